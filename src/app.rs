@@ -1,0 +1,130 @@
+//! Builds the running service: the store (migrated), the intake writer, the
+//! inbox workers and the HTTP server, and stops them in order.
+
+use std::{net::TcpListener, sync::Arc};
+
+use actix_web::{middleware, web, App, HttpServer};
+use anyhow::Context;
+use tokio::{
+    sync::{watch, Notify},
+    task::JoinHandle,
+};
+
+use crate::{
+    config::Config,
+    jobs::inbox::InboxProcessor,
+    routes,
+    shopify::hmac::Signer,
+    store::{
+        writer::{IntakeHandle, IntakeWriter},
+        Store,
+    },
+};
+
+/// What every request handler can reach.
+pub struct AppState {
+    pub config: Config,
+    pub store: Store,
+    /// Verifies Shopify's signatures with the current and previous secret.
+    pub signer: Signer,
+    /// Commits webhook deliveries in groups.
+    pub intake: IntakeWriter,
+}
+
+/// A built, bound, not yet running Advocate.
+pub struct Application {
+    port: u16,
+    store: Store,
+    server: actix_web::dev::Server,
+    intake: IntakeHandle,
+    workers: Vec<JoinHandle<()>>,
+    stop_workers: watch::Sender<bool>,
+}
+
+impl Application {
+    /// Connects and migrates the database, binds the port (0 picks a free
+    /// one) and starts the background workers.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let store = Store::connect(&config.database_url, config.runtime.db_max_connections).await?;
+        store.migrate().await?;
+
+        let wake = Arc::new(Notify::new());
+        let (intake_writer, intake) =
+            IntakeWriter::spawn(store.clone(), config.runtime.intake_batch, wake.clone());
+
+        let (stop_workers, stopped) = watch::channel(false);
+        let workers = (0..config.runtime.inbox_workers)
+            .map(|i| {
+                let processor = InboxProcessor::new(
+                    store.clone(),
+                    InboxProcessor::owner_name(i),
+                    config.runtime.inbox_lease,
+                    config.runtime.inbox_max_attempts,
+                )
+                .yielding_to(intake_writer.gate());
+                tokio::spawn(processor.run(wake.clone(), stopped.clone()))
+            })
+            .collect();
+
+        let listener = TcpListener::bind((config.host, config.port))
+            .with_context(|| format!("binding {}:{}", config.host, config.port))?;
+        let port = listener.local_addr()?.port();
+        let http_workers = match config.runtime.http_workers {
+            0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+            n => n,
+        };
+        let state = web::Data::new(AppState {
+            signer: Signer::new(
+                &config.shopify.api_secret,
+                config.shopify.api_secret_previous.as_ref(),
+            ),
+            config,
+            store: store.clone(),
+            intake: intake_writer,
+        });
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .wrap(middleware::DefaultHeaders::new().add(("X-Content-Type-Options", "nosniff")))
+                .configure(routes::configure)
+        })
+        .workers(http_workers)
+        .backlog(4096)
+        .listen(listener)?
+        .run();
+
+        tracing::info!(port, "Advocate is listening");
+        Ok(Self {
+            port,
+            store,
+            server,
+            intake,
+            workers,
+            stop_workers,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Serves until SIGINT or SIGTERM, then stops in order: the HTTP server
+    /// finishes the requests in flight, the intake writer commits what they
+    /// handed it, the inbox workers finish their row and give back their
+    /// leases.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        self.server.await.context("HTTP server failed")?;
+        self.intake.shutdown().await;
+        let _ = self.stop_workers.send(true);
+        for worker in self.workers {
+            let _ = worker.await;
+        }
+        self.store.close().await;
+        tracing::info!("Advocate stopped");
+        Ok(())
+    }
+}

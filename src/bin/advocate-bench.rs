@@ -1,0 +1,575 @@
+//! `advocate-bench`: measures Advocate against a baseline in the same run.
+//!
+//! `advocate-bench webhooks` starts Advocate (the `advocate` binary beside
+//! this one) on a fresh database and a baseline server that only verifies
+//! the HMAC and answers 200, drives both with signed `orders/paid`-sized
+//! deliveries over keep-alive HTTP/1.1 connections, and prints throughput,
+//! latency, inbox processing rate and peak memory, with ratios.
+
+use std::{
+    net::SocketAddr,
+    path::PathBuf,
+    process::Stdio,
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc,
+    },
+    time::{Duration, Instant},
+};
+
+use anyhow::{bail, Context};
+use clap::{Parser, Subcommand, ValueEnum};
+use tokio::{
+    io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader},
+    net::TcpStream,
+    process::{Child, Command},
+};
+
+use advocate::{config::DatabaseUrl, shopify::hmac::Signer, store::Store};
+
+const SECRET: &str = "bench-client-secret";
+const SAMPLE: &str = include_str!("../../tests/fixtures/webhooks/orders_paid.json");
+
+#[derive(Parser)]
+#[command(name = "advocate-bench", about = "Benchmarks for Advocate")]
+struct Cli {
+    #[command(subcommand)]
+    command: Bench,
+}
+
+#[derive(Subcommand)]
+enum Bench {
+    /// Webhook intake and inbox processing against an HMAC-only baseline.
+    Webhooks(WebhookArgs),
+    /// The baseline: verify the HMAC, answer 200, store nothing.
+    #[command(hide = true)]
+    BaselineServer {
+        #[arg(long)]
+        port: u16,
+        #[arg(long, default_value_t = 0)]
+        workers: usize,
+    },
+}
+
+#[derive(Parser, Clone)]
+struct WebhookArgs {
+    /// Deliveries in the throughput run.
+    #[arg(long, default_value_t = 50_000)]
+    requests: usize,
+    /// Concurrent connections.
+    #[arg(long, default_value_t = 64)]
+    concurrency: usize,
+    /// Offered rate (deliveries/s) for the latency run.
+    #[arg(long, default_value_t = 5_000)]
+    rate: usize,
+    /// Length of the latency run in seconds.
+    #[arg(long, default_value_t = 5)]
+    rate_seconds: u64,
+    /// Backend for Advocate's database.
+    #[arg(long, value_enum, default_value_t = Backend::Sqlite)]
+    database: Backend,
+    /// PostgreSQL server (a fresh database is created on it).
+    #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/test")]
+    postgres_url: String,
+    /// HTTP worker threads for both servers (0: one per core).
+    #[arg(long, default_value_t = 0)]
+    workers: usize,
+    /// Inbox processor tasks in Advocate (0: measure intake alone).
+    #[arg(long, default_value_t = 2)]
+    inbox_workers: usize,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq, Debug)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Bench::BaselineServer { port, workers } => baseline_server(port, workers),
+        Bench::Webhooks(args) => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+            .block_on(webhooks(args)),
+    }
+}
+
+/// Only what every webhook receiver must do: read the body, check its HMAC.
+fn baseline_server(port: u16, workers: usize) -> anyhow::Result<()> {
+    use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+    let signer = web::Data::new(Signer::new(&SECRET.to_owned().into(), None));
+    actix_web::rt::System::new().block_on(async move {
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .app_data(signer.clone())
+                .app_data(web::PayloadConfig::new(5 * 1024 * 1024))
+                .route(
+                    "/webhooks",
+                    web::post().to(
+                        |req: HttpRequest, body: web::Bytes, signer: web::Data<Signer>| async move {
+                            let ok = req
+                                .headers()
+                                .get("x-shopify-hmac-sha256")
+                                .and_then(|v| v.to_str().ok())
+                                .is_some_and(|sig| signer.verify_webhook(&body, sig));
+                            if ok {
+                                HttpResponse::Ok().finish()
+                            } else {
+                                HttpResponse::Unauthorized().finish()
+                            }
+                        },
+                    ),
+                )
+        })
+        .backlog(4096);
+        if workers > 0 {
+            server = server.workers(workers);
+        }
+        server.bind(("127.0.0.1", port))?.run().await
+    })?;
+    Ok(())
+}
+
+struct Server {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Server {
+    /// CPU seconds (user + system) the server has used so far.
+    fn cpu_seconds(&self) -> f64 {
+        let Some(pid) = self.child.id() else { return 0.0 };
+        let ticks = 100.0; // USER_HZ on Linux
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|s| {
+                let after = s.rsplit_once(')')?.1;
+                let fields: Vec<&str> = after.split_whitespace().collect();
+                let user: f64 = fields.get(11)?.parse().ok()?;
+                let system: f64 = fields.get(12)?.parse().ok()?;
+                Some((user + system) / ticks)
+            })
+            .unwrap_or(0.0)
+    }
+
+    fn peak_rss_mb(&self) -> f64 {
+        let Some(pid) = self.child.id() else { return 0.0 };
+        std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("VmHWM:"))
+                    .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+            })
+            .map_or(0.0, |kb| kb / 1024.0)
+    }
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+async fn wait_until_up(addr: SocketAddr, child: &mut Child) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if TcpStream::connect(addr).await.is_ok() {
+            return Ok(());
+        }
+        if let Some(status) = child.try_wait()? {
+            bail!("server exited during start-up: {status}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    bail!("server did not start listening on {addr}")
+}
+
+fn sibling(name: &str) -> anyhow::Result<PathBuf> {
+    let path = std::env::current_exe()?.with_file_name(name);
+    if !path.exists() {
+        bail!("{} not found: build it with `cargo build --release --bins`", path.display());
+    }
+    Ok(path)
+}
+
+async fn start_baseline(workers: usize) -> anyhow::Result<Server> {
+    let port = free_port()?;
+    let mut child = Command::new(std::env::current_exe()?)
+        .args(["baseline-server", "--port", &port.to_string(), "--workers", &workers.to_string()])
+        .stdout(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()?;
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    wait_until_up(addr, &mut child).await?;
+    Ok(Server { child, addr })
+}
+
+async fn start_advocate(database_url: &str, workers: usize, inbox_workers: usize) -> anyhow::Result<Server> {
+    let port = free_port()?;
+    let mut child = Command::new(sibling("advocate")?)
+        .env_clear()
+        .env("SHOPIFY_API_KEY", "bench-client-id")
+        .env("SHOPIFY_API_SECRET", SECRET)
+        .env("SHOPIFY_APP_URL", "https://advocate.bench")
+        .env("ADVOCATE_ENCRYPTION_KEY", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=")
+        .env("DATABASE_URL", database_url)
+        .env("PORT", port.to_string())
+        .env("ADVOCATE_HTTP_WORKERS", workers.to_string())
+        .env("ADVOCATE_INBOX_WORKERS", inbox_workers.to_string())
+        .env("ADVOCATE_LOG", "warn")
+        .stdout(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()?;
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    wait_until_up(addr, &mut child).await?;
+    Ok(Server { child, addr })
+}
+
+/// A signed delivery, ready to be sent with a unique id spliced in.
+struct Payload {
+    head_before_id: String,
+    head_after_id: String,
+    body: Vec<u8>,
+}
+
+impl Payload {
+    fn orders_paid() -> anyhow::Result<Self> {
+        let value: serde_json::Value = serde_json::from_str(SAMPLE)?;
+        let body = serde_json::to_vec(&value)?;
+        let signature = Signer::new(&SECRET.to_owned().into(), None).sign_webhook(&body);
+        Ok(Self {
+            head_before_id: format!(
+                "POST /webhooks HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
+                 X-Shopify-Topic: orders/paid\r\nX-Shopify-Shop-Domain: bench.myshopify.com\r\n\
+                 X-Shopify-API-Version: 2026-07\r\nX-Shopify-Hmac-Sha256: {signature}\r\n\
+                 X-Shopify-Event-Id: "
+            ),
+            head_after_id: format!("\r\nContent-Length: {}\r\n\r\n", body.len()),
+            body,
+        })
+    }
+
+    fn request(&self, run: &str, id: usize) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.body.len() + 400);
+        out.extend_from_slice(self.head_before_id.as_bytes());
+        out.extend_from_slice(format!("{run}-{id}").as_bytes());
+        out.extend_from_slice(self.head_after_id.as_bytes());
+        out.extend_from_slice(&self.body);
+        out
+    }
+}
+
+/// One keep-alive HTTP/1.1 connection.
+struct Connection {
+    stream: BufReader<TcpStream>,
+    line: String,
+}
+
+impl Connection {
+    async fn open(addr: SocketAddr) -> anyhow::Result<Self> {
+        let stream = TcpStream::connect(addr).await?;
+        stream.set_nodelay(true)?;
+        Ok(Self {
+            stream: BufReader::new(stream),
+            line: String::new(),
+        })
+    }
+
+    /// Sends one request and reads the whole answer; returns the status.
+    async fn send(&mut self, request: &[u8]) -> anyhow::Result<u16> {
+        self.stream.get_mut().write_all(request).await?;
+        self.line.clear();
+        self.stream.read_line(&mut self.line).await?;
+        let status: u16 = self
+            .line
+            .split_whitespace()
+            .nth(1)
+            .context("no status line")?
+            .parse()?;
+        let mut length = 0usize;
+        loop {
+            self.line.clear();
+            if self.stream.read_line(&mut self.line).await? == 0 {
+                bail!("connection closed");
+            }
+            let line = self.line.trim_end();
+            if line.is_empty() {
+                break;
+            }
+            if let Some((name, value)) = line.split_once(':') {
+                if name.eq_ignore_ascii_case("content-length") {
+                    length = value.trim().parse()?;
+                }
+            }
+        }
+        let mut sink = vec![0; length];
+        self.stream.read_exact(&mut sink).await?;
+        Ok(status)
+    }
+}
+
+struct RunResult {
+    ok: usize,
+    failed: usize,
+    elapsed: Duration,
+    latencies_us: Vec<u64>,
+}
+
+impl RunResult {
+    fn per_second(&self) -> f64 {
+        self.ok as f64 / self.elapsed.as_secs_f64()
+    }
+
+    fn percentile_ms(&self, p: f64) -> f64 {
+        if self.latencies_us.is_empty() {
+            return f64::NAN;
+        }
+        let mut sorted = self.latencies_us.clone();
+        sorted.sort_unstable();
+        let index = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
+        sorted[index] as f64 / 1000.0
+    }
+}
+
+/// As fast as `concurrency` connections can go.
+async fn closed_loop(
+    addr: SocketAddr,
+    payload: Arc<Payload>,
+    run: &str,
+    requests: usize,
+    concurrency: usize,
+) -> anyhow::Result<RunResult> {
+    let next = Arc::new(AtomicUsize::new(0));
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..concurrency)
+        .map(|_| {
+            let (next, payload, run) = (next.clone(), payload.clone(), run.to_owned());
+            tokio::spawn(async move {
+                let mut conn = Connection::open(addr).await?;
+                let (mut ok, mut failed, mut lat) = (0, 0, Vec::new());
+                loop {
+                    let id = next.fetch_add(1, Ordering::Relaxed);
+                    if id >= requests {
+                        break;
+                    }
+                    let request = payload.request(&run, id);
+                    let sent = Instant::now();
+                    match conn.send(&request).await? {
+                        200 => ok += 1,
+                        _ => failed += 1,
+                    }
+                    lat.push(sent.elapsed().as_micros() as u64);
+                }
+                anyhow::Ok((ok, failed, lat))
+            })
+        })
+        .collect();
+    collect(tasks, start).await
+}
+
+/// `rate` requests per second on a fixed schedule; latency counts from the
+/// scheduled time, so a stalled server cannot hide its queue.
+async fn open_loop(
+    addr: SocketAddr,
+    payload: Arc<Payload>,
+    run: &str,
+    rate: usize,
+    seconds: u64,
+    concurrency: usize,
+) -> anyhow::Result<RunResult> {
+    let total = rate * seconds as usize;
+    let start = Instant::now() + Duration::from_millis(100);
+    let interval = Duration::from_secs_f64(1.0 / rate as f64);
+    let tasks: Vec<_> = (0..concurrency)
+        .map(|lane| {
+            let (payload, run) = (payload.clone(), run.to_owned());
+            tokio::spawn(async move {
+                let mut conn = Connection::open(addr).await?;
+                let (mut ok, mut failed, mut lat) = (0, 0, Vec::new());
+                for id in (lane..total).step_by(concurrency) {
+                    let due = start + interval * id as u32;
+                    tokio::time::sleep_until(due.into()).await;
+                    match conn.send(&payload.request(&run, id)).await? {
+                        200 => ok += 1,
+                        _ => failed += 1,
+                    }
+                    lat.push(due.elapsed().as_micros() as u64);
+                }
+                anyhow::Ok((ok, failed, lat))
+            })
+        })
+        .collect();
+    collect(tasks, start).await
+}
+
+type LaneResult = anyhow::Result<(usize, usize, Vec<u64>)>;
+
+async fn collect(tasks: Vec<tokio::task::JoinHandle<LaneResult>>, start: Instant) -> anyhow::Result<RunResult> {
+    let mut result = RunResult {
+        ok: 0,
+        failed: 0,
+        elapsed: Duration::ZERO,
+        latencies_us: Vec::new(),
+    };
+    for task in tasks {
+        let (ok, failed, lat) = task.await??;
+        result.ok += ok;
+        result.failed += failed;
+        result.latencies_us.extend(lat);
+    }
+    result.elapsed = start.elapsed();
+    Ok(result)
+}
+
+struct Measured {
+    /// Server CPU seconds per 1,000 acknowledged deliveries (throughput run).
+    cpu_ms_per_delivery: f64,
+    throughput: RunResult,
+    paced: RunResult,
+    processed_per_s: Option<f64>,
+    rss_mb: f64,
+}
+
+async fn webhooks(args: WebhookArgs) -> anyhow::Result<()> {
+    let payload = Arc::new(Payload::orders_paid()?);
+    println!(
+        "webhook intake: {} deliveries of {} bytes (orders/paid), {} connections; latency run at {}/s for {} s",
+        args.requests,
+        payload.body.len(),
+        args.concurrency,
+        args.rate,
+        args.rate_seconds
+    );
+
+    // Baseline first, then Advocate, in the same run on the same machine.
+    let baseline = {
+        let server = start_baseline(args.workers).await?;
+        let cpu_before = server.cpu_seconds();
+        let throughput = closed_loop(server.addr, payload.clone(), "base", args.requests, args.concurrency).await?;
+        let cpu_ms_per_delivery = (server.cpu_seconds() - cpu_before) * 1000.0 / throughput.ok as f64;
+        let paced = open_loop(server.addr, payload.clone(), "base-paced", args.rate, args.rate_seconds, args.concurrency).await?;
+        Measured { cpu_ms_per_delivery, throughput, paced, processed_per_s: None, rss_mb: server.peak_rss_mb() }
+    };
+
+    let dir = tempfile::tempdir()?;
+    let (database_url, pg_cleanup) = match args.database {
+        Backend::Sqlite => (format!("sqlite://{}/bench.db", dir.path().display()), None),
+        Backend::Postgres => {
+            let name = format!("advocate_bench_{:08x}", rand::random::<u32>());
+            let admin = sqlx_admin(&args.postgres_url).await?;
+            sqlx::query(&format!("CREATE DATABASE {name}")).execute(&admin).await?;
+            let (base, _) = args.postgres_url.rsplit_once('/').context("postgres URL has no database")?;
+            (format!("{base}/{name}"), Some((admin, name)))
+        }
+    };
+    let advocate = {
+        let server = start_advocate(&database_url, args.workers, args.inbox_workers).await?;
+        let store = Store::connect(&DatabaseUrl::parse(database_url.clone())?, 2).await?;
+        let started = Instant::now();
+        let cpu_before = server.cpu_seconds();
+        let throughput = closed_loop(server.addr, payload.clone(), "adv", args.requests, args.concurrency).await?;
+        let cpu_ms_per_delivery = (server.cpu_seconds() - cpu_before) * 1000.0 / throughput.ok as f64;
+        let processed_per_s = if args.inbox_workers > 0 {
+            let processed_at = wait_processed(&store, Duration::from_secs(300)).await?;
+            Some(args.requests as f64 / (processed_at - started).as_secs_f64())
+        } else {
+            None
+        };
+        let paced = open_loop(server.addr, payload.clone(), "adv-paced", args.rate, args.rate_seconds, args.concurrency).await?;
+        if args.inbox_workers > 0 {
+            wait_processed(&store, Duration::from_secs(300)).await?;
+        }
+        let rss_mb = server.peak_rss_mb();
+        verify_exactly_once(&store, throughput.ok + paced.ok).await?;
+        store.close().await;
+        Measured { cpu_ms_per_delivery, throughput, paced, processed_per_s, rss_mb }
+    };
+    if let Some((admin, name)) = pg_cleanup {
+        sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&admin).await?;
+    }
+
+    report(&args, &baseline, &advocate);
+    Ok(())
+}
+
+async fn sqlx_admin(url: &str) -> anyhow::Result<sqlx::AnyPool> {
+    sqlx::any::install_default_drivers();
+    Ok(sqlx::any::AnyPoolOptions::new().max_connections(1).connect(url).await?)
+}
+
+/// Waits until no row is left queued; returns when that was first seen.
+async fn wait_processed(store: &Store, limit: Duration) -> anyhow::Result<Instant> {
+    let deadline = Instant::now() + limit;
+    loop {
+        let queued: i64 = sqlx::query_scalar(
+            "SELECT CAST(COUNT(*) AS BIGINT) FROM webhook_inbox WHERE status = 'queued'",
+        )
+        .fetch_one(store.reader())
+        .await?;
+        if queued == 0 {
+            return Ok(Instant::now());
+        }
+        if Instant::now() > deadline {
+            bail!("{queued} deliveries still queued after {limit:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn verify_exactly_once(store: &Store, acknowledged: usize) -> anyhow::Result<()> {
+    let (rows, keys): (i64, i64) = sqlx::query_as(
+        "SELECT CAST(COUNT(*) AS BIGINT), CAST(COUNT(DISTINCT delivery_key) AS BIGINT) FROM webhook_inbox",
+    )
+    .fetch_one(store.reader())
+    .await?;
+    println!("inbox check: {acknowledged} acknowledged, {rows} rows, {keys} distinct delivery keys");
+    if rows as usize != acknowledged || keys != rows {
+        bail!("inbox does not hold every acknowledged delivery exactly once");
+    }
+    Ok(())
+}
+
+fn report(args: &WebhookArgs, base: &Measured, adv: &Measured) {
+    let ratio = adv.throughput.per_second() / base.throughput.per_second();
+    println!();
+    println!("{:<38} {:>14} {:>14}", "", "HMAC-only", format!("Advocate/{:?}", args.database).to_lowercase());
+    let row = |name: &str, b: String, a: String| println!("{name:<38} {b:>14} {a:>14}");
+    row(
+        "acknowledged/s (closed loop)",
+        format!("{:.0}", base.throughput.per_second()),
+        format!("{:.0}", adv.throughput.per_second()),
+    );
+    row(
+        "  p50 / p99 ms",
+        format!("{:.2} / {:.2}", base.throughput.percentile_ms(0.5), base.throughput.percentile_ms(0.99)),
+        format!("{:.2} / {:.2}", adv.throughput.percentile_ms(0.5), adv.throughput.percentile_ms(0.99)),
+    );
+    row(
+        "  non-200 answers",
+        base.throughput.failed.to_string(),
+        adv.throughput.failed.to_string(),
+    );
+    row(
+        &format!("p50 / p99 ms at {}/s offered", args.rate),
+        format!("{:.2} / {:.2}", base.paced.percentile_ms(0.5), base.paced.percentile_ms(0.99)),
+        format!("{:.2} / {:.2}", adv.paced.percentile_ms(0.5), adv.paced.percentile_ms(0.99)),
+    );
+    row(
+        "  achieved/s, non-200",
+        format!("{:.0}, {}", base.paced.per_second(), base.paced.failed),
+        format!("{:.0}, {}", adv.paced.per_second(), adv.paced.failed),
+    );
+    row(
+        "processed/s through the inbox",
+        "-".into(),
+        adv.processed_per_s.map_or("-".into(), |p| format!("{p:.0}")),
+    );
+    row(
+        "server CPU ms per delivery",
+        format!("{:.3}", base.cpu_ms_per_delivery),
+        format!("{:.3}", adv.cpu_ms_per_delivery),
+    );
+    row("peak RSS MB", format!("{:.1}", base.rss_mb), format!("{:.1}", adv.rss_mb));
+    println!();
+    println!("Advocate / HMAC-only ceiling: {:.1} %", ratio * 100.0);
+}

@@ -1,0 +1,356 @@
+//! Typed settings from the environment (a `.env` file is read first when
+//! present). A missing or malformed value stops start-up with one line that
+//! names the variable and what it expects. Secrets are never printed: their
+//! `Debug` output is redacted.
+
+use std::{fmt, net::IpAddr, time::Duration};
+
+use base64::{engine::general_purpose::STANDARD as BASE64, Engine};
+use secrecy::SecretString;
+
+/// Everything Advocate needs to run.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The app's credentials from the Partner Dashboard.
+    pub shopify: ShopifyApp,
+    /// Where the database lives; its scheme picks the backend.
+    pub database_url: DatabaseUrl,
+    /// Address the HTTP server binds.
+    pub host: IpAddr,
+    /// Port the HTTP server binds; 0 picks a free one (tests).
+    pub port: u16,
+    /// Key for access tokens at rest (AES-256-GCM).
+    pub encryption_key: EncryptionKey,
+    /// When set, every request meant for `https://{shop}/...` goes to
+    /// `{origin}/...` with the shop in `X-Shopify-Shop-Domain`: how tests and
+    /// the local Shopify stand-in are reached.
+    pub api_origin: Option<String>,
+    /// HTTP server and background workers.
+    pub runtime: Runtime,
+}
+
+/// The app as registered with Shopify.
+#[derive(Debug, Clone)]
+pub struct ShopifyApp {
+    /// Client id (`SHOPIFY_API_KEY`): the `aud` of session tokens.
+    pub api_key: String,
+    /// Client secret: signs webhooks, OAuth queries and session tokens.
+    pub api_secret: SecretString,
+    /// The secret before a rotation, still accepted until it is removed.
+    pub api_secret_previous: Option<SecretString>,
+    /// Public URL of this Advocate (`application_url` in shopify.app.toml).
+    pub app_url: String,
+}
+
+/// Tunables with defaults that suit one small machine.
+#[derive(Debug, Clone)]
+pub struct Runtime {
+    /// Largest webhook body accepted (Shopify's largest are a few hundred kB).
+    pub webhook_max_bytes: usize,
+    /// HTTP worker threads; 0 means one per core.
+    pub http_workers: usize,
+    /// Inbox processor tasks in this process; 0 leaves the inbox to be
+    /// drained explicitly (tests) or by other processes.
+    pub inbox_workers: usize,
+    /// How long a claimed inbox row stays reserved for its worker; a row
+    /// whose worker died is claimed again after this.
+    pub inbox_lease: Duration,
+    /// Attempts before a transiently failing row becomes a dead letter.
+    pub inbox_max_attempts: i64,
+    /// Most deliveries committed together by the intake writer.
+    pub intake_batch: usize,
+    /// Largest database pool (PostgreSQL; SQLite has one writer).
+    pub db_max_connections: u32,
+}
+
+impl Default for Runtime {
+    fn default() -> Self {
+        Self {
+            webhook_max_bytes: 5 * 1024 * 1024,
+            http_workers: 0,
+            inbox_workers: 2,
+            inbox_lease: Duration::from_secs(60),
+            inbox_max_attempts: 10,
+            intake_batch: 512,
+            db_max_connections: 16,
+        }
+    }
+}
+
+/// A start-up error: which variable, and what was expected of it.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("{variable}: {expected}")]
+pub struct ConfigError {
+    pub variable: &'static str,
+    pub expected: String,
+}
+
+fn invalid(variable: &'static str, expected: impl Into<String>) -> ConfigError {
+    ConfigError {
+        variable,
+        expected: expected.into(),
+    }
+}
+
+impl Config {
+    /// Reads the process environment, after loading `.env` if there is one.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        // A missing .env is normal; a malformed one is not silently skipped.
+        match dotenvy::dotenv() {
+            Ok(_) => {}
+            Err(e) if e.not_found() => {}
+            Err(e) => return Err(invalid(".env", format!("could not be read: {e}"))),
+        }
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads settings through `lookup`, so tests need not touch the process
+    /// environment.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let required = |name: &'static str, what: &str| {
+            get(name).ok_or_else(|| invalid(name, format!("required: {what}")))
+        };
+
+        let api_key = required("SHOPIFY_API_KEY", "the app's client id from the Partner Dashboard")?;
+        let api_secret = required("SHOPIFY_API_SECRET", "the app's client secret from the Partner Dashboard")?;
+        let app_url = required("SHOPIFY_APP_URL", "the public https URL of this Advocate")?;
+        let app_url = parse_origin("SHOPIFY_APP_URL", &app_url)?;
+        let api_origin = get("SHOPIFY_API_ORIGIN")
+            .map(|v| parse_origin("SHOPIFY_API_ORIGIN", &v))
+            .transpose()?;
+
+        let database_url = DatabaseUrl::parse(
+            get("DATABASE_URL").unwrap_or_else(|| "sqlite://advocate.db".into()),
+        )?;
+        let host = match get("HOST") {
+            None => IpAddr::from([127, 0, 0, 1]),
+            Some(v) => v
+                .parse()
+                .map_err(|_| invalid("HOST", "an IP address such as 127.0.0.1 or 0.0.0.0"))?,
+        };
+        let port = parse_num(&get, "PORT", 8080, "a port number (0-65535)")?;
+        let encryption_key = EncryptionKey::parse(&required(
+            "ADVOCATE_ENCRYPTION_KEY",
+            "32 random bytes, base64 (openssl rand -base64 32)",
+        )?)?;
+
+        let defaults = Runtime::default();
+        let runtime = Runtime {
+            webhook_max_bytes: parse_num(
+                &get,
+                "ADVOCATE_WEBHOOK_MAX_BYTES",
+                defaults.webhook_max_bytes,
+                "a size in bytes",
+            )?,
+            http_workers: parse_num(&get, "ADVOCATE_HTTP_WORKERS", 0, "a number of threads")?,
+            inbox_workers: parse_num(
+                &get,
+                "ADVOCATE_INBOX_WORKERS",
+                defaults.inbox_workers,
+                "a number of tasks (0 disables processing here)",
+            )?,
+            inbox_lease: Duration::from_secs(parse_num(
+                &get,
+                "ADVOCATE_INBOX_LEASE_SECS",
+                defaults.inbox_lease.as_secs(),
+                "a number of seconds",
+            )?),
+            inbox_max_attempts: parse_num(
+                &get,
+                "ADVOCATE_INBOX_MAX_ATTEMPTS",
+                defaults.inbox_max_attempts,
+                "a number of attempts",
+            )?,
+            intake_batch: parse_num(
+                &get,
+                "ADVOCATE_INTAKE_BATCH",
+                defaults.intake_batch,
+                "a number of deliveries per commit",
+            )?,
+            db_max_connections: parse_num(
+                &get,
+                "ADVOCATE_DB_MAX_CONNECTIONS",
+                defaults.db_max_connections,
+                "a number of connections",
+            )?,
+        };
+        if runtime.intake_batch == 0 || runtime.inbox_max_attempts < 1 {
+            return Err(invalid(
+                "ADVOCATE_INTAKE_BATCH",
+                "batch size and attempts must be at least 1",
+            ));
+        }
+
+        Ok(Self {
+            shopify: ShopifyApp {
+                api_key,
+                api_secret: SecretString::from(api_secret),
+                api_secret_previous: get("SHOPIFY_API_SECRET_PREVIOUS").map(SecretString::from),
+                app_url,
+            },
+            database_url,
+            host,
+            port,
+            encryption_key,
+            api_origin,
+            runtime,
+        })
+    }
+}
+
+fn parse_num<T: std::str::FromStr>(
+    get: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: T,
+    what: &str,
+) -> Result<T, ConfigError> {
+    match get(name) {
+        None => Ok(default),
+        Some(v) => v.parse().map_err(|_| invalid(name, what.to_owned())),
+    }
+}
+
+/// `http(s)://host[:port]` with no trailing slash.
+fn parse_origin(name: &'static str, raw: &str) -> Result<String, ConfigError> {
+    let trimmed = raw.trim_end_matches('/');
+    let rest = trimmed
+        .strip_prefix("https://")
+        .or_else(|| trimmed.strip_prefix("http://"));
+    match rest {
+        Some(host) if !host.is_empty() && !host.contains(char::is_whitespace) => {
+            Ok(trimmed.to_owned())
+        }
+        _ => Err(invalid(name, "an http(s) URL such as https://advocate.example.com")),
+    }
+}
+
+/// The database URL. Its `Debug` shows only the backend, since a PostgreSQL
+/// URL may carry a password.
+#[derive(Clone)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    pub fn parse(raw: impl Into<String>) -> Result<Self, ConfigError> {
+        let raw = raw.into();
+        if raw.starts_with("sqlite:") || raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
+            Ok(Self(raw))
+        } else {
+            Err(invalid(
+                "DATABASE_URL",
+                "sqlite://path/to/file.db or postgres://user@host/db",
+            ))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn is_sqlite(&self) -> bool {
+        self.0.starts_with("sqlite:")
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let backend = if self.is_sqlite() { "sqlite" } else { "postgres" };
+        write!(f, "DatabaseUrl({backend}, redacted)")
+    }
+}
+
+/// 32 bytes for AES-256-GCM. Never printed.
+#[derive(Clone)]
+pub struct EncryptionKey([u8; 32]);
+
+impl EncryptionKey {
+    pub fn parse(raw: &str) -> Result<Self, ConfigError> {
+        let expected = "32 random bytes, base64 (openssl rand -base64 32)";
+        let bytes = BASE64
+            .decode(raw.trim())
+            .map_err(|_| invalid("ADVOCATE_ENCRYPTION_KEY", expected))?;
+        let key: [u8; 32] = bytes
+            .try_into()
+            .map_err(|_| invalid("ADVOCATE_ENCRYPTION_KEY", expected))?;
+        Ok(Self(key))
+    }
+
+    pub fn from_bytes(key: [u8; 32]) -> Self {
+        Self(key)
+    }
+
+    /// The raw key, for the cipher only.
+    pub fn expose(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for EncryptionKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("EncryptionKey(redacted)")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    const KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+
+    fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let mut env: HashMap<String, String> = [
+            ("SHOPIFY_API_KEY", "client-id"),
+            ("SHOPIFY_API_SECRET", "super-secret-value"),
+            ("SHOPIFY_APP_URL", "https://advocate.example.com/"),
+            ("ADVOCATE_ENCRYPTION_KEY", KEY),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        for (k, v) in pairs {
+            env.insert(k.to_string(), v.to_string());
+        }
+        Config::from_lookup(|name| env.get(name).cloned())
+    }
+
+    #[test]
+    fn defaults_fill_what_is_optional() {
+        let c = config(&[]).unwrap();
+        assert_eq!(c.port, 8080);
+        assert_eq!(c.host.to_string(), "127.0.0.1");
+        assert_eq!(c.database_url.as_str(), "sqlite://advocate.db");
+        assert_eq!(c.shopify.app_url, "https://advocate.example.com");
+        assert_eq!(c.runtime.webhook_max_bytes, 5 * 1024 * 1024);
+    }
+
+    #[test]
+    fn each_bad_value_names_its_variable() {
+        let cases = [
+            ("SHOPIFY_API_SECRET", "", "SHOPIFY_API_SECRET"),
+            ("PORT", "eighty", "PORT"),
+            ("HOST", "localhost:1", "HOST"),
+            ("ADVOCATE_ENCRYPTION_KEY", "c2hvcnQ=", "ADVOCATE_ENCRYPTION_KEY"),
+            ("DATABASE_URL", "mysql://x", "DATABASE_URL"),
+            ("SHOPIFY_APP_URL", "advocate.example.com", "SHOPIFY_APP_URL"),
+        ];
+        for (name, value, variable) in cases {
+            let err = config(&[(name, value)]).unwrap_err();
+            assert_eq!(err.variable, variable);
+            assert!(err.to_string().starts_with(variable));
+        }
+    }
+
+    #[test]
+    fn secrets_never_show_in_debug() {
+        let c = config(&[
+            ("SHOPIFY_API_SECRET_PREVIOUS", "older-secret-value"),
+            ("DATABASE_URL", "postgres://u:hunter2@db/advocate"),
+        ])
+        .unwrap();
+        let printed = format!("{c:?}");
+        for secret in ["super-secret-value", "older-secret-value", "hunter2", KEY] {
+            assert!(!printed.contains(secret), "{secret} leaked into Debug");
+        }
+    }
+}

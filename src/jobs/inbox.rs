@@ -1,0 +1,311 @@
+//! The inbox processor: claims webhook deliveries with a lease, hands each to
+//! its topic handler inside one transaction, and finishes the row in that
+//! same transaction. A worker that dies mid-row commits nothing; its lease
+//! runs out and another worker takes the row. A worker that outlived its
+//! lease cannot finish the row (the finish is conditional on the owner), so
+//! no delivery's effect commits twice.
+
+use std::{collections::HashMap, sync::Arc, time::Duration};
+
+use anyhow::Context;
+use rand::Rng;
+use tokio::sync::{watch, Notify};
+
+use sqlx::{AnyConnection, Connection};
+
+
+use super::{
+    privacy,
+    topics::{self, Delivery, HandlerError, Handled, Outcome, Payload},
+};
+use crate::{
+    shopify::webhook::WebhookTopic,
+    store::{
+        customers,
+        inbox::{self, status, ClaimedDelivery, Finish, KeepBody, StoredBody},
+        now_ms,
+        shops::{self, Shop},
+        writer::IntakeGate,
+        Store,
+    },
+};
+
+/// How often an idle worker looks for rows committed by other processes or
+/// due for a retry; rows committed here wake it at once.
+const IDLE_POLL: Duration = Duration::from_millis(500);
+/// Longest a batch waits for webhook intake to go idle.
+const MAX_DEFER: Duration = Duration::from_millis(50);
+/// Rows claimed, and committed, together by one worker.
+const CLAIM_BATCH: i64 = 64;
+
+#[derive(Clone)]
+pub struct InboxProcessor {
+    store: Store,
+    /// When set, each batch first gives way to pending webhook intake.
+    intake: Option<IntakeGate>,
+    /// Unique per worker and process: whose lease a row is under.
+    owner: String,
+    lease: Duration,
+    max_attempts: i64,
+}
+
+impl InboxProcessor {
+    pub fn new(store: Store, owner: impl Into<String>, lease: Duration, max_attempts: i64) -> Self {
+        Self {
+            store,
+            intake: None,
+            owner: owner.into(),
+            lease,
+            max_attempts,
+        }
+    }
+
+    /// Gives way to webhook intake before each batch (at most
+    /// [`MAX_DEFER`]), so acknowledgements stay fast under load; processing
+    /// catches up when the burst is over.
+    pub fn yielding_to(mut self, gate: IntakeGate) -> Self {
+        self.intake = Some(gate);
+        self
+    }
+
+    /// A worker name unique to this process: `{pid}-{random}-{index}`.
+    pub fn owner_name(index: usize) -> String {
+        format!("{}-{:08x}-{index}", std::process::id(), rand::random::<u32>())
+    }
+
+    pub fn owner(&self) -> &str {
+        &self.owner
+    }
+
+    /// Claims one batch of ready rows and processes it. Bodies are
+    /// decompressed and parsed before any transaction starts; then the whole
+    /// batch is applied in one transaction (one commit, one fsync). A row
+    /// whose handler writes runs in a savepoint, so its failure undoes only
+    /// that row; rows that only change their own state are finished together
+    /// in one statement. Returns how many rows were claimed; 0 means nothing
+    /// is ready.
+    pub async fn process_batch(&self) -> anyhow::Result<usize> {
+        if let Some(gate) = &self.intake {
+            gate.wait_idle(MAX_DEFER).await;
+        }
+        let lease_until = now_ms() + self.lease.as_millis() as i64;
+        let rows = {
+            let mut conn = self.store.writer().acquire().await?;
+            inbox::claim(&mut conn, self.store.dialect(), &self.owner, lease_until, CLAIM_BATCH)
+                .await
+                .context("claiming inbox rows")?
+        };
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        let parsed: Vec<_> = rows.iter().map(parse_row).collect();
+        if let Some(gate) = &self.intake {
+            gate.wait_idle(MAX_DEFER).await;
+        }
+        let mut tx = self.store.begin().await?;
+        let mut shops: HashMap<String, Shop> = HashMap::new();
+        let mut settled = Vec::new();
+        for (row, parsed) in rows.iter().zip(parsed) {
+            let now = now_ms();
+            let (body, payload) = match parsed {
+                Ok(parsed) => parsed,
+                Err(error) => {
+                    self.record_failure(&mut tx, row, error).await?;
+                    continue;
+                }
+            };
+            let shop = match shops.get(&row.shop_domain) {
+                Some(shop) => shop.clone(),
+                None => shops::ensure_shop(&mut tx, &row.shop_domain, now).await?,
+            };
+            let topic = WebhookTopic::from(row.topic.as_str());
+            let delivery = Delivery {
+                inbox_id: row.id,
+                shop: &shop,
+                topic: &topic,
+                triggered_at: row.triggered_at.as_deref().and_then(topics::parse_time),
+                now,
+            };
+            if !payload.writes() {
+                let handled = topics::apply(&mut tx, &delivery, payload).await?;
+                settled.push((row.id, shop.id, body, handled));
+                shops.insert(row.shop_domain.clone(), shop);
+                continue;
+            }
+            // A handler that writes may fail halfway: a savepoint lets its
+            // partial writes be undone alone. It may also change the shop.
+            shops.remove(&row.shop_domain);
+            let mut savepoint = tx.begin().await?;
+            match topics::apply(&mut savepoint, &delivery, payload).await {
+                Ok(handled) => {
+                    let finish = finish_for(&handled, keep_body(&handled, &body, &[]));
+                    if inbox::finish(&mut savepoint, row.id, &self.owner, finish).await? {
+                        savepoint.commit().await?;
+                    } else {
+                        savepoint.rollback().await?;
+                        tracing::warn!(inbox_id = row.id, "inbox lease lost; another worker has the row");
+                    }
+                }
+                Err(error) => {
+                    savepoint.rollback().await?;
+                    self.record_failure(&mut tx, row, error).await?;
+                }
+            }
+        }
+        self.finish_settled(&mut tx, settled).await?;
+        tx.commit().await.context("committing processed inbox rows")?;
+        Ok(rows.len())
+    }
+
+    /// Processes until no row is ready (rows waiting for a retry later stay).
+    /// Tests use this to drain the inbox synchronously.
+    pub async fn drain(&self) -> anyhow::Result<usize> {
+        let mut total = 0;
+        loop {
+            match self.process_batch().await? {
+                0 => return Ok(total),
+                n => total += n,
+            }
+        }
+    }
+
+    /// Runs until `shutdown` turns true, then gives back any lease it holds.
+    pub async fn run(self, wake: Arc<Notify>, mut shutdown: watch::Receiver<bool>) {
+        while !*shutdown.borrow() {
+            let notified = wake.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            match self.process_batch().await {
+                Ok(0) => {}
+                Ok(_) => continue,
+                Err(e) => tracing::error!(error = format!("{e:#}"), "inbox processing failed"),
+            }
+            tokio::select! {
+                _ = &mut notified => {}
+                _ = tokio::time::sleep(IDLE_POLL) => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+        if let Err(e) = inbox::release_leases(&self.store, &self.owner).await {
+            tracing::warn!(error = %e, "could not release inbox leases; they will expire");
+        }
+    }
+
+    /// Finishes, in one statement, the rows whose handling wrote nothing
+    /// else. Kept bodies of customers redacted meanwhile are scrubbed.
+    async fn finish_settled(
+        &self,
+        conn: &mut AnyConnection,
+        settled: Vec<(i64, i64, Vec<u8>, Handled)>,
+    ) -> anyhow::Result<()> {
+        if settled.is_empty() {
+            return Ok(());
+        }
+        let mut redacted: HashMap<i64, Vec<i64>> = HashMap::new();
+        for (_, shop_id, _, handled) in &settled {
+            if let (Outcome::Held(_), Some(customer)) = (&handled.outcome, handled.customer_id) {
+                redacted.entry(*shop_id).or_default().push(customer);
+            }
+        }
+        for (shop_id, customers) in redacted.iter_mut() {
+            *customers = customers::redacted_among(conn, *shop_id, customers).await?;
+        }
+        let finishes: Vec<_> = settled
+            .iter()
+            .map(|(id, shop_id, body, handled)| {
+                let redacted = redacted.get(shop_id).map_or(&[][..], Vec::as_slice);
+                (*id, finish_for(handled, keep_body(handled, body, redacted)))
+            })
+            .collect();
+        let finished = inbox::finish_many(conn, self.store.dialect(), &self.owner, &finishes).await?;
+        if finished < finishes.len() as u64 {
+            tracing::warn!(
+                lost = finishes.len() as u64 - finished,
+                "inbox leases lost; other workers have those rows"
+            );
+        }
+        Ok(())
+    }
+
+    /// Records a handler failure: a dead letter, or a retry with backoff.
+    async fn record_failure(
+        &self,
+        conn: &mut AnyConnection,
+        row: &ClaimedDelivery,
+        error: HandlerError,
+    ) -> anyhow::Result<()> {
+        match error {
+            HandlerError::Permanent(message) => {
+                tracing::warn!(inbox_id = row.id, topic = %row.topic, shop = %row.shop_domain, error = %message, "webhook kept as a dead letter");
+                inbox::fail(conn, row.id, &self.owner, &message).await?;
+            }
+            HandlerError::Transient(e) if row.attempts >= self.max_attempts => {
+                let message = format!("gave up after {} attempts: {e}", row.attempts);
+                tracing::error!(inbox_id = row.id, topic = %row.topic, error = %message, "webhook kept as a dead letter");
+                inbox::fail(conn, row.id, &self.owner, &message).await?;
+            }
+            HandlerError::Transient(e) => {
+                let retry_at = now_ms() + backoff(row.attempts).as_millis() as i64;
+                tracing::warn!(inbox_id = row.id, topic = %row.topic, error = %e, "webhook will be retried");
+                inbox::reschedule(conn, row.id, &self.owner, retry_at, &e.to_string()).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The final state of a handled row.
+fn finish_for(handled: &Handled, body: KeepBody) -> Finish<'_> {
+    let (status, note) = match &handled.outcome {
+        Outcome::Done => (status::DONE, None),
+        Outcome::Ignored(why) => (status::IGNORED, Some(why.as_str())),
+        Outcome::Held(why) => (status::HELD, Some(why.as_str())),
+    };
+    Finish {
+        status,
+        note,
+        body,
+        customer_id: handled.customer_id,
+        order_id: handled.order_id,
+    }
+}
+
+/// Held rows keep their body (scrubbed when their customer is among
+/// `redacted`); everything else is cleared.
+fn keep_body(handled: &Handled, body: &[u8], redacted: &[i64]) -> KeepBody {
+    match (&handled.outcome, handled.customer_id) {
+        (Outcome::Held(_), Some(customer)) if redacted.contains(&customer) => {
+            KeepBody::Replace(StoredBody::compress(&privacy::redact_body(body)))
+        }
+        (Outcome::Held(_), _) => KeepBody::Keep,
+        _ => KeepBody::Clear,
+    }
+}
+
+/// Decompresses and parses a claimed row's body: CPU work, done before the
+/// transaction so it never holds the database.
+fn parse_row(row: &ClaimedDelivery) -> Result<(Vec<u8>, Payload), HandlerError> {
+    let body = StoredBody::decompress(&row.body).map_err(HandlerError::Permanent)?;
+    let payload = topics::parse_payload(&WebhookTopic::from(row.topic.as_str()), &body)?;
+    Ok((body, payload))
+}
+
+/// Exponential backoff with jitter: about 1 s, 2 s, 4 s ... capped at 15 min.
+pub fn backoff(attempts: i64) -> Duration {
+    let exp = attempts.clamp(1, 11) - 1;
+    let base = Duration::from_secs(1 << exp).min(Duration::from_secs(900));
+    let jitter = rand::thread_rng().gen_range(0.8..1.2);
+    base.mul_f64(jitter)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        assert!(super::backoff(1) <= Duration::from_millis(1200));
+        assert!(super::backoff(4) >= Duration::from_millis(6400));
+        assert!(super::backoff(50) <= Duration::from_secs(1080));
+    }
+}

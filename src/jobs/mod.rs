@@ -1,0 +1,7 @@
+//! Background work that runs in every Advocate process and is safe with
+//! several processes on one database: each unit of work is claimed with a
+//! lease and finished in the transaction that commits its effect.
+
+pub mod inbox;
+pub mod privacy;
+pub mod topics;

@@ -1,0 +1,393 @@
+//! One handler per webhook topic. Each runs inside the transaction that also
+//! finishes its inbox row, so its writes commit exactly once. Handlers parse
+//! the body into the typed payload they need; ids are read as 64-bit
+//! integers, never through floating point.
+
+use chrono::DateTime;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::{
+    shopify::webhook::WebhookTopic,
+    store::{
+        customers::{self, CustomerProfile, Erasure},
+        data_requests, inbox, ledger, orders,
+        shops::{self, status as shop_status, Shop},
+    },
+};
+use sqlx::AnyConnection;
+
+/// What became of a delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Its effect is committed.
+    Done,
+    /// Nothing to do, and why.
+    Ignored(String),
+    /// Kept for a handler that is not there yet, and why.
+    Held(String),
+}
+
+/// A handled delivery and what it concerns (for later redaction).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Handled {
+    pub outcome: Outcome,
+    pub customer_id: Option<i64>,
+    pub order_id: Option<i64>,
+}
+
+impl Handled {
+    fn done() -> Self {
+        Self::from(Outcome::Done)
+    }
+
+    fn about(outcome: Outcome, customer_id: Option<i64>, order_id: Option<i64>) -> Self {
+        Self {
+            outcome,
+            customer_id,
+            order_id,
+        }
+    }
+}
+
+impl From<Outcome> for Handled {
+    fn from(outcome: Outcome) -> Self {
+        Self {
+            outcome,
+            customer_id: None,
+            order_id: None,
+        }
+    }
+}
+
+/// Why a delivery could not be handled.
+#[derive(Debug, thiserror::Error)]
+pub enum HandlerError {
+    /// The delivery itself is wrong (not JSON, missing fields); trying again
+    /// cannot help. It becomes a dead letter.
+    #[error("{0}")]
+    Permanent(String),
+    /// Something around it failed (the database); it is tried again later.
+    #[error(transparent)]
+    Transient(#[from] sqlx::Error),
+}
+
+/// The delivery being applied, as the handlers see it.
+pub struct Delivery<'a> {
+    pub inbox_id: i64,
+    pub shop: &'a Shop,
+    pub topic: &'a WebhookTopic,
+    /// Shopify's `X-Shopify-Triggered-At`, in epoch milliseconds.
+    pub triggered_at: Option<i64>,
+    pub now: i64,
+}
+
+/// Topics whose handler belongs to the loyalty engine; until it runs they are
+/// held, never dropped.
+pub const ENGINE_TOPICS: [WebhookTopic; 6] = [
+    WebhookTopic::OrdersCreate,
+    WebhookTopic::OrdersUpdated,
+    WebhookTopic::OrdersPaid,
+    WebhookTopic::OrdersFulfilled,
+    WebhookTopic::OrdersCancelled,
+    WebhookTopic::RefundsCreate,
+];
+
+/// A delivery's body, parsed for its topic. Parsing needs no database, so
+/// it runs before the transaction that applies the payload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Payload {
+    AppUninstalled,
+    Customer(CustomerProfile),
+    CustomerDeleted { customer_id: i64 },
+    DataRequest { customer_id: i64, request_id: i64, orders_requested: Vec<i64> },
+    CustomerRedact { customer_id: i64, orders_to_redact: Vec<i64> },
+    ShopRedact,
+    /// For the loyalty engine: what it concerns, for redaction meanwhile.
+    ForEngine { customer_id: Option<i64>, order_id: Option<i64> },
+    /// Valid JSON on a topic with nothing to do.
+    Unhandled,
+}
+
+impl Payload {
+    /// False when applying it writes nothing but the inbox row.
+    pub fn writes(&self) -> bool {
+        !matches!(self, Payload::ForEngine { .. } | Payload::Unhandled)
+    }
+}
+
+/// Parses a body for its topic. Errors are permanent: the same bytes will
+/// never parse.
+pub fn parse_payload(topic: &WebhookTopic, body: &[u8]) -> Result<Payload, HandlerError> {
+    Ok(match topic {
+        WebhookTopic::AppUninstalled => {
+            parse::<serde::de::IgnoredAny>(body)?;
+            Payload::AppUninstalled
+        }
+        WebhookTopic::CustomersCreate | WebhookTopic::CustomersUpdate => {
+            let c: CustomerPayload = parse(body)?;
+            Payload::Customer(CustomerProfile {
+                customer_id: c.id,
+                email: c.email,
+                first_name: c.first_name,
+                last_name: c.last_name,
+                phone: c.phone,
+                tags: c.tags,
+                email_marketing_state: c.email_marketing_consent.and_then(|s| s.state),
+                sms_marketing_state: c.sms_marketing_consent.and_then(|s| s.state),
+                shopify_created_at: c.created_at.as_deref().and_then(parse_time),
+                shopify_updated_at: c.updated_at.as_deref().and_then(parse_time),
+            })
+        }
+        WebhookTopic::CustomersDelete => Payload::CustomerDeleted {
+            customer_id: parse::<IdOnly>(body)?.id,
+        },
+        WebhookTopic::CustomersDataRequest => {
+            let p: DataRequestPayload = parse(body)?;
+            Payload::DataRequest {
+                customer_id: p.customer.id,
+                request_id: p.data_request.id,
+                orders_requested: p.orders_requested,
+            }
+        }
+        WebhookTopic::CustomersRedact => {
+            let p: RedactPayload = parse(body)?;
+            Payload::CustomerRedact {
+                customer_id: p.customer.id,
+                orders_to_redact: p.orders_to_redact,
+            }
+        }
+        WebhookTopic::ShopRedact => {
+            parse::<serde::de::IgnoredAny>(body)?;
+            Payload::ShopRedact
+        }
+        topic if ENGINE_TOPICS.contains(topic) => {
+            let refs: OrderRefs = parse(body)?;
+            Payload::ForEngine {
+                customer_id: refs.customer.map(|c| c.id),
+                order_id: match topic {
+                    WebhookTopic::RefundsCreate => refs.order_id,
+                    _ => refs.id,
+                },
+            }
+        }
+        _ => {
+            parse::<serde::de::IgnoredAny>(body)?;
+            Payload::Unhandled
+        }
+    })
+}
+
+/// Applies a parsed payload inside the caller's transaction.
+pub async fn apply(
+    conn: &mut AnyConnection,
+    d: &Delivery<'_>,
+    payload: Payload,
+) -> Result<Handled, HandlerError> {
+    if let Some(reason) = inactive_shop(d) {
+        return Ok(Outcome::Ignored(reason).into());
+    }
+    match payload {
+        Payload::AppUninstalled => uninstall_app(conn, d).await,
+        Payload::Customer(profile) => save_customer(conn, d, profile).await,
+        Payload::CustomerDeleted { customer_id } => {
+            customers::erase_personal_data(conn, d.shop.id, customer_id, Erasure::Deleted, d.now).await?;
+            Ok(Handled::about(Outcome::Done, Some(customer_id), None))
+        }
+        Payload::DataRequest { customer_id, request_id, orders_requested } => {
+            export_customer_data(conn, d, customer_id, request_id, orders_requested).await
+        }
+        Payload::CustomerRedact { customer_id, orders_to_redact } => {
+            redact_customer(conn, d, customer_id, &orders_to_redact).await
+        }
+        Payload::ShopRedact => redact_shop(conn, d).await,
+        Payload::ForEngine { customer_id, order_id } => Ok(Handled::about(
+            Outcome::Held("awaiting the loyalty engine".into()),
+            customer_id,
+            order_id,
+        )),
+        Payload::Unhandled => Ok(Outcome::Ignored(format!("no handler for topic {}", d.topic)).into()),
+    }
+}
+
+/// An uninstalled shop's deliveries are acknowledged and ignored, but for
+/// compliance topics (shop/redact comes 48 hours after uninstalling).
+fn inactive_shop(d: &Delivery<'_>) -> Option<String> {
+    match d.shop.status.as_str() {
+        shop_status::UNINSTALLED
+            if !d.topic.is_compliance() && *d.topic != WebhookTopic::AppUninstalled =>
+        {
+            Some("shop has uninstalled Advocate".into())
+        }
+        shop_status::REDACTED if *d.topic != WebhookTopic::ShopRedact => {
+            Some("shop data was erased (shop/redact)".into())
+        }
+        _ => None,
+    }
+}
+
+/// True when the event happened before the shop's current installation:
+/// a late delivery from an earlier install must not undo the new one.
+fn predates_install(d: &Delivery<'_>) -> bool {
+    matches!((d.triggered_at, d.shop.installed_at), (Some(at), Some(installed)) if at < installed)
+}
+
+fn parse<'de, T: Deserialize<'de>>(body: &'de [u8]) -> Result<T, HandlerError> {
+    serde_json::from_slice(body).map_err(|e| {
+        HandlerError::Permanent(if e.is_syntax() || e.is_eof() {
+            format!("body is not valid JSON: {e}")
+        } else {
+            format!("unexpected payload: {e}")
+        })
+    })
+}
+
+/// Shopify timestamps (RFC 3339) as epoch milliseconds.
+pub fn parse_time(raw: &str) -> Option<i64> {
+    DateTime::parse_from_rfc3339(raw.trim())
+        .ok()
+        .map(|t| t.timestamp_millis())
+}
+
+async fn uninstall_app(conn: &mut AnyConnection, d: &Delivery<'_>) -> Result<Handled, HandlerError> {
+    if d.shop.status != shop_status::INSTALLED {
+        return Ok(Outcome::Ignored("shop is not installed".into()).into());
+    }
+    if predates_install(d) {
+        return Ok(Outcome::Ignored("uninstall predates the current installation".into()).into());
+    }
+    shops::mark_uninstalled(conn, d.shop.id, d.now).await?;
+    tracing::info!(shop = %d.shop.domain, "shop uninstalled Advocate");
+    Ok(Handled::done())
+}
+
+#[derive(Deserialize)]
+struct CustomerPayload {
+    id: i64,
+    email: Option<String>,
+    first_name: Option<String>,
+    last_name: Option<String>,
+    phone: Option<String>,
+    tags: Option<String>,
+    created_at: Option<String>,
+    updated_at: Option<String>,
+    email_marketing_consent: Option<Consent>,
+    sms_marketing_consent: Option<Consent>,
+}
+
+#[derive(Deserialize)]
+struct Consent {
+    state: Option<String>,
+}
+
+async fn save_customer(
+    conn: &mut AnyConnection,
+    d: &Delivery<'_>,
+    profile: CustomerProfile,
+) -> Result<Handled, HandlerError> {
+    let written = customers::upsert_profile(conn, d.shop.id, &profile, d.now).await?;
+    let outcome = if written {
+        Outcome::Done
+    } else {
+        Outcome::Ignored("an erased customer or an older update".into())
+    };
+    Ok(Handled::about(outcome, Some(profile.customer_id), None))
+}
+
+#[derive(Deserialize)]
+struct IdOnly {
+    id: i64,
+}
+
+#[derive(Deserialize)]
+struct DataRequestPayload {
+    customer: IdOnly,
+    #[serde(default)]
+    orders_requested: Vec<i64>,
+    data_request: IdOnly,
+}
+
+async fn export_customer_data(
+    conn: &mut AnyConnection,
+    d: &Delivery<'_>,
+    customer_id: i64,
+    request_id: i64,
+    orders_requested: Vec<i64>,
+) -> Result<Handled, HandlerError> {
+    let customer = customers::find_customer(conn, d.shop.id, customer_id).await?;
+    let orders = orders::list_for_customer(conn, d.shop.id, customer_id).await?;
+    let ledger = ledger::list_for_customer(conn, d.shop.id, customer_id).await?;
+    let export = json!({
+        "shop": d.shop.domain,
+        "customer_id": customer_id,
+        "data_request_id": request_id,
+        "generated_at": DateTime::from_timestamp_millis(d.now).map(|t| t.to_rfc3339()),
+        "profile": customer,
+        "orders": orders,
+        "points_ledger": ledger,
+    });
+    data_requests::insert_data_request(
+        conn,
+        d.shop.id,
+        request_id,
+        customer_id,
+        &json!(orders_requested).to_string(),
+        &export.to_string(),
+        d.now,
+    )
+    .await?;
+    Ok(Handled::about(Outcome::Done, Some(customer_id), None))
+}
+
+#[derive(Deserialize)]
+struct RedactPayload {
+    customer: IdOnly,
+    #[serde(default)]
+    orders_to_redact: Vec<i64>,
+}
+
+async fn redact_customer(
+    conn: &mut AnyConnection,
+    d: &Delivery<'_>,
+    customer_id: i64,
+    orders_to_redact: &[i64],
+) -> Result<Handled, HandlerError> {
+    let shop = d.shop.id;
+    customers::erase_personal_data(conn, shop, customer_id, Erasure::Redacted, d.now).await?;
+    orders::redact_orders(conn, shop, customer_id, orders_to_redact).await?;
+    data_requests::redact_exports(conn, shop, customer_id).await?;
+    inbox::redact_bodies(conn, &d.shop.domain, customer_id, orders_to_redact, super::privacy::redact_body)
+        .await?;
+    // This delivery's own body names the customer; it is cleared when the
+    // row is finished as done.
+    Ok(Handled::about(Outcome::Done, Some(customer_id), None))
+}
+
+async fn redact_shop(conn: &mut AnyConnection, d: &Delivery<'_>) -> Result<Handled, HandlerError> {
+    if d.shop.status == shop_status::INSTALLED && predates_install(d) {
+        return Ok(Outcome::Ignored("shop installed again after the redact request".into()).into());
+    }
+    shops::redact_shop(conn, d.shop.id, d.now).await?;
+    inbox::delete_for_shop(conn, &d.shop.domain, d.inbox_id).await?;
+    tracing::info!(shop = %d.shop.domain, "shop data erased");
+    Ok(Handled::done())
+}
+
+#[derive(Deserialize)]
+struct OrderRefs {
+    id: Option<i64>,
+    order_id: Option<i64>,
+    customer: Option<IdOnly>,
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn shopify_times_become_epoch_milliseconds() {
+        assert_eq!(
+            super::parse_time("2021-12-31T19:00:00-05:00"),
+            Some(1_640_995_200_000)
+        );
+        assert_eq!(super::parse_time("yesterday"), None);
+    }
+}

@@ -1,0 +1,45 @@
+//! # Advocate
+//!
+//! The backend of a Shopify loyalty app: it turns one-time shoppers into
+//! repeat customers and advocates with points, VIP tiers and referrals.
+//!
+//! The layout follows the data flow, "a webhook arrives, points move, Shopify
+//! is updated":
+//!
+//! | module | owns |
+//! |---|---|
+//! | [`config`] | typed settings from the environment; secrets are never printed |
+//! | [`app`] | builds the HTTP server, its shared state and the background workers |
+//! | [`routes`] | thin HTTP adapters: webhook intake, health checks |
+//! | [`shopify`] | Shopify's protocols: shop domains, HMAC signatures, webhook headers and topics |
+//! | [`store`] | all SQL, one file per aggregate, on SQLite or PostgreSQL |
+//! | [`jobs`] | background work: the webhook inbox processor and its topic handlers |
+//! | [`error`] | the HTTP error type every route answers with |
+//!
+//! ## One store layer, two databases
+//!
+//! Storage goes through sqlx's `Any` driver: every query has one text that runs
+//! on both SQLite and PostgreSQL (`$n` placeholders, epoch-millisecond
+//! `BIGINT` times, 0/1 flags, explicit column lists). The few statements whose
+//! dialects differ (claiming queue rows with `FOR UPDATE SKIP LOCKED`) are
+//! chosen by [`store::Dialect`], the one place that knows the backends apart;
+//! migrations live in one folder per backend. This keeps one copy of every
+//! query at the cost of compile-time checked SQL, which sqlx's `Any` driver
+//! cannot offer; the test suite runs every test on both backends instead.
+//!
+//! ## Never lose, never double
+//!
+//! A webhook is answered 200 only after it is committed to the inbox
+//! ([`store::inbox`]); concurrent requests share one commit
+//! ([`store::writer`]). Handlers run later, each in one transaction that also
+//! marks the row done, so a delivery's effect commits exactly once even when
+//! a process dies mid-row or Shopify delivers twice.
+
+pub mod app;
+pub mod config;
+pub mod error;
+pub mod jobs;
+pub mod routes;
+pub mod shopify;
+pub mod store;
+pub mod telemetry;

@@ -1,0 +1,52 @@
+//! The `advocate` command: runs the service, or one maintenance task.
+
+use clap::{Parser, Subcommand};
+
+use advocate::{app::Application, config::Config, store::Store, telemetry};
+
+#[derive(Parser)]
+#[command(name = "advocate", version, about = "Loyalty, VIP tiers and referrals for Shopify")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the service (the default).
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+}
+
+#[tokio::main(worker_threads = 1)]
+async fn main() {
+    let cli = Cli::parse();
+    telemetry::init();
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("advocate: configuration error: {e}");
+            std::process::exit(2);
+        }
+    };
+    let result = match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(config).await,
+        Command::Migrate => migrate(config).await,
+    };
+    if let Err(e) = result {
+        eprintln!("advocate: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    Application::build(config).await?.run_until_stopped().await
+}
+
+async fn migrate(config: Config) -> anyhow::Result<()> {
+    let store = Store::connect(&config.database_url, 2).await?;
+    store.migrate().await?;
+    println!("migrations applied");
+    Ok(())
+}

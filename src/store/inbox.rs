@@ -1,0 +1,441 @@
+//! The webhook inbox: every verified delivery, stored before Shopify is
+//! answered, then claimed and processed by [`crate::jobs::inbox`].
+//!
+//! Invariants: `(shop_domain, delivery_key)` is unique, so a redelivery is a
+//! no-op; a row is claimed by setting `lease_owner`/`lease_until`, and only
+//! its lease owner may finish it (`WHERE lease_owner = $n`), so a worker that
+//! lost its lease cannot commit a second result. Bodies are cleared when a row
+//! is done: its effect lives in the domain tables from then on.
+//!
+//! Bodies are stored LZ4-compressed ([`StoredBody`]): webhook JSON shrinks
+//! three- to fivefold, and every byte not written is a byte the commit does
+//! not have to make durable.
+
+use sqlx::{AnyConnection, Row};
+
+use super::{now_ms, values_placeholders, values_placeholders_from, Dialect, Store};
+
+/// Queue states of a row.
+pub mod status {
+    /// Waiting for (or leased to) a worker.
+    pub const QUEUED: &str = "queued";
+    /// Handled; its effect is committed.
+    pub const DONE: &str = "done";
+    /// Nothing to do (unknown topic, uninstalled shop); kept for the record.
+    pub const IGNORED: &str = "ignored";
+    /// Kept for a handler that does not exist yet; requeued when it does.
+    pub const HELD: &str = "held";
+    /// Dead letter: could not be processed; visible and retryable.
+    pub const FAILED: &str = "failed";
+}
+
+/// A body as stored: LZ4 block with its length in front; empty once cleared.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredBody(Vec<u8>);
+
+impl StoredBody {
+    pub fn compress(raw: &[u8]) -> Self {
+        Self(lz4_flex::compress_prepend_size(raw))
+    }
+
+    /// The body as Shopify sent it.
+    pub fn decompress(stored: &[u8]) -> Result<Vec<u8>, String> {
+        if stored.is_empty() {
+            return Ok(Vec::new());
+        }
+        lz4_flex::decompress_size_prepended(stored).map_err(|e| format!("stored body is corrupt: {e}"))
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+/// A verified delivery on its way into the inbox.
+#[derive(Debug, Clone)]
+pub struct NewDelivery {
+    pub shop_domain: String,
+    pub delivery_key: String,
+    pub webhook_id: Option<String>,
+    pub event_id: Option<String>,
+    pub topic: String,
+    pub api_version: Option<String>,
+    pub triggered_at: Option<String>,
+    pub body: StoredBody,
+    pub received_at: i64,
+}
+
+const INSERT_COLUMNS: usize = 11;
+/// Rows per INSERT statement, well inside both backends' parameter limits.
+const INSERT_CHUNK: usize = 256;
+
+/// Inserts a batch; deliveries already present (same shop and key) are
+/// skipped. Returns how many rows were new.
+pub async fn insert_deliveries(
+    conn: &mut AnyConnection,
+    dialect: Dialect,
+    batch: &[NewDelivery],
+) -> Result<u64, sqlx::Error> {
+    let mut inserted = 0;
+    for chunk in batch.chunks(INSERT_CHUNK) {
+        let sql = format!(
+            "INSERT INTO webhook_inbox (shop_domain, delivery_key, webhook_id, event_id, topic, \
+             api_version, triggered_at, body, received_at, status, available_at) VALUES {} \
+             ON CONFLICT (shop_domain, delivery_key) DO NOTHING",
+            values_placeholders(dialect, chunk.len(), INSERT_COLUMNS)
+        );
+        let mut query = sqlx::query(&sql);
+        for d in chunk {
+            query = query
+                .bind(d.shop_domain.as_str())
+                .bind(d.delivery_key.as_str())
+                .bind(d.webhook_id.as_deref())
+                .bind(d.event_id.as_deref())
+                .bind(d.topic.as_str())
+                .bind(d.api_version.as_deref())
+                .bind(d.triggered_at.as_deref())
+                .bind(d.body.as_bytes())
+                .bind(d.received_at)
+                .bind(status::QUEUED)
+                .bind(d.received_at);
+        }
+        inserted += query.execute(&mut *conn).await?.rows_affected();
+    }
+    Ok(inserted)
+}
+
+/// A row claimed by a worker.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ClaimedDelivery {
+    pub id: i64,
+    pub shop_domain: String,
+    pub delivery_key: String,
+    pub topic: String,
+    pub triggered_at: Option<String>,
+    /// As stored (compressed); see [`StoredBody::decompress`].
+    pub body: Vec<u8>,
+    /// Claims so far, this one included.
+    pub attempts: i64,
+}
+
+/// Leases up to `limit` ready rows to `owner` until `lease_until`. Run it
+/// in the transaction that processes the rows: on PostgreSQL the claimed
+/// rows stay locked (other workers skip them) until it ends, and if the
+/// process dies the claim rolls back with everything else.
+pub async fn claim(
+    conn: &mut AnyConnection,
+    dialect: Dialect,
+    owner: &str,
+    lease_until: i64,
+    limit: i64,
+) -> Result<Vec<ClaimedDelivery>, sqlx::Error> {
+    let sql = format!(
+        "UPDATE webhook_inbox SET lease_owner = $1, lease_until = $2, attempts = attempts + 1 \
+         WHERE id IN (SELECT id FROM webhook_inbox \
+             WHERE status = 'queued' AND available_at <= $3 \
+               AND (lease_until IS NULL OR lease_until < $3) \
+             ORDER BY available_at, id LIMIT $4 {}) \
+         RETURNING id, shop_domain, delivery_key, topic, triggered_at, body, attempts",
+        dialect.skip_locked()
+    );
+    let mut rows: Vec<ClaimedDelivery> = sqlx::query_as(&sql)
+        .bind(owner)
+        .bind(lease_until)
+        .bind(now_ms())
+        .bind(limit)
+        .fetch_all(conn)
+        .await?;
+    rows.sort_by_key(|r| r.id);
+    Ok(rows)
+}
+
+/// What a finished row keeps.
+#[derive(Debug, Clone)]
+pub struct Finish<'a> {
+    /// One of [`status`]'s final states.
+    pub status: &'static str,
+    /// Why it was ignored, held or failed.
+    pub note: Option<&'a str>,
+    /// What becomes of the body.
+    pub body: KeepBody,
+    /// The customer and order the delivery concerns, for redaction.
+    pub customer_id: Option<i64>,
+    pub order_id: Option<i64>,
+}
+
+/// The body of a finished row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeepBody {
+    /// Cleared: the row's effect is committed elsewhere.
+    Clear,
+    /// Kept as received: the row may be processed again.
+    Keep,
+    /// Kept, but with personal data taken out (a redacted customer's row).
+    Replace(StoredBody),
+}
+
+/// Finishes a claimed row inside the transaction that holds its effect.
+/// Returns false when `owner` no longer holds the lease: the caller must then
+/// roll back, since another worker owns the row.
+pub async fn finish(
+    conn: &mut AnyConnection,
+    id: i64,
+    owner: &str,
+    finish: Finish<'_>,
+) -> Result<bool, sqlx::Error> {
+    let body_clause = if finish.body == KeepBody::Keep { "" } else { ", body = $8" };
+    let sql = format!(
+        "UPDATE webhook_inbox SET status = $1, last_error = $2, customer_id = $3, order_id = $4, \
+         processed_by = lease_owner, processed_at = $5, lease_owner = NULL, lease_until = NULL{body_clause} \
+         WHERE id = $6 AND lease_owner = $7"
+    );
+    let mut query = sqlx::query(&sql)
+        .bind(finish.status)
+        .bind(finish.note)
+        .bind(finish.customer_id)
+        .bind(finish.order_id)
+        .bind(now_ms())
+        .bind(id)
+        .bind(owner);
+    match finish.body {
+        KeepBody::Keep => {}
+        KeepBody::Clear => query = query.bind(Vec::<u8>::new()),
+        KeepBody::Replace(body) => query = query.bind(body.0),
+    }
+    Ok(query.execute(conn).await?.rows_affected() == 1)
+}
+
+/// Rows per bulk finish statement.
+const FINISH_CHUNK: usize = 128;
+
+/// Finishes many claimed rows in one statement per chunk (rows whose
+/// handling wrote nothing else, so there is nothing to undo if a lease was
+/// lost). Returns how many rows this owner still held and finished.
+pub async fn finish_many(
+    conn: &mut AnyConnection,
+    dialect: Dialect,
+    owner: &str,
+    rows: &[(i64, Finish<'_>)],
+) -> Result<u64, sqlx::Error> {
+    let now = now_ms();
+    let mut finished = 0;
+    for chunk in rows.chunks(FINISH_CHUNK) {
+        // Parameters in text order: now, the values, the owner.
+        let sql = format!(
+            "UPDATE webhook_inbox SET status = v.column2, last_error = v.column3, \
+             customer_id = v.column4, order_id = v.column5, \
+             body = CASE WHEN v.column6 = 1 THEN webhook_inbox.body ELSE v.column7 END, \
+             processed_by = webhook_inbox.lease_owner, processed_at = {now}, \
+             lease_owner = NULL, lease_until = NULL \
+             FROM (VALUES {values}) AS v \
+             WHERE webhook_inbox.id = v.column1 AND webhook_inbox.lease_owner = {owner}",
+            now = match dialect {
+                Dialect::Sqlite => "?".to_owned(),
+                Dialect::Postgres => "$1".to_owned(),
+            },
+            values = values_placeholders_from(dialect, chunk.len(), 7, 2),
+            owner = match dialect {
+                Dialect::Sqlite => "?".to_owned(),
+                Dialect::Postgres => format!("${}", 2 + chunk.len() * 7),
+            },
+        );
+        let mut query = sqlx::query(&sql).bind(now);
+        for (id, finish) in chunk {
+            let (keep, body) = match &finish.body {
+                KeepBody::Keep => (1_i64, Vec::new()),
+                KeepBody::Clear => (0, Vec::new()),
+                KeepBody::Replace(body) => (0, body.0.clone()),
+            };
+            query = query
+                .bind(*id)
+                .bind(finish.status)
+                .bind(finish.note)
+                .bind(finish.customer_id)
+                .bind(finish.order_id)
+                .bind(keep)
+                .bind(body);
+        }
+        finished += query.bind(owner).execute(&mut *conn).await?.rows_affected();
+    }
+    Ok(finished)
+}
+
+/// Gives a row back after a transient failure, to be tried at `retry_at`.
+pub async fn reschedule(
+    conn: &mut AnyConnection,
+    id: i64,
+    owner: &str,
+    retry_at: i64,
+    error: &str,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE webhook_inbox SET available_at = $1, last_error = $2, lease_owner = NULL, \
+         lease_until = NULL WHERE id = $3 AND lease_owner = $4",
+    )
+    .bind(retry_at)
+    .bind(error)
+    .bind(id)
+    .bind(owner)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Makes a row a dead letter, keeping its body for a later retry.
+pub async fn fail(
+    conn: &mut AnyConnection,
+    id: i64,
+    owner: &str,
+    error: &str,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE webhook_inbox SET status = 'failed', last_error = $1, processed_by = lease_owner, \
+         processed_at = $2, lease_owner = NULL, lease_until = NULL WHERE id = $3 AND lease_owner = $4",
+    )
+    .bind(error)
+    .bind(now_ms())
+    .bind(id)
+    .bind(owner)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Gives an idle worker's leases back at once (on shutdown), instead of
+/// letting them run out.
+pub async fn release_leases(store: &Store, owner: &str) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE webhook_inbox SET lease_owner = NULL, lease_until = NULL, attempts = attempts - 1 \
+         WHERE lease_owner = $1 AND status = 'queued'",
+    )
+    .bind(owner)
+    .execute(store.writer())
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// Puts a dead letter of this shop back in the queue (the merchant's retry).
+/// Returns false when there is no such failed row for the shop.
+pub async fn retry_failed(store: &Store, shop_domain: &str, id: i64) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE webhook_inbox SET status = 'queued', attempts = 0, available_at = $1, \
+         last_error = NULL WHERE id = $2 AND shop_domain = $3 AND status = 'failed'",
+    )
+    .bind(now_ms())
+    .bind(id)
+    .bind(shop_domain)
+    .execute(store.writer())
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Requeues every held row of `topics` (when their handler arrives).
+pub async fn release_held(store: &Store, topics: &[&str]) -> Result<u64, sqlx::Error> {
+    let mut total = 0;
+    for topic in topics {
+        total += sqlx::query(
+            "UPDATE webhook_inbox SET status = 'queued', available_at = $1 \
+             WHERE status = 'held' AND topic = $2",
+        )
+        .bind(now_ms())
+        .bind(*topic)
+        .execute(store.writer())
+        .await?
+        .rows_affected();
+    }
+    Ok(total)
+}
+
+/// A dead letter as the merchant sees it.
+#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
+pub struct FailedDelivery {
+    pub id: i64,
+    pub topic: String,
+    pub delivery_key: String,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    pub received_at: i64,
+}
+
+/// The shop's dead letters, newest first.
+pub async fn list_failed(
+    store: &Store,
+    shop_domain: &str,
+    limit: i64,
+) -> Result<Vec<FailedDelivery>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, topic, delivery_key, attempts, last_error, received_at FROM webhook_inbox \
+         WHERE shop_domain = $1 AND status = 'failed' ORDER BY id DESC LIMIT $2",
+    )
+    .bind(shop_domain)
+    .bind(limit)
+    .fetch_all(store.reader())
+    .await
+}
+
+/// Rows per status, for health and tests.
+pub async fn count_by_status(store: &Store) -> Result<Vec<(String, i64)>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT status, CAST(COUNT(*) AS BIGINT) AS n FROM webhook_inbox GROUP BY status ORDER BY status",
+    )
+    .fetch_all(store.writer())
+    .await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get("status")?, r.try_get("n")?)))
+        .collect()
+}
+
+/// Rewrites, with `redact`, the kept bodies of this shop's rows that concern
+/// a customer or one of `order_ids` (customers/redact).
+pub async fn redact_bodies(
+    conn: &mut AnyConnection,
+    shop_domain: &str,
+    customer_id: i64,
+    order_ids: &[i64],
+    redact: impl Fn(&[u8]) -> Vec<u8>,
+) -> Result<u64, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT id, body, customer_id, order_id FROM webhook_inbox WHERE shop_domain = $1 \
+         AND status <> 'done' AND (customer_id IS NOT NULL OR order_id IS NOT NULL)",
+    )
+    .bind(shop_domain)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut changed = 0;
+    for row in rows {
+        let row_customer: Option<i64> = row.try_get("customer_id")?;
+        let row_order: Option<i64> = row.try_get("order_id")?;
+        let concerns = row_customer == Some(customer_id)
+            || row_order.is_some_and(|o| order_ids.contains(&o));
+        let stored: Vec<u8> = row.try_get("body")?;
+        if !concerns || stored.is_empty() {
+            continue;
+        }
+        // A body that cannot be read cannot be sorted either: drop it whole.
+        let redacted = StoredBody::decompress(&stored).map_or_else(|_| Vec::new(), |raw| redact(&raw));
+        sqlx::query("UPDATE webhook_inbox SET body = $1 WHERE id = $2")
+            .bind(StoredBody::compress(&redacted).0)
+            .bind(row.try_get::<i64, _>("id")?)
+            .execute(&mut *conn)
+            .await?;
+        changed += 1;
+    }
+    Ok(changed)
+}
+
+/// Deletes every inbox row of a shop but `keep_id` (shop/redact).
+pub async fn delete_for_shop(
+    conn: &mut AnyConnection,
+    shop_domain: &str,
+    keep_id: i64,
+) -> Result<u64, sqlx::Error> {
+    Ok(
+        sqlx::query("DELETE FROM webhook_inbox WHERE shop_domain = $1 AND id <> $2")
+            .bind(shop_domain)
+            .bind(keep_id)
+            .execute(conn)
+            .await?
+            .rows_affected(),
+    )
+}
+

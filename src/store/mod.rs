@@ -1,0 +1,279 @@
+//! All SQL lives under this module, one file per aggregate. Queries go
+//! through sqlx's `Any` driver with one text for both backends; [`Dialect`]
+//! is the one place that knows SQLite from PostgreSQL.
+//!
+//! On SQLite, writes go through a pool of exactly one connection (SQLite has
+//! one write lock; queueing in-process beats `SQLITE_BUSY`), reads through a
+//! separate pool, in WAL mode with `synchronous=FULL` so a commit is on disk.
+//! On PostgreSQL both are the same pool.
+
+pub mod customers;
+pub mod data_requests;
+pub mod inbox;
+pub mod ledger;
+pub mod orders;
+pub mod shops;
+pub mod writer;
+
+use std::{sync::Arc, time::Duration};
+
+use anyhow::Context;
+use sqlx::{
+    any::{AnyConnectOptions, AnyPoolOptions},
+    pool::PoolOptions,
+    Any, AnyPool, Executor, Transaction,
+};
+
+use crate::config::DatabaseUrl;
+
+/// The SQL dialect of the connected database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+impl Dialect {
+    /// The clause that lets concurrent workers claim disjoint queue rows.
+    /// SQLite needs none: its single writer already serialises claims.
+    pub fn skip_locked(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "",
+            Dialect::Postgres => "FOR UPDATE SKIP LOCKED",
+        }
+    }
+}
+
+/// Handle to the database; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Store {
+    writer: AnyPool,
+    reader: AnyPool,
+    dialect: Dialect,
+    /// SQLite only: the task that moves the WAL into the database file, off
+    /// the commit path. Stops when the last clone of the store is dropped.
+    checkpointer: Option<Arc<BackgroundTask>>,
+}
+
+#[derive(Debug)]
+struct BackgroundTask(tokio::task::AbortHandle);
+
+impl Drop for BackgroundTask {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+pub type Tx = Transaction<'static, Any>;
+
+/// Milliseconds since the Unix epoch: how every time is stored.
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+impl Store {
+    /// Connects (creating a SQLite file if missing) without migrating.
+    pub async fn connect(url: &DatabaseUrl, max_connections: u32) -> anyhow::Result<Self> {
+        sqlx::any::install_default_drivers();
+        if url.is_sqlite() {
+            let url = sqlite_url(url.as_str());
+            let writer = sqlite_pool(1, WRITER_PRAGMAS)
+                .connect(&url)
+                .await
+                .context("opening the SQLite database")?;
+            let reader = sqlite_pool(4, READER_PRAGMAS)
+                .connect(&url)
+                .await
+                .context("opening the SQLite database for reading")?;
+            let checkpointer = sqlite_pool(1, CHECKPOINT_PRAGMAS)
+                .connect(&url)
+                .await
+                .context("opening the SQLite database for checkpoints")?;
+            let task = tokio::spawn(checkpoint_wal(checkpointer)).abort_handle();
+            Ok(Self {
+                writer,
+                reader,
+                dialect: Dialect::Sqlite,
+                checkpointer: Some(Arc::new(BackgroundTask(task))),
+            })
+        } else {
+            let options: AnyConnectOptions = url
+                .as_str()
+                .parse()
+                .context("DATABASE_URL is not a valid PostgreSQL URL")?;
+            let pool = AnyPoolOptions::new()
+                .max_connections(max_connections.max(2))
+                .acquire_timeout(Duration::from_secs(10))
+                .connect_with(options)
+                .await
+                .context("connecting to PostgreSQL")?;
+            Ok(Self {
+                writer: pool.clone(),
+                reader: pool,
+                dialect: Dialect::Postgres,
+                checkpointer: None,
+            })
+        }
+    }
+
+    /// Applies the migrations this binary carries. Safe to run from several
+    /// processes at once on PostgreSQL (sqlx takes an advisory lock).
+    pub async fn migrate(&self) -> anyhow::Result<()> {
+        let migrator = match self.dialect {
+            Dialect::Sqlite => sqlx::migrate!("./migrations/sqlite"),
+            Dialect::Postgres => sqlx::migrate!("./migrations/postgres"),
+        };
+        migrator
+            .run(&self.writer)
+            .await
+            .context("running database migrations")
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    /// The pool for writes and for reads that must see the latest commit.
+    pub fn writer(&self) -> &AnyPool {
+        &self.writer
+    }
+
+    /// The pool for reads that may run beside writes.
+    pub fn reader(&self) -> &AnyPool {
+        &self.reader
+    }
+
+    /// Starts a write transaction. On SQLite this holds the one writer
+    /// connection until it ends: never acquire another connection inside it.
+    pub async fn begin(&self) -> Result<Tx, sqlx::Error> {
+        self.writer.begin().await
+    }
+
+    /// True when the database answers a query.
+    pub async fn ping(&self) -> bool {
+        sqlx::query("SELECT 1").execute(&self.reader).await.is_ok()
+    }
+
+    pub async fn close(&self) {
+        if let Some(task) = &self.checkpointer {
+            task.0.abort();
+        }
+        self.writer.close().await;
+        self.reader.close().await;
+    }
+}
+
+/// The writer commits durably (`synchronous = FULL`: the WAL is synced at
+/// every commit) and leaves checkpoints to [`checkpoint_wal`]; deleted
+/// content is overwritten (`secure_delete`), so redacted personal data does
+/// not linger in free pages.
+const WRITER_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+    PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON; \
+    PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = 67108864;";
+const READER_PRAGMAS: &str = "PRAGMA busy_timeout = 5000; PRAGMA query_only = ON;";
+const CHECKPOINT_PRAGMAS: &str = "PRAGMA busy_timeout = 5000; PRAGMA synchronous = FULL;";
+/// How often the WAL is copied into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+
+/// Copies committed WAL frames into the database file without blocking
+/// writers (PASSIVE), so commits never wait for a checkpoint.
+async fn checkpoint_wal(pool: AnyPool) {
+    let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&pool).await {
+            tracing::warn!(error = %e, "WAL checkpoint failed; will retry");
+        }
+    }
+}
+
+fn sqlite_pool(max: u32, pragmas: &'static str) -> PoolOptions<Any> {
+    AnyPoolOptions::new()
+        .max_connections(max)
+        .min_connections(1)
+        // A local file cannot drop like a network connection; a ping before
+        // every acquire would only add a round trip to the hot path.
+        .test_before_acquire(false)
+        .acquire_timeout(Duration::from_secs(30))
+        .after_connect(move |conn, _| {
+            Box::pin(async move {
+                conn.execute(sqlx::raw_sql(pragmas)).await?;
+                Ok(())
+            })
+        })
+}
+
+/// `sqlite://file.db` creates the file when missing (`mode=rwc`) unless the
+/// URL already says otherwise.
+fn sqlite_url(url: &str) -> String {
+    if url.contains("mode=") {
+        url.to_owned()
+    } else if url.contains('?') {
+        format!("{url}&mode=rwc")
+    } else {
+        format!("{url}?mode=rwc")
+    }
+}
+
+/// Placeholders for a multi-row insert: `rows` groups of `columns`.
+/// PostgreSQL wants `$1, $2, ...`; SQLite gets anonymous `?`, since it looks
+/// numbered names up one by one (quadratic in a statement with hundreds).
+pub(crate) fn values_placeholders(dialect: Dialect, rows: usize, columns: usize) -> String {
+    values_placeholders_from(dialect, rows, columns, 1)
+}
+
+/// As [`values_placeholders`], numbering from `first` (PostgreSQL) for a
+/// statement with other parameters before the values. On SQLite the
+/// anonymous `?` are bound in the order they appear in the text.
+pub(crate) fn values_placeholders_from(
+    dialect: Dialect,
+    rows: usize,
+    columns: usize,
+    first: usize,
+) -> String {
+    let mut sql = String::with_capacity(rows * columns * 5);
+    for row in 0..rows {
+        if row > 0 {
+            sql.push_str(", ");
+        }
+        sql.push('(');
+        for col in 0..columns {
+            if col > 0 {
+                sql.push_str(", ");
+            }
+            match dialect {
+                Dialect::Sqlite => sql.push('?'),
+                Dialect::Postgres => {
+                    sql.push('$');
+                    sql.push_str(&(first + row * columns + col).to_string());
+                }
+            }
+        }
+        sql.push(')');
+    }
+    sql
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn placeholders_number_every_value() {
+        use super::Dialect::*;
+        assert_eq!(
+            super::values_placeholders(Postgres, 2, 3),
+            "($1, $2, $3), ($4, $5, $6)"
+        );
+        assert_eq!(super::values_placeholders(Sqlite, 1, 2), "(?, ?)");
+        assert_eq!(
+            super::values_placeholders_from(Postgres, 1, 2, 3),
+            "($3, $4)"
+        );
+    }
+
+    #[test]
+    fn sqlite_urls_create_the_file_unless_told_otherwise() {
+        assert_eq!(super::sqlite_url("sqlite://a.db"), "sqlite://a.db?mode=rwc");
+        assert_eq!(super::sqlite_url("sqlite://a.db?mode=ro"), "sqlite://a.db?mode=ro");
+    }
+}
