@@ -107,13 +107,23 @@ impl Config {
     /// Reads settings through `lookup`, so tests need not touch the process
     /// environment.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let get = |name: &str| lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let get = |name: &str| {
+            lookup(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
         let required = |name: &'static str, what: &str| {
             get(name).ok_or_else(|| invalid(name, format!("required: {what}")))
         };
 
-        let api_key = required("SHOPIFY_API_KEY", "the app's client id from the Partner Dashboard")?;
-        let api_secret = required("SHOPIFY_API_SECRET", "the app's client secret from the Partner Dashboard")?;
+        let api_key = required(
+            "SHOPIFY_API_KEY",
+            "the app's client id from the Partner Dashboard",
+        )?;
+        let api_secret = required(
+            "SHOPIFY_API_SECRET",
+            "the app's client secret from the Partner Dashboard",
+        )?;
         let app_url = required("SHOPIFY_APP_URL", "the public https URL of this Advocate")?;
         let app_url = parse_origin("SHOPIFY_APP_URL", &app_url)?;
         let api_origin = get("SHOPIFY_API_ORIGIN")
@@ -221,7 +231,10 @@ fn parse_origin(name: &'static str, raw: &str) -> Result<String, ConfigError> {
         Some(host) if !host.is_empty() && !host.contains(char::is_whitespace) => {
             Ok(trimmed.to_owned())
         }
-        _ => Err(invalid(name, "an http(s) URL such as https://advocate.example.com")),
+        _ => Err(invalid(
+            name,
+            "an http(s) URL such as https://advocate.example.com",
+        )),
     }
 }
 
@@ -233,7 +246,10 @@ pub struct DatabaseUrl(String);
 impl DatabaseUrl {
     pub fn parse(raw: impl Into<String>) -> Result<Self, ConfigError> {
         let raw = raw.into();
-        if raw.starts_with("sqlite:") || raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
+        if raw.starts_with("sqlite:")
+            || raw.starts_with("postgres://")
+            || raw.starts_with("postgresql://")
+        {
             Ok(Self(raw))
         } else {
             Err(invalid(
@@ -254,7 +270,11 @@ impl DatabaseUrl {
 
 impl fmt::Debug for DatabaseUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let backend = if self.is_sqlite() { "sqlite" } else { "postgres" };
+        let backend = if self.is_sqlite() {
+            "sqlite"
+        } else {
+            "postgres"
+        };
         write!(f, "DatabaseUrl({backend}, redacted)")
     }
 }
@@ -330,7 +350,11 @@ mod tests {
             ("SHOPIFY_API_SECRET", "", "SHOPIFY_API_SECRET"),
             ("PORT", "eighty", "PORT"),
             ("HOST", "localhost:1", "HOST"),
-            ("ADVOCATE_ENCRYPTION_KEY", "c2hvcnQ=", "ADVOCATE_ENCRYPTION_KEY"),
+            (
+                "ADVOCATE_ENCRYPTION_KEY",
+                "c2hvcnQ=",
+                "ADVOCATE_ENCRYPTION_KEY",
+            ),
             ("DATABASE_URL", "mysql://x", "DATABASE_URL"),
             ("SHOPIFY_APP_URL", "advocate.example.com", "SHOPIFY_APP_URL"),
         ];

@@ -54,6 +54,7 @@ impl ResponseError for ApiError {
             }
             other => other.to_string(),
         };
-        HttpResponse::build(self.status_code()).json(json!({ "error": self.code(), "message": message }))
+        HttpResponse::build(self.status_code())
+            .json(json!({ "error": self.code(), "message": message }))
     }
 }

@@ -5,7 +5,11 @@ use clap::{Parser, Subcommand};
 use advocate::{app::Application, config::Config, store::Store, telemetry};
 
 #[derive(Parser)]
-#[command(name = "advocate", version, about = "Loyalty, VIP tiers and referrals for Shopify")]
+#[command(
+    name = "advocate",
+    version,
+    about = "Loyalty, VIP tiers and referrals for Shopify"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,

@@ -139,7 +139,9 @@ struct Server {
 impl Server {
     /// CPU seconds (user + system) the server has used so far.
     fn cpu_seconds(&self) -> f64 {
-        let Some(pid) = self.child.id() else { return 0.0 };
+        let Some(pid) = self.child.id() else {
+            return 0.0;
+        };
         let ticks = 100.0; // USER_HZ on Linux
         std::fs::read_to_string(format!("/proc/{pid}/stat"))
             .ok()
@@ -154,7 +156,9 @@ impl Server {
     }
 
     fn peak_rss_mb(&self) -> f64 {
-        let Some(pid) = self.child.id() else { return 0.0 };
+        let Some(pid) = self.child.id() else {
+            return 0.0;
+        };
         std::fs::read_to_string(format!("/proc/{pid}/status"))
             .ok()
             .and_then(|s| {
@@ -167,7 +171,9 @@ impl Server {
 }
 
 fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }
 
 async fn wait_until_up(addr: SocketAddr, child: &mut Child) -> anyhow::Result<()> {
@@ -187,7 +193,10 @@ async fn wait_until_up(addr: SocketAddr, child: &mut Child) -> anyhow::Result<()
 fn sibling(name: &str) -> anyhow::Result<PathBuf> {
     let path = std::env::current_exe()?.with_file_name(name);
     if !path.exists() {
-        bail!("{} not found: build it with `cargo build --release --bins`", path.display());
+        bail!(
+            "{} not found: build it with `cargo build --release --bins`",
+            path.display()
+        );
     }
     Ok(path)
 }
@@ -195,7 +204,13 @@ fn sibling(name: &str) -> anyhow::Result<PathBuf> {
 async fn start_baseline(workers: usize) -> anyhow::Result<Server> {
     let port = free_port()?;
     let mut child = Command::new(std::env::current_exe()?)
-        .args(["baseline-server", "--port", &port.to_string(), "--workers", &workers.to_string()])
+        .args([
+            "baseline-server",
+            "--port",
+            &port.to_string(),
+            "--workers",
+            &workers.to_string(),
+        ])
         .stdout(Stdio::null())
         .kill_on_drop(true)
         .spawn()?;
@@ -204,14 +219,21 @@ async fn start_baseline(workers: usize) -> anyhow::Result<Server> {
     Ok(Server { child, addr })
 }
 
-async fn start_advocate(database_url: &str, workers: usize, inbox_workers: usize) -> anyhow::Result<Server> {
+async fn start_advocate(
+    database_url: &str,
+    workers: usize,
+    inbox_workers: usize,
+) -> anyhow::Result<Server> {
     let port = free_port()?;
     let mut child = Command::new(sibling("advocate")?)
         .env_clear()
         .env("SHOPIFY_API_KEY", "bench-client-id")
         .env("SHOPIFY_API_SECRET", SECRET)
         .env("SHOPIFY_APP_URL", "https://advocate.bench")
-        .env("ADVOCATE_ENCRYPTION_KEY", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=")
+        .env(
+            "ADVOCATE_ENCRYPTION_KEY",
+            "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+        )
         .env("DATABASE_URL", database_url)
         .env("PORT", port.to_string())
         .env("ADVOCATE_HTTP_WORKERS", workers.to_string())
@@ -404,7 +426,10 @@ async fn open_loop(
 
 type LaneResult = anyhow::Result<(usize, usize, Vec<u64>)>;
 
-async fn collect(tasks: Vec<tokio::task::JoinHandle<LaneResult>>, start: Instant) -> anyhow::Result<RunResult> {
+async fn collect(
+    tasks: Vec<tokio::task::JoinHandle<LaneResult>>,
+    start: Instant,
+) -> anyhow::Result<RunResult> {
     let mut result = RunResult {
         ok: 0,
         failed: 0,
@@ -445,10 +470,32 @@ async fn webhooks(args: WebhookArgs) -> anyhow::Result<()> {
     let baseline = {
         let server = start_baseline(args.workers).await?;
         let cpu_before = server.cpu_seconds();
-        let throughput = closed_loop(server.addr, payload.clone(), "base", args.requests, args.concurrency).await?;
-        let cpu_ms_per_delivery = (server.cpu_seconds() - cpu_before) * 1000.0 / throughput.ok as f64;
-        let paced = open_loop(server.addr, payload.clone(), "base-paced", args.rate, args.rate_seconds, args.concurrency).await?;
-        Measured { cpu_ms_per_delivery, throughput, paced, processed_per_s: None, rss_mb: server.peak_rss_mb() }
+        let throughput = closed_loop(
+            server.addr,
+            payload.clone(),
+            "base",
+            args.requests,
+            args.concurrency,
+        )
+        .await?;
+        let cpu_ms_per_delivery =
+            (server.cpu_seconds() - cpu_before) * 1000.0 / throughput.ok as f64;
+        let paced = open_loop(
+            server.addr,
+            payload.clone(),
+            "base-paced",
+            args.rate,
+            args.rate_seconds,
+            args.concurrency,
+        )
+        .await?;
+        Measured {
+            cpu_ms_per_delivery,
+            throughput,
+            paced,
+            processed_per_s: None,
+            rss_mb: server.peak_rss_mb(),
+        }
     };
 
     let dir = tempfile::tempdir()?;
@@ -457,8 +504,13 @@ async fn webhooks(args: WebhookArgs) -> anyhow::Result<()> {
         Backend::Postgres => {
             let name = format!("advocate_bench_{:08x}", rand::random::<u32>());
             let admin = sqlx_admin(&args.postgres_url).await?;
-            sqlx::query(&format!("CREATE DATABASE {name}")).execute(&admin).await?;
-            let (base, _) = args.postgres_url.rsplit_once('/').context("postgres URL has no database")?;
+            sqlx::query(&format!("CREATE DATABASE {name}"))
+                .execute(&admin)
+                .await?;
+            let (base, _) = args
+                .postgres_url
+                .rsplit_once('/')
+                .context("postgres URL has no database")?;
             (format!("{base}/{name}"), Some((admin, name)))
         }
     };
@@ -467,25 +519,49 @@ async fn webhooks(args: WebhookArgs) -> anyhow::Result<()> {
         let store = Store::connect(&DatabaseUrl::parse(database_url.clone())?, 2).await?;
         let started = Instant::now();
         let cpu_before = server.cpu_seconds();
-        let throughput = closed_loop(server.addr, payload.clone(), "adv", args.requests, args.concurrency).await?;
-        let cpu_ms_per_delivery = (server.cpu_seconds() - cpu_before) * 1000.0 / throughput.ok as f64;
+        let throughput = closed_loop(
+            server.addr,
+            payload.clone(),
+            "adv",
+            args.requests,
+            args.concurrency,
+        )
+        .await?;
+        let cpu_ms_per_delivery =
+            (server.cpu_seconds() - cpu_before) * 1000.0 / throughput.ok as f64;
         let processed_per_s = if args.inbox_workers > 0 {
             let processed_at = wait_processed(&store, Duration::from_secs(300)).await?;
             Some(args.requests as f64 / (processed_at - started).as_secs_f64())
         } else {
             None
         };
-        let paced = open_loop(server.addr, payload.clone(), "adv-paced", args.rate, args.rate_seconds, args.concurrency).await?;
+        let paced = open_loop(
+            server.addr,
+            payload.clone(),
+            "adv-paced",
+            args.rate,
+            args.rate_seconds,
+            args.concurrency,
+        )
+        .await?;
         if args.inbox_workers > 0 {
             wait_processed(&store, Duration::from_secs(300)).await?;
         }
         let rss_mb = server.peak_rss_mb();
         verify_exactly_once(&store, throughput.ok + paced.ok).await?;
         store.close().await;
-        Measured { cpu_ms_per_delivery, throughput, paced, processed_per_s, rss_mb }
+        Measured {
+            cpu_ms_per_delivery,
+            throughput,
+            paced,
+            processed_per_s,
+            rss_mb,
+        }
     };
     if let Some((admin, name)) = pg_cleanup {
-        sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&admin).await?;
+        sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .execute(&admin)
+            .await?;
     }
 
     report(&args, &baseline, &advocate);
@@ -494,7 +570,10 @@ async fn webhooks(args: WebhookArgs) -> anyhow::Result<()> {
 
 async fn sqlx_admin(url: &str) -> anyhow::Result<sqlx::AnyPool> {
     sqlx::any::install_default_drivers();
-    Ok(sqlx::any::AnyPoolOptions::new().max_connections(1).connect(url).await?)
+    Ok(sqlx::any::AnyPoolOptions::new()
+        .max_connections(1)
+        .connect(url)
+        .await?)
 }
 
 /// Waits until no row is left queued; returns when that was first seen.
@@ -522,7 +601,9 @@ async fn verify_exactly_once(store: &Store, acknowledged: usize) -> anyhow::Resu
     )
     .fetch_one(store.reader())
     .await?;
-    println!("inbox check: {acknowledged} acknowledged, {rows} rows, {keys} distinct delivery keys");
+    println!(
+        "inbox check: {acknowledged} acknowledged, {rows} rows, {keys} distinct delivery keys"
+    );
     if rows as usize != acknowledged || keys != rows {
         bail!("inbox does not hold every acknowledged delivery exactly once");
     }
@@ -532,7 +613,12 @@ async fn verify_exactly_once(store: &Store, acknowledged: usize) -> anyhow::Resu
 fn report(args: &WebhookArgs, base: &Measured, adv: &Measured) {
     let ratio = adv.throughput.per_second() / base.throughput.per_second();
     println!();
-    println!("{:<38} {:>14} {:>14}", "", "HMAC-only", format!("Advocate/{:?}", args.database).to_lowercase());
+    println!(
+        "{:<38} {:>14} {:>14}",
+        "",
+        "HMAC-only",
+        format!("Advocate/{:?}", args.database).to_lowercase()
+    );
     let row = |name: &str, b: String, a: String| println!("{name:<38} {b:>14} {a:>14}");
     row(
         "acknowledged/s (closed loop)",
@@ -541,8 +627,16 @@ fn report(args: &WebhookArgs, base: &Measured, adv: &Measured) {
     );
     row(
         "  p50 / p99 ms",
-        format!("{:.2} / {:.2}", base.throughput.percentile_ms(0.5), base.throughput.percentile_ms(0.99)),
-        format!("{:.2} / {:.2}", adv.throughput.percentile_ms(0.5), adv.throughput.percentile_ms(0.99)),
+        format!(
+            "{:.2} / {:.2}",
+            base.throughput.percentile_ms(0.5),
+            base.throughput.percentile_ms(0.99)
+        ),
+        format!(
+            "{:.2} / {:.2}",
+            adv.throughput.percentile_ms(0.5),
+            adv.throughput.percentile_ms(0.99)
+        ),
     );
     row(
         "  non-200 answers",
@@ -551,8 +645,16 @@ fn report(args: &WebhookArgs, base: &Measured, adv: &Measured) {
     );
     row(
         &format!("p50 / p99 ms at {}/s offered", args.rate),
-        format!("{:.2} / {:.2}", base.paced.percentile_ms(0.5), base.paced.percentile_ms(0.99)),
-        format!("{:.2} / {:.2}", adv.paced.percentile_ms(0.5), adv.paced.percentile_ms(0.99)),
+        format!(
+            "{:.2} / {:.2}",
+            base.paced.percentile_ms(0.5),
+            base.paced.percentile_ms(0.99)
+        ),
+        format!(
+            "{:.2} / {:.2}",
+            adv.paced.percentile_ms(0.5),
+            adv.paced.percentile_ms(0.99)
+        ),
     );
     row(
         "  achieved/s, non-200",
@@ -562,14 +664,19 @@ fn report(args: &WebhookArgs, base: &Measured, adv: &Measured) {
     row(
         "processed/s through the inbox",
         "-".into(),
-        adv.processed_per_s.map_or("-".into(), |p| format!("{p:.0}")),
+        adv.processed_per_s
+            .map_or("-".into(), |p| format!("{p:.0}")),
     );
     row(
         "server CPU ms per delivery",
         format!("{:.3}", base.cpu_ms_per_delivery),
         format!("{:.3}", adv.cpu_ms_per_delivery),
     );
-    row("peak RSS MB", format!("{:.1}", base.rss_mb), format!("{:.1}", adv.rss_mb));
+    row(
+        "peak RSS MB",
+        format!("{:.1}", base.rss_mb),
+        format!("{:.1}", adv.rss_mb),
+    );
     println!();
     println!("Advocate / HMAC-only ceiling: {:.1} %", ratio * 100.0);
 }

@@ -13,10 +13,9 @@ use tokio::sync::{watch, Notify};
 
 use sqlx::{AnyConnection, Connection};
 
-
 use super::{
     privacy,
-    topics::{self, Delivery, HandlerError, Handled, Outcome, Payload},
+    topics::{self, Delivery, Handled, HandlerError, Outcome, Payload},
 };
 use crate::{
     shopify::webhook::WebhookTopic,
@@ -70,7 +69,11 @@ impl InboxProcessor {
 
     /// A worker name unique to this process: `{pid}-{random}-{index}`.
     pub fn owner_name(index: usize) -> String {
-        format!("{}-{:08x}-{index}", std::process::id(), rand::random::<u32>())
+        format!(
+            "{}-{:08x}-{index}",
+            std::process::id(),
+            rand::random::<u32>()
+        )
     }
 
     pub fn owner(&self) -> &str {
@@ -91,9 +94,15 @@ impl InboxProcessor {
         let lease_until = now_ms() + self.lease.as_millis() as i64;
         let rows = {
             let mut conn = self.store.writer().acquire().await?;
-            inbox::claim(&mut conn, self.store.dialect(), &self.owner, lease_until, CLAIM_BATCH)
-                .await
-                .context("claiming inbox rows")?
+            inbox::claim(
+                &mut conn,
+                self.store.dialect(),
+                &self.owner,
+                lease_until,
+                CLAIM_BATCH,
+            )
+            .await
+            .context("claiming inbox rows")?
         };
         if rows.is_empty() {
             return Ok(0);
@@ -143,7 +152,10 @@ impl InboxProcessor {
                         savepoint.commit().await?;
                     } else {
                         savepoint.rollback().await?;
-                        tracing::warn!(inbox_id = row.id, "inbox lease lost; another worker has the row");
+                        tracing::warn!(
+                            inbox_id = row.id,
+                            "inbox lease lost; another worker has the row"
+                        );
                     }
                 }
                 Err(error) => {
@@ -153,7 +165,9 @@ impl InboxProcessor {
             }
         }
         self.finish_settled(&mut tx, settled).await?;
-        tx.commit().await.context("committing processed inbox rows")?;
+        tx.commit()
+            .await
+            .context("committing processed inbox rows")?;
         Ok(rows.len())
     }
 
@@ -217,7 +231,8 @@ impl InboxProcessor {
                 (*id, finish_for(handled, keep_body(handled, body, redacted)))
             })
             .collect();
-        let finished = inbox::finish_many(conn, self.store.dialect(), &self.owner, &finishes).await?;
+        let finished =
+            inbox::finish_many(conn, self.store.dialect(), &self.owner, &finishes).await?;
         if finished < finishes.len() as u64 {
             tracing::warn!(
                 lost = finishes.len() as u64 - finished,

@@ -99,12 +99,24 @@ pub const ENGINE_TOPICS: [WebhookTopic; 6] = [
 pub enum Payload {
     AppUninstalled,
     Customer(CustomerProfile),
-    CustomerDeleted { customer_id: i64 },
-    DataRequest { customer_id: i64, request_id: i64, orders_requested: Vec<i64> },
-    CustomerRedact { customer_id: i64, orders_to_redact: Vec<i64> },
+    CustomerDeleted {
+        customer_id: i64,
+    },
+    DataRequest {
+        customer_id: i64,
+        request_id: i64,
+        orders_requested: Vec<i64>,
+    },
+    CustomerRedact {
+        customer_id: i64,
+        orders_to_redact: Vec<i64>,
+    },
     ShopRedact,
     /// For the loyalty engine: what it concerns, for redaction meanwhile.
-    ForEngine { customer_id: Option<i64>, order_id: Option<i64> },
+    ForEngine {
+        customer_id: Option<i64>,
+        order_id: Option<i64>,
+    },
     /// Valid JSON on a topic with nothing to do.
     Unhandled,
 }
@@ -191,22 +203,31 @@ pub async fn apply(
         Payload::AppUninstalled => uninstall_app(conn, d).await,
         Payload::Customer(profile) => save_customer(conn, d, profile).await,
         Payload::CustomerDeleted { customer_id } => {
-            customers::erase_personal_data(conn, d.shop.id, customer_id, Erasure::Deleted, d.now).await?;
+            customers::erase_personal_data(conn, d.shop.id, customer_id, Erasure::Deleted, d.now)
+                .await?;
             Ok(Handled::about(Outcome::Done, Some(customer_id), None))
         }
-        Payload::DataRequest { customer_id, request_id, orders_requested } => {
-            export_customer_data(conn, d, customer_id, request_id, orders_requested).await
-        }
-        Payload::CustomerRedact { customer_id, orders_to_redact } => {
-            redact_customer(conn, d, customer_id, &orders_to_redact).await
-        }
+        Payload::DataRequest {
+            customer_id,
+            request_id,
+            orders_requested,
+        } => export_customer_data(conn, d, customer_id, request_id, orders_requested).await,
+        Payload::CustomerRedact {
+            customer_id,
+            orders_to_redact,
+        } => redact_customer(conn, d, customer_id, &orders_to_redact).await,
         Payload::ShopRedact => redact_shop(conn, d).await,
-        Payload::ForEngine { customer_id, order_id } => Ok(Handled::about(
+        Payload::ForEngine {
+            customer_id,
+            order_id,
+        } => Ok(Handled::about(
             Outcome::Held("awaiting the loyalty engine".into()),
             customer_id,
             order_id,
         )),
-        Payload::Unhandled => Ok(Outcome::Ignored(format!("no handler for topic {}", d.topic)).into()),
+        Payload::Unhandled => {
+            Ok(Outcome::Ignored(format!("no handler for topic {}", d.topic)).into())
+        }
     }
 }
 
@@ -249,7 +270,10 @@ pub fn parse_time(raw: &str) -> Option<i64> {
         .map(|t| t.timestamp_millis())
 }
 
-async fn uninstall_app(conn: &mut AnyConnection, d: &Delivery<'_>) -> Result<Handled, HandlerError> {
+async fn uninstall_app(
+    conn: &mut AnyConnection,
+    d: &Delivery<'_>,
+) -> Result<Handled, HandlerError> {
     if d.shop.status != shop_status::INSTALLED {
         return Ok(Outcome::Ignored("shop is not installed".into()).into());
     }
@@ -356,8 +380,14 @@ async fn redact_customer(
     customers::erase_personal_data(conn, shop, customer_id, Erasure::Redacted, d.now).await?;
     orders::redact_orders(conn, shop, customer_id, orders_to_redact).await?;
     data_requests::redact_exports(conn, shop, customer_id).await?;
-    inbox::redact_bodies(conn, &d.shop.domain, customer_id, orders_to_redact, super::privacy::redact_body)
-        .await?;
+    inbox::redact_bodies(
+        conn,
+        &d.shop.domain,
+        customer_id,
+        orders_to_redact,
+        super::privacy::redact_body,
+    )
+    .await?;
     // This delivery's own body names the customer; it is cleared when the
     // row is finished as done.
     Ok(Handled::about(Outcome::Done, Some(customer_id), None))

@@ -24,13 +24,15 @@ pub async fn receive_webhook(
     let body = read_body(&req, payload, state.config.runtime.webhook_max_bytes).await?;
 
     let lookup = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
-    let signature = find_header(lookup, header::HMAC)
-        .ok_or(ApiError::Unauthorized("missing X-Shopify-Hmac-Sha256 header"))?;
+    let signature = find_header(lookup, header::HMAC).ok_or(ApiError::Unauthorized(
+        "missing X-Shopify-Hmac-Sha256 header",
+    ))?;
     if !state.signer.verify_webhook(&body, signature) {
         return Err(ApiError::Unauthorized("webhook signature does not match"));
     }
 
-    let delivery = DeliveryHeaders::parse(lookup).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let delivery =
+        DeliveryHeaders::parse(lookup).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     state
         .intake
         .submit(NewDelivery {

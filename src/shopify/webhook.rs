@@ -19,10 +19,7 @@ pub mod header {
 }
 
 /// Looks a Shopify header up under both spellings.
-pub fn find_header<'a>(
-    lookup: impl Fn(&str) -> Option<&'a str>,
-    name: &str,
-) -> Option<&'a str> {
+pub fn find_header<'a>(lookup: impl Fn(&str) -> Option<&'a str>, name: &str) -> Option<&'a str> {
     lookup(&format!("x-shopify-{name}"))
         .or_else(|| lookup(&format!("shopify-{name}")))
         .map(str::trim)

@@ -43,7 +43,8 @@ impl StoredBody {
         if stored.is_empty() {
             return Ok(Vec::new());
         }
-        lz4_flex::decompress_size_prepended(stored).map_err(|e| format!("stored body is corrupt: {e}"))
+        lz4_flex::decompress_size_prepended(stored)
+            .map_err(|e| format!("stored body is corrupt: {e}"))
     }
 
     pub fn as_bytes(&self) -> &[u8] {
@@ -183,7 +184,11 @@ pub async fn finish(
     owner: &str,
     finish: Finish<'_>,
 ) -> Result<bool, sqlx::Error> {
-    let body_clause = if finish.body == KeepBody::Keep { "" } else { ", body = $8" };
+    let body_clause = if finish.body == KeepBody::Keep {
+        ""
+    } else {
+        ", body = $8"
+    };
     let sql = format!(
         "UPDATE webhook_inbox SET status = $1, last_error = $2, customer_id = $3, order_id = $4, \
          processed_by = lease_owner, processed_at = $5, lease_owner = NULL, lease_until = NULL{body_clause} \
@@ -405,14 +410,15 @@ pub async fn redact_bodies(
     for row in rows {
         let row_customer: Option<i64> = row.try_get("customer_id")?;
         let row_order: Option<i64> = row.try_get("order_id")?;
-        let concerns = row_customer == Some(customer_id)
-            || row_order.is_some_and(|o| order_ids.contains(&o));
+        let concerns =
+            row_customer == Some(customer_id) || row_order.is_some_and(|o| order_ids.contains(&o));
         let stored: Vec<u8> = row.try_get("body")?;
         if !concerns || stored.is_empty() {
             continue;
         }
         // A body that cannot be read cannot be sorted either: drop it whole.
-        let redacted = StoredBody::decompress(&stored).map_or_else(|_| Vec::new(), |raw| redact(&raw));
+        let redacted =
+            StoredBody::decompress(&stored).map_or_else(|_| Vec::new(), |raw| redact(&raw));
         sqlx::query("UPDATE webhook_inbox SET body = $1 WHERE id = $2")
             .bind(StoredBody::compress(&redacted).0)
             .bind(row.try_get::<i64, _>("id")?)
@@ -438,4 +444,3 @@ pub async fn delete_for_shop(
             .rows_affected(),
     )
 }
-

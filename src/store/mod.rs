@@ -182,7 +182,10 @@ async fn checkpoint_wal(pool: AnyPool) {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&pool).await {
+        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .execute(&pool)
+            .await
+        {
             tracing::warn!(error = %e, "WAL checkpoint failed; will retry");
         }
     }
@@ -274,6 +277,9 @@ mod tests {
     #[test]
     fn sqlite_urls_create_the_file_unless_told_otherwise() {
         assert_eq!(super::sqlite_url("sqlite://a.db"), "sqlite://a.db?mode=rwc");
-        assert_eq!(super::sqlite_url("sqlite://a.db?mode=ro"), "sqlite://a.db?mode=ro");
+        assert_eq!(
+            super::sqlite_url("sqlite://a.db?mode=ro"),
+            "sqlite://a.db?mode=ro"
+        );
     }
 }

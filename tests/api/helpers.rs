@@ -1,0 +1,284 @@
+//! Spawning Advocate for a test, signing webhooks, reading the database.
+
+use std::{path::PathBuf, time::Duration};
+
+use advocate::{
+    app::Application,
+    config::{Config, DatabaseUrl, EncryptionKey, Runtime, ShopifyApp},
+    jobs::inbox::InboxProcessor,
+    shopify::hmac::Signer,
+    store::Store,
+};
+use secrecy::SecretString;
+use sqlx::Row;
+
+pub const SECRET: &str = "test-client-secret";
+pub const SHOP: &str = "test-shop.myshopify.com";
+
+/// Generates, for each named `async fn name(backend: Backend)`, one test per
+/// backend: `sqlite::name` and `postgres::name`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::helpers::Backend::Sqlite).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::helpers::Backend::Postgres).await
+                }
+            )*
+        }
+    };
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The PostgreSQL server tests create their databases on.
+pub fn postgres_admin_url() -> String {
+    std::env::var("ADVOCATE_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+/// A fresh, empty database, removed when dropped.
+pub struct TestDb {
+    pub url: String,
+    pub backend: Backend,
+    dir: tempfile::TempDir,
+    pg_name: Option<String>,
+}
+
+impl TestDb {
+    pub async fn new(backend: Backend) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        match backend {
+            Backend::Sqlite => Self {
+                url: format!("sqlite://{}/advocate.db", dir.path().display()),
+                backend,
+                dir,
+                pg_name: None,
+            },
+            Backend::Postgres => {
+                let name = format!("advocate_t_{:016x}", rand::random::<u64>());
+                let admin = admin_pool().await;
+                sqlx::query(&format!("CREATE DATABASE {name}"))
+                    .execute(&admin)
+                    .await
+                    .expect("create test database (is PostgreSQL running? see README)");
+                admin.close().await;
+                let admin_url = postgres_admin_url();
+                let (base, _) = admin_url.rsplit_once('/').expect("database in URL");
+                Self {
+                    url: format!("{base}/{name}"),
+                    backend,
+                    dir,
+                    pg_name: Some(name),
+                }
+            }
+        }
+    }
+
+    /// The SQLite file, for tests that read it raw.
+    pub fn sqlite_path(&self) -> Option<PathBuf> {
+        (self.backend == Backend::Sqlite).then(|| self.dir.path().join("advocate.db"))
+    }
+}
+
+async fn admin_pool() -> sqlx::AnyPool {
+    sqlx::any::install_default_drivers();
+    sqlx::any::AnyPoolOptions::new()
+        .max_connections(1)
+        .connect(&postgres_admin_url())
+        .await
+        .expect("connect to PostgreSQL (is it running? see README)")
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some(name) = self.pg_name.take() {
+            // Drop runs outside any async context: use a thread of its own.
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("runtime");
+                rt.block_on(async {
+                    let admin = admin_pool().await;
+                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .execute(&admin)
+                        .await;
+                });
+            })
+            .join();
+        }
+    }
+}
+
+/// A configuration for tests: random port, no background inbox workers
+/// (tests drain explicitly), one HTTP worker.
+pub fn test_config(database_url: &str) -> Config {
+    Config {
+        shopify: ShopifyApp {
+            api_key: "test-client-id".into(),
+            api_secret: SecretString::from(SECRET.to_owned()),
+            api_secret_previous: None,
+            app_url: "https://advocate.test".into(),
+        },
+        database_url: DatabaseUrl::parse(database_url.to_owned()).expect("database url"),
+        host: [127, 0, 0, 1].into(),
+        port: 0,
+        encryption_key: EncryptionKey::from_bytes([7; 32]),
+        api_origin: None,
+        runtime: Runtime {
+            http_workers: 1,
+            inbox_workers: 0,
+            ..Runtime::default()
+        },
+    }
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub store: Store,
+    pub db: TestDb,
+    pub http: reqwest::Client,
+    pub processor: InboxProcessor,
+    pub secret: String,
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> Self {
+        Self::spawn_with(backend, |_| {}).await
+    }
+
+    pub async fn spawn_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> Self {
+        let db = TestDb::new(backend).await;
+        let mut config = test_config(&db.url);
+        tweak(&mut config);
+        let secret = secrecy::ExposeSecret::expose_secret(&config.shopify.api_secret).to_owned();
+        let runtime = config.runtime.clone();
+        let app = Application::build(config).await.expect("build app");
+        let address = format!("http://127.0.0.1:{}", app.port());
+        let store = app.store().clone();
+        tokio::spawn(app.run_until_stopped());
+        let processor = InboxProcessor::new(
+            store.clone(),
+            "test-worker",
+            runtime.inbox_lease,
+            runtime.inbox_max_attempts,
+        );
+        Self {
+            address,
+            store,
+            db,
+            http: reqwest::Client::new(),
+            processor,
+            secret,
+        }
+    }
+
+    /// A webhook request signed with the app's secret, with the headers
+    /// Shopify sends; tests change what they need.
+    pub fn webhook(&self, topic: &str, id: &str, body: &[u8]) -> reqwest::RequestBuilder {
+        self.webhook_as(SHOP, topic, id, body, &sign(&self.secret, body))
+    }
+
+    /// A webhook request from `shop` carrying `signature` as given.
+    pub fn webhook_as(
+        &self,
+        shop: &str,
+        topic: &str,
+        id: &str,
+        body: &[u8],
+        signature: &str,
+    ) -> reqwest::RequestBuilder {
+        webhook_request(&self.http, &self.address, shop, topic, id, body, signature)
+    }
+
+    pub async fn send(&self, topic: &str, id: &str, body: &[u8]) -> reqwest::Response {
+        self.webhook(topic, id, body).send().await.expect("request")
+    }
+
+    /// Processes every ready inbox row; returns how many.
+    pub async fn drain(&self) -> usize {
+        self.processor.drain().await.expect("drain inbox")
+    }
+
+    pub async fn count(&self, sql: &str) -> i64 {
+        sqlx::query_scalar(sql)
+            .fetch_one(self.store.writer())
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+
+    /// (status, last_error) of the inbox row with this delivery key.
+    pub async fn inbox_row(&self, key: &str) -> (String, Option<String>) {
+        let row =
+            sqlx::query("SELECT status, last_error FROM webhook_inbox WHERE delivery_key = $1")
+                .bind(key)
+                .fetch_one(self.store.writer())
+                .await
+                .expect("inbox row");
+        (row.get("status"), row.get("last_error"))
+    }
+}
+
+pub fn webhook_request(
+    http: &reqwest::Client,
+    address: &str,
+    shop: &str,
+    topic: &str,
+    id: &str,
+    body: &[u8],
+    signature: &str,
+) -> reqwest::RequestBuilder {
+    http.post(format!("{address}/webhooks"))
+        .header("Content-Type", "application/json")
+        .header("X-Shopify-Topic", topic)
+        .header("X-Shopify-Shop-Domain", shop)
+        .header("X-Shopify-Webhook-Id", format!("webhook-{id}"))
+        .header("X-Shopify-Event-Id", id)
+        .header("X-Shopify-Triggered-At", "2026-11-24T10:00:00.000Z")
+        .header("X-Shopify-API-Version", "2026-07")
+        .header("X-Shopify-Hmac-Sha256", signature)
+        .body(body.to_vec())
+}
+
+pub fn sign(secret: &str, body: &[u8]) -> String {
+    Signer::new(&SecretString::from(secret.to_owned()), None).sign_webhook(body)
+}
+
+pub fn fixture(name: &str) -> Vec<u8> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/webhooks")
+        .join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Polls `check` until it returns true or `limit` passes (for work done by
+/// other processes, which a test cannot drain itself).
+pub async fn eventually<F, Fut>(limit: Duration, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + limit;
+    while !check().await {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

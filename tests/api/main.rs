@@ -1,0 +1,9 @@
+//! Black-box tests: each starts Advocate on a random port with a fresh
+//! database (a SQLite file, or a new PostgreSQL database) and talks to it
+//! over HTTP. Every test runs on both backends.
+
+mod compliance;
+mod helpers;
+mod processes;
+mod processing;
+mod webhooks;

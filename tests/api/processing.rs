@@ -1,0 +1,354 @@
+//! The inbox processor: dead letters, retries, leases, and what each
+//! foundation topic does.
+
+use std::time::Duration;
+
+use advocate::{
+    jobs::inbox::InboxProcessor,
+    store::{inbox, now_ms},
+};
+use sqlx::Row;
+
+use crate::helpers::{fixture, Backend, TestApp, SHOP};
+
+crate::on_both_backends!(
+    a_signed_body_that_is_not_json_becomes_a_dead_letter_that_can_be_retried,
+    customers_are_saved_and_an_older_update_changes_nothing,
+    customers_delete_erases_personal_data_and_keeps_points,
+    after_app_uninstalled_tokens_are_gone_and_later_webhooks_are_ignored,
+    unknown_topics_are_kept_and_marked_ignored,
+    order_and_refund_webhooks_are_held_with_their_bodies_for_the_loyalty_engine,
+    a_transient_failure_is_retried_with_backoff,
+    a_worker_that_lost_its_lease_cannot_finish_the_row,
+    two_workers_draining_one_inbox_process_each_row_once,
+);
+
+async fn a_signed_body_that_is_not_json_becomes_a_dead_letter_that_can_be_retried(
+    backend: Backend,
+) {
+    let app = TestApp::spawn(backend).await;
+    let response = app.send("customers/create", "broken", b"{not json").await;
+    assert_eq!(
+        response.status(),
+        200,
+        "a signed delivery is accepted before it is parsed"
+    );
+    app.drain().await;
+    let (status, error) = app.inbox_row("broken").await;
+    assert_eq!(status, "failed");
+    assert!(error.unwrap().contains("not valid JSON"));
+
+    let failed = inbox::list_failed(&app.store, SHOP, 10).await.unwrap();
+    assert_eq!(failed.len(), 1, "the merchant sees the dead letter");
+    assert!(
+        !inbox::retry_failed(&app.store, "other-shop.myshopify.com", failed[0].id)
+            .await
+            .unwrap(),
+        "another shop cannot retry it"
+    );
+    assert!(inbox::retry_failed(&app.store, SHOP, failed[0].id)
+        .await
+        .unwrap());
+    assert_eq!(app.inbox_row("broken").await.0, "queued");
+    assert_eq!(app.drain().await, 1, "the retried row is processed again");
+    assert_eq!(
+        app.inbox_row("broken").await.0,
+        "failed",
+        "and fails again, still kept"
+    );
+}
+
+async fn customers_are_saved_and_an_older_update_changes_nothing(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let newer = br#"{"id":7,"email":"new@example.com","first_name":"Ada","updated_at":"2026-02-01T00:00:00Z","email_marketing_consent":{"state":"subscribed"}}"#;
+    let older = br#"{"id":7,"email":"old@example.com","first_name":"Ada","updated_at":"2026-01-01T00:00:00Z"}"#;
+    app.send("customers/update", "newer", newer).await;
+    app.drain().await;
+    app.send("customers/update", "older", older).await;
+    app.drain().await;
+    let row =
+        sqlx::query("SELECT email, email_marketing_state FROM customers WHERE customer_id = 7")
+            .fetch_one(app.store.writer())
+            .await
+            .unwrap();
+    assert_eq!(row.get::<String, _>("email"), "new@example.com");
+    assert_eq!(row.get::<String, _>("email_marketing_state"), "subscribed");
+    assert_eq!(app.inbox_row("older").await.0, "ignored");
+
+    app.send(
+        "customers/create",
+        "sample",
+        &fixture("customers_create.json"),
+    )
+    .await;
+    app.drain().await;
+    assert_eq!(
+        app.count("SELECT CAST(COUNT(*) AS BIGINT) FROM customers WHERE email = 'bob@biller.com'")
+            .await,
+        1
+    );
+}
+
+async fn customers_delete_erases_personal_data_and_keeps_points(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.send(
+        "customers/create",
+        "c",
+        br#"{"id":8,"email":"gone@example.com","phone":"+15550001","first_name":"Gone"}"#,
+    )
+    .await;
+    app.drain().await;
+    sqlx::query("UPDATE customers SET points_balance = 120 WHERE customer_id = 8")
+        .execute(app.store.writer())
+        .await
+        .unwrap();
+    app.send("customers/delete", "d", br#"{"id":8}"#).await;
+    app.drain().await;
+    let row = sqlx::query("SELECT email, phone, first_name, points_balance, deleted_at FROM customers WHERE customer_id = 8")
+        .fetch_one(app.store.writer())
+        .await
+        .unwrap();
+    assert_eq!(row.get::<Option<String>, _>("email"), None);
+    assert_eq!(row.get::<Option<String>, _>("phone"), None);
+    assert_eq!(row.get::<Option<String>, _>("first_name"), None);
+    assert_eq!(row.get::<i64, _>("points_balance"), 120);
+    assert!(row.get::<Option<i64>, _>("deleted_at").is_some());
+
+    // A late update for the deleted customer does not bring the data back.
+    app.send(
+        "customers/update",
+        "late",
+        br#"{"id":8,"email":"gone@example.com"}"#,
+    )
+    .await;
+    app.drain().await;
+    assert_eq!(
+        app.count("SELECT CAST(COUNT(*) AS BIGINT) FROM customers WHERE email IS NOT NULL")
+            .await,
+        0
+    );
+}
+
+async fn after_app_uninstalled_tokens_are_gone_and_later_webhooks_are_ignored(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.send(
+        "customers/create",
+        "before",
+        br#"{"id":1,"email":"a@example.com"}"#,
+    )
+    .await;
+    app.drain().await;
+    sqlx::query("UPDATE shops SET access_token_enc = $1, refresh_token_enc = $1 WHERE domain = $2")
+        .bind(vec![1_u8, 2, 3])
+        .bind(SHOP)
+        .execute(app.store.writer())
+        .await
+        .unwrap();
+
+    app.send("app/uninstalled", "bye", &fixture("app_uninstalled.json"))
+        .await;
+    app.drain().await;
+    let shop = sqlx::query(
+        "SELECT status, access_token_enc, refresh_token_enc FROM shops WHERE domain = $1",
+    )
+    .bind(SHOP)
+    .fetch_one(app.store.writer())
+    .await
+    .unwrap();
+    assert_eq!(shop.get::<String, _>("status"), "uninstalled");
+    assert_eq!(shop.get::<Option<Vec<u8>>, _>("access_token_enc"), None);
+    assert_eq!(shop.get::<Option<Vec<u8>>, _>("refresh_token_enc"), None);
+
+    let after = app
+        .send(
+            "customers/create",
+            "after",
+            br#"{"id":2,"email":"b@example.com"}"#,
+        )
+        .await;
+    assert_eq!(after.status(), 200, "acknowledged");
+    app.drain().await;
+    let (status, note) = app.inbox_row("after").await;
+    assert_eq!(status, "ignored");
+    assert!(note.unwrap().contains("uninstalled"));
+    assert_eq!(
+        app.count("SELECT CAST(COUNT(*) AS BIGINT) FROM customers")
+            .await,
+        1
+    );
+
+    // Compliance still applies to an uninstalled shop.
+    app.send(
+        "customers/redact",
+        "redact",
+        br#"{"customer":{"id":1},"orders_to_redact":[]}"#,
+    )
+    .await;
+    app.drain().await;
+    assert_eq!(app.inbox_row("redact").await.0, "done");
+}
+
+async fn unknown_topics_are_kept_and_marked_ignored(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.send("products/update", "p", br#"{"id":1}"#).await;
+    app.drain().await;
+    let (status, note) = app.inbox_row("p").await;
+    assert_eq!(status, "ignored");
+    assert!(note.unwrap().contains("products/update"));
+}
+
+async fn order_and_refund_webhooks_are_held_with_their_bodies_for_the_loyalty_engine(
+    backend: Backend,
+) {
+    let app = TestApp::spawn(backend).await;
+    app.send("orders/paid", "paid", &fixture("orders_paid.json"))
+        .await;
+    app.send("refunds/create", "refund", &fixture("refunds_create.json"))
+        .await;
+    assert_eq!(app.drain().await, 2);
+    for key in ["paid", "refund"] {
+        let (status, note) = app.inbox_row(key).await;
+        assert_eq!(status, "held");
+        assert!(note.unwrap().contains("loyalty engine"));
+    }
+    assert_eq!(
+        app.count("SELECT CAST(COUNT(*) AS BIGINT) FROM webhook_inbox WHERE status = 'held' AND length(body) > 0").await,
+        2
+    );
+    assert_eq!(
+        inbox::release_held(&app.store, &["orders/paid"])
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        app.inbox_row("paid").await.0,
+        "queued",
+        "held rows go back to the queue when asked"
+    );
+}
+
+async fn a_transient_failure_is_retried_with_backoff(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    // Take the table away so the handler fails the way a database outage would.
+    sqlx::query("ALTER TABLE customers RENAME TO customers_away")
+        .execute(app.store.writer())
+        .await
+        .unwrap();
+    app.send(
+        "customers/create",
+        "flaky",
+        br#"{"id":5,"email":"f@example.com"}"#,
+    )
+    .await;
+    app.drain().await;
+    let row = sqlx::query("SELECT status, attempts, available_at, last_error FROM webhook_inbox WHERE delivery_key = 'flaky'")
+        .fetch_one(app.store.writer())
+        .await
+        .unwrap();
+    assert_eq!(
+        row.get::<String, _>("status"),
+        "queued",
+        "kept for a retry, not dead"
+    );
+    assert_eq!(row.get::<i64, _>("attempts"), 1);
+    assert!(
+        row.get::<i64, _>("available_at") > now_ms(),
+        "retried later, not at once"
+    );
+    assert!(row.get::<Option<String>, _>("last_error").is_some());
+    assert_eq!(app.drain().await, 0, "not before its time");
+
+    sqlx::query("ALTER TABLE customers_away RENAME TO customers")
+        .execute(app.store.writer())
+        .await
+        .unwrap();
+    sqlx::query("UPDATE webhook_inbox SET available_at = 0")
+        .execute(app.store.writer())
+        .await
+        .unwrap();
+    assert_eq!(app.drain().await, 1);
+    assert_eq!(app.inbox_row("flaky").await.0, "done");
+    assert_eq!(
+        app.count("SELECT CAST(COUNT(*) AS BIGINT) FROM customers")
+            .await,
+        1
+    );
+}
+
+async fn a_worker_that_lost_its_lease_cannot_finish_the_row(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.send(
+        "customers/create",
+        "leased",
+        br#"{"id":9,"email":"l@example.com"}"#,
+    )
+    .await;
+    // A worker claims the row and stalls past its lease.
+    let stale = {
+        let mut conn = app.store.writer().acquire().await.unwrap();
+        inbox::claim(
+            &mut conn,
+            app.store.dialect(),
+            "stalled-worker",
+            now_ms() - 1,
+            10,
+        )
+        .await
+        .unwrap()
+    };
+    assert_eq!(stale.len(), 1);
+    // Another worker takes it over once the lease ran out, and finishes it.
+    assert_eq!(app.drain().await, 1);
+    assert_eq!(app.inbox_row("leased").await.0, "done");
+    // The stalled worker wakes up: its finish is refused.
+    let mut tx = app.store.begin().await.unwrap();
+    let finished = inbox::finish(
+        &mut tx,
+        stale[0].id,
+        "stalled-worker",
+        inbox::Finish {
+            status: inbox::status::FAILED,
+            note: Some("late"),
+            body: inbox::KeepBody::Keep,
+            customer_id: None,
+            order_id: None,
+        },
+    )
+    .await
+    .unwrap();
+    assert!(!finished);
+    tx.rollback().await.unwrap();
+    let attempts = app
+        .count("SELECT attempts FROM webhook_inbox WHERE delivery_key = 'leased'")
+        .await;
+    assert_eq!(attempts, 2, "claimed twice, processed once");
+    assert_eq!(app.inbox_row("leased").await.0, "done");
+}
+
+async fn two_workers_draining_one_inbox_process_each_row_once(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    for i in 0..300 {
+        let body = format!(r#"{{"id":{i},"email":"c{i}@example.com"}}"#);
+        app.send("customers/create", &format!("row-{i}"), body.as_bytes())
+            .await;
+    }
+    let worker =
+        |name: &str| InboxProcessor::new(app.store.clone(), name, Duration::from_secs(60), 5);
+    let (a, b) = (worker("worker-a"), worker("worker-b"));
+    let (done_a, done_b) = tokio::join!(a.drain(), b.drain());
+    assert_eq!(
+        done_a.unwrap() + done_b.unwrap(),
+        300,
+        "every row claimed once in all"
+    );
+    assert_eq!(
+        app.count("SELECT CAST(COUNT(*) AS BIGINT) FROM webhook_inbox WHERE status = 'done' AND attempts = 1").await,
+        300
+    );
+    assert_eq!(
+        app.count("SELECT CAST(COUNT(*) AS BIGINT) FROM customers")
+            .await,
+        300
+    );
+}
