@@ -17,7 +17,7 @@ use crate::{
     shopify::hmac::Signer,
     store::{
         writer::{IntakeHandle, IntakeWriter},
-        Store,
+        Dialect, Store,
     },
 };
 
@@ -53,7 +53,14 @@ impl Application {
             IntakeWriter::spawn(store.clone(), config.runtime.intake_batch, wake.clone());
 
         let (stop_workers, stopped) = watch::channel(false);
-        let workers = (0..config.runtime.inbox_workers)
+        let inbox_workers = config
+            .runtime
+            .inbox_workers
+            .unwrap_or(match store.dialect() {
+                Dialect::Sqlite => 1,
+                Dialect::Postgres => 4,
+            });
+        let workers = (0..inbox_workers)
             .map(|i| {
                 let processor = InboxProcessor::new(
                     store.clone(),

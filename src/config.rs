@@ -50,8 +50,9 @@ pub struct Runtime {
     /// HTTP worker threads; 0 means one per core.
     pub http_workers: usize,
     /// Inbox processor tasks in this process; 0 leaves the inbox to be
-    /// drained explicitly (tests) or by other processes.
-    pub inbox_workers: usize,
+    /// drained explicitly (tests) or by other processes. Unset: one on
+    /// SQLite (it has one writer), four on PostgreSQL.
+    pub inbox_workers: Option<usize>,
     /// How long a claimed inbox row stays reserved for its worker; a row
     /// whose worker died is claimed again after this.
     pub inbox_lease: Duration,
@@ -68,7 +69,7 @@ impl Default for Runtime {
         Self {
             webhook_max_bytes: 5 * 1024 * 1024,
             http_workers: 0,
-            inbox_workers: 2,
+            inbox_workers: None,
             inbox_lease: Duration::from_secs(60),
             inbox_max_attempts: 10,
             intake_batch: 512,
@@ -154,12 +155,16 @@ impl Config {
                 "a size in bytes",
             )?,
             http_workers: parse_num(&get, "ADVOCATE_HTTP_WORKERS", 0, "a number of threads")?,
-            inbox_workers: parse_num(
-                &get,
-                "ADVOCATE_INBOX_WORKERS",
-                defaults.inbox_workers,
-                "a number of tasks (0 disables processing here)",
-            )?,
+            inbox_workers: get("ADVOCATE_INBOX_WORKERS")
+                .map(|v| {
+                    v.parse().map_err(|_| {
+                        invalid(
+                            "ADVOCATE_INBOX_WORKERS",
+                            "a number of tasks (0 disables processing here)",
+                        )
+                    })
+                })
+                .transpose()?,
             inbox_lease: Duration::from_secs(parse_num(
                 &get,
                 "ADVOCATE_INBOX_LEASE_SECS",

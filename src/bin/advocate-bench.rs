@@ -74,9 +74,10 @@ struct WebhookArgs {
     /// HTTP worker threads for both servers (0: one per core).
     #[arg(long, default_value_t = 0)]
     workers: usize,
-    /// Inbox processor tasks in Advocate (0: measure intake alone).
-    #[arg(long, default_value_t = 2)]
-    inbox_workers: usize,
+    /// Inbox processor tasks in Advocate (0: measure intake alone; unset:
+    /// Advocate's default for the backend).
+    #[arg(long)]
+    inbox_workers: Option<usize>,
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq, Debug)]
@@ -222,7 +223,7 @@ async fn start_baseline(workers: usize) -> anyhow::Result<Server> {
 async fn start_advocate(
     database_url: &str,
     workers: usize,
-    inbox_workers: usize,
+    inbox_workers: Option<usize>,
 ) -> anyhow::Result<Server> {
     let port = free_port()?;
     let mut child = Command::new(sibling("advocate")?)
@@ -237,7 +238,7 @@ async fn start_advocate(
         .env("DATABASE_URL", database_url)
         .env("PORT", port.to_string())
         .env("ADVOCATE_HTTP_WORKERS", workers.to_string())
-        .env("ADVOCATE_INBOX_WORKERS", inbox_workers.to_string())
+        .envs(inbox_workers.map(|n| ("ADVOCATE_INBOX_WORKERS", n.to_string())))
         .env("ADVOCATE_LOG", "warn")
         .stdout(Stdio::null())
         .kill_on_drop(true)
@@ -458,17 +459,26 @@ struct Measured {
 async fn webhooks(args: WebhookArgs) -> anyhow::Result<()> {
     let payload = Arc::new(Payload::orders_paid()?);
     println!(
-        "webhook intake: {} deliveries of {} bytes (orders/paid), {} connections; latency run at {}/s for {} s",
-        args.requests,
-        payload.body.len(),
-        args.concurrency,
+        "webhook intake: {} s at {}/s offered, then {} deliveries as fast as {} connections go; {}-byte orders/paid bodies",
+        args.rate_seconds,
         args.rate,
-        args.rate_seconds
+        args.requests,
+        args.concurrency,
+        payload.body.len()
     );
 
     // Baseline first, then Advocate, in the same run on the same machine.
     let baseline = {
         let server = start_baseline(args.workers).await?;
+        let paced = open_loop(
+            server.addr,
+            payload.clone(),
+            "base-paced",
+            args.rate,
+            args.rate_seconds,
+            args.concurrency,
+        )
+        .await?;
         let cpu_before = server.cpu_seconds();
         let throughput = closed_loop(
             server.addr,
@@ -480,15 +490,6 @@ async fn webhooks(args: WebhookArgs) -> anyhow::Result<()> {
         .await?;
         let cpu_ms_per_delivery =
             (server.cpu_seconds() - cpu_before) * 1000.0 / throughput.ok as f64;
-        let paced = open_loop(
-            server.addr,
-            payload.clone(),
-            "base-paced",
-            args.rate,
-            args.rate_seconds,
-            args.concurrency,
-        )
-        .await?;
         Measured {
             cpu_ms_per_delivery,
             throughput,
@@ -517,6 +518,20 @@ async fn webhooks(args: WebhookArgs) -> anyhow::Result<()> {
     let advocate = {
         let server = start_advocate(&database_url, args.workers, args.inbox_workers).await?;
         let store = Store::connect(&DatabaseUrl::parse(database_url.clone())?, 2).await?;
+        // Steady state first, on a fresh server; then a burst as fast as
+        // the connections go.
+        let paced = open_loop(
+            server.addr,
+            payload.clone(),
+            "adv-paced",
+            args.rate,
+            args.rate_seconds,
+            args.concurrency,
+        )
+        .await?;
+        if args.inbox_workers != Some(0) {
+            wait_processed(&store, Duration::from_secs(300)).await?;
+        }
         let started = Instant::now();
         let cpu_before = server.cpu_seconds();
         let throughput = closed_loop(
@@ -529,24 +544,12 @@ async fn webhooks(args: WebhookArgs) -> anyhow::Result<()> {
         .await?;
         let cpu_ms_per_delivery =
             (server.cpu_seconds() - cpu_before) * 1000.0 / throughput.ok as f64;
-        let processed_per_s = if args.inbox_workers > 0 {
+        let processed_per_s = if args.inbox_workers != Some(0) {
             let processed_at = wait_processed(&store, Duration::from_secs(300)).await?;
             Some(args.requests as f64 / (processed_at - started).as_secs_f64())
         } else {
             None
         };
-        let paced = open_loop(
-            server.addr,
-            payload.clone(),
-            "adv-paced",
-            args.rate,
-            args.rate_seconds,
-            args.concurrency,
-        )
-        .await?;
-        if args.inbox_workers > 0 {
-            wait_processed(&store, Duration::from_secs(300)).await?;
-        }
         let rss_mb = server.peak_rss_mb();
         verify_exactly_once(&store, throughput.ok + paced.ok).await?;
         store.close().await;

@@ -35,7 +35,7 @@ const IDLE_POLL: Duration = Duration::from_millis(500);
 /// Longest a batch waits for webhook intake to go idle.
 const MAX_DEFER: Duration = Duration::from_millis(50);
 /// Rows claimed, and committed, together by one worker.
-const CLAIM_BATCH: i64 = 64;
+const CLAIM_BATCH: i64 = 32;
 
 #[derive(Clone)]
 pub struct InboxProcessor {

@@ -53,6 +53,8 @@ pub struct Store {
     /// SQLite only: the task that moves the WAL into the database file, off
     /// the commit path. Stops when the last clone of the store is dropped.
     checkpointer: Option<Arc<BackgroundTask>>,
+    /// Webhook intake waiting to commit: background writers give way to it.
+    gate: writer::IntakeGate,
 }
 
 #[derive(Debug)]
@@ -89,12 +91,14 @@ impl Store {
                 .connect(&url)
                 .await
                 .context("opening the SQLite database for checkpoints")?;
-            let task = tokio::spawn(checkpoint_wal(checkpointer)).abort_handle();
+            let gate = writer::IntakeGate::default();
+            let task = tokio::spawn(checkpoint_wal(checkpointer, gate.clone())).abort_handle();
             Ok(Self {
                 writer,
                 reader,
                 dialect: Dialect::Sqlite,
                 checkpointer: Some(Arc::new(BackgroundTask(task))),
+                gate,
             })
         } else {
             let options: AnyConnectOptions = url
@@ -112,6 +116,7 @@ impl Store {
                 reader: pool,
                 dialect: Dialect::Postgres,
                 checkpointer: None,
+                gate: writer::IntakeGate::default(),
             })
         }
     }
@@ -127,6 +132,11 @@ impl Store {
             .run(&self.writer)
             .await
             .context("running database migrations")
+    }
+
+    /// Signals pending webhook intake to background writers.
+    pub fn intake_gate(&self) -> &writer::IntakeGate {
+        &self.gate
     }
 
     pub fn dialect(&self) -> Dialect {
@@ -173,15 +183,20 @@ const WRITER_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = FU
 const READER_PRAGMAS: &str = "PRAGMA busy_timeout = 5000; PRAGMA query_only = ON;";
 const CHECKPOINT_PRAGMAS: &str = "PRAGMA busy_timeout = 5000; PRAGMA synchronous = FULL;";
 /// How often the WAL is copied into the database file.
-const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
+/// Longest a checkpoint waits for intake to pause.
+const CHECKPOINT_DEFER: Duration = Duration::from_millis(500);
 
 /// Copies committed WAL frames into the database file without blocking
-/// writers (PASSIVE), so commits never wait for a checkpoint.
-async fn checkpoint_wal(pool: AnyPool) {
+/// writers (PASSIVE), so commits never wait for a checkpoint. It runs in the
+/// pauses of webhook intake where it can: its writes and fsync compete with
+/// the commits' for the disk.
+async fn checkpoint_wal(pool: AnyPool, gate: writer::IntakeGate) {
     let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
+        gate.wait_idle(CHECKPOINT_DEFER).await;
         if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
             .execute(&pool)
             .await

@@ -43,7 +43,7 @@ pub struct IntakeWriter {
 
 /// Lets background work give way to intake: acknowledging Shopify within
 /// its deadline matters more than processing what is already safe.
-#[derive(Clone, Default)]
+#[derive(Clone, Default, Debug)]
 pub struct IntakeGate {
     /// Deliveries submitted and not yet answered.
     pending: Arc<AtomicUsize>,
@@ -73,7 +73,7 @@ impl IntakeWriter {
     /// Starts the writer tasks. `committed` is notified after each commit so
     /// the inbox processor wakes at once.
     pub fn spawn(store: Store, max_batch: usize, committed: Arc<Notify>) -> (Self, IntakeHandle) {
-        let gate = IntakeGate::default();
+        let gate = store.intake_gate().clone();
         let (jobs, receiver) = mpsc::channel::<Job>(max_batch * 8);
         let receiver = Arc::new(Mutex::new(receiver));
         let writers = match store.dialect() {

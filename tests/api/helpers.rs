@@ -142,7 +142,7 @@ pub fn test_config(database_url: &str) -> Config {
         api_origin: None,
         runtime: Runtime {
             http_workers: 1,
-            inbox_workers: 0,
+            inbox_workers: Some(0),
             ..Runtime::default()
         },
     }
