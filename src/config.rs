@@ -21,6 +21,8 @@ pub struct Config {
     pub port: u16,
     /// Key for access tokens at rest (AES-256-GCM).
     pub encryption_key: EncryptionKey,
+    /// The key before a rotation: still decrypts until `rotate-key` ran.
+    pub encryption_key_previous: Option<EncryptionKey>,
     /// When set, every request meant for `https://{shop}/...` goes to
     /// `{origin}/...` with the shop in `X-Shopify-Shop-Domain`: how tests and
     /// the local Shopify stand-in are reached.
@@ -146,6 +148,15 @@ impl Config {
             "32 random bytes, base64 (openssl rand -base64 32)",
         )?)?;
 
+        let encryption_key_previous = get("ADVOCATE_ENCRYPTION_KEY_PREVIOUS")
+            .map(|v| {
+                EncryptionKey::parse(&v).map_err(|e| ConfigError {
+                    variable: "ADVOCATE_ENCRYPTION_KEY_PREVIOUS",
+                    expected: e.expected,
+                })
+            })
+            .transpose()?;
+
         let defaults = Runtime::default();
         let runtime = Runtime {
             webhook_max_bytes: parse_num(
@@ -208,6 +219,7 @@ impl Config {
             host,
             port,
             encryption_key,
+            encryption_key_previous,
             api_origin,
             runtime,
         })

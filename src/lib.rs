@@ -9,6 +9,7 @@
 //! | module | owns |
 //! |---|---|
 //! | [`config`] | typed settings from the environment; secrets are never printed |
+//! | [`crypto`] | tokens at rest: AES-256-GCM with key ids for rotation |
 //! | [`app`] | builds the HTTP server, its shared state and the background workers |
 //! | [`routes`] | thin HTTP adapters: webhook intake, health checks |
 //! | [`shopify`] | Shopify's protocols: shop domains, HMAC signatures, webhook headers and topics |
@@ -37,6 +38,7 @@
 
 pub mod app;
 pub mod config;
+pub mod crypto;
 pub mod error;
 pub mod jobs;
 pub mod routes;

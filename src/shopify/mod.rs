@@ -4,6 +4,8 @@
 
 pub mod domain;
 pub mod hmac;
+pub mod query;
+pub mod session_token;
 pub mod webhook;
 
 pub use domain::ShopDomain;

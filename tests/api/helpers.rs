@@ -139,6 +139,7 @@ pub fn test_config(database_url: &str) -> Config {
         host: [127, 0, 0, 1].into(),
         port: 0,
         encryption_key: EncryptionKey::from_bytes([7; 32]),
+        encryption_key_previous: None,
         api_origin: None,
         runtime: Runtime {
             http_workers: 1,

@@ -1,0 +1,206 @@
+//! Signed query strings: the OAuth callback / app-load `hmac` and the app
+//! proxy `signature`. Both are HMAC-SHA256 (hex) with the client secret over
+//! a canonical form of the other parameters; they differ in that form.
+
+use super::hmac::Signer;
+
+/// Query parameters as decoded pairs, in the order they came.
+pub fn parse_pairs(raw_query: &str) -> Vec<(String, String)> {
+    form_urlencoded::parse(raw_query.trim_start_matches('?').as_bytes())
+        .into_owned()
+        .collect()
+}
+
+/// The first value of `name`.
+pub fn get<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+}
+
+/// OAuth form: drop `hmac` and `signature`; `key[]` parameters become
+/// `key=["a", "b"]`; `%` and `&` escaped in keys and values, `=` in keys;
+/// sorted by key; joined with `&`.
+pub fn oauth_message(pairs: &[(String, String)]) -> String {
+    let mut grouped: Vec<(String, String)> = Vec::new();
+    let mut arrays: Vec<(String, Vec<String>)> = Vec::new();
+    for (key, value) in pairs {
+        if key == "hmac" || key == "signature" {
+            continue;
+        }
+        if let Some(base) = key.strip_suffix("[]") {
+            match arrays.iter_mut().find(|(k, _)| k == base) {
+                Some((_, values)) => values.push(value.clone()),
+                None => arrays.push((base.to_owned(), vec![value.clone()])),
+            }
+        } else {
+            grouped.push((key.clone(), value.clone()));
+        }
+    }
+    for (key, values) in arrays {
+        let list = values.iter().map(|v| format!("\"{v}\"")).collect::<Vec<_>>().join(", ");
+        grouped.push((key, format!("[{list}]")));
+    }
+    let escape_value = |s: &str| s.replace('%', "%25").replace('&', "%26");
+    let escape_key = |s: &str| escape_value(s).replace('=', "%3D");
+    let mut parts: Vec<(String, String)> = grouped
+        .iter()
+        .map(|(k, v)| (escape_key(k), escape_value(v)))
+        .collect();
+    parts.sort();
+    parts
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// App proxy form: drop `signature`; repeated keys' values joined by `,`;
+/// sorted by key; `key=value` concatenated with no separator.
+pub fn proxy_message(pairs: &[(String, String)]) -> String {
+    let mut grouped: Vec<(String, Vec<&str>)> = Vec::new();
+    for (key, value) in pairs {
+        if key == "signature" {
+            continue;
+        }
+        match grouped.iter_mut().find(|(k, _)| k == key) {
+            Some((_, values)) => values.push(value),
+            None => grouped.push((key.clone(), vec![value])),
+        }
+    }
+    grouped.sort_by(|a, b| a.0.cmp(&b.0));
+    grouped
+        .iter()
+        .map(|(k, v)| format!("{k}={}", v.join(",")))
+        .collect()
+}
+
+/// Why a signed query was refused.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum QueryError {
+    #[error("the request is not signed")]
+    Unsigned,
+    #[error("the signature does not match")]
+    BadSignature,
+    #[error("the request has no valid timestamp")]
+    NoTimestamp,
+    #[error("the request is too old or from the future")]
+    Stale,
+}
+
+/// Verifies an OAuth/app-load query (`hmac`) and its timestamp.
+pub fn verify_oauth(
+    signer: &Signer,
+    pairs: &[(String, String)],
+    now_secs: i64,
+    max_skew_secs: i64,
+) -> Result<(), QueryError> {
+    let hmac = get(pairs, "hmac").ok_or(QueryError::Unsigned)?;
+    if !signer.verify_hex(oauth_message(pairs).as_bytes(), hmac) {
+        return Err(QueryError::BadSignature);
+    }
+    check_timestamp(pairs, now_secs, max_skew_secs)
+}
+
+/// Verifies an app proxy query (`signature`) and its timestamp.
+pub fn verify_proxy(
+    signer: &Signer,
+    pairs: &[(String, String)],
+    now_secs: i64,
+    max_skew_secs: i64,
+) -> Result<(), QueryError> {
+    let signature = get(pairs, "signature").ok_or(QueryError::Unsigned)?;
+    if !signer.verify_hex(proxy_message(pairs).as_bytes(), signature) {
+        return Err(QueryError::BadSignature);
+    }
+    check_timestamp(pairs, now_secs, max_skew_secs)
+}
+
+fn check_timestamp(pairs: &[(String, String)], now: i64, max_skew: i64) -> Result<(), QueryError> {
+    let ts: i64 = get(pairs, "timestamp")
+        .and_then(|t| t.parse().ok())
+        .ok_or(QueryError::NoTimestamp)?;
+    if (now - ts).abs() > max_skew {
+        return Err(QueryError::Stale);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::SecretString;
+
+    fn signer(secret: &str) -> Signer {
+        Signer::new(&SecretString::from(secret.to_owned()), None)
+    }
+
+    fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
+        items.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn vector_o1_shopify_docs() {
+        let query = "code=0907a61c0c8d55e99db179b68161bc00&hmac=700e2dadb827fcc8609e9d5ce208b2e9cdaab9df07390d2cbca10d7c328fc4bf&shop=some-shop.myshopify.com&state=0.6784241404160823&timestamp=1337178173";
+        let p = parse_pairs(query);
+        assert_eq!(
+            oauth_message(&p),
+            "code=0907a61c0c8d55e99db179b68161bc00&shop=some-shop.myshopify.com&state=0.6784241404160823&timestamp=1337178173"
+        );
+        assert_eq!(verify_oauth(&signer("hush"), &p, 1337178173, 90), Ok(()));
+        assert_eq!(verify_oauth(&signer("hush"), &p, 1337178173 + 91, 90), Err(QueryError::Stale));
+    }
+
+    #[test]
+    fn vector_o2_shopify_python_api() {
+        let s = signer("hush");
+        let a = pairs(&[
+            ("shop", "some-shop.myshopify.com"),
+            ("code", "a94a110d86d2452eb3e2af4cfb8a3828"),
+            ("timestamp", "1337178173"),
+        ]);
+        assert_eq!(s.sign_hex(oauth_message(&a).as_bytes()), "2cb1a277650a659f1b11e92a4a64275b128e037f2c3390e3c8fd2d8721dac9e2");
+        let b = pairs(&[("shop", "some-shop.myshopify.com"), ("ids[]", "2"), ("ids[]", "1")]);
+        assert_eq!(oauth_message(&b), r#"ids=["2", "1"]&shop=some-shop.myshopify.com"#);
+        assert_eq!(s.sign_hex(oauth_message(&b).as_bytes()), "b93b9f82996f6f8bf9f1b7bbddec284c8fabacdc4e12dc80550b4705f3003b1e");
+        let c = pairs(&[("a", "1&b=2"), ("c=3&d", "4")]);
+        assert_eq!(oauth_message(&c), "a=1%26b=2&c%3D3%26d=4");
+        assert_eq!(signer("secret").sign_hex(oauth_message(&c).as_bytes()), "8de3c7e965d22fa21e059868e4004f5b6fbdcef293d1622ff9408edd6325bc6b");
+    }
+
+    #[test]
+    fn vector_o3_unsorted_php_digest_is_rejected() {
+        let p = pairs(&[
+            ("shop", "test-shop.myshopify.io"),
+            ("state", "1234"),
+            ("code", "real_code"),
+            ("timestamp", "0"),
+            ("hmac", "b104858f49be2f9dda979fb07f107e0ab337e0e0f32682560dbe9f03c25b5129"),
+        ]);
+        assert_eq!(
+            verify_oauth(&signer("7008c5f4da4718b9b45d26d3fcbbb157"), &p, 0, 90),
+            Err(QueryError::BadSignature)
+        );
+    }
+
+    #[test]
+    fn app_proxy_vector_from_shopify_node_library() {
+        let p = pairs(&[
+            ("extra", "1"),
+            ("extra", "2"),
+            ("shop", "shop-name.myshopify.com"),
+            ("path_prefix", "/apps/awesome_reviews"),
+            ("timestamp", "1317327555"),
+            ("signature", "4c68c8624d737112c91818c11017d24d334b524cb5c2b8ba08daa056f7395ddb"),
+            ("logged_in_customer_id", "1"),
+        ]);
+        assert_eq!(
+            proxy_message(&p),
+            "extra=1,2logged_in_customer_id=1path_prefix=/apps/awesome_reviewsshop=shop-name.myshopify.comtimestamp=1317327555"
+        );
+        assert_eq!(verify_proxy(&signer("hush"), &p, 1317327555, 90), Ok(()));
+        let mut forged = p.clone();
+        forged[6].1 = "2".into();
+        assert_eq!(verify_proxy(&signer("hush"), &forged, 1317327555, 90), Err(QueryError::BadSignature));
+        assert_eq!(verify_proxy(&signer("hush"), &p[..6], 1317327555, 90), Err(QueryError::BadSignature));
+        assert_eq!(verify_proxy(&signer("hush"), &p[..5], 1317327555, 90), Err(QueryError::Unsigned));
+    }
+}
