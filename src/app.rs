@@ -12,9 +12,16 @@ use tokio::{
 
 use crate::{
     config::Config,
+    crypto::TokenCipher,
     jobs::inbox::InboxProcessor,
     routes,
+    routes::limits::RateLimiter,
     shopify::hmac::Signer,
+    shopify::{
+        oauth::{OAuthClient, ShopifyEndpoint},
+        session_token::SessionTokenVerifier,
+        tokens::ShopTokens,
+    },
     store::{
         writer::{IntakeHandle, IntakeWriter},
         Dialect, Store,
@@ -27,8 +34,29 @@ pub struct AppState {
     pub store: Store,
     /// Verifies Shopify's signatures with the current and previous secret.
     pub signer: Signer,
+    /// Verifies App Bridge and checkout session tokens.
+    pub session_tokens: SessionTokenVerifier,
+    /// Installs shops and keeps their tokens fresh.
+    pub tokens: ShopTokens,
+    /// Abuse limits of the storefront-facing routes.
+    pub limiter: RateLimiter,
+    /// The access scopes declared in `shopify.app.toml`.
+    pub scopes: String,
     /// Commits webhook deliveries in groups.
     pub intake: IntakeWriter,
+}
+
+/// The app's configuration file, compiled in: its scopes are the ones
+/// requested at install.
+const APP_TOML: &str = include_str!("../shopify.app.toml");
+
+/// `[access_scopes] scopes` from `shopify.app.toml`.
+pub fn declared_scopes() -> String {
+    let parsed: toml::Value = APP_TOML.parse().expect("shopify.app.toml is valid TOML");
+    parsed["access_scopes"]["scopes"]
+        .as_str()
+        .expect("shopify.app.toml declares access_scopes.scopes")
+        .to_owned()
 }
 
 /// A built, bound, not yet running Advocate.
@@ -80,11 +108,28 @@ impl Application {
             0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
             n => n,
         };
+        let cipher = Arc::new(TokenCipher::new(
+            &config.encryption_key,
+            config.encryption_key_previous.as_ref(),
+        ));
+        let oauth = OAuthClient::new(
+            ShopifyEndpoint::new(config.api_origin.clone()),
+            &config.shopify.api_key,
+            &config.shopify.api_secret,
+        );
         let state = web::Data::new(AppState {
             signer: Signer::new(
                 &config.shopify.api_secret,
                 config.shopify.api_secret_previous.as_ref(),
             ),
+            session_tokens: SessionTokenVerifier::new(
+                &config.shopify.api_key,
+                &config.shopify.api_secret,
+                config.shopify.api_secret_previous.as_ref(),
+            ),
+            tokens: ShopTokens::new(store.clone(), cipher, oauth),
+            limiter: RateLimiter::default(),
+            scopes: declared_scopes(),
             config,
             store: store.clone(),
             intake: intake_writer,
@@ -92,6 +137,7 @@ impl Application {
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
+                .wrap(middleware::from_fn(routes::response_headers))
                 .wrap(middleware::DefaultHeaders::new().add(("X-Content-Type-Options", "nosniff")))
                 .configure(routes::configure)
         })

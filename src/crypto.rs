@@ -55,7 +55,11 @@ pub struct TokenCipher {
 
 impl std::fmt::Debug for TokenCipher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "TokenCipher(key {}, redacted)", hex::encode(self.current.id))
+        write!(
+            f,
+            "TokenCipher(key {}, redacted)",
+            hex::encode(self.current.id)
+        )
     }
 }
 
@@ -114,7 +118,8 @@ impl TokenCipher {
 
     /// True when `stored` was made with the current key.
     pub fn is_current(&self, stored: &[u8]) -> bool {
-        stored.len() > HEADER_LEN && stored[MAGIC.len()..MAGIC.len() + KEY_ID_LEN] == self.current.id
+        stored.len() > HEADER_LEN
+            && stored[MAGIC.len()..MAGIC.len() + KEY_ID_LEN] == self.current.id
     }
 }
 
@@ -131,19 +136,35 @@ mod tests {
         let cipher = TokenCipher::new(&key(1), None);
         let sealed = cipher.encrypt("a.myshopify.com", "shpat_secret_token");
         assert!(!sealed.windows(6).any(|w| w == b"shpat_"));
-        assert_eq!(cipher.decrypt("a.myshopify.com", &sealed).unwrap(), "shpat_secret_token");
-        assert_ne!(sealed, cipher.encrypt("a.myshopify.com", "shpat_secret_token"), "fresh nonce each time");
+        assert_eq!(
+            cipher.decrypt("a.myshopify.com", &sealed).unwrap(),
+            "shpat_secret_token"
+        );
+        assert_ne!(
+            sealed,
+            cipher.encrypt("a.myshopify.com", "shpat_secret_token"),
+            "fresh nonce each time"
+        );
     }
 
     #[test]
     fn another_shop_or_a_flipped_bit_does_not_decrypt() {
         let cipher = TokenCipher::new(&key(1), None);
         let mut sealed = cipher.encrypt("a.myshopify.com", "token");
-        assert_eq!(cipher.decrypt("b.myshopify.com", &sealed), Err(CryptoError::Rejected));
+        assert_eq!(
+            cipher.decrypt("b.myshopify.com", &sealed),
+            Err(CryptoError::Rejected)
+        );
         let last = sealed.len() - 1;
         sealed[last] ^= 1;
-        assert_eq!(cipher.decrypt("a.myshopify.com", &sealed), Err(CryptoError::Rejected));
-        assert_eq!(cipher.decrypt("a.myshopify.com", b"short"), Err(CryptoError::Malformed));
+        assert_eq!(
+            cipher.decrypt("a.myshopify.com", &sealed),
+            Err(CryptoError::Rejected)
+        );
+        assert_eq!(
+            cipher.decrypt("a.myshopify.com", b"short"),
+            Err(CryptoError::Malformed)
+        );
     }
 
     #[test]
@@ -151,9 +172,15 @@ mod tests {
         let old = TokenCipher::new(&key(1), None);
         let sealed = old.encrypt("a.myshopify.com", "token");
         let rotated = TokenCipher::new(&key(2), Some(&key(1)));
-        assert_eq!(rotated.decrypt("a.myshopify.com", &sealed).unwrap(), "token");
+        assert_eq!(
+            rotated.decrypt("a.myshopify.com", &sealed).unwrap(),
+            "token"
+        );
         assert!(!rotated.is_current(&sealed));
         let forgotten = TokenCipher::new(&key(2), None);
-        assert_eq!(forgotten.decrypt("a.myshopify.com", &sealed), Err(CryptoError::UnknownKey));
+        assert_eq!(
+            forgotten.decrypt("a.myshopify.com", &sealed),
+            Err(CryptoError::UnknownKey)
+        );
     }
 }

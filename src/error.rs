@@ -11,6 +11,15 @@ pub enum ApiError {
     BadRequest(String),
     #[error("{0}")]
     Unauthorized(&'static str),
+    /// The shop must go through OAuth again; App Bridge follows the headers.
+    #[error("the shop must authenticate again")]
+    Reauthorize { shop: String },
+    #[error("{0}")]
+    Forbidden(&'static str),
+    #[error("{0}")]
+    NotFound(&'static str),
+    #[error("too many requests, retry in {retry_after_secs} s")]
+    TooManyRequests { retry_after_secs: u64 },
     #[error("body larger than the {limit} bytes accepted")]
     PayloadTooLarge { limit: usize },
     #[error("{0}")]
@@ -24,6 +33,10 @@ impl ApiError {
         match self {
             Self::BadRequest(_) => "bad_request",
             Self::Unauthorized(_) => "unauthorized",
+            Self::Reauthorize { .. } => "reauthorize",
+            Self::Forbidden(_) => "forbidden",
+            Self::NotFound(_) => "not_found",
+            Self::TooManyRequests { .. } => "too_many_requests",
             Self::PayloadTooLarge { .. } => "payload_too_large",
             Self::Unavailable(_) => "unavailable",
             Self::Internal(_) => "internal",
@@ -35,7 +48,10 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
-            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::Unauthorized(_) | Self::Reauthorize { .. } => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -54,7 +70,27 @@ impl ResponseError for ApiError {
             }
             other => other.to_string(),
         };
-        HttpResponse::build(self.status_code())
-            .json(json!({ "error": self.code(), "message": message }))
+        let mut response = HttpResponse::build(self.status_code());
+        match self {
+            Self::Reauthorize { shop } => {
+                response
+                    .insert_header(("X-Shopify-API-Request-Failure-Reauthorize", "1"))
+                    .insert_header((
+                        "X-Shopify-API-Request-Failure-Reauthorize-Url",
+                        format!("/auth?shop={shop}"),
+                    ));
+            }
+            Self::TooManyRequests { retry_after_secs } => {
+                response.insert_header(("Retry-After", retry_after_secs.to_string()));
+            }
+            _ => {}
+        }
+        response.json(json!({ "error": self.code(), "message": message }))
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Internal(e.into())
     }
 }

@@ -43,5 +43,6 @@ pub mod error;
 pub mod jobs;
 pub mod routes;
 pub mod shopify;
+pub mod sim;
 pub mod store;
 pub mod telemetry;

@@ -2,7 +2,9 @@
 
 use clap::{Parser, Subcommand};
 
-use advocate::{app::Application, config::Config, store::Store, telemetry};
+use advocate::{
+    app::Application, config::Config, crypto::TokenCipher, shopify::tokens, store::Store, telemetry,
+};
 
 #[derive(Parser)]
 #[command(
@@ -21,6 +23,9 @@ enum Command {
     Serve,
     /// Apply database migrations and exit.
     Migrate,
+    /// Re-encrypt every stored token under ADVOCATE_ENCRYPTION_KEY (run with
+    /// the old key in ADVOCATE_ENCRYPTION_KEY_PREVIOUS), then exit.
+    RotateKey,
 }
 
 #[tokio::main(worker_threads = 1)]
@@ -37,6 +42,7 @@ async fn main() {
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(config).await,
         Command::Migrate => migrate(config).await,
+        Command::RotateKey => rotate_key(config).await,
     };
     if let Err(e) = result {
         eprintln!("advocate: {e:#}");
@@ -52,5 +58,17 @@ async fn migrate(config: Config) -> anyhow::Result<()> {
     let store = Store::connect(&config.database_url, 2).await?;
     store.migrate().await?;
     println!("migrations applied");
+    Ok(())
+}
+
+async fn rotate_key(config: Config) -> anyhow::Result<()> {
+    let store = Store::connect(&config.database_url, 2).await?;
+    store.migrate().await?;
+    let cipher = TokenCipher::new(
+        &config.encryption_key,
+        config.encryption_key_previous.as_ref(),
+    );
+    let rewritten = tokens::rotate_key(&store, &cipher).await?;
+    println!("re-encrypted the tokens of {rewritten} shops under the current key");
     Ok(())
 }

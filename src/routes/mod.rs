@@ -1,14 +1,121 @@
 //! Thin HTTP adapters: each parses and verifies its input, calls into the
 //! store or the domain, and maps the result to a status.
+//!
+//! Every route that serves a shop's data is listed in [`API_ROUTES`] with
+//! the guard that protects it; the tenant isolation tests run over that
+//! table, so a new route is covered as soon as it is added here.
 
+pub mod admin;
+pub mod auth;
+pub mod guards;
 pub mod health;
+pub mod home;
+pub mod limits;
+pub mod storefront;
 pub mod webhooks;
 
-use actix_web::web;
+use actix_web::{
+    body::MessageBody,
+    dev::{ServiceRequest, ServiceResponse},
+    http::header::{HeaderName, HeaderValue, CONTENT_TYPE},
+    middleware::Next,
+    web,
+};
+
+use crate::shopify::{query, ShopDomain};
+
+/// Which guard a route sits behind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Guard {
+    /// App Bridge session token ([`guards::AdminSession`]).
+    Admin,
+    /// Checkout extension session token ([`guards::CheckoutSession`]).
+    Checkout,
+    /// App proxy signature ([`guards::ProxyRequest`]).
+    Proxy,
+}
+
+/// A guarded route: method, path (with `{customer_id}` or `{id}`
+/// parameters), guard.
+#[derive(Debug, Clone, Copy)]
+pub struct ApiRoute {
+    pub method: &'static str,
+    pub path: &'static str,
+    pub guard: Guard,
+}
+
+macro_rules! api_routes {
+    ($( $method:ident $path:literal => $handler:path, $guard:ident; )*) => {
+        /// Every shop-scoped route, with its guard.
+        pub const API_ROUTES: &[ApiRoute] = &[
+            $( ApiRoute { method: stringify!($method), path: $path, guard: Guard::$guard }, )*
+        ];
+
+        fn configure_api(cfg: &mut web::ServiceConfig) {
+            $( cfg.route($path, web::$method().to($handler)); )*
+        }
+    };
+}
+
+api_routes! {
+    get "/api/admin/shop" => admin::get_shop, Admin;
+    get "/api/admin/customers/{customer_id}" => admin::get_customer, Admin;
+    get "/api/admin/data-requests" => admin::list_data_requests, Admin;
+    get "/api/admin/webhooks/failed" => admin::list_failed_webhooks, Admin;
+    post "/api/admin/webhooks/failed/{id}/retry" => admin::retry_failed_webhook, Admin;
+    get "/api/checkout/balance" => storefront::checkout_balance, Checkout;
+    get "/proxy/balance" => storefront::proxy_balance, Proxy;
+}
 
 /// Every route Advocate serves.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/webhooks", web::post().to(webhooks::receive_webhook))
         .route("/healthz", web::get().to(health::healthz))
-        .route("/readyz", web::get().to(health::readyz));
+        .route("/readyz", web::get().to(health::readyz))
+        .route("/", web::get().to(home::app_home))
+        .route("/auth", web::get().to(auth::begin_auth))
+        .route("/auth/callback", web::get().to(auth::finish_auth))
+        .route(
+            "/api/checkout/{tail:.*}",
+            web::method(actix_web::http::Method::OPTIONS).to(storefront::checkout_preflight),
+        );
+    configure_api(cfg);
+}
+
+/// Response headers that depend on the request: CORS for checkout
+/// extensions, and for HTML (the embedded page) a `frame-ancestors` policy
+/// that lets only Shopify admin and the requesting shop frame it.
+pub async fn response_headers(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let checkout = req.path().starts_with("/api/checkout/");
+    let shop = query::get(&query::parse_pairs(req.query_string()), "shop")
+        .and_then(|s| ShopDomain::parse(s).ok());
+    let mut res = next.call(req).await?;
+    let headers = res.headers_mut();
+    if checkout {
+        headers.insert(
+            HeaderName::from_static("access-control-allow-origin"),
+            HeaderValue::from_static("*"),
+        );
+    }
+    let html = headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
+    if html {
+        let ancestors = match shop {
+            Some(shop) => format!("frame-ancestors https://{shop} https://admin.shopify.com;"),
+            None => "frame-ancestors 'none';".to_owned(),
+        };
+        if let Ok(value) = HeaderValue::from_str(&ancestors) {
+            headers.insert(HeaderName::from_static("content-security-policy"), value);
+        }
+        headers.insert(
+            HeaderName::from_static("referrer-policy"),
+            HeaderValue::from_static("strict-origin-when-cross-origin"),
+        );
+    }
+    Ok(res)
 }

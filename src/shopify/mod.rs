@@ -4,8 +4,10 @@
 
 pub mod domain;
 pub mod hmac;
+pub mod oauth;
 pub mod query;
 pub mod session_token;
+pub mod tokens;
 pub mod webhook;
 
 pub use domain::ShopDomain;

@@ -13,7 +13,10 @@ pub fn parse_pairs(raw_query: &str) -> Vec<(String, String)> {
 
 /// The first value of `name`.
 pub fn get<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    pairs
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
 }
 
 /// OAuth form: drop `hmac` and `signature`; `key[]` parameters become
@@ -36,7 +39,11 @@ pub fn oauth_message(pairs: &[(String, String)]) -> String {
         }
     }
     for (key, values) in arrays {
-        let list = values.iter().map(|v| format!("\"{v}\"")).collect::<Vec<_>>().join(", ");
+        let list = values
+            .iter()
+            .map(|v| format!("\"{v}\""))
+            .collect::<Vec<_>>()
+            .join(", ");
         grouped.push((key, format!("[{list}]")));
     }
     let escape_value = |s: &str| s.replace('%', "%25").replace('&', "%26");
@@ -134,7 +141,10 @@ mod tests {
     }
 
     fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
-        items.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        items
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -146,7 +156,10 @@ mod tests {
             "code=0907a61c0c8d55e99db179b68161bc00&shop=some-shop.myshopify.com&state=0.6784241404160823&timestamp=1337178173"
         );
         assert_eq!(verify_oauth(&signer("hush"), &p, 1337178173, 90), Ok(()));
-        assert_eq!(verify_oauth(&signer("hush"), &p, 1337178173 + 91, 90), Err(QueryError::Stale));
+        assert_eq!(
+            verify_oauth(&signer("hush"), &p, 1337178173 + 91, 90),
+            Err(QueryError::Stale)
+        );
     }
 
     #[test]
@@ -157,13 +170,29 @@ mod tests {
             ("code", "a94a110d86d2452eb3e2af4cfb8a3828"),
             ("timestamp", "1337178173"),
         ]);
-        assert_eq!(s.sign_hex(oauth_message(&a).as_bytes()), "2cb1a277650a659f1b11e92a4a64275b128e037f2c3390e3c8fd2d8721dac9e2");
-        let b = pairs(&[("shop", "some-shop.myshopify.com"), ("ids[]", "2"), ("ids[]", "1")]);
-        assert_eq!(oauth_message(&b), r#"ids=["2", "1"]&shop=some-shop.myshopify.com"#);
-        assert_eq!(s.sign_hex(oauth_message(&b).as_bytes()), "b93b9f82996f6f8bf9f1b7bbddec284c8fabacdc4e12dc80550b4705f3003b1e");
+        assert_eq!(
+            s.sign_hex(oauth_message(&a).as_bytes()),
+            "2cb1a277650a659f1b11e92a4a64275b128e037f2c3390e3c8fd2d8721dac9e2"
+        );
+        let b = pairs(&[
+            ("shop", "some-shop.myshopify.com"),
+            ("ids[]", "2"),
+            ("ids[]", "1"),
+        ]);
+        assert_eq!(
+            oauth_message(&b),
+            r#"ids=["2", "1"]&shop=some-shop.myshopify.com"#
+        );
+        assert_eq!(
+            s.sign_hex(oauth_message(&b).as_bytes()),
+            "b93b9f82996f6f8bf9f1b7bbddec284c8fabacdc4e12dc80550b4705f3003b1e"
+        );
         let c = pairs(&[("a", "1&b=2"), ("c=3&d", "4")]);
         assert_eq!(oauth_message(&c), "a=1%26b=2&c%3D3%26d=4");
-        assert_eq!(signer("secret").sign_hex(oauth_message(&c).as_bytes()), "8de3c7e965d22fa21e059868e4004f5b6fbdcef293d1622ff9408edd6325bc6b");
+        assert_eq!(
+            signer("secret").sign_hex(oauth_message(&c).as_bytes()),
+            "8de3c7e965d22fa21e059868e4004f5b6fbdcef293d1622ff9408edd6325bc6b"
+        );
     }
 
     #[test]
@@ -173,7 +202,10 @@ mod tests {
             ("state", "1234"),
             ("code", "real_code"),
             ("timestamp", "0"),
-            ("hmac", "b104858f49be2f9dda979fb07f107e0ab337e0e0f32682560dbe9f03c25b5129"),
+            (
+                "hmac",
+                "b104858f49be2f9dda979fb07f107e0ab337e0e0f32682560dbe9f03c25b5129",
+            ),
         ]);
         assert_eq!(
             verify_oauth(&signer("7008c5f4da4718b9b45d26d3fcbbb157"), &p, 0, 90),
@@ -189,7 +221,10 @@ mod tests {
             ("shop", "shop-name.myshopify.com"),
             ("path_prefix", "/apps/awesome_reviews"),
             ("timestamp", "1317327555"),
-            ("signature", "4c68c8624d737112c91818c11017d24d334b524cb5c2b8ba08daa056f7395ddb"),
+            (
+                "signature",
+                "4c68c8624d737112c91818c11017d24d334b524cb5c2b8ba08daa056f7395ddb",
+            ),
             ("logged_in_customer_id", "1"),
         ]);
         assert_eq!(
@@ -199,8 +234,17 @@ mod tests {
         assert_eq!(verify_proxy(&signer("hush"), &p, 1317327555, 90), Ok(()));
         let mut forged = p.clone();
         forged[6].1 = "2".into();
-        assert_eq!(verify_proxy(&signer("hush"), &forged, 1317327555, 90), Err(QueryError::BadSignature));
-        assert_eq!(verify_proxy(&signer("hush"), &p[..6], 1317327555, 90), Err(QueryError::BadSignature));
-        assert_eq!(verify_proxy(&signer("hush"), &p[..5], 1317327555, 90), Err(QueryError::Unsigned));
+        assert_eq!(
+            verify_proxy(&signer("hush"), &forged, 1317327555, 90),
+            Err(QueryError::BadSignature)
+        );
+        assert_eq!(
+            verify_proxy(&signer("hush"), &p[..6], 1317327555, 90),
+            Err(QueryError::BadSignature)
+        );
+        assert_eq!(
+            verify_proxy(&signer("hush"), &p[..5], 1317327555, 90),
+            Err(QueryError::Unsigned)
+        );
     }
 }

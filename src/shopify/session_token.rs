@@ -152,7 +152,11 @@ mod tests {
     }
 
     fn verifier() -> SessionTokenVerifier {
-        SessionTokenVerifier::new("client-id", &SECRET.to_owned().into(), Some(&"old-secret".to_owned().into()))
+        SessionTokenVerifier::new(
+            "client-id",
+            &SECRET.to_owned().into(),
+            Some(&"old-secret".to_owned().into()),
+        )
     }
 
     #[test]
@@ -163,13 +167,31 @@ mod tests {
         assert_eq!(ok.sub.as_deref(), Some("42"));
 
         let cases = [
-            (sign_session_token("wrong", &claims()), SessionTokenError::BadSignature),
-            (sign_session_token(SECRET, &with(json!({"aud": "another-app"}))), SessionTokenError::WrongAudience),
-            (sign_session_token(SECRET, &with(json!({"exp": now() - 30}))), SessionTokenError::Expired),
-            (sign_session_token(SECRET, &with(json!({"nbf": now() + 30}))), SessionTokenError::NotYetValid),
-            (sign_session_token(SECRET, &with(json!({"dest": "https://evil.example.com"}))), SessionTokenError::BadShop),
             (
-                sign_session_token(SECRET, &with(json!({"iss": "https://other-shop.myshopify.com/admin"}))),
+                sign_session_token("wrong", &claims()),
+                SessionTokenError::BadSignature,
+            ),
+            (
+                sign_session_token(SECRET, &with(json!({"aud": "another-app"}))),
+                SessionTokenError::WrongAudience,
+            ),
+            (
+                sign_session_token(SECRET, &with(json!({"exp": now() - 30}))),
+                SessionTokenError::Expired,
+            ),
+            (
+                sign_session_token(SECRET, &with(json!({"nbf": now() + 30}))),
+                SessionTokenError::NotYetValid,
+            ),
+            (
+                sign_session_token(SECRET, &with(json!({"dest": "https://evil.example.com"}))),
+                SessionTokenError::BadShop,
+            ),
+            (
+                sign_session_token(
+                    SECRET,
+                    &with(json!({"iss": "https://other-shop.myshopify.com/admin"})),
+                ),
                 SessionTokenError::BadShop,
             ),
             ("not.a.token".to_owned(), SessionTokenError::Malformed),
@@ -182,8 +204,18 @@ mod tests {
     #[test]
     fn leeway_covers_a_few_seconds_of_clock_skew() {
         let v = verifier();
-        assert!(v.verify(&sign_session_token(SECRET, &with(json!({"exp": now() - 5})))).is_ok());
-        assert!(v.verify(&sign_session_token(SECRET, &with(json!({"nbf": now() + 5})))).is_ok());
+        assert!(v
+            .verify(&sign_session_token(
+                SECRET,
+                &with(json!({"exp": now() - 5}))
+            ))
+            .is_ok());
+        assert!(v
+            .verify(&sign_session_token(
+                SECRET,
+                &with(json!({"nbf": now() + 5}))
+            ))
+            .is_ok());
     }
 
     #[test]
@@ -199,6 +231,9 @@ mod tests {
         let token = sign_session_token("old-secret", &claims());
         assert!(verifier().verify(&token).is_ok());
         let no_previous = SessionTokenVerifier::new("client-id", &SECRET.to_owned().into(), None);
-        assert_eq!(no_previous.verify(&token), Err(SessionTokenError::BadSignature));
+        assert_eq!(
+            no_previous.verify(&token),
+            Err(SessionTokenError::BadSignature)
+        );
     }
 }

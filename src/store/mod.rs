@@ -11,6 +11,7 @@ pub mod customers;
 pub mod data_requests;
 pub mod inbox;
 pub mod ledger;
+pub mod oauth_states;
 pub mod orders;
 pub mod shops;
 pub mod writer;

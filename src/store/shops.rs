@@ -111,3 +111,205 @@ pub async fn redact_shop(
     .await?;
     Ok(())
 }
+
+/// A shop's tokens as stored: encrypted, with their expiry (epoch ms).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct StoredTokens {
+    pub access_token_enc: Vec<u8>,
+    pub access_token_expires_at: Option<i64>,
+    pub refresh_token_enc: Option<Vec<u8>>,
+    pub refresh_token_expires_at: Option<i64>,
+    pub scopes: Option<String>,
+}
+
+/// A shop with what its credentials look like.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ShopCredentials {
+    pub id: i64,
+    pub status: String,
+    pub needs_reauth: i64,
+    pub access_token_enc: Option<Vec<u8>>,
+    pub access_token_expires_at: Option<i64>,
+    pub refresh_token_enc: Option<Vec<u8>>,
+    pub refresh_token_expires_at: Option<i64>,
+}
+
+impl ShopCredentials {
+    /// Installed, with a token, and not waiting for the merchant to
+    /// authenticate again.
+    pub fn usable(&self) -> bool {
+        self.status == status::INSTALLED
+            && self.needs_reauth == 0
+            && self.access_token_enc.is_some()
+    }
+}
+
+pub async fn find_credentials(
+    conn: &mut AnyConnection,
+    domain: &str,
+) -> Result<Option<ShopCredentials>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, status, needs_reauth, access_token_enc, access_token_expires_at, \
+         refresh_token_enc, refresh_token_expires_at FROM shops WHERE domain = $1",
+    )
+    .bind(domain)
+    .fetch_optional(conn)
+    .await
+}
+
+/// An install (first or again): new tokens, status installed. Loyalty data
+/// kept from an earlier installation stays.
+pub async fn save_install(
+    conn: &mut AnyConnection,
+    domain: &str,
+    tokens: &StoredTokens,
+    now: i64,
+) -> Result<Shop, sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO shops (domain, status, access_token_enc, access_token_expires_at, \
+             refresh_token_enc, refresh_token_expires_at, scopes, needs_reauth, installed_at, \
+             created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8, $8, $8) \
+         ON CONFLICT (domain) DO UPDATE SET status = excluded.status, \
+             access_token_enc = excluded.access_token_enc, \
+             access_token_expires_at = excluded.access_token_expires_at, \
+             refresh_token_enc = excluded.refresh_token_enc, \
+             refresh_token_expires_at = excluded.refresh_token_expires_at, \
+             scopes = excluded.scopes, needs_reauth = 0, installed_at = excluded.installed_at, \
+             uninstalled_at = NULL, updated_at = excluded.updated_at",
+    )
+    .bind(domain)
+    .bind(status::INSTALLED)
+    .bind(tokens.access_token_enc.as_slice())
+    .bind(tokens.access_token_expires_at)
+    .bind(tokens.refresh_token_enc.as_deref())
+    .bind(tokens.refresh_token_expires_at)
+    .bind(tokens.scopes.as_deref())
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    get_shop(conn, domain).await
+}
+
+/// Replaces the token pair after a refresh (both at once: the old refresh
+/// token is spent).
+pub async fn update_tokens(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    tokens: &StoredTokens,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE shops SET access_token_enc = $1, access_token_expires_at = $2, \
+         refresh_token_enc = $3, refresh_token_expires_at = $4, updated_at = $5 WHERE id = $6",
+    )
+    .bind(tokens.access_token_enc.as_slice())
+    .bind(tokens.access_token_expires_at)
+    .bind(tokens.refresh_token_enc.as_deref())
+    .bind(tokens.refresh_token_expires_at)
+    .bind(now)
+    .bind(shop_id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Shopify refused our refresh token: the merchant must authenticate again.
+pub async fn mark_needs_reauth(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE shops SET needs_reauth = 1, updated_at = $1 WHERE id = $2")
+        .bind(now)
+        .bind(shop_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Every stored token, for re-encryption under a new key.
+pub async fn list_encrypted_tokens(
+    conn: &mut AnyConnection,
+) -> Result<Vec<(i64, String, Option<Vec<u8>>, Option<Vec<u8>>)>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT id, domain, access_token_enc, refresh_token_enc FROM shops \
+         WHERE access_token_enc IS NOT NULL OR refresh_token_enc IS NOT NULL",
+    )
+    .fetch_all(conn)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            use sqlx::Row;
+            Ok((
+                r.try_get("id")?,
+                r.try_get("domain")?,
+                r.try_get("access_token_enc")?,
+                r.try_get("refresh_token_enc")?,
+            ))
+        })
+        .collect()
+}
+
+pub async fn set_encrypted_tokens(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    access: Option<&[u8]>,
+    refresh: Option<&[u8]>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE shops SET access_token_enc = $1, refresh_token_enc = $2 WHERE id = $3")
+        .bind(access)
+        .bind(refresh)
+        .bind(shop_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Serialises token refreshes of one shop across processes. On PostgreSQL it
+/// holds a transaction-scoped advisory lock until [`RefreshLock::finish`] (or
+/// drop, which rolls back and releases it); SQLite serves one process, whose
+/// in-process lock is enough.
+pub struct RefreshLock {
+    tx: Option<super::Tx>,
+}
+
+/// Keeps our advisory locks apart from anyone else's.
+const REFRESH_LOCK_NAMESPACE: i64 = 0x4144_0000_0000;
+
+impl RefreshLock {
+    pub async fn acquire(store: &super::Store, shop_id: i64) -> Result<Self, sqlx::Error> {
+        match store.dialect() {
+            super::Dialect::Sqlite => Ok(Self { tx: None }),
+            super::Dialect::Postgres => {
+                let mut tx = store.begin().await?;
+                sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                    .bind(REFRESH_LOCK_NAMESPACE + shop_id)
+                    .execute(&mut *tx)
+                    .await?;
+                Ok(Self { tx: Some(tx) })
+            }
+        }
+    }
+
+    /// Stores the refreshed pair and releases the lock, atomically on
+    /// PostgreSQL.
+    pub async fn finish(
+        self,
+        store: &super::Store,
+        shop_id: i64,
+        tokens: &StoredTokens,
+        now: i64,
+    ) -> Result<(), sqlx::Error> {
+        match self.tx {
+            Some(mut tx) => {
+                update_tokens(&mut tx, shop_id, tokens, now).await?;
+                tx.commit().await
+            }
+            None => {
+                let mut conn = store.writer().acquire().await?;
+                update_tokens(&mut conn, shop_id, tokens, now).await
+            }
+        }
+    }
+}

@@ -7,6 +7,7 @@ use advocate::{
     config::{Config, DatabaseUrl, EncryptionKey, Runtime, ShopifyApp},
     jobs::inbox::InboxProcessor,
     shopify::hmac::Signer,
+    sim::{ShopifySim, SimConfig},
     store::Store,
 };
 use secrecy::SecretString;
@@ -150,6 +151,8 @@ pub fn test_config(database_url: &str) -> Config {
 }
 
 pub struct TestApp {
+    /// The local Shopify stand-in this Advocate talks to.
+    pub shopify: ShopifySim,
     pub address: String,
     pub store: Store,
     pub db: TestDb,
@@ -166,6 +169,14 @@ impl TestApp {
     pub async fn spawn_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> Self {
         let db = TestDb::new(backend).await;
         let mut config = test_config(&db.url);
+        let shopify = ShopifySim::start(SimConfig {
+            api_key: config.shopify.api_key.clone(),
+            api_secret: SECRET.to_owned(),
+            access_token_ttl: 3600,
+            refresh_token_ttl: 90 * 24 * 3600,
+        })
+        .expect("start the Shopify stand-in");
+        config.api_origin = Some(shopify.origin().to_owned());
         tweak(&mut config);
         let secret = secrecy::ExposeSecret::expose_secret(&config.shopify.api_secret).to_owned();
         let runtime = config.runtime.clone();
@@ -180,6 +191,7 @@ impl TestApp {
             runtime.inbox_max_attempts,
         );
         Self {
+            shopify,
             address,
             store,
             db,
@@ -281,5 +293,87 @@ where
             "timed out waiting for {what}"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A session token as App Bridge (or a checkout extension) would send it.
+pub fn session_token(shop: &str, sub: Option<&str>) -> String {
+    session_token_with(shop, sub, |_| {})
+}
+
+pub fn session_token_with(
+    shop: &str,
+    sub: Option<&str>,
+    tweak: impl FnOnce(&mut serde_json::Value),
+) -> String {
+    let now = chrono::Utc::now().timestamp();
+    let mut claims = serde_json::json!({
+        "iss": format!("https://{shop}/admin"),
+        "dest": format!("https://{shop}"),
+        "aud": "test-client-id",
+        "sub": sub,
+        "exp": now + 60,
+        "nbf": now - 1,
+        "iat": now - 1,
+        "jti": format!("{:x}", rand::random::<u64>()),
+        "sid": "session",
+    });
+    tweak(&mut claims);
+    advocate::shopify::session_token::sign_session_token(SECRET, &claims)
+}
+
+/// An app proxy query string for `shop`, signed as Shopify signs it.
+pub fn proxy_query(shop: &str, customer: Option<i64>) -> String {
+    let timestamp = chrono::Utc::now().timestamp().to_string();
+    let customer = customer.map(|c| c.to_string()).unwrap_or_default();
+    let mut pairs = vec![
+        ("shop".to_owned(), shop.to_owned()),
+        ("logged_in_customer_id".to_owned(), customer),
+        ("path_prefix".to_owned(), "/apps/loyalty".to_owned()),
+        ("timestamp".to_owned(), timestamp),
+    ];
+    let message = advocate::shopify::query::proxy_message(&pairs);
+    let signature =
+        Signer::new(&SecretString::from(SECRET.to_owned()), None).sign_hex(message.as_bytes());
+    pairs.push(("signature".to_owned(), signature));
+    form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish()
+}
+
+impl TestApp {
+    /// Installs `shop` the way the App Store does today: Shopify installs
+    /// the app, the embedded page's first request carries a session token,
+    /// Advocate exchanges it.
+    pub async fn install(&self, shop: &str) {
+        self.shopify.install(shop);
+        let response = self
+            .http
+            .get(format!("{}/api/admin/shop", self.address))
+            .bearer_auth(session_token(shop, Some("1")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "install {shop}");
+    }
+
+    /// Another Advocate process's view of the shop tokens: its own pool on
+    /// the same database, the same keys, the same Shopify.
+    pub async fn token_service(&self) -> advocate::shopify::tokens::ShopTokens {
+        use advocate::{
+            crypto::TokenCipher,
+            shopify::oauth::{OAuthClient, ShopifyEndpoint},
+        };
+        let store = Store::connect(&DatabaseUrl::parse(self.db.url.clone()).unwrap(), 4)
+            .await
+            .unwrap();
+        let cipher =
+            std::sync::Arc::new(TokenCipher::new(&EncryptionKey::from_bytes([7; 32]), None));
+        let oauth = OAuthClient::new(
+            ShopifyEndpoint::new(Some(self.shopify.origin().to_owned())),
+            "test-client-id",
+            &SecretString::from(SECRET.to_owned()),
+        );
+        advocate::shopify::tokens::ShopTokens::new(store, cipher, oauth)
     }
 }

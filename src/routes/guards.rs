@@ -1,0 +1,222 @@
+//! One guard per kind of caller. Each is an extractor that verifies the
+//! caller and yields the shop (and customer) the request may act for; every
+//! query a guarded route runs is scoped by that shop, whatever ids the
+//! caller sends. All checks fail closed.
+//!
+//! - [`AdminSession`]: the embedded admin page (App Bridge session token).
+//!   A shop without usable tokens is installed on the spot by token
+//!   exchange (managed install).
+//! - [`CheckoutSession`]: checkout UI extensions (session token; the
+//!   customer from `sub`).
+//! - [`ProxyRequest`]: the storefront through the app proxy (`signature`;
+//!   `logged_in_customer_id` trusted only after it).
+
+use actix_web::{dev::Payload, web, FromRequest, HttpRequest};
+use futures_util::future::LocalBoxFuture;
+
+use crate::{
+    app::AppState,
+    error::ApiError,
+    shopify::{query, session_token::SessionToken, tokens::TokenError, ShopDomain},
+    store::shops::{self, ShopCredentials},
+};
+
+/// App proxy requests older (or newer) than this are refused.
+pub const PROXY_MAX_SKEW_SECS: i64 = 120;
+
+/// The embedded admin page, acting for `shop`.
+#[derive(Debug, Clone)]
+pub struct AdminSession {
+    pub shop_id: i64,
+    pub shop: ShopDomain,
+    /// The staff member, from the token's `sub`.
+    pub user: Option<String>,
+}
+
+/// A checkout extension, for `shop` and (when logged in) `customer_id`.
+#[derive(Debug, Clone)]
+pub struct CheckoutSession {
+    pub shop_id: i64,
+    pub shop: ShopDomain,
+    pub customer_id: Option<i64>,
+}
+
+/// A storefront request through the app proxy.
+#[derive(Debug, Clone)]
+pub struct ProxyRequest {
+    pub shop_id: i64,
+    pub shop: ShopDomain,
+    pub customer_id: Option<i64>,
+}
+
+fn state(req: &HttpRequest) -> Result<web::Data<AppState>, ApiError> {
+    req.app_data::<web::Data<AppState>>()
+        .cloned()
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("application state missing")))
+}
+
+fn bearer(req: &HttpRequest) -> Result<String, ApiError> {
+    req.headers()
+        .get("Authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(|t| t.trim().to_owned())
+        .filter(|t| !t.is_empty())
+        .ok_or(ApiError::Unauthorized(
+            "missing session token (Authorization: Bearer)",
+        ))
+}
+
+fn verify_session(state: &AppState, token: &str) -> Result<SessionToken, ApiError> {
+    state.session_tokens.verify(token).map_err(|e| {
+        tracing::info!(reason = %e, "session token refused");
+        ApiError::Unauthorized("invalid session token")
+    })
+}
+
+async fn credentials(
+    state: &AppState,
+    shop: &ShopDomain,
+) -> Result<Option<ShopCredentials>, ApiError> {
+    let mut conn = state.store.writer().acquire().await?;
+    Ok(shops::find_credentials(&mut conn, shop.as_str()).await?)
+}
+
+/// The shop's credentials when it is installed and usable, else 401.
+async fn installed(state: &AppState, shop: &ShopDomain) -> Result<ShopCredentials, ApiError> {
+    match credentials(state, shop).await? {
+        Some(creds) if creds.usable() => Ok(creds),
+        _ => Err(ApiError::Unauthorized("shop has not installed Advocate")),
+    }
+}
+
+/// The customer id in a checkout token's `sub` (`gid://shopify/Customer/N`).
+fn customer_from_sub(sub: Option<&str>) -> Option<i64> {
+    sub?.strip_prefix("gid://shopify/Customer/")?.parse().ok()
+}
+
+impl FromRequest for AdminSession {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let state = state(&req)?;
+            let raw = bearer(&req)?;
+            let token = verify_session(&state, &raw)?;
+            let shop_id = match credentials(&state, &token.shop).await? {
+                Some(creds) if creds.usable() => creds.id,
+                // Not installed here yet, uninstalled, or its refresh was
+                // refused: only Shopify can say whether the app is installed.
+                _ => match state
+                    .tokens
+                    .install_with_session_token(&token.shop, &raw)
+                    .await
+                {
+                    Ok(shop) => shop.id,
+                    Err(TokenError::Shopify(e)) => {
+                        tracing::warn!(shop = %token.shop, error = %e, "token exchange failed");
+                        return Err(ApiError::Reauthorize {
+                            shop: token.shop.to_string(),
+                        });
+                    }
+                    Err(e) => return Err(ApiError::Internal(e.into())),
+                },
+            };
+            Ok(AdminSession {
+                shop_id,
+                shop: token.shop,
+                user: token.sub,
+            })
+        })
+    }
+}
+
+impl FromRequest for CheckoutSession {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let state = state(&req)?;
+            let token = verify_session(&state, &bearer(&req)?)?;
+            let creds = installed(&state, &token.shop).await?;
+            let customer_id = customer_from_sub(token.sub.as_deref());
+            let shopper = customer_id.map_or_else(|| peer(&req), |c| c.to_string());
+            state
+                .limiter
+                .check_storefront(token.shop.as_str(), &shopper)?;
+            Ok(CheckoutSession {
+                shop_id: creds.id,
+                shop: token.shop,
+                customer_id,
+            })
+        })
+    }
+}
+
+impl FromRequest for ProxyRequest {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let state = state(&req)?;
+            let pairs = query::parse_pairs(req.query_string());
+            let now = chrono::Utc::now().timestamp();
+            query::verify_proxy(&state.signer, &pairs, now, PROXY_MAX_SKEW_SECS).map_err(|e| {
+                tracing::info!(reason = %e, "app proxy request refused");
+                ApiError::Unauthorized("invalid app proxy signature")
+            })?;
+            let shop = query::get(&pairs, "shop")
+                .and_then(|s| ShopDomain::parse(s).ok())
+                .ok_or(ApiError::BadRequest("missing or invalid shop".into()))?;
+            let creds = installed(&state, &shop).await?;
+            let customer_id =
+                match query::get(&pairs, "logged_in_customer_id") {
+                    None | Some("") => None,
+                    Some(id) => Some(id.parse().map_err(|_| {
+                        ApiError::BadRequest("invalid logged_in_customer_id".into())
+                    })?),
+                };
+            let shopper = customer_id.map_or_else(|| peer(&req), |c: i64| c.to_string());
+            state.limiter.check_storefront(shop.as_str(), &shopper)?;
+            Ok(ProxyRequest {
+                shop_id: creds.id,
+                shop,
+                customer_id,
+            })
+        })
+    }
+}
+
+/// Who a logged-out shopper is, for rate limits: the client address as the
+/// proxy or load balancer reports it.
+fn peer(req: &HttpRequest) -> String {
+    req.connection_info()
+        .realip_remote_addr()
+        .unwrap_or("unknown")
+        .to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_customer_comes_from_a_customer_gid_only() {
+        assert_eq!(
+            super::customer_from_sub(Some("gid://shopify/Customer/820982911946154508")),
+            Some(820982911946154508)
+        );
+        assert_eq!(
+            super::customer_from_sub(Some("gid://shopify/StaffMember/1")),
+            None
+        );
+        assert_eq!(super::customer_from_sub(None), None);
+    }
+}

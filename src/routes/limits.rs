@@ -1,0 +1,108 @@
+//! Abuse limits for the storefront-facing routes (app proxy, checkout): a
+//! token bucket per shop and one per shopper, so referral codes and
+//! redemptions cannot be brute-forced and one shop cannot starve others.
+//! Limits are per process; behind a load balancer each instance keeps its
+//! own.
+
+use std::{
+    collections::HashMap,
+    sync::Mutex,
+    time::{Duration, Instant},
+};
+
+use crate::error::ApiError;
+
+/// A sustained rate and a burst.
+#[derive(Debug, Clone, Copy)]
+pub struct Rate {
+    pub per_second: f64,
+    pub burst: f64,
+}
+
+/// Per shop: what a busy storefront needs.
+pub const PER_SHOP: Rate = Rate {
+    per_second: 50.0,
+    burst: 200.0,
+};
+/// Per shopper (customer, or address when logged out).
+pub const PER_SHOPPER: Rate = Rate {
+    per_second: 1.0,
+    burst: 20.0,
+};
+
+struct Bucket {
+    tokens: f64,
+    updated: Instant,
+}
+
+#[derive(Default)]
+pub struct RateLimiter {
+    buckets: Mutex<HashMap<String, Bucket>>,
+}
+
+impl std::fmt::Debug for RateLimiter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RateLimiter")
+    }
+}
+
+/// Past this many keys, buckets that refilled completely are forgotten.
+const MAX_KEYS: usize = 100_000;
+
+impl RateLimiter {
+    /// Takes one token from `key`'s bucket, or says how long to wait.
+    pub fn check(&self, key: &str, rate: Rate) -> Result<(), ApiError> {
+        let now = Instant::now();
+        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        if buckets.len() > MAX_KEYS {
+            buckets.retain(|_, b| {
+                b.tokens + now.duration_since(b.updated).as_secs_f64() * rate.per_second
+                    < rate.burst
+            });
+        }
+        let bucket = buckets.entry(key.to_owned()).or_insert(Bucket {
+            tokens: rate.burst,
+            updated: now,
+        });
+        let refill = now.duration_since(bucket.updated).as_secs_f64() * rate.per_second;
+        bucket.tokens = (bucket.tokens + refill).min(rate.burst);
+        bucket.updated = now;
+        if bucket.tokens >= 1.0 {
+            bucket.tokens -= 1.0;
+            Ok(())
+        } else {
+            let wait = Duration::from_secs_f64((1.0 - bucket.tokens) / rate.per_second);
+            Err(ApiError::TooManyRequests {
+                retry_after_secs: wait.as_secs().max(1),
+            })
+        }
+    }
+
+    /// The storefront limits: the shop's bucket, then the shopper's.
+    pub fn check_storefront(&self, shop: &str, shopper: &str) -> Result<(), ApiError> {
+        self.check(&format!("shop:{shop}"), PER_SHOP)?;
+        self.check(&format!("shopper:{shop}:{shopper}"), PER_SHOPPER)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_burst_passes_then_the_caller_waits() {
+        let limiter = RateLimiter::default();
+        let rate = Rate {
+            per_second: 1.0,
+            burst: 3.0,
+        };
+        for _ in 0..3 {
+            assert!(limiter.check("k", rate).is_ok());
+        }
+        match limiter.check("k", rate) {
+            Err(ApiError::TooManyRequests { retry_after_secs }) => assert_eq!(retry_after_secs, 1),
+            other => panic!("expected 429, got {other:?}"),
+        }
+        assert!(limiter.check("other", rate).is_ok(), "buckets are per key");
+    }
+}

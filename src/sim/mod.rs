@@ -1,0 +1,9 @@
+//! A local stand-in for Shopify, for tests and local runs: it answers like
+//! Shopify does, for any number of shops, on one local origin (Advocate
+//! reaches it through `SHOPIFY_API_ORIGIN`). This part serves OAuth: the
+//! authorize redirect, code exchange, token exchange and refresh with
+//! rotation.
+
+mod oauth;
+
+pub use oauth::{ShopifySim, SimConfig};

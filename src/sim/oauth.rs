@@ -1,0 +1,249 @@
+//! OAuth endpoints of the stand-in. Codes are single use; refresh tokens
+//! rotate and a spent one is refused, as Shopify does; token exchange
+//! verifies the session token like Shopify and only for an installed shop.
+
+use std::{
+    collections::{HashMap, HashSet},
+    net::TcpListener,
+    sync::{Arc, Mutex},
+};
+
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use secrecy::SecretString;
+use serde_json::{json, Value};
+
+use crate::shopify::{
+    hmac::Signer,
+    query::{self, oauth_message},
+    session_token::SessionTokenVerifier,
+    ShopDomain,
+};
+
+/// How the stand-in behaves.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    pub api_key: String,
+    pub api_secret: String,
+    /// Lifetime of issued access tokens, in seconds.
+    pub access_token_ttl: i64,
+    pub refresh_token_ttl: i64,
+}
+
+#[derive(Default)]
+struct State {
+    installed: HashSet<String>,
+    codes: HashMap<String, String>,
+    access_tokens: HashMap<String, String>,
+    refresh_tokens: HashMap<String, String>,
+    spent_refresh_tokens: HashSet<String>,
+    refreshes: u64,
+    exchanges: u64,
+}
+
+/// A running stand-in; stops when dropped.
+pub struct ShopifySim {
+    origin: String,
+    config: SimConfig,
+    state: Arc<Mutex<State>>,
+    handle: actix_web::dev::ServerHandle,
+}
+
+impl Drop for ShopifySim {
+    fn drop(&mut self) {
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let handle = self.handle.clone();
+            runtime.spawn(async move { handle.stop(false).await });
+        }
+    }
+}
+
+impl ShopifySim {
+    /// Starts on a free local port.
+    pub fn start(config: SimConfig) -> std::io::Result<Self> {
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        let origin = format!("http://{}", listener.local_addr()?);
+        let state = Arc::new(Mutex::new(State::default()));
+        let shared = web::Data::new((config.clone(), state.clone()));
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(shared.clone())
+                .route("/admin/oauth/authorize", web::get().to(authorize))
+                .route("/admin/oauth/access_token", web::post().to(access_token))
+        })
+        .workers(1)
+        .disable_signals()
+        .listen(listener)?
+        .run();
+        let handle = server.handle();
+        tokio::spawn(server);
+        Ok(Self {
+            origin,
+            config,
+            state,
+            handle,
+        })
+    }
+
+    /// What `SHOPIFY_API_ORIGIN` must be set to.
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    pub fn config(&self) -> &SimConfig {
+        &self.config
+    }
+
+    /// The merchant installs the app (as the App Store does).
+    pub fn install(&self, shop: &str) {
+        self.state.lock().unwrap().installed.insert(shop.to_owned());
+    }
+
+    /// The merchant uninstalls: every token of the shop stops working.
+    pub fn uninstall(&self, shop: &str) {
+        let mut state = self.state.lock().unwrap();
+        state.installed.remove(shop);
+        state.access_tokens.retain(|_, s| s != shop);
+        state.refresh_tokens.retain(|_, s| s != shop);
+    }
+
+    /// Refreshes answered with new tokens so far.
+    pub fn refreshes(&self) -> u64 {
+        self.state.lock().unwrap().refreshes
+    }
+
+    /// Token exchanges answered so far.
+    pub fn exchanges(&self) -> u64 {
+        self.state.lock().unwrap().exchanges
+    }
+
+    /// Whether `token` is a live access token of `shop`.
+    pub fn is_valid_access_token(&self, shop: &str, token: &str) -> bool {
+        self.state
+            .lock()
+            .unwrap()
+            .access_tokens
+            .get(token)
+            .is_some_and(|s| s == shop)
+    }
+
+    /// Every token the stand-in has issued, for searching storage.
+    pub fn issued_tokens(&self) -> Vec<String> {
+        let state = self.state.lock().unwrap();
+        state
+            .access_tokens
+            .keys()
+            .chain(state.refresh_tokens.keys())
+            .chain(state.spent_refresh_tokens.iter())
+            .cloned()
+            .collect()
+    }
+}
+
+type Shared = web::Data<(SimConfig, Arc<Mutex<State>>)>;
+
+fn random_token(prefix: &str) -> String {
+    format!("{prefix}{}", hex::encode(rand::random::<[u8; 16]>()))
+}
+
+fn error(status: u16, message: &str) -> HttpResponse {
+    HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap())
+        .json(json!({ "error": message, "error_description": message }))
+}
+
+async fn authorize(req: HttpRequest, shared: Shared) -> HttpResponse {
+    let (config, state) = shared.get_ref();
+    let pairs = query::parse_pairs(req.query_string());
+    let get = |k: &str| query::get(&pairs, k).unwrap_or_default().to_owned();
+    if get("client_id") != config.api_key {
+        return error(400, "unknown client_id");
+    }
+    let Ok(shop) = ShopDomain::parse(&get("shop")) else {
+        return error(400, "unknown shop");
+    };
+    let code = random_token("code_");
+    {
+        let mut state = state.lock().unwrap();
+        state.installed.insert(shop.to_string());
+        state.codes.insert(code.clone(), shop.to_string());
+    }
+    let timestamp = chrono::Utc::now().timestamp().to_string();
+    let mut callback = vec![
+        ("code".to_owned(), code),
+        ("shop".to_owned(), shop.to_string()),
+        ("state".to_owned(), get("state")),
+        ("timestamp".to_owned(), timestamp),
+    ];
+    let signer = Signer::new(&SecretString::from(config.api_secret.clone()), None);
+    let hmac = signer.sign_hex(oauth_message(&callback).as_bytes());
+    callback.push(("hmac".to_owned(), hmac));
+    let query: String = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(callback)
+        .finish();
+    HttpResponse::Found()
+        .insert_header(("Location", format!("{}?{query}", get("redirect_uri"))))
+        .finish()
+}
+
+async fn access_token(req: HttpRequest, body: web::Json<Value>, shared: Shared) -> HttpResponse {
+    let (config, state) = shared.get_ref();
+    let Some(shop) = req
+        .headers()
+        .get("X-Shopify-Shop-Domain")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| ShopDomain::parse(v).ok())
+    else {
+        return error(400, "no shop");
+    };
+    let field = |k: &str| {
+        body.get(k)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    if field("client_id") != config.api_key || field("client_secret") != config.api_secret {
+        return error(401, "invalid client credentials");
+    }
+    let mut state = state.lock().unwrap();
+    match field("grant_type").as_str() {
+        "" => {
+            if state.codes.remove(&field("code")).as_deref() != Some(shop.as_str()) {
+                return error(400, "invalid authorization code");
+            }
+        }
+        "urn:ietf:params:oauth:grant-type:token-exchange" => {
+            let verifier = SessionTokenVerifier::new(
+                &config.api_key,
+                &SecretString::from(config.api_secret.clone()),
+                None,
+            );
+            match verifier.verify(&field("subject_token")) {
+                Ok(token) if token.shop == shop && state.installed.contains(shop.as_str()) => {}
+                _ => return error(400, "invalid subject token"),
+            }
+            state.exchanges += 1;
+        }
+        "refresh_token" => {
+            let refresh = field("refresh_token");
+            if state.refresh_tokens.get(&refresh).map(String::as_str) != Some(shop.as_str()) {
+                return error(400, "invalid_grant");
+            }
+            state.refresh_tokens.remove(&refresh);
+            state.spent_refresh_tokens.insert(refresh);
+            state.refreshes += 1;
+        }
+        _ => return error(400, "unsupported grant_type"),
+    }
+    let access = random_token("shpat_");
+    let refresh = random_token("shprt_");
+    state.access_tokens.insert(access.clone(), shop.to_string());
+    state
+        .refresh_tokens
+        .insert(refresh.clone(), shop.to_string());
+    HttpResponse::Ok().json(json!({
+        "access_token": access,
+        "scope": "read_customers,write_customers,read_orders,write_discounts",
+        "expires_in": config.access_token_ttl,
+        "refresh_token": refresh,
+        "refresh_token_expires_in": config.refresh_token_ttl,
+    }))
+}
