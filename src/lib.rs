@@ -11,8 +11,9 @@
 //! | [`config`] | typed settings from the environment; secrets are never printed |
 //! | [`crypto`] | tokens at rest: AES-256-GCM with key ids for rotation |
 //! | [`app`] | builds the HTTP server, its shared state and the background workers |
-//! | [`routes`] | thin HTTP adapters: webhook intake, health checks |
-//! | [`shopify`] | Shopify's protocols: shop domains, HMAC signatures, webhook headers and topics |
+//! | [`routes`] | thin HTTP adapters and the guards in front of them |
+//! | [`shopify`] | Shopify's protocols: shop domains, signatures, webhooks, OAuth, session tokens, token lifecycle |
+//! | [`sim`] | a local stand-in for Shopify, for tests and local runs |
 //! | [`store`] | all SQL, one file per aggregate, on SQLite or PostgreSQL |
 //! | [`jobs`] | background work: the webhook inbox processor and its topic handlers |
 //! | [`error`] | the HTTP error type every route answers with |
