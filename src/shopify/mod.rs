@@ -2,6 +2,7 @@
 //! and verified here, once, into typed values ([`ShopDomain`],
 //! [`webhook::WebhookTopic`]); the rest of Advocate never sees raw headers.
 
+pub mod admin;
 pub mod domain;
 pub mod hmac;
 pub mod oauth;

@@ -1,0 +1,34 @@
+//! The Admin GraphQL API (version [`super::API_VERSION`]). Every operation
+//! Advocate sends is a `.graphql` document in `documents/`, compiled in and
+//! listed in [`DOCUMENTS`]; a test validates each against Shopify's schema
+//! for that version, so a field Shopify does not have fails the build's
+//! tests rather than a merchant's request.
+
+/// An operation Advocate sends: its name and its text.
+#[derive(Debug, Clone, Copy)]
+pub struct Document {
+    pub name: &'static str,
+    pub text: &'static str,
+}
+
+macro_rules! documents {
+    ($( $constant:ident = $file:literal ),* $(,)?) => {
+        $( pub const $constant: Document = Document { name: $file, text: include_str!(concat!("documents/", $file, ".graphql")) }; )*
+        /// Every document, for validation.
+        pub const DOCUMENTS: &[Document] = &[ $( $constant ),* ];
+    };
+}
+
+documents! {
+    DISCOUNT_CODE_BASIC_CREATE = "discount_code_basic_create",
+    DISCOUNT_CODE_FREE_SHIPPING_CREATE = "discount_code_free_shipping_create",
+    DISCOUNT_BY_CODE = "discount_by_code",
+    TAGS_ADD = "tags_add",
+    TAGS_REMOVE = "tags_remove",
+    METAFIELDS_SET = "metafields_set",
+    WEBHOOK_SUBSCRIPTION_CREATE = "webhook_subscription_create",
+    STAGED_UPLOADS_CREATE = "staged_uploads_create",
+    BULK_OPERATION_RUN_MUTATION = "bulk_operation_run_mutation",
+    BULK_OPERATION_STATUS = "bulk_operation_status",
+    SHOP = "shop",
+}
