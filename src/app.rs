@@ -37,7 +37,7 @@ pub struct AppState {
     /// Verifies App Bridge and checkout session tokens.
     pub session_tokens: SessionTokenVerifier,
     /// Installs shops and keeps their tokens fresh.
-    pub tokens: ShopTokens,
+    pub tokens: Arc<ShopTokens>,
     /// Abuse limits of the storefront-facing routes.
     pub limiter: RateLimiter,
     /// The access scopes declared in `shopify.app.toml`.
@@ -127,7 +127,7 @@ impl Application {
                 &config.shopify.api_secret,
                 config.shopify.api_secret_previous.as_ref(),
             ),
-            tokens: ShopTokens::new(store.clone(), cipher, oauth),
+            tokens: Arc::new(ShopTokens::new(store.clone(), cipher, oauth)),
             limiter: RateLimiter::default(),
             scopes: declared_scopes(),
             config,

@@ -126,6 +126,33 @@ impl ShopTokens {
     /// Refreshes under the shop's lock; whoever got the lock second finds
     /// the fresh token and spends nothing.
     pub async fn refresh(&self, shop: &ShopDomain) -> Result<SecretString, TokenError> {
+        self.refresh_unless_renewed(shop, None).await
+    }
+
+    /// Shopify refused `refused` (HTTP 401): refresh, unless another caller
+    /// already replaced that token.
+    pub async fn refresh_after_refusal(
+        &self,
+        shop: &ShopDomain,
+        refused: &str,
+    ) -> Result<SecretString, TokenError> {
+        self.refresh_unless_renewed(shop, Some(refused)).await
+    }
+
+    /// Gives up on the shop's tokens until the merchant authenticates again.
+    pub async fn mark_needs_reauth(&self, shop: &ShopDomain) -> Result<(), TokenError> {
+        let creds = self.credentials(shop).await?;
+        let mut conn = self.store.writer().acquire().await?;
+        shops::mark_needs_reauth(&mut conn, creds.id, now_ms()).await?;
+        tracing::warn!(shop = %shop, "Shopify refuses the shop's tokens; it must authenticate again");
+        Ok(())
+    }
+
+    async fn refresh_unless_renewed(
+        &self,
+        shop: &ShopDomain,
+        refused: Option<&str>,
+    ) -> Result<SecretString, TokenError> {
         let local = {
             let mut locks = self.refreshing.lock().await;
             locks.entry(shop.as_str().to_owned()).or_default().clone()
@@ -135,12 +162,14 @@ impl ShopTokens {
         let lock = RefreshLock::acquire(&self.store, shop_id).await?;
         // Read again under the lock: another process may have refreshed.
         let creds = self.credentials(shop).await?;
-        if !needs_refresh(creds.access_token_expires_at) {
-            let sealed = creds
-                .access_token_enc
-                .as_deref()
-                .ok_or(TokenError::NotInstalled)?;
-            return Ok(self.cipher.decrypt(shop.as_str(), sealed)?.into());
+        let sealed = creds
+            .access_token_enc
+            .as_deref()
+            .ok_or(TokenError::NotInstalled)?;
+        let current = self.cipher.decrypt(shop.as_str(), sealed)?;
+        let refused_now = refused.is_some_and(|r| r == current);
+        if !needs_refresh(creds.access_token_expires_at) && !refused_now {
+            return Ok(current.into());
         }
         let Some(sealed_refresh) = creds.refresh_token_enc.as_deref() else {
             return self.give_up(shop, shop_id, lock).await;

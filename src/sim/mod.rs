@@ -2,8 +2,11 @@
 //! Shopify does, for any number of shops, on one local origin (Advocate
 //! reaches it through `SHOPIFY_API_ORIGIN`). This part serves OAuth: the
 //! authorize redirect, code exchange, token exchange and refresh with
-//! rotation.
+//! rotation; and the Admin GraphQL endpoint for the operations Advocate
+//! sends, with a leaky bucket per shop and injectable faults.
 
+mod admin;
 mod oauth;
 
+pub use admin::{AdminState, Faults};
 pub use oauth::{ShopifySim, SimConfig};

@@ -27,10 +27,33 @@ pub struct SimConfig {
     /// Lifetime of issued access tokens, in seconds.
     pub access_token_ttl: i64,
     pub refresh_token_ttl: i64,
+    /// The shops' plan: the Admin API bucket's restore rate, points/s
+    /// (Standard 100, Advanced 200, Plus 1,000, Enterprise 2,000).
+    pub restore_rate: f64,
+    /// Bucket size, points.
+    pub bucket_size: f64,
+    /// Simulated seconds per real second (10: a bucket restores ten times
+    /// faster, so a long stream runs in a short test).
+    pub time_scale: f64,
+}
+
+impl SimConfig {
+    /// A Standard-plan shop, tokens that live an hour, real time.
+    pub fn new(api_key: &str, api_secret: &str) -> Self {
+        Self {
+            api_key: api_key.to_owned(),
+            api_secret: api_secret.to_owned(),
+            access_token_ttl: 3600,
+            refresh_token_ttl: 90 * 24 * 3600,
+            restore_rate: 100.0,
+            bucket_size: 1000.0,
+            time_scale: 1.0,
+        }
+    }
 }
 
 #[derive(Default)]
-struct State {
+pub(super) struct State {
     installed: HashSet<String>,
     codes: HashMap<String, String>,
     access_tokens: HashMap<String, String>,
@@ -38,6 +61,7 @@ struct State {
     spent_refresh_tokens: HashSet<String>,
     refreshes: u64,
     exchanges: u64,
+    pub(super) admin: super::admin::AdminState,
 }
 
 /// A running stand-in; stops when dropped.
@@ -69,8 +93,12 @@ impl ShopifySim {
                 .app_data(shared.clone())
                 .route("/admin/oauth/authorize", web::get().to(authorize))
                 .route("/admin/oauth/access_token", web::post().to(access_token))
+                .route(
+                    "/admin/api/{version}/graphql.json",
+                    web::post().to(super::admin::graphql),
+                )
         })
-        .workers(1)
+        .workers(2)
         .disable_signals()
         .listen(listener)?
         .run();
@@ -126,6 +154,32 @@ impl ShopifySim {
             .is_some_and(|s| s == shop)
     }
 
+    /// The stand-in's Admin API state, for tests to set faults and read
+    /// back what was written.
+    pub fn admin<R>(&self, f: impl FnOnce(&mut super::admin::AdminState) -> R) -> R {
+        f(&mut self.state.lock().unwrap().admin)
+    }
+
+    /// Refuses every access token of `shop` (until called with false), as
+    /// Shopify does for a revoked installation.
+    pub fn refuse_access(&self, shop: &str, refuse: bool) {
+        let mut state = self.state.lock().unwrap();
+        if refuse {
+            state.admin.refused.insert(shop.to_owned());
+        } else {
+            state.admin.refused.remove(shop);
+        }
+    }
+
+    /// Expires every access token of `shop` (its refresh token still works).
+    pub fn expire_access_tokens(&self, shop: &str) {
+        self.state
+            .lock()
+            .unwrap()
+            .access_tokens
+            .retain(|_, s| s != shop);
+    }
+
     /// Every token the stand-in has issued, for searching storage.
     pub fn issued_tokens(&self) -> Vec<String> {
         let state = self.state.lock().unwrap();
@@ -139,7 +193,14 @@ impl ShopifySim {
     }
 }
 
-type Shared = web::Data<(SimConfig, Arc<Mutex<State>>)>;
+impl State {
+    pub(super) fn is_valid_access_token(&self, shop: &str, token: &str) -> bool {
+        self.access_tokens.get(token).is_some_and(|s| s == shop)
+            && !self.admin.refused.contains(shop)
+    }
+}
+
+pub(super) type Shared = web::Data<(SimConfig, Arc<Mutex<State>>)>;
 
 fn random_token(prefix: &str) -> String {
     format!("{prefix}{}", hex::encode(rand::random::<[u8; 16]>()))

@@ -167,15 +167,20 @@ impl TestApp {
     }
 
     pub async fn spawn_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> Self {
+        Self::spawn_with_shopify(backend, |_| {}, tweak).await
+    }
+
+    /// With the Shopify stand-in configured by `shopify` (plan, time scale).
+    pub async fn spawn_with_shopify(
+        backend: Backend,
+        shopify: impl FnOnce(&mut SimConfig),
+        tweak: impl FnOnce(&mut Config),
+    ) -> Self {
         let db = TestDb::new(backend).await;
         let mut config = test_config(&db.url);
-        let shopify = ShopifySim::start(SimConfig {
-            api_key: config.shopify.api_key.clone(),
-            api_secret: SECRET.to_owned(),
-            access_token_ttl: 3600,
-            refresh_token_ttl: 90 * 24 * 3600,
-        })
-        .expect("start the Shopify stand-in");
+        let mut sim = SimConfig::new(&config.shopify.api_key, SECRET);
+        shopify(&mut sim);
+        let shopify = ShopifySim::start(sim).expect("start the Shopify stand-in");
         config.api_origin = Some(shopify.origin().to_owned());
         tweak(&mut config);
         let secret = secrecy::ExposeSecret::expose_secret(&config.shopify.api_secret).to_owned();
@@ -375,5 +380,27 @@ impl TestApp {
             &SecretString::from(SECRET.to_owned()),
         );
         advocate::shopify::tokens::ShopTokens::new(store, cipher, oauth)
+    }
+
+    /// An Admin API client for the stand-in, waiting at most `timeout` for
+    /// an answer and retrying quickly.
+    pub async fn admin_api(&self, timeout: Duration) -> advocate::shopify::admin::api::AdminApi {
+        use advocate::shopify::{
+            admin::client::{AdminClient, RetryPolicy},
+            oauth::ShopifyEndpoint,
+        };
+        let client = AdminClient::new(
+            ShopifyEndpoint::new(Some(self.shopify.origin().to_owned())),
+            timeout,
+            RetryPolicy {
+                max_attempts: 10,
+                base_delay: Duration::from_millis(20),
+                max_delay: Duration::from_millis(300),
+            },
+        );
+        advocate::shopify::admin::api::AdminApi::new(
+            client,
+            std::sync::Arc::new(self.token_service().await),
+        )
     }
 }

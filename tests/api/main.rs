@@ -2,6 +2,7 @@
 //! database (a SQLite file, or a new PostgreSQL database) and talks to it
 //! over HTTP. Every test runs on both backends.
 
+mod admin_api;
 mod auth;
 mod compliance;
 mod helpers;

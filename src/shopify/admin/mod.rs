@@ -4,6 +4,9 @@
 //! for that version, so a field Shopify does not have fails the build's
 //! tests rather than a merchant's request.
 
+pub mod api;
+pub mod client;
+
 /// An operation Advocate sends: its name and its text.
 #[derive(Debug, Clone, Copy)]
 pub struct Document {

@@ -1,0 +1,70 @@
+//! Admin API calls on behalf of a shop: the shop's current access token,
+//! and on a 401 one refresh and one more try; a second 401 means Shopify no
+//! longer accepts the shop's tokens, and the shop is marked for
+//! re-authentication.
+
+use std::sync::Arc;
+
+use secrecy::ExposeSecret;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use super::{
+    client::{AdminClient, ShopifyError},
+    Document,
+};
+use crate::shopify::{
+    tokens::{ShopTokens, TokenError},
+    ShopDomain,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AdminApiError {
+    #[error(transparent)]
+    Shopify(#[from] ShopifyError),
+    #[error(transparent)]
+    Token(#[from] TokenError),
+}
+
+pub struct AdminApi {
+    pub client: AdminClient,
+    pub tokens: Arc<ShopTokens>,
+}
+
+impl AdminApi {
+    pub fn new(client: AdminClient, tokens: Arc<ShopTokens>) -> Self {
+        Self { client, tokens }
+    }
+
+    pub async fn call<T: DeserializeOwned>(
+        &self,
+        shop: &ShopDomain,
+        document: Document,
+        variables: Value,
+    ) -> Result<T, AdminApiError> {
+        let token = self.tokens.access_token(shop).await?;
+        let first = self
+            .client
+            .execute(shop, token.expose_secret(), document, variables.clone())
+            .await;
+        match first {
+            Err(ShopifyError::Unauthorized) => {}
+            other => return Ok(other?),
+        }
+        let fresh = self
+            .tokens
+            .refresh_after_refusal(shop, token.expose_secret())
+            .await?;
+        match self
+            .client
+            .execute(shop, fresh.expose_secret(), document, variables)
+            .await
+        {
+            Err(ShopifyError::Unauthorized) => {
+                self.tokens.mark_needs_reauth(shop).await?;
+                Err(ShopifyError::Unauthorized.into())
+            }
+            other => Ok(other?),
+        }
+    }
+}

@@ -1,0 +1,261 @@
+//! The stand-in's Admin GraphQL endpoint. It recognises Advocate's
+//! operations by name, answers with Shopify's shapes (`gid://shopify/...`
+//! ids, `userErrors`, `extensions.cost`), keeps what was written, and meters
+//! each shop with a leaky bucket. Faults can be injected: a share of 429s,
+//! of 500s, and of answers slower than the client waits.
+
+use std::{
+    collections::{BTreeSet, HashMap, HashSet},
+    time::{Duration, Instant},
+};
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use rand::Rng;
+use serde_json::{json, Value};
+
+use super::oauth::Shared;
+use crate::shopify::ShopDomain;
+
+/// Shares of requests that fail on purpose.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Faults {
+    pub too_many_requests: f64,
+    pub server_error: f64,
+    pub slow: f64,
+    /// How long a slow answer takes.
+    pub slow_for: Duration,
+}
+
+/// What the stand-in's Admin API holds.
+#[derive(Default)]
+pub struct AdminState {
+    pub faults: Faults,
+    pub(super) refused: HashSet<String>,
+    buckets: HashMap<String, (f64, Instant)>,
+    /// Tags per (shop, customer gid).
+    pub tags: HashMap<(String, String), BTreeSet<String>>,
+    /// Metafield values per (shop, owner gid, namespace, key).
+    pub metafields: HashMap<(String, String, String, String), String>,
+    /// Discounts per (shop, code): the input they were created with.
+    pub discounts: HashMap<(String, String), Value>,
+    /// Requests answered with THROTTLED.
+    pub throttled: u64,
+    /// Requests that did work (not throttled, not failed on purpose).
+    pub served: u64,
+    /// Points spent by served requests.
+    pub points: f64,
+    next_id: u64,
+}
+
+impl AdminState {
+    fn id(&mut self, kind: &str) -> String {
+        self.next_id += 1;
+        format!("gid://shopify/{kind}/{}", 1_000_000 + self.next_id)
+    }
+}
+
+fn refused(message: &str) -> HttpResponse {
+    HttpResponse::Unauthorized().json(json!({ "errors": message }))
+}
+
+pub(super) async fn graphql(
+    req: HttpRequest,
+    body: web::Json<Value>,
+    shared: Shared,
+) -> HttpResponse {
+    let (config, state) = shared.get_ref();
+    let header = |name: &str| {
+        req.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+    };
+    let Ok(shop) = ShopDomain::parse(header("X-Shopify-Shop-Domain")) else {
+        return HttpResponse::BadRequest().json(json!({ "errors": "unknown shop" }));
+    };
+    let faults = {
+        let state = state.lock().unwrap();
+        if !state.is_valid_access_token(shop.as_str(), header("X-Shopify-Access-Token")) {
+            return refused(
+                "[API] Invalid API key or access token (unrecognized login or wrong password)",
+            );
+        }
+        state.admin.faults
+    };
+    let roll: f64 = rand::thread_rng().gen();
+    if roll < faults.too_many_requests {
+        return HttpResponse::TooManyRequests()
+            .insert_header(("Retry-After", "0.2"))
+            .json(json!({ "errors": "Exceeded API rate limit" }));
+    }
+    if roll < faults.too_many_requests + faults.server_error {
+        return HttpResponse::InternalServerError()
+            .insert_header(("X-Request-Id", "sim-500"))
+            .json(json!({ "errors": "Internal error" }));
+    }
+    if roll < faults.too_many_requests + faults.server_error + faults.slow {
+        tokio::time::sleep(faults.slow_for).await;
+    }
+
+    let query = body
+        .get("query")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let variables = body.get("variables").cloned().unwrap_or(Value::Null);
+    let (kind, name) = operation(query);
+    let cost = if kind == "mutation" { 10.0 } else { 1.0 };
+
+    let mut state = state.lock().unwrap();
+    let admin = &mut state.admin;
+    let now = Instant::now();
+    let (available, at) = admin
+        .buckets
+        .get(shop.as_str())
+        .copied()
+        .unwrap_or((config.bucket_size, now));
+    let restored = now.duration_since(at).as_secs_f64() * config.restore_rate * config.time_scale;
+    let available = (available + restored).min(config.bucket_size);
+    let throttle_status = |left: f64| {
+        json!({
+            "maximumAvailable": config.bucket_size,
+            "currentlyAvailable": left.floor(),
+            "restoreRate": config.restore_rate * config.time_scale,
+        })
+    };
+    if available < cost {
+        admin.buckets.insert(shop.to_string(), (available, now));
+        admin.throttled += 1;
+        return HttpResponse::Ok().json(json!({
+            "errors": [{ "message": "Throttled", "extensions": { "code": "THROTTLED" } }],
+            "extensions": { "cost": { "requestedQueryCost": cost, "actualQueryCost": null, "throttleStatus": throttle_status(available) } }
+        }));
+    }
+    let left = available - cost;
+    admin.buckets.insert(shop.to_string(), (left, now));
+    admin.served += 1;
+    admin.points += cost;
+    let data = match run(admin, shop.as_str(), &name, &variables) {
+        Ok(data) => data,
+        Err(message) => {
+            return HttpResponse::Ok().json(json!({ "errors": [{ "message": message }] }))
+        }
+    };
+    HttpResponse::Ok().json(json!({
+        "data": data,
+        "extensions": { "cost": { "requestedQueryCost": cost, "actualQueryCost": cost, "throttleStatus": throttle_status(left) } }
+    }))
+}
+
+/// `("mutation", "TagsAdd")` from the document's first operation.
+fn operation(query: &str) -> (String, String) {
+    let mut words = query
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .flat_map(|l| l.split(|c: char| c.is_whitespace() || c == '(' || c == '{'))
+        .filter(|w| !w.is_empty());
+    let kind = words.next().unwrap_or_default().to_owned();
+    let name = words.next().unwrap_or_default().to_owned();
+    (kind, name)
+}
+
+fn tag_error(message: &str) -> Value {
+    json!([{ "field": ["tags"], "message": message }])
+}
+
+fn run(admin: &mut AdminState, shop: &str, name: &str, vars: &Value) -> Result<Value, String> {
+    let text = |v: &Value, k: &str| {
+        v.get(k)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    Ok(match name {
+        "TagsAdd" | "TagsRemove" => {
+            let id = text(vars, "id");
+            let tags: Vec<String> =
+                serde_json::from_value(vars["tags"].clone()).map_err(|e| e.to_string())?;
+            let field = if name == "TagsAdd" {
+                "tagsAdd"
+            } else {
+                "tagsRemove"
+            };
+            if !id.starts_with("gid://shopify/Customer/") {
+                return Ok(
+                    json!({ field: { "node": null, "userErrors": [{ "field": ["id"], "message": "Invalid id" }] } }),
+                );
+            }
+            if tags.iter().any(|t| t.trim().is_empty() || t.len() > 255) {
+                return Ok(
+                    json!({ field: { "node": null, "userErrors": tag_error("Tags must be 1 to 255 characters") } }),
+                );
+            }
+            let entry = admin.tags.entry((shop.to_owned(), id.clone())).or_default();
+            for tag in tags {
+                if name == "TagsAdd" {
+                    entry.insert(tag);
+                } else {
+                    entry.remove(&tag);
+                }
+            }
+            json!({ field: { "node": { "id": id }, "userErrors": [] } })
+        }
+        "MetafieldsSet" => {
+            let list = vars["metafields"].as_array().cloned().unwrap_or_default();
+            if list.len() > 25 {
+                return Ok(
+                    json!({ "metafieldsSet": { "metafields": [], "userErrors": [{ "field": ["metafields"], "message": "Exceeded the maximum metafields input limit of 25.", "code": "LESS_THAN_OR_EQUAL_TO" }] } }),
+                );
+            }
+            let mut written = Vec::new();
+            for m in list {
+                let key = (
+                    shop.to_owned(),
+                    text(&m, "ownerId"),
+                    text(&m, "namespace"),
+                    text(&m, "key"),
+                );
+                admin.metafields.insert(key.clone(), text(&m, "value"));
+                let id = admin.id("Metafield");
+                written.push(json!({ "id": id, "namespace": key.2, "key": key.3 }));
+            }
+            json!({ "metafieldsSet": { "metafields": written, "userErrors": [] } })
+        }
+        "DiscountCodeBasicCreate" | "DiscountCodeFreeShippingCreate" => {
+            let field = if name == "DiscountCodeBasicCreate" {
+                ("discountCodeBasicCreate", "basicCodeDiscount")
+            } else {
+                ("discountCodeFreeShippingCreate", "freeShippingCodeDiscount")
+            };
+            let code = text(&vars["discount"], "code");
+            let key = (shop.to_owned(), code.to_uppercase());
+            if code.is_empty() || admin.discounts.contains_key(&key) {
+                return Ok(
+                    json!({ field.0: { "codeDiscountNode": null, "userErrors": [{
+                    "field": [field.1, "code"], "message": "Code must be unique. Please try a different code.", "code": "TAKEN"
+                }] } }),
+                );
+            }
+            let id = admin.id("DiscountCodeNode");
+            let mut stored = vars["discount"].clone();
+            stored["id"] = json!(id);
+            admin.discounts.insert(key, stored);
+            json!({ field.0: { "codeDiscountNode": { "id": id }, "userErrors": [] } })
+        }
+        "DiscountByCode" => {
+            let key = (shop.to_owned(), text(vars, "code").to_uppercase());
+            match admin.discounts.get(&key) {
+                None => json!({ "codeDiscountNodeByCode": null }),
+                Some(d) => json!({ "codeDiscountNodeByCode": {
+                    "id": d["id"],
+                    "codeDiscount": { "__typename": "DiscountCodeBasic", "title": d["title"], "status": "ACTIVE",
+                                      "usageLimit": d["usageLimit"], "endsAt": d["endsAt"] }
+                } }),
+            }
+        }
+        "Shop" => json!({ "shop": {
+            "name": shop.trim_end_matches(".myshopify.com"), "currencyCode": "USD", "ianaTimezone": "America/New_York",
+            "plan": { "shopifyPlus": false, "partnerDevelopment": false }
+        } }),
+        other => return Err(format!("the stand-in does not serve {other}")),
+    })
+}

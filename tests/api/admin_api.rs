@@ -1,0 +1,181 @@
+//! The Admin GraphQL client against the stand-in: pacing by cost, retries
+//! of injected failures, 401 handling, typed user errors.
+
+use std::time::Duration;
+
+use advocate::{
+    shopify::{
+        admin::{self, api::AdminApiError, client::ShopifyError},
+        ShopDomain,
+    },
+    sim::Faults,
+};
+use futures_util::StreamExt;
+use serde_json::{json, Value};
+
+use crate::helpers::{Backend, TestApp, SHOP};
+
+crate::on_both_backends!(
+    a_sustained_stream_runs_at_the_restore_rate_without_being_throttled,
+    injected_failures_are_retried_until_every_change_lands,
+    a_401_refreshes_the_token_once_and_a_second_401_marks_the_shop,
+    refusals_come_back_as_typed_user_errors,
+);
+
+fn shop() -> ShopDomain {
+    ShopDomain::parse(SHOP).unwrap()
+}
+
+async fn tag_customers(
+    api: &admin::api::AdminApi,
+    range: std::ops::Range<u64>,
+    concurrency: usize,
+) {
+    let shop = shop();
+    let shop = &shop;
+    let results: Vec<Result<Value, AdminApiError>> = futures_util::stream::iter(range)
+        .map(|i| {
+            api.call(
+                shop,
+                admin::TAGS_ADD,
+                json!({ "id": format!("gid://shopify/Customer/{i}"), "tags": ["advocate-tier:gold"] }),
+            )
+        })
+        .buffer_unordered(concurrency)
+        .collect()
+        .await;
+    for result in results {
+        let payload = result.expect("every call succeeds");
+        admin::client::user_errors(&payload["tagsAdd"]).expect("no user errors");
+    }
+}
+
+async fn a_sustained_stream_runs_at_the_restore_rate_without_being_throttled(backend: Backend) {
+    // Standard plan (100 points/s, bucket 1,000) at twenty times speed.
+    let app = TestApp::spawn_with_shopify(backend, |s| s.time_scale = 20.0, |_| {}).await;
+    app.install(SHOP).await;
+    let api = app.admin_api(Duration::from_secs(5)).await;
+    let calls = 600; // 6,000 points: the bucket drains five times over
+    tag_customers(&api, 0..calls, 4).await;
+    let (throttled, tagged) = app.shopify.admin(|a| {
+        (
+            a.throttled,
+            a.tags
+                .values()
+                .filter(|t| t.contains("advocate-tier:gold"))
+                .count(),
+        )
+    });
+    assert_eq!(tagged as u64, calls);
+    assert_eq!(throttled, 0, "paced by the bucket, never throttled");
+    assert_eq!(api.client.stats().throttled, 0);
+}
+
+async fn injected_failures_are_retried_until_every_change_lands(backend: Backend) {
+    let app = TestApp::spawn_with_shopify(backend, |s| s.time_scale = 50.0, |_| {}).await;
+    app.install(SHOP).await;
+    app.shopify.admin(|a| {
+        a.faults = Faults {
+            too_many_requests: 0.1,
+            server_error: 0.1,
+            slow: 0.1,
+            slow_for: Duration::from_millis(400),
+        }
+    });
+    let api = app.admin_api(Duration::from_millis(200)).await;
+    tag_customers(&api, 0..200, 8).await;
+    let tagged = app.shopify.admin(|a| a.tags.len());
+    assert_eq!(tagged, 200);
+    assert!(
+        api.client.stats().retried > 20,
+        "failures were injected and retried"
+    );
+}
+
+async fn a_401_refreshes_the_token_once_and_a_second_401_marks_the_shop(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.install(SHOP).await;
+    let api = app.admin_api(Duration::from_secs(5)).await;
+
+    app.shopify.expire_access_tokens(SHOP);
+    let data: Value = api
+        .call(&shop(), admin::SHOP, json!({}))
+        .await
+        .expect("refreshed and retried");
+    assert_eq!(data["shop"]["currencyCode"], "USD");
+    assert_eq!(app.shopify.refreshes(), 1);
+
+    app.shopify.refuse_access(SHOP, true);
+    let refused = api.call::<Value>(&shop(), admin::SHOP, json!({})).await;
+    assert!(
+        matches!(
+            refused,
+            Err(AdminApiError::Shopify(ShopifyError::Unauthorized))
+        ),
+        "{refused:?}"
+    );
+    assert_eq!(
+        app.shopify.refreshes(),
+        2,
+        "one refresh per refusal, not a loop"
+    );
+    assert_eq!(
+        app.count(&format!(
+            "SELECT needs_reauth FROM shops WHERE domain = '{SHOP}'"
+        ))
+        .await,
+        1
+    );
+}
+
+async fn refusals_come_back_as_typed_user_errors(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.install(SHOP).await;
+    let api = app.admin_api(Duration::from_secs(5)).await;
+    let discount = json!({ "discount": {
+        "title": "100 points reward", "code": "ADV-TEST-1",
+        "context": { "customers": { "add": ["gid://shopify/Customer/1"] } },
+        "customerGets": { "value": { "discountAmount": { "amount": "5.00", "appliesOnEachItem": false } }, "items": { "all": true } },
+        "usageLimit": 1, "appliesOncePerCustomer": true
+    }});
+    let created: Value = api
+        .call(&shop(), admin::DISCOUNT_CODE_BASIC_CREATE, discount.clone())
+        .await
+        .unwrap();
+    admin::client::user_errors(&created["discountCodeBasicCreate"]).unwrap();
+    let again: Value = api
+        .call(&shop(), admin::DISCOUNT_CODE_BASIC_CREATE, discount)
+        .await
+        .unwrap();
+    match admin::client::user_errors(&again["discountCodeBasicCreate"]) {
+        Err(ShopifyError::UserErrors(errors)) => {
+            assert_eq!(errors[0].code.as_deref(), Some("TAKEN"))
+        }
+        other => panic!("expected TAKEN, got {other:?}"),
+    }
+    let found: Value = api
+        .call(
+            &shop(),
+            admin::DISCOUNT_BY_CODE,
+            json!({ "code": "ADV-TEST-1" }),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        found["codeDiscountNodeByCode"]["id"],
+        created["discountCodeBasicCreate"]["codeDiscountNode"]["id"]
+    );
+
+    let bad_tag: Value = api
+        .call(
+            &shop(),
+            admin::TAGS_ADD,
+            json!({ "id": "gid://shopify/Customer/1", "tags": [""] }),
+        )
+        .await
+        .unwrap();
+    assert!(matches!(
+        admin::client::user_errors(&bad_tag["tagsAdd"]),
+        Err(ShopifyError::UserErrors(_))
+    ));
+}
