@@ -1,7 +1,7 @@
 //! Builds the running service: the store (migrated), the intake writer, the
 //! inbox workers and the HTTP server, and stops them in order.
 
-use std::{net::TcpListener, sync::Arc};
+use std::{net::TcpListener, sync::Arc, time::Duration};
 
 use actix_web::{middleware, web, App, HttpServer};
 use anyhow::Context;
@@ -14,10 +14,15 @@ use crate::{
     config::Config,
     crypto::TokenCipher,
     jobs::inbox::InboxProcessor,
+    jobs::outbox::OutboxSender,
     routes,
     routes::limits::RateLimiter,
     shopify::hmac::Signer,
     shopify::{
+        admin::{
+            api::AdminApi,
+            client::{AdminClient, RetryPolicy},
+        },
         oauth::{OAuthClient, ShopifyEndpoint},
         session_token::SessionTokenVerifier,
         tokens::ShopTokens,
@@ -88,7 +93,7 @@ impl Application {
                 Dialect::Sqlite => 1,
                 Dialect::Postgres => 4,
             });
-        let workers = (0..inbox_workers)
+        let mut workers: Vec<JoinHandle<()>> = (0..inbox_workers)
             .map(|i| {
                 let processor = InboxProcessor::new(
                     store.clone(),
@@ -117,6 +122,25 @@ impl Application {
             &config.shopify.api_key,
             &config.shopify.api_secret,
         );
+        let tokens = Arc::new(ShopTokens::new(store.clone(), cipher, oauth));
+        let admin_api = Arc::new(AdminApi::new(
+            AdminClient::new(
+                ShopifyEndpoint::new(config.api_origin.clone()),
+                Duration::from_secs(20),
+                RetryPolicy::default(),
+            ),
+            tokens.clone(),
+        ));
+        for i in 0..config.runtime.outbox_workers {
+            let sender = OutboxSender::new(
+                store.clone(),
+                admin_api.clone(),
+                format!("outbox-{}", InboxProcessor::owner_name(i)),
+                config.runtime.inbox_lease,
+                config.runtime.inbox_max_attempts,
+            );
+            workers.push(tokio::spawn(sender.run(stopped.clone())));
+        }
         let state = web::Data::new(AppState {
             signer: Signer::new(
                 &config.shopify.api_secret,
@@ -127,7 +151,7 @@ impl Application {
                 &config.shopify.api_secret,
                 config.shopify.api_secret_previous.as_ref(),
             ),
-            tokens: Arc::new(ShopTokens::new(store.clone(), cipher, oauth)),
+            tokens,
             limiter: RateLimiter::default(),
             scopes: declared_scopes(),
             config,

@@ -55,6 +55,8 @@ pub struct Runtime {
     /// drained explicitly (tests) or by other processes. Unset: one on
     /// SQLite (it has one writer), four on PostgreSQL.
     pub inbox_workers: Option<usize>,
+    /// Outbox senders (Shopify effects) in this process; 0: none here.
+    pub outbox_workers: usize,
     /// How long a claimed inbox row stays reserved for its worker; a row
     /// whose worker died is claimed again after this.
     pub inbox_lease: Duration,
@@ -72,6 +74,7 @@ impl Default for Runtime {
             webhook_max_bytes: 5 * 1024 * 1024,
             http_workers: 0,
             inbox_workers: None,
+            outbox_workers: 1,
             inbox_lease: Duration::from_secs(60),
             inbox_max_attempts: 10,
             intake_batch: 512,
@@ -176,6 +179,12 @@ impl Config {
                     })
                 })
                 .transpose()?,
+            outbox_workers: parse_num(
+                &get,
+                "ADVOCATE_OUTBOX_WORKERS",
+                defaults.outbox_workers,
+                "a number of tasks (0 disables sending here)",
+            )?,
             inbox_lease: Duration::from_secs(parse_num(
                 &get,
                 "ADVOCATE_INBOX_LEASE_SECS",

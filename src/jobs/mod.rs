@@ -3,5 +3,6 @@
 //! lease and finished in the transaction that commits its effect.
 
 pub mod inbox;
+pub mod outbox;
 pub mod privacy;
 pub mod topics;

@@ -227,6 +227,17 @@ fn run(admin: &mut AdminState, shop: &str, name: &str, vars: &Value) -> Result<V
                 ("discountCodeFreeShippingCreate", "freeShippingCodeDiscount")
             };
             let code = text(&vars["discount"], "code");
+            let amount = vars
+                .pointer("/discount/customerGets/value/discountAmount/amount")
+                .and_then(Value::as_str);
+            if amount.is_some_and(|a| a.parse::<f64>().map_or(true, |a| a <= 0.0)) {
+                return Ok(
+                    json!({ field.0: { "codeDiscountNode": null, "userErrors": [{
+                    "field": [field.1, "customerGets", "value", "discountAmount", "amount"],
+                    "message": "Value must be greater than 0", "code": "GREATER_THAN"
+                }] } }),
+                );
+            }
             let key = (shop.to_owned(), code.to_uppercase());
             if code.is_empty() || admin.discounts.contains_key(&key) {
                 return Ok(

@@ -29,3 +29,57 @@ pub async fn list_for_customer(
     .fetch_all(conn)
     .await
 }
+
+/// A new ledger entry.
+#[derive(Debug, Clone)]
+pub struct NewEntry<'a> {
+    pub shop_id: i64,
+    pub customer_id: i64,
+    pub points: i64,
+    pub kind: &'a str,
+    pub reason: &'a str,
+    /// Unique per shop: the business fact this entry records.
+    pub source_key: &'a str,
+    pub settings_version: Option<i64>,
+}
+
+/// Appends an entry and moves the customer's balance with it, once per
+/// source key. Returns false when the source key was already recorded.
+/// Run inside the transaction of the change it belongs to.
+pub async fn append(
+    conn: &mut AnyConnection,
+    entry: &NewEntry<'_>,
+    now: i64,
+) -> Result<bool, sqlx::Error> {
+    let inserted = sqlx::query(
+        "INSERT INTO points_ledger (shop_id, customer_id, points, kind, reason, source_key, \
+         settings_version, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+         ON CONFLICT (shop_id, source_key) DO NOTHING",
+    )
+    .bind(entry.shop_id)
+    .bind(entry.customer_id)
+    .bind(entry.points)
+    .bind(entry.kind)
+    .bind(entry.reason)
+    .bind(entry.source_key)
+    .bind(entry.settings_version)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected()
+        == 1;
+    if inserted {
+        sqlx::query(
+            "INSERT INTO customers (shop_id, customer_id, points_balance, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $4) ON CONFLICT (shop_id, customer_id) DO UPDATE SET \
+             points_balance = customers.points_balance + excluded.points_balance, updated_at = excluded.updated_at",
+        )
+        .bind(entry.shop_id)
+        .bind(entry.customer_id)
+        .bind(entry.points)
+        .bind(now)
+        .execute(conn)
+        .await?;
+    }
+    Ok(inserted)
+}

@@ -13,6 +13,7 @@ pub mod inbox;
 pub mod ledger;
 pub mod oauth_states;
 pub mod orders;
+pub mod outbox;
 pub mod shops;
 pub mod writer;
 

@@ -145,6 +145,7 @@ pub fn test_config(database_url: &str) -> Config {
         runtime: Runtime {
             http_workers: 1,
             inbox_workers: Some(0),
+            outbox_workers: 0,
             ..Runtime::default()
         },
     }

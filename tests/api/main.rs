@@ -6,6 +6,7 @@ mod admin_api;
 mod auth;
 mod compliance;
 mod helpers;
+mod outbox;
 mod processes;
 mod processing;
 mod webhooks;

@@ -6,6 +6,7 @@
 
 pub mod api;
 pub mod client;
+pub mod effects;
 
 /// An operation Advocate sends: its name and its text.
 #[derive(Debug, Clone, Copy)]

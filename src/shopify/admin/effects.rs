@@ -1,0 +1,225 @@
+//! The Shopify changes Advocate makes, as values the outbox stores and the
+//! sender performs. Each is safe to perform more than once: a discount code
+//! has a deterministic code string (a retry finds the code created before
+//! instead of creating another), tags and metafields are idempotent.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use super::{
+    api::{AdminApi, AdminApiError},
+    client::{user_errors, ShopifyError},
+    Document,
+};
+use crate::shopify::ShopDomain;
+
+/// What a discount code takes off.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum DiscountValue {
+    /// A fixed amount in the shop's currency, as a decimal string ("5.00").
+    Amount {
+        amount: String,
+    },
+    /// A share of the order, as a decimal fraction string ("0.1" = 10 %).
+    Percentage {
+        fraction: String,
+    },
+    FreeShipping,
+}
+
+/// Points to give back if a code can never be created.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Refund {
+    pub customer_id: i64,
+    pub points: i64,
+    /// The ledger source key of the refund entry (unique: refunds once).
+    pub source_key: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "effect", rename_all = "snake_case")]
+pub enum Effect {
+    /// A single-use code for one customer (a redeemed reward, a referral).
+    CreateDiscountCode {
+        code: String,
+        title: String,
+        customer_gid: Option<String>,
+        value: DiscountValue,
+        minimum_subtotal: Option<String>,
+        ends_at: Option<String>,
+        refund: Option<Refund>,
+    },
+    AddTags {
+        customer_gid: String,
+        tags: Vec<String>,
+    },
+    RemoveTags {
+        customer_gid: String,
+        tags: Vec<String>,
+    },
+    SetMetafields {
+        metafields: Vec<Metafield>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Metafield {
+    pub owner_id: String,
+    pub namespace: String,
+    pub key: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub value: String,
+}
+
+impl Effect {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Effect::CreateDiscountCode { .. } => "create_discount_code",
+            Effect::AddTags { .. } => "add_tags",
+            Effect::RemoveTags { .. } => "remove_tags",
+            Effect::SetMetafields { .. } => "set_metafields",
+        }
+    }
+
+    /// Points to give back when this effect fails for good.
+    pub fn refund(&self) -> Option<&Refund> {
+        match self {
+            Effect::CreateDiscountCode { refund, .. } => refund.as_ref(),
+            _ => None,
+        }
+    }
+
+    /// Performs the effect; returns what Shopify made (ids) to record.
+    pub async fn perform(&self, api: &AdminApi, shop: &ShopDomain) -> Result<Value, AdminApiError> {
+        match self {
+            Effect::CreateDiscountCode { code, .. } => {
+                let (document, field) = match self.discount_input() {
+                    (true, _) => (
+                        super::DISCOUNT_CODE_FREE_SHIPPING_CREATE,
+                        "discountCodeFreeShippingCreate",
+                    ),
+                    (false, _) => (super::DISCOUNT_CODE_BASIC_CREATE, "discountCodeBasicCreate"),
+                };
+                let data: Value = api
+                    .call(
+                        shop,
+                        document,
+                        json!({ "discount": self.discount_input().1 }),
+                    )
+                    .await?;
+                match user_errors(&data[field]) {
+                    Ok(()) => Ok(json!({ "discount_id": data[field]["codeDiscountNode"]["id"] })),
+                    Err(ShopifyError::UserErrors(errors))
+                        if errors.iter().any(|e| e.code.as_deref() == Some("TAKEN")) =>
+                    {
+                        // Created by an earlier attempt whose answer was lost.
+                        let found: Value = api
+                            .call(shop, super::DISCOUNT_BY_CODE, json!({ "code": code }))
+                            .await?;
+                        match found["codeDiscountNodeByCode"]["id"].as_str() {
+                            Some(id) => Ok(json!({ "discount_id": id, "found_existing": true })),
+                            None => Err(ShopifyError::UserErrors(errors).into()),
+                        }
+                    }
+                    Err(e) => Err(e.into()),
+                }
+            }
+            Effect::AddTags { customer_gid, tags } => {
+                tag(api, shop, super::TAGS_ADD, "tagsAdd", customer_gid, tags).await
+            }
+            Effect::RemoveTags { customer_gid, tags } => {
+                tag(
+                    api,
+                    shop,
+                    super::TAGS_REMOVE,
+                    "tagsRemove",
+                    customer_gid,
+                    tags,
+                )
+                .await
+            }
+            Effect::SetMetafields { metafields } => {
+                let mut written = 0;
+                for chunk in metafields.chunks(25) {
+                    let input: Vec<Value> = chunk
+                        .iter()
+                        .map(|m| json!({ "ownerId": m.owner_id, "namespace": m.namespace, "key": m.key, "type": m.kind, "value": m.value }))
+                        .collect();
+                    let data: Value = api
+                        .call(shop, super::METAFIELDS_SET, json!({ "metafields": input }))
+                        .await?;
+                    user_errors(&data["metafieldsSet"])?;
+                    written += chunk.len();
+                }
+                Ok(json!({ "metafields": written }))
+            }
+        }
+    }
+
+    /// (free shipping?, the `DiscountCode*Input`).
+    fn discount_input(&self) -> (bool, Value) {
+        let Effect::CreateDiscountCode {
+            code,
+            title,
+            customer_gid,
+            value,
+            minimum_subtotal,
+            ends_at,
+            ..
+        } = self
+        else {
+            return (false, Value::Null);
+        };
+        let mut input = json!({
+            "title": title,
+            "code": code,
+            "usageLimit": 1,
+            "appliesOncePerCustomer": true,
+            "context": match customer_gid {
+                Some(gid) => json!({ "customers": { "add": [gid] } }),
+                None => json!({ "all": "ALL" }),
+            },
+        });
+        if let Some(minimum) = minimum_subtotal {
+            input["minimumRequirement"] =
+                json!({ "subtotal": { "greaterThanOrEqualToSubtotal": minimum } });
+        }
+        if let Some(ends_at) = ends_at {
+            input["endsAt"] = json!(ends_at);
+        }
+        match value {
+            DiscountValue::FreeShipping => {
+                input["destination"] = json!({ "all": true });
+                (true, input)
+            }
+            DiscountValue::Amount { amount } => {
+                input["customerGets"] = json!({ "value": { "discountAmount": { "amount": amount, "appliesOnEachItem": false } }, "items": { "all": true } });
+                (false, input)
+            }
+            DiscountValue::Percentage { fraction } => {
+                // GraphQL Float; the fraction is a short decimal, exact in text.
+                let percentage: Value = serde_json::from_str(fraction).unwrap_or(Value::Null);
+                input["customerGets"] =
+                    json!({ "value": { "percentage": percentage }, "items": { "all": true } });
+                (false, input)
+            }
+        }
+    }
+}
+
+async fn tag(
+    api: &AdminApi,
+    shop: &ShopDomain,
+    document: Document,
+    field: &str,
+    customer_gid: &str,
+    tags: &[String],
+) -> Result<Value, AdminApiError> {
+    let data: Value = api
+        .call(shop, document, json!({ "id": customer_gid, "tags": tags }))
+        .await?;
+    user_errors(&data[field])?;
+    Ok(json!({ "tags": tags.len() }))
+}

@@ -1,0 +1,188 @@
+//! The outbox: Shopify effects written in the same transaction as the change
+//! that causes them, sent later by [`crate::jobs::outbox`].
+//!
+//! Invariants: `(shop_id, idempotency_key)` is unique, so enqueuing an
+//! effect twice stores it once; a row is claimed with a lease and finished
+//! only by its lease owner; of the queued rows sharing a shop and an
+//! `ordering_key`, only the oldest can be claimed, so they apply in order.
+
+use sqlx::AnyConnection;
+
+use super::{now_ms, Dialect, Store};
+
+pub mod status {
+    pub const QUEUED: &str = "queued";
+    pub const DONE: &str = "done";
+    pub const FAILED: &str = "failed";
+}
+
+/// Adds an effect inside the caller's transaction. Returns false when an
+/// effect with this idempotency key was already there.
+pub async fn enqueue(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    kind: &str,
+    payload: &str,
+    idempotency_key: &str,
+    ordering_key: Option<&str>,
+) -> Result<bool, sqlx::Error> {
+    let now = now_ms();
+    let done = sqlx::query(
+        "INSERT INTO outbox (shop_id, kind, idempotency_key, ordering_key, payload, status, \
+         available_at, created_at) VALUES ($1, $2, $3, $4, $5, 'queued', $6, $6) \
+         ON CONFLICT (shop_id, idempotency_key) DO NOTHING",
+    )
+    .bind(shop_id)
+    .bind(kind)
+    .bind(idempotency_key)
+    .bind(ordering_key)
+    .bind(payload)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ClaimedEffect {
+    pub id: i64,
+    pub shop_id: i64,
+    pub shop_domain: String,
+    pub payload: String,
+    pub attempts: i64,
+}
+
+/// Leases up to `limit` ready effects (the oldest of each ordering key).
+pub async fn claim(
+    store: &Store,
+    owner: &str,
+    lease_until: i64,
+    limit: i64,
+) -> Result<Vec<ClaimedEffect>, sqlx::Error> {
+    let skip_locked = match store.dialect() {
+        Dialect::Sqlite => "",
+        Dialect::Postgres => "FOR UPDATE OF o SKIP LOCKED",
+    };
+    let sql = format!(
+        "UPDATE outbox SET lease_owner = $1, lease_until = $2, attempts = attempts + 1 \
+         WHERE id IN (SELECT o.id FROM outbox o \
+             WHERE o.status = 'queued' AND o.available_at <= $3 \
+               AND (o.lease_until IS NULL OR o.lease_until < $3) \
+               AND (o.ordering_key IS NULL OR NOT EXISTS (SELECT 1 FROM outbox e \
+                    WHERE e.shop_id = o.shop_id AND e.ordering_key = o.ordering_key \
+                      AND e.status = 'queued' AND e.id < o.id)) \
+             ORDER BY o.available_at, o.id LIMIT $4 {skip_locked}) \
+         RETURNING id, shop_id, payload, attempts, \
+             (SELECT domain FROM shops WHERE shops.id = outbox.shop_id) AS shop_domain"
+    );
+    let mut rows: Vec<ClaimedEffect> = sqlx::query_as(&sql)
+        .bind(owner)
+        .bind(lease_until)
+        .bind(now_ms())
+        .bind(limit)
+        .fetch_all(store.writer())
+        .await?;
+    rows.sort_by_key(|r| r.id);
+    Ok(rows)
+}
+
+/// Records success. False when the lease was lost.
+pub async fn complete(
+    conn: &mut AnyConnection,
+    id: i64,
+    owner: &str,
+    result: &str,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE outbox SET status = 'done', result = $1, last_error = NULL, completed_at = $2, \
+         lease_owner = NULL, lease_until = NULL WHERE id = $3 AND lease_owner = $4",
+    )
+    .bind(result)
+    .bind(now_ms())
+    .bind(id)
+    .bind(owner)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Records a permanent failure, visible to the merchant and retryable.
+pub async fn fail(
+    conn: &mut AnyConnection,
+    id: i64,
+    owner: &str,
+    error: &str,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE outbox SET status = 'failed', last_error = $1, completed_at = $2, \
+         lease_owner = NULL, lease_until = NULL WHERE id = $3 AND lease_owner = $4",
+    )
+    .bind(error)
+    .bind(now_ms())
+    .bind(id)
+    .bind(owner)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Tries again at `retry_at` after a transient failure.
+pub async fn reschedule(
+    conn: &mut AnyConnection,
+    id: i64,
+    owner: &str,
+    retry_at: i64,
+    error: &str,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE outbox SET available_at = $1, last_error = $2, lease_owner = NULL, \
+         lease_until = NULL WHERE id = $3 AND lease_owner = $4",
+    )
+    .bind(retry_at)
+    .bind(error)
+    .bind(id)
+    .bind(owner)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// The merchant's retry of a failed effect of their shop.
+pub async fn retry_failed(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    id: i64,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE outbox SET status = 'queued', attempts = 0, available_at = $1, last_error = NULL \
+         WHERE id = $2 AND shop_id = $3 AND status = 'failed'",
+    )
+    .bind(now_ms())
+    .bind(id)
+    .bind(shop_id)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
+pub struct FailedEffect {
+    pub id: i64,
+    pub kind: String,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    pub created_at: i64,
+}
+
+pub async fn list_failed(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+) -> Result<Vec<FailedEffect>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, kind, attempts, last_error, created_at FROM outbox \
+         WHERE shop_id = $1 AND status = 'failed' ORDER BY id DESC LIMIT 100",
+    )
+    .bind(shop_id)
+    .fetch_all(conn)
+    .await
+}
