@@ -44,6 +44,12 @@ pub struct AdminState {
     pub served: u64,
     /// Points spent by served requests.
     pub points: f64,
+    /// Staged uploads by key.
+    pub(super) staged: HashMap<String, Vec<u8>>,
+    /// Bulk operations: id to (status, object count).
+    pub bulk_operations: HashMap<String, (String, u64)>,
+    /// Where staged uploads are posted (this stand-in's origin).
+    pub(super) origin: String,
     next_id: u64,
 }
 
@@ -263,10 +269,121 @@ fn run(admin: &mut AdminState, shop: &str, name: &str, vars: &Value) -> Result<V
                 } }),
             }
         }
+        "StagedUploadsCreate" => {
+            let id = admin.id("StagedUpload");
+            let number = id.rsplit('/').next().unwrap_or_default().to_owned();
+            let key = format!("tmp/{number}/bulk.jsonl");
+            json!({ "stagedUploadsCreate": { "stagedTargets": [{
+                "url": format!("{}/staged-uploads/{number}", admin.origin),
+                "resourceUrl": null,
+                "parameters": [{ "name": "key", "value": key }, { "name": "Content-Type", "value": "text/jsonl" }]
+            }], "userErrors": [] } })
+        }
+        "BulkOperationRunMutation" => {
+            let path = text(vars, "stagedUploadPath");
+            let Some(file) = admin.staged.remove(&path) else {
+                return Ok(
+                    json!({ "bulkOperationRunMutation": { "bulkOperation": null, "userErrors": [{
+                    "field": ["stagedUploadPath"], "message": "No staged upload at this path", "code": "NO_SUCH_FILE" }] } }),
+                );
+            };
+            let (_, inner) = operation(&text(vars, "mutation"));
+            let mut count = 0;
+            // Bulk operations run outside the per-call rate limit.
+            for line in String::from_utf8_lossy(&file)
+                .lines()
+                .filter(|l| !l.trim().is_empty())
+            {
+                let variables: Value = serde_json::from_str(line).map_err(|e| e.to_string())?;
+                run(admin, shop, &inner, &variables)?;
+                count += 1;
+            }
+            let id = admin.id("BulkOperation");
+            admin
+                .bulk_operations
+                .insert(id.clone(), ("COMPLETED".into(), count));
+            json!({ "bulkOperationRunMutation": { "bulkOperation": { "id": id, "status": "CREATED" }, "userErrors": [] } })
+        }
+        "BulkOperationStatus" => {
+            let id = text(vars, "id");
+            match admin.bulk_operations.get(&id) {
+                None => json!({ "node": null }),
+                Some((status, count)) => json!({ "node": {
+                    "id": id, "status": status, "errorCode": null, "objectCount": count.to_string(),
+                    "url": null, "completedAt": "2026-11-24T00:00:00Z"
+                } }),
+            }
+        }
         "Shop" => json!({ "shop": {
             "name": shop.trim_end_matches(".myshopify.com"), "currencyCode": "USD", "ianaTimezone": "America/New_York",
             "plan": { "shopifyPlus": false, "partnerDevelopment": false }
         } }),
         other => return Err(format!("the stand-in does not serve {other}")),
     })
+}
+
+/// Receives a staged upload (multipart form, the file in the `file` part).
+pub(super) async fn staged_upload(
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Bytes,
+    shared: Shared,
+) -> HttpResponse {
+    let content_type = req
+        .headers()
+        .get("Content-Type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let Some(boundary) = content_type
+        .split("boundary=")
+        .nth(1)
+        .map(|b| b.trim_matches('"').to_owned())
+    else {
+        return HttpResponse::BadRequest().finish();
+    };
+    let mut key = None;
+    let mut file = None;
+    let delimiter = format!("--{boundary}");
+    let text = body.as_ref();
+    for part in split(text, delimiter.as_bytes()) {
+        let Some(split_at) = find(part, b"\r\n\r\n") else {
+            continue;
+        };
+        let (head, content) = (&part[..split_at], &part[split_at + 4..]);
+        let content = content.strip_suffix(b"\r\n").unwrap_or(content);
+        let head = String::from_utf8_lossy(head);
+        if head.contains("name=\"key\"") {
+            key = Some(String::from_utf8_lossy(content).into_owned());
+        } else if head.contains("name=\"file\"") {
+            file = Some(content.to_vec());
+        }
+    }
+    match (key, file) {
+        (Some(key), Some(file)) if key.starts_with(&format!("tmp/{}/", path.into_inner())) => {
+            shared
+                .get_ref()
+                .1
+                .lock()
+                .unwrap()
+                .admin
+                .staged
+                .insert(key, file);
+            HttpResponse::Created().finish()
+        }
+        _ => HttpResponse::BadRequest().finish(),
+    }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+fn split<'a>(mut text: &'a [u8], delimiter: &[u8]) -> Vec<&'a [u8]> {
+    let mut parts = Vec::new();
+    while let Some(at) = find(text, delimiter) {
+        parts.push(&text[..at]);
+        text = &text[at + delimiter.len()..];
+    }
+    parts.push(text);
+    parts
 }

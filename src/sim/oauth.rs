@@ -87,6 +87,7 @@ impl ShopifySim {
         let listener = TcpListener::bind("127.0.0.1:0")?;
         let origin = format!("http://{}", listener.local_addr()?);
         let state = Arc::new(Mutex::new(State::default()));
+        state.lock().unwrap().admin.origin = origin.clone();
         let shared = web::Data::new((config.clone(), state.clone()));
         let server = HttpServer::new(move || {
             App::new()
@@ -96,6 +97,10 @@ impl ShopifySim {
                 .route(
                     "/admin/api/{version}/graphql.json",
                     web::post().to(super::admin::graphql),
+                )
+                .route(
+                    "/staged-uploads/{id}",
+                    web::post().to(super::admin::staged_upload),
                 )
         })
         .workers(2)

@@ -179,3 +179,31 @@ async fn refusals_come_back_as_typed_user_errors(backend: Backend) {
         Err(ShopifyError::UserErrors(_))
     ));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bulk_mutation_tags_many_customers_in_one_operation() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    app.install(SHOP).await;
+    let api = app.admin_api(Duration::from_secs(5)).await;
+    let variables: Vec<Value> = (0..2500)
+        .map(|i| json!({ "id": format!("gid://shopify/Customer/{i}"), "tags": ["advocate-tier:gold"] }))
+        .collect();
+    let calls_before = api.client.stats().calls;
+    let result = admin::bulk::run_bulk_mutation(
+        &api,
+        &reqwest::Client::new(),
+        &shop(),
+        admin::TAGS_ADD,
+        &variables,
+        Duration::from_millis(20),
+    )
+    .await
+    .unwrap();
+    assert_eq!(result.status, "COMPLETED");
+    assert_eq!(result.object_count.as_deref(), Some("2500"));
+    assert_eq!(app.shopify.admin(|a| a.tags.len()), 2500);
+    assert!(
+        api.client.stats().calls - calls_before <= 4,
+        "a handful of calls, not one per customer"
+    );
+}

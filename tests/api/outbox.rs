@@ -333,3 +333,42 @@ async fn a_code_that_can_never_be_created_gives_the_points_back_once(backend: Ba
         "the balance equals the sum of the ledger"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_for_many_customers_goes_as_one_bulk_operation_above_the_threshold() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    app.install(SHOP).await;
+    let many = |n: usize, tag: &str| Effect::TagMany {
+        customer_gids: (0..n)
+            .map(|i| format!("gid://shopify/Customer/{i}"))
+            .collect(),
+        tags: vec![tag.into()],
+        remove: false,
+    };
+    enqueue(
+        &app,
+        &[
+            (many(1000, "tier:gold"), "resync-gold".into(), None),
+            (many(10, "tier:new"), "few".into(), None),
+        ],
+    )
+    .await;
+    let sender = sender(&app, "sender", Duration::from_secs(5)).await;
+    send_everything(&app, &sender).await;
+    let (tagged, bulk_runs) = app.shopify.admin(|a| {
+        (
+            a.tags.values().filter(|t| t.contains("tier:gold")).count(),
+            a.bulk_operations.len(),
+        )
+    });
+    assert_eq!(tagged, 1000);
+    assert_eq!(
+        bulk_runs, 1,
+        "the large change went as one bulk operation, the small one call by call"
+    );
+    assert_eq!(
+        app.shopify
+            .admin(|a| a.tags.values().filter(|t| t.contains("tier:new")).count()),
+        10
+    );
+}

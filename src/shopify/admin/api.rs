@@ -29,11 +29,27 @@ pub enum AdminApiError {
 pub struct AdminApi {
     pub client: AdminClient,
     pub tokens: Arc<ShopTokens>,
+    /// A change touching at least this many customers goes as one bulk
+    /// operation instead of one call each.
+    pub bulk_threshold: usize,
+    /// Uploads staged files for bulk operations.
+    pub uploads: reqwest::Client,
 }
+
+/// Below this many customers, one call each is quicker than a bulk run.
+pub const DEFAULT_BULK_THRESHOLD: usize = 250;
 
 impl AdminApi {
     pub fn new(client: AdminClient, tokens: Arc<ShopTokens>) -> Self {
-        Self { client, tokens }
+        Self {
+            client,
+            tokens,
+            bulk_threshold: DEFAULT_BULK_THRESHOLD,
+            uploads: reqwest::Client::builder()
+                .timeout(std::time::Duration::from_secs(120))
+                .build()
+                .expect("HTTP client"),
+        }
     }
 
     pub async fn call<T: DeserializeOwned>(

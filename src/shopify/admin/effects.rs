@@ -61,6 +61,13 @@ pub enum Effect {
     SetMetafields {
         metafields: Vec<Metafield>,
     },
+    /// The same tags added to (or removed from) many customers: a tier
+    /// renamed, a re-sync. Goes as a bulk operation above the threshold.
+    TagMany {
+        customer_gids: Vec<String>,
+        tags: Vec<String>,
+        remove: bool,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -80,6 +87,7 @@ impl Effect {
             Effect::AddTags { .. } => "add_tags",
             Effect::RemoveTags { .. } => "remove_tags",
             Effect::SetMetafields { .. } => "set_metafields",
+            Effect::TagMany { .. } => "tag_many",
         }
     }
 
@@ -139,6 +147,44 @@ impl Effect {
                     tags,
                 )
                 .await
+            }
+            Effect::TagMany {
+                customer_gids,
+                tags,
+                remove,
+            } => {
+                let (document, field) = if *remove {
+                    (super::TAGS_REMOVE, "tagsRemove")
+                } else {
+                    (super::TAGS_ADD, "tagsAdd")
+                };
+                if customer_gids.len() < api.bulk_threshold {
+                    for gid in customer_gids {
+                        tag(api, shop, document, field, gid, tags).await?;
+                    }
+                    return Ok(json!({ "customers": customer_gids.len() }));
+                }
+                let variables: Vec<Value> = customer_gids
+                    .iter()
+                    .map(|gid| json!({ "id": gid, "tags": tags }))
+                    .collect();
+                let result = super::bulk::run_bulk_mutation(
+                    api,
+                    &api.uploads,
+                    shop,
+                    document,
+                    &variables,
+                    std::time::Duration::from_secs(2),
+                )
+                .await?;
+                if result.status != "COMPLETED" {
+                    return Err(ShopifyError::GraphQl(vec![format!(
+                        "bulk operation {} ended {}",
+                        result.id, result.status
+                    )])
+                    .into());
+                }
+                Ok(json!({ "bulk_operation": result.id, "customers": customer_gids.len() }))
             }
             Effect::SetMetafields { metafields } => {
                 let mut written = 0;

@@ -5,6 +5,7 @@
 //! tests rather than a merchant's request.
 
 pub mod api;
+pub mod bulk;
 pub mod client;
 pub mod effects;
 
