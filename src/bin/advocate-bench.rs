@@ -41,6 +41,8 @@ struct Cli {
 enum Bench {
     /// Webhook intake and inbox processing against an HMAC-only baseline.
     Webhooks(WebhookArgs),
+    /// Admin API pacing against the Shopify stand-in, and bulk vs per call.
+    AdminApi(AdminArgs),
     /// The baseline: verify the HMAC, answer 200, store nothing.
     #[command(hide = true)]
     BaselineServer {
@@ -80,6 +82,28 @@ struct WebhookArgs {
     inbox_workers: Option<usize>,
 }
 
+#[derive(Parser, Clone)]
+struct AdminArgs {
+    /// Tag changes sent one call each.
+    #[arg(long, default_value_t = 10_000)]
+    changes: usize,
+    /// Calls in flight at once.
+    #[arg(long, default_value_t = 8)]
+    concurrency: usize,
+    /// The plan's restore rate, points/s (Standard: 100).
+    #[arg(long, default_value_t = 100.0)]
+    restore_rate: f64,
+    /// The plan's bucket size, points.
+    #[arg(long, default_value_t = 1000.0)]
+    bucket_size: f64,
+    /// Simulated seconds per real second.
+    #[arg(long, default_value_t = 50.0)]
+    time_scale: f64,
+    /// Customers re-tagged through the bulk path.
+    #[arg(long, default_value_t = 100_000)]
+    bulk_customers: usize,
+}
+
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq, Debug)]
 enum Backend {
     Sqlite,
@@ -93,6 +117,10 @@ fn main() -> anyhow::Result<()> {
             .enable_all()
             .build()?
             .block_on(webhooks(args)),
+        Bench::AdminApi(args) => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?
+            .block_on(admin_api(args)),
     }
 }
 
@@ -682,4 +710,120 @@ fn report(args: &WebhookArgs, base: &Measured, adv: &Measured) {
     );
     println!();
     println!("Advocate / HMAC-only ceiling: {:.1} %", ratio * 100.0);
+}
+
+/// Pushes tag changes through the real client, pacer and token service to
+/// the stand-in, then re-tags many customers through the bulk path.
+async fn admin_api(args: AdminArgs) -> anyhow::Result<()> {
+    use advocate::{
+        config::EncryptionKey,
+        crypto::TokenCipher,
+        shopify::{
+            admin::{self, api::AdminApi, client::AdminClient, client::RetryPolicy},
+            oauth::{OAuthClient, ShopifyEndpoint},
+            session_token::sign_session_token,
+            tokens::ShopTokens,
+            ShopDomain,
+        },
+        sim::{ShopifySim, SimConfig},
+    };
+    use futures_util::StreamExt;
+    use serde_json::json;
+
+    let shop = ShopDomain::parse("bench.myshopify.com")?;
+    let mut config = SimConfig::new("bench-client-id", SECRET);
+    config.restore_rate = args.restore_rate;
+    config.bucket_size = args.bucket_size;
+    config.time_scale = args.time_scale;
+    let sim = ShopifySim::start(config)?;
+    sim.install(shop.as_str());
+    let dir = tempfile::tempdir()?;
+    let store = Store::connect(
+        &DatabaseUrl::parse(format!("sqlite://{}/bench.db", dir.path().display()))?,
+        2,
+    )
+    .await?;
+    store.migrate().await?;
+    let endpoint = ShopifyEndpoint::new(Some(sim.origin().to_owned()));
+    let tokens = Arc::new(ShopTokens::new(
+        store.clone(),
+        Arc::new(TokenCipher::new(
+            &EncryptionKey::from_bytes(rand::random()),
+            None,
+        )),
+        OAuthClient::new(
+            endpoint.clone(),
+            "bench-client-id",
+            &SECRET.to_owned().into(),
+        ),
+    ));
+    let now = chrono::Utc::now().timestamp();
+    let session = sign_session_token(
+        SECRET,
+        &json!({
+            "iss": format!("https://{shop}/admin"), "dest": format!("https://{shop}"), "aud": "bench-client-id",
+            "sub": "1", "exp": now + 60, "nbf": now - 1,
+        }),
+    );
+    tokens.install_with_session_token(&shop, &session).await?;
+    let api = AdminApi::new(
+        AdminClient::new(endpoint, Duration::from_secs(20), RetryPolicy::default()),
+        tokens,
+    );
+
+    println!(
+        "Admin API: {} tag changes, {} in flight; plan restores {} points/s, bucket {}; stand-in at {}x time",
+        args.changes, args.concurrency, args.restore_rate, args.bucket_size, args.time_scale
+    );
+    let started = Instant::now();
+    let failures = futures_util::stream::iter(0..args.changes)
+        .map(|i| {
+            let api = &api;
+            let shop = &shop;
+            async move {
+                let vars = json!({ "id": format!("gid://shopify/Customer/{i}"), "tags": ["advocate-bench"] });
+                api.call::<serde_json::Value>(shop, admin::TAGS_ADD, vars).await.is_err()
+            }
+        })
+        .buffer_unordered(args.concurrency)
+        .filter(|failed| std::future::ready(*failed))
+        .count()
+        .await;
+    let real = started.elapsed().as_secs_f64();
+    let simulated = real * args.time_scale;
+    let (points, throttled, served) = sim.admin(|a| (a.points, a.throttled, a.served));
+    // The first bucket is free; after it, the restore rate is the ceiling.
+    let sustained = (points - args.bucket_size).max(0.0) / simulated;
+    println!("  calls answered                {served} ({failures} failed)");
+    println!("  throttled responses           {throttled}");
+    println!("  simulated time                {simulated:.1} s ({real:.2} s here)");
+    println!(
+        "  sustained points/s            {sustained:.1} = {:.1} % of the restore rate",
+        100.0 * sustained / args.restore_rate
+    );
+    let calls_per_second = (served as f64 - args.bucket_size / 10.0) / simulated;
+
+    let variables: Vec<serde_json::Value> = (0..args.bulk_customers)
+        .map(|i| json!({ "id": format!("gid://shopify/Customer/{i}"), "tags": ["advocate-tier:gold"] }))
+        .collect();
+    let started = Instant::now();
+    let result = admin::bulk::run_bulk_mutation(
+        &api,
+        &reqwest::Client::new(),
+        &shop,
+        admin::TAGS_ADD,
+        &variables,
+        Duration::from_millis(50),
+    )
+    .await?;
+    let bulk = started.elapsed().as_secs_f64();
+    let per_call = args.bulk_customers as f64 / calls_per_second;
+    println!(
+        "re-tag {} customers: bulk {} in {bulk:.2} s here ({} objects); one call each at the measured rate: {per_call:.0} s ({:.1} h) of Shopify time",
+        args.bulk_customers,
+        result.status,
+        result.object_count.unwrap_or_default(),
+        per_call / 3600.0
+    );
+    Ok(())
 }

@@ -6,6 +6,7 @@
 //! sends, with a leaky bucket per shop and injectable faults.
 
 mod admin;
+mod control;
 mod oauth;
 
 pub use admin::{AdminState, Faults};

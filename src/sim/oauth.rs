@@ -84,7 +84,15 @@ impl Drop for ShopifySim {
 impl ShopifySim {
     /// Starts on a free local port.
     pub fn start(config: SimConfig) -> std::io::Result<Self> {
-        let listener = TcpListener::bind("127.0.0.1:0")?;
+        Self::start_on(config, ("127.0.0.1", 0))
+    }
+
+    /// Starts on `address`.
+    pub fn start_on(
+        config: SimConfig,
+        address: impl std::net::ToSocketAddrs,
+    ) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(address)?;
         let origin = format!("http://{}", listener.local_addr()?);
         let state = Arc::new(Mutex::new(State::default()));
         state.lock().unwrap().admin.origin = origin.clone();
@@ -92,6 +100,9 @@ impl ShopifySim {
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(shared.clone())
+                // Staged uploads carry whole JSONL files.
+                .app_data(web::PayloadConfig::new(1 << 30))
+                .app_data(web::JsonConfig::default().limit(16 << 20))
                 .route("/admin/oauth/authorize", web::get().to(authorize))
                 .route("/admin/oauth/access_token", web::post().to(access_token))
                 .route(
@@ -102,6 +113,7 @@ impl ShopifySim {
                     "/staged-uploads/{id}",
                     web::post().to(super::admin::staged_upload),
                 )
+                .configure(super::control::configure)
         })
         .workers(2)
         .disable_signals()
@@ -128,7 +140,7 @@ impl ShopifySim {
 
     /// The merchant installs the app (as the App Store does).
     pub fn install(&self, shop: &str) {
-        self.state.lock().unwrap().installed.insert(shop.to_owned());
+        self.state.lock().unwrap().install(shop);
     }
 
     /// The merchant uninstalls: every token of the shop stops working.
@@ -199,6 +211,10 @@ impl ShopifySim {
 }
 
 impl State {
+    pub(super) fn install(&mut self, shop: &str) {
+        self.installed.insert(shop.to_owned());
+    }
+
     pub(super) fn is_valid_access_token(&self, shop: &str, token: &str) -> bool {
         self.access_tokens.get(token).is_some_and(|s| s == shop)
             && !self.admin.refused.contains(shop)
