@@ -8,7 +8,7 @@ use super::guards::AdminSession;
 use crate::{
     app::AppState,
     error::ApiError,
-    store::{customers, data_requests, inbox},
+    store::{customers, data_requests, inbox, outbox},
 };
 
 pub async fn get_shop(session: AdminSession) -> HttpResponse {
@@ -53,5 +53,27 @@ pub async fn retry_failed_webhook(
         Ok(HttpResponse::Accepted().json(json!({ "status": "queued" })))
     } else {
         Err(ApiError::NotFound("no such failed webhook"))
+    }
+}
+
+pub async fn list_failed_effects(
+    session: AdminSession,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let mut conn = state.store.reader().acquire().await?;
+    let failed = outbox::list_failed(&mut conn, session.shop_id).await?;
+    Ok(HttpResponse::Ok().json(json!({ "failed_effects": failed })))
+}
+
+pub async fn retry_failed_effect(
+    session: AdminSession,
+    path: web::Path<i64>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let mut conn = state.store.writer().acquire().await?;
+    if outbox::retry_failed(&mut conn, session.shop_id, path.into_inner()).await? {
+        Ok(HttpResponse::Accepted().json(json!({ "status": "queued" })))
+    } else {
+        Err(ApiError::NotFound("no such failed effect"))
     }
 }

@@ -35,8 +35,8 @@ pub enum Guard {
     Proxy,
 }
 
-/// A guarded route: method, path (with `{customer_id}` or `{id}`
-/// parameters), guard.
+/// A guarded route: method, path (with `{customer_id}`, `{inbox_id}` or
+/// `{effect_id}` parameters), guard.
 #[derive(Debug, Clone, Copy)]
 pub struct ApiRoute {
     pub method: &'static str,
@@ -62,7 +62,9 @@ api_routes! {
     get "/api/admin/customers/{customer_id}" => admin::get_customer, Admin;
     get "/api/admin/data-requests" => admin::list_data_requests, Admin;
     get "/api/admin/webhooks/failed" => admin::list_failed_webhooks, Admin;
-    post "/api/admin/webhooks/failed/{id}/retry" => admin::retry_failed_webhook, Admin;
+    post "/api/admin/webhooks/failed/{inbox_id}/retry" => admin::retry_failed_webhook, Admin;
+    get "/api/admin/effects/failed" => admin::list_failed_effects, Admin;
+    post "/api/admin/effects/failed/{effect_id}/retry" => admin::retry_failed_effect, Admin;
     get "/api/checkout/balance" => storefront::checkout_balance, Checkout;
     get "/proxy/balance" => storefront::proxy_balance, Proxy;
 }

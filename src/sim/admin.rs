@@ -22,6 +22,8 @@ pub struct Faults {
     pub too_many_requests: f64,
     pub server_error: f64,
     pub slow: f64,
+    /// Share of connections dropped before any answer.
+    pub dropped: f64,
     /// How long a slow answer takes.
     pub slow_for: Duration,
 }
@@ -99,7 +101,19 @@ pub(super) async fn graphql(
             .insert_header(("X-Request-Id", "sim-500"))
             .json(json!({ "errors": "Internal error" }));
     }
-    if roll < faults.too_many_requests + faults.server_error + faults.slow {
+    let dropped = faults.too_many_requests + faults.server_error + faults.dropped;
+    if roll < dropped {
+        // A body that fails at once: the server closes the connection
+        // without an answer.
+        let broken = futures_util::stream::once(async {
+            Err::<web::Bytes, _>(std::io::Error::new(
+                std::io::ErrorKind::ConnectionReset,
+                "dropped",
+            ))
+        });
+        return HttpResponse::Ok().streaming(broken);
+    }
+    if roll < dropped + faults.slow {
         tokio::time::sleep(faults.slow_for).await;
     }
 
@@ -313,6 +327,12 @@ fn run(admin: &mut AdminState, shop: &str, name: &str, vars: &Value) -> Result<V
                     "url": null, "completedAt": "2026-11-24T00:00:00Z"
                 } }),
             }
+        }
+        "WebhookSubscriptionCreate" => {
+            let id = admin.id("WebhookSubscription");
+            json!({ "webhookSubscriptionCreate": {
+                "webhookSubscription": { "id": id, "topic": vars["topic"] }, "userErrors": []
+            } })
         }
         "Shop" => json!({ "shop": {
             "name": shop.trim_end_matches(".myshopify.com"), "currencyCode": "USD", "ianaTimezone": "America/New_York",

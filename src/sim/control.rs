@@ -28,6 +28,8 @@ struct FaultsIn {
     #[serde(default)]
     slow: f64,
     #[serde(default)]
+    dropped: f64,
+    #[serde(default)]
     slow_ms: u64,
 }
 
@@ -36,6 +38,7 @@ async fn set_faults(body: web::Json<FaultsIn>, shared: Shared) -> HttpResponse {
         too_many_requests: body.too_many_requests,
         server_error: body.server_error,
         slow: body.slow,
+        dropped: body.dropped,
         slow_for: Duration::from_millis(body.slow_ms),
     };
     HttpResponse::NoContent().finish()

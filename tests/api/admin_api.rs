@@ -78,6 +78,7 @@ async fn injected_failures_are_retried_until_every_change_lands(backend: Backend
         a.faults = Faults {
             too_many_requests: 0.1,
             server_error: 0.1,
+            dropped: 0.1,
             slow: 0.1,
             slow_for: Duration::from_millis(400),
         }

@@ -576,12 +576,32 @@ async fn a_shop_never_reads_or_changes_another_shops_data_on_any_route(backend: 
     let b_failed: i64 = app
         .count("SELECT id FROM webhook_inbox WHERE delivery_key = 'b-broken'")
         .await;
+    let b_id: i64 = app
+        .count(&format!("SELECT id FROM shops WHERE domain = '{b}'"))
+        .await;
+    let mut tx = app.store.begin().await.unwrap();
+    advocate::store::outbox::enqueue(&mut tx, b_id, "add_tags", "{}", "b-effect", None)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    sqlx::query("UPDATE outbox SET status = 'failed', last_error = 'b-effect-broken'")
+        .execute(app.store.writer())
+        .await
+        .unwrap();
+    let b_effect: i64 = app
+        .count("SELECT id FROM outbox WHERE idempotency_key = 'b-effect'")
+        .await;
 
     for route in advocate::routes::API_ROUTES {
         let path = route
             .path
             .replace("{customer_id}", &customer.to_string())
-            .replace("{id}", &b_failed.to_string());
+            .replace("{inbox_id}", &b_failed.to_string())
+            .replace("{effect_id}", &b_effect.to_string());
+        assert!(
+            !path.contains('{'),
+            "a route parameter the test does not know: {path}"
+        );
         let url = match route.guard {
             advocate::routes::Guard::Proxy => {
                 format!("{}{path}?{}", app.address, proxy_query(a, Some(customer)))
@@ -607,7 +627,13 @@ async fn a_shop_never_reads_or_changes_another_shops_data_on_any_route(backend: 
             route.method,
             route.path
         );
-        for secret in ["b-secret@example.com", "777", "b-broken", b] {
+        for secret in [
+            "b-secret@example.com",
+            "777",
+            "b-broken",
+            "b-effect-broken",
+            b,
+        ] {
             assert!(
                 !body.contains(secret),
                 "{} {} leaked {secret}: {body}",
@@ -616,6 +642,12 @@ async fn a_shop_never_reads_or_changes_another_shops_data_on_any_route(backend: 
             );
         }
     }
+    assert_eq!(
+        app.count("SELECT CAST(COUNT(*) AS BIGINT) FROM outbox WHERE status = 'failed'")
+            .await,
+        1,
+        "B's failed effect was not retried by A"
+    );
     let (status, _) = app.inbox_row("b-broken").await;
     assert_eq!(status, "failed", "B's dead letter was not retried by A");
     assert_eq!(

@@ -115,9 +115,10 @@ async fn a_thousand_effects_reach_shopify_exactly_once_through_thirty_percent_fa
 
     app.shopify.admin(|a| {
         a.faults = Faults {
-            too_many_requests: 0.1,
-            server_error: 0.1,
-            slow: 0.1,
+            too_many_requests: 0.075,
+            server_error: 0.075,
+            dropped: 0.075,
+            slow: 0.075,
             slow_for: Duration::from_millis(300),
         }
     });
