@@ -15,7 +15,7 @@
 //! | [`shopify`] | Shopify's protocols: shop domains, signatures, webhooks, OAuth, session tokens, token lifecycle |
 //! | [`sim`] | a local stand-in for Shopify, for tests and local runs |
 //! | [`store`] | all SQL, one file per aggregate, on SQLite or PostgreSQL |
-//! | [`jobs`] | background work: the webhook inbox processor and its topic handlers |
+//! | [`jobs`] | background work: the webhook inbox processor and its topic handlers, the outbox sender |
 //! | [`error`] | the HTTP error type every route answers with |
 //!
 //! ## One store layer, two databases
