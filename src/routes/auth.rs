@@ -12,7 +12,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use crate::{
     app::AppState,
     error::ApiError,
-    shopify::{query, ShopDomain},
+    shopify::query,
     store::{now_ms, oauth_states},
 };
 
@@ -26,11 +26,7 @@ pub async fn begin_auth(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let pairs = query::parse_pairs(req.query_string());
-    let shop = query::get(&pairs, "shop")
-        .and_then(|s| ShopDomain::parse(s).ok())
-        .ok_or(ApiError::BadRequest(
-            "missing or invalid shop (expected name.myshopify.com)".into(),
-        ))?;
+    let shop = super::shop_param(&pairs)?;
     let nonce = hex::encode(rand::random::<[u8; 32]>());
     {
         let mut conn = state.store.writer().acquire().await?;
@@ -67,9 +63,7 @@ pub async fn finish_auth(
         tracing::info!(reason = %e, "OAuth callback refused");
         ApiError::Unauthorized("invalid or expired OAuth callback")
     })?;
-    let shop = query::get(&pairs, "shop")
-        .and_then(|s| ShopDomain::parse(s).ok())
-        .ok_or(ApiError::BadRequest("missing or invalid shop".into()))?;
+    let shop = super::shop_param(&pairs)?;
     let nonce = query::get(&pairs, "state").ok_or(ApiError::BadRequest("missing state".into()))?;
     let code = query::get(&pairs, "code").ok_or(ApiError::BadRequest("missing code".into()))?;
     let consumed = {

@@ -174,9 +174,7 @@ impl FromRequest for ProxyRequest {
                 tracing::info!(reason = %e, "app proxy request refused");
                 ApiError::Unauthorized("invalid app proxy signature")
             })?;
-            let shop = query::get(&pairs, "shop")
-                .and_then(|s| ShopDomain::parse(s).ok())
-                .ok_or(ApiError::BadRequest("missing or invalid shop".into()))?;
+            let shop = super::shop_param(&pairs)?;
             let creds = installed(&state, &shop).await?;
             let customer_id =
                 match query::get(&pairs, "logged_in_customer_id") {

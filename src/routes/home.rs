@@ -4,16 +4,14 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use crate::{app::AppState, error::ApiError, shopify::query, shopify::ShopDomain};
+use crate::{app::AppState, error::ApiError, shopify::query};
 
 pub async fn app_home(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let pairs = query::parse_pairs(req.query_string());
-    let shop = query::get(&pairs, "shop")
-        .and_then(|s| ShopDomain::parse(s).ok())
-        .ok_or(ApiError::BadRequest("missing or invalid shop".into()))?;
+    let shop = super::shop_param(&pairs)?;
     let api_key = html_escape(&state.config.shopify.api_key);
     let page = format!(
         r#"<!doctype html>

@@ -69,6 +69,15 @@ api_routes! {
     get "/proxy/balance" => storefront::proxy_balance, Proxy;
 }
 
+/// The `shop` parameter of a query, validated; 400 when missing or invalid.
+pub(crate) fn shop_param(pairs: &[(String, String)]) -> Result<ShopDomain, crate::error::ApiError> {
+    query::get(pairs, "shop")
+        .and_then(|s| ShopDomain::parse(s).ok())
+        .ok_or(crate::error::ApiError::BadRequest(
+            "missing or invalid shop (expected name.myshopify.com)".into(),
+        ))
+}
+
 /// Every route Advocate serves.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/webhooks", web::post().to(webhooks::receive_webhook))
