@@ -56,8 +56,10 @@ impl AdminApi {
         &self,
         shop: &ShopDomain,
         document: Document,
-        variables: Value,
+        variables: impl serde::Serialize,
     ) -> Result<T, AdminApiError> {
+        let variables: Value = serde_json::to_value(variables)
+            .map_err(|e| ShopifyError::GraphQl(vec![format!("unserialisable variables: {e}")]))?;
         let token = self.tokens.access_token(shop).await?;
         let first = self
             .client

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use super::{
     api::{AdminApi, AdminApiError},
     client::{user_errors, ShopifyError},
-    Document,
+    ops, Document,
 };
 use crate::shopify::ShopDomain;
 
@@ -94,16 +94,24 @@ pub async fn run_bulk_mutation(
         .ok_or_else(|| ShopifyError::GraphQl(vec!["no bulk operation id".into()]))?
         .to_owned();
     loop {
-        let status: Value = api
-            .call(shop, super::BULK_OPERATION_STATUS, json!({ "id": id }))
+        let status: ops::BulkOperationStatusData = api
+            .call(
+                shop,
+                super::BULK_OPERATION_STATUS,
+                ops::IdVariables { id: &id },
+            )
             .await?;
-        let node = &status["node"];
-        let state = node["status"].as_str().unwrap_or_default();
-        if !matches!(state, "CREATED" | "RUNNING" | "CANCELING") {
+        let operation = status
+            .node
+            .ok_or_else(|| ShopifyError::GraphQl(vec![format!("bulk operation {id} not found")]))?;
+        if !matches!(
+            operation.status.as_str(),
+            "CREATED" | "RUNNING" | "CANCELING"
+        ) {
             return Ok(BulkResult {
-                id,
-                status: state.to_owned(),
-                object_count: node["objectCount"].as_str().map(str::to_owned),
+                id: operation.id,
+                status: operation.status,
+                object_count: operation.object_count,
             });
         }
         tokio::time::sleep(poll).await;

@@ -8,8 +8,8 @@ use serde_json::{json, Value};
 
 use super::{
     api::{AdminApi, AdminApiError},
-    client::{user_errors, ShopifyError},
-    Document,
+    client::ShopifyError,
+    ops, Document,
 };
 use crate::shopify::ShopDomain;
 
@@ -103,64 +103,60 @@ impl Effect {
     pub async fn perform(&self, api: &AdminApi, shop: &ShopDomain) -> Result<Value, AdminApiError> {
         match self {
             Effect::CreateDiscountCode { code, .. } => {
-                let (document, field) = match self.discount_input() {
-                    (true, _) => (
-                        super::DISCOUNT_CODE_FREE_SHIPPING_CREATE,
-                        "discountCodeFreeShippingCreate",
-                    ),
-                    (false, _) => (super::DISCOUNT_CODE_BASIC_CREATE, "discountCodeBasicCreate"),
-                };
-                let data: Value = api
-                    .call(
+                let (free_shipping, input) = self.discount_input();
+                let variables = ops::DiscountVariables { discount: input };
+                let payload = if free_shipping {
+                    api.call::<ops::DiscountCodeFreeShippingCreateData>(
                         shop,
-                        document,
-                        json!({ "discount": self.discount_input().1 }),
+                        super::DISCOUNT_CODE_FREE_SHIPPING_CREATE,
+                        variables,
                     )
+                    .await?
+                    .payload
+                } else {
+                    api.call::<ops::DiscountCodeBasicCreateData>(
+                        shop,
+                        super::DISCOUNT_CODE_BASIC_CREATE,
+                        variables,
+                    )
+                    .await?
+                    .payload
+                };
+                if let Some(node) = payload.node.filter(|_| payload.user_errors.is_empty()) {
+                    return Ok(json!({ "discount_id": node.id }));
+                }
+                let errors = payload.user_errors;
+                if !errors.iter().any(|e| e.code.as_deref() == Some("TAKEN")) {
+                    return Err(ShopifyError::UserErrors(errors).into());
+                }
+                // Created by an earlier attempt whose answer was lost.
+                let found: ops::DiscountByCodeData = api
+                    .call(shop, super::DISCOUNT_BY_CODE, ops::CodeVariables { code })
                     .await?;
-                match user_errors(&data[field]) {
-                    Ok(()) => Ok(json!({ "discount_id": data[field]["codeDiscountNode"]["id"] })),
-                    Err(ShopifyError::UserErrors(errors))
-                        if errors.iter().any(|e| e.code.as_deref() == Some("TAKEN")) =>
-                    {
-                        // Created by an earlier attempt whose answer was lost.
-                        let found: Value = api
-                            .call(shop, super::DISCOUNT_BY_CODE, json!({ "code": code }))
-                            .await?;
-                        match found["codeDiscountNodeByCode"]["id"].as_str() {
-                            Some(id) => Ok(json!({ "discount_id": id, "found_existing": true })),
-                            None => Err(ShopifyError::UserErrors(errors).into()),
-                        }
-                    }
-                    Err(e) => Err(e.into()),
+                match found.node {
+                    Some(node) => Ok(json!({ "discount_id": node.id, "found_existing": true })),
+                    None => Err(ShopifyError::UserErrors(errors).into()),
                 }
             }
             Effect::AddTags { customer_gid, tags } => {
-                tag(api, shop, super::TAGS_ADD, "tagsAdd", customer_gid, tags).await
+                tag(api, shop, super::TAGS_ADD, customer_gid, tags).await
             }
             Effect::RemoveTags { customer_gid, tags } => {
-                tag(
-                    api,
-                    shop,
-                    super::TAGS_REMOVE,
-                    "tagsRemove",
-                    customer_gid,
-                    tags,
-                )
-                .await
+                tag(api, shop, super::TAGS_REMOVE, customer_gid, tags).await
             }
             Effect::TagMany {
                 customer_gids,
                 tags,
                 remove,
             } => {
-                let (document, field) = if *remove {
-                    (super::TAGS_REMOVE, "tagsRemove")
+                let document = if *remove {
+                    super::TAGS_REMOVE
                 } else {
-                    (super::TAGS_ADD, "tagsAdd")
+                    super::TAGS_ADD
                 };
                 if customer_gids.len() < api.bulk_threshold {
                     for gid in customer_gids {
-                        tag(api, shop, document, field, gid, tags).await?;
+                        tag(api, shop, document, gid, tags).await?;
                     }
                     return Ok(json!({ "customers": customer_gids.len() }));
                 }
@@ -189,14 +185,21 @@ impl Effect {
             Effect::SetMetafields { metafields } => {
                 let mut written = 0;
                 for chunk in metafields.chunks(25) {
-                    let input: Vec<Value> = chunk
-                        .iter()
-                        .map(|m| json!({ "ownerId": m.owner_id, "namespace": m.namespace, "key": m.key, "type": m.kind, "value": m.value }))
-                        .collect();
-                    let data: Value = api
-                        .call(shop, super::METAFIELDS_SET, json!({ "metafields": input }))
-                        .await?;
-                    user_errors(&data["metafieldsSet"])?;
+                    let variables = ops::MetafieldsSetVariables {
+                        metafields: chunk
+                            .iter()
+                            .map(|m| ops::MetafieldInput {
+                                owner_id: &m.owner_id,
+                                namespace: &m.namespace,
+                                key: &m.key,
+                                kind: &m.kind,
+                                value: &m.value,
+                            })
+                            .collect(),
+                    };
+                    let data: ops::MetafieldsSetData =
+                        api.call(shop, super::METAFIELDS_SET, variables).await?;
+                    data.payload.into_result()?;
                     written += chunk.len();
                 }
                 Ok(json!({ "metafields": written }))
@@ -259,13 +262,22 @@ async fn tag(
     api: &AdminApi,
     shop: &ShopDomain,
     document: Document,
-    field: &str,
     customer_gid: &str,
     tags: &[String],
 ) -> Result<Value, AdminApiError> {
-    let data: Value = api
-        .call(shop, document, json!({ "id": customer_gid, "tags": tags }))
-        .await?;
-    user_errors(&data[field])?;
+    let variables = ops::TagsVariables {
+        id: customer_gid,
+        tags,
+    };
+    let payload = if document.name == super::TAGS_REMOVE.name {
+        api.call::<ops::TagsRemoveData>(shop, document, variables)
+            .await?
+            .payload
+    } else {
+        api.call::<ops::TagsAddData>(shop, document, variables)
+            .await?
+            .payload
+    };
+    payload.into_result()?;
     Ok(json!({ "tags": tags.len() }))
 }

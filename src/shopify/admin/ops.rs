@@ -1,0 +1,128 @@
+//! Typed variables and responses of the documents in `documents/`. Field
+//! names follow the GraphQL schema (camelCase on the wire).
+
+use serde::{Deserialize, Serialize};
+
+use super::client::{ShopifyError, UserError};
+
+/// The `userErrors` every mutation payload carries.
+#[derive(Debug, Deserialize)]
+pub struct Payload {
+    #[serde(rename = "userErrors", default)]
+    pub user_errors: Vec<UserError>,
+}
+
+impl Payload {
+    pub fn into_result(self) -> Result<(), ShopifyError> {
+        if self.user_errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ShopifyError::UserErrors(self.user_errors))
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct IdNode {
+    pub id: String,
+}
+
+/// `TagsAdd` and `TagsRemove`.
+#[derive(Debug, Serialize)]
+pub struct TagsVariables<'a> {
+    pub id: &'a str,
+    pub tags: &'a [String],
+}
+
+#[derive(Debug, Deserialize)]
+pub struct TagsAddData {
+    #[serde(rename = "tagsAdd")]
+    pub payload: Payload,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct TagsRemoveData {
+    #[serde(rename = "tagsRemove")]
+    pub payload: Payload,
+}
+
+/// `MetafieldsSet` (at most 25 per call).
+#[derive(Debug, Serialize)]
+pub struct MetafieldsSetVariables<'a> {
+    pub metafields: Vec<MetafieldInput<'a>>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MetafieldInput<'a> {
+    pub owner_id: &'a str,
+    pub namespace: &'a str,
+    pub key: &'a str,
+    #[serde(rename = "type")]
+    pub kind: &'a str,
+    pub value: &'a str,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct MetafieldsSetData {
+    #[serde(rename = "metafieldsSet")]
+    pub payload: Payload,
+}
+
+/// `DiscountCodeBasicCreate` and `DiscountCodeFreeShippingCreate`: the
+/// input is built by the effect (`DiscountCode*Input`).
+#[derive(Debug, Serialize)]
+pub struct DiscountVariables {
+    pub discount: serde_json::Value,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct DiscountCreatePayload {
+    #[serde(rename = "codeDiscountNode")]
+    pub node: Option<IdNode>,
+    #[serde(rename = "userErrors", default)]
+    pub user_errors: Vec<UserError>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct DiscountCodeBasicCreateData {
+    #[serde(rename = "discountCodeBasicCreate")]
+    pub payload: DiscountCreatePayload,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct DiscountCodeFreeShippingCreateData {
+    #[serde(rename = "discountCodeFreeShippingCreate")]
+    pub payload: DiscountCreatePayload,
+}
+
+/// `DiscountByCode`.
+#[derive(Debug, Serialize)]
+pub struct CodeVariables<'a> {
+    pub code: &'a str,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct DiscountByCodeData {
+    #[serde(rename = "codeDiscountNodeByCode")]
+    pub node: Option<IdNode>,
+}
+
+/// `BulkOperationStatus`.
+#[derive(Debug, Serialize)]
+pub struct IdVariables<'a> {
+    pub id: &'a str,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct BulkOperationStatusData {
+    pub node: Option<BulkOperation>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BulkOperation {
+    pub id: String,
+    pub status: String,
+    pub object_count: Option<String>,
+}
