@@ -141,6 +141,11 @@ impl Application {
             );
             workers.push(tokio::spawn(sender.run(stopped.clone())));
         }
+        workers.push(tokio::spawn(purge_inbox(
+            store.clone(),
+            config.runtime.inbox_retention,
+            stopped.clone(),
+        )));
         let state = web::Data::new(AppState {
             signer: Signer::new(
                 &config.shopify.api_secret,
@@ -203,5 +208,23 @@ impl Application {
         self.store.close().await;
         tracing::info!("Advocate stopped");
         Ok(())
+    }
+}
+
+/// Hourly, forgets finished inbox rows older than the retention.
+async fn purge_inbox(store: Store, retention: Duration, mut stopped: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(3600));
+    while !*stopped.borrow() {
+        tokio::select! {
+            _ = tick.tick() => {
+                let before = crate::store::now_ms() - retention.as_millis() as i64;
+                match crate::store::inbox::purge_finished(&store, before).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(rows = n, "finished inbox rows past retention removed"),
+                    Err(e) => tracing::warn!(error = %e, "inbox retention failed; will retry"),
+                }
+            }
+            _ = stopped.changed() => {}
+        }
     }
 }

@@ -55,6 +55,8 @@ pub struct Runtime {
     /// drained explicitly (tests) or by other processes. Unset: one on
     /// SQLite (it has one writer), four on PostgreSQL.
     pub inbox_workers: Option<usize>,
+    /// How long finished (done, ignored) inbox rows are kept.
+    pub inbox_retention: Duration,
     /// Outbox senders (Shopify effects) in this process; 0: none here.
     pub outbox_workers: usize,
     /// How long a claimed inbox row stays reserved for its worker; a row
@@ -75,6 +77,7 @@ impl Default for Runtime {
             http_workers: 0,
             inbox_workers: None,
             outbox_workers: 1,
+            inbox_retention: Duration::from_secs(30 * 24 * 3600),
             inbox_lease: Duration::from_secs(60),
             inbox_max_attempts: 10,
             intake_batch: 512,
@@ -179,6 +182,15 @@ impl Config {
                     })
                 })
                 .transpose()?,
+            inbox_retention: Duration::from_secs(
+                24 * 3600
+                    * parse_num(
+                        &get,
+                        "ADVOCATE_INBOX_RETENTION_DAYS",
+                        defaults.inbox_retention.as_secs() / (24 * 3600),
+                        "a number of days",
+                    )?,
+            ),
             outbox_workers: parse_num(
                 &get,
                 "ADVOCATE_OUTBOX_WORKERS",

@@ -444,3 +444,17 @@ pub async fn delete_for_shop(
             .rows_affected(),
     )
 }
+
+/// Deletes rows that are done or ignored and were finished before
+/// `before` (epoch ms). Held, failed and queued rows are kept whatever their
+/// age. Shopify redelivers within hours, so a retention of days keeps every
+/// redelivery recognised.
+pub async fn purge_finished(store: &Store, before: i64) -> Result<u64, sqlx::Error> {
+    Ok(sqlx::query(
+        "DELETE FROM webhook_inbox WHERE status IN ('done', 'ignored') AND processed_at < $1",
+    )
+    .bind(before)
+    .execute(store.writer())
+    .await?
+    .rows_affected())
+}

@@ -21,7 +21,34 @@ crate::on_both_backends!(
     a_transient_failure_is_retried_with_backoff,
     a_worker_that_lost_its_lease_cannot_finish_the_row,
     two_workers_draining_one_inbox_process_each_row_once,
+    finished_rows_past_retention_are_removed_and_the_rest_kept,
 );
+
+async fn finished_rows_past_retention_are_removed_and_the_rest_kept(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.send("customers/create", "done", br#"{"id":1}"#).await;
+    app.send("products/update", "ignored", br#"{"id":1}"#).await;
+    app.send("orders/paid", "held", br#"{"id":5}"#).await;
+    app.send("customers/create", "failed", b"{broken").await;
+    app.drain().await;
+    app.send("customers/create", "queued", br#"{"id":2}"#).await;
+    // Everything finished so far is older than a retention ending now + 1 s.
+    let removed = inbox::purge_finished(&app.store, now_ms() + 1000)
+        .await
+        .unwrap();
+    assert_eq!(removed, 2);
+    let kept: Vec<String> =
+        sqlx::query_scalar("SELECT delivery_key FROM webhook_inbox ORDER BY delivery_key")
+            .fetch_all(app.store.writer())
+            .await
+            .unwrap();
+    assert_eq!(kept, ["failed", "held", "queued"]);
+    assert_eq!(
+        inbox::purge_finished(&app.store, 0).await.unwrap(),
+        0,
+        "nothing newer goes"
+    );
+}
 
 async fn a_signed_body_that_is_not_json_becomes_a_dead_letter_that_can_be_retried(
     backend: Backend,
