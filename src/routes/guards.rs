@@ -93,6 +93,21 @@ async fn installed(state: &AppState, shop: &ShopDomain) -> Result<ShopCredential
     }
 }
 
+/// What every storefront-facing caller passes after it is verified: the
+/// shop must be installed, and the shop's and the shopper's rate limits
+/// must allow the request. Returns the shop's id.
+async fn storefront_shop(
+    state: &AppState,
+    req: &HttpRequest,
+    shop: &ShopDomain,
+    customer_id: Option<i64>,
+) -> Result<i64, ApiError> {
+    let creds = installed(state, shop).await?;
+    let shopper = customer_id.map_or_else(|| peer(req), |c| c.to_string());
+    state.limiter.check_storefront(shop.as_str(), &shopper)?;
+    Ok(creds.id)
+}
+
 /// The customer id in a checkout token's `sub` (`gid://shopify/Customer/N`).
 fn customer_from_sub(sub: Option<&str>) -> Option<i64> {
     sub?.strip_prefix("gid://shopify/Customer/")?.parse().ok()
@@ -145,14 +160,10 @@ impl FromRequest for CheckoutSession {
         Box::pin(async move {
             let state = state(&req)?;
             let token = verify_session(&state, &bearer(&req)?)?;
-            let creds = installed(&state, &token.shop).await?;
             let customer_id = customer_from_sub(token.sub.as_deref());
-            let shopper = customer_id.map_or_else(|| peer(&req), |c| c.to_string());
-            state
-                .limiter
-                .check_storefront(token.shop.as_str(), &shopper)?;
+            let shop_id = storefront_shop(&state, &req, &token.shop, customer_id).await?;
             Ok(CheckoutSession {
-                shop_id: creds.id,
+                shop_id,
                 shop: token.shop,
                 customer_id,
             })
@@ -175,7 +186,6 @@ impl FromRequest for ProxyRequest {
                 ApiError::Unauthorized("invalid app proxy signature")
             })?;
             let shop = super::shop_param(&pairs)?;
-            let creds = installed(&state, &shop).await?;
             let customer_id =
                 match query::get(&pairs, "logged_in_customer_id") {
                     None | Some("") => None,
@@ -183,10 +193,9 @@ impl FromRequest for ProxyRequest {
                         ApiError::BadRequest("invalid logged_in_customer_id".into())
                     })?),
                 };
-            let shopper = customer_id.map_or_else(|| peer(&req), |c: i64| c.to_string());
-            state.limiter.check_storefront(shop.as_str(), &shopper)?;
+            let shop_id = storefront_shop(&state, &req, &shop, customer_id).await?;
             Ok(ProxyRequest {
-                shop_id: creds.id,
+                shop_id,
                 shop,
                 customer_id,
             })

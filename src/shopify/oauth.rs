@@ -126,8 +126,6 @@ impl OAuthClient {
         self.token_request(
             shop,
             json!({
-                "client_id": self.api_key,
-                "client_secret": self.api_secret.expose_secret(),
                 "code": code,
                 "expiring": "1",
             }),
@@ -145,8 +143,6 @@ impl OAuthClient {
         self.token_request(
             shop,
             json!({
-                "client_id": self.api_key,
-                "client_secret": self.api_secret.expose_secret(),
                 "grant_type": "urn:ietf:params:oauth:grant-type:token-exchange",
                 "subject_token": session_token,
                 "subject_token_type": "urn:ietf:params:oauth:token-type:id_token",
@@ -166,8 +162,6 @@ impl OAuthClient {
         self.token_request(
             shop,
             json!({
-                "client_id": self.api_key,
-                "client_secret": self.api_secret.expose_secret(),
                 "grant_type": "refresh_token",
                 "refresh_token": refresh_token,
             }),
@@ -178,8 +172,10 @@ impl OAuthClient {
     async fn token_request(
         &self,
         shop: &ShopDomain,
-        body: serde_json::Value,
+        mut body: serde_json::Value,
     ) -> Result<TokenResponse, OAuthError> {
+        body["client_id"] = json!(self.api_key);
+        body["client_secret"] = json!(self.api_secret.expose_secret());
         let response = self
             .endpoint
             .request(&self.http, shop, "/admin/oauth/access_token")

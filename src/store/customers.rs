@@ -165,19 +165,3 @@ pub async fn redacted_among(
     }
     Ok(redacted)
 }
-
-/// True when the customer's personal data was erased by a redaction.
-pub async fn is_redacted(
-    conn: &mut AnyConnection,
-    shop_id: i64,
-    customer_id: i64,
-) -> Result<bool, sqlx::Error> {
-    let redacted: Option<Option<i64>> = sqlx::query_scalar(
-        "SELECT redacted_at FROM customers WHERE shop_id = $1 AND customer_id = $2",
-    )
-    .bind(shop_id)
-    .bind(customer_id)
-    .fetch_optional(conn)
-    .await?;
-    Ok(matches!(redacted, Some(Some(_))))
-}

@@ -273,17 +273,7 @@ pub async fn reschedule(
     retry_at: i64,
     error: &str,
 ) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query(
-        "UPDATE webhook_inbox SET available_at = $1, last_error = $2, lease_owner = NULL, \
-         lease_until = NULL WHERE id = $3 AND lease_owner = $4",
-    )
-    .bind(retry_at)
-    .bind(error)
-    .bind(id)
-    .bind(owner)
-    .execute(conn)
-    .await?;
-    Ok(done.rows_affected() == 1)
+    super::reschedule_leased(conn, super::Queue::Inbox, id, owner, retry_at, error).await
 }
 
 /// Makes a row a dead letter, keeping its body for a later retry.
@@ -376,18 +366,6 @@ pub async fn list_failed(
     .bind(limit)
     .fetch_all(store.reader())
     .await
-}
-
-/// Rows per status, for health and tests.
-pub async fn count_by_status(store: &Store) -> Result<Vec<(String, i64)>, sqlx::Error> {
-    let rows = sqlx::query(
-        "SELECT status, CAST(COUNT(*) AS BIGINT) AS n FROM webhook_inbox GROUP BY status ORDER BY status",
-    )
-    .fetch_all(store.writer())
-    .await?;
-    rows.iter()
-        .map(|r| Ok((r.try_get("status")?, r.try_get("n")?)))
-        .collect()
 }
 
 /// Rewrites, with `redact`, the kept bodies of this shop's rows that concern

@@ -236,6 +236,41 @@ fn sqlite_url(url: &str) -> String {
     }
 }
 
+/// The leased work queues; they share how a leased row is given back.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Queue {
+    Inbox,
+    Outbox,
+}
+
+/// Gives a leased row back after a transient failure, to be tried at
+/// `retry_at`. False when `owner` no longer holds the lease.
+pub(crate) async fn reschedule_leased(
+    conn: &mut sqlx::AnyConnection,
+    queue: Queue,
+    id: i64,
+    owner: &str,
+    retry_at: i64,
+    error: &str,
+) -> Result<bool, sqlx::Error> {
+    let table = match queue {
+        Queue::Inbox => "webhook_inbox",
+        Queue::Outbox => "outbox",
+    };
+    let sql = format!(
+        "UPDATE {table} SET available_at = $1, last_error = $2, lease_owner = NULL, \
+         lease_until = NULL WHERE id = $3 AND lease_owner = $4"
+    );
+    let done = sqlx::query(&sql)
+        .bind(retry_at)
+        .bind(error)
+        .bind(id)
+        .bind(owner)
+        .execute(conn)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
 /// Placeholders for a multi-row insert: `rows` groups of `columns`.
 /// PostgreSQL wants `$1, $2, ...`; SQLite gets anonymous `?`, since it looks
 /// numbered names up one by one (quadratic in a statement with hundreds).

@@ -134,17 +134,7 @@ pub async fn reschedule(
     retry_at: i64,
     error: &str,
 ) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query(
-        "UPDATE outbox SET available_at = $1, last_error = $2, lease_owner = NULL, \
-         lease_until = NULL WHERE id = $3 AND lease_owner = $4",
-    )
-    .bind(retry_at)
-    .bind(error)
-    .bind(id)
-    .bind(owner)
-    .execute(conn)
-    .await?;
-    Ok(done.rows_affected() == 1)
+    super::reschedule_leased(conn, super::Queue::Outbox, id, owner, retry_at, error).await
 }
 
 /// The merchant's retry of a failed effect of their shop.

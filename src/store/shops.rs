@@ -51,18 +51,6 @@ pub async fn get_shop(conn: &mut AnyConnection, domain: &str) -> Result<Shop, sq
     .await
 }
 
-pub async fn find_shop(
-    conn: &mut AnyConnection,
-    domain: &str,
-) -> Result<Option<Shop>, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "SELECT {SHOP_COLUMNS} FROM shops WHERE domain = $1"
-    ))
-    .bind(domain)
-    .fetch_optional(conn)
-    .await
-}
-
 /// app/uninstalled: the tokens are gone and the shop is inactive until it
 /// installs again. Loyalty data stays until shop/redact.
 pub async fn mark_uninstalled(
