@@ -42,6 +42,7 @@ pub mod config;
 pub mod crypto;
 pub mod error;
 pub mod jobs;
+pub mod loyalty;
 pub mod routes;
 pub mod shopify;
 pub mod sim;

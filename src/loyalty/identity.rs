@@ -1,0 +1,75 @@
+//! Hashed identifiers for matching people without keeping what identifies
+//! them: an email, a phone number or a shipping address is normalised and
+//! hashed (SHA-256, hex). Used to link guest orders to accounts and by the
+//! referral fraud rules. The hashes are erased with the rest of a
+//! customer's data on redaction.
+
+use sha2::{Digest, Sha256};
+
+fn hash(kind: &str, normalised: &str) -> Option<String> {
+    if normalised.is_empty() {
+        return None;
+    }
+    let mut h = Sha256::new();
+    h.update(b"advocate:");
+    h.update(kind.as_bytes());
+    h.update(b":");
+    h.update(normalised.as_bytes());
+    Some(hex::encode(h.finalize()))
+}
+
+/// Case and surrounding space do not matter.
+pub fn email(raw: Option<&str>) -> Option<String> {
+    hash("email", &raw?.trim().to_lowercase())
+}
+
+/// Only the digits count, and only the last ten (country prefixes vary).
+pub fn phone(raw: Option<&str>) -> Option<String> {
+    let digits: String = raw?.chars().filter(char::is_ascii_digit).collect();
+    if digits.len() < 6 {
+        return None;
+    }
+    let tail = &digits[digits.len().saturating_sub(10)..];
+    hash("phone", tail)
+}
+
+/// First address line, postal code and country, letters and digits only.
+pub fn address(address1: Option<&str>, zip: Option<&str>, country: Option<&str>) -> Option<String> {
+    let clean = |s: Option<&str>| -> String {
+        s.unwrap_or_default()
+            .chars()
+            .filter(|c| c.is_alphanumeric())
+            .flat_map(char::to_lowercase)
+            .collect()
+    };
+    let line = clean(address1);
+    if line.is_empty() {
+        return None;
+    }
+    hash(
+        "address",
+        &format!("{line}|{}|{}", clean(zip), clean(country)),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn spelling_differences_do_not_matter() {
+        assert_eq!(
+            super::email(Some(" Jon@Example.com ")),
+            super::email(Some("jon@example.com"))
+        );
+        assert_eq!(
+            super::phone(Some("+1 (555) 555-1234")),
+            super::phone(Some("555.555.1234"))
+        );
+        assert_eq!(
+            super::address(Some("151 O'Connor Street"), Some("K2P 2L8"), Some("CA")),
+            super::address(Some("151 oconnor street"), Some("k2p2l8"), Some("ca"))
+        );
+        assert_ne!(super::email(Some("a@x")), super::email(Some("b@x")));
+        assert_eq!(super::email(Some("  ")), None);
+        assert_eq!(super::phone(Some("12")), None);
+    }
+}

@@ -1,0 +1,609 @@
+//! A shop's program settings: what earns, what can be redeemed, the VIP
+//! tiers, expiry and referrals. Stored as JSON and versioned: every change
+//! is a new version, and the ledger records the version that earned each
+//! entry. A new shop starts from [`ProgramSettings::default`], which works
+//! as it is. [`ProgramSettings::validate`] lists every problem at once, by
+//! field path, so the admin page can show them beside the fields.
+
+use serde::{Deserialize, Serialize};
+
+use super::money;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ProgramSettings {
+    pub earning: Earning,
+    pub rewards: Vec<Reward>,
+    pub tiers: Tiers,
+    pub expiry: Expiry,
+    pub referrals: Referrals,
+}
+
+impl Default for ProgramSettings {
+    fn default() -> Self {
+        Self {
+            earning: Earning::default(),
+            rewards: vec![
+                Reward {
+                    id: "5-off".into(),
+                    name: "5.00 off".into(),
+                    value: RewardValue::AmountOff {
+                        amount: "5.00".into(),
+                    },
+                    points_cost: 500,
+                    minimum_order: None,
+                    valid_days: 90,
+                },
+                Reward {
+                    id: "10-percent-off".into(),
+                    name: "10% off".into(),
+                    value: RewardValue::PercentageOff { percent: 10 },
+                    points_cost: 1000,
+                    minimum_order: Some("50.00".into()),
+                    valid_days: 90,
+                },
+                Reward {
+                    id: "free-shipping".into(),
+                    name: "Free shipping".into(),
+                    value: RewardValue::FreeShipping,
+                    points_cost: 750,
+                    minimum_order: None,
+                    valid_days: 90,
+                },
+            ],
+            tiers: Tiers::default(),
+            expiry: Expiry::default(),
+            referrals: Referrals::default(),
+        }
+    }
+}
+
+/// How orders and events earn points.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Earning {
+    /// `points` are earned for every `per_amount` of eligible spend.
+    pub points: i64,
+    /// A decimal amount in the shop's currency ("1.00").
+    pub per_amount: String,
+    /// Count tax toward points (default: no).
+    pub include_tax: bool,
+    /// Count shipping toward points (default: no).
+    pub include_shipping: bool,
+    /// Earn on the price before discounts (default: after discounts).
+    pub before_discounts: bool,
+    pub channels: Channels,
+    /// Test orders earn (default: no).
+    pub include_test_orders: bool,
+    pub award_on: AwardOn,
+    /// The return window: earned points become spendable this many days
+    /// after the award. 0 makes them spendable at once.
+    pub pending_days: u32,
+    /// Points for creating an account.
+    pub signup_points: i64,
+    /// Points on the customer's birthday, once a year.
+    pub birthday_points: i64,
+}
+
+impl Default for Earning {
+    fn default() -> Self {
+        Self {
+            points: 1,
+            per_amount: "1.00".into(),
+            include_tax: false,
+            include_shipping: false,
+            before_discounts: false,
+            channels: Channels::default(),
+            include_test_orders: false,
+            award_on: AwardOn::Paid,
+            pending_days: 14,
+            signup_points: 100,
+            birthday_points: 200,
+        }
+    }
+}
+
+/// Which sales channels earn.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Channels {
+    /// The online store and every other channel but POS and draft orders.
+    pub online: bool,
+    pub pos: bool,
+    pub draft_orders: bool,
+}
+
+impl Default for Channels {
+    fn default() -> Self {
+        Self {
+            online: true,
+            pos: true,
+            draft_orders: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AwardOn {
+    Paid,
+    Fulfilled,
+}
+
+// No `deny_unknown_fields` where a value is flattened in: serde cannot
+// combine the two.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reward {
+    /// Stable id: redemptions refer to it.
+    pub id: String,
+    pub name: String,
+    #[serde(flatten)]
+    pub value: RewardValue,
+    pub points_cost: i64,
+    /// A decimal amount the order's subtotal must reach to use the code.
+    #[serde(default)]
+    pub minimum_order: Option<String>,
+    /// Days the issued code stays valid.
+    #[serde(default = "default_valid_days")]
+    pub valid_days: u32,
+}
+
+fn default_valid_days() -> u32 {
+    90
+}
+
+/// What a reward (or a referral discount) takes off an order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum RewardValue {
+    AmountOff { amount: String },
+    PercentageOff { percent: u32 },
+    FreeShipping,
+}
+
+/// VIP tiers. Levels are ordered by threshold, whatever order they are
+/// listed in; a customer's tier is the highest level whose threshold they
+/// reach. Levels have stable ids, so renaming, reordering or retagging one
+/// keeps its members.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Tiers {
+    pub basis: TierBasis,
+    pub window: TierWindow,
+    pub levels: Vec<TierLevel>,
+}
+
+impl Default for Tiers {
+    fn default() -> Self {
+        let level = |id: &str, name: &str, threshold: &str, multiplier, entry, perk| TierLevel {
+            id: id.into(),
+            name: name.into(),
+            threshold: threshold.into(),
+            multiplier_percent: multiplier,
+            entry_points: entry,
+            tag: format!("advocate-tier:{id}"),
+            perk_percent: perk,
+        };
+        Self {
+            basis: TierBasis::Spend,
+            window: TierWindow::Lifetime,
+            levels: vec![
+                level("silver", "Silver", "250.00", 110, 100, 0),
+                level("gold", "Gold", "500.00", 120, 250, 5),
+                level("platinum", "Platinum", "1000.00", 150, 500, 10),
+            ],
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TierBasis {
+    /// Net spend (after refunds) in the shop's currency.
+    Spend,
+    /// Points earned from orders (after clawbacks).
+    PointsEarned,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TierWindow {
+    Lifetime,
+    Rolling12Months,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TierLevel {
+    pub id: String,
+    pub name: String,
+    /// A decimal amount (basis `spend`) or a whole number of points.
+    pub threshold: String,
+    /// Earning multiplier in percent: 150 earns 1.5 times the points.
+    #[serde(default = "default_multiplier")]
+    pub multiplier_percent: u32,
+    /// Points granted once, the first time a customer reaches the tier.
+    #[serde(default)]
+    pub entry_points: i64,
+    /// The customer tag that marks members in Shopify.
+    pub tag: String,
+    /// The tier's discount at checkout, in percent (the VIP Function reads
+    /// it); 0 for none.
+    #[serde(default)]
+    pub perk_percent: u32,
+}
+
+fn default_multiplier() -> u32 {
+    100
+}
+
+/// Points expire after a stretch without activity (earning, redeeming or
+/// an adjustment), with a warning before.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Expiry {
+    pub enabled: bool,
+    pub inactive_months: u32,
+    pub warning_days: u32,
+}
+
+impl Default for Expiry {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            inactive_months: 12,
+            warning_days: 30,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Referrals {
+    pub enabled: bool,
+    /// The friend's discount on their first order.
+    pub friend_reward: RewardValue,
+    /// Days the friend's code stays valid.
+    pub friend_code_valid_days: u32,
+    pub advocate_reward: AdvocateReward,
+    /// The friend's order must reach this (eligible amount) to count.
+    pub minimum_order: Option<String>,
+    /// Most referrals one advocate is rewarded for.
+    pub cap_per_advocate: u32,
+    /// More than `burst_limit` referred orders for one advocate within
+    /// `burst_window_hours` are held for the merchant's review.
+    pub burst_limit: u32,
+    pub burst_window_hours: u32,
+}
+
+impl Default for Referrals {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            friend_reward: RewardValue::AmountOff {
+                amount: "10.00".into(),
+            },
+            friend_code_valid_days: 30,
+            advocate_reward: AdvocateReward::Points { points: 500 },
+            minimum_order: Some("20.00".into()),
+            cap_per_advocate: 25,
+            burst_limit: 3,
+            burst_window_hours: 24,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum AdvocateReward {
+    Points {
+        points: i64,
+    },
+    Discount {
+        #[serde(flatten)]
+        value: RewardValue,
+        valid_days: u32,
+    },
+}
+
+/// One problem with submitted settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    /// Dotted path to the field: `tiers.levels[1].threshold`.
+    pub field: String,
+    pub message: String,
+}
+
+/// Longest a points value may be: no program needs more, and sums stay far
+/// from overflow.
+pub const MAX_POINTS: i64 = 100_000_000;
+
+impl ProgramSettings {
+    /// Every problem, or nothing. Amounts are checked against the shop's
+    /// currency (its minor-unit digits).
+    pub fn validate(&self, currency: &str) -> Result<(), Vec<FieldError>> {
+        let exp = money::exponent(currency);
+        let mut errors = Vec::new();
+        let mut err = |field: String, message: &str| {
+            errors.push(FieldError {
+                field,
+                message: message.to_owned(),
+            })
+        };
+        let e = &self.earning;
+        if !(1..=10_000).contains(&e.points) {
+            err("earning.points".into(), "must be between 1 and 10000");
+        }
+        match money::parse_minor(&e.per_amount, exp) {
+            Some(v) if v > 0 => {}
+            _ => err(
+                "earning.per_amount".into(),
+                "must be a positive amount in the shop's currency",
+            ),
+        }
+        if e.pending_days > 365 {
+            err("earning.pending_days".into(), "must be at most 365");
+        }
+        for (field, value) in [
+            ("earning.signup_points", e.signup_points),
+            ("earning.birthday_points", e.birthday_points),
+        ] {
+            if !(0..=MAX_POINTS).contains(&value) {
+                err(field.into(), "must be between 0 and 100000000");
+            }
+        }
+        let mut reward_ids = std::collections::HashSet::new();
+        for (i, r) in self.rewards.iter().enumerate() {
+            let at = |f: &str| format!("rewards[{i}].{f}");
+            if !valid_id(&r.id) {
+                err(at("id"), "must be 1-40 letters, digits, '-' or '_'");
+            } else if !reward_ids.insert(r.id.as_str()) {
+                err(at("id"), "is used by another reward");
+            }
+            if r.name.trim().is_empty() || r.name.len() > 100 {
+                err(at("name"), "must be 1-100 characters");
+            }
+            if !(1..=MAX_POINTS).contains(&r.points_cost) {
+                err(at("points_cost"), "must be between 1 and 100000000");
+            }
+            if !(1..=3650).contains(&r.valid_days) {
+                err(at("valid_days"), "must be between 1 and 3650");
+            }
+            if let Some(m) = &r.minimum_order {
+                if !matches!(money::parse_minor(m, exp), Some(v) if v >= 0) {
+                    err(at("minimum_order"), "must be an amount in the shop's currency");
+                }
+            }
+            if let Some(message) = value_problem(&r.value, exp) {
+                err(at(value_field(&r.value)), message);
+            }
+        }
+        let t = &self.tiers;
+        let mut tier_ids = std::collections::HashSet::new();
+        let mut tags = std::collections::HashSet::new();
+        let mut thresholds = std::collections::HashSet::new();
+        for (i, level) in t.levels.iter().enumerate() {
+            let at = |f: &str| format!("tiers.levels[{i}].{f}");
+            if !valid_id(&level.id) {
+                err(at("id"), "must be 1-40 letters, digits, '-' or '_'");
+            } else if !tier_ids.insert(level.id.as_str()) {
+                err(at("id"), "is used by another tier");
+            }
+            if level.name.trim().is_empty() || level.name.len() > 60 {
+                err(at("name"), "must be 1-60 characters");
+            }
+            match tier_threshold(t.basis, &level.threshold, exp) {
+                Some(v) if v >= 0 => {
+                    if !thresholds.insert(v) {
+                        err(at("threshold"), "is the same as another tier's");
+                    }
+                }
+                _ => err(
+                    at("threshold"),
+                    match t.basis {
+                        TierBasis::Spend => "must be an amount in the shop's currency",
+                        TierBasis::PointsEarned => "must be a whole number of points",
+                    },
+                ),
+            }
+            if !(100..=1000).contains(&level.multiplier_percent) {
+                err(at("multiplier_percent"), "must be between 100 and 1000");
+            }
+            if !(0..=MAX_POINTS).contains(&level.entry_points) {
+                err(at("entry_points"), "must be between 0 and 100000000");
+            }
+            let tag = level.tag.trim();
+            if tag.is_empty() || tag.len() > 255 || tag.contains(',') {
+                err(at("tag"), "must be 1-255 characters without commas");
+            } else if !tags.insert(tag.to_ascii_lowercase()) {
+                err(at("tag"), "is used by another tier");
+            }
+            if level.perk_percent > 100 {
+                err(at("perk_percent"), "must be between 0 and 100");
+            }
+        }
+        if t.levels.len() > 20 {
+            err("tiers.levels".into(), "at most 20 tiers");
+        }
+        let x = &self.expiry;
+        if x.enabled {
+            if !(1..=120).contains(&x.inactive_months) {
+                err("expiry.inactive_months".into(), "must be between 1 and 120");
+            }
+            if x.warning_days > 365 {
+                err("expiry.warning_days".into(), "must be at most 365");
+            }
+        }
+        let r = &self.referrals;
+        if let Some(message) = value_problem(&r.friend_reward, exp) {
+            err(
+                format!("referrals.friend_reward.{}", value_field(&r.friend_reward)),
+                message,
+            );
+        }
+        if !(1..=3650).contains(&r.friend_code_valid_days) {
+            err(
+                "referrals.friend_code_valid_days".into(),
+                "must be between 1 and 3650",
+            );
+        }
+        match &r.advocate_reward {
+            AdvocateReward::Points { points } => {
+                if !(1..=MAX_POINTS).contains(points) {
+                    err(
+                        "referrals.advocate_reward.points".into(),
+                        "must be between 1 and 100000000",
+                    );
+                }
+            }
+            AdvocateReward::Discount { value, valid_days } => {
+                if let Some(message) = value_problem(value, exp) {
+                    err(
+                        format!("referrals.advocate_reward.{}", value_field(value)),
+                        message,
+                    );
+                }
+                if !(1..=3650).contains(valid_days) {
+                    err(
+                        "referrals.advocate_reward.valid_days".into(),
+                        "must be between 1 and 3650",
+                    );
+                }
+            }
+        }
+        if let Some(m) = &r.minimum_order {
+            if !matches!(money::parse_minor(m, exp), Some(v) if v >= 0) {
+                err(
+                    "referrals.minimum_order".into(),
+                    "must be an amount in the shop's currency",
+                );
+            }
+        }
+        if r.burst_limit == 0 {
+            err("referrals.burst_limit".into(), "must be at least 1");
+        }
+        if !(1..=720).contains(&r.burst_window_hours) {
+            err(
+                "referrals.burst_window_hours".into(),
+                "must be between 1 and 720",
+            );
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
+    }
+
+    pub fn reward(&self, id: &str) -> Option<&Reward> {
+        self.rewards.iter().find(|r| r.id == id)
+    }
+}
+
+/// A tier threshold in minor units (spend) or points; None when malformed.
+pub fn tier_threshold(basis: TierBasis, raw: &str, exponent: u32) -> Option<i64> {
+    match basis {
+        TierBasis::Spend => money::parse_minor(raw, exponent),
+        TierBasis::PointsEarned => raw.trim().parse().ok(),
+    }
+}
+
+fn valid_id(id: &str) -> bool {
+    (1..=40).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+fn value_field(value: &RewardValue) -> &'static str {
+    match value {
+        RewardValue::AmountOff { .. } => "amount",
+        RewardValue::PercentageOff { .. } => "percent",
+        RewardValue::FreeShipping => "kind",
+    }
+}
+
+fn value_problem(value: &RewardValue, exponent: u32) -> Option<&'static str> {
+    match value {
+        RewardValue::AmountOff { amount } => match money::parse_minor(amount, exponent) {
+            Some(v) if v > 0 => None,
+            _ => Some("must be a positive amount in the shop's currency"),
+        },
+        RewardValue::PercentageOff { percent } if !(1..=100).contains(percent) => {
+            Some("must be between 1 and 100")
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_defaults_are_valid_and_round_trip_through_json() {
+        let settings = ProgramSettings::default();
+        assert_eq!(settings.validate("USD"), Ok(()));
+        let json = serde_json::to_string(&settings).unwrap();
+        let back: ProgramSettings = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, settings);
+    }
+
+    #[test]
+    fn a_partial_document_takes_defaults_for_the_rest() {
+        let s: ProgramSettings =
+            serde_json::from_str(r#"{"earning": {"points": 2, "pending_days": 0}}"#).unwrap();
+        assert_eq!(s.earning.points, 2);
+        assert_eq!(s.earning.pending_days, 0);
+        assert_eq!(s.earning.per_amount, "1.00");
+        assert_eq!(s.tiers, Tiers::default());
+    }
+
+    #[test]
+    fn unknown_fields_are_refused() {
+        assert!(serde_json::from_str::<ProgramSettings>(r#"{"earnings": {}}"#).is_err());
+    }
+
+    #[test]
+    fn every_problem_is_reported_by_field() {
+        let mut s = ProgramSettings::default();
+        s.earning.points = 0;
+        s.earning.per_amount = "1.001".into();
+        s.rewards[1].id = s.rewards[0].id.clone();
+        s.rewards[2].value = RewardValue::PercentageOff { percent: 0 };
+        s.tiers.levels[1].threshold = s.tiers.levels[0].threshold.clone();
+        s.tiers.levels[2].tag = "a,b".into();
+        s.referrals.advocate_reward = AdvocateReward::Points { points: 0 };
+        let fields: Vec<String> = s
+            .validate("USD")
+            .unwrap_err()
+            .into_iter()
+            .map(|e| e.field)
+            .collect();
+        assert_eq!(
+            fields,
+            [
+                "earning.points",
+                "earning.per_amount",
+                "rewards[1].id",
+                "rewards[2].percent",
+                "tiers.levels[1].threshold",
+                "tiers.levels[2].tag",
+                "referrals.advocate_reward.points",
+            ]
+        );
+    }
+
+    #[test]
+    fn amounts_are_checked_against_the_shops_currency() {
+        let s = ProgramSettings::default();
+        // "5.00" has two decimals: fine in yen only as 5 whole yen when the
+        // extra digits are zeros.
+        assert_eq!(s.validate("JPY"), Ok(()));
+        let mut s = ProgramSettings::default();
+        s.rewards[0].value = RewardValue::AmountOff {
+            amount: "5.50".into(),
+        };
+        assert!(s.validate("JPY").is_err());
+    }
+}

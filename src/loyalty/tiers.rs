@@ -1,0 +1,77 @@
+//! VIP tiers: which level a customer's spend (or points earned) reaches,
+//! and how far the next one is. Levels are ranked by threshold, not by the
+//! order the merchant listed them in.
+
+use super::settings::{tier_threshold, TierLevel, Tiers};
+
+/// The levels with their thresholds (minor units or points), lowest first;
+/// malformed levels (refused by validation) are left out.
+pub fn ranked(tiers: &Tiers, exponent: u32) -> Vec<(i64, &TierLevel)> {
+    let mut levels: Vec<(i64, &TierLevel)> = tiers
+        .levels
+        .iter()
+        .filter_map(|l| tier_threshold(tiers.basis, &l.threshold, exponent).map(|t| (t, l)))
+        .collect();
+    levels.sort_by_key(|(t, _)| *t);
+    levels
+}
+
+/// The highest level `value` reaches, if any.
+pub fn tier_for(tiers: &Tiers, exponent: u32, value: i64) -> Option<&TierLevel> {
+    ranked(tiers, exponent)
+        .into_iter()
+        .rev()
+        .find(|(t, _)| value >= *t)
+        .map(|(_, l)| l)
+}
+
+/// The next level above `value` and what is missing to reach it.
+pub fn next_tier(tiers: &Tiers, exponent: u32, value: i64) -> Option<(&TierLevel, i64)> {
+    ranked(tiers, exponent)
+        .into_iter()
+        .find(|(t, _)| value < *t)
+        .map(|(t, l)| (l, t - value))
+}
+
+pub fn level<'a>(tiers: &'a Tiers, id: Option<&str>) -> Option<&'a TierLevel> {
+    let id = id?;
+    tiers.levels.iter().find(|l| l.id == id)
+}
+
+/// The earning multiplier of the tier `id` (100 % without one, or when the
+/// tier was removed).
+pub fn multiplier(tiers: &Tiers, id: Option<&str>) -> u32 {
+    level(tiers, id).map_or(100, |l| l.multiplier_percent)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::loyalty::settings::{TierBasis, Tiers};
+
+    #[test]
+    fn the_highest_reached_level_wins_whatever_the_listing_order() {
+        let mut tiers = Tiers::default();
+        tiers.levels.reverse();
+        assert_eq!(tier_for(&tiers, 2, 24_999), None);
+        assert_eq!(tier_for(&tiers, 2, 25_000).unwrap().id, "silver");
+        assert_eq!(tier_for(&tiers, 2, 99_999).unwrap().id, "gold");
+        assert_eq!(tier_for(&tiers, 2, 1_000_000).unwrap().id, "platinum");
+        let (next, missing) = next_tier(&tiers, 2, 30_000).unwrap();
+        assert_eq!((next.id.as_str(), missing), ("gold", 20_000));
+        assert!(next_tier(&tiers, 2, 100_000).is_none());
+    }
+
+    #[test]
+    fn points_thresholds_are_whole_points() {
+        let mut tiers = Tiers::default();
+        tiers.basis = TierBasis::PointsEarned;
+        for (level, t) in tiers.levels.iter_mut().zip(["500", "1000", "2500"]) {
+            level.threshold = t.into();
+        }
+        assert_eq!(tier_for(&tiers, 2, 1_000).unwrap().id, "gold");
+        assert_eq!(multiplier(&tiers, Some("gold")), 120);
+        assert_eq!(multiplier(&tiers, Some("removed")), 100);
+        assert_eq!(multiplier(&tiers, None), 100);
+    }
+}
