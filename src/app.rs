@@ -49,6 +49,9 @@ pub struct AppState {
     pub scopes: String,
     /// Commits webhook deliveries in groups.
     pub intake: IntakeWriter,
+    /// Sends a Shopify effect at once when a shopper waits for it (the
+    /// code of a redeemed reward); the outbox workers send the rest.
+    pub outbox: Arc<OutboxSender>,
 }
 
 /// The app's configuration file, compiled in: its scopes are the ones
@@ -80,6 +83,20 @@ impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let store = Store::connect(&config.database_url, config.runtime.db_max_connections).await?;
         store.migrate().await?;
+        // Order and refund deliveries held by a version without the loyalty
+        // engine are handled now.
+        let topics: Vec<String> = crate::jobs::topics::ENGINE_TOPICS
+            .iter()
+            .map(|t| t.to_string())
+            .collect();
+        let topics: Vec<&str> = topics.iter().map(String::as_str).collect();
+        let released = crate::store::inbox::release_held(&store, &topics).await?;
+        if released > 0 {
+            tracing::info!(
+                rows = released,
+                "held order deliveries queued for the loyalty engine"
+            );
+        }
 
         let wake = Arc::new(Notify::new());
         let (intake_writer, intake) =
@@ -141,6 +158,20 @@ impl Application {
             );
             workers.push(tokio::spawn(sender.run(stopped.clone())));
         }
+        if !config.runtime.scheduler_every.is_zero() {
+            workers.push(tokio::spawn(run_scheduled_jobs(
+                store.clone(),
+                config.runtime.scheduler_every,
+                stopped.clone(),
+            )));
+        }
+        let inline_outbox = Arc::new(OutboxSender::new(
+            store.clone(),
+            admin_api.clone(),
+            format!("outbox-inline-{}", InboxProcessor::owner_name(0)),
+            config.runtime.inbox_lease,
+            config.runtime.inbox_max_attempts,
+        ));
         workers.push(tokio::spawn(purge_inbox(
             store.clone(),
             config.runtime.inbox_retention,
@@ -162,6 +193,7 @@ impl Application {
             config,
             store: store.clone(),
             intake: intake_writer,
+            outbox: inline_outbox,
         });
         let server = HttpServer::new(move || {
             App::new()
@@ -208,6 +240,28 @@ impl Application {
         self.store.close().await;
         tracing::info!("Advocate stopped");
         Ok(())
+    }
+}
+
+/// Runs the scheduled loyalty jobs every `every` (each job decides
+/// whether it is due; leases keep other processes from running it twice).
+async fn run_scheduled_jobs(store: Store, every: Duration, mut stopped: watch::Receiver<bool>) {
+    let owner = format!("jobs-{}", InboxProcessor::owner_name(0));
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    while !*stopped.borrow() {
+        tokio::select! {
+            _ = tick.tick() => {
+                match crate::engine::scheduled::run_due(&store, &owner, crate::store::now_ms()).await {
+                    Ok(report) if report != Default::default() => {
+                        tracing::info!(?report, "scheduled loyalty jobs ran");
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = format!("{e:#}"), "scheduled jobs failed; will retry"),
+                }
+            }
+            _ = stopped.changed() => {}
+        }
     }
 }
 

@@ -68,6 +68,9 @@ pub struct Runtime {
     pub intake_batch: usize,
     /// Largest database pool (PostgreSQL; SQLite has one writer).
     pub db_max_connections: u32,
+    /// How often scheduled loyalty jobs (pending points, expiry, tiers,
+    /// birthdays) are looked at; zero runs none in this process.
+    pub scheduler_every: Duration,
 }
 
 impl Default for Runtime {
@@ -82,6 +85,7 @@ impl Default for Runtime {
             inbox_max_attempts: 10,
             intake_batch: 512,
             db_max_connections: 16,
+            scheduler_every: Duration::from_secs(60),
         }
     }
 }
@@ -197,6 +201,12 @@ impl Config {
                 defaults.outbox_workers,
                 "a number of tasks (0 disables sending here)",
             )?,
+            scheduler_every: Duration::from_secs(parse_num(
+                &get,
+                "ADVOCATE_SCHEDULER_SECS",
+                defaults.scheduler_every.as_secs(),
+                "a number of seconds (0 disables scheduled jobs here)",
+            )?),
             inbox_lease: Duration::from_secs(parse_num(
                 &get,
                 "ADVOCATE_INBOX_LEASE_SECS",

@@ -18,6 +18,16 @@ pub enum ApiError {
     Forbidden(&'static str),
     #[error("{0}")]
     NotFound(&'static str),
+    /// The request conflicts with the current state (not enough points, a
+    /// stale version).
+    #[error("{0}")]
+    Conflict(String),
+    /// Well-formed but invalid; `errors` lists the fields at fault.
+    #[error("{message}")]
+    Unprocessable {
+        message: String,
+        errors: Option<serde_json::Value>,
+    },
     #[error("too many requests, retry in {retry_after_secs} s")]
     TooManyRequests { retry_after_secs: u64 },
     #[error("body larger than the {limit} bytes accepted")]
@@ -36,6 +46,8 @@ impl ApiError {
             Self::Reauthorize { .. } => "reauthorize",
             Self::Forbidden(_) => "forbidden",
             Self::NotFound(_) => "not_found",
+            Self::Conflict(_) => "conflict",
+            Self::Unprocessable { .. } => "unprocessable",
             Self::TooManyRequests { .. } => "too_many_requests",
             Self::PayloadTooLarge { .. } => "payload_too_large",
             Self::Unavailable(_) => "unavailable",
@@ -51,6 +63,8 @@ impl ResponseError for ApiError {
             Self::Unauthorized(_) | Self::Reauthorize { .. } => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -85,7 +99,15 @@ impl ResponseError for ApiError {
             }
             _ => {}
         }
-        response.json(json!({ "error": self.code(), "message": message }))
+        let mut body = json!({ "error": self.code(), "message": message });
+        if let Self::Unprocessable {
+            errors: Some(errors),
+            ..
+        } = self
+        {
+            body["errors"] = errors.clone();
+        }
+        response.json(body)
     }
 }
 

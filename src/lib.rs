@@ -40,6 +40,7 @@
 pub mod app;
 pub mod config;
 pub mod crypto;
+pub mod engine;
 pub mod error;
 pub mod jobs;
 pub mod loyalty;

@@ -254,12 +254,14 @@ impl InboxProcessor {
                 tracing::warn!(inbox_id = row.id, topic = %row.topic, shop = %row.shop_domain, error = %message, "webhook kept as a dead letter");
                 inbox::fail(conn, row.id, &self.owner, &message).await?;
             }
-            HandlerError::Transient(e) if row.attempts >= self.max_attempts => {
+            e @ (HandlerError::Transient(_) | HandlerError::Conflict(_))
+                if row.attempts >= self.max_attempts =>
+            {
                 let message = format!("gave up after {} attempts: {e}", row.attempts);
                 tracing::error!(inbox_id = row.id, topic = %row.topic, error = %message, "webhook kept as a dead letter");
                 inbox::fail(conn, row.id, &self.owner, &message).await?;
             }
-            HandlerError::Transient(e) => {
+            e @ (HandlerError::Transient(_) | HandlerError::Conflict(_)) => {
                 let retry_at = now_ms() + backoff(row.attempts).as_millis() as i64;
                 tracing::warn!(inbox_id = row.id, topic = %row.topic, error = %e, "webhook will be retried");
                 inbox::reschedule(conn, row.id, &self.owner, retry_at, &e.to_string()).await?;

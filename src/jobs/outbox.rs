@@ -98,6 +98,27 @@ impl OutboxSender {
         }
     }
 
+    /// Sends one effect now if it is ready and no other sender has it.
+    /// Returns whether it is done.
+    pub async fn send_now(&self, shop_id: i64, idempotency_key: &str) -> anyhow::Result<bool> {
+        let lease_until = now_ms() + self.lease.as_millis() as i64;
+        let Some(row) = outbox::claim_by_key(
+            &self.store,
+            &self.owner,
+            lease_until,
+            shop_id,
+            idempotency_key,
+        )
+        .await?
+        else {
+            return Ok(false);
+        };
+        let outcome = self.perform(&row).await;
+        let done = matches!(outcome, Outcome::Done(_));
+        self.record(&row, outcome).await?;
+        Ok(done)
+    }
+
     /// Sends until nothing is ready (effects waiting for a retry stay).
     pub async fn drain(&self) -> anyhow::Result<usize> {
         let mut total = 0;
@@ -180,15 +201,14 @@ impl OutboxSender {
         if let Some(refund) = refund {
             ledger::append(
                 tx,
-                &ledger::NewEntry {
-                    shop_id: row.shop_id,
-                    customer_id: refund.customer_id,
-                    points: refund.points,
-                    kind: "refund",
-                    reason: "reward code could not be created; points returned",
-                    source_key: &refund.source_key,
-                    settings_version: None,
-                },
+                &ledger::NewEntry::new(
+                    row.shop_id,
+                    refund.customer_id,
+                    refund.points,
+                    ledger::kind::REFUND,
+                    "reward code could not be created; points returned",
+                    &refund.source_key,
+                ),
                 now_ms(),
             )
             .await?;

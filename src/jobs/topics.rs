@@ -8,10 +8,15 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::{
+    engine::{
+        orders::{self as orders_engine, OrderEvent},
+        EngineError,
+    },
+    loyalty::identity,
     shopify::webhook::WebhookTopic,
     store::{
         customers::{self, CustomerProfile, Erasure},
-        data_requests, inbox, ledger, orders,
+        data_requests, inbox, ledger, orders, program, referrals,
         shops::{self, status as shop_status, Shop},
     },
 };
@@ -70,6 +75,21 @@ pub enum HandlerError {
     /// Something around it failed (the database); it is tried again later.
     #[error(transparent)]
     Transient(#[from] sqlx::Error),
+    /// Another worker changed the same order or customer at the same time;
+    /// it is tried again later with fresh facts.
+    #[error("{0}")]
+    Conflict(String),
+}
+
+impl From<EngineError> for HandlerError {
+    fn from(e: EngineError) -> Self {
+        match e {
+            EngineError::Conflict(what) => {
+                HandlerError::Conflict(format!("concurrent update of {what}"))
+            }
+            EngineError::Db(e) => HandlerError::Transient(e),
+        }
+    }
 }
 
 /// The delivery being applied, as the handlers see it.
@@ -82,8 +102,8 @@ pub struct Delivery<'a> {
     pub now: i64,
 }
 
-/// Topics whose handler belongs to the loyalty engine; until it runs they are
-/// held, never dropped.
+/// Topics the loyalty engine handles (`engine::orders`). Deliveries held by
+/// a version that did not handle them yet are requeued at start-up.
 pub const ENGINE_TOPICS: [WebhookTopic; 6] = [
     WebhookTopic::OrdersCreate,
     WebhookTopic::OrdersUpdated,
@@ -98,7 +118,11 @@ pub const ENGINE_TOPICS: [WebhookTopic; 6] = [
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Payload {
     AppUninstalled,
-    Customer(CustomerProfile),
+    Customer {
+        profile: CustomerProfile,
+        /// customers/create (a new account: the signup bonus).
+        created: bool,
+    },
     CustomerDeleted {
         customer_id: i64,
     },
@@ -112,11 +136,8 @@ pub enum Payload {
         orders_to_redact: Vec<i64>,
     },
     ShopRedact,
-    /// For the loyalty engine: what it concerns, for redaction meanwhile.
-    ForEngine {
-        customer_id: Option<i64>,
-        order_id: Option<i64>,
-    },
+    /// An order or refund, for the loyalty engine.
+    Order(OrderEvent),
     /// Valid JSON on a topic with nothing to do.
     Unhandled,
 }
@@ -124,7 +145,7 @@ pub enum Payload {
 impl Payload {
     /// False when applying it writes nothing but the inbox row.
     pub fn writes(&self) -> bool {
-        !matches!(self, Payload::ForEngine { .. } | Payload::Unhandled)
+        !matches!(self, Payload::Unhandled)
     }
 }
 
@@ -138,7 +159,21 @@ pub fn parse_payload(topic: &WebhookTopic, body: &[u8]) -> Result<Payload, Handl
         }
         WebhookTopic::CustomersCreate | WebhookTopic::CustomersUpdate => {
             let c: CustomerPayload = parse(body)?;
-            Payload::Customer(CustomerProfile {
+            let address = c.default_address.as_ref();
+            let profile = CustomerProfile {
+                email_hash: identity::email(c.email.as_deref()),
+                phone_hash: identity::phone(
+                    c.phone
+                        .as_deref()
+                        .or(address.and_then(|a| a.phone.as_deref())),
+                ),
+                address_hash: address.and_then(|a| {
+                    identity::address(
+                        a.address1.as_deref(),
+                        a.zip.as_deref(),
+                        a.country_code.as_deref().or(a.country.as_deref()),
+                    )
+                }),
                 customer_id: c.id,
                 email: c.email,
                 first_name: c.first_name,
@@ -149,7 +184,11 @@ pub fn parse_payload(topic: &WebhookTopic, body: &[u8]) -> Result<Payload, Handl
                 sms_marketing_state: c.sms_marketing_consent.and_then(|s| s.state),
                 shopify_created_at: c.created_at.as_deref().and_then(parse_time),
                 shopify_updated_at: c.updated_at.as_deref().and_then(parse_time),
-            })
+            };
+            Payload::Customer {
+                profile,
+                created: *topic == WebhookTopic::CustomersCreate,
+            }
         }
         WebhookTopic::CustomersDelete => Payload::CustomerDeleted {
             customer_id: parse::<IdOnly>(body)?.id,
@@ -174,14 +213,11 @@ pub fn parse_payload(topic: &WebhookTopic, body: &[u8]) -> Result<Payload, Handl
             Payload::ShopRedact
         }
         topic if ENGINE_TOPICS.contains(topic) => {
-            let refs: OrderRefs = parse(body)?;
-            Payload::ForEngine {
-                customer_id: refs.customer.map(|c| c.id),
-                order_id: match topic {
-                    WebhookTopic::RefundsCreate => refs.order_id,
-                    _ => refs.id,
-                },
-            }
+            parse::<serde::de::IgnoredAny>(body)?;
+            Payload::Order(
+                orders_engine::parse_event(topic, body)
+                    .map_err(|e| HandlerError::Permanent(format!("unexpected payload: {e}")))?,
+            )
         }
         _ => {
             parse::<serde::de::IgnoredAny>(body)?;
@@ -201,7 +237,7 @@ pub async fn apply(
     }
     match payload {
         Payload::AppUninstalled => uninstall_app(conn, d).await,
-        Payload::Customer(profile) => save_customer(conn, d, profile).await,
+        Payload::Customer { profile, created } => save_customer(conn, d, profile, created).await,
         Payload::CustomerDeleted { customer_id } => {
             customers::erase_personal_data(conn, d.shop.id, customer_id, Erasure::Deleted, d.now)
                 .await?;
@@ -217,14 +253,15 @@ pub async fn apply(
             orders_to_redact,
         } => redact_customer(conn, d, customer_id, &orders_to_redact).await,
         Payload::ShopRedact => redact_shop(conn, d).await,
-        Payload::ForEngine {
-            customer_id,
-            order_id,
-        } => Ok(Handled::about(
-            Outcome::Held("awaiting the loyalty engine".into()),
-            customer_id,
-            order_id,
-        )),
+        Payload::Order(event) => {
+            let order_id = event.order_id();
+            let applied = orders_engine::apply(conn, d.shop.id, event, d.now).await?;
+            Ok(Handled::about(
+                Outcome::Done,
+                applied.customer_id,
+                Some(order_id),
+            ))
+        }
         Payload::Unhandled => {
             Ok(Outcome::Ignored(format!("no handler for topic {}", d.topic)).into())
         }
@@ -297,6 +334,16 @@ struct CustomerPayload {
     updated_at: Option<String>,
     email_marketing_consent: Option<Consent>,
     sms_marketing_consent: Option<Consent>,
+    default_address: Option<AddressPayload>,
+}
+
+#[derive(Deserialize)]
+struct AddressPayload {
+    address1: Option<String>,
+    zip: Option<String>,
+    country_code: Option<String>,
+    country: Option<String>,
+    phone: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -308,14 +355,47 @@ async fn save_customer(
     conn: &mut AnyConnection,
     d: &Delivery<'_>,
     profile: CustomerProfile,
+    created: bool,
 ) -> Result<Handled, HandlerError> {
-    let written = customers::upsert_profile(conn, d.shop.id, &profile, d.now).await?;
-    let outcome = if written {
-        Outcome::Done
-    } else {
-        Outcome::Ignored("an erased customer or an older update".into())
-    };
-    Ok(Handled::about(outcome, Some(profile.customer_id), None))
+    let shop = d.shop.id;
+    let customer = profile.customer_id;
+    if !customers::upsert_profile(conn, shop, &profile, d.now).await? {
+        return Ok(Handled::about(
+            Outcome::Ignored("an erased customer or an older update".into()),
+            Some(customer),
+            None,
+        ));
+    }
+    if created {
+        let program = program::get_program(conn, shop).await?;
+        let points = program.settings.earning.signup_points;
+        if points > 0 {
+            let key = format!("signup:{customer}");
+            let entry = ledger::NewEntry {
+                settings_version: Some(program.version),
+                ..ledger::NewEntry::new(
+                    shop,
+                    customer,
+                    points,
+                    ledger::kind::SIGNUP,
+                    "Welcome: account created",
+                    &key,
+                )
+            };
+            ledger::append(conn, &entry, d.now).await?;
+        }
+    }
+    // Guest orders placed with this email are the customer's now.
+    if let Some(email_hash) = &profile.email_hash {
+        for order_id in orders::guest_orders_for_email(conn, shop, email_hash).await? {
+            let event = OrderEvent::Attach {
+                order_id,
+                customer_id: customer,
+            };
+            orders_engine::apply(conn, shop, event, d.now).await?;
+        }
+    }
+    Ok(Handled::about(Outcome::Done, Some(customer), None))
 }
 
 #[derive(Deserialize)]
@@ -379,6 +459,7 @@ async fn redact_customer(
     let shop = d.shop.id;
     customers::erase_personal_data(conn, shop, customer_id, Erasure::Redacted, d.now).await?;
     orders::redact_orders(conn, shop, customer_id, orders_to_redact).await?;
+    referrals::redact_for_customer(conn, shop, customer_id).await?;
     data_requests::redact_exports(conn, shop, customer_id).await?;
     inbox::redact_bodies(
         conn,
@@ -401,13 +482,6 @@ async fn redact_shop(conn: &mut AnyConnection, d: &Delivery<'_>) -> Result<Handl
     inbox::delete_for_shop(conn, &d.shop.domain, d.inbox_id).await?;
     tracing::info!(shop = %d.shop.domain, "shop data erased");
     Ok(Handled::done())
-}
-
-#[derive(Deserialize)]
-struct OrderRefs {
-    id: Option<i64>,
-    order_id: Option<i64>,
-    customer: Option<IdOnly>,
 }
 
 #[cfg(test)]

@@ -371,7 +371,10 @@ impl ProgramSettings {
             }
             if let Some(m) = &r.minimum_order {
                 if !matches!(money::parse_minor(m, exp), Some(v) if v >= 0) {
-                    err(at("minimum_order"), "must be an amount in the shop's currency");
+                    err(
+                        at("minimum_order"),
+                        "must be an amount in the shop's currency",
+                    );
                 }
             }
             if let Some(message) = value_problem(&r.value, exp) {

@@ -1,30 +1,337 @@
 //! `/api/admin/*`: what the embedded admin page reads and changes. Every
 //! handler takes an [`AdminSession`] and scopes its queries by its shop.
 
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Deserialize;
 use serde_json::json;
 
-use super::guards::AdminSession;
+use super::{
+    guards::AdminSession,
+    shopper::{self, parse_json, RedeemIn},
+    storefront::{save_birthday, BirthdayIn},
+};
 use crate::{
     app::AppState,
+    engine::{
+        program::{self as program_engine, SaveError},
+        redeem::Requester,
+        referrals as referral_engine,
+    },
     error::ApiError,
-    store::{customers, data_requests, inbox, outbox},
+    loyalty::settings::ProgramSettings,
+    shopify::query,
+    store::{
+        customers, data_requests, inbox,
+        ledger::{self, NewEntry},
+        now_ms, orders, outbox, program, redemptions, referrals,
+    },
 };
+
+/// Who acts, for the ledger and the audit trail: `staff:<id>`.
+fn staff(session: &AdminSession) -> String {
+    format!("staff:{}", session.user.as_deref().unwrap_or("unknown"))
+}
 
 pub async fn get_shop(session: AdminSession) -> HttpResponse {
     HttpResponse::Ok().json(json!({ "shop": session.shop.as_str(), "installed": true }))
 }
 
+/// `GET /api/admin/program`: the settings, their version and currency.
+pub async fn get_program(
+    session: AdminSession,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let mut conn = state.store.reader().acquire().await?;
+    let p = program::get_program(&mut conn, session.shop_id).await?;
+    Ok(HttpResponse::Ok().json(json!({
+        "version": p.version,
+        "currency": p.currency,
+        "settings": p.settings,
+    })))
+}
+
+#[derive(Deserialize)]
+struct ProgramIn {
+    settings: ProgramSettings,
+    /// The version these settings were edited from; a save over a newer
+    /// version is refused (409).
+    version: Option<i64>,
+}
+
+/// `PUT /api/admin/program` `{"settings", "version"}`.
+pub async fn put_program(
+    session: AdminSession,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let input: ProgramIn = parse_json(&body)?;
+    let mut tx = state.store.begin().await?;
+    let saved = program_engine::save(
+        &mut tx,
+        session.shop_id,
+        input.version,
+        &input.settings,
+        &staff(&session),
+        now_ms(),
+    )
+    .await;
+    match saved {
+        Ok(version) => {
+            tx.commit().await?;
+            Ok(HttpResponse::Ok().json(json!({ "version": version, "settings": input.settings })))
+        }
+        Err(e) => {
+            tx.rollback().await?;
+            Err(match e {
+                SaveError::Invalid(errors) => ApiError::Unprocessable {
+                    message: "the settings are not valid".into(),
+                    errors: Some(json!(errors)),
+                },
+                SaveError::Stale { .. } => ApiError::Conflict(e.to_string()),
+                SaveError::Engine(e) => ApiError::Internal(e.into()),
+            })
+        }
+    }
+}
+
+/// `GET /api/admin/customers?query=&after=&limit=`.
+pub async fn list_customers(
+    session: AdminSession,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let pairs = query::parse_pairs(req.query_string());
+    let text = query::get(&pairs, "query").unwrap_or("");
+    let after = query::get(&pairs, "after")
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(0);
+    let limit = query::get(&pairs, "limit")
+        .and_then(|l| l.parse::<i64>().ok())
+        .unwrap_or(50)
+        .clamp(1, 200);
+    let mut conn = state.store.reader().acquire().await?;
+    let found = customers::search(&mut conn, session.shop_id, text, after, limit).await?;
+    let next = (found.len() as i64 == limit).then(|| found.last().map(|c| c.customer_id));
+    Ok(HttpResponse::Ok().json(json!({ "customers": found, "next_after": next.flatten() })))
+}
+
+/// `GET /api/admin/customers/{id}`: profile, points, tier, referral code,
+/// ledger, redemptions, tier history and orders.
 pub async fn get_customer(
     session: AdminSession,
     path: web::Path<i64>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut conn = state.store.reader().acquire().await?;
-    let customer = customers::find_customer(&mut conn, session.shop_id, path.into_inner())
+    let customer_id = path.into_inner();
+    let shop = session.shop_id;
+    let mut view = {
+        let mut conn = state.store.reader().acquire().await?;
+        let customer = customers::find_customer(&mut conn, shop, customer_id)
+            .await?
+            .ok_or(ApiError::NotFound("no such customer"))?;
+        json!({
+            "customer": customer,
+            "ledger": ledger::list_for_customer(&mut conn, shop, customer_id).await?,
+            "redemptions": redemptions::list_for_customer(&mut conn, shop, customer_id).await?,
+            "tier_history": customers::tier_history(&mut conn, shop, customer_id).await?,
+            "orders": orders::list_for_customer(&mut conn, shop, customer_id).await?,
+        })
+    };
+    let loyalty = shopper::loyalty_view(&state, shop, customer_id).await?;
+    for field in [
+        "tier",
+        "next_tier",
+        "referral_code",
+        "points_balance",
+        "points_pending",
+    ] {
+        view[field] = loyalty[field].clone();
+    }
+    Ok(HttpResponse::Ok().json(view))
+}
+
+#[derive(Deserialize)]
+struct AdjustmentIn {
+    points: i64,
+    reason: String,
+}
+
+/// `POST /api/admin/customers/{id}/adjustments` `{"points", "reason"}`,
+/// with an `Idempotency-Key`. A deduction never takes the balance below zero.
+pub async fn adjust_points(
+    session: AdminSession,
+    req: HttpRequest,
+    path: web::Path<i64>,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let customer_id = path.into_inner();
+    let key = shopper::idempotency_key(&req)?;
+    let input: AdjustmentIn = parse_json(&body)?;
+    let reason = input.reason.trim();
+    let mut errors = Vec::new();
+    if input.points == 0 || input.points.abs() > crate::loyalty::settings::MAX_POINTS {
+        errors.push(json!({ "field": "points", "message": "must be a non-zero number of points up to 100000000" }));
+    }
+    if reason.is_empty() || reason.len() > 500 {
+        errors.push(
+            json!({ "field": "reason", "message": "a reason (1-500 characters) is required" }),
+        );
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::Unprocessable {
+            message: "the adjustment is not valid".into(),
+            errors: Some(json!(errors)),
+        });
+    }
+    let actor = staff(&session);
+    let source_key = format!("adjustment:{customer_id}:{key}");
+    let reason = format!("{reason} (by {actor})");
+    let entry = NewEntry {
+        actor: &actor,
+        ..NewEntry::new(
+            session.shop_id,
+            customer_id,
+            input.points,
+            ledger::kind::ADJUSTMENT,
+            &reason,
+            &source_key,
+        )
+    };
+    let mut tx = state.store.begin().await?;
+    if customers::find_customer(&mut tx, session.shop_id, customer_id)
         .await?
-        .ok_or(ApiError::NotFound("no such customer"))?;
-    Ok(HttpResponse::Ok().json(customer))
+        .is_none()
+    {
+        return Err(ApiError::NotFound("no such customer"));
+    }
+    let applied = if input.points > 0 {
+        ledger::append(&mut tx, &entry, now_ms()).await?
+    } else {
+        let already: Option<i64> = sqlx::query_scalar(
+            "SELECT id FROM points_ledger WHERE shop_id = $1 AND source_key = $2",
+        )
+        .bind(session.shop_id)
+        .bind(&source_key)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if already.is_some() {
+            false
+        } else if !ledger::spend(&mut tx, &entry, now_ms()).await? {
+            return Err(ApiError::Conflict(
+                "the deduction is larger than the spendable balance".into(),
+            ));
+        } else {
+            true
+        }
+    };
+    tx.commit().await?;
+    let mut conn = state.store.writer().acquire().await?;
+    let customer = customers::find_customer(&mut conn, session.shop_id, customer_id).await?;
+    tracing::info!(shop = %session.shop, actor = %actor, points = input.points, "points adjusted");
+    let body = json!({
+        "applied": applied,
+        "points_balance": customer.as_ref().map_or(0, |c| c.points_balance),
+        "points_pending": customer.as_ref().map_or(0, |c| c.points_pending),
+    });
+    Ok(if applied {
+        HttpResponse::Created().json(body)
+    } else {
+        HttpResponse::Ok().json(body)
+    })
+}
+
+/// `POST /api/admin/customers/{id}/redemptions` `{"reward_id"}`: the
+/// merchant redeems for the customer (a code to send them).
+pub async fn redeem_for_customer(
+    session: AdminSession,
+    req: HttpRequest,
+    path: web::Path<i64>,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let key = shopper::idempotency_key(&req)?;
+    let input: RedeemIn = parse_json(&body)?;
+    let actor = staff(&session);
+    let who = Requester {
+        channel: "admin",
+        actor: &actor,
+    };
+    shopper::redeem_for(
+        &state,
+        session.shop_id,
+        path.into_inner(),
+        &input.reward_id,
+        &key,
+        who,
+    )
+    .await
+}
+
+/// `PUT /api/admin/customers/{id}/birthday` `{"birthday": "MM-DD"}`.
+pub async fn put_birthday(
+    session: AdminSession,
+    path: web::Path<i64>,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let input: BirthdayIn = parse_json(&body)?;
+    save_birthday(&state, session.shop_id, path.into_inner(), input).await
+}
+
+/// `GET /api/admin/referrals?status=held&after=`.
+pub async fn list_referrals(
+    session: AdminSession,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let pairs = query::parse_pairs(req.query_string());
+    let status = query::get(&pairs, "status").filter(|s| !s.is_empty());
+    let after = query::get(&pairs, "after")
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(0);
+    let mut conn = state.store.reader().acquire().await?;
+    let list = referrals::list(&mut conn, session.shop_id, status, after, 100).await?;
+    Ok(HttpResponse::Ok().json(json!({ "referrals": list })))
+}
+
+async fn decide_referral(
+    session: AdminSession,
+    id: i64,
+    approve: bool,
+    state: &AppState,
+) -> Result<HttpResponse, ApiError> {
+    let mut tx = state.store.begin().await?;
+    let decided = referral_engine::decide(
+        &mut tx,
+        session.shop_id,
+        id,
+        approve,
+        &staff(&session),
+        now_ms(),
+    )
+    .await?;
+    tx.commit().await?;
+    match decided {
+        Some(referral) => Ok(HttpResponse::Ok().json(referral)),
+        None => Err(ApiError::NotFound("no such referral awaiting a decision")),
+    }
+}
+
+pub async fn approve_referral(
+    session: AdminSession,
+    path: web::Path<i64>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    decide_referral(session, path.into_inner(), true, &state).await
+}
+
+pub async fn reject_referral(
+    session: AdminSession,
+    path: web::Path<i64>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    decide_referral(session, path.into_inner(), false, &state).await
 }
 
 pub async fn list_data_requests(

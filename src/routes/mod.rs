@@ -11,6 +11,7 @@ pub mod guards;
 pub mod health;
 pub mod home;
 pub mod limits;
+pub mod shopper;
 pub mod storefront;
 pub mod webhooks;
 
@@ -35,8 +36,8 @@ pub enum Guard {
     Proxy,
 }
 
-/// A guarded route: method, path (with `{customer_id}`, `{inbox_id}` or
-/// `{effect_id}` parameters), guard.
+/// A guarded route: method, path (with `{customer_id}`, `{inbox_id}`,
+/// `{effect_id}` or `{referral_id}` parameters), guard.
 #[derive(Debug, Clone, Copy)]
 pub struct ApiRoute {
     pub method: &'static str,
@@ -59,14 +60,28 @@ macro_rules! api_routes {
 
 api_routes! {
     get "/api/admin/shop" => admin::get_shop, Admin;
+    get "/api/admin/program" => admin::get_program, Admin;
+    put "/api/admin/program" => admin::put_program, Admin;
+    get "/api/admin/customers" => admin::list_customers, Admin;
     get "/api/admin/customers/{customer_id}" => admin::get_customer, Admin;
+    post "/api/admin/customers/{customer_id}/adjustments" => admin::adjust_points, Admin;
+    post "/api/admin/customers/{customer_id}/redemptions" => admin::redeem_for_customer, Admin;
+    put "/api/admin/customers/{customer_id}/birthday" => admin::put_birthday, Admin;
+    get "/api/admin/referrals" => admin::list_referrals, Admin;
+    post "/api/admin/referrals/{referral_id}/approve" => admin::approve_referral, Admin;
+    post "/api/admin/referrals/{referral_id}/reject" => admin::reject_referral, Admin;
     get "/api/admin/data-requests" => admin::list_data_requests, Admin;
     get "/api/admin/webhooks/failed" => admin::list_failed_webhooks, Admin;
     post "/api/admin/webhooks/failed/{inbox_id}/retry" => admin::retry_failed_webhook, Admin;
     get "/api/admin/effects/failed" => admin::list_failed_effects, Admin;
     post "/api/admin/effects/failed/{effect_id}/retry" => admin::retry_failed_effect, Admin;
     get "/api/checkout/balance" => storefront::checkout_balance, Checkout;
+    post "/api/checkout/redeem" => storefront::checkout_redeem, Checkout;
     get "/proxy/balance" => storefront::proxy_balance, Proxy;
+    post "/proxy/redeem" => storefront::proxy_redeem, Proxy;
+    post "/proxy/birthday" => storefront::proxy_birthday, Proxy;
+    get "/proxy/referral" => storefront::proxy_referral, Proxy;
+    post "/proxy/referrals/claim" => storefront::proxy_claim_referral, Proxy;
 }
 
 /// The `shop` parameter of a query, validated; 400 when missing or invalid.

@@ -19,6 +19,10 @@ pub struct CustomerProfile {
     pub sms_marketing_state: Option<String>,
     pub shopify_created_at: Option<i64>,
     pub shopify_updated_at: Option<i64>,
+    /// Hashed identifiers (see `loyalty::identity`), for matching.
+    pub email_hash: Option<String>,
+    pub phone_hash: Option<String>,
+    pub address_hash: Option<String>,
 }
 
 /// A stored customer, as exported for a data request.
@@ -35,6 +39,10 @@ pub struct Customer {
     pub shopify_created_at: Option<i64>,
     pub points_balance: i64,
     pub points_pending: i64,
+    pub tier_id: Option<String>,
+    pub tier_since: Option<i64>,
+    pub birthday: Option<String>,
+    pub last_activity_at: Option<i64>,
     pub deleted_at: Option<i64>,
     pub redacted_at: Option<i64>,
 }
@@ -51,15 +59,17 @@ pub async fn upsert_profile(
     let done = sqlx::query(
         "INSERT INTO customers (shop_id, customer_id, email, first_name, last_name, phone, tags, \
              email_marketing_state, sms_marketing_state, shopify_created_at, shopify_updated_at, \
-             created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12) \
+             email_hash, phone_hash, address_hash, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $13, $14, $15, $12, $12) \
          ON CONFLICT (shop_id, customer_id) DO UPDATE SET email = excluded.email, \
              first_name = excluded.first_name, last_name = excluded.last_name, \
              phone = excluded.phone, tags = excluded.tags, \
              email_marketing_state = excluded.email_marketing_state, \
              sms_marketing_state = excluded.sms_marketing_state, \
              shopify_created_at = COALESCE(excluded.shopify_created_at, customers.shopify_created_at), \
-             shopify_updated_at = excluded.shopify_updated_at, updated_at = excluded.updated_at \
+             shopify_updated_at = excluded.shopify_updated_at, email_hash = excluded.email_hash, \
+             phone_hash = excluded.phone_hash, address_hash = excluded.address_hash, \
+             updated_at = excluded.updated_at \
          WHERE customers.redacted_at IS NULL AND customers.deleted_at IS NULL \
            AND (customers.shopify_updated_at IS NULL OR excluded.shopify_updated_at IS NULL \
                 OR excluded.shopify_updated_at >= customers.shopify_updated_at)",
@@ -76,6 +86,9 @@ pub async fn upsert_profile(
     .bind(p.shopify_created_at)
     .bind(p.shopify_updated_at)
     .bind(now)
+    .bind(p.email_hash.as_deref())
+    .bind(p.phone_hash.as_deref())
+    .bind(p.address_hash.as_deref())
     .execute(conn)
     .await?;
     Ok(done.rows_affected() == 1)
@@ -105,14 +118,16 @@ pub async fn erase_personal_data(
             "INSERT INTO customers (shop_id, customer_id, created_at, updated_at, redacted_at) \
              VALUES ($1, $2, $3, $3, $3) ON CONFLICT (shop_id, customer_id) DO UPDATE SET \
              email = NULL, first_name = NULL, last_name = NULL, phone = NULL, tags = NULL, \
-             email_marketing_state = NULL, sms_marketing_state = NULL, updated_at = $3, \
+             email_marketing_state = NULL, sms_marketing_state = NULL, email_hash = NULL, \
+             phone_hash = NULL, address_hash = NULL, birthday = NULL, updated_at = $3, \
              redacted_at = COALESCE(customers.redacted_at, $3)"
         }
         Erasure::Deleted => {
             "INSERT INTO customers (shop_id, customer_id, created_at, updated_at, deleted_at) \
              VALUES ($1, $2, $3, $3, $3) ON CONFLICT (shop_id, customer_id) DO UPDATE SET \
              email = NULL, first_name = NULL, last_name = NULL, phone = NULL, tags = NULL, \
-             email_marketing_state = NULL, sms_marketing_state = NULL, updated_at = $3, \
+             email_marketing_state = NULL, sms_marketing_state = NULL, email_hash = NULL, \
+             phone_hash = NULL, address_hash = NULL, birthday = NULL, updated_at = $3, \
              deleted_at = COALESCE(customers.deleted_at, $3)"
         }
     };
@@ -132,8 +147,9 @@ pub async fn find_customer(
 ) -> Result<Option<Customer>, sqlx::Error> {
     sqlx::query_as(
         "SELECT customer_id, email, first_name, last_name, phone, tags, email_marketing_state, \
-         sms_marketing_state, shopify_created_at, points_balance, points_pending, deleted_at, \
-         redacted_at FROM customers WHERE shop_id = $1 AND customer_id = $2",
+         sms_marketing_state, shopify_created_at, points_balance, points_pending, tier_id, \
+         tier_since, birthday, last_activity_at, deleted_at, redacted_at \
+         FROM customers WHERE shop_id = $1 AND customer_id = $2",
     )
     .bind(shop_id)
     .bind(customer_id)
@@ -164,4 +180,328 @@ pub async fn redacted_among(
         redacted.extend(query.fetch_all(&mut *conn).await?);
     }
     Ok(redacted)
+}
+
+/// A row of the admin customer list.
+#[derive(Debug, Clone, sqlx::FromRow, Serialize)]
+pub struct CustomerSummary {
+    pub customer_id: i64,
+    pub email: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub points_balance: i64,
+    pub points_pending: i64,
+    pub tier_id: Option<String>,
+}
+
+/// Customers matching `query` (an id, or the start of an email or name;
+/// empty for all), by id, after `after_id`.
+pub async fn search(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    query: &str,
+    after_id: i64,
+    limit: i64,
+) -> Result<Vec<CustomerSummary>, sqlx::Error> {
+    let query = query.trim().to_lowercase();
+    let exact_id: Option<i64> = query.parse().ok();
+    // LIKE wildcards in the search text are matched literally.
+    let escaped = query
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    let prefix = format!("{escaped}%");
+    sqlx::query_as(
+        "SELECT customer_id, email, first_name, last_name, points_balance, points_pending, tier_id \
+         FROM customers WHERE shop_id = $1 AND customer_id > $2 AND redacted_at IS NULL \
+           AND ($3 = '' OR customer_id = $4 OR LOWER(email) LIKE $5 ESCAPE '\\' \
+                OR LOWER(first_name) LIKE $5 ESCAPE '\\' OR LOWER(last_name) LIKE $5 ESCAPE '\\') \
+         ORDER BY customer_id LIMIT $6",
+    )
+    .bind(shop_id)
+    .bind(after_id)
+    .bind(&query)
+    .bind(exact_id.unwrap_or(i64::MIN))
+    .bind(&prefix)
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}
+
+/// The hashed identifiers of a customer, for the referral fraud rules.
+pub async fn identity(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    customer_id: i64,
+) -> Result<crate::loyalty::referrals::Identity, sqlx::Error> {
+    let row: Option<(Option<String>, Option<String>, Option<String>)> = sqlx::query_as(
+        "SELECT email_hash, phone_hash, address_hash FROM customers \
+         WHERE shop_id = $1 AND customer_id = $2",
+    )
+    .bind(shop_id)
+    .bind(customer_id)
+    .fetch_optional(conn)
+    .await?;
+    let (email, phone, address) = row.unwrap_or_default();
+    Ok(crate::loyalty::referrals::Identity {
+        customer_id: Some(customer_id),
+        email,
+        phone,
+        address,
+    })
+}
+
+/// The customer's tier and how many times it changed.
+pub async fn tier_of(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    customer_id: i64,
+) -> Result<CustomerTier, sqlx::Error> {
+    let row: Option<CustomerTier> = sqlx::query_as(
+        "SELECT tier_id, tier_tag, tier_seq FROM customers WHERE shop_id = $1 AND customer_id = $2",
+    )
+    .bind(shop_id)
+    .bind(customer_id)
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.unwrap_or_default())
+}
+
+#[derive(Debug, Clone, Default, sqlx::FromRow)]
+pub struct CustomerTier {
+    pub tier_id: Option<String>,
+    pub tier_tag: Option<String>,
+    pub tier_seq: i64,
+}
+
+/// Moves the customer to `tier` if its change count is still `seq`, and
+/// records the change. Returns false when another writer changed it first.
+pub async fn change_tier(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    customer_id: i64,
+    seq: i64,
+    from: Option<&str>,
+    to: Option<(&str, &str)>,
+    reason: &str,
+    now: i64,
+) -> Result<bool, sqlx::Error> {
+    let (to, tag) = (to.map(|t| t.0), to.map(|t| t.1));
+    sqlx::query(
+        "INSERT INTO customers (shop_id, customer_id, created_at, updated_at) VALUES ($1, $2, $3, $3) \
+         ON CONFLICT (shop_id, customer_id) DO NOTHING",
+    )
+    .bind(shop_id)
+    .bind(customer_id)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    let changed = sqlx::query(
+        "UPDATE customers SET tier_id = $1, tier_tag = $2, tier_since = $3, tier_seq = tier_seq + 1, \
+         updated_at = $3 WHERE shop_id = $4 AND customer_id = $5 AND tier_seq = $6",
+    )
+    .bind(to)
+    .bind(tag)
+    .bind(now)
+    .bind(shop_id)
+    .bind(customer_id)
+    .bind(seq)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected()
+        == 1;
+    if changed {
+        sqlx::query(
+            "INSERT INTO tier_changes (shop_id, customer_id, from_tier, to_tier, reason, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(shop_id)
+        .bind(customer_id)
+        .bind(from)
+        .bind(to)
+        .bind(reason)
+        .bind(now)
+        .execute(conn)
+        .await?;
+    }
+    Ok(changed)
+}
+
+#[derive(Debug, Clone, sqlx::FromRow, Serialize)]
+pub struct TierChange {
+    pub from_tier: Option<String>,
+    pub to_tier: Option<String>,
+    pub reason: String,
+    pub created_at: i64,
+}
+
+pub async fn tier_history(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    customer_id: i64,
+) -> Result<Vec<TierChange>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT from_tier, to_tier, reason, created_at FROM tier_changes \
+         WHERE shop_id = $1 AND customer_id = $2 ORDER BY id",
+    )
+    .bind(shop_id)
+    .bind(customer_id)
+    .fetch_all(conn)
+    .await
+}
+
+/// Records a tier's new tag on its members (after the merchant changed it).
+pub async fn retag_tier(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    tier_id: &str,
+    tag: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE customers SET tier_tag = $1 WHERE shop_id = $2 AND tier_id = $3")
+        .bind(tag)
+        .bind(shop_id)
+        .bind(tier_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Members of a tier (for retagging when its tag changes).
+pub async fn members_of_tier(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    tier_id: &str,
+) -> Result<Vec<i64>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT customer_id FROM customers WHERE shop_id = $1 AND tier_id = $2 ORDER BY customer_id",
+    )
+    .bind(shop_id)
+    .bind(tier_id)
+    .fetch_all(conn)
+    .await
+}
+
+/// Customer ids of a shop in pages (for re-evaluations).
+pub async fn page_ids(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    after_id: i64,
+    limit: i64,
+) -> Result<Vec<i64>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT customer_id FROM customers WHERE shop_id = $1 AND customer_id > $2 \
+         ORDER BY customer_id LIMIT $3",
+    )
+    .bind(shop_id)
+    .bind(after_id)
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}
+
+/// Sets (or clears) the birthday, 'MM-DD'. Creates the customer row if
+/// needed. False for an erased customer.
+pub async fn set_birthday(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    customer_id: i64,
+    birthday: Option<&str>,
+    now: i64,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "INSERT INTO customers (shop_id, customer_id, birthday, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $4) ON CONFLICT (shop_id, customer_id) DO UPDATE SET \
+         birthday = excluded.birthday, updated_at = excluded.updated_at \
+         WHERE customers.redacted_at IS NULL AND customers.deleted_at IS NULL",
+    )
+    .bind(shop_id)
+    .bind(customer_id)
+    .bind(birthday)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Customers of a shop whose birthday is one of `days` ('MM-DD').
+pub async fn with_birthday(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    days: &[String],
+) -> Result<Vec<i64>, sqlx::Error> {
+    let mut ids = Vec::new();
+    for day in days {
+        ids.extend(
+            sqlx::query_scalar::<_, i64>(
+                "SELECT customer_id FROM customers WHERE shop_id = $1 AND birthday = $2 \
+                 AND redacted_at IS NULL AND deleted_at IS NULL",
+            )
+            .bind(shop_id)
+            .bind(day)
+            .fetch_all(&mut *conn)
+            .await?,
+        );
+    }
+    Ok(ids)
+}
+
+/// Customers with spendable points and no activity since `before`:
+/// (customer, balance, last activity).
+pub async fn inactive_with_points(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    before: i64,
+    limit: i64,
+) -> Result<Vec<(i64, i64, i64)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT customer_id, points_balance, last_activity_at FROM customers \
+         WHERE shop_id = $1 AND points_balance > 0 AND last_activity_at IS NOT NULL \
+           AND last_activity_at <= $2 ORDER BY customer_id LIMIT $3",
+    )
+    .bind(shop_id)
+    .bind(before)
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}
+
+/// As [`inactive_with_points`], but only those not yet warned for this
+/// stretch of inactivity.
+pub async fn unwarned_inactive(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    before: i64,
+    limit: i64,
+) -> Result<Vec<(i64, i64, i64)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT customer_id, points_balance, last_activity_at FROM customers \
+         WHERE shop_id = $1 AND points_balance > 0 AND last_activity_at IS NOT NULL \
+           AND last_activity_at <= $2 \
+           AND (expiry_warned_for IS NULL OR expiry_warned_for <> last_activity_at) \
+         ORDER BY customer_id LIMIT $3",
+    )
+    .bind(shop_id)
+    .bind(before)
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}
+
+pub async fn mark_expiry_warned(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    customer_id: i64,
+    last_activity_at: i64,
+) -> Result<bool, sqlx::Error> {
+    Ok(sqlx::query(
+        "UPDATE customers SET expiry_warned_for = $1 WHERE shop_id = $2 AND customer_id = $3 \
+         AND last_activity_at = $1",
+    )
+    .bind(last_activity_at)
+    .bind(shop_id)
+    .bind(customer_id)
+    .execute(conn)
+    .await?
+    .rows_affected()
+        == 1)
 }

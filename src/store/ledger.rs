@@ -1,6 +1,10 @@
 //! The points ledger. Invariants: append-only; a source key is unique per
 //! shop, so one business fact moves points at most once; a customer's
-//! `points_balance + points_pending` equals the sum of their entries.
+//! `points_balance + points_pending` equals the sum of their entries, where
+//! an entry still inside its pending period counts toward `points_pending`
+//! until the period ends (see `engine::scheduled`). A clawback may take the
+//! balance below zero (the points were already spent); a spend never can:
+//! [`spend`] takes points only when the balance covers them.
 
 use serde::Serialize;
 use sqlx::AnyConnection;
@@ -12,6 +16,11 @@ pub struct LedgerEntry {
     pub kind: String,
     pub reason: String,
     pub source_key: String,
+    pub settings_version: Option<i64>,
+    pub order_id: Option<i64>,
+    pub actor: Option<String>,
+    /// Until this time the points are pending (not spendable).
+    pub spendable_at: Option<i64>,
     pub created_at: i64,
 }
 
@@ -21,7 +30,8 @@ pub async fn list_for_customer(
     customer_id: i64,
 ) -> Result<Vec<LedgerEntry>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT id, points, kind, reason, source_key, created_at FROM points_ledger \
+        "SELECT id, points, kind, reason, source_key, settings_version, order_id, actor, \
+         spendable_at, created_at FROM points_ledger \
          WHERE shop_id = $1 AND customer_id = $2 ORDER BY id",
     )
     .bind(shop_id)
@@ -29,6 +39,29 @@ pub async fn list_for_customer(
     .fetch_all(conn)
     .await
 }
+
+/// Entry kinds. Those marked activity reset the expiry clock.
+pub mod kind {
+    pub const EARN: &str = "earn";
+    pub const CLAWBACK: &str = "clawback";
+    pub const CANCEL: &str = "cancel";
+    pub const REDEEM: &str = "redeem";
+    pub const REFUND: &str = "refund";
+    pub const ADJUSTMENT: &str = "adjustment";
+    pub const SIGNUP: &str = "signup";
+    pub const BIRTHDAY: &str = "birthday";
+    pub const TIER_ENTRY: &str = "tier_entry";
+    pub const REFERRAL: &str = "referral";
+    pub const EXPIRY: &str = "expiry";
+
+    /// Kinds that count as the customer's activity for expiry.
+    pub fn is_activity(kind: &str) -> bool {
+        matches!(kind, EARN | REDEEM | ADJUSTMENT | SIGNUP | REFERRAL)
+    }
+}
+
+/// Actors: who moved points.
+pub const SYSTEM: &str = "system";
 
 /// A new ledger entry.
 #[derive(Debug, Clone)]
@@ -41,19 +74,47 @@ pub struct NewEntry<'a> {
     /// Unique per shop: the business fact this entry records.
     pub source_key: &'a str,
     pub settings_version: Option<i64>,
+    pub order_id: Option<i64>,
+    /// `system`, `shopper`, or `staff:<id>`.
+    pub actor: &'a str,
+    /// When set and in the future, the points are pending until then.
+    pub spendable_at: Option<i64>,
 }
 
-/// Appends an entry and moves the customer's balance with it, once per
-/// source key. Returns false when the source key was already recorded.
-/// Run inside the transaction of the change it belongs to.
-pub async fn append(
+impl<'a> NewEntry<'a> {
+    /// A spendable entry by the system, for no order.
+    pub fn new(
+        shop_id: i64,
+        customer_id: i64,
+        points: i64,
+        kind: &'a str,
+        reason: &'a str,
+        source_key: &'a str,
+    ) -> Self {
+        Self {
+            shop_id,
+            customer_id,
+            points,
+            kind,
+            reason,
+            source_key,
+            settings_version: None,
+            order_id: None,
+            actor: SYSTEM,
+            spendable_at: None,
+        }
+    }
+}
+
+async fn insert_entry(
     conn: &mut AnyConnection,
     entry: &NewEntry<'_>,
     now: i64,
 ) -> Result<bool, sqlx::Error> {
-    let inserted = sqlx::query(
+    Ok(sqlx::query(
         "INSERT INTO points_ledger (shop_id, customer_id, points, kind, reason, source_key, \
-         settings_version, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+         settings_version, order_id, actor, spendable_at, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
          ON CONFLICT (shop_id, source_key) DO NOTHING",
     )
     .bind(entry.shop_id)
@@ -63,23 +124,125 @@ pub async fn append(
     .bind(entry.reason)
     .bind(entry.source_key)
     .bind(entry.settings_version)
+    .bind(entry.order_id)
+    .bind(entry.actor)
+    .bind(entry.spendable_at)
     .bind(now)
+    .execute(conn)
+    .await?
+    .rows_affected()
+        == 1)
+}
+
+/// Appends an entry and moves the customer's balance (or pending points)
+/// with it, once per source key. Returns false when the source key was
+/// already recorded. Run inside the transaction of the change it belongs to.
+pub async fn append(
+    conn: &mut AnyConnection,
+    entry: &NewEntry<'_>,
+    now: i64,
+) -> Result<bool, sqlx::Error> {
+    if !insert_entry(conn, entry, now).await? {
+        return Ok(false);
+    }
+    let pending = entry.spendable_at.is_some_and(|t| t > now);
+    let (balance, pending) = if pending {
+        (0, entry.points)
+    } else {
+        (entry.points, 0)
+    };
+    let activity = kind::is_activity(entry.kind).then_some(now);
+    sqlx::query(
+        "INSERT INTO customers (shop_id, customer_id, points_balance, points_pending, \
+         last_activity_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6) \
+         ON CONFLICT (shop_id, customer_id) DO UPDATE SET \
+         points_balance = customers.points_balance + excluded.points_balance, \
+         points_pending = customers.points_pending + excluded.points_pending, \
+         last_activity_at = COALESCE(excluded.last_activity_at, customers.last_activity_at), \
+         updated_at = excluded.updated_at",
+    )
+    .bind(entry.shop_id)
+    .bind(entry.customer_id)
+    .bind(balance)
+    .bind(pending)
+    .bind(activity)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(true)
+}
+
+/// Takes `-entry.points` spendable points if the balance covers them, and
+/// records the entry. Returns false (and changes nothing) when it does not.
+/// The check and the take are one statement, so concurrent spends can
+/// never take the balance below zero.
+pub async fn spend(
+    conn: &mut AnyConnection,
+    entry: &NewEntry<'_>,
+    now: i64,
+) -> Result<bool, sqlx::Error> {
+    let cost = -entry.points;
+    debug_assert!(cost > 0, "a spend takes points");
+    let taken = sqlx::query(
+        "UPDATE customers SET points_balance = points_balance - $1, last_activity_at = $2, \
+         updated_at = $2 WHERE shop_id = $3 AND customer_id = $4 AND points_balance >= $1",
+    )
+    .bind(cost)
+    .bind(now)
+    .bind(entry.shop_id)
+    .bind(entry.customer_id)
     .execute(&mut *conn)
     .await?
     .rows_affected()
         == 1;
-    if inserted {
-        sqlx::query(
-            "INSERT INTO customers (shop_id, customer_id, points_balance, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $4) ON CONFLICT (shop_id, customer_id) DO UPDATE SET \
-             points_balance = customers.points_balance + excluded.points_balance, updated_at = excluded.updated_at",
-        )
-        .bind(entry.shop_id)
-        .bind(entry.customer_id)
-        .bind(entry.points)
-        .bind(now)
-        .execute(conn)
-        .await?;
+    if !taken {
+        return Ok(false);
     }
-    Ok(inserted)
+    if !insert_entry(conn, entry, now).await? {
+        // The caller's source keys are fresh; a collision is a bug, and the
+        // transaction must not commit a take without its entry.
+        return Err(sqlx::Error::Protocol(format!(
+            "ledger source key {} already used",
+            entry.source_key
+        )));
+    }
+    Ok(true)
+}
+
+/// Moves points from pending to spendable when their pending period ends.
+pub async fn release_pending(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    customer_id: i64,
+    points: i64,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE customers SET points_pending = points_pending - $1, \
+         points_balance = points_balance + $1, updated_at = $2 \
+         WHERE shop_id = $3 AND customer_id = $4",
+    )
+    .bind(points)
+    .bind(now)
+    .bind(shop_id)
+    .bind(customer_id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The sum of a customer's entries, for checks.
+pub async fn sum_for_customer(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    customer_id: i64,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT CAST(COALESCE(SUM(points), 0) AS BIGINT) FROM points_ledger \
+         WHERE shop_id = $1 AND customer_id = $2",
+    )
+    .bind(shop_id)
+    .bind(customer_id)
+    .fetch_one(conn)
+    .await
 }

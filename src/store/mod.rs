@@ -14,6 +14,10 @@ pub mod ledger;
 pub mod oauth_states;
 pub mod orders;
 pub mod outbox;
+pub mod program;
+pub mod redemptions;
+pub mod referrals;
+pub mod schedule;
 pub mod shops;
 pub mod writer;
 

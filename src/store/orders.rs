@@ -1,13 +1,18 @@
 //! Orders: the facts of each order that loyalty needs (amounts in the shop's
-//! currency, minor units). Written by the loyalty engine; redaction only
-//! removes the email a guest order carries.
+//! currency, minor units), the award frozen when it first qualified, and
+//! its refunds. Rows are updated with optimistic concurrency: a save names
+//! the version it read, and loses (changing nothing) if another writer
+//! saved first. Redaction removes the email and the hashed identifiers.
 
 use serde::Serialize;
 use sqlx::AnyConnection;
 
+use crate::loyalty::earning::RefundAmounts;
+
 #[derive(Debug, Clone, sqlx::FromRow, Serialize)]
 pub struct OrderFacts {
     pub order_id: i64,
+    pub name: Option<String>,
     pub currency: String,
     pub subtotal_minor: i64,
     pub total_minor: i64,
@@ -15,6 +20,11 @@ pub struct OrderFacts {
     pub financial_status: Option<String>,
     pub processed_at: Option<i64>,
     pub cancelled_at: Option<i64>,
+    pub award_state: String,
+    pub award_note: Option<String>,
+    pub points_net: i64,
+    pub points_state: Option<String>,
+    pub spendable_at: Option<i64>,
 }
 
 pub async fn list_for_customer(
@@ -23,13 +33,355 @@ pub async fn list_for_customer(
     customer_id: i64,
 ) -> Result<Vec<OrderFacts>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT order_id, currency, subtotal_minor, total_minor, refunded_minor, financial_status, \
-         processed_at, cancelled_at FROM orders WHERE shop_id = $1 AND customer_id = $2 ORDER BY order_id",
+        "SELECT order_id, name, currency, subtotal_minor, total_minor, refunded_minor, \
+         financial_status, processed_at, cancelled_at, award_state, award_note, points_net, \
+         points_state, spendable_at FROM orders WHERE shop_id = $1 AND customer_id = $2 \
+         ORDER BY order_id",
     )
     .bind(shop_id)
     .bind(customer_id)
     .fetch_all(conn)
     .await
+}
+
+/// An order row, every column the engine reads and writes.
+#[derive(Debug, Clone, Default, sqlx::FromRow)]
+pub struct OrderRow {
+    pub order_id: i64,
+    pub customer_id: Option<i64>,
+    pub name: Option<String>,
+    pub known: i64,
+    pub currency: String,
+    pub subtotal_minor: i64,
+    pub total_minor: i64,
+    pub tax_minor: i64,
+    pub shipping_minor: i64,
+    pub discounts_minor: i64,
+    pub refunded_minor: i64,
+    pub taxes_included: i64,
+    pub financial_status: Option<String>,
+    pub source_name: Option<String>,
+    pub channel: Option<String>,
+    pub is_test: i64,
+    pub paid_at: Option<i64>,
+    pub fulfilled_at: Option<i64>,
+    pub cancelled_at: Option<i64>,
+    pub processed_at: Option<i64>,
+    pub email_hash: Option<String>,
+    pub phone_hash: Option<String>,
+    pub address_hash: Option<String>,
+    /// JSON array of the discount codes the order used.
+    pub discount_codes: Option<String>,
+    pub award_state: String,
+    pub award_note: Option<String>,
+    pub award_points: Option<i64>,
+    pub award_paid_minor: Option<i64>,
+    pub award_counting: Option<i64>,
+    pub award_multiplier: Option<i64>,
+    pub award_settings_version: Option<i64>,
+    pub awarded_at: Option<i64>,
+    pub spend_minor: i64,
+    pub points_net: i64,
+    pub points_state: Option<String>,
+    pub spendable_at: Option<i64>,
+    /// 0 for a row not yet stored.
+    pub version: i64,
+}
+
+const ORDER_COLUMNS: [&str; 36] = [
+    "order_id",
+    "customer_id",
+    "name",
+    "known",
+    "currency",
+    "subtotal_minor",
+    "total_minor",
+    "tax_minor",
+    "shipping_minor",
+    "discounts_minor",
+    "refunded_minor",
+    "taxes_included",
+    "financial_status",
+    "source_name",
+    "channel",
+    "is_test",
+    "paid_at",
+    "fulfilled_at",
+    "cancelled_at",
+    "processed_at",
+    "email_hash",
+    "phone_hash",
+    "address_hash",
+    "discount_codes",
+    "award_state",
+    "award_note",
+    "award_points",
+    "award_paid_minor",
+    "award_counting",
+    "award_multiplier",
+    "award_settings_version",
+    "awarded_at",
+    "spend_minor",
+    "points_net",
+    "points_state",
+    "spendable_at",
+];
+
+pub async fn find_order(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    order_id: i64,
+) -> Result<Option<OrderRow>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {}, version FROM orders WHERE shop_id = $1 AND order_id = $2",
+        ORDER_COLUMNS.join(", ")
+    );
+    sqlx::query_as(&sql)
+        .bind(shop_id)
+        .bind(order_id)
+        .fetch_optional(conn)
+        .await
+}
+
+/// Writes `row` if the stored version is still `row.version` (0: not
+/// stored yet). Returns false, changing nothing, when another writer saved
+/// first; the caller retries with fresh facts.
+pub async fn save_order(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    row: &OrderRow,
+    now: i64,
+) -> Result<bool, sqlx::Error> {
+    let n = ORDER_COLUMNS.len();
+    let placeholders: Vec<String> = (0..n).map(|i| format!("${}", i + 2)).collect();
+    let updates: Vec<String> = ORDER_COLUMNS[1..]
+        .iter()
+        .map(|c| format!("{c} = excluded.{c}"))
+        .collect();
+    let sql = format!(
+        "INSERT INTO orders (shop_id, {cols}, version, created_at, updated_at) \
+         VALUES ($1, {vals}, ${v}, ${t}, ${t}) \
+         ON CONFLICT (shop_id, order_id) DO UPDATE SET {updates}, \
+         version = excluded.version, updated_at = excluded.updated_at \
+         WHERE orders.version = ${prev}",
+        cols = ORDER_COLUMNS.join(", "),
+        vals = placeholders.join(", "),
+        v = n + 2,
+        t = n + 3,
+        prev = n + 4,
+        updates = updates.join(", "),
+    );
+    let done = sqlx::query(&sql)
+        .bind(shop_id)
+        .bind(row.order_id)
+        .bind(row.customer_id)
+        .bind(row.name.as_deref())
+        .bind(row.known)
+        .bind(&row.currency)
+        .bind(row.subtotal_minor)
+        .bind(row.total_minor)
+        .bind(row.tax_minor)
+        .bind(row.shipping_minor)
+        .bind(row.discounts_minor)
+        .bind(row.refunded_minor)
+        .bind(row.taxes_included)
+        .bind(row.financial_status.as_deref())
+        .bind(row.source_name.as_deref())
+        .bind(row.channel.as_deref())
+        .bind(row.is_test)
+        .bind(row.paid_at)
+        .bind(row.fulfilled_at)
+        .bind(row.cancelled_at)
+        .bind(row.processed_at)
+        .bind(row.email_hash.as_deref())
+        .bind(row.phone_hash.as_deref())
+        .bind(row.address_hash.as_deref())
+        .bind(row.discount_codes.as_deref())
+        .bind(&row.award_state)
+        .bind(row.award_note.as_deref())
+        .bind(row.award_points)
+        .bind(row.award_paid_minor)
+        .bind(row.award_counting)
+        .bind(row.award_multiplier)
+        .bind(row.award_settings_version)
+        .bind(row.awarded_at)
+        .bind(row.spend_minor)
+        .bind(row.points_net)
+        .bind(row.points_state.as_deref())
+        .bind(row.spendable_at)
+        .bind(row.version + 1)
+        .bind(now)
+        .bind(row.version)
+        .execute(conn)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Records a refund once; returns false when it was already recorded.
+pub async fn insert_refund(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    order_id: i64,
+    refund_id: i64,
+    refund: &RefundAmounts,
+    now: i64,
+) -> Result<bool, sqlx::Error> {
+    Ok(sqlx::query(
+        "INSERT INTO order_refunds (shop_id, refund_id, order_id, lines_minor, tax_minor, \
+         shipping_minor, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+         ON CONFLICT (shop_id, refund_id) DO NOTHING",
+    )
+    .bind(shop_id)
+    .bind(refund_id)
+    .bind(order_id)
+    .bind(refund.lines)
+    .bind(refund.tax)
+    .bind(refund.shipping)
+    .bind(now)
+    .execute(conn)
+    .await?
+    .rows_affected()
+        == 1)
+}
+
+pub async fn list_refunds(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    order_id: i64,
+) -> Result<Vec<(i64, RefundAmounts)>, sqlx::Error> {
+    let rows: Vec<(i64, i64, i64, i64)> = sqlx::query_as(
+        "SELECT refund_id, lines_minor, tax_minor, shipping_minor FROM order_refunds \
+         WHERE shop_id = $1 AND order_id = $2",
+    )
+    .bind(shop_id)
+    .bind(order_id)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, lines, tax, shipping)| {
+            (
+                id,
+                RefundAmounts {
+                    lines,
+                    tax,
+                    shipping,
+                },
+            )
+        })
+        .collect())
+}
+
+/// Guest orders placed with this (hashed) email, waiting for an account.
+pub async fn guest_orders_for_email(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    email_hash: &str,
+) -> Result<Vec<i64>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT order_id FROM orders WHERE shop_id = $1 AND customer_id IS NULL \
+         AND email_hash = $2 ORDER BY order_id LIMIT 1000",
+    )
+    .bind(shop_id)
+    .bind(email_hash)
+    .fetch_all(conn)
+    .await
+}
+
+/// Orders of a customer, or placed with an email, other than `order_id`,
+/// processed before `before`: is the buyer new?
+pub async fn count_earlier_orders(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    customer_id: Option<i64>,
+    email_hash: Option<&str>,
+    order_id: i64,
+    before: i64,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT COUNT(*) FROM orders WHERE shop_id = $1 AND order_id <> $2 AND known = 1 \
+         AND COALESCE(processed_at, created_at) < $3 \
+         AND ((customer_id IS NOT NULL AND customer_id = $4) OR (email_hash IS NOT NULL AND email_hash = $5))",
+    )
+    .bind(shop_id)
+    .bind(order_id)
+    .bind(before)
+    .bind(customer_id)
+    .bind(email_hash)
+    .fetch_one(conn)
+    .await
+}
+
+/// Any order placed with this email hash (a friend who already bought).
+pub async fn email_has_orders(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    email_hash: &str,
+) -> Result<bool, sqlx::Error> {
+    let n: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM orders WHERE shop_id = $1 AND email_hash = $2 AND known = 1",
+    )
+    .bind(shop_id)
+    .bind(email_hash)
+    .fetch_one(conn)
+    .await?;
+    Ok(n > 0)
+}
+
+/// A customer's net spend (minor units) on orders paid since `since`.
+pub async fn spend_since(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    customer_id: i64,
+    since: Option<i64>,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT CAST(COALESCE(SUM(spend_minor), 0) AS BIGINT) FROM orders \
+         WHERE shop_id = $1 AND customer_id = $2 AND paid_at IS NOT NULL AND paid_at >= $3",
+    )
+    .bind(shop_id)
+    .bind(customer_id)
+    .bind(since.unwrap_or(i64::MIN))
+    .fetch_one(conn)
+    .await
+}
+
+/// Orders whose pending period is over: (shop, order, customer, points, version).
+pub async fn maturing(
+    conn: &mut AnyConnection,
+    now: i64,
+    limit: i64,
+) -> Result<Vec<(i64, i64, Option<i64>, i64, i64)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT shop_id, order_id, customer_id, points_net, version FROM orders \
+         WHERE points_state = 'pending' AND spendable_at <= $1 ORDER BY spendable_at LIMIT $2",
+    )
+    .bind(now)
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}
+
+/// Marks an order's points spendable if it is still at `version`.
+pub async fn settle_points(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    order_id: i64,
+    version: i64,
+    now: i64,
+) -> Result<bool, sqlx::Error> {
+    Ok(sqlx::query(
+        "UPDATE orders SET points_state = 'settled', version = version + 1, updated_at = $1 \
+         WHERE shop_id = $2 AND order_id = $3 AND version = $4 AND points_state = 'pending'",
+    )
+    .bind(now)
+    .bind(shop_id)
+    .bind(order_id)
+    .bind(version)
+    .execute(conn)
+    .await?
+    .rows_affected()
+        == 1)
 }
 
 /// Removes personal data from the customer's orders and from `order_ids`.
@@ -39,17 +391,22 @@ pub async fn redact_orders(
     customer_id: i64,
     order_ids: &[i64],
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE orders SET email = NULL WHERE shop_id = $1 AND customer_id = $2")
+    const ERASE: &str = "email = NULL, email_hash = NULL, phone_hash = NULL, address_hash = NULL";
+    sqlx::query(&format!(
+        "UPDATE orders SET {ERASE} WHERE shop_id = $1 AND customer_id = $2"
+    ))
+    .bind(shop_id)
+    .bind(customer_id)
+    .execute(&mut *conn)
+    .await?;
+    for order_id in order_ids {
+        sqlx::query(&format!(
+            "UPDATE orders SET {ERASE} WHERE shop_id = $1 AND order_id = $2"
+        ))
         .bind(shop_id)
-        .bind(customer_id)
+        .bind(order_id)
         .execute(&mut *conn)
         .await?;
-    for order_id in order_ids {
-        sqlx::query("UPDATE orders SET email = NULL WHERE shop_id = $1 AND order_id = $2")
-            .bind(shop_id)
-            .bind(order_id)
-            .execute(&mut *conn)
-            .await?;
     }
     Ok(())
 }

@@ -86,6 +86,44 @@ pub async fn claim(
     Ok(rows)
 }
 
+/// Leases one effect by its idempotency key, if it is ready and free (for
+/// sending it at once, e.g. the code a shopper is waiting for).
+pub async fn claim_by_key(
+    store: &Store,
+    owner: &str,
+    lease_until: i64,
+    shop_id: i64,
+    idempotency_key: &str,
+) -> Result<Option<ClaimedEffect>, sqlx::Error> {
+    sqlx::query_as(
+        "UPDATE outbox SET lease_owner = $1, lease_until = $2, attempts = attempts + 1 \
+         WHERE shop_id = $3 AND idempotency_key = $4 AND status = 'queued' AND available_at <= $5 \
+           AND (lease_until IS NULL OR lease_until < $5) \
+         RETURNING id, shop_id, payload, attempts, \
+             (SELECT domain FROM shops WHERE shops.id = outbox.shop_id) AS shop_domain",
+    )
+    .bind(owner)
+    .bind(lease_until)
+    .bind(shop_id)
+    .bind(idempotency_key)
+    .bind(now_ms())
+    .fetch_optional(store.writer())
+    .await
+}
+
+/// The state of an effect: (status, result JSON).
+pub async fn status_of(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    idempotency_key: &str,
+) -> Result<Option<(String, Option<String>)>, sqlx::Error> {
+    sqlx::query_as("SELECT status, result FROM outbox WHERE shop_id = $1 AND idempotency_key = $2")
+        .bind(shop_id)
+        .bind(idempotency_key)
+        .fetch_optional(conn)
+        .await
+}
+
 /// Records success. False when the lease was lost.
 pub async fn complete(
     conn: &mut AnyConnection,

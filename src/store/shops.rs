@@ -84,13 +84,19 @@ pub async fn redact_shop(
         "DELETE FROM customers WHERE shop_id = $1",
         "DELETE FROM data_requests WHERE shop_id = $1",
         "DELETE FROM outbox WHERE shop_id = $1",
+        "DELETE FROM order_refunds WHERE shop_id = $1",
+        "DELETE FROM tier_changes WHERE shop_id = $1",
+        "DELETE FROM redemptions WHERE shop_id = $1",
+        "DELETE FROM referral_codes WHERE shop_id = $1",
+        "DELETE FROM referrals WHERE shop_id = $1",
+        "DELETE FROM program_versions WHERE shop_id = $1",
     ] {
         sqlx::query(table).bind(shop_id).execute(&mut *conn).await?;
     }
     sqlx::query(
         "UPDATE shops SET status = $1, access_token_enc = NULL, access_token_expires_at = NULL, \
          refresh_token_enc = NULL, refresh_token_expires_at = NULL, scopes = NULL, \
-         settings = '{}', updated_at = $2 WHERE id = $3",
+         settings = '{}', currency = NULL, updated_at = $2 WHERE id = $3",
     )
     .bind(status::REDACTED)
     .bind(now)

@@ -146,6 +146,7 @@ pub fn test_config(database_url: &str) -> Config {
             http_workers: 1,
             inbox_workers: Some(0),
             outbox_workers: 0,
+            scheduler_every: std::time::Duration::ZERO,
             ..Runtime::default()
         },
     }

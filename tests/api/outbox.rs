@@ -272,15 +272,7 @@ async fn a_code_that_can_never_be_created_gives_the_points_back_once(backend: Ba
     let shop_id = shop_id(&app).await;
     let mut tx = app.store.begin().await.unwrap();
     for (points, kind, key) in [(500, "earn", "order:1"), (-100, "redeem", "redeem:1")] {
-        let entry = ledger::NewEntry {
-            shop_id,
-            customer_id: 7,
-            points,
-            kind,
-            reason: "test",
-            source_key: key,
-            settings_version: None,
-        };
+        let entry = ledger::NewEntry::new(shop_id, 7, points, kind, "test", key);
         ledger::append(&mut tx, &entry, 0).await.unwrap();
     }
     let effect = Effect::CreateDiscountCode {

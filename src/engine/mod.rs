@@ -1,0 +1,74 @@
+//! The loyalty engine: applies the pure rules of [`crate::loyalty`] to the
+//! facts in the store, inside the caller's transaction, so points, their
+//! ledger entries and the Shopify effects they cause (outbox) commit
+//! together or not at all.
+//!
+//! | module | applies |
+//! |---|---|
+//! | [`orders`] | order and refund webhooks: earning, clawback, cancellation, guest orders |
+//! | [`tiers`] | VIP tier changes with their tags, metafield and entry reward |
+//! | [`redeem`] | rewards redeemed for a single-use discount code |
+//! | [`referrals`] | referral codes, friend discounts, fraud rules, advocate rewards |
+//! | [`program`] | saving settings, and what a change implies |
+//! | [`scheduled`] | pending points maturing, expiry, rolling tiers, birthdays |
+//!
+//! Concurrency: rows that several events may change at once (an order, a
+//! customer's tier) carry a version; a write that lost the race returns
+//! [`EngineError::Conflict`] and the whole step is retried with fresh facts.
+
+pub mod orders;
+pub mod program;
+pub mod redeem;
+pub mod referrals;
+pub mod scheduled;
+pub mod tiers;
+
+use serde_json::json;
+use sqlx::AnyConnection;
+
+use crate::shopify::admin::effects::Effect;
+use crate::store::outbox;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// Another writer changed the same row first; try again.
+    #[error("concurrent update of {0}; retrying")]
+    Conflict(String),
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+}
+
+/// A customer's Admin API id.
+pub fn customer_gid(customer_id: i64) -> String {
+    format!("gid://shopify/Customer/{customer_id}")
+}
+
+/// One day in milliseconds.
+pub const DAY_MS: i64 = 86_400_000;
+
+/// Enqueues a Shopify effect in the caller's transaction.
+pub(crate) async fn enqueue(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    effect: &Effect,
+    idempotency_key: &str,
+    ordering_key: Option<&str>,
+) -> Result<bool, sqlx::Error> {
+    let payload = serde_json::to_string(effect).unwrap_or_else(|_| json!(null).to_string());
+    outbox::enqueue(
+        conn,
+        shop_id,
+        effect.kind(),
+        &payload,
+        idempotency_key,
+        ordering_key,
+    )
+    .await
+}
+
+/// The time as RFC 3339, for Shopify.
+pub fn rfc3339(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}

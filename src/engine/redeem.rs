@@ -1,0 +1,198 @@
+//! Redeeming a reward: one transaction records the redemption, takes the
+//! points (only if the balance covers them: the check and the take are one
+//! statement, so no concurrency can take it below zero) and enqueues the
+//! customer-specific, single-use discount code. A client idempotency key
+//! makes a retried request return the same code. If Shopify refuses the
+//! code for good, the outbox gives the points back with a ledger entry.
+
+use sqlx::AnyConnection;
+
+use super::{customer_gid, enqueue, rfc3339, DAY_MS};
+use crate::{
+    loyalty::{
+        codes, money,
+        settings::{Reward, RewardValue},
+    },
+    shopify::admin::effects::{DiscountValue, Effect, Refund},
+    store::{
+        ledger::{self, NewEntry},
+        program,
+        redemptions::{self, NewRedemption, Redemption},
+    },
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RedeemError {
+    #[error("no reward {0:?} in this shop's program")]
+    UnknownReward(String),
+    #[error("not enough points: the reward costs {cost}, the balance is {balance}")]
+    NotEnoughPoints { cost: i64, balance: i64 },
+    #[error("this idempotency key was used for a different reward")]
+    KeyReused,
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+}
+
+/// Who asks, for the redemption record and the ledger.
+#[derive(Debug, Clone, Copy)]
+pub struct Requester<'a> {
+    /// `checkout`, `storefront` or `admin`.
+    pub channel: &'a str,
+    /// `shopper` or `staff:<id>`.
+    pub actor: &'a str,
+}
+
+/// The result: the redemption, and whether it was made by an earlier
+/// request with the same key.
+#[derive(Debug, Clone)]
+pub struct Redeemed {
+    pub redemption: Redemption,
+    pub replayed: bool,
+}
+
+/// The discount a reward value becomes.
+pub fn discount_value(value: &RewardValue) -> DiscountValue {
+    match value {
+        RewardValue::AmountOff { amount } => DiscountValue::Amount {
+            amount: amount.clone(),
+        },
+        RewardValue::PercentageOff { percent } => DiscountValue::Percentage {
+            fraction: format_fraction(*percent),
+        },
+        RewardValue::FreeShipping => DiscountValue::FreeShipping,
+    }
+}
+
+/// 15 -> "0.15", 100 -> "1", 5 -> "0.05": exact in decimal text.
+fn format_fraction(percent: u32) -> String {
+    if percent >= 100 {
+        "1".into()
+    } else {
+        format!("0.{percent:02}")
+    }
+}
+
+/// Redeems `reward_id` for the customer in one transaction on `conn`.
+pub async fn redeem(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    customer_id: i64,
+    reward_id: &str,
+    idempotency_key: &str,
+    who: Requester<'_>,
+    now: i64,
+) -> Result<Redeemed, RedeemError> {
+    if let Some(done) =
+        redemptions::find_by_key(conn, shop_id, customer_id, idempotency_key).await?
+    {
+        return replay(done, reward_id);
+    }
+    let program = program::get_program(conn, shop_id).await?;
+    let reward: Reward = program
+        .settings
+        .reward(reward_id)
+        .cloned()
+        .ok_or_else(|| RedeemError::UnknownReward(reward_id.to_owned()))?;
+    let code = codes::discount_code("ADV");
+    let expires_at = now + i64::from(reward.valid_days) * DAY_MS;
+    let new = NewRedemption {
+        shop_id,
+        customer_id,
+        idempotency_key,
+        reward_id: &reward.id,
+        reward_name: &reward.name,
+        points: reward.points_cost,
+        code: &code,
+        channel: who.channel,
+        actor: who.actor,
+        expires_at,
+    };
+    let Some(id) = redemptions::insert(conn, &new, now).await? else {
+        // A concurrent request with the same key won; its row is committed
+        // (PostgreSQL waited for it) and is the answer.
+        let done = redemptions::find_by_key(conn, shop_id, customer_id, idempotency_key)
+            .await?
+            .ok_or(sqlx::Error::RowNotFound)?;
+        return replay(done, reward_id);
+    };
+    let source_key = format!("redemption:{id}");
+    let reason = format!("Redeemed {} for {} points", reward.name, reward.points_cost);
+    let entry = NewEntry {
+        actor: who.actor,
+        settings_version: Some(program.version),
+        ..NewEntry::new(
+            shop_id,
+            customer_id,
+            -reward.points_cost,
+            ledger::kind::REDEEM,
+            &reason,
+            &source_key,
+        )
+    };
+    if !ledger::spend(conn, &entry, now).await? {
+        let balance: i64 = sqlx::query_scalar(
+            "SELECT COALESCE(MAX(points_balance), 0) FROM customers WHERE shop_id = $1 AND customer_id = $2",
+        )
+        .bind(shop_id)
+        .bind(customer_id)
+        .fetch_one(&mut *conn)
+        .await?;
+        return Err(RedeemError::NotEnoughPoints {
+            cost: reward.points_cost,
+            balance,
+        });
+    }
+    let effect = Effect::CreateDiscountCode {
+        code: code.clone(),
+        title: format!("{} (loyalty reward)", reward.name),
+        customer_gid: Some(customer_gid(customer_id)),
+        value: discount_value(&reward.value),
+        minimum_subtotal: reward.minimum_order.as_deref().and_then(|m| {
+            let exp = money::exponent(&program.currency);
+            money::parse_minor(m, exp)
+                .filter(|v| *v > 0)
+                .map(|v| money::format_minor(v, exp))
+        }),
+        ends_at: Some(rfc3339(expires_at)),
+        refund: Some(Refund {
+            customer_id,
+            points: reward.points_cost,
+            source_key: format!("{source_key}:refund"),
+        }),
+    };
+    enqueue(conn, shop_id, &effect, &source_key, None).await?;
+    Ok(Redeemed {
+        redemption: Redemption {
+            id,
+            customer_id,
+            reward_id: reward.id,
+            reward_name: reward.name,
+            points: reward.points_cost,
+            code,
+            channel: who.channel.to_owned(),
+            created_at: now,
+            expires_at,
+        },
+        replayed: false,
+    })
+}
+
+fn replay(done: Redemption, reward_id: &str) -> Result<Redeemed, RedeemError> {
+    if done.reward_id != reward_id {
+        return Err(RedeemError::KeyReused);
+    }
+    Ok(Redeemed {
+        redemption: done,
+        replayed: true,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn percentages_become_exact_fractions() {
+        assert_eq!(super::format_fraction(10), "0.10");
+        assert_eq!(super::format_fraction(5), "0.05");
+        assert_eq!(super::format_fraction(100), "1");
+    }
+}

@@ -1,0 +1,355 @@
+//! Referrals. Each customer has a short, unguessable code and a share
+//! link. A friend asks for their discount through the link (the storefront
+//! widget): they get a single-use code of their own. When a friend's first
+//! paid order uses that code, the fraud rules decide
+//! ([`crate::loyalty::referrals::assess`]); a qualifying referral pays the
+//! advocate once the order has passed the pending period unrefunded and
+//! uncancelled. Held referrals wait for the merchant.
+
+use sqlx::AnyConnection;
+
+use super::{customer_gid, enqueue, redeem::discount_value, rfc3339, DAY_MS};
+use crate::{
+    loyalty::{
+        codes,
+        earning::{Counting, OrderState},
+        identity,
+        referrals::{assess, Identity, ReferredOrder, Verdict},
+        settings::AdvocateReward,
+    },
+    shopify::admin::effects::Effect,
+    store::{
+        customers,
+        ledger::{self, NewEntry},
+        orders::{self, OrderRow},
+        program::{self, Program},
+        referrals::{self, status, Referral},
+    },
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReferralError {
+    #[error("referrals are switched off for this shop")]
+    Disabled,
+    #[error("no such referral code")]
+    UnknownCode,
+    #[error("a customer cannot refer themselves")]
+    SelfReferral,
+    #[error("referral discounts are for new customers")]
+    NotNew,
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+}
+
+/// The customer's referral code, created on first use.
+pub async fn code_for(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    customer_id: i64,
+    now: i64,
+) -> Result<String, sqlx::Error> {
+    for _ in 0..8 {
+        if let Some(code) = referrals::find_code(conn, shop_id, customer_id).await? {
+            return Ok(code);
+        }
+        // A collision (40 random bits) is possible in a large shop: try another.
+        referrals::insert_code(conn, shop_id, customer_id, &codes::referral_code(), now).await?;
+    }
+    Err(sqlx::Error::Protocol(
+        "could not allocate a referral code".into(),
+    ))
+}
+
+/// The share link for a code.
+pub fn share_link(shop_domain: &str, code: &str) -> String {
+    format!("https://{shop_domain}/?ref={code}")
+}
+
+/// A friend's discount, issued for an advocate's code.
+#[derive(Debug, Clone)]
+pub struct FriendCode {
+    pub code: String,
+    pub expires_at: i64,
+    pub reused: bool,
+}
+
+/// Issues (or returns the already issued) friend discount for `friend_email`.
+pub async fn issue_friend_code(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    advocate_code: &str,
+    friend_email: &str,
+    now: i64,
+) -> Result<FriendCode, ReferralError> {
+    let program = program::get_program(conn, shop_id).await?;
+    let rules = &program.settings.referrals;
+    if !rules.enabled {
+        return Err(ReferralError::Disabled);
+    }
+    let advocate = referrals::advocate_for_code(conn, shop_id, &advocate_code.to_uppercase())
+        .await?
+        .ok_or(ReferralError::UnknownCode)?;
+    let email_hash = identity::email(Some(friend_email)).ok_or(ReferralError::UnknownCode)?;
+    let advocate_identity = customers::identity(conn, shop_id, advocate).await?;
+    if advocate_identity.email.as_deref() == Some(email_hash.as_str()) {
+        return Err(ReferralError::SelfReferral);
+    }
+    let valid = i64::from(rules.friend_code_valid_days) * DAY_MS;
+    if let Some(existing) = referrals::find_issued(conn, shop_id, advocate, &email_hash).await? {
+        return Ok(FriendCode {
+            code: existing.friend_code,
+            expires_at: existing.created_at + valid,
+            reused: true,
+        });
+    }
+    if orders::email_has_orders(conn, shop_id, &email_hash).await? {
+        return Err(ReferralError::NotNew);
+    }
+    let code = codes::discount_code("REF");
+    let id =
+        referrals::insert_issued(conn, shop_id, advocate, &code, Some(&email_hash), now).await?;
+    let effect = Effect::CreateDiscountCode {
+        code: code.clone(),
+        title: "Referral: welcome discount".into(),
+        // The friend usually has no account yet: the code is for anyone,
+        // once; it only pays the advocate on a new customer's order.
+        customer_gid: None,
+        value: discount_value(&rules.friend_reward),
+        minimum_subtotal: None,
+        ends_at: Some(rfc3339(now + valid)),
+        refund: None,
+    };
+    enqueue(
+        conn,
+        shop_id,
+        &effect,
+        &format!("referral:{id}:friend"),
+        None,
+    )
+    .await?;
+    Ok(FriendCode {
+        code,
+        expires_at: now + valid,
+        reused: false,
+    })
+}
+
+/// Called after every order event: links a friend's first paid order to
+/// its referral (with the fraud rules' verdict), and voids a referral
+/// whose order was refunded or cancelled before it paid out.
+pub async fn on_order(
+    conn: &mut AnyConnection,
+    program: &Program,
+    shop_id: i64,
+    row: &OrderRow,
+    state: &OrderState,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    if let Some(referral) = referrals::find_by_order(conn, shop_id, row.order_id).await? {
+        if state.cancelled || !state.refunds.is_empty() {
+            referrals::transition(
+                conn,
+                shop_id,
+                referral.id,
+                &[status::PENDING, status::HELD],
+                status::VOID,
+                Some("the friend's order was refunded or cancelled"),
+                None,
+                now,
+            )
+            .await?;
+        }
+        return Ok(());
+    }
+    let rules = &program.settings.referrals;
+    if !rules.enabled || !state.paid || !state.known || row.discount_codes.is_none() {
+        return Ok(());
+    }
+    let codes: Vec<String> = row
+        .discount_codes
+        .as_deref()
+        .and_then(|c| serde_json::from_str(c).ok())
+        .unwrap_or_default();
+    let Some(referral) = referrals::find_issued_by_codes(conn, shop_id, &codes).await? else {
+        return Ok(());
+    };
+    let placed = row.processed_at.unwrap_or(now);
+    let (rewarded, recent) = referrals::advocate_counts(
+        conn,
+        shop_id,
+        referral.advocate_id,
+        now - i64::from(rules.burst_window_hours) * 3_600_000,
+    )
+    .await?;
+    let facts = ReferredOrder {
+        advocate: customers::identity(conn, shop_id, referral.advocate_id).await?,
+        friend: Identity {
+            customer_id: state.customer_id,
+            email: row.email_hash.clone(),
+            phone: row.phone_hash.clone(),
+            address: row.address_hash.clone(),
+        },
+        friend_earlier_orders: orders::count_earlier_orders(
+            conn,
+            shop_id,
+            state.customer_id,
+            row.email_hash.as_deref(),
+            row.order_id,
+            placed,
+        )
+        .await?,
+        amount: Counting::from_settings(&program.settings.earning).paid(&state.amounts),
+        advocate_rewarded: rewarded,
+        advocate_recent: recent,
+    };
+    let (next, note) = if state.cancelled || !state.refunds.is_empty() {
+        (
+            status::VOID,
+            Some("the order was refunded or cancelled".to_owned()),
+        )
+    } else {
+        match assess(rules, program.exponent(), &facts) {
+            Verdict::Qualifies => (status::PENDING, None),
+            Verdict::Held(why) => (status::HELD, Some(why)),
+            Verdict::Rejected(why) => (status::REJECTED, Some(why)),
+        }
+    };
+    let matures_at = now + i64::from(program.settings.earning.pending_days) * DAY_MS;
+    referrals::convert(
+        conn,
+        shop_id,
+        referral.id,
+        row.order_id,
+        facts.amount,
+        state.customer_id,
+        next,
+        note.as_deref(),
+        matures_at,
+        now,
+    )
+    .await?;
+    Ok(())
+}
+
+/// Pays a pending referral whose order has matured, or voids it if the
+/// order was refunded or cancelled meanwhile. False when it is not due.
+pub async fn settle(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    referral: &Referral,
+    now: i64,
+) -> Result<bool, sqlx::Error> {
+    if referral.status != status::PENDING || referral.matures_at.is_some_and(|t| t > now) {
+        return Ok(false);
+    }
+    let Some(order_id) = referral.order_id else {
+        return Ok(false);
+    };
+    let order = orders::find_order(conn, shop_id, order_id).await?;
+    let refunded = !orders::list_refunds(conn, shop_id, order_id)
+        .await?
+        .is_empty();
+    if refunded || order.as_ref().is_none_or(|o| o.cancelled_at.is_some()) {
+        return referrals::transition(
+            conn,
+            shop_id,
+            referral.id,
+            &[status::PENDING],
+            status::VOID,
+            Some("the friend's order was refunded or cancelled"),
+            None,
+            now,
+        )
+        .await;
+    }
+    if !referrals::transition(
+        conn,
+        shop_id,
+        referral.id,
+        &[status::PENDING],
+        status::REWARDED,
+        None,
+        None,
+        now,
+    )
+    .await?
+    {
+        return Ok(false);
+    }
+    let program = program::get_program(conn, shop_id).await?;
+    let label = order
+        .and_then(|o| o.name)
+        .unwrap_or_else(|| format!("#{order_id}"));
+    match &program.settings.referrals.advocate_reward {
+        AdvocateReward::Points { points } => {
+            let reason = format!("Referral: a friend's order {label}");
+            ledger::append(
+                conn,
+                &NewEntry {
+                    settings_version: Some(program.version),
+                    ..NewEntry::new(
+                        shop_id,
+                        referral.advocate_id,
+                        *points,
+                        ledger::kind::REFERRAL,
+                        &reason,
+                        &format!("referral:{}", referral.id),
+                    )
+                },
+                now,
+            )
+            .await?;
+        }
+        AdvocateReward::Discount { value, valid_days } => {
+            let effect = Effect::CreateDiscountCode {
+                code: codes::discount_code("THX"),
+                title: "Referral reward".into(),
+                customer_gid: Some(customer_gid(referral.advocate_id)),
+                value: discount_value(value),
+                minimum_subtotal: None,
+                ends_at: Some(rfc3339(now + i64::from(*valid_days) * DAY_MS)),
+                refund: None,
+            };
+            enqueue(
+                conn,
+                shop_id,
+                &effect,
+                &format!("referral:{}:advocate", referral.id),
+                None,
+            )
+            .await?;
+        }
+    }
+    Ok(true)
+}
+
+/// The merchant's decision on a held (or pending) referral.
+pub async fn decide(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    id: i64,
+    approve: bool,
+    staff: &str,
+    now: i64,
+) -> Result<Option<Referral>, sqlx::Error> {
+    let (from, to): (&[&str], &str) = if approve {
+        (&[status::HELD], status::PENDING)
+    } else {
+        (&[status::HELD, status::PENDING], status::REJECTED)
+    };
+    let note = if approve {
+        "approved by the merchant"
+    } else {
+        "rejected by the merchant"
+    };
+    if !referrals::transition(conn, shop_id, id, from, to, Some(note), Some(staff), now).await? {
+        return Ok(None);
+    }
+    let referral = referrals::find(conn, shop_id, id).await?;
+    if let Some(r) = &referral {
+        if approve {
+            settle(conn, shop_id, r, now).await?;
+        }
+    }
+    referrals::find(conn, shop_id, id).await
+}

@@ -1,0 +1,323 @@
+//! Scheduled jobs, in-process and safe with several processes on one
+//! database: each job runs under a lease (one process at a time), and every
+//! change it makes is idempotent (conditional updates, unique ledger source
+//! keys), so a job that dies halfway and runs again does not double.
+//!
+//! - `mature`: pending points whose return window has passed become
+//!   spendable; referrals whose friend's order matured pay out (or void).
+//! - `expiry`: points of customers inactive for the configured months
+//!   expire, after a warning (a customer metafield with the date).
+//! - `tiers`: re-evaluated for shops whose settings changed, and daily for
+//!   rolling 12-month windows (downgrades included).
+//! - `birthdays`: the birthday bonus, once a year.
+
+use std::time::Duration;
+
+use chrono::{Datelike, Months};
+use sqlx::AnyConnection;
+
+use super::{customer_gid, enqueue, referrals as referral_engine, tiers, EngineError};
+use crate::{
+    loyalty::{calendar, settings::TierWindow},
+    shopify::admin::effects::{Effect, Metafield},
+    store::{
+        customers,
+        ledger::{self, NewEntry},
+        orders, program, referrals, schedule, Store,
+    },
+};
+
+/// Rows handled per transaction.
+const CHUNK: i64 = 200;
+/// How long a job may hold its lease.
+const LEASE: Duration = Duration::from_secs(600);
+
+/// What one round of jobs did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Report {
+    pub orders_matured: u64,
+    pub referrals_settled: u64,
+    pub expiry_warnings: u64,
+    pub customers_expired: u64,
+    pub tier_changes: u64,
+    pub birthdays: u64,
+}
+
+struct Job {
+    name: &'static str,
+    /// Least time between two runs.
+    every: Duration,
+}
+
+const MATURE: Job = Job {
+    name: "mature",
+    every: Duration::ZERO,
+};
+const EXPIRY: Job = Job {
+    name: "expiry",
+    every: Duration::from_secs(3600),
+};
+const TIERS: Job = Job {
+    name: "tiers",
+    every: Duration::ZERO,
+};
+const BIRTHDAYS: Job = Job {
+    name: "birthdays",
+    every: Duration::from_secs(3600),
+};
+
+/// Runs every job that is due at `now` and not running elsewhere.
+pub async fn run_due(store: &Store, owner: &str, now: i64) -> anyhow::Result<Report> {
+    let mut report = Report::default();
+    for job in [MATURE, EXPIRY, TIERS, BIRTHDAYS] {
+        let last_run = {
+            let mut conn = store.writer().acquire().await?;
+            schedule::take(
+                &mut conn,
+                job.name,
+                owner,
+                now,
+                now + LEASE.as_millis() as i64,
+                now - job.every.as_millis() as i64,
+            )
+            .await?
+        };
+        let Some(last_run) = last_run else {
+            continue;
+        };
+        let result = match job.name {
+            "mature" => mature(store, now, &mut report).await,
+            "expiry" => expiry(store, now, &mut report).await,
+            "tiers" => tier_round(store, now, last_run, &mut report).await,
+            _ => birthdays(store, now, last_run, &mut report).await,
+        };
+        let mut conn = store.writer().acquire().await?;
+        schedule::finish(&mut conn, job.name, owner, now).await?;
+        result?;
+    }
+    Ok(report)
+}
+
+async fn mature(store: &Store, now: i64, report: &mut Report) -> anyhow::Result<()> {
+    loop {
+        let mut tx = store.begin().await?;
+        let due = orders::maturing(&mut tx, now, CHUNK).await?;
+        for (shop_id, order_id, customer_id, points, version) in &due {
+            if orders::settle_points(&mut tx, *shop_id, *order_id, *version, now).await? {
+                if let Some(customer) = customer_id {
+                    ledger::release_pending(&mut tx, *shop_id, *customer, *points, now).await?;
+                }
+                report.orders_matured += 1;
+            }
+        }
+        tx.commit().await?;
+        if (due.len() as i64) < CHUNK {
+            break;
+        }
+    }
+    loop {
+        let mut tx = store.begin().await?;
+        let due = referrals::maturing(&mut tx, now, CHUNK).await?;
+        for (shop_id, id) in &due {
+            if let Some(referral) = referrals::find(&mut tx, *shop_id, *id).await? {
+                if referral_engine::settle(&mut tx, *shop_id, &referral, now).await? {
+                    report.referrals_settled += 1;
+                }
+            }
+        }
+        tx.commit().await?;
+        if (due.len() as i64) < CHUNK {
+            break;
+        }
+    }
+    Ok(())
+}
+
+async fn installed_shops(conn: &mut AnyConnection) -> Result<Vec<i64>, sqlx::Error> {
+    sqlx::query_scalar("SELECT id FROM shops WHERE status = 'installed' ORDER BY id")
+        .fetch_all(conn)
+        .await
+}
+
+async fn expiry(store: &Store, now: i64, report: &mut Report) -> anyhow::Result<()> {
+    let shops = installed_shops(&mut *store.writer().acquire().await?).await?;
+    for shop_id in shops {
+        let mut tx = store.begin().await?;
+        let program = program::get_program(&mut tx, shop_id).await?;
+        tx.commit().await?;
+        let rules = &program.settings.expiry;
+        if !rules.enabled {
+            continue;
+        }
+        let months = Months::new(rules.inactive_months);
+        let cutoff = |at: i64| {
+            chrono::DateTime::from_timestamp_millis(at)
+                .and_then(|t| t.checked_sub_months(months))
+                .map_or(i64::MIN, |t| t.timestamp_millis())
+        };
+        // Expire first: a customer past expiry needs no warning.
+        loop {
+            let mut tx = store.begin().await?;
+            let due = customers::inactive_with_points(&mut tx, shop_id, cutoff(now), CHUNK).await?;
+            for (customer, balance, last) in &due {
+                let reason = format!(
+                    "{balance} points expired after {} months without activity",
+                    rules.inactive_months
+                );
+                let key = format!("expiry:{customer}:{last}");
+                let entry = NewEntry {
+                    settings_version: Some(program.version),
+                    ..NewEntry::new(
+                        shop_id,
+                        *customer,
+                        -balance,
+                        ledger::kind::EXPIRY,
+                        &reason,
+                        &key,
+                    )
+                };
+                if ledger::append(&mut tx, &entry, now).await? {
+                    report.customers_expired += 1;
+                }
+            }
+            tx.commit().await?;
+            if (due.len() as i64) < CHUNK {
+                break;
+            }
+        }
+        let warn_from = cutoff(now + i64::from(rules.warning_days) * super::DAY_MS);
+        loop {
+            let mut tx = store.begin().await?;
+            let due = customers::unwarned_inactive(&mut tx, shop_id, warn_from, CHUNK).await?;
+            for (customer, _, last) in &due {
+                if !customers::mark_expiry_warned(&mut tx, shop_id, *customer, *last).await? {
+                    continue;
+                }
+                let expires = calendar::expires_at(*last, rules.inactive_months);
+                let effect = Effect::SetMetafields {
+                    metafields: vec![Metafield {
+                        owner_id: customer_gid(*customer),
+                        namespace: tiers::TIER_NAMESPACE.into(),
+                        key: "points_expire_on".into(),
+                        kind: "date".into(),
+                        value: calendar::date_of(expires).to_string(),
+                    }],
+                };
+                enqueue(
+                    &mut tx,
+                    shop_id,
+                    &effect,
+                    &format!("expiry-warning:{customer}:{last}"),
+                    Some(&format!("customer:{customer}")),
+                )
+                .await?;
+                report.expiry_warnings += 1;
+            }
+            tx.commit().await?;
+            if (due.len() as i64) < CHUNK {
+                break;
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn tier_round(
+    store: &Store,
+    now: i64,
+    last_run: Option<i64>,
+    report: &mut Report,
+) -> anyhow::Result<()> {
+    let shops = program::shops_for_tier_evaluation(&mut *store.writer().acquire().await?).await?;
+    let daily_due = last_run.is_none_or(|t| calendar::date_of(t) != calendar::date_of(now));
+    for (shop_id, version, evaluated) in shops {
+        let mut tx = store.begin().await?;
+        let program = program::get_program(&mut tx, shop_id).await?;
+        tx.commit().await?;
+        let rolling = program.settings.tiers.window == TierWindow::Rolling12Months;
+        if evaluated >= version && !(rolling && daily_due) {
+            continue;
+        }
+        let mut after = 0;
+        loop {
+            let mut tx = store.begin().await?;
+            let ids = customers::page_ids(&mut tx, shop_id, after, CHUNK).await?;
+            for customer in &ids {
+                // A savepoint per customer: a lost race undoes only its
+                // step, which is tried again.
+                for attempt in 0.. {
+                    let mut sp = sqlx::Connection::begin(&mut *tx).await?;
+                    match tiers::reevaluate(
+                        &mut sp,
+                        shop_id,
+                        &program,
+                        *customer,
+                        now,
+                        "tier review",
+                    )
+                    .await
+                    {
+                        Ok(changed) => {
+                            sp.commit().await?;
+                            report.tier_changes += u64::from(changed);
+                            break;
+                        }
+                        Err(EngineError::Conflict(_)) if attempt < 5 => sp.rollback().await?,
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+            }
+            tx.commit().await?;
+            match ids.last() {
+                Some(last) if ids.len() as i64 == CHUNK => after = *last,
+                _ => break,
+            }
+        }
+        let mut conn = store.writer().acquire().await?;
+        program::mark_tiers_evaluated(&mut conn, shop_id, version).await?;
+    }
+    Ok(())
+}
+
+async fn birthdays(
+    store: &Store,
+    now: i64,
+    last_run: Option<i64>,
+    report: &mut Report,
+) -> anyhow::Result<()> {
+    let today = calendar::date_of(now);
+    if last_run.is_some_and(|t| calendar::date_of(t) == today) {
+        return Ok(());
+    }
+    let mut days = vec![format!("{:02}-{:02}", today.month(), today.day())];
+    if calendar::is_birthday(2, 29, today) && today.day() == 28 {
+        days.push("02-29".into());
+    }
+    let shops = installed_shops(&mut *store.writer().acquire().await?).await?;
+    for shop_id in shops {
+        let mut tx = store.begin().await?;
+        let program = program::get_program(&mut tx, shop_id).await?;
+        let points = program.settings.earning.birthday_points;
+        if points > 0 {
+            for customer in customers::with_birthday(&mut tx, shop_id, &days).await? {
+                let key = format!("birthday:{customer}:{}", today.year());
+                let entry = NewEntry {
+                    settings_version: Some(program.version),
+                    ..NewEntry::new(
+                        shop_id,
+                        customer,
+                        points,
+                        ledger::kind::BIRTHDAY,
+                        "Happy birthday!",
+                        &key,
+                    )
+                };
+                if ledger::append(&mut tx, &entry, now).await? {
+                    report.birthdays += 1;
+                }
+            }
+        }
+        tx.commit().await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,168 @@
+//! Tier changes. A customer's tier follows from their spend (or points
+//! earned) over the tier window; when it changes, the old tag is removed
+//! and the new one added (in that order, one ordering key per customer),
+//! the tier metafield is set for the VIP discount Function, the change is
+//! recorded in the tier history, and the new tier's entry reward is granted
+//! once per customer and tier, ever: dropping out and back in earns nothing.
+
+use sqlx::AnyConnection;
+
+use super::{customer_gid, enqueue, EngineError, DAY_MS};
+use crate::{
+    loyalty::{
+        settings::{TierBasis, TierWindow},
+        tiers,
+    },
+    shopify::admin::effects::{Effect, Metafield},
+    store::{
+        customers,
+        ledger::{self, NewEntry},
+        orders,
+        program::Program,
+    },
+};
+
+/// The metafield the VIP Function reads: `advocate.tier` on the customer.
+pub const TIER_NAMESPACE: &str = "advocate";
+pub const TIER_KEY: &str = "tier";
+/// The metafield value of a customer without a tier.
+pub const NO_TIER: &str = "none";
+
+/// The customer's standing toward tiers: spend in minor units, or points.
+pub async fn standing(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    program: &Program,
+    customer_id: i64,
+    now: i64,
+) -> Result<i64, sqlx::Error> {
+    let since = match program.settings.tiers.window {
+        TierWindow::Lifetime => None,
+        TierWindow::Rolling12Months => Some(now - 365 * DAY_MS),
+    };
+    match program.settings.tiers.basis {
+        TierBasis::Spend => orders::spend_since(conn, shop_id, customer_id, since).await,
+        TierBasis::PointsEarned => {
+            sqlx::query_scalar(
+                "SELECT CAST(COALESCE(SUM(points), 0) AS BIGINT) FROM points_ledger \
+                 WHERE shop_id = $1 AND customer_id = $2 AND kind IN ('earn', 'clawback', 'cancel') \
+                 AND created_at >= $3",
+            )
+            .bind(shop_id)
+            .bind(customer_id)
+            .bind(since.unwrap_or(i64::MIN))
+            .fetch_one(conn)
+            .await
+        }
+    }
+}
+
+/// Re-evaluates one customer's tier and applies a change.
+pub async fn reevaluate(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    program: &Program,
+    customer_id: i64,
+    now: i64,
+    reason: &str,
+) -> Result<bool, EngineError> {
+    let value = standing(conn, shop_id, program, customer_id, now).await?;
+    let target = tiers::tier_for(&program.settings.tiers, program.exponent(), value);
+    let current = customers::tier_of(conn, shop_id, customer_id).await?;
+    let target_id = target.map(|l| l.id.as_str());
+    if current.tier_id.as_deref() == target_id {
+        return Ok(false);
+    }
+    if !customers::change_tier(
+        conn,
+        shop_id,
+        customer_id,
+        current.tier_seq,
+        current.tier_id.as_deref(),
+        target.map(|l| (l.id.as_str(), l.tag.as_str())),
+        reason,
+        now,
+    )
+    .await?
+    {
+        return Err(EngineError::Conflict(format!(
+            "tier of customer {customer_id}"
+        )));
+    }
+    let seq = current.tier_seq + 1;
+    let gid = customer_gid(customer_id);
+    let ordering = format!("customer:{customer_id}");
+    if let Some(old) = current
+        .tier_tag
+        .filter(|t| target.is_none_or(|l| &l.tag != t))
+    {
+        let effect = Effect::RemoveTags {
+            customer_gid: gid.clone(),
+            tags: vec![old],
+        };
+        enqueue(
+            conn,
+            shop_id,
+            &effect,
+            &format!("tier:{customer_id}:{seq}:untag"),
+            Some(&ordering),
+        )
+        .await?;
+    }
+    if let Some(level) = target {
+        let effect = Effect::AddTags {
+            customer_gid: gid.clone(),
+            tags: vec![level.tag.clone()],
+        };
+        enqueue(
+            conn,
+            shop_id,
+            &effect,
+            &format!("tier:{customer_id}:{seq}:tag"),
+            Some(&ordering),
+        )
+        .await?;
+    }
+    let effect = Effect::SetMetafields {
+        metafields: vec![Metafield {
+            owner_id: gid,
+            namespace: TIER_NAMESPACE.into(),
+            key: TIER_KEY.into(),
+            kind: "single_line_text_field".into(),
+            value: target_id.unwrap_or(NO_TIER).into(),
+        }],
+    };
+    enqueue(
+        conn,
+        shop_id,
+        &effect,
+        &format!("tier:{customer_id}:{seq}:metafield"),
+        Some(&ordering),
+    )
+    .await?;
+    if let Some(level) = target.filter(|l| l.entry_points > 0) {
+        let reason = format!("Welcome to {}: {} points", level.name, level.entry_points);
+        ledger::append(
+            conn,
+            &NewEntry {
+                settings_version: Some(program.version),
+                ..NewEntry::new(
+                    shop_id,
+                    customer_id,
+                    level.entry_points,
+                    ledger::kind::TIER_ENTRY,
+                    &reason,
+                    &format!("tier-entry:{customer_id}:{}", level.id),
+                )
+            },
+            now,
+        )
+        .await?;
+    }
+    tracing::debug!(
+        shop_id,
+        tier = target_id.unwrap_or(NO_TIER),
+        "customer tier changed"
+    );
+    Ok(true)
+}

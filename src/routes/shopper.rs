@@ -1,0 +1,190 @@
+//! What checkout, the storefront and the admin page share: the shopper's
+//! loyalty view (balance, tier, rewards) and the redemption flow.
+
+use std::time::Duration;
+
+use actix_web::{HttpRequest, HttpResponse};
+use serde::{de::DeserializeOwned, Deserialize};
+use serde_json::{json, Value};
+
+use crate::{
+    app::AppState,
+    engine::{
+        self,
+        redeem::{self, RedeemError, Requester},
+    },
+    error::ApiError,
+    loyalty::{money, settings::RewardValue, tiers},
+    store::{
+        customers, now_ms, outbox,
+        program::{self, Program},
+        referrals,
+    },
+};
+
+/// How long a redemption waits for Shopify to create its code before
+/// answering `pending` (the outbox keeps trying).
+const CODE_WAIT: Duration = Duration::from_secs(8);
+
+/// Parses a JSON body with a clear 400 when it does not fit.
+pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))
+}
+
+/// The client's `Idempotency-Key` header: 1-200 visible characters.
+pub fn idempotency_key(req: &HttpRequest) -> Result<String, ApiError> {
+    req.headers()
+        .get("Idempotency-Key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|k| (1..=200).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic()))
+        .map(str::to_owned)
+        .ok_or(ApiError::BadRequest(
+            "an Idempotency-Key header (1-200 visible characters) is required".into(),
+        ))
+}
+
+/// A reward as shoppers see it.
+pub fn reward_json(program: &Program, r: &crate::loyalty::settings::Reward, balance: i64) -> Value {
+    let (kind, value) = match &r.value {
+        RewardValue::AmountOff { amount } => ("amount_off", json!(amount)),
+        RewardValue::PercentageOff { percent } => ("percentage_off", json!(percent)),
+        RewardValue::FreeShipping => ("free_shipping", Value::Null),
+    };
+    json!({
+        "id": r.id,
+        "name": r.name,
+        "kind": kind,
+        "value": value,
+        "points_cost": r.points_cost,
+        "minimum_order": r.minimum_order,
+        "valid_days": r.valid_days,
+        "affordable": balance >= r.points_cost,
+        "currency": program.currency,
+    })
+}
+
+/// The logged-in shopper's loyalty view.
+pub async fn loyalty_view(
+    state: &AppState,
+    shop_id: i64,
+    customer_id: i64,
+) -> Result<Value, ApiError> {
+    let mut conn = state.store.reader().acquire().await?;
+    let program = program::get_program(&mut conn, shop_id).await?;
+    let customer = customers::find_customer(&mut conn, shop_id, customer_id).await?;
+    let (balance, pending, tier_id, birthday) = customer.map_or((0, 0, None, None), |c| {
+        (c.points_balance, c.points_pending, c.tier_id, c.birthday)
+    });
+    let now = now_ms();
+    let standing = engine::tiers::standing(&mut conn, shop_id, &program, customer_id, now).await?;
+    let exp = program.exponent();
+    let tier = tiers::level(&program.settings.tiers, tier_id.as_deref()).map(|l| {
+        json!({ "id": l.id, "name": l.name, "perk_percent": l.perk_percent, "multiplier_percent": l.multiplier_percent })
+    });
+    let next = tiers::next_tier(&program.settings.tiers, exp, standing).map(|(l, missing)| {
+        let missing = match program.settings.tiers.basis {
+            crate::loyalty::settings::TierBasis::Spend => {
+                json!({ "amount": money::format_minor(missing, exp), "currency": program.currency })
+            }
+            crate::loyalty::settings::TierBasis::PointsEarned => json!({ "points": missing }),
+        };
+        json!({ "id": l.id, "name": l.name, "missing": missing })
+    });
+    let rewards: Vec<Value> = program
+        .settings
+        .rewards
+        .iter()
+        .map(|r| reward_json(&program, r, balance))
+        .collect();
+    let referral_code = referrals::find_code(&mut conn, shop_id, customer_id).await?;
+    Ok(json!({
+        "logged_in": true,
+        "points_balance": balance,
+        "points_pending": pending,
+        "tier": tier,
+        "next_tier": next,
+        "rewards": rewards,
+        "referral_code": referral_code,
+        "birthday": birthday,
+    }))
+}
+
+#[derive(Deserialize)]
+pub struct RedeemIn {
+    pub reward_id: String,
+}
+
+/// Redeems for the customer and answers with the code; waits briefly for
+/// Shopify to create it.
+pub async fn redeem_for(
+    state: &AppState,
+    shop_id: i64,
+    customer_id: i64,
+    reward_id: &str,
+    key: &str,
+    who: Requester<'_>,
+) -> Result<HttpResponse, ApiError> {
+    let mut tx = state.store.begin().await?;
+    let result = redeem::redeem(&mut tx, shop_id, customer_id, reward_id, key, who, now_ms()).await;
+    let redeemed = match result {
+        Ok(r) => {
+            tx.commit().await?;
+            r
+        }
+        Err(e) => {
+            tx.rollback().await?;
+            return Err(match e {
+                RedeemError::UnknownReward(_) => ApiError::NotFound("no such reward"),
+                RedeemError::NotEnoughPoints { .. } => ApiError::Conflict(e.to_string()),
+                RedeemError::KeyReused => ApiError::Unprocessable {
+                    message: e.to_string(),
+                    errors: None,
+                },
+                RedeemError::Db(e) => e.into(),
+            });
+        }
+    };
+    let r = &redeemed.redemption;
+    let effect_key = format!("redemption:{}", r.id);
+    if !redeemed.replayed {
+        match tokio::time::timeout(CODE_WAIT, state.outbox.send_now(shop_id, &effect_key)).await {
+            Ok(Err(e)) => tracing::warn!(
+                error = format!("{e:#}"),
+                "sending a reward code at once failed; the outbox retries"
+            ),
+            Ok(Ok(_)) | Err(_) => {}
+        }
+    }
+    let status = {
+        let mut conn = state.store.writer().acquire().await?;
+        outbox::status_of(&mut conn, shop_id, &effect_key).await?
+    };
+    let code_status = match status.as_ref().map(|s| s.0.as_str()) {
+        Some("done") => "active",
+        Some("failed") => "failed",
+        _ => "pending",
+    };
+    let balance = {
+        let mut conn = state.store.writer().acquire().await?;
+        customers::find_customer(&mut conn, shop_id, customer_id)
+            .await?
+            .map_or(0, |c| c.points_balance)
+    };
+    let body = json!({
+        "code": r.code,
+        "code_status": code_status,
+        "reward_id": r.reward_id,
+        "reward_name": r.reward_name,
+        "points_spent": r.points,
+        "expires_at": engine::rfc3339(r.expires_at),
+        "points_balance": balance,
+        "replayed": redeemed.replayed,
+    });
+    Ok(if redeemed.replayed {
+        HttpResponse::Ok().json(body)
+    } else {
+        HttpResponse::Created().json(body)
+    })
+}

@@ -1,0 +1,322 @@
+//! Referral codes (one per advocate) and referrals (one per friend's
+//! discount code) with their status: `issued` -> `pending` (a first order
+//! used the code) -> `rewarded`; or `rejected`, `held` (for the merchant's
+//! review) or `void` (the order was refunded or cancelled).
+
+use serde::Serialize;
+use sqlx::AnyConnection;
+
+pub mod status {
+    pub const ISSUED: &str = "issued";
+    pub const PENDING: &str = "pending";
+    pub const HELD: &str = "held";
+    pub const REWARDED: &str = "rewarded";
+    pub const REJECTED: &str = "rejected";
+    pub const VOID: &str = "void";
+}
+
+pub async fn find_code(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    customer_id: i64,
+) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT code FROM referral_codes WHERE shop_id = $1 AND customer_id = $2")
+        .bind(shop_id)
+        .bind(customer_id)
+        .fetch_optional(conn)
+        .await
+}
+
+/// Stores `code` for the customer unless they have one; false when the
+/// customer already has a code or the code is taken.
+pub async fn insert_code(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    customer_id: i64,
+    code: &str,
+    now: i64,
+) -> Result<bool, sqlx::Error> {
+    Ok(sqlx::query(
+        "INSERT INTO referral_codes (shop_id, customer_id, code, created_at) \
+         VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+    )
+    .bind(shop_id)
+    .bind(customer_id)
+    .bind(code)
+    .bind(now)
+    .execute(conn)
+    .await?
+    .rows_affected()
+        == 1)
+}
+
+pub async fn advocate_for_code(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    code: &str,
+) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query_scalar("SELECT customer_id FROM referral_codes WHERE shop_id = $1 AND code = $2")
+        .bind(shop_id)
+        .bind(code)
+        .fetch_optional(conn)
+        .await
+}
+
+#[derive(Debug, Clone, sqlx::FromRow, Serialize)]
+pub struct Referral {
+    pub id: i64,
+    pub advocate_id: i64,
+    pub friend_code: String,
+    pub friend_customer_id: Option<i64>,
+    pub order_id: Option<i64>,
+    pub order_minor: Option<i64>,
+    pub status: String,
+    pub note: Option<String>,
+    pub approved: i64,
+    pub decided_by: Option<String>,
+    pub created_at: i64,
+    pub converted_at: Option<i64>,
+    pub matures_at: Option<i64>,
+}
+
+const COLUMNS: &str = "id, advocate_id, friend_code, friend_customer_id, order_id, order_minor, \
+    status, note, approved, decided_by, created_at, converted_at, matures_at";
+
+/// An issued friend code for this advocate and friend email, if any: asking
+/// twice gives the same code.
+pub async fn find_issued(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    advocate_id: i64,
+    friend_email_hash: &str,
+) -> Result<Option<Referral>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM referrals WHERE shop_id = $1 AND advocate_id = $2 \
+         AND friend_email_hash = $3 ORDER BY id LIMIT 1"
+    ))
+    .bind(shop_id)
+    .bind(advocate_id)
+    .bind(friend_email_hash)
+    .fetch_optional(conn)
+    .await
+}
+
+pub async fn insert_issued(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    advocate_id: i64,
+    friend_code: &str,
+    friend_email_hash: Option<&str>,
+    now: i64,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "INSERT INTO referrals (shop_id, advocate_id, friend_code, friend_email_hash, status, \
+         created_at, updated_at) VALUES ($1, $2, $3, $4, 'issued', $5, $5) RETURNING id",
+    )
+    .bind(shop_id)
+    .bind(advocate_id)
+    .bind(friend_code)
+    .bind(friend_email_hash)
+    .bind(now)
+    .fetch_one(conn)
+    .await
+}
+
+/// The issued referral whose friend code is among `codes`.
+pub async fn find_issued_by_codes(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    codes: &[String],
+) -> Result<Option<Referral>, sqlx::Error> {
+    for code in codes {
+        let found: Option<Referral> = sqlx::query_as(&format!(
+            "SELECT {COLUMNS} FROM referrals WHERE shop_id = $1 AND UPPER(friend_code) = $2 \
+             AND status = 'issued'"
+        ))
+        .bind(shop_id)
+        .bind(code.to_uppercase())
+        .fetch_optional(&mut *conn)
+        .await?;
+        if found.is_some() {
+            return Ok(found);
+        }
+    }
+    Ok(None)
+}
+
+pub async fn find_by_order(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    order_id: i64,
+) -> Result<Option<Referral>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM referrals WHERE shop_id = $1 AND order_id = $2"
+    ))
+    .bind(shop_id)
+    .bind(order_id)
+    .fetch_optional(conn)
+    .await
+}
+
+pub async fn find(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    id: i64,
+) -> Result<Option<Referral>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM referrals WHERE shop_id = $1 AND id = $2"
+    ))
+    .bind(shop_id)
+    .bind(id)
+    .fetch_optional(conn)
+    .await
+}
+
+/// Records the friend's order against an issued referral, with the verdict.
+#[allow(clippy::too_many_arguments)]
+pub async fn convert(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    id: i64,
+    order_id: i64,
+    order_minor: i64,
+    friend_customer_id: Option<i64>,
+    status: &str,
+    note: Option<&str>,
+    matures_at: i64,
+    now: i64,
+) -> Result<bool, sqlx::Error> {
+    Ok(sqlx::query(
+        "UPDATE referrals SET order_id = $1, order_minor = $2, friend_customer_id = $3, \
+         status = $4, note = $5, matures_at = $6, converted_at = $7, updated_at = $7 \
+         WHERE shop_id = $8 AND id = $9 AND status = 'issued'",
+    )
+    .bind(order_id)
+    .bind(order_minor)
+    .bind(friend_customer_id)
+    .bind(status)
+    .bind(note)
+    .bind(matures_at)
+    .bind(now)
+    .bind(shop_id)
+    .bind(id)
+    .execute(conn)
+    .await?
+    .rows_affected()
+        == 1)
+}
+
+/// Moves a referral from one status to another; false when it was not in
+/// `from` any more.
+#[allow(clippy::too_many_arguments)]
+pub async fn transition(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    id: i64,
+    from: &[&str],
+    to: &str,
+    note: Option<&str>,
+    decided_by: Option<&str>,
+    now: i64,
+) -> Result<bool, sqlx::Error> {
+    let list: Vec<String> = (0..from.len()).map(|i| format!("${}", i + 7)).collect();
+    let sql = format!(
+        "UPDATE referrals SET status = $1, note = COALESCE($2, note), \
+         decided_by = COALESCE($3, decided_by), \
+         approved = CASE WHEN $3 IS NOT NULL AND $1 = 'pending' THEN 1 ELSE approved END, \
+         updated_at = $4 WHERE shop_id = $5 AND id = $6 AND status IN ({})",
+        list.join(", ")
+    );
+    let mut q = sqlx::query(&sql)
+        .bind(to)
+        .bind(note)
+        .bind(decided_by)
+        .bind(now)
+        .bind(shop_id)
+        .bind(id);
+    for f in from {
+        q = q.bind(*f);
+    }
+    Ok(q.execute(conn).await?.rows_affected() == 1)
+}
+
+/// Counts for the fraud rules: referrals rewarded or on their way
+/// (pending), and referred orders since `since`, for one advocate.
+pub async fn advocate_counts(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    advocate_id: i64,
+    since: i64,
+) -> Result<(i64, i64), sqlx::Error> {
+    let paid: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM referrals WHERE shop_id = $1 AND advocate_id = $2 \
+         AND status IN ('pending', 'rewarded')",
+    )
+    .bind(shop_id)
+    .bind(advocate_id)
+    .fetch_one(&mut *conn)
+    .await?;
+    let recent: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM referrals WHERE shop_id = $1 AND advocate_id = $2 \
+         AND converted_at IS NOT NULL AND converted_at >= $3",
+    )
+    .bind(shop_id)
+    .bind(advocate_id)
+    .bind(since)
+    .fetch_one(conn)
+    .await?;
+    Ok((paid, recent))
+}
+
+/// Pending referrals whose friend's order has passed the pending period:
+/// (shop, referral id).
+pub async fn maturing(
+    conn: &mut AnyConnection,
+    now: i64,
+    limit: i64,
+) -> Result<Vec<(i64, i64)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT shop_id, id FROM referrals WHERE status = 'pending' AND matures_at <= $1 \
+         ORDER BY matures_at LIMIT $2",
+    )
+    .bind(now)
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}
+
+pub async fn list(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    status: Option<&str>,
+    after_id: i64,
+    limit: i64,
+) -> Result<Vec<Referral>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM referrals WHERE shop_id = $1 AND ($2 = '' OR status = $2) \
+         AND id > $3 ORDER BY id LIMIT $4"
+    ))
+    .bind(shop_id)
+    .bind(status.unwrap_or(""))
+    .bind(after_id)
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}
+
+/// Erases the friend's hashed email from referrals made for or by `customer_id`.
+pub async fn redact_for_customer(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    customer_id: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE referrals SET friend_email_hash = NULL WHERE shop_id = $1 \
+         AND (friend_customer_id = $2 OR advocate_id = $2)",
+    )
+    .bind(shop_id)
+    .bind(customer_id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}

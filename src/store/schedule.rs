@@ -1,0 +1,53 @@
+//! Leases for scheduled jobs: with several Advocate processes on one
+//! database, one at a time runs each job; a process that dies holding a
+//! lease loses it when it runs out.
+
+use sqlx::AnyConnection;
+
+/// Takes the job's lease until `lease_until` if it is free and the job last
+/// ran before `due_before`. Returns when it last ran (None: never) if taken.
+pub async fn take(
+    conn: &mut AnyConnection,
+    name: &str,
+    owner: &str,
+    now: i64,
+    lease_until: i64,
+    due_before: i64,
+) -> Result<Option<Option<i64>>, sqlx::Error> {
+    sqlx::query("INSERT INTO job_leases (name) VALUES ($1) ON CONFLICT (name) DO NOTHING")
+        .bind(name)
+        .execute(&mut *conn)
+        .await?;
+    let taken: Option<(Option<i64>,)> = sqlx::query_as(
+        "UPDATE job_leases SET lease_owner = $1, lease_until = $2 WHERE name = $3 \
+         AND (lease_until IS NULL OR lease_until < $4) \
+         AND (last_run_at IS NULL OR last_run_at <= $5) RETURNING last_run_at",
+    )
+    .bind(owner)
+    .bind(lease_until)
+    .bind(name)
+    .bind(now)
+    .bind(due_before)
+    .fetch_optional(conn)
+    .await?;
+    Ok(taken.map(|(last,)| last))
+}
+
+/// Gives the lease back and records the run.
+pub async fn finish(
+    conn: &mut AnyConnection,
+    name: &str,
+    owner: &str,
+    ran_at: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE job_leases SET lease_owner = NULL, lease_until = NULL, last_run_at = $1 \
+         WHERE name = $2 AND lease_owner = $3",
+    )
+    .bind(ran_at)
+    .bind(name)
+    .bind(owner)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
