@@ -406,3 +406,38 @@ impl TestApp {
         )
     }
 }
+
+impl TestApp {
+    /// Sends every queued Shopify effect to the stand-in, moving retries
+    /// forward instead of waiting out their backoff.
+    pub async fn send_effects(&self) {
+        let sender = advocate::jobs::outbox::OutboxSender::new(
+            self.store.clone(),
+            std::sync::Arc::new(self.admin_api(Duration::from_secs(5)).await),
+            "test-sender",
+            Duration::from_secs(30),
+            50,
+        );
+        for _ in 0..100 {
+            sender.drain().await.unwrap();
+            let queued = self
+                .count("SELECT CAST(COUNT(*) AS BIGINT) FROM outbox WHERE status = 'queued'")
+                .await;
+            if queued == 0 {
+                return;
+            }
+            sqlx::query("UPDATE outbox SET available_at = 0 WHERE status = 'queued'")
+                .execute(self.store.writer())
+                .await
+                .unwrap();
+        }
+        panic!("effects still queued after 100 rounds");
+    }
+
+    /// Runs the scheduled loyalty jobs as if the time were `now` (ms).
+    pub async fn run_jobs(&self, now: i64) -> advocate::engine::scheduled::Report {
+        advocate::engine::scheduled::run_due(&self.store, "test-jobs", now)
+            .await
+            .unwrap()
+    }
+}

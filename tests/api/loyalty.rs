@@ -1,0 +1,499 @@
+//! The loyalty engine end to end: orders earn, refunds and cancellations
+//! take back, whatever order the webhooks arrive in; redemptions are
+//! atomic; tiers reach Shopify.
+
+use std::collections::BTreeSet;
+
+use serde_json::{json, Value};
+
+use crate::helpers::{session_token, Backend, TestApp, SHOP};
+
+crate::on_both_backends!(
+    a_paid_order_earns_once_however_often_it_is_delivered,
+    refunds_claw_back_in_proportion_and_cancellation_reverses_the_rest,
+    a_refund_or_cancellation_before_the_order_ends_with_the_same_ledger,
+    pending_points_become_spendable_after_the_return_window,
+    a_guest_order_is_credited_when_an_account_with_its_email_appears,
+    test_orders_and_switched_off_channels_earn_nothing,
+    a_hundred_concurrent_redemptions_of_one_rewards_worth_give_exactly_one_code,
+    a_retried_redemption_returns_the_same_code,
+    order_paid_to_points_to_code_to_tier_reaches_shopify,
+);
+
+const CUSTOMER: i64 = 7_000_000_000_000_001;
+
+/// An order paid in USD: `subtotal` after discounts, with tax and shipping.
+fn order(id: i64, customer: Option<i64>, subtotal: &str) -> Value {
+    let money = |a: &str| json!({ "shop_money": { "amount": a, "currency_code": "USD" } });
+    json!({
+        "id": id,
+        "name": format!("#{}", id % 100_000),
+        "customer": customer.map(|c| json!({ "id": c })),
+        "email": "buyer@example.com",
+        "currency": "USD",
+        "subtotal_price_set": money(subtotal),
+        "total_price_set": money(subtotal),
+        "total_tax_set": money("8.00"),
+        "total_shipping_price_set": money("10.00"),
+        "total_discounts_set": money("0.00"),
+        "taxes_included": false,
+        "financial_status": "paid",
+        "source_name": "web",
+        "test": false,
+        "processed_at": "2026-11-01T10:00:00Z",
+        "discount_codes": [],
+        "refunds": [],
+    })
+}
+
+fn refund(id: i64, order_id: i64, lines: &str) -> Value {
+    let money = |a: &str| json!({ "shop_money": { "amount": a, "currency_code": "USD" } });
+    json!({
+        "id": id,
+        "order_id": order_id,
+        "refund_line_items": [{ "subtotal_set": money(lines), "total_tax_set": money("0.00") }],
+    })
+}
+
+async fn send_json(app: &TestApp, topic: &str, key: &str, body: &Value) {
+    let response = app.send(topic, key, body.to_string().as_bytes()).await;
+    assert_eq!(response.status(), 200, "{topic} {key}");
+}
+
+/// (spendable, pending) points of a customer, and checks the ledger adds up.
+async fn points(app: &TestApp, customer: i64) -> (i64, i64) {
+    let balance = app
+        .count(&format!(
+            "SELECT COALESCE(MAX(points_balance), 0) FROM customers WHERE customer_id = {customer}"
+        ))
+        .await;
+    let pending = app
+        .count(&format!(
+            "SELECT COALESCE(MAX(points_pending), 0) FROM customers WHERE customer_id = {customer}"
+        ))
+        .await;
+    let sum = app
+        .count(&format!(
+            "SELECT CAST(COALESCE(SUM(points), 0) AS BIGINT) FROM points_ledger WHERE customer_id = {customer}"
+        ))
+        .await;
+    assert_eq!(
+        balance + pending,
+        sum,
+        "the balance is the sum of the ledger"
+    );
+    (balance, pending)
+}
+
+async fn put_program(app: &TestApp, change: impl FnOnce(&mut Value)) {
+    let token = session_token(SHOP, Some("1"));
+    let url = format!("{}/api/admin/program", app.address);
+    let current: Value = app
+        .http
+        .get(&url)
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut settings = current["settings"].clone();
+    change(&mut settings);
+    let response = app
+        .http
+        .put(&url)
+        .bearer_auth(&token)
+        .json(&json!({ "settings": settings, "version": current["version"] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
+}
+
+async fn a_paid_order_earns_once_however_often_it_is_delivered(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let body = order(1001, Some(CUSTOMER), "123.45");
+    for attempt in 0..3 {
+        send_json(&app, "orders/paid", &format!("paid-{attempt}"), &body).await;
+    }
+    send_json(&app, "orders/updated", "updated", &body).await;
+    app.drain().await;
+    // 123.45 at 1 point per 1.00, tax and shipping excluded: 123, pending
+    // for the 14-day return window.
+    assert_eq!(points(&app, CUSTOMER).await, (0, 123));
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM points_ledger WHERE kind = 'earn'")
+            .await,
+        1
+    );
+    let version = app
+        .count("SELECT settings_version FROM points_ledger WHERE kind = 'earn'")
+        .await;
+    assert_eq!(version, 1, "the ledger records the settings version");
+}
+
+async fn refunds_claw_back_in_proportion_and_cancellation_reverses_the_rest(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    send_json(
+        &app,
+        "orders/paid",
+        "paid",
+        &order(2001, Some(CUSTOMER), "200.00"),
+    )
+    .await;
+    app.drain().await;
+    assert_eq!(points(&app, CUSTOMER).await.1, 200);
+    // A quarter refunded, delivered twice: 50 points back, once.
+    let r = refund(91, 2001, "50.00");
+    send_json(&app, "refunds/create", "refund-a", &r).await;
+    send_json(&app, "refunds/create", "refund-a-again", &r).await;
+    app.drain().await;
+    assert_eq!(points(&app, CUSTOMER).await.1, 150);
+    // Refunds beyond the order never take more than it earned.
+    send_json(
+        &app,
+        "refunds/create",
+        "refund-b",
+        &refund(92, 2001, "500.00"),
+    )
+    .await;
+    app.drain().await;
+    assert_eq!(points(&app, CUSTOMER).await.1, 0);
+    let mut cancelled = order(2001, Some(CUSTOMER), "200.00");
+    cancelled["cancelled_at"] = json!("2026-11-02T10:00:00Z");
+    send_json(&app, "orders/cancelled", "cancel", &cancelled).await;
+    app.drain().await;
+    assert_eq!(points(&app, CUSTOMER).await, (0, 0));
+
+    send_json(
+        &app,
+        "orders/paid",
+        "paid-2",
+        &order(2002, Some(CUSTOMER), "80.00"),
+    )
+    .await;
+    app.drain().await;
+    let mut cancelled = order(2002, Some(CUSTOMER), "80.00");
+    cancelled["cancelled_at"] = json!("2026-11-02T10:00:00Z");
+    send_json(&app, "orders/cancelled", "cancel-2", &cancelled).await;
+    app.drain().await;
+    assert_eq!(points(&app, CUSTOMER).await, (0, 0));
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM points_ledger WHERE kind = 'cancel'")
+            .await,
+        1,
+        "only the order that still held points is reversed by cancellation"
+    );
+}
+
+async fn a_refund_or_cancellation_before_the_order_ends_with_the_same_ledger(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    // The refund arrives before its order.
+    send_json(
+        &app,
+        "refunds/create",
+        "early-refund",
+        &refund(93, 3001, "40.00"),
+    )
+    .await;
+    app.drain().await;
+    send_json(
+        &app,
+        "orders/paid",
+        "late-order",
+        &order(3001, Some(CUSTOMER), "100.00"),
+    )
+    .await;
+    app.drain().await;
+    assert_eq!(points(&app, CUSTOMER).await.1, 60);
+    // A cancellation before payment: the late payment earns nothing.
+    let mut cancelled = order(3002, Some(CUSTOMER), "100.00");
+    cancelled["cancelled_at"] = json!("2026-11-02T10:00:00Z");
+    cancelled["financial_status"] = json!("voided");
+    send_json(&app, "orders/cancelled", "early-cancel", &cancelled).await;
+    app.drain().await;
+    send_json(
+        &app,
+        "orders/paid",
+        "late-paid",
+        &order(3002, Some(CUSTOMER), "100.00"),
+    )
+    .await;
+    app.drain().await;
+    assert_eq!(points(&app, CUSTOMER).await.1, 60);
+    let note = app
+        .count("SELECT COUNT(*) FROM orders WHERE order_id = 3002 AND award_state = 'ineligible'")
+        .await;
+    assert_eq!(note, 1);
+}
+
+async fn pending_points_become_spendable_after_the_return_window(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    send_json(
+        &app,
+        "orders/paid",
+        "paid",
+        &order(4001, Some(CUSTOMER), "100.00"),
+    )
+    .await;
+    app.drain().await;
+    assert_eq!(points(&app, CUSTOMER).await, (0, 100));
+    let now = advocate::store::now_ms();
+    app.run_jobs(now + 13 * 86_400_000).await;
+    assert_eq!(
+        points(&app, CUSTOMER).await,
+        (0, 100),
+        "still in the window"
+    );
+    let report = app.run_jobs(now + 15 * 86_400_000).await;
+    assert_eq!(report.orders_matured, 1);
+    assert_eq!(points(&app, CUSTOMER).await, (100, 0));
+    app.run_jobs(now + 16 * 86_400_000).await;
+    assert_eq!(points(&app, CUSTOMER).await, (100, 0), "released once");
+    // A refund after the window takes from the spendable balance.
+    send_json(&app, "refunds/create", "refund", &refund(94, 4001, "30.00")).await;
+    app.drain().await;
+    assert_eq!(points(&app, CUSTOMER).await, (70, 0));
+}
+
+async fn a_guest_order_is_credited_when_an_account_with_its_email_appears(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    send_json(&app, "orders/paid", "guest", &order(5001, None, "75.00")).await;
+    app.drain().await;
+    assert_eq!(app.count("SELECT COUNT(*) FROM points_ledger").await, 0);
+    let customer = json!({
+        "id": CUSTOMER,
+        "email": "Buyer@Example.com",
+        "created_at": "2026-11-03T10:00:00Z",
+        "updated_at": "2026-11-03T10:00:00Z",
+    });
+    send_json(&app, "customers/create", "account", &customer).await;
+    app.drain().await;
+    // 100 for creating the account, 75 from the guest order (pending).
+    assert_eq!(points(&app, CUSTOMER).await, (100, 75));
+    send_json(&app, "customers/update", "account-again", &customer).await;
+    app.drain().await;
+    assert_eq!(points(&app, CUSTOMER).await, (100, 75), "credited once");
+}
+
+async fn test_orders_and_switched_off_channels_earn_nothing(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.install(SHOP).await;
+    let mut test = order(6001, Some(CUSTOMER), "50.00");
+    test["test"] = json!(true);
+    send_json(&app, "orders/paid", "test", &test).await;
+    put_program(&app, |s| s["earning"]["channels"]["pos"] = json!(false)).await;
+    let mut pos = order(6002, Some(CUSTOMER), "50.00");
+    pos["source_name"] = json!("pos");
+    send_json(&app, "orders/paid", "pos", &pos).await;
+    let mut draft = order(6003, Some(CUSTOMER), "50.00");
+    draft["source_name"] = json!("shopify_draft_order");
+    send_json(&app, "orders/paid", "draft", &draft).await;
+    app.drain().await;
+    assert_eq!(
+        points(&app, CUSTOMER).await.1,
+        50,
+        "only the draft order earns"
+    );
+    let notes: Vec<String> = sqlx::query_scalar(
+        "SELECT award_note FROM orders WHERE award_state = 'ineligible' ORDER BY order_id",
+    )
+    .fetch_all(app.store.writer())
+    .await
+    .unwrap();
+    assert_eq!(notes, ["test order", "pos orders do not earn points"]);
+}
+
+/// Gives the customer exactly `points` spendable points.
+async fn grant(app: &TestApp, customer: i64, points: i64) {
+    let response = app
+        .http
+        .post(format!(
+            "{}/api/admin/customers/{customer}/adjustments",
+            app.address
+        ))
+        .bearer_auth(session_token(SHOP, Some("1")))
+        .header("Idempotency-Key", format!("grant-{points}"))
+        .json(&json!({ "points": points, "reason": "welcome gift" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201, "{}", response.text().await.unwrap());
+}
+
+async fn redeem(app: &TestApp, customer: i64, key: &str, reward: &str) -> reqwest::Response {
+    app.http
+        .post(format!("{}/api/checkout/redeem", app.address))
+        .bearer_auth(session_token(
+            SHOP,
+            Some(&format!("gid://shopify/Customer/{customer}")),
+        ))
+        .header("Idempotency-Key", key)
+        .json(&json!({ "reward_id": reward }))
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn a_hundred_concurrent_redemptions_of_one_rewards_worth_give_exactly_one_code(
+    backend: Backend,
+) {
+    let app = TestApp::spawn(backend).await;
+    app.install(SHOP).await;
+    // Seed the customer row (an adjustment needs a known customer).
+    send_json(
+        &app,
+        "customers/update",
+        "c",
+        &json!({ "id": CUSTOMER, "email": "c@example.com" }),
+    )
+    .await;
+    app.drain().await;
+    grant(&app, CUSTOMER, 500).await;
+    // Through the merchant's route: the storefront routes would rightly
+    // rate-limit one shopper sending a hundred requests at once. Both run
+    // the same redemption step.
+    let requests = (0..100).map(|i| {
+        let app = &app;
+        async move {
+            app.http
+                .post(format!(
+                    "{}/api/admin/customers/{CUSTOMER}/redemptions",
+                    app.address
+                ))
+                .bearer_auth(session_token(SHOP, Some("1")))
+                .header("Idempotency-Key", format!("key-{i}"))
+                .json(&json!({ "reward_id": "5-off" }))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    });
+    let statuses = futures_util::future::join_all(requests).await;
+    let created = statuses.iter().filter(|s| s.as_u16() == 201).count();
+    let refused = statuses.iter().filter(|s| s.as_u16() == 409).count();
+    assert_eq!((created, refused), (1, 99), "{statuses:?}");
+    assert_eq!(points(&app, CUSTOMER).await, (0, 0));
+    assert_eq!(app.count("SELECT COUNT(*) FROM redemptions").await, 1);
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM outbox WHERE kind = 'create_discount_code'")
+            .await,
+        1
+    );
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM customers WHERE points_balance < 0")
+            .await,
+        0
+    );
+}
+
+async fn a_retried_redemption_returns_the_same_code(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.install(SHOP).await;
+    send_json(
+        &app,
+        "customers/update",
+        "c",
+        &json!({ "id": CUSTOMER, "email": "c@example.com" }),
+    )
+    .await;
+    app.drain().await;
+    grant(&app, CUSTOMER, 1_200).await;
+    let first = redeem(&app, CUSTOMER, "same", "5-off").await;
+    assert_eq!(first.status(), 201);
+    let first: Value = first.json().await.unwrap();
+    let again = redeem(&app, CUSTOMER, "same", "5-off").await;
+    assert_eq!(again.status(), 200);
+    let again: Value = again.json().await.unwrap();
+    assert_eq!(first["code"], again["code"]);
+    assert_eq!(again["replayed"], true);
+    assert_eq!(points(&app, CUSTOMER).await.0, 700, "points taken once");
+    let other = redeem(&app, CUSTOMER, "same", "free-shipping").await;
+    assert_eq!(other.status(), 422, "a key belongs to one reward");
+    let poor = redeem(&app, CUSTOMER, "too-much", "10-percent-off").await;
+    assert_eq!(poor.status(), 409);
+    let unknown = redeem(&app, CUSTOMER, "nothing", "no-such-reward").await;
+    assert_eq!(unknown.status(), 404);
+}
+
+async fn order_paid_to_points_to_code_to_tier_reaches_shopify(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.install(SHOP).await;
+    put_program(&app, |s| s["earning"]["pending_days"] = json!(0)).await;
+    send_json(
+        &app,
+        "orders/paid",
+        "big",
+        &order(7001, Some(CUSTOMER), "450.00"),
+    )
+    .await;
+    app.drain().await;
+    // 450 points at once (no return window); 450.00 spent reaches Silver
+    // (from 250.00), whose entry reward is 100 points.
+    assert_eq!(points(&app, CUSTOMER).await, (550, 0));
+
+    let response = redeem(&app, CUSTOMER, "e2e", "5-off").await;
+    assert_eq!(response.status(), 201);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["code_status"], "active", "{body}");
+    assert_eq!(body["points_balance"], 50);
+    let code = body["code"].as_str().unwrap().to_owned();
+    let gid = format!("gid://shopify/Customer/{CUSTOMER}");
+    let discount = app
+        .shopify
+        .admin(|a| a.discounts.get(&(SHOP.to_owned(), code.clone())).cloned())
+        .expect("the code exists in Shopify");
+    assert_eq!(
+        discount["customerGets"]["value"]["discountAmount"]["amount"],
+        "5.00"
+    );
+    assert_eq!(discount["usageLimit"], 1);
+    assert_eq!(discount["context"]["customers"]["add"], json!([gid]));
+
+    app.send_effects().await;
+    let tags = app
+        .shopify
+        .admin(|a| a.tags.get(&(SHOP.to_owned(), gid.clone())).cloned())
+        .unwrap_or_default();
+    assert_eq!(tags, BTreeSet::from(["advocate-tier:silver".to_owned()]));
+    let tier = app.shopify.admin(|a| {
+        a.metafields
+            .get(&(
+                SHOP.to_owned(),
+                gid.clone(),
+                "advocate".into(),
+                "tier".into(),
+            ))
+            .cloned()
+    });
+    assert_eq!(tier.as_deref(), Some("silver"));
+
+    // Gold (500.00) replaces Silver's tag; its entry reward comes once.
+    send_json(
+        &app,
+        "orders/paid",
+        "more",
+        &order(7002, Some(CUSTOMER), "250.00"),
+    )
+    .await;
+    app.drain().await;
+    app.send_effects().await;
+    let tags = app
+        .shopify
+        .admin(|a| a.tags.get(&(SHOP.to_owned(), gid.clone())).cloned())
+        .unwrap_or_default();
+    assert_eq!(tags, BTreeSet::from(["advocate-tier:gold".to_owned()]));
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM points_ledger WHERE kind = 'tier_entry'")
+            .await,
+        2
+    );
+    // Silver multiplies by 1.1 at the time of the award: 250 -> 275.
+    assert_eq!(
+        app.count("SELECT points FROM points_ledger WHERE order_id = 7002")
+            .await,
+        275
+    );
+}
