@@ -119,7 +119,7 @@ pub const ENGINE_TOPICS: [WebhookTopic; 6] = [
 pub enum Payload {
     AppUninstalled,
     Customer {
-        profile: CustomerProfile,
+        profile: Box<CustomerProfile>,
         /// customers/create (a new account: the signup bonus).
         created: bool,
     },
@@ -186,7 +186,7 @@ pub fn parse_payload(topic: &WebhookTopic, body: &[u8]) -> Result<Payload, Handl
                 shopify_updated_at: c.updated_at.as_deref().and_then(parse_time),
             };
             Payload::Customer {
-                profile,
+                profile: Box::new(profile),
                 created: *topic == WebhookTopic::CustomersCreate,
             }
         }
@@ -237,7 +237,7 @@ pub async fn apply(
     }
     match payload {
         Payload::AppUninstalled => uninstall_app(conn, d).await,
-        Payload::Customer { profile, created } => save_customer(conn, d, profile, created).await,
+        Payload::Customer { profile, created } => save_customer(conn, d, *profile, created).await,
         Payload::CustomerDeleted { customer_id } => {
             customers::erase_personal_data(conn, d.shop.id, customer_id, Erasure::Deleted, d.now)
                 .await?;

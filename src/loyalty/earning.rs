@@ -169,10 +169,10 @@ pub fn points_for(base: i64, e: &Earning, exponent: u32, multiplier_percent: u32
 /// order that earned `earned`: the same share, rounded down, never more
 /// than earned.
 pub fn clawback(earned: i64, paid: i64, refunded: i64) -> i64 {
-    if earned <= 0 {
+    if earned <= 0 || refunded <= 0 {
         return 0;
     }
-    if paid <= 0 || refunded >= paid {
+    if refunded >= paid {
         return earned;
     }
     let share = i128::from(earned) * i128::from(refunded.max(0)) / i128::from(paid);
@@ -440,9 +440,11 @@ mod tests {
 
     #[test]
     fn rates_and_multipliers_round_down() {
-        let mut e = Earning::default();
-        e.points = 3;
-        e.per_amount = "2.00".into();
+        let mut e = Earning {
+            points: 3,
+            per_amount: "2.00".into(),
+            ..Default::default()
+        };
         // 99.99 at 3 per 2.00 = 149.985 -> 149; at 125 % -> 187.48 -> 187.
         assert_eq!(points_for(9_999, &e, 2, 100), 149);
         assert_eq!(points_for(9_999, &e, 2, 125), 187);
@@ -459,7 +461,10 @@ mod tests {
         assert_eq!(clawback(100, 10_000, 10_000), 100);
         assert_eq!(clawback(100, 10_000, 50_000), 100);
         assert_eq!(clawback(0, 10_000, 5_000), 0);
-        assert_eq!(clawback(100, 0, 0), 100);
+        // Nothing refunded takes nothing back, even from an order paid in full
+        // by discounts (earning before discounts).
+        assert_eq!(clawback(100, 0, 0), 0);
+        assert_eq!(clawback(100, 0, 1), 100);
     }
 
     #[test]
@@ -559,8 +564,10 @@ mod tests {
 
     #[test]
     fn fulfilment_can_be_the_trigger() {
-        let mut e = Earning::default();
-        e.award_on = AwardOn::Fulfilled;
+        let e = Earning {
+            award_on: AwardOn::Fulfilled,
+            ..Default::default()
+        };
         let mut s = OrderState::default();
         s.merge_order(order(10_000));
         assert_eq!(settle(&mut s, &e), 0);

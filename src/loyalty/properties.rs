@@ -112,7 +112,9 @@ impl Order {
             .iter()
             .map(|id| counting.refunded(&self.refunds[id], self.amounts.taxes_included))
             .sum();
-        if refunded >= paid {
+        if refunded <= 0 {
+            points
+        } else if refunded >= paid {
             0
         } else {
             // The refunded share of the points, rounded down, taken back.
@@ -397,7 +399,8 @@ proptest! {
             prop_assert_eq!(ledger.sum, 0, "a cancelled order keeps points");
         }
         if let AwardState::Awarded { paid, counting, .. } = state.award {
-            if state.refunded(counting) >= paid {
+            let refunded = state.refunded(counting);
+            if refunded > 0 && refunded >= paid {
                 prop_assert_eq!(ledger.sum, 0, "a fully refunded order keeps points");
             }
         }
@@ -442,7 +445,7 @@ proptest! {
         prop_assert!(less <= more, "{} > {}", less, more);
         prop_assert!((0..=earned.max(0)).contains(&less));
         prop_assert!((0..=earned.max(0)).contains(&more));
-        if high >= paid {
+        if high > 0 && high >= paid {
             prop_assert_eq!(more, earned.max(0));
         }
     }

@@ -64,8 +64,10 @@ mod tests {
 
     #[test]
     fn points_thresholds_are_whole_points() {
-        let mut tiers = Tiers::default();
-        tiers.basis = TierBasis::PointsEarned;
+        let mut tiers = Tiers {
+            basis: TierBasis::PointsEarned,
+            ..Default::default()
+        };
         for (level, t) in tiers.levels.iter_mut().zip(["500", "1000", "2500"]) {
             level.threshold = t.into();
         }

@@ -149,12 +149,13 @@ pub async fn redeem_for(
     let r = &redeemed.redemption;
     let effect_key = format!("redemption:{}", r.id);
     if !redeemed.replayed {
-        match tokio::time::timeout(CODE_WAIT, state.outbox.send_now(shop_id, &effect_key)).await {
-            Ok(Err(e)) => tracing::warn!(
+        let sent =
+            tokio::time::timeout(CODE_WAIT, state.outbox.send_now(shop_id, &effect_key)).await;
+        if let Ok(Err(e)) = sent {
+            tracing::warn!(
                 error = format!("{e:#}"),
                 "sending a reward code at once failed; the outbox retries"
-            ),
-            Ok(Ok(_)) | Err(_) => {}
+            );
         }
     }
     let status = {

@@ -274,6 +274,7 @@ pub struct CustomerTier {
     pub tier_seq: i64,
 }
 
+#[allow(clippy::too_many_arguments)]
 /// Moves the customer to `tier` if its change count is still `seq`, and
 /// records the change. Returns false when another writer changed it first.
 pub async fn change_tier(
