@@ -421,6 +421,10 @@ async fn export_customer_data(
     let customer = customers::find_customer(conn, d.shop.id, customer_id).await?;
     let orders = orders::list_for_customer(conn, d.shop.id, customer_id).await?;
     let ledger = ledger::list_for_customer(conn, d.shop.id, customer_id).await?;
+    let redemptions =
+        crate::store::redemptions::list_for_customer(conn, d.shop.id, customer_id).await?;
+    let tier_history = customers::tier_history(conn, d.shop.id, customer_id).await?;
+    let referral_code = referrals::find_code(conn, d.shop.id, customer_id).await?;
     let export = json!({
         "shop": d.shop.domain,
         "customer_id": customer_id,
@@ -429,6 +433,9 @@ async fn export_customer_data(
         "profile": customer,
         "orders": orders,
         "points_ledger": ledger,
+        "redemptions": redemptions,
+        "tier_history": tier_history,
+        "referral_code": referral_code,
     });
     data_requests::insert_data_request(
         conn,

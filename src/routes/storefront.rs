@@ -150,7 +150,20 @@ pub async fn proxy_birthday(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let customer_id = customer(request.customer_id)?;
-    save_birthday(&state, request.shop_id, customer_id, parse_json(&body)?).await
+    let input: BirthdayIn = parse_json(&body)?;
+    // Shoppers set their birthday once; moving it around to collect the
+    // bonus again is for the merchant to allow.
+    let mut conn = state.store.reader().acquire().await?;
+    let current = customers::find_customer(&mut conn, request.shop_id, customer_id)
+        .await?
+        .and_then(|c| c.birthday);
+    drop(conn);
+    if current.is_some() && current != input.birthday {
+        return Err(ApiError::Conflict(
+            "your birthday is already set; the shop can change it".into(),
+        ));
+    }
+    save_birthday(&state, request.shop_id, customer_id, input).await
 }
 
 /// `GET /proxy/referral`: the shopper's referral code and share link.
@@ -210,8 +223,10 @@ pub async fn proxy_claim_referral(
                 ReferralError::Disabled => {
                     ApiError::NotFound("referrals are not offered by this shop")
                 }
+                // One answer for both, so the claim cannot be used to learn
+                // whether an email has bought from the shop.
                 ReferralError::SelfReferral | ReferralError::NotNew => ApiError::Unprocessable {
-                    message: e.to_string(),
+                    message: "this referral offer is for new customers only".into(),
                     errors: None,
                 },
                 ReferralError::Db(e) => e.into(),

@@ -354,7 +354,7 @@ async fn an_uninstalled_shop_is_refused_everywhere_until_it_installs_again(backe
         .unwrap();
     assert_eq!(customer.status(), 200);
     let body: serde_json::Value = customer.json().await.unwrap();
-    assert_eq!(body["email"], "kept@example.com");
+    assert_eq!(body["customer"]["email"], "kept@example.com");
 }
 
 async fn no_token_is_stored_in_plaintext(backend: Backend) {
@@ -523,81 +523,170 @@ async fn storefront_routes_are_rate_limited_per_shopper(backend: Backend) {
     assert_eq!(other.status(), 200, "another shopper is not held back");
 }
 
-/// Shop A and shop B share customer ids; B has data of every kind. Every
-/// guarded route, called with A's credentials and B's ids, shows and
-/// changes nothing of B's.
+/// Shop A and shop B share customer ids; B has data of every kind (a
+/// profile, an order, points, a birthday, a referral code and a held
+/// referral, a data request, a dead letter, a failed effect). Every guarded
+/// route, called with A's credentials and B's ids (and, on POST/PUT, a body
+/// that fits as many routes as it can), shows and changes nothing of B's.
 async fn a_shop_never_reads_or_changes_another_shops_data_on_any_route(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let (a, b) = ("shop-a.myshopify.com", "shop-b.myshopify.com");
     app.install(a).await;
     app.install(b).await;
     let customer = 1000_i64;
+    // Distinctive enough that no id or timestamp of A's contains it.
+    let b_balance = 918_273_645_i64;
+    let send = |shop: &'static str, topic: &'static str, key: String, body: Vec<u8>| {
+        let signature = crate::helpers::sign(&app.secret, &body);
+        let request = app.webhook_as(shop, topic, &key, &body, &signature);
+        async move {
+            let response = request.send().await.unwrap();
+            assert_eq!(response.status(), 200, "{shop} {topic} {key}");
+        }
+    };
     for (shop, email) in [(a, "a-customer@example.com"), (b, "b-secret@example.com")] {
         let body = format!(r#"{{"id":{customer},"email":"{email}"}}"#);
-        app.webhook_as(
+        send(
             shop,
             "customers/create",
-            &format!("c-{shop}"),
-            body.as_bytes(),
-            &crate::helpers::sign(&app.secret, body.as_bytes()),
+            format!("c-{shop}"),
+            body.into_bytes(),
         )
-        .send()
-        .await
-        .unwrap();
+        .await;
         let request = br#"{"customer":{"id":1000},"orders_requested":[],"data_request":{"id":5}}"#;
-        app.webhook_as(
+        send(
             shop,
             "customers/data_request",
-            &format!("r-{shop}"),
-            request,
-            &crate::helpers::sign(&app.secret, request),
+            format!("r-{shop}"),
+            request.to_vec(),
         )
-        .send()
-        .await
-        .unwrap();
+        .await;
     }
-    app.webhook_as(
+    let b_order = serde_json::json!({
+        "id": 5_550_001_119_i64,
+        "name": "#BSECRETORDER",
+        "customer": { "id": customer },
+        "email": "b-secret@example.com",
+        "currency": "USD",
+        "financial_status": "paid",
+        "subtotal_price_set": { "shop_money": { "amount": "4321.09", "currency_code": "USD" } },
+        "total_price_set": { "shop_money": { "amount": "4321.09", "currency_code": "USD" } },
+    });
+    send(
+        b,
+        "orders/paid",
+        "b-order".into(),
+        b_order.to_string().into_bytes(),
+    )
+    .await;
+    send(
         b,
         "customers/update",
-        "b-broken",
-        b"{broken",
-        &crate::helpers::sign(&app.secret, b"{broken"),
+        "b-broken".into(),
+        b"{broken".to_vec(),
     )
-    .send()
-    .await
-    .unwrap();
+    .await;
     app.drain().await;
-    sqlx::query("UPDATE customers SET points_balance = 777 WHERE customer_id = $1 AND shop_id = (SELECT id FROM shops WHERE domain = $2)")
+    assert_eq!(app.inbox_row("b-order").await.0, "done");
+    let b_id: i64 = app
+        .count(&format!("SELECT id FROM shops WHERE domain = '{b}'"))
+        .await;
+    sqlx::query("UPDATE customers SET points_balance = $1, birthday = '12-25' WHERE customer_id = $2 AND shop_id = $3")
+        .bind(b_balance)
         .bind(customer)
-        .bind(b)
+        .bind(b_id)
         .execute(app.store.writer())
         .await
         .unwrap();
     let b_failed: i64 = app
         .count("SELECT id FROM webhook_inbox WHERE delivery_key = 'b-broken'")
         .await;
-    let b_id: i64 = app
-        .count(&format!("SELECT id FROM shops WHERE domain = '{b}'"))
-        .await;
     let mut tx = app.store.begin().await.unwrap();
     advocate::store::outbox::enqueue(&mut tx, b_id, "add_tags", "{}", "b-effect", None)
         .await
         .unwrap();
+    // B's referral code, and a referral held for B's merchant to decide.
+    let now = advocate::store::now_ms();
+    assert!(
+        advocate::store::referrals::insert_code(&mut tx, b_id, customer, "BSECRETCODE", now)
+            .await
+            .unwrap()
+    );
+    let b_referral = advocate::store::referrals::insert_issued(
+        &mut tx,
+        b_id,
+        customer,
+        "BFRIENDCODE",
+        None,
+        now,
+    )
+    .await
+    .unwrap();
     tx.commit().await.unwrap();
-    sqlx::query("UPDATE outbox SET status = 'failed', last_error = 'b-effect-broken'")
+    sqlx::query("UPDATE referrals SET status = 'held' WHERE id = $1")
+        .bind(b_referral)
         .execute(app.store.writer())
         .await
         .unwrap();
+    sqlx::query(
+        "UPDATE outbox SET status = 'failed', last_error = 'b-effect-broken' WHERE shop_id = $1",
+    )
+    .bind(b_id)
+    .execute(app.store.writer())
+    .await
+    .unwrap();
     let b_effect: i64 = app
         .count("SELECT id FROM outbox WHERE idempotency_key = 'b-effect'")
         .await;
+    let b_counts = |app: &TestApp| {
+        let queries = [
+            "SELECT CAST(COUNT(*) AS BIGINT) FROM outbox WHERE shop_id = $1 AND status = 'failed'",
+            "SELECT CAST(COUNT(*) AS BIGINT) FROM points_ledger WHERE shop_id = $1",
+            "SELECT CAST(COUNT(*) AS BIGINT) FROM redemptions WHERE shop_id = $1",
+            "SELECT CAST(COUNT(*) AS BIGINT) FROM referrals WHERE shop_id = $1",
+            "SELECT CAST(COUNT(*) AS BIGINT) FROM referral_codes WHERE shop_id = $1",
+            "SELECT CAST(COUNT(*) AS BIGINT) FROM orders WHERE shop_id = $1",
+        ];
+        let store = app.store.clone();
+        async move {
+            let mut counts = Vec::new();
+            for sql in queries {
+                let n: i64 = sqlx::query_scalar(sql)
+                    .bind(b_id)
+                    .fetch_one(store.writer())
+                    .await
+                    .unwrap_or_else(|e| panic!("{sql}: {e}"));
+                counts.push((sql, n));
+            }
+            counts
+        }
+    };
+    let b_before = b_counts(&app).await;
+    // Everything but a redemption exists for B (A's attempts must add none).
+    for (i, (sql, n)) in b_before.iter().enumerate() {
+        let expected_some = i != 2;
+        assert_eq!(*n > 0, expected_some, "B to begin with: {sql} = {n}");
+    }
 
-    for route in advocate::routes::API_ROUTES {
+    // A body every POST/PUT route can read as far as it goes: an
+    // adjustment, a reward to redeem (B's customer could afford it, A's
+    // cannot), a birthday, B's referral code to claim a discount with.
+    let body = serde_json::json!({
+        "points": -1,
+        "reason": "tenant isolation test",
+        "reward_id": "5-off",
+        "birthday": "01-02",
+        "code": "BSECRETCODE",
+        "email": "friend@example.com",
+    })
+    .to_string();
+    for (i, route) in advocate::routes::API_ROUTES.iter().enumerate() {
         let path = route
             .path
             .replace("{customer_id}", &customer.to_string())
             .replace("{inbox_id}", &b_failed.to_string())
-            .replace("{effect_id}", &b_effect.to_string());
+            .replace("{effect_id}", &b_effect.to_string())
+            .replace("{referral_id}", &b_referral.to_string());
         assert!(
             !path.contains('{'),
             "a route parameter the test does not know: {path}"
@@ -609,6 +698,7 @@ async fn a_shop_never_reads_or_changes_another_shops_data_on_any_route(backend: 
             _ => format!("{}{path}", app.address),
         };
         let method = reqwest::Method::from_bytes(route.method.to_uppercase().as_bytes()).unwrap();
+        let writes = method == reqwest::Method::POST || method == reqwest::Method::PUT;
         let mut request = app.http.request(method, &url);
         request = match route.guard {
             advocate::routes::Guard::Admin => request.bearer_auth(session_token(a, Some("1"))),
@@ -618,40 +708,73 @@ async fn a_shop_never_reads_or_changes_another_shops_data_on_any_route(backend: 
             )),
             advocate::routes::Guard::Proxy => request,
         };
+        if writes {
+            request = request
+                .header("Content-Type", "application/json")
+                .header("Idempotency-Key", format!("tenant-test-{i}"))
+                .body(body.clone());
+        }
         let response = request.send().await.unwrap();
         let status = response.status();
-        let body = response.text().await.unwrap();
+        let text = response.text().await.unwrap();
+        // A write whose body does not fit the route (or A's data) is
+        // refused as such; nothing answers 5xx or any other refusal.
+        let refused_write = writes && matches!(status.as_u16(), 400 | 409 | 422);
         assert!(
-            status.is_success() || status == 404,
-            "{} {}: {status} {body}",
+            status.is_success() || status == 404 || refused_write,
+            "{} {}: {status} {text}",
             route.method,
             route.path
         );
         for secret in [
             "b-secret@example.com",
-            "777",
+            &b_balance.to_string(),
+            r#""birthday":"12-25""#,
             "b-broken",
             "b-effect-broken",
+            "BSECRETCODE",
+            "BFRIENDCODE",
+            "BSECRETORDER",
+            "5550001119",
+            "432109",
+            "4321.09",
             b,
         ] {
             assert!(
-                !body.contains(secret),
-                "{} {} leaked {secret}: {body}",
+                !text.contains(secret),
+                "{} {} leaked {secret}: {text}",
                 route.method,
                 route.path
             );
         }
     }
     assert_eq!(
-        app.count("SELECT CAST(COUNT(*) AS BIGINT) FROM outbox WHERE status = 'failed'")
-            .await,
-        1,
-        "B's failed effect was not retried by A"
+        b_counts(&app).await,
+        b_before,
+        "nothing of B's was added, retried or redeemed by A"
     );
     let (status, _) = app.inbox_row("b-broken").await;
     assert_eq!(status, "failed", "B's dead letter was not retried by A");
+    let b_customer = sqlx::query(
+        "SELECT points_balance, birthday FROM customers WHERE shop_id = $1 AND customer_id = $2",
+    )
+    .bind(b_id)
+    .bind(customer)
+    .fetch_one(app.store.writer())
+    .await
+    .unwrap();
+    assert_eq!(b_customer.get::<i64, _>("points_balance"), b_balance);
     assert_eq!(
-        app.count(&format!("SELECT points_balance FROM customers WHERE shop_id = (SELECT id FROM shops WHERE domain = '{b}')")).await,
-        777
+        b_customer.get::<Option<String>, _>("birthday").as_deref(),
+        Some("12-25")
+    );
+    let referral_status: String = sqlx::query_scalar("SELECT status FROM referrals WHERE id = $1")
+        .bind(b_referral)
+        .fetch_one(app.store.writer())
+        .await
+        .unwrap();
+    assert_eq!(
+        referral_status, "held",
+        "B's referral was neither approved nor rejected by A"
     );
 }

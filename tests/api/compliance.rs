@@ -81,13 +81,32 @@ async fn all_values(app: &TestApp) -> Vec<String> {
     values
 }
 
+/// (email_hash, phone_hash, address_hash) of a stored order.
+async fn order_hashes(
+    app: &TestApp,
+    order_id: i64,
+) -> (Option<String>, Option<String>, Option<String>) {
+    let row =
+        sqlx::query("SELECT email_hash, phone_hash, address_hash FROM orders WHERE order_id = $1")
+            .bind(order_id)
+            .fetch_one(app.store.writer())
+            .await
+            .unwrap();
+    (
+        row.get("email_hash"),
+        row.get("phone_hash"),
+        row.get("address_hash"),
+    )
+}
+
 async fn after_customers_redact_the_email_name_and_phone_appear_nowhere_in_the_database(
     backend: Backend,
 ) {
     let app = TestApp::spawn(backend).await;
     app.send("customers/create", "person", PERSON).await;
-    // An order of theirs, held for the loyalty engine with its body.
-    let order = br#"{"id":299938,"email":"john@example.com","phone":"555-625-1199","customer":{"id":191167,"email":"john@example.com","first_name":"Johnathan","last_name":"Redactable"},"billing_address":{"name":"Johnathan Redactable"},"total_price":"10.00"}"#;
+    // An order of theirs, which the loyalty engine records (hashed
+    // identifiers, amounts) and whose body it then clears.
+    let order = br#"{"id":299938,"email":"john@example.com","phone":"555-625-1199","customer":{"id":191167,"email":"john@example.com","first_name":"Johnathan","last_name":"Redactable"},"billing_address":{"name":"Johnathan Redactable"},"shipping_address":{"name":"Johnathan Redactable","address1":"12 Redactable Lane","zip":"K2P 0S0","country_code":"CA","phone":"555-625-1199"},"currency":"USD","financial_status":"paid","total_price":"10.00","subtotal_price_set":{"shop_money":{"amount":"10.00","currency_code":"USD"}},"total_price_set":{"shop_money":{"amount":"10.00","currency_code":"USD"}}}"#;
     app.send("orders/paid", "order", order).await;
     app.send(
         "customers/data_request",
@@ -96,10 +115,16 @@ async fn after_customers_redact_the_email_name_and_phone_appear_nowhere_in_the_d
     )
     .await;
     app.drain().await;
+    assert_eq!(app.inbox_row("order").await.0, "done");
     let before = all_values(&app).await.join("\n");
     assert!(
         before.contains("john@example.com"),
         "the test data is there to begin with"
+    );
+    let (email_hash, phone_hash, address_hash) = order_hashes(&app, 299938).await;
+    assert!(
+        email_hash.is_some() && phone_hash.is_some() && address_hash.is_some(),
+        "the order's identifiers are there to begin with"
     );
 
     app.send(
@@ -116,15 +141,20 @@ async fn after_customers_redact_the_email_name_and_phone_appear_nowhere_in_the_d
         "Johnathan",
         "Redactable",
         "555-625-1199",
+        "Redactable Lane",
     ] {
         assert!(
             !after.contains(personal),
             "{personal} is still in the database"
         );
     }
-    // The order is still held for the engine, with its amounts.
-    assert_eq!(app.inbox_row("order").await.0, "held");
-    assert!(after.contains(r#""total_price":"10.00""#));
+    // The order is kept with its amounts, its identifiers gone.
+    assert_eq!(
+        app.count("SELECT total_minor FROM orders WHERE order_id = 299938")
+            .await,
+        1000
+    );
+    assert_eq!(order_hashes(&app, 299938).await, (None, None, None));
 
     // A profile update arriving after the redaction stores nothing personal.
     app.send("customers/update", "late", PERSON).await;

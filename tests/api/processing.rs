@@ -17,7 +17,7 @@ crate::on_both_backends!(
     customers_delete_erases_personal_data_and_keeps_points,
     after_app_uninstalled_tokens_are_gone_and_later_webhooks_are_ignored,
     unknown_topics_are_kept_and_marked_ignored,
-    order_and_refund_webhooks_are_held_with_their_bodies_for_the_loyalty_engine,
+    order_and_refund_webhooks_go_to_the_loyalty_engine_and_rows_held_before_are_requeued,
     a_transient_failure_is_retried_with_backoff,
     a_worker_that_lost_its_lease_cannot_finish_the_row,
     two_workers_draining_one_inbox_process_each_row_once,
@@ -28,21 +28,35 @@ async fn finished_rows_past_retention_are_removed_and_the_rest_kept(backend: Bac
     let app = TestApp::spawn(backend).await;
     app.send("customers/create", "done", br#"{"id":1}"#).await;
     app.send("products/update", "ignored", br#"{"id":1}"#).await;
-    app.send("orders/paid", "held", br#"{"id":5}"#).await;
+    app.send("orders/paid", "order-done", br#"{"id":5}"#).await;
     app.send("customers/create", "failed", b"{broken").await;
+    app.send("orders/paid", "order-failed", b"{broken").await;
+    app.send("orders/paid", "held", br#"{"id":6}"#).await;
+    // A row an earlier version left held (awaiting its handler).
+    sqlx::query("UPDATE webhook_inbox SET status = 'held' WHERE delivery_key = 'held'")
+        .execute(app.store.writer())
+        .await
+        .unwrap();
     app.drain().await;
+    assert_eq!(app.inbox_row("order-done").await.0, "done");
+    assert_eq!(app.inbox_row("order-failed").await.0, "failed");
+    // Whatever their age, held and failed rows are kept: give them one.
+    sqlx::query("UPDATE webhook_inbox SET processed_at = 1 WHERE status IN ('held', 'failed')")
+        .execute(app.store.writer())
+        .await
+        .unwrap();
     app.send("customers/create", "queued", br#"{"id":2}"#).await;
     // Everything finished so far is older than a retention ending now + 1 s.
     let removed = inbox::purge_finished(&app.store, now_ms() + 1000)
         .await
         .unwrap();
-    assert_eq!(removed, 2);
+    assert_eq!(removed, 3);
     let kept: Vec<String> =
         sqlx::query_scalar("SELECT delivery_key FROM webhook_inbox ORDER BY delivery_key")
             .fetch_all(app.store.writer())
             .await
             .unwrap();
-    assert_eq!(kept, ["failed", "held", "queued"]);
+    assert_eq!(kept, ["failed", "held", "order-failed", "queued"]);
     assert_eq!(
         inbox::purge_finished(&app.store, 0).await.unwrap(),
         0,
@@ -224,10 +238,11 @@ async fn unknown_topics_are_kept_and_marked_ignored(backend: Backend) {
     assert!(note.unwrap().contains("products/update"));
 }
 
-async fn order_and_refund_webhooks_are_held_with_their_bodies_for_the_loyalty_engine(
+async fn order_and_refund_webhooks_go_to_the_loyalty_engine_and_rows_held_before_are_requeued(
     backend: Backend,
 ) {
     let app = TestApp::spawn(backend).await;
+    let order_id = 820_982_911_946_154_500_i64;
     app.send("orders/paid", "paid", &fixture("orders_paid.json"))
         .await;
     app.send("refunds/create", "refund", &fixture("refunds_create.json"))
@@ -235,13 +250,63 @@ async fn order_and_refund_webhooks_are_held_with_their_bodies_for_the_loyalty_en
     assert_eq!(app.drain().await, 2);
     for key in ["paid", "refund"] {
         let (status, note) = app.inbox_row(key).await;
-        assert_eq!(status, "held");
-        assert!(note.unwrap().contains("loyalty engine"));
+        assert_eq!(status, "done", "{key}: {note:?}");
+        assert_eq!(
+            app.count(&format!(
+                "SELECT order_id FROM webhook_inbox WHERE delivery_key = '{key}'"
+            ))
+            .await,
+            order_id,
+            "{key}: the row records its order"
+        );
     }
     assert_eq!(
-        app.count("SELECT CAST(COUNT(*) AS BIGINT) FROM webhook_inbox WHERE status = 'held' AND length(body) > 0").await,
-        2
+        app.count("SELECT customer_id FROM webhook_inbox WHERE delivery_key = 'paid'")
+            .await,
+        115_310_627_314_723_950
     );
+    assert_eq!(
+        app.count("SELECT CAST(COUNT(*) AS BIGINT) FROM webhook_inbox WHERE length(body) > 0")
+            .await,
+        0,
+        "done rows keep no body"
+    );
+    let order = sqlx::query(
+        "SELECT customer_id, total_minor, refunded_minor FROM orders WHERE order_id = $1",
+    )
+    .bind(order_id)
+    .fetch_one(app.store.writer())
+    .await
+    .unwrap();
+    assert_eq!(
+        order.get::<Option<i64>, _>("customer_id"),
+        Some(115_310_627_314_723_950)
+    );
+    assert_eq!(order.get::<i64, _>("total_minor"), 40495);
+    assert!(
+        order.get::<i64, _>("refunded_minor") > 0,
+        "the refund is applied to its order"
+    );
+
+    // Rows an earlier version held "awaiting the loyalty engine" (bodies
+    // kept) are requeued when asked, topic by topic, and then processed.
+    let legacy = |id: i64| {
+        format!(
+            r#"{{"id":{id},"customer":{{"id":42}},"currency":"USD","financial_status":"paid","total_price_set":{{"shop_money":{{"amount":"25.00","currency_code":"USD"}}}},"subtotal_price_set":{{"shop_money":{{"amount":"25.00","currency_code":"USD"}}}}}}"#
+        )
+    };
+    app.send("orders/paid", "held-paid", legacy(7001).as_bytes())
+        .await;
+    app.send("orders/updated", "held-updated", legacy(7002).as_bytes())
+        .await;
+    sqlx::query(
+        "UPDATE webhook_inbox SET status = 'held', last_error = 'awaiting the loyalty engine' \
+         WHERE delivery_key IN ('held-paid', 'held-updated')",
+    )
+    .execute(app.store.writer())
+    .await
+    .unwrap();
+    assert_eq!(app.drain().await, 0, "held rows are not claimed");
     assert_eq!(
         inbox::release_held(&app.store, &["orders/paid"])
             .await
@@ -249,9 +314,26 @@ async fn order_and_refund_webhooks_are_held_with_their_bodies_for_the_loyalty_en
         1
     );
     assert_eq!(
-        app.inbox_row("paid").await.0,
+        app.inbox_row("held-paid").await.0,
         "queued",
         "held rows go back to the queue when asked"
+    );
+    assert_eq!(
+        app.inbox_row("held-updated").await.0,
+        "held",
+        "only the topics asked for"
+    );
+    assert_eq!(app.drain().await, 1);
+    assert_eq!(app.inbox_row("held-paid").await, ("done".to_owned(), None));
+    assert_eq!(
+        app.count("SELECT total_minor FROM orders WHERE order_id = 7001")
+            .await,
+        2500
+    );
+    assert_eq!(
+        app.count("SELECT CAST(COUNT(*) AS BIGINT) FROM orders WHERE order_id = 7002")
+            .await,
+        0
     );
 }
 
