@@ -140,7 +140,12 @@ pub async fn reevaluate(
         Some(&ordering),
     )
     .await?;
-    if let Some(level) = target.filter(|l| l.entry_points > 0) {
+    // Entry rewards are for moving up; a downgrade into a tier never
+    // reached before grants nothing.
+    let ranked = tiers::ranked(&program.settings.tiers, program.exponent());
+    let rank = |id: Option<&str>| id.and_then(|id| ranked.iter().position(|(_, l)| l.id == id));
+    let upward = rank(target_id) > rank(current.tier_id.as_deref());
+    if let Some(level) = target.filter(|l| l.entry_points > 0 && upward) {
         let reason = format!("Welcome to {}: {} points", level.name, level.entry_points);
         ledger::append(
             conn,

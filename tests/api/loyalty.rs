@@ -18,6 +18,8 @@ crate::on_both_backends!(
     a_hundred_concurrent_redemptions_of_one_rewards_worth_give_exactly_one_code,
     a_retried_redemption_returns_the_same_code,
     order_paid_to_points_to_code_to_tier_reaches_shopify,
+    any_interleaving_of_order_events_ends_with_the_same_ledger,
+    workers_racing_on_one_order_move_its_points_once,
 );
 
 const CUSTOMER: i64 = 7_000_000_000_000_001;
@@ -495,5 +497,122 @@ async fn order_paid_to_points_to_code_to_tier_reaches_shopify(backend: Backend) 
         app.count("SELECT points FROM points_ledger WHERE order_id = 7002")
             .await,
         275
+    );
+}
+
+async fn any_interleaving_of_order_events_ends_with_the_same_ledger(backend: Backend) {
+    use rand::{rngs::StdRng, seq::SliceRandom, Rng, SeedableRng};
+
+    let app = TestApp::spawn(backend).await;
+    let mut rng = StdRng::seed_from_u64(20261124);
+    for round in 0..16_i64 {
+        let order_id = 8_000 + round;
+        let customer = 9_000 + round;
+        let cancelled = round % 2 == 1;
+        // 100.00 earns 100; refunds of 30.00 and 20.00 take back 50; a
+        // cancellation reverses everything.
+        let mut events = vec![
+            ("orders/paid", order(order_id, Some(customer), "100.00")),
+            (
+                "refunds/create",
+                refund(order_id * 10 + 1, order_id, "30.00"),
+            ),
+            (
+                "refunds/create",
+                refund(order_id * 10 + 2, order_id, "20.00"),
+            ),
+        ];
+        if cancelled {
+            let mut c = order(order_id, Some(customer), "100.00");
+            c["cancelled_at"] = json!("2026-11-02T10:00:00Z");
+            events.push(("orders/cancelled", c));
+        }
+        // Every event delivered one to three times, in a random order, with
+        // the inbox drained at random points in between.
+        let mut deliveries: Vec<(&str, Value)> = events
+            .iter()
+            .flat_map(|e| std::iter::repeat_n(e.clone(), rng.gen_range(1..=3)))
+            .collect();
+        deliveries.shuffle(&mut rng);
+        for (i, (topic, body)) in deliveries.iter().enumerate() {
+            send_json(&app, topic, &format!("r{round}-{i}"), body).await;
+            if rng.gen_bool(0.4) {
+                app.drain().await;
+            }
+        }
+        app.drain().await;
+        let expected = if cancelled { 0 } else { 50 };
+        assert_eq!(
+            points(&app, customer).await,
+            (0, expected),
+            "round {round}: {:?}",
+            deliveries.iter().map(|d| d.0).collect::<Vec<_>>()
+        );
+        let earned = app
+            .count(&format!(
+                "SELECT COUNT(*) FROM points_ledger WHERE order_id = {order_id} AND points > 0"
+            ))
+            .await;
+        // A cancellation delivered before the payment means it never earned.
+        let bound = if cancelled { 0..=1 } else { 1..=1 };
+        assert!(
+            bound.contains(&earned),
+            "round {round}: earned {earned} times"
+        );
+    }
+}
+
+async fn workers_racing_on_one_order_move_its_points_once(backend: Backend) {
+    use advocate::jobs::inbox::InboxProcessor;
+    use std::time::Duration;
+
+    let app = TestApp::spawn(backend).await;
+    send_json(
+        &app,
+        "orders/paid",
+        "paid",
+        &order(8500, Some(CUSTOMER), "1000.00"),
+    )
+    .await;
+    app.drain().await;
+    // Forty refunds of 10.00 on one order, taken by four workers at once:
+    // on PostgreSQL they collide on the order row and the losers retry.
+    for i in 0..40 {
+        let body = refund(85_000 + i, 8500, "10.00");
+        send_json(&app, "refunds/create", &format!("refund-{i}"), &body).await;
+    }
+    let worker =
+        |name: String| InboxProcessor::new(app.store.clone(), name, Duration::from_secs(60), 50);
+    for _ in 0..50 {
+        let workers: Vec<_> = (0..4).map(|i| worker(format!("racer-{i}"))).collect();
+        let drains = workers.iter().map(|w| w.drain());
+        for done in futures_util::future::join_all(drains).await {
+            done.unwrap();
+        }
+        let left = app
+            .count("SELECT COUNT(*) FROM webhook_inbox WHERE status = 'queued'")
+            .await;
+        if left == 0 {
+            break;
+        }
+        // Retries after a lost race wait out a backoff: bring them forward.
+        sqlx::query("UPDATE webhook_inbox SET available_at = 0 WHERE status = 'queued'")
+            .execute(app.store.writer())
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM webhook_inbox WHERE status <> 'done'")
+            .await,
+        0
+    );
+    // 400.00 of 1000.00 refunded: 400 of 1000 points taken back, in 40
+    // steps. Platinum's entry reward (500) stays; falling back to Gold
+    // grants no entry reward.
+    assert_eq!(points(&app, CUSTOMER).await, (500, 600));
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM points_ledger WHERE order_id = 8500 AND kind = 'clawback'")
+            .await,
+        40
     );
 }
