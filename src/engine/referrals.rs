@@ -173,12 +173,14 @@ pub async fn on_order(
     let Some(referral) = referrals::find_issued_by_codes(conn, shop_id, &codes).await? else {
         return Ok(());
     };
+    // Bursts are judged by when the orders were placed, not when their
+    // webhooks were processed (a backlog is not a burst).
     let placed = row.processed_at.unwrap_or(now);
     let (rewarded, recent) = referrals::advocate_counts(
         conn,
         shop_id,
         referral.advocate_id,
-        now - i64::from(rules.burst_window_hours) * 3_600_000,
+        placed - i64::from(rules.burst_window_hours) * 3_600_000,
     )
     .await?;
     let facts = ReferredOrder {
@@ -225,6 +227,7 @@ pub async fn on_order(
         next,
         note.as_deref(),
         matures_at,
+        placed,
         now,
     )
     .await?;

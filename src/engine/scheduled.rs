@@ -159,12 +159,25 @@ async fn expiry(store: &Store, now: i64, report: &mut Report) -> anyhow::Result<
         loop {
             let mut tx = store.begin().await?;
             let due = customers::inactive_with_points(&mut tx, shop_id, cutoff(now), CHUNK).await?;
+            let expired_before = report.customers_expired;
             for (customer, balance, last) in &due {
                 let reason = format!(
                     "{balance} points expired after {} months without activity",
                     rules.inactive_months
                 );
-                let key = format!("expiry:{customer}:{last}");
+                // Points granted after an expiry without new activity (a
+                // birthday bonus) expire too: the key names the balance's
+                // latest entry, not only the stretch of inactivity, so it
+                // is new each time there is something new to expire.
+                let latest: i64 = sqlx::query_scalar(
+                    "SELECT CAST(COALESCE(MAX(id), 0) AS BIGINT) FROM points_ledger \
+                     WHERE shop_id = $1 AND customer_id = $2",
+                )
+                .bind(shop_id)
+                .bind(customer)
+                .fetch_one(&mut *tx)
+                .await?;
+                let key = format!("expiry:{customer}:{last}:{latest}");
                 let entry = NewEntry {
                     settings_version: Some(program.version),
                     ..NewEntry::new(
@@ -181,7 +194,8 @@ async fn expiry(store: &Store, now: i64, report: &mut Report) -> anyhow::Result<
                 }
             }
             tx.commit().await?;
-            if (due.len() as i64) < CHUNK {
+            // A chunk that expired nothing would come back unchanged.
+            if (due.len() as i64) < CHUNK || report.customers_expired == expired_before {
                 break;
             }
         }

@@ -209,6 +209,7 @@ pub enum TierBasis {
 #[serde(rename_all = "snake_case")]
 pub enum TierWindow {
     Lifetime,
+    #[serde(rename = "rolling_12_months", alias = "rolling12_months")]
     Rolling12Months,
 }
 

@@ -54,9 +54,14 @@ pub mod kind {
     pub const REFERRAL: &str = "referral";
     pub const EXPIRY: &str = "expiry";
 
-    /// Kinds that count as the customer's activity for expiry.
+    /// Kinds that count as the customer's activity for expiry: earning or
+    /// spending points, as loyalty programs commonly define it. Clawbacks,
+    /// cancellations and expiry itself are not activity.
     pub fn is_activity(kind: &str) -> bool {
-        matches!(kind, EARN | REDEEM | ADJUSTMENT | SIGNUP | REFERRAL)
+        matches!(
+            kind,
+            EARN | REDEEM | ADJUSTMENT | SIGNUP | BIRTHDAY | TIER_ENTRY | REFERRAL | REFUND
+        )
     }
 }
 

@@ -184,11 +184,12 @@ pub async fn convert(
     status: &str,
     note: Option<&str>,
     matures_at: i64,
+    placed_at: i64,
     now: i64,
 ) -> Result<bool, sqlx::Error> {
     Ok(sqlx::query(
         "UPDATE referrals SET order_id = $1, order_minor = $2, friend_customer_id = $3, \
-         status = $4, note = $5, matures_at = $6, converted_at = $7, updated_at = $7 \
+         status = $4, note = $5, matures_at = $6, converted_at = $7, updated_at = $10 \
          WHERE shop_id = $8 AND id = $9 AND status = 'issued'",
     )
     .bind(order_id)
@@ -197,9 +198,10 @@ pub async fn convert(
     .bind(status)
     .bind(note)
     .bind(matures_at)
-    .bind(now)
+    .bind(placed_at)
     .bind(shop_id)
     .bind(id)
+    .bind(now)
     .execute(conn)
     .await?
     .rows_affected()
@@ -241,7 +243,7 @@ pub async fn transition(
 }
 
 /// Counts for the fraud rules: referrals rewarded or on their way
-/// (pending), and referred orders since `since`, for one advocate.
+/// (pending), and referred orders placed since `since`, for one advocate.
 pub async fn advocate_counts(
     conn: &mut AnyConnection,
     shop_id: i64,
