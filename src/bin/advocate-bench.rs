@@ -80,6 +80,12 @@ struct WebhookArgs {
     /// Advocate's default for the backend).
     #[arg(long)]
     inbox_workers: Option<usize>,
+    /// Every delivery a different paid order (1,000 customers, no test
+    /// orders), so processing does the loyalty engine's full work; each
+    /// body is signed as it is sent. Without it every delivery is
+    /// Shopify's sample (a test order), signed once.
+    #[arg(long)]
+    distinct_orders: bool,
 }
 
 #[derive(Parser, Clone)]
@@ -279,35 +285,81 @@ async fn start_advocate(
 /// A signed delivery, ready to be sent with a unique id spliced in.
 struct Payload {
     head_before_id: String,
-    head_after_id: String,
     body: Vec<u8>,
+    /// Set for distinct orders: the body is built and signed per request.
+    signer: Option<Signer>,
 }
 
+/// Placeholders for the ids of distinct orders (digits no sample has).
+const ORDER_MARK: &str = "1111111111111111111";
+const CUSTOMER_MARK: &str = "2222222222222222222";
+
 impl Payload {
-    fn orders_paid() -> anyhow::Result<Self> {
-        let value: serde_json::Value = serde_json::from_str(SAMPLE)?;
+    fn orders_paid(distinct: bool) -> anyhow::Result<Self> {
+        let mut value: serde_json::Value = serde_json::from_str(SAMPLE)?;
+        let signer = Signer::new(&SECRET.to_owned().into(), None);
+        if distinct {
+            value["id"] = serde_json::json!(1_111_111_111_111_111_111u64);
+            value["customer"]["id"] = serde_json::json!(2_222_222_222_222_222_222u64);
+            value["test"] = serde_json::json!(false);
+            value["financial_status"] = serde_json::json!("paid");
+            value["cancelled_at"] = serde_json::Value::Null;
+        }
         let body = serde_json::to_vec(&value)?;
-        let signature = Signer::new(&SECRET.to_owned().into(), None).sign_webhook(&body);
-        Ok(Self {
-            head_before_id: format!(
+        let head = |signature: &str| {
+            format!(
                 "POST /webhooks HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
                  X-Shopify-Topic: orders/paid\r\nX-Shopify-Shop-Domain: bench.myshopify.com\r\n\
                  X-Shopify-API-Version: 2026-07\r\nX-Shopify-Hmac-Sha256: {signature}\r\n\
                  X-Shopify-Event-Id: "
-            ),
-            head_after_id: format!("\r\nContent-Length: {}\r\n\r\n", body.len()),
-            body,
+            )
+        };
+        Ok(if distinct {
+            Self {
+                head_before_id: head("{signature}"),
+                body,
+                signer: Some(signer),
+            }
+        } else {
+            Self {
+                head_before_id: head(&signer.sign_webhook(&body)),
+                body,
+                signer: None,
+            }
         })
     }
 
     fn request(&self, run: &str, id: usize) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.body.len() + 400);
-        out.extend_from_slice(self.head_before_id.as_bytes());
+        use std::borrow::Cow;
+        let (head, body): (Cow<str>, Cow<[u8]>) = match &self.signer {
+            None => (Cow::from(&self.head_before_id), Cow::from(&self.body)),
+            Some(signer) => {
+                // Unique per run and request; 1,000 customers share them.
+                let order = 1_000_000_000 + (fxhash(run) % 1_000_000) * 1_000_000 + id as u64;
+                let body = String::from_utf8_lossy(&self.body)
+                    .replace(ORDER_MARK, &order.to_string())
+                    .replace(CUSTOMER_MARK, &(1 + id % 1_000).to_string())
+                    .into_bytes();
+                let head = self
+                    .head_before_id
+                    .replace("{signature}", &signer.sign_webhook(&body));
+                (Cow::from(head), Cow::from(body))
+            }
+        };
+        let mut out = Vec::with_capacity(body.len() + 400);
+        out.extend_from_slice(head.as_bytes());
         out.extend_from_slice(format!("{run}-{id}").as_bytes());
-        out.extend_from_slice(self.head_after_id.as_bytes());
-        out.extend_from_slice(&self.body);
+        out.extend_from_slice(format!("\r\nContent-Length: {}\r\n\r\n", body.len()).as_bytes());
+        out.extend_from_slice(&body);
         out
     }
+}
+
+/// A small stable hash of a run name, to keep order ids apart per run.
+fn fxhash(text: &str) -> u64 {
+    text.bytes().fold(0xcbf29ce484222325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100000001b3)
+    })
 }
 
 /// One keep-alive HTTP/1.1 connection.
@@ -485,7 +537,7 @@ struct Measured {
 }
 
 async fn webhooks(args: WebhookArgs) -> anyhow::Result<()> {
-    let payload = Arc::new(Payload::orders_paid()?);
+    let payload = Arc::new(Payload::orders_paid(args.distinct_orders)?);
     println!(
         "webhook intake: {} s at {}/s offered, then {} deliveries as fast as {} connections go; {}-byte orders/paid bodies",
         args.rate_seconds,

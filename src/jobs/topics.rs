@@ -104,13 +104,36 @@ pub struct Delivery<'a> {
 
 /// Topics the loyalty engine handles (`engine::orders`). Deliveries held by
 /// a version that did not handle them yet are requeued at start-up.
-pub const ENGINE_TOPICS: [WebhookTopic; 6] = [
-    WebhookTopic::OrdersCreate,
+/// `orders/create` is not among them: a paid order also sends `orders/paid`,
+/// and an unpaid one earns nothing yet; `orders/updated` stays, as the
+/// catch-all that brings late refunds and cancellations.
+pub const ENGINE_TOPICS: [WebhookTopic; 5] = [
     WebhookTopic::OrdersUpdated,
     WebhookTopic::OrdersPaid,
     WebhookTopic::OrdersFulfilled,
     WebhookTopic::OrdersCancelled,
     WebhookTopic::RefundsCreate,
+];
+
+/// Every topic with a handler, compliance topics aside:
+/// `shopify.app.toml` subscribes exactly these (a test checks it).
+pub const HANDLED_TOPICS: [WebhookTopic; 9] = [
+    WebhookTopic::AppUninstalled,
+    WebhookTopic::CustomersCreate,
+    WebhookTopic::CustomersUpdate,
+    WebhookTopic::CustomersDelete,
+    WebhookTopic::OrdersUpdated,
+    WebhookTopic::OrdersPaid,
+    WebhookTopic::OrdersFulfilled,
+    WebhookTopic::OrdersCancelled,
+    WebhookTopic::RefundsCreate,
+];
+
+/// The mandatory compliance topics, each with a handler.
+pub const COMPLIANCE_TOPICS: [WebhookTopic; 3] = [
+    WebhookTopic::CustomersDataRequest,
+    WebhookTopic::CustomersRedact,
+    WebhookTopic::ShopRedact,
 ];
 
 /// A delivery's body, parsed for its topic. Parsing needs no database, so
