@@ -252,6 +252,11 @@ async fn tier_round(
         if evaluated >= version && !(rolling && daily_due) {
             continue;
         }
+        if evaluated < version {
+            let mut tx = store.begin().await?;
+            tiers::sync_vip_perks(&mut tx, shop_id, &program).await?;
+            tx.commit().await?;
+        }
         let mut after = 0;
         loop {
             let mut tx = store.begin().await?;

@@ -28,6 +28,54 @@ pub const TIER_KEY: &str = "tier";
 /// The metafield value of a customer without a tier.
 pub const NO_TIER: &str = "none";
 
+/// Enqueues the VIP perks Function's configuration for the current
+/// settings (once per settings version). Nothing is created in Shopify
+/// while no tier has a perk.
+pub async fn sync_vip_perks(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    program: &Program,
+) -> Result<(), sqlx::Error> {
+    let perks: serde_json::Map<String, serde_json::Value> = program
+        .settings
+        .tiers
+        .levels
+        .iter()
+        .map(|l| (l.id.clone(), serde_json::json!(l.perk_percent)))
+        .collect();
+    let any_perk = program
+        .settings
+        .tiers
+        .levels
+        .iter()
+        .any(|l| l.perk_percent > 0);
+    if !any_perk
+        && crate::store::shops::vip_discount_id(conn, shop_id)
+            .await?
+            .is_none()
+    {
+        return Ok(());
+    }
+    let configuration = serde_json::json!({
+        "perks": perks,
+        "message": "VIP {tier}: {percent}% off",
+    })
+    .to_string();
+    let effect = Effect::SyncVipPerks {
+        configuration,
+        discount_id: None,
+    };
+    enqueue(
+        conn,
+        shop_id,
+        &effect,
+        &format!("vip-perks:v{}", program.version),
+        Some("vip-perks"),
+    )
+    .await?;
+    Ok(())
+}
+
 /// The customer's standing toward tiers: spend in minor units, or points.
 pub async fn standing(
     conn: &mut AnyConnection,

@@ -21,7 +21,7 @@ use crate::{
         tokens::TokenError,
         ShopDomain,
     },
-    store::{ledger, now_ms, outbox, Store},
+    store::{ledger, now_ms, outbox, shops, Store},
 };
 
 /// Effects claimed at once, and performed concurrently, by one sender.
@@ -138,6 +138,23 @@ impl OutboxSender {
         let Ok(shop) = ShopDomain::parse(&row.shop_domain) else {
             return Outcome::Failed("shop domain is not valid".into());
         };
+        // The VIP discount is created once: later syncs update the one made.
+        let effect = match effect {
+            Effect::SyncVipPerks { configuration, .. } => {
+                let known = match self.store.writer().acquire().await {
+                    Ok(mut conn) => shops::vip_discount_id(&mut conn, row.shop_id).await,
+                    Err(e) => Err(e),
+                };
+                match known {
+                    Ok(discount_id) => Effect::SyncVipPerks {
+                        configuration,
+                        discount_id,
+                    },
+                    Err(e) => return Outcome::Retry(e.to_string(), backoff(row.attempts)),
+                }
+            }
+            other => other,
+        };
         match effect.perform(&self.api, &shop).await {
             Ok(result) => Outcome::Done(result),
             Err(AdminApiError::Shopify(e)) if e.is_transient() => {
@@ -157,6 +174,11 @@ impl OutboxSender {
         let mut tx = self.store.begin().await?;
         let kept = match outcome {
             Outcome::Done(result) => {
+                let vip = serde_json::from_str::<Effect>(&row.payload)
+                    .is_ok_and(|e| matches!(e, Effect::SyncVipPerks { .. }));
+                if let Some(id) = result["discount_id"].as_str().filter(|_| vip) {
+                    shops::set_vip_discount_id(&mut tx, row.shop_id, id).await?;
+                }
                 outbox::complete(&mut tx, row.id, &self.owner, &result.to_string()).await?
             }
             Outcome::Retry(error, _) if row.attempts >= self.max_attempts => {

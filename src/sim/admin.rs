@@ -40,6 +40,8 @@ pub struct AdminState {
     pub metafields: HashMap<(String, String, String, String), String>,
     /// Discounts per (shop, code): the input they were created with.
     pub discounts: HashMap<(String, String), Value>,
+    /// Automatic app discounts per (shop, id): the input they were created with.
+    pub automatic_discounts: HashMap<(String, String), Value>,
     /// Requests answered with THROTTLED.
     pub throttled: u64,
     /// Requests that did work (not throttled, not failed on purpose).
@@ -271,6 +273,30 @@ fn run(admin: &mut AdminState, shop: &str, name: &str, vars: &Value) -> Result<V
             stored["id"] = json!(id);
             admin.discounts.insert(key, stored);
             json!({ field.0: { "codeDiscountNode": { "id": id }, "userErrors": [] } })
+        }
+        "DiscountAutomaticAppCreate" => {
+            let input = vars["discount"].clone();
+            if text(&input, "functionHandle").is_empty() || text(&input, "title").is_empty() {
+                return Ok(
+                    json!({ "discountAutomaticAppCreate": { "automaticAppDiscount": null, "userErrors": [{
+                    "field": ["automaticAppDiscount", "functionHandle"], "message": "Function not found.", "code": "INVALID"
+                }] } }),
+                );
+            }
+            let id = admin.id("DiscountAutomaticNode");
+            for m in input["metafields"].as_array().cloned().unwrap_or_default() {
+                let key = (
+                    shop.to_owned(),
+                    id.clone(),
+                    text(&m, "namespace"),
+                    text(&m, "key"),
+                );
+                admin.metafields.insert(key, text(&m, "value"));
+            }
+            admin
+                .automatic_discounts
+                .insert((shop.to_owned(), id.clone()), input);
+            json!({ "discountAutomaticAppCreate": { "automaticAppDiscount": { "discountId": id }, "userErrors": [] } })
         }
         "DiscountByCode" => {
             let key = (shop.to_owned(), text(vars, "code").to_uppercase());

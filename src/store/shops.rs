@@ -307,3 +307,29 @@ impl RefreshLock {
         }
     }
 }
+
+/// The shop's VIP perks discount, once created.
+pub async fn vip_discount_id(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT vip_discount_id FROM shops WHERE id = $1")
+        .bind(shop_id)
+        .fetch_optional(conn)
+        .await
+        .map(Option::flatten)
+}
+
+/// Records the VIP perks discount Shopify created (the first one wins).
+pub async fn set_vip_discount_id(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    discount_id: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE shops SET vip_discount_id = $1 WHERE id = $2 AND vip_discount_id IS NULL")
+        .bind(discount_id)
+        .bind(shop_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}

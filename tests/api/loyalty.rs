@@ -20,6 +20,7 @@ crate::on_both_backends!(
     order_paid_to_points_to_code_to_tier_reaches_shopify,
     any_interleaving_of_order_events_ends_with_the_same_ledger,
     workers_racing_on_one_order_move_its_points_once,
+    the_vip_discount_is_created_once_and_follows_the_tier_perks,
 );
 
 const CUSTOMER: i64 = 7_000_000_000_000_001;
@@ -614,5 +615,56 @@ async fn workers_racing_on_one_order_move_its_points_once(backend: Backend) {
         app.count("SELECT COUNT(*) FROM points_ledger WHERE order_id = 8500 AND kind = 'clawback'")
             .await,
         40
+    );
+}
+
+async fn the_vip_discount_is_created_once_and_follows_the_tier_perks(backend: Backend) {
+    use advocate::shopify::admin::effects::{VIP_PERKS_KEY, VIP_PERKS_NAMESPACE};
+
+    let app = TestApp::spawn(backend).await;
+    app.install(SHOP).await;
+    let now = advocate::store::now_ms();
+    app.run_jobs(now).await;
+    app.send_effects().await;
+    let discounts = || {
+        app.shopify.admin(|a| {
+            a.automatic_discounts
+                .iter()
+                .filter(|((shop, _), _)| shop == SHOP)
+                .map(|((_, id), input)| (id.clone(), input.clone()))
+                .collect::<Vec<_>>()
+        })
+    };
+    let created = discounts();
+    assert_eq!(created.len(), 1, "the default tiers have perks");
+    let (id, input) = &created[0];
+    assert_eq!(input["functionHandle"], "vip-perks");
+    let config = |id: &str| -> Value {
+        let raw = app.shopify.admin(|a| {
+            a.metafields
+                .get(&(
+                    SHOP.to_owned(),
+                    id.to_owned(),
+                    VIP_PERKS_NAMESPACE.to_owned(),
+                    VIP_PERKS_KEY.to_owned(),
+                ))
+                .cloned()
+        });
+        serde_json::from_str(&raw.expect("the configuration metafield")).unwrap()
+    };
+    assert_eq!(config(id)["perks"]["gold"], 5);
+    assert_eq!(config(id)["perks"]["platinum"], 10);
+
+    put_program(&app, |s| s["tiers"]["levels"][1]["perk_percent"] = json!(8)).await;
+    app.run_jobs(now + 60_000).await;
+    app.send_effects().await;
+    assert_eq!(discounts().len(), 1, "updated, not created again");
+    assert_eq!(config(id)["perks"]["gold"], 8);
+    app.run_jobs(now + 120_000).await;
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM outbox WHERE kind = 'sync_vip_perks'")
+            .await,
+        2,
+        "one sync per settings version"
     );
 }

@@ -61,6 +61,16 @@ pub enum Effect {
     SetMetafields {
         metafields: Vec<Metafield>,
     },
+    /// The VIP perks Function's configuration (perk per tier): written on
+    /// the shop's automatic app discount, which is created the first time
+    /// (`discount_id` is filled in by the sender from what it created
+    /// before, so a retry never creates a second one).
+    SyncVipPerks {
+        /// JSON for the Function: `{"perks": {"gold": 5, ...}, "message"}`.
+        configuration: String,
+        #[serde(default)]
+        discount_id: Option<String>,
+    },
     /// The same tags added to (or removed from) many customers: a tier
     /// renamed, a re-sync. Goes as a bulk operation above the threshold.
     TagMany {
@@ -69,6 +79,12 @@ pub enum Effect {
         remove: bool,
     },
 }
+
+/// The Function (`extensions/vip-perks`) and where its configuration lives.
+pub const VIP_PERKS_FUNCTION: &str = "vip-perks";
+pub const VIP_PERKS_TITLE: &str = "VIP perks";
+pub const VIP_PERKS_NAMESPACE: &str = "$app:vip-perks";
+pub const VIP_PERKS_KEY: &str = "function-configuration";
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Metafield {
@@ -88,6 +104,7 @@ impl Effect {
             Effect::RemoveTags { .. } => "remove_tags",
             Effect::SetMetafields { .. } => "set_metafields",
             Effect::TagMany { .. } => "tag_many",
+            Effect::SyncVipPerks { .. } => "sync_vip_perks",
         }
     }
 
@@ -181,6 +198,54 @@ impl Effect {
                     .into());
                 }
                 Ok(json!({ "bulk_operation": result.id, "customers": customer_gids.len() }))
+            }
+            Effect::SyncVipPerks {
+                configuration,
+                discount_id,
+            } => {
+                if let Some(id) = discount_id {
+                    let variables = ops::MetafieldsSetVariables {
+                        metafields: vec![ops::MetafieldInput {
+                            owner_id: id,
+                            namespace: VIP_PERKS_NAMESPACE,
+                            key: VIP_PERKS_KEY,
+                            kind: "json",
+                            value: configuration,
+                        }],
+                    };
+                    let data: ops::MetafieldsSetData =
+                        api.call(shop, super::METAFIELDS_SET, variables).await?;
+                    data.payload.into_result()?;
+                    return Ok(json!({ "discount_id": id, "updated": true }));
+                }
+                let input = json!({
+                    "title": VIP_PERKS_TITLE,
+                    "functionHandle": VIP_PERKS_FUNCTION,
+                    "discountClasses": ["ORDER"],
+                    "startsAt": "2020-01-01T00:00:00Z",
+                    "combinesWith": { "orderDiscounts": false, "productDiscounts": true, "shippingDiscounts": true },
+                    "metafields": [{
+                        "namespace": VIP_PERKS_NAMESPACE,
+                        "key": VIP_PERKS_KEY,
+                        "type": "json",
+                        "value": configuration,
+                    }],
+                });
+                let data: ops::DiscountAutomaticAppCreateData = api
+                    .call(
+                        shop,
+                        super::DISCOUNT_AUTOMATIC_APP_CREATE,
+                        ops::DiscountVariables { discount: input },
+                    )
+                    .await?;
+                match data
+                    .payload
+                    .discount
+                    .filter(|_| data.payload.user_errors.is_empty())
+                {
+                    Some(d) => Ok(json!({ "discount_id": d.discount_id, "created": true })),
+                    None => Err(ShopifyError::UserErrors(data.payload.user_errors).into()),
+                }
             }
             Effect::SetMetafields { metafields } => {
                 let mut written = 0;

@@ -126,3 +126,24 @@ pub struct BulkOperation {
     pub status: String,
     pub object_count: Option<String>,
 }
+
+/// `DiscountAutomaticAppCreate`: the input is built by the effect.
+#[derive(Debug, Deserialize)]
+pub struct DiscountAutomaticAppCreateData {
+    #[serde(rename = "discountAutomaticAppCreate")]
+    pub payload: AutomaticAppPayload,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct AutomaticAppPayload {
+    #[serde(rename = "automaticAppDiscount")]
+    pub discount: Option<AutomaticAppDiscount>,
+    #[serde(rename = "userErrors", default)]
+    pub user_errors: Vec<UserError>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct AutomaticAppDiscount {
+    #[serde(rename = "discountId")]
+    pub discount_id: String,
+}
