@@ -36,6 +36,10 @@ const IDLE_POLL: Duration = Duration::from_millis(500);
 const MAX_DEFER: Duration = Duration::from_millis(50);
 /// Rows claimed, and committed, together by one worker.
 const CLAIM_BATCH: i64 = 32;
+/// Rows claimed while webhook intake is waiting: a batch holds the SQLite
+/// writer for its whole transaction, so it stays short (a few milliseconds
+/// of loyalty work) and acknowledgements are not held up behind it.
+const BUSY_CLAIM_BATCH: i64 = 4;
 
 #[derive(Clone)]
 pub struct InboxProcessor {
@@ -92,6 +96,10 @@ impl InboxProcessor {
             gate.wait_idle(MAX_DEFER).await;
         }
         let lease_until = now_ms() + self.lease.as_millis() as i64;
+        let limit = match &self.intake {
+            Some(gate) if gate.is_busy() => BUSY_CLAIM_BATCH,
+            _ => CLAIM_BATCH,
+        };
         let rows = {
             let mut conn = self.store.writer().acquire().await?;
             inbox::claim(
@@ -99,7 +107,7 @@ impl InboxProcessor {
                 self.store.dialect(),
                 &self.owner,
                 lease_until,
-                CLAIM_BATCH,
+                limit,
             )
             .await
             .context("claiming inbox rows")?

@@ -49,9 +49,22 @@ pub struct IntakeGate {
     pending: Arc<AtomicUsize>,
     /// Notified when a commit leaves nothing pending.
     idle: Arc<Notify>,
+    /// When the last delivery was submitted (epoch ms).
+    last_submit: Arc<std::sync::atomic::AtomicI64>,
 }
 
+/// Intake counts as busy this long after its last delivery: between two
+/// commits of a steady stream nothing is pending for a moment, and a long
+/// background transaction started in that moment would hold up the next.
+const BUSY_AFTER_MS: i64 = 250;
+
 impl IntakeGate {
+    /// True while deliveries wait to be committed or arrived just now.
+    pub fn is_busy(&self) -> bool {
+        self.pending.load(Ordering::Acquire) > 0
+            || super::now_ms() - self.last_submit.load(Ordering::Relaxed) < BUSY_AFTER_MS
+    }
+
     /// Waits until no delivery is waiting to be committed, or `at_most`.
     pub async fn wait_idle(&self, at_most: Duration) {
         let idle = self.idle.notified();
@@ -104,6 +117,9 @@ impl IntakeWriter {
     pub async fn submit(&self, delivery: inbox::NewDelivery) -> Result<(), IntakeError> {
         let (done, answer) = oneshot::channel();
         self.gate.pending.fetch_add(1, Ordering::AcqRel);
+        self.gate
+            .last_submit
+            .store(super::now_ms(), Ordering::Relaxed);
         if self.jobs.send(Job { delivery, done }).await.is_err() {
             self.gate.pending.fetch_sub(1, Ordering::AcqRel);
             return Err(IntakeError::Closed);
