@@ -34,14 +34,22 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
 
 /// The client's `Idempotency-Key` header: 1-200 visible characters.
 pub fn idempotency_key(req: &HttpRequest) -> Result<String, ApiError> {
+    idempotency_key_or(req, None)
+}
+
+/// The `Idempotency-Key` header, or else `from_body` (the app proxy may not
+/// pass custom headers through, so storefront calls also send the key in
+/// the JSON body).
+pub fn idempotency_key_or(req: &HttpRequest, from_body: Option<&str>) -> Result<String, ApiError> {
     req.headers()
         .get("Idempotency-Key")
         .and_then(|v| v.to_str().ok())
+        .or(from_body)
         .map(str::trim)
         .filter(|k| (1..=200).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic()))
         .map(str::to_owned)
         .ok_or(ApiError::BadRequest(
-            "an Idempotency-Key header (1-200 visible characters) is required".into(),
+            "an idempotency key (Idempotency-Key header or \"idempotency_key\", 1-200 visible characters) is required".into(),
         ))
 }
 
@@ -114,6 +122,9 @@ pub async fn loyalty_view(
 #[derive(Deserialize)]
 pub struct RedeemIn {
     pub reward_id: String,
+    /// When the `Idempotency-Key` header cannot be sent.
+    #[serde(default)]
+    pub idempotency_key: Option<String>,
 }
 
 /// Redeems for the customer and answers with the code; waits briefly for

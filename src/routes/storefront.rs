@@ -54,8 +54,8 @@ pub async fn checkout_redeem(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let customer_id = customer(session.customer_id)?;
-    let key = shopper::idempotency_key(&req)?;
     let input: RedeemIn = parse_json(&body)?;
+    let key = shopper::idempotency_key_or(&req, input.idempotency_key.as_deref())?;
     let who = Requester {
         channel: "checkout",
         actor: "shopper",
@@ -86,8 +86,8 @@ pub async fn proxy_redeem(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let customer_id = customer(request.customer_id)?;
-    let key = shopper::idempotency_key(&req)?;
     let input: RedeemIn = parse_json(&body)?;
+    let key = shopper::idempotency_key_or(&req, input.idempotency_key.as_deref())?;
     let who = Requester {
         channel: "storefront",
         actor: "shopper",

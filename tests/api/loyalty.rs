@@ -21,6 +21,7 @@ crate::on_both_backends!(
     any_interleaving_of_order_events_ends_with_the_same_ledger,
     workers_racing_on_one_order_move_its_points_once,
     the_vip_discount_is_created_once_and_follows_the_tier_perks,
+    a_storefront_redemption_can_carry_its_key_in_the_body,
 );
 
 const CUSTOMER: i64 = 7_000_000_000_000_001;
@@ -666,5 +667,43 @@ async fn the_vip_discount_is_created_once_and_follows_the_tier_perks(backend: Ba
             .await,
         2,
         "one sync per settings version"
+    );
+}
+
+async fn a_storefront_redemption_can_carry_its_key_in_the_body(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.install(SHOP).await;
+    send_json(
+        &app,
+        "customers/update",
+        "c",
+        &json!({ "id": CUSTOMER, "email": "c@example.com" }),
+    )
+    .await;
+    app.drain().await;
+    grant(&app, CUSTOMER, 1_000).await;
+    // The app proxy may drop custom headers: the key rides in the body.
+    let redeem = |body: Value| {
+        let url = format!(
+            "{}/proxy/redeem?{}",
+            app.address,
+            crate::helpers::proxy_query(SHOP, Some(CUSTOMER))
+        );
+        let http = app.http.clone();
+        async move { http.post(url).json(&body).send().await.unwrap() }
+    };
+    let first = redeem(json!({ "reward_id": "5-off", "idempotency_key": "widget-1" })).await;
+    assert_eq!(first.status(), 201);
+    let first: Value = first.json().await.unwrap();
+    let again = redeem(json!({ "reward_id": "5-off", "idempotency_key": "widget-1" })).await;
+    assert_eq!(again.status(), 200);
+    let again: Value = again.json().await.unwrap();
+    assert_eq!(first["code"], again["code"]);
+    assert_eq!(points(&app, CUSTOMER).await.0, 500);
+    let keyless = redeem(json!({ "reward_id": "5-off" })).await;
+    assert_eq!(
+        keyless.status(),
+        400,
+        "a redemption without a key is refused"
     );
 }

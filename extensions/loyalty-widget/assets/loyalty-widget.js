@@ -151,7 +151,7 @@ function mount(root) {
     if (!id) return;
     if (s.confirm != id) return go({ type: 'confirm', id });
     go({ type: 'redeem', id, key: newKey() });
-    send('/redeem', { reward_id: id }, { type: 'redeemed', id }, s.keys[id]);
+    send('/redeem', { reward_id: id, idempotency_key: s.keys[id] }, { type: 'redeemed', id }, s.keys[id]);
   });
   const form = $('bform');
   if (form) form.addEventListener('submit', (ev) => {
