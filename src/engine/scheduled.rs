@@ -27,6 +27,10 @@ use crate::{
     },
 };
 
+/// The expiry date goes in a shared namespace: Shopify Flow and Email
+/// templates read it, and it grants nothing.
+pub const EXPIRY_NAMESPACE: &str = "advocate";
+
 /// Rows handled per transaction.
 const CHUNK: i64 = 200;
 /// How long a job may hold its lease.
@@ -211,7 +215,7 @@ async fn expiry(store: &Store, now: i64, report: &mut Report) -> anyhow::Result<
                 let effect = Effect::SetMetafields {
                     metafields: vec![Metafield {
                         owner_id: customer_gid(*customer),
-                        namespace: tiers::TIER_NAMESPACE.into(),
+                        namespace: EXPIRY_NAMESPACE.into(),
                         key: "points_expire_on".into(),
                         kind: "date".into(),
                         value: calendar::date_of(expires).to_string(),

@@ -22,8 +22,10 @@ use crate::{
     },
 };
 
-/// The metafield the VIP Function reads: `advocate.tier` on the customer.
-pub const TIER_NAMESPACE: &str = "advocate";
+/// The metafield the VIP Function reads: `tier` on the customer, in the
+/// app-reserved namespace (only Advocate can write it, so no other app or
+/// staff edit can hand out a perk).
+pub const TIER_NAMESPACE: &str = "$app:advocate";
 pub const TIER_KEY: &str = "tier";
 /// The metafield value of a customer without a tier.
 pub const NO_TIER: &str = "none";

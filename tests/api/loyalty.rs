@@ -467,7 +467,7 @@ async fn order_paid_to_points_to_code_to_tier_reaches_shopify(backend: Backend) 
             .get(&(
                 SHOP.to_owned(),
                 gid.clone(),
-                "advocate".into(),
+                advocate::engine::tiers::TIER_NAMESPACE.into(),
                 "tier".into(),
             ))
             .cloned()

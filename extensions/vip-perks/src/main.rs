@@ -1,7 +1,7 @@
 //! Advocate's VIP perk: a Shopify discount Function (Discount Function API,
 //! target `cart.lines.discounts.generate.run`) that gives the customer the
 //! percentage off of their VIP tier. The tier is the customer metafield
-//! `advocate.tier` that Advocate writes; the perk table is the discount's
+//! `$app:advocate` / `tier` that Advocate writes; the perk table is the discount's
 //! own metafield `$app:vip-perks.function-configuration` (see `perks`).
 //!
 //! Built with `shopify_function` 0.8 for `wasm32-wasip1`: each target is an

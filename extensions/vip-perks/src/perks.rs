@@ -64,7 +64,7 @@ impl fmt::Display for NoPerk {
     }
 }
 
-/// The perk of a customer whose `advocate.tier` metafield holds `tier`,
+/// The perk of a customer whose `$app:advocate` / `tier` metafield holds `tier`,
 /// under the discount configuration `config`.
 pub fn perk(tier: Option<&str>, config: Option<&JsonValue>) -> Result<Perk, NoPerk> {
     let tier = tier
