@@ -25,7 +25,7 @@ use crate::{
         now_ms,
         shops::{self, Shop},
         writer::IntakeGate,
-        Store,
+        Dialect, Store,
     },
 };
 
@@ -119,6 +119,12 @@ impl InboxProcessor {
         if let Some(gate) = &self.intake {
             gate.wait_idle(MAX_DEFER).await;
         }
+        // On PostgreSQL several workers run at once: a row that writes
+        // commits on its own, so no transaction holds a customer's row lock
+        // while it works on the next (two batches locking the same
+        // customers in different orders would deadlock). Commits there are
+        // cheap; on SQLite one commit per batch saves the fsyncs.
+        let commit_each_row = self.store.dialect() == Dialect::Postgres;
         let mut tx = self.store.begin().await?;
         let mut shops: HashMap<String, Shop> = HashMap::new();
         let mut settled = Vec::new();
@@ -158,6 +164,10 @@ impl InboxProcessor {
                     let finish = finish_for(&handled, keep_body(&handled, &body, &[]));
                     if inbox::finish(&mut savepoint, row.id, &self.owner, finish).await? {
                         savepoint.commit().await?;
+                        if commit_each_row {
+                            tx.commit().await?;
+                            tx = self.store.begin().await?;
+                        }
                     } else {
                         savepoint.rollback().await?;
                         tracing::warn!(
