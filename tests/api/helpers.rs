@@ -394,8 +394,10 @@ impl TestApp {
         let client = AdminClient::new(
             ShopifyEndpoint::new(Some(self.shopify.origin().to_owned())),
             timeout,
+            // Tests inject up to 40 % failures: with ten attempts one call in
+            // ten thousand would still fail for good; thirty make it never.
             RetryPolicy {
-                max_attempts: 10,
+                max_attempts: 30,
                 base_delay: Duration::from_millis(20),
                 max_delay: Duration::from_millis(300),
             },
