@@ -98,15 +98,6 @@ struct IdOnly {
 }
 
 #[derive(Deserialize)]
-struct Address {
-    address1: Option<String>,
-    zip: Option<String>,
-    country_code: Option<String>,
-    country: Option<String>,
-    phone: Option<String>,
-}
-
-#[derive(Deserialize)]
 struct DiscountCode {
     code: String,
 }
@@ -134,7 +125,7 @@ struct OrderPayload {
     email: Option<String>,
     contact_email: Option<String>,
     phone: Option<String>,
-    shipping_address: Option<Address>,
+    shipping_address: Option<identity::Address>,
     #[serde(default)]
     discount_codes: Vec<DiscountCode>,
     #[serde(default)]
@@ -248,7 +239,11 @@ pub fn parse_event(topic: &WebhookTopic, body: &[u8]) -> Result<OrderEvent, Stri
         .iter()
         .map(|r| Ok((r.id, refund_amounts(r, &currency)?)))
         .collect::<Result<Vec<_>, String>>()?;
-    let address = o.shipping_address.as_ref();
+    let (email_hash, phone_hash, address_hash) = identity::hashes(
+        o.email.as_deref().or(o.contact_email.as_deref()),
+        o.phone.as_deref(),
+        o.shipping_address.as_ref(),
+    );
     Ok(OrderEvent::Order(Box::new(OrderFactsIn {
         order_id: o.id,
         name: o.name,
@@ -265,19 +260,9 @@ pub fn parse_event(topic: &WebhookTopic, body: &[u8]) -> Result<OrderEvent, Stri
         cancelled: cancelled_at.is_some() || *topic == WebhookTopic::OrdersCancelled,
         cancelled_at,
         processed_at: time(&o.processed_at),
-        email_hash: identity::email(o.email.as_deref().or(o.contact_email.as_deref())),
-        phone_hash: identity::phone(
-            o.phone
-                .as_deref()
-                .or(address.and_then(|a| a.phone.as_deref())),
-        ),
-        address_hash: address.and_then(|a| {
-            identity::address(
-                a.address1.as_deref(),
-                a.zip.as_deref(),
-                a.country_code.as_deref().or(a.country.as_deref()),
-            )
-        }),
+        email_hash,
+        phone_hash,
+        address_hash,
         discount_codes: o.discount_codes.into_iter().map(|d| d.code).collect(),
         refunds,
     })))

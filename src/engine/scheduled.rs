@@ -162,7 +162,8 @@ async fn expiry(store: &Store, now: i64, report: &mut Report) -> anyhow::Result<
         // Expire first: a customer past expiry needs no warning.
         loop {
             let mut tx = store.begin().await?;
-            let due = customers::inactive_with_points(&mut tx, shop_id, cutoff(now), CHUNK).await?;
+            let due = customers::inactive_with_points(&mut tx, shop_id, cutoff(now), false, CHUNK)
+                .await?;
             let expired_before = report.customers_expired;
             for (customer, balance, last) in &due {
                 let reason = format!(
@@ -206,7 +207,8 @@ async fn expiry(store: &Store, now: i64, report: &mut Report) -> anyhow::Result<
         let warn_from = cutoff(now + i64::from(rules.warning_days) * super::DAY_MS);
         loop {
             let mut tx = store.begin().await?;
-            let due = customers::unwarned_inactive(&mut tx, shop_id, warn_from, CHUNK).await?;
+            let due =
+                customers::inactive_with_points(&mut tx, shop_id, warn_from, true, CHUNK).await?;
             for (customer, _, last) in &due {
                 if !customers::mark_expiry_warned(&mut tx, shop_id, *customer, *last).await? {
                     continue;

@@ -182,21 +182,15 @@ pub fn parse_payload(topic: &WebhookTopic, body: &[u8]) -> Result<Payload, Handl
         }
         WebhookTopic::CustomersCreate | WebhookTopic::CustomersUpdate => {
             let c: CustomerPayload = parse(body)?;
-            let address = c.default_address.as_ref();
+            let (email_hash, phone_hash, address_hash) = identity::hashes(
+                c.email.as_deref(),
+                c.phone.as_deref(),
+                c.default_address.as_ref(),
+            );
             let profile = CustomerProfile {
-                email_hash: identity::email(c.email.as_deref()),
-                phone_hash: identity::phone(
-                    c.phone
-                        .as_deref()
-                        .or(address.and_then(|a| a.phone.as_deref())),
-                ),
-                address_hash: address.and_then(|a| {
-                    identity::address(
-                        a.address1.as_deref(),
-                        a.zip.as_deref(),
-                        a.country_code.as_deref().or(a.country.as_deref()),
-                    )
-                }),
+                email_hash,
+                phone_hash,
+                address_hash,
                 customer_id: c.id,
                 email: c.email,
                 first_name: c.first_name,
@@ -357,16 +351,7 @@ struct CustomerPayload {
     updated_at: Option<String>,
     email_marketing_consent: Option<Consent>,
     sms_marketing_consent: Option<Consent>,
-    default_address: Option<AddressPayload>,
-}
-
-#[derive(Deserialize)]
-struct AddressPayload {
-    address1: Option<String>,
-    zip: Option<String>,
-    country_code: Option<String>,
-    country: Option<String>,
-    phone: Option<String>,
+    default_address: Option<identity::Address>,
 }
 
 #[derive(Deserialize)]

@@ -4,7 +4,39 @@
 //! referral fraud rules. The hashes are erased with the rest of a
 //! customer's data on redaction.
 
+use serde::Deserialize;
 use sha2::{Digest, Sha256};
+
+/// A postal address as Shopify sends it (orders' `shipping_address`,
+/// customers' `default_address`): only what matching needs.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Address {
+    pub address1: Option<String>,
+    pub zip: Option<String>,
+    pub country_code: Option<String>,
+    pub country: Option<String>,
+    pub phone: Option<String>,
+}
+
+/// The (email, phone, address) hashes of someone with this email, phone
+/// and address; the address's phone stands in for a missing phone.
+pub fn hashes(
+    email_raw: Option<&str>,
+    phone_raw: Option<&str>,
+    at: Option<&Address>,
+) -> (Option<String>, Option<String>, Option<String>) {
+    (
+        email(email_raw),
+        phone(phone_raw.or(at.and_then(|a| a.phone.as_deref()))),
+        at.and_then(|a| {
+            address(
+                a.address1.as_deref(),
+                a.zip.as_deref(),
+                a.country_code.as_deref().or(a.country.as_deref()),
+            )
+        }),
+    )
+}
 
 fn hash(kind: &str, normalised: &str) -> Option<String> {
     if normalised.is_empty() {

@@ -447,42 +447,25 @@ pub async fn with_birthday(
 }
 
 /// Customers with spendable points and no activity since `before`:
-/// (customer, balance, last activity).
+/// (customer, balance, last activity). With `unwarned`, only those not yet
+/// warned for this stretch of inactivity.
 pub async fn inactive_with_points(
     conn: &mut AnyConnection,
     shop_id: i64,
     before: i64,
-    limit: i64,
-) -> Result<Vec<(i64, i64, i64)>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT customer_id, points_balance, last_activity_at FROM customers \
-         WHERE shop_id = $1 AND points_balance > 0 AND last_activity_at IS NOT NULL \
-           AND last_activity_at <= $2 ORDER BY customer_id LIMIT $3",
-    )
-    .bind(shop_id)
-    .bind(before)
-    .bind(limit)
-    .fetch_all(conn)
-    .await
-}
-
-/// As [`inactive_with_points`], but only those not yet warned for this
-/// stretch of inactivity.
-pub async fn unwarned_inactive(
-    conn: &mut AnyConnection,
-    shop_id: i64,
-    before: i64,
+    unwarned: bool,
     limit: i64,
 ) -> Result<Vec<(i64, i64, i64)>, sqlx::Error> {
     sqlx::query_as(
         "SELECT customer_id, points_balance, last_activity_at FROM customers \
          WHERE shop_id = $1 AND points_balance > 0 AND last_activity_at IS NOT NULL \
            AND last_activity_at <= $2 \
-           AND (expiry_warned_for IS NULL OR expiry_warned_for <> last_activity_at) \
-         ORDER BY customer_id LIMIT $3",
+           AND ($3 = 0 OR expiry_warned_for IS NULL OR expiry_warned_for <> last_activity_at) \
+         ORDER BY customer_id LIMIT $4",
     )
     .bind(shop_id)
     .bind(before)
+    .bind(i64::from(unwarned))
     .bind(limit)
     .fetch_all(conn)
     .await

@@ -50,6 +50,13 @@ fn order(id: i64, customer: Option<i64>, subtotal: &str) -> Value {
     })
 }
 
+/// The same order, cancelled.
+fn cancelled_order(id: i64, customer: Option<i64>, subtotal: &str) -> Value {
+    let mut body = order(id, customer, subtotal);
+    body["cancelled_at"] = json!("2026-11-02T10:00:00Z");
+    body
+}
+
 fn refund(id: i64, order_id: i64, lines: &str) -> Value {
     let money = |a: &str| json!({ "shop_money": { "amount": a, "currency_code": "USD" } });
     json!({
@@ -164,8 +171,7 @@ async fn refunds_claw_back_in_proportion_and_cancellation_reverses_the_rest(back
     .await;
     app.drain().await;
     assert_eq!(points(&app, CUSTOMER).await.1, 0);
-    let mut cancelled = order(2001, Some(CUSTOMER), "200.00");
-    cancelled["cancelled_at"] = json!("2026-11-02T10:00:00Z");
+    let cancelled = cancelled_order(2001, Some(CUSTOMER), "200.00");
     send_json(&app, "orders/cancelled", "cancel", &cancelled).await;
     app.drain().await;
     assert_eq!(points(&app, CUSTOMER).await, (0, 0));
@@ -178,8 +184,7 @@ async fn refunds_claw_back_in_proportion_and_cancellation_reverses_the_rest(back
     )
     .await;
     app.drain().await;
-    let mut cancelled = order(2002, Some(CUSTOMER), "80.00");
-    cancelled["cancelled_at"] = json!("2026-11-02T10:00:00Z");
+    let cancelled = cancelled_order(2002, Some(CUSTOMER), "80.00");
     send_json(&app, "orders/cancelled", "cancel-2", &cancelled).await;
     app.drain().await;
     assert_eq!(points(&app, CUSTOMER).await, (0, 0));
@@ -212,8 +217,7 @@ async fn a_refund_or_cancellation_before_the_order_ends_with_the_same_ledger(bac
     app.drain().await;
     assert_eq!(points(&app, CUSTOMER).await.1, 60);
     // A cancellation before payment: the late payment earns nothing.
-    let mut cancelled = order(3002, Some(CUSTOMER), "100.00");
-    cancelled["cancelled_at"] = json!("2026-11-02T10:00:00Z");
+    let mut cancelled = cancelled_order(3002, Some(CUSTOMER), "100.00");
     cancelled["financial_status"] = json!("voided");
     send_json(&app, "orders/cancelled", "early-cancel", &cancelled).await;
     app.drain().await;
@@ -309,6 +313,13 @@ async fn test_orders_and_switched_off_channels_earn_nothing(backend: Backend) {
     assert_eq!(notes, ["test order", "pos orders do not earn points"]);
 }
 
+/// A known customer (an adjustment needs one).
+async fn seed_customer(app: &TestApp) {
+    let profile = json!({ "id": CUSTOMER, "email": "c@example.com" });
+    send_json(app, "customers/update", "c", &profile).await;
+    app.drain().await;
+}
+
 /// Gives the customer exactly `points` spendable points.
 async fn grant(app: &TestApp, customer: i64, points: i64) {
     let response = app
@@ -345,15 +356,7 @@ async fn a_hundred_concurrent_redemptions_of_one_rewards_worth_give_exactly_one_
 ) {
     let app = TestApp::spawn(backend).await;
     app.install(SHOP).await;
-    // Seed the customer row (an adjustment needs a known customer).
-    send_json(
-        &app,
-        "customers/update",
-        "c",
-        &json!({ "id": CUSTOMER, "email": "c@example.com" }),
-    )
-    .await;
-    app.drain().await;
+    seed_customer(&app).await;
     grant(&app, CUSTOMER, 500).await;
     // Through the merchant's route: the storefront routes would rightly
     // rate-limit one shopper sending a hundred requests at once. Both run
@@ -396,14 +399,7 @@ async fn a_hundred_concurrent_redemptions_of_one_rewards_worth_give_exactly_one_
 async fn a_retried_redemption_returns_the_same_code(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     app.install(SHOP).await;
-    send_json(
-        &app,
-        "customers/update",
-        "c",
-        &json!({ "id": CUSTOMER, "email": "c@example.com" }),
-    )
-    .await;
-    app.drain().await;
+    seed_customer(&app).await;
     grant(&app, CUSTOMER, 1_200).await;
     let first = redeem(&app, CUSTOMER, "same", "5-off").await;
     assert_eq!(first.status(), 201);
@@ -525,8 +521,7 @@ async fn any_interleaving_of_order_events_ends_with_the_same_ledger(backend: Bac
             ),
         ];
         if cancelled {
-            let mut c = order(order_id, Some(customer), "100.00");
-            c["cancelled_at"] = json!("2026-11-02T10:00:00Z");
+            let c = cancelled_order(order_id, Some(customer), "100.00");
             events.push(("orders/cancelled", c));
         }
         // Every event delivered one to three times, in a random order, with
@@ -673,14 +668,7 @@ async fn the_vip_discount_is_created_once_and_follows_the_tier_perks(backend: Ba
 async fn a_storefront_redemption_can_carry_its_key_in_the_body(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     app.install(SHOP).await;
-    send_json(
-        &app,
-        "customers/update",
-        "c",
-        &json!({ "id": CUSTOMER, "email": "c@example.com" }),
-    )
-    .await;
-    app.drain().await;
+    seed_customer(&app).await;
     grant(&app, CUSTOMER, 1_000).await;
     // The app proxy may drop custom headers: the key rides in the body.
     let redeem = |body: Value| {
