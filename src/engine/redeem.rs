@@ -15,6 +15,7 @@ use crate::{
     },
     shopify::admin::effects::{DiscountValue, Effect, Refund},
     store::{
+        customers,
         ledger::{self, NewEntry},
         program,
         redemptions::{self, NewRedemption, Redemption},
@@ -129,17 +130,12 @@ pub async fn redeem(
             &source_key,
         )
     };
-    if !ledger::spend(conn, &entry, now).await? {
-        let balance: i64 = sqlx::query_scalar(
-            "SELECT COALESCE(MAX(points_balance), 0) FROM customers WHERE shop_id = $1 AND customer_id = $2",
-        )
-        .bind(shop_id)
-        .bind(customer_id)
-        .fetch_one(&mut *conn)
-        .await?;
+    // The source key is new (this redemption's id): a spend either takes
+    // the points or finds too few.
+    if ledger::spend(conn, &entry, now).await? != ledger::Spent::Taken {
         return Err(RedeemError::NotEnoughPoints {
             cost: reward.points_cost,
-            balance,
+            balance: customers::balance(conn, shop_id, customer_id).await?,
         });
     }
     let effect = Effect::CreateDiscountCode {

@@ -14,7 +14,6 @@
 use std::time::Duration;
 
 use chrono::{Datelike, Months};
-use sqlx::AnyConnection;
 
 use super::{customer_gid, enqueue, referrals as referral_engine, tiers, EngineError};
 use crate::{
@@ -23,7 +22,7 @@ use crate::{
     store::{
         customers,
         ledger::{self, NewEntry},
-        orders, program, referrals, schedule, Store,
+        orders, program, referrals, schedule, shops, Store,
     },
 };
 
@@ -137,14 +136,8 @@ async fn mature(store: &Store, now: i64, report: &mut Report) -> anyhow::Result<
     Ok(())
 }
 
-async fn installed_shops(conn: &mut AnyConnection) -> Result<Vec<i64>, sqlx::Error> {
-    sqlx::query_scalar("SELECT id FROM shops WHERE status = 'installed' ORDER BY id")
-        .fetch_all(conn)
-        .await
-}
-
 async fn expiry(store: &Store, now: i64, report: &mut Report) -> anyhow::Result<()> {
-    let shops = installed_shops(&mut *store.writer().acquire().await?).await?;
+    let shops = shops::installed_ids(&mut *store.writer().acquire().await?).await?;
     for shop_id in shops {
         let mut tx = store.begin().await?;
         let program = program::get_program(&mut tx, shop_id).await?;
@@ -174,14 +167,7 @@ async fn expiry(store: &Store, now: i64, report: &mut Report) -> anyhow::Result<
                 // birthday bonus) expire too: the key names the balance's
                 // latest entry, not only the stretch of inactivity, so it
                 // is new each time there is something new to expire.
-                let latest: i64 = sqlx::query_scalar(
-                    "SELECT CAST(COALESCE(MAX(id), 0) AS BIGINT) FROM points_ledger \
-                     WHERE shop_id = $1 AND customer_id = $2",
-                )
-                .bind(shop_id)
-                .bind(customer)
-                .fetch_one(&mut *tx)
-                .await?;
+                let latest = ledger::latest_entry_id(&mut tx, shop_id, *customer).await?;
                 let key = format!("expiry:{customer}:{last}:{latest}");
                 let entry = NewEntry {
                     settings_version: Some(program.version),
@@ -318,7 +304,7 @@ async fn birthdays(
     if calendar::is_birthday(2, 29, today) && today.day() == 28 {
         days.push("02-29".into());
     }
-    let shops = installed_shops(&mut *store.writer().acquire().await?).await?;
+    let shops = shops::installed_ids(&mut *store.writer().acquire().await?).await?;
     for shop_id in shops {
         let mut tx = store.begin().await?;
         let program = program::get_program(&mut tx, shop_id).await?;

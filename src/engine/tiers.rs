@@ -93,16 +93,7 @@ pub async fn standing(
     match program.settings.tiers.basis {
         TierBasis::Spend => orders::spend_since(conn, shop_id, customer_id, since).await,
         TierBasis::PointsEarned => {
-            sqlx::query_scalar(
-                "SELECT CAST(COALESCE(SUM(points), 0) AS BIGINT) FROM points_ledger \
-                 WHERE shop_id = $1 AND customer_id = $2 AND kind IN ('earn', 'clawback', 'cancel') \
-                 AND created_at >= $3",
-            )
-            .bind(shop_id)
-            .bind(customer_id)
-            .bind(since.unwrap_or(i64::MIN))
-            .fetch_one(conn)
-            .await
+            ledger::order_points_since(conn, shop_id, customer_id, since).await
         }
     }
 }

@@ -208,21 +208,14 @@ pub async fn adjust_points(
     let applied = if input.points > 0 {
         ledger::append(&mut tx, &entry, now_ms()).await?
     } else {
-        let already: Option<i64> = sqlx::query_scalar(
-            "SELECT id FROM points_ledger WHERE shop_id = $1 AND source_key = $2",
-        )
-        .bind(session.shop_id)
-        .bind(&source_key)
-        .fetch_optional(&mut *tx)
-        .await?;
-        if already.is_some() {
-            false
-        } else if !ledger::spend(&mut tx, &entry, now_ms()).await? {
-            return Err(ApiError::Conflict(
-                "the deduction is larger than the spendable balance".into(),
-            ));
-        } else {
-            true
+        match ledger::spend(&mut tx, &entry, now_ms()).await? {
+            ledger::Spent::Taken => true,
+            ledger::Spent::AlreadyRecorded => false,
+            ledger::Spent::NotEnough => {
+                return Err(ApiError::Conflict(
+                    "the deduction is larger than the spendable balance".into(),
+                ))
+            }
         }
     };
     tx.commit().await?;

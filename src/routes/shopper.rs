@@ -169,20 +169,17 @@ pub async fn redeem_for(
             );
         }
     }
-    let status = {
+    let (status, balance) = {
         let mut conn = state.store.writer().acquire().await?;
-        outbox::status_of(&mut conn, shop_id, &effect_key).await?
+        (
+            outbox::status_of(&mut conn, shop_id, &effect_key).await?,
+            customers::balance(&mut conn, shop_id, customer_id).await?,
+        )
     };
     let code_status = match status.as_ref().map(|s| s.0.as_str()) {
         Some("done") => "active",
         Some("failed") => "failed",
         _ => "pending",
-    };
-    let balance = {
-        let mut conn = state.store.writer().acquire().await?;
-        customers::find_customer(&mut conn, shop_id, customer_id)
-            .await?
-            .map_or(0, |c| c.points_balance)
     };
     let body = json!({
         "code": r.code,

@@ -157,6 +157,21 @@ pub async fn find_customer(
     .await
 }
 
+/// A customer's spendable balance (0 for an unknown customer).
+pub async fn balance(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    customer_id: i64,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT COALESCE(MAX(points_balance), 0) FROM customers WHERE shop_id = $1 AND customer_id = $2",
+    )
+    .bind(shop_id)
+    .bind(customer_id)
+    .fetch_one(conn)
+    .await
+}
+
 /// Which of `customer_ids` were redacted.
 pub async fn redacted_among(
     conn: &mut AnyConnection,

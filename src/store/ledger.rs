@@ -177,17 +177,36 @@ pub async fn append(
     Ok(true)
 }
 
+/// What became of a spend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Spent {
+    /// The points were taken and the entry recorded.
+    Taken,
+    /// An entry with this source key was recorded before (a retry).
+    AlreadyRecorded,
+    /// The spendable balance does not cover it; nothing changed.
+    NotEnough,
+}
+
 /// Takes `-entry.points` spendable points if the balance covers them, and
-/// records the entry. Returns false (and changes nothing) when it does not.
-/// The check and the take are one statement, so concurrent spends can
-/// never take the balance below zero.
+/// records the entry, once per source key. The check and the take are one
+/// statement, so concurrent spends can never take the balance below zero.
 pub async fn spend(
     conn: &mut AnyConnection,
     entry: &NewEntry<'_>,
     now: i64,
-) -> Result<bool, sqlx::Error> {
+) -> Result<Spent, sqlx::Error> {
     let cost = -entry.points;
     debug_assert!(cost > 0, "a spend takes points");
+    let recorded: Option<i64> =
+        sqlx::query_scalar("SELECT id FROM points_ledger WHERE shop_id = $1 AND source_key = $2")
+            .bind(entry.shop_id)
+            .bind(entry.source_key)
+            .fetch_optional(&mut *conn)
+            .await?;
+    if recorded.is_some() {
+        return Ok(Spent::AlreadyRecorded);
+    }
     let taken = sqlx::query(
         "UPDATE customers SET points_balance = points_balance - $1, last_activity_at = $2, \
          updated_at = $2 WHERE shop_id = $3 AND customer_id = $4 AND points_balance >= $1",
@@ -201,17 +220,52 @@ pub async fn spend(
     .rows_affected()
         == 1;
     if !taken {
-        return Ok(false);
+        return Ok(Spent::NotEnough);
     }
     if !insert_entry(conn, entry, now).await? {
-        // The caller's source keys are fresh; a collision is a bug, and the
-        // transaction must not commit a take without its entry.
+        // A concurrent spend with the same key won; the transaction must
+        // not commit a take without its entry.
         return Err(sqlx::Error::Protocol(format!(
-            "ledger source key {} already used",
+            "ledger source key {} recorded concurrently",
             entry.source_key
         )));
     }
-    Ok(true)
+    Ok(Spent::Taken)
+}
+
+/// The id of the customer's latest entry (0 without any).
+pub async fn latest_entry_id(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    customer_id: i64,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT CAST(COALESCE(MAX(id), 0) AS BIGINT) FROM points_ledger \
+         WHERE shop_id = $1 AND customer_id = $2",
+    )
+    .bind(shop_id)
+    .bind(customer_id)
+    .fetch_one(conn)
+    .await
+}
+
+/// Points a customer earned from orders (after clawbacks) since `since`.
+pub async fn order_points_since(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    customer_id: i64,
+    since: Option<i64>,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT CAST(COALESCE(SUM(points), 0) AS BIGINT) FROM points_ledger \
+         WHERE shop_id = $1 AND customer_id = $2 AND kind IN ('earn', 'clawback', 'cancel') \
+         AND created_at >= $3",
+    )
+    .bind(shop_id)
+    .bind(customer_id)
+    .bind(since.unwrap_or(i64::MIN))
+    .fetch_one(conn)
+    .await
 }
 
 /// Moves points from pending to spendable when their pending period ends.

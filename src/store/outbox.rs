@@ -131,17 +131,7 @@ pub async fn complete(
     owner: &str,
     result: &str,
 ) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query(
-        "UPDATE outbox SET status = 'done', result = $1, last_error = NULL, completed_at = $2, \
-         lease_owner = NULL, lease_until = NULL WHERE id = $3 AND lease_owner = $4",
-    )
-    .bind(result)
-    .bind(now_ms())
-    .bind(id)
-    .bind(owner)
-    .execute(conn)
-    .await?;
-    Ok(done.rows_affected() == 1)
+    end_leased(conn, id, owner, status::DONE, Some(result), None).await
 }
 
 /// Records a permanent failure, visible to the merchant and retryable.
@@ -151,10 +141,25 @@ pub async fn fail(
     owner: &str,
     error: &str,
 ) -> Result<bool, sqlx::Error> {
+    end_leased(conn, id, owner, status::FAILED, None, Some(error)).await
+}
+
+/// Ends a leased effect as `status`, if `owner` still holds its lease.
+async fn end_leased(
+    conn: &mut AnyConnection,
+    id: i64,
+    owner: &str,
+    status: &str,
+    result: Option<&str>,
+    error: Option<&str>,
+) -> Result<bool, sqlx::Error> {
     let done = sqlx::query(
-        "UPDATE outbox SET status = 'failed', last_error = $1, completed_at = $2, \
-         lease_owner = NULL, lease_until = NULL WHERE id = $3 AND lease_owner = $4",
+        "UPDATE outbox SET status = $1, result = COALESCE($2, result), last_error = $3, \
+         completed_at = $4, lease_owner = NULL, lease_until = NULL \
+         WHERE id = $5 AND lease_owner = $6",
     )
+    .bind(status)
+    .bind(result)
     .bind(error)
     .bind(now_ms())
     .bind(id)

@@ -333,3 +333,10 @@ pub async fn set_vip_discount_id(
         .await?;
     Ok(())
 }
+
+/// Ids of the shops that have Advocate installed.
+pub async fn installed_ids(conn: &mut AnyConnection) -> Result<Vec<i64>, sqlx::Error> {
+    sqlx::query_scalar("SELECT id FROM shops WHERE status = 'installed' ORDER BY id")
+        .fetch_all(conn)
+        .await
+}
