@@ -29,6 +29,10 @@ pub struct Config {
     pub api_origin: Option<String>,
     /// HTTP server and background workers.
     pub runtime: Runtime,
+    /// Sandbox mode: no Shopify credentials were configured, so Advocate
+    /// runs with the local Shopify stand-in in the same process and a demo
+    /// shop. Never true together with real credentials.
+    pub sandbox: bool,
 }
 
 /// The app as registered with Shopify.
@@ -253,6 +257,7 @@ impl Config {
             encryption_key_previous,
             api_origin,
             runtime,
+            sandbox: false,
         })
     }
 }

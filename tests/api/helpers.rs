@@ -149,6 +149,7 @@ pub fn test_config(database_url: &str) -> Config {
             scheduler_every: std::time::Duration::ZERO,
             ..Runtime::default()
         },
+        sandbox: false,
     }
 }
 
