@@ -1150,11 +1150,11 @@ async fn analytics(args: AnalyticsArgs) -> anyhow::Result<()> {
     let entries = seed_shop(&store, shop_id, args.customers, args.orders).await?;
     if args.database == Backend::Postgres {
         // What autovacuum does for a table this size soon after the load.
-        sqlx::raw_sql(
-            "VACUUM ANALYZE customers; VACUUM ANALYZE orders; VACUUM ANALYZE points_ledger",
-        )
-        .execute(store.writer())
-        .await?;
+        for table in ["customers", "orders", "points_ledger"] {
+            sqlx::raw_sql(&format!("VACUUM ANALYZE {table}"))
+                .execute(store.writer())
+                .await?;
+        }
     }
     println!(
         "dashboard analytics on {:?}: one shop with {} customers, {} orders, {} ledger entries (seeded in {:.1} s)",
