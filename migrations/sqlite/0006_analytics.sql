@@ -15,9 +15,8 @@ CREATE TABLE analytics_snapshots (
     PRIMARY KEY (shop_id, period)
 );
 
--- The orders the dashboard counts, by the time they were paid, with what
--- it reads of them: every order aggregate is a range scan of this index
--- alone. Partial, so it holds counted orders only; an order enters it once
+-- The orders the dashboard counts, by the time they were paid, with the
+-- columns its aggregates read: each is a range scan of this index. Partial, so it holds counted orders only; an order enters it once
 -- (when paid) and changes only on a refund or cancellation.
 CREATE INDEX orders_counted_by_paid_at
     ON orders (shop_id, paid_at, customer_id, total_minor, refunded_minor)

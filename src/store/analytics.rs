@@ -7,7 +7,7 @@
 //! with at least one ledger entry; they joined at their first entry (the
 //! lowest id: the ledger is append-only). The partial index
 //! `orders_counted_by_paid_at` covers every order aggregate here, and
-//! `points_ledger_by_time` the ledger's; see migration 0006.
+//! `points_ledger_by_time` the ledger's by time; see migration 0006.
 //!
 //! Snapshots carry the marks of the data they were computed from (the
 //! latest order update and ledger entry), so a refresher can tell whether
