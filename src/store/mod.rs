@@ -7,6 +7,7 @@
 //! separate pool, in WAL mode with `synchronous=FULL` so a commit is on disk.
 //! On PostgreSQL both are the same pool.
 
+pub mod backup;
 pub mod customers;
 pub mod data_requests;
 pub mod inbox;
@@ -19,6 +20,7 @@ pub mod redemptions;
 pub mod referrals;
 pub mod schedule;
 pub mod shops;
+pub mod stats;
 pub mod writer;
 
 use std::{sync::Arc, time::Duration};

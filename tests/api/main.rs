@@ -4,9 +4,11 @@
 
 mod admin_api;
 mod auth;
+mod backup;
 mod compliance;
 mod helpers;
 mod loyalty;
+mod metrics;
 mod outbox;
 mod processes;
 mod processing;
