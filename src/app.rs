@@ -299,8 +299,10 @@ impl Application {
                 within_secs = shutdown.as_secs(),
                 "stopping: no new connections, finishing the requests in flight"
             );
-            handle.stop(true).await;
-            server.await.context("HTTP server failed")?;
+            // The stop command is carried out by the server future itself,
+            // so both run together.
+            let ((), result) = tokio::join!(handle.stop(true), server);
+            result.context("HTTP server failed")?;
         }
         if tokio::time::timeout_at(deadline, intake.shutdown())
             .await
