@@ -12,6 +12,7 @@ crate::on_both_backends!(
     metrics_do_not_exist_without_a_configured_token,
     metrics_need_the_bearer_token,
     metrics_count_webhooks_and_read_queue_depths_on_scrape,
+    admin_api_calls_and_points_are_counted_by_outcome_and_plan,
 );
 
 async fn metrics_do_not_exist_without_a_configured_token(backend: Backend) {
@@ -132,6 +133,84 @@ async fn metrics_count_webhooks_and_read_queue_depths_on_scrape(backend: Backend
         !drained.contains("m0@example.com") && !drained.contains(SHOP),
         "no shopper data and no shop names in metrics"
     );
+}
+
+async fn admin_api_calls_and_points_are_counted_by_outcome_and_plan(backend: Backend) {
+    use advocate::{
+        metrics::Metrics,
+        shopify::{
+            admin::{
+                self,
+                api::AdminApi,
+                client::{AdminClient, RetryPolicy},
+            },
+            oauth::ShopifyEndpoint,
+            ShopDomain,
+        },
+        store::stats::StoreStats,
+    };
+    use std::{sync::Arc, time::Duration};
+
+    // Standard plan (100 points/s, bucket 1,000) in real time: the plan is
+    // told by the restore rate, which the stand-in scales with its clock.
+    let app = TestApp::spawn_with_shopify(backend, |s| s.time_scale = 1.0, |_| {}).await;
+    app.install(SHOP).await;
+    let metrics = Arc::new(Metrics::new());
+    let api = AdminApi::new(
+        AdminClient::new(
+            ShopifyEndpoint::new(Some(app.shopify.origin().to_owned())),
+            Duration::from_secs(5),
+            RetryPolicy::default(),
+        )
+        .with_metrics(metrics.clone()),
+        Arc::new(app.token_service().await),
+    );
+    let shop = ShopDomain::parse(SHOP).unwrap();
+    for i in 0..5 {
+        let payload: serde_json::Value = api
+            .call(
+                &shop,
+                admin::TAGS_ADD,
+                serde_json::json!({ "id": format!("gid://shopify/Customer/{i}"), "tags": ["vip"] }),
+            )
+            .await
+            .expect("the call succeeds");
+        admin::client::user_errors(&payload["tagsAdd"]).expect("no user errors");
+    }
+    let text = metrics.render(&StoreStats::default(), &api.client.bucket_summary());
+    assert_eq!(
+        value(&text, r#"advocate_admin_api_calls_total{outcome="ok"}"#),
+        5.0
+    );
+    assert_eq!(
+        value(
+            &text,
+            r#"advocate_admin_api_calls_total{outcome="throttled"}"#
+        ),
+        0.0
+    );
+    assert!(
+        value(
+            &text,
+            r#"advocate_admin_api_points_used_total{plan="standard"}"#
+        ) > 0.0
+    );
+    assert_eq!(
+        value(
+            &text,
+            r#"advocate_admin_api_points_maximum{plan="standard"}"#
+        ),
+        1000.0
+    );
+    assert_eq!(
+        value(&text, r#"advocate_admin_api_shops{plan="standard"}"#),
+        1.0
+    );
+    let available = value(
+        &text,
+        r#"advocate_admin_api_points_available{plan="standard"}"#,
+    );
+    assert!(available > 0.0 && available <= 1000.0, "{available}");
 }
 
 /// Advocate with a metrics token, workers off (the test drains).
