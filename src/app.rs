@@ -15,6 +15,8 @@ use crate::{
     crypto::TokenCipher,
     jobs::inbox::InboxProcessor,
     jobs::outbox::OutboxSender,
+    metrics::Metrics,
+    ops::OpsSettings,
     routes,
     routes::limits::RateLimiter,
     shopify::hmac::Signer,
@@ -52,6 +54,10 @@ pub struct AppState {
     /// Sends a Shopify effect at once when a shopper waits for it (the
     /// code of a redeemed reward); the outbox workers send the rest.
     pub outbox: Arc<OutboxSender>,
+    /// Counters and histograms served at `/metrics`.
+    pub metrics: Arc<Metrics>,
+    /// Who may read `/metrics`; how long a stop may take.
+    pub ops: OpsSettings,
 }
 
 /// The app's configuration file, compiled in: its scopes are the ones
@@ -79,12 +85,31 @@ pub struct Application {
     intake: IntakeHandle,
     workers: Vec<JoinHandle<()>>,
     stop_workers: watch::Sender<bool>,
+    /// The lease owners of this process's workers, to hand back what a
+    /// worker abandoned at the shutdown deadline still holds.
+    owners: Vec<LeaseOwner>,
+    /// How long a stop may take in all.
+    shutdown: Duration,
+}
+
+/// A worker's name in the `lease_owner` column of its queue.
+enum LeaseOwner {
+    Inbox(String),
+    Outbox(String),
 }
 
 impl Application {
     /// Connects and migrates the database, binds the port (0 picks a free
-    /// one) and starts the background workers.
-    pub async fn build(mut config: Config) -> anyhow::Result<Self> {
+    /// one) and starts the background workers. Operations settings come
+    /// from the environment.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        Self::build_with(config, OpsSettings::from_env()?).await
+    }
+
+    /// [`Application::build`] with explicit operations settings.
+    pub async fn build_with(mut config: Config, ops: OpsSettings) -> anyhow::Result<Self> {
+        let metrics = Arc::new(Metrics::new());
+        let mut owners = Vec::new();
         let store = Store::connect(&config.database_url, config.runtime.db_max_connections).await?;
         store.migrate().await?;
         crate::sandbox::prepare(&mut config, &store).await?;
@@ -122,9 +147,11 @@ impl Application {
             });
         let mut workers: Vec<JoinHandle<()>> = (0..inbox_workers)
             .map(|i| {
+                let owner = InboxProcessor::owner_name(i);
+                owners.push(LeaseOwner::Inbox(owner.clone()));
                 let processor = InboxProcessor::new(
                     store.clone(),
-                    InboxProcessor::owner_name(i),
+                    owner,
                     config.runtime.inbox_lease,
                     config.runtime.inbox_max_attempts,
                 )
@@ -167,14 +194,17 @@ impl Application {
                 ShopifyEndpoint::new(config.api_origin.clone()),
                 Duration::from_secs(20),
                 RetryPolicy::default(),
-            ),
+            )
+            .with_metrics(metrics.clone()),
             tokens.clone(),
         ));
         for i in 0..config.runtime.outbox_workers {
+            let owner = format!("outbox-{}", InboxProcessor::owner_name(i));
+            owners.push(LeaseOwner::Outbox(owner.clone()));
             let sender = OutboxSender::new(
                 store.clone(),
                 admin_api.clone(),
-                format!("outbox-{}", InboxProcessor::owner_name(i)),
+                owner,
                 config.runtime.inbox_lease,
                 config.runtime.inbox_max_attempts,
             );
@@ -194,10 +224,12 @@ impl Application {
                 stopped.clone(),
             )));
         }
+        let inline_owner = format!("outbox-inline-{}", InboxProcessor::owner_name(0));
+        owners.push(LeaseOwner::Outbox(inline_owner.clone()));
         let inline_outbox = Arc::new(OutboxSender::new(
             store.clone(),
             admin_api.clone(),
-            format!("outbox-inline-{}", InboxProcessor::owner_name(0)),
+            inline_owner,
             config.runtime.inbox_lease,
             config.runtime.inbox_max_attempts,
         ));
@@ -226,16 +258,23 @@ impl Application {
             store: store.clone(),
             intake: intake_writer,
             outbox: inline_outbox,
+            metrics,
+            ops: ops.clone(),
         });
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
                 .wrap(middleware::from_fn(routes::response_headers))
+                .wrap(middleware::from_fn(routes::request_id::trace_request))
                 .wrap(middleware::DefaultHeaders::new().add(("X-Content-Type-Options", "nosniff")))
                 .configure(routes::configure)
         })
         .workers(http_workers)
         .backlog(4096)
+        // Signals are handled in `run_until_stopped`, which bounds the whole
+        // stop; the requests in flight get most of that time.
+        .disable_signals()
+        .shutdown_timeout((ops.shutdown.as_secs() * 2 / 3).max(1))
         .listen(listener)?
         .run();
 
@@ -249,6 +288,8 @@ impl Application {
             intake,
             workers,
             stop_workers,
+            owners,
+            shutdown: ops.shutdown,
         })
     }
 
@@ -265,20 +306,116 @@ impl Application {
         &self.store
     }
 
-    /// Serves until SIGINT or SIGTERM, then stops in order: the HTTP server
-    /// finishes the requests in flight, the intake writer commits what they
-    /// handed it, the inbox workers finish their row and give back their
-    /// leases.
+    /// Serves until SIGINT or SIGTERM, then stops in order, within the
+    /// shutdown bound (`ADVOCATE_SHUTDOWN_SECS`): the HTTP server stops
+    /// accepting and finishes the requests in flight, the intake writer
+    /// commits what they handed it, the workers finish their current row or
+    /// batch and give back their leases. A worker still busy at the deadline
+    /// is abandoned: its transaction rolls back and its leases are handed
+    /// back here, so another process takes its rows at once.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        self.server.await.context("HTTP server failed")?;
-        self.intake.shutdown().await;
-        let _ = self.stop_workers.send(true);
-        for worker in self.workers {
-            let _ = worker.await;
+        let Self {
+            store,
+            mut server,
+            intake,
+            mut workers,
+            stop_workers,
+            owners,
+            shutdown,
+            ..
+        } = self;
+        let handle = server.handle();
+        let signalled = tokio::select! {
+            result = &mut server => {
+                result.context("HTTP server failed")?;
+                false
+            }
+            () = stop_signal() => true,
+        };
+        let deadline = tokio::time::Instant::now() + shutdown;
+        if signalled {
+            tracing::info!(
+                within_secs = shutdown.as_secs(),
+                "stopping: no new connections, finishing the requests in flight"
+            );
+            // The stop command is carried out by the server future itself,
+            // so both run together.
+            let ((), result) = tokio::join!(handle.stop(true), server);
+            result.context("HTTP server failed")?;
         }
-        self.store.close().await;
+        if tokio::time::timeout_at(deadline, intake.shutdown())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                "intake writer did not finish in time; unanswered deliveries will be redelivered"
+            );
+        }
+        let _ = stop_workers.send(true);
+        let joined = tokio::time::timeout_at(deadline, async {
+            for worker in workers.iter_mut() {
+                let _ = worker.await;
+            }
+        })
+        .await;
+        if joined.is_err() {
+            tracing::warn!("workers still busy at the shutdown deadline: abandoning their rows");
+            for worker in &workers {
+                worker.abort();
+            }
+            for worker in workers {
+                let _ = worker.await;
+            }
+        }
+        // Normally each worker gave its leases back itself; this also covers
+        // the abandoned ones and the inline outbox sender.
+        let mut released = 0;
+        for owner in &owners {
+            let result = match owner {
+                LeaseOwner::Inbox(owner) => {
+                    crate::store::inbox::release_leases(&store, owner).await
+                }
+                LeaseOwner::Outbox(owner) => {
+                    crate::store::outbox::release_leases(&store, owner).await
+                }
+            };
+            match result {
+                Ok(n) => released += n,
+                Err(e) => tracing::warn!(error = %e, "could not release leases; they will expire"),
+            }
+        }
+        if released > 0 {
+            tracing::info!(rows = released, "leases handed back");
+        }
+        store.close().await;
         tracing::info!("Advocate stopped");
         Ok(())
+    }
+}
+
+/// Resolves on SIGTERM (what process managers and rolling restarts send)
+/// or SIGINT (Ctrl-C).
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(
+            tokio::signal::unix::SignalKind::terminate(),
+        ) {
+            Ok(term) => term,
+            Err(e) => {
+                tracing::warn!(error = %e, "SIGTERM cannot be handled; only Ctrl-C stops gracefully");
+                let _ = tokio::signal::ctrl_c().await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
     }
 }
 

@@ -21,6 +21,8 @@
 //! | [`loyalty`] | the loyalty rules, pure: settings, money, earning and clawback, tiers, referral fraud rules |
 //! | [`engine`] | applies the rules to stored facts in transactions: orders, tiers, redemption, referrals, scheduled jobs |
 //! | [`error`] | the HTTP error type every route answers with |
+//! | [`metrics`] | Prometheus metrics: counters on the hot paths, database figures read on scrape |
+//! | [`ops`] | operations settings: who reads `/metrics`, how long a stop may take |
 //!
 //! ## One store layer, two databases
 //!
@@ -49,6 +51,8 @@ pub mod engine;
 pub mod error;
 pub mod jobs;
 pub mod loyalty;
+pub mod metrics;
+pub mod ops;
 pub mod routes;
 pub mod sandbox;
 pub mod shopify;

@@ -46,6 +46,12 @@ enum Command {
         #[arg(long, default_value_t = 16)]
         concurrency: usize,
     },
+    /// Copy the SQLite database to PATH while Advocate runs (a consistent
+    /// snapshot, via VACUUM INTO), then exit. PostgreSQL: use pg_dump.
+    Backup {
+        /// Where to write the copy; must not exist.
+        path: std::path::PathBuf,
+    },
 }
 
 #[tokio::main(worker_threads = 1)]
@@ -80,6 +86,7 @@ async fn main() {
             };
             simulate(config, options).await
         }
+        Command::Backup { path } => backup(config, &path).await,
     };
     if let Err(e) = result {
         eprintln!("advocate: {e:#}");
@@ -146,5 +153,24 @@ async fn rotate_key(config: Config) -> anyhow::Result<()> {
     );
     let rewritten = tokens::rotate_key(&store, &cipher).await?;
     println!("re-encrypted the tokens of {rewritten} shops under the current key");
+    Ok(())
+}
+
+async fn backup(config: Config, path: &std::path::Path) -> anyhow::Result<()> {
+    if !config.database_url.is_sqlite() {
+        anyhow::bail!(
+            "backup copies SQLite databases; for PostgreSQL use its own tool: \
+             pg_dump -Fc -f advocate.dump \"$DATABASE_URL\" (restore with pg_restore, see README)"
+        );
+    }
+    let store = Store::connect(&config.database_url, 2).await?;
+    let report = advocate::store::backup::sqlite_backup(&store, path).await?;
+    store.close().await;
+    println!(
+        "backup written to {} ({} bytes, {} webhook deliveries, integrity ok)",
+        path.display(),
+        report.bytes,
+        report.inbox_rows
+    );
     Ok(())
 }

@@ -45,6 +45,12 @@ enum Bench {
     AdminApi(AdminArgs),
     /// The merchant dashboard of a large shop against `GET /api/admin/shop`.
     Analytics(AnalyticsArgs),
+    /// Load on an Advocate that is already running (one process, or several
+    /// behind a load balancer: `scripts/cluster`): sends every delivery
+    /// until it is acknowledged, as Shopify does, waits until the shared
+    /// database has processed them, checks each is stored and processed
+    /// exactly once, and prints acknowledged/s and processed/s.
+    Load(LoadArgs),
     /// The baseline: verify the HMAC, answer 200, store nothing.
     #[command(hide = true)]
     BaselineServer {
@@ -88,6 +94,28 @@ struct WebhookArgs {
     /// Shopify's sample (a test order), signed once.
     #[arg(long)]
     distinct_orders: bool,
+}
+
+#[derive(Parser, Clone)]
+struct LoadArgs {
+    /// Where to send (e.g. the load balancer): http://host:port
+    #[arg(long)]
+    url: String,
+    /// The database every instance shares (to follow processing).
+    #[arg(long)]
+    database_url: String,
+    /// Deliveries to send.
+    #[arg(long, default_value_t = 20_000)]
+    requests: usize,
+    /// Concurrent connections.
+    #[arg(long, default_value_t = 64)]
+    concurrency: usize,
+    /// Names the deliveries of this run (event ids `{run}-{n}`).
+    #[arg(long, default_value = "load")]
+    run: String,
+    /// The client secret the instances verify with.
+    #[arg(long, default_value = SECRET)]
+    secret: String,
 }
 
 #[derive(Parser, Clone)]
@@ -158,6 +186,11 @@ fn main() -> anyhow::Result<()> {
             .enable_all()
             .build()?
             .block_on(analytics(args)),
+        Bench::Load(args) => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()?
+            .block_on(load(args)),
     }
 }
 
@@ -690,6 +723,106 @@ async fn webhooks(args: WebhookArgs) -> anyhow::Result<()> {
     }
 
     report(&args, &baseline, &advocate);
+    Ok(())
+}
+
+/// Distinct paid orders (the loyalty engine's full work), each sent until a
+/// 200: a refused or dropped request is sent again on a new connection.
+async fn load(args: LoadArgs) -> anyhow::Result<()> {
+    let addr: SocketAddr = {
+        let rest = args
+            .url
+            .strip_prefix("http://")
+            .context("--url must be http://host:port")?;
+        tokio::net::lookup_host(rest.trim_end_matches('/'))
+            .await?
+            .next()
+            .context("--url does not resolve")?
+    };
+    let mut payload = Payload::orders_paid(true)?;
+    let signer = Signer::new(&args.secret.clone().into(), None);
+    payload.signer = Some(signer);
+    let payload = Arc::new(payload);
+    let store = Store::connect(&DatabaseUrl::parse(args.database_url.clone())?, 2).await?;
+
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..args.concurrency)
+        .map(|_| {
+            let (next, payload, run) = (next.clone(), payload.clone(), args.run.clone());
+            let requests = args.requests;
+            tokio::spawn(async move {
+                let mut conn: Option<Connection> = None;
+                let (mut ok, mut retried, mut lat) = (0, 0, Vec::new());
+                loop {
+                    let id = next.fetch_add(1, Ordering::Relaxed);
+                    if id >= requests {
+                        break;
+                    }
+                    let request = payload.request(&run, id);
+                    let sent = Instant::now();
+                    loop {
+                        let answer = match conn.as_mut() {
+                            Some(c) => c.send(&request).await,
+                            None => match Connection::open(addr).await {
+                                Ok(c) => conn.insert(c).send(&request).await,
+                                Err(e) => Err(e),
+                            },
+                        };
+                        match answer {
+                            Ok(200) => break,
+                            Ok(_) => retried += 1,
+                            Err(_) => {
+                                conn = None;
+                                retried += 1;
+                            }
+                        }
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                    ok += 1;
+                    lat.push(sent.elapsed().as_micros() as u64);
+                }
+                anyhow::Ok((ok, retried, lat))
+            })
+        })
+        .collect();
+    let sent = collect(tasks, started).await?;
+    let processed_at = wait_processed(&store, Duration::from_secs(600)).await?;
+    let processed_per_s = sent.ok as f64 / (processed_at - started).as_secs_f64();
+    let (rows, done, orders): (i64, i64, i64) = sqlx::query_as(
+        "SELECT CAST(COUNT(*) AS BIGINT), \
+             CAST(COALESCE(SUM(CASE WHEN status = 'done' THEN 1 ELSE 0 END), 0) AS BIGINT), \
+             (SELECT CAST(COUNT(*) AS BIGINT) FROM orders) \
+         FROM webhook_inbox WHERE delivery_key LIKE $1",
+    )
+    .bind(format!("{}-%", args.run))
+    .fetch_one(store.reader())
+    .await?;
+    store.close().await;
+    println!(
+        "load {}: {} acknowledged in {:.2} s ({} answers were errors and sent again); \
+         p50 {:.2} ms, p99 {:.2} ms",
+        args.run,
+        sent.ok,
+        sent.elapsed.as_secs_f64(),
+        sent.failed,
+        sent.percentile_ms(0.50),
+        sent.percentile_ms(0.99)
+    );
+    println!(
+        "check: {rows} inbox rows, {done} done, {orders} orders recorded for {} acknowledged deliveries",
+        sent.ok
+    );
+    // One line for scripts.
+    println!(
+        "RESULT acked_per_s={:.0} processed_per_s={:.0} acked={} rows={rows} done={done} orders={orders}",
+        sent.per_second(),
+        processed_per_s,
+        sent.ok
+    );
+    if rows as usize != sent.ok || done != rows || orders < rows {
+        bail!("not every acknowledged delivery was stored and processed exactly once");
+    }
     Ok(())
 }
 

@@ -10,6 +10,7 @@ use std::{collections::HashMap, sync::Arc, time::Duration};
 use anyhow::Context;
 use rand::Rng;
 use tokio::sync::{watch, Notify};
+use tracing::Instrument;
 
 use sqlx::{AnyConnection, Connection};
 
@@ -130,10 +131,21 @@ impl InboxProcessor {
         let mut settled = Vec::new();
         for (row, parsed) in rows.iter().zip(parsed) {
             let now = now_ms();
+            // Every line logged for this row names its shop and the request
+            // that stored it.
+            let span = tracing::info_span!(
+                "inbox_row",
+                inbox_id = row.id,
+                shop = %row.shop_domain,
+                topic = %row.topic,
+                request_id = row.request_id.as_deref().unwrap_or("-"),
+            );
             let (body, payload) = match parsed {
                 Ok(parsed) => parsed,
                 Err(error) => {
-                    self.record_failure(&mut tx, row, error).await?;
+                    self.record_failure(&mut tx, row, error)
+                        .instrument(span)
+                        .await?;
                     continue;
                 }
             };
@@ -150,7 +162,9 @@ impl InboxProcessor {
                 now,
             };
             if !payload.writes() {
-                let handled = topics::apply(&mut tx, &delivery, payload).await?;
+                let handled = topics::apply(&mut tx, &delivery, payload)
+                    .instrument(span)
+                    .await?;
                 settled.push((row.id, shop.id, body, handled));
                 shops.insert(row.shop_domain.clone(), shop);
                 continue;
@@ -159,7 +173,10 @@ impl InboxProcessor {
             // partial writes be undone alone. It may also change the shop.
             shops.remove(&row.shop_domain);
             let mut savepoint = tx.begin().await?;
-            match topics::apply(&mut savepoint, &delivery, payload).await {
+            match topics::apply(&mut savepoint, &delivery, payload)
+                .instrument(span.clone())
+                .await
+            {
                 Ok(handled) => {
                     let finish = finish_for(&handled, keep_body(&handled, &body, &[]));
                     if inbox::finish(&mut savepoint, row.id, &self.owner, finish).await? {
@@ -171,14 +188,16 @@ impl InboxProcessor {
                     } else {
                         savepoint.rollback().await?;
                         tracing::warn!(
-                            inbox_id = row.id,
+                            parent: &span,
                             "inbox lease lost; another worker has the row"
                         );
                     }
                 }
                 Err(error) => {
                     savepoint.rollback().await?;
-                    self.record_failure(&mut tx, row, error).await?;
+                    self.record_failure(&mut tx, row, error)
+                        .instrument(span)
+                        .await?;
                 }
             }
         }
@@ -276,12 +295,12 @@ impl InboxProcessor {
                 if row.attempts >= self.max_attempts =>
             {
                 let message = format!("gave up after {} attempts: {e}", row.attempts);
-                tracing::error!(inbox_id = row.id, topic = %row.topic, error = %message, "webhook kept as a dead letter");
+                tracing::error!(inbox_id = row.id, topic = %row.topic, shop = %row.shop_domain, error = %message, "webhook kept as a dead letter");
                 inbox::fail(conn, row.id, &self.owner, &message).await?;
             }
             e @ (HandlerError::Transient(_) | HandlerError::Conflict(_)) => {
                 let retry_at = now_ms() + backoff(row.attempts).as_millis() as i64;
-                tracing::warn!(inbox_id = row.id, topic = %row.topic, error = %e, "webhook will be retried");
+                tracing::warn!(inbox_id = row.id, topic = %row.topic, shop = %row.shop_domain, error = %e, "webhook will be retried");
                 inbox::reschedule(conn, row.id, &self.owner, retry_at, &e.to_string()).await?;
             }
         }

@@ -98,6 +98,11 @@ impl OutboxSender {
         }
     }
 
+    /// The Admin API this sender calls (for its bucket figures).
+    pub fn admin_api(&self) -> &AdminApi {
+        &self.api
+    }
+
     /// Sends one effect now if it is ready and no other sender has it.
     /// Returns whether it is done.
     pub async fn send_now(&self, shop_id: i64, idempotency_key: &str) -> anyhow::Result<bool> {

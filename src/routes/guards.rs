@@ -102,6 +102,7 @@ async fn storefront_shop(
     shop: &ShopDomain,
     customer_id: Option<i64>,
 ) -> Result<i64, ApiError> {
+    super::request_id::record_shop(shop);
     let creds = installed(state, shop).await?;
     let shopper = customer_id.map_or_else(|| peer(req), |c| c.to_string());
     state.limiter.check_storefront(shop.as_str(), &shopper)?;
@@ -123,6 +124,7 @@ impl FromRequest for AdminSession {
             let state = state(&req)?;
             let raw = bearer(&req)?;
             let token = verify_session(&state, &raw)?;
+            super::request_id::record_shop(&token.shop);
             let shop_id = match credentials(&state, &token.shop).await? {
                 Some(creds) if creds.usable() => creds.id,
                 // Not installed here yet, uninstalled, or its refresh was

@@ -12,6 +12,8 @@ pub mod guards;
 pub mod health;
 pub mod home;
 pub mod limits;
+pub mod metrics;
+pub mod request_id;
 pub mod sandbox;
 pub mod shopper;
 pub mod storefront;
@@ -102,6 +104,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/webhooks", web::post().to(webhooks::receive_webhook))
         .route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
+        .route("/metrics", web::get().to(metrics::get_metrics))
         .route("/", web::get().to(home::app_home))
         .route("/auth", web::get().to(auth::begin_auth))
         .route("/auth/callback", web::get().to(auth::finish_auth))

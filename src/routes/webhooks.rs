@@ -3,13 +3,17 @@
 //! identifying headers (400), then a durable insert into the inbox, and only
 //! then 200. No JSON is parsed and no business work runs in the request.
 
-use actix_web::{http::header::CONTENT_LENGTH, web, HttpRequest, HttpResponse};
+use std::time::Instant;
+
+use actix_web::{http::header::CONTENT_LENGTH, web, HttpMessage, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
 
 use crate::{
     app::AppState,
     error::ApiError,
-    shopify::webhook::{find_header, header, DeliveryHeaders},
+    metrics::Rejection,
+    routes::request_id::{record_shop, RequestId},
+    shopify::webhook::{find_header, header, DeliveryHeaders, WebhookTopic},
     store::{
         inbox::{NewDelivery, StoredBody},
         now_ms,
@@ -21,18 +25,51 @@ pub async fn receive_webhook(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = read_body(&req, payload, state.config.runtime.webhook_max_bytes).await?;
+    let started = Instant::now();
+    state.metrics.webhook_received();
+    match store_delivery(&req, payload, &state).await {
+        Ok(topic) => {
+            state
+                .metrics
+                .webhook_accepted(&topic, started.elapsed().as_secs_f64());
+            Ok(HttpResponse::Ok().finish())
+        }
+        Err((why, error)) => {
+            state.metrics.webhook_rejected(why);
+            Err(error)
+        }
+    }
+}
+
+/// The checks in order, then the durable insert; returns the topic stored.
+async fn store_delivery(
+    req: &HttpRequest,
+    payload: web::Payload,
+    state: &AppState,
+) -> Result<WebhookTopic, (Rejection, ApiError)> {
+    let body = read_body(req, payload, state.config.runtime.webhook_max_bytes)
+        .await
+        .map_err(|e| match e {
+            ApiError::PayloadTooLarge { .. } => (Rejection::TooLarge, e),
+            e => (Rejection::BadHeaders, e),
+        })?;
 
     let lookup = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
-    let signature = find_header(lookup, header::HMAC).ok_or(ApiError::Unauthorized(
-        "missing X-Shopify-Hmac-Sha256 header",
+    let signature = find_header(lookup, header::HMAC).ok_or((
+        Rejection::Unsigned,
+        ApiError::Unauthorized("missing X-Shopify-Hmac-Sha256 header"),
     ))?;
     if !state.signer.verify_webhook(&body, signature) {
-        return Err(ApiError::Unauthorized("webhook signature does not match"));
+        return Err((
+            Rejection::BadSignature,
+            ApiError::Unauthorized("webhook signature does not match"),
+        ));
     }
 
-    let delivery =
-        DeliveryHeaders::parse(lookup).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let delivery = DeliveryHeaders::parse(lookup)
+        .map_err(|e| (Rejection::BadHeaders, ApiError::BadRequest(e.to_string())))?;
+    record_shop(&delivery.shop);
+    let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone());
     state
         .intake
         .submit(NewDelivery {
@@ -45,10 +82,11 @@ pub async fn receive_webhook(
             triggered_at: delivery.triggered_at,
             body: StoredBody::compress(&body),
             received_at: now_ms(),
+            request_id,
         })
         .await
-        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
-    Ok(HttpResponse::Ok().finish())
+        .map_err(|e| (Rejection::Unavailable, ApiError::Unavailable(e.to_string())))?;
+    Ok(delivery.topic)
 }
 
 /// The raw body, refused as soon as it is known to exceed `limit`.

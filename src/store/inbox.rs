@@ -64,9 +64,11 @@ pub struct NewDelivery {
     pub triggered_at: Option<String>,
     pub body: StoredBody,
     pub received_at: i64,
+    /// The HTTP request that carried it, for following it through the logs.
+    pub request_id: Option<String>,
 }
 
-const INSERT_COLUMNS: usize = 11;
+const INSERT_COLUMNS: usize = 12;
 /// Rows per INSERT statement, well inside both backends' parameter limits.
 const INSERT_CHUNK: usize = 256;
 
@@ -81,7 +83,8 @@ pub async fn insert_deliveries(
     for chunk in batch.chunks(INSERT_CHUNK) {
         let sql = format!(
             "INSERT INTO webhook_inbox (shop_domain, delivery_key, webhook_id, event_id, topic, \
-             api_version, triggered_at, body, received_at, status, available_at) VALUES {} \
+             api_version, triggered_at, body, received_at, status, available_at, request_id) \
+             VALUES {} \
              ON CONFLICT (shop_domain, delivery_key) DO NOTHING",
             values_placeholders(dialect, chunk.len(), INSERT_COLUMNS)
         );
@@ -98,7 +101,8 @@ pub async fn insert_deliveries(
                 .bind(d.body.as_bytes())
                 .bind(d.received_at)
                 .bind(status::QUEUED)
-                .bind(d.received_at);
+                .bind(d.received_at)
+                .bind(d.request_id.as_deref());
         }
         inserted += query.execute(&mut *conn).await?.rows_affected();
     }
@@ -117,6 +121,8 @@ pub struct ClaimedDelivery {
     pub body: Vec<u8>,
     /// Claims so far, this one included.
     pub attempts: i64,
+    /// The HTTP request that stored it.
+    pub request_id: Option<String>,
 }
 
 /// Leases up to `limit` ready rows to `owner` until `lease_until`. Run it
@@ -136,7 +142,7 @@ pub async fn claim(
              WHERE status = 'queued' AND available_at <= $3 \
                AND (lease_until IS NULL OR lease_until < $3) \
              ORDER BY available_at, id LIMIT $4 {}) \
-         RETURNING id, shop_domain, delivery_key, topic, triggered_at, body, attempts",
+         RETURNING id, shop_domain, delivery_key, topic, triggered_at, body, attempts, request_id",
         dialect.skip_locked()
     );
     let mut rows: Vec<ClaimedDelivery> = sqlx::query_as(&sql)

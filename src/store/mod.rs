@@ -8,6 +8,7 @@
 //! On PostgreSQL both are the same pool.
 
 pub mod analytics;
+pub mod backup;
 pub mod customers;
 pub mod data_requests;
 pub mod inbox;
@@ -21,6 +22,7 @@ pub mod referrals;
 pub mod sandbox;
 pub mod schedule;
 pub mod shops;
+pub mod stats;
 pub mod writer;
 
 use std::{sync::Arc, time::Duration};

@@ -5,9 +5,11 @@
 mod admin_api;
 mod analytics;
 mod auth;
+mod backup;
 mod compliance;
 mod helpers;
 mod loyalty;
+mod metrics;
 mod outbox;
 mod processes;
 mod processing;

@@ -1,11 +1,12 @@
-//! The real `advocate` binary: killed with SIGKILL under load, and two
-//! processes sharing one PostgreSQL database.
+//! The real `advocate` binary: killed with SIGKILL under load, restarted
+//! with SIGTERM under load, and two processes sharing one PostgreSQL
+//! database.
 
 use std::{
     process::Stdio,
     sync::{
         atomic::{AtomicUsize, Ordering},
-        Arc, Mutex,
+        Arc, Mutex, RwLock,
     },
     time::Duration,
 };
@@ -17,7 +18,8 @@ use tokio::{process::Child, sync::Notify};
 use crate::helpers::{eventually, sign, webhook_request, Backend, TestDb, SECRET, SHOP};
 
 crate::on_both_backends!(
-    a_sigkill_under_load_loses_no_acknowledged_delivery_and_processes_each_once
+    a_sigkill_under_load_loses_no_acknowledged_delivery_and_processes_each_once,
+    a_rolling_restart_under_load_loses_and_doubles_nothing,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -139,7 +141,212 @@ async fn a_sigkill_under_load_loses_no_acknowledged_delivery_and_processes_each_
     second.stop().await;
 }
 
-async fn send_customer(http: &reqwest::Client, address: &str, i: usize) -> reqwest::Result<u16> {
+/// What a rolling restart does: SIGTERM to the old process, a new one
+/// started at once, traffic moved to it. Deliveries the old one refused
+/// while stopping are sent again (as Shopify does) until acknowledged.
+async fn a_rolling_restart_under_load_loses_and_doubles_nothing(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let stop_within = [("ADVOCATE_SHUTDOWN_SECS", "10")];
+    let mut old = Advocate::start_with(&db.url, &stop_within).await;
+    let current = Arc::new(RwLock::new(old.address.clone()));
+    let http = reqwest::Client::new();
+    let total = 3000;
+    let restart_after = 1000;
+    let acked = Arc::new(Mutex::new(Vec::new()));
+    let answered = Arc::new(AtomicUsize::new(0));
+    let refused = Arc::new(AtomicUsize::new(0));
+    let halfway = Arc::new(Notify::new());
+
+    let load = futures_util::stream::iter(0..total)
+        .map(|i| {
+            let http = http.clone();
+            let (current, acked, answered, refused, halfway) = (
+                current.clone(),
+                acked.clone(),
+                answered.clone(),
+                refused.clone(),
+                halfway.clone(),
+            );
+            async move {
+                loop {
+                    let address = current.read().unwrap().clone();
+                    if let Ok(200) = send_customer(&http, &address, i).await {
+                        acked.lock().unwrap().push(i);
+                        if answered.fetch_add(1, Ordering::SeqCst) + 1 == restart_after {
+                            halfway.notify_one();
+                        }
+                        return;
+                    }
+                    // Shopify's retry of an unanswered delivery, sooner.
+                    refused.fetch_add(1, Ordering::Relaxed);
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            }
+        })
+        .buffer_unordered(64)
+        .collect::<Vec<()>>();
+    let restart = async {
+        halfway.notified().await;
+        let pid = old.child.id().expect("running");
+        let term = tokio::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .await
+            .expect("kill -TERM");
+        assert!(term.success());
+        let new = Advocate::start_with(&db.url, &stop_within).await;
+        *current.write().unwrap() = new.address.clone();
+        let exit = old.child.wait().await.expect("old process exits");
+        assert!(exit.success(), "the old process stopped cleanly: {exit:?}");
+        (new, pid)
+    };
+    let (_, (mut new, old_pid)) = tokio::join!(load, restart);
+
+    let store = connect(&db.url).await;
+    let held_by_old: i64 = sqlx::query_scalar(
+        "SELECT CAST(COUNT(*) AS BIGINT) FROM webhook_inbox \
+         WHERE status = 'queued' AND lease_owner LIKE $1",
+    )
+    .bind(format!("{old_pid}-%"))
+    .fetch_one(store.reader())
+    .await
+    .unwrap();
+    assert_eq!(held_by_old, 0, "the stopped process handed back its leases");
+    let acked = acked.lock().unwrap().clone();
+    assert_eq!(acked.len(), total, "every delivery acknowledged in the end");
+
+    wait_until_processed(&store).await;
+    for i in &acked {
+        let status: Option<String> =
+            sqlx::query_scalar("SELECT status FROM webhook_inbox WHERE delivery_key = $1")
+                .bind(format!("crash-{i}"))
+                .fetch_optional(store.reader())
+                .await
+                .unwrap();
+        assert_eq!(
+            status.as_deref(),
+            Some("done"),
+            "acknowledged delivery crash-{i}"
+        );
+    }
+    assert_eq!(
+        scalar(&store, "SELECT CAST(COUNT(*) AS BIGINT) FROM webhook_inbox").await,
+        total as i64,
+        "each delivery stored once"
+    );
+    assert_eq!(
+        scalar(&store, "SELECT CAST(COUNT(*) AS BIGINT) FROM customers").await,
+        total as i64,
+        "one effect per delivery"
+    );
+    let owners: Vec<String> = sqlx::query_scalar("SELECT DISTINCT processed_by FROM webhook_inbox")
+        .fetch_all(store.reader())
+        .await
+        .unwrap();
+    assert!(
+        owners.iter().any(|o| o.starts_with(&format!("{old_pid}-"))),
+        "the old process processed rows before it stopped: {owners:?}"
+    );
+    new.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_carry_request_ids_and_shops_into_jobs_and_no_shopper_data() {
+    use tokio::io::AsyncReadExt;
+    let db = TestDb::new(Backend::Sqlite).await;
+    let mut advocate = Advocate::start_logging_to(
+        &db.url,
+        &[("ADVOCATE_LOG", "warn,advocate=debug")],
+        Stdio::piped(),
+    )
+    .await;
+    let http = reqwest::Client::new();
+    let email = "private.shopper@example.com";
+    let good =
+        format!(r#"{{"id":4242,"email":"{email}","first_name":"Private","phone":"+15555550123"}}"#);
+    let response = webhook_request(
+        &http,
+        &advocate.address,
+        SHOP,
+        "customers/create",
+        "log-good",
+        good.as_bytes(),
+        &sign(SECRET, good.as_bytes()),
+    )
+    .header("X-Request-Id", "req-good-1")
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers().get("x-request-id").unwrap(),
+        "req-good-1",
+        "the request id is answered back"
+    );
+    // A payload the handler cannot read becomes a dead letter: a warning
+    // logged by the inbox processor, later, for this request.
+    let bad = format!(r#"{{"id":"forty-two","email":"{email}"}}"#);
+    let response = webhook_request(
+        &http,
+        &advocate.address,
+        SHOP,
+        "customers/create",
+        "log-bad",
+        bad.as_bytes(),
+        &sign(SECRET, bad.as_bytes()),
+    )
+    .header("X-Request-Id", "req-bad-2")
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(response.status(), 200);
+    let store = connect(&db.url).await;
+    wait_until_processed(&store).await;
+    store.close().await;
+
+    let pid = advocate.child.id().unwrap();
+    let term = tokio::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .await
+        .unwrap();
+    assert!(term.success());
+    let mut stdout = advocate.child.stdout.take().unwrap();
+    let mut log = String::new();
+    stdout.read_to_string(&mut log).await.unwrap();
+    assert!(advocate.child.wait().await.unwrap().success());
+
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|_| panic!("not a JSON line: {l}")))
+        .collect();
+    let dead_letter = lines
+        .iter()
+        .find(|l| l["message"] == "webhook kept as a dead letter")
+        .unwrap_or_else(|| panic!("the dead letter is logged: {log}"));
+    let span = &dead_letter["span"];
+    assert_eq!(span["name"], "inbox_row");
+    assert_eq!(
+        span["request_id"], "req-bad-2",
+        "the request id reaches the job"
+    );
+    assert_eq!(span["shop"], SHOP);
+    let served = lines
+        .iter()
+        .find(|l| l["span"]["request_id"] == "req-good-1")
+        .unwrap_or_else(|| panic!("the request is logged with its id: {log}"));
+    assert_eq!(served["span"]["shop"], SHOP);
+    for secret in [email, "private.shopper", "+15555550123", SECRET] {
+        assert!(!log.contains(secret), "{secret} must not be logged");
+    }
+}
+
+pub(crate) async fn send_customer(
+    http: &reqwest::Client,
+    address: &str,
+    i: usize,
+) -> reqwest::Result<u16> {
     let body = format!(r#"{{"id":{},"email":"c{i}@example.com"}}"#, 1_000_000 + i);
     let response = webhook_request(
         http,
@@ -155,13 +362,13 @@ async fn send_customer(http: &reqwest::Client, address: &str, i: usize) -> reqwe
     Ok(response.status().as_u16())
 }
 
-async fn connect(url: &str) -> Store {
+pub(crate) async fn connect(url: &str) -> Store {
     Store::connect(&DatabaseUrl::parse(url.to_owned()).unwrap(), 2)
         .await
         .unwrap()
 }
 
-async fn scalar(store: &Store, sql: &str) -> i64 {
+pub(crate) async fn scalar(store: &Store, sql: &str) -> i64 {
     sqlx::query_scalar(sql)
         .fetch_one(store.reader())
         .await
@@ -186,13 +393,27 @@ async fn wait_until_processed(store: &Store) {
 }
 
 /// The real binary, as an operator runs it.
-struct Advocate {
-    child: Child,
-    address: String,
+pub(crate) struct Advocate {
+    pub(crate) child: Child,
+    pub(crate) address: String,
 }
 
 impl Advocate {
-    async fn start(database_url: &str) -> Self {
+    pub(crate) async fn start(database_url: &str) -> Self {
+        Self::start_with(database_url, &[]).await
+    }
+
+    /// With extra environment variables.
+    pub(crate) async fn start_with(database_url: &str, env: &[(&str, &str)]) -> Self {
+        Self::start_logging_to(database_url, env, Stdio::null()).await
+    }
+
+    /// With extra environment variables and its log (stdout) sent to `log`.
+    pub(crate) async fn start_logging_to(
+        database_url: &str,
+        env: &[(&str, &str)],
+        log: Stdio,
+    ) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -211,7 +432,8 @@ impl Advocate {
             .env("ADVOCATE_INBOX_LEASE_SECS", "2")
             .env("ADVOCATE_HTTP_WORKERS", "2")
             .env("ADVOCATE_LOG", "warn")
-            .stdout(Stdio::null())
+            .envs(env.iter().copied())
+            .stdout(log)
             .kill_on_drop(true)
             .spawn()
             .expect("start advocate");
@@ -231,7 +453,7 @@ impl Advocate {
         Self { child, address }
     }
 
-    async fn stop(&mut self) {
+    pub(crate) async fn stop(&mut self) {
         let _ = self.child.start_kill();
         let _ = self.child.wait().await;
     }

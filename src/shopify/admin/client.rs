@@ -8,7 +8,7 @@
 
 use std::{
     collections::HashMap,
-    sync::Mutex,
+    sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
 
@@ -17,7 +17,10 @@ use serde::{de::DeserializeOwned, Deserialize};
 use serde_json::Value;
 
 use super::Document;
-use crate::shopify::{oauth::ShopifyEndpoint, ShopDomain, API_VERSION};
+use crate::{
+    metrics::{plan_of, BucketSummary, CallOutcome, Metrics},
+    shopify::{oauth::ShopifyEndpoint, ShopDomain, API_VERSION},
+};
 
 /// A `userErrors` entry.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
@@ -117,6 +120,8 @@ pub struct AdminClient {
     buckets: Mutex<HashMap<String, Bucket>>,
     costs: Mutex<HashMap<&'static str, f64>>,
     stats: Mutex<ClientStats>,
+    /// Where calls, throttle waits and query cost are exported, if anywhere.
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl std::fmt::Debug for AdminClient {
@@ -142,7 +147,29 @@ impl AdminClient {
             buckets: Mutex::new(HashMap::new()),
             costs: Mutex::new(HashMap::new()),
             stats: Mutex::new(ClientStats::default()),
+            metrics: None,
         }
+    }
+
+    /// Counts calls, throttle waits and query cost in `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    /// Each shop's bucket as last seen, by plan, for `/metrics`.
+    pub fn bucket_summary(&self) -> Vec<BucketSummary> {
+        let now = Instant::now();
+        self.buckets
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .map(|b| BucketSummary {
+                plan: plan_of(b.restore_rate),
+                available: b.now(now),
+                maximum: b.maximum,
+            })
+            .collect()
     }
 
     pub fn stats(&self) -> ClientStats {
@@ -164,6 +191,18 @@ impl AdminClient {
             self.pace(shop, document).await;
             let outcome = self.send(shop, access_token, document, &body).await;
             self.settle(shop, document);
+            if let Some(metrics) = &self.metrics {
+                metrics.admin_call(match &outcome {
+                    Ok(_) => CallOutcome::Ok,
+                    Err(ShopifyError::Throttled { .. }) => CallOutcome::Throttled,
+                    Err(ShopifyError::Unauthorized) => CallOutcome::Unauthorized,
+                    Err(ShopifyError::Http { .. }) => CallOutcome::HttpError,
+                    Err(ShopifyError::Network(_)) => CallOutcome::NetworkError,
+                    Err(ShopifyError::GraphQl(_) | ShopifyError::UserErrors(_)) => {
+                        CallOutcome::GraphqlError
+                    }
+                });
+            }
             let error = match outcome {
                 Ok(data) => {
                     return serde_json::from_value(data).map_err(|e| {
@@ -182,6 +221,9 @@ impl AdminClient {
             let wait = match &error {
                 ShopifyError::Throttled { retry_after } => {
                     self.count(|s| s.throttled += 1);
+                    if let Some(metrics) = &self.metrics {
+                        metrics.throttle_waited(retry_after.as_secs_f64());
+                    }
                     *retry_after
                 }
                 ShopifyError::Http { .. } | ShopifyError::Network(_) => self.backoff(attempt),
@@ -228,6 +270,9 @@ impl AdminClient {
                 }
                 Duration::from_secs_f64((cost - available) / bucket.restore_rate.max(1.0))
             };
+            if let Some(metrics) = &self.metrics {
+                metrics.throttle_waited(wait.as_secs_f64());
+            }
             tokio::time::sleep(wait).await;
         }
     }
@@ -344,6 +389,10 @@ impl AdminClient {
         let requested = number("/requestedQueryCost").unwrap_or(DEFAULT_COST);
         if let Some(actual) = number("/actualQueryCost") {
             self.count(|s| s.points_used += actual);
+            if let Some(metrics) = &self.metrics {
+                let plan = number("/throttleStatus/restoreRate").map_or("other", plan_of);
+                metrics.points_used(plan, actual);
+            }
         }
         // Expect the next call of this document to cost what this one asked.
         self.costs

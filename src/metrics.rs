@@ -1,0 +1,372 @@
+//! Operational metrics in the Prometheus text format, served at
+//! `GET /metrics` (see [`crate::routes::metrics`] for who may read them).
+//!
+//! Two kinds of figures:
+//! - counted in this process as things happen (webhooks received, accepted
+//!   and rejected, acknowledgement latency, Admin API calls, throttle waits,
+//!   query cost): every counter a request touches is resolved once at
+//!   start-up, so the webhook path pays one atomic add per counter and no
+//!   lock or label lookup;
+//! - read from the database when scraped (inbox and outbox depth, the age of
+//!   the oldest queued delivery, failed effects, ledger entries,
+//!   redemptions, active shops): a few indexed queries, the same answer from
+//!   every instance sharing the database.
+//!
+//! Labels have bounded values only: a topic outside [`WebhookTopic::KNOWN`]
+//! counts as `other`, a rejected delivery counts by reason alone (its topic
+//! header is not authenticated), a shop appears only as its plan.
+
+use prometheus::{
+    Counter, CounterVec, Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, IntCounter,
+    IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+};
+
+use crate::{shopify::webhook::WebhookTopic, store::stats::StoreStats};
+
+/// Why a webhook request was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rejection {
+    /// Larger than `ADVOCATE_WEBHOOK_MAX_BYTES` (413).
+    TooLarge,
+    /// No HMAC header (401).
+    Unsigned,
+    /// HMAC does not match (401).
+    BadSignature,
+    /// Missing or malformed identifying headers (400).
+    BadHeaders,
+    /// The inbox could not take it (503; Shopify delivers again).
+    Unavailable,
+}
+
+impl Rejection {
+    const ALL: [Rejection; 5] = [
+        Rejection::TooLarge,
+        Rejection::Unsigned,
+        Rejection::BadSignature,
+        Rejection::BadHeaders,
+        Rejection::Unavailable,
+    ];
+
+    fn label(self) -> &'static str {
+        match self {
+            Rejection::TooLarge => "too_large",
+            Rejection::Unsigned => "unsigned",
+            Rejection::BadSignature => "bad_signature",
+            Rejection::BadHeaders => "bad_headers",
+            Rejection::Unavailable => "unavailable",
+        }
+    }
+}
+
+/// How an Admin API call ended, as counted in `advocate_admin_api_calls_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallOutcome {
+    Ok,
+    Throttled,
+    Unauthorized,
+    HttpError,
+    NetworkError,
+    GraphqlError,
+}
+
+impl CallOutcome {
+    const ALL: [CallOutcome; 6] = [
+        CallOutcome::Ok,
+        CallOutcome::Throttled,
+        CallOutcome::Unauthorized,
+        CallOutcome::HttpError,
+        CallOutcome::NetworkError,
+        CallOutcome::GraphqlError,
+    ];
+
+    fn label(self) -> &'static str {
+        match self {
+            CallOutcome::Ok => "ok",
+            CallOutcome::Throttled => "throttled",
+            CallOutcome::Unauthorized => "unauthorized",
+            CallOutcome::HttpError => "http_error",
+            CallOutcome::NetworkError => "network_error",
+            CallOutcome::GraphqlError => "graphql_error",
+        }
+    }
+}
+
+/// A shop's plan, as Shopify's restore rate tells it (points per second).
+pub fn plan_of(restore_rate: f64) -> &'static str {
+    match restore_rate.round() as i64 {
+        100 => "standard",
+        200 => "advanced",
+        1000 => "plus",
+        2000 => "enterprise",
+        _ => "other",
+    }
+}
+
+/// Every metric family Advocate exports, in its own registry (no global).
+pub struct Metrics {
+    registry: Registry,
+    webhooks_received: IntCounter,
+    /// One counter per known topic, then `other`, in [`WebhookTopic::KNOWN`] order.
+    webhooks_accepted: Vec<IntCounter>,
+    /// One counter per [`Rejection`], in [`Rejection::ALL`] order.
+    webhooks_rejected: Vec<IntCounter>,
+    ack_seconds: Histogram,
+    inbox_depth: IntGauge,
+    inbox_oldest_age: Gauge,
+    inbox_failed: IntGauge,
+    outbox_depth: IntGauge,
+    outbox_failed: IntGauge,
+    ledger_entries: IntGauge,
+    redemptions: IntGauge,
+    active_shops: IntGauge,
+    /// One counter per [`CallOutcome`], in [`CallOutcome::ALL`] order.
+    admin_calls: Vec<IntCounter>,
+    throttle_wait: Counter,
+    points_used: CounterVec,
+    points_available: GaugeVec,
+    points_maximum: GaugeVec,
+    shops_paced: GaugeVec,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let registry = Registry::new();
+        // Registration fails only on a duplicate name or an invalid
+        // definition, both fixed here at compile time.
+        fn register<T: prometheus::core::Collector + Clone + 'static>(r: &Registry, c: T) -> T {
+            r.register(Box::new(c.clone()))
+                .expect("metric definitions are valid and unique");
+            c
+        }
+        let int = |name: &str, help: &str| register(&registry, IntGauge::new(name, help).unwrap());
+
+        let accepted = register(
+            &registry,
+            IntCounterVec::new(
+                Opts::new(
+                    "advocate_webhooks_accepted_total",
+                    "Webhook deliveries committed to the inbox and answered 200, by topic.",
+                ),
+                &["topic"],
+            )
+            .unwrap(),
+        );
+        let webhooks_accepted = WebhookTopic::KNOWN
+            .iter()
+            .map(|t| t.as_str())
+            .chain(["other"])
+            .map(|topic| accepted.with_label_values(&[topic]))
+            .collect();
+        let rejected = register(
+            &registry,
+            IntCounterVec::new(
+                Opts::new(
+                    "advocate_webhooks_rejected_total",
+                    "Webhook deliveries refused, by reason.",
+                ),
+                &["reason"],
+            )
+            .unwrap(),
+        );
+        let webhooks_rejected = Rejection::ALL
+            .iter()
+            .map(|r| rejected.with_label_values(&[r.label()]))
+            .collect();
+        let calls = register(
+            &registry,
+            IntCounterVec::new(
+                Opts::new(
+                    "advocate_admin_api_calls_total",
+                    "Admin GraphQL API requests sent, by outcome (each retry counts).",
+                ),
+                &["outcome"],
+            )
+            .unwrap(),
+        );
+        let admin_calls = CallOutcome::ALL
+            .iter()
+            .map(|o| calls.with_label_values(&[o.label()]))
+            .collect();
+        let plan_gauge = |name: &str, help: &str| {
+            register(
+                &registry,
+                GaugeVec::new(Opts::new(name, help), &["plan"]).unwrap(),
+            )
+        };
+
+        Self {
+            webhooks_received: register(
+                &registry,
+                IntCounter::new(
+                    "advocate_webhooks_received_total",
+                    "Webhook requests received (accepted or not).",
+                )
+                .unwrap(),
+            ),
+            webhooks_accepted,
+            webhooks_rejected,
+            ack_seconds: register(
+                &registry,
+                Histogram::with_opts(
+                    HistogramOpts::new(
+                        "advocate_webhook_ack_seconds",
+                        "From a webhook request's arrival to its 200 (body read, HMAC checked, committed).",
+                    )
+                    .buckets(vec![
+                        0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                    ]),
+                )
+                .unwrap(),
+            ),
+            inbox_depth: int(
+                "advocate_inbox_depth",
+                "Webhook deliveries queued for processing (whole database).",
+            ),
+            inbox_oldest_age: register(
+                &registry,
+                Gauge::new(
+                    "advocate_inbox_oldest_age_seconds",
+                    "Age of the oldest queued delivery; 0 when none is queued.",
+                )
+                .unwrap(),
+            ),
+            inbox_failed: int(
+                "advocate_inbox_failed",
+                "Webhook deliveries kept as dead letters (whole database).",
+            ),
+            outbox_depth: int(
+                "advocate_outbox_depth",
+                "Admin API effects queued to be sent (whole database).",
+            ),
+            outbox_failed: int(
+                "advocate_outbox_failed",
+                "Admin API effects that gave up and wait for a merchant's retry (whole database).",
+            ),
+            ledger_entries: int(
+                "advocate_ledger_entries",
+                "Points ledger entries ever written (whole database; grows like a counter).",
+            ),
+            redemptions: int(
+                "advocate_redemptions",
+                "Rewards ever redeemed (whole database; grows like a counter).",
+            ),
+            active_shops: int("advocate_active_shops", "Shops with the app installed."),
+            admin_calls,
+            throttle_wait: register(
+                &registry,
+                Counter::new(
+                    "advocate_admin_api_throttle_wait_seconds_total",
+                    "Time Admin API calls waited for the shop's leaky bucket (pacing and Throttled answers).",
+                )
+                .unwrap(),
+            ),
+            points_used: register(
+                &registry,
+                CounterVec::new(
+                    Opts::new(
+                        "advocate_admin_api_points_used_total",
+                        "Query cost points charged by Shopify (actualQueryCost), by shop plan.",
+                    ),
+                    &["plan"],
+                )
+                .unwrap(),
+            ),
+            points_available: plan_gauge(
+                "advocate_admin_api_points_available",
+                "Points this process believes are left in the buckets of the shops it calls, summed by plan.",
+            ),
+            points_maximum: plan_gauge(
+                "advocate_admin_api_points_maximum",
+                "Bucket sizes of the shops this process calls, summed by plan.",
+            ),
+            shops_paced: plan_gauge(
+                "advocate_admin_api_shops",
+                "Shops whose bucket this process tracks, by plan.",
+            ),
+            registry,
+        }
+    }
+
+    pub fn webhook_received(&self) {
+        self.webhooks_received.inc();
+    }
+
+    pub fn webhook_accepted(&self, topic: &WebhookTopic, seconds: f64) {
+        let index = WebhookTopic::KNOWN
+            .iter()
+            .position(|known| known == topic)
+            .unwrap_or(WebhookTopic::KNOWN.len());
+        self.webhooks_accepted[index].inc();
+        self.ack_seconds.observe(seconds);
+    }
+
+    pub fn webhook_rejected(&self, why: Rejection) {
+        let index = Rejection::ALL.iter().position(|r| *r == why).unwrap_or(0);
+        self.webhooks_rejected[index].inc();
+    }
+
+    pub fn admin_call(&self, outcome: CallOutcome) {
+        let index = CallOutcome::ALL
+            .iter()
+            .position(|o| *o == outcome)
+            .unwrap_or(0);
+        self.admin_calls[index].inc();
+    }
+
+    pub fn throttle_waited(&self, seconds: f64) {
+        self.throttle_wait.inc_by(seconds.max(0.0));
+    }
+
+    pub fn points_used(&self, plan: &str, points: f64) {
+        self.points_used
+            .with_label_values(&[plan])
+            .inc_by(points.max(0.0));
+    }
+
+    /// Renders every family: `store` from the database, `buckets` (plan,
+    /// available, maximum, shops) from the Admin API client.
+    pub fn render(&self, store: &StoreStats, buckets: &[BucketSummary]) -> String {
+        self.inbox_depth.set(store.inbox_queued);
+        self.inbox_oldest_age
+            .set(store.inbox_oldest_age_ms as f64 / 1000.0);
+        self.inbox_failed.set(store.inbox_failed);
+        self.outbox_depth.set(store.outbox_queued);
+        self.outbox_failed.set(store.outbox_failed);
+        self.ledger_entries.set(store.ledger_entries);
+        self.redemptions.set(store.redemptions);
+        self.active_shops.set(store.active_shops);
+        self.points_available.reset();
+        self.points_maximum.reset();
+        self.shops_paced.reset();
+        for b in buckets {
+            self.points_available
+                .with_label_values(&[b.plan])
+                .add(b.available);
+            self.points_maximum
+                .with_label_values(&[b.plan])
+                .add(b.maximum);
+            self.shops_paced.with_label_values(&[b.plan]).inc();
+        }
+        let mut out = Vec::new();
+        // Writing into a Vec cannot fail; an encoding error would be a bug
+        // in a family definition above.
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
+        String::from_utf8(out).unwrap_or_default()
+    }
+}
+
+/// One shop's Admin API bucket as the client last saw it.
+#[derive(Debug, Clone, Copy)]
+pub struct BucketSummary {
+    pub plan: &'static str,
+    pub available: f64,
+    pub maximum: f64,
+}
+
+pub const CONTENT_TYPE: &str = prometheus::TEXT_FORMAT;
