@@ -99,6 +99,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
         .route("/", web::get().to(home::app_home))
+        .route("/assets/{path:.*}", web::get().to(home::get_asset))
         .route("/auth", web::get().to(auth::begin_auth))
         .route("/auth/callback", web::get().to(auth::finish_auth))
         .route(
