@@ -89,3 +89,16 @@ export async function busy(button, work) {
     button.removeAttribute("loading");
   }
 }
+
+/**
+ * A link to a screen of this page that keeps the shop, host and embedded
+ * parameters: App Bridge may load it in a fresh frame (the title bar's
+ * breadcrumb, the admin nav), and the page needs to know its shop.
+ */
+export function appHref(params) {
+  const here = new URL(window.location.href).searchParams;
+  const next = new URLSearchParams();
+  for (const key of ["shop", "host", "embedded"]) if (here.has(key)) next.set(key, here.get(key));
+  for (const [key, value] of Object.entries(params)) if (value !== null && value !== undefined && value !== "") next.set(key, String(value));
+  return `/?${next}`;
+}

@@ -4,7 +4,7 @@
 // retry after a lost answer moves the points once.
 
 import { api, newKey, ApiError } from "../api.js";
-import { h, fill, errorBanner, loading, table, toast, busy } from "../ui.js";
+import { h, fill, appHref, errorBanner, loading, table, toast, busy } from "../ui.js";
 import { money, count, when, signed, day } from "../format.js";
 import { exponent, parseMinor } from "../earning.js";
 
@@ -31,7 +31,7 @@ async function list(ctx) {
       const data = await api("GET", `/api/admin/customers?query=${encodeURIComponent(q)}&after=${after}&limit=25`);
       const customers = data.customers || [];
       const rows = customers.map((c) => {
-        const open = h("s-link", { href: `/?screen=customers&customer=${c.customer_id}`, "data-customer": c.customer_id }, name(c));
+        const open = h("s-link", { href: appHref({ screen: "customers", customer: c.customer_id }), "data-customer": c.customer_id }, name(c));
         return [open, c.email || "—", count(c.points_balance), count(c.points_pending), c.tier_id ? h("s-badge", { tone: "info" }, c.tier_id) : h("s-text", { color: "subdued" }, "None")];
       });
       const prev = h("s-button", { disabled: pages.length <= 1 }, "Previous");
@@ -60,7 +60,7 @@ async function detail(ctx, id) {
   const data = await api("GET", `/api/admin/customers/${encodeURIComponent(id)}`);
   const c = data.customer;
   const cur = ctx.currency;
-  const back = h("s-link", { href: "/?screen=customers", slot: "breadcrumb-actions" }, "Customers");
+  const back = h("s-link", { href: appHref({ screen: "customers" }), slot: "breadcrumb-actions" }, "Customers");
   const summary = h("s-section", { heading: "Points", id: "customer-points" },
     h("s-grid", { gridTemplateColumns: "repeat(auto-fit, minmax(160px, 1fr))", gap: "base" },
       figure("Balance", count(data.points_balance), "balance"),

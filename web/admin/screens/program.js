@@ -46,32 +46,33 @@ export async function render(ctx) {
     let el;
     if (kind === "checkbox") {
       el = h("s-checkbox", { label, checked: Boolean(value), "data-path": path, ...extra });
-      el.addEventListener("change", () => { setPath(state.draft, path, Boolean(el.checked)); changed(); });
+      el.addEventListener("change", () => { setPath(state.draft, path, Boolean(el.checked)); changed(el); });
     } else if (kind === "select") {
       el = h("s-select", { label, value: value ?? "", "data-path": path },
         extra.options.map(([v, text]) => h("s-option", { value: v }, text)));
-      el.addEventListener("change", () => { setPath(state.draft, path, el.value); (extra.rerender || changed)(); });
+      el.addEventListener("change", () => { setPath(state.draft, path, el.value); el.removeAttribute("error"); (extra.rerender || changed)(); });
     } else if (kind === "integer") {
       el = h("s-number-field", { label, value: value ?? "", step: 1, "data-path": path, details: extra.details, min: extra.min, max: extra.max });
       el.addEventListener("input", () => {
         const raw = String(el.value ?? "").trim();
         setPath(state.draft, path, /^-?\d+$/.test(raw) ? Number(raw) : raw);
-        changed();
+        changed(el);
       });
     } else {
       el = h("s-text-field", { label, value: value ?? "", "data-path": path, details: extra.details, placeholder: extra.placeholder });
       el.addEventListener("input", () => {
         const raw = String(el.value ?? "");
         setPath(state.draft, path, extra.optional && raw.trim() === "" ? null : raw);
-        changed();
+        changed(el);
       });
     }
     state.fields.set(path, el);
     return el;
   }
 
-  function changed() {
-    clearErrors();
+  /** After an edit: the edited field's error goes, the preview follows. */
+  function changed(el) {
+    if (el && el.removeAttribute) el.removeAttribute("error");
     renderPreview();
   }
 

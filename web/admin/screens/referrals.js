@@ -2,7 +2,7 @@
 // every referral by status.
 
 import { api } from "../api.js";
-import { h, fill, errorBanner, loading, table, toast, busy } from "../ui.js";
+import { h, fill, appHref, errorBanner, loading, table, toast, busy } from "../ui.js";
 import { money, when } from "../format.js";
 
 const STATUSES = [
@@ -32,7 +32,7 @@ export async function render(ctx) {
         const reject = h("s-button", { tone: "critical", "data-reject": r.id }, "Reject");
         approve.addEventListener("click", () => decide(approve, r, "approve"));
         reject.addEventListener("click", () => decide(reject, r, "reject"));
-        return [`#${r.id} · ${r.friend_code}`, h("s-link", { href: `/?screen=customers&customer=${r.advocate_id}` }, `Customer ${r.advocate_id}`),
+        return [`#${r.id} · ${r.friend_code}`, h("s-link", { href: appHref({ screen: "customers", customer: r.advocate_id }) }, `Customer ${r.advocate_id}`),
           r.order_id ? String(r.order_id) : "—", r.order_minor !== null ? money(r.order_minor, cur) : "—", r.note || "—",
           h("s-stack", { direction: "inline", gap: "small-200" }, approve, reject)];
       }), "No referral is waiting for review."));
@@ -59,8 +59,8 @@ export async function render(ctx) {
       const list = data.referrals || [];
       fill(all, table(["Referral", "Advocate", "Friend", "Order", "Amount", "Status", "Created"], list.map((r) => [
         `#${r.id} · ${r.friend_code}`,
-        h("s-link", { href: `/?screen=customers&customer=${r.advocate_id}` }, `Customer ${r.advocate_id}`),
-        r.friend_customer_id ? h("s-link", { href: `/?screen=customers&customer=${r.friend_customer_id}` }, `Customer ${r.friend_customer_id}`) : "—",
+        h("s-link", { href: appHref({ screen: "customers", customer: r.advocate_id }) }, `Customer ${r.advocate_id}`),
+        r.friend_customer_id ? h("s-link", { href: appHref({ screen: "customers", customer: r.friend_customer_id }) }, `Customer ${r.friend_customer_id}`) : "—",
         r.order_id ? String(r.order_id) : "—",
         r.order_minor !== null && r.order_minor !== undefined ? money(r.order_minor, cur) : "—",
         h("s-badge", { tone: TONES[r.status] || "neutral", "data-status": r.status }, r.approved ? `${r.status} · approved` : r.status),
