@@ -210,7 +210,12 @@ describe("the embedded admin page", { timeout: 300000 }, () => {
     await page.locator("[data-approve]").first().click();
     await page.waitForFunction((n) => document.querySelectorAll("[data-approve]").length === n - 1, held);
     assert.equal(await page.locator(`[data-approve="${id}"]`).count(), 0);
-    assert.match(await page.locator("#all-referrals").innerText(), /approved/);
+    // Approved, it waits out the return window like any other referral.
+    await page.locator("#referral-status select").selectOption("pending");
+    const row = page.locator("#all-referrals s-table-row", { hasText: `#${id} ·` });
+    await row.waitFor();
+    assert.match(await row.innerText(), /pending · approved/);
+    await shot("referrals-approved");
     assertNoProblems();
   });
 
