@@ -70,6 +70,10 @@ pub fn declared_scopes() -> String {
 /// A built, bound, not yet running Advocate.
 pub struct Application {
     port: u16,
+    /// In sandbox mode, the page to open.
+    sandbox_url: Option<String>,
+    /// In sandbox mode, the Shopify stand-in this process runs.
+    _shopify_standin: Option<crate::sim::ShopifySim>,
     store: Store,
     server: actix_web::dev::Server,
     intake: IntakeHandle,
@@ -80,9 +84,15 @@ pub struct Application {
 impl Application {
     /// Connects and migrates the database, binds the port (0 picks a free
     /// one) and starts the background workers.
-    pub async fn build(config: Config) -> anyhow::Result<Self> {
+    pub async fn build(mut config: Config) -> anyhow::Result<Self> {
         let store = Store::connect(&config.database_url, config.runtime.db_max_connections).await?;
         store.migrate().await?;
+        crate::sandbox::prepare(&mut config, &store).await?;
+        let shopify_standin = if config.sandbox {
+            Some(crate::sandbox::start_shopify(&mut config)?)
+        } else {
+            None
+        };
         // Order and refund deliveries held by a version without the loyalty
         // engine are handled now.
         let topics: Vec<String> = crate::jobs::topics::ENGINE_TOPICS
@@ -126,6 +136,15 @@ impl Application {
         let listener = TcpListener::bind((config.host, config.port))
             .with_context(|| format!("binding {}:{}", config.host, config.port))?;
         let port = listener.local_addr()?.port();
+        if config.sandbox {
+            config.shopify.app_url = format!("http://{}:{port}", config.host);
+            if !config.host.is_loopback() {
+                tracing::warn!(
+                    host = %config.host,
+                    "the sandbox hands out demo session tokens to anyone who can reach it; bind it to 127.0.0.1"
+                );
+            }
+        }
         let http_workers = match config.runtime.http_workers {
             0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
             n => n,
@@ -140,6 +159,9 @@ impl Application {
             &config.shopify.api_secret,
         );
         let tokens = Arc::new(ShopTokens::new(store.clone(), cipher, oauth));
+        if config.sandbox {
+            crate::sandbox::install_demo_shop(&config, &tokens).await?;
+        }
         let admin_api = Arc::new(AdminApi::new(
             AdminClient::new(
                 ShopifyEndpoint::new(config.api_origin.clone()),
@@ -177,6 +199,9 @@ impl Application {
             config.runtime.inbox_retention,
             stopped.clone(),
         )));
+        let sandbox_url = config
+            .sandbox
+            .then(|| crate::sandbox::open_url(&config.shopify.app_url));
         let state = web::Data::new(AppState {
             signer: Signer::new(
                 &config.shopify.api_secret,
@@ -210,6 +235,8 @@ impl Application {
         tracing::info!(port, "Advocate is listening");
         Ok(Self {
             port,
+            sandbox_url,
+            _shopify_standin: shopify_standin,
             store,
             server,
             intake,
@@ -220,6 +247,11 @@ impl Application {
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// In sandbox mode, the one URL to open.
+    pub fn sandbox_url(&self) -> Option<&str> {
+        self.sandbox_url.as_deref()
     }
 
     pub fn store(&self) -> &Store {

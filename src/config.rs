@@ -94,6 +94,18 @@ impl Default for Runtime {
     }
 }
 
+/// The variables that make a real install; with none of them set Advocate
+/// runs as the sandbox.
+pub const CREDENTIALS: [&str; 4] = [
+    "SHOPIFY_API_KEY",
+    "SHOPIFY_API_SECRET",
+    "SHOPIFY_APP_URL",
+    "ADVOCATE_ENCRYPTION_KEY",
+];
+
+/// Stands in for the sandbox's secret until its own is loaded.
+const SANDBOX_PLACEHOLDER: &str = "sandbox-secret-not-loaded";
+
 /// A start-up error: which variable, and what was expected of it.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("{variable}: {expected}")]
@@ -129,19 +141,51 @@ impl Config {
                 .map(|v| v.trim().to_owned())
                 .filter(|v| !v.is_empty())
         };
+        // No credentials at all: the sandbox, which makes its own (see
+        // `crate::sandbox`). Any one of them set: all are required, and the
+        // sandbox cannot be asked for.
+        let sandbox = CREDENTIALS.iter().all(|name| get(name).is_none());
+        let asked_for_sandbox = match get("ADVOCATE_SANDBOX").as_deref() {
+            None | Some("0") | Some("false") => false,
+            Some("1") | Some("true") => true,
+            Some(_) => return Err(invalid("ADVOCATE_SANDBOX", "1 or 0")),
+        };
+        if asked_for_sandbox && !sandbox {
+            return Err(invalid(
+                "ADVOCATE_SANDBOX",
+                "the sandbox never runs with real Shopify credentials: unset SHOPIFY_API_KEY, \
+                 SHOPIFY_API_SECRET, SHOPIFY_APP_URL and ADVOCATE_ENCRYPTION_KEY, or unset ADVOCATE_SANDBOX",
+            ));
+        }
+        if sandbox && get("SHOPIFY_API_ORIGIN").is_some() {
+            return Err(invalid(
+                "SHOPIFY_API_ORIGIN",
+                "not used in the sandbox (it runs its own Shopify stand-in); set the app's credentials to use it",
+            ));
+        }
+        let placeholder =
+            |name: &str, value: &str| get(name).or_else(|| sandbox.then(|| value.to_owned()));
         let required = |name: &'static str, what: &str| {
-            get(name).ok_or_else(|| invalid(name, format!("required: {what}")))
+            placeholder(name, SANDBOX_PLACEHOLDER)
+                .ok_or_else(|| invalid(name, format!("required: {what}")))
         };
 
-        let api_key = required(
-            "SHOPIFY_API_KEY",
-            "the app's client id from the Partner Dashboard",
-        )?;
+        let api_key = placeholder("SHOPIFY_API_KEY", crate::sandbox::API_KEY).ok_or_else(|| {
+            invalid(
+                "SHOPIFY_API_KEY",
+                "required: the app's client id from the Partner Dashboard",
+            )
+        })?;
         let api_secret = required(
             "SHOPIFY_API_SECRET",
             "the app's client secret from the Partner Dashboard",
         )?;
-        let app_url = required("SHOPIFY_APP_URL", "the public https URL of this Advocate")?;
+        let app_url = placeholder("SHOPIFY_APP_URL", "http://127.0.0.1").ok_or_else(|| {
+            invalid(
+                "SHOPIFY_APP_URL",
+                "required: the public https URL of this Advocate",
+            )
+        })?;
         let app_url = parse_origin("SHOPIFY_APP_URL", &app_url)?;
         let api_origin = get("SHOPIFY_API_ORIGIN")
             .map(|v| parse_origin("SHOPIFY_API_ORIGIN", &v))
@@ -157,10 +201,17 @@ impl Config {
                 .map_err(|_| invalid("HOST", "an IP address such as 127.0.0.1 or 0.0.0.0"))?,
         };
         let port = parse_num(&get, "PORT", 8080, "a port number (0-65535)")?;
-        let encryption_key = EncryptionKey::parse(&required(
-            "ADVOCATE_ENCRYPTION_KEY",
-            "32 random bytes, base64 (openssl rand -base64 32)",
-        )?)?;
+        let encryption_key = match get("ADVOCATE_ENCRYPTION_KEY") {
+            Some(v) => EncryptionKey::parse(&v)?,
+            // Replaced by the sandbox's own key once the database is open.
+            None if sandbox => EncryptionKey::from_bytes([0; 32]),
+            None => {
+                return Err(invalid(
+                    "ADVOCATE_ENCRYPTION_KEY",
+                    "required: 32 random bytes, base64 (openssl rand -base64 32)",
+                ))
+            }
+        };
 
         let encryption_key_previous = get("ADVOCATE_ENCRYPTION_KEY_PREVIOUS")
             .map(|v| {
@@ -257,7 +308,7 @@ impl Config {
             encryption_key_previous,
             api_origin,
             runtime,
-            sandbox: false,
+            sandbox,
         })
     }
 }
@@ -429,5 +480,46 @@ mod tests {
         for secret in ["super-secret-value", "older-secret-value", "hunter2", KEY] {
             assert!(!printed.contains(secret), "{secret} leaked into Debug");
         }
+    }
+    fn bare(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let env: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|name| env.get(name).cloned())
+    }
+
+    #[test]
+    fn no_credentials_at_all_is_the_sandbox() {
+        let c = bare(&[("PORT", "0")]).unwrap();
+        assert!(c.sandbox);
+        assert_eq!(c.shopify.api_key, crate::sandbox::API_KEY);
+        assert!(
+            !config(&[]).unwrap().sandbox,
+            "real credentials: not the sandbox"
+        );
+    }
+
+    #[test]
+    fn one_credential_set_requires_the_others() {
+        for name in CREDENTIALS {
+            let value = if name == "ADVOCATE_ENCRYPTION_KEY" {
+                KEY
+            } else {
+                "https://x.example"
+            };
+            let err = bare(&[(name, value)]).unwrap_err();
+            assert_ne!(err.variable, name, "{name} alone must ask for the rest");
+            assert!(err.expected.starts_with("required"), "{err}");
+        }
+    }
+
+    #[test]
+    fn the_sandbox_can_never_be_enabled_with_real_credentials() {
+        let err = config(&[("ADVOCATE_SANDBOX", "1")]).unwrap_err();
+        assert_eq!(err.variable, "ADVOCATE_SANDBOX");
+        assert!(bare(&[("ADVOCATE_SANDBOX", "1")]).unwrap().sandbox);
+        let err = bare(&[("SHOPIFY_API_ORIGIN", "http://127.0.0.1:9")]).unwrap_err();
+        assert_eq!(err.variable, "SHOPIFY_API_ORIGIN");
     }
 }

@@ -13,6 +13,7 @@
 //! | [`app`] | builds the HTTP server, its shared state and the background workers |
 //! | [`routes`] | thin HTTP adapters and the guards in front of them |
 //! | [`shopify`] | Shopify's protocols: shop domains, signatures, webhooks, OAuth, session tokens, token lifecycle |
+//! | [`sandbox`] | Advocate without a Shopify account: own credentials, the stand-in in-process, a demo shop, `simulate` |
 //! | [`sim`] | a local stand-in for Shopify, for tests and local runs |
 //! | [`store`] | all SQL, one file per aggregate, on SQLite or PostgreSQL |
 //! | [`jobs`] | background work: the webhook inbox processor and its topic handlers, the outbox sender |
@@ -47,6 +48,7 @@ pub mod error;
 pub mod jobs;
 pub mod loyalty;
 pub mod routes;
+pub mod sandbox;
 pub mod shopify;
 pub mod sim;
 pub mod store;

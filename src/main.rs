@@ -26,6 +26,26 @@ enum Command {
     /// Re-encrypt every stored token under ADVOCATE_ENCRYPTION_KEY (run with
     /// the old key in ADVOCATE_ENCRYPTION_KEY_PREVIOUS), then exit.
     RotateKey,
+    /// Fill a running sandbox with a realistic store: customers, a year of
+    /// orders, refunds, referrals and redemptions, through signed webhooks
+    /// and app proxy requests. Sandbox only.
+    Simulate {
+        /// The running sandbox (default: http://HOST:PORT from the environment).
+        #[arg(long)]
+        url: Option<String>,
+        /// How many customers sign up.
+        #[arg(long, default_value_t = 2000)]
+        customers: usize,
+        /// Over how many months.
+        #[arg(long, default_value_t = 12)]
+        months: u32,
+        /// The same seed makes the same store.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Requests in flight at once.
+        #[arg(long, default_value_t = 16)]
+        concurrency: usize,
+    },
 }
 
 #[tokio::main(worker_threads = 1)]
@@ -43,6 +63,23 @@ async fn main() {
         Command::Serve => serve(config).await,
         Command::Migrate => migrate(config).await,
         Command::RotateKey => rotate_key(config).await,
+        Command::Simulate {
+            url,
+            customers,
+            months,
+            seed,
+            concurrency,
+        } => {
+            let url = url.unwrap_or_else(|| format!("http://{}:{}", config.host, config.port));
+            let options = advocate::sandbox::simulate::Options {
+                url,
+                customers,
+                months,
+                seed,
+                concurrency,
+            };
+            simulate(config, options).await
+        }
     };
     if let Err(e) = result {
         eprintln!("advocate: {e:#}");
@@ -51,7 +88,46 @@ async fn main() {
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
-    Application::build(config).await?.run_until_stopped().await
+    let app = Application::build(config).await?;
+    if let Some(url) = app.sandbox_url() {
+        println!("Advocate sandbox: open {url}");
+        println!(
+            "  demo shop, no Shopify account: `advocate simulate` fills it with a year of orders"
+        );
+    }
+    app.run_until_stopped().await
+}
+
+async fn simulate(
+    config: Config,
+    options: advocate::sandbox::simulate::Options,
+) -> anyhow::Result<()> {
+    if !config.sandbox {
+        anyhow::bail!(
+            "simulate drives the sandbox only; Shopify credentials are configured, so this is a real install"
+        );
+    }
+    let store = Store::connect(&config.database_url, 4).await?;
+    eprintln!(
+        "simulating {} customers over {} months against {}",
+        options.customers, options.months, options.url
+    );
+    let started = std::time::Instant::now();
+    let report = advocate::sandbox::simulate::run(&store, &options).await?;
+    println!(
+        "sent {} webhooks in {:.1} s: {} customers, {} orders ({} by guests, {} referred), \
+         {} refunds, {} cancellations, {} redemptions",
+        report.webhooks,
+        started.elapsed().as_secs_f64(),
+        report.customers,
+        report.orders + report.guest_orders,
+        report.guest_orders,
+        report.referred_orders,
+        report.refunds,
+        report.cancellations,
+        report.redemptions
+    );
+    Ok(())
 }
 
 async fn migrate(config: Config) -> anyhow::Result<()> {

@@ -11,6 +11,7 @@ pub mod guards;
 pub mod health;
 pub mod home;
 pub mod limits;
+pub mod sandbox;
 pub mod shopper;
 pub mod storefront;
 pub mod webhooks;
@@ -102,6 +103,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/assets/{path:.*}", web::get().to(home::get_asset))
         .route("/auth", web::get().to(auth::begin_auth))
         .route("/auth/callback", web::get().to(auth::finish_auth))
+        .route(
+            "/sandbox/session-token",
+            web::get().to(sandbox::session_token),
+        )
         .route(
             "/api/checkout/{tail:.*}",
             web::method(actix_web::http::Method::OPTIONS).to(storefront::checkout_preflight),

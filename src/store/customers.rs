@@ -504,3 +504,23 @@ pub async fn mark_expiry_warned(
     .rows_affected()
         == 1)
 }
+
+/// Up to `limit` customers of the shop whose spendable balance covers
+/// `points`, by id.
+pub async fn able_to_spend(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    points: i64,
+    limit: i64,
+) -> Result<Vec<i64>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT customer_id FROM customers \
+         WHERE shop_id = $1 AND points_balance >= $2 AND redacted_at IS NULL AND deleted_at IS NULL \
+         ORDER BY customer_id LIMIT $3",
+    )
+    .bind(shop_id)
+    .bind(points)
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}

@@ -436,3 +436,14 @@ pub async fn purge_finished(store: &Store, before: i64) -> Result<u64, sqlx::Err
     .await?
     .rows_affected())
 }
+
+/// Deliveries of `shop_domain` still waiting to be processed (queued, or
+/// claimed and not finished), and how many of them are due now.
+pub async fn unfinished(store: &Store, shop_domain: &str) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT COUNT(*) FROM webhook_inbox WHERE shop_domain = $1 AND status = 'queued'",
+    )
+    .bind(shop_domain)
+    .fetch_one(store.reader())
+    .await
+}

@@ -17,6 +17,7 @@ pub mod outbox;
 pub mod program;
 pub mod redemptions;
 pub mod referrals;
+pub mod sandbox;
 pub mod schedule;
 pub mod shops;
 pub mod writer;

@@ -12,4 +12,5 @@ mod processes;
 mod processing;
 mod program;
 mod referrals;
+mod sandbox;
 mod webhooks;
