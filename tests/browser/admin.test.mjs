@@ -9,7 +9,7 @@
 //
 // ADVOCATE_BIN names the binary (default target/debug/advocate);
 // CHROMIUM the browser (default /usr/bin/chromium).
-import { describe, it, before, after } from "node:test";
+import { describe, it, before, beforeEach, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, execFile } from "node:child_process";
 import { mkdtempSync, mkdirSync, rmSync, existsSync } from "node:fs";
@@ -43,10 +43,11 @@ function sandboxEnv(databaseUrl) {
   return { ...env, DATABASE_URL: databaseUrl, PORT: "0", HOST: "127.0.0.1", ADVOCATE_LOG: "warn" };
 }
 
-/** Starts the sandbox and resolves to the URL it prints. */
-function startSandbox() {
+/** Starts the sandbox and resolves to the URL it prints. `advocate simulate`
+ * reads the sandbox's credentials from the same database. */
+function startSandbox(database) {
   return new Promise((resolve, reject) => {
-    const child = spawn(BIN, [], { cwd: workdir, env: sandboxEnv(`sqlite://${path.join(workdir, "advocate.db")}`), stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(BIN, [], { cwd: workdir, env: sandboxEnv(database), stdio: ["ignore", "pipe", "pipe"] });
     let out = "";
     let err = "";
     const timer = setTimeout(() => reject(new Error(`no sandbox URL within 60 s\nstdout: ${out}\nstderr: ${err}`)), 60000);
@@ -84,11 +85,12 @@ describe("the embedded admin page", { timeout: 300000 }, () => {
     assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: apt-get install chromium`);
     mkdirSync(ARTIFACTS, { recursive: true });
     workdir = mkdtempSync(path.join(tmpdir(), "advocate-browser-"));
-    const started = await startSandbox();
+    const database = `sqlite://${path.join(workdir, "advocate.db")}`;
+    const started = await startSandbox(database);
     server = started.child;
     url = started.url;
     const origin = new URL(url).origin;
-    await promisify(execFile)(BIN, ["simulate", "--url", origin, "--customers", "40", "--seed", "7"], { cwd: workdir, env: sandboxEnv("sqlite://unused.db"), timeout: 180000 });
+    await promisify(execFile)(BIN, ["simulate", "--url", origin, "--customers", "40", "--months", "3", "--seed", "7"], { cwd: workdir, env: sandboxEnv(database), timeout: 180000 });
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"] });
     page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
     page.on("console", (message) => {
@@ -103,6 +105,11 @@ describe("the embedded admin page", { timeout: 300000 }, () => {
       problems.push(`request outside Advocate: ${route.request().url()}`);
       return route.abort();
     });
+  });
+
+  // Each step answers for the errors logged while it ran.
+  beforeEach(() => {
+    problems.length = 0;
   });
 
   after(async () => {
@@ -210,11 +217,12 @@ describe("the embedded admin page", { timeout: 300000 }, () => {
     await page.locator("[data-approve]").first().click();
     await page.waitForFunction((n) => document.querySelectorAll("[data-approve]").length === n - 1, held);
     assert.equal(await page.locator(`[data-approve="${id}"]`).count(), 0);
-    // Approved, it waits out the return window like any other referral.
-    await page.locator("#referral-status select").selectOption("pending");
+    // Approved, it is no longer held: it pays (at once if the friend's order
+    // is already past the return window, else when it is).
     const row = page.locator("#all-referrals s-table-row", { hasText: `#${id} ·` });
-    await row.waitFor();
-    assert.match(await row.innerText(), /pending · approved/);
+    await page.waitForFunction((prefix) => [...document.querySelectorAll("#all-referrals s-table-row")]
+      .some((r) => r.textContent.includes(prefix) && r.textContent.includes("approved")), `#${id} ·`);
+    assert.match(await row.innerText(), /\b(pending|rewarded) · approved\b/);
     await shot("referrals-approved");
     assertNoProblems();
   });
