@@ -61,7 +61,8 @@ function figures(a) {
   const nm = rev.non_members || {};
   const period = a.period || {};
   const trend = Array.isArray(a.trend) ? a.trend : [];
-  const tiers = Array.isArray(a.tiers) ? a.tiers : [];
+  // A tier without a name: customers without a tier, or a tier since removed.
+  const tiers = (Array.isArray(a.tiers) ? a.tiers : []).map((t) => ({ ...t, name: t.name || (t.id ? `${t.id} (removed)` : "No tier") }));
   const grid = (...items) => h("s-grid", { gridTemplateColumns: "repeat(auto-fit, minmax(190px, 1fr))", gap: "base", class: "metrics" }, ...items);
   return [
     h("s-text", { color: "subdued" }, `${day(period.from)} – ${day(period.to)} · computed ${when(a.computed_at ? Date.parse(a.computed_at) || a.computed_at : null)}`),
