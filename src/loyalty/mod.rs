@@ -9,6 +9,8 @@
 //! | [`earning`] | points from orders: award, proportional clawback, cancellation |
 //! | [`tiers`] | which VIP level a customer reaches |
 //! | [`referrals`] | referral fraud rules |
+//! | [`winback`] | at-risk by the customer's own purchase interval, and the keyed holdout draw |
+//! | [`segments`] | recency, frequency and monetary scores on the shop's own quintiles, and named segments |
 //! | [`identity`] | hashed emails, phones and addresses for matching |
 //! | [`codes`] | referral and discount codes |
 //! | [`calendar`] | expiry and birthdays |
@@ -19,8 +21,10 @@ pub mod earning;
 pub mod identity;
 pub mod money;
 pub mod referrals;
+pub mod segments;
 pub mod settings;
 pub mod tiers;
+pub mod winback;
 
 #[cfg(test)]
 mod properties;
