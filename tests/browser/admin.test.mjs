@@ -167,6 +167,15 @@ describe("the embedded admin page", { timeout: 300000 }, () => {
     assert.ok(await page.locator("svg.chart polyline").count() >= 2, "the trend is drawn");
     assert.equal(await page.locator("[data-role=error]").count(), 0);
     await shot("dashboard");
+    // Recomputing answers with the figures again, and another period loads.
+    await page.locator("#refresh").click();
+    await page.waitForSelector("#refresh:not([loading])", { state: "attached" });
+    await page.waitForSelector("[data-metric=members] s-heading");
+    await page.locator("#period select").selectOption("365d");
+    await page.waitForFunction(() => !document.querySelector("#dashboard-body s-spinner")
+      && document.querySelector("[data-metric=members] s-heading"));
+    assert.match(page.url(), /period=365d/);
+    assert.equal(await page.locator("[data-role=error]").count(), 0);
     assertNoProblems();
   });
 
