@@ -187,6 +187,13 @@ impl Application {
                 stopped.clone(),
             )));
         }
+        if !config.runtime.analytics_refresh_every.is_zero() {
+            workers.push(tokio::spawn(crate::analytics::refresh::run(
+                store.clone(),
+                config.runtime.analytics_refresh_every,
+                stopped.clone(),
+            )));
+        }
         let inline_outbox = Arc::new(OutboxSender::new(
             store.clone(),
             admin_api.clone(),

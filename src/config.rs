@@ -75,6 +75,10 @@ pub struct Runtime {
     /// How often scheduled loyalty jobs (pending points, expiry, tiers,
     /// birthdays) are looked at; zero runs none in this process.
     pub scheduler_every: Duration,
+    /// How often changed dashboard snapshots are recomputed; zero
+    /// recomputes none in this process (a request still computes a missing
+    /// one).
+    pub analytics_refresh_every: Duration,
 }
 
 impl Default for Runtime {
@@ -90,6 +94,7 @@ impl Default for Runtime {
             intake_batch: 512,
             db_max_connections: 16,
             scheduler_every: Duration::from_secs(60),
+            analytics_refresh_every: Duration::from_secs(300),
         }
     }
 }
@@ -261,6 +266,12 @@ impl Config {
                 "ADVOCATE_SCHEDULER_SECS",
                 defaults.scheduler_every.as_secs(),
                 "a number of seconds (0 disables scheduled jobs here)",
+            )?),
+            analytics_refresh_every: Duration::from_secs(parse_num(
+                &get,
+                "ADVOCATE_ANALYTICS_REFRESH_SECS",
+                defaults.analytics_refresh_every.as_secs(),
+                "a number of seconds (0 disables dashboard refreshes here)",
             )?),
             inbox_lease: Duration::from_secs(parse_num(
                 &get,

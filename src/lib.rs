@@ -8,6 +8,7 @@
 //!
 //! | module | owns |
 //! |---|---|
+//! | [`analytics`] | the merchant dashboard: metric definitions (pure) and per-shop snapshots refreshed in the background |
 //! | [`config`] | typed settings from the environment; secrets are never printed |
 //! | [`crypto`] | tokens at rest: AES-256-GCM with key ids for rotation |
 //! | [`app`] | builds the HTTP server, its shared state and the background workers |
@@ -40,6 +41,7 @@
 //! marks the row done, so a delivery's effect commits exactly once even when
 //! a process dies mid-row or Shopify delivers twice.
 
+pub mod analytics;
 pub mod app;
 pub mod config;
 pub mod crypto;

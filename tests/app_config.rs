@@ -97,6 +97,9 @@ fn scope_of(root_field: &str) -> Option<Option<&'static str>> {
         "discountAutomaticAppCreate" | "discountAutomaticAppUpdate" => Some("write_discounts"),
         "codeDiscountNodeByCode" | "automaticDiscountNodes" => Some("read_discounts"),
         // Bulk operations carry a mutation checked on its own; staged
+        // Flow triggers with a customer reference need read_customers
+        // (held through write_customers).
+        "flowTriggerReceive" => Some("read_customers"),
         // uploads, the shop and webhook subscriptions need no scope.
         "bulkOperationRunMutation"
         | "stagedUploadsCreate"
@@ -166,4 +169,85 @@ fn the_scopes_cover_every_admin_operation_and_no_more() {
                 .is_some_and(|rest| needed.contains(&format!("read_{rest}")));
         assert!(used, "{scope} is requested but nothing uses it");
     }
+}
+
+/// Every Flow trigger Advocate sends has its extension, with a field for
+/// each key of its payload, and every trigger extension is one Advocate sends.
+#[test]
+fn every_flow_trigger_has_its_extension_and_its_fields() {
+    use advocate::shopify::admin::effects::{Effect, FlowTrigger};
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/extensions");
+    let mut declared = BTreeSet::new();
+    for entry in std::fs::read_dir(root).unwrap() {
+        let path = entry.unwrap().path().join("shopify.extension.toml");
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            continue;
+        };
+        let toml: toml::Value = text.parse().expect("valid TOML");
+        let extensions = toml.get("extensions").and_then(|e| e.as_array());
+        for ext in extensions.into_iter().flatten() {
+            if ext["type"].as_str() != Some("flow_trigger") {
+                continue;
+            }
+            let handle = ext["handle"].as_str().unwrap().to_owned();
+            assert!(handle.len() <= 30, "{handle}: at most 30 characters");
+            let fields = toml["settings"]["fields"].as_array().unwrap();
+            let keys: BTreeSet<String> = fields
+                .iter()
+                .map(|f| match f["type"].as_str().unwrap() {
+                    "customer_reference" => "customer_id".to_owned(),
+                    kind => {
+                        assert!(
+                            [
+                                "single_line_text_field",
+                                "number_decimal",
+                                "boolean",
+                                "email",
+                                "url"
+                            ]
+                            .contains(&kind),
+                            "{handle}: {kind} is not a trigger field type"
+                        );
+                        let key = f["key"].as_str().unwrap().to_owned();
+                        assert!(
+                            key.chars().all(|c| c.is_ascii_alphabetic() || c == ' '),
+                            "{handle}: field keys are letters and spaces"
+                        );
+                        key
+                    }
+                })
+                .collect();
+            declared.insert((handle, keys));
+        }
+    }
+    // What the engine sends, with the keys it fills (see engine/).
+    let sent: Vec<(FlowTrigger, &[&str])> = vec![
+        (
+            FlowTrigger::TierReached,
+            &["Tier", "Tier tag", "Previous tier"],
+        ),
+        (
+            FlowTrigger::RewardRedeemed,
+            &["Reward", "Points spent", "Discount code", "Expires at"],
+        ),
+        (
+            FlowTrigger::ReferralCompleted,
+            &["Friend order", "Advocate reward"],
+        ),
+        (FlowTrigger::PointsExpiring, &["Points", "Expires on"]),
+    ];
+    assert_eq!(sent.len(), FlowTrigger::ALL.len());
+    let mut expected = BTreeSet::new();
+    for (trigger, keys) in sent {
+        let fields = keys
+            .iter()
+            .map(|k| ((*k).to_owned(), serde_json::json!("x")))
+            .collect();
+        let Effect::FlowTrigger { handle, payload } = trigger.effect(1, fields) else {
+            panic!("a trigger's effect is a Flow trigger");
+        };
+        let keys: BTreeSet<String> = payload.as_object().unwrap().keys().cloned().collect();
+        expected.insert((handle, keys));
+    }
+    assert_eq!(declared, expected);
 }

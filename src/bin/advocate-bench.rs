@@ -43,6 +43,8 @@ enum Bench {
     Webhooks(WebhookArgs),
     /// Admin API pacing against the Shopify stand-in, and bulk vs per call.
     AdminApi(AdminArgs),
+    /// The merchant dashboard of a large shop against `GET /api/admin/shop`.
+    Analytics(AnalyticsArgs),
     /// The baseline: verify the HMAC, answer 200, store nothing.
     #[command(hide = true)]
     BaselineServer {
@@ -110,6 +112,31 @@ struct AdminArgs {
     bulk_customers: usize,
 }
 
+#[derive(Parser, Clone)]
+struct AnalyticsArgs {
+    /// Customers in the seeded shop.
+    #[arg(long, default_value_t = 100_000)]
+    customers: usize,
+    /// Orders in the seeded shop, over the last two years.
+    #[arg(long, default_value_t = 1_000_000)]
+    orders: usize,
+    /// Measured requests per route (after a warm-up).
+    #[arg(long, default_value_t = 200)]
+    requests: usize,
+    /// Snapshot computations from scratch to take the median of.
+    #[arg(long, default_value_t = 3)]
+    computes: usize,
+    /// Backend for Advocate's database.
+    #[arg(long, value_enum, default_value_t = Backend::Sqlite)]
+    database: Backend,
+    /// PostgreSQL server (a fresh database is created on it).
+    #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/test")]
+    postgres_url: String,
+    /// HTTP worker threads (0: one per core).
+    #[arg(long, default_value_t = 0)]
+    workers: usize,
+}
+
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq, Debug)]
 enum Backend {
     Sqlite,
@@ -127,6 +154,10 @@ fn main() -> anyhow::Result<()> {
             .enable_all()
             .build()?
             .block_on(admin_api(args)),
+        Bench::Analytics(args) => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?
+            .block_on(analytics(args)),
     }
 }
 
@@ -259,6 +290,16 @@ async fn start_advocate(
     workers: usize,
     inbox_workers: Option<usize>,
 ) -> anyhow::Result<Server> {
+    start_advocate_with(database_url, workers, inbox_workers, &[]).await
+}
+
+/// As [`start_advocate`], with more environment variables.
+async fn start_advocate_with(
+    database_url: &str,
+    workers: usize,
+    inbox_workers: Option<usize>,
+    env: &[(&str, String)],
+) -> anyhow::Result<Server> {
     let port = free_port()?;
     let mut child = Command::new(sibling("advocate")?)
         .env_clear()
@@ -274,6 +315,7 @@ async fn start_advocate(
         .env("ADVOCATE_HTTP_WORKERS", workers.to_string())
         .envs(inbox_workers.map(|n| ("ADVOCATE_INBOX_WORKERS", n.to_string())))
         .env("ADVOCATE_LOG", "warn")
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .stdout(Stdio::null())
         .kill_on_drop(true)
         .spawn()?;
@@ -877,5 +919,364 @@ async fn admin_api(args: AdminArgs) -> anyhow::Result<()> {
         result.object_count.unwrap_or_default(),
         per_call / 3600.0
     );
+    Ok(())
+}
+
+/// A fresh database for a run: a SQLite file in `dir`, or a new database on
+/// the PostgreSQL server (returned for dropping afterwards).
+async fn fresh_database(
+    backend: Backend,
+    postgres_url: &str,
+    dir: &tempfile::TempDir,
+) -> anyhow::Result<(String, Option<(sqlx::AnyPool, String)>)> {
+    Ok(match backend {
+        Backend::Sqlite => (format!("sqlite://{}/bench.db", dir.path().display()), None),
+        Backend::Postgres => {
+            let name = format!("advocate_bench_{:08x}", rand::random::<u32>());
+            let admin = sqlx_admin(postgres_url).await?;
+            sqlx::query(&format!("CREATE DATABASE {name}"))
+                .execute(&admin)
+                .await?;
+            let (base, _) = postgres_url
+                .rsplit_once('/')
+                .context("postgres URL has no database")?;
+            (format!("{base}/{name}"), Some((admin, name)))
+        }
+    })
+}
+
+const DAY_MS: i64 = 86_400_000;
+
+/// Seeds the shop with `customers` customers and `orders` orders paid over
+/// the last two years (10 % guest orders, 3 % cancelled, 1 % test orders,
+/// 5 % half refunded; some customers buy far more often than others). Four
+/// in five customers are members: a signup entry, an earn entry per counted
+/// order (1 point per 1.00), and for one member in ten a 500-point
+/// redemption. Balances equal the ledger; tiers follow lifetime spend.
+/// Returns the number of ledger entries.
+async fn seed_shop(
+    store: &Store,
+    shop_id: i64,
+    customers: usize,
+    orders: usize,
+) -> anyhow::Result<usize> {
+    use advocate::store::analytics::seed;
+    use rand::{Rng, SeedableRng};
+
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let now = advocate::store::now_ms();
+    let span = 730 * DAY_MS;
+    let n = customers.max(1) as i64;
+    let order_rows: Vec<seed::Order> = (0..orders)
+        .map(|i| {
+            let paid_at = now - rng.gen_range(1..span);
+            let customer_id =
+                (!rng.gen_bool(0.1)).then(|| 1 + rng.gen_range(0..n).min(rng.gen_range(0..n)));
+            let total_minor = rng.gen_range(1_000..20_000);
+            seed::Order {
+                order_id: 1_000_000 + i as i64,
+                customer_id,
+                total_minor,
+                refunded_minor: if rng.gen_bool(0.05) {
+                    total_minor / 2
+                } else {
+                    0
+                },
+                paid_at,
+                cancelled_at: rng.gen_bool(0.03).then_some(paid_at + DAY_MS),
+                is_test: rng.gen_bool(0.01),
+            }
+        })
+        .collect();
+
+    let member = |c: i64| c % 5 != 0;
+    let slots = customers + 1;
+    let (mut balance, mut spend, mut first) = (vec![0; slots], vec![0; slots], vec![now; slots]);
+    let mut entries = Vec::new();
+    for o in &order_rows {
+        let Some(c) = o.customer_id else { continue };
+        if o.cancelled_at.is_some() || o.is_test {
+            continue;
+        }
+        let net = o.total_minor - o.refunded_minor;
+        spend[c as usize] += net;
+        if member(c) {
+            first[c as usize] = first[c as usize].min(o.paid_at);
+            balance[c as usize] += net / 100;
+            entries.push(seed::Entry {
+                key: 0,
+                customer_id: c,
+                points: net / 100,
+                kind: "earn",
+                order_id: Some(o.order_id),
+                created_at: o.paid_at,
+            });
+        }
+    }
+    for c in (1..=n).filter(|c| member(*c)) {
+        let joined = first[c as usize] - 1;
+        balance[c as usize] += 100;
+        entries.push(seed::Entry {
+            key: 0,
+            customer_id: c,
+            points: 100,
+            kind: "signup",
+            order_id: None,
+            created_at: joined,
+        });
+        if c % 10 == 1 && balance[c as usize] >= 500 {
+            balance[c as usize] -= 500;
+            entries.push(seed::Entry {
+                key: 0,
+                customer_id: c,
+                points: -500,
+                kind: "redeem",
+                order_id: None,
+                created_at: joined + rng.gen_range(1..(now - joined).max(2)),
+            });
+        }
+    }
+    // The ledger is append-only: ids follow time.
+    entries.sort_by_key(|e| e.created_at);
+    for (i, e) in entries.iter_mut().enumerate() {
+        e.key = i as i64;
+    }
+    let customer_rows: Vec<seed::Customer> = (1..=n)
+        .map(|c| {
+            let s = spend[c as usize];
+            let tier = match s {
+                s if s >= 100_000 => Some("platinum"),
+                s if s >= 50_000 => Some("gold"),
+                s if s >= 25_000 => Some("silver"),
+                _ => None,
+            };
+            seed::Customer {
+                customer_id: c,
+                points_balance: balance[c as usize],
+                points_pending: 0,
+                tier_id: tier.map(str::to_owned),
+                created_at: now - span,
+            }
+        })
+        .collect();
+
+    const ROWS: usize = 1_000;
+    const PER_TX: usize = 100;
+    let dialect = store.dialect();
+    for batch in customer_rows.chunks(ROWS * PER_TX) {
+        let mut tx = store.begin().await?;
+        for rows in batch.chunks(ROWS) {
+            seed::insert_customers(&mut tx, dialect, shop_id, rows).await?;
+        }
+        tx.commit().await?;
+    }
+    for batch in order_rows.chunks(ROWS * PER_TX) {
+        let mut tx = store.begin().await?;
+        for rows in batch.chunks(ROWS) {
+            seed::insert_orders(&mut tx, dialect, shop_id, "USD", rows).await?;
+        }
+        tx.commit().await?;
+    }
+    for batch in entries.chunks(ROWS * PER_TX) {
+        let mut tx = store.begin().await?;
+        for rows in batch.chunks(ROWS) {
+            seed::insert_ledger(&mut tx, dialect, shop_id, rows).await?;
+        }
+        tx.commit().await?;
+    }
+    sqlx::query("UPDATE shops SET currency = 'USD' WHERE id = $1")
+        .bind(shop_id)
+        .execute(store.writer())
+        .await?;
+    Ok(entries.len())
+}
+
+/// Seeds one large shop, then measures through the real HTTP server with a
+/// valid session token: the time to compute the dashboard snapshots from
+/// scratch (`POST /api/admin/analytics/refresh`, every period), and the
+/// latency of `GET /api/admin/analytics` for each period against
+/// `GET /api/admin/shop` (the same guard, no data: the baseline), requests
+/// interleaved so that drift affects every route alike.
+async fn analytics(args: AnalyticsArgs) -> anyhow::Result<()> {
+    use advocate::{
+        shopify::session_token::sign_session_token,
+        sim::{ShopifySim, SimConfig},
+    };
+
+    const SHOP: &str = "bench-analytics.myshopify.com";
+    let sim = ShopifySim::start(SimConfig::new("bench-client-id", SECRET))?;
+    sim.install(SHOP);
+    let dir = tempfile::tempdir()?;
+    let (database_url, pg_cleanup) =
+        fresh_database(args.database, &args.postgres_url, &dir).await?;
+    let server = start_advocate_with(
+        &database_url,
+        args.workers,
+        Some(0),
+        &[
+            ("SHOPIFY_API_ORIGIN", sim.origin().to_owned()),
+            ("ADVOCATE_OUTBOX_WORKERS", "0".into()),
+            ("ADVOCATE_SCHEDULER_SECS", "0".into()),
+            ("ADVOCATE_ANALYTICS_REFRESH_SECS", "0".into()),
+        ],
+    )
+    .await?;
+    let base = format!("http://{}", server.addr);
+    let now = chrono::Utc::now().timestamp();
+    let token = sign_session_token(
+        SECRET,
+        &serde_json::json!({
+            "iss": format!("https://{SHOP}/admin"), "dest": format!("https://{SHOP}"),
+            "aud": "bench-client-id", "sub": "1", "exp": now + 6 * 3600, "nbf": now - 1,
+        }),
+    );
+    let http = reqwest::Client::new();
+    // The first request installs the shop (token exchange with the stand-in).
+    let installed = http
+        .get(format!("{base}/api/admin/shop"))
+        .bearer_auth(&token)
+        .send()
+        .await?;
+    if !installed.status().is_success() {
+        bail!("installing the shop: {}", installed.status());
+    }
+
+    let store = Store::connect(&DatabaseUrl::parse(database_url.clone())?, 4).await?;
+    let shop_id: i64 = sqlx::query_scalar("SELECT id FROM shops WHERE domain = $1")
+        .bind(SHOP)
+        .fetch_one(store.writer())
+        .await?;
+    let started = Instant::now();
+    let entries = seed_shop(&store, shop_id, args.customers, args.orders).await?;
+    if args.database == Backend::Postgres {
+        // What autovacuum does for a table this size soon after the load.
+        for table in ["customers", "orders", "points_ledger"] {
+            sqlx::raw_sql(&format!("VACUUM ANALYZE {table}"))
+                .execute(store.writer())
+                .await?;
+        }
+    }
+    println!(
+        "dashboard analytics on {:?}: one shop with {} customers, {} orders, {} ledger entries (seeded in {:.1} s)",
+        args.database,
+        args.customers,
+        args.orders,
+        entries,
+        started.elapsed().as_secs_f64()
+    );
+
+    let mut computes = Vec::new();
+    let mut dashboard = serde_json::Value::Null;
+    for _ in 0..args.computes.max(1) {
+        let t = Instant::now();
+        let response = http
+            .post(format!("{base}/api/admin/analytics/refresh"))
+            .bearer_auth(&token)
+            .send()
+            .await?;
+        if !response.status().is_success() {
+            bail!("refresh answered {}", response.status());
+        }
+        dashboard = response.json().await?;
+        computes.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    println!(
+        "  90d: {} members, {} member orders, {} non-member orders, repeat {}, retention {}",
+        dashboard["members"]["total"],
+        dashboard["revenue"]["members"]["orders"],
+        dashboard["revenue"]["non_members"]["orders"],
+        dashboard["repeat_purchase_rate"]["percent"],
+        dashboard["retention_rate"]["percent"],
+    );
+    let first = computes[0];
+    computes.sort_by(f64::total_cmp);
+    println!(
+        "snapshots from scratch (all three periods): median {:.0} ms of {} (first {:.0} ms)",
+        computes[computes.len() / 2],
+        computes.len(),
+        first
+    );
+
+    let routes = [
+        "/api/admin/shop",
+        "/api/admin/analytics?period=30d",
+        "/api/admin/analytics?period=90d",
+        "/api/admin/analytics?period=365d",
+    ];
+    let timed = |path: &'static str| {
+        let request = http.get(format!("{base}{path}")).bearer_auth(&token);
+        async move {
+            let t = Instant::now();
+            let response = request.send().await?;
+            let ok = response.status().is_success();
+            let bytes = response.bytes().await?.len();
+            if !ok {
+                bail!("{path} failed");
+            }
+            anyhow::Ok((t.elapsed().as_micros() as u64, bytes))
+        }
+    };
+    for _ in 0..20 {
+        for path in routes {
+            timed(path).await?;
+        }
+    }
+    let mut results: Vec<RunResult> = routes
+        .iter()
+        .map(|_| RunResult {
+            ok: 0,
+            failed: 0,
+            elapsed: Duration::ZERO,
+            latencies_us: Vec::with_capacity(args.requests),
+        })
+        .collect();
+    let mut sizes = vec![0; routes.len()];
+    for _ in 0..args.requests {
+        for (i, path) in routes.iter().enumerate() {
+            let (us, bytes) = timed(path).await?;
+            results[i].latencies_us.push(us);
+            results[i].ok += 1;
+            sizes[i] = bytes;
+        }
+    }
+    let base_p50 = results[0].percentile_ms(0.5);
+    let base_p95 = results[0].percentile_ms(0.95);
+    println!();
+    println!(
+        "{:<36} {:>8} {:>8} {:>8} {:>8} {:>16}",
+        format!("{} requests each, one at a time", args.requests),
+        "p50 ms",
+        "p95 ms",
+        "p99 ms",
+        "bytes",
+        "p50 / p95 ratio"
+    );
+    for (i, path) in routes.iter().enumerate() {
+        let r = &results[i];
+        println!(
+            "{:<36} {:>8.2} {:>8.2} {:>8.2} {:>8} {:>16}",
+            format!("GET {path}"),
+            r.percentile_ms(0.5),
+            r.percentile_ms(0.95),
+            r.percentile_ms(0.99),
+            sizes[i],
+            if i == 0 {
+                "baseline".to_owned()
+            } else {
+                format!(
+                    "{:.2}x / {:.2}x",
+                    r.percentile_ms(0.5) / base_p50,
+                    r.percentile_ms(0.95) / base_p95
+                )
+            }
+        );
+    }
+    store.close().await;
+    drop(server);
+    if let Some((admin, name)) = pg_cleanup {
+        sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .execute(&admin)
+            .await?;
+    }
     Ok(())
 }

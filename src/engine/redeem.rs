@@ -13,7 +13,7 @@ use crate::{
         codes, money,
         settings::{Reward, RewardValue},
     },
-    shopify::admin::effects::{DiscountValue, Effect, Refund},
+    shopify::admin::effects::{DiscountValue, Effect, FlowTrigger, Refund},
     store::{
         customers,
         ledger::{self, NewEntry},
@@ -156,7 +156,32 @@ pub async fn redeem(
             source_key: format!("{source_key}:refund"),
         }),
     };
-    enqueue(conn, shop_id, &effect, &source_key, None).await?;
+    // The code first, then the Flow trigger that may email it.
+    let ordering = format!("{source_key}:code");
+    enqueue(conn, shop_id, &effect, &source_key, Some(&ordering)).await?;
+    let trigger = FlowTrigger::RewardRedeemed.effect(
+        customer_id,
+        serde_json::Map::from_iter([
+            ("Reward".to_owned(), serde_json::json!(reward.name)),
+            (
+                "Points spent".to_owned(),
+                serde_json::json!(reward.points_cost),
+            ),
+            ("Discount code".to_owned(), serde_json::json!(code)),
+            (
+                "Expires at".to_owned(),
+                serde_json::json!(rfc3339(expires_at)),
+            ),
+        ]),
+    );
+    enqueue(
+        conn,
+        shop_id,
+        &trigger,
+        &format!("{source_key}:flow"),
+        Some(&ordering),
+    )
+    .await?;
     Ok(Redeemed {
         redemption: Redemption {
             id,

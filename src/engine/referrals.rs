@@ -17,7 +17,7 @@ use crate::{
         referrals::{assess, Identity, ReferredOrder, Verdict},
         settings::AdvocateReward,
     },
-    shopify::admin::effects::Effect,
+    shopify::admin::effects::{Effect, FlowTrigger},
     store::{
         customers,
         ledger::{self, NewEntry},
@@ -323,6 +323,25 @@ pub async fn settle(
             .await?;
         }
     }
+    let reward = match &program.settings.referrals.advocate_reward {
+        AdvocateReward::Points { points } => format!("{points} points"),
+        AdvocateReward::Discount { .. } => "a discount code".to_owned(),
+    };
+    let trigger = FlowTrigger::ReferralCompleted.effect(
+        referral.advocate_id,
+        serde_json::Map::from_iter([
+            ("Friend order".to_owned(), serde_json::json!(label)),
+            ("Advocate reward".to_owned(), serde_json::json!(reward)),
+        ]),
+    );
+    enqueue(
+        conn,
+        shop_id,
+        &trigger,
+        &format!("referral:{}:flow", referral.id),
+        None,
+    )
+    .await?;
     Ok(true)
 }
 

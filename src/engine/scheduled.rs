@@ -18,7 +18,7 @@ use chrono::{Datelike, Months};
 use super::{customer_gid, enqueue, referrals as referral_engine, tiers, EngineError};
 use crate::{
     loyalty::{calendar, settings::TierWindow},
-    shopify::admin::effects::{Effect, Metafield},
+    shopify::admin::effects::{Effect, FlowTrigger, Metafield},
     store::{
         customers,
         ledger::{self, NewEntry},
@@ -195,7 +195,7 @@ async fn expiry(store: &Store, now: i64, report: &mut Report) -> anyhow::Result<
             let mut tx = store.begin().await?;
             let due =
                 customers::inactive_with_points(&mut tx, shop_id, warn_from, true, CHUNK).await?;
-            for (customer, _, last) in &due {
+            for (customer, points, last) in &due {
                 if !customers::mark_expiry_warned(&mut tx, shop_id, *customer, *last).await? {
                     continue;
                 }
@@ -214,6 +214,24 @@ async fn expiry(store: &Store, now: i64, report: &mut Report) -> anyhow::Result<
                     shop_id,
                     &effect,
                     &format!("expiry-warning:{customer}:{last}"),
+                    Some(&format!("customer:{customer}")),
+                )
+                .await?;
+                let trigger = FlowTrigger::PointsExpiring.effect(
+                    *customer,
+                    serde_json::Map::from_iter([
+                        ("Points".to_owned(), serde_json::json!(points)),
+                        (
+                            "Expires on".to_owned(),
+                            serde_json::json!(calendar::date_of(expires).to_string()),
+                        ),
+                    ]),
+                );
+                enqueue(
+                    &mut tx,
+                    shop_id,
+                    &trigger,
+                    &format!("expiry-warning:{customer}:{last}:flow"),
                     Some(&format!("customer:{customer}")),
                 )
                 .await?;

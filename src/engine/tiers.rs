@@ -13,7 +13,7 @@ use crate::{
         settings::{TierBasis, TierWindow},
         tiers,
     },
-    shopify::admin::effects::{Effect, Metafield},
+    shopify::admin::effects::{Effect, FlowTrigger, Metafield},
     store::{
         customers,
         ledger::{self, NewEntry},
@@ -186,6 +186,30 @@ pub async fn reevaluate(
     let ranked = tiers::ranked(&program.settings.tiers, program.exponent());
     let rank = |id: Option<&str>| id.and_then(|id| ranked.iter().position(|(_, l)| l.id == id));
     let upward = rank(target_id) > rank(current.tier_id.as_deref());
+    if let Some(level) = target.filter(|_| upward) {
+        // After the tag and metafield, so a workflow sees them set.
+        let previous = current
+            .tier_id
+            .as_deref()
+            .and_then(|id| program.settings.tiers.levels.iter().find(|l| l.id == id))
+            .map_or("", |l| l.name.as_str());
+        let trigger = FlowTrigger::TierReached.effect(
+            customer_id,
+            serde_json::Map::from_iter([
+                ("Tier".to_owned(), serde_json::json!(level.name)),
+                ("Tier tag".to_owned(), serde_json::json!(level.tag)),
+                ("Previous tier".to_owned(), serde_json::json!(previous)),
+            ]),
+        );
+        enqueue(
+            conn,
+            shop_id,
+            &trigger,
+            &format!("tier:{customer_id}:{seq}:flow"),
+            Some(&ordering),
+        )
+        .await?;
+    }
     if let Some(level) = target.filter(|l| l.entry_points > 0 && upward) {
         let reason = format!("Welcome to {}: {} points", level.name, level.entry_points);
         ledger::append(

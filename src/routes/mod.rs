@@ -6,6 +6,7 @@
 //! table, so a new route is covered as soon as it is added here.
 
 pub mod admin;
+pub mod analytics;
 pub mod auth;
 pub mod guards;
 pub mod health;
@@ -71,6 +72,8 @@ api_routes! {
     get "/api/admin/referrals" => admin::list_referrals, Admin;
     post "/api/admin/referrals/{referral_id}/approve" => admin::approve_referral, Admin;
     post "/api/admin/referrals/{referral_id}/reject" => admin::reject_referral, Admin;
+    get "/api/admin/analytics" => analytics::get_analytics, Admin;
+    post "/api/admin/analytics/refresh" => analytics::refresh_analytics, Admin;
     get "/api/admin/data-requests" => admin::list_data_requests, Admin;
     get "/api/admin/webhooks/failed" => admin::list_failed_webhooks, Admin;
     post "/api/admin/webhooks/failed/{inbox_id}/retry" => admin::retry_failed_webhook, Admin;

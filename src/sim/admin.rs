@@ -52,6 +52,8 @@ pub struct AdminState {
     pub(super) staged: HashMap<String, Vec<u8>>,
     /// Bulk operations: id to (status, object count).
     pub bulk_operations: HashMap<String, (String, u64)>,
+    /// Flow triggers received: (shop, handle, payload), in order.
+    pub flow_triggers: Vec<(String, String, Value)>,
     /// Where staged uploads are posted (this stand-in's origin).
     pub(super) origin: String,
     next_id: u64,
@@ -297,6 +299,19 @@ fn run(admin: &mut AdminState, shop: &str, name: &str, vars: &Value) -> Result<V
                 .automatic_discounts
                 .insert((shop.to_owned(), id.clone()), input);
             json!({ "discountAutomaticAppCreate": { "automaticAppDiscount": { "discountId": id }, "userErrors": [] } })
+        }
+        "FlowTriggerReceive" => {
+            let handle = text(vars, "handle");
+            let payload = vars["payload"].clone();
+            // Flow refuses a handle the app has not deployed and a payload
+            // that is not an object of the trigger's fields.
+            if handle.is_empty() || !payload.is_object() {
+                return Ok(json!({ "flowTriggerReceive": { "userErrors": [{
+                    "field": ["handle"], "message": "Invalid handle or payload"
+                }] } }));
+            }
+            admin.flow_triggers.push((shop.to_owned(), handle, payload));
+            json!({ "flowTriggerReceive": { "userErrors": [] } })
         }
         "DiscountByCode" => {
             let key = (shop.to_owned(), text(vars, "code").to_uppercase());

@@ -7,6 +7,7 @@
 //! separate pool, in WAL mode with `synchronous=FULL` so a commit is on disk.
 //! On PostgreSQL both are the same pool.
 
+pub mod analytics;
 pub mod customers;
 pub mod data_requests;
 pub mod inbox;

@@ -59,6 +59,7 @@ async fn all_values(app: &TestApp) -> Vec<String> {
         "webhook_inbox",
         "data_requests",
         "outbox",
+        "analytics_snapshots",
     ] {
         let rows = sqlx::query(&format!("SELECT * FROM {table}"))
             .fetch_all(app.store.writer())
@@ -200,6 +201,14 @@ async fn shop_redact_deletes_everything_held_for_that_shop_and_nothing_else(back
     .unwrap();
     app.drain().await;
     let mine = shop_id(&app, SHOP).await;
+    // The dashboard's snapshot of the shop (totals only) goes too.
+    advocate::analytics::refresh::dashboard(
+        &app.store,
+        mine,
+        advocate::analytics::metrics::PeriodKey::Days90,
+    )
+    .await
+    .expect("a dashboard snapshot");
 
     app.send("shop/redact", "shop-redact", &fixture("shop_redact.json"))
         .await;

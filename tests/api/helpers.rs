@@ -444,3 +444,17 @@ impl TestApp {
             .unwrap()
     }
 }
+
+impl TestApp {
+    /// The Shopify Flow triggers the stand-in received for `handle`, in
+    /// order: their payloads.
+    pub fn flow_triggers(&self, handle: &str) -> Vec<serde_json::Value> {
+        self.shopify.admin(|a| {
+            a.flow_triggers
+                .iter()
+                .filter(|(shop, h, _)| shop == SHOP && h == handle)
+                .map(|(_, _, payload)| payload.clone())
+                .collect()
+        })
+    }
+}

@@ -496,6 +496,31 @@ async fn order_paid_to_points_to_code_to_tier_reaches_shopify(backend: Backend) 
             .await,
         275
     );
+
+    // Shopify Flow heard each step once: two tiers reached, one reward.
+    let tiers = app.flow_triggers("advocate-tier-reached");
+    assert_eq!(tiers.len(), 2, "{tiers:?}");
+    assert_eq!(tiers[0]["customer_id"], CUSTOMER);
+    assert_eq!(tiers[0]["Tier"], "Silver");
+    assert_eq!(tiers[0]["Previous tier"], "");
+    assert_eq!(tiers[1]["Tier"], "Gold");
+    assert_eq!(tiers[1]["Previous tier"], "Silver");
+    let rewards = app.flow_triggers("advocate-reward-redeemed");
+    assert_eq!(rewards.len(), 1, "{rewards:?}");
+    assert_eq!(rewards[0]["customer_id"], CUSTOMER);
+    assert_eq!(rewards[0]["Discount code"], code.as_str());
+    assert_eq!(rewards[0]["Points spent"], 500);
+    // Redelivering the orders fires nothing again.
+    send_json(
+        &app,
+        "orders/paid",
+        "big-again",
+        &order(7001, Some(CUSTOMER), "450.00"),
+    )
+    .await;
+    app.drain().await;
+    app.send_effects().await;
+    assert_eq!(app.flow_triggers("advocate-tier-reached").len(), 2);
 }
 
 async fn any_interleaving_of_order_events_ends_with_the_same_ledger(backend: Backend) {

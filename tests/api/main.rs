@@ -3,6 +3,7 @@
 //! over HTTP. Every test runs on both backends.
 
 mod admin_api;
+mod analytics;
 mod auth;
 mod compliance;
 mod helpers;

@@ -367,6 +367,12 @@ async fn inactive_customers_are_warned_and_then_their_points_expire(backend: Bac
     );
     assert!(payload.contains(&expected), "{payload} names {expected}");
     assert!(payload.contains("gid://shopify/Customer/1"));
+    app.send_effects().await;
+    let flows = app.flow_triggers("advocate-points-expiring");
+    assert_eq!(flows.len(), 1, "{flows:?}");
+    assert_eq!(flows[0]["customer_id"], 1);
+    assert_eq!(flows[0]["Points"], 100);
+    assert_eq!(flows[0]["Expires on"], expected.as_str());
     assert_eq!(balance(&app, 1).await, 100, "warned, not expired");
     let report = run_jobs_at(&app, expires.timestamp_millis() - 5 * day).await;
     assert_eq!(report.expiry_warnings, 0, "warned once");
@@ -385,6 +391,8 @@ async fn inactive_customers_are_warned_and_then_their_points_expire(backend: Bac
     let report = run_jobs_at(&app, expires.timestamp_millis() + 40 * day).await;
     assert_eq!(report.customers_expired, 0, "expired once");
     assert_eq!(app.count(warnings).await, 1);
+    app.send_effects().await;
+    assert_eq!(app.flow_triggers("advocate-points-expiring").len(), 1);
 }
 
 async fn points_granted_after_an_expiry_expire_after_their_own_stretch_of_inactivity(

@@ -381,6 +381,11 @@ async fn a_friends_first_paid_order_pays_the_advocate_once_after_the_pending_per
         .await,
         1
     );
+    app.send_effects().await;
+    let flows = app.flow_triggers("advocate-referral-completed");
+    assert_eq!(flows.len(), 1, "{flows:?}");
+    assert_eq!(flows[0]["customer_id"], ADVOCATE);
+    assert_eq!(flows[0]["Advocate reward"], "500 points");
 }
 
 async fn a_friend_order_by_the_advocates_own_customer_account_is_rejected(backend: Backend) {

@@ -78,6 +78,54 @@ pub enum Effect {
         tags: Vec<String>,
         remove: bool,
     },
+    /// Starts the merchant's Shopify Flow workflows that begin with one of
+    /// Advocate's triggers ([`FlowTrigger`]).
+    FlowTrigger {
+        handle: String,
+        /// The trigger's fields: `customer_id` for its customer reference,
+        /// and the keys of its custom fields.
+        payload: Value,
+    },
+}
+
+/// Advocate's Shopify Flow triggers: each is an extension
+/// `extensions/flow-{handle}` whose fields the payload fills.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlowTrigger {
+    TierReached,
+    RewardRedeemed,
+    ReferralCompleted,
+    PointsExpiring,
+}
+
+impl FlowTrigger {
+    pub const ALL: [FlowTrigger; 4] = [
+        FlowTrigger::TierReached,
+        FlowTrigger::RewardRedeemed,
+        FlowTrigger::ReferralCompleted,
+        FlowTrigger::PointsExpiring,
+    ];
+
+    /// The extension's handle (at most 30 characters, letters, digits and
+    /// hyphens).
+    pub fn handle(self) -> &'static str {
+        match self {
+            FlowTrigger::TierReached => "advocate-tier-reached",
+            FlowTrigger::RewardRedeemed => "advocate-reward-redeemed",
+            FlowTrigger::ReferralCompleted => "advocate-referral-completed",
+            FlowTrigger::PointsExpiring => "advocate-points-expiring",
+        }
+    }
+
+    /// The effect that fires this trigger for `customer_id` with `fields`
+    /// (the custom fields, by their keys in the extension).
+    pub fn effect(self, customer_id: i64, mut fields: serde_json::Map<String, Value>) -> Effect {
+        fields.insert("customer_id".into(), json!(customer_id));
+        Effect::FlowTrigger {
+            handle: self.handle().to_owned(),
+            payload: Value::Object(fields),
+        }
+    }
 }
 
 /// The Function (`extensions/vip-perks`) and where its configuration lives.
@@ -105,6 +153,7 @@ impl Effect {
             Effect::SetMetafields { .. } => "set_metafields",
             Effect::TagMany { .. } => "tag_many",
             Effect::SyncVipPerks { .. } => "sync_vip_perks",
+            Effect::FlowTrigger { .. } => "flow_trigger",
         }
     }
 
@@ -246,6 +295,17 @@ impl Effect {
                     Some(d) => Ok(json!({ "discount_id": d.discount_id, "created": true })),
                     None => Err(ShopifyError::UserErrors(data.payload.user_errors).into()),
                 }
+            }
+            Effect::FlowTrigger { handle, payload } => {
+                let data: ops::FlowTriggerReceiveData = api
+                    .call(
+                        shop,
+                        super::FLOW_TRIGGER_RECEIVE,
+                        ops::FlowTriggerVariables { handle, payload },
+                    )
+                    .await?;
+                data.payload.into_result()?;
+                Ok(json!({ "flow_trigger": handle }))
             }
             Effect::SetMetafields { metafields } => {
                 let mut written = 0;

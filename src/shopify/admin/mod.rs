@@ -38,4 +38,5 @@ documents! {
     BULK_OPERATION_RUN_MUTATION = "bulk_operation_run_mutation",
     BULK_OPERATION_STATUS = "bulk_operation_status",
     SHOP = "shop",
+    FLOW_TRIGGER_RECEIVE = "flow_trigger_receive",
 }

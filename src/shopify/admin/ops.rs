@@ -147,3 +147,17 @@ pub struct AutomaticAppDiscount {
     #[serde(rename = "discountId")]
     pub discount_id: String,
 }
+
+/// `FlowTriggerReceive`: starts the merchant's workflows that begin with
+/// the trigger `handle` (an `extensions/flow-*` extension of this app).
+#[derive(Debug, Serialize)]
+pub struct FlowTriggerVariables<'a> {
+    pub handle: &'a str,
+    pub payload: &'a serde_json::Value,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct FlowTriggerReceiveData {
+    #[serde(rename = "flowTriggerReceive")]
+    pub payload: Payload,
+}

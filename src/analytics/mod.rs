@@ -1,0 +1,19 @@
+//! Dashboard analytics: what the merchant's dashboard shows and how each
+//! figure is defined.
+//!
+//! - [`metrics`]: the definitions, pure: periods and their trend buckets,
+//!   rates as integer fractions with a one-decimal percent, customer
+//!   lifetime value, the points liability, and the dashboard assembled from
+//!   the aggregates the store returns. No SQL, no clock.
+//! - [`refresh`]: keeps per-shop, per-period snapshots of the dashboard
+//!   (computing one from raw rows takes too long for a page load at a
+//!   million orders): computes them through [`crate::store::analytics`],
+//!   and in the background recomputes the shops whose orders or ledger
+//!   changed, under a lease so several processes do not repeat the work.
+//!
+//! Invariants: money is integer minor units, rates are integer
+//! numerator/denominator pairs; nothing goes through floating point. The
+//! README's "Dashboard metrics" section documents every definition.
+
+pub mod metrics;
+pub mod refresh;

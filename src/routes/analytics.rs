@@ -1,0 +1,54 @@
+//! `/api/admin/analytics`: the merchant's dashboard, served from the shop's
+//! snapshot for the period (see [`crate::analytics`]).
+
+use actix_web::{web, HttpRequest, HttpResponse};
+
+use super::guards::AdminSession;
+use crate::{
+    analytics::{metrics::PeriodKey, refresh},
+    app::AppState,
+    error::ApiError,
+    shopify::query,
+};
+
+/// `period=30d|90d|365d`, 90d when absent.
+fn period(req: &HttpRequest) -> Result<PeriodKey, ApiError> {
+    let pairs = query::parse_pairs(req.query_string());
+    match query::get(&pairs, "period") {
+        None => Ok(PeriodKey::DEFAULT),
+        Some(raw) => PeriodKey::parse(raw)
+            .ok_or_else(|| ApiError::BadRequest("period must be one of 30d, 90d, 365d".into())),
+    }
+}
+
+fn json(body: String) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(body)
+}
+
+/// `GET /api/admin/analytics?period=`: the dashboard as of its snapshot's
+/// `computed_at` (computed now when the shop has none yet).
+pub async fn get_analytics(
+    session: AdminSession,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let key = period(&req)?;
+    Ok(json(
+        refresh::dashboard(&state.store, session.shop_id, key).await?,
+    ))
+}
+
+/// `POST /api/admin/analytics/refresh?period=`: recomputes the shop's
+/// snapshots now and answers the fresh dashboard.
+pub async fn refresh_analytics(
+    session: AdminSession,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let key = period(&req)?;
+    Ok(json(
+        refresh::recompute(&state.store, session.shop_id, key).await?,
+    ))
+}
