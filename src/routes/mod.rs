@@ -106,6 +106,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/readyz", web::get().to(health::readyz))
         .route("/metrics", web::get().to(metrics::get_metrics))
         .route("/", web::get().to(home::app_home))
+        .route("/assets/{path:.*}", web::get().to(home::get_asset))
         .route("/auth", web::get().to(auth::begin_auth))
         .route("/auth/callback", web::get().to(auth::finish_auth))
         .route(

@@ -1,0 +1,269 @@
+// The embedded admin page in headless Chromium, against the real
+// `advocate` binary in sandbox mode (no Shopify credentials: the local
+// Shopify stand-in runs in the process and a demo shop is installed) with a
+// fresh SQLite database, filled by `advocate simulate`.
+//
+// Every screen is loaded, one real change is made on each that has one,
+// and any console error or uncaught page error fails the run. A screenshot
+// of each screen is saved to target/browser-artifacts/.
+//
+// ADVOCATE_BIN names the binary (default target/debug/advocate);
+// CHROMIUM the browser (default /usr/bin/chromium).
+import { describe, it, before, beforeEach, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn, execFile } from "node:child_process";
+import { mkdtempSync, mkdirSync, rmSync, existsSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { chromium } from "playwright-core";
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+const BIN = process.env.ADVOCATE_BIN || path.join(ROOT, "target/debug/advocate");
+const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
+const ARTIFACTS = path.join(ROOT, "target/browser-artifacts");
+const SHOP = "advocate-demo.myshopify.com";
+
+let server;
+let workdir;
+let url;
+let browser;
+let page;
+const problems = [];
+/** Statuses the current step provokes on purpose (Chromium logs them). */
+let expectedStatuses = new Set();
+
+/** The environment without Shopify credentials: Advocate starts its sandbox. */
+function sandboxEnv(databaseUrl) {
+  const env = {};
+  for (const [k, v] of Object.entries(process.env)) {
+    if (!k.startsWith("SHOPIFY_") && !k.startsWith("ADVOCATE_")) env[k] = v;
+  }
+  return { ...env, DATABASE_URL: databaseUrl, PORT: "0", HOST: "127.0.0.1", ADVOCATE_LOG: "warn" };
+}
+
+/** Starts the sandbox and resolves to the URL it prints. `advocate simulate`
+ * reads the sandbox's credentials from the same database. */
+function startSandbox(database) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(BIN, [], { cwd: workdir, env: sandboxEnv(database), stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    let err = "";
+    const timer = setTimeout(() => reject(new Error(`no sandbox URL within 60 s\nstdout: ${out}\nstderr: ${err}`)), 60000);
+    child.stdout.on("data", (chunk) => {
+      out += chunk;
+      const found = out.match(/Advocate sandbox: open (http:\/\/\S+)/);
+      if (found) {
+        clearTimeout(timer);
+        resolve({ child, url: found[1] });
+      }
+    });
+    child.stderr.on("data", (chunk) => { err += chunk; });
+    child.on("exit", (code) => { clearTimeout(timer); reject(new Error(`advocate exited (${code})\nstdout: ${out}\nstderr: ${err}`)); });
+  });
+}
+
+/**
+ * Fills the sandbox with a small store. The same seed sends the same
+ * deliveries (stored once), so a run that met a busy SQLite file (`database
+ * is locked`: the server's own start-up work held the writer longer than
+ * the busy timeout) is simply sent again.
+ */
+async function simulate(origin, database) {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await promisify(execFile)(BIN, ["simulate", "--url", origin, "--customers", "40", "--months", "3", "--seed", "7"],
+        { cwd: workdir, env: sandboxEnv(database), timeout: 180000 });
+      return;
+    } catch (e) {
+      if (attempt >= 3 || !/database is locked/.test(String(e.stderr || e.message))) throw e;
+    }
+  }
+}
+
+async function shot(name) {
+  await page.screenshot({ path: path.join(ARTIFACTS, `${name}.png`), fullPage: true });
+}
+
+/** Goes to a screen of the page and waits until it has rendered. */
+async function open(screen, extra = "") {
+  const target = screen === "dashboard" ? url : `${url}&screen=${screen}${extra}`;
+  await page.goto(target);
+  await page.waitForFunction((s) => document.body.dataset.screen === s && !document.querySelector("#app > s-stack s-spinner"), screen);
+}
+
+function assertNoProblems() {
+  assert.deepEqual(problems, [], "the page logged errors");
+}
+
+describe("the embedded admin page", { timeout: 300000 }, () => {
+  before(async () => {
+    assert.ok(existsSync(BIN), `${BIN} is missing: run cargo build first`);
+    assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: apt-get install chromium`);
+    mkdirSync(ARTIFACTS, { recursive: true });
+    workdir = mkdtempSync(path.join(tmpdir(), "advocate-browser-"));
+    const database = `sqlite://${path.join(workdir, "advocate.db")}`;
+    const started = await startSandbox(database);
+    server = started.child;
+    url = started.url;
+    const origin = new URL(url).origin;
+    await simulate(origin, database);
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"] });
+    page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    page.on("console", (message) => {
+      if (message.type() !== "error") return;
+      const status = message.text().match(/status of (\d{3})/);
+      if (status && expectedStatuses.has(Number(status[1]))) return;
+      problems.push(`console: ${message.text()}`);
+    });
+    page.on("pageerror", (error) => problems.push(`page error: ${error.message}`));
+    // The sandbox page needs nothing from Shopify's CDN (or anywhere else).
+    await page.route(/^https?:\/\/(?!127\.0\.0\.1)/, (route) => {
+      problems.push(`request outside Advocate: ${route.request().url()}`);
+      return route.abort();
+    });
+  });
+
+  // Each step answers for the errors logged while it ran.
+  beforeEach(() => {
+    problems.length = 0;
+  });
+
+  after(async () => {
+    await browser?.close();
+    server?.kill();
+    if (workdir) rmSync(workdir, { recursive: true, force: true });
+  });
+
+  it("is framed only by Shopify admin and the shop", async () => {
+    const response = await fetch(url);
+    assert.equal(response.status, 200);
+    assert.match(response.headers.get("content-type"), /^text\/html/);
+    const csp = response.headers.get("content-security-policy");
+    assert.equal(csp, `frame-ancestors https://${SHOP} https://admin.shopify.com;`);
+    const html = await response.text();
+    assert.doesNotMatch(html, /<script>(?!<\/script>)|<script(?![^>]*\bsrc=)[^>]*>/, "no inline script");
+    assert.doesNotMatch(html, /cdn\.shopify\.com/, "the sandbox page loads the local stand-ins");
+    const asset = await fetch(new URL("/assets/app.js", url));
+    assert.equal(asset.status, 200);
+    assert.match(asset.headers.get("content-type"), /^text\/javascript/);
+    const etag = asset.headers.get("etag");
+    assert.ok(etag);
+    const again = await fetch(new URL("/assets/app.js", url), { headers: { "If-None-Match": etag } });
+    assert.equal(again.status, 304);
+  });
+
+  it("shows the dashboard with real figures and the sandbox banner", async () => {
+    await open("dashboard");
+    await page.waitForSelector("[data-metric=members] s-heading");
+    const banner = await page.locator("[data-role=sandbox]").getAttribute("heading");
+    assert.equal(banner, "Sandbox — demo data, not connected to Shopify");
+    const members = await page.locator("[data-metric=members] s-heading").innerText();
+    assert.ok(Number(members.replace(/\D/g, "")) > 0, `members: ${members}`);
+    const issued = await page.locator("[data-metric=points-issued] s-heading").innerText();
+    assert.ok(Number(issued.replace(/\D/g, "")) > 0, `points issued: ${issued}`);
+    assert.match(await page.locator("[data-metric=liability] s-heading").innerText(), /\$\d/);
+    assert.ok(await page.locator("svg.chart polyline").count() >= 2, "the trend is drawn");
+    assert.equal(await page.locator("[data-role=error]").count(), 0);
+    await shot("dashboard");
+    // Recomputing answers with the figures again, and another period loads.
+    await page.locator("#refresh").click();
+    await page.waitForSelector("#refresh:not([loading])", { state: "attached" });
+    await page.waitForSelector("[data-metric=members] s-heading");
+    await page.locator("#period select").selectOption("365d");
+    await page.waitForFunction(() => !document.querySelector("#dashboard-body s-spinner")
+      && document.querySelector("[data-metric=members] s-heading"));
+    assert.match(page.url(), /period=365d/);
+    assert.equal(await page.locator("[data-role=error]").count(), 0);
+    assertNoProblems();
+  });
+
+  it("saves a program setting that is still there after a reload", async () => {
+    await open("program");
+    const points = page.locator('s-number-field[data-path="earning.points"] input');
+    const before = Number(await points.inputValue());
+    const next = before === 3 ? 4 : 3;
+    await points.fill(String(next));
+    await page.locator("#preview-amount input").fill("100.00");
+    await page.locator("#preview-tier select").selectOption("gold");
+    assert.match(await page.locator("#preview-sentence").innerText(), new RegExp(`^An order of \\$100\\.00 earns ${next * 120} points at Gold\\.$`));
+    await page.locator("#save-program").click();
+    await page.waitForSelector("[data-role=saved]");
+    await page.reload();
+    await page.waitForSelector('s-number-field[data-path="earning.points"] input');
+    assert.equal(await page.locator('s-number-field[data-path="earning.points"] input').inputValue(), String(next));
+    await shot("program");
+    assertNoProblems();
+  });
+
+  it("shows the server's field errors beside the fields", async () => {
+    await open("program");
+    await page.locator('s-text-field[data-path="earning.per_amount"] input').fill("0");
+    expectedStatuses = new Set([422]);
+    try {
+      await page.locator("#save-program").click();
+      await page.waitForSelector('s-text-field[data-path="earning.per_amount"][error]');
+    } finally {
+      expectedStatuses = new Set();
+    }
+    const error = await page.locator('s-text-field[data-path="earning.per_amount"]').getAttribute("error");
+    assert.match(error, /positive amount/);
+    await shot("program-errors");
+    assertNoProblems();
+  });
+
+  it("adjusts a customer's points and shows the new balance and the ledger line", async () => {
+    await open("customers");
+    await page.waitForSelector("[data-customer]");
+    await shot("customers");
+    await page.locator("[data-customer]").first().click();
+    await page.waitForSelector("#adjust-points input");
+    const balance = async () => Number((await page.locator("[data-metric=balance] s-heading").innerText()).replace(/[^\d-]/g, ""));
+    const start = await balance();
+    await page.locator("#adjust-points input").fill("125");
+    await page.locator("#adjust-reason input").fill("Sorry for the late parcel");
+    await page.locator("#adjust-submit").click();
+    await page.waitForFunction((want) => {
+      const el = document.querySelector("[data-metric=balance] s-heading");
+      return el && Number(el.textContent.replace(/[^\d-]/g, "")) === want;
+    }, start + 125);
+    const ledger = await page.locator("#ledger").innerText();
+    assert.match(ledger, /\+125/);
+    assert.match(ledger, /Sorry for the late parcel/);
+    await shot("customer");
+    assertNoProblems();
+  });
+
+  it("approves a referral held for review", async () => {
+    await open("referrals");
+    await page.waitForSelector("[data-approve]");
+    const held = await page.locator("[data-approve]").count();
+    const id = await page.locator("[data-approve]").first().getAttribute("data-approve");
+    await shot("referrals");
+    await page.locator("[data-approve]").first().click();
+    await page.waitForFunction((n) => document.querySelectorAll("[data-approve]").length === n - 1, held);
+    assert.equal(await page.locator(`[data-approve="${id}"]`).count(), 0);
+    // Approved, it is no longer held: it pays (at once if the friend's order
+    // is already past the return window, else when it is).
+    const row = page.locator("#all-referrals s-table-row", { hasText: `#${id} ·` });
+    await page.waitForFunction((prefix) => [...document.querySelectorAll("#all-referrals s-table-row")]
+      .some((r) => r.textContent.includes(prefix) && r.textContent.includes("approved")), `#${id} ·`);
+    assert.match(await row.innerText(), /\b(pending|rewarded) · approved\b/);
+    await shot("referrals-approved");
+    assertNoProblems();
+  });
+
+  it("shows the activity: failed webhooks and effects, and data requests", async () => {
+    await open("activity");
+    for (const id of ["#failed-webhooks", "#failed-effects", "#data-requests"]) {
+      await page.waitForFunction((sel) => {
+        const el = document.querySelector(sel);
+        return el && !el.querySelector("s-spinner");
+      }, id);
+    }
+    assert.equal(await page.locator("[data-role=error]").count(), 0);
+    await shot("activity");
+    assertNoProblems();
+  });
+});

@@ -1,0 +1,154 @@
+// Customers: search and list with balance and tier; a customer's detail
+// with the ledger; a manual adjustment with a reason. An adjustment carries
+// an idempotency key made when the form is shown, so a double click or a
+// retry after a lost answer moves the points once.
+
+import { api, newKey, ApiError } from "../api.js";
+import { h, fill, appHref, errorBanner, loading, table, toast, busy } from "../ui.js";
+import { money, count, when, signed, day } from "../format.js";
+import { exponent, parseMinor } from "../earning.js";
+
+function name(c) {
+  const full = [c.first_name, c.last_name].filter(Boolean).join(" ");
+  return full || c.email || `Customer ${c.customer_id}`;
+}
+
+export async function render(ctx) {
+  const id = ctx.params().get("customer");
+  return id ? detail(ctx, id) : list(ctx);
+}
+
+async function list(ctx) {
+  const results = h("div", { id: "customer-results" });
+  const search = h("s-search-field", { label: "Search customers", labelAccessibilityVisibility: "exclusive", placeholder: "Search by email, name or customer id", id: "customer-search", value: ctx.params().get("q") || "" });
+  const go = h("s-button", { id: "customer-search-button" }, "Search");
+  let pages = [0];
+
+  async function load(after) {
+    fill(results, loading("Searching"));
+    const q = String(search.value || "").trim();
+    try {
+      const data = await api("GET", `/api/admin/customers?query=${encodeURIComponent(q)}&after=${after}&limit=25`);
+      const customers = data.customers || [];
+      const rows = customers.map((c) => {
+        const open = h("s-link", { href: appHref({ screen: "customers", customer: c.customer_id }), "data-customer": c.customer_id }, name(c));
+        return [open, c.email || "—", count(c.points_balance), count(c.points_pending), c.tier_id ? h("s-badge", { tone: "info" }, c.tier_id) : h("s-text", { color: "subdued" }, "None")];
+      });
+      const prev = h("s-button", { disabled: pages.length <= 1 }, "Previous");
+      prev.addEventListener("click", () => { pages.pop(); load(pages[pages.length - 1]); });
+      const next = h("s-button", { disabled: !data.next_after }, "Next");
+      next.addEventListener("click", () => { pages.push(data.next_after); load(data.next_after); });
+      fill(results, table(["Customer", "Email", "Points", "Pending", "Tier"], rows,
+        q ? `No customer matches “${q}”.` : "No customers yet. They appear as Shopify sends them."),
+      (pages.length > 1 || data.next_after) ? h("s-stack", { direction: "inline", gap: "small-200" }, prev, next) : null);
+    } catch (e) {
+      fill(results, errorBanner(e, "The customers could not be loaded"));
+    }
+  }
+  const start = () => { pages = [0]; load(0); };
+  go.addEventListener("click", start);
+  search.addEventListener("keydown", (e) => { if (e.key === "Enter") start(); });
+  search.addEventListener("change", start);
+  load(0);
+  return h("s-page", { heading: "Customers" },
+    h("s-section", {}, h("s-stack", { gap: "base" },
+      h("s-stack", { direction: "inline", gap: "small-200", alignItems: "end" }, h("div", { class: "grow" }, search), go),
+      results)));
+}
+
+async function detail(ctx, id) {
+  const data = await api("GET", `/api/admin/customers/${encodeURIComponent(id)}`);
+  const c = data.customer;
+  const cur = ctx.currency;
+  const back = h("s-link", { href: appHref({ screen: "customers" }), slot: "breadcrumb-actions" }, "Customers");
+  const summary = h("s-section", { heading: "Points", id: "customer-points" },
+    h("s-grid", { gridTemplateColumns: "repeat(auto-fit, minmax(160px, 1fr))", gap: "base" },
+      figure("Balance", count(data.points_balance), "balance"),
+      figure("Pending", count(data.points_pending), "pending"),
+      figure("Tier", data.tier ? data.tier.name : "None", "tier"),
+      figure("Next tier", data.next_tier ? `${data.next_tier.name}: ${missing(data.next_tier.missing, cur)} to go` : "—", "next-tier")));
+  const profile = h("s-section", { heading: "Profile" },
+    h("s-stack", { gap: "small-200" },
+      line("Email", c.email), line("Phone", c.phone), line("Customer id", String(c.customer_id)),
+      line("Birthday", c.birthday), line("Referral code", data.referral_code), line("Customer since", c.shopify_created_at ? day(c.shopify_created_at) : null),
+      c.redacted_at ? h("s-badge", { tone: "warning" }, "Personal data erased") : null));
+  const ledger = (data.ledger || []).slice().reverse();
+  const ledgerSection = h("s-section", { heading: "Ledger", id: "ledger" },
+    table(["When", "Points", "Kind", "Reason", "By"], ledger.map((e) => [
+      when(e.created_at),
+      h("s-text", { tone: e.points < 0 ? "critical" : "success" }, signed(e.points)),
+      e.kind,
+      e.reason,
+      e.actor || "system",
+    ]), "No points have moved yet."));
+  const orders = h("s-section", { heading: "Orders" },
+    table(["Order", "Placed", "Total", "Refunded", "Points", "Status"], (data.orders || []).slice().reverse().map((o) => [
+      o.name || String(o.order_id),
+      when(o.processed_at),
+      money(o.total_minor, o.currency || cur),
+      o.refunded_minor ? money(o.refunded_minor, o.currency || cur) : "—",
+      count(o.points_net),
+      o.cancelled_at ? h("s-badge", { tone: "critical" }, "Cancelled") : h("s-badge", {}, [o.financial_status, o.award_state].filter(Boolean).join(" · ") || "—"),
+    ]), "No orders yet."));
+  return h("s-page", { heading: name(c) },
+    back,
+    summary,
+    adjustment(ctx, c.customer_id),
+    ledgerSection,
+    orders,
+    profile);
+}
+
+function adjustment(ctx, customerId) {
+  let key = newKey();
+  const points = h("s-number-field", { label: "Points", details: "Negative to deduct", step: 1, id: "adjust-points" });
+  const reason = h("s-text-field", { label: "Reason", details: "Shown in the ledger", id: "adjust-reason", maxLength: 500 });
+  const result = h("div", { id: "adjust-result" });
+  const submit = h("s-button", { variant: "primary", id: "adjust-submit" }, "Adjust points");
+  for (const f of [points, reason]) f.addEventListener("input", () => { points.removeAttribute("error"); reason.removeAttribute("error"); key = newKey(); });
+  submit.addEventListener("click", () => busy(submit, async () => {
+    fill(result);
+    const raw = String(points.value ?? "").trim();
+    const text = String(reason.value ?? "").trim();
+    let bad = false;
+    if (!/^-?\d+$/.test(raw) || Number(raw) === 0) { points.setAttribute("error", "Enter a whole number of points, not zero"); bad = true; }
+    if (!text) { reason.setAttribute("error", "Say why: the reason is kept in the ledger"); bad = true; }
+    if (bad) return;
+    try {
+      await api("POST", `/api/admin/customers/${customerId}/adjustments`, { points: Number(raw), reason: text }, { idempotencyKey: key });
+      toast("Points adjusted");
+      ctx.navigate({ screen: "customers", customer: customerId });
+    } catch (e) {
+      if (e instanceof ApiError && e.status === 422) {
+        for (const fe of e.errors) (fe.field === "points" ? points : reason).setAttribute("error", fe.message);
+      }
+      fill(result, errorBanner(e, "The points were not adjusted"));
+    }
+  }));
+  return h("s-section", { heading: "Adjust points", id: "adjust" },
+    h("s-stack", { gap: "base" },
+      h("s-grid", { gridTemplateColumns: "minmax(120px, 200px) 1fr", gap: "base" }, points, reason),
+      h("s-stack", { direction: "inline" }, submit),
+      result));
+}
+
+function figure(label, value, role) {
+  return h("s-box", { padding: "base", border: "base", borderRadius: "base", class: "metric", "data-metric": role },
+    h("s-stack", { gap: "small-300" }, h("s-text", { color: "subdued" }, label), h("s-heading", {}, value)));
+}
+
+function line(label, value) {
+  return h("s-stack", { direction: "inline", gap: "small-200" },
+    h("s-text", { color: "subdued" }, `${label}:`), h("s-text", {}, value || "—"));
+}
+
+function missing(m, cur) {
+  if (!m) return "—";
+  if (m.points !== undefined) return `${count(m.points)} points`;
+  if (m.amount !== undefined) {
+    const currency = m.currency || cur;
+    const minor = parseMinor(m.amount, exponent(currency));
+    return minor === null ? `${m.amount} ${currency}` : money(minor, currency);
+  }
+  return "—";
+}

@@ -1,0 +1,131 @@
+// Dashboard: the program's key figures for a chosen period, with the trend
+// and the tier distribution drawn rather than listed.
+
+import { api } from "../api.js";
+import { h, fill, errorBanner, loading, metric, table, toast, busy } from "../ui.js";
+import { money, count, rate, rateDetail, day, when } from "../format.js";
+import { lineChart, barChart } from "../charts.js";
+
+const PERIODS = [
+  ["30d", "Last 30 days"],
+  ["90d", "Last 90 days"],
+  ["365d", "Last 365 days"],
+];
+
+export async function render(ctx) {
+  const period = PERIODS.some(([k]) => k === ctx.params().get("period")) ? ctx.params().get("period") : "30d";
+  const body = h("s-stack", { gap: "base", id: "dashboard-body" }, loading("Loading the figures"));
+  const select = h("s-select", { label: "Period", value: period, id: "period" },
+    PERIODS.map(([value, label]) => h("s-option", { value }, label)));
+  select.addEventListener("change", () => {
+    const url = new URL(window.location.href);
+    url.searchParams.set("period", select.value);
+    window.history.replaceState({}, "", url);
+    load(select.value);
+  });
+  const refresh = h("s-button", { id: "refresh", slot: "secondary-actions" }, "Recompute now");
+  refresh.addEventListener("click", () => busy(refresh, async () => {
+    try {
+      await api("POST", "/api/admin/analytics/refresh");
+      toast("Figures recomputed");
+      await load(select.value);
+    } catch (e) {
+      fill(body, errorBanner(e, "The figures could not be recomputed"));
+    }
+  }));
+
+  async function load(key) {
+    fill(body, loading("Loading the figures"));
+    try {
+      const data = await api("GET", `/api/admin/analytics?period=${encodeURIComponent(key)}`);
+      fill(body, ...figures(data));
+    } catch (e) {
+      fill(body, errorBanner(e, "The figures could not be loaded"));
+    }
+  }
+  load(period);
+
+  return h("s-page", { heading: "Dashboard", inlineSize: "large" },
+    refresh,
+    h("s-section", {}, h("s-stack", { direction: "inline", gap: "base", alignItems: "end" }, h("div", { class: "period" }, select))),
+    body);
+}
+
+function figures(a) {
+  const cur = a.currency;
+  const pts = a.points || {};
+  const members = a.members || {};
+  const clv = a.clv || {};
+  const rev = a.revenue || {};
+  const m = rev.members || {};
+  const nm = rev.non_members || {};
+  const period = a.period || {};
+  const trend = Array.isArray(a.trend) ? a.trend : [];
+  // A tier without a name: customers without a tier, or a tier since removed.
+  const tiers = (Array.isArray(a.tiers) ? a.tiers : []).map((t) => ({ ...t, name: t.name || (t.id ? `${t.id} (removed)` : "No tier") }));
+  const grid = (...items) => h("s-grid", { gridTemplateColumns: "repeat(auto-fit, minmax(190px, 1fr))", gap: "base", class: "metrics" }, ...items);
+  return [
+    h("s-text", { color: "subdued" }, `${day(period.from)} – ${day(period.to)} · computed ${when(a.computed_at ? Date.parse(a.computed_at) || a.computed_at : null)}`),
+    h("s-section", { heading: "Members and points" },
+      grid(
+        metric("Members", count(members.total), `${count(members.new_in_period)} new in the period`, "members"),
+        metric("Points issued", count(pts.issued), "in the period", "points-issued"),
+        metric("Points redeemed", count(pts.redeemed), `${count(pts.expired)} expired`, "points-redeemed"),
+        metric("Points outstanding", count(pts.outstanding), "all customers, now", "points-outstanding"),
+        metric("Outstanding liability", money(pts.liability_minor, cur), "what the outstanding points are worth", "liability"),
+      )),
+    h("s-section", { heading: "Rates" },
+      grid(
+        metric("Redemption rate", rate(a.redemption_rate), rateDetail(a.redemption_rate, "points"), "redemption-rate"),
+        metric("Repeat purchase rate", rate(a.repeat_purchase_rate), rateDetail(a.repeat_purchase_rate, "customers"), "repeat-rate"),
+        metric("Customer retention rate", rate(a.retention_rate), rateDetail(a.retention_rate, "customers"), "retention-rate"),
+      )),
+    h("s-section", { heading: "Customer lifetime value" },
+      grid(
+        metric("Predicted lifetime value", money(clv.predicted_minor, cur),
+          `${money(clv.average_order_value_minor, cur)} per order × ${clv.purchase_frequency ?? "—"} orders a year × ${clv.lifespan_years ?? "—"} years`, "clv"),
+        metric("Observed value per customer", money(clv.observed_per_customer_minor, cur), "revenue so far ÷ customers", "observed-value"),
+      )),
+    h("s-section", { heading: "Members and non-members" },
+      grid(
+        metric("Member revenue", money(m.revenue_minor, cur), `${count(m.orders)} orders · ${money(m.aov_minor, cur)} average order`, "member-revenue"),
+        metric("Non-member revenue", money(nm.revenue_minor, cur), `${count(nm.orders)} orders · ${money(nm.aov_minor, cur)} average order`, "non-member-revenue"),
+        metric("Referral revenue", money(a.referrals?.revenue_minor, cur), `${count(a.referrals?.completed)} completed referrals`, "referral-revenue"),
+      )),
+    h("s-section", { heading: "Trend" },
+      trend.length === 0
+        ? h("s-paragraph", { color: "subdued" }, "No orders in this period yet.")
+        : h("s-stack", { gap: "large" },
+          h("s-heading", {}, "Revenue"),
+          lineChart({
+            title: "Revenue over time",
+            labels: trend.map((t) => shortDay(t.start)),
+            series: [
+              { name: "All revenue", values: trend.map((t) => t.revenue_minor) },
+              { name: "Member revenue", values: trend.map((t) => t.member_revenue_minor) },
+            ],
+            format: (v) => money(Math.round(v), cur),
+          }),
+          h("s-heading", {}, "Points"),
+          lineChart({
+            title: "Points over time",
+            labels: trend.map((t) => shortDay(t.start)),
+            series: [
+              { name: "Issued", values: trend.map((t) => t.points_issued) },
+              { name: "Redeemed", values: trend.map((t) => t.points_redeemed) },
+            ],
+            format: (v) => count(Math.round(v)),
+          }))),
+    h("s-section", { heading: "Tier distribution" },
+      tiers.length === 0
+        ? h("s-paragraph", { color: "subdued" }, "No tiers are configured.")
+        : barChart(tiers.map((t) => ({ label: t.name, value: t.customers, text: `${count(t.customers)} customers` })), "Customers per tier"),
+      tiers.length === 0 ? null : table(["Tier", "Customers"], tiers.map((t) => [t.name, count(t.customers)]))),
+  ];
+}
+
+function shortDay(value) {
+  const d = new Date(value);
+  if (Number.isNaN(d.getTime())) return String(value);
+  return new Intl.DateTimeFormat(undefined, { month: "short", day: "numeric" }).format(d);
+}

@@ -1,0 +1,314 @@
+// Program: every setting of the loyalty engine (src/loyalty/settings.rs),
+// checked here before saving and by the server on save; the server's field
+// errors (by path, e.g. `tiers.levels[1].threshold`) are shown beside the
+// fields. A live preview uses the engine's own earning rule (earning.js).
+
+import { api, ApiError } from "../api.js";
+import { h, fill, errorBanner, toast, busy } from "../ui.js";
+import { exponent, parseMinor, pointsFor, formatMinor } from "../earning.js";
+import { money, count } from "../format.js";
+
+const clone = (v) => JSON.parse(JSON.stringify(v));
+
+/** Reads a dotted path with indexes (`rewards[1].name`). */
+function getPath(obj, path) {
+  return pathParts(path).reduce((o, k) => (o === null || o === undefined ? undefined : o[k]), obj);
+}
+
+function setPath(obj, path, value) {
+  const parts = pathParts(path);
+  let o = obj;
+  for (const k of parts.slice(0, -1)) o = o[k];
+  o[parts[parts.length - 1]] = value;
+}
+
+function pathParts(path) {
+  return path.replace(/\[(\d+)\]/g, ".$1").split(".").map((k) => (/^\d+$/.test(k) ? Number(k) : k));
+}
+
+export async function render(ctx) {
+  const loaded = await api("GET", "/api/admin/program");
+  const state = {
+    version: loaded.version,
+    currency: loaded.currency || ctx.currency,
+    draft: clone(loaded.settings),
+    fields: new Map(),
+  };
+  const exp = exponent(state.currency);
+  const message = h("div", { id: "program-message" });
+  const sections = h("s-stack", { gap: "base" });
+  const save = h("s-button", { variant: "primary", id: "save-program", slot: "primary-action" }, "Save");
+  const previewBox = h("div", { id: "preview" });
+  const preview = { amount: "100.00", tier: "" };
+
+  function field(kind, path, label, extra = {}) {
+    const value = getPath(state.draft, path);
+    let el;
+    if (kind === "checkbox") {
+      el = h("s-checkbox", { label, checked: Boolean(value), "data-path": path, ...extra });
+      el.addEventListener("change", () => { setPath(state.draft, path, Boolean(el.checked)); changed(el); });
+    } else if (kind === "select") {
+      el = h("s-select", { label, value: value ?? "", "data-path": path },
+        extra.options.map(([v, text]) => h("s-option", { value: v }, text)));
+      el.addEventListener("change", () => { setPath(state.draft, path, el.value); el.removeAttribute("error"); (extra.rerender || changed)(); });
+    } else if (kind === "integer") {
+      el = h("s-number-field", { label, value: value ?? "", step: 1, "data-path": path, details: extra.details, min: extra.min, max: extra.max });
+      el.addEventListener("input", () => {
+        const raw = String(el.value ?? "").trim();
+        setPath(state.draft, path, /^-?\d+$/.test(raw) ? Number(raw) : raw);
+        changed(el);
+      });
+    } else {
+      el = h("s-text-field", { label, value: value ?? "", "data-path": path, details: extra.details, placeholder: extra.placeholder });
+      el.addEventListener("input", () => {
+        const raw = String(el.value ?? "");
+        setPath(state.draft, path, extra.optional && raw.trim() === "" ? null : raw);
+        changed(el);
+      });
+    }
+    state.fields.set(path, el);
+    return el;
+  }
+
+  /** After an edit: the edited field's error goes, the preview follows. */
+  function changed(el) {
+    if (el && el.removeAttribute) el.removeAttribute("error");
+    renderPreview();
+  }
+
+  function clearErrors() {
+    for (const el of state.fields.values()) el.removeAttribute("error");
+    fill(message);
+  }
+
+  const amountField = (path, label, extra = {}) => field("text", path, label, { details: `In ${state.currency}`, ...extra });
+
+  function rewardValueFields(base, value, rerender) {
+    const kind = field("select", `${base}.kind`, "Kind", {
+      options: [["amount_off", "Amount off"], ["percentage_off", "Percentage off"], ["free_shipping", "Free shipping"]],
+      rerender: () => {
+        const v = getPath(state.draft, base);
+        delete v.amount; delete v.percent;
+        if (v.kind === "amount_off") v.amount = formatMinor(5n * 10n ** BigInt(exp), exp);
+        if (v.kind === "percentage_off") v.percent = 10;
+        rerender();
+      },
+    });
+    const out = [kind];
+    if (value.kind === "amount_off") out.push(amountField(`${base}.amount`, "Amount off"));
+    if (value.kind === "percentage_off") out.push(field("integer", `${base}.percent`, "Percent off", { min: 1, max: 100 }));
+    return out;
+  }
+
+  const row = (...items) => h("s-grid", { gridTemplateColumns: "repeat(auto-fit, minmax(160px, 1fr))", gap: "base" }, ...items);
+
+  function earningSection() {
+    return h("s-section", { heading: "Earning", id: "section-earning" },
+      h("s-stack", { gap: "base" },
+        row(field("integer", "earning.points", "Points", { min: 1, max: 10000 }),
+          amountField("earning.per_amount", "For every")),
+        h("s-stack", { gap: "small-200" },
+          field("checkbox", "earning.include_tax", "Count tax"),
+          field("checkbox", "earning.include_shipping", "Count shipping"),
+          field("checkbox", "earning.before_discounts", "Earn on the price before discounts"),
+          field("checkbox", "earning.include_test_orders", "Test orders earn")),
+        h("s-heading", {}, "Channels that earn"),
+        h("s-stack", { gap: "small-200" },
+          field("checkbox", "earning.channels.online", "Online store and other channels"),
+          field("checkbox", "earning.channels.pos", "Point of sale"),
+          field("checkbox", "earning.channels.draft_orders", "Draft orders")),
+        row(field("select", "earning.award_on", "Award points when the order is", { options: [["paid", "Paid"], ["fulfilled", "Fulfilled"]] }),
+          field("integer", "earning.pending_days", "Return window (days before points can be spent)", { min: 0, max: 365 })),
+        row(field("integer", "earning.signup_points", "Points for creating an account", { min: 0 }),
+          field("integer", "earning.birthday_points", "Points on the customer's birthday", { min: 0 }))),
+      h("s-divider", {}),
+      h("s-heading", {}, "Preview"),
+      previewBox);
+  }
+
+  function renderPreview() {
+    const tiers = state.draft.tiers?.levels || [];
+    const amount = h("s-text-field", { label: "Order amount", value: preview.amount, details: `Eligible amount in ${state.currency}`, id: "preview-amount" });
+    amount.addEventListener("input", () => { preview.amount = String(amount.value ?? ""); renderSentence(); });
+    const tier = h("s-select", { label: "Customer's tier", value: preview.tier, id: "preview-tier" },
+      h("s-option", { value: "" }, "No tier"),
+      tiers.map((t) => h("s-option", { value: t.id }, t.name || t.id)));
+    tier.addEventListener("change", () => { preview.tier = tier.value; renderSentence(); });
+    const sentence = h("s-paragraph", { id: "preview-sentence" });
+    function renderSentence() {
+      fill(sentence, previewSentence(state.draft, preview, state.currency, exp));
+    }
+    renderSentence();
+    fill(previewBox, h("s-stack", { gap: "base" }, row(amount, tier), sentence));
+  }
+
+  function rewardsSection() {
+    const box = h("s-section", { heading: "Rewards", id: "section-rewards" });
+    function draw() {
+      for (const key of [...state.fields.keys()]) if (key.startsWith("rewards[")) state.fields.delete(key);
+      const rewards = state.draft.rewards;
+      fill(box, h("s-stack", { gap: "base" },
+        rewards.length === 0 ? h("s-paragraph", { color: "subdued" }, "No rewards: customers collect points but cannot spend them.") : null,
+        rewards.map((r, i) => {
+          const remove = h("s-button", { tone: "critical", variant: "tertiary" }, "Remove");
+          remove.addEventListener("click", () => { rewards.splice(i, 1); draw(); changed(); });
+          return h("s-box", { padding: "base", border: "base", borderRadius: "base", class: "item" },
+            h("s-stack", { gap: "base" },
+              row(field("text", `rewards[${i}].name`, "Name"), field("text", `rewards[${i}].id`, "Id", { details: "Stable: redemptions refer to it" }),
+                field("integer", `rewards[${i}].points_cost`, "Points cost", { min: 1 })),
+              row(...rewardValueFields(`rewards[${i}]`, r, () => { draw(); changed(); }),
+                amountField(`rewards[${i}].minimum_order`, "Minimum order", { optional: true, placeholder: "None" }),
+                field("integer", `rewards[${i}].valid_days`, "Code valid for (days)", { min: 1, max: 3650 })),
+              h("s-stack", { direction: "inline" }, remove)));
+        }),
+        addButton("Add reward", () => {
+          const n = rewards.length + 1;
+          rewards.push({ id: `reward-${n}`, name: `Reward ${n}`, kind: "amount_off", amount: formatMinor(5n * 10n ** BigInt(exp), exp), points_cost: 500, minimum_order: null, valid_days: 90 });
+          draw(); changed();
+        })));
+    }
+    draw();
+    return box;
+  }
+
+  function tiersSection() {
+    const box = h("s-section", { heading: "VIP tiers", id: "section-tiers" });
+    function draw() {
+      for (const key of [...state.fields.keys()]) if (key.startsWith("tiers.")) state.fields.delete(key);
+      const t = state.draft.tiers;
+      const spend = t.basis === "spend";
+      fill(box, h("s-stack", { gap: "base" },
+        row(field("select", "tiers.basis", "Tiers are reached by", { options: [["spend", "Money spent"], ["points_earned", "Points earned"]], rerender: () => { draw(); changed(); } }),
+          field("select", "tiers.window", "Counted over", { options: [["lifetime", "The customer's lifetime"], ["rolling_12_months", "The last 12 months"]] })),
+        t.levels.map((level, i) => {
+          const remove = h("s-button", { tone: "critical", variant: "tertiary" }, "Remove");
+          remove.addEventListener("click", () => { t.levels.splice(i, 1); draw(); changed(); });
+          return h("s-box", { padding: "base", border: "base", borderRadius: "base", class: "item" },
+            h("s-stack", { gap: "base" },
+              row(field("text", `tiers.levels[${i}].name`, "Name"), field("text", `tiers.levels[${i}].id`, "Id", { details: "Stable: members stay when it is renamed" }),
+                spend ? amountField(`tiers.levels[${i}].threshold`, "Spend to reach it")
+                  : field("text", `tiers.levels[${i}].threshold`, "Points to reach it")),
+              row(field("integer", `tiers.levels[${i}].multiplier_percent`, "Earning multiplier (%)", { min: 100, max: 1000, details: "150 earns 1.5 times the points" }),
+                field("integer", `tiers.levels[${i}].entry_points`, "Points on reaching it", { min: 0 }),
+                field("integer", `tiers.levels[${i}].perk_percent`, "Discount at checkout (%)", { min: 0, max: 100 }),
+                field("text", `tiers.levels[${i}].tag`, "Customer tag")),
+              h("s-stack", { direction: "inline" }, remove)));
+        }),
+        addButton("Add tier", () => {
+          const n = t.levels.length + 1;
+          t.levels.push({ id: `tier-${n}`, name: `Tier ${n}`, threshold: spend ? formatMinor(BigInt(n) * 1000n * 10n ** BigInt(exp), exp) : String(n * 1000), multiplier_percent: 100, entry_points: 0, tag: `advocate-tier:tier-${n}`, perk_percent: 0 });
+          draw(); changed();
+        })));
+      renderPreview();
+    }
+    draw();
+    return box;
+  }
+
+  function expirySection() {
+    return h("s-section", { heading: "Expiry", id: "section-expiry" },
+      h("s-stack", { gap: "base" },
+        field("checkbox", "expiry.enabled", "Points expire after a stretch without activity"),
+        row(field("integer", "expiry.inactive_months", "Months without activity", { min: 1, max: 120 }),
+          field("integer", "expiry.warning_days", "Warn this many days before", { min: 0, max: 365 }))));
+  }
+
+  function referralsSection() {
+    const box = h("s-section", { heading: "Referrals", id: "section-referrals" });
+    function draw() {
+      for (const key of [...state.fields.keys()]) if (key.startsWith("referrals.")) state.fields.delete(key);
+      const r = state.draft.referrals;
+      const adv = r.advocate_reward || {};
+      fill(box, h("s-stack", { gap: "base" },
+        field("checkbox", "referrals.enabled", "Referrals are on"),
+        h("s-heading", {}, "The friend's welcome discount"),
+        row(...rewardValueFields("referrals.friend_reward", r.friend_reward, () => { draw(); changed(); }),
+          field("integer", "referrals.friend_code_valid_days", "Code valid for (days)", { min: 1, max: 3650 }),
+          amountField("referrals.minimum_order", "The friend's order must reach", { optional: true, placeholder: "No minimum" })),
+        h("s-heading", {}, "The advocate's reward"),
+        adv.kind === "points"
+          ? row(field("integer", "referrals.advocate_reward.points", "Points once the friend's order is past the return window", { min: 1 }))
+          : h("s-paragraph", { color: "subdued" }, `The advocate gets a discount code (${adv.kind}); it is kept as it is.`),
+        h("s-heading", {}, "Fraud limits"),
+        row(field("integer", "referrals.cap_per_advocate", "Most referrals rewarded per advocate", { min: 0 }),
+          field("integer", "referrals.burst_limit", "Hold for review above this many referrals", { min: 1 }),
+          field("integer", "referrals.burst_window_hours", "…within this many hours", { min: 1, max: 720 }))));
+    }
+    draw();
+    return box;
+  }
+
+  function addButton(label, onClick) {
+    const b = h("s-button", {}, label);
+    b.addEventListener("click", onClick);
+    return h("s-stack", { direction: "inline" }, b);
+  }
+
+  function showErrors(errors) {
+    const unplaced = [];
+    for (const e of errors) {
+      const el = state.fields.get(e.field);
+      if (el) el.setAttribute("error", capital(e.message));
+      else unplaced.push(`${e.field}: ${e.message}`);
+    }
+    fill(message, h("s-banner", { tone: "critical", heading: "The settings were not saved", "data-role": "error" },
+      h("s-paragraph", {}, `${errors.length} ${errors.length === 1 ? "value needs" : "values need"} fixing: see the fields marked in red.`),
+      unplaced.length ? h("s-unordered-list", {}, unplaced.map((u) => h("s-list-item", {}, u))) : null));
+    const first = errors.map((e) => state.fields.get(e.field)).find(Boolean);
+    first?.scrollIntoView?.({ block: "center" });
+  }
+
+  function localProblems() {
+    const problems = [];
+    for (const [path, el] of state.fields) {
+      if (el.tagName.toLowerCase() === "s-number-field") {
+        const v = getPath(state.draft, path);
+        if (typeof v !== "number" || !Number.isSafeInteger(v)) problems.push({ field: path, message: "must be a whole number" });
+      }
+    }
+    return problems;
+  }
+
+  save.addEventListener("click", () => busy(save, async () => {
+    clearErrors();
+    const problems = localProblems();
+    if (problems.length) return showErrors(problems);
+    try {
+      const saved = await api("PUT", "/api/admin/program", { settings: state.draft, version: state.version });
+      state.version = saved.version;
+      fill(message, h("s-banner", { tone: "success", heading: "Saved", "data-role": "saved" },
+        h("s-paragraph", {}, `The program is now at version ${saved.version}. New orders earn under it.`)));
+      toast("Program saved");
+    } catch (e) {
+      if (e instanceof ApiError && e.status === 422 && e.errors.length) return showErrors(e.errors);
+      if (e instanceof ApiError && e.status === 409) {
+        fill(message, errorBanner(new Error("Someone else saved the program since you opened it. Reload the page to see their version, then make your change again."), "Not saved: the program changed"));
+        return;
+      }
+      fill(message, errorBanner(e, "The settings were not saved"));
+    }
+  }));
+
+  fill(sections, earningSection(), rewardsSection(), tiersSection(), expirySection(), referralsSection());
+  renderPreview();
+  return h("s-page", { heading: "Program" }, save, message, sections);
+}
+
+function capital(s) {
+  return s ? s.charAt(0).toUpperCase() + s.slice(1) : s;
+}
+
+/** "An order of 100.00 earns 120 points at Gold." from the draft settings. */
+export function previewSentence(settings, preview, currency, exp) {
+  const base = parseMinor(preview.amount, exp);
+  if (base === null || base < 0n) return `Enter an amount in ${currency} to see what it earns.`;
+  const per = parseMinor(settings.earning?.per_amount, exp);
+  if (per === null || per <= 0n) return "Set a positive amount for “For every” to see what an order earns.";
+  if (!Number.isSafeInteger(settings.earning?.points)) return "Set the points to a whole number to see what an order earns.";
+  const level = (settings.tiers?.levels || []).find((t) => t.id === preview.tier);
+  const multiplier = level ? level.multiplier_percent : 100;
+  if (!Number.isSafeInteger(multiplier)) return "Set the tier's multiplier to a whole number to see what an order earns.";
+  const points = pointsFor(base, settings.earning, exp, multiplier);
+  const where = level ? ` at ${level.name || level.id}` : " without a tier";
+  return `An order of ${money(base, currency)} earns ${count(points)} ${points === 1n ? "point" : "points"}${where}.`;
+}
