@@ -12,7 +12,7 @@
 //! | [`config`] | typed settings from the environment; secrets are never printed |
 //! | [`crypto`] | tokens at rest: AES-256-GCM with key ids for rotation |
 //! | [`app`] | builds the HTTP server, its shared state and the background workers |
-//! | [`routes`] | thin HTTP adapters and the guards in front of them |
+//! | [`routes`] | thin HTTP adapters and the guards in front of them; the embedded admin page (`web/admin/`, compiled in) |
 //! | [`shopify`] | Shopify's protocols: shop domains, signatures, webhooks, OAuth, session tokens, token lifecycle |
 //! | [`sandbox`] | Advocate without a Shopify account: own credentials, the stand-in in-process, a demo shop, `simulate` |
 //! | [`sim`] | a local stand-in for Shopify, for tests and local runs |

@@ -114,7 +114,7 @@ async fn simulate(
             "simulate drives the sandbox only; Shopify credentials are configured, so this is a real install"
         );
     }
-    let store = Store::connect(&config.database_url, 4).await?;
+    let store = Store::connect_read_only(&config.database_url).await?;
     eprintln!(
         "simulating {} customers over {} months against {}",
         options.customers, options.months, options.url

@@ -300,8 +300,9 @@ pub enum AdvocateReward {
     Points {
         points: i64,
     },
+    /// A single-use code for the advocate: `{"kind": "discount", "value":
+    /// {"kind": "amount_off", "amount": "10.00"}, "valid_days": 90}`.
     Discount {
-        #[serde(flatten)]
         value: RewardValue,
         valid_days: u32,
     },
@@ -463,7 +464,7 @@ impl ProgramSettings {
             AdvocateReward::Discount { value, valid_days } => {
                 if let Some(message) = value_problem(value, exp) {
                     err(
-                        format!("referrals.advocate_reward.{}", value_field(value)),
+                        format!("referrals.advocate_reward.value.{}", value_field(value)),
                         message,
                     );
                 }
@@ -609,5 +610,28 @@ mod tests {
             amount: "5.50".into(),
         };
         assert!(s.validate("JPY").is_err());
+    }
+
+    #[test]
+    fn every_advocate_reward_survives_json() {
+        let mut settings = ProgramSettings::default();
+        for reward in [
+            AdvocateReward::Points { points: 250 },
+            AdvocateReward::Discount {
+                value: RewardValue::AmountOff {
+                    amount: "10.00".into(),
+                },
+                valid_days: 30,
+            },
+            AdvocateReward::Discount {
+                value: RewardValue::FreeShipping,
+                valid_days: 60,
+            },
+        ] {
+            settings.referrals.advocate_reward = reward;
+            let text = serde_json::to_string(&settings).unwrap();
+            let back: ProgramSettings = serde_json::from_str(&text).unwrap();
+            assert_eq!(back, settings, "{text}");
+        }
     }
 }

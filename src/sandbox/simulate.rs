@@ -21,7 +21,7 @@ use secrecy::SecretString;
 use serde_json::{json, Value};
 
 use crate::{
-    engine::{scheduled, DAY_MS},
+    engine::DAY_MS,
     shopify::{hmac::Signer, query::proxy_message},
     store::{customers, now_ms, Store},
 };
@@ -103,7 +103,8 @@ struct Event {
 }
 
 /// Runs the simulation against the sandbox at `options.url`, whose database
-/// `store` is (for its secret, and to wait until every delivery is applied).
+/// `store` is (read only: for its secret, to wait until every delivery is
+/// applied, and to find customers who can afford a reward).
 pub async fn run(store: &Store, options: &Options) -> anyhow::Result<Report> {
     let secret = super::stored_secret(store).await?;
     let client = Client {
@@ -260,8 +261,8 @@ pub async fn run(store: &Store, options: &Options) -> anyhow::Result<Report> {
         .context("sending the referred orders")?;
     wait_until_applied(store).await?;
 
-    // Points that have matured become spendable; some customers spend them.
-    scheduled::run_due(store, "simulate", now_ms()).await?;
+    // The demo program makes points spendable at once; some customers
+    // spend them. (Referrals settle when the sandbox's scheduler next runs.)
     let spenders = {
         let shop_id = demo_shop_id(store).await?;
         let mut conn = store.reader().acquire().await?;

@@ -131,6 +131,27 @@ impl Store {
         }
     }
 
+    /// Connects for reading only (tools that watch a running Advocate, such
+    /// as `simulate`): on SQLite no writer and no checkpoints, so nothing
+    /// here ever waits for, or holds, the database's write lock.
+    pub async fn connect_read_only(url: &DatabaseUrl) -> anyhow::Result<Self> {
+        if !url.is_sqlite() {
+            return Self::connect(url, 4).await;
+        }
+        sqlx::any::install_default_drivers();
+        let reader = sqlite_pool(2, READER_PRAGMAS)
+            .connect(&sqlite_url(url.as_str()))
+            .await
+            .context("opening the SQLite database for reading")?;
+        Ok(Self {
+            writer: reader.clone(),
+            reader,
+            dialect: Dialect::Sqlite,
+            checkpointer: None,
+            gate: writer::IntakeGate::default(),
+        })
+    }
+
     /// Applies the migrations this binary carries. Safe to run from several
     /// processes at once on PostgreSQL (sqlx takes an advisory lock).
     pub async fn migrate(&self) -> anyhow::Result<()> {

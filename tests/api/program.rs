@@ -19,6 +19,7 @@ crate::on_both_backends!(
     a_saved_change_is_version_2_and_the_ledger_records_it,
     a_save_over_a_stale_version_is_refused,
     invalid_settings_are_refused_with_every_field_at_fault,
+    an_advocate_discount_reward_is_saved_read_back_and_checked,
     a_manual_adjustment_needs_a_reason,
     a_manual_adjustment_applies_once_per_idempotency_key_and_names_the_staff_member,
     a_deduction_beyond_the_balance_is_refused,
@@ -28,6 +29,31 @@ crate::on_both_backends!(
     points_granted_after_an_expiry_expire_after_their_own_stretch_of_inactivity,
     a_rolling_twelve_month_tier_is_lost_when_the_spend_leaves_the_window,
 );
+
+async fn an_advocate_discount_reward_is_saved_read_back_and_checked(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.install(SHOP).await;
+    let reward = json!({
+        "kind": "discount",
+        "value": { "kind": "amount_off", "amount": "10.00" },
+        "valid_days": 30,
+    });
+    let wanted = reward.clone();
+    update_settings(&app, |s| s["referrals"]["advocate_reward"] = wanted).await;
+    let (status, program) = answer(admin(&app, Method::GET, "/api/admin/program")).await;
+    assert_eq!(status, 200);
+    assert_eq!(program["settings"]["referrals"]["advocate_reward"], reward);
+
+    let mut bad = program["settings"].clone();
+    bad["referrals"]["advocate_reward"]["value"]["amount"] = json!("-1");
+    let body = json!({ "settings": bad, "version": program["version"] });
+    let (status, answer) = answer(admin(&app, Method::PUT, "/api/admin/program").json(&body)).await;
+    assert_eq!(status, 422, "{answer}");
+    assert_eq!(
+        answer["errors"][0]["field"],
+        "referrals.advocate_reward.value.amount"
+    );
+}
 
 fn person(id: i64, email: &str) -> Person {
     Person {

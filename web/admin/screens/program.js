@@ -226,9 +226,20 @@ export async function render(ctx) {
           field("integer", "referrals.friend_code_valid_days", "Code valid for (days)", { min: 1, max: 3650 }),
           amountField("referrals.minimum_order", "The friend's order must reach", { optional: true, placeholder: "No minimum" })),
         h("s-heading", {}, "The advocate's reward"),
+        row(field("select", "referrals.advocate_reward.kind", "Once the friend's order is past the return window, the advocate gets", {
+          options: [["points", "Points"], ["discount", "A discount code"]],
+          rerender: () => {
+            const kind = r.advocate_reward.kind;
+            r.advocate_reward = kind === "points"
+              ? { kind, points: 500 }
+              : { kind, value: { kind: "amount_off", amount: formatMinor(10n * 10n ** BigInt(exp), exp) }, valid_days: 90 };
+            draw(); changed();
+          },
+        })),
         adv.kind === "points"
-          ? row(field("integer", "referrals.advocate_reward.points", "Points once the friend's order is past the return window", { min: 1 }))
-          : h("s-paragraph", { color: "subdued" }, `The advocate gets a discount code (${adv.kind}); it is kept as it is.`),
+          ? row(field("integer", "referrals.advocate_reward.points", "Points", { min: 1 }))
+          : row(...rewardValueFields("referrals.advocate_reward.value", adv.value || {}, () => { draw(); changed(); }),
+            field("integer", "referrals.advocate_reward.valid_days", "Code valid for (days)", { min: 1, max: 3650 })),
         h("s-heading", {}, "Fraud limits"),
         row(field("integer", "referrals.cap_per_advocate", "Most referrals rewarded per advocate", { min: 0 }),
           field("integer", "referrals.burst_limit", "Hold for review above this many referrals", { min: 1 }),
