@@ -75,15 +75,8 @@ struct WebhookArgs {
     /// Length of the latency run in seconds.
     #[arg(long, default_value_t = 5)]
     rate_seconds: u64,
-    /// Backend for Advocate's database.
-    #[arg(long, value_enum, default_value_t = Backend::Sqlite)]
-    database: Backend,
-    /// PostgreSQL server (a fresh database is created on it).
-    #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/test")]
-    postgres_url: String,
-    /// HTTP worker threads for both servers (0: one per core).
-    #[arg(long, default_value_t = 0)]
-    workers: usize,
+    #[command(flatten)]
+    server: ServerArgs,
     /// Inbox processor tasks in Advocate (0: measure intake alone; unset:
     /// Advocate's default for the backend).
     #[arg(long)]
@@ -154,13 +147,20 @@ struct AnalyticsArgs {
     /// Snapshot computations from scratch to take the median of.
     #[arg(long, default_value_t = 3)]
     computes: usize,
+    #[command(flatten)]
+    server: ServerArgs,
+}
+
+/// Where the measured servers keep their data and how many threads they get.
+#[derive(Parser, Clone)]
+struct ServerArgs {
     /// Backend for Advocate's database.
     #[arg(long, value_enum, default_value_t = Backend::Sqlite)]
     database: Backend,
     /// PostgreSQL server (a fresh database is created on it).
     #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/test")]
     postgres_url: String,
-    /// HTTP worker threads (0: one per core).
+    /// HTTP worker threads of each measured server (0: one per core).
     #[arg(long, default_value_t = 0)]
     workers: usize,
 }
@@ -624,7 +624,7 @@ async fn webhooks(args: WebhookArgs) -> anyhow::Result<()> {
 
     // Baseline first, then Advocate, in the same run on the same machine.
     let baseline = {
-        let server = start_baseline(args.workers).await?;
+        let server = start_baseline(args.server.workers).await?;
         let paced = open_loop(
             server.addr,
             payload.clone(),
@@ -655,23 +655,10 @@ async fn webhooks(args: WebhookArgs) -> anyhow::Result<()> {
     };
 
     let dir = tempfile::tempdir()?;
-    let (database_url, pg_cleanup) = match args.database {
-        Backend::Sqlite => (format!("sqlite://{}/bench.db", dir.path().display()), None),
-        Backend::Postgres => {
-            let name = format!("advocate_bench_{:08x}", rand::random::<u32>());
-            let admin = sqlx_admin(&args.postgres_url).await?;
-            sqlx::query(&format!("CREATE DATABASE {name}"))
-                .execute(&admin)
-                .await?;
-            let (base, _) = args
-                .postgres_url
-                .rsplit_once('/')
-                .context("postgres URL has no database")?;
-            (format!("{base}/{name}"), Some((admin, name)))
-        }
-    };
+    let (database_url, pg_cleanup) =
+        fresh_database(args.server.database, &args.server.postgres_url, &dir).await?;
     let advocate = {
-        let server = start_advocate(&database_url, args.workers, args.inbox_workers).await?;
+        let server = start_advocate(&database_url, args.server.workers, args.inbox_workers).await?;
         let store = Store::connect(&DatabaseUrl::parse(database_url.clone())?, 2).await?;
         // Steady state first, on a fresh server; then a burst as fast as
         // the connections go.
@@ -875,7 +862,7 @@ fn report(args: &WebhookArgs, base: &Measured, adv: &Measured) {
         "{:<38} {:>14} {:>14}",
         "",
         "HMAC-only",
-        format!("Advocate/{:?}", args.database).to_lowercase()
+        format!("Advocate/{:?}", args.server.database).to_lowercase()
     );
     let row = |name: &str, b: String, a: String| println!("{name:<38} {b:>14} {a:>14}");
     row(
@@ -1241,10 +1228,10 @@ async fn analytics(args: AnalyticsArgs) -> anyhow::Result<()> {
     sim.install(SHOP);
     let dir = tempfile::tempdir()?;
     let (database_url, pg_cleanup) =
-        fresh_database(args.database, &args.postgres_url, &dir).await?;
+        fresh_database(args.server.database, &args.server.postgres_url, &dir).await?;
     let server = start_advocate_with(
         &database_url,
-        args.workers,
+        args.server.workers,
         Some(0),
         &[
             ("SHOPIFY_API_ORIGIN", sim.origin().to_owned()),
@@ -1281,7 +1268,7 @@ async fn analytics(args: AnalyticsArgs) -> anyhow::Result<()> {
         .await?;
     let started = Instant::now();
     let entries = seed_shop(&store, shop_id, args.customers, args.orders).await?;
-    if args.database == Backend::Postgres {
+    if args.server.database == Backend::Postgres {
         // What autovacuum does for a table this size soon after the load.
         for table in ["customers", "orders", "points_ledger"] {
             sqlx::raw_sql(&format!("VACUUM ANALYZE {table}"))
@@ -1291,7 +1278,7 @@ async fn analytics(args: AnalyticsArgs) -> anyhow::Result<()> {
     }
     println!(
         "dashboard analytics on {:?}: one shop with {} customers, {} orders, {} ledger entries (seeded in {:.1} s)",
-        args.database,
+        args.server.database,
         args.customers,
         args.orders,
         entries,

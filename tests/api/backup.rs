@@ -9,7 +9,7 @@ use tokio::sync::Notify;
 
 use crate::{
     helpers::{Backend, TestDb},
-    processes::{connect, scalar, send_customer, Advocate},
+    processes::{advocate_command, connect, scalar, send_customer, Advocate},
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -43,17 +43,9 @@ async fn a_backup_taken_under_write_load_restores_every_acknowledged_delivery() 
         halfway.notified().await;
         // Everything acknowledged before the backup starts must be in it.
         let before: Vec<usize> = acked.lock().unwrap().clone();
-        let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_advocate"))
+        let output = advocate_command(&db.url)
             .arg("backup")
             .arg(&target)
-            .env("SHOPIFY_API_KEY", "test-client-id")
-            .env("SHOPIFY_API_SECRET", crate::helpers::SECRET)
-            .env("SHOPIFY_APP_URL", "https://advocate.test")
-            .env(
-                "ADVOCATE_ENCRYPTION_KEY",
-                "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
-            )
-            .env("DATABASE_URL", &db.url)
             .env("ADVOCATE_LOG", "warn")
             .output()
             .await
@@ -100,17 +92,9 @@ async fn a_backup_taken_under_write_load_restores_every_acknowledged_delivery() 
     .await;
     assert!(rows >= before.len() as i64);
     assert!(rows <= total as i64);
-    let again = tokio::process::Command::new(env!("CARGO_BIN_EXE_advocate"))
+    let again = advocate_command(&db.url)
         .arg("backup")
         .arg(&target)
-        .env("SHOPIFY_API_KEY", "test-client-id")
-        .env("SHOPIFY_API_SECRET", crate::helpers::SECRET)
-        .env("SHOPIFY_APP_URL", "https://advocate.test")
-        .env(
-            "ADVOCATE_ENCRYPTION_KEY",
-            "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
-        )
-        .env("DATABASE_URL", &db.url)
         .output()
         .await
         .unwrap();
@@ -121,17 +105,9 @@ async fn a_backup_taken_under_write_load_restores_every_acknowledged_delivery() 
 async fn backup_on_postgres_refuses_and_names_pg_dump() {
     let db = TestDb::new(Backend::Postgres).await;
     let dir = tempfile::tempdir().unwrap();
-    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_advocate"))
+    let output = advocate_command(&db.url)
         .arg("backup")
         .arg(dir.path().join("copy.db"))
-        .env("SHOPIFY_API_KEY", "test-client-id")
-        .env("SHOPIFY_API_SECRET", crate::helpers::SECRET)
-        .env("SHOPIFY_APP_URL", "https://advocate.test")
-        .env(
-            "ADVOCATE_ENCRYPTION_KEY",
-            "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
-        )
-        .env("DATABASE_URL", &db.url)
         .output()
         .await
         .unwrap();

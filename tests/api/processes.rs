@@ -113,19 +113,7 @@ async fn a_sigkill_under_load_loses_no_acknowledged_delivery_and_processes_each_
     let mut second = Advocate::start(&db.url).await;
     let store = connect(&db.url).await;
     wait_until_processed(&store).await;
-    for i in &acked {
-        let status: Option<String> =
-            sqlx::query_scalar("SELECT status FROM webhook_inbox WHERE delivery_key = $1")
-                .bind(format!("crash-{i}"))
-                .fetch_optional(store.reader())
-                .await
-                .unwrap();
-        assert_eq!(
-            status.as_deref(),
-            Some("done"),
-            "acknowledged delivery crash-{i}"
-        );
-    }
+    assert_each_done(&store, &acked).await;
     let rows = scalar(&store, "SELECT CAST(COUNT(*) AS BIGINT) FROM webhook_inbox").await;
     let done = scalar(
         &store,
@@ -216,19 +204,7 @@ async fn a_rolling_restart_under_load_loses_and_doubles_nothing(backend: Backend
     assert_eq!(acked.len(), total, "every delivery acknowledged in the end");
 
     wait_until_processed(&store).await;
-    for i in &acked {
-        let status: Option<String> =
-            sqlx::query_scalar("SELECT status FROM webhook_inbox WHERE delivery_key = $1")
-                .bind(format!("crash-{i}"))
-                .fetch_optional(store.reader())
-                .await
-                .unwrap();
-        assert_eq!(
-            status.as_deref(),
-            Some("done"),
-            "acknowledged delivery crash-{i}"
-        );
-    }
+    assert_each_done(&store, &acked).await;
     assert_eq!(
         scalar(&store, "SELECT CAST(COUNT(*) AS BIGINT) FROM webhook_inbox").await,
         total as i64,
@@ -419,15 +395,7 @@ impl Advocate {
             .local_addr()
             .unwrap()
             .port();
-        let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_advocate"))
-            .env("SHOPIFY_API_KEY", "test-client-id")
-            .env("SHOPIFY_API_SECRET", SECRET)
-            .env("SHOPIFY_APP_URL", "https://advocate.test")
-            .env(
-                "ADVOCATE_ENCRYPTION_KEY",
-                "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
-            )
-            .env("DATABASE_URL", database_url)
+        let child = advocate_command(database_url)
             .env("PORT", port.to_string())
             .env("ADVOCATE_INBOX_LEASE_SECS", "2")
             .env("ADVOCATE_HTTP_WORKERS", "2")
@@ -456,5 +424,38 @@ impl Advocate {
     pub(crate) async fn stop(&mut self) {
         let _ = self.child.start_kill();
         let _ = self.child.wait().await;
+    }
+}
+
+/// The `advocate` binary with a real install's configuration on
+/// `database_url`.
+pub(crate) fn advocate_command(database_url: &str) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_advocate"));
+    command
+        .env("SHOPIFY_API_KEY", "test-client-id")
+        .env("SHOPIFY_API_SECRET", SECRET)
+        .env("SHOPIFY_APP_URL", "https://advocate.test")
+        .env(
+            "ADVOCATE_ENCRYPTION_KEY",
+            "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+        )
+        .env("DATABASE_URL", database_url);
+    command
+}
+
+/// Every acknowledged delivery `crash-{i}` is in the inbox, processed.
+async fn assert_each_done(store: &Store, acked: &[usize]) {
+    for i in acked {
+        let status: Option<String> =
+            sqlx::query_scalar("SELECT status FROM webhook_inbox WHERE delivery_key = $1")
+                .bind(format!("crash-{i}"))
+                .fetch_optional(store.reader())
+                .await
+                .unwrap();
+        assert_eq!(
+            status.as_deref(),
+            Some("done"),
+            "acknowledged delivery crash-{i}"
+        );
     }
 }
