@@ -34,7 +34,7 @@ enum Command {
         #[arg(long)]
         url: Option<String>,
         /// How many customers sign up.
-        #[arg(long, default_value_t = 2000)]
+        #[arg(long, default_value_t = 3000)]
         customers: usize,
         /// Over how many months.
         #[arg(long, default_value_t = 12)]
