@@ -270,7 +270,12 @@ pub fn webhook_request(
         .header("X-Shopify-Shop-Domain", shop)
         .header("X-Shopify-Webhook-Id", format!("webhook-{id}"))
         .header("X-Shopify-Event-Id", id)
-        .header("X-Shopify-Triggered-At", "2026-11-24T10:00:00.000Z")
+        // Shopify stamps the moment it sends; an app/uninstalled stamped
+        // before the current install is (rightly) ignored.
+        .header(
+            "X-Shopify-Triggered-At",
+            chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        )
         .header("X-Shopify-API-Version", "2026-07")
         .header("X-Shopify-Hmac-Sha256", signature)
         .body(body.to_vec())
