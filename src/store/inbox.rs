@@ -305,14 +305,7 @@ pub async fn fail(
 /// Gives an idle worker's leases back at once (on shutdown), instead of
 /// letting them run out.
 pub async fn release_leases(store: &Store, owner: &str) -> Result<u64, sqlx::Error> {
-    let done = sqlx::query(
-        "UPDATE webhook_inbox SET lease_owner = NULL, lease_until = NULL, attempts = attempts - 1 \
-         WHERE lease_owner = $1 AND status = 'queued'",
-    )
-    .bind(owner)
-    .execute(store.writer())
-    .await?;
-    Ok(done.rows_affected())
+    super::release_queue_leases(store, "webhook_inbox", owner).await
 }
 
 /// Puts a dead letter of this shop back in the queue (the merchant's retry).
@@ -444,7 +437,7 @@ pub async fn purge_finished(store: &Store, before: i64) -> Result<u64, sqlx::Err
 }
 
 /// Deliveries of `shop_domain` still waiting to be processed (queued, or
-/// claimed and not finished), and how many of them are due now.
+/// claimed and not finished).
 pub async fn unfinished(store: &Store, shop_domain: &str) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar(
         "SELECT COUNT(*) FROM webhook_inbox WHERE shop_domain = $1 AND status = 'queued'",

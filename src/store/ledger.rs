@@ -289,19 +289,3 @@ pub async fn release_pending(
     .await?;
     Ok(())
 }
-
-/// The sum of a customer's entries, for checks.
-pub async fn sum_for_customer(
-    conn: &mut AnyConnection,
-    shop_id: i64,
-    customer_id: i64,
-) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT CAST(COALESCE(SUM(points), 0) AS BIGINT) FROM points_ledger \
-         WHERE shop_id = $1 AND customer_id = $2",
-    )
-    .bind(shop_id)
-    .bind(customer_id)
-    .fetch_one(conn)
-    .await
-}

@@ -78,6 +78,25 @@ impl Drop for BackgroundTask {
 
 pub type Tx = Transaction<'static, Any>;
 
+/// Hands back the leases `owner` holds on rows of a lease-claimed queue
+/// (`webhook_inbox` or `outbox`) that have not ended, so another worker
+/// takes them at once instead of after the lease. The claim's attempt did
+/// not happen, so it is not counted.
+async fn release_queue_leases(
+    store: &Store,
+    table: &'static str,
+    owner: &str,
+) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query(&format!(
+        "UPDATE {table} SET lease_owner = NULL, lease_until = NULL, attempts = attempts - 1 \
+         WHERE lease_owner = $1 AND status = 'queued'"
+    ))
+    .bind(owner)
+    .execute(store.writer())
+    .await?;
+    Ok(done.rows_affected())
+}
+
 /// Milliseconds since the Unix epoch: how every time is stored.
 pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()

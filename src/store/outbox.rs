@@ -224,12 +224,5 @@ pub async fn list_failed(
 /// shutdown), so another sender takes them at once instead of after the
 /// lease. The attempt did not happen, so it is not counted.
 pub async fn release_leases(store: &Store, owner: &str) -> Result<u64, sqlx::Error> {
-    let done = sqlx::query(
-        "UPDATE outbox SET lease_owner = NULL, lease_until = NULL, attempts = attempts - 1 \
-         WHERE lease_owner = $1 AND status = 'queued'",
-    )
-    .bind(owner)
-    .execute(store.writer())
-    .await?;
-    Ok(done.rows_affected())
+    super::release_queue_leases(store, "outbox", owner).await
 }

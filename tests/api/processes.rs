@@ -6,7 +6,7 @@ use std::{
     process::Stdio,
     sync::{
         atomic::{AtomicUsize, Ordering},
-        Arc, Mutex, RwLock,
+        Arc, Mutex,
     },
     time::Duration,
 };
@@ -136,7 +136,8 @@ async fn a_rolling_restart_under_load_loses_and_doubles_nothing(backend: Backend
     let db = TestDb::new(backend).await;
     let stop_within = [("ADVOCATE_SHUTDOWN_SECS", "10")];
     let mut old = Advocate::start_with(&db.url, &stop_within).await;
-    let current = Arc::new(RwLock::new(old.address.clone()));
+    // Where deliveries go: the old process, then the new one.
+    let (current_tx, current) = tokio::sync::watch::channel(old.address.clone());
     let http = reqwest::Client::new();
     let total = 3000;
     let restart_after = 1000;
@@ -156,8 +157,9 @@ async fn a_rolling_restart_under_load_loses_and_doubles_nothing(backend: Backend
                 halfway.clone(),
             );
             async move {
+                let mut current = current;
                 loop {
-                    let address = current.read().unwrap().clone();
+                    let address = current.borrow().clone();
                     if let Ok(200) = send_customer(&http, &address, i).await {
                         acked.lock().unwrap().push(i);
                         if answered.fetch_add(1, Ordering::SeqCst) + 1 == restart_after {
@@ -165,9 +167,16 @@ async fn a_rolling_restart_under_load_loses_and_doubles_nothing(backend: Backend
                         }
                         return;
                     }
-                    // Shopify's retry of an unanswered delivery, sooner.
+                    // Shopify's retry of an unanswered delivery: to the
+                    // process that replaces the one that refused it.
                     refused.fetch_add(1, Ordering::Relaxed);
-                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    tokio::time::timeout(
+                        Duration::from_secs(60),
+                        current.wait_for(|now| *now != address),
+                    )
+                    .await
+                    .expect("the new process comes up")
+                    .expect("the address is published");
                 }
             }
         })
@@ -183,7 +192,7 @@ async fn a_rolling_restart_under_load_loses_and_doubles_nothing(backend: Backend
             .expect("kill -TERM");
         assert!(term.success());
         let new = Advocate::start_with(&db.url, &stop_within).await;
-        *current.write().unwrap() = new.address.clone();
+        current_tx.send_replace(new.address.clone());
         let exit = old.child.wait().await.expect("old process exits");
         assert!(exit.success(), "the old process stopped cleanly: {exit:?}");
         (new, pid)
