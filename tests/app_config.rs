@@ -235,6 +235,22 @@ fn every_flow_trigger_has_its_extension_and_its_fields() {
             &["Friend order", "Advocate reward"],
         ),
         (FlowTrigger::PointsExpiring, &["Points", "Expires on"]),
+        (
+            FlowTrigger::SegmentEntered,
+            &[
+                "Segment",
+                "Segment name",
+                "Previous segment",
+                "Offer",
+                "Offer points",
+                "Discount code",
+                "Expires at",
+            ],
+        ),
+        (
+            FlowTrigger::NpsResponse,
+            &["Score", "Category", "Comment", "Order name"],
+        ),
     ];
     assert_eq!(sent.len(), FlowTrigger::ALL.len());
     let mut expected = BTreeSet::new();

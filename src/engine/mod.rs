@@ -11,6 +11,7 @@
 //! | [`referrals`] | referral codes, friend discounts, fraud rules, advocate rewards |
 //! | [`program`] | saving settings, and what a change implies |
 //! | [`scheduled`] | pending points maturing, expiry, rolling tiers, birthdays |
+//! | [`winback`] | at-risk episodes, their offer and holdout, return purchases |
 //!
 //! Concurrency: rows that several events may change at once (an order, a
 //! customer's tier) carry a version; a write that lost the race returns
@@ -22,6 +23,7 @@ pub mod redeem;
 pub mod referrals;
 pub mod scheduled;
 pub mod tiers;
+pub mod winback;
 
 use serde_json::json;
 use sqlx::AnyConnection;

@@ -8,8 +8,12 @@
 //! half the customers bought once, the quintiles of frequency repeat and
 //! every one-time buyer scores 1.
 //!
-//! The segment comes from recency and frequency by the first rule that
-//! matches ([`segment_of`]); monetary value is reported beside it.
+//! The segment comes from recency, frequency and whether the customer's
+//! next purchase is overdue by their own rhythm ([`super::winback`]), by
+//! the first rule that matches ([`segment_of`]); monetary value is
+//! reported beside it. "At risk" is the one segment both measures agree
+//! on: overdue by the customer's own interval, or a frequent buyer whose
+//! recency has fallen to the bottom two fifths.
 
 use serde::{Deserialize, Serialize};
 
@@ -147,10 +151,12 @@ fn quantile(sorted: &[i64], q: usize, n: usize) -> i64 {
     sorted[rank - 1]
 }
 
-/// The segment of a customer with `scores` and `orders` counted orders.
+/// The segment of a customer with `scores`, `orders` counted orders, and
+/// `overdue` when their next purchase is overdue ([`super::winback::at_risk`]).
 ///
 /// | rule, first match | segment |
 /// |---|---|
+/// | overdue, recency 2-5 | at risk |
 /// | one order, recency 4-5 | new |
 /// | recency 4-5, frequency 4-5 | champions |
 /// | recency 3-5, frequency 3-5 | loyal |
@@ -159,9 +165,11 @@ fn quantile(sorted: &[i64], q: usize, n: usize) -> i64 {
 /// | recency 2 | needs attention |
 /// | recency 1, frequency 2 | hibernating |
 /// | recency 1, frequency 1 | lost |
-pub fn segment_of(scores: Scores, orders: i64) -> Segment {
+pub fn segment_of(scores: Scores, orders: i64, overdue: bool) -> Segment {
     let (r, f) = (scores.recency, scores.frequency);
-    if orders <= 1 && r >= 4 {
+    if overdue && r >= 2 {
+        Segment::AtRisk
+    } else if orders <= 1 && r >= 4 {
         Segment::New
     } else if r >= 4 && f >= 4 {
         Segment::Champions
@@ -230,7 +238,7 @@ mod tests {
         let segments: Vec<Segment> = shop
             .iter()
             .zip(&scores)
-            .map(|(c, s)| segment_of(*s, c.orders))
+            .map(|(c, s)| segment_of(*s, c.orders, false))
             .collect();
         assert_eq!(
             segments,
@@ -268,20 +276,27 @@ mod tests {
             frequency,
             monetary: 3,
         };
-        assert_eq!(segment_of(s(5, 1), 1), Segment::New);
-        assert_eq!(segment_of(s(5, 1), 2), Segment::Promising);
-        assert_eq!(segment_of(s(4, 5), 9), Segment::Champions);
-        assert_eq!(segment_of(s(3, 5), 9), Segment::Loyal);
-        assert_eq!(segment_of(s(3, 2), 2), Segment::Promising);
-        assert_eq!(segment_of(s(2, 4), 6), Segment::AtRisk);
-        assert_eq!(segment_of(s(1, 5), 9), Segment::AtRisk);
-        assert_eq!(segment_of(s(2, 1), 1), Segment::NeedsAttention);
-        assert_eq!(segment_of(s(1, 2), 2), Segment::Hibernating);
-        assert_eq!(segment_of(s(1, 1), 1), Segment::Lost);
+        assert_eq!(segment_of(s(5, 1), 1, false), Segment::New);
+        assert_eq!(segment_of(s(5, 1), 2, false), Segment::Promising);
+        assert_eq!(segment_of(s(4, 5), 9, false), Segment::Champions);
+        assert_eq!(segment_of(s(3, 5), 9, false), Segment::Loyal);
+        assert_eq!(segment_of(s(3, 2), 2, false), Segment::Promising);
+        assert_eq!(segment_of(s(2, 4), 6, false), Segment::AtRisk);
+        assert_eq!(segment_of(s(1, 5), 9, false), Segment::AtRisk);
+        assert_eq!(segment_of(s(2, 1), 1, false), Segment::NeedsAttention);
+        assert_eq!(segment_of(s(1, 2), 2, false), Segment::Hibernating);
+        assert_eq!(segment_of(s(1, 1), 1, false), Segment::Lost);
+        // Overdue by their own rhythm: at risk before anything else, until
+        // recency has fallen to the lowest fifth.
+        assert_eq!(segment_of(s(5, 5), 9, true), Segment::AtRisk);
+        assert_eq!(segment_of(s(4, 1), 1, true), Segment::AtRisk);
+        assert_eq!(segment_of(s(2, 1), 1, true), Segment::AtRisk);
+        assert_eq!(segment_of(s(1, 2), 2, true), Segment::Hibernating);
+        assert_eq!(segment_of(s(1, 1), 1, true), Segment::Lost);
         // Every combination lands in exactly one named segment.
         for r in 1..=5 {
             for f in 1..=5 {
-                let seg = segment_of(s(r, f), i64::from(f));
+                let seg = segment_of(s(r, f), i64::from(f), false);
                 assert!(Segment::ALL.contains(&seg));
             }
         }

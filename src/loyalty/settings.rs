@@ -8,6 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::money;
+use super::segments::Thresholds;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -17,6 +18,10 @@ pub struct ProgramSettings {
     pub tiers: Tiers,
     pub expiry: Expiry,
     pub referrals: Referrals,
+    pub segments: Segments,
+    pub winback: Winback,
+    pub nps: Nps,
+    pub offers: Offers,
 }
 
 impl Default for ProgramSettings {
@@ -54,6 +59,103 @@ impl Default for ProgramSettings {
             tiers: Tiers::default(),
             expiry: Expiry::default(),
             referrals: Referrals::default(),
+            segments: Segments::default(),
+            winback: Winback::default(),
+            nps: Nps::default(),
+            offers: Offers::default(),
+        }
+    }
+}
+
+/// Behaviour segments (recency, frequency, monetary), written back to
+/// Shopify as a customer tag `{tag_prefix}{slug}` and a metafield.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Segments {
+    pub enabled: bool,
+    /// Prefix of the segment tag: `advocate-segment:` gives
+    /// `advocate-segment:at-risk`.
+    pub tag_prefix: String,
+    /// The merchant's own cut-offs; `None` derives them from the shop's
+    /// order history (quintiles).
+    pub thresholds: Option<Thresholds>,
+}
+
+impl Default for Segments {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            tag_prefix: "advocate-segment:".into(),
+            thresholds: None,
+        }
+    }
+}
+
+/// At-risk detection and the win-back offer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Winback {
+    /// Issue offers (detection and the at-risk segment work either way).
+    pub enabled: bool,
+    /// Overdue once the expected interval times `grace_percent` / 100 has
+    /// passed since the last order.
+    pub grace_percent: u32,
+    /// Share of at-risk episodes that get no offer, to measure the effect.
+    pub holdout_percent: u32,
+    /// Bonus points, or a single-use discount code with an expiry.
+    pub offer: AdvocateReward,
+    /// Days an episode waits for a return purchase before it ends unrecovered.
+    pub attribution_days: u32,
+}
+
+impl Default for Winback {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            grace_percent: 150,
+            holdout_percent: 10,
+            offer: AdvocateReward::Points { points: 250 },
+            attribution_days: 60,
+        }
+    }
+}
+
+/// Post-purchase Net Promoter Score survey.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Nps {
+    pub enabled: bool,
+    /// Points for answering, once per order (0 for none).
+    pub bonus_points: i64,
+}
+
+impl Default for Nps {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            bonus_points: 25,
+        }
+    }
+}
+
+/// Personal offers shown to the shopper on the storefront and at checkout.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Offers {
+    /// Show the reward the shopper is closest to.
+    pub closest_reward: bool,
+    /// Show products often bought with the shopper's past purchases.
+    pub co_purchase: bool,
+    /// How many such products at most.
+    pub co_purchase_limit: u32,
+}
+
+impl Default for Offers {
+    fn default() -> Self {
+        Self {
+            closest_reward: true,
+            co_purchase: false,
+            co_purchase_limit: 3,
         }
     }
 }
@@ -452,29 +554,8 @@ impl ProgramSettings {
                 "must be between 1 and 3650",
             );
         }
-        match &r.advocate_reward {
-            AdvocateReward::Points { points } => {
-                if !(1..=MAX_POINTS).contains(points) {
-                    err(
-                        "referrals.advocate_reward.points".into(),
-                        "must be between 1 and 100000000",
-                    );
-                }
-            }
-            AdvocateReward::Discount { value, valid_days } => {
-                if let Some(message) = value_problem(value, exp) {
-                    err(
-                        format!("referrals.advocate_reward.value.{}", value_field(value)),
-                        message,
-                    );
-                }
-                if !(1..=3650).contains(valid_days) {
-                    err(
-                        "referrals.advocate_reward.valid_days".into(),
-                        "must be between 1 and 3650",
-                    );
-                }
-            }
+        if let Some((field, message)) = advocate_reward_problem(&r.advocate_reward, exp) {
+            err(format!("referrals.advocate_reward.{field}"), message);
         }
         if let Some(m) = &r.minimum_order {
             if !matches!(money::parse_minor(m, exp), Some(v) if v >= 0) {
@@ -493,6 +574,50 @@ impl ProgramSettings {
                 "must be between 1 and 720",
             );
         }
+        let sg = &self.segments;
+        let prefix = sg.tag_prefix.trim();
+        if prefix.is_empty() || prefix.len() > 200 || prefix.contains(',') {
+            err(
+                "segments.tag_prefix".into(),
+                "must be 1-200 characters without commas",
+            );
+        }
+        if let Some(t) = &sg.thresholds {
+            if !t.is_valid() {
+                err(
+                    "segments.thresholds".into(),
+                    "each list must be four ascending numbers, none negative",
+                );
+            }
+        }
+        let w = &self.winback;
+        if !(100..=1000).contains(&w.grace_percent) {
+            err(
+                "winback.grace_percent".into(),
+                "must be between 100 and 1000",
+            );
+        }
+        if w.holdout_percent > 50 {
+            err("winback.holdout_percent".into(), "must be between 0 and 50");
+        }
+        if !(1..=365).contains(&w.attribution_days) {
+            err(
+                "winback.attribution_days".into(),
+                "must be between 1 and 365",
+            );
+        }
+        if let Some((field, message)) = advocate_reward_problem(&w.offer, exp) {
+            err(format!("winback.offer.{field}"), message);
+        }
+        if !(0..=MAX_POINTS).contains(&self.nps.bonus_points) {
+            err("nps.bonus_points".into(), "must be between 0 and 100000000");
+        }
+        if !(1..=12).contains(&self.offers.co_purchase_limit) {
+            err(
+                "offers.co_purchase_limit".into(),
+                "must be between 1 and 12",
+            );
+        }
         if errors.is_empty() {
             Ok(())
         } else {
@@ -502,6 +627,22 @@ impl ProgramSettings {
 
     pub fn reward(&self, id: &str) -> Option<&Reward> {
         self.rewards.iter().find(|r| r.id == id)
+    }
+}
+
+/// What is wrong with a points-or-code reward, as (field below it, message).
+fn advocate_reward_problem(reward: &AdvocateReward, exp: u32) -> Option<(String, &'static str)> {
+    match reward {
+        AdvocateReward::Points { points } => (!(1..=MAX_POINTS).contains(points))
+            .then(|| ("points".to_owned(), "must be between 1 and 100000000")),
+        AdvocateReward::Discount { value, valid_days } => {
+            if let Some(message) = value_problem(value, exp) {
+                Some((format!("value.{}", value_field(value)), message))
+            } else {
+                (!(1..=3650).contains(valid_days))
+                    .then(|| ("valid_days".to_owned(), "must be between 1 and 3650"))
+            }
+        }
     }
 }
 
@@ -562,6 +703,43 @@ mod tests {
         assert_eq!(s.earning.pending_days, 0);
         assert_eq!(s.earning.per_amount, "1.00");
         assert_eq!(s.tiers, Tiers::default());
+    }
+
+    #[test]
+    fn retention_settings_are_checked_by_field() {
+        let mut s = ProgramSettings::default();
+        s.segments.tag_prefix = "a,b".into();
+        s.segments.thresholds = Some(Thresholds {
+            recency_days: [30, 20, 60, 90],
+            frequency: [1, 1, 2, 3],
+            monetary_minor: [0, 1, 2, 3],
+        });
+        s.winback.grace_percent = 50;
+        s.winback.holdout_percent = 60;
+        s.winback.offer = AdvocateReward::Discount {
+            value: RewardValue::PercentageOff { percent: 0 },
+            valid_days: 30,
+        };
+        s.nps.bonus_points = -1;
+        s.offers.co_purchase_limit = 0;
+        let fields: Vec<String> = s
+            .validate("USD")
+            .unwrap_err()
+            .into_iter()
+            .map(|e| e.field)
+            .collect();
+        assert_eq!(
+            fields,
+            [
+                "segments.tag_prefix",
+                "segments.thresholds",
+                "winback.grace_percent",
+                "winback.holdout_percent",
+                "winback.offer.value.percent",
+                "nps.bonus_points",
+                "offers.co_purchase_limit",
+            ]
+        );
     }
 
     #[test]

@@ -96,14 +96,20 @@ pub enum FlowTrigger {
     RewardRedeemed,
     ReferralCompleted,
     PointsExpiring,
+    /// A customer entered a behaviour segment; entering "at risk" carries
+    /// the win-back offer, when one was issued.
+    SegmentEntered,
+    NpsResponse,
 }
 
 impl FlowTrigger {
-    pub const ALL: [FlowTrigger; 4] = [
+    pub const ALL: [FlowTrigger; 6] = [
         FlowTrigger::TierReached,
         FlowTrigger::RewardRedeemed,
         FlowTrigger::ReferralCompleted,
         FlowTrigger::PointsExpiring,
+        FlowTrigger::SegmentEntered,
+        FlowTrigger::NpsResponse,
     ];
 
     /// The extension's handle (at most 30 characters, letters, digits and
@@ -114,6 +120,8 @@ impl FlowTrigger {
             FlowTrigger::RewardRedeemed => "advocate-reward-redeemed",
             FlowTrigger::ReferralCompleted => "advocate-referral-completed",
             FlowTrigger::PointsExpiring => "advocate-points-expiring",
+            FlowTrigger::SegmentEntered => "advocate-segment-entered",
+            FlowTrigger::NpsResponse => "advocate-nps-response",
         }
     }
 
