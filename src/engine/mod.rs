@@ -10,7 +10,8 @@
 //! | [`redeem`] | rewards redeemed for a single-use discount code |
 //! | [`referrals`] | referral codes, friend discounts, fraud rules, advocate rewards |
 //! | [`program`] | saving settings, and what a change implies |
-//! | [`scheduled`] | pending points maturing, expiry, rolling tiers, birthdays |
+//! | [`scheduled`] | pending points maturing, expiry, rolling tiers, birthdays, segments |
+//! | [`segments`] | behaviour segments with their tags, metafield and Flow trigger |
 //! | [`winback`] | at-risk episodes, their offer and holdout, return purchases |
 //!
 //! Concurrency: rows that several events may change at once (an order, a
@@ -22,6 +23,7 @@ pub mod program;
 pub mod redeem;
 pub mod referrals;
 pub mod scheduled;
+pub mod segments;
 pub mod tiers;
 pub mod winback;
 

@@ -7,7 +7,7 @@
 use serde::Deserialize;
 use sqlx::AnyConnection;
 
-use super::{referrals, tiers, EngineError, DAY_MS};
+use super::{referrals, segments, tiers, EngineError, DAY_MS};
 use crate::{
     loyalty::{
         earning::{
@@ -424,6 +424,7 @@ pub async fn apply(
             &format!("order {label}"),
         )
         .await?;
+        segments::on_order(conn, shop_id, &program, customer, now).await?;
     }
     Ok(applied)
 }

@@ -10,19 +10,24 @@
 //! - `tiers`: re-evaluated for shops whose settings changed, and daily for
 //!   rolling 12-month windows (downgrades included).
 //! - `birthdays`: the birthday bonus, once a year.
+//! - `segments`: each shop's behaviour segments, once a day and after its
+//!   settings change (see [`super::segments`]).
 
 use std::time::Duration;
 
 use chrono::{Datelike, Months};
 
-use super::{customer_gid, enqueue, referrals as referral_engine, tiers, EngineError};
+use super::{
+    customer_gid, enqueue, referrals as referral_engine, segments as segment_engine, tiers,
+    EngineError,
+};
 use crate::{
     loyalty::{calendar, settings::TierWindow},
     shopify::admin::effects::{Effect, FlowTrigger, Metafield},
     store::{
         customers,
         ledger::{self, NewEntry},
-        orders, program, referrals, schedule, shops, Store,
+        orders, program, referrals, schedule, segments, shops, Store,
     },
 };
 
@@ -44,6 +49,7 @@ pub struct Report {
     pub customers_expired: u64,
     pub tier_changes: u64,
     pub birthdays: u64,
+    pub segment_changes: u64,
 }
 
 struct Job {
@@ -68,11 +74,15 @@ const BIRTHDAYS: Job = Job {
     name: "birthdays",
     every: Duration::from_secs(3600),
 };
+const SEGMENTS: Job = Job {
+    name: "segments",
+    every: Duration::ZERO,
+};
 
 /// Runs every job that is due at `now` and not running elsewhere.
 pub async fn run_due(store: &Store, owner: &str, now: i64) -> anyhow::Result<Report> {
     let mut report = Report::default();
-    for job in [MATURE, EXPIRY, TIERS, BIRTHDAYS] {
+    for job in [MATURE, EXPIRY, TIERS, BIRTHDAYS, SEGMENTS] {
         let last_run = {
             let mut conn = store.writer().acquire().await?;
             schedule::take(
@@ -92,6 +102,7 @@ pub async fn run_due(store: &Store, owner: &str, now: i64) -> anyhow::Result<Rep
             "mature" => mature(store, now, &mut report).await,
             "expiry" => expiry(store, now, &mut report).await,
             "tiers" => tier_round(store, now, last_run, &mut report).await,
+            "segments" => segment_round(store, now, &mut report).await,
             _ => birthdays(store, now, last_run, &mut report).await,
         };
         let mut conn = store.writer().acquire().await?;
@@ -347,6 +358,33 @@ async fn birthdays(
             }
         }
         tx.commit().await?;
+    }
+    Ok(())
+}
+
+/// Recomputes the segments of each shop not yet computed today (by UTC
+/// date) or whose settings changed since.
+async fn segment_round(store: &Store, now: i64, report: &mut Report) -> anyhow::Result<()> {
+    let shops = shops::installed_ids(&mut *store.writer().acquire().await?).await?;
+    let today = calendar::date_of(now);
+    for shop_id in shops {
+        let due = {
+            let mut conn = store.writer().acquire().await?;
+            let program = program::get_program(&mut conn, shop_id).await?;
+            program.settings.segments.enabled
+                && segments::find_state(&mut conn, shop_id)
+                    .await?
+                    .is_none_or(|s| {
+                        calendar::date_of(s.computed_at) != today
+                            || s.settings_version != program.version
+                    })
+        };
+        if !due {
+            continue;
+        }
+        if let Some(done) = segment_engine::recompute_shop(store, shop_id, now).await? {
+            report.segment_changes += done.changed;
+        }
     }
     Ok(())
 }

@@ -16,7 +16,7 @@ use crate::{
     shopify::webhook::WebhookTopic,
     store::{
         customers::{self, CustomerProfile, Erasure},
-        data_requests, inbox, ledger, orders, program, referrals,
+        data_requests, inbox, ledger, orders, program, referrals, segments,
         shops::{self, status as shop_status, Shop},
     },
 };
@@ -432,6 +432,12 @@ async fn export_customer_data(
     let redemptions =
         crate::store::redemptions::list_for_customer(conn, d.shop.id, customer_id).await?;
     let tier_history = customers::tier_history(conn, d.shop.id, customer_id).await?;
+    let segment_history: Vec<serde_json::Value> =
+        segments::history_for_customer(conn, d.shop.id, customer_id)
+            .await?
+            .into_iter()
+            .map(|(from, to, at)| json!({ "from": from, "to": to, "at": at }))
+            .collect();
     let referral_code = referrals::find_code(conn, d.shop.id, customer_id).await?;
     let export = json!({
         "shop": d.shop.domain,
@@ -443,6 +449,7 @@ async fn export_customer_data(
         "points_ledger": ledger,
         "redemptions": redemptions,
         "tier_history": tier_history,
+        "segment_history": segment_history,
         "referral_code": referral_code,
     });
     data_requests::insert_data_request(
@@ -475,6 +482,7 @@ async fn redact_customer(
     customers::erase_personal_data(conn, shop, customer_id, Erasure::Redacted, d.now).await?;
     orders::redact_orders(conn, shop, customer_id, orders_to_redact).await?;
     referrals::redact_for_customer(conn, shop, customer_id).await?;
+    segments::redact_customer(conn, shop, customer_id).await?;
     data_requests::redact_exports(conn, shop, customer_id).await?;
     inbox::redact_bodies(
         conn,

@@ -23,7 +23,7 @@ use crate::{
     store::{
         customers, data_requests, inbox,
         ledger::{self, NewEntry},
-        now_ms, orders, outbox, program, redemptions, referrals,
+        now_ms, orders, outbox, program, redemptions, referrals, segments,
     },
 };
 
@@ -134,6 +134,11 @@ pub async fn get_customer(
             "ledger": ledger::list_for_customer(&mut conn, shop, customer_id).await?,
             "redemptions": redemptions::list_for_customer(&mut conn, shop, customer_id).await?,
             "tier_history": customers::tier_history(&mut conn, shop, customer_id).await?,
+            "segment_history": segments::history_for_customer(&mut conn, shop, customer_id)
+                .await?
+                .into_iter()
+                .map(|(from, to, at)| json!({ "from": from, "to": to, "at": at }))
+                .collect::<Vec<_>>(),
             "orders": orders::list_for_customer(&mut conn, shop, customer_id).await?,
         })
     };

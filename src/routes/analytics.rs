@@ -12,7 +12,7 @@ use crate::{
 };
 
 /// `period=30d|90d|365d`, 90d when absent.
-fn period(req: &HttpRequest) -> Result<PeriodKey, ApiError> {
+pub(crate) fn period(req: &HttpRequest) -> Result<PeriodKey, ApiError> {
     let pairs = query::parse_pairs(req.query_string());
     match query::get(&pairs, "period") {
         None => Ok(PeriodKey::DEFAULT),

@@ -15,6 +15,7 @@ pub mod limits;
 pub mod metrics;
 pub mod request_id;
 pub mod sandbox;
+pub mod segments;
 pub mod shopper;
 pub mod storefront;
 pub mod webhooks;
@@ -76,6 +77,8 @@ api_routes! {
     post "/api/admin/referrals/{referral_id}/reject" => admin::reject_referral, Admin;
     get "/api/admin/analytics" => analytics::get_analytics, Admin;
     post "/api/admin/analytics/refresh" => analytics::refresh_analytics, Admin;
+    get "/api/admin/segments" => segments::get_segments, Admin;
+    post "/api/admin/segments/recompute" => segments::recompute_segments, Admin;
     get "/api/admin/data-requests" => admin::list_data_requests, Admin;
     get "/api/admin/webhooks/failed" => admin::list_failed_webhooks, Admin;
     post "/api/admin/webhooks/failed/{inbox_id}/retry" => admin::retry_failed_webhook, Admin;

@@ -45,6 +45,9 @@ pub struct Customer {
     pub last_activity_at: Option<i64>,
     pub deleted_at: Option<i64>,
     pub redacted_at: Option<i64>,
+    /// The behaviour segment's slug, and since when.
+    pub segment: Option<String>,
+    pub segment_since: Option<i64>,
 }
 
 /// Creates or updates a profile. An older update than the one stored (by
@@ -148,7 +151,7 @@ pub async fn find_customer(
     sqlx::query_as(
         "SELECT customer_id, email, first_name, last_name, phone, tags, email_marketing_state, \
          sms_marketing_state, shopify_created_at, points_balance, points_pending, tier_id, \
-         tier_since, birthday, last_activity_at, deleted_at, redacted_at \
+         tier_since, birthday, last_activity_at, deleted_at, redacted_at, segment, segment_since \
          FROM customers WHERE shop_id = $1 AND customer_id = $2",
     )
     .bind(shop_id)
@@ -207,6 +210,7 @@ pub struct CustomerSummary {
     pub points_balance: i64,
     pub points_pending: i64,
     pub tier_id: Option<String>,
+    pub segment: Option<String>,
 }
 
 /// Customers matching `query` (an id, or the start of an email or name;
@@ -227,8 +231,8 @@ pub async fn search(
         .replace('_', "\\_");
     let prefix = format!("{escaped}%");
     sqlx::query_as(
-        "SELECT customer_id, email, first_name, last_name, points_balance, points_pending, tier_id \
-         FROM customers WHERE shop_id = $1 AND customer_id > $2 AND redacted_at IS NULL \
+        "SELECT customer_id, email, first_name, last_name, points_balance, points_pending, tier_id, \
+         segment FROM customers WHERE shop_id = $1 AND customer_id > $2 AND redacted_at IS NULL \
            AND ($3 = '' OR customer_id = $4 OR LOWER(email) LIKE $5 ESCAPE '\\' \
                 OR LOWER(first_name) LIKE $5 ESCAPE '\\' OR LOWER(last_name) LIKE $5 ESCAPE '\\') \
          ORDER BY customer_id LIMIT $6",

@@ -21,6 +21,7 @@ pub mod redemptions;
 pub mod referrals;
 pub mod sandbox;
 pub mod schedule;
+pub mod segments;
 pub mod shops;
 pub mod stats;
 pub mod writer;

@@ -16,4 +16,5 @@ mod processing;
 mod program;
 mod referrals;
 mod sandbox;
+mod segments;
 mod webhooks;

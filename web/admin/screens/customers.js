@@ -32,13 +32,14 @@ async function list(ctx) {
       const customers = data.customers || [];
       const rows = customers.map((c) => {
         const open = h("s-link", { href: appHref({ screen: "customers", customer: c.customer_id }), "data-customer": c.customer_id }, name(c));
-        return [open, c.email || "—", count(c.points_balance), count(c.points_pending), c.tier_id ? h("s-badge", { tone: "info" }, c.tier_id) : h("s-text", { color: "subdued" }, "None")];
+        return [open, c.email || "—", count(c.points_balance), count(c.points_pending), c.tier_id ? h("s-badge", { tone: "info" }, c.tier_id) : h("s-text", { color: "subdued" }, "None"),
+          c.segment ? h("s-badge", {}, c.segment) : h("s-text", { color: "subdued" }, "—")];
       });
       const prev = h("s-button", { disabled: pages.length <= 1 }, "Previous");
       prev.addEventListener("click", () => { pages.pop(); load(pages[pages.length - 1]); });
       const next = h("s-button", { disabled: !data.next_after }, "Next");
       next.addEventListener("click", () => { pages.push(data.next_after); load(data.next_after); });
-      fill(results, table(["Customer", "Email", "Points", "Pending", "Tier"], rows,
+      fill(results, table(["Customer", "Email", "Points", "Pending", "Tier", "Segment"], rows,
         q ? `No customer matches “${q}”.` : "No customers yet. They appear as Shopify sends them."),
       (pages.length > 1 || data.next_after) ? h("s-stack", { direction: "inline", gap: "small-200" }, prev, next) : null);
     } catch (e) {
@@ -66,7 +67,8 @@ async function detail(ctx, id) {
       figure("Balance", count(data.points_balance), "balance"),
       figure("Pending", count(data.points_pending), "pending"),
       figure("Tier", data.tier ? data.tier.name : "None", "tier"),
-      figure("Next tier", data.next_tier ? `${data.next_tier.name}: ${missing(data.next_tier.missing, cur)} to go` : "—", "next-tier")));
+      figure("Next tier", data.next_tier ? `${data.next_tier.name}: ${missing(data.next_tier.missing, cur)} to go` : "—", "next-tier"),
+      figure("Segment", c.segment || "None", "segment")));
   const profile = h("s-section", { heading: "Profile" },
     h("s-stack", { gap: "small-200" },
       line("Email", c.email), line("Phone", c.phone), line("Customer id", String(c.customer_id)),

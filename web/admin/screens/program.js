@@ -249,6 +249,42 @@ export async function render(ctx) {
     return box;
   }
 
+  function segmentsSection() {
+    const box = h("s-section", { heading: "Segments", id: "section-segments" });
+    function draw() {
+      for (const key of [...state.fields.keys()]) if (key.startsWith("segments.")) state.fields.delete(key);
+      const sg = state.draft.segments;
+      const own = h("s-checkbox", {
+        label: "Use my own thresholds",
+        checked: Boolean(sg.thresholds),
+        details: "Off: the cut-offs are the quintiles of your own customers, recomputed daily.",
+        id: "segments-own-thresholds",
+      });
+      own.addEventListener("change", () => {
+        sg.thresholds = own.checked
+          ? { recency_days: [14, 30, 90, 180], frequency: [1, 2, 3, 5], monetary_minor: [1, 2, 5, 10].map((n) => n * 5000 * 10 ** Math.max(0, exp - 2)) }
+          : null;
+        draw();
+        changed();
+      });
+      const cuts = (key, label, details) => h("s-stack", { gap: "small-200" },
+        h("s-text", {}, label),
+        row(...[0, 1, 2, 3].map((i) => field("integer", `segments.thresholds.${key}[${i}]`, `Cut-off ${i + 1}`, { min: 0, details: i === 0 ? details : undefined }))));
+      fill(box, h("s-stack", { gap: "base" },
+        h("s-paragraph", { color: "subdued" },
+          "Customers are scored 1–5 on how recently they ordered, how often and how much, and named: champions, loyal, promising, new, needs attention, at risk, hibernating, lost. Each gets the tag below followed by the segment (e.g. advocate-segment:at-risk)."),
+        row(field("checkbox", "segments.enabled", "Segments are on"),
+          field("text", "segments.tag_prefix", "Tag prefix")),
+        own,
+        sg.thresholds ? h("s-stack", { gap: "base", id: "segments-thresholds" },
+          cuts("recency_days", "Days since the last order", "Four ascending numbers"),
+          cuts("frequency", "Orders", "Four ascending numbers"),
+          cuts("monetary_minor", `Spend, in minor units of ${state.currency}`, "Four ascending numbers")) : null));
+    }
+    draw();
+    return box;
+  }
+
   function addButton(label, onClick) {
     const b = h("s-button", {}, label);
     b.addEventListener("click", onClick);
@@ -300,7 +336,7 @@ export async function render(ctx) {
     }
   }));
 
-  fill(sections, earningSection(), rewardsSection(), tiersSection(), expirySection(), referralsSection());
+  fill(sections, earningSection(), rewardsSection(), tiersSection(), expirySection(), referralsSection(), segmentsSection());
   renderPreview();
   return h("s-page", { heading: "Program" }, save, message, sections);
 }

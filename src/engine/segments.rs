@@ -1,0 +1,602 @@
+//! Behaviour segments applied: every buying customer's segment
+//! ([`crate::loyalty::segments`]) from the shop's own orders, written back to
+//! Shopify as a customer tag `{prefix}{slug}` and the metafield
+//! `$app:advocate.segment`, with the segment-entered Flow trigger.
+//!
+//! - A shop is recomputed daily (and after its settings change) by the
+//!   scheduled jobs, and on demand from the admin page. The thresholds are
+//!   the merchant's, or the quintiles of the shop's customers; "overdue" is
+//!   judged against the median of the repeat buyers' intervals. Both are
+//!   stored ([`crate::store::segments::SegmentState`]) so that after an
+//!   order one customer is re-scored with one lookup ([`on_order`]).
+//! - Only changes are written: a computation that finds every customer
+//!   where they were writes no segment, no tag, no trigger. Each change
+//!   removes the old tag before adding the new one, sets the metafield,
+//!   then fires the trigger (one ordering key, so a workflow sees the tag).
+//! - The shop's first computation is a baseline: customers are placed, and
+//!   tagged, but nobody "entered" a segment, so no Flow trigger fires and
+//!   no win-back offer is made. Later entries into at-risk open a win-back
+//!   episode ([`super::winback::entered_at_risk`]) whose offer the trigger
+//!   carries.
+//! - Large re-syncs (the baseline, a changed tag prefix, more changes than
+//!   the bulk threshold) go as one [`Effect::TagMany`] per tag, which the
+//!   sender runs as a bulk operation above the threshold. A changed prefix
+//!   re-tags everyone: the old prefix's tags are removed.
+//! - Segments disabled: nothing is computed or written; tags already in
+//!   Shopify stay as they were.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde_json::json;
+use sqlx::AnyConnection;
+
+use super::{
+    customer_gid, enqueue, rfc3339,
+    winback::{self, Offer},
+    EngineError, DAY_MS,
+};
+use crate::{
+    loyalty::{
+        segments::{segment_of, History, Segment, Thresholds},
+        settings::ProgramSettings,
+        winback::{at_risk, median_interval, personal_interval, Purchases},
+    },
+    shopify::admin::{
+        api::DEFAULT_BULK_THRESHOLD,
+        effects::{Effect, FlowTrigger, Metafield},
+    },
+    store::{
+        program::{self, Program},
+        segments::{self, CustomerHistory, SegmentState},
+        Store,
+    },
+};
+
+/// The segment metafield on the customer, in the app-reserved namespace
+/// (only Advocate writes it; themes, Flow and other apps may read it).
+pub const SEGMENT_NAMESPACE: &str = "$app:advocate";
+pub const SEGMENT_KEY: &str = "segment";
+/// The metafield value of a customer without a segment.
+pub const NO_SEGMENT: &str = "none";
+/// Metafields per grouped `SetMetafields` effect (the sender writes 25 per
+/// call): a failure retries at most this many.
+const METAFIELDS_PER_EFFECT: usize = 250;
+/// The ordering key of a grouped re-sync: removals, then additions, then
+/// metafields, then triggers.
+const SYNC_ORDERING: &str = "segments";
+
+/// What a computation did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Recomputed {
+    /// Customers with a segment now.
+    pub customers: u64,
+    /// Customers whose segment changed.
+    pub changed: u64,
+    /// The shop's first computation.
+    pub baseline: bool,
+    /// Everyone was re-tagged (the tag prefix changed).
+    pub retagged: bool,
+}
+
+/// The segment of a customer with history `h` at `now`; None without a
+/// counted order.
+pub fn assign(
+    h: &CustomerHistory,
+    thresholds: &Thresholds,
+    median_interval_ms: Option<i64>,
+    grace_percent: u32,
+    now: i64,
+) -> Option<Segment> {
+    if h.orders <= 0 {
+        return None;
+    }
+    let history = History {
+        days_since_last: (now - h.last_at).max(0) / DAY_MS,
+        orders: h.orders,
+        spend_minor: h.spend_minor,
+    };
+    let purchases = Purchases {
+        first_at: h.first_at,
+        last_at: h.last_at,
+        orders: h.orders,
+    };
+    let overdue = at_risk(&purchases, median_interval_ms, grace_percent, now);
+    Some(segment_of(thresholds.score(&history), h.orders, overdue))
+}
+
+/// The thresholds in use (the merchant's, else the shop's quintiles, else
+/// None: nobody bought) and the median interval of the repeat buyers.
+pub fn shop_measures(
+    histories: &[CustomerHistory],
+    settings: &ProgramSettings,
+    now: i64,
+) -> (Option<(Thresholds, bool)>, Option<i64>) {
+    let buyers: Vec<&CustomerHistory> = histories.iter().filter(|h| h.orders > 0).collect();
+    let median = median_interval(
+        buyers
+            .iter()
+            .filter_map(|h| {
+                personal_interval(&Purchases {
+                    first_at: h.first_at,
+                    last_at: h.last_at,
+                    orders: h.orders,
+                })
+            })
+            .collect(),
+    );
+    let thresholds = match &settings.segments.thresholds {
+        Some(t) => Some((t.clone(), false)),
+        None => {
+            let scored: Vec<History> = buyers
+                .iter()
+                .map(|h| History {
+                    days_since_last: (now - h.last_at).max(0) / DAY_MS,
+                    orders: h.orders,
+                    spend_minor: h.spend_minor,
+                })
+                .collect();
+            Thresholds::from_history(&scored).map(|t| (t, true))
+        }
+    };
+    (thresholds, median)
+}
+
+/// Recomputes the shop's segments in one transaction. None when segments
+/// are disabled.
+pub async fn recompute_shop(
+    store: &Store,
+    shop_id: i64,
+    now: i64,
+) -> Result<Option<Recomputed>, EngineError> {
+    let mut tx = store.begin().await?;
+    let program = program::get_program(&mut tx, shop_id).await?;
+    let done = recompute(&mut tx, shop_id, &program, now).await?;
+    tx.commit().await?;
+    Ok(done)
+}
+
+/// A customer's move, as planned.
+struct Change {
+    customer_id: i64,
+    from: Option<String>,
+    to: Option<Segment>,
+}
+
+/// Recomputes every customer of the shop in the caller's transaction.
+pub async fn recompute(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    program: &Program,
+    now: i64,
+) -> Result<Option<Recomputed>, EngineError> {
+    let settings = &program.settings;
+    if !settings.segments.enabled {
+        return Ok(None);
+    }
+    let prefix = settings.segments.tag_prefix.trim().to_owned();
+    let state = segments::find_state(conn, shop_id).await?;
+    let histories = segments::histories(conn, shop_id).await?;
+    let (measures, median) = shop_measures(&histories, settings, now);
+    let baseline = state.is_none();
+    let old_prefix = state
+        .as_ref()
+        .map_or_else(|| prefix.clone(), |s| s.tag_prefix.clone());
+    let retag = old_prefix != prefix;
+    let grace = settings.winback.grace_percent;
+    // Where every customer ends up (None: no segment), and who moves.
+    let mut standing: Vec<(i64, Option<String>, Option<Segment>)> = Vec::new();
+    let mut changes = Vec::new();
+    for h in &histories {
+        let to = measures
+            .as_ref()
+            .and_then(|(t, _)| assign(h, t, median, grace, now));
+        if h.segment.as_deref() != to.map(Segment::slug) {
+            changes.push(Change {
+                customer_id: h.customer_id,
+                from: h.segment.clone(),
+                to,
+            });
+        }
+        standing.push((h.customer_id, h.segment.clone(), to));
+    }
+    let mut report = Recomputed {
+        customers: standing.iter().filter(|(_, _, to)| to.is_some()).count() as u64,
+        baseline,
+        retagged: retag,
+        ..Recomputed::default()
+    };
+    let run = state.as_ref().map_or(0, |s| s.run) + i64::from(!changes.is_empty() || retag);
+    if let Some((thresholds, derived)) = &measures {
+        segments::save_state(
+            conn,
+            shop_id,
+            &SegmentState {
+                thresholds: thresholds.clone(),
+                derived: *derived,
+                median_interval_ms: median,
+                tag_prefix: prefix.clone(),
+                settings_version: program.version,
+                run,
+                computed_at: now,
+            },
+        )
+        .await?;
+    } else if let Some(state) = &state {
+        // Nobody has a counted order any more: keep the last thresholds.
+        segments::save_state(
+            conn,
+            shop_id,
+            &SegmentState {
+                median_interval_ms: median,
+                tag_prefix: prefix.clone(),
+                settings_version: program.version,
+                run,
+                computed_at: now,
+                ..state.clone()
+            },
+        )
+        .await?;
+    }
+    let grouped = baseline || retag || changes.len() > DEFAULT_BULK_THRESHOLD;
+    if !grouped {
+        for change in &changes {
+            if apply_one(conn, shop_id, settings, &old_prefix, change, now).await? {
+                report.changed += 1;
+            }
+        }
+        return Ok(Some(report));
+    }
+
+    // A re-sync: the segments first, then the effects grouped by tag.
+    let mut applied = Vec::new();
+    for change in changes {
+        if let Some(id) = segments::change_segment(
+            conn,
+            shop_id,
+            change.customer_id,
+            change.from.as_deref(),
+            change.to.map(Segment::slug),
+            baseline,
+            now,
+        )
+        .await?
+        {
+            applied.push((id, change));
+        }
+    }
+    report.changed = applied.len() as u64;
+    let mut removals: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut additions: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    if retag {
+        for (customer, was, now_in) in &standing {
+            if let Some(was) = was {
+                removals
+                    .entry(format!("{old_prefix}{was}"))
+                    .or_default()
+                    .push(customer_gid(*customer));
+            }
+            if let Some(to) = now_in {
+                additions
+                    .entry(format!("{prefix}{}", to.slug()))
+                    .or_default()
+                    .push(customer_gid(*customer));
+            }
+        }
+    } else {
+        for (_, change) in &applied {
+            if let Some(was) = &change.from {
+                removals
+                    .entry(format!("{old_prefix}{was}"))
+                    .or_default()
+                    .push(customer_gid(change.customer_id));
+            }
+            if let Some(to) = change.to {
+                additions
+                    .entry(format!("{prefix}{}", to.slug()))
+                    .or_default()
+                    .push(customer_gid(change.customer_id));
+            }
+        }
+    }
+    for (remove, groups) in [(true, removals), (false, additions)] {
+        for (tag, customer_gids) in groups {
+            let effect = Effect::TagMany {
+                customer_gids,
+                tags: vec![tag.clone()],
+                remove,
+            };
+            let verb = if remove { "remove" } else { "add" };
+            enqueue(
+                conn,
+                shop_id,
+                &effect,
+                &format!("segments:r{run}:{verb}:{tag}"),
+                Some(SYNC_ORDERING),
+            )
+            .await?;
+        }
+    }
+    let metafields: Vec<Metafield> = applied
+        .iter()
+        .map(|(_, c)| segment_metafield(c.customer_id, c.to))
+        .collect();
+    for (i, chunk) in metafields.chunks(METAFIELDS_PER_EFFECT).enumerate() {
+        let effect = Effect::SetMetafields {
+            metafields: chunk.to_vec(),
+        };
+        enqueue(
+            conn,
+            shop_id,
+            &effect,
+            &format!("segments:r{run}:metafields:{i}"),
+            Some(SYNC_ORDERING),
+        )
+        .await?;
+    }
+    if !baseline {
+        for (id, change) in &applied {
+            let Some(to) = change.to else { continue };
+            let offer = offer_on_entry(conn, shop_id, settings, change.customer_id, to, now).await?;
+            let trigger = entered_trigger(change.customer_id, to, change.from.as_deref(), &offer);
+            enqueue(
+                conn,
+                shop_id,
+                &trigger,
+                &format!("segment-change:{id}:flow"),
+                Some(SYNC_ORDERING),
+            )
+            .await?;
+        }
+    }
+    tracing::info!(
+        shop_id,
+        changed = report.changed,
+        baseline,
+        retag,
+        "segments re-synced"
+    );
+    Ok(Some(report))
+}
+
+/// Re-scores one customer after an order (or refund) of theirs, with the
+/// shop's stored thresholds and median. Does nothing before the shop's
+/// first computation (the daily run makes the baseline), or while a
+/// changed tag prefix waits for its re-tag.
+pub async fn on_order(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    program: &Program,
+    customer_id: i64,
+    now: i64,
+) -> Result<bool, EngineError> {
+    let settings = &program.settings;
+    if !settings.segments.enabled {
+        return Ok(false);
+    }
+    let Some(state) = segments::find_state(conn, shop_id).await? else {
+        return Ok(false);
+    };
+    let prefix = settings.segments.tag_prefix.trim();
+    if state.tag_prefix != prefix {
+        return Ok(false);
+    }
+    let Some(h) = segments::history_of(conn, shop_id, customer_id).await? else {
+        return Ok(false);
+    };
+    let thresholds = settings
+        .segments
+        .thresholds
+        .as_ref()
+        .unwrap_or(&state.thresholds);
+    let to = assign(
+        &h,
+        thresholds,
+        state.median_interval_ms,
+        settings.winback.grace_percent,
+        now,
+    );
+    if h.segment.as_deref() == to.map(Segment::slug) {
+        return Ok(false);
+    }
+    let change = Change {
+        customer_id,
+        from: h.segment,
+        to,
+    };
+    apply_one(conn, shop_id, settings, prefix, &change, now).await
+}
+
+/// Writes one customer's change with its own effects: the old tag off, the
+/// new one on, the metafield, then the trigger. False when another writer
+/// moved the customer first.
+async fn apply_one(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    settings: &ProgramSettings,
+    prefix: &str,
+    change: &Change,
+    now: i64,
+) -> Result<bool, EngineError> {
+    let customer = change.customer_id;
+    let Some(id) = segments::change_segment(
+        conn,
+        shop_id,
+        customer,
+        change.from.as_deref(),
+        change.to.map(Segment::slug),
+        false,
+        now,
+    )
+    .await?
+    else {
+        return Ok(false);
+    };
+    let gid = customer_gid(customer);
+    let ordering = format!("customer:{customer}");
+    let key = |what: &str| format!("segment-change:{id}:{what}");
+    if let Some(was) = &change.from {
+        let effect = Effect::RemoveTags {
+            customer_gid: gid.clone(),
+            tags: vec![format!("{prefix}{was}")],
+        };
+        enqueue(conn, shop_id, &effect, &key("untag"), Some(&ordering)).await?;
+    }
+    if let Some(to) = change.to {
+        let effect = Effect::AddTags {
+            customer_gid: gid.clone(),
+            tags: vec![format!("{prefix}{}", to.slug())],
+        };
+        enqueue(conn, shop_id, &effect, &key("tag"), Some(&ordering)).await?;
+    }
+    let effect = Effect::SetMetafields {
+        metafields: vec![segment_metafield(customer, change.to)],
+    };
+    enqueue(conn, shop_id, &effect, &key("metafield"), Some(&ordering)).await?;
+    if let Some(to) = change.to {
+        let offer = offer_on_entry(conn, shop_id, settings, customer, to, now).await?;
+        let trigger = entered_trigger(customer, to, change.from.as_deref(), &offer);
+        enqueue(conn, shop_id, &trigger, &key("flow"), Some(&ordering)).await?;
+    }
+    Ok(true)
+}
+
+/// The win-back offer of a customer entering `to` (only at-risk has one).
+async fn offer_on_entry(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    settings: &ProgramSettings,
+    customer_id: i64,
+    to: Segment,
+    now: i64,
+) -> Result<Offer, EngineError> {
+    if to == Segment::AtRisk {
+        winback::entered_at_risk(conn, shop_id, settings, customer_id, now).await
+    } else {
+        Ok(Offer::None)
+    }
+}
+
+fn segment_metafield(customer_id: i64, to: Option<Segment>) -> Metafield {
+    Metafield {
+        owner_id: customer_gid(customer_id),
+        namespace: SEGMENT_NAMESPACE.into(),
+        key: SEGMENT_KEY.into(),
+        kind: "single_line_text_field".into(),
+        value: to.map_or(NO_SEGMENT, Segment::slug).into(),
+    }
+}
+
+/// The segment-entered trigger, with the offer's fields.
+fn entered_trigger(customer_id: i64, to: Segment, from: Option<&str>, offer: &Offer) -> Effect {
+    let (kind, points, code, expires) = match offer {
+        Offer::None => ("none", 0, String::new(), String::new()),
+        Offer::Holdout => ("holdout", 0, String::new(), String::new()),
+        Offer::Points { points } => ("points", *points, String::new(), String::new()),
+        Offer::DiscountCode { code, expires_at } => {
+            ("discount_code", 0, code.clone(), rfc3339(*expires_at))
+        }
+    };
+    FlowTrigger::SegmentEntered.effect(
+        customer_id,
+        serde_json::Map::from_iter([
+            ("Segment".to_owned(), json!(to.slug())),
+            ("Segment name".to_owned(), json!(to.label())),
+            ("Previous segment".to_owned(), json!(from.unwrap_or(""))),
+            ("Offer".to_owned(), json!(kind)),
+            ("Offer points".to_owned(), json!(points)),
+            ("Discount code".to_owned(), json!(code)),
+            ("Expires at".to_owned(), json!(expires)),
+        ]),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: i64 = 1_000 * DAY_MS;
+
+    /// `orders` orders, the first `first` days ago and the last `last`
+    /// days ago, `spend` in total.
+    fn h(id: i64, orders: i64, first: i64, last: i64, spend: i64) -> CustomerHistory {
+        CustomerHistory {
+            customer_id: id,
+            orders,
+            first_at: NOW - first * DAY_MS,
+            last_at: NOW - last * DAY_MS,
+            spend_minor: spend,
+            segment: None,
+        }
+    }
+
+    #[test]
+    fn measures_come_from_the_buyers_or_the_merchant() {
+        let shop = [
+            h(1, 8, 140, 0, 80_000),
+            h(2, 5, 100, 20, 40_000),
+            h(3, 3, 120, 60, 20_000),
+            h(4, 2, 160, 120, 9_000),
+            h(5, 1, 300, 300, 3_000),
+            // Lost every order: not a buyer.
+            h(6, 0, 0, 0, 0),
+        ];
+        let settings = ProgramSettings::default();
+        let (measures, median) = shop_measures(&shop, &settings, NOW);
+        let (t, derived) = measures.unwrap();
+        assert!(derived);
+        assert_eq!(t.recency_days, [0, 20, 60, 120]);
+        assert_eq!(t.frequency, [1, 2, 3, 5]);
+        // Intervals: 20, 20, 30, 40 days: the lower median.
+        assert_eq!(median, Some(20 * DAY_MS));
+        let mut custom = settings.clone();
+        let own = Thresholds {
+            recency_days: [7, 30, 90, 180],
+            frequency: [1, 2, 4, 8],
+            monetary_minor: [1, 2, 3, 4],
+        };
+        custom.segments.thresholds = Some(own.clone());
+        assert_eq!(shop_measures(&shop, &custom, NOW).0, Some((own, false)));
+        assert_eq!(shop_measures(&[], &settings, NOW), (None, None));
+    }
+
+    #[test]
+    fn customers_land_in_their_segment() {
+        let t = Thresholds {
+            recency_days: [7, 30, 90, 180],
+            frequency: [1, 2, 4, 8],
+            monetary_minor: [1, 2, 3, 4],
+        };
+        let seg = |c: &CustomerHistory| assign(c, &t, Some(30 * DAY_MS), 150, NOW);
+        assert_eq!(seg(&h(1, 1, 3, 3, 10)), Some(Segment::New));
+        assert_eq!(seg(&h(1, 9, 80, 2, 10)), Some(Segment::Champions));
+        // Every 10 days, silent for 20: overdue by their own rhythm.
+        assert_eq!(seg(&h(1, 9, 100, 20, 10)), Some(Segment::AtRisk));
+        // One order 200 days ago.
+        assert_eq!(seg(&h(1, 1, 200, 200, 10)), Some(Segment::Lost));
+        assert_eq!(seg(&h(1, 0, 0, 0, 0)), None);
+    }
+
+    #[test]
+    fn the_trigger_carries_the_offer() {
+        let fields = |offer: Offer| match entered_trigger(7, Segment::AtRisk, Some("loyal"), &offer)
+        {
+            Effect::FlowTrigger { payload, .. } => payload,
+            other => panic!("{other:?}"),
+        };
+        let p = fields(Offer::DiscountCode {
+            code: "WB-1".into(),
+            expires_at: 0,
+        });
+        assert_eq!(p["Offer"], "discount_code");
+        assert_eq!(p["Discount code"], "WB-1");
+        assert_eq!(p["Expires at"], "1970-01-01T00:00:00Z");
+        assert_eq!(p["Segment"], "at-risk");
+        assert_eq!(p["Previous segment"], "loyal");
+        assert_eq!(p["customer_id"], 7);
+        let p = fields(Offer::Points { points: 250 });
+        assert_eq!((p["Offer"].as_str(), p["Offer points"].as_i64()), (Some("points"), Some(250)));
+        assert_eq!(fields(Offer::Holdout)["Offer"], "holdout");
+        assert_eq!(fields(Offer::None)["Expires at"], "");
+    }
+}

@@ -1,0 +1,359 @@
+//! Behaviour segments: each buying customer's order history as the RFM
+//! rules read it, the shop's segment state (the thresholds and median
+//! interval of its last computation, so one customer can be re-scored
+//! after an order without a scan), customers' segment writes, and the log
+//! of segment changes the admin page charts.
+//!
+//! An order counts as in the dashboard: paid, not cancelled, not a test
+//! order, known from an order webhook ([`COUNTED`]); it counts at `paid_at`
+//! with `total_minor - refunded_minor`. Redacted and deleted customers are
+//! not segmented.
+//!
+//! A customer's segment changes only by [`change_segment`], which names
+//! the segment it replaces: of two writers racing on one customer (the
+//! daily run and an order), the second changes nothing.
+
+use sqlx::{AnyConnection, Row};
+
+use crate::loyalty::segments::Thresholds;
+
+/// The orders segments count (alias `o`); the predicate of the partial
+/// index `orders_counted_by_paid_at` (migration 0006).
+const COUNTED: &str =
+    "o.paid_at IS NOT NULL AND o.cancelled_at IS NULL AND o.is_test = 0 AND o.known = 1";
+
+/// One customer's counted orders, and the segment stored for them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomerHistory {
+    pub customer_id: i64,
+    pub orders: i64,
+    /// `paid_at` of the first and the last counted order (ms).
+    pub first_at: i64,
+    pub last_at: i64,
+    /// Net spend, minor units.
+    pub spend_minor: i64,
+    /// The segment slug stored now; None when never computed.
+    pub segment: Option<String>,
+}
+
+/// The histories of every buying customer of the shop, and (with no
+/// orders) every customer who still has a segment from before, by id.
+pub async fn histories(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+) -> Result<Vec<CustomerHistory>, sqlx::Error> {
+    let sql = format!(
+        "SELECT h.customer_id, h.orders, h.first_at, h.last_at, h.spend, c.segment \
+         FROM (SELECT o.customer_id, CAST(COUNT(*) AS BIGINT) AS orders, \
+                 CAST(MIN(o.paid_at) AS BIGINT) AS first_at, CAST(MAX(o.paid_at) AS BIGINT) AS last_at, \
+                 CAST(SUM(o.total_minor - o.refunded_minor) AS BIGINT) AS spend \
+               FROM orders o WHERE o.shop_id = $1 AND {COUNTED} AND o.customer_id IS NOT NULL \
+               GROUP BY o.customer_id) h \
+         LEFT JOIN customers c ON c.shop_id = $1 AND c.customer_id = h.customer_id \
+         WHERE c.customer_id IS NULL OR (c.redacted_at IS NULL AND c.deleted_at IS NULL) \
+         UNION ALL \
+         SELECT c.customer_id, 0, 0, 0, 0, c.segment FROM customers c \
+         WHERE c.shop_id = $1 AND c.segment IS NOT NULL AND NOT EXISTS \
+           (SELECT 1 FROM orders o WHERE o.shop_id = $1 AND o.customer_id = c.customer_id AND {COUNTED}) \
+         ORDER BY 1"
+    );
+    let rows = sqlx::query(&sql).bind(shop_id).fetch_all(conn).await?;
+    rows.iter()
+        .map(|r| {
+            Ok(CustomerHistory {
+                customer_id: r.try_get(0)?,
+                orders: r.try_get(1)?,
+                first_at: r.try_get(2)?,
+                last_at: r.try_get(3)?,
+                spend_minor: r.try_get(4)?,
+                segment: r.try_get(5)?,
+            })
+        })
+        .collect()
+}
+
+/// One customer's history (the per-order path: one indexed lookup).
+/// None for a redacted or deleted customer.
+pub async fn history_of(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    customer_id: i64,
+) -> Result<Option<CustomerHistory>, sqlx::Error> {
+    let customer: Option<(Option<String>, Option<i64>, Option<i64>)> = sqlx::query_as(
+        "SELECT segment, redacted_at, deleted_at FROM customers \
+         WHERE shop_id = $1 AND customer_id = $2",
+    )
+    .bind(shop_id)
+    .bind(customer_id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let segment = match customer {
+        Some((_, Some(_), _) | (_, _, Some(_))) => return Ok(None),
+        Some((segment, None, None)) => segment,
+        None => None,
+    };
+    let (orders, first_at, last_at, spend): (i64, i64, i64, i64) = sqlx::query_as(&format!(
+        "SELECT CAST(COUNT(*) AS BIGINT), CAST(COALESCE(MIN(o.paid_at), 0) AS BIGINT), \
+         CAST(COALESCE(MAX(o.paid_at), 0) AS BIGINT), \
+         CAST(COALESCE(SUM(o.total_minor - o.refunded_minor), 0) AS BIGINT) \
+         FROM orders o WHERE o.shop_id = $1 AND o.customer_id = $2 AND {COUNTED}"
+    ))
+    .bind(shop_id)
+    .bind(customer_id)
+    .fetch_one(conn)
+    .await?;
+    Ok(Some(CustomerHistory {
+        customer_id,
+        orders,
+        first_at,
+        last_at,
+        spend_minor: spend,
+        segment,
+    }))
+}
+
+/// What the shop's last computation used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SegmentState {
+    pub thresholds: Thresholds,
+    /// Derived from the shop's orders (quintiles), or set by the merchant.
+    pub derived: bool,
+    pub median_interval_ms: Option<i64>,
+    /// The prefix of the tags written to Shopify.
+    pub tag_prefix: String,
+    pub settings_version: i64,
+    /// Computations that changed something (names their grouped effects).
+    pub run: i64,
+    pub computed_at: i64,
+}
+
+pub async fn find_state(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+) -> Result<Option<SegmentState>, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT thresholds, derived, median_interval_ms, tag_prefix, settings_version, run, \
+         computed_at FROM segment_state WHERE shop_id = $1",
+    )
+    .bind(shop_id)
+    .fetch_optional(conn)
+    .await?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let thresholds: String = row.try_get("thresholds")?;
+    Ok(Some(SegmentState {
+        thresholds: serde_json::from_str(&thresholds)
+            .map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
+        derived: row.try_get::<i64, _>("derived")? == 1,
+        median_interval_ms: row.try_get("median_interval_ms")?,
+        tag_prefix: row.try_get("tag_prefix")?,
+        settings_version: row.try_get("settings_version")?,
+        run: row.try_get("run")?,
+        computed_at: row.try_get("computed_at")?,
+    }))
+}
+
+pub async fn save_state(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    state: &SegmentState,
+) -> Result<(), sqlx::Error> {
+    let thresholds =
+        serde_json::to_string(&state.thresholds).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+    sqlx::query(
+        "INSERT INTO segment_state (shop_id, thresholds, derived, median_interval_ms, tag_prefix, \
+         settings_version, run, computed_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+         ON CONFLICT (shop_id) DO UPDATE SET thresholds = $2, derived = $3, \
+         median_interval_ms = $4, tag_prefix = $5, settings_version = $6, run = $7, computed_at = $8",
+    )
+    .bind(shop_id)
+    .bind(thresholds)
+    .bind(i64::from(state.derived))
+    .bind(state.median_interval_ms)
+    .bind(&state.tag_prefix)
+    .bind(state.settings_version)
+    .bind(state.run)
+    .bind(state.computed_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Moves the customer from segment `from` to `to` (slugs; None for none)
+/// and logs the change. Returns the change's id, or None when the stored
+/// segment is no longer `from` (another writer moved them first) or the
+/// customer was redacted or deleted.
+#[allow(clippy::too_many_arguments)]
+pub async fn change_segment(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    customer_id: i64,
+    from: Option<&str>,
+    to: Option<&str>,
+    baseline: bool,
+    now: i64,
+) -> Result<Option<i64>, sqlx::Error> {
+    // A buyer whose profile never arrived has no row yet: one is made,
+    // without personal data.
+    sqlx::query(
+        "INSERT INTO customers (shop_id, customer_id, created_at, updated_at) \
+         VALUES ($1, $2, $3, $3) ON CONFLICT (shop_id, customer_id) DO NOTHING",
+    )
+    .bind(shop_id)
+    .bind(customer_id)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    let moved = sqlx::query(
+        "UPDATE customers SET segment = $3, segment_since = $4 \
+         WHERE shop_id = $1 AND customer_id = $2 AND COALESCE(segment, '') = $5 \
+           AND redacted_at IS NULL AND deleted_at IS NULL",
+    )
+    .bind(shop_id)
+    .bind(customer_id)
+    .bind(to)
+    .bind(to.map(|_| now))
+    .bind(from.unwrap_or(""))
+    .execute(&mut *conn)
+    .await?;
+    if moved.rows_affected() != 1 {
+        return Ok(None);
+    }
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO segment_changes (shop_id, customer_id, from_segment, to_segment, baseline, \
+         created_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+    )
+    .bind(shop_id)
+    .bind(customer_id)
+    .bind(from)
+    .bind(to)
+    .bind(i64::from(baseline))
+    .bind(now)
+    .fetch_one(conn)
+    .await?;
+    Ok(Some(id))
+}
+
+/// Per segment slug: customers now in it.
+pub async fn sizes(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+) -> Result<Vec<(String, i64)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT segment, CAST(COUNT(*) AS BIGINT) FROM customers \
+         WHERE shop_id = $1 AND segment IS NOT NULL GROUP BY segment",
+    )
+    .bind(shop_id)
+    .fetch_all(conn)
+    .await
+}
+
+/// Per segment slug: (counted orders, revenue in minor units) paid in
+/// `[from, to)` by customers now in the segment.
+pub async fn revenue(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    from: i64,
+    to: i64,
+) -> Result<Vec<(String, i64, i64)>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT c.segment, CAST(COUNT(*) AS BIGINT), \
+         CAST(SUM(o.total_minor - o.refunded_minor) AS BIGINT) \
+         FROM orders o JOIN customers c ON c.shop_id = o.shop_id AND c.customer_id = o.customer_id \
+         WHERE o.shop_id = $1 AND {COUNTED} AND o.paid_at >= $2 AND o.paid_at < $3 \
+           AND c.segment IS NOT NULL \
+         GROUP BY c.segment"
+    ))
+    .bind(shop_id)
+    .bind(from)
+    .bind(to)
+    .fetch_all(conn)
+    .await
+}
+
+/// Moves between two segments in `[from, to)`: (from, to, customers). The
+/// baseline and customers gaining or losing their first segment are not
+/// moves.
+pub async fn movements(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    from: i64,
+    to: i64,
+) -> Result<Vec<(String, String, i64)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT from_segment, to_segment, CAST(COUNT(*) AS BIGINT) FROM segment_changes \
+         WHERE shop_id = $1 AND created_at >= $2 AND created_at < $3 AND baseline = 0 \
+           AND from_segment IS NOT NULL AND to_segment IS NOT NULL \
+         GROUP BY from_segment, to_segment ORDER BY 3 DESC, 1, 2",
+    )
+    .bind(shop_id)
+    .bind(from)
+    .bind(to)
+    .fetch_all(conn)
+    .await
+}
+
+/// Entries into each segment per week of `[from, to)`, week 0 starting at
+/// `from`: (week, segment, customers). The baseline is not an entry.
+pub async fn weekly_entries(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    from: i64,
+    to: i64,
+) -> Result<Vec<(i64, String, i64)>, sqlx::Error> {
+    const WEEK_MS: i64 = 7 * 86_400_000;
+    sqlx::query_as(&format!(
+        "SELECT (created_at - $2) / {WEEK_MS} AS week, to_segment, CAST(COUNT(*) AS BIGINT) \
+         FROM segment_changes \
+         WHERE shop_id = $1 AND created_at >= $2 AND created_at < $3 AND baseline = 0 \
+           AND to_segment IS NOT NULL \
+         GROUP BY 1, 2 ORDER BY 1, 2"
+    ))
+    .bind(shop_id)
+    .bind(from)
+    .bind(to)
+    .fetch_all(conn)
+    .await
+}
+
+/// A customer's segment changes, newest first (the customer page).
+pub async fn history_for_customer(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    customer_id: i64,
+) -> Result<Vec<(Option<String>, Option<String>, i64)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT from_segment, to_segment, created_at FROM segment_changes \
+         WHERE shop_id = $1 AND customer_id = $2 ORDER BY id DESC LIMIT 100",
+    )
+    .bind(shop_id)
+    .bind(customer_id)
+    .fetch_all(conn)
+    .await
+}
+
+/// customers/redact: the customer's segment and its history go (their
+/// orders' facts may stay for the merchant's books; how they behaved as a
+/// person does not). The daily run skips redacted customers, so it is not
+/// computed again.
+pub async fn redact_customer(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    customer_id: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM segment_changes WHERE shop_id = $1 AND customer_id = $2")
+        .bind(shop_id)
+        .bind(customer_id)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query(
+        "UPDATE customers SET segment = NULL, segment_since = NULL \
+         WHERE shop_id = $1 AND customer_id = $2",
+    )
+    .bind(shop_id)
+    .bind(customer_id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}

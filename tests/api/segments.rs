@@ -1,0 +1,427 @@
+//! Behaviour segments: assignment on a hand-built shop (its own quintiles,
+//! or the merchant's thresholds), the baseline, idempotent re-runs, a move
+//! after an order with its tag swap and Flow trigger, a changed tag prefix,
+//! the bulk path, the admin report, and redaction.
+
+use advocate::store::now_ms;
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use crate::{
+    helpers::{Backend, TestApp, SHOP},
+    referrals::{admin, answer, deliver, order_body, update_settings, Person},
+};
+
+crate::on_both_backends!(
+    customers_land_in_segments_by_the_shops_own_quintiles,
+    the_merchants_thresholds_replace_the_quintiles,
+    recomputing_with_nothing_changed_writes_nothing,
+    a_new_order_moves_the_customer_and_swaps_the_tag_once,
+    a_changed_tag_prefix_retags_everyone,
+    a_large_baseline_goes_as_one_bulk_operation,
+    the_report_shows_sizes_revenue_and_movements,
+    redaction_removes_segment_data,
+);
+
+const ENTERED: &str = "advocate-segment-entered";
+const HOUR_MS: i64 = 3_600_000;
+
+fn person(id: i64) -> Person {
+    Person {
+        id: Some(id),
+        email: format!("c{id}@example.com"),
+        phone: format!("+1 555 040 {id:04}"),
+        address1: format!("{id} Segment Street"),
+        zip: format!("4{id:04}"),
+    }
+}
+
+/// A paid order of `amount` by customer `id`, `days_ago` days ago.
+fn order(order_id: i64, id: i64, amount: &str, days_ago: f64) -> Value {
+    let mut body = order_body(order_id, &person(id), amount, None);
+    let at = now_ms() - (days_ago * 24.0) as i64 * HOUR_MS;
+    body["processed_at"] = json!(chrono::DateTime::from_timestamp_millis(at)
+        .unwrap()
+        .to_rfc3339());
+    body
+}
+
+/// The hand-built shop. Days since the last order 1, 22, 70, 10, 200:
+/// recency cut-offs [1, 10, 22, 70]; orders 4, 3, 2, 1, 1: frequency
+/// [1, 1, 2, 3]; spend 400.00, 150.00, 160.00, 30.00, 20.00: monetary
+/// [2000, 3000, 15000, 16000]. Intervals 30, 20 and 60 days: median 30.
+///
+/// | customer | r | f | segment | why |
+/// |---|---|---|---|---|
+/// | 1 | 5 | 5 | champions | |
+/// | 2 | 3 | 4 | loyal | |
+/// | 3 | 2 | 3 | at-risk | frequent, recency in the bottom two fifths |
+/// | 4 | 4 | 1 | new | one order, recent |
+/// | 5 | 1 | 1 | lost | |
+const SHOP_ORDERS: &[(i64, i64, &str, f64)] = &[
+    (101, 1, "100.00", 91.5),
+    (102, 1, "100.00", 61.5),
+    (103, 1, "100.00", 31.5),
+    (104, 1, "100.00", 1.5),
+    (201, 2, "50.00", 62.5),
+    (202, 2, "50.00", 42.5),
+    (203, 2, "50.00", 22.5),
+    (301, 3, "80.00", 130.5),
+    (302, 3, "80.00", 70.5),
+    (401, 4, "30.00", 10.5),
+    (501, 5, "20.00", 200.5),
+];
+
+const EXPECTED: [(i64, &str); 5] = [
+    (1, "champions"),
+    (2, "loyal"),
+    (3, "at-risk"),
+    (4, "new"),
+    (5, "lost"),
+];
+
+async fn shop_with_orders(backend: Backend) -> TestApp {
+    let app = TestApp::spawn(backend).await;
+    app.install(SHOP).await;
+    for (order_id, customer, amount, days) in SHOP_ORDERS {
+        deliver(&app, "orders/paid", &order(*order_id, *customer, amount, *days)).await;
+    }
+    app
+}
+
+async fn segment_of(app: &TestApp, customer: i64) -> Option<String> {
+    sqlx::query_scalar("SELECT segment FROM customers WHERE customer_id = $1")
+        .bind(customer)
+        .fetch_optional(app.store.writer())
+        .await
+        .unwrap()
+        .flatten()
+}
+
+async fn segments(app: &TestApp) -> Vec<(i64, Option<String>)> {
+    let mut out = Vec::new();
+    for (id, _) in EXPECTED {
+        out.push((id, segment_of(app, id).await));
+    }
+    out
+}
+
+fn expected(list: &[(i64, &str)]) -> Vec<(i64, Option<String>)> {
+    list.iter().map(|(id, s)| (*id, Some((*s).to_owned()))).collect()
+}
+
+/// The customer's tags in the Shopify stand-in.
+fn tags(app: &TestApp, customer: i64) -> Vec<String> {
+    let gid = format!("gid://shopify/Customer/{customer}");
+    app.shopify.admin(|a| {
+        a.tags
+            .get(&(SHOP.to_owned(), gid))
+            .map(|t| t.iter().cloned().collect())
+            .unwrap_or_default()
+    })
+}
+
+fn metafield(app: &TestApp, customer: i64) -> Option<String> {
+    let key = (
+        SHOP.to_owned(),
+        format!("gid://shopify/Customer/{customer}"),
+        "$app:advocate".to_owned(),
+        "segment".to_owned(),
+    );
+    app.shopify.admin(|a| a.metafields.get(&key).cloned())
+}
+
+async fn outbox_rows(app: &TestApp) -> i64 {
+    app.count("SELECT CAST(COUNT(*) AS BIGINT) FROM outbox").await
+}
+
+async fn recompute(app: &TestApp) -> Value {
+    let (status, body) = answer(admin(app, Method::POST, "/api/admin/segments/recompute")).await;
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+async fn customers_land_in_segments_by_the_shops_own_quintiles(backend: Backend) {
+    let app = shop_with_orders(backend).await;
+    assert_eq!(
+        segment_of(&app, 1).await,
+        None,
+        "no segment before the shop's first computation"
+    );
+    let report = app.run_jobs(now_ms()).await;
+    assert_eq!(report.segment_changes, 5);
+    assert_eq!(segments(&app).await, expected(&EXPECTED));
+
+    let (status, body) = answer(admin(&app, Method::GET, "/api/admin/segments")).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["thresholds_source"], "derived");
+    assert_eq!(
+        body["thresholds"],
+        json!({
+            "recency_days": [1, 10, 22, 70],
+            "frequency": [1, 1, 2, 3],
+            "monetary_minor": [2000, 3000, 15000, 16000],
+        })
+    );
+    assert_eq!(body["median_interval_days"], 30);
+
+    app.send_effects().await;
+    for (id, slug) in EXPECTED {
+        assert_eq!(
+            tags(&app, id),
+            vec![format!("advocate-segment:{slug}")],
+            "customer {id}"
+        );
+        assert_eq!(metafield(&app, id).as_deref(), Some(slug));
+    }
+    assert!(
+        app.flow_triggers(ENTERED).is_empty(),
+        "the baseline is not customers entering segments"
+    );
+}
+
+async fn the_merchants_thresholds_replace_the_quintiles(backend: Backend) {
+    let app = shop_with_orders(backend).await;
+    update_settings(&app, |s| {
+        s["segments"]["thresholds"] = json!({
+            "recency_days": [30, 60, 90, 180],
+            "frequency": [1, 2, 3, 4],
+            "monetary_minor": [1000, 5000, 10000, 20000],
+        });
+    })
+    .await;
+    app.run_jobs(now_ms()).await;
+    // Customer 3 (70 days, 2 orders) scores r3 f2 now: promising.
+    assert_eq!(
+        segments(&app).await,
+        expected(&[
+            (1, "champions"),
+            (2, "loyal"),
+            (3, "promising"),
+            (4, "new"),
+            (5, "lost"),
+        ])
+    );
+    let (_, body) = answer(admin(&app, Method::GET, "/api/admin/segments")).await;
+    assert_eq!(body["thresholds_source"], "merchant");
+    assert_eq!(body["thresholds"]["recency_days"], json!([30, 60, 90, 180]));
+
+    // Hand-set thresholds must ascend.
+    let (status, program) = answer(admin(&app, Method::GET, "/api/admin/program")).await;
+    assert_eq!(status, 200);
+    let mut settings = program["settings"].clone();
+    settings["segments"]["thresholds"]["frequency"] = json!([1, 4, 2, 8]);
+    let (status, body) = answer(
+        admin(&app, Method::PUT, "/api/admin/program")
+            .json(&json!({ "settings": settings, "version": program["version"] })),
+    )
+    .await;
+    assert_eq!(status, 422, "{body}");
+    assert!(body.to_string().contains("segments.thresholds"), "{body}");
+}
+
+async fn recomputing_with_nothing_changed_writes_nothing(backend: Backend) {
+    let app = shop_with_orders(backend).await;
+    let now = now_ms();
+    app.run_jobs(now).await;
+    app.send_effects().await;
+    let effects = outbox_rows(&app).await;
+    let changes = app
+        .count("SELECT CAST(COUNT(*) AS BIGINT) FROM segment_changes")
+        .await;
+    let tag_calls = app.shopify.admin(|a| a.served);
+
+    assert_eq!(app.run_jobs(now).await.segment_changes, 0, "not due again today");
+    for _ in 0..2 {
+        let body = recompute(&app).await;
+        assert_eq!(body["recomputed"]["changed"], 0);
+        assert_eq!(body["recomputed"]["customers"], 5);
+    }
+    app.send_effects().await;
+    assert_eq!(outbox_rows(&app).await, effects, "no effect enqueued");
+    assert_eq!(
+        app.count("SELECT CAST(COUNT(*) AS BIGINT) FROM segment_changes")
+            .await,
+        changes
+    );
+    assert_eq!(app.shopify.admin(|a| a.served), tag_calls, "no call to Shopify");
+    assert_eq!(segments(&app).await, expected(&EXPECTED));
+}
+
+async fn a_new_order_moves_the_customer_and_swaps_the_tag_once(backend: Backend) {
+    let app = shop_with_orders(backend).await;
+    app.run_jobs(now_ms()).await;
+    app.send_effects().await;
+
+    // Customer 4 orders again: two orders, the last today, with the stored
+    // thresholds (frequency 2 scores 3): loyal.
+    deliver(&app, "orders/paid", &order(402, 4, "45.00", 0.0)).await;
+    assert_eq!(segment_of(&app, 4).await.as_deref(), Some("loyal"));
+    // The same order delivered again moves nothing.
+    deliver(&app, "orders/updated", &order(402, 4, "45.00", 0.0)).await;
+    app.send_effects().await;
+
+    assert_eq!(tags(&app, 4), vec!["advocate-segment:loyal".to_owned()]);
+    assert_eq!(metafield(&app, 4).as_deref(), Some("loyal"));
+    let triggers = app.flow_triggers(ENTERED);
+    assert_eq!(triggers.len(), 1, "{triggers:?}");
+    let t = &triggers[0];
+    assert_eq!(t["customer_id"], 4);
+    assert_eq!(t["Segment"], "loyal");
+    assert_eq!(t["Segment name"], "Loyal");
+    assert_eq!(t["Previous segment"], "new");
+    assert_eq!(t["Offer"], "none");
+    assert_eq!(t["Discount code"], "");
+    assert_eq!(
+        app.count(
+            "SELECT CAST(COUNT(*) AS BIGINT) FROM segment_changes \
+             WHERE customer_id = 4 AND from_segment = 'new' AND to_segment = 'loyal' AND baseline = 0"
+        )
+        .await,
+        1
+    );
+    // Others kept theirs.
+    assert_eq!(segment_of(&app, 1).await.as_deref(), Some("champions"));
+}
+
+async fn a_changed_tag_prefix_retags_everyone(backend: Backend) {
+    let app = shop_with_orders(backend).await;
+    app.run_jobs(now_ms()).await;
+    app.send_effects().await;
+    update_settings(&app, |s| s["segments"]["tag_prefix"] = json!("rfm-")).await;
+    let report = app.run_jobs(now_ms()).await;
+    assert_eq!(report.segment_changes, 0, "nobody moved");
+    app.send_effects().await;
+    for (id, slug) in EXPECTED {
+        assert_eq!(tags(&app, id), vec![format!("rfm-{slug}")], "customer {id}");
+    }
+    assert!(app.flow_triggers(ENTERED).is_empty());
+    // Settled: the next run is quiet.
+    let effects = outbox_rows(&app).await;
+    assert_eq!(recompute(&app).await["recomputed"]["changed"], 0);
+    assert_eq!(outbox_rows(&app).await, effects);
+}
+
+async fn a_large_baseline_goes_as_one_bulk_operation(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.install(SHOP).await;
+    // One order each, two days ago: everyone is new.
+    let customers = 260;
+    for i in 0..customers {
+        let body = order(10_000 + i, 5_000 + i, "25.00", 2.0);
+        let response = app
+            .send("orders/paid", &format!("bulk-{i}"), &serde_json::to_vec(&body).unwrap())
+            .await;
+        assert_eq!(response.status(), 200);
+    }
+    app.drain().await;
+    assert_eq!(app.run_jobs(now_ms()).await.segment_changes, customers as u64);
+    assert_eq!(
+        app.count("SELECT CAST(COUNT(*) AS BIGINT) FROM outbox WHERE kind = 'tag_many'")
+            .await,
+        1,
+        "one grouped effect for the one tag"
+    );
+    app.send_effects().await;
+    let (tagged, bulk_runs) = app.shopify.admin(|a| {
+        (
+            a.tags
+                .values()
+                .filter(|t| t.contains("advocate-segment:new"))
+                .count(),
+            a.bulk_operations.len(),
+        )
+    });
+    assert_eq!(tagged, customers as usize);
+    assert_eq!(bulk_runs, 1, "the re-sync went as a bulk operation");
+    assert_eq!(metafield(&app, 5_000).as_deref(), Some("new"));
+    assert!(app.flow_triggers(ENTERED).is_empty());
+}
+
+async fn the_report_shows_sizes_revenue_and_movements(backend: Backend) {
+    let app = shop_with_orders(backend).await;
+    app.run_jobs(now_ms()).await;
+    deliver(&app, "orders/paid", &order(402, 4, "45.00", 0.0)).await;
+
+    let (status, body) = answer(admin(&app, Method::GET, "/api/admin/segments?period=30d")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["customers"], 5);
+    let row = |slug: &str| {
+        body["segments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["slug"] == slug)
+            .cloned()
+            .unwrap()
+    };
+    // Champions: order 104 (100.00); loyal: 203 (50.00) and customer 4's
+    // 401 and 402 (30.00 + 45.00); at-risk and lost: nothing in 30 days.
+    assert_eq!(row("champions")["revenue_minor"], 10_000);
+    assert_eq!(row("loyal")["customers"], 2);
+    assert_eq!(row("loyal")["revenue_minor"], 12_500);
+    assert_eq!(row("loyal")["orders"], 3);
+    assert_eq!(row("loyal")["share"]["percent"], "40.0");
+    assert_eq!(row("at-risk")["revenue_minor"], 0);
+    assert_eq!(row("new")["customers"], 0);
+    assert_eq!(body["segments"].as_array().unwrap().len(), 8);
+    assert_eq!(
+        body["movements"],
+        json!([{ "from": "new", "from_label": "New", "to": "loyal", "to_label": "Loyal", "customers": 1 }])
+    );
+    // The move happened this week: the last weekly bucket.
+    let weekly = row("loyal")["weekly_entries"].clone();
+    let weeks = weekly.as_array().unwrap();
+    assert_eq!(weeks.len(), 5);
+    assert_eq!(weeks.iter().map(|w| w.as_i64().unwrap()).sum::<i64>(), 1);
+    assert!(body["computed_at"].is_i64());
+
+    // The customer list and page carry the segment.
+    let (status, list) = answer(admin(&app, Method::GET, "/api/admin/customers?query=4")).await;
+    assert_eq!(status, 200);
+    assert_eq!(list["customers"][0]["segment"], "loyal");
+    let (status, page) = answer(admin(&app, Method::GET, "/api/admin/customers/4")).await;
+    assert_eq!(status, 200);
+    assert_eq!(page["customer"]["segment"], "loyal");
+    assert_eq!(page["segment_history"][0]["from"], "new");
+
+    let (status, body) = answer(admin(&app, Method::GET, "/api/admin/segments?period=7d")).await;
+    assert_eq!(status, 400);
+    assert!(body["message"].as_str().unwrap_or_default().contains("period"), "{body}");
+}
+
+async fn redaction_removes_segment_data(backend: Backend) {
+    let app = shop_with_orders(backend).await;
+    app.run_jobs(now_ms()).await;
+    deliver(
+        &app,
+        "customers/redact",
+        &json!({ "shop_id": 1, "shop_domain": SHOP, "customer": { "id": 1 }, "orders_to_redact": [] }),
+    )
+    .await;
+    assert_eq!(segment_of(&app, 1).await, None);
+    assert_eq!(
+        app.count("SELECT CAST(COUNT(*) AS BIGINT) FROM segment_changes WHERE customer_id = 1")
+            .await,
+        0
+    );
+    // A redacted customer is not segmented again.
+    recompute(&app).await;
+    assert_eq!(segment_of(&app, 1).await, None);
+    assert!(segment_of(&app, 2).await.is_some(), "the others still are");
+
+    deliver(
+        &app,
+        "shop/redact",
+        &json!({ "shop_id": 1, "shop_domain": SHOP }),
+    )
+    .await;
+    for table in ["segment_changes", "segment_state"] {
+        assert_eq!(
+            app.count(&format!("SELECT CAST(COUNT(*) AS BIGINT) FROM {table}"))
+                .await,
+            0,
+            "{table} emptied"
+        );
+    }
+}
