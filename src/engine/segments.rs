@@ -337,7 +337,8 @@ pub async fn recompute(
     if !baseline {
         for (id, change) in &applied {
             let Some(to) = change.to else { continue };
-            let offer = offer_on_entry(conn, shop_id, settings, change.customer_id, to, now).await?;
+            let offer =
+                offer_on_entry(conn, shop_id, settings, change.customer_id, to, now).await?;
             let trigger = entered_trigger(change.customer_id, to, change.from.as_deref(), &offer);
             enqueue(
                 conn,
@@ -595,7 +596,10 @@ mod tests {
         assert_eq!(p["Previous segment"], "loyal");
         assert_eq!(p["customer_id"], 7);
         let p = fields(Offer::Points { points: 250 });
-        assert_eq!((p["Offer"].as_str(), p["Offer points"].as_i64()), (Some("points"), Some(250)));
+        assert_eq!(
+            (p["Offer"].as_str(), p["Offer points"].as_i64()),
+            (Some("points"), Some(250))
+        );
         assert_eq!(fields(Offer::Holdout)["Offer"], "holdout");
         assert_eq!(fields(Offer::None)["Expires at"], "");
     }

@@ -3,7 +3,7 @@
 //! after an order with its tag swap and Flow trigger, a changed tag prefix,
 //! the bulk path, the admin report, and redaction.
 
-use advocate::store::now_ms;
+use advocate::{engine::DAY_MS, store::now_ms};
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -17,6 +17,7 @@ crate::on_both_backends!(
     the_merchants_thresholds_replace_the_quintiles,
     recomputing_with_nothing_changed_writes_nothing,
     a_new_order_moves_the_customer_and_swaps_the_tag_once,
+    entering_at_risk_fires_the_trigger_with_the_offer,
     a_changed_tag_prefix_retags_everyone,
     a_large_baseline_goes_as_one_bulk_operation,
     the_report_shows_sizes_revenue_and_movements,
@@ -84,7 +85,12 @@ async fn shop_with_orders(backend: Backend) -> TestApp {
     let app = TestApp::spawn(backend).await;
     app.install(SHOP).await;
     for (order_id, customer, amount, days) in SHOP_ORDERS {
-        deliver(&app, "orders/paid", &order(*order_id, *customer, amount, *days)).await;
+        deliver(
+            &app,
+            "orders/paid",
+            &order(*order_id, *customer, amount, *days),
+        )
+        .await;
     }
     app
 }
@@ -107,16 +113,23 @@ async fn segments(app: &TestApp) -> Vec<(i64, Option<String>)> {
 }
 
 fn expected(list: &[(i64, &str)]) -> Vec<(i64, Option<String>)> {
-    list.iter().map(|(id, s)| (*id, Some((*s).to_owned()))).collect()
+    list.iter()
+        .map(|(id, s)| (*id, Some((*s).to_owned())))
+        .collect()
 }
 
-/// The customer's tags in the Shopify stand-in.
+/// The customer's tags in the Shopify stand-in, but their tier's.
 fn tags(app: &TestApp, customer: i64) -> Vec<String> {
     let gid = format!("gid://shopify/Customer/{customer}");
     app.shopify.admin(|a| {
         a.tags
             .get(&(SHOP.to_owned(), gid))
-            .map(|t| t.iter().cloned().collect())
+            .map(|t| {
+                t.iter()
+                    .filter(|t| !t.starts_with("advocate-tier:"))
+                    .cloned()
+                    .collect()
+            })
             .unwrap_or_default()
     })
 }
@@ -132,7 +145,8 @@ fn metafield(app: &TestApp, customer: i64) -> Option<String> {
 }
 
 async fn outbox_rows(app: &TestApp) -> i64 {
-    app.count("SELECT CAST(COUNT(*) AS BIGINT) FROM outbox").await
+    app.count("SELECT CAST(COUNT(*) AS BIGINT) FROM outbox")
+        .await
 }
 
 async fn recompute(app: &TestApp) -> Value {
@@ -231,7 +245,11 @@ async fn recomputing_with_nothing_changed_writes_nothing(backend: Backend) {
         .await;
     let tag_calls = app.shopify.admin(|a| a.served);
 
-    assert_eq!(app.run_jobs(now).await.segment_changes, 0, "not due again today");
+    assert_eq!(
+        app.run_jobs(now).await.segment_changes,
+        0,
+        "not due again today"
+    );
     for _ in 0..2 {
         let body = recompute(&app).await;
         assert_eq!(body["recomputed"]["changed"], 0);
@@ -244,7 +262,11 @@ async fn recomputing_with_nothing_changed_writes_nothing(backend: Backend) {
             .await,
         changes
     );
-    assert_eq!(app.shopify.admin(|a| a.served), tag_calls, "no call to Shopify");
+    assert_eq!(
+        app.shopify.admin(|a| a.served),
+        tag_calls,
+        "no call to Shopify"
+    );
     assert_eq!(segments(&app).await, expected(&EXPECTED));
 }
 
@@ -284,6 +306,31 @@ async fn a_new_order_moves_the_customer_and_swaps_the_tag_once(backend: Backend)
     assert_eq!(segment_of(&app, 1).await.as_deref(), Some("champions"));
 }
 
+async fn entering_at_risk_fires_the_trigger_with_the_offer(backend: Backend) {
+    let app = shop_with_orders(backend).await;
+    app.run_jobs(now_ms()).await;
+    app.send_effects().await;
+    // Ten days on, customer 2 (every 20 days, last 22 days ago) is 32 days
+    // without an order: past 150 % of their own interval.
+    app.run_jobs(now_ms() + 10 * DAY_MS).await;
+    assert_eq!(segment_of(&app, 2).await.as_deref(), Some("at-risk"));
+    app.send_effects().await;
+    let entered: Vec<Value> = app
+        .flow_triggers(ENTERED)
+        .into_iter()
+        .filter(|t| t["customer_id"] == 2)
+        .collect();
+    assert_eq!(entered.len(), 1, "{entered:?}");
+    assert_eq!(entered[0]["Segment"], "at-risk");
+    assert_eq!(entered[0]["Segment name"], "At risk");
+    assert_eq!(entered[0]["Previous segment"], "loyal");
+    // Win-back offers are off by default.
+    assert_eq!(entered[0]["Offer"], "none");
+    assert_eq!(entered[0]["Offer points"], 0);
+    assert_eq!(entered[0]["Expires at"], "");
+    assert_eq!(tags(&app, 2), vec!["advocate-segment:at-risk".to_owned()]);
+}
+
 async fn a_changed_tag_prefix_retags_everyone(backend: Backend) {
     let app = shop_with_orders(backend).await;
     app.run_jobs(now_ms()).await;
@@ -310,12 +357,19 @@ async fn a_large_baseline_goes_as_one_bulk_operation(backend: Backend) {
     for i in 0..customers {
         let body = order(10_000 + i, 5_000 + i, "25.00", 2.0);
         let response = app
-            .send("orders/paid", &format!("bulk-{i}"), &serde_json::to_vec(&body).unwrap())
+            .send(
+                "orders/paid",
+                &format!("bulk-{i}"),
+                &serde_json::to_vec(&body).unwrap(),
+            )
             .await;
         assert_eq!(response.status(), 200);
     }
     app.drain().await;
-    assert_eq!(app.run_jobs(now_ms()).await.segment_changes, customers as u64);
+    assert_eq!(
+        app.run_jobs(now_ms()).await.segment_changes,
+        customers as u64
+    );
     assert_eq!(
         app.count("SELECT CAST(COUNT(*) AS BIGINT) FROM outbox WHERE kind = 'tag_many'")
             .await,
@@ -387,7 +441,13 @@ async fn the_report_shows_sizes_revenue_and_movements(backend: Backend) {
 
     let (status, body) = answer(admin(&app, Method::GET, "/api/admin/segments?period=7d")).await;
     assert_eq!(status, 400);
-    assert!(body["message"].as_str().unwrap_or_default().contains("period"), "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("period"),
+        "{body}"
+    );
 }
 
 async fn redaction_removes_segment_data(backend: Backend) {
