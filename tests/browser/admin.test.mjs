@@ -254,6 +254,27 @@ describe("the embedded admin page", { timeout: 300000 }, () => {
     assertNoProblems();
   });
 
+  it("recomputes the segments and shows their sizes and revenue", async () => {
+    await open("segments");
+    await page.locator("#recompute").click();
+    await page.waitForSelector("#recompute:not([loading])", { state: "attached" });
+    await page.waitForSelector("[data-metric=segmented] s-heading");
+    const segmented = await page.locator("[data-metric=segmented] s-heading").innerText();
+    assert.ok(Number(segmented.replace(/\D/g, "")) > 0, `segmented customers: ${segmented}`);
+    assert.ok(await page.locator("[data-metric^=segment-]").count() >= 1, "at least one segment has customers");
+    assert.match(await page.locator("#segments-body").innerText(), /Revenue by segment/);
+    assert.ok(await page.locator("svg.chart rect").count() >= 1, "the sizes are drawn");
+    assert.equal(await page.locator("[data-role=error]").count(), 0);
+    await shot("segments");
+    // The program screen has the segment settings.
+    await open("program");
+    await page.waitForSelector('#section-segments s-text-field[data-path="segments.tag_prefix"] input');
+    assert.equal(await page.locator('#section-segments s-text-field[data-path="segments.tag_prefix"] input').inputValue(), "advocate-segment:");
+    await page.locator("#segments-own-thresholds input").check();
+    await page.waitForSelector("#segments-thresholds");
+    assertNoProblems();
+  });
+
   it("shows the activity: failed webhooks and effects, and data requests", async () => {
     await open("activity");
     for (const id of ["#failed-webhooks", "#failed-effects", "#data-requests"]) {

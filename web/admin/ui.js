@@ -102,3 +102,28 @@ export function appHref(params) {
   for (const [key, value] of Object.entries(params)) if (value !== null && value !== undefined && value !== "") next.set(key, String(value));
   return `/?${next}`;
 }
+
+/** The periods the figures screens offer. */
+export const PERIODS = [
+  ["30d", "Last 30 days"],
+  ["90d", "Last 90 days"],
+  ["365d", "Last 365 days"],
+];
+
+/**
+ * A period select, starting from the URL's `period` (else `fallback`),
+ * that keeps its choice in the URL and calls `onChange(period)`.
+ */
+export function periodSelect(ctx, fallback, onChange) {
+  const wanted = ctx.params().get("period");
+  const period = PERIODS.some(([k]) => k === wanted) ? wanted : fallback;
+  const select = h("s-select", { label: "Period", value: period, id: "period" },
+    PERIODS.map(([value, label]) => h("s-option", { value }, label)));
+  select.addEventListener("change", () => {
+    const url = new URL(window.location.href);
+    url.searchParams.set("period", select.value);
+    window.history.replaceState({}, "", url);
+    onChange(select.value);
+  });
+  return select;
+}

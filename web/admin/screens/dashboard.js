@@ -2,27 +2,13 @@
 // and the tier distribution drawn rather than listed.
 
 import { api } from "../api.js";
-import { h, fill, errorBanner, loading, metric, table, toast, busy } from "../ui.js";
+import { h, fill, errorBanner, loading, metric, table, toast, busy, periodSelect } from "../ui.js";
 import { money, count, rate, rateDetail, day, when } from "../format.js";
 import { lineChart, barChart } from "../charts.js";
 
-const PERIODS = [
-  ["30d", "Last 30 days"],
-  ["90d", "Last 90 days"],
-  ["365d", "Last 365 days"],
-];
-
 export async function render(ctx) {
-  const period = PERIODS.some(([k]) => k === ctx.params().get("period")) ? ctx.params().get("period") : "30d";
   const body = h("s-stack", { gap: "base", id: "dashboard-body" }, loading("Loading the figures"));
-  const select = h("s-select", { label: "Period", value: period, id: "period" },
-    PERIODS.map(([value, label]) => h("s-option", { value }, label)));
-  select.addEventListener("change", () => {
-    const url = new URL(window.location.href);
-    url.searchParams.set("period", select.value);
-    window.history.replaceState({}, "", url);
-    load(select.value);
-  });
+  const select = periodSelect(ctx, "30d", (key) => load(key));
   const refresh = h("s-button", { id: "refresh", slot: "secondary-actions" }, "Recompute now");
   refresh.addEventListener("click", () => busy(refresh, async () => {
     try {
@@ -43,7 +29,7 @@ export async function render(ctx) {
       fill(body, errorBanner(e, "The figures could not be loaded"));
     }
   }
-  load(period);
+  load(select.value);
 
   return h("s-page", { heading: "Dashboard", inlineSize: "large" },
     refresh,

@@ -3,27 +3,13 @@
 // period, and how customers moved between them.
 
 import { api } from "../api.js";
-import { h, fill, errorBanner, loading, metric, table, toast, busy } from "../ui.js";
+import { h, fill, errorBanner, loading, metric, table, toast, busy, periodSelect } from "../ui.js";
 import { money, count, rate, day, when } from "../format.js";
 import { barChart, lineChart } from "../charts.js";
 
-const PERIODS = [
-  ["30d", "Last 30 days"],
-  ["90d", "Last 90 days"],
-  ["365d", "Last 365 days"],
-];
-
 export async function render(ctx) {
-  const period = PERIODS.some(([k]) => k === ctx.params().get("period")) ? ctx.params().get("period") : "90d";
   const body = h("s-stack", { gap: "base", id: "segments-body" }, loading("Loading the segments"));
-  const select = h("s-select", { label: "Period", value: period, id: "period" },
-    PERIODS.map(([value, label]) => h("s-option", { value }, label)));
-  select.addEventListener("change", () => {
-    const url = new URL(window.location.href);
-    url.searchParams.set("period", select.value);
-    window.history.replaceState({}, "", url);
-    load(select.value);
-  });
+  const select = periodSelect(ctx, "90d", (key) => load(key));
   const recompute = h("s-button", { id: "recompute", slot: "secondary-actions" }, "Recompute now");
   recompute.addEventListener("click", () => busy(recompute, async () => {
     try {
@@ -43,7 +29,7 @@ export async function render(ctx) {
       fill(body, errorBanner(e, "The segments could not be loaded"));
     }
   }
-  load(period);
+  load(select.value);
 
   return h("s-page", { heading: "Segments", inlineSize: "large" },
     recompute,
