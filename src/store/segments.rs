@@ -7,7 +7,7 @@
 //! An order counts as in the dashboard: paid, not cancelled, not a test
 //! order, known from an order webhook ([`COUNTED`]); it counts at `paid_at`
 //! with `total_minor - refunded_minor`. Redacted and deleted customers are
-//! not segmented.
+//! not segmented (nor counted in the report).
 //!
 //! A customer's segment changes only by [`change_segment`], which names
 //! the segment it replaces: of two writers racing on one customer (the
@@ -235,14 +235,16 @@ pub async fn change_segment(
     Ok(Some(id))
 }
 
-/// Per segment slug: customers now in it.
+/// Per segment slug: customers now in it (a customer deleted in Shopify
+/// keeps the segment they had, but is no longer counted).
 pub async fn sizes(
     conn: &mut AnyConnection,
     shop_id: i64,
 ) -> Result<Vec<(String, i64)>, sqlx::Error> {
     sqlx::query_as(
         "SELECT segment, CAST(COUNT(*) AS BIGINT) FROM customers \
-         WHERE shop_id = $1 AND segment IS NOT NULL GROUP BY segment",
+         WHERE shop_id = $1 AND segment IS NOT NULL AND deleted_at IS NULL \
+           AND redacted_at IS NULL GROUP BY segment",
     )
     .bind(shop_id)
     .fetch_all(conn)
@@ -262,7 +264,7 @@ pub async fn revenue(
          CAST(SUM(o.total_minor - o.refunded_minor) AS BIGINT) \
          FROM orders o JOIN customers c ON c.shop_id = o.shop_id AND c.customer_id = o.customer_id \
          WHERE o.shop_id = $1 AND {COUNTED} AND o.paid_at >= $2 AND o.paid_at < $3 \
-           AND c.segment IS NOT NULL \
+           AND c.segment IS NOT NULL AND c.deleted_at IS NULL AND c.redacted_at IS NULL \
          GROUP BY c.segment"
     ))
     .bind(shop_id)
