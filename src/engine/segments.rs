@@ -12,7 +12,9 @@
 //! - Only changes are written: a computation that finds every customer
 //!   where they were writes no segment, no tag, no trigger. Each change
 //!   removes the old tag before adding the new one, sets the metafield,
-//!   then fires the trigger (one ordering key, so a workflow sees the tag).
+//!   then fires the trigger. All of a shop's segment effects share one
+//!   ordering key, so a workflow sees the tag and a later move is never
+//!   overtaken by an earlier re-sync still running as a bulk operation.
 //! - The shop's first computation is a baseline: customers are placed, and
 //!   tagged, but nobody "entered" a segment, so no Flow trigger fires and
 //!   no win-back offer is made. Later entries into at-risk open a win-back
@@ -62,8 +64,10 @@ pub const NO_SEGMENT: &str = "none";
 /// Metafields per grouped `SetMetafields` effect (the sender writes 25 per
 /// call): a failure retries at most this many.
 const METAFIELDS_PER_EFFECT: usize = 250;
-/// The ordering key of a grouped re-sync: removals, then additions, then
-/// metafields, then triggers.
+/// The ordering key of every segment effect of a shop: a re-sync's
+/// removals, additions, metafields and triggers, and one customer's change
+/// after it, apply in the order they were written (a move after an order
+/// must not be overtaken by the bulk run that tagged the customer before).
 const SYNC_ORDERING: &str = "segments";
 
 /// What a computation did.
@@ -434,30 +438,36 @@ async fn apply_one(
         return Ok(false);
     };
     let gid = customer_gid(customer);
-    let ordering = format!("customer:{customer}");
     let key = |what: &str| format!("segment-change:{id}:{what}");
     if let Some(was) = &change.from {
         let effect = Effect::RemoveTags {
             customer_gid: gid.clone(),
             tags: vec![format!("{prefix}{was}")],
         };
-        enqueue(conn, shop_id, &effect, &key("untag"), Some(&ordering)).await?;
+        enqueue(conn, shop_id, &effect, &key("untag"), Some(SYNC_ORDERING)).await?;
     }
     if let Some(to) = change.to {
         let effect = Effect::AddTags {
             customer_gid: gid.clone(),
             tags: vec![format!("{prefix}{}", to.slug())],
         };
-        enqueue(conn, shop_id, &effect, &key("tag"), Some(&ordering)).await?;
+        enqueue(conn, shop_id, &effect, &key("tag"), Some(SYNC_ORDERING)).await?;
     }
     let effect = Effect::SetMetafields {
         metafields: vec![segment_metafield(customer, change.to)],
     };
-    enqueue(conn, shop_id, &effect, &key("metafield"), Some(&ordering)).await?;
+    enqueue(
+        conn,
+        shop_id,
+        &effect,
+        &key("metafield"),
+        Some(SYNC_ORDERING),
+    )
+    .await?;
     if let Some(to) = change.to {
         let offer = offer_on_entry(conn, shop_id, settings, customer, to, now).await?;
         let trigger = entered_trigger(customer, to, change.from.as_deref(), &offer);
-        enqueue(conn, shop_id, &trigger, &key("flow"), Some(&ordering)).await?;
+        enqueue(conn, shop_id, &trigger, &key("flow"), Some(SYNC_ORDERING)).await?;
     }
     Ok(true)
 }

@@ -14,7 +14,10 @@ export async function render(ctx) {
   recompute.addEventListener("click", () => busy(recompute, async () => {
     try {
       const data = await api("POST", `/api/admin/segments/recompute?period=${encodeURIComponent(select.value)}`);
-      toast(`Segments recomputed: ${count(data.recomputed?.changed ?? 0)} customers moved`);
+      const done = data.recomputed || {};
+      toast(done.baseline
+        ? `Segments computed: ${count(done.customers ?? 0)} customers placed`
+        : `Segments recomputed: ${count(done.changed ?? 0)} customers moved`);
       fill(body, ...figures(data));
     } catch (e) {
       fill(body, errorBanner(e, "The segments could not be recomputed"));
@@ -53,6 +56,7 @@ function figures(s) {
   const weeks = s.weeks || 0;
   const start = s.from;
   const weekLabel = (i) => day(start + i * 7 * 86400000);
+  const entered = rows.filter((r) => (r.weekly_entries || []).some((n) => n > 0));
   return [
     notice,
     h("s-text", { color: "subdued" },
@@ -71,12 +75,13 @@ function figures(s) {
         moves.map((m) => [m.from_label, m.to_label, count(m.customers)]),
         "Nobody moved between segments in this period.")),
     h("s-section", { heading: "Weekly entries" },
-      weeks === 0 ? null : lineChart({
-        title: "Customers entering each segment per week",
-        labels: Array.from({ length: weeks }, (_, i) => weekLabel(i)),
-        series: rows.filter((r) => (r.weekly_entries || []).some((n) => n > 0))
-          .map((r) => ({ name: r.label, values: r.weekly_entries })),
-        format: (v) => count(Math.round(v)),
-      })),
+      entered.length === 0
+        ? h("s-paragraph", { color: "subdued", "data-role": "empty" }, "Nobody entered a segment in this period (a shop's first computation is not counted).")
+        : lineChart({
+          title: "Customers entering each segment per week",
+          labels: Array.from({ length: weeks }, (_, i) => weekLabel(i)),
+          series: entered.map((r) => ({ name: r.label, values: r.weekly_entries })),
+          format: (v) => count(Math.round(v)),
+        })),
   ];
 }
