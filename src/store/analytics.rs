@@ -17,9 +17,10 @@ use sqlx::{AnyConnection, Row};
 
 use crate::analytics::metrics::{CustomerCounts, Daily, OrderDay, ReferralDay, ShopTotals, DAY_MS};
 
-/// The orders the dashboard counts (alias `o`). Kept textually identical to
-/// the predicate of the partial index `orders_counted_by_paid_at`.
-const COUNTED: &str =
+/// The orders the dashboard (and the behaviour segments) count (alias `o`).
+/// Kept textually identical to the predicate of the partial index
+/// `orders_counted_by_paid_at`.
+pub(super) const COUNTED: &str =
     "o.paid_at IS NOT NULL AND o.cancelled_at IS NULL AND o.is_test = 0 AND o.known = 1";
 
 /// What a snapshot was computed from: the latest `orders.updated_at` and

@@ -15,12 +15,9 @@
 
 use sqlx::{AnyConnection, Row};
 
+use super::analytics::COUNTED;
 use crate::loyalty::segments::Thresholds;
 
-/// The orders segments count (alias `o`); the predicate of the partial
-/// index `orders_counted_by_paid_at` (migration 0006).
-const COUNTED: &str =
-    "o.paid_at IS NOT NULL AND o.cancelled_at IS NULL AND o.is_test = 0 AND o.known = 1";
 
 /// One customer's counted orders, and the segment stored for them.
 #[derive(Debug, Clone, PartialEq, Eq)]
