@@ -270,40 +270,25 @@ pub async fn recompute(
         }
     }
     report.changed = applied.len() as u64;
-    let mut removals: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    let mut additions: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    if retag {
-        for (customer, was, now_in) in &standing {
-            if let Some(was) = was {
-                removals
-                    .entry(format!("{old_prefix}{was}"))
-                    .or_default()
-                    .push(customer_gid(*customer));
-            }
-            if let Some(to) = now_in {
-                additions
-                    .entry(format!("{prefix}{}", to.slug()))
-                    .or_default()
-                    .push(customer_gid(*customer));
-            }
-        }
+    // A changed prefix re-tags everyone; otherwise only those who moved.
+    let groups = if retag {
+        tag_groups(
+            standing
+                .iter()
+                .map(|(customer, was, to)| (*customer, was.as_deref(), *to)),
+            &old_prefix,
+            &prefix,
+        )
     } else {
-        for (_, change) in &applied {
-            if let Some(was) = &change.from {
-                removals
-                    .entry(format!("{old_prefix}{was}"))
-                    .or_default()
-                    .push(customer_gid(change.customer_id));
-            }
-            if let Some(to) = change.to {
-                additions
-                    .entry(format!("{prefix}{}", to.slug()))
-                    .or_default()
-                    .push(customer_gid(change.customer_id));
-            }
-        }
-    }
-    for (remove, groups) in [(true, removals), (false, additions)] {
+        tag_groups(
+            applied
+                .iter()
+                .map(|(_, c)| (c.customer_id, c.from.as_deref(), c.to)),
+            &old_prefix,
+            &prefix,
+        )
+    };
+    for (remove, groups) in [true, false].into_iter().zip(groups) {
         for (tag, customer_gids) in groups {
             let effect = Effect::TagMany {
                 customer_gids,
@@ -362,6 +347,33 @@ pub async fn recompute(
         "segments re-synced"
     );
     Ok(Some(report))
+}
+
+/// The tags a re-sync removes and adds, each with its customers' ids:
+/// `[removals, additions]`. `moves` are (customer, segment slug before,
+/// segment after); the old tags carry `old_prefix`, the new ones `prefix`.
+fn tag_groups<'a>(
+    moves: impl Iterator<Item = (i64, Option<&'a str>, Option<Segment>)>,
+    old_prefix: &str,
+    prefix: &str,
+) -> [BTreeMap<String, Vec<String>>; 2] {
+    let mut removals: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut additions: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (customer, was, to) in moves {
+        if let Some(was) = was {
+            removals
+                .entry(format!("{old_prefix}{was}"))
+                .or_default()
+                .push(customer_gid(customer));
+        }
+        if let Some(to) = to {
+            additions
+                .entry(format!("{prefix}{}", to.slug()))
+                .or_default()
+                .push(customer_gid(customer));
+        }
+    }
+    [removals, additions]
 }
 
 /// Re-scores one customer after an order (or refund) of theirs, with the
@@ -586,6 +598,32 @@ mod tests {
         // One order 200 days ago.
         assert_eq!(seg(&h(1, 1, 200, 200, 10)), Some(Segment::Lost));
         assert_eq!(seg(&h(1, 0, 0, 0, 0)), None);
+    }
+
+    #[test]
+    fn a_resync_groups_customers_by_tag() {
+        let moves = [
+            (1, Some("new"), Some(Segment::Loyal)),
+            (2, Some("new"), Some(Segment::Loyal)),
+            (3, None, Some(Segment::New)),
+            (4, Some("lost"), None),
+        ];
+        let [removals, additions] = tag_groups(moves.into_iter(), "old:", "new:");
+        let gids = |ids: &[i64]| ids.iter().map(|c| customer_gid(*c)).collect::<Vec<_>>();
+        assert_eq!(
+            removals.into_iter().collect::<Vec<_>>(),
+            [
+                ("old:lost".to_owned(), gids(&[4])),
+                ("old:new".to_owned(), gids(&[1, 2])),
+            ]
+        );
+        assert_eq!(
+            additions.into_iter().collect::<Vec<_>>(),
+            [
+                ("new:loyal".to_owned(), gids(&[1, 2])),
+                ("new:new".to_owned(), gids(&[3])),
+            ]
+        );
     }
 
     #[test]

@@ -18,7 +18,6 @@ use sqlx::{AnyConnection, Row};
 use super::analytics::COUNTED;
 use crate::loyalty::segments::Thresholds;
 
-
 /// One customer's counted orders, and the segment stored for them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CustomerHistory {
