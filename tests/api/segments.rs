@@ -22,6 +22,7 @@ crate::on_both_backends!(
     a_large_baseline_goes_as_one_bulk_operation,
     the_report_shows_sizes_revenue_and_movements,
     redaction_removes_segment_data,
+    with_segments_off_nothing_is_computed_or_written,
 );
 
 const ENTERED: &str = "advocate-segment-entered";
@@ -484,4 +485,44 @@ async fn redaction_removes_segment_data(backend: Backend) {
             "{table} emptied"
         );
     }
+}
+
+async fn with_segments_off_nothing_is_computed_or_written(backend: Backend) {
+    let app = shop_with_orders(backend).await;
+    update_settings(&app, |s| s["segments"]["enabled"] = json!(false)).await;
+    assert_eq!(app.run_jobs(now_ms()).await.segment_changes, 0);
+    let (status, body) = answer(admin(&app, Method::POST, "/api/admin/segments/recompute")).await;
+    assert_eq!(status, 409, "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("turned off"),
+        "{body}"
+    );
+    deliver(&app, "orders/paid", &order(402, 4, "45.00", 0.0)).await;
+    assert_eq!(
+        segments(&app)
+            .await
+            .iter()
+            .filter(|(_, s)| s.is_some())
+            .count(),
+        0
+    );
+    for table in ["segment_state", "segment_changes"] {
+        assert_eq!(
+            app.count(&format!("SELECT CAST(COUNT(*) AS BIGINT) FROM {table}"))
+                .await,
+            0,
+            "{table}"
+        );
+    }
+    assert_eq!(
+        app.count(
+            "SELECT CAST(COUNT(*) AS BIGINT) FROM outbox \
+             WHERE kind = 'tag_many' OR payload LIKE '%advocate-segment%'"
+        )
+        .await,
+        0
+    );
+    let (_, report) = answer(admin(&app, Method::GET, "/api/admin/segments")).await;
+    assert_eq!(report["enabled"], false);
+    assert_eq!(report["computed_at"], Value::Null);
 }
