@@ -23,6 +23,7 @@ crate::on_both_backends!(
     the_report_shows_sizes_revenue_and_movements,
     redaction_removes_segment_data,
     with_segments_off_nothing_is_computed_or_written,
+    a_customer_whose_only_order_is_cancelled_loses_the_segment_and_tag,
 );
 
 const ENTERED: &str = "advocate-segment-entered";
@@ -525,4 +526,24 @@ async fn with_segments_off_nothing_is_computed_or_written(backend: Backend) {
     let (_, report) = answer(admin(&app, Method::GET, "/api/admin/segments")).await;
     assert_eq!(report["enabled"], false);
     assert_eq!(report["computed_at"], Value::Null);
+}
+
+async fn a_customer_whose_only_order_is_cancelled_loses_the_segment_and_tag(backend: Backend) {
+    let app = shop_with_orders(backend).await;
+    app.run_jobs(now_ms()).await;
+    app.send_effects().await;
+    assert_eq!(tags(&app, 5), vec!["advocate-segment:lost".to_owned()]);
+    let mut cancelled = order(501, 5, "20.00", 200.5);
+    cancelled["cancelled_at"] = json!(chrono::Utc::now().to_rfc3339());
+    deliver(&app, "orders/cancelled", &cancelled).await;
+    assert_eq!(segment_of(&app, 5).await, None);
+    app.send_effects().await;
+    assert!(tags(&app, 5).is_empty(), "{:?}", tags(&app, 5));
+    assert_eq!(metafield(&app, 5).as_deref(), Some("none"));
+    assert!(
+        app.flow_triggers(ENTERED).is_empty(),
+        "losing a segment enters none"
+    );
+    let (_, report) = answer(admin(&app, Method::GET, "/api/admin/segments")).await;
+    assert_eq!(report["customers"], 4);
 }
