@@ -272,6 +272,8 @@ describe("the embedded admin page", { timeout: 300000 }, () => {
     assert.equal(await page.locator('#section-segments s-text-field[data-path="segments.tag_prefix"] input').inputValue(), "advocate-segment:");
     await page.locator("#segments-own-thresholds input").check();
     await page.waitForSelector("#segments-thresholds");
+    await page.locator("#section-segments").scrollIntoViewIfNeeded();
+    await shot("program-segments");
     assertNoProblems();
   });
 
