@@ -68,7 +68,9 @@ const METAFIELDS_PER_EFFECT: usize = 250;
 /// removals, additions, metafields and triggers, and one customer's change
 /// after it, apply in the order they were written (a move after an order
 /// must not be overtaken by the bulk run that tagged the customer before).
-const SYNC_ORDERING: &str = "segments";
+/// A win-back offer enqueued with it reaches Shopify before the trigger
+/// that announces it.
+pub const SEGMENT_ORDERING: &str = "segments";
 
 /// What a computation did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -301,7 +303,7 @@ pub async fn recompute(
                 shop_id,
                 &effect,
                 &format!("segments:r{run}:{verb}:{tag}"),
-                Some(SYNC_ORDERING),
+                Some(SEGMENT_ORDERING),
             )
             .await?;
         }
@@ -319,7 +321,7 @@ pub async fn recompute(
             shop_id,
             &effect,
             &format!("segments:r{run}:metafields:{i}"),
-            Some(SYNC_ORDERING),
+            Some(SEGMENT_ORDERING),
         )
         .await?;
     }
@@ -334,7 +336,7 @@ pub async fn recompute(
                 shop_id,
                 &trigger,
                 &format!("segment-change:{id}:flow"),
-                Some(SYNC_ORDERING),
+                Some(SEGMENT_ORDERING),
             )
             .await?;
         }
@@ -456,14 +458,21 @@ async fn apply_one(
             customer_gid: gid.clone(),
             tags: vec![format!("{prefix}{was}")],
         };
-        enqueue(conn, shop_id, &effect, &key("untag"), Some(SYNC_ORDERING)).await?;
+        enqueue(
+            conn,
+            shop_id,
+            &effect,
+            &key("untag"),
+            Some(SEGMENT_ORDERING),
+        )
+        .await?;
     }
     if let Some(to) = change.to {
         let effect = Effect::AddTags {
             customer_gid: gid.clone(),
             tags: vec![format!("{prefix}{}", to.slug())],
         };
-        enqueue(conn, shop_id, &effect, &key("tag"), Some(SYNC_ORDERING)).await?;
+        enqueue(conn, shop_id, &effect, &key("tag"), Some(SEGMENT_ORDERING)).await?;
     }
     let effect = Effect::SetMetafields {
         metafields: vec![segment_metafield(customer, change.to)],
@@ -473,13 +482,20 @@ async fn apply_one(
         shop_id,
         &effect,
         &key("metafield"),
-        Some(SYNC_ORDERING),
+        Some(SEGMENT_ORDERING),
     )
     .await?;
     if let Some(to) = change.to {
         let offer = offer_on_entry(conn, shop_id, settings, customer, to, now).await?;
         let trigger = entered_trigger(customer, to, change.from.as_deref(), &offer);
-        enqueue(conn, shop_id, &trigger, &key("flow"), Some(SYNC_ORDERING)).await?;
+        enqueue(
+            conn,
+            shop_id,
+            &trigger,
+            &key("flow"),
+            Some(SEGMENT_ORDERING),
+        )
+        .await?;
     }
     Ok(true)
 }
