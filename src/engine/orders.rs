@@ -425,6 +425,16 @@ pub async fn apply(
         )
         .await?;
     }
+    // A survey answer that came before this order's webhook earns its bonus now.
+    super::nps::on_order(
+        conn,
+        shop_id,
+        order_id,
+        row.name.as_deref(),
+        state.customer_id,
+        now,
+    )
+    .await?;
     Ok(applied)
 }
 

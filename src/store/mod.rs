@@ -13,6 +13,7 @@ pub mod customers;
 pub mod data_requests;
 pub mod inbox;
 pub mod ledger;
+pub mod nps;
 pub mod oauth_states;
 pub mod orders;
 pub mod outbox;

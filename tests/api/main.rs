@@ -10,6 +10,7 @@ mod compliance;
 mod helpers;
 mod loyalty;
 mod metrics;
+mod nps;
 mod outbox;
 mod processes;
 mod processing;
