@@ -71,16 +71,22 @@ fn parse_order_id(value: &Value) -> Option<i64> {
 const ORDER_ID_MESSAGE: &str = "must be the order's id (a number or its gid://shopify/Order/ id)";
 
 /// `GET /api/checkout/nps?order_id=`: whether the survey is offered, with
-/// which bonus, and whether this order was answered.
+/// which bonus, and (with an order) whether that order was answered.
 pub async fn checkout_nps_status(
     session: CheckoutSession,
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let pairs = query::parse_pairs(req.query_string());
-    let order_id = query::get(&pairs, "order_id")
-        .and_then(|raw| parse_order_id(&Value::String(raw.to_owned())))
-        .ok_or_else(|| invalid("order_id", ORDER_ID_MESSAGE))?;
+    // Without an order (the thank-you page before the order exists) the
+    // answer says only whether the survey is offered.
+    let order_id = match query::get(&pairs, "order_id") {
+        None => None,
+        Some(raw) => Some(
+            parse_order_id(&Value::String(raw.to_owned()))
+                .ok_or_else(|| invalid("order_id", ORDER_ID_MESSAGE))?,
+        ),
+    };
     let mut conn = state.store.reader().acquire().await?;
     let program = program::get_program(&mut conn, session.shop_id).await?;
     let settings = &program.settings.nps;
@@ -91,6 +97,13 @@ pub async fn checkout_nps_status(
         return Ok(HttpResponse::Ok().json(json!({
             "enabled": true,
             "logged_in": false,
+            "bonus_points": settings.bonus_points,
+        })));
+    };
+    let Some(order_id) = order_id else {
+        return Ok(HttpResponse::Ok().json(json!({
+            "enabled": true,
+            "logged_in": true,
             "bonus_points": settings.bonus_points,
         })));
     };
