@@ -180,7 +180,7 @@ fn group<'a>(list: &'a Value, key: &str) -> &'a Value {
 async fn nps_is_computed_from_a_hand_computed_set_of_answers_by_segment_and_tier(backend: Backend) {
     let app = app(backend).await;
     // score, segment, tier, comment
-    let answers: [(i64, Option<&str>, Option<&str>, Option<&str>); 7] = [
+    let answers = [
         (10, Some("champions"), Some("gold"), Some("Love it")),
         (9, Some("champions"), None, None),
         (9, Some("champions"), None, Some("   ")),

@@ -254,6 +254,35 @@ describe("the embedded admin page", { timeout: 300000 }, () => {
     assertNoProblems();
   });
 
+  it("shows the NPS with its months, segments, tiers and comments, and saves its bonus", async () => {
+    await open("nps");
+    await page.waitForSelector("[data-metric=nps] s-heading");
+    const nps = await page.locator("[data-metric=nps] s-heading").innerText();
+    assert.match(nps, /^-?\d{1,3}\.\d$/, `nps: ${nps}`);
+    const answers = Number((await page.locator("[data-metric=nps-answers] s-heading").innerText()).replace(/\D/g, ""));
+    assert.ok(answers > 0, "simulate answered the survey");
+    // The month rows add up to the total, and the segment table has rows.
+    const monthly = await page.locator("[data-nps]").count();
+    assert.ok(monthly >= 2, "month, segment or tier rows are listed");
+    assert.ok(await page.locator("[data-role=comment]").count() > 0, "comments are listed");
+    assert.ok(await page.locator("svg.chart polyline").count() >= 3, "answers per month are drawn");
+    await shot("nps");
+    await page.locator("#nps-period select").selectOption("30d");
+    await page.waitForFunction(() => new URL(window.location.href).searchParams.get("period") === "30d"
+      && document.querySelector("[data-metric=nps] s-heading"));
+    assert.equal(await page.locator("[data-role=error]").count(), 0);
+
+    await open("program");
+    const bonus = page.locator('s-number-field[data-path="nps.bonus_points"] input');
+    await bonus.fill("40");
+    await page.locator("#save-program").click();
+    await page.waitForSelector("[data-role=saved]");
+    await open("nps");
+    await page.waitForSelector("[data-metric=nps-answers] s-heading");
+    assert.match(await page.locator("[data-metric=nps-answers]").innerText(), /40 points for each answer/);
+    assertNoProblems();
+  });
+
   it("shows the activity: failed webhooks and effects, and data requests", async () => {
     await open("activity");
     for (const id of ["#failed-webhooks", "#failed-effects", "#data-requests"]) {

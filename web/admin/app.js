@@ -1,4 +1,4 @@
-// The embedded admin page: five screens under one App Bridge page. The
+// The embedded admin page: six screens under one App Bridge page. The
 // screen is in the URL (`?screen=program`), so a reload, App Bridge's nav
 // and the browser's back button all land on the same screen.
 
@@ -9,8 +9,9 @@ import * as program from "./screens/program.js";
 import * as customers from "./screens/customers.js";
 import * as referrals from "./screens/referrals.js";
 import * as activity from "./screens/activity.js";
+import * as nps from "./screens/nps.js";
 
-const SCREENS = { dashboard, program, customers, referrals, activity };
+const SCREENS = { dashboard, program, customers, referrals, activity, nps };
 
 const meta = (name) => document.querySelector(`meta[name="${name}"]`)?.content || "";
 

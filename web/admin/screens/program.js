@@ -213,6 +213,13 @@ export async function render(ctx) {
           field("integer", "expiry.warning_days", "Warn this many days before", { min: 0, max: 365 }))));
   }
 
+  function npsSection() {
+    return h("s-section", { heading: "Post-purchase survey (NPS)", id: "section-nps" },
+      h("s-stack", { gap: "base" },
+        field("checkbox", "nps.enabled", "Ask shoppers how likely they are to recommend the shop, on the thank-you and order-status pages"),
+        row(field("integer", "nps.bonus_points", "Points for answering (once per order, 0 for none)", { min: 0 }))));
+  }
+
   function referralsSection() {
     const box = h("s-section", { heading: "Referrals", id: "section-referrals" });
     function draw() {
@@ -300,7 +307,7 @@ export async function render(ctx) {
     }
   }));
 
-  fill(sections, earningSection(), rewardsSection(), tiersSection(), expirySection(), referralsSection());
+  fill(sections, earningSection(), rewardsSection(), tiersSection(), expirySection(), referralsSection(), npsSection());
   renderPreview();
   return h("s-page", { heading: "Program" }, save, message, sections);
 }
