@@ -98,15 +98,17 @@ pub struct Response {
     pub answered_at: i64,
 }
 
+const RESPONSE_COLUMNS: &str =
+    "id, order_id, customer_id, score, comment, bonus_points, credit_state, answered_at";
+
 pub async fn find_for_order(
     conn: &mut AnyConnection,
     shop_id: i64,
     order_id: i64,
 ) -> Result<Option<Response>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT id, order_id, customer_id, score, comment, bonus_points, credit_state, \
-         answered_at FROM nps_responses WHERE shop_id = $1 AND order_id = $2",
-    )
+    sqlx::query_as(&format!(
+        "SELECT {RESPONSE_COLUMNS} FROM nps_responses WHERE shop_id = $1 AND order_id = $2"
+    ))
     .bind(shop_id)
     .bind(order_id)
     .fetch_optional(conn)
@@ -119,10 +121,10 @@ pub async fn list_for_customer(
     shop_id: i64,
     customer_id: i64,
 ) -> Result<Vec<Response>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT id, order_id, customer_id, score, comment, bonus_points, credit_state, \
-         answered_at FROM nps_responses WHERE shop_id = $1 AND customer_id = $2 ORDER BY id",
-    )
+    sqlx::query_as(&format!(
+        "SELECT {RESPONSE_COLUMNS} FROM nps_responses \
+         WHERE shop_id = $1 AND customer_id = $2 ORDER BY id"
+    ))
     .bind(shop_id)
     .bind(customer_id)
     .fetch_all(conn)

@@ -134,13 +134,7 @@ export function createSurvey({api, orderId, log = () => {}}) {
       return;
     }
     pending = null;
-    set({
-      status: Status.THANKED,
-      score: attempt.score,
-      pointsCredited: toInt(data.points_credited),
-      bonusPoints: toInt(data.bonus_points),
-      waiting: data.credit_state === 'waiting',
-    });
+    set(thanked(attempt.score, data));
   }
 
   /** After a 409: our own earlier attempt went through, or another tab's. */
@@ -153,13 +147,7 @@ export function createSurvey({api, orderId, log = () => {}}) {
     }
     const mine = data && data.answered === true && toInt(data.score) === attempt.score;
     if (mine) {
-      set({
-        status: Status.THANKED,
-        score: attempt.score,
-        pointsCredited: toInt(data.points_credited),
-        bonusPoints: toInt(data.bonus_points),
-        waiting: data.credit_state === 'waiting',
-      });
+      set(thanked(attempt.score, data));
     } else {
       set({status: Status.ANSWERED, score: data && data.answered ? toInt(data.score) : null});
     }
@@ -195,6 +183,17 @@ export function createSurvey({api, orderId, log = () => {}}) {
     setComment,
     submit,
     retry,
+  };
+}
+
+/** Thanked for `score`, with the points as the backend recorded them. */
+function thanked(score, data) {
+  return {
+    status: Status.THANKED,
+    score,
+    pointsCredited: toInt(data.points_credited),
+    bonusPoints: toInt(data.bonus_points),
+    waiting: data.credit_state === 'waiting',
   };
 }
 
