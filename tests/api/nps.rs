@@ -11,6 +11,7 @@ crate::on_both_backends!(
     nps_is_computed_from_a_hand_computed_set_of_answers_by_segment_and_tier,
     a_second_answer_for_the_same_order_earns_nothing,
     an_answer_before_the_order_webhook_is_credited_once_when_the_order_arrives,
+    answers_racing_their_orders_are_credited_exactly_once,
     someone_elses_order_is_refused,
     bad_answers_are_refused_with_clear_errors,
     a_shop_without_the_survey_refuses_answers,
@@ -361,6 +362,43 @@ async fn an_answer_before_the_order_webhook_is_credited_once_when_the_order_arri
     assert_eq!(reason, 1, "the entry names the order");
     let (_, seen) = status(&app, ALICE, &order_id.to_string()).await;
     assert_eq!(seen["credit_state"], "credited");
+}
+
+/// Answers sent while their orders' webhooks are being applied: however
+/// the two interleave, every order earns its bonus exactly once.
+async fn answers_racing_their_orders_are_credited_exactly_once(backend: Backend) {
+    let app = app(backend).await;
+    let orders: Vec<i64> = (0..12).map(|i| 6_250_000_000_000_000 + i).collect();
+    for id in &orders {
+        let response = app
+            .send(
+                "orders/paid",
+                &format!("race-{id}"),
+                order(*id, ALICE).to_string().as_bytes(),
+            )
+            .await;
+        assert_eq!(response.status(), 200);
+    }
+    let answers = futures_util::future::join_all(
+        orders
+            .iter()
+            .map(|id| answer(&app, Some(ALICE), json!({ "order_id": id, "score": 9 }))),
+    );
+    let (answered, _) = tokio::join!(answers, app.drain());
+    assert!(
+        answered.iter().all(|(code, _)| *code == 201),
+        "{answered:?}"
+    );
+    for id in &orders {
+        assert_eq!(nps_entries(&app, *id).await, 1, "order {id}");
+    }
+    assert_eq!(
+        app.count(
+            "SELECT CAST(COUNT(*) AS BIGINT) FROM nps_responses WHERE credit_state = 'credited'"
+        )
+        .await,
+        orders.len() as i64
+    );
 }
 
 async fn someone_elses_order_is_refused(backend: Backend) {
