@@ -12,6 +12,7 @@ crate::on_both_backends!(
     a_second_answer_for_the_same_order_earns_nothing,
     an_answer_before_the_order_webhook_is_credited_once_when_the_order_arrives,
     answers_racing_their_orders_are_credited_exactly_once,
+    an_order_applied_while_its_answer_is_uncommitted_waits_and_credits_it,
     someone_elses_order_is_refused,
     bad_answers_are_refused_with_clear_errors,
     a_shop_without_the_survey_refuses_answers,
@@ -398,6 +399,65 @@ async fn answers_racing_their_orders_are_credited_exactly_once(backend: Backend)
         )
         .await,
         orders.len() as i64
+    );
+}
+
+/// The answer's transaction has stored it but not committed when the
+/// order's webhook is applied: the order's transaction cannot see the answer
+/// yet, so it waits for it (PostgreSQL: the advisory lock on the order;
+/// SQLite: the one writer) and credits it once it is committed.
+async fn an_order_applied_while_its_answer_is_uncommitted_waits_and_credits_it(backend: Backend) {
+    let app = app(backend).await;
+    let order_id = 6_260_000_000_000_001;
+    let shop: i64 = app.count("SELECT MIN(id) FROM shops").await;
+    let response = app
+        .send(
+            "orders/paid",
+            "held",
+            order(order_id, ALICE).to_string().as_bytes(),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+
+    let mut tx = app.store.begin().await.unwrap();
+    let held = advocate::engine::nps::Answer {
+        order_id,
+        customer_id: ALICE,
+        score: 10,
+        comment: None,
+    };
+    let answered = advocate::engine::nps::answer(&mut tx, shop, &held, advocate::store::now_ms())
+        .await
+        .unwrap();
+    assert_eq!(
+        answered.credit_state, "waiting",
+        "the order is not applied yet"
+    );
+    let commit_once_the_order_waits = async {
+        if backend == Backend::Postgres {
+            crate::helpers::eventually(
+                std::time::Duration::from_secs(10),
+                "the order's transaction waiting for the answer's lock",
+                || async {
+                    app.count(
+                        "SELECT CAST(COUNT(*) AS BIGINT) FROM pg_locks WHERE locktype = 'advisory' \
+                         AND NOT granted AND database = \
+                         (SELECT oid FROM pg_database WHERE datname = current_database())",
+                    )
+                    .await
+                        > 0
+                },
+            )
+            .await;
+        }
+        tx.commit().await.unwrap();
+    };
+    tokio::join!(commit_once_the_order_waits, app.drain());
+    assert_eq!(app.inbox_row("held").await.0, "done");
+    assert_eq!(
+        nps_entries(&app, order_id).await,
+        1,
+        "credited by the order"
     );
 }
 
