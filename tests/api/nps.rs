@@ -17,7 +17,7 @@ crate::on_both_backends!(
     bad_answers_are_refused_with_clear_errors,
     a_shop_without_the_survey_refuses_answers,
     the_flow_trigger_is_received_once_per_answer,
-    customers_redact_erases_comments_and_keeps_scores,
+    customers_redact_erases_comments_and_shop_redact_the_answers,
 );
 
 const ALICE: i64 = 7_000_000_000_000_101;
@@ -631,7 +631,7 @@ async fn the_flow_trigger_is_received_once_per_answer(backend: Backend) {
     assert_eq!(bob["Order name"], "");
 }
 
-async fn customers_redact_erases_comments_and_keeps_scores(backend: Backend) {
+async fn customers_redact_erases_comments_and_shop_redact_the_answers(backend: Backend) {
     let app = app(backend).await;
     // The fixture redacts customer 191167.
     let redacted = 191_167;
@@ -673,4 +673,15 @@ async fn customers_redact_erases_comments_and_keeps_scores(backend: Backend) {
     let comments = after["comments"]["items"].as_array().unwrap();
     assert_eq!(comments.len(), 1);
     assert_eq!(comments[0]["comment"], "Lovely");
+
+    app.send("shop/redact", "shop-redact", &fixture("shop_redact.json"))
+        .await;
+    app.drain().await;
+    assert_eq!(app.inbox_row("shop-redact").await.0, "done");
+    assert_eq!(
+        app.count("SELECT CAST(COUNT(*) AS BIGINT) FROM nps_responses")
+            .await,
+        0,
+        "shop/redact deletes every answer"
+    );
 }
