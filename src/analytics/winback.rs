@@ -163,6 +163,6 @@ mod tests {
                 codes_issued: 2
             }
         );
-        assert_eq!(report.from, "1970-01-01T00:00:00Z");
+        assert_eq!(report.from, "1970-01-01T00:00:00.000Z");
     }
 }
