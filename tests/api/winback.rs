@@ -34,11 +34,7 @@ crate::on_both_backends!(
 const KEY: &[u8] = b"winback-test-key-0123456789abcdef";
 
 async fn shop_id(app: &TestApp) -> i64 {
-    sqlx::query_scalar("SELECT id FROM shops WHERE domain = $1")
-        .bind(SHOP)
-        .fetch_one(app.store.writer())
-        .await
-        .unwrap()
+    crate::compliance::shop_id(app, SHOP).await
 }
 
 /// Installs the shop with win-back offers on as `offer`, `holdout` %.
