@@ -7,10 +7,11 @@
 use advocate::{
     engine::{
         rfc3339,
-        winback::{entered_at_risk, Offer},
+        winback::{entered_at_risk, ordering_key, Offer},
         DAY_MS,
     },
-    store::{now_ms, program},
+    shopify::admin::effects::FlowTrigger,
+    store::{now_ms, outbox, program},
 };
 use serde_json::{json, Value};
 
@@ -160,7 +161,30 @@ async fn a_discount_code_offer_reaches_shopify_once(backend: Backend) {
     assert!(code.starts_with("WIN-"), "{code}");
     assert_eq!(enter(&app, 12, now + DAY_MS).await, first, "the same code");
     assert_eq!(winback_entries(&app, 12).await, 0, "a code, no points");
+    // The recompute's segment-entered trigger, enqueued after the code on
+    // the customer's ordering key, carries the offer.
+    let shop = shop_id(&app).await;
+    let mut fields = first.flow_fields();
+    fields.insert("Segment".into(), json!("at-risk"));
+    let trigger = FlowTrigger::SegmentEntered.effect(12, fields);
+    let mut tx = app.store.begin().await.unwrap();
+    outbox::enqueue(
+        &mut tx,
+        shop,
+        trigger.kind(),
+        &serde_json::to_string(&trigger).unwrap(),
+        "segment:12:at-risk",
+        Some(&ordering_key(12)),
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
     app.send_effects().await;
+    let triggers = app.flow_triggers(FlowTrigger::SegmentEntered.handle());
+    assert_eq!(triggers.len(), 1);
+    assert_eq!(triggers[0]["Offer"], "discount_code");
+    assert_eq!(triggers[0]["Discount code"], json!(code));
+    assert_eq!(triggers[0]["Expires at"], json!(rfc3339(expires_at)));
     let discounts = app.shopify.admin(|a| {
         a.discounts
             .iter()
