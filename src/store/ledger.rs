@@ -53,7 +53,8 @@ pub mod kind {
     pub const TIER_ENTRY: &str = "tier_entry";
     pub const REFERRAL: &str = "referral";
     pub const EXPIRY: &str = "expiry";
-    /// The win-back offer's bonus points (`engine::winback`).
+    /// The win-back offer's bonus points (`engine::winback`). Activity: a
+    /// bonus for a long-inactive customer must not expire at once.
     pub const WINBACK: &str = "winback";
 
     /// Kinds that count as the customer's activity for expiry: earning or

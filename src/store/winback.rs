@@ -64,23 +64,36 @@ pub async fn holdout_key(
     shop_id: i64,
     now: i64,
 ) -> Result<Vec<u8>, sqlx::Error> {
-    let mut fresh = [0u8; 32];
-    rand::rngs::OsRng.fill_bytes(&mut fresh);
-    sqlx::query(
-        "INSERT INTO winback_keys (shop_id, holdout_key, created_at) VALUES ($1, $2, $3) \
-         ON CONFLICT (shop_id) DO NOTHING",
-    )
-    .bind(shop_id)
-    .bind(hex::encode(fresh))
-    .bind(now)
-    .execute(&mut *conn)
-    .await?;
-    let stored: String =
-        sqlx::query_scalar("SELECT holdout_key FROM winback_keys WHERE shop_id = $1")
+    let stored = match find_holdout_key(conn, shop_id).await? {
+        Some(stored) => stored,
+        None => {
+            let mut fresh = [0u8; 32];
+            rand::rngs::OsRng.fill_bytes(&mut fresh);
+            sqlx::query(
+                "INSERT INTO winback_keys (shop_id, holdout_key, created_at) \
+                 VALUES ($1, $2, $3) ON CONFLICT (shop_id) DO NOTHING",
+            )
             .bind(shop_id)
-            .fetch_one(conn)
+            .bind(hex::encode(fresh))
+            .bind(now)
+            .execute(&mut *conn)
             .await?;
+            find_holdout_key(conn, shop_id)
+                .await?
+                .ok_or(sqlx::Error::RowNotFound)?
+        }
+    };
     hex::decode(stored).map_err(|e| sqlx::Error::Decode(Box::new(e)))
+}
+
+async fn find_holdout_key(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT holdout_key FROM winback_keys WHERE shop_id = $1")
+        .bind(shop_id)
+        .fetch_optional(conn)
+        .await
 }
 
 /// The customer's open episode, if any.

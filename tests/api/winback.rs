@@ -24,6 +24,7 @@ crate::on_both_backends!(
     an_episode_credits_its_points_offer_once,
     a_discount_code_offer_reaches_shopify_once,
     the_holdout_gets_no_offer_and_switched_off_offers_none,
+    a_shop_s_holdout_key_is_made_once_and_decides_the_draw,
     a_return_purchase_closes_the_episode_with_its_net_revenue,
     an_episode_without_a_return_expires_and_the_next_one_gets_a_new_offer,
     the_report_compares_offered_with_the_holdout,
@@ -39,7 +40,7 @@ async fn shop_id(app: &TestApp) -> i64 {
 }
 
 /// Installs the shop with win-back offers on as `offer`, `holdout` %.
-async fn set_up(backend: Backend, holdout: u32, offer: Value) -> TestApp {
+async fn set_up_without_key(backend: Backend, holdout: u32, offer: Value) -> TestApp {
     let app = TestApp::spawn(backend).await;
     app.install(SHOP).await;
     put_program(&app, |s| {
@@ -49,6 +50,12 @@ async fn set_up(backend: Backend, holdout: u32, offer: Value) -> TestApp {
         s["winback"]["offer"] = offer;
     })
     .await;
+    app
+}
+
+/// The same, with the holdout key [`KEY`].
+async fn set_up(backend: Backend, holdout: u32, offer: Value) -> TestApp {
+    let app = set_up_without_key(backend, holdout, offer).await;
     sqlx::query("INSERT INTO winback_keys (shop_id, holdout_key, created_at) VALUES ($1, $2, 0)")
         .bind(shop_id(&app).await)
         .bind(hex::encode(KEY))
@@ -244,6 +251,30 @@ async fn the_holdout_gets_no_offer_and_switched_off_offers_none(backend: Backend
         .await,
         0
     );
+}
+
+async fn a_shop_s_holdout_key_is_made_once_and_decides_the_draw(backend: Backend) {
+    let app = set_up_without_key(backend, 50, json!({ "kind": "points", "points": 100 })).await;
+    let shop = shop_id(&app).await;
+    let mut offers = Vec::new();
+    for customer in 1..=24 {
+        offers.push((customer, enter(&app, customer, now_ms()).await));
+    }
+    assert_eq!(
+        app.count("SELECT CAST(COUNT(*) AS BIGINT) FROM winback_keys")
+            .await,
+        1
+    );
+    let key: String = sqlx::query_scalar("SELECT holdout_key FROM winback_keys")
+        .fetch_one(app.store.writer())
+        .await
+        .unwrap();
+    let key = hex::decode(key).unwrap();
+    assert_eq!(key.len(), 32);
+    for (customer, offer) in offers {
+        let held = advocate::loyalty::winback::held_out(&key, shop, customer, 1, 50);
+        assert_eq!(offer == Offer::Holdout, held, "customer {customer}");
+    }
 }
 
 async fn a_return_purchase_closes_the_episode_with_its_net_revenue(backend: Backend) {
