@@ -17,3 +17,4 @@ mod program;
 mod referrals;
 mod sandbox;
 mod webhooks;
+mod winback;
