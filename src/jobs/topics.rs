@@ -18,6 +18,7 @@ use crate::{
         customers::{self, CustomerProfile, Erasure},
         data_requests, inbox, ledger, nps, orders, program, referrals,
         shops::{self, status as shop_status, Shop},
+        winback,
     },
 };
 use sqlx::AnyConnection;
@@ -434,6 +435,7 @@ async fn export_customer_data(
     let tier_history = customers::tier_history(conn, d.shop.id, customer_id).await?;
     let referral_code = referrals::find_code(conn, d.shop.id, customer_id).await?;
     let nps_answers = nps::list_for_customer(conn, d.shop.id, customer_id).await?;
+    let winback_episodes = winback::list_for_customer(conn, d.shop.id, customer_id).await?;
     let export = json!({
         "shop": d.shop.domain,
         "customer_id": customer_id,
@@ -446,6 +448,7 @@ async fn export_customer_data(
         "tier_history": tier_history,
         "referral_code": referral_code,
         "nps_answers": nps_answers,
+        "winback_episodes": winback_episodes,
     });
     data_requests::insert_data_request(
         conn,
@@ -478,6 +481,7 @@ async fn redact_customer(
     orders::redact_orders(conn, shop, customer_id, orders_to_redact).await?;
     referrals::redact_for_customer(conn, shop, customer_id).await?;
     nps::erase_comments(conn, shop, customer_id, d.now).await?;
+    winback::redact_for_customer(conn, shop, customer_id).await?;
     data_requests::redact_exports(conn, shop, customer_id).await?;
     inbox::redact_bodies(
         conn,
