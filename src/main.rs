@@ -123,7 +123,7 @@ async fn simulate(
     let report = advocate::sandbox::simulate::run(&store, &options).await?;
     println!(
         "sent {} webhooks in {:.1} s: {} customers, {} orders ({} by guests, {} referred), \
-         {} refunds, {} cancellations, {} redemptions",
+         {} refunds, {} cancellations, {} redemptions, {} survey answers",
         report.webhooks,
         started.elapsed().as_secs_f64(),
         report.customers,
@@ -132,7 +132,8 @@ async fn simulate(
         report.referred_orders,
         report.refunds,
         report.cancellations,
-        report.redemptions
+        report.redemptions,
+        report.nps_answers
     );
     Ok(())
 }

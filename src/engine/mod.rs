@@ -9,6 +9,7 @@
 //! | [`tiers`] | VIP tier changes with their tags, metafield and entry reward |
 //! | [`redeem`] | rewards redeemed for a single-use discount code |
 //! | [`referrals`] | referral codes, friend discounts, fraud rules, advocate rewards |
+//! | [`nps`] | post-purchase survey answers, their Flow trigger and bonus points |
 //! | [`program`] | saving settings, and what a change implies |
 //! | [`scheduled`] | pending points maturing, expiry, rolling tiers, birthdays, segments |
 //! | [`segments`] | behaviour segments with their tags, metafield and Flow trigger |
@@ -18,6 +19,7 @@
 //! customer's tier) carry a version; a write that lost the race returns
 //! [`EngineError::Conflict`] and the whole step is retried with fresh facts.
 
+pub mod nps;
 pub mod orders;
 pub mod program;
 pub mod redeem;

@@ -7,7 +7,7 @@
 use serde::Deserialize;
 use sqlx::AnyConnection;
 
-use super::{referrals, segments, tiers, EngineError, DAY_MS};
+use super::{referrals, segments, tiers, winback, EngineError, DAY_MS};
 use crate::{
     loyalty::{
         earning::{
@@ -414,6 +414,7 @@ pub async fn apply(
     }
     row.version = version;
     referrals::on_order(conn, &program, shop_id, &row, &state, now).await?;
+    winback::on_order(conn, shop_id, &row, now).await?;
     if let Some(customer) = state.customer_id {
         tiers::reevaluate(
             conn,
@@ -426,6 +427,16 @@ pub async fn apply(
         .await?;
         segments::on_order(conn, shop_id, &program, customer, now).await?;
     }
+    // A survey answer that came before this order's webhook earns its bonus now.
+    super::nps::on_order(
+        conn,
+        shop_id,
+        order_id,
+        row.name.as_deref(),
+        state.customer_id,
+        now,
+    )
+    .await?;
     Ok(applied)
 }
 

@@ -12,6 +12,8 @@
 //! - `birthdays`: the birthday bonus, once a year.
 //! - `segments`: each shop's behaviour segments, once a day and after its
 //!   settings change (see [`super::segments`]).
+//! - `winback`: win-back episodes whose attribution window ended without a
+//!   return purchase close as expired.
 
 use std::time::Duration;
 
@@ -19,7 +21,7 @@ use chrono::{Datelike, Months};
 
 use super::{
     customer_gid, enqueue, referrals as referral_engine, segments as segment_engine, tiers,
-    EngineError,
+    winback, EngineError,
 };
 use crate::{
     loyalty::{calendar, settings::TierWindow},
@@ -50,6 +52,7 @@ pub struct Report {
     pub tier_changes: u64,
     pub birthdays: u64,
     pub segment_changes: u64,
+    pub winback_expired: u64,
 }
 
 struct Job {
@@ -74,6 +77,10 @@ const BIRTHDAYS: Job = Job {
     name: "birthdays",
     every: Duration::from_secs(3600),
 };
+const WINBACK: Job = Job {
+    name: "winback",
+    every: Duration::from_secs(3600),
+};
 const SEGMENTS: Job = Job {
     name: "segments",
     every: Duration::ZERO,
@@ -82,7 +89,7 @@ const SEGMENTS: Job = Job {
 /// Runs every job that is due at `now` and not running elsewhere.
 pub async fn run_due(store: &Store, owner: &str, now: i64) -> anyhow::Result<Report> {
     let mut report = Report::default();
-    for job in [MATURE, EXPIRY, TIERS, BIRTHDAYS, SEGMENTS] {
+    for job in [MATURE, EXPIRY, TIERS, BIRTHDAYS, WINBACK, SEGMENTS] {
         let last_run = {
             let mut conn = store.writer().acquire().await?;
             schedule::take(
@@ -103,6 +110,7 @@ pub async fn run_due(store: &Store, owner: &str, now: i64) -> anyhow::Result<Rep
             "expiry" => expiry(store, now, &mut report).await,
             "tiers" => tier_round(store, now, last_run, &mut report).await,
             "segments" => segment_round(store, now, &mut report).await,
+            "winback" => expire_winback(store, now, &mut report).await,
             _ => birthdays(store, now, last_run, &mut report).await,
         };
         let mut conn = store.writer().acquire().await?;
@@ -254,6 +262,15 @@ async fn expiry(store: &Store, now: i64, report: &mut Report) -> anyhow::Result<
             }
         }
     }
+    Ok(())
+}
+
+async fn expire_winback(store: &Store, now: i64, report: &mut Report) -> anyhow::Result<()> {
+    // One conditional statement over the open episodes (a partial index):
+    // a re-run finds nothing left to close.
+    let mut tx = store.begin().await?;
+    report.winback_expired += winback::expire(&mut tx, now).await?;
+    tx.commit().await?;
     Ok(())
 }
 

@@ -12,16 +12,19 @@
 //! - Only changes are written: a computation that finds every customer
 //!   where they were writes no segment, no tag, no trigger. Each change
 //!   removes the old tag before adding the new one, sets the metafield,
-//!   then fires the trigger. All of a shop's segment effects share one
-//!   ordering key, so a workflow sees the tag and a later move is never
-//!   overtaken by an earlier re-sync still running as a bulk operation.
+//!   then fires the trigger, on the customer's ordering key (the win-back
+//!   code's: [`winback::ordering_key`]), so a workflow sees the tag and the
+//!   code. A re-sync's grouped effects have their own key
+//!   ([`RESYNC_ORDERING`]); its triggers follow the customer's code, and
+//!   while it is still queued later moves join a re-sync or wait.
 //! - The shop's first computation is a baseline: customers are placed, and
 //!   tagged, but nobody "entered" a segment, so no Flow trigger fires and
 //!   no win-back offer is made. Later entries into at-risk open a win-back
 //!   episode ([`super::winback::entered_at_risk`]) whose offer the trigger
 //!   carries.
 //! - Large re-syncs (the baseline, a changed tag prefix, more changes than
-//!   the bulk threshold) go as one [`Effect::TagMany`] per tag, which the
+//!   the bulk threshold, or an earlier re-sync still queued) go as one
+//!   [`Effect::TagMany`] per tag, which the
 //!   sender runs as a bulk operation above the threshold. A changed prefix
 //!   re-tags everyone: the old prefix's tags are removed.
 //! - Segments disabled: nothing is computed or written; tags already in
@@ -34,7 +37,7 @@ use serde_json::json;
 use sqlx::AnyConnection;
 
 use super::{
-    customer_gid, enqueue, rfc3339,
+    customer_gid, enqueue,
     winback::{self, Offer},
     EngineError, DAY_MS,
 };
@@ -49,6 +52,7 @@ use crate::{
         effects::{Effect, FlowTrigger, Metafield},
     },
     store::{
+        outbox,
         program::{self, Program},
         segments::{self, CustomerHistory, SegmentState},
         Store,
@@ -64,13 +68,11 @@ pub const NO_SEGMENT: &str = "none";
 /// Metafields per grouped `SetMetafields` effect (the sender writes 25 per
 /// call): a failure retries at most this many.
 const METAFIELDS_PER_EFFECT: usize = 250;
-/// The ordering key of every segment effect of a shop: a re-sync's
-/// removals, additions, metafields and triggers, and one customer's change
-/// after it, apply in the order they were written (a move after an order
-/// must not be overtaken by the bulk run that tagged the customer before).
-/// A win-back offer enqueued with it reaches Shopify before the trigger
-/// that announces it.
-pub const SEGMENT_ORDERING: &str = "segments";
+/// The ordering key of a re-sync's grouped effects: removals, then
+/// additions, then metafields. While any is queued, later changes are
+/// grouped behind them too (a daily run) or wait for the next run (an
+/// order), so a bulk operation still running never overtakes a later move.
+pub const RESYNC_ORDERING: &str = "segments";
 
 /// What a computation did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -244,7 +246,10 @@ pub async fn recompute(
         )
         .await?;
     }
-    let grouped = baseline || retag || changes.len() > DEFAULT_BULK_THRESHOLD;
+    let grouped = baseline
+        || retag
+        || changes.len() > DEFAULT_BULK_THRESHOLD
+        || (!changes.is_empty() && outbox::has_queued(conn, shop_id, RESYNC_ORDERING).await?);
     if !grouped {
         for change in &changes {
             if apply_one(conn, shop_id, settings, &old_prefix, change, now).await? {
@@ -303,7 +308,7 @@ pub async fn recompute(
                 shop_id,
                 &effect,
                 &format!("segments:r{run}:{verb}:{tag}"),
-                Some(SEGMENT_ORDERING),
+                Some(RESYNC_ORDERING),
             )
             .await?;
         }
@@ -321,7 +326,7 @@ pub async fn recompute(
             shop_id,
             &effect,
             &format!("segments:r{run}:metafields:{i}"),
-            Some(SEGMENT_ORDERING),
+            Some(RESYNC_ORDERING),
         )
         .await?;
     }
@@ -331,12 +336,13 @@ pub async fn recompute(
             let offer =
                 offer_on_entry(conn, shop_id, settings, change.customer_id, to, now).await?;
             let trigger = entered_trigger(change.customer_id, to, change.from.as_deref(), &offer);
+            // After the customer's win-back code, on their key.
             enqueue(
                 conn,
                 shop_id,
                 &trigger,
                 &format!("segment-change:{id}:flow"),
-                Some(SEGMENT_ORDERING),
+                Some(&winback::ordering_key(change.customer_id)),
             )
             .await?;
         }
@@ -380,8 +386,9 @@ fn tag_groups<'a>(
 
 /// Re-scores one customer after an order (or refund) of theirs, with the
 /// shop's stored thresholds and median. Does nothing before the shop's
-/// first computation (the daily run makes the baseline), or while a
-/// changed tag prefix waits for its re-tag.
+/// first computation (the daily run makes the baseline), while a changed
+/// tag prefix waits for its re-tag, or while a re-sync is still being sent
+/// (the next run catches up).
 pub async fn on_order(
     conn: &mut AnyConnection,
     shop_id: i64,
@@ -397,7 +404,7 @@ pub async fn on_order(
         return Ok(false);
     };
     let prefix = settings.segments.tag_prefix.trim();
-    if state.tag_prefix != prefix {
+    if state.tag_prefix != prefix || outbox::has_queued(conn, shop_id, RESYNC_ORDERING).await? {
         return Ok(false);
     }
     let Some(h) = segments::history_of(conn, shop_id, customer_id).await? else {
@@ -452,50 +459,30 @@ async fn apply_one(
         return Ok(false);
     };
     let gid = customer_gid(customer);
+    let ordering = winback::ordering_key(customer);
     let key = |what: &str| format!("segment-change:{id}:{what}");
     if let Some(was) = &change.from {
         let effect = Effect::RemoveTags {
             customer_gid: gid.clone(),
             tags: vec![format!("{prefix}{was}")],
         };
-        enqueue(
-            conn,
-            shop_id,
-            &effect,
-            &key("untag"),
-            Some(SEGMENT_ORDERING),
-        )
-        .await?;
+        enqueue(conn, shop_id, &effect, &key("untag"), Some(&ordering)).await?;
     }
     if let Some(to) = change.to {
         let effect = Effect::AddTags {
             customer_gid: gid.clone(),
             tags: vec![format!("{prefix}{}", to.slug())],
         };
-        enqueue(conn, shop_id, &effect, &key("tag"), Some(SEGMENT_ORDERING)).await?;
+        enqueue(conn, shop_id, &effect, &key("tag"), Some(&ordering)).await?;
     }
     let effect = Effect::SetMetafields {
         metafields: vec![segment_metafield(customer, change.to)],
     };
-    enqueue(
-        conn,
-        shop_id,
-        &effect,
-        &key("metafield"),
-        Some(SEGMENT_ORDERING),
-    )
-    .await?;
+    enqueue(conn, shop_id, &effect, &key("metafield"), Some(&ordering)).await?;
     if let Some(to) = change.to {
         let offer = offer_on_entry(conn, shop_id, settings, customer, to, now).await?;
         let trigger = entered_trigger(customer, to, change.from.as_deref(), &offer);
-        enqueue(
-            conn,
-            shop_id,
-            &trigger,
-            &key("flow"),
-            Some(SEGMENT_ORDERING),
-        )
-        .await?;
+        enqueue(conn, shop_id, &trigger, &key("flow"), Some(&ordering)).await?;
     }
     Ok(true)
 }
@@ -528,26 +515,13 @@ fn segment_metafield(customer_id: i64, to: Option<Segment>) -> Metafield {
 
 /// The segment-entered trigger, with the offer's fields.
 fn entered_trigger(customer_id: i64, to: Segment, from: Option<&str>, offer: &Offer) -> Effect {
-    let (kind, points, code, expires) = match offer {
-        Offer::None => ("none", 0, String::new(), String::new()),
-        Offer::Holdout => ("holdout", 0, String::new(), String::new()),
-        Offer::Points { points } => ("points", *points, String::new(), String::new()),
-        Offer::DiscountCode { code, expires_at } => {
-            ("discount_code", 0, code.clone(), rfc3339(*expires_at))
-        }
-    };
-    FlowTrigger::SegmentEntered.effect(
-        customer_id,
-        serde_json::Map::from_iter([
-            ("Segment".to_owned(), json!(to.slug())),
-            ("Segment name".to_owned(), json!(to.label())),
-            ("Previous segment".to_owned(), json!(from.unwrap_or(""))),
-            ("Offer".to_owned(), json!(kind)),
-            ("Offer points".to_owned(), json!(points)),
-            ("Discount code".to_owned(), json!(code)),
-            ("Expires at".to_owned(), json!(expires)),
-        ]),
-    )
+    let mut fields = serde_json::Map::from_iter([
+        ("Segment".to_owned(), json!(to.slug())),
+        ("Segment name".to_owned(), json!(to.label())),
+        ("Previous segment".to_owned(), json!(from.unwrap_or(""))),
+    ]);
+    fields.extend(offer.flow_fields());
+    FlowTrigger::SegmentEntered.effect(customer_id, fields)
 }
 
 #[cfg(test)]

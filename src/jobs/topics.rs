@@ -16,8 +16,9 @@ use crate::{
     shopify::webhook::WebhookTopic,
     store::{
         customers::{self, CustomerProfile, Erasure},
-        data_requests, inbox, ledger, orders, program, referrals, segments,
+        data_requests, inbox, ledger, nps, orders, program, referrals, segments,
         shops::{self, status as shop_status, Shop},
+        winback,
     },
 };
 use sqlx::AnyConnection;
@@ -439,6 +440,8 @@ async fn export_customer_data(
             .map(|(from, to, at)| json!({ "from": from, "to": to, "at": at }))
             .collect();
     let referral_code = referrals::find_code(conn, d.shop.id, customer_id).await?;
+    let nps_answers = nps::list_for_customer(conn, d.shop.id, customer_id).await?;
+    let winback_episodes = winback::list_for_customer(conn, d.shop.id, customer_id).await?;
     let export = json!({
         "shop": d.shop.domain,
         "customer_id": customer_id,
@@ -451,6 +454,8 @@ async fn export_customer_data(
         "tier_history": tier_history,
         "segment_history": segment_history,
         "referral_code": referral_code,
+        "nps_answers": nps_answers,
+        "winback_episodes": winback_episodes,
     });
     data_requests::insert_data_request(
         conn,
@@ -483,6 +488,8 @@ async fn redact_customer(
     orders::redact_orders(conn, shop, customer_id, orders_to_redact).await?;
     referrals::redact_for_customer(conn, shop, customer_id).await?;
     segments::redact_customer(conn, shop, customer_id).await?;
+    nps::erase_comments(conn, shop, customer_id, d.now).await?;
+    winback::redact_for_customer(conn, shop, customer_id).await?;
     data_requests::redact_exports(conn, shop, customer_id).await?;
     inbox::redact_bodies(
         conn,

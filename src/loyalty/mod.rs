@@ -11,6 +11,7 @@
 //! | [`referrals`] | referral fraud rules |
 //! | [`winback`] | at-risk by the customer's own purchase interval, and the keyed holdout draw |
 //! | [`segments`] | recency, frequency and monetary scores on the shop's own quintiles, and named segments |
+//! | [`nps`] | Net Promoter Score categories and the exact score |
 //! | [`identity`] | hashed emails, phones and addresses for matching |
 //! | [`codes`] | referral and discount codes |
 //! | [`calendar`] | expiry and birthdays |
@@ -20,6 +21,7 @@ pub mod codes;
 pub mod earning;
 pub mod identity;
 pub mod money;
+pub mod nps;
 pub mod referrals;
 pub mod segments;
 pub mod settings;

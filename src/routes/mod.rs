@@ -13,6 +13,7 @@ pub mod health;
 pub mod home;
 pub mod limits;
 pub mod metrics;
+pub mod nps;
 pub mod request_id;
 pub mod sandbox;
 pub mod segments;
@@ -76,9 +77,11 @@ api_routes! {
     post "/api/admin/referrals/{referral_id}/approve" => admin::approve_referral, Admin;
     post "/api/admin/referrals/{referral_id}/reject" => admin::reject_referral, Admin;
     get "/api/admin/analytics" => analytics::get_analytics, Admin;
+    get "/api/admin/nps" => nps::get_nps, Admin;
     post "/api/admin/analytics/refresh" => analytics::refresh_analytics, Admin;
     get "/api/admin/segments" => segments::get_segments, Admin;
     post "/api/admin/segments/recompute" => segments::recompute_segments, Admin;
+    get "/api/admin/winback" => analytics::get_winback, Admin;
     get "/api/admin/data-requests" => admin::list_data_requests, Admin;
     get "/api/admin/webhooks/failed" => admin::list_failed_webhooks, Admin;
     post "/api/admin/webhooks/failed/{inbox_id}/retry" => admin::retry_failed_webhook, Admin;
@@ -86,6 +89,8 @@ api_routes! {
     post "/api/admin/effects/failed/{effect_id}/retry" => admin::retry_failed_effect, Admin;
     get "/api/checkout/balance" => storefront::checkout_balance, Checkout;
     post "/api/checkout/redeem" => storefront::checkout_redeem, Checkout;
+    get "/api/checkout/nps" => nps::checkout_nps_status, Checkout;
+    post "/api/checkout/nps" => nps::checkout_answer_nps, Checkout;
     get "/proxy/balance" => storefront::proxy_balance, Proxy;
     post "/proxy/redeem" => storefront::proxy_redeem, Proxy;
     post "/proxy/birthday" => storefront::proxy_birthday, Proxy;

@@ -127,12 +127,26 @@ pub fn session_token(config: &Config) -> String {
 
 /// A session token for the demo shop's staff member, signed with `secret`.
 pub fn demo_session_token(api_key: &str, secret: &str) -> String {
+    demo_token_for(api_key, secret, DEMO_STAFF)
+}
+
+/// A checkout extension's session token for a demo shopper (`sub` is the
+/// customer's GID), signed with `secret`.
+pub fn demo_shopper_token(api_key: &str, secret: &str, customer_id: i64) -> String {
+    demo_token_for(
+        api_key,
+        secret,
+        &format!("gid://shopify/Customer/{customer_id}"),
+    )
+}
+
+fn demo_token_for(api_key: &str, secret: &str, sub: &str) -> String {
     let now = chrono::Utc::now().timestamp();
     let claims = serde_json::json!({
         "iss": format!("https://{DEMO_SHOP}/admin"),
         "dest": format!("https://{DEMO_SHOP}"),
         "aud": api_key,
-        "sub": DEMO_STAFF,
+        "sub": sub,
         "exp": now + 60,
         "nbf": now - 1,
         "iat": now - 1,

@@ -8,8 +8,10 @@
 //! their own rhythm, and buyers who lapsed; guest checkouts; refunds and
 //! cancellations; advocates whose friends order with their codes (one of
 //! them so many in a day that the fraud rules hold some for review); and
-//! redemptions by customers whose points cover a reward. The same seed
-//! makes the same store.
+//! redemptions by customers whose points cover a reward; a third of the
+//! customers answer the post-purchase survey about their latest order,
+//! through the checkout extension's API with a shopper's session token.
+//! The same seed makes the same store.
 
 use std::time::{Duration, Instant};
 
@@ -50,6 +52,8 @@ pub struct Report {
     pub cancellations: u64,
     pub referred_orders: u64,
     pub redemptions: u64,
+    /// Post-purchase survey answers.
+    pub nps_answers: u64,
     pub webhooks: u64,
 }
 
@@ -137,6 +141,8 @@ pub async fn run(store: &Store, options: &Options) -> anyhow::Result<Report> {
     let mut next_refund = FIRST_REFUND_ID;
     let mut streams: Vec<Vec<Event>> = Vec::with_capacity(options.customers);
     let mut shoppers = Vec::with_capacity(options.customers);
+    // (customer, their latest order): who can answer the survey.
+    let mut latest_orders = Vec::new();
     for i in 0..options.customers {
         let signed_up = start + rng.gen_range(0..span - 7 * DAY_MS);
         let shopper = shopper(&mut rng, i as i64, signed_up);
@@ -150,9 +156,11 @@ pub async fn run(store: &Store, options: &Options) -> anyhow::Result<Report> {
             topic: "customers/create",
             body: customer_body(&shopper),
         }];
+        let mut latest = None;
         for at in order_times(&mut rng, habit, shopper.signed_up, now) {
             let order_id = next_order;
             next_order += 1;
+            latest = Some(order_id);
             let subtotal = basket(&mut rng, habit);
             events.push(Event {
                 topic: "orders/paid",
@@ -183,6 +191,9 @@ pub async fn run(store: &Store, options: &Options) -> anyhow::Result<Report> {
                 });
                 report.cancellations += 1;
             }
+        }
+        if let Some(order_id) = latest {
+            latest_orders.push((shopper.id, order_id));
         }
         report.customers += 1;
         streams.push(events);
@@ -290,7 +301,45 @@ pub async fn run(store: &Store, options: &Options) -> anyhow::Result<Report> {
             report.redemptions += 1;
         }
     }
+
+    // A third of the customers answer the survey about their latest order.
+    let answers: Vec<(i64, Value)> = latest_orders
+        .iter()
+        .step_by(3)
+        .map(|(customer, order_id)| (*customer, nps_answer(&mut rng, *order_id)))
+        .collect();
+    let answered: Vec<anyhow::Result<bool>> = futures_util::stream::iter(answers)
+        .map(|(customer, body)| async move { client.answer_survey(customer, &body).await })
+        .buffer_unordered(options.concurrency.clamp(1, 8))
+        .collect()
+        .await;
+    for outcome in answered {
+        if outcome? {
+            report.nps_answers += 1;
+        }
+    }
     Ok(report)
+}
+
+/// A survey answer: mostly happy, some lukewarm, some not; a comment that
+/// fits the score now and then.
+fn nps_answer(rng: &mut StdRng, order_id: i64) -> Value {
+    const HAPPY: [&str; 3] = [
+        "Fast delivery, lovely packaging.",
+        "Great customer service!",
+        "Exactly as described.",
+    ];
+    const LUKEWARM: [&str; 2] = ["Good quality, a bit pricey.", "Sizes run small."];
+    const UNHAPPY: [&str; 2] = ["The parcel arrived late.", "The colour was not as shown."];
+    let (score, comments): (i64, &[&str]) = match rng.gen_range(0..100) {
+        0..=49 => (rng.gen_range(9..=10), &HAPPY),
+        50..=79 => (rng.gen_range(7..=8), &LUKEWARM),
+        _ => (rng.gen_range(0..=6), &UNHAPPY),
+    };
+    let comment = rng
+        .gen_bool(0.5)
+        .then(|| comments[rng.gen_range(0..comments.len())]);
+    json!({ "order_id": order_id, "score": score, "comment": comment })
 }
 
 async fn demo_shop_id(store: &Store) -> anyhow::Result<i64> {
@@ -648,6 +697,25 @@ impl Client {
         }
         let body: Value = response.error_for_status()?.json().await?;
         Ok(body["code"].as_str().map(str::to_owned))
+    }
+
+    /// Answers the post-purchase survey as `customer` would from the
+    /// thank-you page; false when the order was answered before.
+    async fn answer_survey(&self, customer: i64, body: &Value) -> anyhow::Result<bool> {
+        let token = super::demo_shopper_token(super::API_KEY, &self.secret, customer);
+        let response = self
+            .http
+            .post(format!("{}/api/checkout/nps", self.url))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .context("answering the survey")?;
+        match response.status().as_u16() {
+            201 => Ok(true),
+            409 => Ok(false),
+            status => bail!("the survey answer was answered {status}"),
+        }
     }
 
     /// Redeems `reward` for `customer`; false when the balance falls short.

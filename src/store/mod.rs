@@ -13,6 +13,7 @@ pub mod customers;
 pub mod data_requests;
 pub mod inbox;
 pub mod ledger;
+pub mod nps;
 pub mod oauth_states;
 pub mod orders;
 pub mod outbox;
@@ -24,6 +25,7 @@ pub mod schedule;
 pub mod segments;
 pub mod shops;
 pub mod stats;
+pub mod winback;
 pub mod writer;
 
 use std::{sync::Arc, time::Duration};

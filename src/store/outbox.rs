@@ -43,6 +43,23 @@ pub async fn enqueue(
     Ok(done.rows_affected() == 1)
 }
 
+/// Whether the shop has an effect with `ordering_key` still to send.
+pub async fn has_queued(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    ordering_key: &str,
+) -> Result<bool, sqlx::Error> {
+    let found: Option<i64> = sqlx::query_scalar(
+        "SELECT id FROM outbox WHERE shop_id = $1 AND ordering_key = $2 AND status = 'queued' \
+         LIMIT 1",
+    )
+    .bind(shop_id)
+    .bind(ordering_key)
+    .fetch_optional(conn)
+    .await?;
+    Ok(found.is_some())
+}
+
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ClaimedEffect {
     pub id: i64,

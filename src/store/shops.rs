@@ -93,6 +93,9 @@ pub async fn redact_shop(
         "DELETE FROM analytics_snapshots WHERE shop_id = $1",
         "DELETE FROM segment_changes WHERE shop_id = $1",
         "DELETE FROM segment_state WHERE shop_id = $1",
+        "DELETE FROM nps_responses WHERE shop_id = $1",
+        "DELETE FROM winback_episodes WHERE shop_id = $1",
+        "DELETE FROM winback_keys WHERE shop_id = $1",
     ] {
         sqlx::query(table).bind(shop_id).execute(&mut *conn).await?;
     }

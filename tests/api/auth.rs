@@ -588,6 +588,19 @@ async fn a_shop_never_reads_or_changes_another_shops_data_on_any_route(backend: 
     .await;
     app.drain().await;
     assert_eq!(app.inbox_row("b-order").await.0, "done");
+    // B's shopper answered the post-purchase survey about B's order.
+    let answered = app
+        .http
+        .post(format!("{}/api/checkout/nps", app.address))
+        .bearer_auth(session_token(
+            b,
+            Some(&format!("gid://shopify/Customer/{customer}")),
+        ))
+        .json(&serde_json::json!({ "order_id": 5_550_001_119_i64, "score": 9, "comment": "BSECRETCOMMENT" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answered.status(), 201);
     let b_id: i64 = app
         .count(&format!("SELECT id FROM shops WHERE domain = '{b}'"))
         .await;
@@ -646,6 +659,7 @@ async fn a_shop_never_reads_or_changes_another_shops_data_on_any_route(backend: 
             "SELECT CAST(COUNT(*) AS BIGINT) FROM referrals WHERE shop_id = $1",
             "SELECT CAST(COUNT(*) AS BIGINT) FROM referral_codes WHERE shop_id = $1",
             "SELECT CAST(COUNT(*) AS BIGINT) FROM orders WHERE shop_id = $1",
+            "SELECT CAST(COUNT(*) AS BIGINT) FROM nps_responses WHERE shop_id = $1",
         ];
         let store = app.store.clone();
         async move {
@@ -678,6 +692,8 @@ async fn a_shop_never_reads_or_changes_another_shops_data_on_any_route(backend: 
         "birthday": "01-02",
         "code": "BSECRETCODE",
         "email": "friend@example.com",
+        "order_id": 1234,
+        "score": 9,
     })
     .to_string();
     for (i, route) in advocate::routes::API_ROUTES.iter().enumerate() {
@@ -735,6 +751,7 @@ async fn a_shop_never_reads_or_changes_another_shops_data_on_any_route(backend: 
             "BSECRETCODE",
             "BFRIENDCODE",
             "BSECRETORDER",
+            "BSECRETCOMMENT",
             "5550001119",
             "432109",
             "4321.09",

@@ -183,6 +183,12 @@ async fn simulate_fills_the_demo_shop_through_the_real_paths(backend: Backend) {
     );
     assert!(report.refunds > 0 && report.cancellations > 0, "{report:?}");
     assert!(report.guest_orders > 0, "{report:?}");
+    // A third of the customers answered the survey, each once.
+    assert!(report.nps_answers > 10, "{report:?}");
+    assert_eq!(
+        sandbox.count("SELECT COUNT(*) FROM nps_responses").await,
+        report.nps_answers as i64
+    );
 
     // A year of orders, repeat buyers among them.
     let months = sandbox

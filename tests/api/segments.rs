@@ -24,6 +24,7 @@ crate::on_both_backends!(
     redaction_removes_segment_data,
     with_segments_off_nothing_is_computed_or_written,
     a_customer_whose_only_order_is_cancelled_loses_the_segment_and_tag,
+    an_order_while_a_resync_is_being_sent_waits_for_the_next_run,
 );
 
 const ENTERED: &str = "advocate-segment-entered";
@@ -310,6 +311,12 @@ async fn a_new_order_moves_the_customer_and_swaps_the_tag_once(backend: Backend)
 
 async fn entering_at_risk_fires_the_trigger_with_the_offer(backend: Backend) {
     let app = shop_with_orders(backend).await;
+    update_settings(&app, |s| {
+        s["winback"]["enabled"] = json!(true);
+        s["winback"]["holdout_percent"] = json!(0);
+        s["winback"]["offer"] = json!({ "kind": "points", "points": 300 });
+    })
+    .await;
     app.run_jobs(now_ms()).await;
     app.send_effects().await;
     // Ten days on, customer 2 (every 20 days, last 22 days ago) is 32 days
@@ -326,10 +333,16 @@ async fn entering_at_risk_fires_the_trigger_with_the_offer(backend: Backend) {
     assert_eq!(entered[0]["Segment"], "at-risk");
     assert_eq!(entered[0]["Segment name"], "At risk");
     assert_eq!(entered[0]["Previous segment"], "loyal");
-    // Win-back offers are off by default.
-    assert_eq!(entered[0]["Offer"], "none");
-    assert_eq!(entered[0]["Offer points"], 0);
-    assert_eq!(entered[0]["Expires at"], "");
+    assert_eq!(entered[0]["Offer"], "points");
+    assert_eq!(entered[0]["Offer points"], 300);
+    assert_eq!(entered[0]["Discount code"], "");
+    // The baseline put customer 3 in at-risk without an offer; customer 2's
+    // entry opened the one episode.
+    assert_eq!(
+        app.count("SELECT CAST(COUNT(*) AS BIGINT) FROM winback_episodes")
+            .await,
+        1
+    );
     assert_eq!(tags(&app, 2), vec!["advocate-segment:at-risk".to_owned()]);
 }
 
@@ -397,6 +410,7 @@ async fn a_large_baseline_goes_as_one_bulk_operation(backend: Backend) {
 async fn the_report_shows_sizes_revenue_and_movements(backend: Backend) {
     let app = shop_with_orders(backend).await;
     app.run_jobs(now_ms()).await;
+    app.send_effects().await;
     deliver(&app, "orders/paid", &order(402, 4, "45.00", 0.0)).await;
 
     let (status, body) = answer(admin(&app, Method::GET, "/api/admin/segments?period=30d")).await;
@@ -546,4 +560,31 @@ async fn a_customer_whose_only_order_is_cancelled_loses_the_segment_and_tag(back
     );
     let (_, report) = answer(admin(&app, Method::GET, "/api/admin/segments")).await;
     assert_eq!(report["customers"], 4);
+}
+
+async fn an_order_while_a_resync_is_being_sent_waits_for_the_next_run(backend: Backend) {
+    let app = shop_with_orders(backend).await;
+    // The baseline's grouped tags are still queued when customer 4 orders.
+    app.run_jobs(now_ms()).await;
+    deliver(&app, "orders/paid", &order(402, 4, "45.00", 0.0)).await;
+    assert_eq!(
+        segment_of(&app, 4).await.as_deref(),
+        Some("new"),
+        "a move now could reach Shopify before the bulk tag"
+    );
+    app.send_effects().await;
+    // The next run moves them, with the shop's thresholds of now (customer
+    // 4's second order shifts the cut-offs: two orders score 2, so
+    // promising; customer 3, at 70 days, drops to needs attention).
+    assert_eq!(recompute(&app).await["recomputed"]["changed"], 2);
+    assert_eq!(segment_of(&app, 4).await.as_deref(), Some("promising"));
+    app.send_effects().await;
+    assert_eq!(tags(&app, 4), vec!["advocate-segment:promising".to_owned()]);
+    let to_4: Vec<Value> = app
+        .flow_triggers(ENTERED)
+        .into_iter()
+        .filter(|t| t["customer_id"] == 4)
+        .collect();
+    assert_eq!(to_4.len(), 1);
+    assert_eq!(to_4[0]["Previous segment"], "new");
 }

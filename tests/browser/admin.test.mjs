@@ -165,6 +165,7 @@ describe("the embedded admin page", { timeout: 300000 }, () => {
     assert.ok(Number(issued.replace(/\D/g, "")) > 0, `points issued: ${issued}`);
     assert.match(await page.locator("[data-metric=liability] s-heading").innerText(), /\$\d/);
     assert.ok(await page.locator("svg.chart polyline").count() >= 2, "the trend is drawn");
+    await page.waitForSelector("s-section#winback");
     assert.equal(await page.locator("[data-role=error]").count(), 0);
     await shot("dashboard");
     // Recomputing answers with the figures again, and another period loads.
@@ -194,6 +195,26 @@ describe("the embedded admin page", { timeout: 300000 }, () => {
     await page.waitForSelector('s-number-field[data-path="earning.points"] input');
     assert.equal(await page.locator('s-number-field[data-path="earning.points"] input').inputValue(), String(next));
     await shot("program");
+    assertNoProblems();
+  });
+
+  it("sets up the win-back offer as a discount code", async () => {
+    await open("program");
+    const path = (kind, p) => page.locator(`${kind}[data-path="${p}"] ${kind === "s-select" ? "select" : "input"}`);
+    await path("s-checkbox", "winback.enabled").check();
+    await path("s-select", "winback.offer.kind").selectOption("discount");
+    await page.waitForSelector('s-number-field[data-path="winback.offer.valid_days"]');
+    await path("s-number-field", "winback.offer.valid_days").fill("21");
+    await path("s-number-field", "winback.holdout_percent").fill("20");
+    await page.locator("#save-program").click();
+    await page.waitForSelector("[data-role=saved]");
+    await page.reload();
+    await page.waitForSelector('s-number-field[data-path="winback.offer.valid_days"]');
+    assert.equal(await path("s-number-field", "winback.offer.valid_days").inputValue(), "21");
+    assert.equal(await path("s-number-field", "winback.holdout_percent").inputValue(), "20");
+    assert.equal(await path("s-select", "winback.offer.kind").inputValue(), "discount");
+    assert.ok(await path("s-checkbox", "winback.enabled").isChecked());
+    await shot("program-winback");
     assertNoProblems();
   });
 
@@ -274,6 +295,35 @@ describe("the embedded admin page", { timeout: 300000 }, () => {
     await page.waitForSelector("#segments-thresholds");
     await page.locator("#section-segments").scrollIntoViewIfNeeded();
     await shot("program-segments");
+    assertNoProblems();
+  });
+
+  it("shows the NPS with its months, segments, tiers and comments, and saves its bonus", async () => {
+    await open("nps");
+    await page.waitForSelector("[data-metric=nps] s-heading");
+    const nps = await page.locator("[data-metric=nps] s-heading").innerText();
+    assert.match(nps, /^-?\d{1,3}\.\d$/, `nps: ${nps}`);
+    const answers = Number((await page.locator("[data-metric=nps-answers] s-heading").innerText()).replace(/\D/g, ""));
+    assert.ok(answers > 0, "simulate answered the survey");
+    // The month rows add up to the total, and the segment table has rows.
+    const monthly = await page.locator("[data-nps]").count();
+    assert.ok(monthly >= 2, "month, segment or tier rows are listed");
+    assert.ok(await page.locator("[data-role=comment]").count() > 0, "comments are listed");
+    assert.ok(await page.locator("svg.chart polyline").count() >= 3, "answers per month are drawn");
+    await shot("nps");
+    await page.locator("#nps-period select").selectOption("30d");
+    await page.waitForFunction(() => new URL(window.location.href).searchParams.get("period") === "30d"
+      && document.querySelector("[data-metric=nps] s-heading"));
+    assert.equal(await page.locator("[data-role=error]").count(), 0);
+
+    await open("program");
+    const bonus = page.locator('s-number-field[data-path="nps.bonus_points"] input');
+    await bonus.fill("40");
+    await page.locator("#save-program").click();
+    await page.waitForSelector("[data-role=saved]");
+    await open("nps");
+    await page.waitForSelector("[data-metric=nps-answers] s-heading");
+    assert.match(await page.locator("[data-metric=nps-answers]").innerText(), /40 points for each answer/);
     assertNoProblems();
   });
 

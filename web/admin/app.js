@@ -1,4 +1,4 @@
-// The embedded admin page: six screens under one App Bridge page. The
+// The embedded admin page: seven screens under one App Bridge page. The
 // screen is in the URL (`?screen=program`), so a reload, App Bridge's nav
 // and the browser's back button all land on the same screen.
 
@@ -10,8 +10,9 @@ import * as customers from "./screens/customers.js";
 import * as referrals from "./screens/referrals.js";
 import * as activity from "./screens/activity.js";
 import * as segments from "./screens/segments.js";
+import * as nps from "./screens/nps.js";
 
-const SCREENS = { dashboard, program, customers, referrals, segments, activity };
+const SCREENS = { dashboard, program, customers, referrals, segments, activity, nps };
 
 const meta = (name) => document.querySelector(`meta[name="${name}"]`)?.content || "";
 

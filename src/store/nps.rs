@@ -1,0 +1,290 @@
+//! Post-purchase NPS answers. Invariants: one answer per (shop, order), the
+//! first; the score is never changed; the comment is the shopper's free
+//! text and is erased by customers/redact (the score stays, it is not
+//! personal); `credit_state` moves from `waiting` to `credited` or
+//! `refused` once, and a `refused` answer is left out of every figure.
+
+use serde::Serialize;
+use sqlx::AnyConnection;
+
+/// Where the bonus of an answer stands.
+pub mod credit {
+    /// The order's webhook has not arrived (or named no customer yet).
+    pub const WAITING: &str = "waiting";
+    pub const CREDITED: &str = "credited";
+    /// The program offered no bonus when the answer came.
+    pub const NONE: &str = "none";
+    /// The order turned out to be another customer's.
+    pub const REFUSED: &str = "refused";
+}
+
+/// Serialises the answer to an order with that order's webhook: each takes
+/// this lock before it looks for the other, so whichever commits second
+/// sees the first and the bonus is credited exactly when both are there.
+/// SQLite has one writer, which serialises them already; PostgreSQL takes
+/// a transaction-scoped advisory lock on the (shop, order) pair.
+pub async fn lock_order(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    order_id: i64,
+) -> Result<(), sqlx::Error> {
+    if conn.backend_name() != "PostgreSQL" {
+        return Ok(());
+    }
+    // Two int4 keys: the shop, and the order folded to 32 bits (a rare
+    // collision only makes two orders wait for each other).
+    let folded = ((order_id as u64) ^ ((order_id as u64) >> 32)) as u32 as i32;
+    sqlx::query("SELECT pg_advisory_xact_lock($1, $2)")
+        .bind(shop_id as i32)
+        .bind(folded)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// A new answer.
+#[derive(Debug, Clone)]
+pub struct NewResponse<'a> {
+    pub shop_id: i64,
+    pub order_id: i64,
+    pub customer_id: i64,
+    pub score: i64,
+    pub comment: Option<&'a str>,
+    pub segment: Option<&'a str>,
+    pub tier_id: Option<&'a str>,
+    pub bonus_points: i64,
+    pub credit_state: &'a str,
+}
+
+/// Stores the answer unless the order was answered before; returns its id,
+/// or `None` when an answer was already there (which is kept).
+pub async fn insert_response(
+    conn: &mut AnyConnection,
+    r: &NewResponse<'_>,
+    now: i64,
+) -> Result<Option<i64>, sqlx::Error> {
+    let credited_at = (r.credit_state == credit::CREDITED).then_some(now);
+    sqlx::query_scalar(
+        "INSERT INTO nps_responses (shop_id, order_id, customer_id, score, comment, segment, \
+         tier_id, bonus_points, credit_state, credited_at, answered_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+         ON CONFLICT (shop_id, order_id) DO NOTHING RETURNING id",
+    )
+    .bind(r.shop_id)
+    .bind(r.order_id)
+    .bind(r.customer_id)
+    .bind(r.score)
+    .bind(r.comment)
+    .bind(r.segment)
+    .bind(r.tier_id)
+    .bind(r.bonus_points)
+    .bind(r.credit_state)
+    .bind(credited_at)
+    .bind(now)
+    .fetch_optional(conn)
+    .await
+}
+
+/// A stored answer.
+#[derive(Debug, Clone, sqlx::FromRow, Serialize)]
+pub struct Response {
+    pub id: i64,
+    pub order_id: i64,
+    pub customer_id: i64,
+    pub score: i64,
+    pub comment: Option<String>,
+    pub bonus_points: i64,
+    pub credit_state: String,
+    pub answered_at: i64,
+}
+
+const RESPONSE_COLUMNS: &str =
+    "id, order_id, customer_id, score, comment, bonus_points, credit_state, answered_at";
+
+pub async fn find_for_order(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    order_id: i64,
+) -> Result<Option<Response>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {RESPONSE_COLUMNS} FROM nps_responses WHERE shop_id = $1 AND order_id = $2"
+    ))
+    .bind(shop_id)
+    .bind(order_id)
+    .fetch_optional(conn)
+    .await
+}
+
+/// A customer's answers, oldest first (for a data request).
+pub async fn list_for_customer(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    customer_id: i64,
+) -> Result<Vec<Response>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {RESPONSE_COLUMNS} FROM nps_responses \
+         WHERE shop_id = $1 AND customer_id = $2 ORDER BY id"
+    ))
+    .bind(shop_id)
+    .bind(customer_id)
+    .fetch_all(conn)
+    .await
+}
+
+/// Moves a waiting answer's bonus to `state` (`credited` or `refused`);
+/// false when it was not waiting any more.
+pub async fn settle_credit(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    id: i64,
+    state: &str,
+    now: i64,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE nps_responses SET credit_state = $1, credited_at = $2 \
+         WHERE shop_id = $3 AND id = $4 AND credit_state = $5",
+    )
+    .bind(state)
+    .bind(now)
+    .bind(shop_id)
+    .bind(id)
+    .bind(credit::WAITING)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// What the answer needs to know about its order, if Advocate has it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct OrderOwner {
+    pub customer_id: Option<i64>,
+    pub name: Option<String>,
+    /// 0 while only a refund (or nothing) told us of the order.
+    pub known: i64,
+}
+
+pub async fn find_order_owner(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    order_id: i64,
+) -> Result<Option<OrderOwner>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT customer_id, name, known FROM orders WHERE shop_id = $1 AND order_id = $2",
+    )
+    .bind(shop_id)
+    .bind(order_id)
+    .fetch_optional(conn)
+    .await
+}
+
+/// The customer's segment and tier now (both `None` for an unknown customer).
+pub async fn customer_context(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    customer_id: i64,
+) -> Result<(Option<String>, Option<String>), sqlx::Error> {
+    let row: Option<(Option<String>, Option<String>)> = sqlx::query_as(
+        "SELECT segment, tier_id FROM customers WHERE shop_id = $1 AND customer_id = $2",
+    )
+    .bind(shop_id)
+    .bind(customer_id)
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.unwrap_or_default())
+}
+
+/// customers/redact: the comments go, the scores stay.
+pub async fn erase_comments(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    customer_id: i64,
+    now: i64,
+) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE nps_responses SET comment = NULL, comment_erased_at = $1 \
+         WHERE shop_id = $2 AND customer_id = $3 AND comment_erased_at IS NULL",
+    )
+    .bind(now)
+    .bind(shop_id)
+    .bind(customer_id)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// Answers counted by UTC day, segment, tier and score.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Count {
+    /// Days since the Unix epoch.
+    pub day: i64,
+    pub segment: Option<String>,
+    pub tier_id: Option<String>,
+    pub score: i64,
+    pub answers: i64,
+}
+
+/// The counted answers of `[from, to)`, refused ones left out.
+pub async fn counts(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    from: i64,
+    to: i64,
+) -> Result<Vec<Count>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT answered_at / 86400000 AS day, segment, tier_id, score, \
+         CAST(COUNT(*) AS BIGINT) AS answers FROM nps_responses \
+         WHERE shop_id = $1 AND answered_at >= $2 AND answered_at < $3 AND credit_state <> $4 \
+         GROUP BY answered_at / 86400000, segment, tier_id, score",
+    )
+    .bind(shop_id)
+    .bind(from)
+    .bind(to)
+    .bind(credit::REFUSED)
+    .fetch_all(conn)
+    .await
+}
+
+/// A comment as the admin page lists it.
+#[derive(Debug, Clone, sqlx::FromRow, Serialize)]
+pub struct Comment {
+    pub order_id: i64,
+    pub order_name: Option<String>,
+    pub customer_id: i64,
+    /// `None` once the customer was redacted or deleted.
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub score: i64,
+    pub comment: String,
+    pub answered_at: i64,
+}
+
+/// The comments of `[from, to)`, newest first.
+pub async fn list_comments(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    from: i64,
+    to: i64,
+    limit: i64,
+    offset: i64,
+) -> Result<Vec<Comment>, sqlx::Error> {
+    // Erasure empties the customer's name columns, so no extra filter is
+    // needed for redacted customers; the join must not add rows either:
+    // customers and orders are unique per (shop, id).
+    sqlx::query_as(
+        "SELECT r.order_id, o.name AS order_name, r.customer_id, c.first_name, c.last_name, \
+         r.score, r.comment, r.answered_at FROM nps_responses r \
+         LEFT JOIN orders o ON o.shop_id = r.shop_id AND o.order_id = r.order_id \
+         LEFT JOIN customers c ON c.shop_id = r.shop_id AND c.customer_id = r.customer_id \
+         WHERE r.shop_id = $1 AND r.answered_at >= $2 AND r.answered_at < $3 \
+         AND r.comment IS NOT NULL AND r.credit_state <> $4 \
+         ORDER BY r.answered_at DESC, r.id DESC LIMIT $5 OFFSET $6",
+    )
+    .bind(shop_id)
+    .bind(from)
+    .bind(to)
+    .bind(credit::REFUSED)
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(conn)
+    .await
+}
