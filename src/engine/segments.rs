@@ -24,9 +24,9 @@
 //!   carries.
 //! - Large re-syncs (the baseline, a changed tag prefix, more changes than
 //!   the bulk threshold, or an earlier re-sync still queued) go as one
-//!   [`Effect::TagMany`] per tag, which the
-//!   sender runs as a bulk operation above the threshold. A changed prefix
-//!   re-tags everyone: the old prefix's tags are removed.
+//!   [`Effect::TagMany`] per tag, which the sender runs as a bulk operation
+//!   above the threshold. A changed prefix re-tags everyone: the old
+//!   prefix's tags are removed.
 //! - Segments disabled: nothing is computed or written; tags already in
 //!   Shopify stay as they were.
 
@@ -60,7 +60,8 @@ use crate::{
 };
 
 /// The segment metafield on the customer, in the app-reserved namespace
-/// (only Advocate writes it; themes, Flow and other apps may read it).
+/// (as the tier's: only Advocate can write it, so no edit elsewhere makes a
+/// customer "champions").
 pub const SEGMENT_NAMESPACE: &str = "$app:advocate";
 pub const SEGMENT_KEY: &str = "segment";
 /// The metafield value of a customer without a segment.
