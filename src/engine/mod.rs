@@ -11,12 +11,14 @@
 //! | [`referrals`] | referral codes, friend discounts, fraud rules, advocate rewards |
 //! | [`program`] | saving settings, and what a change implies |
 //! | [`scheduled`] | pending points maturing, expiry, rolling tiers, birthdays |
+//! | [`offers`] | order products, co-purchase pair counts, the shopper's personal offers |
 //! | [`winback`] | at-risk episodes, their offer and holdout, return purchases |
 //!
 //! Concurrency: rows that several events may change at once (an order, a
 //! customer's tier) carry a version; a write that lost the race returns
 //! [`EngineError::Conflict`] and the whole step is retried with fresh facts.
 
+pub mod offers;
 pub mod orders;
 pub mod program;
 pub mod redeem;

@@ -14,6 +14,7 @@ pub mod data_requests;
 pub mod inbox;
 pub mod ledger;
 pub mod oauth_states;
+pub mod offers;
 pub mod orders;
 pub mod outbox;
 pub mod program;

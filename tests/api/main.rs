@@ -10,6 +10,7 @@ mod compliance;
 mod helpers;
 mod loyalty;
 mod metrics;
+mod offers;
 mod outbox;
 mod processes;
 mod processing;
