@@ -370,6 +370,34 @@ impl TestApp {
         assert_eq!(response.status(), 200, "install {shop}");
     }
 
+    /// Changes `shop`'s program settings through the admin API, as the
+    /// Program screen does (read, change, save under the version read).
+    pub async fn change_program(&self, shop: &str, change: impl FnOnce(&mut serde_json::Value)) {
+        let token = session_token(shop, Some("1"));
+        let url = format!("{}/api/admin/program", self.address);
+        let current: serde_json::Value = self
+            .http
+            .get(&url)
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let mut settings = current["settings"].clone();
+        change(&mut settings);
+        let response = self
+            .http
+            .put(&url)
+            .bearer_auth(&token)
+            .json(&serde_json::json!({ "settings": settings, "version": current["version"] }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
+    }
+
     /// Another Advocate process's view of the shop tokens: its own pool on
     /// the same database, the same keys, the same Shopify.
     pub async fn token_service(&self) -> advocate::shopify::tokens::ShopTokens {

@@ -97,29 +97,7 @@ async fn points(app: &TestApp, customer: i64) -> (i64, i64) {
 }
 
 async fn put_program(app: &TestApp, change: impl FnOnce(&mut Value)) {
-    let token = session_token(SHOP, Some("1"));
-    let url = format!("{}/api/admin/program", app.address);
-    let current: Value = app
-        .http
-        .get(&url)
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let mut settings = current["settings"].clone();
-    change(&mut settings);
-    let response = app
-        .http
-        .put(&url)
-        .bearer_auth(&token)
-        .json(&json!({ "settings": settings, "version": current["version"] }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
+    app.change_program(SHOP, change).await;
 }
 
 async fn a_paid_order_earns_once_however_often_it_is_delivered(backend: Backend) {

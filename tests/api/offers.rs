@@ -85,30 +85,17 @@ async fn deliver(app: &TestApp, shop: &str, topic: &str, key: &str, body: &Value
     assert_eq!(response.status(), 200, "{topic} {key}");
 }
 
-async fn change_program(app: &TestApp, shop: &str, change: impl FnOnce(&mut Value)) {
-    let token = session_token(shop, Some("1"));
-    let url = format!("{}/api/admin/program", app.address);
-    let current: Value = app
-        .http
-        .get(&url)
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let mut settings = current["settings"].clone();
-    change(&mut settings);
-    let response = app
-        .http
-        .put(&url)
-        .bearer_auth(&token)
-        .json(&json!({ "settings": settings, "version": current["version"] }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
+/// Delivers a paid order of `products` as orders/paid.
+async fn paid(app: &TestApp, shop: &str, id: i64, customer: Option<i64>, products: &[i64]) {
+    let body = order(id, customer, "20.00", products);
+    deliver(
+        app,
+        shop,
+        "orders/paid",
+        &format!("{shop}-paid-{id}"),
+        &body,
+    )
+    .await;
 }
 
 /// The shopper's `offers`, as the loyalty widget reads them.
@@ -173,38 +160,10 @@ async fn co_purchase_counts_follow_redeliveries_edits_and_cancellations(backend:
     let app = TestApp::spawn(backend).await;
     app.install(SHOP).await;
     // The shopper bought tea and a mug.
-    deliver(
-        &app,
-        SHOP,
-        "orders/paid",
-        "o1",
-        &order(1, Some(SHOPPER), "20.00", &[TEA, MUG]),
-    )
-    .await;
-    deliver(
-        &app,
-        SHOP,
-        "orders/paid",
-        "o2",
-        &order(2, Some(NEIGHBOUR), "20.00", &[TEA, KETTLE]),
-    )
-    .await;
-    deliver(
-        &app,
-        SHOP,
-        "orders/paid",
-        "o3",
-        &order(3, Some(NEIGHBOUR), "20.00", &[TEA, KETTLE, HONEY]),
-    )
-    .await;
-    deliver(
-        &app,
-        SHOP,
-        "orders/paid",
-        "o4",
-        &order(4, None, "20.00", &[MUG, HONEY]),
-    )
-    .await;
+    paid(&app, SHOP, 1, Some(SHOPPER), &[TEA, MUG]).await;
+    paid(&app, SHOP, 2, Some(NEIGHBOUR), &[TEA, KETTLE]).await;
+    paid(&app, SHOP, 3, Some(NEIGHBOUR), &[TEA, KETTLE, HONEY]).await;
+    paid(&app, SHOP, 4, None, &[MUG, HONEY]).await;
     // Cancelled later: its spoon counts for nothing.
     let spoon = order(5, Some(STRANGER), "20.00", &[TEA, SPOON]);
     deliver(&app, SHOP, "orders/paid", "o5", &spoon).await;
@@ -278,7 +237,8 @@ async fn co_purchase_counts_follow_redeliveries_edits_and_cancellations(backend:
         json!([])
     );
 
-    change_program(&app, SHOP, |s| s["offers"]["co_purchase"] = json!(true)).await;
+    app.change_program(SHOP, |s| s["offers"]["co_purchase"] = json!(true))
+        .await;
     // Kettle: 2 orders with tea, 1 with the mug; honey: 1 with tea, 1 with
     // the mug; filter: 1 with tea. Tea and the mug themselves are left out.
     let offers = proxy_offers(&app, SHOP, SHOPPER).await;
@@ -300,12 +260,14 @@ async fn co_purchase_counts_follow_redeliveries_edits_and_cancellations(backend:
         offers["products"]
     );
 
-    change_program(&app, SHOP, |s| s["offers"]["co_purchase_limit"] = json!(2)).await;
+    app.change_program(SHOP, |s| s["offers"]["co_purchase_limit"] = json!(2))
+        .await;
     assert_eq!(
         offered(&proxy_offers(&app, SHOP, SHOPPER).await),
         ids(&[(KETTLE, 3), (HONEY, 2)])
     );
-    change_program(&app, SHOP, |s| s["offers"]["co_purchase"] = json!(false)).await;
+    app.change_program(SHOP, |s| s["offers"]["co_purchase"] = json!(false))
+        .await;
     assert_eq!(
         proxy_offers(&app, SHOP, SHOPPER).await["products"],
         json!([])
@@ -331,27 +293,15 @@ async fn the_closest_reward_follows_the_balance_and_the_setting(backend: Backend
     // Points are spendable at once and only orders earn (no tier entry
     // points); the default rewards cost 500 (5-off), 750 (free-shipping)
     // and 1000 (10-percent-off).
-    change_program(&app, SHOP, |s| {
+    app.change_program(SHOP, |s| {
         s["earning"]["pending_days"] = json!(0);
         s["tiers"]["levels"] = json!([]);
     })
     .await;
-    deliver(
-        &app,
-        SHOP,
-        "orders/paid",
-        "a",
-        &order(1, Some(SHOPPER), "600.00", &[TEA]),
-    )
-    .await;
-    deliver(
-        &app,
-        SHOP,
-        "orders/paid",
-        "b",
-        &order(2, Some(NEIGHBOUR), "1200.00", &[TEA]),
-    )
-    .await;
+    for (id, customer, subtotal) in [(1, SHOPPER, "600.00"), (2, NEIGHBOUR, "1200.00")] {
+        let body = order(id, Some(customer), subtotal, &[TEA]);
+        deliver(&app, SHOP, "orders/paid", &format!("paid-{id}"), &body).await;
+    }
     app.drain().await;
 
     let closest = |o: Value| o["closest_reward"].clone();
@@ -375,7 +325,8 @@ async fn the_closest_reward_follows_the_balance_and_the_setting(backend: Backend
         (json!("5-off"), json!(500))
     );
 
-    change_program(&app, SHOP, |s| s["offers"]["closest_reward"] = json!(false)).await;
+    app.change_program(SHOP, |s| s["offers"]["closest_reward"] = json!(false))
+        .await;
     assert_eq!(
         closest(proxy_offers(&app, SHOP, SHOPPER).await),
         Value::Null
@@ -384,7 +335,7 @@ async fn the_closest_reward_follows_the_balance_and_the_setting(backend: Backend
         closest(checkout_offers(&app, SHOP, NEIGHBOUR).await),
         Value::Null
     );
-    change_program(&app, SHOP, |s| {
+    app.change_program(SHOP, |s| {
         s["offers"]["closest_reward"] = json!(true);
         s["rewards"] = json!([]);
     })
@@ -401,49 +352,15 @@ async fn offers_reach_only_their_own_shopper_and_shop(backend: Backend) {
     app.install(SHOP).await;
     app.install(OTHER).await;
     for shop in [SHOP, OTHER] {
-        change_program(&app, shop, |s| s["offers"]["co_purchase"] = json!(true)).await;
+        app.change_program(shop, |s| s["offers"]["co_purchase"] = json!(true))
+            .await;
     }
-    deliver(
-        &app,
-        SHOP,
-        "orders/paid",
-        "s1",
-        &order(1, Some(SHOPPER), "20.00", &[TEA]),
-    )
-    .await;
-    deliver(
-        &app,
-        SHOP,
-        "orders/paid",
-        "s2",
-        &order(2, Some(NEIGHBOUR), "20.00", &[MUG, HONEY]),
-    )
-    .await;
-    deliver(
-        &app,
-        SHOP,
-        "orders/paid",
-        "s3",
-        &order(3, None, "20.00", &[TEA, KETTLE]),
-    )
-    .await;
+    paid(&app, SHOP, 1, Some(SHOPPER), &[TEA]).await;
+    paid(&app, SHOP, 2, Some(NEIGHBOUR), &[MUG, HONEY]).await;
+    paid(&app, SHOP, 3, None, &[TEA, KETTLE]).await;
     // The same customer id and products in another shop, bought with a spoon.
-    deliver(
-        &app,
-        OTHER,
-        "orders/paid",
-        "x1",
-        &order(9, Some(SHOPPER), "20.00", &[TEA, SPOON]),
-    )
-    .await;
-    deliver(
-        &app,
-        OTHER,
-        "orders/paid",
-        "x2",
-        &order(10, Some(SHOPPER), "20.00", &[MUG, SPOON]),
-    )
-    .await;
+    paid(&app, OTHER, 9, Some(SHOPPER), &[TEA, SPOON]).await;
+    paid(&app, OTHER, 10, Some(SHOPPER), &[MUG, SPOON]).await;
     app.drain().await;
 
     let kettle = ids(&[(KETTLE, 1)]);
@@ -458,14 +375,7 @@ async fn offers_reach_only_their_own_shopper_and_shop(backend: Backend) {
     // In the other shop the shopper bought tea, a mug and spoons, which
     // went together only with each other there.
     assert_eq!(offered(&proxy_offers(&app, OTHER, SHOPPER).await), ids(&[]));
-    deliver(
-        &app,
-        OTHER,
-        "orders/paid",
-        "x3",
-        &order(11, None, "20.00", &[SPOON, FILTER]),
-    )
-    .await;
+    paid(&app, OTHER, 11, None, &[SPOON, FILTER]).await;
     app.drain().await;
     assert_eq!(
         offered(&checkout_offers(&app, OTHER, SHOPPER).await),
