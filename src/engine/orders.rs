@@ -398,10 +398,6 @@ pub async fn apply(
     if !orders::save_order(conn, shop_id, &row, now).await? {
         return Err(EngineError::Conflict(format!("order {order_id}")));
     }
-    if let Some(lines) = lines {
-        let counted = offers::counted(row.cancelled_at.is_some(), row.is_test == 1);
-        super::offers::record_order(conn, shop_id, order_id, lines.as_deref(), counted).await?;
-    }
     let version = row.version + 1;
     let mut applied = Applied {
         customer_id: state.customer_id,
@@ -461,6 +457,13 @@ pub async fn apply(
             &format!("order {label}"),
         )
         .await?;
+    }
+    // Last, after the customer's rows: pair rows are shared by every order
+    // of the shop, so they are held for as short a time as possible and
+    // always locked after the customer's, never before.
+    if let Some(lines) = lines {
+        let counted = offers::counted(row.cancelled_at.is_some(), row.is_test == 1);
+        super::offers::record_order(conn, shop_id, order_id, lines.as_deref(), counted).await?;
     }
     Ok(applied)
 }

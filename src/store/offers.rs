@@ -180,3 +180,31 @@ pub async fn find_product(
     row.map(|r| Ok((r.try_get("variant_id")?, r.try_get("title")?)))
         .transpose()
 }
+
+/// A product of one of the customer's orders, for their data export.
+#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
+pub struct BoughtProduct {
+    pub order_id: i64,
+    pub product_id: i64,
+    pub variant_id: Option<i64>,
+    pub title: String,
+    pub quantity: i64,
+}
+
+/// The products of every order of the customer (cancelled ones too).
+pub async fn list_for_customer(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    customer_id: i64,
+) -> Result<Vec<BoughtProduct>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT op.order_id, op.product_id, op.variant_id, op.title, op.quantity \
+         FROM order_products op \
+         JOIN orders o ON o.shop_id = op.shop_id AND o.order_id = op.order_id \
+         WHERE op.shop_id = $1 AND o.customer_id = $2 ORDER BY op.order_id, op.product_id",
+    )
+    .bind(shop_id)
+    .bind(customer_id)
+    .fetch_all(conn)
+    .await
+}

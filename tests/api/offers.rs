@@ -383,6 +383,27 @@ async fn offers_reach_only_their_own_shopper_and_shop(backend: Backend) {
     );
     assert_eq!(offered(&proxy_offers(&app, SHOP, SHOPPER).await), kettle);
 
+    // The shopper's data export lists what they bought in this shop only.
+    let request = json!({
+        "shop_id": 1,
+        "shop_domain": SHOP,
+        "customer": { "id": SHOPPER },
+        "orders_requested": [1],
+        "data_request": { "id": 77 },
+    });
+    deliver(&app, SHOP, "customers/data_request", "export", &request).await;
+    app.drain().await;
+    let export: String =
+        sqlx::query_scalar("SELECT export FROM data_requests WHERE request_id = 77")
+            .fetch_one(app.store.writer())
+            .await
+            .unwrap();
+    let export: Value = serde_json::from_str(&export).unwrap();
+    assert_eq!(
+        export["order_products"],
+        json!([{ "order_id": 1, "product_id": TEA, "variant_id": TEA * 10 + 1, "title": "Green tea", "quantity": 1 }])
+    );
+
     // Logged out: no offers, and no error.
     let response = app
         .http
