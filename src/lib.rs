@@ -18,7 +18,7 @@
 //! | [`sim`] | a local stand-in for Shopify, for tests and local runs |
 //! | [`store`] | all SQL, one file per aggregate, on SQLite or PostgreSQL |
 //! | [`jobs`] | background work: the webhook inbox processor and its topic handlers, the outbox sender |
-//! | [`loyalty`] | the loyalty rules, pure: settings, money, earning and clawback, tiers, referral fraud rules |
+//! | [`loyalty`] | the loyalty rules, pure: settings, money, earning and clawback, tiers, referral fraud rules, personal offers |
 //! | [`engine`] | applies the rules to stored facts in transactions: orders, tiers, redemption, referrals, scheduled jobs |
 //! | [`error`] | the HTTP error type every route answers with |
 //! | [`metrics`] | Prometheus metrics: counters on the hot paths, database figures read on scrape |

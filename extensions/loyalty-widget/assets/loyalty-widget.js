@@ -1,4 +1,4 @@
-/* Advocate loyalty widget. Pure parts first (tests/), then the DOM. Keep it under 10 kB gzipped (theme-check). */
+/* Advocate loyalty widget. Pure parts first (tests/), then the DOM. Keep it under 10 kB. */
 ((api) => {
   if (typeof module == 'object' && module.exports) return (module.exports = api);
   const run = () => api.boot(document);
@@ -7,7 +7,7 @@
   document.addEventListener('shopify:section:load', run);
 })((() => {
 const fill = (s, v) => String(s || '').replace(/\[(\w+)\]/g, (m, k) => (v && k in v ? v[k] : m));
-const safe = (f, d) => { try { return f(); } catch (e) { return d; } };
+const safe = (f, d) => { try { return f(); } catch { return d; } };
 const points = (n, t, loc) =>
   fill(t['points_' + safe(() => new Intl.PluralRules(loc).select(n))] || t.points_other, { count: safe(() => n.toLocaleString(loc), n) });
 const money = (a, cur, loc) => safe(() => (+a).toLocaleString(loc, { style: 'currency', currency: cur }), a + ' ' + cur);
@@ -20,7 +20,7 @@ const progress = (next, t, loc) => {
 // "3/7", "03-07" -> "03-07"; null unless a real day (02-29 too).
 const parseBirthday = (s) => {
   const m = /^\s*(\d\d?)\s*[-/.]\s*(\d\d?)\s*$/.exec(s || ''), mo = m && +m[1], d = m && +m[2];
-  return mo && mo < 13 && d && d <= [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][mo - 1] ? m[1].padStart(2, 0) + '-' + m[2].padStart(2, 0) : null;
+  return mo && mo < 13 && new Date(2000, mo - 1, d).getDate() == d ? m[1].padStart(2, 0) + '-' + m[2].padStart(2, 0) : null;
 };
 // Only a same-origin path.
 const proxyBase = (s) => (s = String(s || '').trim().replace(/\/+$/, '')) && /^(\/[\w-]+)+$/.test(s) ? s : '/apps/loyalty';
@@ -60,10 +60,8 @@ function reduce(s, e) {
 }
 
 // What the markup shows, by data-lw name.
-function present(s, t, loc, home) {
+function present(s, t, loc) {
   const d = s.data, bal = d.points_balance || 0, P = (n) => points(n, t, loc), c = s.code || {}, v = s.view;
-  // Offers: the closest reward (its distance follows a redemption) and products bought together.
-  const o = d.offers || {}, cr = o.closest_reward, near = cr ? cr.points_cost - bal : 0, ps = o.products || [];
   const text = {
     balance: P(bal),
     pending: d.points_pending > 0 ? fill(t.pending, { points: P(d.points_pending) }) : '',
@@ -73,12 +71,11 @@ function present(s, t, loc, home) {
     codenote: c.code_status == 'failed' ? t.code_failed : c.code_status == 'pending' ? t.code_pending
       : c.expires_at ? fill(t.expires, { date: safe(() => new Date(c.expires_at).toLocaleDateString(loc, { dateStyle: 'medium' })) }) : '',
     bday: d.birthday ? fill(t.birthday_set, { date: d.birthday }) : s.bdayLocked ? t.birthday_locked : '',
-    near: near > 0 ? fill(t.near, { points: P(near), reward: cr.name }) : '',
   };
   return {
     text,
     show: { out: v == 'out', skel: v == 'idle' || v == 'loading', in: v == 'ready', err: v == 'error',
-      codebox: !!c.code, refbox: !!s.referral, bform: !text.bday, offers: !!ps.length },
+      codebox: !!c.code, refbox: !!s.referral, bform: !text.bday },
     rewards: (d.rewards || []).map((r) => ({
       id: r.id,
       name: r.name,
@@ -87,8 +84,6 @@ function present(s, t, loc, home) {
       disabled: r.points_cost > bal || !!s.busy,
       label: s.busy == r.id ? t.redeeming : s.confirm == r.id ? fill(t.confirm, { points: P(r.points_cost) }) : t.redeem,
     })),
-    // Order lines carry no product handle: a search by title unless one is known.
-    products: ps.map((p) => ({ title: p.title, href: (home || '/') + (p.handle ? 'products/' + p.handle : 'search?type=product&q=' + encodeURIComponent(p.title)) })),
     referral: s.referral ? s.referral.link : '',
     msg: s.msg ? fill(t[s.msg.key] || t.error, s.msg.vars) : '',
     tone: s.msg ? s.msg.tone : '',
@@ -112,7 +107,7 @@ function mount(root) {
   const send = (p, body, e, key) => req(p, body, key).then((r) => go({ ...r, ...e }));
 
   function paint() {
-    const v = present(s, t, loc, root.dataset.root), m = $('msg');
+    const v = present(s, t, loc), m = $('msg');
     for (const k in v.show) if ($(k)) $(k).hidden = !v.show[k];
     if ($('in')) {
       root.setAttribute('aria-busy', v.show.skel);
@@ -128,13 +123,11 @@ function mount(root) {
         if (r.id == fid) b.focus();
       });
       if (!v.rewards.length) ul.append(el('li', 'lw-note', t.no_rewards));
-      const pl = $('products');
-      pl.textContent = '';
-      for (const p of v.products) pl.appendChild(el('li', '')).append(Object.assign(el('a', 'lw-link', p.title), { href: p.href }));
       $('ref').value = v.referral;
+      self.lwOffers?.(root, s.data);
     }
     if (s.msg != shown) {
-      // Emptied first so that a repeated message is announced again.
+      // Emptied first, so a repeated message is announced again.
       shown = s.msg;
       m.textContent = '';
       m.className = 'lw-msg lw-' + v.tone;
