@@ -11,6 +11,7 @@ crate::on_both_backends!(
     co_purchase_counts_follow_redeliveries_edits_and_cancellations,
     the_closest_reward_follows_the_balance_and_the_setting,
     offers_reach_only_their_own_shopper_and_shop,
+    workers_racing_on_orders_that_share_products_keep_the_counts_exact,
 );
 
 const OTHER: &str = "other-shop.myshopify.com";
@@ -420,4 +421,72 @@ async fn offers_reach_only_their_own_shopper_and_shop(backend: Backend) {
         response.json::<Value>().await.unwrap(),
         json!({ "logged_in": false })
     );
+}
+
+async fn workers_racing_on_orders_that_share_products_keep_the_counts_exact(backend: Backend) {
+    use advocate::jobs::inbox::InboxProcessor;
+    use std::time::Duration;
+
+    let app = TestApp::spawn(backend).await;
+    app.install(SHOP).await;
+    // Thirty orders of the same three products (lines in different orders),
+    // each delivered twice, and every third one cancelled, taken by four
+    // workers at once: on PostgreSQL they update the same pair rows.
+    for id in 1..=30 {
+        let mut products = vec![TEA, KETTLE, HONEY];
+        products.rotate_left(id as usize % 3);
+        let mut body = order(id, Some(SHOPPER + id), "20.00", &products);
+        deliver(&app, SHOP, "orders/paid", &format!("paid-{id}"), &body).await;
+        if id % 3 == 0 {
+            body["cancelled_at"] = json!("2026-11-02T10:00:00Z");
+            deliver(
+                &app,
+                SHOP,
+                "orders/cancelled",
+                &format!("cancel-{id}"),
+                &body,
+            )
+            .await;
+        }
+        deliver(&app, SHOP, "orders/updated", &format!("again-{id}"), &body).await;
+    }
+    let worker =
+        |name: String| InboxProcessor::new(app.store.clone(), name, Duration::from_secs(60), 50);
+    for _ in 0..50 {
+        let workers: Vec<_> = (0..4).map(|i| worker(format!("racer-{i}"))).collect();
+        for done in futures_util::future::join_all(workers.iter().map(|w| w.drain())).await {
+            done.unwrap();
+        }
+        let left = app
+            .count("SELECT COUNT(*) FROM webhook_inbox WHERE status = 'queued'")
+            .await;
+        if left == 0 {
+            break;
+        }
+        // Retries after a lost race wait out a backoff: bring them forward.
+        sqlx::query("UPDATE webhook_inbox SET available_at = 0 WHERE status = 'queued'")
+            .execute(app.store.writer())
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM webhook_inbox WHERE status <> 'done'")
+            .await,
+        0
+    );
+    for (a, b) in [(TEA, KETTLE), (KETTLE, HONEY), (HONEY, TEA)] {
+        assert_eq!(pair_count(&app, a, b).await, 20, "{a} with {b}");
+        assert_eq!(pair_count(&app, b, a).await, 20, "{b} with {a}");
+    }
+    // Every pair count equals what the stored orders give.
+    let drift = app
+        .count(
+            "SELECT COUNT(*) FROM product_pairs pp WHERE pp.orders <> (SELECT COUNT(*) \
+             FROM order_products a JOIN order_products b \
+             ON b.shop_id = a.shop_id AND b.order_id = a.order_id \
+             WHERE a.shop_id = pp.shop_id AND a.product_id = pp.product_id \
+             AND b.product_id = pp.other_id AND a.counted = 1)",
+        )
+        .await;
+    assert_eq!(drift, 0);
 }
