@@ -8,7 +8,7 @@
 //!
 //! | module | owns |
 //! |---|---|
-//! | [`analytics`] | the merchant dashboard: metric definitions (pure) and per-shop snapshots refreshed in the background |
+//! | [`analytics`] | the merchant dashboard: metric definitions (pure) and per-shop snapshots refreshed in the background; the win-back report |
 //! | [`config`] | typed settings from the environment; secrets are never printed |
 //! | [`crypto`] | tokens at rest: AES-256-GCM with key ids for rotation |
 //! | [`app`] | builds the HTTP server, its shared state and the background workers |
@@ -19,7 +19,7 @@
 //! | [`store`] | all SQL, one file per aggregate, on SQLite or PostgreSQL |
 //! | [`jobs`] | background work: the webhook inbox processor and its topic handlers, the outbox sender |
 //! | [`loyalty`] | the loyalty rules, pure: settings, money, earning and clawback, tiers, referral fraud rules, personal offers |
-//! | [`engine`] | applies the rules to stored facts in transactions: orders, tiers, redemption, referrals, scheduled jobs |
+//! | [`engine`] | applies the rules to stored facts in transactions: orders, tiers, redemption, referrals, win-back episodes, scheduled jobs |
 //! | [`error`] | the HTTP error type every route answers with |
 //! | [`metrics`] | Prometheus metrics: counters on the hot paths, database figures read on scrape |
 //! | [`ops`] | operations settings: who reads `/metrics`, how long a stop may take |

@@ -10,6 +10,9 @@
 //!   million orders): computes them through [`crate::store::analytics`],
 //!   and in the background recomputes the shops whose orders or ledger
 //!   changed, under a lease so several processes do not repeat the work.
+//! - [`winback`]: the win-back report, pure: at-risk episodes that got an
+//!   offer against the holdout that got none (computed on request from
+//!   [`crate::store::winback::report`]).
 //!
 //! Invariants: money is integer minor units, rates are integer
 //! numerator/denominator pairs; nothing goes through floating point. The
@@ -17,3 +20,4 @@
 
 pub mod metrics;
 pub mod refresh;
+pub mod winback;

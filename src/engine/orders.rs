@@ -7,7 +7,7 @@
 use serde::Deserialize;
 use sqlx::AnyConnection;
 
-use super::{referrals, tiers, EngineError, DAY_MS};
+use super::{referrals, tiers, winback, EngineError, DAY_MS};
 use crate::{
     loyalty::{
         earning::{
@@ -447,6 +447,7 @@ pub async fn apply(
     }
     row.version = version;
     referrals::on_order(conn, &program, shop_id, &row, &state, now).await?;
+    winback::on_order(conn, shop_id, &row, now).await?;
     if let Some(customer) = state.customer_id {
         tiers::reevaluate(
             conn,

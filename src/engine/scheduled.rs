@@ -10,12 +10,14 @@
 //! - `tiers`: re-evaluated for shops whose settings changed, and daily for
 //!   rolling 12-month windows (downgrades included).
 //! - `birthdays`: the birthday bonus, once a year.
+//! - `winback`: win-back episodes whose attribution window ended without a
+//!   return purchase close as expired.
 
 use std::time::Duration;
 
 use chrono::{Datelike, Months};
 
-use super::{customer_gid, enqueue, referrals as referral_engine, tiers, EngineError};
+use super::{customer_gid, enqueue, referrals as referral_engine, tiers, winback, EngineError};
 use crate::{
     loyalty::{calendar, settings::TierWindow},
     shopify::admin::effects::{Effect, FlowTrigger, Metafield},
@@ -44,6 +46,7 @@ pub struct Report {
     pub customers_expired: u64,
     pub tier_changes: u64,
     pub birthdays: u64,
+    pub winback_expired: u64,
 }
 
 struct Job {
@@ -68,11 +71,15 @@ const BIRTHDAYS: Job = Job {
     name: "birthdays",
     every: Duration::from_secs(3600),
 };
+const WINBACK: Job = Job {
+    name: "winback",
+    every: Duration::from_secs(3600),
+};
 
 /// Runs every job that is due at `now` and not running elsewhere.
 pub async fn run_due(store: &Store, owner: &str, now: i64) -> anyhow::Result<Report> {
     let mut report = Report::default();
-    for job in [MATURE, EXPIRY, TIERS, BIRTHDAYS] {
+    for job in [MATURE, EXPIRY, TIERS, BIRTHDAYS, WINBACK] {
         let last_run = {
             let mut conn = store.writer().acquire().await?;
             schedule::take(
@@ -92,6 +99,7 @@ pub async fn run_due(store: &Store, owner: &str, now: i64) -> anyhow::Result<Rep
             "mature" => mature(store, now, &mut report).await,
             "expiry" => expiry(store, now, &mut report).await,
             "tiers" => tier_round(store, now, last_run, &mut report).await,
+            "winback" => expire_winback(store, now, &mut report).await,
             _ => birthdays(store, now, last_run, &mut report).await,
         };
         let mut conn = store.writer().acquire().await?;
@@ -243,6 +251,15 @@ async fn expiry(store: &Store, now: i64, report: &mut Report) -> anyhow::Result<
             }
         }
     }
+    Ok(())
+}
+
+async fn expire_winback(store: &Store, now: i64, report: &mut Report) -> anyhow::Result<()> {
+    // One conditional statement over the open episodes (a partial index):
+    // a re-run finds nothing left to close.
+    let mut tx = store.begin().await?;
+    report.winback_expired += winback::expire(&mut tx, now).await?;
+    tx.commit().await?;
     Ok(())
 }
 

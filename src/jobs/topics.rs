@@ -18,6 +18,7 @@ use crate::{
         customers::{self, CustomerProfile, Erasure},
         data_requests, inbox, ledger, orders, program, referrals,
         shops::{self, status as shop_status, Shop},
+        winback,
     },
 };
 use sqlx::AnyConnection;
@@ -435,6 +436,7 @@ async fn export_customer_data(
         crate::store::redemptions::list_for_customer(conn, d.shop.id, customer_id).await?;
     let tier_history = customers::tier_history(conn, d.shop.id, customer_id).await?;
     let referral_code = referrals::find_code(conn, d.shop.id, customer_id).await?;
+    let winback_episodes = winback::list_for_customer(conn, d.shop.id, customer_id).await?;
     let export = json!({
         "shop": d.shop.domain,
         "customer_id": customer_id,
@@ -447,6 +449,7 @@ async fn export_customer_data(
         "redemptions": redemptions,
         "tier_history": tier_history,
         "referral_code": referral_code,
+        "winback_episodes": winback_episodes,
     });
     data_requests::insert_data_request(
         conn,
@@ -478,6 +481,7 @@ async fn redact_customer(
     customers::erase_personal_data(conn, shop, customer_id, Erasure::Redacted, d.now).await?;
     orders::redact_orders(conn, shop, customer_id, orders_to_redact).await?;
     referrals::redact_for_customer(conn, shop, customer_id).await?;
+    winback::redact_for_customer(conn, shop, customer_id).await?;
     data_requests::redact_exports(conn, shop, customer_id).await?;
     inbox::redact_bodies(
         conn,

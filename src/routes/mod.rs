@@ -76,6 +76,7 @@ api_routes! {
     post "/api/admin/referrals/{referral_id}/reject" => admin::reject_referral, Admin;
     get "/api/admin/analytics" => analytics::get_analytics, Admin;
     post "/api/admin/analytics/refresh" => analytics::refresh_analytics, Admin;
+    get "/api/admin/winback" => analytics::get_winback, Admin;
     get "/api/admin/data-requests" => admin::list_data_requests, Admin;
     get "/api/admin/webhooks/failed" => admin::list_failed_webhooks, Admin;
     post "/api/admin/webhooks/failed/{inbox_id}/retry" => admin::retry_failed_webhook, Admin;

@@ -53,6 +53,9 @@ pub mod kind {
     pub const TIER_ENTRY: &str = "tier_entry";
     pub const REFERRAL: &str = "referral";
     pub const EXPIRY: &str = "expiry";
+    /// The win-back offer's bonus points (`engine::winback`). Activity: a
+    /// bonus for a long-inactive customer must not expire at once.
+    pub const WINBACK: &str = "winback";
 
     /// Kinds that count as the customer's activity for expiry: earning or
     /// spending points, as loyalty programs commonly define it. Clawbacks,
@@ -60,7 +63,14 @@ pub mod kind {
     pub fn is_activity(kind: &str) -> bool {
         matches!(
             kind,
-            EARN | REDEEM | ADJUSTMENT | SIGNUP | BIRTHDAY | TIER_ENTRY | REFERRAL | REFUND
+            EARN | REDEEM
+                | ADJUSTMENT
+                | SIGNUP
+                | BIRTHDAY
+                | TIER_ENTRY
+                | REFERRAL
+                | REFUND
+                | WINBACK
         )
     }
 }

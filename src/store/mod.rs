@@ -24,6 +24,7 @@ pub mod sandbox;
 pub mod schedule;
 pub mod shops;
 pub mod stats;
+pub mod winback;
 pub mod writer;
 
 use std::{sync::Arc, time::Duration};

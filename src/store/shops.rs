@@ -91,6 +91,8 @@ pub async fn redact_shop(
         "DELETE FROM referrals WHERE shop_id = $1",
         "DELETE FROM program_versions WHERE shop_id = $1",
         "DELETE FROM analytics_snapshots WHERE shop_id = $1",
+        "DELETE FROM winback_episodes WHERE shop_id = $1",
+        "DELETE FROM winback_keys WHERE shop_id = $1",
         "DELETE FROM order_products WHERE shop_id = $1",
         "DELETE FROM product_pairs WHERE shop_id = $1",
     ] {

@@ -14,7 +14,7 @@ crate::on_both_backends!(
 
 const PERSON: &[u8] = br#"{"id":191167,"email":"john@example.com","first_name":"Johnathan","last_name":"Redactable","phone":"555-625-1199","tags":"vip","updated_at":"2026-01-01T00:00:00Z"}"#;
 
-async fn shop_id(app: &TestApp, domain: &str) -> i64 {
+pub(crate) async fn shop_id(app: &TestApp, domain: &str) -> i64 {
     sqlx::query_scalar("SELECT id FROM shops WHERE domain = $1")
         .bind(domain)
         .fetch_one(app.store.writer())

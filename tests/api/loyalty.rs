@@ -27,7 +27,7 @@ crate::on_both_backends!(
 const CUSTOMER: i64 = 7_000_000_000_000_001;
 
 /// An order paid in USD: `subtotal` after discounts, with tax and shipping.
-fn order(id: i64, customer: Option<i64>, subtotal: &str) -> Value {
+pub(crate) fn order(id: i64, customer: Option<i64>, subtotal: &str) -> Value {
     let money = |a: &str| json!({ "shop_money": { "amount": a, "currency_code": "USD" } });
     json!({
         "id": id,
@@ -57,7 +57,7 @@ fn cancelled_order(id: i64, customer: Option<i64>, subtotal: &str) -> Value {
     body
 }
 
-fn refund(id: i64, order_id: i64, lines: &str) -> Value {
+pub(crate) fn refund(id: i64, order_id: i64, lines: &str) -> Value {
     let money = |a: &str| json!({ "shop_money": { "amount": a, "currency_code": "USD" } });
     json!({
         "id": id,
@@ -66,13 +66,13 @@ fn refund(id: i64, order_id: i64, lines: &str) -> Value {
     })
 }
 
-async fn send_json(app: &TestApp, topic: &str, key: &str, body: &Value) {
+pub(crate) async fn send_json(app: &TestApp, topic: &str, key: &str, body: &Value) {
     let response = app.send(topic, key, body.to_string().as_bytes()).await;
     assert_eq!(response.status(), 200, "{topic} {key}");
 }
 
 /// (spendable, pending) points of a customer, and checks the ledger adds up.
-async fn points(app: &TestApp, customer: i64) -> (i64, i64) {
+pub(crate) async fn points(app: &TestApp, customer: i64) -> (i64, i64) {
     let balance = app
         .count(&format!(
             "SELECT COALESCE(MAX(points_balance), 0) FROM customers WHERE customer_id = {customer}"
@@ -96,7 +96,7 @@ async fn points(app: &TestApp, customer: i64) -> (i64, i64) {
     (balance, pending)
 }
 
-async fn put_program(app: &TestApp, change: impl FnOnce(&mut Value)) {
+pub(crate) async fn put_program(app: &TestApp, change: impl FnOnce(&mut Value)) {
     app.change_program(SHOP, change).await;
 }
 

@@ -18,3 +18,4 @@ mod program;
 mod referrals;
 mod sandbox;
 mod webhooks;
+mod winback;

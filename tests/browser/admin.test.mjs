@@ -165,6 +165,7 @@ describe("the embedded admin page", { timeout: 300000 }, () => {
     assert.ok(Number(issued.replace(/\D/g, "")) > 0, `points issued: ${issued}`);
     assert.match(await page.locator("[data-metric=liability] s-heading").innerText(), /\$\d/);
     assert.ok(await page.locator("svg.chart polyline").count() >= 2, "the trend is drawn");
+    await page.waitForSelector("s-section#winback");
     assert.equal(await page.locator("[data-role=error]").count(), 0);
     await shot("dashboard");
     // Recomputing answers with the figures again, and another period loads.
@@ -220,6 +221,26 @@ describe("the embedded admin page", { timeout: 300000 }, () => {
     assert.equal(await page.locator('s-number-field[data-path="offers.co_purchase_limit"] input').inputValue(), "5");
     await page.locator("#section-offers").scrollIntoViewIfNeeded();
     await shot("program-offers");
+    assertNoProblems();
+  });
+
+  it("sets up the win-back offer as a discount code", async () => {
+    await open("program");
+    const path = (kind, p) => page.locator(`${kind}[data-path="${p}"] ${kind === "s-select" ? "select" : "input"}`);
+    await path("s-checkbox", "winback.enabled").check();
+    await path("s-select", "winback.offer.kind").selectOption("discount");
+    await page.waitForSelector('s-number-field[data-path="winback.offer.valid_days"]');
+    await path("s-number-field", "winback.offer.valid_days").fill("21");
+    await path("s-number-field", "winback.holdout_percent").fill("20");
+    await page.locator("#save-program").click();
+    await page.waitForSelector("[data-role=saved]");
+    await page.reload();
+    await page.waitForSelector('s-number-field[data-path="winback.offer.valid_days"]');
+    assert.equal(await path("s-number-field", "winback.offer.valid_days").inputValue(), "21");
+    assert.equal(await path("s-number-field", "winback.holdout_percent").inputValue(), "20");
+    assert.equal(await path("s-select", "winback.offer.kind").inputValue(), "discount");
+    assert.ok(await path("s-checkbox", "winback.enabled").isChecked());
+    await shot("program-winback");
     assertNoProblems();
   });
 

@@ -37,8 +37,13 @@ export async function render(ctx) {
   async function load(key) {
     fill(body, loading("Loading the figures"));
     try {
-      const data = await api("GET", `/api/admin/analytics?period=${encodeURIComponent(key)}`);
-      fill(body, ...figures(data));
+      const [data, winback] = await Promise.all([
+        api("GET", `/api/admin/analytics?period=${encodeURIComponent(key)}`),
+        // The win-back figures failing leaves the rest of the dashboard.
+        api("GET", `/api/admin/winback?period=${encodeURIComponent(key)}`).catch((error) => ({ error })),
+      ]);
+      fill(body, ...figures(data),
+        winback.error ? errorBanner(winback.error, "The win-back figures could not be loaded") : winbackSection(winback));
     } catch (e) {
       fill(body, errorBanner(e, "The figures could not be loaded"));
     }
@@ -122,6 +127,31 @@ function figures(a) {
         : barChart(tiers.map((t) => ({ label: t.name, value: t.customers, text: `${count(t.customers)} customers` })), "Customers per tier"),
       tiers.length === 0 ? null : table(["Tier", "Customers"], tiers.map((t) => [t.name, count(t.customers)]))),
   ];
+}
+
+// Win-back: at-risk customers who got the offer against the holdout that
+// got none; the lift is the difference of their rates.
+function winbackSection(w) {
+  const cur = w.currency;
+  const offered = w.offered || {};
+  const holdout = w.holdout || {};
+  const none = w.no_offer || {};
+  const episodes = (offered.episodes || 0) + (holdout.episodes || 0) + (none.episodes || 0);
+  const lift = w.lift_points === null || w.lift_points === undefined ? "—" : `${w.lift_points.startsWith("-") ? "" : "+"}${w.lift_points} points`;
+  const grid = (...items) => h("s-grid", { gridTemplateColumns: "repeat(auto-fit, minmax(190px, 1fr))", gap: "base", class: "metrics" }, ...items);
+  return h("s-section", { heading: "Win-back", id: "winback" },
+    h("s-stack", { gap: "base" },
+      w.enabled ? null : h("s-paragraph", { color: "subdued" }, "Win-back offers are off: at-risk customers are measured but get nothing. Turn them on in Program."),
+      episodes === 0
+        ? h("s-paragraph", { color: "subdued" }, "No customer became at risk in this period.")
+        : grid(
+          metric("Win-back rate with the offer", rate(offered.win_back_rate), rateDetail(offered.win_back_rate, "at-risk customers came back"), "winback-rate"),
+          metric("Win-back rate of the holdout", rate(holdout.win_back_rate), rateDetail(holdout.win_back_rate, "came back without an offer"), "winback-holdout-rate"),
+          metric("Lift", lift, "offered rate minus holdout rate", "winback-lift"),
+          metric("Recovered revenue", money(offered.recovered_revenue_minor, cur),
+            `${money(offered.revenue_per_episode_minor, cur)} per customer offered · ${money(holdout.revenue_per_episode_minor, cur)} per holdout customer`, "winback-revenue"),
+          metric("Offers issued", `${count(w.cost?.points_issued)} points`, `${count(w.cost?.codes_issued)} discount codes`, "winback-cost"),
+        )));
 }
 
 function shortDay(value) {

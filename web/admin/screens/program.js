@@ -218,7 +218,6 @@ export async function render(ctx) {
     function draw() {
       for (const key of [...state.fields.keys()]) if (key.startsWith("referrals.")) state.fields.delete(key);
       const r = state.draft.referrals;
-      const adv = r.advocate_reward || {};
       fill(box, h("s-stack", { gap: "base" },
         field("checkbox", "referrals.enabled", "Referrals are on"),
         h("s-heading", {}, "The friend's welcome discount"),
@@ -226,24 +225,52 @@ export async function render(ctx) {
           field("integer", "referrals.friend_code_valid_days", "Code valid for (days)", { min: 1, max: 3650 }),
           amountField("referrals.minimum_order", "The friend's order must reach", { optional: true, placeholder: "No minimum" })),
         h("s-heading", {}, "The advocate's reward"),
-        row(field("select", "referrals.advocate_reward.kind", "Once the friend's order is past the return window, the advocate gets", {
-          options: [["points", "Points"], ["discount", "A discount code"]],
-          rerender: () => {
-            const kind = r.advocate_reward.kind;
-            r.advocate_reward = kind === "points"
-              ? { kind, points: 500 }
-              : { kind, value: { kind: "amount_off", amount: formatMinor(10n * 10n ** BigInt(exp), exp) }, valid_days: 90 };
-            draw(); changed();
-          },
-        })),
-        adv.kind === "points"
-          ? row(field("integer", "referrals.advocate_reward.points", "Points", { min: 1 }))
-          : row(...rewardValueFields("referrals.advocate_reward.value", adv.value || {}, () => { draw(); changed(); }),
-            field("integer", "referrals.advocate_reward.valid_days", "Code valid for (days)", { min: 1, max: 3650 })),
+        ...pointsOrCodeFields(r, "advocate_reward", "referrals.advocate_reward",
+          "Once the friend's order is past the return window, the advocate gets", 500, draw),
         h("s-heading", {}, "Fraud limits"),
         row(field("integer", "referrals.cap_per_advocate", "Most referrals rewarded per advocate", { min: 0 }),
           field("integer", "referrals.burst_limit", "Hold for review above this many referrals", { min: 1 }),
           field("integer", "referrals.burst_window_hours", "…within this many hours", { min: 1, max: 720 }))));
+    }
+    draw();
+    return box;
+  }
+
+  /** The kind select and its fields for a points-or-code reward at
+   * `owner[key]` (`path`): points, or a discount code with its validity. */
+  function pointsOrCodeFields(owner, key, path, label, defaultPoints, draw) {
+    const reward = owner[key] || {};
+    return [
+      row(field("select", `${path}.kind`, label, {
+        options: [["points", "Points"], ["discount", "A discount code"]],
+        rerender: () => {
+          const kind = owner[key].kind;
+          owner[key] = kind === "points"
+            ? { kind, points: defaultPoints }
+            : { kind, value: { kind: "amount_off", amount: formatMinor(10n * 10n ** BigInt(exp), exp) }, valid_days: 90 };
+          draw(); changed();
+        },
+      })),
+      reward.kind === "points"
+        ? row(field("integer", `${path}.points`, "Points", { min: 1 }))
+        : row(...rewardValueFields(`${path}.value`, reward.value || {}, () => { draw(); changed(); }),
+          field("integer", `${path}.valid_days`, "Code valid for (days)", { min: 1, max: 3650 })),
+    ];
+  }
+
+  function winbackSection() {
+    const box = h("s-section", { heading: "Win-back", id: "section-winback" });
+    function draw() {
+      for (const key of [...state.fields.keys()]) if (key.startsWith("winback.")) state.fields.delete(key);
+      const w = state.draft.winback;
+      fill(box, h("s-stack", { gap: "base" },
+        h("s-paragraph", { color: "subdued" }, "A customer whose next order is overdue by their own rhythm (or the shop's, after one order) is at risk. Each time a customer becomes at risk they get the offer once; a share of them gets nothing, so the dashboard can show whether the offer brings customers back."),
+        field("checkbox", "winback.enabled", "Send at-risk customers a win-back offer"),
+        row(field("integer", "winback.grace_percent", "At risk once the usual interval has passed by (%)", { min: 100, max: 1000, details: "150: one and a half times the usual gap between orders" }),
+          field("integer", "winback.holdout_percent", "Holdout: at-risk customers who get no offer (%)", { min: 0, max: 50 }),
+          field("integer", "winback.attribution_days", "An order within this many days counts as a return", { min: 1, max: 365 })),
+        h("s-heading", {}, "The offer"),
+        ...pointsOrCodeFields(w, "offer", "winback.offer", "An at-risk customer gets", 250, draw)));
     }
     draw();
     return box;
@@ -310,7 +337,7 @@ export async function render(ctx) {
     }
   }));
 
-  fill(sections, earningSection(), rewardsSection(), tiersSection(), expirySection(), referralsSection(), offersSection());
+  fill(sections, earningSection(), rewardsSection(), tiersSection(), expirySection(), referralsSection(), winbackSection(), offersSection());
   renderPreview();
   return h("s-page", { heading: "Program" }, save, message, sections);
 }
