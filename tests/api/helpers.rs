@@ -470,6 +470,38 @@ impl TestApp {
         panic!("effects still queued after 100 rounds");
     }
 
+    /// Drains the inbox with `workers` processors at once until nothing is
+    /// queued; retries after a lost race wait out a backoff, so they are
+    /// brought forward between rounds.
+    pub async fn drain_racing(&self, workers: usize) {
+        for _ in 0..50 {
+            let processors: Vec<_> = (0..workers)
+                .map(|i| {
+                    InboxProcessor::new(
+                        self.store.clone(),
+                        format!("racer-{i}"),
+                        Duration::from_secs(60),
+                        50,
+                    )
+                })
+                .collect();
+            for done in futures_util::future::join_all(processors.iter().map(|p| p.drain())).await {
+                done.unwrap();
+            }
+            let left = self
+                .count("SELECT COUNT(*) FROM webhook_inbox WHERE status = 'queued'")
+                .await;
+            if left == 0 {
+                return;
+            }
+            sqlx::query("UPDATE webhook_inbox SET available_at = 0 WHERE status = 'queued'")
+                .execute(self.store.writer())
+                .await
+                .unwrap();
+        }
+        panic!("deliveries still queued after 50 rounds");
+    }
+
     /// Runs the scheduled loyalty jobs as if the time were `now` (ms).
     pub async fn run_jobs(&self, now: i64) -> advocate::engine::scheduled::Report {
         advocate::engine::scheduled::run_due(&self.store, "test-jobs", now)

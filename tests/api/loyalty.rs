@@ -563,9 +563,6 @@ async fn any_interleaving_of_order_events_ends_with_the_same_ledger(backend: Bac
 }
 
 async fn workers_racing_on_one_order_move_its_points_once(backend: Backend) {
-    use advocate::jobs::inbox::InboxProcessor;
-    use std::time::Duration;
-
     let app = TestApp::spawn(backend).await;
     send_json(
         &app,
@@ -581,26 +578,7 @@ async fn workers_racing_on_one_order_move_its_points_once(backend: Backend) {
         let body = refund(85_000 + i, 8500, "10.00");
         send_json(&app, "refunds/create", &format!("refund-{i}"), &body).await;
     }
-    let worker =
-        |name: String| InboxProcessor::new(app.store.clone(), name, Duration::from_secs(60), 50);
-    for _ in 0..50 {
-        let workers: Vec<_> = (0..4).map(|i| worker(format!("racer-{i}"))).collect();
-        let drains = workers.iter().map(|w| w.drain());
-        for done in futures_util::future::join_all(drains).await {
-            done.unwrap();
-        }
-        let left = app
-            .count("SELECT COUNT(*) FROM webhook_inbox WHERE status = 'queued'")
-            .await;
-        if left == 0 {
-            break;
-        }
-        // Retries after a lost race wait out a backoff: bring them forward.
-        sqlx::query("UPDATE webhook_inbox SET available_at = 0 WHERE status = 'queued'")
-            .execute(app.store.writer())
-            .await
-            .unwrap();
-    }
+    app.drain_racing(4).await;
     assert_eq!(
         app.count("SELECT COUNT(*) FROM webhook_inbox WHERE status <> 'done'")
             .await,

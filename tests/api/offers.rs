@@ -424,9 +424,6 @@ async fn offers_reach_only_their_own_shopper_and_shop(backend: Backend) {
 }
 
 async fn workers_racing_on_orders_that_share_products_keep_the_counts_exact(backend: Backend) {
-    use advocate::jobs::inbox::InboxProcessor;
-    use std::time::Duration;
-
     let app = TestApp::spawn(backend).await;
     app.install(SHOP).await;
     // Thirty orders of the same three products (lines in different orders),
@@ -450,25 +447,7 @@ async fn workers_racing_on_orders_that_share_products_keep_the_counts_exact(back
         }
         deliver(&app, SHOP, "orders/updated", &format!("again-{id}"), &body).await;
     }
-    let worker =
-        |name: String| InboxProcessor::new(app.store.clone(), name, Duration::from_secs(60), 50);
-    for _ in 0..50 {
-        let workers: Vec<_> = (0..4).map(|i| worker(format!("racer-{i}"))).collect();
-        for done in futures_util::future::join_all(workers.iter().map(|w| w.drain())).await {
-            done.unwrap();
-        }
-        let left = app
-            .count("SELECT COUNT(*) FROM webhook_inbox WHERE status = 'queued'")
-            .await;
-        if left == 0 {
-            break;
-        }
-        // Retries after a lost race wait out a backoff: bring them forward.
-        sqlx::query("UPDATE webhook_inbox SET available_at = 0 WHERE status = 'queued'")
-            .execute(app.store.writer())
-            .await
-            .unwrap();
-    }
+    app.drain_racing(4).await;
     assert_eq!(
         app.count("SELECT COUNT(*) FROM webhook_inbox WHERE status <> 'done'")
             .await,
