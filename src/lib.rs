@@ -18,8 +18,8 @@
 //! | [`sim`] | a local stand-in for Shopify, for tests and local runs |
 //! | [`store`] | all SQL, one file per aggregate, on SQLite or PostgreSQL |
 //! | [`jobs`] | background work: the webhook inbox processor and its topic handlers, the outbox sender |
-//! | [`loyalty`] | the loyalty rules, pure: settings, money, earning and clawback, tiers, referral fraud rules, NPS |
-//! | [`engine`] | applies the rules to stored facts in transactions: orders, tiers, redemption, referrals, segments, win-back episodes, NPS answers, scheduled jobs |
+//! | [`loyalty`] | the loyalty rules, pure: settings, money, earning and clawback, tiers, referral fraud rules, segments, win-back, NPS, personal offers |
+//! | [`engine`] | applies the rules to stored facts in transactions: orders, tiers, redemption, referrals, segments, win-back episodes, NPS answers, personal offers, scheduled jobs |
 //! | [`error`] | the HTTP error type every route answers with |
 //! | [`metrics`] | Prometheus metrics: counters on the hot paths, database figures read on scrape |
 //! | [`ops`] | operations settings: who reads `/metrics`, how long a stop may take |

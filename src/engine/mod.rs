@@ -13,6 +13,7 @@
 //! | [`program`] | saving settings, and what a change implies |
 //! | [`scheduled`] | pending points maturing, expiry, rolling tiers, birthdays, segments |
 //! | [`segments`] | behaviour segments with their tags, metafield and Flow trigger |
+//! | [`offers`] | order products, co-purchase pair counts, the shopper's personal offers |
 //! | [`winback`] | at-risk episodes, their offer and holdout, return purchases |
 //!
 //! Concurrency: rows that several events may change at once (an order, a
@@ -20,6 +21,7 @@
 //! [`EngineError::Conflict`] and the whole step is retried with fresh facts.
 
 pub mod nps;
+pub mod offers;
 pub mod orders;
 pub mod program;
 pub mod redeem;

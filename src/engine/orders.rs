@@ -13,7 +13,7 @@ use crate::{
         earning::{
             AwardState, Channel, Counting, OrderAmounts, OrderSnapshot, OrderState, RefundAmounts,
         },
-        identity, money,
+        identity, money, offers,
     },
     shopify::webhook::WebhookTopic,
     store::{
@@ -45,6 +45,9 @@ pub struct OrderFactsIn {
     pub address_hash: Option<String>,
     pub discount_codes: Vec<String>,
     pub refunds: Vec<(i64, RefundAmounts)>,
+    /// The order's lines; None when the payload lists none (`line_items`
+    /// absent), so the stored ones stay.
+    pub lines: Option<Vec<offers::Line>>,
 }
 
 /// What an order-related delivery tells the engine.
@@ -97,6 +100,20 @@ struct IdOnly {
     id: i64,
 }
 
+/// An order line: only what co-purchase needs. Shopify sends no product
+/// handle here, so storefront links cannot be built from it.
+#[derive(Deserialize)]
+struct LinePayload {
+    product_id: Option<i64>,
+    variant_id: Option<i64>,
+    title: Option<String>,
+    name: Option<String>,
+    #[serde(default)]
+    quantity: i64,
+    /// After edits and refunds; older payloads lack it.
+    current_quantity: Option<i64>,
+}
+
 #[derive(Deserialize)]
 struct DiscountCode {
     code: String,
@@ -130,6 +147,7 @@ struct OrderPayload {
     discount_codes: Vec<DiscountCode>,
     #[serde(default)]
     refunds: Vec<RefundPayload>,
+    line_items: Option<Vec<LinePayload>>,
 }
 
 #[derive(Deserialize)]
@@ -265,6 +283,17 @@ pub fn parse_event(topic: &WebhookTopic, body: &[u8]) -> Result<OrderEvent, Stri
         address_hash,
         discount_codes: o.discount_codes.into_iter().map(|d| d.code).collect(),
         refunds,
+        lines: o.line_items.map(|lines| {
+            lines
+                .into_iter()
+                .map(|l| offers::Line {
+                    product_id: l.product_id,
+                    variant_id: l.variant_id,
+                    title: l.title.or(l.name).unwrap_or_default(),
+                    quantity: l.current_quantity.unwrap_or(l.quantity),
+                })
+                .collect()
+        }),
     })))
 }
 
@@ -310,6 +339,10 @@ pub async fn apply(
         row.points_state = Some("settled".into());
     }
     let mut state = to_state(&row, orders::list_refunds(conn, shop_id, order_id).await?);
+    let lines = match &event {
+        OrderEvent::Order(f) => Some(f.lines.clone()),
+        _ => None,
+    };
     match event {
         OrderEvent::Order(f) => {
             for (refund_id, refund) in &f.refunds {
@@ -437,6 +470,13 @@ pub async fn apply(
         now,
     )
     .await?;
+    // Last, after the customer's rows: pair rows are shared by every order
+    // of the shop, so they are held for as short a time as possible and
+    // always locked after the customer's, never before.
+    if let Some(lines) = lines {
+        let counted = offers::counted(row.cancelled_at.is_some(), row.is_test == 1);
+        super::offers::record_order(conn, shop_id, order_id, lines.as_deref(), counted).await?;
+    }
     Ok(applied)
 }
 

@@ -429,6 +429,8 @@ async fn export_customer_data(
 ) -> Result<Handled, HandlerError> {
     let customer = customers::find_customer(conn, d.shop.id, customer_id).await?;
     let orders = orders::list_for_customer(conn, d.shop.id, customer_id).await?;
+    let order_products =
+        crate::store::offers::list_for_customer(conn, d.shop.id, customer_id).await?;
     let ledger = ledger::list_for_customer(conn, d.shop.id, customer_id).await?;
     let redemptions =
         crate::store::redemptions::list_for_customer(conn, d.shop.id, customer_id).await?;
@@ -449,6 +451,7 @@ async fn export_customer_data(
         "generated_at": DateTime::from_timestamp_millis(d.now).map(|t| t.to_rfc3339()),
         "profile": customer,
         "orders": orders,
+        "order_products": order_products,
         "points_ledger": ledger,
         "redemptions": redemptions,
         "tier_history": tier_history,

@@ -6,6 +6,7 @@
 //! |---|---|
 //! | [`settings`] | a shop's program, its defaults and validation |
 //! | [`money`] | decimal amounts as integer minor units |
+//! | [`offers`] | personal offers: the closest reward, order products and the co-purchase ranking |
 //! | [`earning`] | points from orders: award, proportional clawback, cancellation |
 //! | [`tiers`] | which VIP level a customer reaches |
 //! | [`referrals`] | referral fraud rules |
@@ -22,6 +23,7 @@ pub mod earning;
 pub mod identity;
 pub mod money;
 pub mod nps;
+pub mod offers;
 pub mod referrals;
 pub mod segments;
 pub mod settings;

@@ -1,5 +1,6 @@
 //! What checkout, the storefront and the admin page share: the shopper's
-//! loyalty view (balance, tier, rewards) and the redemption flow.
+//! loyalty view (balance, tier, rewards, personal offers) and the
+//! redemption flow.
 
 use std::time::Duration;
 
@@ -107,6 +108,9 @@ pub async fn loyalty_view(
         .map(|r| reward_json(&program, r, balance))
         .collect();
     let referral_code = referrals::find_code(&mut conn, shop_id, customer_id).await?;
+    let offers =
+        engine::offers::offers_for(&mut conn, shop_id, &program.settings, customer_id, balance)
+            .await?;
     Ok(json!({
         "logged_in": true,
         "points_balance": balance,
@@ -116,6 +120,7 @@ pub async fn loyalty_view(
         "rewards": rewards,
         "referral_code": referral_code,
         "birthday": birthday,
+        "offers": offers,
     }))
 }
 

@@ -15,6 +15,7 @@ pub mod inbox;
 pub mod ledger;
 pub mod nps;
 pub mod oauth_states;
+pub mod offers;
 pub mod orders;
 pub mod outbox;
 pub mod program;

@@ -96,6 +96,8 @@ pub async fn redact_shop(
         "DELETE FROM nps_responses WHERE shop_id = $1",
         "DELETE FROM winback_episodes WHERE shop_id = $1",
         "DELETE FROM winback_keys WHERE shop_id = $1",
+        "DELETE FROM order_products WHERE shop_id = $1",
+        "DELETE FROM product_pairs WHERE shop_id = $1",
     ] {
         sqlx::query(table).bind(shop_id).execute(&mut *conn).await?;
     }

@@ -370,6 +370,34 @@ impl TestApp {
         assert_eq!(response.status(), 200, "install {shop}");
     }
 
+    /// Changes `shop`'s program settings through the admin API, as the
+    /// Program screen does (read, change, save under the version read).
+    pub async fn change_program(&self, shop: &str, change: impl FnOnce(&mut serde_json::Value)) {
+        let token = session_token(shop, Some("1"));
+        let url = format!("{}/api/admin/program", self.address);
+        let current: serde_json::Value = self
+            .http
+            .get(&url)
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let mut settings = current["settings"].clone();
+        change(&mut settings);
+        let response = self
+            .http
+            .put(&url)
+            .bearer_auth(&token)
+            .json(&serde_json::json!({ "settings": settings, "version": current["version"] }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
+    }
+
     /// Another Advocate process's view of the shop tokens: its own pool on
     /// the same database, the same keys, the same Shopify.
     pub async fn token_service(&self) -> advocate::shopify::tokens::ShopTokens {
@@ -440,6 +468,38 @@ impl TestApp {
                 .unwrap();
         }
         panic!("effects still queued after 100 rounds");
+    }
+
+    /// Drains the inbox with `workers` processors at once until nothing is
+    /// queued; retries after a lost race wait out a backoff, so they are
+    /// brought forward between rounds.
+    pub async fn drain_racing(&self, workers: usize) {
+        for _ in 0..50 {
+            let processors: Vec<_> = (0..workers)
+                .map(|i| {
+                    InboxProcessor::new(
+                        self.store.clone(),
+                        format!("racer-{i}"),
+                        Duration::from_secs(60),
+                        50,
+                    )
+                })
+                .collect();
+            for done in futures_util::future::join_all(processors.iter().map(|p| p.drain())).await {
+                done.unwrap();
+            }
+            let left = self
+                .count("SELECT COUNT(*) FROM webhook_inbox WHERE status = 'queued'")
+                .await;
+            if left == 0 {
+                return;
+            }
+            sqlx::query("UPDATE webhook_inbox SET available_at = 0 WHERE status = 'queued'")
+                .execute(self.store.writer())
+                .await
+                .unwrap();
+        }
+        panic!("deliveries still queued after 50 rounds");
     }
 
     /// Runs the scheduled loyalty jobs as if the time were `now` (ms).

@@ -97,29 +97,7 @@ pub(crate) async fn points(app: &TestApp, customer: i64) -> (i64, i64) {
 }
 
 pub(crate) async fn put_program(app: &TestApp, change: impl FnOnce(&mut Value)) {
-    let token = session_token(SHOP, Some("1"));
-    let url = format!("{}/api/admin/program", app.address);
-    let current: Value = app
-        .http
-        .get(&url)
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let mut settings = current["settings"].clone();
-    change(&mut settings);
-    let response = app
-        .http
-        .put(&url)
-        .bearer_auth(&token)
-        .json(&json!({ "settings": settings, "version": current["version"] }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
+    app.change_program(SHOP, change).await;
 }
 
 async fn a_paid_order_earns_once_however_often_it_is_delivered(backend: Backend) {
@@ -585,9 +563,6 @@ async fn any_interleaving_of_order_events_ends_with_the_same_ledger(backend: Bac
 }
 
 async fn workers_racing_on_one_order_move_its_points_once(backend: Backend) {
-    use advocate::jobs::inbox::InboxProcessor;
-    use std::time::Duration;
-
     let app = TestApp::spawn(backend).await;
     send_json(
         &app,
@@ -603,26 +578,7 @@ async fn workers_racing_on_one_order_move_its_points_once(backend: Backend) {
         let body = refund(85_000 + i, 8500, "10.00");
         send_json(&app, "refunds/create", &format!("refund-{i}"), &body).await;
     }
-    let worker =
-        |name: String| InboxProcessor::new(app.store.clone(), name, Duration::from_secs(60), 50);
-    for _ in 0..50 {
-        let workers: Vec<_> = (0..4).map(|i| worker(format!("racer-{i}"))).collect();
-        let drains = workers.iter().map(|w| w.drain());
-        for done in futures_util::future::join_all(drains).await {
-            done.unwrap();
-        }
-        let left = app
-            .count("SELECT COUNT(*) FROM webhook_inbox WHERE status = 'queued'")
-            .await;
-        if left == 0 {
-            break;
-        }
-        // Retries after a lost race wait out a backoff: bring them forward.
-        sqlx::query("UPDATE webhook_inbox SET available_at = 0 WHERE status = 'queued'")
-            .execute(app.store.writer())
-            .await
-            .unwrap();
-    }
+    app.drain_racing(4).await;
     assert_eq!(
         app.count("SELECT COUNT(*) FROM webhook_inbox WHERE status <> 'done'")
             .await,

@@ -11,6 +11,7 @@ mod helpers;
 mod loyalty;
 mod metrics;
 mod nps;
+mod offers;
 mod outbox;
 mod processes;
 mod processing;

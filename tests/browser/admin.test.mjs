@@ -198,6 +198,32 @@ describe("the embedded admin page", { timeout: 300000 }, () => {
     assertNoProblems();
   });
 
+  it("turns on co-purchase offers with a limit that is still there after a reload", async () => {
+    await open("program");
+    const coPurchase = page.locator('s-checkbox[data-path="offers.co_purchase"] input');
+    const limit = page.locator('s-number-field[data-path="offers.co_purchase_limit"] input');
+    assert.equal(await coPurchase.isChecked(), false, "off by default");
+    await coPurchase.check();
+    await limit.fill("13");
+    expectedStatuses = new Set([422]);
+    try {
+      await page.locator("#save-program").click();
+      await page.waitForSelector('s-number-field[data-path="offers.co_purchase_limit"][error]');
+    } finally {
+      expectedStatuses = new Set();
+    }
+    await limit.fill("5");
+    await page.locator("#save-program").click();
+    await page.waitForSelector("[data-role=saved]");
+    await page.reload();
+    await page.waitForSelector('s-checkbox[data-path="offers.co_purchase"] input');
+    assert.equal(await page.locator('s-checkbox[data-path="offers.co_purchase"] input').isChecked(), true);
+    assert.equal(await page.locator('s-number-field[data-path="offers.co_purchase_limit"] input').inputValue(), "5");
+    await page.locator("#section-offers").scrollIntoViewIfNeeded();
+    await shot("program-offers");
+    assertNoProblems();
+  });
+
   it("sets up the win-back offer as a discount code", async () => {
     await open("program");
     const path = (kind, p) => page.locator(`${kind}[data-path="${p}"] ${kind === "s-select" ? "select" : "input"}`);

@@ -7,7 +7,7 @@
   document.addEventListener('shopify:section:load', run);
 })((() => {
 const fill = (s, v) => String(s || '').replace(/\[(\w+)\]/g, (m, k) => (v && k in v ? v[k] : m));
-const safe = (f, d) => { try { return f(); } catch (e) { return d; } };
+const safe = (f, d) => { try { return f(); } catch { return d; } };
 const points = (n, t, loc) =>
   fill(t['points_' + safe(() => new Intl.PluralRules(loc).select(n))] || t.points_other, { count: safe(() => n.toLocaleString(loc), n) });
 const money = (a, cur, loc) => safe(() => (+a).toLocaleString(loc, { style: 'currency', currency: cur }), a + ' ' + cur);
@@ -20,7 +20,7 @@ const progress = (next, t, loc) => {
 // "3/7", "03-07" -> "03-07"; null unless a real day (02-29 too).
 const parseBirthday = (s) => {
   const m = /^\s*(\d\d?)\s*[-/.]\s*(\d\d?)\s*$/.exec(s || ''), mo = m && +m[1], d = m && +m[2];
-  return mo && mo < 13 && d && d <= [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][mo - 1] ? m[1].padStart(2, 0) + '-' + m[2].padStart(2, 0) : null;
+  return mo && mo < 13 && new Date(2000, mo - 1, d).getDate() == d ? m[1].padStart(2, 0) + '-' + m[2].padStart(2, 0) : null;
 };
 // Only a same-origin path.
 const proxyBase = (s) => (s = String(s || '').trim().replace(/\/+$/, '')) && /^(\/[\w-]+)+$/.test(s) ? s : '/apps/loyalty';
@@ -124,9 +124,10 @@ function mount(root) {
       });
       if (!v.rewards.length) ul.append(el('li', 'lw-note', t.no_rewards));
       $('ref').value = v.referral;
+      self.lwOffers?.(root, s.data);
     }
     if (s.msg != shown) {
-      // Emptied first so that a repeated message is announced again.
+      // Emptied first, so a repeated message is announced again.
       shown = s.msg;
       m.textContent = '';
       m.className = 'lw-msg lw-' + v.tone;

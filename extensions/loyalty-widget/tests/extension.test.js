@@ -40,7 +40,7 @@ test('the extension is a theme app extension with only the folders Shopify accep
 
 test('size limits: JavaScript under 10 kB (theme-check), Liquid under 100 kB, bundle small', () => {
   const size = (...p) => fs.statSync(path.join(root, ...p)).size;
-  assert.ok(size('assets', 'loyalty-widget.js') < 10000, `loyalty-widget.js is ${size('assets', 'loyalty-widget.js')} B`);
+  for (const js of ['loyalty-widget.js', 'loyalty-offers.js']) assert.ok(size('assets', js) < 10000, `${js} is ${size('assets', js)} B`);
   assert.ok(size('assets', 'loyalty-widget.css') < 100000);
   const liquidBytes = Object.values(liquid).reduce((n, s) => n + Buffer.byteLength(s), 0);
   assert.ok(liquidBytes < 100 * 1024, `Liquid is ${liquidBytes} B`);
@@ -48,16 +48,22 @@ test('size limits: JavaScript under 10 kB (theme-check), Liquid under 100 kB, bu
   assert.ok(all.reduce((a, b) => a + b, 0) < 200 * 1024);
 });
 
-test('no third-party script: one local JS file, no CDN, no inline <script src>', () => {
-  const js = read('assets', 'loyalty-widget.js');
-  assert.doesNotMatch(js, /https?:\/\//);
-  assert.doesNotMatch(js, /\bimport\b|\brequire\(/);
+test('no third-party script: our own JS files only, no CDN; a <script src> only for our own asset', () => {
+  const scripts = list('assets').filter((f) => f.endsWith('.js'));
+  assert.deepEqual(scripts, ['loyalty-offers.js', 'loyalty-widget.js']);
+  for (const f of scripts) {
+    const js = read('assets', f);
+    assert.doesNotMatch(js, /https?:\/\//, f);
+    assert.doesNotMatch(js, /\bimport\b|\brequire\(/, f);
+  }
   for (const [f, src] of Object.entries(liquid)) {
-    assert.doesNotMatch(src, /<script[^>]*\ssrc=/i, f);
+    for (const tag of src.match(/<script[^>]*\ssrc=[^>]*>/gi) || []) {
+      assert.match(tag, /^<script src="\{\{ '([\w-]+\.js)' \| asset_url \}\}" defer>$/, f);
+      assert.ok(scripts.includes(/'([\w-]+\.js)'/.exec(tag)[1]), tag);
+    }
     assert.doesNotMatch(src, /<link[^>]*stylesheet/i, f);
     assert.doesNotMatch(src, /https?:\/\//, f);
   }
-  assert.deepEqual(list('assets').filter((f) => f.endsWith('.js')), ['loyalty-widget.js']);
 });
 
 test('block schemas are valid JSON: an app embed on body, an app block on a section', () => {
@@ -121,7 +127,7 @@ test('the markup has every element the script fills', () => {
   const snippet = snippets['loyalty-panel.liquid'];
   const names = new Set([...snippet.matchAll(/data-lw="(\w+)"/g)].map((m) => m[1]));
   for (const n of ['i18n', 'out', 'skel', 'err', 'in', 'msg', 'balance', 'pending', 'tier', 'progress', 'rewards',
-    'codebox', 'code', 'codenote', 'refbox', 'ref', 'bday', 'bform']) assert.ok(names.has(n), n);
+    'codebox', 'code', 'codenote', 'refbox', 'ref', 'bday', 'bform', 'near', 'offers', 'products']) assert.ok(names.has(n), n);
   assert.match(snippet, /data-lw-copy="ref"/);
   assert.match(snippet, /data-lw-copy="code"/);
   assert.match(snippet, /data-lw-retry/);

@@ -295,6 +295,40 @@ test('birthday 422, client-side invalid, network failure: the form stays', () =>
   assert.equal(run(ready(), { type: 'bday' }, { type: 'bday_done', status: 401 }).view, 'out');
 });
 
+// The `offers` object of GET /apps/loyalty/balance, shown by assets/loyalty-offers.js.
+const offers = require(path.join(root, 'assets', 'loyalty-offers.js'));
+const OFFERS = {
+  closest_reward: { id: '10-percent-off', name: '10% off', points_cost: 1000, points_needed: 400, redeemable: false },
+  products: [
+    { product_id: '9007199254740993', variant_id: '90071992547409931', title: 'Kettle & cups', orders_together: 3 },
+    { product_id: '104', variant_id: null, title: 'Honey', orders_together: 2 },
+  ],
+};
+const shown = (data, t = en, loc = 'en', search = '/search') => offers.present(data, t, loc, search, w);
+
+test('offers: how far the closest reward is, and products bought together linked to a search', () => {
+  const v = shown({ ...BALANCE, offers: OFFERS });
+  assert.equal(v.near, "You're 400 points from 10% off");
+  assert.deepEqual(v.products, [
+    { title: 'Kettle & cups', href: '/search?type=product&q=Kettle%20%26%20cups' },
+    { title: 'Honey', href: '/search?type=product&q=Honey' },
+  ]);
+  // Under a language prefix (routes.search_url).
+  assert.equal(shown({ ...BALANCE, offers: OFFERS }, en, 'en', '/fr/search').products[1].href, '/fr/search?type=product&q=Honey');
+  assert.equal(nb(shown({ ...BALANCE, points_balance: 0, offers: OFFERS }, fr, 'fr').near), 'Plus que 1 000 points pour 10% off');
+  assert.equal(shown({ ...BALANCE, points_balance: 999, offers: OFFERS }).near, "You're 1 point from 10% off");
+});
+
+test('offers: nothing shown when the reward is in reach, turned off, or Advocate sends none', () => {
+  const inReach = { ...OFFERS.closest_reward, points_needed: 0, redeemable: true };
+  assert.deepEqual(shown({ ...BALANCE, points_balance: 1000, offers: { closest_reward: inReach, products: [] } }), { near: '', products: [] });
+  assert.deepEqual(shown({ ...BALANCE, offers: { closest_reward: null, products: [] } }), { near: '', products: [] });
+  assert.deepEqual(shown(BALANCE), { near: '', products: [] });
+  // After a redemption the widget keeps the answer's offers with the new balance: the distance follows it.
+  const s = run(ready(), { type: 'redeem', id: '5-off', key: 'k' }, { type: 'redeemed', id: '5-off', status: 201, body: REDEEMED });
+  assert.equal(shown({ ...s.data, offers: OFFERS }).near, "You're 900 points from 10% off");
+});
+
 test('reduce never mutates the state it is given; each message is a new object', () => {
   const s = ready();
   const frozen = JSON.stringify(s);

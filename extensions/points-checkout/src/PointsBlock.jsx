@@ -112,6 +112,7 @@ function Summary({summary}) {
       </s-stack>
       {summary.pending ? <s-text color="subdued">{summary.pending}</s-text> : null}
       {summary.nextTier ? <s-text color="subdued">{summary.nextTier}</s-text> : null}
+      {summary.closestReward ? <s-text>{summary.closestReward}</s-text> : null}
     </s-stack>
   );
 }

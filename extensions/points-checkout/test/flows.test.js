@@ -125,6 +125,7 @@ describe('ready', () => {
       pending: '150 more points become available after the return window.',
       tier: 'Silver member',
       nextTier: 'Spend $120.50 more to reach Gold.',
+      closestReward: null,
     });
     assert.equal(s.intro, 'Use your points on this order:');
     assert.deepEqual(
@@ -134,6 +135,56 @@ describe('ready', () => {
         ['ten-percent', '10% off', 'On orders of $50.00 or more', 'Redeem for 1,000 points', false],
       ],
     );
+  });
+});
+
+describe('closest reward (offers)', () => {
+  const closest = (over = {}) => ({
+    offers: {
+      closest_reward: {id: 'ten-percent', name: '10% off', points_cost: 1000, points_needed: 300, redeemable: false, ...over},
+      products: [],
+    },
+  });
+
+  it('says how far the reward Advocate names is, once, instead of the cheapest reward', async () => {
+    const fetch = fakeFetch({status: 200, body: balanceBody({points_balance: 700, ...closest()})});
+    const {controller, screen} = setUp({fetch});
+    await controller.load();
+    const s = screen();
+    assert.equal(s.summary.closestReward, '300 more points and you can get 10% off.');
+    assert.deepEqual(s.rewards.map((r) => r.id), ['five-off']);
+    assert.equal(s.emptyMessage, null);
+  });
+
+  it('is gone when the reward is in reach or the merchant turned it off', async () => {
+    for (const body of [
+      balanceBody({points_balance: 1200, ...closest({points_needed: 0, redeemable: true})}),
+      balanceBody({points_balance: 700, offers: {closest_reward: null, products: []}}),
+    ]) {
+      const {controller, screen} = setUp({fetch: fakeFetch({status: 200, body})});
+      await controller.load();
+      assert.equal(screen().summary.closestReward, null);
+    }
+  });
+
+  it('with no points and offers on, says only that points come with this order', async () => {
+    const body = balanceBody({points_balance: 0, ...closest({id: 'five-off', name: '$5 off', points_cost: 500, points_needed: 500})});
+    const {controller, screen} = setUp({fetch: fakeFetch({status: 200, body})});
+    await controller.load();
+    const s = screen();
+    assert.equal(s.summary.closestReward, '500 more points and you can get $5 off.');
+    assert.equal(s.emptyMessage, 'You have no points to spend yet: you earn them with this order.');
+  });
+
+  it('singular, and ignores an answer without a usable reward', async () => {
+    const one = balanceBody({points_balance: 999, ...closest({points_needed: 1})});
+    let {controller, screen} = setUp({fetch: fakeFetch({status: 200, body: one})});
+    await controller.load();
+    assert.equal(screen().summary.closestReward, '1 more point and you can get 10% off.');
+    const broken = balanceBody({points_balance: 10, offers: {closest_reward: {name: 'No id', points_cost: 'x'}}});
+    ({controller, screen} = setUp({fetch: fakeFetch({status: 200, body: broken})}));
+    await controller.load();
+    assert.equal(screen().summary.closestReward, null);
   });
 });
 

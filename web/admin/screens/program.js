@@ -319,6 +319,16 @@ export async function render(ctx) {
     return box;
   }
 
+  function offersSection() {
+    return h("s-section", { heading: "Offers", id: "section-offers" },
+      h("s-stack", { gap: "base" },
+        h("s-paragraph", { color: "subdued" }, "Shown to logged-in customers in the loyalty widget and at checkout."),
+        h("s-stack", { gap: "small-200" },
+          field("checkbox", "offers.closest_reward", "Show the reward the customer is closest to"),
+          field("checkbox", "offers.co_purchase", "Suggest products bought together with the customer's past orders")),
+        row(field("integer", "offers.co_purchase_limit", "Products suggested at most", { min: 1, max: 12, details: "Counted from this shop's own orders" }))));
+  }
+
   function addButton(label, onClick) {
     const b = h("s-button", {}, label);
     b.addEventListener("click", onClick);
@@ -370,7 +380,7 @@ export async function render(ctx) {
     }
   }));
 
-  fill(sections, earningSection(), rewardsSection(), tiersSection(), expirySection(), referralsSection(), segmentsSection(), winbackSection(), npsSection());
+  fill(sections, earningSection(), rewardsSection(), tiersSection(), expirySection(), referralsSection(), segmentsSection(), winbackSection(), npsSection(), offersSection());
   renderPreview();
   return h("s-page", { heading: "Program" }, save, message, sections);
 }

@@ -261,7 +261,16 @@ export function normaliseView(data) {
     tier: data.tier && typeof data.tier === 'object' ? data.tier : null,
     nextTier: data.next_tier && typeof data.next_tier === 'object' ? data.next_tier : null,
     rewards,
+    offers: data.offers && typeof data.offers === 'object' ? {closestReward: closestOf(data.offers)} : null,
   };
+}
+
+/** The reward the shopper is closest to, as Advocate names it (null when
+ * the merchant turned it off or there are no rewards). */
+function closestOf(offers) {
+  const c = offers.closest_reward;
+  if (!c || typeof c.id !== 'string' || !Number.isFinite(Number(c.points_cost))) return null;
+  return {id: c.id, name: typeof c.name === 'string' ? c.name : c.id, pointsCost: toInt(c.points_cost)};
 }
 
 /** The view after a redemption: the new balance decides what is affordable. */
@@ -299,6 +308,7 @@ function toFailure(error, during, rewardId) {
  *   tier: {id: string, name: string, perk_percent?: number} | null,
  *   nextTier: {id: string, name: string, missing?: {points?: number, amount?: string, currency?: string}} | null,
  *   rewards: import('./format.js').Reward[],
+ *   offers: {closestReward: {id: string, name: string, pointsCost: number} | null} | null,
  * }} View
  * @typedef {{status: string, view?: View, [key: string]: any}} State
  */

@@ -117,6 +117,7 @@ function summarise(view, i18n) {
         : null,
     tier: view.tier && view.tier.name ? t('tier', {tier: view.tier.name}) : null,
     nextTier: null,
+    closestReward: closestReward(view, t, i18n),
   };
   const next = view.nextTier;
   if (next && next.name && next.missing) {
@@ -137,9 +138,21 @@ function summarise(view, i18n) {
   return summary;
 }
 
+/** "N more points and you can get {reward}." while the reward Advocate
+ * names is out of reach (the balance may have moved since: a redemption). */
+function closestReward(view, t, i18n) {
+  const closest = view.offers && view.offers.closestReward;
+  const missing = closest ? closest.pointsCost - view.pointsBalance : 0;
+  if (missing <= 0) return null;
+  return t('pointsToReward', {count: missing, points: i18n.formatNumber(missing), reward: closest.name});
+}
+
 function emptyMessage(view, t, i18n) {
   const cheapest = view.rewards[0];
   if (!cheapest) return view.pointsBalance > 0 ? t('noRewards') : t('emptyBalance');
+  // Advocate sent its offers: the closest reward line (when the merchant
+  // shows it) says how far the next reward is.
+  if (view.offers) return view.pointsBalance > 0 ? null : t('emptyBalance');
   const missing = Math.max(cheapest.points_cost - view.pointsBalance, 0);
   const closer = t('pointsToReward', {
     count: missing,

@@ -1,0 +1,35 @@
+/* Advocate's personal offers in the loyalty panel: how far the closest reward is, and products
+   bought together with the shopper's past orders. loyalty-widget.js (at its 10 kB budget) calls
+   lwOffers on every paint with the balance answer; the pure part is tested in tests/. */
+((api) => {
+  if (typeof module == 'object' && module.exports) return (module.exports = api);
+  self.lwOffers = (root, data) => api.paint(root, api.present(data, JSON.parse(root.querySelector('[data-lw="i18n"]').textContent),
+    root.dataset.locale, root.dataset.search, self.AdvocateLoyalty));
+})((() => {
+// What the offers show, from the balance answer's `offers`. The distance is counted from the
+// balance, so it follows a redemption. Order lines carry no product handle, so a product links
+// to the storefront search for its title (`search`: routes.search_url, language prefix included).
+function present(data, t, loc, search, w) {
+  const o = (data && data.offers) || {}, cr = o.closest_reward, near = cr ? cr.points_cost - (data.points_balance || 0) : 0;
+  return {
+    near: near > 0 ? w.fill(t.near, { points: w.points(near, t, loc), reward: cr.name }) : '',
+    products: (o.products || []).map((p) => ({
+      title: p.title,
+      href: (search || '/search') + '?type=product&q=' + encodeURIComponent(p.title),
+    })),
+  };
+}
+
+function paint(root, v) {
+  const $ = (n) => root.querySelector('[data-lw="' + n + '"]'), list = $('products');
+  $('near').hidden = !($('near').textContent = v.near);
+  $('offers').hidden = !v.products.length;
+  list.replaceChildren(...v.products.map((p) => {
+    const li = document.createElement('li'), a = li.appendChild(document.createElement('a'));
+    Object.assign(a, { className: 'lw-link', href: p.href, textContent: p.title });
+    return li;
+  }));
+}
+
+return { present, paint };
+})());

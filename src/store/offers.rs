@@ -1,0 +1,210 @@
+//! Order products and co-purchase pair counts (migration 0013). An order's
+//! products are replaced whole by each delivery that lists its lines; the
+//! pair counts move by the difference, in the same transaction, so they
+//! always equal what the stored counted orders give. Shop redaction deletes
+//! both tables (`shops::redact_shop`).
+
+use std::collections::BTreeSet;
+
+use sqlx::{AnyConnection, Row};
+
+use crate::loyalty::offers::OrderProduct;
+
+/// An order's stored product ids, and whether it counts; None when its
+/// lines were never stored.
+pub async fn find_order_products(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    order_id: i64,
+) -> Result<Option<(BTreeSet<i64>, bool)>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT product_id, counted FROM order_products WHERE shop_id = $1 AND order_id = $2",
+    )
+    .bind(shop_id)
+    .bind(order_id)
+    .fetch_all(conn)
+    .await?;
+    let Some(first) = rows.first() else {
+        return Ok(None);
+    };
+    let counted = first.try_get::<i64, _>("counted")? == 1;
+    let products = rows
+        .iter()
+        .map(|r| r.try_get::<i64, _>("product_id"))
+        .collect::<Result<_, _>>()?;
+    Ok(Some((products, counted)))
+}
+
+/// Replaces the order's products.
+pub async fn replace_order_products(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    order_id: i64,
+    products: &[OrderProduct],
+    counted: bool,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM order_products WHERE shop_id = $1 AND order_id = $2")
+        .bind(shop_id)
+        .bind(order_id)
+        .execute(&mut *conn)
+        .await?;
+    for p in products {
+        sqlx::query(
+            "INSERT INTO order_products \
+             (shop_id, order_id, product_id, variant_id, title, quantity, counted) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(shop_id)
+        .bind(order_id)
+        .bind(p.product_id)
+        .bind(p.variant_id)
+        .bind(&p.title)
+        .bind(p.quantity)
+        .bind(i64::from(counted))
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Marks whether the order counts, for a delivery without lines (its
+/// stored products stay).
+pub async fn set_counted(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    order_id: i64,
+    counted: bool,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE order_products SET counted = $1 WHERE shop_id = $2 AND order_id = $3")
+        .bind(i64::from(counted))
+        .bind(shop_id)
+        .bind(order_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Moves pair counts by their deltas; a pair that reaches 0 is deleted.
+/// Callers pass the changes sorted, so concurrent orders lock pairs in one
+/// order and cannot deadlock.
+pub async fn move_pairs(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    changes: &[((i64, i64), i64)],
+) -> Result<(), sqlx::Error> {
+    for &((product_id, other_id), delta) in changes {
+        sqlx::query(
+            "INSERT INTO product_pairs (shop_id, product_id, other_id, orders) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (shop_id, product_id, other_id) \
+             DO UPDATE SET orders = product_pairs.orders + excluded.orders",
+        )
+        .bind(shop_id)
+        .bind(product_id)
+        .bind(other_id)
+        .bind(delta)
+        .execute(&mut *conn)
+        .await?;
+        if delta < 0 {
+            sqlx::query(
+                "DELETE FROM product_pairs \
+                 WHERE shop_id = $1 AND product_id = $2 AND other_id = $3 AND orders <= 0",
+            )
+            .bind(shop_id)
+            .bind(product_id)
+            .bind(other_id)
+            .execute(&mut *conn)
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+/// The shop's product ids in the customer's counted orders.
+const BOUGHT: &str = "SELECT op.product_id FROM order_products op \
+     JOIN orders o ON o.shop_id = op.shop_id AND o.order_id = op.order_id \
+     WHERE op.shop_id = $1 AND o.customer_id = $2 AND op.counted = 1";
+
+/// The products the customer bought (counted orders only).
+pub async fn bought_products(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    customer_id: i64,
+) -> Result<BTreeSet<i64>, sqlx::Error> {
+    let ids: Vec<i64> = sqlx::query_scalar(BOUGHT)
+        .bind(shop_id)
+        .bind(customer_id)
+        .fetch_all(conn)
+        .await?;
+    Ok(ids.into_iter().collect())
+}
+
+/// The best `limit` products by their summed pair counts with the
+/// customer's products, as `(product, score)`; the products bought
+/// themselves may be among them (the caller leaves them out, so it asks for
+/// enough rows to have `limit` left).
+pub async fn co_purchase_candidates(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    customer_id: i64,
+    limit: i64,
+) -> Result<Vec<(i64, i64)>, sqlx::Error> {
+    let rows = sqlx::query(&format!(
+        "SELECT pp.other_id, CAST(SUM(pp.orders) AS BIGINT) AS together \
+         FROM product_pairs pp WHERE pp.shop_id = $1 AND pp.product_id IN ({BOUGHT}) \
+         GROUP BY pp.other_id ORDER BY together DESC, pp.other_id LIMIT $3"
+    ))
+    .bind(shop_id)
+    .bind(customer_id)
+    .bind(limit)
+    .fetch_all(conn)
+    .await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get("other_id")?, r.try_get("together")?)))
+        .collect()
+}
+
+/// A product as the shop's latest order holding it names it.
+pub async fn find_product(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    product_id: i64,
+) -> Result<Option<(Option<i64>, String)>, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT variant_id, title FROM order_products WHERE shop_id = $1 AND product_id = $2 \
+         ORDER BY order_id DESC LIMIT 1",
+    )
+    .bind(shop_id)
+    .bind(product_id)
+    .fetch_optional(conn)
+    .await?;
+    row.map(|r| Ok((r.try_get("variant_id")?, r.try_get("title")?)))
+        .transpose()
+}
+
+/// A product of one of the customer's orders, for their data export.
+#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
+pub struct BoughtProduct {
+    pub order_id: i64,
+    pub product_id: i64,
+    pub variant_id: Option<i64>,
+    pub title: String,
+    pub quantity: i64,
+}
+
+/// The products of every order of the customer (cancelled ones too).
+pub async fn list_for_customer(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    customer_id: i64,
+) -> Result<Vec<BoughtProduct>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT op.order_id, op.product_id, op.variant_id, op.title, op.quantity \
+         FROM order_products op \
+         JOIN orders o ON o.shop_id = op.shop_id AND o.order_id = op.order_id \
+         WHERE op.shop_id = $1 AND o.customer_id = $2 ORDER BY op.order_id, op.product_id",
+    )
+    .bind(shop_id)
+    .bind(customer_id)
+    .fetch_all(conn)
+    .await
+}
