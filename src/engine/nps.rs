@@ -76,6 +76,12 @@ pub async fn answer(
     if owner.is_some_and(|c| c != a.customer_id) {
         return Err(NpsError::NotYours);
     }
+    if owner == Some(a.customer_id) {
+        // Someone else answered about this order before its webhook said
+        // whose it is: that answer never counted, and must not stop the
+        // order's own customer from answering.
+        nps::delete_foreign_answer(conn, shop_id, a.order_id, a.customer_id).await?;
+    }
     let bonus_points = program.settings.nps.bonus_points;
     let credit_state = if bonus_points == 0 {
         credit::NONE

@@ -85,6 +85,25 @@ pub async fn insert_response(
     .await
 }
 
+/// Deletes an answer to `order_id` left by anyone but `owner` (possible
+/// only before the order's webhook named its customer); true when one was.
+pub async fn delete_foreign_answer(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    order_id: i64,
+    owner: i64,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "DELETE FROM nps_responses WHERE shop_id = $1 AND order_id = $2 AND customer_id <> $3",
+    )
+    .bind(shop_id)
+    .bind(order_id)
+    .bind(owner)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}
+
 /// A stored answer.
 #[derive(Debug, Clone, sqlx::FromRow, Serialize)]
 pub struct Response {

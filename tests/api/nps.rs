@@ -497,6 +497,17 @@ async fn someone_elses_order_is_refused(backend: Backend) {
         "a refused answer is not counted"
     );
     assert_eq!(nps["overall"]["nps"], Value::Null);
+
+    // Bob's early answer does not stop Alice from answering about her own
+    // order, and earning its bonus once.
+    let (code, body) = answer(&app, Some(ALICE), json!({ "order_id": later, "score": 10 })).await;
+    assert_eq!(code, 201, "{body}");
+    assert_eq!(nps_entries(&app, later).await, 1);
+    let nps = admin_nps(&app, "").await;
+    assert_eq!(nps["overall"]["responses"], 1);
+    assert_eq!(nps["overall"]["promoters"], 1);
+    let (code, _) = answer(&app, Some(ALICE), json!({ "order_id": later, "score": 3 })).await;
+    assert_eq!(code, 409, "a second answer of her own is refused");
 }
 
 async fn bad_answers_are_refused_with_clear_errors(backend: Backend) {
