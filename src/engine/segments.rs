@@ -66,9 +66,6 @@ pub const SEGMENT_NAMESPACE: &str = "$app:advocate";
 pub const SEGMENT_KEY: &str = "segment";
 /// The metafield value of a customer without a segment.
 pub const NO_SEGMENT: &str = "none";
-/// Metafields per grouped `SetMetafields` effect (the sender writes 25 per
-/// call): a failure retries at most this many.
-const METAFIELDS_PER_EFFECT: usize = 250;
 /// The ordering key of a re-sync's grouped effects: removals, then
 /// additions, then metafields. While any is queued, later changes are
 /// grouped behind them too (a daily run) or wait for the next run (an
@@ -318,15 +315,14 @@ pub async fn recompute(
         .iter()
         .map(|(_, c)| segment_metafield(c.customer_id, c.to))
         .collect();
-    for (i, chunk) in metafields.chunks(METAFIELDS_PER_EFFECT).enumerate() {
-        let effect = Effect::SetMetafields {
-            metafields: chunk.to_vec(),
-        };
+    // One effect: the sender writes it 25 per call, or as one bulk
+    // operation above the bulk threshold.
+    if !metafields.is_empty() {
         enqueue(
             conn,
             shop_id,
-            &effect,
-            &format!("segments:r{run}:metafields:{i}"),
+            &Effect::SetMetafields { metafields },
+            &format!("segments:r{run}:metafields"),
             Some(RESYNC_ORDERING),
         )
         .await?;

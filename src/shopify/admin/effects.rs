@@ -315,20 +315,36 @@ impl Effect {
                 data.payload.into_result()?;
                 Ok(json!({ "flow_trigger": handle }))
             }
+            Effect::SetMetafields { metafields } if metafields.len() >= api.bulk_threshold => {
+                // A re-sync: 25 per line (metafieldsSet's limit), as one bulk
+                // operation outside the per-call rate limit.
+                let variables: Vec<Value> = metafields
+                    .chunks(25)
+                    .map(|chunk| json!({ "metafields": chunk.iter().map(metafield_input).collect::<Vec<_>>() }))
+                    .collect();
+                let result = super::bulk::run_bulk_mutation(
+                    api,
+                    &api.uploads,
+                    shop,
+                    super::METAFIELDS_SET,
+                    &variables,
+                    std::time::Duration::from_secs(2),
+                )
+                .await?;
+                if result.status != "COMPLETED" {
+                    return Err(ShopifyError::GraphQl(vec![format!(
+                        "bulk operation {} ended {}",
+                        result.id, result.status
+                    )])
+                    .into());
+                }
+                Ok(json!({ "bulk_operation": result.id, "metafields": metafields.len() }))
+            }
             Effect::SetMetafields { metafields } => {
                 let mut written = 0;
                 for chunk in metafields.chunks(25) {
                     let variables = ops::MetafieldsSetVariables {
-                        metafields: chunk
-                            .iter()
-                            .map(|m| ops::MetafieldInput {
-                                owner_id: &m.owner_id,
-                                namespace: &m.namespace,
-                                key: &m.key,
-                                kind: &m.kind,
-                                value: &m.value,
-                            })
-                            .collect(),
+                        metafields: chunk.iter().map(metafield_input).collect(),
                     };
                     let data: ops::MetafieldsSetData =
                         api.call(shop, super::METAFIELDS_SET, variables).await?;
@@ -413,4 +429,15 @@ async fn tag(
     };
     payload.into_result()?;
     Ok(json!({ "tags": tags.len() }))
+}
+
+/// A metafield as `metafieldsSet` takes it.
+fn metafield_input(m: &Metafield) -> ops::MetafieldInput<'_> {
+    ops::MetafieldInput {
+        owner_id: &m.owner_id,
+        namespace: &m.namespace,
+        key: &m.key,
+        kind: &m.kind,
+        value: &m.value,
+    }
 }
