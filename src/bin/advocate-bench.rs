@@ -1317,11 +1317,35 @@ async fn analytics(args: AnalyticsArgs) -> anyhow::Result<()> {
         first
     );
 
+    // Behaviour segments over the same shop: the baseline (every customer
+    // placed and tagged), then a run that finds nobody moved.
+    for run in ["baseline", "re-run, nothing changed"] {
+        let t = Instant::now();
+        let response = http
+            .post(format!("{base}/api/admin/segments/recompute?period=90d"))
+            .bearer_auth(&token)
+            .send()
+            .await?;
+        if !response.status().is_success() {
+            bail!("segment recompute answered {}", response.status());
+        }
+        let body: serde_json::Value = response.json().await?;
+        println!(
+            "segments, {run}: {:.0} ms, {} customers placed, {} changed",
+            t.elapsed().as_secs_f64() * 1000.0,
+            body["recomputed"]["customers"],
+            body["recomputed"]["changed"],
+        );
+    }
+
     let routes = [
         "/api/admin/shop",
         "/api/admin/analytics?period=30d",
         "/api/admin/analytics?period=90d",
         "/api/admin/analytics?period=365d",
+        "/api/admin/segments?period=90d",
+        "/api/admin/winback?period=90d",
+        "/api/admin/nps?period=90d",
     ];
     let timed = |path: &'static str| {
         let request = http.get(format!("{base}{path}")).bearer_auth(&token);

@@ -34,6 +34,11 @@ pub struct CustomerHistory {
 
 /// The histories of every buying customer of the shop, and (with no
 /// orders) every customer who still has a segment from before, by id.
+/// The second part is a `NOT IN` over one uncorrelated subquery, which both
+/// databases build once: a correlated `NOT EXISTS` per customer made SQLite
+/// walk the counted-orders index once per segmented customer (ten minutes
+/// for 94,000 customers and a million orders, found by `advocate-bench
+/// analytics`).
 pub async fn histories(
     conn: &mut AnyConnection,
     shop_id: i64,
@@ -49,8 +54,9 @@ pub async fn histories(
          WHERE c.customer_id IS NULL OR (c.redacted_at IS NULL AND c.deleted_at IS NULL) \
          UNION ALL \
          SELECT c.customer_id, 0, 0, 0, 0, c.segment FROM customers c \
-         WHERE c.shop_id = $1 AND c.segment IS NOT NULL AND NOT EXISTS \
-           (SELECT 1 FROM orders o WHERE o.shop_id = $1 AND o.customer_id = c.customer_id AND {COUNTED}) \
+         WHERE c.shop_id = $1 AND c.segment IS NOT NULL AND c.customer_id NOT IN \
+           (SELECT o.customer_id FROM orders o \
+            WHERE o.shop_id = $1 AND {COUNTED} AND o.customer_id IS NOT NULL) \
          ORDER BY 1"
     );
     let rows = sqlx::query(&sql).bind(shop_id).fetch_all(conn).await?;
