@@ -633,7 +633,7 @@ impl Client {
     ) -> anyhow::Result<reqwest::Response> {
         // Documentation addresses (RFC 5737), one per shopper.
         let address = format!("198.51.{}.{}", shopper / 250 % 250, shopper % 250 + 1);
-        for _ in 0..120 {
+        self.paced(path, || {
             let mut request = self
                 .http
                 .request(method.clone(), self.proxy_url(path, customer))
@@ -644,7 +644,21 @@ impl Client {
             if let Some(key) = key {
                 request = request.header("Idempotency-Key", key);
             }
-            let response = request.send().await?;
+            request
+        })
+        .await
+    }
+
+    /// Sends the request `build` makes, again after the wait a 429 asks
+    /// for: the storefront routes are rate limited per shop and shopper,
+    /// and a year of a store comes faster than shoppers would.
+    async fn paced(
+        &self,
+        what: &str,
+        build: impl Fn() -> reqwest::RequestBuilder,
+    ) -> anyhow::Result<reqwest::Response> {
+        for _ in 0..120 {
+            let response = build().send().await?;
             if response.status() != reqwest::StatusCode::TOO_MANY_REQUESTS {
                 return Ok(response);
             }
@@ -656,7 +670,7 @@ impl Client {
                 .unwrap_or(1);
             tokio::time::sleep(Duration::from_secs(wait.clamp(1, 10))).await;
         }
-        bail!("{path} stayed rate limited for minutes")
+        bail!("{what} stayed rate limited for minutes")
     }
 
     async fn referral_code(&self, customer: i64) -> anyhow::Result<String> {
@@ -704,11 +718,12 @@ impl Client {
     async fn answer_survey(&self, customer: i64, body: &Value) -> anyhow::Result<bool> {
         let token = super::demo_shopper_token(super::API_KEY, &self.secret, customer);
         let response = self
-            .http
-            .post(format!("{}/api/checkout/nps", self.url))
-            .bearer_auth(token)
-            .json(body)
-            .send()
+            .paced("/api/checkout/nps", || {
+                self.http
+                    .post(format!("{}/api/checkout/nps", self.url))
+                    .bearer_auth(&token)
+                    .json(body)
+            })
             .await
             .context("answering the survey")?;
         match response.status().as_u16() {
