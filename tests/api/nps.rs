@@ -110,23 +110,8 @@ async fn admin_nps(app: &TestApp, query: &str) -> Value {
 }
 
 async fn set_nps(app: &TestApp, nps: Value) {
-    let current: Value = admin(app, Method::GET, "/api/admin/program")
-        .await
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let mut settings = current["settings"].clone();
-    settings["nps"] = nps;
-    let response = admin(app, Method::PUT, "/api/admin/program")
-        .await
-        .json(&json!({ "settings": settings, "version": current["version"] }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200, "{:?}", response.text().await);
+    app.change_program(SHOP, |settings| settings["nps"] = nps)
+        .await;
 }
 
 async fn balance(app: &TestApp, customer: i64) -> i64 {

@@ -238,23 +238,8 @@ impl Effect {
                     .iter()
                     .map(|gid| json!({ "id": gid, "tags": tags }))
                     .collect();
-                let result = super::bulk::run_bulk_mutation(
-                    api,
-                    &api.uploads,
-                    shop,
-                    document,
-                    &variables,
-                    std::time::Duration::from_secs(2),
-                )
-                .await?;
-                if result.status != "COMPLETED" {
-                    return Err(ShopifyError::GraphQl(vec![format!(
-                        "bulk operation {} ended {}",
-                        result.id, result.status
-                    )])
-                    .into());
-                }
-                Ok(json!({ "bulk_operation": result.id, "customers": customer_gids.len() }))
+                let id = run_bulk(api, shop, document, &variables).await?;
+                Ok(json!({ "bulk_operation": id, "customers": customer_gids.len() }))
             }
             Effect::SyncVipPerks {
                 configuration,
@@ -322,23 +307,8 @@ impl Effect {
                     .chunks(25)
                     .map(|chunk| json!({ "metafields": chunk.iter().map(metafield_input).collect::<Vec<_>>() }))
                     .collect();
-                let result = super::bulk::run_bulk_mutation(
-                    api,
-                    &api.uploads,
-                    shop,
-                    super::METAFIELDS_SET,
-                    &variables,
-                    std::time::Duration::from_secs(2),
-                )
-                .await?;
-                if result.status != "COMPLETED" {
-                    return Err(ShopifyError::GraphQl(vec![format!(
-                        "bulk operation {} ended {}",
-                        result.id, result.status
-                    )])
-                    .into());
-                }
-                Ok(json!({ "bulk_operation": result.id, "metafields": metafields.len() }))
+                let id = run_bulk(api, shop, super::METAFIELDS_SET, &variables).await?;
+                Ok(json!({ "bulk_operation": id, "metafields": metafields.len() }))
             }
             Effect::SetMetafields { metafields } => {
                 let mut written = 0;
@@ -429,6 +399,33 @@ async fn tag(
     };
     payload.into_result()?;
     Ok(json!({ "tags": tags.len() }))
+}
+
+/// Runs `document` once per line of `variables` as a bulk operation;
+/// answers its id once it completed, an error when it ended otherwise.
+async fn run_bulk(
+    api: &AdminApi,
+    shop: &ShopDomain,
+    document: Document,
+    variables: &[Value],
+) -> Result<String, AdminApiError> {
+    let result = super::bulk::run_bulk_mutation(
+        api,
+        &api.uploads,
+        shop,
+        document,
+        variables,
+        std::time::Duration::from_secs(2),
+    )
+    .await?;
+    if result.status != "COMPLETED" {
+        return Err(ShopifyError::GraphQl(vec![format!(
+            "bulk operation {} ended {}",
+            result.id, result.status
+        )])
+        .into());
+    }
+    Ok(result.id)
 }
 
 /// A metafield as `metafieldsSet` takes it.
