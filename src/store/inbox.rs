@@ -81,32 +81,67 @@ pub async fn insert_deliveries(
 ) -> Result<u64, sqlx::Error> {
     let mut inserted = 0;
     for chunk in batch.chunks(INSERT_CHUNK) {
-        let sql = format!(
-            "INSERT INTO webhook_inbox (shop_domain, delivery_key, webhook_id, event_id, topic, \
-             api_version, triggered_at, body, received_at, status, available_at, request_id) \
-             VALUES {} \
-             ON CONFLICT (shop_domain, delivery_key) DO NOTHING",
-            values_placeholders(dialect, chunk.len(), INSERT_COLUMNS)
-        );
-        let mut query = sqlx::query(&sql);
-        for d in chunk {
-            query = query
-                .bind(d.shop_domain.as_str())
-                .bind(d.delivery_key.as_str())
-                .bind(d.webhook_id.as_deref())
-                .bind(d.event_id.as_deref())
-                .bind(d.topic.as_str())
-                .bind(d.api_version.as_deref())
-                .bind(d.triggered_at.as_deref())
-                .bind(d.body.as_bytes())
-                .bind(d.received_at)
-                .bind(status::QUEUED)
-                .bind(d.received_at)
-                .bind(d.request_id.as_deref());
-        }
-        inserted += query.execute(&mut *conn).await?.rows_affected();
+        let sql = insert_sql(dialect, chunk.len());
+        inserted += bind_deliveries(sqlx::query(&sql), chunk)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
     }
     Ok(inserted)
+}
+
+/// SQLite only: the batch in its own transaction, sent as one statement
+/// text (one round trip to the connection's thread), committed with
+/// `synchronous = NORMAL`: the commit is written to the write-ahead log but
+/// not synced. The caller must sync the log before telling anyone the batch
+/// is stored (see [`super::writer`]). The connection is left as it was
+/// (`synchronous = FULL`) on success; on error the caller must not reuse it.
+pub async fn insert_deliveries_unsynced(
+    conn: &mut AnyConnection,
+    batch: &[NewDelivery],
+) -> Result<(), sqlx::Error> {
+    let mut sql = String::from("PRAGMA synchronous = NORMAL; BEGIN IMMEDIATE; ");
+    for chunk in batch.chunks(INSERT_CHUNK) {
+        sql.push_str(&insert_sql(Dialect::Sqlite, chunk.len()));
+        sql.push_str("; ");
+    }
+    sql.push_str("COMMIT; PRAGMA synchronous = FULL");
+    bind_deliveries(sqlx::query(&sql), batch)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+fn insert_sql(dialect: Dialect, rows: usize) -> String {
+    format!(
+        "INSERT INTO webhook_inbox (shop_domain, delivery_key, webhook_id, event_id, topic, \
+         api_version, triggered_at, body, received_at, status, available_at, request_id) \
+         VALUES {} \
+         ON CONFLICT (shop_domain, delivery_key) DO NOTHING",
+        values_placeholders(dialect, rows, INSERT_COLUMNS)
+    )
+}
+
+fn bind_deliveries<'q>(
+    mut query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    deliveries: &'q [NewDelivery],
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    for d in deliveries {
+        query = query
+            .bind(d.shop_domain.as_str())
+            .bind(d.delivery_key.as_str())
+            .bind(d.webhook_id.as_deref())
+            .bind(d.event_id.as_deref())
+            .bind(d.topic.as_str())
+            .bind(d.api_version.as_deref())
+            .bind(d.triggered_at.as_deref())
+            .bind(d.body.as_bytes())
+            .bind(d.received_at)
+            .bind(status::QUEUED)
+            .bind(d.received_at)
+            .bind(d.request_id.as_deref());
+    }
+    query
 }
 
 /// A row claimed by a worker.

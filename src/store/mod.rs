@@ -4,7 +4,8 @@
 //!
 //! On SQLite, writes go through a pool of exactly one connection (SQLite has
 //! one write lock; queueing in-process beats `SQLITE_BUSY`), reads through a
-//! separate pool, in WAL mode with `synchronous=FULL` so a commit is on disk.
+//! separate pool, in WAL mode with `synchronous=FULL` so a commit is on disk
+//! (webhook intake syncs the log itself, no less often: see [`writer`]).
 //! On PostgreSQL both are the same pool.
 
 pub mod analytics;
@@ -69,6 +70,9 @@ pub struct Store {
     checkpointer: Option<Arc<BackgroundTask>>,
     /// Webhook intake waiting to commit: background writers give way to it.
     gate: writer::IntakeGate,
+    /// SQLite on a file: its write-ahead log, which webhook intake syncs
+    /// itself (see [`writer`]). None in memory and on PostgreSQL.
+    wal_path: Option<Arc<std::path::PathBuf>>,
 }
 
 #[derive(Debug)]
@@ -124,6 +128,12 @@ impl Store {
                 .connect(&url)
                 .await
                 .context("opening the SQLite database for checkpoints")?;
+            let (_, _, file): (i64, String, String) = sqlx::query_as(
+                "SELECT seq, name, file FROM pragma_database_list WHERE name = 'main'",
+            )
+            .fetch_one(&writer)
+            .await
+            .context("reading where the SQLite database is")?;
             let gate = writer::IntakeGate::default();
             let task = tokio::spawn(checkpoint_wal(checkpointer, gate.clone())).abort_handle();
             Ok(Self {
@@ -132,6 +142,7 @@ impl Store {
                 dialect: Dialect::Sqlite,
                 checkpointer: Some(Arc::new(BackgroundTask(task))),
                 gate,
+                wal_path: (!file.is_empty()).then(|| Arc::new(format!("{file}-wal").into())),
             })
         } else {
             let options: AnyConnectOptions = url
@@ -150,6 +161,7 @@ impl Store {
                 dialect: Dialect::Postgres,
                 checkpointer: None,
                 gate: writer::IntakeGate::default(),
+                wal_path: None,
             })
         }
     }
@@ -172,6 +184,7 @@ impl Store {
             dialect: Dialect::Sqlite,
             checkpointer: None,
             gate: writer::IntakeGate::default(),
+            wal_path: None,
         })
     }
 
@@ -195,6 +208,11 @@ impl Store {
 
     pub fn dialect(&self) -> Dialect {
         self.dialect
+    }
+
+    /// The SQLite write-ahead log's path, when the database is a file.
+    pub fn wal_path(&self) -> Option<&std::path::Path> {
+        self.wal_path.as_deref().map(|p| p.as_path())
     }
 
     /// The pool for writes and for reads that must see the latest commit.
@@ -251,13 +269,20 @@ async fn checkpoint_wal(pool: AnyPool, gate: writer::IntakeGate) {
     loop {
         tick.tick().await;
         gate.wait_idle(CHECKPOINT_DEFER).await;
-        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
-            .execute(&pool)
-            .await
-        {
+        if let Err(e) = checkpoint(&pool).await {
             tracing::warn!(error = %e, "WAL checkpoint failed; will retry");
         }
     }
+}
+
+/// Copies what it can of the WAL into the database file (PASSIVE: waits
+/// for no one). On a `synchronous = FULL` connection the log is synced
+/// before and the database after.
+async fn checkpoint(pool: &AnyPool) -> Result<(), sqlx::Error> {
+    sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+        .execute(pool)
+        .await
+        .map(|_| ())
 }
 
 fn sqlite_pool(max: u32, pragmas: &'static str) -> PoolOptions<Any> {
