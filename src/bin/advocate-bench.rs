@@ -602,6 +602,41 @@ async fn collect(
     Ok(result)
 }
 
+/// One signed delivery every 50 ms until `stop`, each answered before
+/// the next is sent; their acknowledgement latencies.
+async fn probe_intake(
+    addr: SocketAddr,
+    run: String,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+) -> anyhow::Result<RunResult> {
+    let payload = Payload::orders_paid(false)?;
+    let mut conn = Connection::open(addr).await?;
+    let start = Instant::now();
+    let mut result = RunResult {
+        ok: 0,
+        failed: 0,
+        elapsed: Duration::ZERO,
+        latencies_us: Vec::new(),
+    };
+    for id in 0.. {
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
+        let sent = Instant::now();
+        match conn
+            .send(&payload.request(&format!("probe-{run}"), id))
+            .await?
+        {
+            200 => result.ok += 1,
+            _ => result.failed += 1,
+        }
+        result.latencies_us.push(sent.elapsed().as_micros() as u64);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    result.elapsed = start.elapsed();
+    Ok(result)
+}
+
 struct Measured {
     /// Server CPU seconds per 1,000 acknowledged deliveries (throughput run).
     cpu_ms_per_delivery: f64,
@@ -1319,22 +1354,36 @@ async fn analytics(args: AnalyticsArgs) -> anyhow::Result<()> {
 
     // Behaviour segments over the same shop: the baseline (every customer
     // placed and tagged), then a run that finds nobody moved.
+    // Meanwhile a webhook every 50 ms: how long intake waits for the
+    // database while a run writes.
     for run in ["baseline", "re-run, nothing changed"] {
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let prober = tokio::spawn(probe_intake(
+            server.addr,
+            run.replace(' ', "-"),
+            stop.clone(),
+        ));
         let t = Instant::now();
         let response = http
             .post(format!("{base}/api/admin/segments/recompute?period=90d"))
             .bearer_auth(&token)
             .send()
             .await?;
+        let took = t.elapsed();
+        stop.store(true, Ordering::Relaxed);
+        let acks = prober.await??;
         if !response.status().is_success() {
             bail!("segment recompute answered {}", response.status());
         }
         let body: serde_json::Value = response.json().await?;
         println!(
-            "segments, {run}: {:.0} ms, {} customers placed, {} changed",
-            t.elapsed().as_secs_f64() * 1000.0,
+            "segments, {run}: {:.0} ms, {} customers placed, {} changed; \
+             {} webhooks sent meanwhile, slowest acknowledged in {:.0} ms",
+            took.as_secs_f64() * 1000.0,
             body["recomputed"]["customers"],
             body["recomputed"]["changed"],
+            acks.ok,
+            acks.percentile_ms(1.0),
         );
     }
 

@@ -30,7 +30,7 @@
 //! - Segments disabled: nothing is computed or written; tags already in
 //!   Shopify stay as they were.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
 use serde_json::json;
@@ -148,16 +148,40 @@ pub fn shop_measures(
     (thresholds, median)
 }
 
-/// Recomputes the shop's segments in one transaction. None when segments
-/// are disabled.
+/// Recomputes the shop's segments. None when segments are disabled.
+///
+/// The plan is made on a read connection: reading every buyer's history
+/// is the long part, and on SQLite a write transaction would hold webhook
+/// intake up for all of it. The writes go in one transaction, which first
+/// checks that the program and the stored state are still those the plan
+/// was made from (else it plans again, inside). A customer an order moved
+/// in between keeps the order's segment: each move names the segment it
+/// replaces.
 pub async fn recompute_shop(
     store: &Store,
     shop_id: i64,
     now: i64,
 ) -> Result<Option<Recomputed>, EngineError> {
+    let early = {
+        let mut conn = store.reader().acquire().await?;
+        let program = program::get_program(&mut conn, shop_id).await?;
+        plan(&mut conn, shop_id, &program, now).await?
+    };
     let mut tx = store.begin().await?;
     let program = program::get_program(&mut tx, shop_id).await?;
-    let done = recompute(&mut tx, shop_id, &program, now).await?;
+    let plan = match early {
+        Some(early)
+            if early.program_version == program.version
+                && early.state == segments::find_state(&mut tx, shop_id).await? =>
+        {
+            Some(early)
+        }
+        _ => plan(&mut tx, shop_id, &program, now).await?,
+    };
+    let done = match plan {
+        Some(plan) => Some(apply(&mut tx, shop_id, &program, plan, now).await?),
+        None => None,
+    };
     tx.commit().await?;
     Ok(done)
 }
@@ -169,13 +193,28 @@ struct Change {
     to: Option<Segment>,
 }
 
-/// Recomputes every customer of the shop in the caller's transaction.
-pub async fn recompute(
+/// Where every customer of the shop should be, and who moves.
+struct Plan {
+    /// What it was made from.
+    program_version: i64,
+    state: Option<SegmentState>,
+    prefix: String,
+    old_prefix: String,
+    measures: Option<(Thresholds, bool)>,
+    median: Option<i64>,
+    /// Every customer: (id, segment stored, segment now; None: none).
+    standing: Vec<(i64, Option<String>, Option<Segment>)>,
+    changes: Vec<Change>,
+}
+
+/// Reads the shop's state and histories and places every customer. None
+/// when segments are disabled.
+async fn plan(
     conn: &mut AnyConnection,
     shop_id: i64,
     program: &Program,
     now: i64,
-) -> Result<Option<Recomputed>, EngineError> {
+) -> Result<Option<Plan>, EngineError> {
     let settings = &program.settings;
     if !settings.segments.enabled {
         return Ok(None);
@@ -184,19 +223,16 @@ pub async fn recompute(
     let state = segments::find_state(conn, shop_id).await?;
     let histories = segments::histories(conn, shop_id).await?;
     let (measures, median) = shop_measures(&histories, settings, now);
-    let baseline = state.is_none();
     let old_prefix = state
         .as_ref()
         .map_or_else(|| prefix.clone(), |s| s.tag_prefix.clone());
-    let retag = old_prefix != prefix;
     let grace = settings.winback.grace_percent;
-    // Where every customer ends up (None: no segment), and who moves.
-    let mut standing: Vec<(i64, Option<String>, Option<Segment>)> = Vec::new();
+    let mut standing = Vec::with_capacity(histories.len());
     let mut changes = Vec::new();
-    for h in &histories {
+    for h in histories {
         let to = measures
             .as_ref()
-            .and_then(|(t, _)| assign(h, t, median, grace, now));
+            .and_then(|(t, _)| assign(&h, t, median, grace, now));
         if h.segment.as_deref() != to.map(Segment::slug) {
             changes.push(Change {
                 customer_id: h.customer_id,
@@ -204,8 +240,41 @@ pub async fn recompute(
                 to,
             });
         }
-        standing.push((h.customer_id, h.segment.clone(), to));
+        standing.push((h.customer_id, h.segment, to));
     }
+    Ok(Some(Plan {
+        program_version: program.version,
+        state,
+        prefix,
+        old_prefix,
+        measures,
+        median,
+        standing,
+        changes,
+    }))
+}
+
+/// Writes a plan in the caller's transaction.
+async fn apply(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    program: &Program,
+    plan: Plan,
+    now: i64,
+) -> Result<Recomputed, EngineError> {
+    let settings = &program.settings;
+    let Plan {
+        state,
+        prefix,
+        old_prefix,
+        measures,
+        median,
+        standing,
+        changes,
+        ..
+    } = plan;
+    let baseline = state.is_none();
+    let retag = old_prefix != prefix;
     let mut report = Recomputed {
         customers: standing.iter().filter(|(_, _, to)| to.is_some()).count() as u64,
         baseline,
@@ -254,26 +323,26 @@ pub async fn recompute(
                 report.changed += 1;
             }
         }
-        return Ok(Some(report));
+        return Ok(report);
     }
 
     // A re-sync: the segments first, then the effects grouped by tag.
-    let mut applied = Vec::new();
-    for change in changes {
-        if let Some(id) = segments::change_segment(
-            conn,
-            shop_id,
-            change.customer_id,
-            change.from.as_deref(),
-            change.to.map(Segment::slug),
-            baseline,
-            now,
-        )
+    let moves: Vec<segments::SegmentMove> = changes
+        .iter()
+        .map(|c| segments::SegmentMove {
+            customer_id: c.customer_id,
+            from: c.from.as_deref(),
+            to: c.to.map(Segment::slug),
+        })
+        .collect();
+    let ids: HashMap<i64, i64> = segments::change_segments(conn, shop_id, &moves, baseline, now)
         .await?
-        {
-            applied.push((id, change));
-        }
-    }
+        .into_iter()
+        .collect();
+    let applied: Vec<(i64, Change)> = changes
+        .into_iter()
+        .filter_map(|c| ids.get(&c.customer_id).map(|id| (*id, c)))
+        .collect();
     report.changed = applied.len() as u64;
     // A changed prefix re-tags everyone; otherwise only those who moved.
     let groups = if retag {
@@ -351,7 +420,7 @@ pub async fn recompute(
         retag,
         "segments re-synced"
     );
-    Ok(Some(report))
+    Ok(report)
 }
 
 /// The tags a re-sync removes and adds, each with its customers' ids:

@@ -49,6 +49,15 @@ pub enum Dialect {
 }
 
 impl Dialect {
+    /// The dialect of an open connection.
+    pub fn of(conn: &sqlx::AnyConnection) -> Self {
+        if conn.backend_name() == "PostgreSQL" {
+            Dialect::Postgres
+        } else {
+            Dialect::Sqlite
+        }
+    }
+
     /// The clause that lets concurrent workers claim disjoint queue rows.
     /// SQLite needs none: its single writer already serialises claims.
     pub fn skip_locked(self) -> &'static str {
@@ -346,6 +355,15 @@ pub(crate) async fn reschedule_leased(
         .execute(conn)
         .await?;
     Ok(done.rows_affected() == 1)
+}
+
+/// The `n`th (from 1) bind parameter: `$n` on PostgreSQL, `?` on SQLite,
+/// where parameters bind in the order they appear in the text.
+pub(crate) fn placeholder(dialect: Dialect, n: usize) -> String {
+    match dialect {
+        Dialect::Sqlite => "?".to_owned(),
+        Dialect::Postgres => format!("${n}"),
+    }
 }
 
 /// Placeholders for a multi-row insert: `rows` groups of `columns`.

@@ -25,6 +25,7 @@ crate::on_both_backends!(
     with_segments_off_nothing_is_computed_or_written,
     a_customer_whose_only_order_is_cancelled_loses_the_segment_and_tag,
     an_order_while_a_resync_is_being_sent_waits_for_the_next_run,
+    moves_of_more_customers_than_one_statement_takes_are_all_written_once,
 );
 
 const ENTERED: &str = "advocate-segment-entered";
@@ -592,4 +593,75 @@ async fn an_order_while_a_resync_is_being_sent_waits_for_the_next_run(backend: B
         .collect();
     assert_eq!(to_4.len(), 1);
     assert_eq!(to_4[0]["Previous segment"], "new");
+}
+
+/// The batched writes of a re-sync (500 customers a statement): 1,201
+/// moves, of which one names a segment the customer no longer has (an
+/// order moved them first) and one a redacted customer. The rest move and
+/// are logged once, each with its own change id, in the order given.
+async fn moves_of_more_customers_than_one_statement_takes_are_all_written_once(backend: Backend) {
+    use advocate::store::segments::{change_segments, SegmentMove};
+
+    let app = TestApp::spawn(backend).await;
+    app.install(SHOP).await;
+    let shop_id = app
+        .count(&format!("SELECT id FROM shops WHERE domain = '{SHOP}'"))
+        .await;
+    let now = now_ms();
+    let mut tx = app.store.begin().await.unwrap();
+    // Customer 7 is already "loyal"; customer 8 was redacted.
+    let setup = [(7, Some("loyal"), None), (8, None, Some(now))];
+    for (id, segment, redacted) in setup {
+        sqlx::query(
+            "INSERT INTO customers (shop_id, customer_id, segment, redacted_at, created_at, \
+             updated_at) VALUES ($1, $2, $3, $4, $5, $5)",
+        )
+        .bind(shop_id)
+        .bind(id as i64)
+        .bind(segment)
+        .bind(redacted)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    }
+    let moves: Vec<SegmentMove> = (1..=1_201)
+        .map(|id| SegmentMove {
+            customer_id: id,
+            from: None,
+            to: Some(if id % 2 == 0 { "champions" } else { "new" }),
+        })
+        .collect();
+    let changed = change_segments(&mut tx, shop_id, &moves, true, now)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+
+    let moved: Vec<i64> = changed.iter().map(|(customer, _)| *customer).collect();
+    let expected: Vec<i64> = (1..=1_201).filter(|id| *id != 7 && *id != 8).collect();
+    assert_eq!(
+        moved, expected,
+        "all but the stale and the redacted, in order"
+    );
+    let mut ids: Vec<i64> = changed.iter().map(|(_, id)| *id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 1_199, "one change id each");
+    assert_eq!(
+        app.count("SELECT CAST(COUNT(*) AS BIGINT) FROM segment_changes WHERE baseline = 1")
+            .await,
+        1_199
+    );
+    assert_eq!(
+        app.count(
+            "SELECT CAST(COUNT(*) AS BIGINT) FROM customers \
+             WHERE segment = 'champions' AND segment_since IS NOT NULL"
+        )
+        .await,
+        // The even ids up to 1,200, but not 8.
+        599
+    );
+    assert_eq!(segment_of(&app, 7).await.as_deref(), Some("loyal"));
+    assert_eq!(segment_of(&app, 8).await, None);
+    assert_eq!(segment_of(&app, 1_201).await.as_deref(), Some("new"));
 }
