@@ -1,7 +1,11 @@
 //! Builds the running service: the store (migrated), the intake writer, the
 //! inbox workers and the HTTP server, and stops them in order.
 
-use std::{net::TcpListener, sync::Arc, time::Duration};
+use std::{
+    net::{SocketAddr, TcpListener},
+    sync::Arc,
+    time::Duration,
+};
 
 use actix_web::{middleware, web, App, HttpServer};
 use anyhow::Context;
@@ -160,7 +164,7 @@ impl Application {
             })
             .collect();
 
-        let listener = TcpListener::bind((config.host, config.port))
+        let listener = listen((config.host, config.port).into(), LISTEN_BACKLOG)
             .with_context(|| format!("binding {}:{}", config.host, config.port))?;
         let port = listener.local_addr()?.port();
         if config.sandbox {
@@ -270,7 +274,6 @@ impl Application {
                 .configure(routes::configure)
         })
         .workers(http_workers)
-        .backlog(4096)
         // Signals are handled in `run_until_stopped`, which bounds the whole
         // stop; the requests in flight get most of that time.
         .disable_signals()
@@ -456,5 +459,43 @@ async fn purge_inbox(store: Store, retention: Duration, mut stopped: watch::Rece
             }
             _ = stopped.changed() => {}
         }
+    }
+}
+
+/// Connections the kernel queues before they are accepted. A burst of new
+/// connections beyond the queue loses its SYNs and waits a second to send
+/// them again; `std`'s `TcpListener::bind` asks for only 128.
+const LISTEN_BACKLOG: u32 = 4096;
+
+/// Binds `addr` with a listen queue of `backlog`.
+fn listen(addr: SocketAddr, backlog: u32) -> std::io::Result<TcpListener> {
+    let socket = match addr {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(backlog)?.into_std()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::{net::TcpStream, time::Duration};
+
+    /// More connections than `std`'s default queue of 128 arrive before
+    /// any is accepted: the kernel completes every handshake at once. With
+    /// the short queue the 130th waits for its SYN to be sent again, and
+    /// the connect below runs out of time.
+    #[tokio::test]
+    async fn the_listen_queue_holds_a_burst_of_new_connections() {
+        let listener = super::listen(([127, 0, 0, 1], 0).into(), super::LISTEN_BACKLOG).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let connected: Vec<TcpStream> = (0..300)
+            .map(|i| {
+                TcpStream::connect_timeout(&addr, Duration::from_millis(500))
+                    .unwrap_or_else(|e| panic!("connection {i} was not queued: {e}"))
+            })
+            .collect();
+        assert_eq!(connected.len(), 300);
     }
 }
