@@ -319,7 +319,7 @@ pub async fn apply(
     }
     let program = program::get_program(conn, shop_id).await?;
     let order_id = event.order_id();
-    let mut row = match orders::find_order(conn, shop_id, order_id).await? {
+    let mut row = match orders::find_order_for_update(conn, shop_id, order_id).await? {
         Some(row) => row,
         None => OrderRow {
             order_id,

@@ -33,6 +33,9 @@ use crate::{
 /// How often an idle worker looks for rows committed by other processes or
 /// due for a retry; rows committed here wake it at once.
 const IDLE_POLL: Duration = Duration::from_millis(500);
+/// Times a row is applied in a row while it conflicts with another
+/// worker's commit, before it is rescheduled with backoff.
+const CONFLICT_TRIES: u32 = 5;
 /// Longest a batch waits for webhook intake to go idle.
 const MAX_DEFER: Duration = Duration::from_millis(50);
 /// Rows claimed, and committed, together by one worker.
@@ -172,33 +175,46 @@ impl InboxProcessor {
             // A handler that writes may fail halfway: a savepoint lets its
             // partial writes be undone alone. It may also change the shop.
             shops.remove(&row.shop_domain);
-            let mut savepoint = tx.begin().await?;
-            match topics::apply(&mut savepoint, &delivery, payload)
-                .instrument(span.clone())
-                .await
-            {
-                Ok(handled) => {
-                    let finish = finish_for(&handled, keep_body(&handled, &body, &[]));
-                    if inbox::finish(&mut savepoint, row.id, &self.owner, finish).await? {
-                        savepoint.commit().await?;
-                        if commit_each_row {
-                            tx.commit().await?;
-                            tx = self.store.begin().await?;
+            // A conflict means another worker has just committed a newer
+            // version of the same order or customer: tried again at once it
+            // reads that version and goes through. Only a row that keeps
+            // conflicting waits for a retry with backoff.
+            let mut tries = 0;
+            loop {
+                tries += 1;
+                let mut savepoint = tx.begin().await?;
+                match topics::apply(&mut savepoint, &delivery, payload.clone())
+                    .instrument(span.clone())
+                    .await
+                {
+                    Ok(handled) => {
+                        let finish = finish_for(&handled, keep_body(&handled, &body, &[]));
+                        if inbox::finish(&mut savepoint, row.id, &self.owner, finish).await? {
+                            savepoint.commit().await?;
+                            if commit_each_row {
+                                tx.commit().await?;
+                                tx = self.store.begin().await?;
+                            }
+                        } else {
+                            savepoint.rollback().await?;
+                            tracing::warn!(
+                                parent: &span,
+                                "inbox lease lost; another worker has the row"
+                            );
                         }
-                    } else {
+                    }
+                    Err(HandlerError::Conflict(_)) if tries < CONFLICT_TRIES => {
                         savepoint.rollback().await?;
-                        tracing::warn!(
-                            parent: &span,
-                            "inbox lease lost; another worker has the row"
-                        );
+                        continue;
+                    }
+                    Err(error) => {
+                        savepoint.rollback().await?;
+                        self.record_failure(&mut tx, row, error)
+                            .instrument(span.clone())
+                            .await?;
                     }
                 }
-                Err(error) => {
-                    savepoint.rollback().await?;
-                    self.record_failure(&mut tx, row, error)
-                        .instrument(span)
-                        .await?;
-                }
+                break;
             }
         }
         self.finish_settled(&mut tx, settled).await?;

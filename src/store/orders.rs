@@ -7,6 +7,7 @@
 use serde::Serialize;
 use sqlx::AnyConnection;
 
+use super::Dialect;
 use crate::loyalty::earning::RefundAmounts;
 
 #[derive(Debug, Clone, sqlx::FromRow, Serialize)]
@@ -135,6 +136,27 @@ pub async fn find_order(
     let sql = format!(
         "SELECT {}, version FROM orders WHERE shop_id = $1 AND order_id = $2",
         ORDER_COLUMNS.join(", ")
+    );
+    sqlx::query_as(&sql)
+        .bind(shop_id)
+        .bind(order_id)
+        .fetch_optional(conn)
+        .await
+}
+
+/// [`find_order`], holding the row until the transaction ends (PostgreSQL:
+/// `FOR UPDATE`; SQLite's one writer holds everything anyway). Workers
+/// applying events of one order then take turns instead of each reading
+/// the same version and all but one failing to save it.
+pub async fn find_order_for_update(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    order_id: i64,
+) -> Result<Option<OrderRow>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {}, version FROM orders WHERE shop_id = $1 AND order_id = $2 {}",
+        ORDER_COLUMNS.join(", "),
+        Dialect::of(conn).for_update()
     );
     sqlx::query_as(&sql)
         .bind(shop_id)

@@ -21,6 +21,7 @@ crate::on_both_backends!(
     a_transient_failure_is_retried_with_backoff,
     a_worker_that_lost_its_lease_cannot_finish_the_row,
     two_workers_draining_one_inbox_process_each_row_once,
+    workers_applying_events_of_one_order_take_turns_and_none_waits_for_a_retry,
     finished_rows_past_retention_are_removed_and_the_rest_kept,
 );
 
@@ -459,5 +460,51 @@ async fn two_workers_draining_one_inbox_process_each_row_once(backend: Backend) 
         app.count("SELECT CAST(COUNT(*) AS BIGINT) FROM customers")
             .await,
         300
+    );
+}
+
+/// A hot order: 120 events of the same order (as `orders/updated` arrives
+/// again and again while staff edit it), drained by four workers at once.
+/// On PostgreSQL they run in parallel and would each read the same version
+/// of the order; they take turns on its row instead, so every event is
+/// applied at its first claim and none is put off for a retry.
+async fn workers_applying_events_of_one_order_take_turns_and_none_waits_for_a_retry(
+    backend: Backend,
+) {
+    use crate::referrals::{order_body, Person};
+
+    let app = TestApp::spawn(backend).await;
+    app.install(SHOP).await;
+    let buyer = Person {
+        id: Some(77),
+        email: "hot@example.com".into(),
+        phone: "+1 555 010 7777".into(),
+        address1: "1 Hot Street".into(),
+        zip: "10001".into(),
+    };
+    let body = serde_json::to_vec(&order_body(4_242, &buyer, "80.00", None)).unwrap();
+    for i in 0..120 {
+        app.send("orders/updated", &format!("hot-{i}"), &body).await;
+    }
+    let worker =
+        |name: String| InboxProcessor::new(app.store.clone(), name, Duration::from_secs(60), 5);
+    let drained = futures_util::future::join_all(
+        (0..4).map(|i| async move { worker(format!("worker-{i}")).drain().await.unwrap() }),
+    )
+    .await;
+    assert_eq!(drained.iter().sum::<usize>(), 120, "each row claimed once");
+    assert_eq!(
+        app.count(
+            "SELECT CAST(COUNT(*) AS BIGINT) FROM webhook_inbox \
+             WHERE status = 'done' AND attempts = 1 AND last_error IS NULL"
+        )
+        .await,
+        120,
+        "every event applied at its first claim"
+    );
+    assert_eq!(
+        app.count("SELECT CAST(COUNT(*) AS BIGINT) FROM orders WHERE order_id = 4242")
+            .await,
+        1
     );
 }
