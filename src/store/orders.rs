@@ -133,15 +133,7 @@ pub async fn find_order(
     shop_id: i64,
     order_id: i64,
 ) -> Result<Option<OrderRow>, sqlx::Error> {
-    let sql = format!(
-        "SELECT {}, version FROM orders WHERE shop_id = $1 AND order_id = $2",
-        ORDER_COLUMNS.join(", ")
-    );
-    sqlx::query_as(&sql)
-        .bind(shop_id)
-        .bind(order_id)
-        .fetch_optional(conn)
-        .await
+    select_order(conn, shop_id, order_id, "").await
 }
 
 /// [`find_order`], holding the row until the transaction ends (PostgreSQL:
@@ -153,10 +145,19 @@ pub async fn find_order_for_update(
     shop_id: i64,
     order_id: i64,
 ) -> Result<Option<OrderRow>, sqlx::Error> {
+    let lock = Dialect::of(conn).for_update();
+    select_order(conn, shop_id, order_id, lock).await
+}
+
+async fn select_order(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    order_id: i64,
+    lock: &str,
+) -> Result<Option<OrderRow>, sqlx::Error> {
     let sql = format!(
-        "SELECT {}, version FROM orders WHERE shop_id = $1 AND order_id = $2 {}",
-        ORDER_COLUMNS.join(", "),
-        Dialect::of(conn).for_update()
+        "SELECT {}, version FROM orders WHERE shop_id = $1 AND order_id = $2 {lock}",
+        ORDER_COLUMNS.join(", ")
     );
     sqlx::query_as(&sql)
         .bind(shop_id)
