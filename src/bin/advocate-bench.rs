@@ -486,6 +486,7 @@ impl Connection {
     }
 }
 
+#[derive(Default)]
 struct RunResult {
     ok: usize,
     failed: usize,
@@ -586,12 +587,7 @@ async fn collect(
     tasks: Vec<tokio::task::JoinHandle<LaneResult>>,
     start: Instant,
 ) -> anyhow::Result<RunResult> {
-    let mut result = RunResult {
-        ok: 0,
-        failed: 0,
-        elapsed: Duration::ZERO,
-        latencies_us: Vec::new(),
-    };
+    let mut result = RunResult::default();
     for task in tasks {
         let (ok, failed, lat) = task.await??;
         result.ok += ok;
@@ -612,12 +608,7 @@ async fn probe_intake(
     let payload = Payload::orders_paid(false)?;
     let mut conn = Connection::open(addr).await?;
     let start = Instant::now();
-    let mut result = RunResult {
-        ok: 0,
-        failed: 0,
-        elapsed: Duration::ZERO,
-        latencies_us: Vec::new(),
-    };
+    let mut result = RunResult::default();
     for id in 0.. {
         if stop.load(Ordering::Relaxed) {
             break;

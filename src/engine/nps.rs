@@ -17,7 +17,7 @@ use crate::{
     store::{
         ledger::{self, NewEntry},
         nps::{self, credit, NewResponse},
-        program,
+        orders, program,
     },
 };
 
@@ -70,7 +70,7 @@ pub async fn answer(
     if !program.settings.nps.enabled {
         return Err(NpsError::Disabled);
     }
-    nps::lock_order(conn, shop_id, a.order_id).await?;
+    orders::lock(conn, shop_id, a.order_id).await?;
     let order = nps::find_order_owner(conn, shop_id, a.order_id).await?;
     let owner = order.as_ref().and_then(|o| o.customer_id);
     if owner.is_some_and(|c| c != a.customer_id) {
@@ -148,7 +148,8 @@ pub async fn answer(
     })
 }
 
-/// In an order's transaction, after the order is saved: credits a waiting
+/// In an order's transaction, after the order is saved (the transaction
+/// holds [`orders::lock`], as an answer's does): credits a waiting
 /// answer's bonus when the order is its customer's, refuses it when the
 /// order is someone else's, and leaves it waiting while the order names no
 /// customer. Returns the points credited.
@@ -163,7 +164,6 @@ pub async fn on_order(
     let Some(customer) = customer_id else {
         return Ok(0);
     };
-    nps::lock_order(conn, shop_id, order_id).await?;
     let Some(response) = nps::find_for_order(conn, shop_id, order_id).await? else {
         return Ok(0);
     };

@@ -314,12 +314,14 @@ pub async fn apply(
     event: OrderEvent,
     now: i64,
 ) -> Result<Applied, EngineError> {
+    let order_id = event.order_id();
+    // First, before anything is read: events of one order take turns.
+    orders::lock(conn, shop_id, order_id).await?;
     if let OrderEvent::Order(f) = &event {
         program::learn_currency(conn, shop_id, &f.currency).await?;
     }
     let program = program::get_program(conn, shop_id).await?;
-    let order_id = event.order_id();
-    let mut row = match orders::find_order_for_update(conn, shop_id, order_id).await? {
+    let mut row = match orders::find_order(conn, shop_id, order_id).await? {
         Some(row) => row,
         None => OrderRow {
             order_id,

@@ -167,16 +167,18 @@ pub async fn recompute_shop(
         let program = program::get_program(&mut conn, shop_id).await?;
         plan(&mut conn, shop_id, &program, now).await?
     };
+    // Segments off: no write transaction at all.
+    let Some(early) = early else {
+        return Ok(None);
+    };
     let mut tx = store.begin().await?;
     let program = program::get_program(&mut tx, shop_id).await?;
-    let plan = match early {
+    let plan = if early.program_version == program.version
+        && early.state == segments::find_state(&mut tx, shop_id).await?
+    {
         Some(early)
-            if early.program_version == program.version
-                && early.state == segments::find_state(&mut tx, shop_id).await? =>
-        {
-            Some(early)
-        }
-        _ => plan(&mut tx, shop_id, &program, now).await?,
+    } else {
+        plan(&mut tx, shop_id, &program, now).await?
     };
     let done = match plan {
         Some(plan) => Some(apply(&mut tx, shop_id, &program, plan, now).await?),

@@ -180,10 +180,11 @@ impl InboxProcessor {
             // reads that version and goes through. Only a row that keeps
             // conflicting waits for a retry with backoff.
             let mut tries = 0;
-            loop {
+            let mut next = Some(payload);
+            while let Some(payload) = next.take() {
                 tries += 1;
                 let mut savepoint = tx.begin().await?;
-                match topics::apply(&mut savepoint, &delivery, payload.clone())
+                match topics::apply(&mut savepoint, &delivery, payload)
                     .instrument(span.clone())
                     .await
                 {
@@ -205,7 +206,8 @@ impl InboxProcessor {
                     }
                     Err(HandlerError::Conflict(_)) if tries < CONFLICT_TRIES => {
                         savepoint.rollback().await?;
-                        continue;
+                        // The handler took the payload: the same bytes again.
+                        next = Some(topics::parse_payload(&topic, &body)?);
                     }
                     Err(error) => {
                         savepoint.rollback().await?;
@@ -214,7 +216,6 @@ impl InboxProcessor {
                             .await?;
                     }
                 }
-                break;
             }
         }
         self.finish_settled(&mut tx, settled).await?;

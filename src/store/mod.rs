@@ -58,16 +58,6 @@ impl Dialect {
         }
     }
 
-    /// The clause that locks the rows a `SELECT` reads until the
-    /// transaction ends. SQLite needs none: its single writer already
-    /// serialises write transactions.
-    pub fn for_update(self) -> &'static str {
-        match self {
-            Dialect::Sqlite => "",
-            Dialect::Postgres => "FOR UPDATE",
-        }
-    }
-
     /// The clause that lets concurrent workers claim disjoint queue rows.
     /// SQLite needs none: its single writer already serialises claims.
     pub fn skip_locked(self) -> &'static str {

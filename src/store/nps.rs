@@ -18,30 +18,6 @@ pub mod credit {
     pub const REFUSED: &str = "refused";
 }
 
-/// Serialises the answer to an order with that order's webhook: each takes
-/// this lock before it looks for the other, so whichever commits second
-/// sees the first and the bonus is credited exactly when both are there.
-/// SQLite has one writer, which serialises them already; PostgreSQL takes
-/// a transaction-scoped advisory lock on the (shop, order) pair.
-pub async fn lock_order(
-    conn: &mut AnyConnection,
-    shop_id: i64,
-    order_id: i64,
-) -> Result<(), sqlx::Error> {
-    if conn.backend_name() != "PostgreSQL" {
-        return Ok(());
-    }
-    // Two int4 keys: the shop, and the order folded to 32 bits (a rare
-    // collision only makes two orders wait for each other).
-    let folded = ((order_id as u64) ^ ((order_id as u64) >> 32)) as u32 as i32;
-    sqlx::query("SELECT pg_advisory_xact_lock($1, $2)")
-        .bind(shop_id as i32)
-        .bind(folded)
-        .execute(conn)
-        .await?;
-    Ok(())
-}
-
 /// A new answer.
 #[derive(Debug, Clone)]
 pub struct NewResponse<'a> {

@@ -133,30 +133,8 @@ pub async fn find_order(
     shop_id: i64,
     order_id: i64,
 ) -> Result<Option<OrderRow>, sqlx::Error> {
-    select_order(conn, shop_id, order_id, "").await
-}
-
-/// [`find_order`], holding the row until the transaction ends (PostgreSQL:
-/// `FOR UPDATE`; SQLite's one writer holds everything anyway). Workers
-/// applying events of one order then take turns instead of each reading
-/// the same version and all but one failing to save it.
-pub async fn find_order_for_update(
-    conn: &mut AnyConnection,
-    shop_id: i64,
-    order_id: i64,
-) -> Result<Option<OrderRow>, sqlx::Error> {
-    let lock = Dialect::of(conn).for_update();
-    select_order(conn, shop_id, order_id, lock).await
-}
-
-async fn select_order(
-    conn: &mut AnyConnection,
-    shop_id: i64,
-    order_id: i64,
-    lock: &str,
-) -> Result<Option<OrderRow>, sqlx::Error> {
     let sql = format!(
-        "SELECT {}, version FROM orders WHERE shop_id = $1 AND order_id = $2 {lock}",
+        "SELECT {}, version FROM orders WHERE shop_id = $1 AND order_id = $2",
         ORDER_COLUMNS.join(", ")
     );
     sqlx::query_as(&sql)
@@ -164,6 +142,33 @@ async fn select_order(
         .bind(order_id)
         .fetch_optional(conn)
         .await
+}
+
+/// Holds the order until the caller's transaction ends, whether or not it
+/// is stored yet. Everything that changes what is known of an order takes
+/// it first: the events of one order (workers applying them take turns
+/// instead of each reading the same version and all but one failing to
+/// save it) and a survey answer about it (so whichever of the answer and
+/// the order's webhook commits second sees the first). SQLite has one
+/// writer, which serialises them already; PostgreSQL takes a
+/// transaction-scoped advisory lock on the (shop, order) pair.
+pub async fn lock(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    order_id: i64,
+) -> Result<(), sqlx::Error> {
+    if Dialect::of(conn) != Dialect::Postgres {
+        return Ok(());
+    }
+    // Two int4 keys: the shop, and the order folded to 32 bits (a rare
+    // collision only makes two orders wait for each other).
+    let folded = ((order_id as u64) ^ ((order_id as u64) >> 32)) as u32 as i32;
+    sqlx::query("SELECT pg_advisory_xact_lock($1, $2)")
+        .bind(shop_id as i32)
+        .bind(folded)
+        .execute(conn)
+        .await?;
+    Ok(())
 }
 
 /// Writes `row` if the stored version is still `row.version` (0: not

@@ -9,7 +9,7 @@
 //! with `total_minor - refunded_minor`. Redacted and deleted customers are
 //! not segmented (nor counted in the report).
 //!
-//! A customer's segment changes only by [`change_segment`], which names
+//! A customer's segment changes only by [`change_segments`], which names
 //! the segment it replaces: of two writers racing on one customer (the
 //! daily run and an order), the second changes nothing.
 
@@ -186,7 +186,6 @@ pub async fn save_state(
 /// and logs the change. Returns the change's id, or None when the stored
 /// segment is no longer `from` (another writer moved them first) or the
 /// customer was redacted or deleted.
-#[allow(clippy::too_many_arguments)]
 pub async fn change_segment(
     conn: &mut AnyConnection,
     shop_id: i64,
@@ -196,45 +195,13 @@ pub async fn change_segment(
     baseline: bool,
     now: i64,
 ) -> Result<Option<i64>, sqlx::Error> {
-    // A buyer whose profile never arrived has no row yet: one is made,
-    // without personal data.
-    sqlx::query(
-        "INSERT INTO customers (shop_id, customer_id, created_at, updated_at) \
-         VALUES ($1, $2, $3, $3) ON CONFLICT (shop_id, customer_id) DO NOTHING",
-    )
-    .bind(shop_id)
-    .bind(customer_id)
-    .bind(now)
-    .execute(&mut *conn)
-    .await?;
-    let moved = sqlx::query(
-        "UPDATE customers SET segment = $3, segment_since = $4 \
-         WHERE shop_id = $1 AND customer_id = $2 AND COALESCE(segment, '') = $5 \
-           AND redacted_at IS NULL AND deleted_at IS NULL",
-    )
-    .bind(shop_id)
-    .bind(customer_id)
-    .bind(to)
-    .bind(to.map(|_| now))
-    .bind(from.unwrap_or(""))
-    .execute(&mut *conn)
-    .await?;
-    if moved.rows_affected() != 1 {
-        return Ok(None);
-    }
-    let id: i64 = sqlx::query_scalar(
-        "INSERT INTO segment_changes (shop_id, customer_id, from_segment, to_segment, baseline, \
-         created_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
-    )
-    .bind(shop_id)
-    .bind(customer_id)
-    .bind(from)
-    .bind(to)
-    .bind(i64::from(baseline))
-    .bind(now)
-    .fetch_one(conn)
-    .await?;
-    Ok(Some(id))
+    let moved = SegmentMove {
+        customer_id,
+        from,
+        to,
+    };
+    let changed = change_segments(conn, shop_id, &[moved], baseline, now).await?;
+    Ok(changed.first().map(|(_, id)| *id))
 }
 
 /// One customer's planned move, for [`change_segments`].
@@ -250,12 +217,12 @@ pub struct SegmentMove<'a> {
 /// well inside both databases' limits.
 const MOVES_PER_STATEMENT: usize = 500;
 
-/// [`change_segment`] for many customers, three statements per 500 of them
-/// instead of three per customer: a shop's first computation moves every
-/// buyer at once, and one statement per row kept the database's write lock
-/// for seconds. Returns (customer, change id) for each customer moved, in
-/// the order given; those whose stored segment is no longer `from`, and
-/// redacted or deleted ones, are left out.
+/// Moves customers between segments, three statements per 500 of them: a
+/// shop's first computation moves every buyer at once, and three statements
+/// per customer kept the database's write lock for seconds. Returns
+/// (customer, change id) for each customer moved, in the order given; those
+/// whose stored segment is no longer `from`, and redacted or deleted ones,
+/// are left out. [`change_segment`] is the same for one customer.
 pub async fn change_segments(
     conn: &mut AnyConnection,
     shop_id: i64,

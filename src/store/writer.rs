@@ -42,8 +42,10 @@ pub enum IntakeError {
 
 struct Job {
     delivery: inbox::NewDelivery,
-    done: oneshot::Sender<Result<(), IntakeError>>,
+    done: Waiter,
 }
+
+type Waiter = oneshot::Sender<Result<(), IntakeError>>;
 
 /// The sending side; cheap to clone into every request handler.
 #[derive(Clone)]
@@ -74,6 +76,14 @@ impl IntakeGate {
     pub fn is_busy(&self) -> bool {
         self.pending.load(Ordering::Acquire) > 0
             || super::now_ms() - self.last_submit.load(Ordering::Relaxed) < BUSY_AFTER_MS
+    }
+
+    /// Takes `n` answered deliveries off the count, waking those waiting
+    /// for intake to be idle when none is left.
+    fn answered(&self, n: usize) {
+        if self.pending.fetch_sub(n, Ordering::AcqRel) == n {
+            self.idle.notify_waiters();
+        }
     }
 
     /// Waits until no delivery is waiting to be committed, or `at_most`.
@@ -201,9 +211,7 @@ async fn write_batches(
         if let Err(e) = &result {
             tracing::error!(error = %e, deliveries = deliveries.len(), "inbox write failed; answering 503");
         }
-        if gate.pending.fetch_sub(waiters.len(), Ordering::AcqRel) == waiters.len() {
-            gate.idle.notify_waiters();
-        }
+        gate.answered(waiters.len());
         if result.is_ok() {
             committed.notify_waiters();
         }
@@ -224,8 +232,6 @@ async fn commit(store: &Store, deliveries: &[inbox::NewDelivery]) -> Result<u64,
     tx.commit().await?;
     Ok(inserted)
 }
-
-type Waiter = oneshot::Sender<Result<(), IntakeError>>;
 
 /// A batch the SQLite writer is done with, for the [`WalSyncer`] to answer.
 enum Written {
@@ -324,10 +330,7 @@ impl WalSyncer {
                     format!("the write-ahead log could not be synced: {e}")
                 })
             };
-            let answered = ready.len() + failed.len();
-            if self.gate.pending.fetch_sub(answered, Ordering::AcqRel) == answered {
-                self.gate.idle.notify_waiters();
-            }
+            self.gate.answered(ready.len() + failed.len());
             if synced.is_ok() && !ready.is_empty() {
                 self.committed.notify_waiters();
             }
