@@ -1,10 +1,14 @@
 //! `advocate-bench`: measures Advocate against a baseline in the same run.
 //!
 //! `advocate-bench webhooks` starts Advocate (the `advocate` binary beside
-//! this one) on a fresh database and a baseline server that only verifies
-//! the HMAC and answers 200, drives both with signed `orders/paid`-sized
-//! deliveries over keep-alive HTTP/1.1 connections, and prints throughput,
-//! latency, inbox processing rate and peak memory, with ratios.
+//! this one) on a fresh database and two baseline servers: one that only
+//! verifies the HMAC and answers 200 (the ceiling), and one that also
+//! appends each verified body to a file and answers only after an
+//! `fdatasync` shared by every delivery waiting (the least any receiver
+//! must do to answer "on disk"). It drives all three with signed
+//! `orders/paid`-sized deliveries over keep-alive HTTP/1.1 connections and
+//! prints throughput, latency, inbox processing rate and peak memory, with
+//! ratios.
 
 use std::{
     net::SocketAddr,
@@ -51,13 +55,17 @@ enum Bench {
     /// database has processed them, checks each is stored and processed
     /// exactly once, and prints acknowledged/s and processed/s.
     Load(LoadArgs),
-    /// The baseline: verify the HMAC, answer 200, store nothing.
+    /// The baseline: verify the HMAC, answer 200, store nothing; with
+    /// `--journal`, append the body to that file and answer after it is
+    /// synced.
     #[command(hide = true)]
     BaselineServer {
         #[arg(long)]
         port: u16,
         #[arg(long, default_value_t = 0)]
         workers: usize,
+        #[arg(long)]
+        journal: Option<PathBuf>,
     },
 }
 
@@ -173,7 +181,11 @@ enum Backend {
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
-        Bench::BaselineServer { port, workers } => baseline_server(port, workers),
+        Bench::BaselineServer {
+            port,
+            workers,
+            journal,
+        } => baseline_server(port, workers, journal),
         Bench::Webhooks(args) => tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?
@@ -195,31 +207,53 @@ fn main() -> anyhow::Result<()> {
 }
 
 /// Only what every webhook receiver must do: read the body, check its HMAC.
-fn baseline_server(port: u16, workers: usize) -> anyhow::Result<()> {
+/// With a journal, also what every durable one must do: append the body to
+/// a file and answer once it is synced. One thread owns the file; it takes
+/// every body waiting, writes them with one call and syncs once for all of
+/// them (group commit), so the sync's cost is shared as Advocate's is. No
+/// index, no deduplication, no database: a floor for any design that
+/// answers 200 only after the delivery is on disk.
+fn baseline_server(port: u16, workers: usize, journal: Option<PathBuf>) -> anyhow::Result<()> {
     use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
     let signer = web::Data::new(Signer::new(&SECRET.to_owned().into(), None));
+    let journal = match journal {
+        Some(path) => Some(web::Data::new(Journal::open(&path)?)),
+        None => None,
+    };
     actix_web::rt::System::new().block_on(async move {
         let mut server = HttpServer::new(move || {
-            App::new()
+            let app = App::new()
                 .app_data(signer.clone())
-                .app_data(web::PayloadConfig::new(5 * 1024 * 1024))
-                .route(
-                    "/webhooks",
-                    web::post().to(
-                        |req: HttpRequest, body: web::Bytes, signer: web::Data<Signer>| async move {
-                            let ok = req
-                                .headers()
-                                .get("x-shopify-hmac-sha256")
-                                .and_then(|v| v.to_str().ok())
-                                .is_some_and(|sig| signer.verify_webhook(&body, sig));
-                            if ok {
-                                HttpResponse::Ok().finish()
-                            } else {
-                                HttpResponse::Unauthorized().finish()
-                            }
-                        },
-                    ),
-                )
+                .app_data(web::PayloadConfig::new(5 * 1024 * 1024));
+            let app = match &journal {
+                Some(journal) => app.app_data(journal.clone()),
+                None => app,
+            };
+            app.route(
+                "/webhooks",
+                web::post().to(
+                    |req: HttpRequest,
+                     body: web::Bytes,
+                     signer: web::Data<Signer>,
+                     journal: Option<web::Data<Journal>>| async move {
+                        let ok = req
+                            .headers()
+                            .get("x-shopify-hmac-sha256")
+                            .and_then(|v| v.to_str().ok())
+                            .is_some_and(|sig| signer.verify_webhook(&body, sig));
+                        if !ok {
+                            return HttpResponse::Unauthorized().finish();
+                        }
+                        match journal {
+                            Some(journal) => match journal.append(body).await {
+                                Ok(()) => HttpResponse::Ok().finish(),
+                                Err(_) => HttpResponse::ServiceUnavailable().finish(),
+                            },
+                            None => HttpResponse::Ok().finish(),
+                        }
+                    },
+                ),
+            )
         })
         .backlog(4096);
         if workers > 0 {
@@ -228,6 +262,57 @@ fn baseline_server(port: u16, workers: usize) -> anyhow::Result<()> {
         server.bind(("127.0.0.1", port))?.run().await
     })?;
     Ok(())
+}
+
+/// The durable baseline's append-only file and the thread that writes it.
+struct Journal {
+    bodies: std::sync::mpsc::Sender<(actix_web::web::Bytes, tokio::sync::oneshot::Sender<bool>)>,
+}
+
+impl Journal {
+    fn open(path: &std::path::Path) -> anyhow::Result<Self> {
+        use std::io::Write;
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .with_context(|| format!("opening {}", path.display()))?;
+        let (bodies, waiting) = std::sync::mpsc::channel::<(
+            actix_web::web::Bytes,
+            tokio::sync::oneshot::Sender<bool>,
+        )>();
+        std::thread::Builder::new()
+            .name("journal".into())
+            .spawn(move || {
+                let mut buffer = Vec::new();
+                let mut answers = Vec::new();
+                while let Ok(first) = waiting.recv() {
+                    buffer.clear();
+                    for (body, answer) in std::iter::once(first).chain(waiting.try_iter()) {
+                        buffer.extend_from_slice(&(body.len() as u32).to_le_bytes());
+                        buffer.extend_from_slice(&body);
+                        answers.push(answer);
+                    }
+                    let stored = file
+                        .write_all(&buffer)
+                        .and_then(|()| file.sync_data())
+                        .is_ok();
+                    for answer in answers.drain(..) {
+                        let _ = answer.send(stored);
+                    }
+                }
+            })?;
+        Ok(Self { bodies })
+    }
+
+    async fn append(&self, body: actix_web::web::Bytes) -> Result<(), ()> {
+        let (answer, stored) = tokio::sync::oneshot::channel();
+        self.bodies.send((body, answer)).map_err(|_| ())?;
+        match stored.await {
+            Ok(true) => Ok(()),
+            _ => Err(()),
+        }
+    }
 }
 
 struct Server {
@@ -300,19 +385,23 @@ fn sibling(name: &str) -> anyhow::Result<PathBuf> {
     Ok(path)
 }
 
-async fn start_baseline(workers: usize) -> anyhow::Result<Server> {
+async fn start_baseline(
+    workers: usize,
+    journal: Option<&std::path::Path>,
+) -> anyhow::Result<Server> {
     let port = free_port()?;
-    let mut child = Command::new(std::env::current_exe()?)
-        .args([
-            "baseline-server",
-            "--port",
-            &port.to_string(),
-            "--workers",
-            &workers.to_string(),
-        ])
-        .stdout(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()?;
+    let mut command = Command::new(std::env::current_exe()?);
+    command.args([
+        "baseline-server",
+        "--port",
+        &port.to_string(),
+        "--workers",
+        &workers.to_string(),
+    ]);
+    if let Some(journal) = journal {
+        command.arg("--journal").arg(journal);
+    }
+    let mut child = command.stdout(Stdio::null()).kill_on_drop(true).spawn()?;
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     wait_until_up(addr, &mut child).await?;
     Ok(Server { child, addr })
@@ -648,39 +737,11 @@ async fn webhooks(args: WebhookArgs) -> anyhow::Result<()> {
         payload.body.len()
     );
 
-    // Baseline first, then Advocate, in the same run on the same machine.
-    let baseline = {
-        let server = start_baseline(args.server.workers).await?;
-        let paced = open_loop(
-            server.addr,
-            payload.clone(),
-            "base-paced",
-            args.rate,
-            args.rate_seconds,
-            args.concurrency,
-        )
-        .await?;
-        let cpu_before = server.cpu_seconds();
-        let throughput = closed_loop(
-            server.addr,
-            payload.clone(),
-            "base",
-            args.requests,
-            args.concurrency,
-        )
-        .await?;
-        let cpu_ms_per_delivery =
-            (server.cpu_seconds() - cpu_before) * 1000.0 / throughput.ok as f64;
-        Measured {
-            cpu_ms_per_delivery,
-            throughput,
-            paced,
-            processed_per_s: None,
-            rss_mb: server.peak_rss_mb(),
-        }
-    };
-
+    // The baselines first, then Advocate, in the same run on the same machine.
     let dir = tempfile::tempdir()?;
+    let baseline = measure_baseline(&args, &payload, None).await?;
+    let durable = measure_baseline(&args, &payload, Some(&dir.path().join("journal"))).await?;
+
     let (database_url, pg_cleanup) =
         fresh_database(args.server.database, &args.server.postgres_url, &dir).await?;
     let advocate = {
@@ -735,8 +796,44 @@ async fn webhooks(args: WebhookArgs) -> anyhow::Result<()> {
             .await?;
     }
 
-    report(&args, &baseline, &advocate);
+    report(&args, &baseline, &durable, &advocate);
     Ok(())
+}
+
+/// A baseline server's figures: the paced run, then the closed loop.
+async fn measure_baseline(
+    args: &WebhookArgs,
+    payload: &Arc<Payload>,
+    journal: Option<&std::path::Path>,
+) -> anyhow::Result<Measured> {
+    let run = if journal.is_some() { "durable" } else { "base" };
+    let server = start_baseline(args.server.workers, journal).await?;
+    let paced = open_loop(
+        server.addr,
+        payload.clone(),
+        &format!("{run}-paced"),
+        args.rate,
+        args.rate_seconds,
+        args.concurrency,
+    )
+    .await?;
+    let cpu_before = server.cpu_seconds();
+    let throughput = closed_loop(
+        server.addr,
+        payload.clone(),
+        run,
+        args.requests,
+        args.concurrency,
+    )
+    .await?;
+    let cpu_ms_per_delivery = (server.cpu_seconds() - cpu_before) * 1000.0 / throughput.ok as f64;
+    Ok(Measured {
+        cpu_ms_per_delivery,
+        throughput,
+        paced,
+        processed_per_s: None,
+        rss_mb: server.peak_rss_mb(),
+    })
 }
 
 /// Distinct paid orders (the loyalty engine's full work), each sent until a
@@ -881,75 +978,62 @@ async fn verify_exactly_once(store: &Store, acknowledged: usize) -> anyhow::Resu
     Ok(())
 }
 
-fn report(args: &WebhookArgs, base: &Measured, adv: &Measured) {
-    let ratio = adv.throughput.per_second() / base.throughput.per_second();
+fn report(args: &WebhookArgs, base: &Measured, durable: &Measured, adv: &Measured) {
+    let servers = [base, durable, adv];
     println!();
     println!(
-        "{:<38} {:>14} {:>14}",
+        "{:<32} {:>14} {:>14} {:>14}",
         "",
         "HMAC-only",
+        "HMAC+fsync",
         format!("Advocate/{:?}", args.server.database).to_lowercase()
     );
-    let row = |name: &str, b: String, a: String| println!("{name:<38} {b:>14} {a:>14}");
-    row(
-        "acknowledged/s (closed loop)",
-        format!("{:.0}", base.throughput.per_second()),
-        format!("{:.0}", adv.throughput.per_second()),
-    );
-    row(
-        "  p50 / p99 ms",
+    let row = |name: &str, cell: &dyn Fn(&Measured) -> String| {
+        let cells: Vec<String> = servers.iter().map(|m| format!("{:>14}", cell(m))).collect();
+        println!("{name:<32} {}", cells.join(" "));
+    };
+    row("acknowledged/s (closed loop)", &|m| {
+        format!("{:.0}", m.throughput.per_second())
+    });
+    row("  p50 / p99 ms", &|m| {
         format!(
             "{:.2} / {:.2}",
-            base.throughput.percentile_ms(0.5),
-            base.throughput.percentile_ms(0.99)
-        ),
+            m.throughput.percentile_ms(0.5),
+            m.throughput.percentile_ms(0.99)
+        )
+    });
+    row("  non-200 answers", &|m| m.throughput.failed.to_string());
+    row(&format!("p50 / p99 ms at {}/s offered", args.rate), &|m| {
         format!(
             "{:.2} / {:.2}",
-            adv.throughput.percentile_ms(0.5),
-            adv.throughput.percentile_ms(0.99)
-        ),
-    );
-    row(
-        "  non-200 answers",
-        base.throughput.failed.to_string(),
-        adv.throughput.failed.to_string(),
-    );
-    row(
-        &format!("p50 / p99 ms at {}/s offered", args.rate),
-        format!(
-            "{:.2} / {:.2}",
-            base.paced.percentile_ms(0.5),
-            base.paced.percentile_ms(0.99)
-        ),
-        format!(
-            "{:.2} / {:.2}",
-            adv.paced.percentile_ms(0.5),
-            adv.paced.percentile_ms(0.99)
-        ),
-    );
-    row(
-        "  achieved/s, non-200",
-        format!("{:.0}, {}", base.paced.per_second(), base.paced.failed),
-        format!("{:.0}, {}", adv.paced.per_second(), adv.paced.failed),
-    );
-    row(
-        "processed/s through the inbox",
-        "-".into(),
-        adv.processed_per_s
-            .map_or("-".into(), |p| format!("{p:.0}")),
-    );
-    row(
-        "server CPU ms per delivery",
-        format!("{:.3}", base.cpu_ms_per_delivery),
-        format!("{:.3}", adv.cpu_ms_per_delivery),
-    );
-    row(
-        "peak RSS MB",
-        format!("{:.1}", base.rss_mb),
-        format!("{:.1}", adv.rss_mb),
-    );
+            m.paced.percentile_ms(0.5),
+            m.paced.percentile_ms(0.99)
+        )
+    });
+    row("  achieved/s, non-200", &|m| {
+        format!("{:.0}, {}", m.paced.per_second(), m.paced.failed)
+    });
+    row("processed/s through the inbox", &|m| {
+        m.processed_per_s.map_or("-".into(), |p| format!("{p:.0}"))
+    });
+    row("server CPU ms per delivery", &|m| {
+        format!("{:.3}", m.cpu_ms_per_delivery)
+    });
+    row("peak RSS MB", &|m| format!("{:.1}", m.rss_mb));
+    let ceiling = base.throughput.per_second();
     println!();
-    println!("Advocate / HMAC-only ceiling: {:.1} %", ratio * 100.0);
+    println!(
+        "Advocate / HMAC-only ceiling: {:.1} %",
+        adv.throughput.per_second() / ceiling * 100.0
+    );
+    println!(
+        "HMAC+fsync floor / HMAC-only ceiling: {:.1} %",
+        durable.throughput.per_second() / ceiling * 100.0
+    );
+    println!(
+        "Advocate / HMAC+fsync floor: {:.1} %",
+        adv.throughput.per_second() / durable.throughput.per_second() * 100.0
+    );
 }
 
 /// Pushes tag changes through the real client, pacer and token service to
