@@ -245,11 +245,10 @@ fn baseline_server(port: u16, workers: usize, journal: Option<PathBuf>) -> anyho
                             return HttpResponse::Unauthorized().finish();
                         }
                         match journal {
-                            Some(journal) => match journal.append(body).await {
-                                Ok(()) => HttpResponse::Ok().finish(),
-                                Err(_) => HttpResponse::ServiceUnavailable().finish(),
-                            },
-                            None => HttpResponse::Ok().finish(),
+                            Some(journal) if !journal.append(body).await => {
+                                HttpResponse::ServiceUnavailable().finish()
+                            }
+                            _ => HttpResponse::Ok().finish(),
                         }
                     },
                 ),
@@ -266,8 +265,11 @@ fn baseline_server(port: u16, workers: usize, journal: Option<PathBuf>) -> anyho
 
 /// The durable baseline's append-only file and the thread that writes it.
 struct Journal {
-    bodies: std::sync::mpsc::Sender<(actix_web::web::Bytes, tokio::sync::oneshot::Sender<bool>)>,
+    bodies: std::sync::mpsc::Sender<JournalEntry>,
 }
+
+/// A verified body and where to say whether it is on disk.
+type JournalEntry = (actix_web::web::Bytes, tokio::sync::oneshot::Sender<bool>);
 
 impl Journal {
     fn open(path: &std::path::Path) -> anyhow::Result<Self> {
@@ -277,10 +279,7 @@ impl Journal {
             .append(true)
             .open(path)
             .with_context(|| format!("opening {}", path.display()))?;
-        let (bodies, waiting) = std::sync::mpsc::channel::<(
-            actix_web::web::Bytes,
-            tokio::sync::oneshot::Sender<bool>,
-        )>();
+        let (bodies, waiting) = std::sync::mpsc::channel::<JournalEntry>();
         std::thread::Builder::new()
             .name("journal".into())
             .spawn(move || {
@@ -305,13 +304,10 @@ impl Journal {
         Ok(Self { bodies })
     }
 
-    async fn append(&self, body: actix_web::web::Bytes) -> Result<(), ()> {
+    /// True once the body is synced; false if it could not be written.
+    async fn append(&self, body: actix_web::web::Bytes) -> bool {
         let (answer, stored) = tokio::sync::oneshot::channel();
-        self.bodies.send((body, answer)).map_err(|_| ())?;
-        match stored.await {
-            Ok(true) => Ok(()),
-            _ => Err(()),
-        }
+        self.bodies.send((body, answer)).is_ok() && stored.await.unwrap_or(false)
     }
 }
 
@@ -588,6 +584,15 @@ impl RunResult {
         self.ok as f64 / self.elapsed.as_secs_f64()
     }
 
+    /// "p50 / p99" in milliseconds, for the report.
+    fn p50_p99(&self) -> String {
+        format!(
+            "{:.2} / {:.2}",
+            self.percentile_ms(0.5),
+            self.percentile_ms(0.99)
+        )
+    }
+
     fn percentile_ms(&self, p: f64) -> f64 {
         if self.latencies_us.is_empty() {
             return f64::NAN;
@@ -749,30 +754,12 @@ async fn webhooks(args: WebhookArgs) -> anyhow::Result<()> {
         let store = Store::connect(&DatabaseUrl::parse(database_url.clone())?, 2).await?;
         // Steady state first, on a fresh server; then a burst as fast as
         // the connections go.
-        let paced = open_loop(
-            server.addr,
-            payload.clone(),
-            "adv-paced",
-            args.rate,
-            args.rate_seconds,
-            args.concurrency,
-        )
-        .await?;
+        let paced = paced_run(&args, &server, &payload, "adv").await?;
         if args.inbox_workers != Some(0) {
             wait_processed(&store, Duration::from_secs(300)).await?;
         }
         let started = Instant::now();
-        let cpu_before = server.cpu_seconds();
-        let throughput = closed_loop(
-            server.addr,
-            payload.clone(),
-            "adv",
-            args.requests,
-            args.concurrency,
-        )
-        .await?;
-        let cpu_ms_per_delivery =
-            (server.cpu_seconds() - cpu_before) * 1000.0 / throughput.ok as f64;
+        let (throughput, cpu_ms_per_delivery) = burst_run(&args, &server, &payload, "adv").await?;
         let processed_per_s = if args.inbox_workers != Some(0) {
             let processed_at = wait_processed(&store, Duration::from_secs(300)).await?;
             Some(args.requests as f64 / (processed_at - started).as_secs_f64())
@@ -800,15 +787,14 @@ async fn webhooks(args: WebhookArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A baseline server's figures: the paced run, then the closed loop.
-async fn measure_baseline(
+/// The steady run: `args.rate` deliveries/s for `args.rate_seconds`.
+async fn paced_run(
     args: &WebhookArgs,
+    server: &Server,
     payload: &Arc<Payload>,
-    journal: Option<&std::path::Path>,
-) -> anyhow::Result<Measured> {
-    let run = if journal.is_some() { "durable" } else { "base" };
-    let server = start_baseline(args.server.workers, journal).await?;
-    let paced = open_loop(
+    run: &str,
+) -> anyhow::Result<RunResult> {
+    open_loop(
         server.addr,
         payload.clone(),
         &format!("{run}-paced"),
@@ -816,7 +802,17 @@ async fn measure_baseline(
         args.rate_seconds,
         args.concurrency,
     )
-    .await?;
+    .await
+}
+
+/// The burst: `args.requests` deliveries as fast as the connections go,
+/// with the server's CPU ms per acknowledged delivery.
+async fn burst_run(
+    args: &WebhookArgs,
+    server: &Server,
+    payload: &Arc<Payload>,
+    run: &str,
+) -> anyhow::Result<(RunResult, f64)> {
     let cpu_before = server.cpu_seconds();
     let throughput = closed_loop(
         server.addr,
@@ -827,6 +823,19 @@ async fn measure_baseline(
     )
     .await?;
     let cpu_ms_per_delivery = (server.cpu_seconds() - cpu_before) * 1000.0 / throughput.ok as f64;
+    Ok((throughput, cpu_ms_per_delivery))
+}
+
+/// A baseline server's figures: the paced run, then the burst.
+async fn measure_baseline(
+    args: &WebhookArgs,
+    payload: &Arc<Payload>,
+    journal: Option<&std::path::Path>,
+) -> anyhow::Result<Measured> {
+    let run = if journal.is_some() { "durable" } else { "base" };
+    let server = start_baseline(args.server.workers, journal).await?;
+    let paced = paced_run(args, &server, payload, run).await?;
+    let (throughput, cpu_ms_per_delivery) = burst_run(args, &server, payload, run).await?;
     Ok(Measured {
         cpu_ms_per_delivery,
         throughput,
@@ -995,20 +1004,10 @@ fn report(args: &WebhookArgs, base: &Measured, durable: &Measured, adv: &Measure
     row("acknowledged/s (closed loop)", &|m| {
         format!("{:.0}", m.throughput.per_second())
     });
-    row("  p50 / p99 ms", &|m| {
-        format!(
-            "{:.2} / {:.2}",
-            m.throughput.percentile_ms(0.5),
-            m.throughput.percentile_ms(0.99)
-        )
-    });
+    row("  p50 / p99 ms", &|m| m.throughput.p50_p99());
     row("  non-200 answers", &|m| m.throughput.failed.to_string());
     row(&format!("p50 / p99 ms at {}/s offered", args.rate), &|m| {
-        format!(
-            "{:.2} / {:.2}",
-            m.paced.percentile_ms(0.5),
-            m.paced.percentile_ms(0.99)
-        )
+        m.paced.p50_p99()
     });
     row("  achieved/s, non-200", &|m| {
         format!("{:.0}, {}", m.paced.per_second(), m.paced.failed)
@@ -1020,20 +1019,15 @@ fn report(args: &WebhookArgs, base: &Measured, durable: &Measured, adv: &Measure
         format!("{:.3}", m.cpu_ms_per_delivery)
     });
     row("peak RSS MB", &|m| format!("{:.1}", m.rss_mb));
-    let ceiling = base.throughput.per_second();
     println!();
-    println!(
-        "Advocate / HMAC-only ceiling: {:.1} %",
-        adv.throughput.per_second() / ceiling * 100.0
-    );
-    println!(
-        "HMAC+fsync floor / HMAC-only ceiling: {:.1} %",
-        durable.throughput.per_second() / ceiling * 100.0
-    );
-    println!(
-        "Advocate / HMAC+fsync floor: {:.1} %",
-        adv.throughput.per_second() / durable.throughput.per_second() * 100.0
-    );
+    for (name, of, to) in [
+        ("Advocate / HMAC-only ceiling", adv, base),
+        ("HMAC+fsync floor / HMAC-only ceiling", durable, base),
+        ("Advocate / HMAC+fsync floor", adv, durable),
+    ] {
+        let share = of.throughput.per_second() / to.throughput.per_second();
+        println!("{name}: {:.1} %", share * 100.0);
+    }
 }
 
 /// Pushes tag changes through the real client, pacer and token service to
