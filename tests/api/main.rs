@@ -18,6 +18,7 @@ mod processing;
 mod program;
 mod referrals;
 mod sandbox;
+mod security;
 mod segments;
 mod webhooks;
 mod winback;
