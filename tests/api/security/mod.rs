@@ -3,5 +3,6 @@
 
 mod erasure;
 mod intake;
+mod parsers;
 mod points;
 mod tokens;
