@@ -292,7 +292,8 @@ impl OrderState {
         self.refunds
             .values()
             .map(|r| counting.refunded(r, self.amounts.taxes_included))
-            .sum()
+            // Each refund is bounded; any number of them must not wrap.
+            .fold(0, i64::saturating_add)
     }
 
     /// Decides the award if the order qualifies now, and the ledger

@@ -1,10 +1,13 @@
 //! Whether a database failure can succeed later. Queues (the webhook inbox)
-//! retry only what can: a busy or locked database, a lost connection or an
-//! exhausted pool, a serialization failure or deadlock, a full disk. A
-//! constraint violation, an overflow, a value of the wrong type or a row
-//! that does not decode fails the same way every time: retrying it only
-//! delays the dead letter. The reason given names the kind of failure and
-//! at most a constraint's name, never the values involved.
+//! retry what can: a busy or locked database, a lost connection or an
+//! exhausted pool, a serialization failure or deadlock, a full disk, and
+//! whatever the environment may still fix (a schema a rolling deploy is
+//! about to migrate, a missing privilege). What the data itself causes
+//! fails the same way every time: a constraint violation, an overflow, a
+//! value out of range or of the wrong type, a row that does not decode.
+//! Retrying those only delays the dead letter, so they are permanent. The
+//! reason given names the kind of failure and at most a constraint's name,
+//! never the values involved.
 
 use sqlx::error::{DatabaseError, ErrorKind};
 
@@ -23,23 +26,16 @@ pub enum Failure {
 pub fn classify(error: &sqlx::Error) -> Failure {
     use sqlx::Error as E;
     match error {
-        E::Io(_)
-        | E::Tls(_)
-        | E::PoolTimedOut
-        | E::PoolClosed
-        | E::WorkerCrashed
-        // Raised where a concurrent writer won a race (see `ledger::spend`).
-        | E::Protocol(_) => Failure::Transient,
         E::Database(db) => classify_database(db.as_ref()),
         E::RowNotFound => permanent("an expected row is missing"),
         E::ColumnDecode { .. } | E::Decode(_) => {
             permanent("a stored value does not decode (wrong type or out of range)")
         }
         E::Encode(_) => permanent("a value is out of the range the store accepts"),
-        E::TypeNotFound { .. } | E::ColumnIndexOutOfBounds { .. } | E::ColumnNotFound(_) => {
-            permanent("the query does not match the schema")
-        }
-        _ => permanent("the database refused the request"),
+        // I/O, TLS, the pool, a crashed worker, a protocol hiccup (also
+        // raised where a concurrent writer won a race, see
+        // `ledger::spend`), a schema that does not match yet.
+        _ => Failure::Transient,
     }
 }
 
@@ -52,15 +48,10 @@ fn classify_database(db: &dyn DatabaseError) -> Failure {
         return Failure::Permanent(constraint);
     }
     let code = db.code().unwrap_or_default();
-    if db
-        .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
-        .is_some()
-    {
-        return classify_sqlstate(&code);
-    }
-    match code.parse::<i64>() {
-        Ok(code) => classify_sqlite(code, db.message()),
-        Err(_) => permanent("the database refused the change"),
+    if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+        classify_sqlite(code.parse().unwrap_or(0), db.message())
+    } else {
+        classify_sqlstate(&code)
     }
 }
 
@@ -87,26 +78,25 @@ fn constraint_kind(db: &dyn DatabaseError) -> Option<String> {
     })
 }
 
-/// PostgreSQL SQLSTATE classes that can pass: connection exceptions (08),
-/// transaction rollbacks such as serialization failures and deadlocks
-/// (40), insufficient resources (53), operator intervention (57), system
-/// errors (58) and a lock not available (55P03).
+/// PostgreSQL SQLSTATE classes the data causes: data exceptions (22, such
+/// as 22003 numeric value out of range) and integrity constraint violations
+/// (23). Every other class (08 connection, 40 serialization failure or
+/// deadlock, 53 resources, 55P03 lock not available, 57 operator
+/// intervention, 42 an object missing) can pass.
 fn classify_sqlstate(code: &str) -> Failure {
     match code.get(..2) {
-        Some("08" | "40" | "53" | "57" | "58") => Failure::Transient,
-        _ if code == "55P03" => Failure::Transient,
         Some("22") => permanent("the database refused a value (out of range or malformed)"),
         Some("23") => permanent("the database refused the change: a constraint was violated"),
-        _ => permanent("the database refused the change"),
+        _ => Failure::Transient,
     }
 }
 
-/// SQLite primary result codes that can pass: BUSY (5), LOCKED (6), NOMEM
-/// (7), IOERR (10), FULL (13), CANTOPEN (14), PROTOCOL (15). Extended codes
-/// carry the primary code in their low byte.
+/// SQLite result codes the data causes: TOOBIG (18), CONSTRAINT (19),
+/// MISMATCH (20), RANGE (25), and the "integer overflow" a SUM() raises.
+/// Extended codes carry the primary code in their low byte. Every other
+/// code (BUSY, LOCKED, IOERR, FULL, a table missing) can pass.
 fn classify_sqlite(code: i64, message: &str) -> Failure {
     match code & 0xff {
-        5 | 6 | 7 | 10 | 13 | 14 | 15 => Failure::Transient,
         18 => permanent("the database refused a value that is too big"),
         19 => permanent("the database refused the change: a constraint was violated"),
         20 => permanent("the database refused a value of the wrong type"),
@@ -114,7 +104,7 @@ fn classify_sqlite(code: i64, message: &str) -> Failure {
         _ if message.contains("integer overflow") => {
             permanent("integer overflow in the database: a figure is out of range")
         }
-        _ => permanent("the database refused the change"),
+        _ => Failure::Transient,
     }
 }
 
@@ -183,6 +173,11 @@ mod tests {
         assert_eq!(classify_sqlstate("40001"), Failure::Transient);
         assert_eq!(classify_sqlstate("40P01"), Failure::Transient);
         assert_eq!(classify_sqlstate("08006"), Failure::Transient);
+        assert_eq!(classify_sqlstate("55P03"), Failure::Transient);
+        assert_eq!(
+            classify_sqlite(1, "no such table: customers"),
+            Failure::Transient
+        );
         assert!(matches!(classify_sqlstate("22003"), Failure::Permanent(_)));
         assert!(matches!(classify_sqlstate("23514"), Failure::Permanent(_)));
         assert!(matches!(

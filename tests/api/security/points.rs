@@ -25,6 +25,7 @@ crate::on_both_backends!(
     a_redemption_that_fails_leaves_no_redemption_ledger_entry_or_outbox_row,
     an_order_with_an_absurd_total_is_dead_lettered_on_the_first_attempt,
     a_change_the_database_refuses_is_dead_lettered_on_the_first_attempt,
+    database_failures_the_data_causes_are_permanent_and_others_are_retried,
     arbitrary_program_settings_never_fail_the_server_and_a_refusal_changes_nothing,
 );
 
@@ -377,6 +378,43 @@ async fn a_change_the_database_refuses_is_dead_lettered_on_the_first_attempt(bac
     );
     assert!(!error.contains(&near.to_string()), "no values: {error}");
     assert_eq!(books(&app, CUSTOMER).await, (0, near, 0), "nothing moved");
+}
+
+async fn database_failures_the_data_causes_are_permanent_and_others_are_retried(backend: Backend) {
+    use advocate::store::failure::{classify, Failure};
+    let app = shop_with_customer(backend).await;
+    let overflow = match backend {
+        // SQLite's SUM() raises on overflow; PostgreSQL's BIGINT addition does.
+        Backend::Sqlite => {
+            "SELECT SUM(x) FROM (SELECT 9223372036854775807 AS x UNION ALL SELECT 1) AS t"
+        }
+        Backend::Postgres => "SELECT CAST(9223372036854775807 AS BIGINT) + 1",
+    };
+    let check = format!(
+        "UPDATE customers SET points_balance = {} WHERE customer_id = {CUSTOMER}",
+        MAX_STORED + 1
+    );
+    for sql in [overflow, check.as_str()] {
+        let error = sqlx::query(sql)
+            .execute(app.store.writer())
+            .await
+            .expect_err(sql);
+        match classify(&error) {
+            Failure::Permanent(reason) => {
+                assert!(!reason.contains("9223372036854775807"), "{reason}");
+                assert!(!reason.contains(&(MAX_STORED + 1).to_string()), "{reason}");
+            }
+            Failure::Transient => panic!("{sql} must not be retried: {error}"),
+        }
+    }
+    // A table that is not there (yet) is the environment's problem, and
+    // an exhausted pool passes.
+    let missing = sqlx::query("SELECT 1 FROM table_from_a_later_release")
+        .execute(app.store.writer())
+        .await
+        .expect_err("no such table");
+    assert_eq!(classify(&missing), Failure::Transient, "{missing}");
+    assert_eq!(classify(&sqlx::Error::PoolTimedOut), Failure::Transient);
 }
 
 /// Program settings are refused or saved, never a server error; a refused
