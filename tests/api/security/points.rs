@@ -429,23 +429,36 @@ async fn arbitrary_program_settings_never_fail_the_server_and_a_refusal_changes_
     let strategy = (
         any::<prop::sample::Index>(),
         json_value(),
-        0..4_u8,
+        number(),
+        text(),
+        0..6_u8,
         "[a-z_]{1,12}",
     );
     let mut runner = TestRunner::new(Config::default());
     let mut before = state_of(&app).await;
-    for case in 0..96 {
-        let (index, value, mode, key) = strategy.new_tree(&mut runner).expect("a case").current();
+    let mut answered = std::collections::BTreeMap::new();
+    for case in 0..128 {
+        let (index, value, number, text, mode, key) =
+            strategy.new_tree(&mut runner).expect("a case").current();
         let mut settings = base.clone();
         let path = &paths[index.index(paths.len())];
+        let field = pointer_mut(&mut settings, path);
         match mode {
+            // A field's value replaced by one of the same JSON type, so
+            // that the case reaches validation: extreme numbers, amounts
+            // that do not parse or do not fit.
+            0..=2 => match field {
+                Value::Number(_) => *field = number,
+                Value::String(_) => *field = text,
+                Value::Bool(b) => *b = !*b,
+                other => *other = value,
+            },
             // A field's value replaced by anything at all.
-            0 | 1 => *pointer_mut(&mut settings, path) = value,
+            3 => *field = value,
             // An unknown field beside a known one.
-            2 => {
-                if let Some(object) =
-                    pointer_mut(&mut settings, &path[..path.len() - 1]).as_object_mut()
-                {
+            4 => {
+                let parent = pointer_mut(&mut settings, &path[..path.len() - 1]);
+                if let Some(object) = parent.as_object_mut() {
                     object.insert(format!("x_{key}"), value);
                 }
             }
@@ -457,6 +470,7 @@ async fn arbitrary_program_settings_never_fail_the_server_and_a_refusal_changes_
         let (status, answer_body) =
             answer(admin(&app, Method::PUT, "/api/admin/program").json(&body)).await;
         let after = state_of(&app).await;
+        *answered.entry(status.as_u16()).or_insert(0) += 1;
         match status.as_u16() {
             200 => before = after,
             400 | 409 | 422 => assert_eq!(
@@ -466,6 +480,10 @@ async fn arbitrary_program_settings_never_fail_the_server_and_a_refusal_changes_
             other => panic!("case {case}: {other} for {body}: {answer_body}"),
         }
     }
+    // The cases reached both sides of validation.
+    eprintln!("program settings answers: {answered:?}");
+    assert!(answered.get(&422).is_some_and(|n| *n > 0), "{answered:?}");
+    assert!(answered.get(&400).is_some_and(|n| *n > 0), "{answered:?}");
 }
 
 /// What a settings save may change: the program as read, and the counts of
@@ -522,6 +540,46 @@ fn pointer_mut<'a>(value: &'a mut Value, path: &[Step]) -> &'a mut Value {
         Step::Key(key) => &mut value[key.as_str()],
         Step::At(i) => &mut value[*i],
     })
+}
+
+/// Numbers that break points arithmetic, or sit at the edges of a range.
+fn number() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        any::<i64>().prop_map(Value::from),
+        (-3_i64..=1_001).prop_map(Value::from),
+        prop::sample::select(vec![
+            i64::MIN,
+            i64::MAX,
+            i64::from(u32::MAX),
+            100_000_000,
+            100_000_001,
+            MAX_STORED,
+        ])
+        .prop_map(Value::from),
+        Just(json!(u64::MAX)),
+        Just(json!(2.5)),
+    ]
+}
+
+/// Texts where an amount, an id, a tag or a kind is expected.
+fn text() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        prop::sample::select(vec![
+            "0.00",
+            "-1",
+            "1.001",
+            "92233720368547758.07",
+            "10000000000000.01",
+            "9223372036854775807",
+            "5",
+            "",
+            " ",
+            "a,b",
+            "free_shipping",
+        ])
+        .prop_map(Value::from),
+        "[a-z0-9 .,:_-]{0,50}".prop_map(Value::from),
+    ]
 }
 
 /// Any JSON, weighted toward the values that break points arithmetic: the
