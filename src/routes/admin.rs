@@ -251,7 +251,9 @@ async fn apply_adjustment(
     let known = |c: Option<customers::Customer>| c.ok_or(ApiError::NotFound("no such customer"));
     known(customers::find_customer(tx, entry.shop_id, entry.customer_id).await?)?;
     let applied = if entry.points > 0 {
-        ledger::append(tx, entry, now).await?
+        ledger::append(tx, entry, now)
+            .await
+            .map_err(balance_out_of_range)?
     } else {
         match ledger::spend(tx, entry, now).await? {
             ledger::Spent::Taken => true,
@@ -265,6 +267,18 @@ async fn apply_adjustment(
     };
     let customer = known(customers::find_customer(tx, entry.shop_id, entry.customer_id).await?)?;
     Ok((applied, customer))
+}
+
+/// The database refuses a balance beyond `loyalty::points::MAX_STORED`
+/// (CHECK constraint): for an adjustment that is the client's conflict with
+/// the current balance, not a server fault.
+fn balance_out_of_range(e: sqlx::Error) -> ApiError {
+    match e.as_database_error().map(|db| db.kind()) {
+        Some(sqlx::error::ErrorKind::CheckViolation) => ApiError::Conflict(
+            "the adjustment would take the balance beyond the largest balance held".into(),
+        ),
+        _ => e.into(),
+    }
 }
 
 /// `POST /api/admin/customers/{id}/redemptions` `{"reward_id"}`: the

@@ -145,6 +145,18 @@ async fn out_of_range_adjustments_are_refused_with_the_field_named(backend: Back
     let (status, body) = adjust(&app, CUSTOMER, "bottom", json!(-10_000_000)).await;
     assert_eq!(status, 201, "{body}");
     assert_eq!(books(&app, CUSTOMER).await, (0, 0, 2));
+    // An adjustment the balance cannot hold is a conflict, and commits
+    // nothing.
+    let near = MAX_STORED - 5;
+    execute(
+        &app,
+        &format!("UPDATE customers SET points_balance = {near} WHERE customer_id = {CUSTOMER}"),
+    )
+    .await
+    .expect("seed a large balance");
+    let (status, body) = adjust(&app, CUSTOMER, "over", json!(10)).await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(books(&app, CUSTOMER).await, (near, 0, 2));
 }
 
 /// Runs `sql` directly; Ok when the database accepted it.
