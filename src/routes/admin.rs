@@ -372,10 +372,16 @@ async fn decide_referral(
         now_ms(),
     )
     .await?;
-    tx.commit().await?;
+    // Commit only on the success path: a 404 leaves nothing behind.
     match decided {
-        Some(referral) => Ok(HttpResponse::Ok().json(referral)),
-        None => Err(ApiError::NotFound("no such referral awaiting a decision")),
+        Some(referral) => {
+            tx.commit().await?;
+            Ok(HttpResponse::Ok().json(referral))
+        }
+        None => {
+            tx.rollback().await?;
+            Err(ApiError::NotFound("no such referral awaiting a decision"))
+        }
     }
 }
 
