@@ -198,22 +198,39 @@ fn amount(set: &Option<MoneySet>, fallback_currency: &str) -> Result<(String, i6
 fn refund_amounts(r: &RefundPayload, currency: &str) -> Result<RefundAmounts, String> {
     let mut out = RefundAmounts::default();
     for line in &r.refund_line_items {
-        out.lines += amount(&line.subtotal_set, currency)?.1;
-        out.tax += amount(&line.total_tax_set, currency)?.1;
+        add_amount(&mut out.lines, amount(&line.subtotal_set, currency)?.1)?;
+        add_amount(&mut out.tax, amount(&line.total_tax_set, currency)?.1)?;
     }
     if r.refund_shipping_lines.is_empty() {
         for adj in &r.order_adjustments {
             if adj.kind.as_deref() == Some("shipping_refund") {
                 // Adjustments are negative amounts.
-                out.shipping += amount(&adj.amount_set, currency)?.1.abs();
+                add_amount(
+                    &mut out.shipping,
+                    amount(&adj.amount_set, currency)?.1.abs(),
+                )?;
             }
         }
     } else {
         for line in &r.refund_shipping_lines {
-            out.shipping += amount(&line.subtotal_amount_set, currency)?.1;
+            add_amount(
+                &mut out.shipping,
+                amount(&line.subtotal_amount_set, currency)?.1,
+            )?;
         }
     }
     Ok(out)
+}
+
+/// Adds a refund's part to its total; a total beyond what any amount may be
+/// (`money::MAX_AMOUNT_MINOR`) makes the delivery malformed, never a
+/// wrapped figure.
+fn add_amount(total: &mut i64, part: i64) -> Result<(), String> {
+    *total = total
+        .checked_add(part)
+        .filter(|t| t.abs() <= money::MAX_AMOUNT_MINOR)
+        .ok_or("refund amounts add up beyond the largest amount accepted")?;
+    Ok(())
 }
 
 /// Parses an order delivery (orders/create, updated, paid, fulfilled,
@@ -559,7 +576,7 @@ fn from_state(row: &mut OrderRow, s: &OrderState, program: &Program) {
         .refunds
         .values()
         .map(|r| r.lines + r.tax + r.shipping)
-        .sum();
+        .fold(0, i64::saturating_add);
     let counting = match &s.award {
         AwardState::Awarded {
             points,

@@ -11,6 +11,7 @@ use super::{customer_gid, enqueue, rfc3339, DAY_MS};
 use crate::{
     loyalty::{
         codes, money,
+        points::Points,
         settings::{Reward, RewardValue},
     },
     shopify::admin::effects::{DiscountValue, Effect, FlowTrigger, Refund},
@@ -116,6 +117,10 @@ pub async fn redeem(
             .ok_or(sqlx::Error::RowNotFound)?;
         return replay(done, reward_id);
     };
+    // Settings keep costs within `MAX_SETTING`; a cost beyond the stored
+    // range is refused, never negated into a wrapped figure.
+    let cost = Points::new(reward.points_cost)
+        .map_err(|e| RedeemError::Db(sqlx::Error::Encode(Box::new(e))))?;
     let source_key = format!("redemption:{id}");
     let reason = format!("Redeemed {} for {} points", reward.name, reward.points_cost);
     let entry = NewEntry {
@@ -124,7 +129,7 @@ pub async fn redeem(
         ..NewEntry::new(
             shop_id,
             customer_id,
-            -reward.points_cost,
+            cost.negated().get(),
             ledger::kind::REDEEM,
             &reason,
             &source_key,

@@ -16,7 +16,9 @@ use crate::{
     shopify::webhook::WebhookTopic,
     store::{
         customers::{self, CustomerProfile, Erasure},
-        data_requests, inbox, ledger, nps, orders, program, referrals, segments,
+        data_requests,
+        failure::{self, Failure},
+        inbox, ledger, nps, orders, program, referrals, segments,
         shops::{self, status as shop_status, Shop},
         winback,
     },
@@ -73,13 +75,27 @@ pub enum HandlerError {
     /// cannot help. It becomes a dead letter.
     #[error("{0}")]
     Permanent(String),
-    /// Something around it failed (the database); it is tried again later.
+    /// Something around it failed (the database busy, a connection lost);
+    /// it is tried again later. Only failures that can pass get here: see
+    /// the `From<sqlx::Error>` below.
     #[error(transparent)]
-    Transient(#[from] sqlx::Error),
+    Transient(sqlx::Error),
     /// Another worker changed the same order or customer at the same time;
     /// it is tried again later with fresh facts.
     #[error("{0}")]
     Conflict(String),
+}
+
+/// A database failure is retried only when it can succeed later; a
+/// deterministic one (a constraint, an overflow, a malformed value) makes
+/// the delivery a dead letter at once, with the kind of failure as reason.
+impl From<sqlx::Error> for HandlerError {
+    fn from(e: sqlx::Error) -> Self {
+        match failure::classify(&e) {
+            Failure::Transient => HandlerError::Transient(e),
+            Failure::Permanent(reason) => HandlerError::Permanent(reason),
+        }
+    }
 }
 
 impl From<EngineError> for HandlerError {
@@ -88,7 +104,7 @@ impl From<EngineError> for HandlerError {
             EngineError::Conflict(what) => {
                 HandlerError::Conflict(format!("concurrent update of {what}"))
             }
-            EngineError::Db(e) => HandlerError::Transient(e),
+            EngineError::Db(e) => HandlerError::from(e),
         }
     }
 }

@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     money,
+    points::Points,
     settings::{AwardOn, Earning},
 };
 
@@ -162,7 +163,9 @@ pub fn points_for(base: i64, e: &Earning, exponent: u32, multiplier_percent: u32
     };
     let value = i128::from(base.max(0)) * i128::from(e.points) * i128::from(multiplier_percent)
         / (i128::from(per) * 100);
-    i64::try_from(value).unwrap_or(i64::MAX)
+    // An absurd order earns as many points as can be held, never a wrapped
+    // figure; the ledger then refuses what the balance cannot take.
+    Points::saturating_from_i128(value).get()
 }
 
 /// The points to take back when `refunded` of `paid` was refunded from an
@@ -289,7 +292,8 @@ impl OrderState {
         self.refunds
             .values()
             .map(|r| counting.refunded(r, self.amounts.taxes_included))
-            .sum()
+            // Each refund is bounded; any number of them must not wrap.
+            .fold(0, i64::saturating_add)
     }
 
     /// Decides the award if the order qualifies now, and the ledger

@@ -6,6 +6,7 @@
 //! |---|---|
 //! | [`settings`] | a shop's program, its defaults and validation |
 //! | [`money`] | decimal amounts as integer minor units |
+//! | [`points`] | points as a bounded integer with checked arithmetic, and the input ranges |
 //! | [`offers`] | personal offers: the closest reward, order products and the co-purchase ranking |
 //! | [`earning`] | points from orders: award, proportional clawback, cancellation |
 //! | [`tiers`] | which VIP level a customer reaches |
@@ -24,6 +25,7 @@ pub mod identity;
 pub mod money;
 pub mod nps;
 pub mod offers;
+pub mod points;
 pub mod referrals;
 pub mod segments;
 pub mod settings;

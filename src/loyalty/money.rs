@@ -1,6 +1,13 @@
 //! Money as integer minor units of the shop's currency. Shopify sends
 //! amounts as decimal strings ("404.95"); they are parsed exactly, never
-//! through floating point.
+//! through floating point, and only within [`MAX_AMOUNT_MINOR`] either way,
+//! so sums of amounts (an order's parts, a customer's spend) stay far from
+//! overflow in Rust and in SQL.
+
+/// Largest magnitude of an amount, in minor units (10^15: ten trillion
+/// dollars, or a quadrillion yen). No real order comes near it; a payload
+/// beyond it is malformed.
+pub const MAX_AMOUNT_MINOR: i64 = 1_000_000_000_000_000;
 
 /// Minor-unit digits of a currency (ISO 4217). Most have 2.
 pub fn exponent(currency: &str) -> u32 {
@@ -14,7 +21,8 @@ pub fn exponent(currency: &str) -> u32 {
 
 /// Parses a decimal amount ("12.5", "-3.00", "7") into minor units with
 /// `exponent` digits. Digits beyond the exponent must be zeros: a value
-/// that cannot be represented exactly is refused, not rounded.
+/// that cannot be represented exactly is refused, not rounded, and so is
+/// one beyond [`MAX_AMOUNT_MINOR`].
 pub fn parse_minor(raw: &str, exponent: u32) -> Option<i64> {
     let raw = raw.trim();
     let (negative, digits) = match raw.strip_prefix('-') {
@@ -39,6 +47,9 @@ pub fn parse_minor(raw: &str, exponent: u32) -> Option<i64> {
     }
     for _ in kept.len()..exp {
         value = value.checked_mul(10)?;
+    }
+    if value > MAX_AMOUNT_MINOR {
+        return None;
     }
     Some(if negative { -value } else { value })
 }
@@ -77,6 +88,9 @@ mod tests {
         assert_eq!(parse_minor("", 2), None);
         assert_eq!(parse_minor(".", 2), None);
         assert_eq!(parse_minor("99999999999999999999", 2), None);
+        assert_eq!(parse_minor("92233720368547758.07", 2), None);
+        assert_eq!(parse_minor("10000000000000.00", 2), Some(MAX_AMOUNT_MINOR));
+        assert_eq!(parse_minor("-10000000000000.01", 2), None);
     }
 
     #[test]

@@ -418,9 +418,9 @@ pub struct FieldError {
     pub message: String,
 }
 
-/// Longest a points value may be: no program needs more, and sums stay far
-/// from overflow.
-pub const MAX_POINTS: i64 = 100_000_000;
+/// Largest a points value in the settings may be: no program needs more,
+/// and sums stay far from overflow (see [`super::points`]).
+pub const MAX_POINTS: i64 = super::points::MAX_SETTING;
 
 impl ProgramSettings {
     /// Every problem, or nothing. Amounts are checked against the shop's
@@ -650,7 +650,12 @@ fn advocate_reward_problem(reward: &AdvocateReward, exp: u32) -> Option<(String,
 pub fn tier_threshold(basis: TierBasis, raw: &str, exponent: u32) -> Option<i64> {
     match basis {
         TierBasis::Spend => money::parse_minor(raw, exponent),
-        TierBasis::PointsEarned => raw.trim().parse().ok(),
+        // Within the stored range, so "points missing" cannot overflow.
+        TierBasis::PointsEarned => raw
+            .trim()
+            .parse()
+            .ok()
+            .filter(|v| super::points::Points::new(*v).is_ok()),
     }
 }
 

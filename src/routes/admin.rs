@@ -18,7 +18,10 @@ use crate::{
         referrals as referral_engine,
     },
     error::ApiError,
-    loyalty::settings::ProgramSettings,
+    loyalty::{
+        points::{Points, MAX_ADJUSTMENT},
+        settings::ProgramSettings,
+    },
     shopify::query,
     store::{
         customers, data_requests, inbox,
@@ -157,12 +160,18 @@ pub async fn get_customer(
 
 #[derive(Deserialize)]
 struct AdjustmentIn {
-    points: i64,
+    /// Any JSON number, so that a fraction or a figure beyond 64 bits is
+    /// answered as an out-of-range field (422), like every other bad value.
+    points: serde_json::Number,
     reason: String,
 }
 
 /// `POST /api/admin/customers/{id}/adjustments` `{"points", "reason"}`,
-/// with an `Idempotency-Key`. A deduction never takes the balance below zero.
+/// with an `Idempotency-Key`. `points` is non-zero and at most
+/// `loyalty::points::MAX_ADJUSTMENT` either way. A deduction never takes
+/// the balance below zero. Answers 404 for a customer the shop has never
+/// seen: adjustments never create customers. The transaction commits only
+/// when the answer is a success.
 pub async fn adjust_points(
     session: AdminSession,
     req: HttpRequest,
@@ -175,20 +184,24 @@ pub async fn adjust_points(
     let input: AdjustmentIn = parse_json(&body)?;
     let reason = input.reason.trim();
     let mut errors = Vec::new();
-    if input.points == 0 || input.points.abs() > crate::loyalty::settings::MAX_POINTS {
-        errors.push(json!({ "field": "points", "message": "must be a non-zero number of points up to 100000000" }));
+    let points = input.points.as_i64().and_then(Points::adjustment);
+    if points.is_none() {
+        errors.push(json!({
+            "field": "points",
+            "message": format!("must be a non-zero number of points between -{MAX_ADJUSTMENT} and {MAX_ADJUSTMENT}"),
+        }));
     }
     if reason.is_empty() || reason.len() > 500 {
         errors.push(
             json!({ "field": "reason", "message": "a reason (1-500 characters) is required" }),
         );
     }
-    if !errors.is_empty() {
+    let Some(points) = points.filter(|_| errors.is_empty()) else {
         return Err(ApiError::Unprocessable {
             message: "the adjustment is not valid".into(),
             errors: Some(json!(errors)),
         });
-    }
+    };
     let actor = staff(&session);
     let source_key = format!("adjustment:{customer_id}:{key}");
     let reason = format!("{reason} (by {actor})");
@@ -197,23 +210,52 @@ pub async fn adjust_points(
         ..NewEntry::new(
             session.shop_id,
             customer_id,
-            input.points,
+            points.get(),
             ledger::kind::ADJUSTMENT,
             &reason,
             &source_key,
         )
     };
     let mut tx = state.store.begin().await?;
-    if customers::find_customer(&mut tx, session.shop_id, customer_id)
-        .await?
-        .is_none()
-    {
-        return Err(ApiError::NotFound("no such customer"));
-    }
-    let applied = if input.points > 0 {
-        ledger::append(&mut tx, &entry, now_ms()).await?
+    let adjusted = apply_adjustment(&mut tx, &entry, now_ms()).await;
+    let (applied, customer) = match adjusted {
+        Ok(done) => {
+            tx.commit().await?;
+            done
+        }
+        Err(e) => {
+            tx.rollback().await?;
+            return Err(e);
+        }
+    };
+    tracing::info!(shop = %session.shop, actor = %actor, points = points.get(), "points adjusted");
+    let body = json!({
+        "applied": applied,
+        "points_balance": customer.points_balance,
+        "points_pending": customer.points_pending,
+    });
+    Ok(if applied {
+        HttpResponse::Created().json(body)
     } else {
-        match ledger::spend(&mut tx, &entry, now_ms()).await? {
+        HttpResponse::Ok().json(body)
+    })
+}
+
+/// The adjustment's writes, and the customer as they leave it, read in the
+/// same transaction so that nothing after the commit can fail the answer.
+async fn apply_adjustment(
+    tx: &mut sqlx::AnyConnection,
+    entry: &NewEntry<'_>,
+    now: i64,
+) -> Result<(bool, customers::Customer), ApiError> {
+    let known = |c: Option<customers::Customer>| c.ok_or(ApiError::NotFound("no such customer"));
+    known(customers::find_customer(tx, entry.shop_id, entry.customer_id).await?)?;
+    let applied = if entry.points > 0 {
+        ledger::append(tx, entry, now)
+            .await
+            .map_err(balance_out_of_range)?
+    } else {
+        match ledger::spend(tx, entry, now).await? {
             ledger::Spent::Taken => true,
             ledger::Spent::AlreadyRecorded => false,
             ledger::Spent::NotEnough => {
@@ -223,20 +265,20 @@ pub async fn adjust_points(
             }
         }
     };
-    tx.commit().await?;
-    let mut conn = state.store.writer().acquire().await?;
-    let customer = customers::find_customer(&mut conn, session.shop_id, customer_id).await?;
-    tracing::info!(shop = %session.shop, actor = %actor, points = input.points, "points adjusted");
-    let body = json!({
-        "applied": applied,
-        "points_balance": customer.as_ref().map_or(0, |c| c.points_balance),
-        "points_pending": customer.as_ref().map_or(0, |c| c.points_pending),
-    });
-    Ok(if applied {
-        HttpResponse::Created().json(body)
-    } else {
-        HttpResponse::Ok().json(body)
-    })
+    let customer = known(customers::find_customer(tx, entry.shop_id, entry.customer_id).await?)?;
+    Ok((applied, customer))
+}
+
+/// The database refuses a balance beyond `loyalty::points::MAX_STORED`
+/// (CHECK constraint): for an adjustment that is the client's conflict with
+/// the current balance, not a server fault.
+fn balance_out_of_range(e: sqlx::Error) -> ApiError {
+    match e.as_database_error().map(|db| db.kind()) {
+        Some(sqlx::error::ErrorKind::CheckViolation) => ApiError::Conflict(
+            "the adjustment would take the balance beyond the largest balance held".into(),
+        ),
+        _ => e.into(),
+    }
 }
 
 /// `POST /api/admin/customers/{id}/redemptions` `{"reward_id"}`: the
@@ -248,8 +290,10 @@ pub async fn redeem_for_customer(
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
+    let customer_id = path.into_inner();
     let key = shopper::idempotency_key(&req)?;
     let input: RedeemIn = parse_json(&body)?;
+    require_known_customer(&state, session.shop_id, customer_id).await?;
     let actor = staff(&session);
     let who = Requester {
         channel: "admin",
@@ -258,7 +302,7 @@ pub async fn redeem_for_customer(
     shopper::redeem_for(
         &state,
         session.shop_id,
-        path.into_inner(),
+        customer_id,
         &input.reward_id,
         &key,
         who,
@@ -267,14 +311,33 @@ pub async fn redeem_for_customer(
 }
 
 /// `PUT /api/admin/customers/{id}/birthday` `{"birthday": "MM-DD"}`.
+/// Answers 404 for a customer the shop has never seen: only Shopify's own
+/// data (webhooks, imports) creates customers, so an id typed into the
+/// admin API cannot conjure a member.
 pub async fn put_birthday(
     session: AdminSession,
     path: web::Path<i64>,
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
+    let customer_id = path.into_inner();
     let input: BirthdayIn = parse_json(&body)?;
-    save_birthday(&state, session.shop_id, path.into_inner(), input).await
+    require_known_customer(&state, session.shop_id, customer_id).await?;
+    save_birthday(&state, session.shop_id, customer_id, input).await
+}
+
+/// 404 unless the shop has a row for the customer (per-customer admin
+/// writes never create one).
+async fn require_known_customer(
+    state: &AppState,
+    shop_id: i64,
+    customer_id: i64,
+) -> Result<(), ApiError> {
+    let mut conn = state.store.reader().acquire().await?;
+    customers::find_customer(&mut conn, shop_id, customer_id)
+        .await?
+        .map(|_| ())
+        .ok_or(ApiError::NotFound("no such customer"))
 }
 
 /// `GET /api/admin/referrals?status=held&after=`.
@@ -309,10 +372,16 @@ async fn decide_referral(
         now_ms(),
     )
     .await?;
-    tx.commit().await?;
+    // Commit only on the success path: a 404 leaves nothing behind.
     match decided {
-        Some(referral) => Ok(HttpResponse::Ok().json(referral)),
-        None => Err(ApiError::NotFound("no such referral awaiting a decision")),
+        Some(referral) => {
+            tx.commit().await?;
+            Ok(HttpResponse::Ok().json(referral))
+        }
+        None => {
+            tx.rollback().await?;
+            Err(ApiError::NotFound("no such referral awaiting a decision"))
+        }
     }
 }
 

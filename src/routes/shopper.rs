@@ -133,7 +133,10 @@ pub struct RedeemIn {
 }
 
 /// Redeems for the customer and answers with the code; waits briefly for
-/// Shopify to create it.
+/// Shopify to create it. Everything that can fail the answer (the
+/// redemption, the balance it leaves) happens before the commit: an error
+/// answer commits nothing and enqueues no effect, and once the commit is
+/// made the answer is a success (a code still on its way is `pending`).
 pub async fn redeem_for(
     state: &AppState,
     shop_id: i64,
@@ -143,11 +146,17 @@ pub async fn redeem_for(
     who: Requester<'_>,
 ) -> Result<HttpResponse, ApiError> {
     let mut tx = state.store.begin().await?;
-    let result = redeem::redeem(&mut tx, shop_id, customer_id, reward_id, key, who, now_ms()).await;
-    let redeemed = match result {
-        Ok(r) => {
+    let result = async {
+        let redeemed =
+            redeem::redeem(&mut tx, shop_id, customer_id, reward_id, key, who, now_ms()).await?;
+        let balance = customers::balance(&mut tx, shop_id, customer_id).await?;
+        Ok::<_, RedeemError>((redeemed, balance))
+    }
+    .await;
+    let (redeemed, balance) = match result {
+        Ok(done) => {
             tx.commit().await?;
-            r
+            done
         }
         Err(e) => {
             tx.rollback().await?;
@@ -174,12 +183,12 @@ pub async fn redeem_for(
             );
         }
     }
-    let (status, balance) = {
-        let mut conn = state.store.writer().acquire().await?;
-        (
-            outbox::status_of(&mut conn, shop_id, &effect_key).await?,
-            customers::balance(&mut conn, shop_id, customer_id).await?,
-        )
+    let status = match code_progress(state, shop_id, &effect_key).await {
+        Ok(status) => status,
+        Err(e) => {
+            tracing::warn!(error = %e, "reading a reward code's progress failed; answering pending");
+            None
+        }
     };
     let code_status = match status.as_ref().map(|s| s.0.as_str()) {
         Some("done") => "active",
@@ -201,4 +210,14 @@ pub async fn redeem_for(
     } else {
         HttpResponse::Created().json(body)
     })
+}
+
+/// Where the outbox is with a redemption's code (read after the commit).
+async fn code_progress(
+    state: &AppState,
+    shop_id: i64,
+    effect_key: &str,
+) -> Result<Option<(String, Option<String>)>, sqlx::Error> {
+    let mut conn = state.store.writer().acquire().await?;
+    outbox::status_of(&mut conn, shop_id, effect_key).await
 }

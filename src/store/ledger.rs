@@ -4,10 +4,22 @@
 //! an entry still inside its pending period counts toward `points_pending`
 //! until the period ends (see `engine::scheduled`). A clawback may take the
 //! balance below zero (the points were already spent); a spend never can:
-//! [`spend`] takes points only when the balance covers them.
+//! [`spend`] takes points only when the balance covers them. Every figure
+//! lies within `loyalty::points::MAX_STORED` either way: an entry outside
+//! it is refused here, and a balance the entry would take outside it is
+//! refused by the database's CHECK constraints (migration 0014), so a
+//! points figure can neither wrap nor turn into a REAL.
 
 use serde::Serialize;
 use sqlx::AnyConnection;
+
+use crate::loyalty::points::{OutOfRange, Points};
+
+/// An entry whose points lie outside the stored range: a deterministic
+/// refusal (never retried), named without the figure.
+fn out_of_range() -> sqlx::Error {
+    sqlx::Error::Encode(Box::new(OutOfRange))
+}
 
 #[derive(Debug, Clone, sqlx::FromRow, Serialize)]
 pub struct LedgerEntry {
@@ -160,6 +172,7 @@ pub async fn append(
     entry: &NewEntry<'_>,
     now: i64,
 ) -> Result<bool, sqlx::Error> {
+    Points::new(entry.points).map_err(|_| out_of_range())?;
     if !insert_entry(conn, entry, now).await? {
         return Ok(false);
     }
@@ -209,8 +222,13 @@ pub async fn spend(
     entry: &NewEntry<'_>,
     now: i64,
 ) -> Result<Spent, sqlx::Error> {
-    let cost = -entry.points;
-    debug_assert!(cost > 0, "a spend takes points");
+    let cost = Points::new(entry.points)
+        .map_err(|_| out_of_range())?
+        .negated()
+        .get();
+    if cost <= 0 {
+        return Err(sqlx::Error::Encode("a spend must take points".into()));
+    }
     let recorded: Option<i64> =
         sqlx::query_scalar("SELECT id FROM points_ledger WHERE shop_id = $1 AND source_key = $2")
             .bind(entry.shop_id)

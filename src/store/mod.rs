@@ -12,6 +12,7 @@ pub mod analytics;
 pub mod backup;
 pub mod customers;
 pub mod data_requests;
+pub mod failure;
 pub mod inbox;
 pub mod ledger;
 pub mod nps;
