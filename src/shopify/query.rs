@@ -1,6 +1,14 @@
 //! Signed query strings: the OAuth callback / app-load `hmac` and the app
 //! proxy `signature`. Both are HMAC-SHA256 (hex) with the client secret over
 //! a canonical form of the other parameters; they differ in that form.
+//!
+//! The app proxy form joins a repeated key's values with `,`, so a shopper
+//! who adds `logged_in_customer_id=5555` to a storefront URL gets a request
+//! Shopify signs as `logged_in_customer_id=5555,1`: the signature holds, but
+//! no single value is the one Shopify vouches for. A repeated
+//! [`PROXY_SINGLE_VALUED`] parameter is therefore refused before the
+//! signature is checked: it is wrong whoever signed it, and refusing it
+//! first means no later reader can pick a value out of it.
 
 use super::hmac::Signer;
 
@@ -80,9 +88,16 @@ pub fn proxy_message(pairs: &[(String, String)]) -> String {
         .collect()
 }
 
+/// App proxy parameters Shopify sets once and Advocate reads as one value.
+pub const PROXY_SINGLE_VALUED: [&str; 4] =
+    ["shop", "logged_in_customer_id", "timestamp", "signature"];
+
 /// Why a signed query was refused.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum QueryError {
+    /// Names the parameter, never its values.
+    #[error("the parameter `{0}` appears more than once")]
+    RepeatedParameter(&'static str),
     #[error("the request is not signed")]
     Unsigned,
     #[error("the signature does not match")]
@@ -114,11 +129,22 @@ pub fn verify_proxy(
     now_secs: i64,
     max_skew_secs: i64,
 ) -> Result<(), QueryError> {
+    refuse_repeated(pairs, &PROXY_SINGLE_VALUED)?;
     let signature = get(pairs, "signature").ok_or(QueryError::Unsigned)?;
     if !signer.verify_hex(proxy_message(pairs).as_bytes(), signature) {
         return Err(QueryError::BadSignature);
     }
     check_timestamp(pairs, now_secs, max_skew_secs)
+}
+
+/// The first of `names` that appears more than once, as an error.
+fn refuse_repeated(pairs: &[(String, String)], names: &[&'static str]) -> Result<(), QueryError> {
+    for name in names {
+        if pairs.iter().filter(|(k, _)| k == name).count() > 1 {
+            return Err(QueryError::RepeatedParameter(name));
+        }
+    }
+    Ok(())
 }
 
 fn check_timestamp(pairs: &[(String, String)], now: i64, max_skew: i64) -> Result<(), QueryError> {
