@@ -28,6 +28,11 @@ pub const LEEWAY_SECS: u64 = 10;
 /// The claims both kinds are read from; which are required depends on the kind.
 #[derive(Debug, Deserialize)]
 struct Claims {
+    /// Shopify sends one string; a list (which the JWT library would
+    /// accept when it contains our client id) is refused. A missing `aud`
+    /// is reported by the JWT library's required-claims check.
+    #[serde(default)]
+    aud: serde_json::Value,
     iss: Option<String>,
     dest: String,
     sub: Option<String>,
@@ -65,6 +70,8 @@ pub enum SessionTokenError {
     NotYetValid,
     #[error("session token is for another app")]
     WrongAudience,
+    #[error("session token lacks a required claim")]
+    MissingClaim,
     #[error("session token names no valid shop")]
     BadShop,
     #[error("session token's issuer is not the admin of its destination shop")]
@@ -104,13 +111,15 @@ impl JwtCheck {
         let mut last = SessionTokenError::BadSignature;
         for key in &self.keys {
             match decode::<Claims>(token, key, &self.validation) {
-                Ok(data) => return Ok(data.claims),
+                Ok(data) if data.claims.aud.is_string() => return Ok(data.claims),
+                Ok(_) => return Err(SessionTokenError::WrongAudience),
                 Err(e) => {
                     last = match e.kind() {
                         ErrorKind::InvalidSignature => SessionTokenError::BadSignature,
                         ErrorKind::ExpiredSignature => SessionTokenError::Expired,
                         ErrorKind::ImmatureSignature => SessionTokenError::NotYetValid,
                         ErrorKind::InvalidAudience => SessionTokenError::WrongAudience,
+                        ErrorKind::MissingRequiredClaim(_) => SessionTokenError::MissingClaim,
                         ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => {
                             SessionTokenError::WrongAlgorithm
                         }
@@ -390,7 +399,11 @@ mod tests {
             ),
             (
                 sign(&with(admin(), json!({"aud": null}))),
-                SessionTokenError::Malformed,
+                SessionTokenError::MissingClaim,
+            ),
+            (
+                sign(&with(admin(), json!({"aud": ["client-id", "other"]}))),
+                SessionTokenError::WrongAudience,
             ),
             (
                 sign(&with(admin(), json!({"exp": now() - 30}))),
@@ -398,7 +411,7 @@ mod tests {
             ),
             (
                 sign(&with(admin(), json!({"exp": null}))),
-                SessionTokenError::Malformed,
+                SessionTokenError::MissingClaim,
             ),
             (
                 sign(&with(admin(), json!({"nbf": now() + 30}))),
@@ -406,7 +419,7 @@ mod tests {
             ),
             (
                 sign(&with(admin(), json!({"nbf": null}))),
-                SessionTokenError::Malformed,
+                SessionTokenError::MissingClaim,
             ),
             (
                 sign(&with(admin(), json!({"dest": "https://evil.example.com"}))),
