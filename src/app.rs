@@ -30,7 +30,7 @@ use crate::{
             client::{AdminClient, RetryPolicy},
         },
         oauth::{OAuthClient, ShopifyEndpoint},
-        session_token::SessionTokenVerifier,
+        session_token::{AdminTokenVerifier, ExtensionTokenVerifier},
         tokens::ShopTokens,
     },
     store::{
@@ -45,8 +45,11 @@ pub struct AppState {
     pub store: Store,
     /// Verifies Shopify's signatures with the current and previous secret.
     pub signer: Signer,
-    /// Verifies App Bridge and checkout session tokens.
-    pub session_tokens: SessionTokenVerifier,
+    /// App Bridge tokens: the admin guard's only verifier.
+    pub admin_tokens: AdminTokenVerifier,
+    /// Checkout / customer-account extension tokens: the extension guard's
+    /// only verifier.
+    pub extension_tokens: ExtensionTokenVerifier,
     /// Installs shops and keeps their tokens fresh.
     pub tokens: Arc<ShopTokens>,
     /// Abuse limits of the storefront-facing routes.
@@ -250,7 +253,12 @@ impl Application {
                 &config.shopify.api_secret,
                 config.shopify.api_secret_previous.as_ref(),
             ),
-            session_tokens: SessionTokenVerifier::new(
+            admin_tokens: AdminTokenVerifier::new(
+                &config.shopify.api_key,
+                &config.shopify.api_secret,
+                config.shopify.api_secret_previous.as_ref(),
+            ),
+            extension_tokens: ExtensionTokenVerifier::new(
                 &config.shopify.api_key,
                 &config.shopify.api_secret,
                 config.shopify.api_secret_previous.as_ref(),

@@ -1039,7 +1039,7 @@ async fn admin_api(args: AdminArgs) -> anyhow::Result<()> {
         shopify::{
             admin::{self, api::AdminApi, client::AdminClient, client::RetryPolicy},
             oauth::{OAuthClient, ShopifyEndpoint},
-            session_token::sign_session_token,
+            session_token::{admin_claims, sign_session_token},
             tokens::ShopTokens,
             ShopDomain,
         },
@@ -1078,10 +1078,7 @@ async fn admin_api(args: AdminArgs) -> anyhow::Result<()> {
     let now = chrono::Utc::now().timestamp();
     let session = sign_session_token(
         SECRET,
-        &json!({
-            "iss": format!("https://{shop}/admin"), "dest": format!("https://{shop}"), "aud": "bench-client-id",
-            "sub": "1", "exp": now + 60, "nbf": now - 1,
-        }),
+        &admin_claims(shop.as_str(), "bench-client-id", 1, now, 60),
     );
     tokens.install_with_session_token(&shop, &session).await?;
     let api = AdminApi::new(
@@ -1323,7 +1320,7 @@ async fn seed_shop(
 /// interleaved so that drift affects every route alike.
 async fn analytics(args: AnalyticsArgs) -> anyhow::Result<()> {
     use advocate::{
-        shopify::session_token::sign_session_token,
+        shopify::session_token::{admin_claims, sign_session_token},
         sim::{ShopifySim, SimConfig},
     };
 
@@ -1347,12 +1344,10 @@ async fn analytics(args: AnalyticsArgs) -> anyhow::Result<()> {
     .await?;
     let base = format!("http://{}", server.addr);
     let now = chrono::Utc::now().timestamp();
+    // The admin shape, living as long as the run.
     let token = sign_session_token(
         SECRET,
-        &serde_json::json!({
-            "iss": format!("https://{SHOP}/admin"), "dest": format!("https://{SHOP}"),
-            "aud": "bench-client-id", "sub": "1", "exp": now + 6 * 3600, "nbf": now - 1,
-        }),
+        &admin_claims(SHOP, "bench-client-id", 1, now, 6 * 3600),
     );
     let http = reqwest::Client::new();
     // The first request installs the shop (token exchange with the stand-in).

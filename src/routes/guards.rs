@@ -6,10 +6,14 @@
 //! - [`AdminSession`]: the embedded admin page (App Bridge session token).
 //!   A shop without usable tokens is installed on the spot by token
 //!   exchange (managed install).
-//! - [`CheckoutSession`]: checkout UI extensions (session token; the
-//!   customer from `sub`).
+//! - [`CheckoutSession`]: checkout, order-status and customer-account UI
+//!   extensions (extension session token; the customer from `sub`). An
+//!   admin token is refused here and an extension token by the admin guard:
+//!   each guard has its own verifier.
 //! - [`ProxyRequest`]: the storefront through the app proxy (`signature`;
-//!   `logged_in_customer_id` trusted only after it).
+//!   `logged_in_customer_id` trusted only after it; a repeated `shop`,
+//!   `logged_in_customer_id`, `timestamp` or `signature` is refused, since
+//!   Shopify signs repeated values joined and no single reading is right).
 
 use actix_web::{dev::Payload, web, FromRequest, HttpRequest};
 use futures_util::future::LocalBoxFuture;
@@ -17,7 +21,7 @@ use futures_util::future::LocalBoxFuture;
 use crate::{
     app::AppState,
     error::ApiError,
-    shopify::{query, session_token::SessionToken, tokens::TokenError, ShopDomain},
+    shopify::{query, tokens::TokenError, ShopDomain},
     store::shops::{self, ShopCredentials},
 };
 
@@ -33,7 +37,8 @@ pub struct AdminSession {
     pub user: Option<String>,
 }
 
-/// A checkout extension, for `shop` and (when logged in) `customer_id`.
+/// A checkout, order-status or customer-account extension, for `shop` and
+/// (when the buyer is logged in) `customer_id`.
 #[derive(Debug, Clone)]
 pub struct CheckoutSession {
     pub shop_id: i64,
@@ -70,11 +75,10 @@ fn bearer(req: &HttpRequest) -> Result<String, ApiError> {
         ))
 }
 
-fn verify_session(state: &AppState, token: &str) -> Result<SessionToken, ApiError> {
-    state.session_tokens.verify(token).map_err(|e| {
-        tracing::info!(reason = %e, "session token refused");
-        ApiError::Unauthorized("invalid session token")
-    })
+/// Logs why a token was refused (the rule, never the token) and answers 401.
+fn refuse_token(reason: crate::shopify::session_token::SessionTokenError) -> ApiError {
+    tracing::info!(%reason, "session token refused");
+    ApiError::Unauthorized("invalid session token")
 }
 
 async fn credentials(
@@ -109,11 +113,6 @@ async fn storefront_shop(
     Ok(creds.id)
 }
 
-/// The customer id in a checkout token's `sub` (`gid://shopify/Customer/N`).
-fn customer_from_sub(sub: Option<&str>) -> Option<i64> {
-    sub?.strip_prefix("gid://shopify/Customer/")?.parse().ok()
-}
-
 impl FromRequest for AdminSession {
     type Error = ApiError;
     type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
@@ -123,7 +122,7 @@ impl FromRequest for AdminSession {
         Box::pin(async move {
             let state = state(&req)?;
             let raw = bearer(&req)?;
-            let token = verify_session(&state, &raw)?;
+            let token = state.admin_tokens.verify(&raw).map_err(refuse_token)?;
             super::request_id::record_shop(&token.shop);
             let shop_id = match credentials(&state, &token.shop).await? {
                 Some(creds) if creds.usable() => creds.id,
@@ -147,7 +146,7 @@ impl FromRequest for AdminSession {
             Ok(AdminSession {
                 shop_id,
                 shop: token.shop,
-                user: token.sub,
+                user: Some(token.user_id.to_string()),
             })
         })
     }
@@ -161,8 +160,11 @@ impl FromRequest for CheckoutSession {
         let req = req.clone();
         Box::pin(async move {
             let state = state(&req)?;
-            let token = verify_session(&state, &bearer(&req)?)?;
-            let customer_id = customer_from_sub(token.sub.as_deref());
+            let token = state
+                .extension_tokens
+                .verify(&bearer(&req)?)
+                .map_err(refuse_token)?;
+            let customer_id = token.customer_id;
             let shop_id = storefront_shop(&state, &req, &token.shop, customer_id).await?;
             Ok(CheckoutSession {
                 shop_id,
@@ -185,7 +187,13 @@ impl FromRequest for ProxyRequest {
             let now = chrono::Utc::now().timestamp();
             query::verify_proxy(&state.signer, &pairs, now, PROXY_MAX_SKEW_SECS).map_err(|e| {
                 tracing::info!(reason = %e, "app proxy request refused");
-                ApiError::Unauthorized("invalid app proxy signature")
+                match e {
+                    // The parameter's name only: its values are the shopper's.
+                    query::QueryError::RepeatedParameter(name) => ApiError::BadRequest(format!(
+                        "the app proxy parameter `{name}` appears more than once"
+                    )),
+                    _ => ApiError::Unauthorized("invalid app proxy signature"),
+                }
             })?;
             let shop = super::shop_param(&pairs)?;
             let customer_id =
@@ -212,20 +220,4 @@ fn peer(req: &HttpRequest) -> String {
         .realip_remote_addr()
         .unwrap_or("unknown")
         .to_owned()
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn the_customer_comes_from_a_customer_gid_only() {
-        assert_eq!(
-            super::customer_from_sub(Some("gid://shopify/Customer/820982911946154508")),
-            Some(820982911946154508)
-        );
-        assert_eq!(
-            super::customer_from_sub(Some("gid://shopify/StaffMember/1")),
-            None
-        );
-        assert_eq!(super::customer_from_sub(None), None);
-    }
 }

@@ -21,7 +21,11 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::{
     config::{Config, EncryptionKey},
-    shopify::{session_token::sign_session_token, tokens::ShopTokens, ShopDomain},
+    shopify::{
+        session_token::{admin_claims, extension_claims, sign_session_token},
+        tokens::ShopTokens,
+        ShopDomain,
+    },
     sim::{ShopifySim, SimConfig},
     store::{now_ms, sandbox as stored, Store},
 };
@@ -33,7 +37,7 @@ pub const API_KEY: &str = "advocate-sandbox";
 pub const DEMO_SHOP: &str = "advocate-demo.myshopify.com";
 
 /// Staff member id in the sandbox's session tokens.
-const DEMO_STAFF: &str = "1";
+const DEMO_STAFF: u64 = 1;
 
 /// Fills the configuration of a sandbox with the credentials stored in its
 /// database (made on first start), or, for a real install, checks that the
@@ -125,35 +129,25 @@ pub fn session_token(config: &Config) -> String {
     )
 }
 
-/// A session token for the demo shop's staff member, signed with `secret`.
+/// A session token for the demo shop's staff member, signed with `secret`,
+/// in the admin (App Bridge) shape.
 pub fn demo_session_token(api_key: &str, secret: &str) -> String {
-    demo_token_for(api_key, secret, DEMO_STAFF)
-}
-
-/// A checkout extension's session token for a demo shopper (`sub` is the
-/// customer's GID), signed with `secret`.
-pub fn demo_shopper_token(api_key: &str, secret: &str, customer_id: i64) -> String {
-    demo_token_for(
-        api_key,
+    let now = chrono::Utc::now().timestamp();
+    sign_session_token(
         secret,
-        &format!("gid://shopify/Customer/{customer_id}"),
+        &admin_claims(DEMO_SHOP, api_key, DEMO_STAFF, now, 60),
     )
 }
 
-fn demo_token_for(api_key: &str, secret: &str, sub: &str) -> String {
+/// A demo shopper's extension session token (checkout, thank-you page), in
+/// the shape Shopify documents: no `iss`, `dest` the bare shop domain,
+/// `sub` the customer's GID; signed with `secret`.
+pub fn demo_shopper_token(api_key: &str, secret: &str, customer_id: i64) -> String {
     let now = chrono::Utc::now().timestamp();
-    let claims = serde_json::json!({
-        "iss": format!("https://{DEMO_SHOP}/admin"),
-        "dest": format!("https://{DEMO_SHOP}"),
-        "aud": api_key,
-        "sub": sub,
-        "exp": now + 60,
-        "nbf": now - 1,
-        "iat": now - 1,
-        "jti": hex::encode(rand::random::<[u8; 12]>()),
-        "sid": "sandbox",
-    });
-    sign_session_token(secret, &claims)
+    sign_session_token(
+        secret,
+        &extension_claims(DEMO_SHOP, api_key, Some(customer_id), now, 60),
+    )
 }
 
 /// The one URL to open: the embedded page for the demo shop, with the

@@ -36,16 +36,26 @@ impl Signer {
     /// Checks a webhook's `X-Shopify-Hmac-Sha256` header (base64) against the
     /// raw body bytes.
     pub fn verify_webhook(&self, body: &[u8], header: &str) -> bool {
-        let Ok(expected) = BASE64.decode(header.trim()) else {
+        // No trimming: HTTP already strips the header's surrounding
+        // whitespace, and anything else is not what Shopify sent.
+        let Ok(expected) = BASE64.decode(header) else {
             return false;
         };
         self.verify(body, &expected)
     }
 
     /// Checks a lowercase-hex signature (OAuth query `hmac`, app proxy
-    /// `signature`) over an already canonicalised message.
+    /// `signature`) over an already canonicalised message. Shopify writes
+    /// lowercase hex and nothing around it; any other spelling is refused,
+    /// as Shopify's own libraries refuse it.
     pub fn verify_hex(&self, message: &[u8], signature: &str) -> bool {
-        let Ok(expected) = hex::decode(signature.trim()) else {
+        if signature
+            .bytes()
+            .any(|b| !(b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+        {
+            return false;
+        }
+        let Ok(expected) = hex::decode(signature) else {
             return false;
         };
         self.verify(message, &expected)

@@ -1,6 +1,14 @@
 //! Signed query strings: the OAuth callback / app-load `hmac` and the app
 //! proxy `signature`. Both are HMAC-SHA256 (hex) with the client secret over
 //! a canonical form of the other parameters; they differ in that form.
+//!
+//! The app proxy form joins a repeated key's values with `,`, so a shopper
+//! who adds `logged_in_customer_id=5555` to a storefront URL gets a request
+//! Shopify signs as `logged_in_customer_id=5555,1`: the signature holds, but
+//! no single value is the one Shopify vouches for. A repeated
+//! [`PROXY_SINGLE_VALUED`] parameter is therefore refused before the
+//! signature is checked: it is wrong whoever signed it, and refusing it
+//! first means no later reader can pick a value out of it.
 
 use super::hmac::Signer;
 
@@ -80,9 +88,19 @@ pub fn proxy_message(pairs: &[(String, String)]) -> String {
         .collect()
 }
 
+/// App proxy parameters Shopify sets once and Advocate reads as one value.
+pub const PROXY_SINGLE_VALUED: [&str; 4] =
+    ["shop", "logged_in_customer_id", "timestamp", "signature"];
+
 /// Why a signed query was refused.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum QueryError {
+    /// Names the parameter, never its values.
+    #[error("the parameter `{0}` appears more than once")]
+    RepeatedParameter(&'static str),
+    /// OAuth queries: a plain key (not `key[]`) that appears twice.
+    #[error("a parameter appears more than once")]
+    RepeatedKey,
     #[error("the request is not signed")]
     Unsigned,
     #[error("the signature does not match")]
@@ -100,6 +118,13 @@ pub fn verify_oauth(
     now_secs: i64,
     max_skew_secs: i64,
 ) -> Result<(), QueryError> {
+    // Shopify never repeats a plain key in a callback or app load, and its
+    // libraries disagree on how a repeat would be signed: refuse it.
+    for (i, (key, _)) in pairs.iter().enumerate() {
+        if !key.ends_with("[]") && pairs[..i].iter().any(|(k, _)| k == key) {
+            return Err(QueryError::RepeatedKey);
+        }
+    }
     let hmac = get(pairs, "hmac").ok_or(QueryError::Unsigned)?;
     if !signer.verify_hex(oauth_message(pairs).as_bytes(), hmac) {
         return Err(QueryError::BadSignature);
@@ -114,11 +139,22 @@ pub fn verify_proxy(
     now_secs: i64,
     max_skew_secs: i64,
 ) -> Result<(), QueryError> {
+    refuse_repeated(pairs, &PROXY_SINGLE_VALUED)?;
     let signature = get(pairs, "signature").ok_or(QueryError::Unsigned)?;
     if !signer.verify_hex(proxy_message(pairs).as_bytes(), signature) {
         return Err(QueryError::BadSignature);
     }
     check_timestamp(pairs, now_secs, max_skew_secs)
+}
+
+/// The first of `names` that appears more than once, as an error.
+fn refuse_repeated(pairs: &[(String, String)], names: &[&'static str]) -> Result<(), QueryError> {
+    for name in names {
+        if pairs.iter().filter(|(k, _)| k == name).count() > 1 {
+            return Err(QueryError::RepeatedParameter(name));
+        }
+    }
+    Ok(())
 }
 
 fn check_timestamp(pairs: &[(String, String)], now: i64, max_skew: i64) -> Result<(), QueryError> {
@@ -246,5 +282,96 @@ mod tests {
             verify_proxy(&signer("hush"), &p[..5], 1317327555, 90),
             Err(QueryError::Unsigned)
         );
+    }
+
+    #[test]
+    fn a_repeated_single_valued_proxy_parameter_is_refused_before_the_signature() {
+        for name in PROXY_SINGLE_VALUED {
+            let mut p = pairs(&[
+                ("shop", "shop-name.myshopify.com"),
+                ("logged_in_customer_id", "1"),
+                ("timestamp", "1317327555"),
+                ("signature", "00"),
+            ]);
+            p.push((name.to_owned(), "5555".to_owned()));
+            assert_eq!(
+                verify_proxy(&signer("hush"), &p, 1317327555, 90),
+                Err(QueryError::RepeatedParameter(name))
+            );
+        }
+    }
+
+    #[test]
+    fn a_repeated_plain_oauth_key_is_refused_and_arrays_are_not() {
+        let s = signer("hush");
+        let mut p = pairs(&[("shop", "a.myshopify.com"), ("timestamp", "100")]);
+        p.push(("shop".into(), "b.myshopify.com".into()));
+        p.push(("hmac".into(), s.sign_hex(oauth_message(&p).as_bytes())));
+        assert_eq!(verify_oauth(&s, &p, 100, 90), Err(QueryError::RepeatedKey));
+        let mut arrays = pairs(&[("ids[]", "1"), ("ids[]", "2"), ("timestamp", "100")]);
+        arrays.push(("hmac".into(), s.sign_hex(oauth_message(&arrays).as_bytes())));
+        assert_eq!(verify_oauth(&s, &arrays, 100, 90), Ok(()));
+    }
+
+    #[test]
+    fn signatures_in_another_spelling_are_refused() {
+        let s = signer("hush");
+        let mut p = pairs(&[("shop", "a.myshopify.com"), ("timestamp", "100")]);
+        let good = s.sign_hex(proxy_message(&p).as_bytes());
+        for spelling in [good.to_uppercase(), format!(" {good}"), format!("{good} ")] {
+            p.retain(|(k, _)| k != "signature");
+            p.push(("signature".into(), spelling));
+            assert_eq!(verify_proxy(&s, &p, 100, 90), Err(QueryError::BadSignature));
+        }
+    }
+
+    mod fuzz {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn any_pairs() -> impl Strategy<Value = Vec<(String, String)>> {
+            proptest::collection::vec(("\\PC{0,12}", "\\PC{0,24}"), 0..8)
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(512))]
+
+            #[test]
+            fn arbitrary_queries_are_never_accepted(raw in "\\PC{0,300}", bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+                let s = signer("hush");
+                for query in [raw, String::from_utf8_lossy(&bytes).into_owned()] {
+                    let p = parse_pairs(&query);
+                    prop_assert!(verify_oauth(&s, &p, 1_700_000_000, 90).is_err());
+                    prop_assert!(verify_proxy(&s, &p, 1_700_000_000, 90).is_err());
+                }
+            }
+
+            /// Correctly signed pairs with one byte of one key or value
+            /// changed: never accepted.
+            #[test]
+            fn a_tampered_signed_query_is_never_accepted(
+                mut p in any_pairs(),
+                which in any::<prop::sample::Index>(),
+                in_key in any::<bool>(),
+                extra in "[a-z0-9]",
+            ) {
+                let s = signer("hush");
+                p.retain(|(k, _)| !["hmac", "signature", "timestamp"].contains(&k.as_str()));
+                p.push(("timestamp".into(), "1700000000".into()));
+                let mut oauth = p.clone();
+                oauth.push(("hmac".into(), s.sign_hex(oauth_message(&p).as_bytes())));
+                let mut proxy = p.clone();
+                proxy.push(("signature".into(), s.sign_hex(proxy_message(&p).as_bytes())));
+                let i = which.index(p.len());
+                let tamper = |q: &mut Vec<(String, String)>| {
+                    if in_key { q[i].0.push_str(&extra) } else { q[i].1.push_str(&extra) }
+                };
+                tamper(&mut oauth);
+                tamper(&mut proxy);
+                prop_assert!(verify_oauth(&s, &oauth, 1_700_000_000, 90).is_err());
+                prop_assert!(verify_proxy(&s, &proxy, 1_700_000_000, 90).is_err());
+                prop_assert!(verify_oauth(&signer("other"), &oauth, 1_700_000_000, 90).is_err());
+            }
+        }
     }
 }

@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 use crate::shopify::{
     hmac::Signer,
     query::{self, oauth_message},
-    session_token::SessionTokenVerifier,
+    session_token::AdminTokenVerifier,
     ShopDomain,
 };
 
@@ -293,7 +293,8 @@ async fn access_token(req: HttpRequest, body: web::Json<Value>, shared: Shared) 
             }
         }
         "urn:ietf:params:oauth:grant-type:token-exchange" => {
-            let verifier = SessionTokenVerifier::new(
+            // Shopify exchanges App Bridge (admin) tokens only.
+            let verifier = AdminTokenVerifier::new(
                 &config.api_key,
                 &SecretString::from(config.api_secret.clone()),
                 None,

@@ -2,7 +2,9 @@
 
 use sqlx::{Column, Row};
 
-use crate::helpers::{proxy_query, session_token, session_token_with, Backend, TestApp, SHOP};
+use crate::helpers::{
+    extension_token, proxy_query, session_token, session_token_with, Backend, TestApp, SHOP,
+};
 
 crate::on_both_backends!(
     the_authorization_code_grant_installs_a_shop_end_to_end,
@@ -334,7 +336,7 @@ async fn an_uninstalled_shop_is_refused_everywhere_until_it_installs_again(backe
     let checkout = app
         .http
         .get(format!("{}/api/checkout/balance", app.address))
-        .bearer_auth(session_token(SHOP, Some("gid://shopify/Customer/77")));
+        .bearer_auth(extension_token(SHOP, Some(77)));
     assert_eq!(checkout.send().await.unwrap().status(), 401);
     let proxy = app.http.get(format!(
         "{}/proxy/balance?{}",
@@ -592,10 +594,7 @@ async fn a_shop_never_reads_or_changes_another_shops_data_on_any_route(backend: 
     let answered = app
         .http
         .post(format!("{}/api/checkout/nps", app.address))
-        .bearer_auth(session_token(
-            b,
-            Some(&format!("gid://shopify/Customer/{customer}")),
-        ))
+        .bearer_auth(extension_token(b, Some(customer)))
         .json(&serde_json::json!({ "order_id": 5_550_001_119_i64, "score": 9, "comment": "BSECRETCOMMENT" }))
         .send()
         .await
@@ -718,10 +717,9 @@ async fn a_shop_never_reads_or_changes_another_shops_data_on_any_route(backend: 
         let mut request = app.http.request(method, &url);
         request = match route.guard {
             advocate::routes::Guard::Admin => request.bearer_auth(session_token(a, Some("1"))),
-            advocate::routes::Guard::Checkout => request.bearer_auth(session_token(
-                a,
-                Some(&format!("gid://shopify/Customer/{customer}")),
-            )),
+            advocate::routes::Guard::Checkout => {
+                request.bearer_auth(extension_token(a, Some(customer)))
+            }
             advocate::routes::Guard::Proxy => request,
         };
         if writes {

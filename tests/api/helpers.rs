@@ -309,7 +309,8 @@ where
     }
 }
 
-/// A session token as App Bridge (or a checkout extension) would send it.
+/// An admin session token as App Bridge sends it (`iss` the shop's admin,
+/// `dest` `https://{shop}`, `sub` the staff user's id).
 pub fn session_token(shop: &str, sub: Option<&str>) -> String {
     session_token_with(shop, sub, |_| {})
 }
@@ -331,6 +332,30 @@ pub fn session_token_with(
         "jti": format!("{:x}", rand::random::<u64>()),
         "sid": "session",
     });
+    tweak(&mut claims);
+    advocate::shopify::session_token::sign_session_token(SECRET, &claims)
+}
+
+/// An extension session token (checkout, thank-you / order-status page,
+/// customer account) in the shape Shopify documents: no `iss`, `dest` the
+/// bare shop domain, `sub` the buyer's GID only when logged in.
+pub fn extension_token(shop: &str, customer: Option<i64>) -> String {
+    extension_token_with(shop, customer, |_| {})
+}
+
+pub fn extension_token_with(
+    shop: &str,
+    customer: Option<i64>,
+    tweak: impl FnOnce(&mut serde_json::Value),
+) -> String {
+    let now = chrono::Utc::now().timestamp();
+    let mut claims = advocate::shopify::session_token::extension_claims(
+        shop,
+        "test-client-id",
+        customer,
+        now,
+        60,
+    );
     tweak(&mut claims);
     advocate::shopify::session_token::sign_session_token(SECRET, &claims)
 }

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 use serde_json::{json, Value};
 
-use crate::helpers::{session_token, Backend, TestApp, SHOP};
+use crate::helpers::{extension_token, session_token, Backend, TestApp, SHOP};
 
 crate::on_both_backends!(
     a_paid_order_earns_once_however_often_it_is_delivered,
@@ -318,10 +318,7 @@ async fn grant(app: &TestApp, customer: i64, points: i64) {
 async fn redeem(app: &TestApp, customer: i64, key: &str, reward: &str) -> reqwest::Response {
     app.http
         .post(format!("{}/api/checkout/redeem", app.address))
-        .bearer_auth(session_token(
-            SHOP,
-            Some(&format!("gid://shopify/Customer/{customer}")),
-        ))
+        .bearer_auth(extension_token(SHOP, Some(customer)))
         .header("Idempotency-Key", key)
         .json(&json!({ "reward_id": reward }))
         .send()

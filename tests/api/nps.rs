@@ -5,7 +5,7 @@
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::helpers::{fixture, session_token, Backend, TestApp, SHOP};
+use crate::helpers::{extension_token, fixture, session_token, Backend, TestApp, SHOP};
 
 crate::on_both_backends!(
     nps_is_computed_from_a_hand_computed_set_of_answers_by_segment_and_tier,
@@ -23,10 +23,6 @@ crate::on_both_backends!(
 const ALICE: i64 = 7_000_000_000_000_101;
 const BOB: i64 = 7_000_000_000_000_102;
 const BONUS: i64 = 25;
-
-fn gid(customer: i64) -> String {
-    format!("gid://shopify/Customer/{customer}")
-}
 
 /// A paid order of `customer`, named `#<id % 100000>`.
 fn order(id: i64, customer: i64) -> Value {
@@ -67,11 +63,10 @@ async fn deliver_order(app: &TestApp, key: &str, body: &Value) {
 
 /// POST /api/checkout/nps as `customer` (None: logged out).
 async fn answer(app: &TestApp, customer: Option<i64>, body: Value) -> (u16, Value) {
-    let sub = customer.map(gid);
     let response = app
         .http
         .post(format!("{}/api/checkout/nps", app.address))
-        .bearer_auth(session_token(SHOP, sub.as_deref()))
+        .bearer_auth(extension_token(SHOP, customer))
         .json(&body)
         .send()
         .await
@@ -85,7 +80,7 @@ async fn status(app: &TestApp, customer: i64, order_id: &str) -> (u16, Value) {
         .http
         .get(format!("{}/api/checkout/nps", app.address))
         .query(&[("order_id", order_id)])
-        .bearer_auth(session_token(SHOP, Some(&gid(customer))))
+        .bearer_auth(extension_token(SHOP, Some(customer)))
         .send()
         .await
         .unwrap();
@@ -539,7 +534,7 @@ async fn bad_answers_are_refused_with_clear_errors(backend: Backend) {
     let response = app
         .http
         .post(format!("{}/api/checkout/nps", app.address))
-        .bearer_auth(session_token(SHOP, Some(&gid(ALICE))))
+        .bearer_auth(extension_token(SHOP, Some(ALICE)))
         .header("Content-Type", "application/json")
         .body("{not json")
         .send()

@@ -5,7 +5,7 @@
 
 use serde_json::{json, Value};
 
-use crate::helpers::{proxy_query, session_token, sign, Backend, TestApp, SHOP};
+use crate::helpers::{extension_token, proxy_query, sign, Backend, TestApp, SHOP};
 
 crate::on_both_backends!(
     co_purchase_counts_follow_redeliveries_edits_and_cancellations,
@@ -118,7 +118,7 @@ async fn proxy_offers(app: &TestApp, shop: &str, customer: i64) -> Value {
 
 /// The shopper's `offers`, as the checkout extension reads them.
 async fn checkout_offers(app: &TestApp, shop: &str, customer: i64) -> Value {
-    let token = session_token(shop, Some(&format!("gid://shopify/Customer/{customer}")));
+    let token = extension_token(shop, Some(customer));
     let response = app
         .http
         .get(format!("{}/api/checkout/balance", app.address))
