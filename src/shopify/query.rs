@@ -161,7 +161,8 @@ fn check_timestamp(pairs: &[(String, String)], now: i64, max_skew: i64) -> Resul
     let ts: i64 = get(pairs, "timestamp")
         .and_then(|t| t.parse().ok())
         .ok_or(QueryError::NoTimestamp)?;
-    if (now - ts).abs() > max_skew {
+    // `abs_diff` cannot overflow, whatever timestamp a signed query claims.
+    if now.abs_diff(ts) > max_skew.unsigned_abs() {
         return Err(QueryError::Stale);
     }
     Ok(())
@@ -181,6 +182,17 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
+    }
+
+    #[test]
+    fn an_extreme_timestamp_is_stale_not_an_overflow() {
+        for ts in [i64::MIN, i64::MAX] {
+            let p = pairs(&[("timestamp", &ts.to_string())]);
+            assert_eq!(
+                check_timestamp(&p, 1_700_000_000, 90),
+                Err(QueryError::Stale)
+            );
+        }
     }
 
     #[test]
