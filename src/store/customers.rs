@@ -615,3 +615,26 @@ pub async fn able_to_spend(
     .fetch_all(conn)
     .await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::search_key;
+
+    #[test]
+    fn search_keys_lower_every_script_and_separate_the_fields() {
+        assert_eq!(
+            search_key(Some("ÉMILE.Z@EXAMPLE.COM"), Some("ÉMILE"), Some("ÇELİK")).as_deref(),
+            Some("\u{1f}émile.z@example.com\u{1f}émile\u{1f}çeli\u{307}k\u{1f}émile çeli\u{307}k")
+        );
+        assert_eq!(
+            search_key(None, Some(" Ørsted "), None).as_deref(),
+            Some("\u{1f}ørsted")
+        );
+        assert_eq!(search_key(None, Some("  "), None), None);
+        assert_eq!(
+            search_key(Some("a\u{1f}b@c.d"), None, None).as_deref(),
+            Some("\u{1f}ab@c.d"),
+            "a separator inside a field is dropped"
+        );
+    }
+}

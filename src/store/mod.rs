@@ -269,7 +269,10 @@ impl Store {
             return Ok(true);
         };
         let mut last_error = None;
-        for _ in 0..ERASE_LOG_TRIES {
+        for attempt in 0..ERASE_LOG_TRIES {
+            if attempt > 0 {
+                tokio::time::sleep(ERASE_LOG_PAUSE).await;
+            }
             match sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(TRUNCATE)")
                 .fetch_one(pool)
                 .await
@@ -278,7 +281,6 @@ impl Store {
                 Ok(_) => last_error = None,
                 Err(e) => last_error = Some(e),
             }
-            tokio::time::sleep(ERASE_LOG_PAUSE).await;
         }
         match last_error {
             Some(e) => Err(e),
