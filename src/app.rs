@@ -240,9 +240,12 @@ impl Application {
             config.runtime.inbox_lease,
             config.runtime.inbox_max_attempts,
         ));
-        workers.push(tokio::spawn(purge_inbox(
+        workers.push(tokio::spawn(crate::jobs::retention::run(
             store.clone(),
-            config.runtime.inbox_retention,
+            crate::jobs::retention::Retention {
+                inbox: config.runtime.inbox_retention,
+                outbox: config.runtime.outbox_retention,
+            },
             stopped.clone(),
         )));
         let sandbox_url = config
@@ -445,24 +448,6 @@ async fn run_scheduled_jobs(store: Store, every: Duration, mut stopped: watch::R
                     }
                     Ok(_) => {}
                     Err(e) => tracing::warn!(error = format!("{e:#}"), "scheduled jobs failed; will retry"),
-                }
-            }
-            _ = stopped.changed() => {}
-        }
-    }
-}
-
-/// Hourly, forgets finished inbox rows older than the retention.
-async fn purge_inbox(store: Store, retention: Duration, mut stopped: watch::Receiver<bool>) {
-    let mut tick = tokio::time::interval(Duration::from_secs(3600));
-    while !*stopped.borrow() {
-        tokio::select! {
-            _ = tick.tick() => {
-                let before = crate::store::now_ms() - retention.as_millis() as i64;
-                match crate::store::inbox::purge_finished(&store, before).await {
-                    Ok(0) => {}
-                    Ok(n) => tracing::info!(rows = n, "finished inbox rows past retention removed"),
-                    Err(e) => tracing::warn!(error = %e, "inbox retention failed; will retry"),
                 }
             }
             _ = stopped.changed() => {}

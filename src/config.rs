@@ -61,6 +61,8 @@ pub struct Runtime {
     pub inbox_workers: Option<usize>,
     /// How long finished (done, ignored) inbox rows are kept.
     pub inbox_retention: Duration,
+    /// How long done outbox rows (Shopify effects sent) are kept.
+    pub outbox_retention: Duration,
     /// Outbox senders (Shopify effects) in this process; 0: none here.
     pub outbox_workers: usize,
     /// How long a claimed inbox row stays reserved for its worker; a row
@@ -89,6 +91,7 @@ impl Default for Runtime {
             inbox_workers: None,
             outbox_workers: 1,
             inbox_retention: Duration::from_secs(30 * 24 * 3600),
+            outbox_retention: Duration::from_secs(7 * 24 * 3600),
             inbox_lease: Duration::from_secs(60),
             inbox_max_attempts: 10,
             intake_batch: 512,
@@ -252,6 +255,15 @@ impl Config {
                         &get,
                         "ADVOCATE_INBOX_RETENTION_DAYS",
                         defaults.inbox_retention.as_secs() / (24 * 3600),
+                        "a number of days",
+                    )?,
+            ),
+            outbox_retention: Duration::from_secs(
+                24 * 3600
+                    * parse_num(
+                        &get,
+                        "ADVOCATE_OUTBOX_RETENTION_DAYS",
+                        defaults.outbox_retention.as_secs() / (24 * 3600),
                         "a number of days",
                     )?,
             ),

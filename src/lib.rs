@@ -21,6 +21,7 @@
 //! | [`loyalty`] | the loyalty rules, pure: settings, money, earning and clawback, tiers, referral fraud rules, segments, win-back, NPS, personal offers |
 //! | [`engine`] | applies the rules to stored facts in transactions: orders, tiers, redemption, referrals, segments, win-back episodes, NPS answers, personal offers, scheduled jobs |
 //! | [`error`] | the HTTP error type every route answers with |
+//! | [`error_text`] | error texts safe to store and log: the kind and the JSON path of a fault, never the value |
 //! | [`metrics`] | Prometheus metrics: counters on the hot paths, database figures read on scrape |
 //! | [`ops`] | operations settings: who reads `/metrics`, how long a stop may take |
 //!
@@ -49,6 +50,7 @@ pub mod config;
 pub mod crypto;
 pub mod engine;
 pub mod error;
+pub mod error_text;
 pub mod jobs;
 pub mod loyalty;
 pub mod metrics;

@@ -19,6 +19,7 @@ use super::{
     topics::{self, Delivery, Handled, HandlerError, Outcome, Payload},
 };
 use crate::{
+    error_text,
     shopify::webhook::WebhookTopic,
     store::{
         customers,
@@ -222,6 +223,18 @@ impl InboxProcessor {
         tx.commit()
             .await
             .context("committing processed inbox rows")?;
+        if rows.iter().any(|r| topics::erases_personal_data(&r.topic)) {
+            // The erased values must not outlive the commit in SQLite's log.
+            match self.store.erase_log().await {
+                Ok(true) => {}
+                Ok(false) => {
+                    tracing::warn!("the log still holds erased data; a checkpoint will retry")
+                }
+                Err(e) => {
+                    tracing::warn!(error = %error_text::sanitise(&e.to_string()), "emptying the log after an erasure failed")
+                }
+            }
+        }
         Ok(rows.len())
     }
 
@@ -246,7 +259,10 @@ impl InboxProcessor {
             match self.process_batch().await {
                 Ok(0) => {}
                 Ok(_) => continue,
-                Err(e) => tracing::error!(error = format!("{e:#}"), "inbox processing failed"),
+                Err(e) => tracing::error!(
+                    error = error_text::sanitise(&format!("{e:#}")),
+                    "inbox processing failed"
+                ),
             }
             tokio::select! {
                 _ = &mut notified => {}
@@ -305,19 +321,21 @@ impl InboxProcessor {
     ) -> anyhow::Result<()> {
         match error {
             HandlerError::Permanent(message) => {
+                let message = error_text::sanitise(&message);
                 tracing::warn!(inbox_id = row.id, topic = %row.topic, shop = %row.shop_domain, error = %message, "webhook kept as a dead letter");
                 inbox::fail(conn, row.id, &self.owner, &message).await?;
             }
             e @ (HandlerError::Transient(_) | HandlerError::Conflict(_))
                 if row.attempts >= self.max_attempts =>
             {
-                let message = format!("gave up after {} attempts: {e}", row.attempts);
+                let message =
+                    error_text::sanitise(&format!("gave up after {} attempts: {e}", row.attempts));
                 tracing::error!(inbox_id = row.id, topic = %row.topic, shop = %row.shop_domain, error = %message, "webhook kept as a dead letter");
                 inbox::fail(conn, row.id, &self.owner, &message).await?;
             }
             e @ (HandlerError::Transient(_) | HandlerError::Conflict(_)) => {
                 let retry_at = now_ms() + backoff(row.attempts).as_millis() as i64;
-                tracing::warn!(inbox_id = row.id, topic = %row.topic, shop = %row.shop_domain, error = %e, "webhook will be retried");
+                tracing::warn!(inbox_id = row.id, topic = %row.topic, shop = %row.shop_domain, error = %error_text::sanitise(&e.to_string()), "webhook will be retried");
                 inbox::reschedule(conn, row.id, &self.owner, retry_at, &e.to_string()).await?;
             }
         }

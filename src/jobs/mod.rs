@@ -5,4 +5,5 @@
 pub mod inbox;
 pub mod outbox;
 pub mod privacy;
+pub mod retention;
 pub mod topics;

@@ -13,6 +13,7 @@ use futures_util::StreamExt;
 use serde_json::Value;
 
 use crate::{
+    error_text,
     shopify::{
         admin::{
             api::{AdminApi, AdminApiError},
@@ -89,7 +90,10 @@ impl OutboxSender {
             match self.send_batch().await {
                 Ok(0) => {}
                 Ok(_) => continue,
-                Err(e) => tracing::error!(error = format!("{e:#}"), "outbox sending failed"),
+                Err(e) => tracing::error!(
+                    error = error_text::sanitise(&format!("{e:#}")),
+                    "outbox sending failed"
+                ),
             }
             tokio::select! {
                 _ = tokio::time::sleep(IDLE_POLL) => {}
@@ -218,7 +222,7 @@ impl OutboxSender {
         row: &outbox::ClaimedEffect,
         error: &str,
     ) -> anyhow::Result<bool> {
-        tracing::warn!(outbox_id = row.id, shop = %row.shop_domain, error, "Shopify effect failed for good");
+        tracing::warn!(outbox_id = row.id, shop = %row.shop_domain, error = %error_text::sanitise(error), "Shopify effect failed for good");
         if !outbox::fail(tx, row.id, &self.owner, error).await? {
             return Ok(false);
         }

@@ -12,18 +12,21 @@ use crate::{
         orders::{self as orders_engine, OrderEvent},
         EngineError,
     },
+    error_text,
     loyalty::identity,
     shopify::webhook::WebhookTopic,
     store::{
         customers::{self, CustomerProfile, Erasure},
         data_requests,
         failure::{self, Failure},
-        inbox, ledger, nps, orders, program, referrals, segments,
+        inbox, ledger, nps, orders, outbox, program, referrals, segments,
         shops::{self, status as shop_status, Shop},
         winback,
     },
 };
 use sqlx::AnyConnection;
+
+use super::privacy::Shopper;
 
 /// What became of a delivery.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -174,6 +177,10 @@ pub enum Payload {
     CustomerRedact {
         customer_id: i64,
         orders_to_redact: Vec<i64>,
+        /// The e-mail and phone Shopify sends with the request: they find
+        /// the customer's data in payloads that carry no customer id.
+        email: Option<String>,
+        phone: Option<String>,
     },
     ShopRedact,
     /// An order or refund, for the loyalty engine.
@@ -240,6 +247,8 @@ pub fn parse_payload(topic: &WebhookTopic, body: &[u8]) -> Result<Payload, Handl
             Payload::CustomerRedact {
                 customer_id: p.customer.id,
                 orders_to_redact: p.orders_to_redact,
+                email: p.customer.email,
+                phone: p.customer.phone,
             }
         }
         WebhookTopic::ShopRedact => {
@@ -248,10 +257,12 @@ pub fn parse_payload(topic: &WebhookTopic, body: &[u8]) -> Result<Payload, Handl
         }
         topic if ENGINE_TOPICS.contains(topic) => {
             parse::<serde::de::IgnoredAny>(body)?;
-            Payload::Order(
-                orders_engine::parse_event(topic, body)
-                    .map_err(|e| HandlerError::Permanent(format!("unexpected payload: {e}")))?,
-            )
+            Payload::Order(orders_engine::parse_event(topic, body).map_err(|e| {
+                HandlerError::Permanent(format!(
+                    "unexpected payload: {}",
+                    error_text::payload_error(&e, body)
+                ))
+            })?)
         }
         _ => {
             parse::<serde::de::IgnoredAny>(body)?;
@@ -285,7 +296,14 @@ pub async fn apply(
         Payload::CustomerRedact {
             customer_id,
             orders_to_redact,
-        } => redact_customer(conn, d, customer_id, &orders_to_redact).await,
+            email,
+            phone,
+        } => {
+            let shopper = Shopper::new(customer_id, orders_to_redact)
+                .email(email.as_deref())
+                .phone(phone.as_deref());
+            redact_customer(conn, d, shopper).await
+        }
         Payload::ShopRedact => redact_shop(conn, d).await,
         Payload::Order(event) => {
             let order_id = event.order_id();
@@ -324,12 +342,15 @@ fn predates_install(d: &Delivery<'_>) -> bool {
     matches!((d.triggered_at, d.shop.installed_at), (Some(at), Some(installed)) if at < installed)
 }
 
+/// Parses a body; the error names what was wrong and where (the JSON path),
+/// never the value it found: it is stored and logged.
 fn parse<'de, T: Deserialize<'de>>(body: &'de [u8]) -> Result<T, HandlerError> {
     serde_json::from_slice(body).map_err(|e| {
+        let what = error_text::payload_error(&e.to_string(), body);
         HandlerError::Permanent(if e.is_syntax() || e.is_eof() {
-            format!("body is not valid JSON: {e}")
+            format!("body is not valid JSON: {what}")
         } else {
-            format!("unexpected payload: {e}")
+            format!("unexpected payload: {what}")
         })
     })
 }
@@ -491,32 +512,62 @@ async fn export_customer_data(
 
 #[derive(Deserialize)]
 struct RedactPayload {
-    customer: IdOnly,
+    customer: RedactedCustomer,
     #[serde(default)]
     orders_to_redact: Vec<i64>,
+}
+
+#[derive(Deserialize)]
+struct RedactedCustomer {
+    id: i64,
+    email: Option<String>,
+    phone: Option<String>,
+}
+
+/// Topics whose handling erases personal data: after a batch that held one
+/// commits, SQLite's write-ahead log is emptied (see
+/// [`crate::store::Store::erase_log`]).
+pub fn erases_personal_data(topic: &str) -> bool {
+    matches!(
+        WebhookTopic::from(topic),
+        WebhookTopic::CustomersRedact | WebhookTopic::ShopRedact | WebhookTopic::CustomersDelete
+    )
 }
 
 async fn redact_customer(
     conn: &mut AnyConnection,
     d: &Delivery<'_>,
-    customer_id: i64,
-    orders_to_redact: &[i64],
+    shopper: Shopper,
 ) -> Result<Handled, HandlerError> {
     let shop = d.shop.id;
+    let customer_id = shopper.customer_id;
+    let orders_to_redact = shopper.order_ids.clone();
+    // What the profile held identifies the customer in kept payloads too;
+    // read before it is erased.
+    let shopper = match customers::find_customer(conn, shop, customer_id).await? {
+        Some(c) => shopper
+            .email(c.email.as_deref())
+            .phone(c.phone.as_deref())
+            .name(c.first_name.as_deref())
+            .name(c.last_name.as_deref()),
+        None => shopper,
+    };
     customers::erase_personal_data(conn, shop, customer_id, Erasure::Redacted, d.now).await?;
-    orders::redact_orders(conn, shop, customer_id, orders_to_redact).await?;
+    orders::redact_orders(conn, shop, customer_id, &orders_to_redact).await?;
     referrals::redact_for_customer(conn, shop, customer_id).await?;
     segments::redact_customer(conn, shop, customer_id).await?;
     nps::erase_comments(conn, shop, customer_id, d.now).await?;
     winback::redact_for_customer(conn, shop, customer_id).await?;
     data_requests::redact_exports(conn, shop, customer_id).await?;
-    inbox::redact_bodies(
-        conn,
-        &d.shop.domain,
-        customer_id,
-        orders_to_redact,
-        super::privacy::redact_body,
-    )
+    // Deliveries still kept (queued, held, dead letters) and effects not
+    // yet purged are found by what they carry.
+    inbox::redact_bodies(conn, &d.shop.domain, d.inbox_id, |topic, body| {
+        shopper.scrub_body(topic, body)
+    })
+    .await?;
+    outbox::redact_effects(conn, shop, customer_id, d.now, |payload| {
+        shopper.redact_effect(payload)
+    })
     .await?;
     // This delivery's own body names the customer; it is cleared when the
     // row is finished as done.

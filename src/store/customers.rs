@@ -2,6 +2,10 @@
 //! materialised point totals. Personal fields are erased by customers/redact
 //! and customers/delete; once erased they are never written again, whatever
 //! arrives late, because the upsert skips erased rows.
+//!
+//! Search goes through `search_key`: the e-mail and names lower-cased in
+//! Rust ([`search_key`]), so case folds the same way on both backends and
+//! for all of Unicode; it is written with the names and erased with them.
 
 use serde::Serialize;
 use sqlx::AnyConnection;
@@ -62,10 +66,11 @@ pub async fn upsert_profile(
     let done = sqlx::query(
         "INSERT INTO customers (shop_id, customer_id, email, first_name, last_name, phone, tags, \
              email_marketing_state, sms_marketing_state, shopify_created_at, shopify_updated_at, \
-             email_hash, phone_hash, address_hash, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $13, $14, $15, $12, $12) \
+             email_hash, phone_hash, address_hash, created_at, updated_at, search_key) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $13, $14, $15, $12, $12, $16) \
          ON CONFLICT (shop_id, customer_id) DO UPDATE SET email = excluded.email, \
              first_name = excluded.first_name, last_name = excluded.last_name, \
+             search_key = excluded.search_key, \
              phone = excluded.phone, tags = excluded.tags, \
              email_marketing_state = excluded.email_marketing_state, \
              sms_marketing_state = excluded.sms_marketing_state, \
@@ -92,6 +97,11 @@ pub async fn upsert_profile(
     .bind(p.email_hash.as_deref())
     .bind(p.phone_hash.as_deref())
     .bind(p.address_hash.as_deref())
+    .bind(search_key(
+        p.email.as_deref(),
+        p.first_name.as_deref(),
+        p.last_name.as_deref(),
+    ))
     .execute(conn)
     .await?;
     Ok(done.rows_affected() == 1)
@@ -122,7 +132,8 @@ pub async fn erase_personal_data(
              VALUES ($1, $2, $3, $3, $3) ON CONFLICT (shop_id, customer_id) DO UPDATE SET \
              email = NULL, first_name = NULL, last_name = NULL, phone = NULL, tags = NULL, \
              email_marketing_state = NULL, sms_marketing_state = NULL, email_hash = NULL, \
-             phone_hash = NULL, address_hash = NULL, birthday = NULL, updated_at = $3, \
+             phone_hash = NULL, address_hash = NULL, birthday = NULL, search_key = NULL, \
+             updated_at = $3, \
              redacted_at = COALESCE(customers.redacted_at, $3)"
         }
         Erasure::Deleted => {
@@ -130,7 +141,8 @@ pub async fn erase_personal_data(
              VALUES ($1, $2, $3, $3, $3) ON CONFLICT (shop_id, customer_id) DO UPDATE SET \
              email = NULL, first_name = NULL, last_name = NULL, phone = NULL, tags = NULL, \
              email_marketing_state = NULL, sms_marketing_state = NULL, email_hash = NULL, \
-             phone_hash = NULL, address_hash = NULL, birthday = NULL, updated_at = $3, \
+             phone_hash = NULL, address_hash = NULL, birthday = NULL, search_key = NULL, \
+             updated_at = $3, \
              deleted_at = COALESCE(customers.deleted_at, $3)"
         }
     };
@@ -213,8 +225,83 @@ pub struct CustomerSummary {
     pub segment: Option<String>,
 }
 
-/// Customers matching `query` (an id, or the start of an email or name;
-/// empty for all), by id, after `after_id`.
+/// Separates the fields of a search key; a query matches the start of any.
+const KEY_SEPARATOR: char = '\u{1f}';
+
+/// What customer search matches: the e-mail, first name, last name and
+/// full name, lower-cased (Unicode, in Rust), each after a separator.
+/// None when there is nothing to search by.
+pub fn search_key(
+    email: Option<&str>,
+    first_name: Option<&str>,
+    last_name: Option<&str>,
+) -> Option<String> {
+    let full_name = match (first_name, last_name) {
+        (Some(first), Some(last)) => Some(format!("{first} {last}")),
+        _ => None,
+    };
+    let fields: Vec<&str> = [email, first_name, last_name, full_name.as_deref()]
+        .into_iter()
+        .flatten()
+        .map(str::trim)
+        .filter(|f| !f.is_empty())
+        .collect();
+    if fields.is_empty() {
+        return None;
+    }
+    let mut key = String::new();
+    for field in fields {
+        key.push(KEY_SEPARATOR);
+        key.extend(field.chars().filter(|c| *c != KEY_SEPARATOR));
+    }
+    Some(key.to_lowercase())
+}
+
+/// Rows filled per statement by [`fill_search_keys`].
+const FILL_BATCH: i64 = 500;
+
+/// Fills `search_key` for rows written before it existed (migration 0015).
+/// Runs at start-up, after the migrations; a no-op once every row has one.
+pub async fn fill_search_keys(store: &super::Store) -> Result<u64, sqlx::Error> {
+    type Names = (i64, i64, Option<String>, Option<String>, Option<String>);
+    let mut filled = 0;
+    let mut after = (i64::MIN, i64::MIN);
+    loop {
+        let rows: Vec<Names> = sqlx::query_as(
+            "SELECT shop_id, customer_id, email, first_name, last_name FROM customers \
+             WHERE search_key IS NULL AND redacted_at IS NULL \
+               AND (email IS NOT NULL OR first_name IS NOT NULL OR last_name IS NOT NULL) \
+               AND (shop_id > $1 OR (shop_id = $1 AND customer_id > $2)) \
+             ORDER BY shop_id, customer_id LIMIT $3",
+        )
+        .bind(after.0)
+        .bind(after.1)
+        .bind(FILL_BATCH)
+        .fetch_all(store.writer())
+        .await?;
+        let Some(last) = rows.last() else {
+            return Ok(filled);
+        };
+        after = (last.0, last.1);
+        let mut tx = store.begin().await?;
+        for (shop_id, customer_id, email, first, last) in &rows {
+            let key = search_key(email.as_deref(), first.as_deref(), last.as_deref());
+            filled += sqlx::query(
+                "UPDATE customers SET search_key = $1 WHERE shop_id = $2 AND customer_id = $3",
+            )
+            .bind(key)
+            .bind(shop_id)
+            .bind(customer_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        }
+        tx.commit().await?;
+    }
+}
+
+/// Customers matching `query` (an id, or the start of an email, a name or
+/// the full name, in any case; empty for all), by id, after `after_id`.
 pub async fn search(
     conn: &mut AnyConnection,
     shop_id: i64,
@@ -229,12 +316,12 @@ pub async fn search(
         .replace('\\', "\\\\")
         .replace('%', "\\%")
         .replace('_', "\\_");
-    let prefix = format!("{escaped}%");
+    // The start of any field of the key: right after a separator.
+    let prefix = format!("%{KEY_SEPARATOR}{escaped}%");
     sqlx::query_as(
         "SELECT customer_id, email, first_name, last_name, points_balance, points_pending, tier_id, \
          segment FROM customers WHERE shop_id = $1 AND customer_id > $2 AND redacted_at IS NULL \
-           AND ($3 = '' OR customer_id = $4 OR LOWER(email) LIKE $5 ESCAPE '\\' \
-                OR LOWER(first_name) LIKE $5 ESCAPE '\\' OR LOWER(last_name) LIKE $5 ESCAPE '\\') \
+           AND ($3 = '' OR customer_id = $4 OR search_key LIKE $5 ESCAPE '\\') \
          ORDER BY customer_id LIMIT $6",
     )
     .bind(shop_id)
@@ -527,4 +614,27 @@ pub async fn able_to_spend(
     .bind(limit)
     .fetch_all(conn)
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::search_key;
+
+    #[test]
+    fn search_keys_lower_every_script_and_separate_the_fields() {
+        assert_eq!(
+            search_key(Some("ÉMILE.Z@EXAMPLE.COM"), Some("ÉMILE"), Some("ÇELİK")).as_deref(),
+            Some("\u{1f}émile.z@example.com\u{1f}émile\u{1f}çeli\u{307}k\u{1f}émile çeli\u{307}k")
+        );
+        assert_eq!(
+            search_key(None, Some(" Ørsted "), None).as_deref(),
+            Some("\u{1f}ørsted")
+        );
+        assert_eq!(search_key(None, Some("  "), None), None);
+        assert_eq!(
+            search_key(Some("a\u{1f}b@c.d"), None, None).as_deref(),
+            Some("\u{1f}ab@c.d"),
+            "a separator inside a field is dropped"
+        );
+    }
 }

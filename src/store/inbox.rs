@@ -328,7 +328,7 @@ pub async fn fail(
         "UPDATE webhook_inbox SET status = 'failed', last_error = $1, processed_by = lease_owner, \
          processed_at = $2, lease_owner = NULL, lease_until = NULL WHERE id = $3 AND lease_owner = $4",
     )
-    .bind(error)
+    .bind(crate::error_text::sanitise(error))
     .bind(now_ms())
     .bind(id)
     .bind(owner)
@@ -402,43 +402,58 @@ pub async fn list_failed(
     .await
 }
 
-/// Rewrites, with `redact`, the kept bodies of this shop's rows that concern
-/// a customer or one of `order_ids` (customers/redact).
+/// Kept bodies read at once while looking for a redacted customer's.
+const REDACT_PAGE: i64 = 200;
+
+/// customers/redact: runs `scrub` over every body this shop still keeps
+/// (queued, held, failed; all but row `except_id`, the request itself),
+/// whoever they were recorded for: `scrub(topic, body)` answers the body to
+/// keep instead when the body concerns the customer. Such a row's
+/// `last_error` is sanitised again, in case it was written before texts
+/// were. Returns how many rows changed.
 pub async fn redact_bodies(
     conn: &mut AnyConnection,
     shop_domain: &str,
-    customer_id: i64,
-    order_ids: &[i64],
-    redact: impl Fn(&[u8]) -> Vec<u8>,
+    except_id: i64,
+    scrub: impl Fn(&str, &[u8]) -> Option<Vec<u8>>,
 ) -> Result<u64, sqlx::Error> {
-    let rows = sqlx::query(
-        "SELECT id, body, customer_id, order_id FROM webhook_inbox WHERE shop_domain = $1 \
-         AND status <> 'done' AND (customer_id IS NOT NULL OR order_id IS NOT NULL)",
-    )
-    .bind(shop_domain)
-    .fetch_all(&mut *conn)
-    .await?;
     let mut changed = 0;
-    for row in rows {
-        let row_customer: Option<i64> = row.try_get("customer_id")?;
-        let row_order: Option<i64> = row.try_get("order_id")?;
-        let concerns =
-            row_customer == Some(customer_id) || row_order.is_some_and(|o| order_ids.contains(&o));
-        let stored: Vec<u8> = row.try_get("body")?;
-        if !concerns || stored.is_empty() {
-            continue;
+    let mut after = 0_i64;
+    loop {
+        let rows = sqlx::query(
+            "SELECT id, topic, body, last_error FROM webhook_inbox WHERE shop_domain = $1 \
+             AND id > $2 AND id <> $3 AND status <> 'done' AND LENGTH(body) > 0 \
+             ORDER BY id LIMIT $4",
+        )
+        .bind(shop_domain)
+        .bind(after)
+        .bind(except_id)
+        .bind(REDACT_PAGE)
+        .fetch_all(&mut *conn)
+        .await?;
+        let Some(last) = rows.last() else {
+            return Ok(changed);
+        };
+        after = last.try_get("id")?;
+        for row in &rows {
+            let topic: String = row.try_get("topic")?;
+            let stored: Vec<u8> = row.try_get("body")?;
+            // A body that cannot be read cannot be sorted either: it is
+            // looked at as it is stored.
+            let raw = StoredBody::decompress(&stored).unwrap_or(stored);
+            let Some(scrubbed) = scrub(&topic, &raw) else {
+                continue;
+            };
+            let last_error: Option<String> = row.try_get("last_error")?;
+            sqlx::query("UPDATE webhook_inbox SET body = $1, last_error = $2 WHERE id = $3")
+                .bind(StoredBody::compress(&scrubbed).0)
+                .bind(last_error.as_deref().map(crate::error_text::sanitise))
+                .bind(row.try_get::<i64, _>("id")?)
+                .execute(&mut *conn)
+                .await?;
+            changed += 1;
         }
-        // A body that cannot be read cannot be sorted either: drop it whole.
-        let redacted =
-            StoredBody::decompress(&stored).map_or_else(|_| Vec::new(), |raw| redact(&raw));
-        sqlx::query("UPDATE webhook_inbox SET body = $1 WHERE id = $2")
-            .bind(StoredBody::compress(&redacted).0)
-            .bind(row.try_get::<i64, _>("id")?)
-            .execute(&mut *conn)
-            .await?;
-        changed += 1;
     }
-    Ok(changed)
 }
 
 /// Deletes every inbox row of a shop but `keep_id` (shop/redact).

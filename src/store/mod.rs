@@ -83,6 +83,10 @@ pub struct Store {
     /// SQLite on a file: its write-ahead log, which webhook intake syncs
     /// itself (see [`writer`]). None in memory and on PostgreSQL.
     wal_path: Option<Arc<std::path::PathBuf>>,
+    /// SQLite: the checkpointer's connection, which also empties the log
+    /// after an erasure ([`Store::erase_log`]); sharing it keeps the two
+    /// checkpoints from running into each other.
+    checkpoints: Option<AnyPool>,
 }
 
 #[derive(Debug)]
@@ -145,7 +149,8 @@ impl Store {
             .await
             .context("reading where the SQLite database is")?;
             let gate = writer::IntakeGate::default();
-            let task = tokio::spawn(checkpoint_wal(checkpointer, gate.clone())).abort_handle();
+            let task =
+                tokio::spawn(checkpoint_wal(checkpointer.clone(), gate.clone())).abort_handle();
             Ok(Self {
                 writer,
                 reader,
@@ -153,6 +158,7 @@ impl Store {
                 checkpointer: Some(Arc::new(BackgroundTask(task))),
                 gate,
                 wal_path: (!file.is_empty()).then(|| Arc::new(format!("{file}-wal").into())),
+                checkpoints: Some(checkpointer),
             })
         } else {
             let options: AnyConnectOptions = url
@@ -172,6 +178,7 @@ impl Store {
                 checkpointer: None,
                 gate: writer::IntakeGate::default(),
                 wal_path: None,
+                checkpoints: None,
             })
         }
     }
@@ -195,6 +202,7 @@ impl Store {
             checkpointer: None,
             gate: writer::IntakeGate::default(),
             wal_path: None,
+            checkpoints: None,
         })
     }
 
@@ -208,7 +216,12 @@ impl Store {
         migrator
             .run(&self.writer)
             .await
-            .context("running database migrations")
+            .context("running database migrations")?;
+        // Columns computed in Rust, which SQL cannot fill.
+        customers::fill_search_keys(self)
+            .await
+            .context("filling customer search keys")?;
+        Ok(())
     }
 
     /// Signals pending webhook intake to background writers.
@@ -246,6 +259,36 @@ impl Store {
         sqlx::query("SELECT 1").execute(&self.reader).await.is_ok()
     }
 
+    /// SQLite: moves the whole write-ahead log into the database file and
+    /// truncates it (`wal_checkpoint(TRUNCATE)`), so that values a
+    /// transaction just erased are no longer in the log's older frames; in
+    /// the file, `secure_delete` has zeroed them. Waits for a writer or
+    /// reader in the way (busy timeout) and tries a few times. Returns
+    /// whether the log is empty; always true on PostgreSQL.
+    pub async fn erase_log(&self) -> Result<bool, sqlx::Error> {
+        let Some(pool) = &self.checkpoints else {
+            return Ok(true);
+        };
+        let mut last_error = None;
+        for attempt in 0..ERASE_LOG_TRIES {
+            if attempt > 0 {
+                tokio::time::sleep(ERASE_LOG_PAUSE).await;
+            }
+            match sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(TRUNCATE)")
+                .fetch_one(pool)
+                .await
+            {
+                Ok((0, _, _)) => return Ok(true),
+                Ok(_) => last_error = None,
+                Err(e) => last_error = Some(e),
+            }
+        }
+        match last_error {
+            Some(e) => Err(e),
+            None => Ok(false),
+        }
+    }
+
     pub async fn close(&self) {
         if let Some(task) = &self.checkpointer {
             task.0.abort();
@@ -264,6 +307,10 @@ const WRITER_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = FU
     PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = 67108864;";
 const READER_PRAGMAS: &str = "PRAGMA busy_timeout = 5000; PRAGMA query_only = ON;";
 const CHECKPOINT_PRAGMAS: &str = "PRAGMA busy_timeout = 5000; PRAGMA synchronous = FULL;";
+/// Attempts at emptying the log after an erasure, and the pause between
+/// them (another checkpoint may hold the checkpoint lock for a moment).
+const ERASE_LOG_TRIES: usize = 5;
+const ERASE_LOG_PAUSE: Duration = Duration::from_millis(20);
 /// How often the WAL is copied into the database file.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
 /// Longest a checkpoint waits for intake to pause.
@@ -350,7 +397,7 @@ pub(crate) async fn reschedule_leased(
     );
     let done = sqlx::query(&sql)
         .bind(retry_at)
-        .bind(error)
+        .bind(crate::error_text::sanitise(error))
         .bind(id)
         .bind(owner)
         .execute(conn)

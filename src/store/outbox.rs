@@ -5,10 +5,17 @@
 //! effect twice stores it once; a row is claimed with a lease and finished
 //! only by its lease owner; of the queued rows sharing a shop and an
 //! `ordering_key`, only the oldest can be claimed, so they apply in order.
+//!
+//! Personal data: a payload may name a customer (a Flow trigger carries an
+//! NPS comment, tags and metafields a customer id). customers/redact rewrites
+//! or erases the payloads that concern the customer ([`redact_effects`]);
+//! done rows are deleted after a retention ([`purge_done`]); `last_error`
+//! only ever holds sanitised text ([`crate::error_text`]).
 
 use sqlx::AnyConnection;
 
 use super::{now_ms, Dialect, Store};
+use crate::error_text;
 
 pub mod status {
     pub const QUEUED: &str = "queued";
@@ -177,7 +184,7 @@ async fn end_leased(
     )
     .bind(status)
     .bind(result)
-    .bind(error)
+    .bind(error.map(error_text::sanitise))
     .bind(now_ms())
     .bind(id)
     .bind(owner)
@@ -242,4 +249,80 @@ pub async fn list_failed(
 /// lease. The attempt did not happen, so it is not counted.
 pub async fn release_leases(store: &Store, owner: &str) -> Result<u64, sqlx::Error> {
     super::release_queue_leases(store, "outbox", owner).await
+}
+
+/// What customers/redact does to one effect.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EffectRedaction {
+    /// It does not concern the customer.
+    Untouched,
+    /// It concerns other customers too: this payload, without them.
+    Rewrite(String),
+    /// It concerns only them: the payload is erased and the effect is
+    /// never sent (the row stays, done, so its idempotency key still holds).
+    Erase,
+}
+
+/// Payload kept in place of an erased effect's.
+const ERASED_PAYLOAD: &str = r#"{"erased":true}"#;
+
+/// customers/redact: applies `redact` to every effect of the shop whose
+/// payload carries `customer_id` (a gid or a field holds it as digits),
+/// whatever its status. Returns how many rows changed.
+pub async fn redact_effects(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    customer_id: i64,
+    now: i64,
+    redact: impl Fn(&str) -> EffectRedaction,
+) -> Result<u64, sqlx::Error> {
+    let candidates: Vec<(i64, String)> =
+        sqlx::query_as("SELECT id, payload FROM outbox WHERE shop_id = $1 AND payload LIKE $2")
+            .bind(shop_id)
+            .bind(format!("%{customer_id}%"))
+            .fetch_all(&mut *conn)
+            .await?;
+    let mut changed = 0;
+    for (id, payload) in candidates {
+        let done = match redact(&payload) {
+            EffectRedaction::Untouched => continue,
+            EffectRedaction::Rewrite(payload) => {
+                sqlx::query("UPDATE outbox SET payload = $1 WHERE id = $2")
+                    .bind(payload)
+                    .bind(id)
+                    .execute(&mut *conn)
+                    .await?
+            }
+            // A sender holding the lease loses it: its result is not
+            // recorded over the erasure.
+            EffectRedaction::Erase => {
+                sqlx::query(
+                    "UPDATE outbox SET payload = $1, status = 'done', result = $2, \
+                     last_error = NULL, completed_at = COALESCE(completed_at, $3), \
+                     lease_owner = NULL, lease_until = NULL WHERE id = $4",
+                )
+                .bind(ERASED_PAYLOAD)
+                .bind(ERASED_PAYLOAD)
+                .bind(now)
+                .bind(id)
+                .execute(&mut *conn)
+                .await?
+            }
+        };
+        changed += done.rows_affected();
+    }
+    Ok(changed)
+}
+
+/// Deletes effects done before `before` (epoch ms): their result is in
+/// Shopify, and their payloads may name customers. Queued and failed
+/// effects are kept whatever their age.
+pub async fn purge_done(store: &Store, before: i64) -> Result<u64, sqlx::Error> {
+    Ok(
+        sqlx::query("DELETE FROM outbox WHERE status = 'done' AND completed_at < $1")
+            .bind(before)
+            .execute(store.writer())
+            .await?
+            .rows_affected(),
+    )
 }

@@ -41,20 +41,40 @@ pub enum ShopifyError {
     #[error("Shopify refused the access token")]
     Unauthorized,
     /// A server error that outlasted the retries.
-    #[error("Shopify answered HTTP {status} (request {request_id:?})")]
+    #[error("Shopify answered HTTP {status} (request {})", request_id.as_deref().unwrap_or("-"))]
     Http {
         status: u16,
         request_id: Option<String>,
     },
     /// The request was understood and refused: retrying cannot help.
-    #[error("Shopify refused the change: {0:?}")]
+    // Messages unquoted: error texts are stored sanitised
+    // (`crate::error_text`), which drops whatever is quoted in them.
+    #[error("Shopify refused the change: {}", describe_user_errors(.0))]
     UserErrors(Vec<UserError>),
     /// The document or variables were wrong (a bug on our side).
-    #[error("GraphQL errors: {0:?}")]
+    #[error("GraphQL errors: {}", .0.join("; "))]
     GraphQl(Vec<String>),
     /// No answer (timeout, connection dropped) after the retries.
     #[error("Shopify could not be reached: {0}")]
     Network(String),
+}
+
+/// `field.path: message (CODE); ...`
+fn describe_user_errors(errors: &[UserError]) -> String {
+    errors
+        .iter()
+        .map(|e| {
+            let field = e.field.as_ref().map(|f| format!("{}: ", f.join(".")));
+            let code = e.code.as_ref().map(|c| format!(" ({c})"));
+            format!(
+                "{}{}{}",
+                field.unwrap_or_default(),
+                e.message,
+                code.unwrap_or_default()
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 impl ShopifyError {
