@@ -12,7 +12,7 @@ use advocate::{
 use serde_json::{json, Value};
 use sqlx::{Column, Row};
 
-use crate::helpers::{session_token, Backend, TestApp, SHOP};
+use crate::helpers::{extension_token, session_token, Backend, TestApp, SHOP};
 
 crate::on_both_backends!(
     a_dead_letter_naming_the_customer_is_scrubbed_by_customers_redact,
@@ -29,10 +29,6 @@ const DAY_MS: i64 = 86_400_000;
 
 /// The customer every customers/redact below is about.
 const CUSTOMER: i64 = 191_167;
-
-fn gid(customer: i64) -> String {
-    format!("gid://shopify/Customer/{customer}")
-}
 
 async fn installed(backend: Backend) -> TestApp {
     let app = TestApp::spawn(backend).await;
@@ -92,7 +88,7 @@ async fn answer_nps(app: &TestApp, customer: i64, order_id: i64, comment: &str) 
     let response = app
         .http
         .post(format!("{}/api/checkout/nps", app.address))
-        .bearer_auth(session_token(SHOP, Some(&gid(customer))))
+        .bearer_auth(extension_token(SHOP, Some(customer)))
         .json(&json!({ "order_id": order_id, "score": 4, "comment": comment }))
         .send()
         .await
