@@ -23,6 +23,7 @@
 //! | [`error`] | the HTTP error type every route answers with |
 //! | [`metrics`] | Prometheus metrics: counters on the hot paths, database figures read on scrape |
 //! | [`ops`] | operations settings: who reads `/metrics`, how long a stop may take |
+//! | [`memory`] | how freed memory goes back to the operating system |
 //!
 //! ## One store layer, two databases
 //!
@@ -51,6 +52,7 @@ pub mod engine;
 pub mod error;
 pub mod jobs;
 pub mod loyalty;
+pub mod memory;
 pub mod metrics;
 pub mod ops;
 pub mod routes;

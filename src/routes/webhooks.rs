@@ -54,10 +54,10 @@ use crate::{
 const OVER_BUDGET_RETRY_AFTER_SECS: u64 = 5;
 
 /// Largest piece a body is held in. Pieces are allocated as bytes arrive,
-/// never ahead of them, and all of this one size (or the exact rest of a
-/// declared length), so the allocator reuses what one round of bodies freed
-/// for the next instead of growing.
-const SEGMENT_BYTES: usize = 64 * 1024;
+/// never ahead of them; at this size each is mapped on its own and handed
+/// back to the system when freed (see [`crate::memory`]), so a burst of
+/// bodies leaves nothing behind.
+const SEGMENT_BYTES: usize = crate::memory::LARGE_BLOCK_BYTES;
 
 pub async fn receive_webhook(
     req: HttpRequest,
