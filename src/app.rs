@@ -271,9 +271,10 @@ impl Application {
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
-                // The JSON routes read their bodies whole (`web::Bytes`),
-                // after their guard has passed; none needs more than this.
-                // `/webhooks` streams its body under its own limits.
+                // The JSON routes read their bodies whole (`web::Bytes`); a
+                // bad token or signature is refused before the body is read,
+                // and no body needs more than this. `/webhooks` streams its
+                // body under its own limits.
                 .app_data(web::PayloadConfig::new(JSON_BODY_MAX_BYTES))
                 .wrap(middleware::from_fn(routes::response_headers))
                 .wrap(middleware::from_fn(routes::request_id::trace_request))

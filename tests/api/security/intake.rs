@@ -28,6 +28,7 @@ crate::on_both_backends!(
     a_body_that_stalls_past_its_deadline_gets_408_and_gives_its_budget_back,
     a_chunked_body_is_held_to_the_limit_as_it_arrives,
     a_json_route_refuses_a_body_over_its_small_limit,
+    headers_that_never_finish_are_cut_off,
     two_hundred_stalled_unsigned_bodies_leave_the_server_memory_bounded,
 );
 
@@ -452,6 +453,18 @@ async fn a_json_route_refuses_a_body_over_its_small_limit(backend: Backend) {
         400,
         "a body within the limit is read and judged on its content"
     );
+}
+
+async fn headers_that_never_finish_are_cut_off(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let mut stream = connect(&app.address).await;
+    let head = head(Some(10), &[]);
+    // Everything but the blank line that ends the headers.
+    stream.write_all(&head[..head.len() - 2]).await.unwrap();
+    let answer = read_answer(&mut stream).await;
+    assert_eq!(answer.status, 408, "{answer:?}");
+    assert_closed(&mut stream, "unfinished headers").await;
+    assert_eq!(inbox_rows(&app.store).await, 0);
 }
 
 /// Bytes of the server's memory, from `/proc/<pid>/status`: (`VmRSS`, `VmHWM`).
