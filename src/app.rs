@@ -22,7 +22,7 @@ use crate::{
     metrics::Metrics,
     ops::OpsSettings,
     routes,
-    routes::limits::RateLimiter,
+    routes::{body_budget::BodyBudget, limits::RateLimiter},
     shopify::hmac::Signer,
     shopify::{
         admin::{
@@ -58,6 +58,8 @@ pub struct AppState {
     pub scopes: String,
     /// Commits webhook deliveries in groups.
     pub intake: IntakeWriter,
+    /// Bytes of webhook bodies held in memory, across every connection.
+    pub webhook_bodies: BodyBudget,
     /// Sends a Shopify effect at once when a shopper waits for it (the
     /// code of a redeemed reward); the outbox workers send the rest.
     pub outbox: Arc<OutboxSender>,
@@ -269,6 +271,7 @@ impl Application {
             tokens,
             limiter: RateLimiter::default(),
             scopes: declared_scopes(),
+            webhook_bodies: BodyBudget::new(config.runtime.webhook_body_budget_bytes),
             config,
             store: store.clone(),
             intake: intake_writer,
@@ -279,12 +282,20 @@ impl Application {
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
+                // The JSON routes read their bodies whole (`web::Bytes`); a
+                // bad token or signature is refused before the body is read,
+                // and no body needs more than this. `/webhooks` streams its
+                // body under its own limits.
+                .app_data(web::PayloadConfig::new(JSON_BODY_MAX_BYTES))
                 .wrap(middleware::from_fn(routes::response_headers))
                 .wrap(middleware::from_fn(routes::request_id::trace_request))
                 .wrap(middleware::DefaultHeaders::new().add(("X-Content-Type-Options", "nosniff")))
                 .configure(routes::configure)
         })
         .workers(http_workers)
+        // A request whose headers do not arrive in time is dropped before
+        // any handler runs; bodies have their own deadline per route.
+        .client_request_timeout(REQUEST_HEAD_TIMEOUT)
         // Signals are handled in `run_until_stopped`, which bounds the whole
         // stop; the requests in flight get most of that time.
         .disable_signals()
@@ -454,6 +465,13 @@ async fn run_scheduled_jobs(store: Store, every: Duration, mut stopped: watch::R
         }
     }
 }
+
+/// Largest body of a JSON API route (program settings are the largest,
+/// a few kB).
+pub const JSON_BODY_MAX_BYTES: usize = 64 * 1024;
+
+/// How long a client may take to send a request's headers.
+const REQUEST_HEAD_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Connections the kernel queues before they are accepted. A burst of new
 /// connections beyond the queue loses its SYNs and waits a second to send

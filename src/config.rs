@@ -53,6 +53,15 @@ pub struct ShopifyApp {
 pub struct Runtime {
     /// Largest webhook body accepted (Shopify's largest are a few hundred kB).
     pub webhook_max_bytes: usize,
+    /// Most bytes of webhook bodies held in memory at once, across every
+    /// connection; a request past it is refused with 503 and Retry-After,
+    /// so a crowd of slow or unsigned bodies cannot exhaust memory. At
+    /// least `webhook_max_bytes`.
+    pub webhook_body_budget_bytes: usize,
+    /// How long a webhook body may take to arrive once its headers have;
+    /// past it the request is refused with 408 (Shopify sends a body in
+    /// well under a second).
+    pub webhook_body_timeout: Duration,
     /// HTTP worker threads; 0 means one per core.
     pub http_workers: usize,
     /// Inbox processor tasks in this process; 0 leaves the inbox to be
@@ -87,6 +96,8 @@ impl Default for Runtime {
     fn default() -> Self {
         Self {
             webhook_max_bytes: 5 * 1024 * 1024,
+            webhook_body_budget_bytes: 32 * 1024 * 1024,
+            webhook_body_timeout: Duration::from_secs(15),
             http_workers: 0,
             inbox_workers: None,
             outbox_workers: 1,
@@ -238,6 +249,18 @@ impl Config {
                 defaults.webhook_max_bytes,
                 "a size in bytes",
             )?,
+            webhook_body_budget_bytes: parse_num(
+                &get,
+                "ADVOCATE_WEBHOOK_BODY_BUDGET_BYTES",
+                defaults.webhook_body_budget_bytes,
+                "a size in bytes, at least ADVOCATE_WEBHOOK_MAX_BYTES",
+            )?,
+            webhook_body_timeout: Duration::from_secs(parse_num(
+                &get,
+                "ADVOCATE_WEBHOOK_BODY_TIMEOUT_SECS",
+                defaults.webhook_body_timeout.as_secs(),
+                "a number of seconds (at least 1)",
+            )?),
             http_workers: parse_num(&get, "ADVOCATE_HTTP_WORKERS", 0, "a number of threads")?,
             inbox_workers: get("ADVOCATE_INBOX_WORKERS")
                 .map(|v| {
@@ -314,6 +337,18 @@ impl Config {
             return Err(invalid(
                 "ADVOCATE_INTAKE_BATCH",
                 "batch size and attempts must be at least 1",
+            ));
+        }
+        if runtime.webhook_body_budget_bytes < runtime.webhook_max_bytes {
+            return Err(invalid(
+                "ADVOCATE_WEBHOOK_BODY_BUDGET_BYTES",
+                "a size in bytes, at least ADVOCATE_WEBHOOK_MAX_BYTES (one largest body must fit)",
+            ));
+        }
+        if runtime.webhook_body_timeout.is_zero() {
+            return Err(invalid(
+                "ADVOCATE_WEBHOOK_BODY_TIMEOUT_SECS",
+                "a number of seconds (at least 1)",
             ));
         }
 
@@ -469,6 +504,28 @@ mod tests {
         assert_eq!(c.database_url.as_str(), "sqlite://advocate.db");
         assert_eq!(c.shopify.app_url, "https://advocate.example.com");
         assert_eq!(c.runtime.webhook_max_bytes, 5 * 1024 * 1024);
+        assert_eq!(c.runtime.webhook_body_budget_bytes, 32 * 1024 * 1024);
+        assert_eq!(c.runtime.webhook_body_timeout, Duration::from_secs(15));
+    }
+
+    #[test]
+    fn the_webhook_body_budget_holds_at_least_one_largest_body() {
+        let c = config(&[
+            ("ADVOCATE_WEBHOOK_MAX_BYTES", "1000"),
+            ("ADVOCATE_WEBHOOK_BODY_BUDGET_BYTES", "1000"),
+            ("ADVOCATE_WEBHOOK_BODY_TIMEOUT_SECS", "2"),
+        ])
+        .unwrap();
+        assert_eq!(c.runtime.webhook_body_budget_bytes, 1000);
+        assert_eq!(c.runtime.webhook_body_timeout, Duration::from_secs(2));
+        let err = config(&[
+            ("ADVOCATE_WEBHOOK_MAX_BYTES", "1001"),
+            ("ADVOCATE_WEBHOOK_BODY_BUDGET_BYTES", "1000"),
+        ])
+        .unwrap_err();
+        assert_eq!(err.variable, "ADVOCATE_WEBHOOK_BODY_BUDGET_BYTES");
+        let err = config(&[("ADVOCATE_WEBHOOK_BODY_TIMEOUT_SECS", "0")]).unwrap_err();
+        assert_eq!(err.variable, "ADVOCATE_WEBHOOK_BODY_TIMEOUT_SECS");
     }
 
     #[test]

@@ -32,6 +32,13 @@ pub enum ApiError {
     TooManyRequests { retry_after_secs: u64 },
     #[error("body larger than the {limit} bytes accepted")]
     PayloadTooLarge { limit: usize },
+    /// The body did not arrive within its deadline.
+    #[error("{0}")]
+    RequestTimeout(&'static str),
+    /// Refused to protect the process (memory held by requests in flight);
+    /// the client should send it again after `Retry-After`.
+    #[error("too busy to take this request now, retry in {retry_after_secs} s")]
+    Overloaded { retry_after_secs: u64 },
     #[error("{0}")]
     Unavailable(String),
     #[error(transparent)]
@@ -50,6 +57,8 @@ impl ApiError {
             Self::Unprocessable { .. } => "unprocessable",
             Self::TooManyRequests { .. } => "too_many_requests",
             Self::PayloadTooLarge { .. } => "payload_too_large",
+            Self::RequestTimeout(_) => "request_timeout",
+            Self::Overloaded { .. } => "overloaded",
             Self::Unavailable(_) => "unavailable",
             Self::Internal(_) => "internal",
         }
@@ -67,6 +76,8 @@ impl ResponseError for ApiError {
             Self::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
+            Self::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -94,7 +105,7 @@ impl ResponseError for ApiError {
                         format!("/auth?shop={shop}"),
                     ));
             }
-            Self::TooManyRequests { retry_after_secs } => {
+            Self::TooManyRequests { retry_after_secs } | Self::Overloaded { retry_after_secs } => {
                 response.insert_header(("Retry-After", retry_after_secs.to_string()));
             }
             _ => {}

@@ -24,6 +24,7 @@
 //! | [`error_text`] | error texts safe to store and log: the kind and the JSON path of a fault, never the value |
 //! | [`metrics`] | Prometheus metrics: counters on the hot paths, database figures read on scrape |
 //! | [`ops`] | operations settings: who reads `/metrics`, how long a stop may take |
+//! | [`memory`] | how freed memory goes back to the operating system |
 //!
 //! ## One store layer, two databases
 //!
@@ -53,6 +54,7 @@ pub mod error;
 pub mod error_text;
 pub mod jobs;
 pub mod loyalty;
+pub mod memory;
 pub mod metrics;
 pub mod ops;
 pub mod routes;

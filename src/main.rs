@@ -56,6 +56,7 @@ enum Command {
 
 #[tokio::main(worker_threads = 1)]
 async fn main() {
+    advocate::memory::return_large_blocks_when_freed();
     let cli = Cli::parse();
     telemetry::init();
     let config = match Config::from_env() {

@@ -36,15 +36,22 @@ pub enum Rejection {
     BadHeaders,
     /// The inbox could not take it (503; Shopify delivers again).
     Unavailable,
+    /// The bodies already in flight hold the whole
+    /// `ADVOCATE_WEBHOOK_BODY_BUDGET_BYTES` (503 with Retry-After).
+    OverBudget,
+    /// The body did not arrive within `ADVOCATE_WEBHOOK_BODY_TIMEOUT_SECS` (408).
+    SlowBody,
 }
 
 impl Rejection {
-    const ALL: [Rejection; 5] = [
+    const ALL: [Rejection; 7] = [
         Rejection::TooLarge,
         Rejection::Unsigned,
         Rejection::BadSignature,
         Rejection::BadHeaders,
         Rejection::Unavailable,
+        Rejection::OverBudget,
+        Rejection::SlowBody,
     ];
 
     fn label(self) -> &'static str {
@@ -54,6 +61,8 @@ impl Rejection {
             Rejection::BadSignature => "bad_signature",
             Rejection::BadHeaders => "bad_headers",
             Rejection::Unavailable => "unavailable",
+            Rejection::OverBudget => "over_budget",
+            Rejection::SlowBody => "slow_body",
         }
     }
 }
@@ -111,6 +120,8 @@ pub struct Metrics {
     /// One counter per [`Rejection`], in [`Rejection::ALL`] order.
     webhooks_rejected: Vec<IntCounter>,
     ack_seconds: Histogram,
+    /// Read from the body budget when scraped.
+    webhook_body_bytes: IntGauge,
     inbox_depth: IntGauge,
     inbox_oldest_age: Gauge,
     inbox_failed: IntGauge,
@@ -224,6 +235,10 @@ impl Metrics {
                 )
                 .unwrap(),
             ),
+            webhook_body_bytes: int(
+                "advocate_webhook_body_bytes_reserved",
+                "Bytes of webhook bodies this process holds in memory now, out of ADVOCATE_WEBHOOK_BODY_BUDGET_BYTES.",
+            ),
             inbox_depth: int(
                 "advocate_inbox_depth",
                 "Webhook deliveries queued for processing (whole database).",
@@ -309,6 +324,12 @@ impl Metrics {
     pub fn webhook_rejected(&self, why: Rejection) {
         let index = Rejection::ALL.iter().position(|r| *r == why).unwrap_or(0);
         self.webhooks_rejected[index].inc();
+    }
+
+    /// The body budget's use at the moment of a scrape.
+    pub fn webhook_body_bytes_reserved(&self, bytes: usize) {
+        self.webhook_body_bytes
+            .set(i64::try_from(bytes).unwrap_or(i64::MAX));
     }
 
     pub fn admin_call(&self, outcome: CallOutcome) {

@@ -28,6 +28,9 @@ pub async fn get_metrics(
     let figures = stats::snapshot(&state.store)
         .await
         .map_err(|e| ApiError::Unavailable(format!("database figures: {e}")))?;
+    state
+        .metrics
+        .webhook_body_bytes_reserved(state.webhook_bodies.reserved());
     let body = state
         .metrics
         .render(&figures, &state.outbox.admin_api().client.bucket_summary());

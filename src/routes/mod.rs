@@ -8,6 +8,7 @@
 pub mod admin;
 pub mod analytics;
 pub mod auth;
+pub mod body_budget;
 pub mod guards;
 pub mod health;
 pub mod home;

@@ -1,18 +1,46 @@
 //! `POST /webhooks`: every topic arrives here. The order of checks is the
-//! contract: size (413), then the HMAC over the raw bytes (401), then the
-//! identifying headers (400), then a durable insert into the inbox, and only
-//! then 200. No JSON is parsed and no business work runs in the request.
+//! contract. What the headers can refuse is refused before a byte of the
+//! body is read:
+//! 1. a declared `Content-Length` over `ADVOCATE_WEBHOOK_MAX_BYTES`: 413;
+//! 2. no HMAC header: 401;
+//! 3. a missing or malformed identifying header (topic, shop domain, event
+//!    or webhook id): 400;
+//! 4. no room left in the process-wide body budget
+//!    (`ADVOCATE_WEBHOOK_BODY_BUDGET_BYTES`, see [`super::body_budget`]) for the
+//!    declared length: 503 with `Retry-After`, so Shopify sends it again.
+//!
+//! Then the body is read within `ADVOCATE_WEBHOOK_BODY_TIMEOUT_SECS` (408
+//! past it); a body without a declared length takes its budget as it
+//! arrives (413 past the limit, 503 past the budget). Then:
+//! 5. the HMAC over the raw bytes, in constant time: 401;
+//! 6. a durable insert into the inbox (503 when it fails), and only then 200.
+//!
+//! No JSON is parsed and no business work runs in the request. A refused
+//! request's connection is closed: the unread rest of its body is never
+//! buffered nor waited for.
 
-use std::time::Instant;
+use std::{
+    borrow::Cow,
+    pin::Pin,
+    task::{Context, Poll},
+    time::Instant,
+};
 
-use actix_web::{http::header::CONTENT_LENGTH, web, HttpMessage, HttpRequest, HttpResponse};
+use actix_web::{
+    body::{BodySize, MessageBody},
+    http::{header::CONTENT_LENGTH, ConnectionType},
+    web, HttpMessage, HttpRequest, HttpResponse, ResponseError,
+};
 use futures_util::StreamExt;
 
 use crate::{
     app::AppState,
     error::ApiError,
     metrics::Rejection,
-    routes::request_id::{record_shop, RequestId},
+    routes::{
+        body_budget::Reservation,
+        request_id::{record_shop, RequestId},
+    },
     shopify::webhook::{find_header, header, DeliveryHeaders, WebhookTopic},
     store::{
         inbox::{NewDelivery, StoredBody},
@@ -20,23 +48,78 @@ use crate::{
     },
 };
 
+/// What a refusal for want of budget asks Shopify to wait: a reservation
+/// lasts as long as one body takes to arrive, well under a second for
+/// Shopify's own.
+const OVER_BUDGET_RETRY_AFTER_SECS: u64 = 5;
+
+/// Largest piece a body is held in. Pieces are allocated as bytes arrive,
+/// never ahead of them; at this size each is mapped on its own and handed
+/// back to the system when freed (see [`crate::memory`]), so a burst of
+/// bodies leaves nothing behind.
+const SEGMENT_BYTES: usize = crate::memory::LARGE_BLOCK_BYTES;
+
 pub async fn receive_webhook(
     req: HttpRequest,
-    payload: web::Payload,
+    mut payload: web::Payload,
     state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
+) -> HttpResponse {
     let started = Instant::now();
     state.metrics.webhook_received();
-    match store_delivery(&req, payload, &state).await {
+    match store_delivery(&req, &mut payload, &state).await {
         Ok(topic) => {
             state
                 .metrics
                 .webhook_accepted(&topic, started.elapsed().as_secs_f64());
-            Ok(HttpResponse::Ok().finish())
+            HttpResponse::Ok().finish()
         }
         Err((why, error)) => {
             state.metrics.webhook_rejected(why);
-            Err(error)
+            closing(error.error_response(), payload)
+        }
+    }
+}
+
+/// A refusal that closes the connection: the rest of a refused body is not
+/// wanted. The unread body stream lives until the answer's last byte is
+/// written, so actix sees it unfinished and closes, instead of draining a
+/// chunked body for as long as the client cares to keep sending it.
+fn closing(mut response: HttpResponse, unread: web::Payload) -> HttpResponse {
+    response
+        .head_mut()
+        .set_connection_type(ConnectionType::Close);
+    let (response, body) = response.into_parts();
+    let bytes = body.try_into_bytes().unwrap_or_default();
+    response
+        .set_body(AnswerThenClose {
+            bytes,
+            _unread: unread,
+        })
+        .map_into_boxed_body()
+}
+
+/// An answer's bytes, holding the request's unread body until they are sent.
+struct AnswerThenClose {
+    bytes: web::Bytes,
+    _unread: web::Payload,
+}
+
+impl MessageBody for AnswerThenClose {
+    type Error = std::convert::Infallible;
+
+    fn size(&self) -> BodySize {
+        BodySize::Sized(self.bytes.len() as u64)
+    }
+
+    fn poll_next(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<web::Bytes, Self::Error>>> {
+        let this = self.get_mut();
+        if this.bytes.is_empty() {
+            Poll::Ready(None)
+        } else {
+            Poll::Ready(Some(Ok(std::mem::take(&mut this.bytes))))
         }
     }
 }
@@ -44,30 +127,51 @@ pub async fn receive_webhook(
 /// The checks in order, then the durable insert; returns the topic stored.
 async fn store_delivery(
     req: &HttpRequest,
-    payload: web::Payload,
+    payload: &mut web::Payload,
     state: &AppState,
 ) -> Result<WebhookTopic, (Rejection, ApiError)> {
-    let body = read_body(req, payload, state.config.runtime.webhook_max_bytes)
-        .await
-        .map_err(|e| match e {
-            ApiError::PayloadTooLarge { .. } => (Rejection::TooLarge, e),
-            e => (Rejection::BadHeaders, e),
-        })?;
-
+    let runtime = &state.config.runtime;
+    let limit = runtime.webhook_max_bytes;
+    let declared = declared_length(req);
+    if declared.is_some_and(|len| len > limit) {
+        return Err((Rejection::TooLarge, ApiError::PayloadTooLarge { limit }));
+    }
     let lookup = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
     let signature = find_header(lookup, header::HMAC).ok_or((
         Rejection::Unsigned,
         ApiError::Unauthorized("missing X-Shopify-Hmac-Sha256 header"),
     ))?;
-    if !state.signer.verify_webhook(&body, signature) {
+    let delivery = DeliveryHeaders::parse(lookup)
+        .map_err(|e| (Rejection::BadHeaders, ApiError::BadRequest(e.to_string())))?;
+    let reservation = state
+        .webhook_bodies
+        .try_reserve(declared.unwrap_or(0))
+        .ok_or_else(over_budget)?;
+
+    let body = tokio::time::timeout(
+        runtime.webhook_body_timeout,
+        read_body(payload, declared.unwrap_or(limit), limit, reservation),
+    )
+    .await
+    .map_err(|_| {
+        (
+            Rejection::SlowBody,
+            ApiError::RequestTimeout("the body did not arrive in time"),
+        )
+    })??;
+    if !state
+        .signer
+        .verify_webhook_chunks(&body.segments, signature)
+    {
         return Err((
             Rejection::BadSignature,
             ApiError::Unauthorized("webhook signature does not match"),
         ));
     }
+    let stored = StoredBody::compress(&body.contiguous());
+    // The raw bytes and their budget go before the wait for the commit.
+    drop(body);
 
-    let delivery = DeliveryHeaders::parse(lookup)
-        .map_err(|e| (Rejection::BadHeaders, ApiError::BadRequest(e.to_string())))?;
     record_shop(&delivery.shop);
     let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone());
     state
@@ -80,7 +184,7 @@ async fn store_delivery(
             topic: delivery.topic.as_str().to_owned(),
             api_version: delivery.api_version,
             triggered_at: delivery.triggered_at,
-            body: StoredBody::compress(&body),
+            body: stored,
             received_at: now_ms(),
             request_id,
         })
@@ -89,28 +193,155 @@ async fn store_delivery(
     Ok(delivery.topic)
 }
 
-/// The raw body, refused as soon as it is known to exceed `limit`.
-async fn read_body(
-    req: &HttpRequest,
-    mut payload: web::Payload,
-    limit: usize,
-) -> Result<web::BytesMut, ApiError> {
-    let too_large = ApiError::PayloadTooLarge { limit };
-    let declared = req
-        .headers()
+/// The `Content-Length` the client declared. actix has already refused a
+/// malformed one, and never yields more body than it declares.
+fn declared_length(req: &HttpRequest) -> Option<usize> {
+    req.headers()
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|len| len > limit) {
-        return Err(too_large);
-    }
-    let mut body = web::BytesMut::with_capacity(declared.unwrap_or(8 * 1024));
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| ApiError::BadRequest(format!("could not read body: {e}")))?;
-        if body.len() + chunk.len() > limit {
-            return Err(too_large);
+        .and_then(|v| v.trim().parse::<usize>().ok())
+}
+
+fn over_budget() -> (Rejection, ApiError) {
+    (
+        Rejection::OverBudget,
+        ApiError::Overloaded {
+            retry_after_secs: OVER_BUDGET_RETRY_AFTER_SECS,
+        },
+    )
+}
+
+/// A body as received: its bytes in segments, and the share of the
+/// body budget that covers every byte allocated for them.
+struct ReceivedBody {
+    segments: Vec<Vec<u8>>,
+    /// Given back when the body is dropped, whatever path dropped it.
+    reservation: Reservation,
+}
+
+impl ReceivedBody {
+    fn new(reservation: Reservation) -> Self {
+        Self {
+            segments: Vec::new(),
+            reservation,
         }
-        body.extend_from_slice(&chunk);
+    }
+
+    fn len(&self) -> usize {
+        self.segments.iter().map(Vec::len).sum()
+    }
+
+    fn allocated(&self) -> usize {
+        self.segments.iter().map(Vec::capacity).sum()
+    }
+
+    /// Copies `bytes` in, allocating a segment at a time; `expected` is
+    /// the length the body will have at most (declared, or the limit), so
+    /// the last segment is no larger than what is left of it.
+    fn append(&mut self, mut bytes: &[u8], expected: usize) -> Result<(), (Rejection, ApiError)> {
+        while !bytes.is_empty() {
+            let room = self.segments.last().map_or(0, |s| s.capacity() - s.len());
+            if room == 0 {
+                let size = expected.saturating_sub(self.len()).clamp(1, SEGMENT_BYTES);
+                if !self.reservation.cover(self.allocated() + size) {
+                    return Err(over_budget());
+                }
+                self.segments.push(Vec::with_capacity(size));
+                continue;
+            }
+            let (now, rest) = bytes.split_at(room.min(bytes.len()));
+            if let Some(segment) = self.segments.last_mut() {
+                segment.extend_from_slice(now);
+            }
+            bytes = rest;
+        }
+        Ok(())
+    }
+
+    /// The body in one piece: copied only when it arrived in more than one
+    /// segment, and only once its signature has been checked.
+    fn contiguous(&self) -> Cow<'_, [u8]> {
+        match self.segments.as_slice() {
+            [] => Cow::Borrowed(&[]),
+            [one] => Cow::Borrowed(one),
+            many => Cow::Owned(many.concat()),
+        }
+    }
+}
+
+/// The raw body, refused as soon as it is known to exceed `limit` or the
+/// budget cannot cover it.
+async fn read_body(
+    payload: &mut web::Payload,
+    expected: usize,
+    limit: usize,
+    reservation: Reservation,
+) -> Result<ReceivedBody, (Rejection, ApiError)> {
+    let mut body = ReceivedBody::new(reservation);
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| {
+            (
+                Rejection::BadHeaders,
+                ApiError::BadRequest(format!("could not read body: {e}")),
+            )
+        })?;
+        if body.len().saturating_add(chunk.len()) > limit {
+            return Err((Rejection::TooLarge, ApiError::PayloadTooLarge { limit }));
+        }
+        body.append(&chunk, expected)?;
     }
     Ok(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::routes::body_budget::BodyBudget;
+
+    fn body_with_budget(capacity: usize, reserved: usize) -> (BodyBudget, ReceivedBody) {
+        let budget = BodyBudget::new(capacity);
+        let reservation = budget.try_reserve(reserved).unwrap();
+        (budget, ReceivedBody::new(reservation))
+    }
+
+    #[test]
+    fn a_declared_body_fills_exactly_its_reservation_however_it_is_split() {
+        let declared = 3 * SEGMENT_BYTES + 123;
+        let (budget, mut body) = body_with_budget(declared, declared);
+        let bytes: Vec<u8> = (0..declared).map(|i| (i % 251) as u8).collect();
+        for piece in bytes.chunks(1000) {
+            body.append(piece, declared).unwrap();
+        }
+        assert_eq!(body.len(), declared);
+        assert_eq!(body.allocated(), declared, "no byte allocated ahead");
+        assert_eq!(budget.reserved(), declared);
+        assert_eq!(body.contiguous().as_ref(), bytes.as_slice());
+        drop(body);
+        assert_eq!(budget.reserved(), 0);
+    }
+
+    #[test]
+    fn an_undeclared_body_takes_budget_a_segment_at_a_time_and_stops_at_the_budget() {
+        let (budget, mut body) = body_with_budget(2 * SEGMENT_BYTES, 0);
+        body.append(b"x", usize::MAX).unwrap();
+        assert_eq!(budget.reserved(), SEGMENT_BYTES);
+        body.append(&vec![1; SEGMENT_BYTES], usize::MAX).unwrap();
+        assert_eq!(budget.reserved(), 2 * SEGMENT_BYTES);
+        let (why, error) = body
+            .append(&vec![2; SEGMENT_BYTES], usize::MAX)
+            .unwrap_err();
+        assert_eq!(why, Rejection::OverBudget);
+        assert!(matches!(error, ApiError::Overloaded { .. }));
+        drop(body);
+        assert_eq!(budget.reserved(), 0, "given back on the refusal path too");
+    }
+
+    #[test]
+    fn one_segment_is_used_in_place() {
+        let (_budget, mut body) = body_with_budget(1024, 10);
+        body.append(b"{\"id\":1}", 10).unwrap();
+        assert!(matches!(body.contiguous(), Cow::Borrowed(b"{\"id\":1}")));
+        let (_budget, empty) = body_with_budget(1024, 0);
+        assert!(empty.contiguous().is_empty());
+    }
 }
