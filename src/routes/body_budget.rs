@@ -3,9 +3,9 @@
 //!
 //! A body is read before its signature can be checked, so without a bound
 //! anyone could make the process hold `connections × largest body`. Here a
-//! request takes a [`Reservation`] before it reads a byte (its declared
-//! length, or chunk by chunk when it declares none); when the budget cannot
-//! cover it, the request is refused instead of read. Invariants: the bytes
+//! request holds a [`Reservation`] that grows before each piece of its body
+//! is allocated, as the bytes arrive; when the budget cannot cover the next
+//! piece, the request is refused instead of read. Invariants: the bytes
 //! reserved never exceed the capacity, and every reservation is given back
 //! when it is dropped, on every path (answered, refused, timed out, or the
 //! client gone).
@@ -43,6 +43,14 @@ impl BodyBudget {
             counter: self.inner.clone(),
             bytes,
         })
+    }
+
+    /// A reservation of no bytes yet, to grow with [`Reservation::cover`].
+    pub fn reserve_nothing(&self) -> Reservation {
+        Reservation {
+            counter: self.inner.clone(),
+            bytes: 0,
+        }
     }
 
     /// Bytes reserved now, by every request in flight.

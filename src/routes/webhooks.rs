@@ -4,16 +4,17 @@
 //! 1. a declared `Content-Length` over `ADVOCATE_WEBHOOK_MAX_BYTES`: 413;
 //! 2. no HMAC header: 401;
 //! 3. a missing or malformed identifying header (topic, shop domain, event
-//!    or webhook id): 400;
-//! 4. no room left in the process-wide body budget
-//!    (`ADVOCATE_WEBHOOK_BODY_BUDGET_BYTES`, see [`super::body_budget`]) for the
-//!    declared length: 503 with `Retry-After`, so Shopify sends it again.
+//!    or webhook id): 400.
 //!
 //! Then the body is read within `ADVOCATE_WEBHOOK_BODY_TIMEOUT_SECS` (408
-//! past it); a body without a declared length takes its budget as it
-//! arrives (413 past the limit, 503 past the budget). Then:
-//! 5. the HMAC over the raw bytes, in constant time: 401;
-//! 6. a durable insert into the inbox (503 when it fails), and only then 200.
+//! past it). Its bytes are held in segments of at most 64 KiB, each taken
+//! from the process-wide body budget (`ADVOCATE_WEBHOOK_BODY_BUDGET_BYTES`,
+//! see [`super::body_budget`]) as the bytes that fill it arrive: 413 past
+//! the limit, 503 with `Retry-After` past the budget, so Shopify sends it
+//! again. A connection that declares a large body and sends nothing holds
+//! no budget. Then:
+//! 4. the HMAC over the raw bytes, in constant time: 401;
+//! 5. a durable insert into the inbox (503 when it fails), and only then 200.
 //!
 //! No JSON is parsed and no business work runs in the request. A refused
 //! request's connection is closed: the unread rest of its body is never
@@ -143,10 +144,9 @@ async fn store_delivery(
     ))?;
     let delivery = DeliveryHeaders::parse(lookup)
         .map_err(|e| (Rejection::BadHeaders, ApiError::BadRequest(e.to_string())))?;
-    let reservation = state
-        .webhook_bodies
-        .try_reserve(declared.unwrap_or(0))
-        .ok_or_else(over_budget)?;
+    // Budget is taken as bytes arrive, not for what the client declares:
+    // declared lengths cost an attacker nothing to send.
+    let reservation = state.webhook_bodies.reserve_nothing();
 
     let body = tokio::time::timeout(
         runtime.webhook_body_timeout,

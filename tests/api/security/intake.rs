@@ -25,6 +25,7 @@ use crate::{
 crate::on_both_backends!(
     what_the_headers_refuse_is_answered_before_the_body_is_sent,
     past_the_body_budget_a_webhook_gets_503_with_retry_after,
+    declaring_large_bodies_and_sending_none_holds_no_budget,
     a_body_that_stalls_past_its_deadline_gets_408_and_gives_its_budget_back,
     a_chunked_body_is_held_to_the_limit_as_it_arrives,
     a_json_route_refuses_a_body_over_its_small_limit,
@@ -311,7 +312,8 @@ async fn past_the_body_budget_a_webhook_gets_503_with_retry_after(backend: Backe
         c.runtime.webhook_body_timeout = Duration::from_secs(600);
     })
     .await;
-    // Half a body, then nothing: its declared length stays reserved.
+    // A little of a body, then nothing: the piece allocated for it (its
+    // declared length, under 64 KiB) stays reserved.
     let mut stalled = connect(&app.address).await;
     stalled.write_all(&head(Some(60_000), &[])).await.unwrap();
     stalled.write_all(&[b' '; 1000]).await.unwrap();
@@ -346,6 +348,32 @@ async fn past_the_body_budget_a_webhook_gets_503_with_retry_after(backend: Backe
         "a closed connection gave its budget back"
     );
     assert_eq!(inbox_rows(&app.store).await, 2);
+}
+
+async fn declaring_large_bodies_and_sending_none_holds_no_budget(backend: Backend) {
+    // Defaults: 5 MiB a body, 32 MiB in all. Reserving what is declared
+    // would let seven such connections refuse every webhook.
+    let app = MeteredIntake::spawn(backend, |c| {
+        c.runtime.webhook_body_timeout = Duration::from_secs(600);
+    })
+    .await;
+    // One byte each: every connection holds the one 64 KiB piece its byte
+    // arrived in, not the 5 MB it declared.
+    let piece = 64 * 1024;
+    let mut idle = Vec::new();
+    for _ in 0..40 {
+        let mut stream = connect(&app.address).await;
+        stream.write_all(&head(Some(5_000_000), &[])).await.unwrap();
+        stream.write_all(b"{").await.unwrap();
+        idle.push(stream);
+    }
+    app.wait_for_reserved(40 * piece).await;
+    let body = body_of(100_000);
+    let answer = app.deliver("while-idle", &body).await;
+    assert_eq!(answer.status(), 200, "{:?}", answer.text().await);
+    app.wait_for_reserved(40 * piece).await;
+    assert_eq!(inbox_rows(&app.store).await, 1);
+    drop(idle);
 }
 
 async fn a_body_that_stalls_past_its_deadline_gets_408_and_gives_its_budget_back(backend: Backend) {
