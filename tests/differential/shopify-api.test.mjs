@@ -5,7 +5,7 @@
 // verifiers through the `shopify-judge` example (examples/shopify-judge.rs).
 //
 // A disagreement fails the test, except in the classes listed in
-// README.md ("Differential tests"), where Advocate is knowingly stricter
+// README.md's "Test it" section, where Advocate is knowingly stricter
 // than Shopify's library; Advocate accepting what Shopify's library refuses
 // is never allowed.
 
