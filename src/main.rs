@@ -162,7 +162,8 @@ async fn backup(config: Config, path: &std::path::Path) -> anyhow::Result<()> {
     if !config.database_url.is_sqlite() {
         anyhow::bail!(
             "backup copies SQLite databases; for PostgreSQL use its own tool: \
-             pg_dump -Fc -f advocate.dump \"$DATABASE_URL\" (restore with pg_restore, see README)"
+             pg_dump -Fc -f advocate.dump \"$DATABASE_URL\" (restore with pg_restore, \
+             see docs/operations.md)"
         );
     }
     let store = Store::connect(&config.database_url, 2).await?;

@@ -16,7 +16,7 @@
 //!
 //! Invariants: money is integer minor units, rates are integer
 //! numerator/denominator pairs; nothing goes through floating point. The
-//! README's "Dashboard metrics" section documents every definition.
+//! docs/dashboard-metrics.md documents every definition.
 
 pub mod metrics;
 pub mod refresh;

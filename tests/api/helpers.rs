@@ -76,7 +76,7 @@ impl TestDb {
                 sqlx::query(&format!("CREATE DATABASE {name}"))
                     .execute(&admin)
                     .await
-                    .expect("create test database (is PostgreSQL running? see README)");
+                    .expect("create test database (PostgreSQL running? see docs/development.md)");
                 admin.close().await;
                 let admin_url = postgres_admin_url();
                 let (base, _) = admin_url.rsplit_once('/').expect("database in URL");
@@ -102,7 +102,7 @@ async fn admin_pool() -> sqlx::AnyPool {
         .max_connections(1)
         .connect(&postgres_admin_url())
         .await
-        .expect("connect to PostgreSQL (is it running? see README)")
+        .expect("connect to PostgreSQL (is it running? see docs/development.md)")
 }
 
 impl Drop for TestDb {

@@ -5,9 +5,9 @@
 // verifiers through the `shopify-judge` example (examples/shopify-judge.rs).
 //
 // A disagreement fails the test, except in the classes listed in
-// README.md's "Test it" section, where Advocate is knowingly stricter
-// than Shopify's library; Advocate accepting what Shopify's library refuses
-// is never allowed.
+// docs/development.md ("Differential tests"), where Advocate is knowingly
+// stricter than Shopify's library; Advocate accepting what Shopify's library
+// refuses is never allowed.
 
 import {before, test} from 'node:test';
 import assert from 'node:assert/strict';
@@ -373,7 +373,7 @@ async function shopifyJudgesSession(c) {
   }
 }
 
-// Where Advocate is knowingly stricter (README.md, "Differential tests").
+// Where Advocate is knowingly stricter (docs/development.md, "Differential tests").
 const SHAPE_RULES = new Set(['BadShop', 'BadIssuer', 'BadSubject', 'NotAnAdminToken', 'NotAnExtensionToken', 'MissingClaim']);
 const allowedStricter = {
   webhook: () => false,
