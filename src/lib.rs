@@ -33,9 +33,10 @@
 //! `BIGINT` times, 0/1 flags, explicit column lists). The few statements whose
 //! dialects differ (claiming queue rows with `FOR UPDATE SKIP LOCKED`) are
 //! chosen by [`store::Dialect`], the one place that knows the backends apart;
-//! migrations live in one folder per backend. This keeps one copy of every
-//! query at the cost of compile-time checked SQL, which sqlx's `Any` driver
-//! cannot offer; the test suite runs every test on both backends instead.
+//! migrations live in one folder per backend, and `tests/api/schema.rs` holds
+//! the two to one schema. This keeps one copy of every query at the cost of
+//! compile-time checked SQL, which sqlx's `Any` driver cannot offer; the test
+//! suite runs every test on both backends instead.
 //!
 //! ## Never lose, never double
 //!

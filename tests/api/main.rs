@@ -18,6 +18,7 @@ mod processing;
 mod program;
 mod referrals;
 mod sandbox;
+mod schema;
 mod security;
 mod segments;
 mod webhooks;
