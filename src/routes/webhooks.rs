@@ -9,10 +9,10 @@
 //! Then the body is read within `ADVOCATE_WEBHOOK_BODY_TIMEOUT_SECS` (408
 //! past it). Its bytes are held in segments of at most 64 KiB, each taken
 //! from the process-wide body budget (`ADVOCATE_WEBHOOK_BODY_BUDGET_BYTES`,
-//! see [`super::body_budget`]) as the bytes that fill it arrive: 413 past
-//! the limit, 503 with `Retry-After` past the budget, so Shopify sends it
-//! again. A connection that declares a large body and sends nothing holds
-//! no budget. Then:
+//! see [`super::body_budget`]) when the bytes that fill it arrive, and no
+//! larger than twice what the sender has sent: 413 past the limit, 503 with
+//! `Retry-After` past the budget, so Shopify sends it again. A connection
+//! that declares a large body and sends a byte holds a byte. Then:
 //! 4. the HMAC over the raw bytes, in constant time: 401;
 //! 5. a durable insert into the inbox (503 when it fails), and only then 200.
 //!
@@ -235,14 +235,23 @@ impl ReceivedBody {
         self.segments.iter().map(Vec::capacity).sum()
     }
 
-    /// Copies `bytes` in, allocating a segment at a time; `expected` is
-    /// the length the body will have at most (declared, or the limit), so
-    /// the last segment is no larger than what is left of it.
+    /// Copies `bytes` in, allocating a segment at a time. A segment is as
+    /// large as the bytes in hand or the bytes already received, whichever
+    /// is more (at most 64 KiB), so what a body holds of the budget is never
+    /// more than twice what its sender has sent: a byte costs a byte, not a
+    /// segment. `expected` is the length the body will have at most
+    /// (declared, or the limit), so the last segment is no larger than what
+    /// is left of it.
     fn append(&mut self, mut bytes: &[u8], expected: usize) -> Result<(), (Rejection, ApiError)> {
         while !bytes.is_empty() {
             let room = self.segments.last().map_or(0, |s| s.capacity() - s.len());
             if room == 0 {
-                let size = expected.saturating_sub(self.len()).clamp(1, SEGMENT_BYTES);
+                let received = self.len();
+                let size = bytes
+                    .len()
+                    .max(received)
+                    .min(expected.saturating_sub(received))
+                    .clamp(1, SEGMENT_BYTES);
                 if !self.reservation.cover(self.allocated() + size) {
                     return Err(over_budget());
                 }
@@ -321,12 +330,15 @@ mod tests {
     }
 
     #[test]
-    fn an_undeclared_body_takes_budget_a_segment_at_a_time_and_stops_at_the_budget() {
+    fn a_body_holds_budget_for_the_bytes_it_sent_and_stops_at_the_budget() {
         let (budget, mut body) = body_with_budget(2 * SEGMENT_BYTES, 0);
         body.append(b"x", usize::MAX).unwrap();
-        assert_eq!(budget.reserved(), SEGMENT_BYTES);
+        assert_eq!(budget.reserved(), 1, "one byte sent, one byte held");
+        body.append(&[1; 100], usize::MAX).unwrap();
+        assert_eq!(budget.reserved(), 101);
         body.append(&vec![1; SEGMENT_BYTES], usize::MAX).unwrap();
-        assert_eq!(budget.reserved(), 2 * SEGMENT_BYTES);
+        assert_eq!(budget.reserved(), 101 + SEGMENT_BYTES);
+        assert!(budget.reserved() <= 2 * body.len());
         let (why, error) = body
             .append(&vec![2; SEGMENT_BYTES], usize::MAX)
             .unwrap_err();
@@ -334,6 +346,20 @@ mod tests {
         assert!(matches!(error, ApiError::Overloaded { .. }));
         drop(body);
         assert_eq!(budget.reserved(), 0, "given back on the refusal path too");
+    }
+
+    #[test]
+    fn a_trickled_body_never_holds_more_than_twice_what_it_sent() {
+        let (budget, mut body) = body_with_budget(usize::MAX, 0);
+        for size in [1, 1, 3, 7, 1, 500, 2, 9000, 1, 70_000, 5, 1] {
+            body.append(&vec![0; size], usize::MAX).unwrap();
+            assert!(
+                budget.reserved() <= 2 * body.len(),
+                "{} held for {} sent",
+                budget.reserved(),
+                body.len()
+            );
+        }
     }
 
     #[test]

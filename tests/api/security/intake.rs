@@ -278,6 +278,20 @@ impl MeteredIntake {
     async fn wait_for_reserved(&self, bytes: usize) {
         wait_for_reserved(&self.http, &self.address, bytes).await
     }
+
+    /// Until the server holds at least `low` and at most `high` bytes.
+    async fn wait_for_reserved_between(&self, low: usize, high: usize) {
+        eventually(
+            BOUND,
+            &format!("{low} to {high} body bytes reserved"),
+            || async {
+                reserved_bytes(&self.http, &self.address)
+                    .await
+                    .is_some_and(|held| (low..=high).contains(&held))
+            },
+        )
+        .await;
+    }
 }
 
 /// `advocate_webhook_body_bytes_reserved` as `/metrics` tells it.
@@ -312,12 +326,11 @@ async fn past_the_body_budget_a_webhook_gets_503_with_retry_after(backend: Backe
         c.runtime.webhook_body_timeout = Duration::from_secs(600);
     })
     .await;
-    // A little of a body, then nothing: the piece allocated for it (its
-    // declared length, under 64 KiB) stays reserved.
+    // Most of a body, then nothing: the bytes it sent stay held.
     let mut stalled = connect(&app.address).await;
-    stalled.write_all(&head(Some(60_000), &[])).await.unwrap();
-    stalled.write_all(&[b' '; 1000]).await.unwrap();
-    app.wait_for_reserved(60_000).await;
+    stalled.write_all(&head(Some(64_000), &[])).await.unwrap();
+    stalled.write_all(&[b' '; 60_000]).await.unwrap();
+    app.wait_for_reserved_between(60_000, 64_000).await;
 
     let big = body_of(10_000);
     let refused = app.deliver("big", &big).await;
@@ -352,14 +365,15 @@ async fn past_the_body_budget_a_webhook_gets_503_with_retry_after(backend: Backe
 
 async fn declaring_large_bodies_and_sending_none_holds_no_budget(backend: Backend) {
     // Defaults: 5 MiB a body, 32 MiB in all. Reserving what is declared
-    // would let seven such connections refuse every webhook.
+    // would let seven such connections refuse every webhook, and a 64 KiB
+    // piece for each first byte, 512 of them.
     let app = MeteredIntake::spawn(backend, |c| {
         c.runtime.webhook_body_timeout = Duration::from_secs(600);
     })
     .await;
-    // One byte each: every connection holds the one 64 KiB piece its byte
-    // arrived in, not the 5 MB it declared.
-    let piece = 64 * 1024;
+    // One byte each: every connection holds the byte it sent, not the
+    // 5 MB it declared, nor a 64 KiB piece for its byte.
+    let piece = 1;
     let mut idle = Vec::new();
     for _ in 0..40 {
         let mut stream = connect(&app.address).await;
