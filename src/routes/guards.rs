@@ -192,6 +192,12 @@ impl FromRequest for ProxyRequest {
                     query::QueryError::RepeatedParameter(name) => ApiError::BadRequest(format!(
                         "the app proxy parameter `{name}` appears more than once"
                     )),
+                    query::QueryError::UnexpectedParameter => ApiError::BadRequest(
+                        "the app proxy request carries a parameter Shopify does not send".into(),
+                    ),
+                    query::QueryError::AmbiguousParameter => {
+                        ApiError::BadRequest("an app proxy parameter value contains `=`".into())
+                    }
                     _ => ApiError::Unauthorized("invalid app proxy signature"),
                 }
             })?;

@@ -9,6 +9,17 @@
 //! [`PROXY_SINGLE_VALUED`] parameter is therefore refused before the
 //! signature is checked: it is wrong whoever signed it, and refusing it
 //! first means no later reader can pick a value out of it.
+//!
+//! The proxy form also has no separator between pairs, so one signed
+//! message can be split into pairs more than one way: a logged-out shopper
+//! who asks for `?a=1logged_in_customer_id%3D42m` gets a signature over
+//! `a=1logged_in_customer_id=42mlogged_in_customer_id=path_prefix=…`, which
+//! also holds for `a=1&logged_in_customer_id=42&mlogged_in_customer_id=&…`:
+//! a customer Shopify never vouched for. A proxy query may therefore carry
+//! only the parameters Shopify sets ([`PROXY_PARAMETERS`]; none is a suffix
+//! of another), and no `=` inside a value: then every `=` of the message
+//! ends one of those names, the message splits one way only, and each value
+//! read is the one Shopify set.
 
 use super::hmac::Signer;
 
@@ -88,6 +99,16 @@ pub fn proxy_message(pairs: &[(String, String)]) -> String {
         .collect()
 }
 
+/// Every parameter an app proxy request may carry: the ones Shopify adds.
+/// Advocate's storefront calls add none of their own.
+pub const PROXY_PARAMETERS: [&str; 5] = [
+    "shop",
+    "logged_in_customer_id",
+    "path_prefix",
+    "timestamp",
+    "signature",
+];
+
 /// App proxy parameters Shopify sets once and Advocate reads as one value.
 pub const PROXY_SINGLE_VALUED: [&str; 4] =
     ["shop", "logged_in_customer_id", "timestamp", "signature"];
@@ -98,6 +119,14 @@ pub enum QueryError {
     /// Names the parameter, never its values.
     #[error("the parameter `{0}` appears more than once")]
     RepeatedParameter(&'static str),
+    /// App proxy queries: a parameter Shopify does not send, which could
+    /// re-split the signed form. Its name is not repeated back.
+    #[error("a parameter Shopify does not send is present")]
+    UnexpectedParameter,
+    /// App proxy queries: an `=` inside a value, which makes the signed
+    /// form ambiguous.
+    #[error("a parameter value contains `=`")]
+    AmbiguousParameter,
     /// OAuth queries: a plain key (not `key[]`) that appears twice.
     #[error("a parameter appears more than once")]
     RepeatedKey,
@@ -139,6 +168,15 @@ pub fn verify_proxy(
     now_secs: i64,
     max_skew_secs: i64,
 ) -> Result<(), QueryError> {
+    if pairs
+        .iter()
+        .any(|(k, _)| !PROXY_PARAMETERS.contains(&k.as_str()))
+    {
+        return Err(QueryError::UnexpectedParameter);
+    }
+    if pairs.iter().any(|(_, v)| v.contains('=')) {
+        return Err(QueryError::AmbiguousParameter);
+    }
     refuse_repeated(pairs, &PROXY_SINGLE_VALUED)?;
     let signature = get(pairs, "signature").ok_or(QueryError::Unsigned)?;
     if !signer.verify_hex(proxy_message(pairs).as_bytes(), signature) {
@@ -182,6 +220,65 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
+    }
+
+    #[test]
+    fn a_proxy_query_that_can_be_split_another_way_is_refused() {
+        let s = signer("hush");
+        // What a logged-out shopper asks Shopify for, signed by Shopify.
+        let asked = pairs(&[
+            ("a", "1logged_in_customer_id=42m"),
+            ("logged_in_customer_id", ""),
+            ("path_prefix", "/apps/loyalty"),
+            ("shop", "shop-name.myshopify.com"),
+            ("timestamp", "1317327555"),
+        ]);
+        let signature = s.sign_hex(proxy_message(&asked).as_bytes());
+        // The same message split another way: no `=` in any value, one
+        // `logged_in_customer_id`, and it is 42.
+        let resplit = pairs(&[
+            ("a", "1"),
+            ("logged_in_customer_id", "42"),
+            ("mlogged_in_customer_id", ""),
+            ("path_prefix", "/apps/loyalty"),
+            ("shop", "shop-name.myshopify.com"),
+            ("timestamp", "1317327555"),
+        ]);
+        assert_eq!(
+            proxy_message(&resplit),
+            proxy_message(&asked),
+            "one message, two splits"
+        );
+        for query in [&asked, &resplit] {
+            let mut query = query.clone();
+            query.push(("signature".into(), signature.clone()));
+            assert_eq!(
+                verify_proxy(&s, &query, 1317327555, 90),
+                Err(QueryError::UnexpectedParameter)
+            );
+        }
+        let mut with_equals = pairs(&[
+            ("logged_in_customer_id", ""),
+            ("path_prefix", "/apps/loyalty=1"),
+            ("shop", "shop-name.myshopify.com"),
+            ("timestamp", "1317327555"),
+        ]);
+        let signature = s.sign_hex(proxy_message(&with_equals).as_bytes());
+        with_equals.push(("signature".into(), signature));
+        assert_eq!(
+            verify_proxy(&s, &with_equals, 1317327555, 90),
+            Err(QueryError::AmbiguousParameter)
+        );
+    }
+
+    #[test]
+    fn no_proxy_parameter_name_is_a_suffix_of_another() {
+        // What makes the signed form split one way only.
+        for a in PROXY_PARAMETERS {
+            for b in PROXY_PARAMETERS {
+                assert!(a == b || !a.ends_with(b), "{b} ends {a}");
+            }
+        }
     }
 
     #[test]
@@ -279,19 +376,31 @@ mod tests {
             proxy_message(&p),
             "extra=1,2logged_in_customer_id=1path_prefix=/apps/awesome_reviewsshop=shop-name.myshopify.comtimestamp=1317327555"
         );
-        assert_eq!(verify_proxy(&signer("hush"), &p, 1317327555, 90), Ok(()));
+        let hush = signer("hush");
+        assert!(hush.verify_hex(
+            proxy_message(&p).as_bytes(),
+            "4c68c8624d737112c91818c11017d24d334b524cb5c2b8ba08daa056f7395ddb"
+        ));
+        // Shopify's form, but `extra` is no parameter Shopify sends.
+        assert_eq!(
+            verify_proxy(&hush, &p, 1317327555, 90),
+            Err(QueryError::UnexpectedParameter)
+        );
+
+        let mut p: Vec<_> = p.into_iter().filter(|(k, _)| k != "extra").collect();
+        let signature = hush.sign_hex(proxy_message(&p).as_bytes());
+        p.retain(|(k, _)| k != "signature");
+        p.push(("signature".into(), signature));
+        assert_eq!(verify_proxy(&hush, &p, 1317327555, 90), Ok(()));
         let mut forged = p.clone();
-        forged[6].1 = "2".into();
+        forged[3].1 = "2".into();
+        assert_eq!(forged[3].0, "logged_in_customer_id");
         assert_eq!(
-            verify_proxy(&signer("hush"), &forged, 1317327555, 90),
+            verify_proxy(&hush, &forged, 1317327555, 90),
             Err(QueryError::BadSignature)
         );
         assert_eq!(
-            verify_proxy(&signer("hush"), &p[..6], 1317327555, 90),
-            Err(QueryError::BadSignature)
-        );
-        assert_eq!(
-            verify_proxy(&signer("hush"), &p[..5], 1317327555, 90),
+            verify_proxy(&hush, &p[..4], 1317327555, 90),
             Err(QueryError::Unsigned)
         );
     }

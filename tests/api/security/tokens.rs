@@ -24,6 +24,7 @@ crate::on_both_backends!(
     an_admin_token_opens_no_extension_route,
     forged_and_misissued_tokens_are_refused_by_both_guards,
     a_repeated_app_proxy_parameter_is_refused_with_400_and_not_echoed,
+    a_signed_proxy_query_split_another_way_names_no_customer,
 );
 
 const OTHER_SHOP: &str = "other-shop.myshopify.com";
@@ -435,4 +436,65 @@ async fn a_repeated_app_proxy_parameter_is_refused_with_400_and_not_echoed(backe
         .await
         .unwrap();
     assert_eq!(genuine.status(), 200);
+}
+
+/// Defect: the proxy form has no separator between pairs, so a logged-out
+/// shopper who asked for `?a=1logged_in_customer_id%3D{victim}m` had a
+/// signature that also held for `a=1&logged_in_customer_id={victim}&
+/// mlogged_in_customer_id=&…`, and got the victim's balance.
+async fn a_signed_proxy_query_split_another_way_names_no_customer(backend: Backend) {
+    let app = shop_with_customers(backend).await;
+    let now = chrono::Utc::now().timestamp().to_string();
+    let victim = CUSTOMER.to_string();
+    let crafted = format!("1logged_in_customer_id={victim}m");
+    // What Shopify signs for the logged-out shopper.
+    let asked: Vec<(String, String)> = [
+        ("a", crafted.as_str()),
+        ("logged_in_customer_id", ""),
+        ("path_prefix", "/apps/loyalty"),
+        ("shop", SHOP),
+        ("timestamp", now.as_str()),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let signature = Signer::new(&SecretString::from(SECRET.to_owned()), None)
+        .sign_hex(query::proxy_message(&asked).as_bytes());
+    let resplit: Vec<(String, String)> = [
+        ("a", "1"),
+        ("logged_in_customer_id", victim.as_str()),
+        ("mlogged_in_customer_id", ""),
+        ("path_prefix", "/apps/loyalty"),
+        ("shop", SHOP),
+        ("timestamp", now.as_str()),
+        ("signature", signature.as_str()),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    assert_eq!(
+        query::proxy_message(&resplit),
+        query::proxy_message(&asked),
+        "the same signed message"
+    );
+    let mut asked = asked;
+    asked.push(("signature".into(), signature.clone()));
+    for (what, pairs) in [
+        ("as Shopify sent it", &asked),
+        ("split another way", &resplit),
+    ] {
+        let query = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(pairs.iter())
+            .finish();
+        let response = app
+            .http
+            .get(format!("{}/proxy/balance?{query}", app.address))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 400, "{what}");
+        let body = response.text().await.unwrap();
+        assert!(!body.contains(&victim), "{what}: {body}");
+        assert!(!body.contains("balance"), "{what}: {body}");
+    }
 }
