@@ -77,7 +77,8 @@ fn drop_at_words(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut word = String::new();
     let flush = |word: &mut String, out: &mut String| {
-        if word.contains('@') {
+        // `%40` is an `@` that went through a URL.
+        if word.contains('@') || word.to_ascii_lowercase().contains("%40") {
             out.push_str(REDACTED);
         } else {
             out.push_str(word);
@@ -134,11 +135,11 @@ fn drop_digit_runs(text: &str) -> String {
     out
 }
 
-/// The length of a separator between two digit groups ("-", ") ", " /")
+/// The length of a separator between two digit groups ("-", ") ", " - ")
 /// at the start of `rest`, when a digit follows it.
 fn separator_gap(rest: &[char]) -> Option<usize> {
     let is_separator = |c: &char| matches!(c, '-' | '.' | ' ' | '(' | ')' | '+' | '/');
-    let gap = rest.iter().take(2).take_while(|c| is_separator(c)).count();
+    let gap = rest.iter().take(3).take_while(|c| is_separator(c)).count();
     (gap > 0 && rest.get(gap).is_some_and(char::is_ascii_digit)).then_some(gap)
 }
 
@@ -424,6 +425,15 @@ mod tests {
         }
         assert!(safe.contains(REDACTED));
         assert_eq!(sanitise(&safe), safe, "sanitising twice changes nothing");
+    }
+
+    #[test]
+    fn spaced_phone_numbers_and_url_encoded_emails_are_dropped() {
+        let out =
+            sanitise("call 555 - 625 - 1199 or write john%40example.com (JOHN%40EXAMPLE.COM)");
+        for gone in ["625", "1199", "john", "JOHN", "example"] {
+            assert!(!out.contains(gone), "{gone} left in {out}");
+        }
     }
 
     #[test]

@@ -214,7 +214,11 @@ pub async fn shop_totals(
     .fetch_one(conn)
     .await?;
     Ok(ShopTotals {
-        outstanding: tiers.iter().map(|(_, _, points)| points).sum(),
+        // Each tier's sum is within i64 (SQL refuses one that is not); their
+        // total saturates rather than wraps.
+        outstanding: tiers
+            .iter()
+            .fold(0_i64, |total, (_, _, points)| total.saturating_add(*points)),
         tiers: tiers.into_iter().map(|(id, n, _)| (id, n)).collect(),
         lifetime_customers,
         lifetime_revenue_minor,

@@ -1,7 +1,7 @@
 //! Whether a database failure can succeed later. Queues (the webhook inbox)
 //! retry what can: a busy or locked database, a lost connection or an
-//! exhausted pool, a serialization failure or deadlock, a duplicate key (a
-//! concurrent writer inserted the row first), a full disk, and
+//! exhausted pool, a serialization failure or deadlock, a duplicate key on
+//! PostgreSQL (a concurrent writer inserted the row first), a full disk, and
 //! whatever the environment may still fix (a schema a rolling deploy is
 //! about to migrate, a missing privilege). What the data itself causes
 //! fails the same way every time: a CHECK, NOT NULL or foreign key
@@ -46,17 +46,20 @@ fn permanent(reason: &str) -> Failure {
 }
 
 fn classify_database(db: &dyn DatabaseError) -> Failure {
+    let sqlite = db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some();
     // A duplicate key is what a concurrent writer leaves when it inserted
     // the same row first (two deliveries about one new customer on
     // PostgreSQL); tried again, the handler finds that row and passes.
-    if db.kind() == ErrorKind::UniqueViolation {
+    // SQLite has one writer, whose transaction read what it writes: there a
+    // duplicate key comes back the same every time.
+    if db.kind() == ErrorKind::UniqueViolation && !sqlite {
         return Failure::Transient;
     }
     if let Some(constraint) = constraint_kind(db) {
         return Failure::Permanent(constraint);
     }
     let code = db.code().unwrap_or_default();
-    if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+    if sqlite {
         classify_sqlite(code.parse().unwrap_or(0), db.message())
     } else {
         classify_sqlstate(&code)
@@ -67,6 +70,7 @@ fn classify_database(db: &dyn DatabaseError) -> Failure {
 /// gives one (a schema name, never a value).
 fn constraint_kind(db: &dyn DatabaseError) -> Option<String> {
     let what = match db.kind() {
+        ErrorKind::UniqueViolation => "a unique constraint",
         ErrorKind::ForeignKeyViolation => "a foreign key",
         ErrorKind::NotNullViolation => "a NOT NULL constraint",
         ErrorKind::CheckViolation => "a CHECK constraint",
@@ -86,14 +90,16 @@ fn constraint_kind(db: &dyn DatabaseError) -> Option<String> {
 }
 
 /// PostgreSQL SQLSTATE classes the data causes: data exceptions (22, such
-/// as 22003 numeric value out of range) and integrity constraint violations
-/// (23). Every other class (08 connection, 40 serialization failure or
+/// as 22003 numeric value out of range), integrity constraint violations
+/// (23) and program limits (54, such as an index row too large: SQLite's
+/// TOOBIG). Every other class (08 connection, 40 serialization failure or
 /// deadlock, 53 resources, 55P03 lock not available, 57 operator
 /// intervention, 42 an object missing) can pass.
 fn classify_sqlstate(code: &str) -> Failure {
     match code.get(..2) {
         Some("22") => permanent("the database refused a value (out of range or malformed)"),
         Some("23") => permanent("the database refused the change: a constraint was violated"),
+        Some("54") => permanent("the database refused a value that is too big"),
         _ => Failure::Transient,
     }
 }
@@ -159,9 +165,16 @@ mod tests {
                     .into()
             )
         );
-        // A duplicate key is a concurrent writer's: it can pass next time.
+        // SQLite's one writer read what it writes: a duplicate key is the
+        // data's, and comes back the same every time.
         let unique = sqlite_error("INSERT INTO t (n) VALUES (1)").await;
-        assert_eq!(classify(&unique), Failure::Transient);
+        match classify(&unique) {
+            Failure::Permanent(reason) => {
+                assert!(reason.contains("unique constraint"), "{reason}");
+                assert!(!reason.contains('1'), "no values: {reason}");
+            }
+            Failure::Transient => panic!("a unique violation on SQLite is permanent"),
+        }
     }
 
     #[test]
@@ -182,6 +195,7 @@ mod tests {
         );
         assert!(matches!(classify_sqlstate("22003"), Failure::Permanent(_)));
         assert!(matches!(classify_sqlstate("23514"), Failure::Permanent(_)));
+        assert!(matches!(classify_sqlstate("54000"), Failure::Permanent(_)));
         assert!(matches!(
             classify(&sqlx::Error::Decode("real".into())),
             Failure::Permanent(_)
