@@ -544,6 +544,15 @@ async fn redact_customer(
     let orders_to_redact = shopper.order_ids.clone();
     // What the profile held identifies the customer in kept payloads too;
     // read before it is erased.
+    // The named orders wait for events of theirs being applied, and those
+    // that come next see them redacted (an order not stored yet has no
+    // version to conflict on). Sorted, so two redactions cannot deadlock.
+    let mut named_orders = orders_to_redact.clone();
+    named_orders.sort_unstable();
+    named_orders.dedup();
+    for order_id in named_orders {
+        orders::lock(conn, shop, order_id).await?;
+    }
     let shopper = match customers::find_customer(conn, shop, customer_id).await? {
         Some(c) => shopper
             .email(c.email.as_deref())

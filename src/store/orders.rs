@@ -423,7 +423,11 @@ pub async fn redact_orders(
     order_ids: &[i64],
     now: i64,
 ) -> Result<(), sqlx::Error> {
-    const ERASE: &str = "email = NULL, email_hash = NULL, phone_hash = NULL, address_hash = NULL";
+    // The version moves, so an event of the order read before this commits
+    // cannot save the identifiers it read back (its save conflicts and it
+    // reads again, marker included).
+    const ERASE: &str = "email = NULL, email_hash = NULL, phone_hash = NULL, address_hash = NULL, \
+                         version = version + 1";
     sqlx::query(&format!(
         "UPDATE orders SET {ERASE} WHERE shop_id = $1 AND customer_id = $2"
     ))
