@@ -391,6 +391,13 @@ pub async fn apply(
             }
         }
     }
+    // A redacted order, or one whose customer was redacted, keeps no
+    // identifiers, whatever arrives late; its points move as for any order.
+    if orders::is_erased(conn, shop_id, order_id, state.customer_id).await? {
+        row.email_hash = None;
+        row.phone_hash = None;
+        row.address_hash = None;
+    }
     let multiplier = match state.customer_id {
         Some(customer) => {
             let tier = crate::store::customers::tier_of(conn, shop_id, customer).await?;

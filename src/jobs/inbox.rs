@@ -24,7 +24,7 @@ use crate::{
     store::{
         customers,
         inbox::{self, status, ClaimedDelivery, Finish, KeepBody, StoredBody},
-        now_ms,
+        now_ms, orders,
         shops::{self, Shop},
         writer::IntakeGate,
         Dialect, Store,
@@ -133,6 +133,8 @@ impl InboxProcessor {
         let mut tx = self.store.begin().await?;
         let mut shops: HashMap<String, Shop> = HashMap::new();
         let mut settled = Vec::new();
+        // Personal data of a redacted shopper scrubbed from a late delivery.
+        let mut erased_late = false;
         for (row, parsed) in rows.iter().zip(parsed) {
             let now = now_ms();
             // Every line logged for this row names its shop and the request
@@ -147,7 +149,8 @@ impl InboxProcessor {
             let (body, payload) = match parsed {
                 Ok(parsed) => parsed,
                 Err(error) => {
-                    self.record_failure(&mut tx, row, error)
+                    erased_late |= self
+                        .record_failure(&mut tx, row, error)
                         .instrument(span)
                         .await?;
                     continue;
@@ -212,7 +215,8 @@ impl InboxProcessor {
                     }
                     Err(error) => {
                         savepoint.rollback().await?;
-                        self.record_failure(&mut tx, row, error)
+                        erased_late |= self
+                            .record_failure(&mut tx, row, error)
                             .instrument(span.clone())
                             .await?;
                     }
@@ -223,7 +227,7 @@ impl InboxProcessor {
         tx.commit()
             .await
             .context("committing processed inbox rows")?;
-        if rows.iter().any(|r| topics::erases_personal_data(&r.topic)) {
+        if erased_late || rows.iter().any(|r| topics::erases_personal_data(&r.topic)) {
             // The erased values must not outlive the commit in SQLite's log.
             match self.store.erase_log().await {
                 Ok(true) => {}
@@ -313,12 +317,15 @@ impl InboxProcessor {
     }
 
     /// Records a handler failure: a dead letter, or a retry with backoff.
+    /// A body about a customer or order redacted before it came is
+    /// scrubbed in the same transaction; returns whether it was.
     async fn record_failure(
         &self,
         conn: &mut AnyConnection,
         row: &ClaimedDelivery,
         error: HandlerError,
-    ) -> anyhow::Result<()> {
+    ) -> anyhow::Result<bool> {
+        let scrubbed = scrub_late_body(conn, row).await?;
         match error {
             HandlerError::Permanent(message) => {
                 let message = error_text::sanitise(&message);
@@ -339,8 +346,34 @@ impl InboxProcessor {
                 inbox::reschedule(conn, row.id, &self.owner, retry_at, &e.to_string()).await?;
             }
         }
-        Ok(())
+        Ok(scrubbed)
     }
+}
+
+/// A kept body that arrived after customers/redact (whose scan reached only
+/// the rows there were) is scrubbed as that scan scrubs, when it names a
+/// redacted customer or order. Returns whether it was.
+async fn scrub_late_body(conn: &mut AnyConnection, row: &ClaimedDelivery) -> anyhow::Result<bool> {
+    // A body that does not decompress says nothing; it stays as it is
+    // until a redaction of its shop's customers replaces it.
+    let Ok(body) = StoredBody::decompress(&row.body) else {
+        return Ok(false);
+    };
+    let named = privacy::NamedIds::of(&row.topic, &body);
+    if named.is_empty() {
+        return Ok(false);
+    }
+    let Some(shop_id) = shops::find_shop_id(conn, &row.shop_domain).await? else {
+        return Ok(false);
+    };
+    let customers = customers::redacted_among(conn, shop_id, &named.customers).await?;
+    let orders = orders::redacted_among(conn, shop_id, &named.orders).await?;
+    if customers.is_empty() && orders.is_empty() {
+        return Ok(false);
+    }
+    let scrubbed = StoredBody::compress(&privacy::redact_body(&body));
+    inbox::replace_body(conn, row.id, &scrubbed).await?;
+    Ok(true)
 }
 
 /// The final state of a handled row.

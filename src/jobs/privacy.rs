@@ -10,6 +10,10 @@
 //! body keeps its ids and amounts with every personal field nulled; if any
 //! of the shopper's known values is still in it after that (an unexpected
 //! field), or it is not JSON at all, nothing of it is kept.
+//!
+//! A delivery that arrives after the redaction and is kept (a dead letter,
+//! a retry) is found by the ids it names ([`NamedIds`]): the redacted
+//! customers and orders are known from the database by then.
 
 use serde_json::Value;
 
@@ -248,6 +252,96 @@ impl Shopper {
     }
 }
 
+/// The customers and orders a kept body names, to learn whether it is
+/// about a customer or an order redacted before it arrived.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NamedIds {
+    pub customers: Vec<i64>,
+    pub orders: Vec<i64>,
+}
+
+/// Most numbers of a body that is not JSON looked up as ids.
+const MAX_TEXT_IDS: usize = 1000;
+
+impl NamedIds {
+    /// What a body of `topic` names: its own id (a customer or an order by
+    /// its topic), `customer.id`, `customer_id`, a customer's Admin API id
+    /// and `order_id` anywhere. A body that is not JSON names every number
+    /// in it, as either.
+    pub fn of(topic: &str, body: &[u8]) -> Self {
+        let mut named = Self::default();
+        let Ok(value) = serde_json::from_slice::<Value>(body) else {
+            let text = String::from_utf8_lossy(body);
+            let numbers = number_tokens(&text).filter_map(|n| n.parse::<i64>().ok());
+            for number in numbers.take(MAX_TEXT_IDS) {
+                push_unique(&mut named.customers, number);
+                push_unique(&mut named.orders, number);
+            }
+            return named;
+        };
+        if let Some(id) = value.get("id").and_then(as_i64) {
+            if topic.starts_with("customers/") {
+                push_unique(&mut named.customers, id);
+            } else if topic.starts_with("orders/") {
+                push_unique(&mut named.orders, id);
+            }
+        }
+        named.collect(&value);
+        named
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.customers.is_empty() && self.orders.is_empty()
+    }
+
+    fn collect(&mut self, value: &Value) {
+        match value {
+            Value::Object(map) => {
+                for (key, child) in map {
+                    match key.as_str() {
+                        "customer" => {
+                            if let Some(id) = child.get("id").and_then(as_i64) {
+                                push_unique(&mut self.customers, id);
+                            }
+                        }
+                        "customer_id" => {
+                            if let Some(id) = as_i64(child) {
+                                push_unique(&mut self.customers, id);
+                            }
+                        }
+                        "order_id" => {
+                            if let Some(id) = as_i64(child) {
+                                push_unique(&mut self.orders, id);
+                            }
+                        }
+                        _ => {}
+                    }
+                    self.collect(child);
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|item| self.collect(item)),
+            Value::String(text) => {
+                if let Some(id) = text
+                    .strip_prefix(CUSTOMER_GID_PREFIX)
+                    .and_then(|id| id.parse().ok())
+                {
+                    push_unique(&mut self.customers, id);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// How a customer's Admin API id begins.
+const CUSTOMER_GID_PREFIX: &str = "gid://shopify/Customer/";
+
+fn push_unique(ids: &mut Vec<i64>, id: i64) {
+    if !ids.contains(&id) {
+        ids.push(id);
+    }
+}
+
 /// A JSON id as an integer, whether sent as a number or a string.
 fn as_i64(value: &Value) -> Option<i64> {
     match value {
@@ -412,6 +506,25 @@ mod tests {
         }
         let theirs = r#"{"effect":"flow_trigger","handle":"x","payload":{"customer_id":5}}"#;
         assert_eq!(s.redact_effect(theirs), EffectRedaction::Untouched);
+    }
+
+    #[test]
+    fn a_body_names_its_customers_and_orders_wherever_they_are() {
+        let paid = br#"{"id":299938,"customer":{"id":191167},"refunds":[{"order_id":"299938"}]}"#;
+        let named = super::NamedIds::of("orders/paid", paid);
+        assert_eq!(named.customers, vec![191167]);
+        assert_eq!(named.orders, vec![299938]);
+        let profile = br#"{"id":191167,"admin_graphql_api_id":"gid://shopify/Customer/191167"}"#;
+        let named = super::NamedIds::of("customers/update", profile);
+        assert_eq!((named.customers, named.orders), (vec![191167], vec![]));
+        let refund = br#"{"id":5,"order_id":299938,"customer_id":7}"#;
+        let named = super::NamedIds::of("refunds/create", refund);
+        assert_eq!((named.customers, named.orders), (vec![7], vec![299938]));
+        let broken = b"{\"id\": 191167, \"email\": \"a@b.c";
+        let named = super::NamedIds::of("orders/paid", broken);
+        assert_eq!(named.customers, vec![191167]);
+        assert_eq!(named.orders, vec![191167]);
+        assert!(super::NamedIds::of("orders/paid", br#"{"note":"x"}"#).is_empty());
     }
 
     #[test]

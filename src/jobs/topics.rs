@@ -26,7 +26,7 @@ use crate::{
 };
 use sqlx::AnyConnection;
 
-use super::privacy::Shopper;
+use super::privacy::{Shopper, DROPPED_BODY};
 
 /// What became of a delivery.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -544,6 +544,15 @@ async fn redact_customer(
     let orders_to_redact = shopper.order_ids.clone();
     // What the profile held identifies the customer in kept payloads too;
     // read before it is erased.
+    // The named orders wait for events of theirs being applied, and those
+    // that come next see them redacted (an order not stored yet has no
+    // version to conflict on). Sorted, so two redactions cannot deadlock.
+    let mut named_orders = orders_to_redact.clone();
+    named_orders.sort_unstable();
+    named_orders.dedup();
+    for order_id in named_orders {
+        orders::lock(conn, shop, order_id).await?;
+    }
     let shopper = match customers::find_customer(conn, shop, customer_id).await? {
         Some(c) => shopper
             .email(c.email.as_deref())
@@ -553,7 +562,7 @@ async fn redact_customer(
         None => shopper,
     };
     customers::erase_personal_data(conn, shop, customer_id, Erasure::Redacted, d.now).await?;
-    orders::redact_orders(conn, shop, customer_id, &orders_to_redact).await?;
+    orders::redact_orders(conn, shop, customer_id, &orders_to_redact, d.now).await?;
     referrals::redact_for_customer(conn, shop, customer_id).await?;
     segments::redact_customer(conn, shop, customer_id).await?;
     nps::erase_comments(conn, shop, customer_id, d.now).await?;
@@ -561,9 +570,13 @@ async fn redact_customer(
     data_requests::redact_exports(conn, shop, customer_id).await?;
     // Deliveries still kept (queued, held, dead letters) and effects not
     // yet purged are found by what they carry.
-    inbox::redact_bodies(conn, &d.shop.domain, d.inbox_id, |topic, body| {
-        shopper.scrub_body(topic, body)
-    })
+    inbox::redact_bodies(
+        conn,
+        &d.shop.domain,
+        d.inbox_id,
+        DROPPED_BODY,
+        |topic, body| shopper.scrub_body(topic, body),
+    )
     .await?;
     outbox::redact_effects(conn, shop, customer_id, d.now, |payload| {
         shopper.redact_effect(payload)

@@ -337,6 +337,21 @@ pub async fn fail(
     Ok(done.rows_affected() == 1)
 }
 
+/// Replaces a row's kept body (one about a redacted customer or order,
+/// scrubbed), in the transaction that fails or reschedules the row.
+pub async fn replace_body(
+    conn: &mut AnyConnection,
+    id: i64,
+    body: &StoredBody,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE webhook_inbox SET body = $1 WHERE id = $2")
+        .bind(body.as_bytes())
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 /// Gives an idle worker's leases back at once (on shutdown), instead of
 /// letting them run out.
 pub async fn release_leases(store: &Store, owner: &str) -> Result<u64, sqlx::Error> {
@@ -408,13 +423,15 @@ const REDACT_PAGE: i64 = 200;
 /// customers/redact: runs `scrub` over every body this shop still keeps
 /// (queued, held, failed; all but row `except_id`, the request itself),
 /// whoever they were recorded for: `scrub(topic, body)` answers the body to
-/// keep instead when the body concerns the customer. Such a row's
-/// `last_error` is sanitised again, in case it was written before texts
-/// were. Returns how many rows changed.
+/// keep instead when the body concerns the customer. A stored body that
+/// does not decompress cannot be sorted, so it becomes `unreadable`. Such a
+/// row's `last_error` is sanitised again, in case it was written before
+/// texts were. Returns how many rows changed.
 pub async fn redact_bodies(
     conn: &mut AnyConnection,
     shop_domain: &str,
     except_id: i64,
+    unreadable: &[u8],
     scrub: impl Fn(&str, &[u8]) -> Option<Vec<u8>>,
 ) -> Result<u64, sqlx::Error> {
     let mut changed = 0;
@@ -438,11 +455,14 @@ pub async fn redact_bodies(
         for row in &rows {
             let topic: String = row.try_get("topic")?;
             let stored: Vec<u8> = row.try_get("body")?;
-            // A body that cannot be read cannot be sorted either: it is
-            // looked at as it is stored.
-            let raw = StoredBody::decompress(&stored).unwrap_or(stored);
-            let Some(scrubbed) = scrub(&topic, &raw) else {
-                continue;
+            let scrubbed = match StoredBody::decompress(&stored) {
+                Ok(raw) => match scrub(&topic, &raw) {
+                    Some(scrubbed) => scrubbed,
+                    None => continue,
+                },
+                // Whom it concerns cannot be told, and its bytes may hold
+                // the customer's data in any shape: nothing of it is kept.
+                Err(_) => unreadable.to_vec(),
             };
             let last_error: Option<String> = row.try_get("last_error")?;
             sqlx::query("UPDATE webhook_inbox SET body = $1, last_error = $2 WHERE id = $3")

@@ -2,7 +2,9 @@
 //! currency, minor units), the award frozen when it first qualified, and
 //! its refunds. Rows are updated with optimistic concurrency: a save names
 //! the version it read, and loses (changing nothing) if another writer
-//! saved first. Redaction removes the email and the hashed identifiers.
+//! saved first. Redaction removes the email and the hashed identifiers,
+//! and marks the order in `redacted_orders` (kept even for an order not
+//! stored yet): whatever arrives about it later writes no identifiers again.
 
 use serde::Serialize;
 use sqlx::AnyConnection;
@@ -412,19 +414,35 @@ pub async fn settle_points(
         == 1)
 }
 
-/// Removes personal data from the customer's orders and from `order_ids`.
+/// Removes personal data from the customer's orders and from `order_ids`,
+/// and marks them all redacted.
 pub async fn redact_orders(
     conn: &mut AnyConnection,
     shop_id: i64,
     customer_id: i64,
     order_ids: &[i64],
+    now: i64,
 ) -> Result<(), sqlx::Error> {
-    const ERASE: &str = "email = NULL, email_hash = NULL, phone_hash = NULL, address_hash = NULL";
+    // The version moves, so an event of the order read before this commits
+    // cannot save the identifiers it read back (its save conflicts and it
+    // reads again, marker included).
+    const ERASE: &str = "email = NULL, email_hash = NULL, phone_hash = NULL, address_hash = NULL, \
+                         version = version + 1";
     sqlx::query(&format!(
         "UPDATE orders SET {ERASE} WHERE shop_id = $1 AND customer_id = $2"
     ))
     .bind(shop_id)
     .bind(customer_id)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "INSERT INTO redacted_orders (shop_id, order_id, redacted_at) \
+         SELECT shop_id, order_id, $3 FROM orders WHERE shop_id = $1 AND customer_id = $2 \
+         ON CONFLICT (shop_id, order_id) DO NOTHING",
+    )
+    .bind(shop_id)
+    .bind(customer_id)
+    .bind(now)
     .execute(&mut *conn)
     .await?;
     for order_id in order_ids {
@@ -435,6 +453,60 @@ pub async fn redact_orders(
         .bind(order_id)
         .execute(&mut *conn)
         .await?;
+        sqlx::query(
+            "INSERT INTO redacted_orders (shop_id, order_id, redacted_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (shop_id, order_id) DO NOTHING",
+        )
+        .bind(shop_id)
+        .bind(order_id)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
     }
     Ok(())
+}
+
+/// Whether what is known of an order must stay without personal data: the
+/// order was redacted, or `customer_id` (its customer) was.
+pub async fn is_erased(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    order_id: i64,
+    customer_id: Option<i64>,
+) -> Result<bool, sqlx::Error> {
+    let marks: i64 = sqlx::query_scalar(
+        "SELECT CAST((SELECT COUNT(*) FROM redacted_orders WHERE shop_id = $1 AND order_id = $2) \
+         + (SELECT COUNT(*) FROM customers WHERE shop_id = $1 AND customer_id = $3 \
+            AND redacted_at IS NOT NULL) AS BIGINT)",
+    )
+    .bind(shop_id)
+    .bind(order_id)
+    .bind(customer_id)
+    .fetch_one(conn)
+    .await?;
+    Ok(marks > 0)
+}
+
+/// Which of `order_ids` were redacted.
+pub async fn redacted_among(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    order_ids: &[i64],
+) -> Result<Vec<i64>, sqlx::Error> {
+    let mut redacted = Vec::new();
+    for chunk in order_ids.chunks(500) {
+        let list = (0..chunk.len())
+            .map(|i| format!("${}", i + 2))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "SELECT order_id FROM redacted_orders WHERE shop_id = $1 AND order_id IN ({list})"
+        );
+        let mut query = sqlx::query_scalar::<_, i64>(&sql).bind(shop_id);
+        for id in chunk {
+            query = query.bind(*id);
+        }
+        redacted.extend(query.fetch_all(&mut *conn).await?);
+    }
+    Ok(redacted)
 }

@@ -42,6 +42,17 @@ pub async fn ensure_shop(
     get_shop(conn, domain).await
 }
 
+/// The shop's id, when it is known.
+pub async fn find_shop_id(
+    conn: &mut AnyConnection,
+    domain: &str,
+) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query_scalar("SELECT id FROM shops WHERE domain = $1")
+        .bind(domain)
+        .fetch_optional(conn)
+        .await
+}
+
 pub async fn get_shop(conn: &mut AnyConnection, domain: &str) -> Result<Shop, sqlx::Error> {
     sqlx::query_as(&format!(
         "SELECT {SHOP_COLUMNS} FROM shops WHERE domain = $1"
@@ -98,6 +109,7 @@ pub async fn redact_shop(
         "DELETE FROM winback_keys WHERE shop_id = $1",
         "DELETE FROM order_products WHERE shop_id = $1",
         "DELETE FROM product_pairs WHERE shop_id = $1",
+        "DELETE FROM redacted_orders WHERE shop_id = $1",
     ] {
         sqlx::query(table).bind(shop_id).execute(&mut *conn).await?;
     }

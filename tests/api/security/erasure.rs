@@ -23,6 +23,9 @@ crate::on_both_backends!(
     search_keys_are_filled_for_rows_written_before_them,
     no_byte_of_a_redacted_shopper_is_left_in_the_database,
     no_byte_of_a_redacted_shop_is_left_in_the_database,
+    a_late_order_webhook_writes_no_identifiers_back_and_still_moves_points,
+    a_late_dead_letter_about_a_redacted_shopper_keeps_no_trace_of_them,
+    a_stored_body_that_does_not_decompress_is_replaced_on_redaction,
 );
 
 const DAY_MS: i64 = 86_400_000;
@@ -607,5 +610,204 @@ async fn no_byte_of_a_redacted_shop_is_left_in_the_database(backend: Backend) {
     assert_eq!(response.status(), 200);
     app.drain().await;
     assert_eq!(app.inbox_row("shop-redact").await.0, "done");
+    assert_no_canary_left(&app, backend).await;
+}
+
+/// An order of the canary shopper (with `customer`, or a guest order) in
+/// USD, paid; `cancelled` sets its cancellation time.
+fn canary_order(order_id: i64, customer: Option<i64>, cancelled: bool) -> Value {
+    let address = json!({ "first_name": FIRST, "last_name": LAST, "address1": ADDRESS,
+                          "city": "Ottawa", "zip": "K2P 0S0", "country_code": "CA", "phone": PHONE });
+    let money = |a: &str| json!({ "shop_money": { "amount": a, "currency_code": "USD" } });
+    json!({
+        "id": order_id, "name": format!("#{order_id}"), "email": EMAIL, "phone": PHONE,
+        "customer": customer.map(|id| json!({ "id": id, "email": EMAIL, "first_name": FIRST })),
+        "shipping_address": address, "billing_address": address,
+        "currency": "USD", "financial_status": "paid", "source_name": "web", "test": false,
+        "subtotal_price_set": money("40.00"), "total_price_set": money("40.00"),
+        "total_tax_set": money("0.00"), "total_shipping_price_set": money("0.00"),
+        "total_discounts_set": money("0.00"), "taxes_included": false,
+        "processed_at": "2026-11-01T10:00:00Z",
+        "cancelled_at": if cancelled { json!("2026-11-03T10:00:00Z") } else { Value::Null },
+        "discount_codes": [], "refunds": [],
+    })
+}
+
+/// How many of the order's identity hashes (and e-mail) are stored.
+async fn order_identifiers(app: &TestApp, order_id: i64) -> i64 {
+    app.count(&format!(
+        "SELECT CAST(COUNT(email_hash) + COUNT(phone_hash) + COUNT(address_hash) + COUNT(email) \
+         AS BIGINT) FROM orders WHERE order_id = {order_id}"
+    ))
+    .await
+}
+
+/// The points the ledger holds for the order.
+async fn order_points(app: &TestApp, order_id: i64) -> i64 {
+    app.count(&format!(
+        "SELECT CAST(COALESCE(SUM(points), 0) AS BIGINT) FROM points_ledger WHERE order_id = {order_id}"
+    ))
+    .await
+}
+
+async fn send_ok(app: &TestApp, topic: &str, key: &str, body: &Value) {
+    let response = app.send(topic, key, body.to_string().as_bytes()).await;
+    assert_eq!(response.status(), 200, "{topic} {key}");
+}
+
+async fn a_late_order_webhook_writes_no_identifiers_back_and_still_moves_points(backend: Backend) {
+    let app = installed(backend).await;
+    send_ok(
+        &app,
+        "orders/paid",
+        "paid",
+        &canary_order(ORDER, Some(CUSTOMER), false),
+    )
+    .await;
+    app.drain().await;
+    assert_eq!(order_identifiers(&app, ORDER).await, 3, "hashed at first");
+    let earned = order_points(&app, ORDER).await;
+    assert!(earned > 0, "the order earns");
+
+    // A guest order named in the request but not stored yet.
+    let guest = ORDER + 1;
+    redact(&app, EMAIL, PHONE, &[ORDER, guest]).await;
+    assert_eq!(order_identifiers(&app, ORDER).await, 0, "redacted");
+
+    // Late: the redacted order cancelled, the guest order, and a new order
+    // of the redacted customer.
+    let new_order = ORDER + 2;
+    send_ok(
+        &app,
+        "orders/updated",
+        "late-update",
+        &canary_order(ORDER, Some(CUSTOMER), true),
+    )
+    .await;
+    send_ok(
+        &app,
+        "orders/paid",
+        "late-guest",
+        &canary_order(guest, None, false),
+    )
+    .await;
+    send_ok(
+        &app,
+        "orders/paid",
+        "late-new",
+        &canary_order(new_order, Some(CUSTOMER), false),
+    )
+    .await;
+    app.drain().await;
+    for key in ["late-update", "late-guest", "late-new"] {
+        assert_eq!(app.inbox_row(key).await.0, "done", "{key}");
+    }
+    for order_id in [ORDER, guest, new_order] {
+        assert_eq!(
+            order_identifiers(&app, order_id).await,
+            0,
+            "order {order_id} keeps no identifier of the redacted shopper"
+        );
+    }
+    // The ledger moves as for any order.
+    assert_eq!(
+        order_points(&app, ORDER).await,
+        0,
+        "the cancellation reverses"
+    );
+    assert_eq!(
+        order_points(&app, new_order).await,
+        earned,
+        "the new order earns"
+    );
+    assert_eq!(
+        app.count(&format!(
+            "SELECT CAST(COUNT(*) AS BIGINT) FROM points_ledger WHERE order_id = {ORDER}"
+        ))
+        .await,
+        2,
+        "earned, then reversed"
+    );
+}
+
+async fn a_late_dead_letter_about_a_redacted_shopper_keeps_no_trace_of_them(backend: Backend) {
+    let app = installed(backend).await;
+    redact(&app, EMAIL, PHONE, &[ORDER]).await;
+
+    // After the redaction: an order of the customer whose amounts do not
+    // parse, a guest order named in the request (no customer in it), and a
+    // profile whose phone is a number. Each becomes a dead letter.
+    let mut paid = canary_order(ORDER + 5, Some(CUSTOMER), false);
+    paid["total_price_set"] = json!("not money");
+    paid["note"] = json!(COMMENT);
+    let mut guest = canary_order(ORDER, None, false);
+    guest["total_price_set"] = json!("not money");
+    let profile = json!({
+        "id": CUSTOMER, "email": EMAIL, "first_name": FIRST, "last_name": LAST,
+        "phone": PHONE_DIGITS, "note": COMMENT,
+        "default_address": { "address1": ADDRESS, "city": "Ottawa" },
+        "updated_at": "2026-12-01T00:00:00Z",
+    });
+    send_ok(&app, "orders/paid", "late-paid", &paid).await;
+    send_ok(&app, "orders/paid", "late-guest", &guest).await;
+    send_ok(&app, "customers/update", "late-profile", &profile).await;
+    // Another shopper's dead letter keeps everything.
+    let other = unparseable_profile(5, "keep@example.com", "Keeper", "Other", 6135550100);
+    app.send("customers/update", "late-other", &other).await;
+    app.drain().await;
+
+    for key in ["late-paid", "late-guest", "late-profile", "late-other"] {
+        assert_eq!(
+            app.inbox_row(key).await.0,
+            "failed",
+            "{key} is a dead letter"
+        );
+    }
+    for key in ["late-paid", "late-guest", "late-profile"] {
+        let body = kept_body(&app, key).await;
+        assert_eq!(leaked_in(&body), Vec::<String>::new(), "{key}: {body}");
+    }
+    assert!(
+        kept_body(&app, "late-guest")
+            .await
+            .contains(&ORDER.to_string()),
+        "ids stay, so the merchant sees what the dead letter was"
+    );
+    assert!(kept_body(&app, "late-other")
+        .await
+        .contains("keep@example.com"));
+
+    assert_no_canary_left(&app, backend).await;
+}
+
+async fn a_stored_body_that_does_not_decompress_is_replaced_on_redaction(backend: Backend) {
+    let app = installed(backend).await;
+    // A body naming the shopper by name and address only, stored with a
+    // length prefix that does not match: it cannot be decompressed.
+    let body = json!({ "note": format!("{FIRST} {LAST} of {ADDRESS}") }).to_string();
+    let mut stored = StoredBody::compress(body.as_bytes()).as_bytes().to_vec();
+    stored[..4].copy_from_slice(&3_u32.to_le_bytes());
+    assert!(StoredBody::decompress(&stored).is_err(), "corrupt");
+    assert_eq!(
+        leaked_in_bytes(&stored).len(),
+        3,
+        "the name and address are readable in the stored bytes"
+    );
+    let now = now_ms();
+    sqlx::query(
+        "INSERT INTO webhook_inbox (shop_domain, delivery_key, topic, body, received_at, status, \
+         available_at, last_error) VALUES ($1, 'corrupt', 'customers/update', $2, $3, 'failed', $3, \
+         'stored body is corrupt')",
+    )
+    .bind(SHOP)
+    .bind(stored)
+    .bind(now)
+    .execute(app.store.writer())
+    .await
+    .unwrap();
+
+    redact(&app, EMAIL, PHONE, &[ORDER]).await;
+
+    assert_eq!(kept_body(&app, "corrupt").await, r#"{"redacted":true}"#);
     assert_no_canary_left(&app, backend).await;
 }
