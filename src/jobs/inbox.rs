@@ -325,7 +325,28 @@ impl InboxProcessor {
         row: &ClaimedDelivery,
         error: HandlerError,
     ) -> anyhow::Result<bool> {
-        let scrubbed = scrub_late_body(conn, row).await?;
+        // In a savepoint: a failed look-up (the database in trouble) must
+        // not take the failure's own record down with it. A body that could
+        // not be checked is not made a dead letter: it is tried again, and
+        // checked again, later.
+        let mut savepoint = sqlx::Connection::begin(&mut *conn).await?;
+        let (scrubbed, error) = match scrub_late_body(&mut savepoint, row).await {
+            Ok(scrubbed) => {
+                savepoint.commit().await?;
+                (scrubbed, error)
+            }
+            Err(e) => {
+                savepoint.rollback().await?;
+                tracing::warn!(inbox_id = row.id, error = %error_text::sanitise(&format!("{e:#}")), "could not check a failed delivery against redactions");
+                let error = match error {
+                    HandlerError::Permanent(message) => HandlerError::Conflict(format!(
+                        "{message}; not yet checked against redactions"
+                    )),
+                    other => other,
+                };
+                (false, error)
+            }
+        };
         match error {
             HandlerError::Permanent(message) => {
                 let message = error_text::sanitise(&message);
