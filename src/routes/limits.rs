@@ -52,36 +52,62 @@ const MAX_KEYS: usize = 100_000;
 impl RateLimiter {
     /// Takes one token from `key`'s bucket, or says how long to wait.
     pub fn check(&self, key: &str, rate: Rate) -> Result<(), ApiError> {
+        self.check_all(&[(key, rate)])
+    }
+
+    /// Takes one token from each bucket, or none: a caller refused by one
+    /// bucket spends nothing from the others (a shopper past their own
+    /// limit must not drain their shop's). Says how long to wait for the
+    /// bucket that refused.
+    pub fn check_all(&self, buckets_and_rates: &[(&str, Rate)]) -> Result<(), ApiError> {
         let now = Instant::now();
         let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
         if buckets.len() > MAX_KEYS {
+            // Forget buckets that have refilled completely under the most
+            // generous of the rates asked for.
+            let (per_second, burst) = buckets_and_rates
+                .iter()
+                .fold((0.0_f64, 0.0_f64), |(p, b), (_, r)| {
+                    (p.max(r.per_second), b.max(r.burst))
+                });
             buckets.retain(|_, b| {
-                b.tokens + now.duration_since(b.updated).as_secs_f64() * rate.per_second
-                    < rate.burst
+                b.tokens + now.duration_since(b.updated).as_secs_f64() * per_second < burst
             });
         }
-        let bucket = buckets.entry(key.to_owned()).or_insert(Bucket {
-            tokens: rate.burst,
-            updated: now,
-        });
-        let refill = now.duration_since(bucket.updated).as_secs_f64() * rate.per_second;
-        bucket.tokens = (bucket.tokens + refill).min(rate.burst);
-        bucket.updated = now;
-        if bucket.tokens >= 1.0 {
-            bucket.tokens -= 1.0;
-            Ok(())
-        } else {
-            let wait = Duration::from_secs_f64((1.0 - bucket.tokens) / rate.per_second);
-            Err(ApiError::TooManyRequests {
-                retry_after_secs: wait.as_secs().max(1),
-            })
+        let mut wait: Option<Duration> = None;
+        for (key, rate) in buckets_and_rates {
+            let bucket = buckets.entry((*key).to_owned()).or_insert(Bucket {
+                tokens: rate.burst,
+                updated: now,
+            });
+            let refill = now.duration_since(bucket.updated).as_secs_f64() * rate.per_second;
+            bucket.tokens = (bucket.tokens + refill).min(rate.burst);
+            bucket.updated = now;
+            if bucket.tokens < 1.0 {
+                let this = Duration::from_secs_f64((1.0 - bucket.tokens) / rate.per_second);
+                wait = Some(wait.map_or(this, |w| w.max(this)));
+            }
         }
+        if let Some(wait) = wait {
+            return Err(ApiError::TooManyRequests {
+                retry_after_secs: wait.as_secs().max(1),
+            });
+        }
+        for (key, _) in buckets_and_rates {
+            if let Some(bucket) = buckets.get_mut(*key) {
+                bucket.tokens -= 1.0;
+            }
+        }
+        Ok(())
     }
 
-    /// The storefront limits: the shop's bucket, then the shopper's.
+    /// The storefront limits: the shopper's bucket and the shop's, taken
+    /// together or not at all.
     pub fn check_storefront(&self, shop: &str, shopper: &str) -> Result<(), ApiError> {
-        self.check(&format!("shop:{shop}"), PER_SHOP)?;
-        self.check(&format!("shopper:{shop}:{shopper}"), PER_SHOPPER)
+        self.check_all(&[
+            (&format!("shopper:{shop}:{shopper}"), PER_SHOPPER),
+            (&format!("shop:{shop}"), PER_SHOP),
+        ])
     }
 }
 
@@ -104,5 +130,25 @@ mod tests {
             other => panic!("expected 429, got {other:?}"),
         }
         assert!(limiter.check("other", rate).is_ok(), "buckets are per key");
+    }
+
+    #[test]
+    fn a_shopper_past_their_limit_spends_nothing_of_their_shops() {
+        let limiter = RateLimiter::default();
+        for _ in 0..PER_SHOPPER.burst as usize {
+            limiter.check_storefront("shop", "greedy").unwrap();
+        }
+        for _ in 0..10 * PER_SHOP.burst as usize {
+            assert!(limiter.check_storefront("shop", "greedy").is_err());
+        }
+        // The shop's bucket lost only the greedy shopper's first 20 tokens.
+        for shopper in 0..(PER_SHOP.burst - PER_SHOPPER.burst) as usize {
+            assert!(
+                limiter
+                    .check_storefront("shop", &format!("s{shopper}"))
+                    .is_ok(),
+                "shopper {shopper} refused"
+            );
+        }
     }
 }

@@ -109,15 +109,10 @@ pub struct BirthdayIn {
     pub birthday: Option<String>,
 }
 
-/// Validates a birthday ("MM-DD") and stores it for the customer.
-pub async fn save_birthday(
-    state: &AppState,
-    shop_id: i64,
-    customer_id: i64,
-    input: BirthdayIn,
-) -> Result<HttpResponse, ApiError> {
-    let birthday = match input.birthday.as_deref() {
-        None => None,
+/// A birthday as given ("MM-DD"), normalised; 422 when it is no date.
+fn valid_birthday(input: &BirthdayIn) -> Result<Option<String>, ApiError> {
+    match input.birthday.as_deref() {
+        None => Ok(None),
         Some(raw) => {
             let (m, d) = calendar::parse_birthday(raw).ok_or_else(|| ApiError::Unprocessable {
                 message: "birthday must be a date as MM-DD".into(),
@@ -125,9 +120,19 @@ pub async fn save_birthday(
                     json!([{ "field": "birthday", "message": "must be a date as MM-DD" }]),
                 ),
             })?;
-            Some(format!("{m:02}-{d:02}"))
+            Ok(Some(format!("{m:02}-{d:02}")))
         }
-    };
+    }
+}
+
+/// Validates a birthday ("MM-DD") and stores it for the customer.
+pub async fn save_birthday(
+    state: &AppState,
+    shop_id: i64,
+    customer_id: i64,
+    input: BirthdayIn,
+) -> Result<HttpResponse, ApiError> {
+    let birthday = valid_birthday(&input)?;
     let mut conn = state.store.writer().acquire().await?;
     if !customers::set_birthday(
         &mut conn,
@@ -151,19 +156,28 @@ pub async fn proxy_birthday(
 ) -> Result<HttpResponse, ApiError> {
     let customer_id = customer(request.customer_id)?;
     let input: BirthdayIn = parse_json(&body)?;
+    let birthday = valid_birthday(&input)?;
     // Shoppers set their birthday once; moving it around to collect the
-    // bonus again is for the merchant to allow.
-    let mut conn = state.store.reader().acquire().await?;
-    let current = customers::find_customer(&mut conn, request.shop_id, customer_id)
-        .await?
-        .and_then(|c| c.birthday);
-    drop(conn);
-    if current.is_some() && current != input.birthday {
-        return Err(ApiError::Conflict(
+    // bonus again is for the merchant to allow. One conditional write, so
+    // racing requests cannot each set another date.
+    let mut conn = state.store.writer().acquire().await?;
+    match customers::set_birthday_once(
+        &mut conn,
+        request.shop_id,
+        customer_id,
+        birthday.as_deref(),
+        now_ms(),
+    )
+    .await?
+    {
+        customers::BirthdayOnce::Set => {
+            Ok(HttpResponse::Ok().json(json!({ "birthday": birthday })))
+        }
+        customers::BirthdayOnce::AlreadySet => Err(ApiError::Conflict(
             "your birthday is already set; the shop can change it".into(),
-        ));
+        )),
+        customers::BirthdayOnce::Erased => Err(ApiError::NotFound("no such customer")),
     }
-    save_birthday(&state, request.shop_id, customer_id, input).await
 }
 
 /// `GET /proxy/referral`: the shopper's referral code and share link.

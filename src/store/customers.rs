@@ -530,6 +530,56 @@ pub async fn set_birthday(
     Ok(done.rows_affected() == 1)
 }
 
+/// What a shopper's own birthday write did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BirthdayOnce {
+    /// Stored (or it was already this date).
+    Set,
+    /// Another date is already set; only the merchant changes it.
+    AlreadySet,
+    /// The customer's data was erased.
+    Erased,
+}
+
+/// Sets the birthday only when none is set yet (or it is the same date), in
+/// one statement, so racing requests cannot each set a different date.
+/// Creates the customer row if needed.
+pub async fn set_birthday_once(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    customer_id: i64,
+    birthday: Option<&str>,
+    now: i64,
+) -> Result<BirthdayOnce, sqlx::Error> {
+    let done = sqlx::query(
+        "INSERT INTO customers (shop_id, customer_id, birthday, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $4) ON CONFLICT (shop_id, customer_id) DO UPDATE SET \
+         birthday = excluded.birthday, updated_at = excluded.updated_at \
+         WHERE customers.redacted_at IS NULL AND customers.deleted_at IS NULL \
+         AND (customers.birthday IS NULL OR customers.birthday = excluded.birthday)",
+    )
+    .bind(shop_id)
+    .bind(customer_id)
+    .bind(birthday)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    if done.rows_affected() == 1 {
+        return Ok(BirthdayOnce::Set);
+    }
+    let erased: Option<(Option<i64>, Option<i64>)> = sqlx::query_as(
+        "SELECT redacted_at, deleted_at FROM customers WHERE shop_id = $1 AND customer_id = $2",
+    )
+    .bind(shop_id)
+    .bind(customer_id)
+    .fetch_optional(conn)
+    .await?;
+    Ok(match erased {
+        Some((None, None)) => BirthdayOnce::AlreadySet,
+        _ => BirthdayOnce::Erased,
+    })
+}
+
 /// Customers of a shop whose birthday is one of `days` ('MM-DD').
 pub async fn with_birthday(
     conn: &mut AnyConnection,

@@ -5,4 +5,5 @@ mod erasure;
 mod intake;
 mod parsers;
 mod points;
+mod storefront;
 mod tokens;
