@@ -5,4 +5,5 @@ mod erasure;
 mod intake;
 mod parsers;
 mod points;
+mod referral_abuse;
 mod tokens;
