@@ -90,6 +90,10 @@ pub struct Runtime {
     /// recomputes none in this process (a request still computes a missing
     /// one).
     pub analytics_refresh_every: Duration,
+    /// Most unexpired OAuth states (installs begun, not finished) kept at
+    /// once; past it `/auth` answers 503 with Retry-After, so anonymous
+    /// callers cannot grow the table without bound.
+    pub oauth_states_max: i64,
 }
 
 impl Default for Runtime {
@@ -109,6 +113,7 @@ impl Default for Runtime {
             db_max_connections: 16,
             scheduler_every: Duration::from_secs(60),
             analytics_refresh_every: Duration::from_secs(300),
+            oauth_states_max: 100_000,
         }
     }
 }
@@ -332,11 +337,23 @@ impl Config {
                 defaults.db_max_connections,
                 "a number of connections",
             )?,
+            oauth_states_max: parse_num(
+                &get,
+                "ADVOCATE_OAUTH_STATES_MAX",
+                defaults.oauth_states_max,
+                "a number of pending installs",
+            )?,
         };
         if runtime.intake_batch == 0 || runtime.inbox_max_attempts < 1 {
             return Err(invalid(
                 "ADVOCATE_INTAKE_BATCH",
                 "batch size and attempts must be at least 1",
+            ));
+        }
+        if runtime.oauth_states_max < 1 {
+            return Err(invalid(
+                "ADVOCATE_OAUTH_STATES_MAX",
+                "a number of pending installs, at least 1",
             ));
         }
         if runtime.webhook_body_budget_bytes < runtime.webhook_max_bytes {

@@ -14,7 +14,7 @@ use crate::{
         codes,
         earning::{Counting, OrderState},
         identity,
-        referrals::{assess, Identity, ReferredOrder, Verdict},
+        referrals::{assess, FriendEmail, Identity, ReferredOrder, Verdict},
         settings::AdvocateReward,
     },
     shopify::admin::effects::{Effect, FlowTrigger},
@@ -37,6 +37,10 @@ pub enum ReferralError {
     SelfReferral,
     #[error("referral discounts are for new customers")]
     NotNew,
+    /// The advocate's code, or the shop, issued as many friend codes as
+    /// the program allows in its window; nothing was issued.
+    #[error("this referral code cannot be claimed again yet")]
+    TooManyClaims { retry_after_secs: u64 },
     #[error(transparent)]
     Db(#[from] sqlx::Error),
 }
@@ -73,12 +77,19 @@ pub struct FriendCode {
     pub reused: bool,
 }
 
-/// Issues (or returns the already issued) friend discount for `friend_email`.
+const HOUR_MS: i64 = 3_600_000;
+
+/// Issues (or returns the already issued) friend discount for
+/// `friend_email`. One code per advocate and normalised email; a new code
+/// only while the advocate's code is under `claims_per_code_per_day` in
+/// the last 24 hours and the shop under `claims_per_shop_per_hour` in the
+/// last hour. The caps are read under the shop's claim lock, in the
+/// caller's transaction, so concurrent claims cannot overshoot them.
 pub async fn issue_friend_code(
     conn: &mut AnyConnection,
     shop_id: i64,
     advocate_code: &str,
-    friend_email: &str,
+    friend_email: &FriendEmail,
     now: i64,
 ) -> Result<FriendCode, ReferralError> {
     let program = program::get_program(conn, shop_id).await?;
@@ -89,12 +100,14 @@ pub async fn issue_friend_code(
     let advocate = referrals::advocate_for_code(conn, shop_id, &advocate_code.to_uppercase())
         .await?
         .ok_or(ReferralError::UnknownCode)?;
-    let email_hash = identity::email(Some(friend_email)).ok_or(ReferralError::UnknownCode)?;
+    let email_hash =
+        identity::email(Some(friend_email.as_str())).ok_or(ReferralError::UnknownCode)?;
     let advocate_identity = customers::identity(conn, shop_id, advocate).await?;
     if advocate_identity.email.as_deref() == Some(email_hash.as_str()) {
         return Err(ReferralError::SelfReferral);
     }
     let valid = i64::from(rules.friend_code_valid_days) * DAY_MS;
+    referrals::lock_claims(conn, shop_id).await?;
     if let Some(existing) = referrals::find_issued(conn, shop_id, advocate, &email_hash).await? {
         return Ok(FriendCode {
             code: existing.friend_code,
@@ -105,6 +118,24 @@ pub async fn issue_friend_code(
     if orders::email_has_orders(conn, shop_id, &email_hash).await? {
         return Err(ReferralError::NotNew);
     }
+    claims_allowed(
+        conn,
+        shop_id,
+        Some(advocate),
+        rules.claims_per_code_per_day,
+        DAY_MS,
+        now,
+    )
+    .await?;
+    claims_allowed(
+        conn,
+        shop_id,
+        None,
+        rules.claims_per_shop_per_hour,
+        HOUR_MS,
+        now,
+    )
+    .await?;
     let code = codes::discount_code("REF");
     let id =
         referrals::insert_issued(conn, shop_id, advocate, &code, Some(&email_hash), now).await?;
@@ -131,6 +162,29 @@ pub async fn issue_friend_code(
         code,
         expires_at: now + valid,
         reused: false,
+    })
+}
+
+/// Refuses a new claim when `cap` codes were issued within `window_ms`
+/// before `now` (for the advocate, or with `None` the shop); the caller
+/// may retry once the oldest of them leaves the window.
+async fn claims_allowed(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    advocate_id: Option<i64>,
+    cap: u32,
+    window_ms: i64,
+    now: i64,
+) -> Result<(), ReferralError> {
+    let since = now - window_ms;
+    let (issued, oldest) = referrals::count_issued_since(conn, shop_id, advocate_id, since).await?;
+    if issued < i64::from(cap) {
+        return Ok(());
+    }
+    let free_at = oldest.unwrap_or(now).saturating_add(window_ms);
+    let wait_ms = free_at.saturating_sub(now).max(1000);
+    Err(ReferralError::TooManyClaims {
+        retry_after_secs: u64::try_from(wait_ms.saturating_add(999) / 1000).unwrap_or(1),
     })
 }
 

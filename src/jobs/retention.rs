@@ -4,12 +4,13 @@
 //! payload carries NPS comments, tags, codes), so neither is kept longer
 //! than its retention. Queued, held and failed rows are kept whatever
 //! their age: they are still to be processed, or for the merchant to retry.
+//! Expired OAuth states (installs begun and abandoned) go too.
 
 use std::time::Duration;
 
 use tokio::sync::watch;
 
-use crate::store::{inbox, outbox, Store};
+use crate::store::{inbox, oauth_states, outbox, Store};
 
 /// How long finished rows are kept.
 #[derive(Debug, Clone, Copy)]
@@ -25,6 +26,7 @@ pub struct Retention {
 pub struct Purged {
     pub inbox: u64,
     pub outbox: u64,
+    pub oauth_states: u64,
 }
 
 /// Deletes the rows finished longer than their retention before `now`
@@ -32,7 +34,12 @@ pub struct Purged {
 pub async fn purge(store: &Store, retention: Retention, now: i64) -> anyhow::Result<Purged> {
     let inbox = inbox::purge_finished(store, now - retention.inbox.as_millis() as i64).await?;
     let outbox = outbox::purge_done(store, now - retention.outbox.as_millis() as i64).await?;
-    Ok(Purged { inbox, outbox })
+    let oauth_states = oauth_states::purge_expired(store, now).await?;
+    Ok(Purged {
+        inbox,
+        outbox,
+        oauth_states,
+    })
 }
 
 /// Hourly, until `stopped` turns true.
@@ -43,7 +50,7 @@ pub async fn run(store: Store, retention: Retention, mut stopped: watch::Receive
             _ = tick.tick() => {
                 match purge(&store, retention, crate::store::now_ms()).await {
                     Ok(purged) if purged == Purged::default() => {}
-                    Ok(purged) => tracing::info!(inbox = purged.inbox, outbox = purged.outbox, "finished queue rows past retention removed"),
+                    Ok(purged) => tracing::info!(inbox = purged.inbox, outbox = purged.outbox, oauth_states = purged.oauth_states, "finished queue rows past retention removed"),
                     Err(e) => tracing::warn!(error = %crate::error_text::sanitise(&format!("{e:#}")), "queue retention failed; will retry"),
                 }
             }

@@ -69,6 +69,48 @@ pub fn assess(rules: &Referrals, exponent: u32, order: &ReferredOrder) -> Verdic
     Verdict::Qualifies
 }
 
+/// A friend's email as a discount claim gives it: checked, then normalised
+/// the way [`super::identity::email`] hashes emails (trimmed, lower-case),
+/// so that variations of one address are one friend and get one code.
+/// `+tags` and dots are kept: order emails are hashed with them, and the
+/// fraud rules compare those hashes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FriendEmail(String);
+
+/// Longest address a mail path carries (RFC 5321).
+const MAX_EMAIL_LEN: usize = 254;
+/// Longest local part (RFC 5321).
+const MAX_LOCAL_LEN: usize = 64;
+
+impl FriendEmail {
+    /// `None` unless `raw` looks deliverable: one `@`, a local part, a
+    /// domain of non-empty labels with at least one dot, no spaces or
+    /// control characters, at most 254 characters.
+    pub fn parse(raw: &str) -> Option<Self> {
+        let email = raw.trim().to_lowercase();
+        if email.len() > MAX_EMAIL_LEN
+            || email
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control() || "<>()[],;:\\\"".contains(c))
+        {
+            return None;
+        }
+        let (local, domain) = email.split_once('@')?;
+        let labels_ok = domain.split('.').count() >= 2
+            && domain
+                .split('.')
+                .all(|l| !l.is_empty() && !l.starts_with('-') && !l.ends_with('-'));
+        if local.is_empty() || local.len() > MAX_LOCAL_LEN || domain.contains('@') || !labels_ok {
+            return None;
+        }
+        Some(Self(email))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 /// What two identities share, if anything.
 pub fn same_person(a: &Identity, b: &Identity) -> Option<&'static str> {
     fn same<T: PartialEq>(a: &Option<T>, b: &Option<T>) -> bool {
@@ -90,6 +132,54 @@ pub fn same_person(a: &Identity, b: &Identity) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn friend_emails_must_look_deliverable() {
+        for bad in [
+            "@",
+            "a@",
+            "@x.com",
+            "a@x",
+            "a@x.",
+            "a@.com",
+            "a@x..com",
+            "a b@x.com",
+            "a@b@x.com",
+            "a@-x.com",
+            "<a@x.com>",
+            "a@x\n.com",
+            "",
+        ] {
+            assert_eq!(FriendEmail::parse(bad), None, "{bad:?} was accepted");
+        }
+        let long = format!("{}@{}.com", "a".repeat(64), "b".repeat(190));
+        assert_eq!(FriendEmail::parse(&long), None, "255 characters");
+        assert_eq!(
+            FriendEmail::parse(&format!("{}@x.com", "a".repeat(65))),
+            None,
+            "local part over 64"
+        );
+        for good in [
+            "a@x.co",
+            "first.last+tag@mail.example.org",
+            "o'neil@x-y.com",
+        ] {
+            assert!(FriendEmail::parse(good).is_some(), "{good:?} was refused");
+        }
+    }
+
+    #[test]
+    fn a_friend_email_is_normalised_as_identity_hashes_it() {
+        let a = FriendEmail::parse("  Friend@Example.COM ");
+        assert_eq!(
+            a.as_ref().map(FriendEmail::as_str),
+            Some("friend@example.com")
+        );
+        assert_eq!(
+            super::super::identity::email(a.as_ref().map(FriendEmail::as_str)),
+            super::super::identity::email(Some("friend@example.com"))
+        );
+    }
 
     fn who(id: i64, email: &str) -> Identity {
         Identity {

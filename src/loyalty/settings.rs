@@ -377,6 +377,13 @@ pub struct Referrals {
     /// `burst_window_hours` are held for the merchant's review.
     pub burst_limit: u32,
     pub burst_window_hours: u32,
+    /// Most friend codes one advocate's code may issue in a rolling 24
+    /// hours: the code is public (a share link), so a leaked one must not
+    /// mint discounts without end.
+    pub claims_per_code_per_day: u32,
+    /// Most friend codes the shop issues in a rolling hour, all advocates
+    /// together: the ceiling on what many leaked codes can mint.
+    pub claims_per_shop_per_hour: u32,
 }
 
 impl Default for Referrals {
@@ -392,6 +399,8 @@ impl Default for Referrals {
             cap_per_advocate: 25,
             burst_limit: 3,
             burst_window_hours: 24,
+            claims_per_code_per_day: 20,
+            claims_per_shop_per_hour: 500,
         }
     }
 }
@@ -572,6 +581,18 @@ impl ProgramSettings {
             err(
                 "referrals.burst_window_hours".into(),
                 "must be between 1 and 720",
+            );
+        }
+        if !(1..=10_000).contains(&r.claims_per_code_per_day) {
+            err(
+                "referrals.claims_per_code_per_day".into(),
+                "must be between 1 and 10000",
+            );
+        }
+        if !(1..=100_000).contains(&r.claims_per_shop_per_hour) {
+            err(
+                "referrals.claims_per_shop_per_hour".into(),
+                "must be between 1 and 100000",
             );
         }
         let sg = &self.segments;

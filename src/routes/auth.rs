@@ -18,20 +18,41 @@ use crate::{
 
 /// How long a merchant has to approve the app.
 const STATE_TTL_MS: i64 = 10 * 60 * 1000;
+/// When `/auth` finds the table of pending installs full, how long to wait:
+/// the oldest states expire within `STATE_TTL_MS`.
+const FULL_RETRY_AFTER_SECS: u64 = 60;
 /// Callbacks signed further from now than this are refused.
 const CALLBACK_MAX_SKEW_SECS: i64 = 90;
 
+/// Starts an install. Anyone may call it and each call writes a row, so it
+/// is rate limited per client address and refused (503) while the table of
+/// pending installs is full.
 pub async fn begin_auth(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
+    state.limiter.check_install(&super::guards::peer(&req))?;
     let pairs = query::parse_pairs(req.query_string());
     let shop = super::shop_param(&pairs)?;
     let nonce = hex::encode(rand::random::<[u8; 32]>());
-    {
+    let stored = {
         let mut conn = state.store.writer().acquire().await?;
-        oauth_states::insert_state(&mut conn, &nonce, shop.as_str(), now_ms() + STATE_TTL_MS)
-            .await?;
+        let now = now_ms();
+        oauth_states::insert_state(
+            &mut conn,
+            &nonce,
+            shop.as_str(),
+            now + STATE_TTL_MS,
+            now,
+            state.config.runtime.oauth_states_max,
+        )
+        .await?
+    };
+    if !stored {
+        tracing::warn!("pending OAuth states at their cap; install refused for now");
+        return Err(ApiError::Overloaded {
+            retry_after_secs: FULL_RETRY_AFTER_SECS,
+        });
     }
     let query: String = form_urlencoded::Serializer::new(String::new())
         .append_pair("client_id", &state.config.shopify.api_key)

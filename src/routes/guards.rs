@@ -221,7 +221,7 @@ impl FromRequest for ProxyRequest {
 
 /// Who a logged-out shopper is, for rate limits: the client address as the
 /// proxy or load balancer reports it.
-fn peer(req: &HttpRequest) -> String {
+pub(crate) fn peer(req: &HttpRequest) -> String {
     req.connection_info()
         .realip_remote_addr()
         .unwrap_or("unknown")

@@ -30,6 +30,13 @@ pub const PER_SHOPPER: Rate = Rate {
     burst: 20.0,
 };
 
+/// Per client address on `/auth`, which writes a row for anyone: enough
+/// for a merchant retrying an install, not for filling the table.
+pub const PER_INSTALLER: Rate = Rate {
+    per_second: 1.0,
+    burst: 10.0,
+};
+
 struct Bucket {
     tokens: f64,
     updated: Instant,
@@ -108,6 +115,11 @@ impl RateLimiter {
             (&format!("shopper:{shop}:{shopper}"), PER_SHOPPER),
             (&format!("shop:{shop}"), PER_SHOP),
         ])
+    }
+
+    /// The `/auth` limit, per client address (whatever shop it names).
+    pub fn check_install(&self, peer: &str) -> Result<(), ApiError> {
+        self.check(&format!("install:{peer}"), PER_INSTALLER)
     }
 }
 

@@ -18,7 +18,7 @@ use crate::{
         referrals::{self, ReferralError},
     },
     error::ApiError,
-    loyalty::calendar,
+    loyalty::{calendar, referrals::FriendEmail},
     store::{customers, now_ms},
 };
 
@@ -210,18 +210,18 @@ pub async fn proxy_claim_referral(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let input: ClaimIn = parse_json(&body)?;
-    if !input.email.contains('@') || input.email.len() > 254 {
+    let Some(email) = FriendEmail::parse(&input.email) else {
         return Err(ApiError::Unprocessable {
             message: "a valid email is required".into(),
             errors: Some(json!([{ "field": "email", "message": "must be an email address" }])),
         });
-    }
+    };
     let mut tx = state.store.begin().await?;
     let issued = referrals::issue_friend_code(
         &mut tx,
         request.shop_id,
         input.code.trim(),
-        &input.email,
+        &email,
         now_ms(),
     )
     .await;
@@ -243,6 +243,9 @@ pub async fn proxy_claim_referral(
                     message: "this referral offer is for new customers only".into(),
                     errors: None,
                 },
+                ReferralError::TooManyClaims { retry_after_secs } => {
+                    ApiError::TooManyRequests { retry_after_secs }
+                }
                 ReferralError::Db(e) => e.into(),
             });
         }

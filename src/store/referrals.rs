@@ -6,6 +6,8 @@
 use serde::Serialize;
 use sqlx::AnyConnection;
 
+use super::Dialect;
+
 pub mod status {
     pub const ISSUED: &str = "issued";
     pub const PENDING: &str = "pending";
@@ -99,6 +101,51 @@ pub async fn find_issued(
     .bind(friend_email_hash)
     .fetch_optional(conn)
     .await
+}
+
+/// Keeps our advisory locks apart from anyone else's (see
+/// [`super::shops::RefreshLock`] for another namespace).
+const CLAIM_LOCK_NAMESPACE: i64 = 0x5246_0000_0000;
+
+/// Serialises the shop's friend-code claims until the transaction ends, so
+/// the claim caps and the one-code-per-friend rule hold under concurrent
+/// claims. SQLite has one writer, which serialises them already;
+/// PostgreSQL takes a transaction-scoped advisory lock on the shop.
+pub async fn lock_claims(conn: &mut AnyConnection, shop_id: i64) -> Result<(), sqlx::Error> {
+    if Dialect::of(conn) != Dialect::Postgres {
+        return Ok(());
+    }
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(CLAIM_LOCK_NAMESPACE + shop_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Friend codes issued since `since` (epoch ms), for one advocate or (with
+/// `None`) the whole shop, and when the oldest of them was issued.
+pub async fn count_issued_since(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    advocate_id: Option<i64>,
+    since: i64,
+) -> Result<(i64, Option<i64>), sqlx::Error> {
+    let counted = match advocate_id {
+        Some(advocate_id) => sqlx::query_as(
+            "SELECT COUNT(*), MIN(created_at) FROM referrals WHERE shop_id = $1 \
+             AND advocate_id = $2 AND created_at >= $3",
+        )
+        .bind(shop_id)
+        .bind(advocate_id)
+        .bind(since),
+        None => sqlx::query_as(
+            "SELECT COUNT(*), MIN(created_at) FROM referrals WHERE shop_id = $1 \
+             AND created_at >= $2",
+        )
+        .bind(shop_id)
+        .bind(since),
+    };
+    counted.fetch_one(conn).await
 }
 
 pub async fn insert_issued(

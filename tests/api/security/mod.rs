@@ -5,5 +5,6 @@ mod erasure;
 mod intake;
 mod parsers;
 mod points;
+mod referral_abuse;
 mod storefront;
 mod tokens;
