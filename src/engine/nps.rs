@@ -1,11 +1,17 @@
 //! Post-purchase NPS answers: stored once per order, with the customer's
 //! segment and tier at that moment, the NPS Flow trigger, and the bonus
 //! points. The thank-you page often answers before the order's webhook
-//! arrives: the answer is kept as `waiting` and the bonus is credited when
-//! the order is known and belongs to the customer who answered, at answer
-//! time or in the order's own transaction ([`on_order`]), whichever comes
-//! second. The ledger source key `nps:{order_id}` makes a second credit
-//! impossible whatever happens.
+//! arrives: the answer is kept as `waiting` and has no effect yet (no
+//! bonus, no Flow trigger, not in the merchant's figures), because anyone
+//! logged in can name any order id. It takes effect when the order is known
+//! and belongs to the customer who answered, at answer time or in the
+//! order's own transaction ([`on_order`]), whichever comes second; an order
+//! that turns out to be someone else's drops the waiting answer, so its
+//! owner can still answer. An order known to have no customer (a guest
+//! checkout) cannot be answered. The ledger source key `nps:{order_id}`
+//! makes a second credit impossible whatever happens, and the Flow trigger's
+//! key names the order and the customer, so an answer's trigger can never be
+//! taken for another customer's.
 
 use serde_json::json;
 use sqlx::AnyConnection;
@@ -32,6 +38,8 @@ pub enum NpsError {
     AlreadyAnswered,
     #[error("this order belongs to another customer")]
     NotYours,
+    #[error("this order was placed without a customer account")]
+    GuestOrder,
     #[error("the score must be a whole number from 0 to 10")]
     InvalidScore,
     #[error(transparent)]
@@ -53,12 +61,29 @@ pub struct Answered {
     pub category: Category,
     /// The bonus this answer earns (0: none).
     pub bonus_points: i64,
-    /// `credited`, `waiting` (for the order) or `none`.
+    /// `credited`, `none` (no bonus) or `waiting` (for the order's webhook
+    /// to confirm that it is the customer's).
     pub credit_state: &'static str,
 }
 
-/// Stores the answer, fires the Flow trigger and credits the bonus when the
-/// order is already known, in the caller's transaction.
+/// The Flow trigger's idempotency key: one trigger per answer, and an
+/// answer is one customer's about one order.
+fn flow_trigger_key(order_id: i64, customer_id: i64) -> String {
+    format!("nps:{order_id}:{customer_id}:flow")
+}
+
+/// What a confirmed answer's bonus becomes.
+fn confirmed_state(bonus_points: i64) -> &'static str {
+    if bonus_points == 0 {
+        credit::NONE
+    } else {
+        credit::CREDITED
+    }
+}
+
+/// Stores the answer and, when the order is already known to be the
+/// caller's, fires the Flow trigger and credits the bonus, in the caller's
+/// transaction.
 pub async fn answer(
     conn: &mut AnyConnection,
     shop_id: i64,
@@ -76,17 +101,22 @@ pub async fn answer(
     if owner.is_some_and(|c| c != a.customer_id) {
         return Err(NpsError::NotYours);
     }
-    if owner == Some(a.customer_id) {
+    if order
+        .as_ref()
+        .is_some_and(|o| o.known == 1 && o.customer_id.is_none())
+    {
+        return Err(NpsError::GuestOrder);
+    }
+    let confirmed = owner == Some(a.customer_id);
+    if confirmed {
         // Someone else answered about this order before its webhook said
         // whose it is: that answer never counted, and must not stop the
         // order's own customer from answering.
         nps::delete_foreign_answer(conn, shop_id, a.order_id, a.customer_id).await?;
     }
     let bonus_points = program.settings.nps.bonus_points;
-    let credit_state = if bonus_points == 0 {
-        credit::NONE
-    } else if owner == Some(a.customer_id) {
-        credit::CREDITED
+    let credit_state = if confirmed {
+        confirmed_state(bonus_points)
     } else {
         credit::WAITING
     };
@@ -106,13 +136,46 @@ pub async fn answer(
         return Err(NpsError::AlreadyAnswered);
     }
     let order_name = order.and_then(|o| o.name);
+    if confirmed {
+        confirm(
+            conn,
+            shop_id,
+            a,
+            category,
+            order_name.as_deref(),
+            credit_state,
+            bonus_points,
+            now,
+        )
+        .await?;
+    }
+    Ok(Answered {
+        category,
+        bonus_points,
+        credit_state,
+    })
+}
+
+/// The effects of an answer whose order is confirmed to be its customer's:
+/// the bonus (when there is one) and the Flow trigger, once each.
+#[allow(clippy::too_many_arguments)]
+async fn confirm(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    a: &Answer,
+    category: Category,
+    order_name: Option<&str>,
+    credit_state: &str,
+    bonus_points: i64,
+    now: i64,
+) -> Result<(), sqlx::Error> {
     if credit_state == credit::CREDITED {
         credit_bonus(
             conn,
             shop_id,
             a.customer_id,
             a.order_id,
-            order_name.as_deref(),
+            order_name,
             bonus_points,
             now,
         )
@@ -127,32 +190,26 @@ pub async fn answer(
                 "Comment".to_owned(),
                 json!(a.comment.as_deref().unwrap_or("")),
             ),
-            (
-                "Order name".to_owned(),
-                json!(order_name.as_deref().unwrap_or("")),
-            ),
+            ("Order name".to_owned(), json!(order_name.unwrap_or(""))),
         ]),
     );
     enqueue(
         conn,
         shop_id,
         &trigger,
-        &format!("nps:{}:flow", a.order_id),
+        &flow_trigger_key(a.order_id, a.customer_id),
         None,
     )
     .await?;
-    Ok(Answered {
-        category,
-        bonus_points,
-        credit_state,
-    })
+    Ok(())
 }
 
 /// In an order's transaction, after the order is saved (the transaction
-/// holds [`orders::lock`], as an answer's does): credits a waiting
-/// answer's bonus when the order is its customer's, refuses it when the
-/// order is someone else's, and leaves it waiting while the order names no
-/// customer. Returns the points credited.
+/// holds [`orders::lock`], as an answer's does): confirms a waiting answer
+/// when the order is its customer's (bonus and Flow trigger), drops it when
+/// the order is someone else's (it never had an effect, and its owner may
+/// still answer), and leaves it waiting while the order names no customer.
+/// Returns the points credited.
 pub async fn on_order(
     conn: &mut AnyConnection,
     shop_id: i64,
@@ -171,23 +228,39 @@ pub async fn on_order(
         return Ok(0);
     }
     if response.customer_id != customer {
-        nps::settle_credit(conn, shop_id, response.id, credit::REFUSED, now).await?;
+        nps::delete_foreign_answer(conn, shop_id, order_id, customer).await?;
         return Ok(0);
     }
-    if !nps::settle_credit(conn, shop_id, response.id, credit::CREDITED, now).await? {
+    let state = confirmed_state(response.bonus_points);
+    if !nps::settle_credit(conn, shop_id, response.id, state, now).await? {
         return Ok(0);
     }
-    credit_bonus(
+    // A score outside 0-10 cannot be stored (CHECK constraint).
+    let Some(category) = Category::of(response.score) else {
+        return Ok(0);
+    };
+    let answer = Answer {
+        order_id,
+        customer_id: customer,
+        score: response.score,
+        comment: response.comment,
+    };
+    confirm(
         conn,
         shop_id,
-        customer,
-        order_id,
+        &answer,
+        category,
         order_name,
+        state,
         response.bonus_points,
         now,
     )
     .await?;
-    Ok(response.bonus_points)
+    Ok(if state == credit::CREDITED {
+        response.bonus_points
+    } else {
+        0
+    })
 }
 
 async fn credit_bonus(
@@ -218,4 +291,22 @@ async fn credit_bonus(
         now,
     )
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_flow_trigger_key_tells_customers_apart() {
+        assert_eq!(flow_trigger_key(42, 7), "nps:42:7:flow");
+        assert_ne!(flow_trigger_key(42, 7), flow_trigger_key(42, 8));
+        assert_ne!(flow_trigger_key(42, 7), flow_trigger_key(43, 7));
+    }
+
+    #[test]
+    fn a_confirmed_answer_is_credited_only_with_a_bonus() {
+        assert_eq!(confirmed_state(25), credit::CREDITED);
+        assert_eq!(confirmed_state(0), credit::NONE);
+    }
 }

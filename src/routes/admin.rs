@@ -170,8 +170,10 @@ struct AdjustmentIn {
 /// with an `Idempotency-Key`. `points` is non-zero and at most
 /// `loyalty::points::MAX_ADJUSTMENT` either way. A deduction never takes
 /// the balance below zero. Answers 404 for a customer the shop has never
-/// seen: adjustments never create customers. The transaction commits only
-/// when the answer is a success.
+/// seen: adjustments never create customers. The same key with the same
+/// points and reason is a retry (200, `applied: false`); with other points
+/// or another reason it is refused (422) rather than lost. The transaction
+/// commits only when the answer is a success.
 pub async fn adjust_points(
     session: AdminSession,
     req: HttpRequest,
@@ -204,7 +206,8 @@ pub async fn adjust_points(
     };
     let actor = staff(&session);
     let source_key = format!("adjustment:{customer_id}:{key}");
-    let reason = format!("{reason} (by {actor})");
+    let typed_reason = reason;
+    let reason = adjustment_reason(typed_reason, &actor);
     let entry = NewEntry {
         actor: &actor,
         ..NewEntry::new(
@@ -217,7 +220,7 @@ pub async fn adjust_points(
         )
     };
     let mut tx = state.store.begin().await?;
-    let adjusted = apply_adjustment(&mut tx, &entry, now_ms()).await;
+    let adjusted = apply_adjustment(&mut tx, &entry, typed_reason, now_ms()).await;
     let (applied, customer) = match adjusted {
         Ok(done) => {
             tx.commit().await?;
@@ -241,11 +244,26 @@ pub async fn adjust_points(
     })
 }
 
+/// The reason as the ledger keeps it: the merchant's words and who acted.
+fn adjustment_reason(typed: &str, actor: &str) -> String {
+    format!("{typed} (by {actor})")
+}
+
+/// Whether the adjustment recorded under the key is the one asked for now
+/// (a retry), whoever of the staff sends it again.
+fn is_same_adjustment(recorded: &ledger::LedgerEntry, points: i64, typed_reason: &str) -> bool {
+    let actor = recorded.actor.as_deref().unwrap_or(ledger::SYSTEM);
+    recorded.kind == ledger::kind::ADJUSTMENT
+        && recorded.points == points
+        && recorded.reason == adjustment_reason(typed_reason, actor)
+}
+
 /// The adjustment's writes, and the customer as they leave it, read in the
 /// same transaction so that nothing after the commit can fail the answer.
 async fn apply_adjustment(
     tx: &mut sqlx::AnyConnection,
     entry: &NewEntry<'_>,
+    typed_reason: &str,
     now: i64,
 ) -> Result<(bool, customers::Customer), ApiError> {
     let known = |c: Option<customers::Customer>| c.ok_or(ApiError::NotFound("no such customer"));
@@ -265,6 +283,24 @@ async fn apply_adjustment(
             }
         }
     };
+    if !applied {
+        // The key was used before (the write above was a no-op): a retry of
+        // that adjustment answers as before, a different one must not be
+        // swallowed. Read after the write attempt, so a concurrent first
+        // use that committed in between is seen too.
+        let recorded = ledger::find_by_source_key(tx, entry.shop_id, entry.source_key).await?;
+        if !recorded.is_some_and(|r| is_same_adjustment(&r, entry.points, typed_reason)) {
+            return Err(ApiError::Unprocessable {
+                message: "this Idempotency-Key was used for a different adjustment \
+                          (other points or reason); nothing was changed"
+                    .into(),
+                errors: Some(json!([{
+                    "field": "Idempotency-Key",
+                    "message": "was used for a different adjustment",
+                }])),
+            });
+        }
+    }
     let customer = known(customers::find_customer(tx, entry.shop_id, entry.customer_id).await?)?;
     Ok((applied, customer))
 }
@@ -449,5 +485,53 @@ pub async fn retry_failed_effect(
         Ok(HttpResponse::Accepted().json(json!({ "status": "queued" })))
     } else {
         Err(ApiError::NotFound("no such failed effect"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{adjustment_reason, is_same_adjustment};
+    use crate::store::ledger::{kind, LedgerEntry};
+
+    fn recorded(points: i64, typed: &str, actor: &str) -> LedgerEntry {
+        LedgerEntry {
+            id: 1,
+            points,
+            kind: kind::ADJUSTMENT.into(),
+            reason: adjustment_reason(typed, actor),
+            source_key: "adjustment:1:key".into(),
+            settings_version: None,
+            order_id: None,
+            actor: Some(actor.into()),
+            spendable_at: None,
+            created_at: 0,
+        }
+    }
+
+    #[test]
+    fn a_retry_with_the_same_points_and_reason_is_the_same_adjustment() {
+        let r = recorded(250, "Goodwill", "staff:1");
+        assert!(is_same_adjustment(&r, 250, "Goodwill"));
+    }
+
+    #[test]
+    fn other_points_or_another_reason_is_a_different_adjustment() {
+        let r = recorded(250, "Goodwill", "staff:1");
+        assert!(!is_same_adjustment(&r, 300, "Goodwill"));
+        assert!(!is_same_adjustment(&r, -250, "Goodwill"));
+        assert!(!is_same_adjustment(&r, 250, "Apology"));
+        // A reason that merely ends like the stored one is not the same.
+        assert!(!is_same_adjustment(&r, 250, "Goodwil"));
+    }
+
+    #[test]
+    fn another_staff_member_retrying_the_same_adjustment_is_a_retry() {
+        let r = recorded(250, "Goodwill", "staff:1");
+        // The stored reason names staff:1; the comparison uses the actor
+        // recorded, not the one retrying.
+        assert!(is_same_adjustment(&r, 250, "Goodwill"));
+        let mut other_kind = recorded(250, "Goodwill", "staff:1");
+        other_kind.kind = kind::EARN.into();
+        assert!(!is_same_adjustment(&other_kind, 250, "Goodwill"));
     }
 }

@@ -34,6 +34,9 @@ use crate::{
 };
 
 const LOGGED_OUT: &str = "log in to your account to answer the survey";
+const NOT_YOURS: &str = "this order belongs to another customer";
+const GUEST_ORDER: &str =
+    "this order was placed without a customer account: it cannot be answered from one";
 
 /// Comments per page of the admin list.
 const COMMENTS_PER_PAGE: i64 = 20;
@@ -107,13 +110,15 @@ pub async fn checkout_nps_status(
             "bonus_points": settings.bonus_points,
         })));
     };
-    let owner = nps::find_order_owner(&mut conn, session.shop_id, order_id)
-        .await?
-        .and_then(|o| o.customer_id);
-    if owner.is_some_and(|c| c != customer_id) {
-        return Err(ApiError::Forbidden(
-            "this order belongs to another customer",
-        ));
+    let order = nps::find_order_owner(&mut conn, session.shop_id, order_id).await?;
+    match order {
+        Some(o) if o.customer_id.is_some_and(|c| c != customer_id) => {
+            return Err(ApiError::Forbidden(NOT_YOURS))
+        }
+        Some(o) if o.known == 1 && o.customer_id.is_none() => {
+            return Err(ApiError::Forbidden(GUEST_ORDER))
+        }
+        _ => {}
     }
     let answer = nps::find_for_order(&mut conn, session.shop_id, order_id)
         .await?
@@ -170,7 +175,8 @@ fn parse_answer(body: &Value, customer_id: i64) -> Result<Answer, ApiError> {
 }
 
 /// `POST /api/checkout/nps` `{"order_id", "score", "comment"?}`: 201 with
-/// the bonus, 409 for an order answered before (nothing changes).
+/// the bonus, 409 for an order answered before, 403 for someone else's
+/// order or a guest order (nothing changes).
 pub async fn checkout_answer_nps(
     session: CheckoutSession,
     body: web::Bytes,
@@ -199,7 +205,8 @@ pub async fn checkout_answer_nps(
                 NpsError::AlreadyAnswered => ApiError::Conflict(
                     "this order was already answered; the first answer is kept".into(),
                 ),
-                NpsError::NotYours => ApiError::Forbidden("this order belongs to another customer"),
+                NpsError::NotYours => ApiError::Forbidden(NOT_YOURS),
+                NpsError::GuestOrder => ApiError::Forbidden(GUEST_ORDER),
                 NpsError::InvalidScore => invalid("score", "must be a whole number from 0 to 10"),
                 NpsError::Db(e) => e.into(),
             });

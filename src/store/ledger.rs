@@ -52,6 +52,23 @@ pub async fn list_for_customer(
     .await
 }
 
+/// The entry recorded for a source key, if any (to tell a retry from a
+/// different request reusing its key).
+pub async fn find_by_source_key(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    source_key: &str,
+) -> Result<Option<LedgerEntry>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, points, kind, reason, source_key, settings_version, order_id, actor, \
+         spendable_at, created_at FROM points_ledger WHERE shop_id = $1 AND source_key = $2",
+    )
+    .bind(shop_id)
+    .bind(source_key)
+    .fetch_optional(conn)
+    .await
+}
+
 /// Entry kinds. Those marked activity reset the expiry clock.
 pub mod kind {
     pub const EARN: &str = "earn";

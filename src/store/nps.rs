@@ -1,21 +1,28 @@
 //! Post-purchase NPS answers. Invariants: one answer per (shop, order), the
 //! first; the score is never changed; the comment is the shopper's free
 //! text and is erased by customers/redact (the score stays, it is not
-//! personal); `credit_state` moves from `waiting` to `credited` or
-//! `refused` once, and a `refused` answer is left out of every figure.
+//! personal); `credit_state` moves from `waiting` to `credited` or `none`
+//! once, when the order is confirmed to be the answering customer's; only
+//! those confirmed answers are in the merchant's figures (a `waiting` one
+//! may name someone else's order, and is deleted if it does).
 
 use serde::Serialize;
 use sqlx::AnyConnection;
 
 /// Where the bonus of an answer stands.
 pub mod credit {
-    /// The order's webhook has not arrived (or named no customer yet).
+    /// The order's webhook has not arrived (or named no customer yet): the
+    /// answer is not known to be about the customer's own order.
     pub const WAITING: &str = "waiting";
     pub const CREDITED: &str = "credited";
-    /// The program offered no bonus when the answer came.
+    /// Confirmed, and the program offered no bonus when the answer came.
     pub const NONE: &str = "none";
-    /// The order turned out to be another customer's.
+    /// The order turned out to be another customer's (older answers only:
+    /// such an answer is deleted now).
     pub const REFUSED: &str = "refused";
+    /// The states of an answer confirmed to be about the customer's own
+    /// order: the only ones counted.
+    pub const COUNTED: [&str; 2] = [CREDITED, NONE];
 }
 
 /// A new answer.
@@ -126,8 +133,8 @@ pub async fn list_for_customer(
     .await
 }
 
-/// Moves a waiting answer's bonus to `state` (`credited` or `refused`);
-/// false when it was not waiting any more.
+/// Moves a waiting answer to `state` (`credited` or `none`); false when it
+/// was not waiting any more. `credited_at` is set only when points moved.
 pub async fn settle_credit(
     conn: &mut AnyConnection,
     shop_id: i64,
@@ -140,7 +147,7 @@ pub async fn settle_credit(
          WHERE shop_id = $3 AND id = $4 AND credit_state = $5",
     )
     .bind(state)
-    .bind(now)
+    .bind((state == credit::CREDITED).then_some(now))
     .bind(shop_id)
     .bind(id)
     .bind(credit::WAITING)
@@ -218,7 +225,7 @@ pub struct Count {
     pub answers: i64,
 }
 
-/// The counted answers of `[from, to)`, refused ones left out.
+/// The counted answers of `[from, to)`: confirmed ones only.
 pub async fn counts(
     conn: &mut AnyConnection,
     shop_id: i64,
@@ -228,13 +235,15 @@ pub async fn counts(
     sqlx::query_as(
         "SELECT answered_at / 86400000 AS day, segment, tier_id, score, \
          CAST(COUNT(*) AS BIGINT) AS answers FROM nps_responses \
-         WHERE shop_id = $1 AND answered_at >= $2 AND answered_at < $3 AND credit_state <> $4 \
+         WHERE shop_id = $1 AND answered_at >= $2 AND answered_at < $3 \
+         AND credit_state IN ($4, $5) \
          GROUP BY answered_at / 86400000, segment, tier_id, score",
     )
     .bind(shop_id)
     .bind(from)
     .bind(to)
-    .bind(credit::REFUSED)
+    .bind(credit::COUNTED[0])
+    .bind(credit::COUNTED[1])
     .fetch_all(conn)
     .await
 }
@@ -253,7 +262,7 @@ pub struct Comment {
     pub answered_at: i64,
 }
 
-/// The comments of `[from, to)`, newest first.
+/// The comments of confirmed answers of `[from, to)`, newest first.
 pub async fn list_comments(
     conn: &mut AnyConnection,
     shop_id: i64,
@@ -271,13 +280,14 @@ pub async fn list_comments(
          LEFT JOIN orders o ON o.shop_id = r.shop_id AND o.order_id = r.order_id \
          LEFT JOIN customers c ON c.shop_id = r.shop_id AND c.customer_id = r.customer_id \
          WHERE r.shop_id = $1 AND r.answered_at >= $2 AND r.answered_at < $3 \
-         AND r.comment IS NOT NULL AND r.credit_state <> $4 \
-         ORDER BY r.answered_at DESC, r.id DESC LIMIT $5 OFFSET $6",
+         AND r.comment IS NOT NULL AND r.credit_state IN ($4, $5) \
+         ORDER BY r.answered_at DESC, r.id DESC LIMIT $6 OFFSET $7",
     )
     .bind(shop_id)
     .bind(from)
     .bind(to)
-    .bind(credit::REFUSED)
+    .bind(credit::COUNTED[0])
+    .bind(credit::COUNTED[1])
     .bind(limit)
     .bind(offset)
     .fetch_all(conn)

@@ -20,12 +20,12 @@ crate::on_both_backends!(
     customers_redact_erases_comments_and_shop_redact_the_answers,
 );
 
-const ALICE: i64 = 7_000_000_000_000_101;
-const BOB: i64 = 7_000_000_000_000_102;
-const BONUS: i64 = 25;
+pub(crate) const ALICE: i64 = 7_000_000_000_000_101;
+pub(crate) const BOB: i64 = 7_000_000_000_000_102;
+pub(crate) const BONUS: i64 = 25;
 
 /// A paid order of `customer`, named `#<id % 100000>`.
-fn order(id: i64, customer: i64) -> Value {
+pub(crate) fn order(id: i64, customer: i64) -> Value {
     let money = |a: &str| json!({ "shop_money": { "amount": a, "currency_code": "USD" } });
     json!({
         "id": id,
@@ -47,13 +47,13 @@ fn order(id: i64, customer: i64) -> Value {
     })
 }
 
-async fn app(backend: Backend) -> TestApp {
+pub(crate) async fn app(backend: Backend) -> TestApp {
     let app = TestApp::spawn(backend).await;
     app.install(SHOP).await;
     app
 }
 
-async fn deliver_order(app: &TestApp, key: &str, body: &Value) {
+pub(crate) async fn deliver_order(app: &TestApp, key: &str, body: &Value) {
     let response = app
         .send("orders/paid", key, body.to_string().as_bytes())
         .await;
@@ -62,7 +62,7 @@ async fn deliver_order(app: &TestApp, key: &str, body: &Value) {
 }
 
 /// POST /api/checkout/nps as `customer` (None: logged out).
-async fn answer(app: &TestApp, customer: Option<i64>, body: Value) -> (u16, Value) {
+pub(crate) async fn answer(app: &TestApp, customer: Option<i64>, body: Value) -> (u16, Value) {
     let response = app
         .http
         .post(format!("{}/api/checkout/nps", app.address))
@@ -75,7 +75,7 @@ async fn answer(app: &TestApp, customer: Option<i64>, body: Value) -> (u16, Valu
     (status, response.json().await.unwrap_or(Value::Null))
 }
 
-async fn status(app: &TestApp, customer: i64, order_id: &str) -> (u16, Value) {
+pub(crate) async fn status(app: &TestApp, customer: i64, order_id: &str) -> (u16, Value) {
     let response = app
         .http
         .get(format!("{}/api/checkout/nps", app.address))
@@ -94,7 +94,7 @@ async fn admin(app: &TestApp, method: Method, path: &str) -> reqwest::RequestBui
         .bearer_auth(session_token(SHOP, Some("1")))
 }
 
-async fn admin_nps(app: &TestApp, query: &str) -> Value {
+pub(crate) async fn admin_nps(app: &TestApp, query: &str) -> Value {
     let response = admin(app, Method::GET, &format!("/api/admin/nps{query}"))
         .await
         .send()
@@ -104,19 +104,19 @@ async fn admin_nps(app: &TestApp, query: &str) -> Value {
     response.json().await.unwrap()
 }
 
-async fn set_nps(app: &TestApp, nps: Value) {
+pub(crate) async fn set_nps(app: &TestApp, nps: Value) {
     app.change_program(SHOP, |settings| settings["nps"] = nps)
         .await;
 }
 
-async fn balance(app: &TestApp, customer: i64) -> i64 {
+pub(crate) async fn balance(app: &TestApp, customer: i64) -> i64 {
     app.count(&format!(
         "SELECT COALESCE(MAX(points_balance + points_pending), 0) FROM customers WHERE customer_id = {customer}"
     ))
     .await
 }
 
-async fn nps_entries(app: &TestApp, order_id: i64) -> i64 {
+pub(crate) async fn nps_entries(app: &TestApp, order_id: i64) -> i64 {
     app.count(&format!(
         "SELECT CAST(COUNT(*) AS BIGINT) FROM points_ledger WHERE source_key = 'nps:{order_id}'"
     ))
@@ -182,6 +182,16 @@ async fn nps_is_computed_from_a_hand_computed_set_of_answers_by_segment_and_tier
         )
         .await;
         assert_eq!(code, 201, "{body}");
+    }
+    // The answers came before their orders: they count once the orders
+    // confirm that each was its customer's.
+    assert_eq!(
+        admin_nps(&app, "?period=30d").await["overall"]["responses"],
+        0
+    );
+    for i in 0..answers.len() as i64 {
+        let (customer, order_id) = (8_000_000_000_000_000 + i, 9_000_000_000_000_000 + i);
+        deliver_order(&app, &format!("order-{i}"), &order(order_id, customer)).await;
     }
     // A segment changed after answering does not move the answer.
     sqlx::query("UPDATE customers SET segment = 'lost'")
@@ -596,10 +606,14 @@ async fn the_flow_trigger_is_received_once_per_answer(backend: Backend) {
     )
     .await;
     assert_eq!(code, 409);
-    // An answer before its order: the order name is not known yet.
+    // An answer before its order: its trigger waits for the order to
+    // confirm that it is the customer's, and then names it.
     let early = 6_600_000_000_000_008_i64;
     let (code, _) = answer(&app, Some(BOB), json!({ "order_id": early, "score": 8 })).await;
     assert_eq!(code, 201);
+    app.send_effects().await;
+    assert_eq!(app.flow_triggers("advocate-nps-response").len(), 1);
+    deliver_order(&app, "early", &order(early, BOB)).await;
     app.send_effects().await;
     app.send_effects().await;
 
@@ -619,7 +633,7 @@ async fn the_flow_trigger_is_received_once_per_answer(backend: Backend) {
         .expect("Bob's trigger");
     assert_eq!(bob["Category"], "passive");
     assert_eq!(bob["Comment"], "");
-    assert_eq!(bob["Order name"], "");
+    assert_eq!(bob["Order name"], format!("#{}", early % 100_000));
 }
 
 async fn customers_redact_erases_comments_and_shop_redact_the_answers(backend: Backend) {
@@ -641,6 +655,9 @@ async fn customers_redact_erases_comments_and_shop_redact_the_answers(backend: B
     )
     .await;
     assert_eq!(code, 201);
+    // Counted once their orders confirm them.
+    deliver_order(&app, "redacted-order", &order(299_938, redacted)).await;
+    deliver_order(&app, "alice-order", &order(777, ALICE)).await;
     let before = admin_nps(&app, "?period=365d").await;
     assert_eq!(before["comments"]["items"].as_array().unwrap().len(), 2);
 
