@@ -46,10 +46,7 @@ pub enum EngineError {
     Db(#[from] sqlx::Error),
 }
 
-/// A customer's Admin API id.
-pub fn customer_gid(customer_id: i64) -> String {
-    format!("gid://shopify/Customer/{customer_id}")
-}
+pub use crate::shopify::customer_gid;
 
 /// One day in milliseconds.
 pub const DAY_MS: i64 = 86_400_000;

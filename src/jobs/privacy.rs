@@ -18,7 +18,8 @@
 use serde_json::Value;
 
 use crate::{
-    engine::customer_gid, shopify::admin::effects::Effect, store::outbox::EffectRedaction,
+    shopify::{admin::effects::Effect, customer_gid, customer_id_of_gid},
+    store::outbox::EffectRedaction,
 };
 
 /// What a body that cannot be scrubbed field by field becomes.
@@ -170,7 +171,7 @@ impl Shopper {
                 rewrite(&Effect::SetMetafields { metafields })
             }
             Effect::FlowTrigger { ref payload, .. }
-                if self.mentions(payload) || contains_number(payload, self.customer_id) =>
+                if self.concerns("", payload) || contains_number(payload, self.customer_id) =>
             {
                 EffectRedaction::Erase
             }
@@ -178,36 +179,22 @@ impl Shopper {
         }
     }
 
-    /// Whether a parsed body concerns the shopper.
+    /// Whether a parsed body concerns the shopper: it names their customer
+    /// id or one of their orders ([`NamedIds`]), or holds their e-mail,
+    /// Admin API id or phone anywhere.
     fn concerns(&self, topic: &str, body: &Value) -> bool {
-        let id = body.get("id").and_then(as_i64);
-        let own_record = match id {
-            Some(id) if topic.starts_with("customers/") => id == self.customer_id,
-            Some(id) if topic.starts_with("orders/") => self.order_ids.contains(&id),
-            _ => false,
-        };
-        own_record || self.mentions(body)
+        let named = NamedIds::of_value(topic, body);
+        named.customers.contains(&self.customer_id)
+            || named.orders.iter().any(|o| self.order_ids.contains(o))
+            || self.contacts_in(body)
     }
 
-    /// Whether the shopper is named anywhere in `value`: by their customer
-    /// id under a customer key, one of their orders under an order key,
-    /// their Admin API id, e-mail or phone anywhere.
-    fn mentions(&self, value: &Value) -> bool {
+    /// Whether the shopper's e-mail, Admin API id or phone is anywhere in
+    /// `value`.
+    fn contacts_in(&self, value: &Value) -> bool {
         match value {
-            Value::Object(map) => map.iter().any(|(key, child)| {
-                let named = match key.as_str() {
-                    "customer" => {
-                        child.get("id").and_then(as_i64) == Some(self.customer_id)
-                            || child.get("admin_graphql_api_id").and_then(Value::as_str)
-                                == Some(customer_gid(self.customer_id).as_str())
-                    }
-                    "customer_id" => as_i64(child) == Some(self.customer_id),
-                    "order_id" => as_i64(child).is_some_and(|o| self.order_ids.contains(&o)),
-                    _ => false,
-                };
-                named || self.mentions(child)
-            }),
-            Value::Array(items) => items.iter().any(|item| self.mentions(item)),
+            Value::Object(map) => map.values().any(|child| self.contacts_in(child)),
+            Value::Array(items) => items.iter().any(|item| self.contacts_in(item)),
             Value::String(text) => self.names_contact(text),
             Value::Number(n) => self.phones.contains(&n.to_string()),
             _ => false,
@@ -279,6 +266,12 @@ impl NamedIds {
             }
             return named;
         };
+        Self::of_value(topic, &value)
+    }
+
+    /// What a parsed body of `topic` names (see [`NamedIds::of`]).
+    fn of_value(topic: &str, value: &Value) -> Self {
+        let mut named = Self::default();
         if let Some(id) = value.get("id").and_then(as_i64) {
             if topic.starts_with("customers/") {
                 push_unique(&mut named.customers, id);
@@ -286,7 +279,7 @@ impl NamedIds {
                 push_unique(&mut named.orders, id);
             }
         }
-        named.collect(&value);
+        named.collect(value);
         named
     }
 
@@ -321,10 +314,7 @@ impl NamedIds {
             }
             Value::Array(items) => items.iter().for_each(|item| self.collect(item)),
             Value::String(text) => {
-                if let Some(id) = text
-                    .strip_prefix(CUSTOMER_GID_PREFIX)
-                    .and_then(|id| id.parse().ok())
-                {
+                if let Some(id) = customer_id_of_gid(text) {
                     push_unique(&mut self.customers, id);
                 }
             }
@@ -332,9 +322,6 @@ impl NamedIds {
         }
     }
 }
-
-/// How a customer's Admin API id begins.
-const CUSTOMER_GID_PREFIX: &str = "gid://shopify/Customer/";
 
 fn push_unique(ids: &mut Vec<i64>, id: i64) {
     if !ids.contains(&id) {

@@ -210,11 +210,7 @@ impl ExtensionTokenVerifier {
         let customer_id = match claims.sub.as_deref() {
             None => None,
             Some(sub) => {
-                let id = sub
-                    .strip_prefix("gid://shopify/Customer/")
-                    .and_then(parse_decimal_id)
-                    .and_then(|id| i64::try_from(id).ok())
-                    .ok_or(SessionTokenError::BadSubject)?;
+                let id = super::customer_id_of_gid(sub).ok_or(SessionTokenError::BadSubject)?;
                 Some(id)
             }
         };
@@ -282,7 +278,7 @@ pub fn extension_claims(
         "jti": hex::encode(rand::random::<[u8; 12]>()),
     });
     if let Some(id) = customer_id {
-        claims["sub"] = format!("gid://shopify/Customer/{id}").into();
+        claims["sub"] = super::customer_gid(id).into();
     }
     claims
 }

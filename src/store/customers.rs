@@ -506,6 +506,14 @@ pub async fn page_ids(
     .await
 }
 
+/// Stores a birthday, creating the customer row if needed, unless the
+/// customer's data was erased.
+const SET_BIRTHDAY: &str =
+    "INSERT INTO customers (shop_id, customer_id, birthday, created_at, updated_at) \
+     VALUES ($1, $2, $3, $4, $4) ON CONFLICT (shop_id, customer_id) DO UPDATE SET \
+     birthday = excluded.birthday, updated_at = excluded.updated_at \
+     WHERE customers.redacted_at IS NULL AND customers.deleted_at IS NULL";
+
 /// Sets (or clears) the birthday, 'MM-DD'. Creates the customer row if
 /// needed. False for an erased customer.
 pub async fn set_birthday(
@@ -515,18 +523,13 @@ pub async fn set_birthday(
     birthday: Option<&str>,
     now: i64,
 ) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query(
-        "INSERT INTO customers (shop_id, customer_id, birthday, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $4) ON CONFLICT (shop_id, customer_id) DO UPDATE SET \
-         birthday = excluded.birthday, updated_at = excluded.updated_at \
-         WHERE customers.redacted_at IS NULL AND customers.deleted_at IS NULL",
-    )
-    .bind(shop_id)
-    .bind(customer_id)
-    .bind(birthday)
-    .bind(now)
-    .execute(conn)
-    .await?;
+    let done = sqlx::query(SET_BIRTHDAY)
+        .bind(shop_id)
+        .bind(customer_id)
+        .bind(birthday)
+        .bind(now)
+        .execute(conn)
+        .await?;
     Ok(done.rows_affected() == 1)
 }
 
@@ -551,13 +554,9 @@ pub async fn set_birthday_once(
     birthday: Option<&str>,
     now: i64,
 ) -> Result<BirthdayOnce, sqlx::Error> {
-    let done = sqlx::query(
-        "INSERT INTO customers (shop_id, customer_id, birthday, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $4) ON CONFLICT (shop_id, customer_id) DO UPDATE SET \
-         birthday = excluded.birthday, updated_at = excluded.updated_at \
-         WHERE customers.redacted_at IS NULL AND customers.deleted_at IS NULL \
-         AND (customers.birthday IS NULL OR customers.birthday = excluded.birthday)",
-    )
+    let done = sqlx::query(&format!(
+        "{SET_BIRTHDAY} AND (customers.birthday IS NULL OR customers.birthday = excluded.birthday)"
+    ))
     .bind(shop_id)
     .bind(customer_id)
     .bind(birthday)

@@ -49,6 +49,22 @@ pub enum Dialect {
     Postgres,
 }
 
+/// Holds a transaction-scoped lock on `key` until the transaction on `conn`
+/// ends: PostgreSQL's advisory lock, for writers in several processes.
+/// SQLite has one writer, which serialises transactions already.
+pub async fn lock_until_commit(
+    conn: &mut sqlx::AnyConnection,
+    key: i64,
+) -> Result<(), sqlx::Error> {
+    if Dialect::of(conn) == Dialect::Postgres {
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(key)
+            .execute(conn)
+            .await?;
+    }
+    Ok(())
+}
+
 impl Dialect {
     /// The dialect of an open connection.
     pub fn of(conn: &sqlx::AnyConnection) -> Self {

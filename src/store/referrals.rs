@@ -6,8 +6,6 @@
 use serde::Serialize;
 use sqlx::AnyConnection;
 
-use super::Dialect;
-
 pub mod status {
     pub const ISSUED: &str = "issued";
     pub const PENDING: &str = "pending";
@@ -112,14 +110,7 @@ const CLAIM_LOCK_NAMESPACE: i64 = 0x5246_0000_0000;
 /// claims. SQLite has one writer, which serialises them already;
 /// PostgreSQL takes a transaction-scoped advisory lock on the shop.
 pub async fn lock_claims(conn: &mut AnyConnection, shop_id: i64) -> Result<(), sqlx::Error> {
-    if Dialect::of(conn) != Dialect::Postgres {
-        return Ok(());
-    }
-    sqlx::query("SELECT pg_advisory_xact_lock($1)")
-        .bind(CLAIM_LOCK_NAMESPACE + shop_id)
-        .execute(conn)
-        .await?;
-    Ok(())
+    super::lock_until_commit(conn, CLAIM_LOCK_NAMESPACE + shop_id).await
 }
 
 /// Friend codes issued since `since` (epoch ms), for one advocate or (with

@@ -297,10 +297,7 @@ impl RefreshLock {
             super::Dialect::Sqlite => Ok(Self { tx: None }),
             super::Dialect::Postgres => {
                 let mut tx = store.begin().await?;
-                sqlx::query("SELECT pg_advisory_xact_lock($1)")
-                    .bind(REFRESH_LOCK_NAMESPACE + shop_id)
-                    .execute(&mut *tx)
-                    .await?;
+                super::lock_until_commit(&mut tx, REFRESH_LOCK_NAMESPACE + shop_id).await?;
                 Ok(Self { tx: Some(tx) })
             }
         }
