@@ -12,6 +12,7 @@
 //! | [`config`] | typed settings from the environment; secrets are never printed |
 //! | [`crypto`] | tokens at rest: AES-256-GCM with key ids for rotation |
 //! | [`app`] | builds the HTTP server, its shared state and the background workers |
+//! | [`service`] | the use cases: one function per request of a merchant, a shopper or Shopify; each owns its transaction |
 //! | [`routes`] | thin HTTP adapters and the guards in front of them; the embedded admin page (`web/admin/`, compiled in) |
 //! | [`shopify`] | Shopify's protocols: shop domains, signatures, webhooks, OAuth, session tokens, token lifecycle |
 //! | [`sandbox`] | Advocate without a Shopify account: own credentials, the stand-in in-process, a demo shop, `simulate` |
@@ -60,6 +61,7 @@ pub mod metrics;
 pub mod ops;
 pub mod routes;
 pub mod sandbox;
+pub mod service;
 pub mod shopify;
 pub mod sim;
 pub mod store;

@@ -11,7 +11,6 @@ use super::{
     storefront::{save_birthday, BirthdayIn},
 };
 use crate::{
-    app::AppState,
     engine::{
         program::{self as program_engine, SaveError},
         redeem::Requester,
@@ -22,6 +21,7 @@ use crate::{
         points::{Points, MAX_ADJUSTMENT},
         settings::ProgramSettings,
     },
+    routes::AppState,
     shopify::query,
     store::{
         customers, data_requests, inbox,

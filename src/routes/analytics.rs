@@ -11,8 +11,8 @@ use crate::{
         metrics::{PeriodKey, Window},
         refresh, winback,
     },
-    app::AppState,
     error::ApiError,
+    routes::AppState,
     shopify::query,
     store::{now_ms, program, winback as episodes},
 };

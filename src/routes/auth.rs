@@ -10,8 +10,8 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use crate::{
-    app::AppState,
     error::ApiError,
+    routes::AppState,
     shopify::query,
     store::{now_ms, oauth_states},
 };

@@ -19,8 +19,8 @@ use actix_web::{dev::Payload, web, FromRequest, HttpRequest};
 use futures_util::future::LocalBoxFuture;
 
 use crate::{
-    app::AppState,
     error::ApiError,
+    routes::AppState,
     shopify::{query, tokens::TokenError, ShopDomain},
     store::shops::{self, ShopCredentials},
 };

@@ -18,7 +18,7 @@ use actix_web::{
     web, HttpRequest, HttpResponse,
 };
 
-use crate::{app::AppState, error::ApiError, shopify::query};
+use crate::{error::ApiError, routes::AppState, shopify::query};
 
 const TEMPLATE: &str = include_str!("../../web/admin/index.html");
 

@@ -5,7 +5,7 @@
 
 use actix_web::{http::header::AUTHORIZATION, web, HttpRequest, HttpResponse};
 
-use crate::{app::AppState, error::ApiError, metrics::CONTENT_TYPE, store::stats};
+use crate::{error::ApiError, metrics::CONTENT_TYPE, routes::AppState, store::stats};
 
 pub async fn get_metrics(
     req: HttpRequest,

@@ -19,6 +19,7 @@ pub mod request_id;
 pub mod sandbox;
 pub mod segments;
 pub mod shopper;
+pub mod state;
 pub mod storefront;
 pub mod webhooks;
 
@@ -29,6 +30,8 @@ use actix_web::{
     middleware::Next,
     web,
 };
+
+pub use state::AppState;
 
 use crate::shopify::{query, ShopDomain};
 

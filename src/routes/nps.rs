@@ -15,7 +15,6 @@ use super::{
 };
 use crate::{
     analytics::metrics::PeriodKey,
-    app::AppState,
     engine::{
         nps::{self as engine, Answer, NpsError, MAX_COMMENT_CHARS},
         rfc3339, DAY_MS,
@@ -25,6 +24,7 @@ use crate::{
         nps::{Category, Summary, Tally, MAX_SCORE},
         segments::Segment,
     },
+    routes::AppState,
     shopify::query,
     store::{
         now_ms,

@@ -4,7 +4,7 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
 
-use crate::{app::AppState, error::ApiError, sandbox, shopify::query};
+use crate::{error::ApiError, routes::AppState, sandbox, shopify::query};
 
 pub async fn session_token(
     req: HttpRequest,

@@ -9,10 +9,10 @@ use serde_json::{json, Value};
 use super::{analytics::period, guards::AdminSession};
 use crate::{
     analytics::metrics::{PeriodKey, Rate},
-    app::AppState,
     engine::{segments as segment_engine, DAY_MS},
     error::ApiError,
     loyalty::segments::Segment,
+    routes::AppState,
     store::{now_ms, program, segments},
 };
 

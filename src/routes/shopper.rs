@@ -9,13 +9,13 @@ use serde::{de::DeserializeOwned, Deserialize};
 use serde_json::{json, Value};
 
 use crate::{
-    app::AppState,
     engine::{
         self,
         redeem::{self, RedeemError, Requester},
     },
     error::ApiError,
     loyalty::{money, settings::RewardValue, tiers},
+    routes::AppState,
     store::{
         customers, now_ms, outbox,
         program::{self, Program},

@@ -12,13 +12,13 @@ use super::{
     shopper::{self, parse_json, RedeemIn},
 };
 use crate::{
-    app::AppState,
     engine::{
         redeem::Requester,
         referrals::{self, ReferralError},
     },
     error::ApiError,
     loyalty::{calendar, referrals::FriendEmail},
+    routes::AppState,
     store::{customers, now_ms},
 };
 

@@ -35,9 +35,9 @@ use actix_web::{
 use futures_util::StreamExt;
 
 use crate::{
-    app::AppState,
     error::ApiError,
     metrics::Rejection,
+    routes::AppState,
     routes::{
         body_budget::Reservation,
         request_id::{record_shop, RequestId},
