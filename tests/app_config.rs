@@ -175,7 +175,7 @@ fn the_scopes_cover_every_admin_operation_and_no_more() {
 /// each key of its payload, and every trigger extension is one Advocate sends.
 #[test]
 fn every_flow_trigger_has_its_extension_and_its_fields() {
-    use advocate::shopify::admin::effects::{Effect, FlowTrigger};
+    use advocate::engine::effects::{Effect, FlowTrigger};
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/extensions");
     let mut declared = BTreeSet::new();
     for entry in std::fs::read_dir(root).unwrap() {

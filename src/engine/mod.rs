@@ -20,6 +20,7 @@
 //! customer's tier) carry a version; a write that lost the race returns
 //! [`EngineError::Conflict`] and the whole step is retried with fresh facts.
 
+pub mod effects;
 pub mod nps;
 pub mod offers;
 pub mod orders;
@@ -34,8 +35,8 @@ pub mod winback;
 use serde_json::json;
 use sqlx::AnyConnection;
 
-use crate::shopify::admin::effects::Effect;
 use crate::store::outbox;
+use effects::Effect;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {

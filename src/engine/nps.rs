@@ -18,8 +18,8 @@ use sqlx::AnyConnection;
 
 use super::enqueue;
 use crate::{
+    engine::effects::FlowTrigger,
     loyalty::nps::Category,
-    shopify::admin::effects::FlowTrigger,
     store::{
         ledger::{self, NewEntry},
         nps::{self, credit, NewResponse},

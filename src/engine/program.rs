@@ -8,8 +8,8 @@ use sqlx::AnyConnection;
 
 use super::{customer_gid, enqueue, EngineError};
 use crate::{
+    engine::effects::Effect,
     loyalty::settings::{FieldError, ProgramSettings},
-    shopify::admin::effects::Effect,
     store::{customers, program},
 };
 

@@ -9,12 +9,12 @@ use sqlx::AnyConnection;
 
 use super::{customer_gid, enqueue, rfc3339, DAY_MS};
 use crate::{
+    engine::effects::{DiscountValue, Effect, FlowTrigger, Refund},
     loyalty::{
         codes, money,
         points::Points,
         settings::{Reward, RewardValue},
     },
-    shopify::admin::effects::{DiscountValue, Effect, FlowTrigger, Refund},
     store::{
         customers,
         ledger::{self, NewEntry},

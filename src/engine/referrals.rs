@@ -10,6 +10,7 @@ use sqlx::AnyConnection;
 
 use super::{customer_gid, enqueue, redeem::discount_value, rfc3339, DAY_MS};
 use crate::{
+    engine::effects::{Effect, FlowTrigger},
     loyalty::{
         codes,
         earning::{Counting, OrderState},
@@ -17,7 +18,6 @@ use crate::{
         referrals::{assess, FriendEmail, Identity, ReferredOrder, Verdict},
         settings::AdvocateReward,
     },
-    shopify::admin::effects::{Effect, FlowTrigger},
     store::{
         customers,
         ledger::{self, NewEntry},

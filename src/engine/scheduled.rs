@@ -24,8 +24,8 @@ use super::{
     winback, EngineError,
 };
 use crate::{
+    engine::effects::{Effect, FlowTrigger, Metafield},
     loyalty::{calendar, settings::TierWindow},
-    shopify::admin::effects::{Effect, FlowTrigger, Metafield},
     store::{
         customers,
         ledger::{self, NewEntry},

@@ -42,15 +42,13 @@ use super::{
     EngineError, DAY_MS,
 };
 use crate::{
+    engine::effects::{Effect, FlowTrigger, Metafield},
     loyalty::{
         segments::{segment_of, History, Segment, Thresholds},
         settings::ProgramSettings,
         winback::{at_risk, median_interval, personal_interval, Purchases},
     },
-    shopify::admin::{
-        api::DEFAULT_BULK_THRESHOLD,
-        effects::{Effect, FlowTrigger, Metafield},
-    },
+    shopify::admin::api::DEFAULT_BULK_THRESHOLD,
     store::{
         outbox,
         program::{self, Program},

@@ -9,11 +9,11 @@ use sqlx::AnyConnection;
 
 use super::{customer_gid, enqueue, EngineError, DAY_MS};
 use crate::{
+    engine::effects::{Effect, FlowTrigger, Metafield},
     loyalty::{
         settings::{TierBasis, TierWindow},
         tiers,
     },
-    shopify::admin::effects::{Effect, FlowTrigger, Metafield},
     store::{
         customers,
         ledger::{self, NewEntry},

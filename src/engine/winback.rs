@@ -22,12 +22,12 @@ use sqlx::AnyConnection;
 
 use super::{customer_gid, enqueue, redeem::discount_value, rfc3339, EngineError, DAY_MS};
 use crate::{
+    engine::effects::Effect,
     loyalty::{
         codes,
         settings::{AdvocateReward, ProgramSettings},
         winback::held_out,
     },
-    shopify::admin::effects::Effect,
     store::{
         ledger::{self, NewEntry},
         orders::OrderRow,

@@ -13,12 +13,10 @@ use futures_util::StreamExt;
 use serde_json::Value;
 
 use crate::{
+    engine::effects::Effect,
     error_text,
     shopify::{
-        admin::{
-            api::{AdminApi, AdminApiError},
-            effects::Effect,
-        },
+        admin::api::{AdminApi, AdminApiError},
         tokens::TokenError,
         ShopDomain,
     },

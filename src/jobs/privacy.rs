@@ -18,7 +18,8 @@
 use serde_json::Value;
 
 use crate::{
-    shopify::{admin::effects::Effect, customer_gid, customer_id_of_gid},
+    engine::effects::Effect,
+    shopify::{customer_gid, customer_id_of_gid},
     store::outbox::EffectRedaction,
 };
 

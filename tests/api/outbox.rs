@@ -4,8 +4,8 @@
 use std::{collections::BTreeSet, sync::Arc, time::Duration};
 
 use advocate::{
+    engine::effects::{DiscountValue, Effect, Refund},
     jobs::outbox::OutboxSender,
-    shopify::admin::effects::{DiscountValue, Effect, Refund},
     sim::Faults,
     store::{ledger, outbox},
 };

@@ -5,12 +5,12 @@
 //! recompute calls it: inside a store transaction.
 
 use advocate::{
+    engine::effects::FlowTrigger,
     engine::{
         rfc3339,
         winback::{entered_at_risk, ordering_key, Offer},
         DAY_MS,
     },
-    shopify::admin::effects::FlowTrigger,
     store::{now_ms, outbox, program},
 };
 use serde_json::{json, Value};

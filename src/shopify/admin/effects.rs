@@ -1,9 +1,7 @@
-//! The Shopify changes Advocate makes, as values the outbox stores and the
-//! sender performs. Each is safe to perform more than once: a discount code
-//! has a deterministic code string (a retry finds the code created before
-//! instead of creating another), tags and metafields are idempotent.
+//! How the engine's effects ([`crate::engine::effects`]) become Admin API
+//! calls. The outbox sender (`crate::jobs::outbox`) performs each effect
+//! through [`Effect::perform`].
 
-use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::{
@@ -11,130 +9,10 @@ use super::{
     client::ShopifyError,
     ops, Document,
 };
-use crate::shopify::ShopDomain;
-
-/// What a discount code takes off.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum DiscountValue {
-    /// A fixed amount in the shop's currency, as a decimal string ("5.00").
-    Amount {
-        amount: String,
-    },
-    /// A share of the order, as a decimal fraction string ("0.1" = 10 %).
-    Percentage {
-        fraction: String,
-    },
-    FreeShipping,
-}
-
-/// Points to give back if a code can never be created.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Refund {
-    pub customer_id: i64,
-    pub points: i64,
-    /// The ledger source key of the refund entry (unique: refunds once).
-    pub source_key: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "effect", rename_all = "snake_case")]
-pub enum Effect {
-    /// A single-use code for one customer (a redeemed reward, a referral).
-    CreateDiscountCode {
-        code: String,
-        title: String,
-        customer_gid: Option<String>,
-        value: DiscountValue,
-        minimum_subtotal: Option<String>,
-        ends_at: Option<String>,
-        refund: Option<Refund>,
-    },
-    AddTags {
-        customer_gid: String,
-        tags: Vec<String>,
-    },
-    RemoveTags {
-        customer_gid: String,
-        tags: Vec<String>,
-    },
-    SetMetafields {
-        metafields: Vec<Metafield>,
-    },
-    /// The VIP perks Function's configuration (perk per tier): written on
-    /// the shop's automatic app discount, which is created the first time
-    /// (`discount_id` is filled in by the sender from what it created
-    /// before, so a retry never creates a second one).
-    SyncVipPerks {
-        /// JSON for the Function: `{"perks": {"gold": 5, ...}, "message"}`.
-        configuration: String,
-        #[serde(default)]
-        discount_id: Option<String>,
-    },
-    /// The same tags added to (or removed from) many customers: a tier
-    /// renamed, a re-sync. Goes as a bulk operation above the threshold.
-    TagMany {
-        customer_gids: Vec<String>,
-        tags: Vec<String>,
-        remove: bool,
-    },
-    /// Starts the merchant's Shopify Flow workflows that begin with one of
-    /// Advocate's triggers ([`FlowTrigger`]).
-    FlowTrigger {
-        handle: String,
-        /// The trigger's fields: `customer_id` for its customer reference,
-        /// and the keys of its custom fields.
-        payload: Value,
-    },
-}
-
-/// Advocate's Shopify Flow triggers: each is an extension
-/// `extensions/flow-{handle}` whose fields the payload fills.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FlowTrigger {
-    TierReached,
-    RewardRedeemed,
-    ReferralCompleted,
-    PointsExpiring,
-    /// A customer entered a behaviour segment; entering "at risk" carries
-    /// the win-back offer, when one was issued.
-    SegmentEntered,
-    NpsResponse,
-}
-
-impl FlowTrigger {
-    pub const ALL: [FlowTrigger; 6] = [
-        FlowTrigger::TierReached,
-        FlowTrigger::RewardRedeemed,
-        FlowTrigger::ReferralCompleted,
-        FlowTrigger::PointsExpiring,
-        FlowTrigger::SegmentEntered,
-        FlowTrigger::NpsResponse,
-    ];
-
-    /// The extension's handle (at most 30 characters, letters, digits and
-    /// hyphens).
-    pub fn handle(self) -> &'static str {
-        match self {
-            FlowTrigger::TierReached => "advocate-tier-reached",
-            FlowTrigger::RewardRedeemed => "advocate-reward-redeemed",
-            FlowTrigger::ReferralCompleted => "advocate-referral-completed",
-            FlowTrigger::PointsExpiring => "advocate-points-expiring",
-            FlowTrigger::SegmentEntered => "advocate-segment-entered",
-            FlowTrigger::NpsResponse => "advocate-nps-response",
-        }
-    }
-
-    /// The effect that fires this trigger for `customer_id` with `fields`
-    /// (the custom fields, by their keys in the extension).
-    pub fn effect(self, customer_id: i64, mut fields: serde_json::Map<String, Value>) -> Effect {
-        fields.insert("customer_id".into(), json!(customer_id));
-        Effect::FlowTrigger {
-            handle: self.handle().to_owned(),
-            payload: Value::Object(fields),
-        }
-    }
-}
+use crate::{
+    engine::effects::{DiscountValue, Effect, Metafield},
+    shopify::ShopDomain,
+};
 
 /// The Function (`extensions/vip-perks`) and where its configuration lives.
 pub const VIP_PERKS_FUNCTION: &str = "vip-perks";
@@ -142,37 +20,7 @@ pub const VIP_PERKS_TITLE: &str = "VIP perks";
 pub const VIP_PERKS_NAMESPACE: &str = "$app:vip-perks";
 pub const VIP_PERKS_KEY: &str = "function-configuration";
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Metafield {
-    pub owner_id: String,
-    pub namespace: String,
-    pub key: String,
-    #[serde(rename = "type")]
-    pub kind: String,
-    pub value: String,
-}
-
 impl Effect {
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Effect::CreateDiscountCode { .. } => "create_discount_code",
-            Effect::AddTags { .. } => "add_tags",
-            Effect::RemoveTags { .. } => "remove_tags",
-            Effect::SetMetafields { .. } => "set_metafields",
-            Effect::TagMany { .. } => "tag_many",
-            Effect::SyncVipPerks { .. } => "sync_vip_perks",
-            Effect::FlowTrigger { .. } => "flow_trigger",
-        }
-    }
-
-    /// Points to give back when this effect fails for good.
-    pub fn refund(&self) -> Option<&Refund> {
-        match self {
-            Effect::CreateDiscountCode { refund, .. } => refund.as_ref(),
-            _ => None,
-        }
-    }
-
     /// Performs the effect; returns what Shopify made (ids) to record.
     pub async fn perform(&self, api: &AdminApi, shop: &ShopDomain) -> Result<Value, AdminApiError> {
         match self {
