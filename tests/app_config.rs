@@ -6,8 +6,12 @@
 use std::collections::BTreeSet;
 
 use advocate::{
-    jobs::topics::{parse_payload, Payload, COMPLIANCE_TOPICS, HANDLED_TOPICS},
-    shopify::{admin::DOCUMENTS, webhook::WebhookTopic},
+    jobs::topics::{COMPLIANCE_TOPICS, HANDLED_TOPICS},
+    shopify::{
+        admin::DOCUMENTS,
+        payloads::{parse_payload, Payload},
+        webhook::WebhookTopic,
+    },
 };
 use apollo_compiler::{executable::Selection, ExecutableDocument, Schema};
 

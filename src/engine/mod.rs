@@ -6,6 +6,7 @@
 //! | module | applies |
 //! |---|---|
 //! | [`orders`] | order and refund webhooks: earning, clawback, cancellation, guest orders |
+//! | [`customers`] | customer accounts: the profile, the signup bonus, guest orders attached |
 //! | [`tiers`] | VIP tier changes with their tags, metafield and entry reward |
 //! | [`redeem`] | rewards redeemed for a single-use discount code |
 //! | [`referrals`] | referral codes, friend discounts, fraud rules, advocate rewards |
@@ -15,11 +16,13 @@
 //! | [`segments`] | behaviour segments with their tags, metafield and Flow trigger |
 //! | [`offers`] | order products, co-purchase pair counts, the shopper's personal offers |
 //! | [`winback`] | at-risk episodes, their offer and holdout, return purchases |
+//! | [`effects`] | the Shopify changes the engine asks for, as the outbox stores them |
 //!
 //! Concurrency: rows that several events may change at once (an order, a
 //! customer's tier) carry a version; a write that lost the race returns
 //! [`EngineError::Conflict`] and the whole step is retried with fresh facts.
 
+pub mod customers;
 pub mod effects;
 pub mod nps;
 pub mod offers;

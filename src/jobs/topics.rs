@@ -1,25 +1,22 @@
 //! One handler per webhook topic. Each runs inside the transaction that also
-//! finishes its inbox row, so its writes commit exactly once. Handlers parse
-//! the body into the typed payload they need; ids are read as 64-bit
-//! integers, never through floating point.
+//! finishes its inbox row, so its writes commit exactly once. Bodies are
+//! parsed before that transaction, by [`crate::shopify::payloads`]; orders,
+//! refunds and customer accounts are the engine's to apply.
 
 use chrono::DateTime;
-use serde::Deserialize;
 use serde_json::json;
 
 use crate::{
-    engine::{
-        orders::{self as orders_engine, OrderEvent},
-        EngineError,
+    engine::{self, customers::CustomerEvent, EngineError},
+    shopify::{
+        payloads::{self, PayloadError},
+        webhook::WebhookTopic,
     },
-    error_text,
-    loyalty::identity,
-    shopify::webhook::WebhookTopic,
     store::{
-        customers::{self, CustomerProfile, Erasure},
+        customers::{self, Erasure},
         data_requests,
         failure::{self, Failure},
-        inbox, ledger, nps, orders, outbox, program, referrals, segments,
+        inbox, ledger, nps, orders, outbox, referrals, segments,
         shops::{self, status as shop_status, Shop},
         winback,
     },
@@ -27,6 +24,9 @@ use crate::{
 use sqlx::AnyConnection;
 
 use super::privacy::{Shopper, DROPPED_BODY};
+
+/// The inbox names the parsed payload and the time parser through here.
+pub use crate::shopify::payloads::{parse_time, Payload};
 
 /// What became of a delivery.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -112,6 +112,13 @@ impl From<EngineError> for HandlerError {
     }
 }
 
+/// A body that does not parse never will: a dead letter at once.
+impl From<PayloadError> for HandlerError {
+    fn from(e: PayloadError) -> Self {
+        HandlerError::Permanent(e.0)
+    }
+}
+
 /// The delivery being applied, as the handlers see it.
 pub struct Delivery<'a> {
     pub inbox_id: i64,
@@ -127,13 +134,7 @@ pub struct Delivery<'a> {
 /// `orders/create` is not among them: a paid order also sends `orders/paid`,
 /// and an unpaid one earns nothing yet; `orders/updated` stays, as the
 /// catch-all that brings late refunds and cancellations.
-pub const ENGINE_TOPICS: [WebhookTopic; 5] = [
-    WebhookTopic::OrdersUpdated,
-    WebhookTopic::OrdersPaid,
-    WebhookTopic::OrdersFulfilled,
-    WebhookTopic::OrdersCancelled,
-    WebhookTopic::RefundsCreate,
-];
+pub const ENGINE_TOPICS: [WebhookTopic; 5] = payloads::ORDER_TOPICS;
 
 /// Every topic with a handler, compliance topics aside:
 /// `shopify.app.toml` subscribes exactly these (a test checks it).
@@ -156,119 +157,10 @@ pub const COMPLIANCE_TOPICS: [WebhookTopic; 3] = [
     WebhookTopic::ShopRedact,
 ];
 
-/// A delivery's body, parsed for its topic. Parsing needs no database, so
-/// it runs before the transaction that applies the payload.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Payload {
-    AppUninstalled,
-    Customer {
-        profile: Box<CustomerProfile>,
-        /// customers/create (a new account: the signup bonus).
-        created: bool,
-    },
-    CustomerDeleted {
-        customer_id: i64,
-    },
-    DataRequest {
-        customer_id: i64,
-        request_id: i64,
-        orders_requested: Vec<i64>,
-    },
-    CustomerRedact {
-        customer_id: i64,
-        orders_to_redact: Vec<i64>,
-        /// The e-mail and phone Shopify sends with the request: they find
-        /// the customer's data in payloads that carry no customer id.
-        email: Option<String>,
-        phone: Option<String>,
-    },
-    ShopRedact,
-    /// An order or refund, for the loyalty engine.
-    Order(OrderEvent),
-    /// Valid JSON on a topic with nothing to do.
-    Unhandled,
-}
-
-impl Payload {
-    /// False when applying it writes nothing but the inbox row.
-    pub fn writes(&self) -> bool {
-        !matches!(self, Payload::Unhandled)
-    }
-}
-
-/// Parses a body for its topic. Errors are permanent: the same bytes will
-/// never parse.
+/// Parses a body for its topic ([`payloads::parse_payload`]). Errors are
+/// permanent: the same bytes will never parse.
 pub fn parse_payload(topic: &WebhookTopic, body: &[u8]) -> Result<Payload, HandlerError> {
-    Ok(match topic {
-        WebhookTopic::AppUninstalled => {
-            parse::<serde::de::IgnoredAny>(body)?;
-            Payload::AppUninstalled
-        }
-        WebhookTopic::CustomersCreate | WebhookTopic::CustomersUpdate => {
-            let c: CustomerPayload = parse(body)?;
-            let (email_hash, phone_hash, address_hash) = identity::hashes(
-                c.email.as_deref(),
-                c.phone.as_deref(),
-                c.default_address.as_ref(),
-            );
-            let profile = CustomerProfile {
-                email_hash,
-                phone_hash,
-                address_hash,
-                customer_id: c.id,
-                email: c.email,
-                first_name: c.first_name,
-                last_name: c.last_name,
-                phone: c.phone,
-                tags: c.tags,
-                email_marketing_state: c.email_marketing_consent.and_then(|s| s.state),
-                sms_marketing_state: c.sms_marketing_consent.and_then(|s| s.state),
-                shopify_created_at: c.created_at.as_deref().and_then(parse_time),
-                shopify_updated_at: c.updated_at.as_deref().and_then(parse_time),
-            };
-            Payload::Customer {
-                profile: Box::new(profile),
-                created: *topic == WebhookTopic::CustomersCreate,
-            }
-        }
-        WebhookTopic::CustomersDelete => Payload::CustomerDeleted {
-            customer_id: parse::<IdOnly>(body)?.id,
-        },
-        WebhookTopic::CustomersDataRequest => {
-            let p: DataRequestPayload = parse(body)?;
-            Payload::DataRequest {
-                customer_id: p.customer.id,
-                request_id: p.data_request.id,
-                orders_requested: p.orders_requested,
-            }
-        }
-        WebhookTopic::CustomersRedact => {
-            let p: RedactPayload = parse(body)?;
-            Payload::CustomerRedact {
-                customer_id: p.customer.id,
-                orders_to_redact: p.orders_to_redact,
-                email: p.customer.email,
-                phone: p.customer.phone,
-            }
-        }
-        WebhookTopic::ShopRedact => {
-            parse::<serde::de::IgnoredAny>(body)?;
-            Payload::ShopRedact
-        }
-        topic if ENGINE_TOPICS.contains(topic) => {
-            parse::<serde::de::IgnoredAny>(body)?;
-            Payload::Order(orders_engine::parse_event(topic, body).map_err(|e| {
-                HandlerError::Permanent(format!(
-                    "unexpected payload: {}",
-                    error_text::payload_error(&e, body)
-                ))
-            })?)
-        }
-        _ => {
-            parse::<serde::de::IgnoredAny>(body)?;
-            Payload::Unhandled
-        }
-    })
+    Ok(payloads::parse_payload(topic, body)?)
 }
 
 /// Applies a parsed payload inside the caller's transaction.
@@ -282,7 +174,7 @@ pub async fn apply(
     }
     match payload {
         Payload::AppUninstalled => uninstall_app(conn, d).await,
-        Payload::Customer { profile, created } => save_customer(conn, d, *profile, created).await,
+        Payload::Customer(event) => save_customer(conn, d, *event).await,
         Payload::CustomerDeleted { customer_id } => {
             customers::erase_personal_data(conn, d.shop.id, customer_id, Erasure::Deleted, d.now)
                 .await?;
@@ -307,7 +199,7 @@ pub async fn apply(
         Payload::ShopRedact => redact_shop(conn, d).await,
         Payload::Order(event) => {
             let order_id = event.order_id();
-            let applied = orders_engine::apply(conn, d.shop.id, event, d.now).await?;
+            let applied = engine::orders::apply(conn, d.shop.id, event, d.now).await?;
             Ok(Handled::about(
                 Outcome::Done,
                 applied.customer_id,
@@ -342,26 +234,6 @@ fn predates_install(d: &Delivery<'_>) -> bool {
     matches!((d.triggered_at, d.shop.installed_at), (Some(at), Some(installed)) if at < installed)
 }
 
-/// Parses a body; the error names what was wrong and where (the JSON path),
-/// never the value it found: it is stored and logged.
-fn parse<'de, T: Deserialize<'de>>(body: &'de [u8]) -> Result<T, HandlerError> {
-    serde_json::from_slice(body).map_err(|e| {
-        let what = error_text::payload_error(&e.to_string(), body);
-        HandlerError::Permanent(if e.is_syntax() || e.is_eof() {
-            format!("body is not valid JSON: {what}")
-        } else {
-            format!("unexpected payload: {what}")
-        })
-    })
-}
-
-/// Shopify timestamps (RFC 3339) as epoch milliseconds.
-pub fn parse_time(raw: &str) -> Option<i64> {
-    DateTime::parse_from_rfc3339(raw.trim())
-        .ok()
-        .map(|t| t.timestamp_millis())
-}
-
 async fn uninstall_app(
     conn: &mut AnyConnection,
     d: &Delivery<'_>,
@@ -377,84 +249,20 @@ async fn uninstall_app(
     Ok(Handled::done())
 }
 
-#[derive(Deserialize)]
-struct CustomerPayload {
-    id: i64,
-    email: Option<String>,
-    first_name: Option<String>,
-    last_name: Option<String>,
-    phone: Option<String>,
-    tags: Option<String>,
-    created_at: Option<String>,
-    updated_at: Option<String>,
-    email_marketing_consent: Option<Consent>,
-    sms_marketing_consent: Option<Consent>,
-    default_address: Option<identity::Address>,
-}
-
-#[derive(Deserialize)]
-struct Consent {
-    state: Option<String>,
-}
-
 async fn save_customer(
     conn: &mut AnyConnection,
     d: &Delivery<'_>,
-    profile: CustomerProfile,
-    created: bool,
+    event: CustomerEvent,
 ) -> Result<Handled, HandlerError> {
-    let shop = d.shop.id;
-    let customer = profile.customer_id;
-    if !customers::upsert_profile(conn, shop, &profile, d.now).await? {
+    let customer = event.profile.customer_id;
+    if !engine::customers::save(conn, d.shop.id, &event, d.now).await? {
         return Ok(Handled::about(
             Outcome::Ignored("an erased customer or an older update".into()),
             Some(customer),
             None,
         ));
     }
-    if created {
-        let program = program::get_program(conn, shop).await?;
-        let points = program.settings.earning.signup_points;
-        if points > 0 {
-            let key = format!("signup:{customer}");
-            let entry = ledger::NewEntry {
-                settings_version: Some(program.version),
-                ..ledger::NewEntry::new(
-                    shop,
-                    customer,
-                    points,
-                    ledger::kind::SIGNUP,
-                    "Welcome: account created",
-                    &key,
-                )
-            };
-            ledger::append(conn, &entry, d.now).await?;
-        }
-    }
-    // Guest orders placed with this email are the customer's now.
-    if let Some(email_hash) = &profile.email_hash {
-        for order_id in orders::guest_orders_for_email(conn, shop, email_hash).await? {
-            let event = OrderEvent::Attach {
-                order_id,
-                customer_id: customer,
-            };
-            orders_engine::apply(conn, shop, event, d.now).await?;
-        }
-    }
     Ok(Handled::about(Outcome::Done, Some(customer), None))
-}
-
-#[derive(Deserialize)]
-struct IdOnly {
-    id: i64,
-}
-
-#[derive(Deserialize)]
-struct DataRequestPayload {
-    customer: IdOnly,
-    #[serde(default)]
-    orders_requested: Vec<i64>,
-    data_request: IdOnly,
 }
 
 async fn export_customer_data(
@@ -508,20 +316,6 @@ async fn export_customer_data(
     )
     .await?;
     Ok(Handled::about(Outcome::Done, Some(customer_id), None))
-}
-
-#[derive(Deserialize)]
-struct RedactPayload {
-    customer: RedactedCustomer,
-    #[serde(default)]
-    orders_to_redact: Vec<i64>,
-}
-
-#[derive(Deserialize)]
-struct RedactedCustomer {
-    id: i64,
-    email: Option<String>,
-    phone: Option<String>,
 }
 
 /// Topics whose handling erases personal data: after a batch that held one
@@ -595,16 +389,4 @@ async fn redact_shop(conn: &mut AnyConnection, d: &Delivery<'_>) -> Result<Handl
     inbox::delete_for_shop(conn, &d.shop.domain, d.inbox_id).await?;
     tracing::info!(shop = %d.shop.domain, "shop data erased");
     Ok(Handled::done())
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn shopify_times_become_epoch_milliseconds() {
-        assert_eq!(
-            super::parse_time("2021-12-31T19:00:00-05:00"),
-            Some(1_640_995_200_000)
-        );
-        assert_eq!(super::parse_time("yesterday"), None);
-    }
 }

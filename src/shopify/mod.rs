@@ -6,6 +6,7 @@ pub mod admin;
 pub mod domain;
 pub mod hmac;
 pub mod oauth;
+pub mod payloads;
 pub mod query;
 pub mod session_token;
 pub mod tokens;

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use advocate::{jobs::topics::parse_payload, shopify::webhook::WebhookTopic};
+use advocate::shopify::{payloads::parse_payload, webhook::WebhookTopic};
 use proptest::{
     prelude::*,
     strategy::ValueTree,
