@@ -13,7 +13,8 @@ use super::{referrals, segments, tiers, winback, EngineError, DAY_MS};
 use crate::{
     loyalty::{
         earning::{
-            AwardState, Channel, Counting, OrderAmounts, OrderSnapshot, OrderState, RefundAmounts,
+            self, AwardState, Channel, Counting, OrderAmounts, OrderSnapshot, OrderState,
+            RefundAmounts, Settlement,
         },
         offers,
     },
@@ -98,7 +99,10 @@ pub struct Applied {
     pub note: Option<String>,
 }
 
-/// Applies one event to its order, in the caller's transaction.
+/// Applies one event to its order, in the caller's transaction: the order
+/// is read (and locked), the event merged, the points settled and moved,
+/// then what follows from an order is updated (referrals, win-back, tier,
+/// segment, survey bonus, co-purchase counts).
 pub async fn apply(
     conn: &mut AnyConnection,
     shop_id: i64,
@@ -106,9 +110,66 @@ pub async fn apply(
     now: i64,
 ) -> Result<Applied, EngineError> {
     let order_id = event.order_id();
+    let (program, mut row) = load(conn, shop_id, &event, now).await?;
+    let step = Step {
+        shop_id,
+        order_id,
+        program: &program,
+        now,
+    };
+    let mut state = to_state(&row, orders::list_refunds(conn, shop_id, order_id).await?);
+    let lines = merge_event(conn, &step, event, &mut row, &mut state).await?;
+    let settlement = settle(conn, &step, &mut row, &mut state).await?;
+    let version = row.version + 1;
+    let mut applied = Applied {
+        customer_id: state.customer_id,
+        points: 0,
+        note: note(&state),
+    };
+    let label = row.name.clone().unwrap_or_else(|| format!("#{order_id}"));
+    if let (Some(s), Some(customer)) = (settlement, state.customer_id) {
+        let movement = PointsMove {
+            customer_id: customer,
+            settlement: s,
+            label: &label,
+            version,
+        };
+        record_movement(conn, &step, &row, movement).await?;
+        applied.points = s.delta;
+    }
+    row.version = version;
+    follow_order(conn, &step, &row, &state, &label).await?;
+    // Last, after the customer's rows: pair rows are shared by every order
+    // of the shop, so they are held for as short a time as possible and
+    // always locked after the customer's, never before.
+    if let Some(lines) = lines {
+        let counted = offers::counted(row.cancelled_at.is_some(), row.is_test == 1);
+        super::offers::record_order(conn, shop_id, order_id, lines.as_deref(), counted).await?;
+    }
+    Ok(applied)
+}
+
+/// What every step of applying one event reads.
+struct Step<'a> {
+    shop_id: i64,
+    order_id: i64,
+    program: &'a Program,
+    now: i64,
+}
+
+/// Locks the order, then reads the program and the stored order (a new row
+/// when the order is not stored yet), with points whose pending period
+/// ended released.
+async fn load(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    event: &OrderEvent,
+    now: i64,
+) -> Result<(Program, OrderRow), EngineError> {
+    let order_id = event.order_id();
     // First, before anything is read: events of one order take turns.
     orders::lock(conn, shop_id, order_id).await?;
-    if let OrderEvent::Order(f) = &event {
+    if let OrderEvent::Order(f) = event {
         program::learn_currency(conn, shop_id, &f.currency).await?;
     }
     let program = program::get_program(conn, shop_id).await?;
@@ -131,17 +192,26 @@ pub async fn apply(
         }
         row.points_state = Some("settled".into());
     }
-    let mut state = to_state(&row, orders::list_refunds(conn, shop_id, order_id).await?);
-    let lines = match &event {
-        OrderEvent::Order(f) => Some(f.lines.clone()),
-        _ => None,
-    };
+    Ok((program, row))
+}
+
+/// Merges the event into the row and the state, storing the refunds it
+/// brings. Answers the order's lines when the event is an order payload
+/// (None inside: the payload listed none).
+async fn merge_event(
+    conn: &mut AnyConnection,
+    step: &Step<'_>,
+    event: OrderEvent,
+    row: &mut OrderRow,
+    state: &mut OrderState,
+) -> Result<Option<Option<Vec<offers::Line>>>, EngineError> {
+    let (shop_id, order_id, now) = (step.shop_id, step.order_id, step.now);
     match event {
         OrderEvent::Order(f) => {
             for (refund_id, refund) in &f.refunds {
                 orders::insert_refund(conn, shop_id, order_id, *refund_id, refund, now).await?;
             }
-            merge_facts(&mut row, &f, now);
+            merge_facts(row, &f, now);
             state.merge_order(OrderSnapshot {
                 customer_id: f.customer_id,
                 amounts: f.amounts,
@@ -152,22 +222,36 @@ pub async fn apply(
                 cancelled: f.cancelled,
                 refunds: f.refunds.iter().copied().collect(),
             });
+            Ok(Some(f.lines))
         }
         OrderEvent::Refund {
             refund_id, amounts, ..
         } => {
             orders::insert_refund(conn, shop_id, order_id, refund_id, &amounts, now).await?;
             state.merge_refund(refund_id, amounts);
+            Ok(None)
         }
         OrderEvent::Attach { customer_id, .. } => {
             if state.customer_id.is_none() {
                 state.customer_id = Some(customer_id);
             }
+            Ok(None)
         }
     }
+}
+
+/// Settles the order's points and saves the row; a row changed by another
+/// writer since it was read is a conflict.
+async fn settle(
+    conn: &mut AnyConnection,
+    step: &Step<'_>,
+    row: &mut OrderRow,
+    state: &mut OrderState,
+) -> Result<Option<Settlement>, EngineError> {
+    let (shop_id, program, now) = (step.shop_id, step.program, step.now);
     // A redacted order, or one whose customer was redacted, keeps no
     // identifiers, whatever arrives late; its points move as for any order.
-    if orders::is_erased(conn, shop_id, order_id, state.customer_id).await? {
+    if orders::is_erased(conn, shop_id, step.order_id, state.customer_id).await? {
         row.email_hash = None;
         row.phone_hash = None;
         row.address_hash = None;
@@ -194,90 +278,110 @@ pub async fn apply(
             .into(),
         );
     }
-    from_state(&mut row, &state, &program);
-    if !orders::save_order(conn, shop_id, &row, now).await? {
-        return Err(EngineError::Conflict(format!("order {order_id}")));
+    from_state(row, state, program);
+    if !orders::save_order(conn, shop_id, row, now).await? {
+        return Err(EngineError::Conflict(format!("order {}", step.order_id)));
     }
-    let version = row.version + 1;
-    let mut applied = Applied {
-        customer_id: state.customer_id,
-        points: 0,
-        note: match &state.award {
-            AwardState::Ineligible(why) => Some(why.clone()),
-            AwardState::Waiting if state.known && state.customer_id.is_none() && state.paid => {
-                Some("guest order: credited when an account with its email appears".into())
-            }
-            _ => None,
-        },
+    Ok(settlement)
+}
+
+/// Why nothing moved for the order, when that is worth saying.
+fn note(state: &OrderState) -> Option<String> {
+    match &state.award {
+        AwardState::Ineligible(why) => Some(why.clone()),
+        AwardState::Waiting if state.known && state.customer_id.is_none() && state.paid => {
+            Some("guest order: credited when an account with its email appears".into())
+        }
+        _ => None,
+    }
+}
+
+/// A settlement's points, for the customer's ledger.
+struct PointsMove<'a> {
+    customer_id: i64,
+    settlement: Settlement,
+    /// The order's name ("#1001"), for the entry's reason.
+    label: &'a str,
+    /// The order's new version: the entry's source key.
+    version: i64,
+}
+
+/// Writes a settlement's ledger entry.
+async fn record_movement(
+    conn: &mut AnyConnection,
+    step: &Step<'_>,
+    row: &OrderRow,
+    m: PointsMove<'_>,
+) -> Result<(), EngineError> {
+    let (order_id, label, s) = (step.order_id, m.label, m.settlement);
+    let reason = match s.movement {
+        earning::Movement::Earned => format!("Order {label}: {} points earned", s.delta),
+        earning::Movement::Refunded => {
+            format!("Refund on order {label}: {} points taken back", -s.delta)
+        }
+        earning::Movement::Cancelled => {
+            format!("Order {label} cancelled: {} points reversed", -s.delta)
+        }
     };
-    let label = row.name.clone().unwrap_or_else(|| format!("#{order_id}"));
-    if let (Some(s), Some(customer)) = (settlement, state.customer_id) {
-        let reason = match s.movement {
-            crate::loyalty::earning::Movement::Earned => {
-                format!("Order {label}: {} points earned", s.delta)
-            }
-            crate::loyalty::earning::Movement::Refunded => {
-                format!("Refund on order {label}: {} points taken back", -s.delta)
-            }
-            crate::loyalty::earning::Movement::Cancelled => {
-                format!("Order {label} cancelled: {} points reversed", -s.delta)
-            }
-        };
-        let source_key = format!("order:{order_id}:v{version}");
-        let pending = row.points_state.as_deref() == Some("pending");
-        ledger::append(
-            conn,
-            &NewEntry {
-                settings_version: row.award_settings_version,
-                order_id: Some(order_id),
-                spendable_at: if pending { row.spendable_at } else { None },
-                ..NewEntry::new(
-                    shop_id,
-                    customer,
-                    s.delta,
-                    s.movement.kind(),
-                    &reason,
-                    &source_key,
-                )
-            },
-            now,
-        )
-        .await?;
-        applied.points = s.delta;
-    }
-    row.version = version;
-    referrals::on_order(conn, &program, shop_id, &row, &state, now).await?;
-    winback::on_order(conn, shop_id, &row, now).await?;
+    let source_key = format!("order:{order_id}:v{}", m.version);
+    let pending = row.points_state.as_deref() == Some("pending");
+    ledger::append(
+        conn,
+        &NewEntry {
+            settings_version: row.award_settings_version,
+            order_id: Some(order_id),
+            spendable_at: if pending { row.spendable_at } else { None },
+            ..NewEntry::new(
+                step.shop_id,
+                m.customer_id,
+                s.delta,
+                s.movement.kind(),
+                &reason,
+                &source_key,
+            )
+        },
+        step.now,
+    )
+    .await?;
+    Ok(())
+}
+
+/// What follows from an order once its points moved: the referral it may
+/// complete, the win-back episode it may end, the customer's tier and
+/// segment, and a survey answer that came before the order's webhook.
+async fn follow_order(
+    conn: &mut AnyConnection,
+    step: &Step<'_>,
+    row: &OrderRow,
+    state: &OrderState,
+    label: &str,
+) -> Result<(), EngineError> {
+    let (shop_id, program, now) = (step.shop_id, step.program, step.now);
+    referrals::on_order(conn, program, shop_id, row, state, now).await?;
+    winback::on_order(conn, shop_id, row, now).await?;
     if let Some(customer) = state.customer_id {
         tiers::reevaluate(
             conn,
             shop_id,
-            &program,
+            program,
             customer,
             now,
             &format!("order {label}"),
         )
         .await?;
-        segments::on_order(conn, shop_id, &program, customer, now).await?;
+        segments::on_order(conn, shop_id, program, customer, now).await?;
     }
     // A survey answer that came before this order's webhook earns its bonus now.
     super::nps::on_order(
         conn,
         shop_id,
-        order_id,
+        step.order_id,
         row.name.as_deref(),
         state.customer_id,
         now,
     )
     .await?;
-    // Last, after the customer's rows: pair rows are shared by every order
-    // of the shop, so they are held for as short a time as possible and
-    // always locked after the customer's, never before.
-    if let Some(lines) = lines {
-        let counted = offers::counted(row.cancelled_at.is_some(), row.is_test == 1);
-        super::offers::record_order(conn, shop_id, order_id, lines.as_deref(), counted).await?;
-    }
-    Ok(applied)
+    Ok(())
 }
 
 /// Folds an order payload's descriptive facts into the row; timestamps and

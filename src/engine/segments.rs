@@ -262,7 +262,6 @@ async fn apply(
     plan: Plan,
     now: i64,
 ) -> Result<Recomputed, EngineError> {
-    let settings = &program.settings;
     let Plan {
         state,
         prefix,
@@ -281,52 +280,108 @@ async fn apply(
         retagged: retag,
         ..Recomputed::default()
     };
-    let run = state.as_ref().map_or(0, |s| s.run) + i64::from(!changes.is_empty() || retag);
-    if let Some((thresholds, derived)) = &measures {
-        segments::save_state(
-            conn,
-            shop_id,
-            &SegmentState {
-                thresholds: thresholds.clone(),
-                derived: *derived,
-                median_interval_ms: median,
-                tag_prefix: prefix.clone(),
-                settings_version: program.version,
-                run,
-                computed_at: now,
-            },
-        )
-        .await?;
-    } else if let Some(state) = &state {
-        // Nobody has a counted order any more: keep the last thresholds.
-        segments::save_state(
-            conn,
-            shop_id,
-            &SegmentState {
-                median_interval_ms: median,
-                tag_prefix: prefix.clone(),
-                settings_version: program.version,
-                run,
-                computed_at: now,
-                ..state.clone()
-            },
-        )
-        .await?;
-    }
+    let w = Writing {
+        shop_id,
+        program,
+        prefix: &prefix,
+        old_prefix: &old_prefix,
+        run: state.as_ref().map_or(0, |s| s.run) + i64::from(!changes.is_empty() || retag),
+        baseline,
+        retag,
+        now,
+    };
+    save_measures(conn, &w, state.as_ref(), measures.as_ref(), median).await?;
     let grouped = baseline
         || retag
         || changes.len() > DEFAULT_BULK_THRESHOLD
         || (!changes.is_empty() && outbox::has_queued(conn, shop_id, RESYNC_ORDERING).await?);
     if !grouped {
         for change in &changes {
-            if apply_one(conn, shop_id, settings, &old_prefix, change, now).await? {
+            if apply_one(conn, shop_id, &program.settings, &old_prefix, change, now).await? {
                 report.changed += 1;
             }
         }
         return Ok(report);
     }
+    report.changed = resync(conn, &w, &standing, changes).await?;
+    tracing::info!(
+        shop_id,
+        changed = report.changed,
+        baseline,
+        retag,
+        "segments re-synced"
+    );
+    Ok(report)
+}
 
-    // A re-sync: the segments first, then the effects grouped by tag.
+/// What every step of writing one plan reads.
+struct Writing<'a> {
+    shop_id: i64,
+    program: &'a Program,
+    prefix: &'a str,
+    /// The prefix of the tags in Shopify now.
+    old_prefix: &'a str,
+    /// This computation's run number: it keys the re-sync's effects.
+    run: i64,
+    /// The shop's first computation.
+    baseline: bool,
+    /// The tag prefix changed: everyone is re-tagged.
+    retag: bool,
+    now: i64,
+}
+
+/// Saves the shop's thresholds and median; without thresholds (nobody has
+/// a counted order any more) the last ones are kept.
+async fn save_measures(
+    conn: &mut AnyConnection,
+    w: &Writing<'_>,
+    state: Option<&SegmentState>,
+    measures: Option<&(Thresholds, bool)>,
+    median: Option<i64>,
+) -> Result<(), EngineError> {
+    if let Some((thresholds, derived)) = measures {
+        segments::save_state(
+            conn,
+            w.shop_id,
+            &SegmentState {
+                thresholds: thresholds.clone(),
+                derived: *derived,
+                median_interval_ms: median,
+                tag_prefix: w.prefix.to_owned(),
+                settings_version: w.program.version,
+                run: w.run,
+                computed_at: w.now,
+            },
+        )
+        .await?;
+    } else if let Some(state) = state {
+        // Nobody has a counted order any more: keep the last thresholds.
+        segments::save_state(
+            conn,
+            w.shop_id,
+            &SegmentState {
+                median_interval_ms: median,
+                tag_prefix: w.prefix.to_owned(),
+                settings_version: w.program.version,
+                run: w.run,
+                computed_at: w.now,
+                ..state.clone()
+            },
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// A re-sync: the segments first, then the effects grouped by tag, the
+/// metafields, and (but for the baseline) the entered triggers. Answers how
+/// many customers moved.
+async fn resync(
+    conn: &mut AnyConnection,
+    w: &Writing<'_>,
+    standing: &[(i64, Option<String>, Option<Segment>)],
+    changes: Vec<Change>,
+) -> Result<u64, EngineError> {
     let moves: Vec<segments::SegmentMove> = changes
         .iter()
         .map(|c| segments::SegmentMove {
@@ -335,33 +390,62 @@ async fn apply(
             to: c.to.map(Segment::slug),
         })
         .collect();
-    let ids: HashMap<i64, i64> = segments::change_segments(conn, shop_id, &moves, baseline, now)
-        .await?
-        .into_iter()
-        .collect();
+    let ids: HashMap<i64, i64> =
+        segments::change_segments(conn, w.shop_id, &moves, w.baseline, w.now)
+            .await?
+            .into_iter()
+            .collect();
     let applied: Vec<(i64, Change)> = changes
         .into_iter()
         .filter_map(|c| ids.get(&c.customer_id).map(|id| (*id, c)))
         .collect();
-    report.changed = applied.len() as u64;
     // A changed prefix re-tags everyone; otherwise only those who moved.
-    let groups = if retag {
+    let groups = if w.retag {
         tag_groups(
             standing
                 .iter()
                 .map(|(customer, was, to)| (*customer, was.as_deref(), *to)),
-            &old_prefix,
-            &prefix,
+            w.old_prefix,
+            w.prefix,
         )
     } else {
         tag_groups(
             applied
                 .iter()
                 .map(|(_, c)| (c.customer_id, c.from.as_deref(), c.to)),
-            &old_prefix,
-            &prefix,
+            w.old_prefix,
+            w.prefix,
         )
     };
+    enqueue_tag_groups(conn, w, groups).await?;
+    let metafields: Vec<Metafield> = applied
+        .iter()
+        .map(|(_, c)| segment_metafield(c.customer_id, c.to))
+        .collect();
+    // One effect: the sender writes it 25 per call, or as one bulk
+    // operation above the bulk threshold.
+    if !metafields.is_empty() {
+        enqueue(
+            conn,
+            w.shop_id,
+            &Effect::SetMetafields { metafields },
+            &format!("segments:r{}:metafields", w.run),
+            Some(RESYNC_ORDERING),
+        )
+        .await?;
+    }
+    if !w.baseline {
+        enqueue_entered(conn, w, &applied).await?;
+    }
+    Ok(applied.len() as u64)
+}
+
+/// One [`Effect::TagMany`] per tag: the removals, then the additions.
+async fn enqueue_tag_groups(
+    conn: &mut AnyConnection,
+    w: &Writing<'_>,
+    groups: [BTreeMap<String, Vec<String>>; 2],
+) -> Result<(), EngineError> {
     for (remove, groups) in [true, false].into_iter().zip(groups) {
         for (tag, customer_gids) in groups {
             let effect = Effect::TagMany {
@@ -372,55 +456,42 @@ async fn apply(
             let verb = if remove { "remove" } else { "add" };
             enqueue(
                 conn,
-                shop_id,
+                w.shop_id,
                 &effect,
-                &format!("segments:r{run}:{verb}:{tag}"),
+                &format!("segments:r{}:{verb}:{tag}", w.run),
                 Some(RESYNC_ORDERING),
             )
             .await?;
         }
     }
-    let metafields: Vec<Metafield> = applied
-        .iter()
-        .map(|(_, c)| segment_metafield(c.customer_id, c.to))
-        .collect();
-    // One effect: the sender writes it 25 per call, or as one bulk
-    // operation above the bulk threshold.
-    if !metafields.is_empty() {
+    Ok(())
+}
+
+/// The segment-entered trigger of each re-synced customer who entered a
+/// segment (with the win-back offer entering at-risk makes); `applied` are
+/// (segment change id, change).
+async fn enqueue_entered(
+    conn: &mut AnyConnection,
+    w: &Writing<'_>,
+    applied: &[(i64, Change)],
+) -> Result<(), EngineError> {
+    let settings = &w.program.settings;
+    for (id, change) in applied {
+        let Some(to) = change.to else { continue };
+        let offer =
+            offer_on_entry(conn, w.shop_id, settings, change.customer_id, to, w.now).await?;
+        let trigger = entered_trigger(change.customer_id, to, change.from.as_deref(), &offer);
+        // After the customer's win-back code, on their key.
         enqueue(
             conn,
-            shop_id,
-            &Effect::SetMetafields { metafields },
-            &format!("segments:r{run}:metafields"),
-            Some(RESYNC_ORDERING),
+            w.shop_id,
+            &trigger,
+            &format!("segment-change:{id}:flow"),
+            Some(&winback::ordering_key(change.customer_id)),
         )
         .await?;
     }
-    if !baseline {
-        for (id, change) in &applied {
-            let Some(to) = change.to else { continue };
-            let offer =
-                offer_on_entry(conn, shop_id, settings, change.customer_id, to, now).await?;
-            let trigger = entered_trigger(change.customer_id, to, change.from.as_deref(), &offer);
-            // After the customer's win-back code, on their key.
-            enqueue(
-                conn,
-                shop_id,
-                &trigger,
-                &format!("segment-change:{id}:flow"),
-                Some(&winback::ordering_key(change.customer_id)),
-            )
-            .await?;
-        }
-    }
-    tracing::info!(
-        shop_id,
-        changed = report.changed,
-        baseline,
-        retag,
-        "segments re-synced"
-    );
-    Ok(report)
+    Ok(())
 }
 
 /// The tags a re-sync removes and adds, each with its customers' ids:

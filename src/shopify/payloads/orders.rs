@@ -167,18 +167,7 @@ fn add_amount(total: &mut i64, part: i64) -> Result<(), String> {
 /// cancelled) or a refunds/create delivery into the engine's event.
 pub(super) fn parse_event(topic: &WebhookTopic, body: &[u8]) -> Result<OrderEvent, String> {
     if *topic == WebhookTopic::RefundsCreate {
-        let r: RefundPayload = serde_json::from_slice(body).map_err(|e| e.to_string())?;
-        let currency = r
-            .refund_line_items
-            .iter()
-            .find_map(|l| l.subtotal_set.as_ref()?.shop_money.currency_code.clone());
-        let amounts = refund_amounts(&r, currency.as_deref().unwrap_or(DEFAULT_CURRENCY))?;
-        return Ok(OrderEvent::Refund {
-            order_id: r.order_id,
-            refund_id: r.id,
-            currency,
-            amounts,
-        });
+        return parse_refund(body);
     }
     let o: OrderPayload = serde_json::from_slice(body).map_err(|e| e.to_string())?;
     let fallback = o
@@ -230,16 +219,36 @@ pub(super) fn parse_event(topic: &WebhookTopic, body: &[u8]) -> Result<OrderEven
         address_hash,
         discount_codes: o.discount_codes.into_iter().map(|d| d.code).collect(),
         refunds,
-        lines: o.line_items.map(|lines| {
-            lines
-                .into_iter()
-                .map(|l| offers::Line {
-                    product_id: l.product_id,
-                    variant_id: l.variant_id,
-                    title: l.title.or(l.name).unwrap_or_default(),
-                    quantity: l.current_quantity.unwrap_or(l.quantity),
-                })
-                .collect()
-        }),
+        lines: o
+            .line_items
+            .map(|lines| lines.into_iter().map(line).collect()),
     })))
+}
+
+/// A refunds/create delivery. Its currency is its lines' (when none names
+/// one, the amounts are read in [`DEFAULT_CURRENCY`]'s minor units).
+fn parse_refund(body: &[u8]) -> Result<OrderEvent, String> {
+    let r: RefundPayload = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+    let currency = r
+        .refund_line_items
+        .iter()
+        .find_map(|l| l.subtotal_set.as_ref()?.shop_money.currency_code.clone());
+    let amounts = refund_amounts(&r, currency.as_deref().unwrap_or(DEFAULT_CURRENCY))?;
+    Ok(OrderEvent::Refund {
+        order_id: r.order_id,
+        refund_id: r.id,
+        currency,
+        amounts,
+    })
+}
+
+/// An order line, with its quantity after edits and refunds when the
+/// payload has it.
+fn line(l: LinePayload) -> offers::Line {
+    offers::Line {
+        product_id: l.product_id,
+        variant_id: l.variant_id,
+        title: l.title.or(l.name).unwrap_or_default(),
+        quantity: l.current_quantity.unwrap_or(l.quantity),
+    }
 }
