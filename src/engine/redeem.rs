@@ -213,6 +213,30 @@ fn replay(done: Redemption, reward_id: &str) -> Result<Redeemed, RedeemError> {
     })
 }
 
+/// Gives a redemption's points back when its code can never be created
+/// (the outbox gave up on the effect), in the caller's transaction. The
+/// refund's source key makes it happen once; false when it already did.
+pub async fn give_back(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    refund: &Refund,
+    now: i64,
+) -> Result<bool, sqlx::Error> {
+    ledger::append(
+        conn,
+        &NewEntry::new(
+            shop_id,
+            refund.customer_id,
+            refund.points,
+            ledger::kind::REFUND,
+            "reward code could not be created; points returned",
+            &refund.source_key,
+        ),
+        now,
+    )
+    .await
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
