@@ -25,7 +25,8 @@ use sqlx::AnyConnection;
 
 use super::privacy::{Shopper, DROPPED_BODY};
 
-/// The inbox names the parsed payload and the time parser through here.
+/// The parsed payload and Shopify's time parser, as the inbox processor
+/// names them.
 pub use crate::shopify::payloads::{parse_time, Payload};
 
 /// What became of a delivery.
