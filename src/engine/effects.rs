@@ -12,6 +12,10 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+/// Below this many customers, one Admin API call each is quicker than one
+/// bulk operation; above it, [`Effect::TagMany`] goes as a bulk run.
+pub const DEFAULT_BULK_THRESHOLD: usize = 250;
+
 /// What a discount code takes off.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]

@@ -48,7 +48,6 @@ use crate::{
         settings::ProgramSettings,
         winback::{at_risk, median_interval, personal_interval, Purchases},
     },
-    shopify::admin::api::DEFAULT_BULK_THRESHOLD,
     store::{
         outbox,
         program::{self, Program},
@@ -293,7 +292,7 @@ async fn apply(
     save_measures(conn, &w, state.as_ref(), measures.as_ref(), median).await?;
     let grouped = baseline
         || retag
-        || changes.len() > DEFAULT_BULK_THRESHOLD
+        || changes.len() > super::effects::DEFAULT_BULK_THRESHOLD
         || (!changes.is_empty() && outbox::has_queued(conn, shop_id, RESYNC_ORDERING).await?);
     if !grouped {
         for change in &changes {

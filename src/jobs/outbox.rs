@@ -20,7 +20,7 @@ use crate::{
         tokens::TokenError,
         ShopDomain,
     },
-    store::{ledger, now_ms, outbox, shops, Store},
+    store::{now_ms, outbox, shops, Store},
 };
 
 /// Effects claimed at once, and performed concurrently, by one sender.
@@ -228,19 +228,7 @@ impl OutboxSender {
             .ok()
             .and_then(|e| e.refund().cloned());
         if let Some(refund) = refund {
-            ledger::append(
-                tx,
-                &ledger::NewEntry::new(
-                    row.shop_id,
-                    refund.customer_id,
-                    refund.points,
-                    ledger::kind::REFUND,
-                    "reward code could not be created; points returned",
-                    &refund.source_key,
-                ),
-                now_ms(),
-            )
-            .await?;
+            crate::engine::redeem::give_back(tx, row.shop_id, &refund, now_ms()).await?;
         }
         Ok(true)
     }

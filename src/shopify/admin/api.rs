@@ -36,8 +36,7 @@ pub struct AdminApi {
     pub uploads: reqwest::Client,
 }
 
-/// Below this many customers, one call each is quicker than a bulk run.
-pub const DEFAULT_BULK_THRESHOLD: usize = 250;
+pub use crate::engine::effects::DEFAULT_BULK_THRESHOLD;
 
 impl AdminApi {
     pub fn new(client: AdminClient, tokens: Arc<ShopTokens>) -> Self {
