@@ -7,6 +7,7 @@
 //! |---|---|
 //! | [`orders`] | order and refund webhooks: earning, clawback, cancellation, guest orders |
 //! | [`tiers`] | VIP tier changes with their tags, metafield and entry reward |
+//! | [`adjustments`] | the merchant's manual point adjustments |
 //! | [`redeem`] | rewards redeemed for a single-use discount code |
 //! | [`referrals`] | referral codes, friend discounts, fraud rules, advocate rewards |
 //! | [`nps`] | post-purchase survey answers, their Flow trigger and bonus points |
@@ -20,6 +21,7 @@
 //! customer's tier) carry a version; a write that lost the race returns
 //! [`EngineError::Conflict`] and the whole step is retried with fresh facts.
 
+pub mod adjustments;
 pub mod nps;
 pub mod offers;
 pub mod orders;
