@@ -195,3 +195,40 @@ pub(crate) async fn view_on(
         offers,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::{Balance, LoggedOut, Missing, RewardAmount};
+
+    #[test]
+    fn a_logged_out_shopper_is_told_so() {
+        let answer = Balance::LoggedOut(LoggedOut { logged_in: false });
+        assert_eq!(
+            serde_json::to_value(answer).unwrap(),
+            json!({ "logged_in": false })
+        );
+    }
+
+    #[test]
+    fn amounts_are_text_percentages_numbers_and_missing_says_which() {
+        let amount = RewardAmount::Amount("5.00".into());
+        assert_eq!(serde_json::to_value(amount).unwrap(), json!("5.00"));
+        let percent = RewardAmount::Percent(15);
+        assert_eq!(serde_json::to_value(percent).unwrap(), json!(15));
+        let spend = Missing::Spend {
+            amount: "12.50".into(),
+            currency: "EUR".into(),
+        };
+        assert_eq!(
+            serde_json::to_value(spend).unwrap(),
+            json!({ "amount": "12.50", "currency": "EUR" })
+        );
+        let points = Missing::Points { points: 40 };
+        assert_eq!(
+            serde_json::to_value(points).unwrap(),
+            json!({ "points": 40 })
+        );
+    }
+}

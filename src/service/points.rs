@@ -99,3 +99,30 @@ pub async fn adjust_points(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::validate;
+    use crate::loyalty::points::MAX_ADJUSTMENT;
+
+    #[test]
+    fn points_and_reason_are_checked_together() {
+        assert_eq!(validate(Some(250), "Goodwill").unwrap().get(), 250);
+        let fields = |e: Vec<crate::loyalty::settings::FieldError>| {
+            e.into_iter().map(|f| f.field).collect::<Vec<_>>()
+        };
+        assert_eq!(
+            fields(validate(Some(0), "Goodwill").unwrap_err()),
+            ["points"]
+        );
+        assert_eq!(
+            fields(validate(Some(MAX_ADJUSTMENT + 1), "").unwrap_err()),
+            ["points", "reason"]
+        );
+        assert_eq!(
+            fields(validate(None, &"x".repeat(501)).unwrap_err()),
+            ["points", "reason"]
+        );
+        assert_eq!(fields(validate(Some(-5), "").unwrap_err()), ["reason"]);
+    }
+}

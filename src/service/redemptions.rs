@@ -223,3 +223,34 @@ async fn send_code(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::CodeStatus;
+    use crate::store::outbox::EffectStatus;
+
+    #[test]
+    fn a_sent_code_is_active_a_refused_one_failed_and_the_rest_pending() {
+        assert_eq!(CodeStatus::of(Some(EffectStatus::Done)), CodeStatus::Active);
+        assert_eq!(
+            CodeStatus::of(Some(EffectStatus::Failed)),
+            CodeStatus::Failed
+        );
+        assert_eq!(
+            CodeStatus::of(Some(EffectStatus::Queued)),
+            CodeStatus::Pending
+        );
+        assert_eq!(CodeStatus::of(None), CodeStatus::Pending);
+        let names: Vec<String> = [CodeStatus::Active, CodeStatus::Failed, CodeStatus::Pending]
+            .iter()
+            .map(|s| {
+                serde_json::to_value(s)
+                    .unwrap()
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect();
+        assert_eq!(names, ["active", "failed", "pending"]);
+    }
+}

@@ -350,3 +350,22 @@ pub async fn purge_done(store: &Store, before: i64) -> Result<u64, sqlx::Error> 
             .rows_affected(),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{status, EffectStatus};
+
+    #[test]
+    fn stored_statuses_read_as_their_variant() {
+        assert_eq!(
+            EffectStatus::parse(status::QUEUED),
+            Some(EffectStatus::Queued)
+        );
+        assert_eq!(EffectStatus::parse(status::DONE), Some(EffectStatus::Done));
+        assert_eq!(
+            EffectStatus::parse(status::FAILED),
+            Some(EffectStatus::Failed)
+        );
+        assert_eq!(EffectStatus::parse("sending"), None);
+    }
+}
