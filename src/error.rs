@@ -127,3 +127,146 @@ impl From<sqlx::Error> for ApiError {
         Self::Internal(e.into())
     }
 }
+
+/// A list of fields at fault, as the 422 answer carries it.
+fn field_errors(errors: &[crate::loyalty::settings::FieldError]) -> Option<serde_json::Value> {
+    Some(json!(errors))
+}
+
+/// One field at fault.
+fn field_error(field: &str, message: &str) -> Option<serde_json::Value> {
+    Some(json!([{ "field": field, "message": message }]))
+}
+
+// service::customers
+impl From<crate::service::customers::CustomerError> for ApiError {
+    fn from(e: crate::service::customers::CustomerError) -> Self {
+        use crate::service::customers::CustomerError;
+        match e {
+            CustomerError::UnknownCustomer => Self::NotFound("no such customer"),
+            CustomerError::Db(e) => e.into(),
+        }
+    }
+}
+
+impl From<crate::service::customers::BirthdayError> for ApiError {
+    fn from(e: crate::service::customers::BirthdayError) -> Self {
+        use crate::service::customers::BirthdayError;
+        match e {
+            BirthdayError::Invalid => Self::Unprocessable {
+                message: e.to_string(),
+                errors: field_error("birthday", "must be a date as MM-DD"),
+            },
+            BirthdayError::UnknownCustomer => Self::NotFound("no such customer"),
+            BirthdayError::AlreadySet => Self::Conflict(e.to_string()),
+            BirthdayError::Db(e) => e.into(),
+        }
+    }
+}
+
+// service::operations
+impl From<crate::service::operations::RetryError> for ApiError {
+    fn from(e: crate::service::operations::RetryError) -> Self {
+        use crate::service::operations::RetryError;
+        match e {
+            RetryError::NoSuchFailedWebhook => Self::NotFound("no such failed webhook"),
+            RetryError::NoSuchFailedEffect => Self::NotFound("no such failed effect"),
+            RetryError::Db(e) => e.into(),
+        }
+    }
+}
+
+// service::points
+impl From<crate::service::points::AdjustError> for ApiError {
+    fn from(e: crate::service::points::AdjustError) -> Self {
+        use crate::{engine::adjustments::AdjustmentError, service::points::AdjustError};
+        match e {
+            AdjustError::Invalid(errors) => Self::Unprocessable {
+                message: "the adjustment is not valid".into(),
+                errors: field_errors(&errors),
+            },
+            AdjustError::Refused(e) => match e {
+                AdjustmentError::UnknownCustomer => Self::NotFound("no such customer"),
+                AdjustmentError::NotEnoughPoints | AdjustmentError::BalanceOutOfRange => {
+                    Self::Conflict(e.to_string())
+                }
+                AdjustmentError::KeyReused => Self::Unprocessable {
+                    message: e.to_string(),
+                    errors: field_error("Idempotency-Key", "was used for a different adjustment"),
+                },
+                AdjustmentError::Db(e) => e.into(),
+            },
+            AdjustError::Db(e) => e.into(),
+        }
+    }
+}
+
+// service::program
+impl From<crate::engine::program::SaveError> for ApiError {
+    fn from(e: crate::engine::program::SaveError) -> Self {
+        use crate::engine::program::SaveError;
+        match e {
+            SaveError::Invalid(errors) => Self::Unprocessable {
+                message: "the settings are not valid".into(),
+                errors: field_errors(&errors),
+            },
+            SaveError::Stale { .. } => Self::Conflict(e.to_string()),
+            SaveError::Engine(e) => Self::Internal(e.into()),
+        }
+    }
+}
+
+// service::redemptions
+impl From<crate::service::redemptions::RedeemError> for ApiError {
+    fn from(e: crate::service::redemptions::RedeemError) -> Self {
+        use crate::service::redemptions::RedeemError;
+        match e {
+            RedeemError::UnknownReward(_) => Self::NotFound("no such reward"),
+            RedeemError::NotEnoughPoints { .. } => Self::Conflict(e.to_string()),
+            RedeemError::KeyReused => Self::Unprocessable {
+                message: e.to_string(),
+                errors: None,
+            },
+            RedeemError::UnknownCustomer => Self::NotFound("no such customer"),
+            RedeemError::Db(e) => e.into(),
+        }
+    }
+}
+
+// service::referrals
+impl From<crate::service::referrals::DecideError> for ApiError {
+    fn from(e: crate::service::referrals::DecideError) -> Self {
+        use crate::service::referrals::DecideError;
+        match e {
+            DecideError::NotAwaiting => Self::NotFound("no such referral awaiting a decision"),
+            DecideError::Db(e) => e.into(),
+        }
+    }
+}
+
+impl From<crate::service::referrals::ClaimError> for ApiError {
+    fn from(e: crate::service::referrals::ClaimError) -> Self {
+        use crate::{engine::referrals::ReferralError, service::referrals::ClaimError};
+        match e {
+            ClaimError::InvalidEmail => Self::Unprocessable {
+                message: e.to_string(),
+                errors: field_error("email", "must be an email address"),
+            },
+            ClaimError::Refused(e) => match e {
+                ReferralError::UnknownCode => Self::NotFound("no such referral code"),
+                ReferralError::Disabled => Self::NotFound("referrals are not offered by this shop"),
+                // One answer for both, so the claim cannot be used to learn
+                // whether an email has bought from the shop.
+                ReferralError::SelfReferral | ReferralError::NotNew => Self::Unprocessable {
+                    message: "this referral offer is for new customers only".into(),
+                    errors: None,
+                },
+                ReferralError::TooManyClaims { retry_after_secs } => {
+                    Self::TooManyRequests { retry_after_secs }
+                }
+                ReferralError::Db(e) => e.into(),
+            },
+            ClaimError::Db(e) => e.into(),
+        }
+    }
+}

@@ -8,6 +8,7 @@
 //! | [`orders`] | order and refund webhooks: earning, clawback, cancellation, guest orders |
 //! | [`customers`] | customer accounts: the profile, the signup bonus, guest orders attached |
 //! | [`tiers`] | VIP tier changes with their tags, metafield and entry reward |
+//! | [`adjustments`] | the merchant's manual point adjustments |
 //! | [`redeem`] | rewards redeemed for a single-use discount code |
 //! | [`referrals`] | referral codes, friend discounts, fraud rules, advocate rewards |
 //! | [`nps`] | post-purchase survey answers, their Flow trigger and bonus points |
@@ -22,6 +23,7 @@
 //! customer's tier) carry a version; a write that lost the race returns
 //! [`EngineError::Conflict`] and the whole step is retried with fresh facts.
 
+pub mod adjustments;
 pub mod customers;
 pub mod effects;
 pub mod nps;

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 use super::{
     guards::{AdminSession, CheckoutSession},
-    shopper::parse_json,
+    input::parse_json,
 };
 use crate::{
     analytics::metrics::PeriodKey,

@@ -5,21 +5,20 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
-use serde_json::json;
 
 use super::{
     guards::{CheckoutSession, ProxyRequest},
-    shopper::{self, parse_json, RedeemIn},
+    input::{idempotency_key_or, parse_json},
 };
 use crate::{
-    engine::{
-        redeem::Requester,
-        referrals::{self, ReferralError},
-    },
+    engine::redeem::Requester,
     error::ApiError,
-    loyalty::{calendar, referrals::FriendEmail},
     routes::AppState,
-    store::{customers, now_ms},
+    service::{
+        customers, loyalty,
+        redemptions::{self, RedeemRequest},
+        referrals,
+    },
 };
 
 const LOGGED_OUT: &str = "log in to your account to use loyalty points";
@@ -28,22 +27,51 @@ fn customer(id: Option<i64>) -> Result<i64, ApiError> {
     id.ok_or(ApiError::Unauthorized(LOGGED_OUT))
 }
 
-async fn balance(
-    state: &AppState,
-    shop_id: i64,
-    customer_id: Option<i64>,
-) -> Result<HttpResponse, ApiError> {
-    let Some(customer_id) = customer_id else {
-        return Ok(HttpResponse::Ok().json(json!({ "logged_in": false })));
-    };
-    Ok(HttpResponse::Ok().json(shopper::loyalty_view(state, shop_id, customer_id).await?))
-}
-
+/// `GET /api/checkout/balance`.
 pub async fn checkout_balance(
     session: CheckoutSession,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    balance(&state, session.shop_id, session.customer_id).await
+    let balance = loyalty::balance(&state.store, session.shop_id, session.customer_id).await?;
+    Ok(HttpResponse::Ok().json(balance))
+}
+
+#[derive(Deserialize)]
+struct RedeemIn {
+    reward_id: String,
+    /// When the `Idempotency-Key` header cannot be sent.
+    #[serde(default)]
+    idempotency_key: Option<String>,
+}
+
+/// A shopper's redemption through `channel`: 201 when made now, 200 for a
+/// replay of the same key.
+async fn redeem(
+    state: &AppState,
+    req: &HttpRequest,
+    body: &[u8],
+    (shop_id, customer_id): (i64, Option<i64>),
+    channel: &str,
+) -> Result<HttpResponse, ApiError> {
+    let customer_id = customer(customer_id)?;
+    let input: RedeemIn = parse_json(body)?;
+    let key = idempotency_key_or(req, input.idempotency_key.as_deref())?;
+    let request = RedeemRequest {
+        shop_id,
+        customer_id,
+        reward_id: &input.reward_id,
+        key: &key,
+        who: Requester {
+            channel,
+            actor: "shopper",
+        },
+    };
+    let redeemed = redemptions::redeem_as_shopper(&state.store, &state.outbox, request).await?;
+    Ok(if redeemed.replayed {
+        HttpResponse::Ok().json(redeemed)
+    } else {
+        HttpResponse::Created().json(redeemed)
+    })
 }
 
 /// `POST /api/checkout/redeem` `{"reward_id"}` with an `Idempotency-Key`.
@@ -53,29 +81,17 @@ pub async fn checkout_redeem(
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let customer_id = customer(session.customer_id)?;
-    let input: RedeemIn = parse_json(&body)?;
-    let key = shopper::idempotency_key_or(&req, input.idempotency_key.as_deref())?;
-    let who = Requester {
-        channel: "checkout",
-        actor: "shopper",
-    };
-    shopper::redeem_for(
-        &state,
-        session.shop_id,
-        customer_id,
-        &input.reward_id,
-        &key,
-        who,
-    )
-    .await
+    let who = (session.shop_id, session.customer_id);
+    redeem(&state, &req, &body, who, "checkout").await
 }
 
+/// `GET /proxy/balance`.
 pub async fn proxy_balance(
     request: ProxyRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    balance(&state, request.shop_id, request.customer_id).await
+    let balance = loyalty::balance(&state.store, request.shop_id, request.customer_id).await?;
+    Ok(HttpResponse::Ok().json(balance))
 }
 
 /// `POST /proxy/redeem` `{"reward_id"}` with an `Idempotency-Key`.
@@ -85,70 +101,18 @@ pub async fn proxy_redeem(
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let customer_id = customer(request.customer_id)?;
-    let input: RedeemIn = parse_json(&body)?;
-    let key = shopper::idempotency_key_or(&req, input.idempotency_key.as_deref())?;
-    let who = Requester {
-        channel: "storefront",
-        actor: "shopper",
-    };
-    shopper::redeem_for(
-        &state,
-        request.shop_id,
-        customer_id,
-        &input.reward_id,
-        &key,
-        who,
-    )
-    .await
+    let who = (request.shop_id, request.customer_id);
+    redeem(&state, &req, &body, who, "storefront").await
 }
 
 #[derive(Deserialize)]
-pub struct BirthdayIn {
+struct BirthdayIn {
     /// "MM-DD", or null to clear.
-    pub birthday: Option<String>,
+    birthday: Option<String>,
 }
 
-/// A birthday as given ("MM-DD"), normalised; 422 when it is no date.
-fn valid_birthday(input: &BirthdayIn) -> Result<Option<String>, ApiError> {
-    match input.birthday.as_deref() {
-        None => Ok(None),
-        Some(raw) => {
-            let (m, d) = calendar::parse_birthday(raw).ok_or_else(|| ApiError::Unprocessable {
-                message: "birthday must be a date as MM-DD".into(),
-                errors: Some(
-                    json!([{ "field": "birthday", "message": "must be a date as MM-DD" }]),
-                ),
-            })?;
-            Ok(Some(format!("{m:02}-{d:02}")))
-        }
-    }
-}
-
-/// Validates a birthday ("MM-DD") and stores it for the customer.
-pub async fn save_birthday(
-    state: &AppState,
-    shop_id: i64,
-    customer_id: i64,
-    input: BirthdayIn,
-) -> Result<HttpResponse, ApiError> {
-    let birthday = valid_birthday(&input)?;
-    let mut conn = state.store.writer().acquire().await?;
-    if !customers::set_birthday(
-        &mut conn,
-        shop_id,
-        customer_id,
-        birthday.as_deref(),
-        now_ms(),
-    )
-    .await?
-    {
-        return Err(ApiError::NotFound("no such customer"));
-    }
-    Ok(HttpResponse::Ok().json(json!({ "birthday": birthday })))
-}
-
-/// `POST /proxy/birthday` `{"birthday": "MM-DD"}`.
+/// `POST /proxy/birthday` `{"birthday": "MM-DD"}`: set once by the
+/// shopper; the shop can change it.
 pub async fn proxy_birthday(
     request: ProxyRequest,
     body: web::Bytes,
@@ -156,28 +120,14 @@ pub async fn proxy_birthday(
 ) -> Result<HttpResponse, ApiError> {
     let customer_id = customer(request.customer_id)?;
     let input: BirthdayIn = parse_json(&body)?;
-    let birthday = valid_birthday(&input)?;
-    // Shoppers set their birthday once; moving it around to collect the
-    // bonus again is for the merchant to allow. One conditional write, so
-    // racing requests cannot each set another date.
-    let mut conn = state.store.writer().acquire().await?;
-    match customers::set_birthday_once(
-        &mut conn,
+    let saved = customers::set_own_birthday(
+        &state.store,
         request.shop_id,
         customer_id,
-        birthday.as_deref(),
-        now_ms(),
+        input.birthday.as_deref(),
     )
-    .await?
-    {
-        customers::BirthdayOnce::Set => {
-            Ok(HttpResponse::Ok().json(json!({ "birthday": birthday })))
-        }
-        customers::BirthdayOnce::AlreadySet => Err(ApiError::Conflict(
-            "your birthday is already set; the shop can change it".into(),
-        )),
-        customers::BirthdayOnce::Erased => Err(ApiError::NotFound("no such customer")),
-    }
+    .await?;
+    Ok(HttpResponse::Ok().json(saved))
 }
 
 /// `GET /proxy/referral`: the shopper's referral code and share link.
@@ -186,20 +136,22 @@ pub async fn proxy_referral(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let customer_id = customer(request.customer_id)?;
-    let mut conn = state.store.writer().acquire().await?;
-    let code = referrals::code_for(&mut conn, request.shop_id, customer_id, now_ms()).await?;
-    Ok(HttpResponse::Ok().json(json!({
-        "code": code,
-        "link": referrals::share_link(request.shop.as_str(), &code),
-    })))
+    let link = referrals::referral_link(
+        &state.store,
+        request.shop_id,
+        request.shop.as_str(),
+        customer_id,
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(link))
 }
 
 #[derive(Deserialize)]
-pub struct ClaimIn {
+struct ClaimIn {
     /// The advocate's referral code (from the `?ref=` link).
-    pub code: String,
+    code: String,
     /// The friend's email: one discount per friend, and new customers only.
-    pub email: String,
+    email: String,
 }
 
 /// `POST /proxy/referrals/claim` `{"code", "email"}`: the friend's discount.
@@ -210,50 +162,10 @@ pub async fn proxy_claim_referral(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let input: ClaimIn = parse_json(&body)?;
-    let Some(email) = FriendEmail::parse(&input.email) else {
-        return Err(ApiError::Unprocessable {
-            message: "a valid email is required".into(),
-            errors: Some(json!([{ "field": "email", "message": "must be an email address" }])),
-        });
-    };
-    let mut tx = state.store.begin().await?;
-    let issued = referrals::issue_friend_code(
-        &mut tx,
-        request.shop_id,
-        input.code.trim(),
-        &email,
-        now_ms(),
-    )
-    .await;
-    let issued = match issued {
-        Ok(issued) => {
-            tx.commit().await?;
-            issued
-        }
-        Err(e) => {
-            tx.rollback().await?;
-            return Err(match e {
-                ReferralError::UnknownCode => ApiError::NotFound("no such referral code"),
-                ReferralError::Disabled => {
-                    ApiError::NotFound("referrals are not offered by this shop")
-                }
-                // One answer for both, so the claim cannot be used to learn
-                // whether an email has bought from the shop.
-                ReferralError::SelfReferral | ReferralError::NotNew => ApiError::Unprocessable {
-                    message: "this referral offer is for new customers only".into(),
-                    errors: None,
-                },
-                ReferralError::TooManyClaims { retry_after_secs } => {
-                    ApiError::TooManyRequests { retry_after_secs }
-                }
-                ReferralError::Db(e) => e.into(),
-            });
-        }
-    };
-    Ok(HttpResponse::Ok().json(json!({
-        "code": issued.code,
-        "expires_at": crate::engine::rfc3339(issued.expires_at),
-    })))
+    let discount =
+        referrals::claim_friend_discount(&state.store, request.shop_id, &input.code, &input.email)
+            .await?;
+    Ok(HttpResponse::Ok().json(discount))
 }
 
 /// CORS preflight for checkout extensions, which call from Shopify's

@@ -9,3 +9,11 @@
 //! contract) or a typed error; [`crate::error::ApiError`] maps every error
 //! to its HTTP status in one place. The routes are adapters around these
 //! functions: parse, call one use case, serialize.
+
+pub mod customers;
+pub mod loyalty;
+pub mod operations;
+pub mod points;
+pub mod program;
+pub mod redemptions;
+pub mod referrals;

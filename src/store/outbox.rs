@@ -135,17 +135,41 @@ pub async fn claim_by_key(
     .await
 }
 
-/// The state of an effect: (status, result JSON).
-pub async fn status_of(
+/// Where an effect is: waiting to be sent (or sent again), sent, or given
+/// up on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EffectStatus {
+    Queued,
+    Done,
+    Failed,
+}
+
+impl EffectStatus {
+    /// The status stored in the `status` column; None for any other text.
+    pub fn parse(stored: &str) -> Option<Self> {
+        match stored {
+            status::QUEUED => Some(Self::Queued),
+            status::DONE => Some(Self::Done),
+            status::FAILED => Some(Self::Failed),
+            _ => None,
+        }
+    }
+}
+
+/// The status of the effect with `idempotency_key`; None when there is no
+/// such effect (or its status is not one of [`status`]).
+pub async fn effect_status(
     conn: &mut AnyConnection,
     shop_id: i64,
     idempotency_key: &str,
-) -> Result<Option<(String, Option<String>)>, sqlx::Error> {
-    sqlx::query_as("SELECT status, result FROM outbox WHERE shop_id = $1 AND idempotency_key = $2")
-        .bind(shop_id)
-        .bind(idempotency_key)
-        .fetch_optional(conn)
-        .await
+) -> Result<Option<EffectStatus>, sqlx::Error> {
+    let stored: Option<String> =
+        sqlx::query_scalar("SELECT status FROM outbox WHERE shop_id = $1 AND idempotency_key = $2")
+            .bind(shop_id)
+            .bind(idempotency_key)
+            .fetch_optional(conn)
+            .await?;
+    Ok(stored.as_deref().and_then(EffectStatus::parse))
 }
 
 /// Records success. False when the lease was lost.
@@ -325,4 +349,23 @@ pub async fn purge_done(store: &Store, before: i64) -> Result<u64, sqlx::Error> 
             .await?
             .rows_affected(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{status, EffectStatus};
+
+    #[test]
+    fn stored_statuses_read_as_their_variant() {
+        assert_eq!(
+            EffectStatus::parse(status::QUEUED),
+            Some(EffectStatus::Queued)
+        );
+        assert_eq!(EffectStatus::parse(status::DONE), Some(EffectStatus::Done));
+        assert_eq!(
+            EffectStatus::parse(status::FAILED),
+            Some(EffectStatus::Failed)
+        );
+        assert_eq!(EffectStatus::parse("sending"), None);
+    }
 }

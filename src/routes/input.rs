@@ -1,0 +1,34 @@
+//! What the route handlers share to read a request: the JSON body and the
+//! client's idempotency key.
+
+use actix_web::HttpRequest;
+use serde::de::DeserializeOwned;
+
+use crate::error::ApiError;
+
+/// Parses a JSON body with a clear 400 when it does not fit.
+pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))
+}
+
+/// The client's `Idempotency-Key` header: 1-200 visible characters.
+pub fn idempotency_key(req: &HttpRequest) -> Result<String, ApiError> {
+    idempotency_key_or(req, None)
+}
+
+/// The `Idempotency-Key` header, or else `from_body` (the app proxy may not
+/// pass custom headers through, so storefront calls also send the key in
+/// the JSON body).
+pub fn idempotency_key_or(req: &HttpRequest, from_body: Option<&str>) -> Result<String, ApiError> {
+    req.headers()
+        .get("Idempotency-Key")
+        .and_then(|v| v.to_str().ok())
+        .or(from_body)
+        .map(str::trim)
+        .filter(|k| (1..=200).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic()))
+        .map(str::to_owned)
+        .ok_or(ApiError::BadRequest(
+            "an idempotency key (Idempotency-Key header or \"idempotency_key\", 1-200 visible characters) is required".into(),
+        ))
+}

@@ -1,0 +1,234 @@
+//! The shopper's loyalty view: balance, tier, next tier, rewards, personal
+//! offers and referral code, as checkout, the storefront and the admin
+//! customer page show it.
+
+use serde::Serialize;
+use sqlx::AnyConnection;
+
+use crate::{
+    engine,
+    loyalty::{
+        money,
+        settings::{Reward, RewardValue, TierBasis},
+        tiers,
+    },
+    store::{customers, now_ms, program, program::Program, referrals, Store},
+};
+
+/// The balance answer: the loyalty view of a logged-in shopper, or a
+/// logged-out answer that says so.
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum Balance {
+    LoggedOut(LoggedOut),
+    Member(Box<LoyaltyView>),
+}
+
+/// `{"logged_in": false}`.
+#[derive(Debug, Clone, Serialize)]
+pub struct LoggedOut {
+    pub logged_in: bool,
+}
+
+/// The logged-in shopper's loyalty view.
+#[derive(Debug, Clone, Serialize)]
+pub struct LoyaltyView {
+    /// Always true.
+    pub logged_in: bool,
+    pub points_balance: i64,
+    pub points_pending: i64,
+    /// The current tier; null without one.
+    pub tier: Option<TierView>,
+    /// The next tier and what is missing to reach it; null at the top.
+    pub next_tier: Option<NextTier>,
+    pub rewards: Vec<RewardView>,
+    /// Null until the shopper has asked for a code.
+    pub referral_code: Option<String>,
+    /// "MM-DD", or null.
+    pub birthday: Option<String>,
+    pub offers: engine::offers::Offers,
+}
+
+/// A tier as shoppers see it.
+#[derive(Debug, Clone, Serialize)]
+pub struct TierView {
+    pub id: String,
+    pub name: String,
+    pub perk_percent: u32,
+    pub multiplier_percent: u32,
+}
+
+/// The next tier: its id, name and what the shopper still needs.
+#[derive(Debug, Clone, Serialize)]
+pub struct NextTier {
+    pub id: String,
+    pub name: String,
+    pub missing: Missing,
+}
+
+/// What is missing to reach a tier: spend (a decimal amount and its
+/// currency) or points earned, by the program's tier basis.
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum Missing {
+    Spend { amount: String, currency: String },
+    Points { points: i64 },
+}
+
+/// A reward as shoppers see it.
+#[derive(Debug, Clone, Serialize)]
+pub struct RewardView {
+    pub id: String,
+    pub name: String,
+    /// `amount_off`, `percentage_off` or `free_shipping`.
+    pub kind: &'static str,
+    /// The decimal amount off, the percentage off, or null (free shipping).
+    pub value: Option<RewardAmount>,
+    pub points_cost: i64,
+    pub minimum_order: Option<String>,
+    pub valid_days: u32,
+    /// Whether the balance covers the cost.
+    pub affordable: bool,
+    pub currency: String,
+}
+
+/// A reward's value: a decimal amount (string) or a percentage (number).
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum RewardAmount {
+    Amount(String),
+    Percent(u32),
+}
+
+impl RewardView {
+    fn new(program: &Program, r: &Reward, balance: i64) -> Self {
+        let (kind, value) = match &r.value {
+            RewardValue::AmountOff { amount } => {
+                ("amount_off", Some(RewardAmount::Amount(amount.clone())))
+            }
+            RewardValue::PercentageOff { percent } => {
+                ("percentage_off", Some(RewardAmount::Percent(*percent)))
+            }
+            RewardValue::FreeShipping => ("free_shipping", None),
+        };
+        Self {
+            id: r.id.clone(),
+            name: r.name.clone(),
+            kind,
+            value,
+            points_cost: r.points_cost,
+            minimum_order: r.minimum_order.clone(),
+            valid_days: r.valid_days,
+            affordable: balance >= r.points_cost,
+            currency: program.currency.clone(),
+        }
+    }
+}
+
+/// `GET /api/checkout/balance`, `GET /proxy/balance`: the view of the
+/// logged-in shopper, or the logged-out answer.
+pub async fn balance(
+    store: &Store,
+    shop_id: i64,
+    customer_id: Option<i64>,
+) -> Result<Balance, sqlx::Error> {
+    let Some(customer_id) = customer_id else {
+        return Ok(Balance::LoggedOut(LoggedOut { logged_in: false }));
+    };
+    let mut conn = store.reader().acquire().await?;
+    let view = view_on(&mut conn, shop_id, customer_id).await?;
+    Ok(Balance::Member(Box::new(view)))
+}
+
+/// The customer's loyalty view, read on `conn` (a customer the shop has
+/// not seen has no points, no tier and no birthday).
+pub(crate) async fn view_on(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    customer_id: i64,
+) -> Result<LoyaltyView, sqlx::Error> {
+    let program = program::get_program(conn, shop_id).await?;
+    let customer = customers::find_customer(conn, shop_id, customer_id).await?;
+    let (balance, pending, tier_id, birthday) = customer.map_or((0, 0, None, None), |c| {
+        (c.points_balance, c.points_pending, c.tier_id, c.birthday)
+    });
+    let standing = engine::tiers::standing(conn, shop_id, &program, customer_id, now_ms()).await?;
+    let exp = program.exponent();
+    let tier = tiers::level(&program.settings.tiers, tier_id.as_deref()).map(|l| TierView {
+        id: l.id.clone(),
+        name: l.name.clone(),
+        perk_percent: l.perk_percent,
+        multiplier_percent: l.multiplier_percent,
+    });
+    let next_tier = tiers::next_tier(&program.settings.tiers, exp, standing).map(|(l, missing)| {
+        let missing = match program.settings.tiers.basis {
+            TierBasis::Spend => Missing::Spend {
+                amount: money::format_minor(missing, exp),
+                currency: program.currency.clone(),
+            },
+            TierBasis::PointsEarned => Missing::Points { points: missing },
+        };
+        NextTier {
+            id: l.id.clone(),
+            name: l.name.clone(),
+            missing,
+        }
+    });
+    let rewards = program
+        .settings
+        .rewards
+        .iter()
+        .map(|r| RewardView::new(&program, r, balance))
+        .collect();
+    let referral_code = referrals::find_code(conn, shop_id, customer_id).await?;
+    let offers =
+        engine::offers::offers_for(conn, shop_id, &program.settings, customer_id, balance).await?;
+    Ok(LoyaltyView {
+        logged_in: true,
+        points_balance: balance,
+        points_pending: pending,
+        tier,
+        next_tier,
+        rewards,
+        referral_code,
+        birthday,
+        offers,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::{Balance, LoggedOut, Missing, RewardAmount};
+
+    #[test]
+    fn a_logged_out_shopper_is_told_so() {
+        let answer = Balance::LoggedOut(LoggedOut { logged_in: false });
+        assert_eq!(
+            serde_json::to_value(answer).unwrap(),
+            json!({ "logged_in": false })
+        );
+    }
+
+    #[test]
+    fn amounts_are_text_percentages_numbers_and_missing_says_which() {
+        let amount = RewardAmount::Amount("5.00".into());
+        assert_eq!(serde_json::to_value(amount).unwrap(), json!("5.00"));
+        let percent = RewardAmount::Percent(15);
+        assert_eq!(serde_json::to_value(percent).unwrap(), json!(15));
+        let spend = Missing::Spend {
+            amount: "12.50".into(),
+            currency: "EUR".into(),
+        };
+        assert_eq!(
+            serde_json::to_value(spend).unwrap(),
+            json!({ "amount": "12.50", "currency": "EUR" })
+        );
+        let points = Missing::Points { points: 40 };
+        assert_eq!(
+            serde_json::to_value(points).unwrap(),
+            json!({ "points": 40 })
+        );
+    }
+}

@@ -1,0 +1,75 @@
+//! What the merchant sees of the app's own work: data requests, and the
+//! webhooks and Shopify effects that failed for good, with their retry.
+
+use crate::store::{
+    data_requests::{self, DataRequest},
+    inbox::{self, FailedDelivery},
+    outbox::{self, FailedEffect},
+    Store,
+};
+
+/// How many failed webhooks the merchant sees at once (newest first).
+const FAILED_WEBHOOKS_SHOWN: i64 = 100;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RetryError {
+    #[error("no such failed webhook")]
+    NoSuchFailedWebhook,
+    #[error("no such failed effect")]
+    NoSuchFailedEffect,
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+}
+
+/// The shop's GDPR data requests.
+pub async fn list_data_requests(
+    store: &Store,
+    shop_id: i64,
+) -> Result<Vec<DataRequest>, sqlx::Error> {
+    let mut conn = store.reader().acquire().await?;
+    data_requests::list_data_requests(&mut conn, shop_id).await
+}
+
+/// The shop's webhooks that failed for good.
+pub async fn list_failed_webhooks(
+    store: &Store,
+    shop_domain: &str,
+) -> Result<Vec<FailedDelivery>, sqlx::Error> {
+    inbox::list_failed(store, shop_domain, FAILED_WEBHOOKS_SHOWN).await
+}
+
+/// Queues a failed webhook of the shop again.
+pub async fn retry_failed_webhook(
+    store: &Store,
+    shop_domain: &str,
+    inbox_id: i64,
+) -> Result<(), RetryError> {
+    if inbox::retry_failed(store, shop_domain, inbox_id).await? {
+        Ok(())
+    } else {
+        Err(RetryError::NoSuchFailedWebhook)
+    }
+}
+
+/// The shop's Shopify effects that failed for good.
+pub async fn list_failed_effects(
+    store: &Store,
+    shop_id: i64,
+) -> Result<Vec<FailedEffect>, sqlx::Error> {
+    let mut conn = store.reader().acquire().await?;
+    outbox::list_failed(&mut conn, shop_id).await
+}
+
+/// Queues a failed Shopify effect of the shop again.
+pub async fn retry_failed_effect(
+    store: &Store,
+    shop_id: i64,
+    effect_id: i64,
+) -> Result<(), RetryError> {
+    let mut conn = store.writer().acquire().await?;
+    if outbox::retry_failed(&mut conn, shop_id, effect_id).await? {
+        Ok(())
+    } else {
+        Err(RetryError::NoSuchFailedEffect)
+    }
+}
