@@ -25,40 +25,7 @@ impl Effect {
     pub async fn perform(&self, api: &AdminApi, shop: &ShopDomain) -> Result<Value, AdminApiError> {
         match self {
             Effect::CreateDiscountCode { code, .. } => {
-                let (free_shipping, input) = self.discount_input();
-                let variables = ops::DiscountVariables { discount: input };
-                let payload = if free_shipping {
-                    api.call::<ops::DiscountCodeFreeShippingCreateData>(
-                        shop,
-                        super::DISCOUNT_CODE_FREE_SHIPPING_CREATE,
-                        variables,
-                    )
-                    .await?
-                    .payload
-                } else {
-                    api.call::<ops::DiscountCodeBasicCreateData>(
-                        shop,
-                        super::DISCOUNT_CODE_BASIC_CREATE,
-                        variables,
-                    )
-                    .await?
-                    .payload
-                };
-                if let Some(node) = payload.node.filter(|_| payload.user_errors.is_empty()) {
-                    return Ok(json!({ "discount_id": node.id }));
-                }
-                let errors = payload.user_errors;
-                if !errors.iter().any(|e| e.code.as_deref() == Some("TAKEN")) {
-                    return Err(ShopifyError::UserErrors(errors).into());
-                }
-                // Created by an earlier attempt whose answer was lost.
-                let found: ops::DiscountByCodeData = api
-                    .call(shop, super::DISCOUNT_BY_CODE, ops::CodeVariables { code })
-                    .await?;
-                match found.node {
-                    Some(node) => Ok(json!({ "discount_id": node.id, "found_existing": true })),
-                    None => Err(ShopifyError::UserErrors(errors).into()),
-                }
+                self.create_discount_code(api, shop, code).await
             }
             Effect::AddTags { customer_gid, tags } => {
                 tag(api, shop, super::TAGS_ADD, customer_gid, tags).await
@@ -70,73 +37,15 @@ impl Effect {
                 customer_gids,
                 tags,
                 remove,
-            } => {
-                let document = if *remove {
-                    super::TAGS_REMOVE
-                } else {
-                    super::TAGS_ADD
-                };
-                if customer_gids.len() < api.bulk_threshold {
-                    for gid in customer_gids {
-                        tag(api, shop, document, gid, tags).await?;
-                    }
-                    return Ok(json!({ "customers": customer_gids.len() }));
-                }
-                let variables: Vec<Value> = customer_gids
-                    .iter()
-                    .map(|gid| json!({ "id": gid, "tags": tags }))
-                    .collect();
-                let id = run_bulk(api, shop, document, &variables).await?;
-                Ok(json!({ "bulk_operation": id, "customers": customer_gids.len() }))
-            }
+            } => tag_many(api, shop, customer_gids, tags, *remove).await,
             Effect::SyncVipPerks {
                 configuration,
-                discount_id,
-            } => {
-                if let Some(id) = discount_id {
-                    let variables = ops::MetafieldsSetVariables {
-                        metafields: vec![ops::MetafieldInput {
-                            owner_id: id,
-                            namespace: VIP_PERKS_NAMESPACE,
-                            key: VIP_PERKS_KEY,
-                            kind: "json",
-                            value: configuration,
-                        }],
-                    };
-                    let data: ops::MetafieldsSetData =
-                        api.call(shop, super::METAFIELDS_SET, variables).await?;
-                    data.payload.into_result()?;
-                    return Ok(json!({ "discount_id": id, "updated": true }));
-                }
-                let input = json!({
-                    "title": VIP_PERKS_TITLE,
-                    "functionHandle": VIP_PERKS_FUNCTION,
-                    "discountClasses": ["ORDER"],
-                    "startsAt": "2020-01-01T00:00:00Z",
-                    "combinesWith": { "orderDiscounts": false, "productDiscounts": true, "shippingDiscounts": true },
-                    "metafields": [{
-                        "namespace": VIP_PERKS_NAMESPACE,
-                        "key": VIP_PERKS_KEY,
-                        "type": "json",
-                        "value": configuration,
-                    }],
-                });
-                let data: ops::DiscountAutomaticAppCreateData = api
-                    .call(
-                        shop,
-                        super::DISCOUNT_AUTOMATIC_APP_CREATE,
-                        ops::DiscountVariables { discount: input },
-                    )
-                    .await?;
-                match data
-                    .payload
-                    .discount
-                    .filter(|_| data.payload.user_errors.is_empty())
-                {
-                    Some(d) => Ok(json!({ "discount_id": d.discount_id, "created": true })),
-                    None => Err(ShopifyError::UserErrors(data.payload.user_errors).into()),
-                }
-            }
+                discount_id: Some(id),
+            } => update_vip_perks(api, shop, id, configuration).await,
+            Effect::SyncVipPerks {
+                configuration,
+                discount_id: None,
+            } => create_vip_perks(api, shop, configuration).await,
             Effect::FlowTrigger { handle, payload } => {
                 let data: ops::FlowTriggerReceiveData = api
                     .call(
@@ -149,28 +58,53 @@ impl Effect {
                 Ok(json!({ "flow_trigger": handle }))
             }
             Effect::SetMetafields { metafields } if metafields.len() >= api.bulk_threshold => {
-                // A re-sync: 25 per line (metafieldsSet's limit), as one bulk
-                // operation outside the per-call rate limit.
-                let variables: Vec<Value> = metafields
-                    .chunks(25)
-                    .map(|chunk| json!({ "metafields": chunk.iter().map(metafield_input).collect::<Vec<_>>() }))
-                    .collect();
-                let id = run_bulk(api, shop, super::METAFIELDS_SET, &variables).await?;
-                Ok(json!({ "bulk_operation": id, "metafields": metafields.len() }))
+                set_metafields_in_bulk(api, shop, metafields).await
             }
-            Effect::SetMetafields { metafields } => {
-                let mut written = 0;
-                for chunk in metafields.chunks(25) {
-                    let variables = ops::MetafieldsSetVariables {
-                        metafields: chunk.iter().map(metafield_input).collect(),
-                    };
-                    let data: ops::MetafieldsSetData =
-                        api.call(shop, super::METAFIELDS_SET, variables).await?;
-                    data.payload.into_result()?;
-                    written += chunk.len();
-                }
-                Ok(json!({ "metafields": written }))
-            }
+            Effect::SetMetafields { metafields } => set_metafields(api, shop, metafields).await,
+        }
+    }
+
+    /// Creates the code; a code an earlier attempt created (its answer
+    /// lost) is found and reported instead of failing.
+    async fn create_discount_code(
+        &self,
+        api: &AdminApi,
+        shop: &ShopDomain,
+        code: &str,
+    ) -> Result<Value, AdminApiError> {
+        let (free_shipping, input) = self.discount_input();
+        let variables = ops::DiscountVariables { discount: input };
+        let payload = if free_shipping {
+            api.call::<ops::DiscountCodeFreeShippingCreateData>(
+                shop,
+                super::DISCOUNT_CODE_FREE_SHIPPING_CREATE,
+                variables,
+            )
+            .await?
+            .payload
+        } else {
+            api.call::<ops::DiscountCodeBasicCreateData>(
+                shop,
+                super::DISCOUNT_CODE_BASIC_CREATE,
+                variables,
+            )
+            .await?
+            .payload
+        };
+        if let Some(node) = payload.node.filter(|_| payload.user_errors.is_empty()) {
+            return Ok(json!({ "discount_id": node.id }));
+        }
+        let errors = payload.user_errors;
+        if !errors.iter().any(|e| e.code.as_deref() == Some("TAKEN")) {
+            return Err(ShopifyError::UserErrors(errors).into());
+        }
+        // Created by an earlier attempt whose answer was lost.
+        let found: ops::DiscountByCodeData = api
+            .call(shop, super::DISCOUNT_BY_CODE, ops::CodeVariables { code })
+            .await?;
+        match found.node {
+            Some(node) => Ok(json!({ "discount_id": node.id, "found_existing": true })),
+            None => Err(ShopifyError::UserErrors(errors).into()),
         }
     }
 
@@ -223,6 +157,125 @@ impl Effect {
             }
         }
     }
+}
+
+/// The same tags on many customers: one call each below the bulk
+/// threshold, one bulk operation at or above it.
+async fn tag_many(
+    api: &AdminApi,
+    shop: &ShopDomain,
+    customer_gids: &[String],
+    tags: &[String],
+    remove: bool,
+) -> Result<Value, AdminApiError> {
+    let document = if remove {
+        super::TAGS_REMOVE
+    } else {
+        super::TAGS_ADD
+    };
+    if customer_gids.len() < api.bulk_threshold {
+        for gid in customer_gids {
+            tag(api, shop, document, gid, tags).await?;
+        }
+        return Ok(json!({ "customers": customer_gids.len() }));
+    }
+    let variables: Vec<Value> = customer_gids
+        .iter()
+        .map(|gid| json!({ "id": gid, "tags": tags }))
+        .collect();
+    let id = run_bulk(api, shop, document, &variables).await?;
+    Ok(json!({ "bulk_operation": id, "customers": customer_gids.len() }))
+}
+
+/// New perks on the automatic discount created before: its metafield.
+async fn update_vip_perks(
+    api: &AdminApi,
+    shop: &ShopDomain,
+    discount_id: &str,
+    configuration: &str,
+) -> Result<Value, AdminApiError> {
+    let variables = ops::MetafieldsSetVariables {
+        metafields: vec![ops::MetafieldInput {
+            owner_id: discount_id,
+            namespace: VIP_PERKS_NAMESPACE,
+            key: VIP_PERKS_KEY,
+            kind: "json",
+            value: configuration,
+        }],
+    };
+    let data: ops::MetafieldsSetData = api.call(shop, super::METAFIELDS_SET, variables).await?;
+    data.payload.into_result()?;
+    Ok(json!({ "discount_id": discount_id, "updated": true }))
+}
+
+/// The first perks of a shop: the automatic app discount that runs the VIP
+/// perks Function, with its configuration.
+async fn create_vip_perks(
+    api: &AdminApi,
+    shop: &ShopDomain,
+    configuration: &str,
+) -> Result<Value, AdminApiError> {
+    let input = json!({
+        "title": VIP_PERKS_TITLE,
+        "functionHandle": VIP_PERKS_FUNCTION,
+        "discountClasses": ["ORDER"],
+        "startsAt": "2020-01-01T00:00:00Z",
+        "combinesWith": { "orderDiscounts": false, "productDiscounts": true, "shippingDiscounts": true },
+        "metafields": [{
+            "namespace": VIP_PERKS_NAMESPACE,
+            "key": VIP_PERKS_KEY,
+            "type": "json",
+            "value": configuration,
+        }],
+    });
+    let data: ops::DiscountAutomaticAppCreateData = api
+        .call(
+            shop,
+            super::DISCOUNT_AUTOMATIC_APP_CREATE,
+            ops::DiscountVariables { discount: input },
+        )
+        .await?;
+    match data
+        .payload
+        .discount
+        .filter(|_| data.payload.user_errors.is_empty())
+    {
+        Some(d) => Ok(json!({ "discount_id": d.discount_id, "created": true })),
+        None => Err(ShopifyError::UserErrors(data.payload.user_errors).into()),
+    }
+}
+
+/// A re-sync: 25 per line (metafieldsSet's limit), as one bulk operation
+/// outside the per-call rate limit.
+async fn set_metafields_in_bulk(
+    api: &AdminApi,
+    shop: &ShopDomain,
+    metafields: &[Metafield],
+) -> Result<Value, AdminApiError> {
+    let variables: Vec<Value> = metafields
+        .chunks(25)
+        .map(|chunk| json!({ "metafields": chunk.iter().map(metafield_input).collect::<Vec<_>>() }))
+        .collect();
+    let id = run_bulk(api, shop, super::METAFIELDS_SET, &variables).await?;
+    Ok(json!({ "bulk_operation": id, "metafields": metafields.len() }))
+}
+
+/// A few metafields: 25 per call.
+async fn set_metafields(
+    api: &AdminApi,
+    shop: &ShopDomain,
+    metafields: &[Metafield],
+) -> Result<Value, AdminApiError> {
+    let mut written = 0;
+    for chunk in metafields.chunks(25) {
+        let variables = ops::MetafieldsSetVariables {
+            metafields: chunk.iter().map(metafield_input).collect(),
+        };
+        let data: ops::MetafieldsSetData = api.call(shop, super::METAFIELDS_SET, variables).await?;
+        data.payload.into_result()?;
+        written += chunk.len();
+    }
+    Ok(json!({ "metafields": written }))
 }
 
 async fn tag(
