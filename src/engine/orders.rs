@@ -472,28 +472,45 @@ pub async fn apply(
         applied.points = s.delta;
     }
     row.version = version;
-    referrals::on_order(conn, &program, shop_id, &row, &state, now).await?;
-    winback::on_order(conn, shop_id, &row, now).await?;
+    referrals::on_order(
+        conn,
+        &program,
+        crate::loyalty::ShopId(shop_id),
+        &row,
+        &state,
+        crate::loyalty::EpochMs(now),
+    )
+    .await?;
+    winback::on_order(
+        conn,
+        crate::loyalty::ShopId(shop_id),
+        &row,
+        crate::loyalty::EpochMs(now),
+    )
+    .await?;
     if let Some(customer) = state.customer_id {
         tiers::reevaluate(
             conn,
-            shop_id,
+            crate::loyalty::ShopId(shop_id),
             &program,
-            customer,
-            now,
+            crate::loyalty::CustomerId(customer),
+            crate::loyalty::EpochMs(now),
             &format!("order {label}"),
         )
         .await?;
         segments::on_order(conn, shop_id, &program, customer, now).await?;
     }
     // A survey answer that came before this order's webhook earns its bonus now.
+    let survey_order = super::nps::OrderFacts {
+        id: crate::loyalty::OrderId(order_id),
+        name: row.name.as_deref(),
+        customer_id: state.customer_id.map(crate::loyalty::CustomerId),
+    };
     super::nps::on_order(
         conn,
-        shop_id,
-        order_id,
-        row.name.as_deref(),
-        state.customer_id,
-        now,
+        crate::loyalty::ShopId(shop_id),
+        &survey_order,
+        crate::loyalty::EpochMs(now),
     )
     .await?;
     // Last, after the customer's rows: pair rows are shared by every order
@@ -501,7 +518,14 @@ pub async fn apply(
     // always locked after the customer's, never before.
     if let Some(lines) = lines {
         let counted = offers::counted(row.cancelled_at.is_some(), row.is_test == 1);
-        super::offers::record_order(conn, shop_id, order_id, lines.as_deref(), counted).await?;
+        super::offers::record_order(
+            conn,
+            crate::loyalty::ShopId(shop_id),
+            crate::loyalty::OrderId(order_id),
+            lines.as_deref(),
+            counted,
+        )
+        .await?;
     }
     Ok(applied)
 }

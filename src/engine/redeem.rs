@@ -13,6 +13,7 @@ use crate::{
         codes, money,
         points::Points,
         settings::{Reward, RewardValue},
+        CustomerId, EpochMs, ShopId,
     },
     shopify::admin::effects::{DiscountValue, Effect, FlowTrigger, Refund},
     store::{
@@ -42,6 +43,15 @@ pub struct Requester<'a> {
     pub channel: &'a str,
     /// `shopper` or `staff:<id>`.
     pub actor: &'a str,
+}
+
+/// What is asked for: a reward, under the caller's idempotency key.
+#[derive(Debug, Clone, Copy)]
+pub struct RedeemRequest<'a> {
+    pub reward_id: &'a str,
+    /// A second request with the same key answers the first redemption.
+    pub idempotency_key: &'a str,
+    pub who: Requester<'a>,
 }
 
 /// The result: the redemption, and whether it was made by an earlier
@@ -77,13 +87,17 @@ fn format_fraction(percent: u32) -> String {
 /// Redeems `reward_id` for the customer in one transaction on `conn`.
 pub async fn redeem(
     conn: &mut AnyConnection,
-    shop_id: i64,
-    customer_id: i64,
-    reward_id: &str,
-    idempotency_key: &str,
-    who: Requester<'_>,
-    now: i64,
+    shop: ShopId,
+    customer: CustomerId,
+    request: &RedeemRequest<'_>,
+    now: EpochMs,
 ) -> Result<Redeemed, RedeemError> {
+    let (shop_id, customer_id, now) = (shop.get(), customer.get(), now.get());
+    let RedeemRequest {
+        reward_id,
+        idempotency_key,
+        who,
+    } = *request;
     if let Some(done) =
         redemptions::find_by_key(conn, shop_id, customer_id, idempotency_key).await?
     {

@@ -16,6 +16,7 @@ use crate::{
         identity,
         referrals::{assess, FriendEmail, Identity, ReferredOrder, Verdict},
         settings::AdvocateReward,
+        CustomerId, EpochMs, OrderId, ShopId,
     },
     shopify::admin::effects::{Effect, FlowTrigger},
     store::{
@@ -23,7 +24,7 @@ use crate::{
         ledger::{self, NewEntry},
         orders::{self, OrderRow},
         program::{self, Program},
-        referrals::{self, status, Referral},
+        referrals::{self, status, Conversion, NewIssuedReferral, Referral, Transition},
     },
 };
 
@@ -48,10 +49,11 @@ pub enum ReferralError {
 /// The customer's referral code, created on first use.
 pub async fn code_for(
     conn: &mut AnyConnection,
-    shop_id: i64,
-    customer_id: i64,
-    now: i64,
+    shop: ShopId,
+    customer: CustomerId,
+    now: EpochMs,
 ) -> Result<String, sqlx::Error> {
+    let (shop_id, customer_id, now) = (shop.get(), customer.get(), now.get());
     for _ in 0..8 {
         if let Some(code) = referrals::find_code(conn, shop_id, customer_id).await? {
             return Ok(code);
@@ -87,11 +89,12 @@ const HOUR_MS: i64 = 3_600_000;
 /// caller's transaction, so concurrent claims cannot overshoot them.
 pub async fn issue_friend_code(
     conn: &mut AnyConnection,
-    shop_id: i64,
+    shop: ShopId,
     advocate_code: &str,
     friend_email: &FriendEmail,
-    now: i64,
+    now: EpochMs,
 ) -> Result<FriendCode, ReferralError> {
+    let (shop_id, now_ms) = (shop.get(), now.get());
     let program = program::get_program(conn, shop_id).await?;
     let rules = &program.settings.referrals;
     if !rules.enabled {
@@ -124,7 +127,7 @@ pub async fn issue_friend_code(
         Some(advocate),
         rules.claims_per_code_per_day,
         DAY_MS,
-        now,
+        now_ms,
     )
     .await?;
     claims_allowed(
@@ -133,12 +136,16 @@ pub async fn issue_friend_code(
         None,
         rules.claims_per_shop_per_hour,
         HOUR_MS,
-        now,
+        now_ms,
     )
     .await?;
     let code = codes::discount_code("REF");
-    let id =
-        referrals::insert_issued(conn, shop_id, advocate, &code, Some(&email_hash), now).await?;
+    let issued = NewIssuedReferral {
+        advocate_id: CustomerId(advocate),
+        friend_code: &code,
+        friend_email_hash: Some(&email_hash),
+    };
+    let id = referrals::insert_issued(conn, shop, &issued, now).await?;
     let effect = Effect::CreateDiscountCode {
         code: code.clone(),
         title: "Referral: welcome discount".into(),
@@ -147,7 +154,7 @@ pub async fn issue_friend_code(
         customer_gid: None,
         value: discount_value(&rules.friend_reward),
         minimum_subtotal: None,
-        ends_at: Some(rfc3339(now + valid)),
+        ends_at: Some(rfc3339(now_ms + valid)),
         refund: None,
     };
     enqueue(
@@ -160,7 +167,7 @@ pub async fn issue_friend_code(
     .await?;
     Ok(FriendCode {
         code,
-        expires_at: now + valid,
+        expires_at: now_ms + valid,
         reused: false,
     })
 }
@@ -194,24 +201,21 @@ async fn claims_allowed(
 pub async fn on_order(
     conn: &mut AnyConnection,
     program: &Program,
-    shop_id: i64,
+    shop: ShopId,
     row: &OrderRow,
     state: &OrderState,
-    now: i64,
+    now: EpochMs,
 ) -> Result<(), sqlx::Error> {
+    let shop_id = shop.get();
     if let Some(referral) = referrals::find_by_order(conn, shop_id, row.order_id).await? {
         if state.cancelled || !state.refunds.is_empty() {
-            referrals::transition(
-                conn,
-                shop_id,
-                referral.id,
-                &[status::PENDING, status::HELD],
-                status::VOID,
-                Some("the friend's order was refunded or cancelled"),
-                None,
-                now,
-            )
-            .await?;
+            let void = Transition {
+                from: &[status::PENDING, status::HELD],
+                to: status::VOID,
+                note: Some("the friend's order was refunded or cancelled"),
+                decided_by: None,
+            };
+            referrals::transition(conn, shop, referral.id, &void, now).await?;
         }
         return Ok(());
     }
@@ -229,7 +233,7 @@ pub async fn on_order(
     };
     // Bursts are judged by when the orders were placed, not when their
     // webhooks were processed (a backlog is not a burst).
-    let placed = row.processed_at.unwrap_or(now);
+    let placed = row.processed_at.unwrap_or(now.get());
     let (rewarded, recent) = referrals::advocate_counts(
         conn,
         shop_id,
@@ -270,21 +274,17 @@ pub async fn on_order(
             Verdict::Rejected(why) => (status::REJECTED, Some(why)),
         }
     };
-    let matures_at = now + i64::from(program.settings.earning.pending_days) * DAY_MS;
-    referrals::convert(
-        conn,
-        shop_id,
-        referral.id,
-        row.order_id,
-        facts.amount,
-        state.customer_id,
-        next,
-        note.as_deref(),
-        matures_at,
-        placed,
-        now,
-    )
-    .await?;
+    let matures_at = now.get() + i64::from(program.settings.earning.pending_days) * DAY_MS;
+    let conversion = Conversion {
+        order_id: OrderId(row.order_id),
+        order_minor: facts.amount,
+        friend_customer_id: state.customer_id.map(CustomerId),
+        status: next,
+        note: note.as_deref(),
+        matures_at: EpochMs(matures_at),
+        placed_at: EpochMs(placed),
+    };
+    referrals::convert(conn, shop, referral.id, &conversion, now).await?;
     Ok(())
 }
 
@@ -292,11 +292,12 @@ pub async fn on_order(
 /// order was refunded or cancelled meanwhile. False when it is not due.
 pub async fn settle(
     conn: &mut AnyConnection,
-    shop_id: i64,
+    shop: ShopId,
     referral: &Referral,
-    now: i64,
+    now: EpochMs,
 ) -> Result<bool, sqlx::Error> {
-    if referral.status != status::PENDING || referral.matures_at.is_some_and(|t| t > now) {
+    let shop_id = shop.get();
+    if referral.status != status::PENDING || referral.matures_at.is_some_and(|t| t > now.get()) {
         return Ok(false);
     }
     let Some(order_id) = referral.order_id else {
@@ -307,30 +308,21 @@ pub async fn settle(
         .await?
         .is_empty();
     if refunded || order.as_ref().is_none_or(|o| o.cancelled_at.is_some()) {
-        return referrals::transition(
-            conn,
-            shop_id,
-            referral.id,
-            &[status::PENDING],
-            status::VOID,
-            Some("the friend's order was refunded or cancelled"),
-            None,
-            now,
-        )
-        .await;
+        let void = Transition {
+            from: &[status::PENDING],
+            to: status::VOID,
+            note: Some("the friend's order was refunded or cancelled"),
+            decided_by: None,
+        };
+        return referrals::transition(conn, shop, referral.id, &void, now).await;
     }
-    if !referrals::transition(
-        conn,
-        shop_id,
-        referral.id,
-        &[status::PENDING],
-        status::REWARDED,
-        None,
-        None,
-        now,
-    )
-    .await?
-    {
+    let rewarded = Transition {
+        from: &[status::PENDING],
+        to: status::REWARDED,
+        note: None,
+        decided_by: None,
+    };
+    if !referrals::transition(conn, shop, referral.id, &rewarded, now).await? {
         return Ok(false);
     }
     let program = program::get_program(conn, shop_id).await?;
@@ -353,7 +345,7 @@ pub async fn settle(
                         &format!("referral:{}", referral.id),
                     )
                 },
-                now,
+                now.get(),
             )
             .await?;
         }
@@ -364,7 +356,7 @@ pub async fn settle(
                 customer_gid: Some(customer_gid(referral.advocate_id)),
                 value: discount_value(value),
                 minimum_subtotal: None,
-                ends_at: Some(rfc3339(now + i64::from(*valid_days) * DAY_MS)),
+                ends_at: Some(rfc3339(now.get() + i64::from(*valid_days) * DAY_MS)),
                 refund: None,
             };
             enqueue(
@@ -402,12 +394,13 @@ pub async fn settle(
 /// The merchant's decision on a held (or pending) referral.
 pub async fn decide(
     conn: &mut AnyConnection,
-    shop_id: i64,
+    shop: ShopId,
     id: i64,
     approve: bool,
     staff: &str,
-    now: i64,
+    now: EpochMs,
 ) -> Result<Option<Referral>, sqlx::Error> {
+    let shop_id = shop.get();
     let (from, to): (&[&str], &str) = if approve {
         (&[status::HELD], status::PENDING)
     } else {
@@ -418,13 +411,19 @@ pub async fn decide(
     } else {
         "rejected by the merchant"
     };
-    if !referrals::transition(conn, shop_id, id, from, to, Some(note), Some(staff), now).await? {
+    let decision = Transition {
+        from,
+        to,
+        note: Some(note),
+        decided_by: Some(staff),
+    };
+    if !referrals::transition(conn, shop, id, &decision, now).await? {
         return Ok(None);
     }
     let referral = referrals::find(conn, shop_id, id).await?;
     if let Some(r) = &referral {
         if approve {
-            settle(conn, shop_id, r, now).await?;
+            settle(conn, shop, r, now).await?;
         }
     }
     referrals::find(conn, shop_id, id).await

@@ -565,7 +565,14 @@ async fn offer_on_entry(
     now: i64,
 ) -> Result<Offer, EngineError> {
     if to == Segment::AtRisk {
-        winback::entered_at_risk(conn, shop_id, settings, customer_id, now).await
+        winback::entered_at_risk(
+            conn,
+            crate::loyalty::ShopId(shop_id),
+            settings,
+            crate::loyalty::CustomerId(customer_id),
+            crate::loyalty::EpochMs(now),
+        )
+        .await
     } else {
         Ok(Offer::None)
     }

@@ -71,11 +71,11 @@ pub async fn put_program(
     let mut tx = state.store.begin().await?;
     let saved = program_engine::save(
         &mut tx,
-        session.shop_id,
+        crate::loyalty::ShopId(session.shop_id),
         input.version,
         &input.settings,
         &staff(&session),
-        now_ms(),
+        crate::loyalty::EpochMs(now_ms()),
     )
     .await;
     match saved {
@@ -401,11 +401,11 @@ async fn decide_referral(
     let mut tx = state.store.begin().await?;
     let decided = referral_engine::decide(
         &mut tx,
-        session.shop_id,
+        crate::loyalty::ShopId(session.shop_id),
         id,
         approve,
         &staff(&session),
-        now_ms(),
+        crate::loyalty::EpochMs(now_ms()),
     )
     .await?;
     // Commit only on the success path: a 404 leaves nothing behind.

@@ -167,8 +167,8 @@ fn parse_answer(body: &Value, customer_id: i64) -> Result<Answer, ApiError> {
         Some(_) => return Err(invalid("comment", "must be text")),
     };
     Ok(Answer {
-        order_id,
-        customer_id,
+        order_id: crate::loyalty::OrderId(order_id),
+        customer_id: crate::loyalty::CustomerId(customer_id),
         score,
         comment,
     })
@@ -193,7 +193,14 @@ pub async fn checkout_answer_nps(
     }
     let answer = parse_answer(&raw, customer_id)?;
     let mut tx = state.store.begin().await?;
-    let answered = match engine::answer(&mut tx, session.shop_id, &answer, now_ms()).await {
+    let answered = match engine::answer(
+        &mut tx,
+        crate::loyalty::ShopId(session.shop_id),
+        &answer,
+        crate::loyalty::EpochMs(now_ms()),
+    )
+    .await
+    {
         Ok(answered) => {
             tx.commit().await?;
             answered

@@ -87,7 +87,14 @@ pub async fn loyalty_view(
         (c.points_balance, c.points_pending, c.tier_id, c.birthday)
     });
     let now = now_ms();
-    let standing = engine::tiers::standing(&mut conn, shop_id, &program, customer_id, now).await?;
+    let standing = engine::tiers::standing(
+        &mut conn,
+        crate::loyalty::ShopId(shop_id),
+        &program,
+        crate::loyalty::CustomerId(customer_id),
+        crate::loyalty::EpochMs(now),
+    )
+    .await?;
     let exp = program.exponent();
     let tier = tiers::level(&program.settings.tiers, tier_id.as_deref()).map(|l| {
         json!({ "id": l.id, "name": l.name, "perk_percent": l.perk_percent, "multiplier_percent": l.multiplier_percent })
@@ -108,9 +115,14 @@ pub async fn loyalty_view(
         .map(|r| reward_json(&program, r, balance))
         .collect();
     let referral_code = referrals::find_code(&mut conn, shop_id, customer_id).await?;
-    let offers =
-        engine::offers::offers_for(&mut conn, shop_id, &program.settings, customer_id, balance)
-            .await?;
+    let offers = engine::offers::offers_for(
+        &mut conn,
+        crate::loyalty::ShopId(shop_id),
+        &program.settings,
+        crate::loyalty::CustomerId(customer_id),
+        balance,
+    )
+    .await?;
     Ok(json!({
         "logged_in": true,
         "points_balance": balance,
@@ -147,8 +159,19 @@ pub async fn redeem_for(
 ) -> Result<HttpResponse, ApiError> {
     let mut tx = state.store.begin().await?;
     let result = async {
-        let redeemed =
-            redeem::redeem(&mut tx, shop_id, customer_id, reward_id, key, who, now_ms()).await?;
+        let request = redeem::RedeemRequest {
+            reward_id,
+            idempotency_key: key,
+            who,
+        };
+        let redeemed = redeem::redeem(
+            &mut tx,
+            crate::loyalty::ShopId(shop_id),
+            crate::loyalty::CustomerId(customer_id),
+            &request,
+            crate::loyalty::EpochMs(now_ms()),
+        )
+        .await?;
         let balance = customers::balance(&mut tx, shop_id, customer_id).await?;
         Ok::<_, RedeemError>((redeemed, balance))
     }

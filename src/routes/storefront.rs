@@ -187,7 +187,13 @@ pub async fn proxy_referral(
 ) -> Result<HttpResponse, ApiError> {
     let customer_id = customer(request.customer_id)?;
     let mut conn = state.store.writer().acquire().await?;
-    let code = referrals::code_for(&mut conn, request.shop_id, customer_id, now_ms()).await?;
+    let code = referrals::code_for(
+        &mut conn,
+        crate::loyalty::ShopId(request.shop_id),
+        crate::loyalty::CustomerId(customer_id),
+        crate::loyalty::EpochMs(now_ms()),
+    )
+    .await?;
     Ok(HttpResponse::Ok().json(json!({
         "code": code,
         "link": referrals::share_link(request.shop.as_str(), &code),
@@ -219,10 +225,10 @@ pub async fn proxy_claim_referral(
     let mut tx = state.store.begin().await?;
     let issued = referrals::issue_friend_code(
         &mut tx,
-        request.shop_id,
+        crate::loyalty::ShopId(request.shop_id),
         input.code.trim(),
         &email,
-        now_ms(),
+        crate::loyalty::EpochMs(now_ms()),
     )
     .await;
     let issued = match issued {

@@ -6,6 +6,8 @@
 use serde::Serialize;
 use sqlx::AnyConnection;
 
+use crate::loyalty::{CustomerId, EpochMs, OrderId, ShopId};
+
 pub mod status {
     pub const ISSUED: &str = "issued";
     pub const PENDING: &str = "pending";
@@ -139,22 +141,30 @@ pub async fn count_issued_since(
     counted.fetch_one(conn).await
 }
 
+/// A friend's discount code issued for an advocate.
+#[derive(Debug, Clone, Copy)]
+pub struct NewIssuedReferral<'a> {
+    pub advocate_id: CustomerId,
+    pub friend_code: &'a str,
+    /// The friend's hashed e-mail (see `loyalty::identity`).
+    pub friend_email_hash: Option<&'a str>,
+}
+
+/// Stores an issued referral; returns its id.
 pub async fn insert_issued(
     conn: &mut AnyConnection,
-    shop_id: i64,
-    advocate_id: i64,
-    friend_code: &str,
-    friend_email_hash: Option<&str>,
-    now: i64,
+    shop: ShopId,
+    new: &NewIssuedReferral<'_>,
+    now: EpochMs,
 ) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar(
         "INSERT INTO referrals (shop_id, advocate_id, friend_code, friend_email_hash, status, \
          created_at, updated_at) VALUES ($1, $2, $3, $4, 'issued', $5, $5) RETURNING id",
     )
-    .bind(shop_id)
-    .bind(advocate_id)
-    .bind(friend_code)
-    .bind(friend_email_hash)
+    .bind(shop)
+    .bind(new.advocate_id)
+    .bind(new.friend_code)
+    .bind(new.friend_email_hash)
     .bind(now)
     .fetch_one(conn)
     .await
@@ -210,34 +220,44 @@ pub async fn find(
     .await
 }
 
+/// A friend's order linked to its issued referral, with the fraud rules'
+/// verdict.
+#[derive(Debug, Clone, Copy)]
+pub struct Conversion<'a> {
+    pub order_id: OrderId,
+    /// The order's counted amount, in minor units.
+    pub order_minor: i64,
+    pub friend_customer_id: Option<CustomerId>,
+    /// The status the referral moves to (see [`status`]).
+    pub status: &'a str,
+    pub note: Option<&'a str>,
+    /// When a pending referral pays out.
+    pub matures_at: EpochMs,
+    /// When the order was placed (stored as `converted_at`).
+    pub placed_at: EpochMs,
+}
+
 /// Records the friend's order against an issued referral, with the verdict.
-#[allow(clippy::too_many_arguments)]
 pub async fn convert(
     conn: &mut AnyConnection,
-    shop_id: i64,
+    shop: ShopId,
     id: i64,
-    order_id: i64,
-    order_minor: i64,
-    friend_customer_id: Option<i64>,
-    status: &str,
-    note: Option<&str>,
-    matures_at: i64,
-    placed_at: i64,
-    now: i64,
+    c: &Conversion<'_>,
+    now: EpochMs,
 ) -> Result<bool, sqlx::Error> {
     Ok(sqlx::query(
         "UPDATE referrals SET order_id = $1, order_minor = $2, friend_customer_id = $3, \
          status = $4, note = $5, matures_at = $6, converted_at = $7, updated_at = $10 \
          WHERE shop_id = $8 AND id = $9 AND status = 'issued'",
     )
-    .bind(order_id)
-    .bind(order_minor)
-    .bind(friend_customer_id)
-    .bind(status)
-    .bind(note)
-    .bind(matures_at)
-    .bind(placed_at)
-    .bind(shop_id)
+    .bind(c.order_id)
+    .bind(c.order_minor)
+    .bind(c.friend_customer_id)
+    .bind(c.status)
+    .bind(c.note)
+    .bind(c.matures_at)
+    .bind(c.placed_at)
+    .bind(shop)
     .bind(id)
     .bind(now)
     .execute(conn)
@@ -246,19 +266,33 @@ pub async fn convert(
         == 1)
 }
 
+/// A status change: from any of `from` to `to`, with an optional note and
+/// the staff member who decided it.
+#[derive(Debug, Clone, Copy)]
+pub struct Transition<'a> {
+    pub from: &'a [&'a str],
+    pub to: &'a str,
+    /// Replaces the stored note when given.
+    pub note: Option<&'a str>,
+    /// The staff member; a decision into `pending` marks the referral approved.
+    pub decided_by: Option<&'a str>,
+}
+
 /// Moves a referral from one status to another; false when it was not in
 /// `from` any more.
-#[allow(clippy::too_many_arguments)]
 pub async fn transition(
     conn: &mut AnyConnection,
-    shop_id: i64,
+    shop: ShopId,
     id: i64,
-    from: &[&str],
-    to: &str,
-    note: Option<&str>,
-    decided_by: Option<&str>,
-    now: i64,
+    t: &Transition<'_>,
+    now: EpochMs,
 ) -> Result<bool, sqlx::Error> {
+    let Transition {
+        from,
+        to,
+        note,
+        decided_by,
+    } = *t;
     let list: Vec<String> = (0..from.len()).map(|i| format!("${}", i + 7)).collect();
     let sql = format!(
         "UPDATE referrals SET status = $1, note = COALESCE($2, note), \
@@ -272,7 +306,7 @@ pub async fn transition(
         .bind(note)
         .bind(decided_by)
         .bind(now)
-        .bind(shop_id)
+        .bind(shop)
         .bind(id);
     for f in from {
         q = q.bind(*f);

@@ -626,11 +626,13 @@ async fn a_shop_never_reads_or_changes_another_shops_data_on_any_route(backend: 
     );
     let b_referral = advocate::store::referrals::insert_issued(
         &mut tx,
-        b_id,
-        customer,
-        "BFRIENDCODE",
-        None,
-        now,
+        advocate::loyalty::ShopId(b_id),
+        &advocate::store::referrals::NewIssuedReferral {
+            advocate_id: advocate::loyalty::CustomerId(customer),
+            friend_code: "BFRIENDCODE",
+            friend_email_hash: None,
+        },
+        advocate::loyalty::EpochMs(now),
     )
     .await
     .unwrap();

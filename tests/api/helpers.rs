@@ -529,9 +529,13 @@ impl TestApp {
 
     /// Runs the scheduled loyalty jobs as if the time were `now` (ms).
     pub async fn run_jobs(&self, now: i64) -> advocate::engine::scheduled::Report {
-        advocate::engine::scheduled::run_due(&self.store, "test-jobs", now)
-            .await
-            .unwrap()
+        advocate::engine::scheduled::run_due(
+            &self.store,
+            "test-jobs",
+            advocate::loyalty::EpochMs(now),
+        )
+        .await
+        .unwrap()
     }
 }
 

@@ -411,14 +411,19 @@ async fn an_order_applied_while_its_answer_is_uncommitted_waits_and_credits_it(b
 
     let mut tx = app.store.begin().await.unwrap();
     let held = advocate::engine::nps::Answer {
-        order_id,
-        customer_id: ALICE,
+        order_id: advocate::loyalty::OrderId(order_id),
+        customer_id: advocate::loyalty::CustomerId(ALICE),
         score: 10,
         comment: None,
     };
-    let answered = advocate::engine::nps::answer(&mut tx, shop, &held, advocate::store::now_ms())
-        .await
-        .unwrap();
+    let answered = advocate::engine::nps::answer(
+        &mut tx,
+        advocate::loyalty::ShopId(shop),
+        &held,
+        advocate::loyalty::EpochMs::now(),
+    )
+    .await
+    .unwrap();
     assert_eq!(
         answered.credit_state, "waiting",
         "the order is not applied yet"

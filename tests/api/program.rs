@@ -120,7 +120,7 @@ fn at(y: i32, m: u32, d: u32, h: u32) -> i64 {
 }
 
 async fn run_jobs_at(app: &TestApp, now: i64) -> scheduled::Report {
-    scheduled::run_due(&app.store, "owner", now)
+    scheduled::run_due(&app.store, "owner", advocate::loyalty::EpochMs(now))
         .await
         .expect("scheduled jobs")
 }

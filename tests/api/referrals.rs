@@ -175,9 +175,13 @@ pub(crate) async fn update_settings(app: &TestApp, change: impl FnOnce(&mut Valu
 
 /// Runs the scheduled jobs `days` from now.
 pub(crate) async fn run_jobs_in(app: &TestApp, days: i64) -> scheduled::Report {
-    scheduled::run_due(&app.store, "owner", now_ms() + days * DAY_MS)
-        .await
-        .expect("scheduled jobs")
+    scheduled::run_due(
+        &app.store,
+        "owner",
+        advocate::loyalty::EpochMs(now_ms() + days * DAY_MS),
+    )
+    .await
+    .expect("scheduled jobs")
 }
 
 async fn referral_code(app: &TestApp, customer: i64) -> String {

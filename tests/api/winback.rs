@@ -71,9 +71,15 @@ async fn enter(app: &TestApp, customer: i64, now: i64) -> Offer {
     let shop = shop_id(app).await;
     let mut tx = app.store.begin().await.unwrap();
     let settings = program::get_program(&mut tx, shop).await.unwrap().settings;
-    let offer = entered_at_risk(&mut tx, shop, &settings, customer, now)
-        .await
-        .unwrap();
+    let offer = entered_at_risk(
+        &mut tx,
+        advocate::loyalty::ShopId(shop),
+        &settings,
+        advocate::loyalty::CustomerId(customer),
+        advocate::loyalty::EpochMs(now),
+    )
+    .await
+    .unwrap();
     tx.commit().await.unwrap();
     offer
 }
