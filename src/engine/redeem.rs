@@ -92,15 +92,13 @@ pub async fn redeem(
     request: &RedeemRequest<'_>,
     now: EpochMs,
 ) -> Result<Redeemed, RedeemError> {
-    let (shop_id, customer_id, now) = (shop.get(), customer.get(), now.get());
+    let (shop_id, customer_id) = (shop.get(), customer.get());
     let RedeemRequest {
         reward_id,
         idempotency_key,
         who,
     } = *request;
-    if let Some(done) =
-        redemptions::find_by_key(conn, shop_id, customer_id, idempotency_key).await?
-    {
+    if let Some(done) = redemptions::find_by_key(conn, shop, customer, idempotency_key).await? {
         return replay(done, reward_id);
     }
     let program = program::get_program(conn, shop_id).await?;
@@ -110,10 +108,10 @@ pub async fn redeem(
         .cloned()
         .ok_or_else(|| RedeemError::UnknownReward(reward_id.to_owned()))?;
     let code = codes::discount_code("ADV");
-    let expires_at = now + i64::from(reward.valid_days) * DAY_MS;
+    let expires_at = now.get() + i64::from(reward.valid_days) * DAY_MS;
     let new = NewRedemption {
-        shop_id,
-        customer_id,
+        shop_id: shop,
+        customer_id: customer,
         idempotency_key,
         reward_id: &reward.id,
         reward_name: &reward.name,
@@ -121,12 +119,12 @@ pub async fn redeem(
         code: &code,
         channel: who.channel,
         actor: who.actor,
-        expires_at,
+        expires_at: EpochMs(expires_at),
     };
     let Some(id) = redemptions::insert(conn, &new, now).await? else {
         // A concurrent request with the same key won; its row is committed
         // (PostgreSQL waited for it) and is the answer.
-        let done = redemptions::find_by_key(conn, shop_id, customer_id, idempotency_key)
+        let done = redemptions::find_by_key(conn, shop, customer, idempotency_key)
             .await?
             .ok_or(sqlx::Error::RowNotFound)?;
         return replay(done, reward_id);
@@ -151,7 +149,7 @@ pub async fn redeem(
     };
     // The source key is new (this redemption's id): a spend either takes
     // the points or finds too few.
-    if ledger::spend(conn, &entry, now).await? != ledger::Spent::Taken {
+    if ledger::spend(conn, &entry, now.get()).await? != ledger::Spent::Taken {
         return Err(RedeemError::NotEnoughPoints {
             cost: reward.points_cost,
             balance: customers::balance(conn, shop_id, customer_id).await?,
@@ -210,7 +208,7 @@ pub async fn redeem(
             points: reward.points_cost,
             code,
             channel: who.channel.to_owned(),
-            created_at: now,
+            created_at: now.get(),
             expires_at,
         },
         replayed: false,

@@ -100,48 +100,42 @@ pub async fn issue_friend_code(
     if !rules.enabled {
         return Err(ReferralError::Disabled);
     }
-    let advocate = referrals::advocate_for_code(conn, shop_id, &advocate_code.to_uppercase())
+    let advocate = referrals::advocate_for_code(conn, shop, &advocate_code.to_uppercase())
         .await?
         .ok_or(ReferralError::UnknownCode)?;
     let email_hash =
         identity::email(Some(friend_email.as_str())).ok_or(ReferralError::UnknownCode)?;
-    let advocate_identity = customers::identity(conn, shop_id, advocate).await?;
+    let advocate_identity = customers::identity(conn, shop, advocate).await?;
     if advocate_identity.email.as_deref() == Some(email_hash.as_str()) {
         return Err(ReferralError::SelfReferral);
     }
     let valid = i64::from(rules.friend_code_valid_days) * DAY_MS;
-    referrals::lock_claims(conn, shop_id).await?;
-    if let Some(existing) = referrals::find_issued(conn, shop_id, advocate, &email_hash).await? {
+    referrals::lock_claims(conn, shop).await?;
+    if let Some(existing) = referrals::find_issued(conn, shop, advocate, &email_hash).await? {
         return Ok(FriendCode {
             code: existing.friend_code,
-            expires_at: existing.created_at + valid,
+            expires_at: existing.created_at.get() + valid,
             reused: true,
         });
     }
     if orders::email_has_orders(conn, shop_id, &email_hash).await? {
         return Err(ReferralError::NotNew);
     }
-    claims_allowed(
-        conn,
-        shop_id,
-        Some(advocate),
-        rules.claims_per_code_per_day,
-        DAY_MS,
-        now_ms,
-    )
-    .await?;
-    claims_allowed(
-        conn,
-        shop_id,
-        None,
-        rules.claims_per_shop_per_hour,
-        HOUR_MS,
-        now_ms,
-    )
-    .await?;
+    let per_code = ClaimCap {
+        advocate: Some(advocate),
+        cap: rules.claims_per_code_per_day,
+        window_ms: DAY_MS,
+    };
+    claims_allowed(conn, shop, &per_code, now).await?;
+    let per_shop = ClaimCap {
+        advocate: None,
+        cap: rules.claims_per_shop_per_hour,
+        window_ms: HOUR_MS,
+    };
+    claims_allowed(conn, shop, &per_shop, now).await?;
     let code = codes::discount_code("REF");
     let issued = NewIssuedReferral {
-        advocate_id: CustomerId(advocate),
+        advocate_id: advocate,
         friend_code: &code,
         friend_email_hash: Some(&email_hash),
     };
@@ -172,23 +166,30 @@ pub async fn issue_friend_code(
     })
 }
 
-/// Refuses a new claim when `cap` codes were issued within `window_ms`
-/// before `now` (for the advocate, or with `None` the shop); the caller
-/// may retry once the oldest of them leaves the window.
-async fn claims_allowed(
-    conn: &mut AnyConnection,
-    shop_id: i64,
-    advocate_id: Option<i64>,
+/// A cap on friend codes: at most `cap` within `window_ms`, for one
+/// advocate or (with `None`) the whole shop.
+struct ClaimCap {
+    advocate: Option<CustomerId>,
     cap: u32,
     window_ms: i64,
-    now: i64,
+}
+
+/// Refuses a new claim when the cap's codes were all issued within its
+/// window before `now`; the caller may retry once the oldest of them leaves
+/// the window.
+async fn claims_allowed(
+    conn: &mut AnyConnection,
+    shop: ShopId,
+    limit: &ClaimCap,
+    now: EpochMs,
 ) -> Result<(), ReferralError> {
-    let since = now - window_ms;
-    let (issued, oldest) = referrals::count_issued_since(conn, shop_id, advocate_id, since).await?;
-    if issued < i64::from(cap) {
+    let (now, window_ms) = (now.get(), limit.window_ms);
+    let since = EpochMs(now - window_ms);
+    let (issued, oldest) = referrals::count_issued_since(conn, shop, limit.advocate, since).await?;
+    if issued < i64::from(limit.cap) {
         return Ok(());
     }
-    let free_at = oldest.unwrap_or(now).saturating_add(window_ms);
+    let free_at = oldest.map_or(now, EpochMs::get).saturating_add(window_ms);
     let wait_ms = free_at.saturating_sub(now).max(1000);
     Err(ReferralError::TooManyClaims {
         retry_after_secs: u64::try_from(wait_ms.saturating_add(999) / 1000).unwrap_or(1),
@@ -207,7 +208,7 @@ pub async fn on_order(
     now: EpochMs,
 ) -> Result<(), sqlx::Error> {
     let shop_id = shop.get();
-    if let Some(referral) = referrals::find_by_order(conn, shop_id, row.order_id).await? {
+    if let Some(referral) = referrals::find_by_order(conn, shop, OrderId(row.order_id)).await? {
         if state.cancelled || !state.refunds.is_empty() {
             let void = Transition {
                 from: &[status::PENDING, status::HELD],
@@ -228,7 +229,7 @@ pub async fn on_order(
         .as_deref()
         .and_then(|c| serde_json::from_str(c).ok())
         .unwrap_or_default();
-    let Some(referral) = referrals::find_issued_by_codes(conn, shop_id, &codes).await? else {
+    let Some(referral) = referrals::find_issued_by_codes(conn, shop, &codes).await? else {
         return Ok(());
     };
     // Bursts are judged by when the orders were placed, not when their
@@ -236,13 +237,13 @@ pub async fn on_order(
     let placed = row.processed_at.unwrap_or(now.get());
     let (rewarded, recent) = referrals::advocate_counts(
         conn,
-        shop_id,
+        shop,
         referral.advocate_id,
-        placed - i64::from(rules.burst_window_hours) * 3_600_000,
+        EpochMs(placed - i64::from(rules.burst_window_hours) * 3_600_000),
     )
     .await?;
     let facts = ReferredOrder {
-        advocate: customers::identity(conn, shop_id, referral.advocate_id).await?,
+        advocate: customers::identity(conn, shop, referral.advocate_id).await?,
         friend: Identity {
             customer_id: state.customer_id,
             email: row.email_hash.clone(),
@@ -297,10 +298,10 @@ pub async fn settle(
     now: EpochMs,
 ) -> Result<bool, sqlx::Error> {
     let shop_id = shop.get();
-    if referral.status != status::PENDING || referral.matures_at.is_some_and(|t| t > now.get()) {
+    if referral.status != status::PENDING || referral.matures_at.is_some_and(|t| t > now) {
         return Ok(false);
     }
-    let Some(order_id) = referral.order_id else {
+    let Some(order_id) = referral.order_id.map(OrderId::get) else {
         return Ok(false);
     };
     let order = orders::find_order(conn, shop_id, order_id).await?;
@@ -338,7 +339,7 @@ pub async fn settle(
                     settings_version: Some(program.version),
                     ..NewEntry::new(
                         shop_id,
-                        referral.advocate_id,
+                        referral.advocate_id.get(),
                         *points,
                         ledger::kind::REFERRAL,
                         &reason,
@@ -353,7 +354,7 @@ pub async fn settle(
             let effect = Effect::CreateDiscountCode {
                 code: codes::discount_code("THX"),
                 title: "Referral reward".into(),
-                customer_gid: Some(customer_gid(referral.advocate_id)),
+                customer_gid: Some(customer_gid(referral.advocate_id.get())),
                 value: discount_value(value),
                 minimum_subtotal: None,
                 ends_at: Some(rfc3339(now.get() + i64::from(*valid_days) * DAY_MS)),
@@ -374,7 +375,7 @@ pub async fn settle(
         AdvocateReward::Discount { .. } => "a discount code".to_owned(),
     };
     let trigger = FlowTrigger::ReferralCompleted.effect(
-        referral.advocate_id,
+        referral.advocate_id.get(),
         serde_json::Map::from_iter([
             ("Friend order".to_owned(), serde_json::json!(label)),
             ("Advocate reward".to_owned(), serde_json::json!(reward)),
@@ -400,7 +401,6 @@ pub async fn decide(
     staff: &str,
     now: EpochMs,
 ) -> Result<Option<Referral>, sqlx::Error> {
-    let shop_id = shop.get();
     let (from, to): (&[&str], &str) = if approve {
         (&[status::HELD], status::PENDING)
     } else {
@@ -420,11 +420,11 @@ pub async fn decide(
     if !referrals::transition(conn, shop, id, &decision, now).await? {
         return Ok(None);
     }
-    let referral = referrals::find(conn, shop_id, id).await?;
+    let referral = referrals::find(conn, shop, id).await?;
     if let Some(r) = &referral {
         if approve {
             settle(conn, shop, r, now).await?;
         }
     }
-    referrals::find(conn, shop_id, id).await
+    referrals::find(conn, shop, id).await
 }

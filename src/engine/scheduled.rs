@@ -142,7 +142,7 @@ async fn mature(store: &Store, now: i64, report: &mut Report) -> anyhow::Result<
         let mut tx = store.begin().await?;
         let due = referrals::maturing(&mut tx, now, CHUNK).await?;
         for (shop_id, id) in &due {
-            if let Some(referral) = referrals::find(&mut tx, *shop_id, *id).await? {
+            if let Some(referral) = referrals::find(&mut tx, ShopId(*shop_id), *id).await? {
                 if referral_engine::settle(&mut tx, ShopId(*shop_id), &referral, EpochMs(now))
                     .await?
                 {

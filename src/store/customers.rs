@@ -339,9 +339,10 @@ pub async fn search(
 /// The hashed identifiers of a customer, for the referral fraud rules.
 pub async fn identity(
     conn: &mut AnyConnection,
-    shop_id: i64,
-    customer_id: i64,
+    shop: ShopId,
+    customer: CustomerId,
 ) -> Result<crate::loyalty::referrals::Identity, sqlx::Error> {
+    let (shop_id, customer_id) = (shop.get(), customer.get());
     let row: Option<(Option<String>, Option<String>, Option<String>)> = sqlx::query_as(
         "SELECT email_hash, phone_hash, address_hash FROM customers \
          WHERE shop_id = $1 AND customer_id = $2",

@@ -52,13 +52,14 @@ pub async fn insert_code(
         == 1)
 }
 
+/// The customer whose referral code is `code` (already upper-cased).
 pub async fn advocate_for_code(
     conn: &mut AnyConnection,
-    shop_id: i64,
+    shop: ShopId,
     code: &str,
-) -> Result<Option<i64>, sqlx::Error> {
+) -> Result<Option<CustomerId>, sqlx::Error> {
     sqlx::query_scalar("SELECT customer_id FROM referral_codes WHERE shop_id = $1 AND code = $2")
-        .bind(shop_id)
+        .bind(shop)
         .bind(code)
         .fetch_optional(conn)
         .await
@@ -67,18 +68,18 @@ pub async fn advocate_for_code(
 #[derive(Debug, Clone, sqlx::FromRow, Serialize)]
 pub struct Referral {
     pub id: i64,
-    pub advocate_id: i64,
+    pub advocate_id: CustomerId,
     pub friend_code: String,
-    pub friend_customer_id: Option<i64>,
-    pub order_id: Option<i64>,
+    pub friend_customer_id: Option<CustomerId>,
+    pub order_id: Option<OrderId>,
     pub order_minor: Option<i64>,
     pub status: String,
     pub note: Option<String>,
     pub approved: i64,
     pub decided_by: Option<String>,
-    pub created_at: i64,
-    pub converted_at: Option<i64>,
-    pub matures_at: Option<i64>,
+    pub created_at: EpochMs,
+    pub converted_at: Option<EpochMs>,
+    pub matures_at: Option<EpochMs>,
 }
 
 const COLUMNS: &str = "id, advocate_id, friend_code, friend_customer_id, order_id, order_minor, \
@@ -88,15 +89,15 @@ const COLUMNS: &str = "id, advocate_id, friend_code, friend_customer_id, order_i
 /// twice gives the same code.
 pub async fn find_issued(
     conn: &mut AnyConnection,
-    shop_id: i64,
-    advocate_id: i64,
+    shop: ShopId,
+    advocate_id: CustomerId,
     friend_email_hash: &str,
 ) -> Result<Option<Referral>, sqlx::Error> {
     sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM referrals WHERE shop_id = $1 AND advocate_id = $2 \
          AND friend_email_hash = $3 ORDER BY id LIMIT 1"
     ))
-    .bind(shop_id)
+    .bind(shop)
     .bind(advocate_id)
     .bind(friend_email_hash)
     .fetch_optional(conn)
@@ -111,31 +112,31 @@ const CLAIM_LOCK_NAMESPACE: i64 = 0x5246_0000_0000;
 /// the claim caps and the one-code-per-friend rule hold under concurrent
 /// claims. SQLite has one writer, which serialises them already;
 /// PostgreSQL takes a transaction-scoped advisory lock on the shop.
-pub async fn lock_claims(conn: &mut AnyConnection, shop_id: i64) -> Result<(), sqlx::Error> {
-    super::lock_until_commit(conn, CLAIM_LOCK_NAMESPACE + shop_id).await
+pub async fn lock_claims(conn: &mut AnyConnection, shop: ShopId) -> Result<(), sqlx::Error> {
+    super::lock_until_commit(conn, CLAIM_LOCK_NAMESPACE + shop.get()).await
 }
 
 /// Friend codes issued since `since` (epoch ms), for one advocate or (with
 /// `None`) the whole shop, and when the oldest of them was issued.
 pub async fn count_issued_since(
     conn: &mut AnyConnection,
-    shop_id: i64,
-    advocate_id: Option<i64>,
-    since: i64,
-) -> Result<(i64, Option<i64>), sqlx::Error> {
+    shop: ShopId,
+    advocate_id: Option<CustomerId>,
+    since: EpochMs,
+) -> Result<(i64, Option<EpochMs>), sqlx::Error> {
     let counted = match advocate_id {
         Some(advocate_id) => sqlx::query_as(
             "SELECT COUNT(*), MIN(created_at) FROM referrals WHERE shop_id = $1 \
              AND advocate_id = $2 AND created_at >= $3",
         )
-        .bind(shop_id)
+        .bind(shop)
         .bind(advocate_id)
         .bind(since),
         None => sqlx::query_as(
             "SELECT COUNT(*), MIN(created_at) FROM referrals WHERE shop_id = $1 \
              AND created_at >= $2",
         )
-        .bind(shop_id)
+        .bind(shop)
         .bind(since),
     };
     counted.fetch_one(conn).await
@@ -173,7 +174,7 @@ pub async fn insert_issued(
 /// The issued referral whose friend code is among `codes`.
 pub async fn find_issued_by_codes(
     conn: &mut AnyConnection,
-    shop_id: i64,
+    shop: ShopId,
     codes: &[String],
 ) -> Result<Option<Referral>, sqlx::Error> {
     for code in codes {
@@ -181,7 +182,7 @@ pub async fn find_issued_by_codes(
             "SELECT {COLUMNS} FROM referrals WHERE shop_id = $1 AND UPPER(friend_code) = $2 \
              AND status = 'issued'"
         ))
-        .bind(shop_id)
+        .bind(shop)
         .bind(code.to_uppercase())
         .fetch_optional(&mut *conn)
         .await?;
@@ -194,13 +195,13 @@ pub async fn find_issued_by_codes(
 
 pub async fn find_by_order(
     conn: &mut AnyConnection,
-    shop_id: i64,
-    order_id: i64,
+    shop: ShopId,
+    order_id: OrderId,
 ) -> Result<Option<Referral>, sqlx::Error> {
     sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM referrals WHERE shop_id = $1 AND order_id = $2"
     ))
-    .bind(shop_id)
+    .bind(shop)
     .bind(order_id)
     .fetch_optional(conn)
     .await
@@ -208,13 +209,13 @@ pub async fn find_by_order(
 
 pub async fn find(
     conn: &mut AnyConnection,
-    shop_id: i64,
+    shop: ShopId,
     id: i64,
 ) -> Result<Option<Referral>, sqlx::Error> {
     sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM referrals WHERE shop_id = $1 AND id = $2"
     ))
-    .bind(shop_id)
+    .bind(shop)
     .bind(id)
     .fetch_optional(conn)
     .await
@@ -318,10 +319,11 @@ pub async fn transition(
 /// (pending), and referred orders placed since `since`, for one advocate.
 pub async fn advocate_counts(
     conn: &mut AnyConnection,
-    shop_id: i64,
-    advocate_id: i64,
-    since: i64,
+    shop: ShopId,
+    advocate_id: CustomerId,
+    since: EpochMs,
 ) -> Result<(i64, i64), sqlx::Error> {
+    let shop_id = shop.get();
     let paid: i64 = sqlx::query_scalar(
         "SELECT COUNT(*) FROM referrals WHERE shop_id = $1 AND advocate_id = $2 \
          AND status IN ('pending', 'rewarded')",
