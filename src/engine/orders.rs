@@ -8,6 +8,7 @@ use serde::Deserialize;
 use sqlx::AnyConnection;
 
 use super::{referrals, segments, tiers, winback, EngineError, DAY_MS};
+use crate::loyalty::{CustomerId, EpochMs, OrderId, ShopId};
 use crate::{
     loyalty::{
         earning::{
@@ -472,29 +473,15 @@ pub async fn apply(
         applied.points = s.delta;
     }
     row.version = version;
-    referrals::on_order(
-        conn,
-        &program,
-        crate::loyalty::ShopId(shop_id),
-        &row,
-        &state,
-        crate::loyalty::EpochMs(now),
-    )
-    .await?;
-    winback::on_order(
-        conn,
-        crate::loyalty::ShopId(shop_id),
-        &row,
-        crate::loyalty::EpochMs(now),
-    )
-    .await?;
+    referrals::on_order(conn, &program, ShopId(shop_id), &row, &state, EpochMs(now)).await?;
+    winback::on_order(conn, ShopId(shop_id), &row, EpochMs(now)).await?;
     if let Some(customer) = state.customer_id {
         tiers::reevaluate(
             conn,
-            crate::loyalty::ShopId(shop_id),
+            ShopId(shop_id),
             &program,
-            crate::loyalty::CustomerId(customer),
-            crate::loyalty::EpochMs(now),
+            CustomerId(customer),
+            EpochMs(now),
             &format!("order {label}"),
         )
         .await?;
@@ -502,17 +489,11 @@ pub async fn apply(
     }
     // A survey answer that came before this order's webhook earns its bonus now.
     let survey_order = super::nps::OrderFacts {
-        id: crate::loyalty::OrderId(order_id),
+        id: OrderId(order_id),
         name: row.name.as_deref(),
-        customer_id: state.customer_id.map(crate::loyalty::CustomerId),
+        customer_id: state.customer_id.map(CustomerId),
     };
-    super::nps::on_order(
-        conn,
-        crate::loyalty::ShopId(shop_id),
-        &survey_order,
-        crate::loyalty::EpochMs(now),
-    )
-    .await?;
+    super::nps::on_order(conn, ShopId(shop_id), &survey_order, EpochMs(now)).await?;
     // Last, after the customer's rows: pair rows are shared by every order
     // of the shop, so they are held for as short a time as possible and
     // always locked after the customer's, never before.
@@ -520,8 +501,8 @@ pub async fn apply(
         let counted = offers::counted(row.cancelled_at.is_some(), row.is_test == 1);
         super::offers::record_order(
             conn,
-            crate::loyalty::ShopId(shop_id),
-            crate::loyalty::OrderId(order_id),
+            ShopId(shop_id),
+            OrderId(order_id),
             lines.as_deref(),
             counted,
         )

@@ -41,6 +41,7 @@ use super::{
     winback::{self, Offer},
     EngineError, DAY_MS,
 };
+use crate::loyalty::{CustomerId, EpochMs, ShopId};
 use crate::{
     loyalty::{
         segments::{segment_of, History, Segment, Thresholds},
@@ -567,10 +568,10 @@ async fn offer_on_entry(
     if to == Segment::AtRisk {
         winback::entered_at_risk(
             conn,
-            crate::loyalty::ShopId(shop_id),
+            ShopId(shop_id),
             settings,
-            crate::loyalty::CustomerId(customer_id),
-            crate::loyalty::EpochMs(now),
+            CustomerId(customer_id),
+            EpochMs(now),
         )
         .await
     } else {

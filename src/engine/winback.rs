@@ -110,7 +110,7 @@ pub fn ordering_key(customer_id: i64) -> String {
     format!("customer:{customer_id}")
 }
 
-/// Called in the caller's transaction when `customer_id` enters the
+/// Called in the caller's transaction when `customer` enters the
 /// at-risk segment at `now` (ms): opens an episode unless one is open and
 /// issues its offer, once. With an episode already open, answers its offer
 /// and changes nothing.

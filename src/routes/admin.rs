@@ -10,6 +10,7 @@ use super::{
     shopper::{self, parse_json, RedeemIn},
     storefront::{save_birthday, BirthdayIn},
 };
+use crate::loyalty::{EpochMs, ShopId};
 use crate::{
     engine::{
         program::{self as program_engine, SaveError},
@@ -71,11 +72,11 @@ pub async fn put_program(
     let mut tx = state.store.begin().await?;
     let saved = program_engine::save(
         &mut tx,
-        crate::loyalty::ShopId(session.shop_id),
+        ShopId(session.shop_id),
         input.version,
         &input.settings,
         &staff(&session),
-        crate::loyalty::EpochMs(now_ms()),
+        EpochMs(now_ms()),
     )
     .await;
     match saved {
@@ -401,11 +402,11 @@ async fn decide_referral(
     let mut tx = state.store.begin().await?;
     let decided = referral_engine::decide(
         &mut tx,
-        crate::loyalty::ShopId(session.shop_id),
+        ShopId(session.shop_id),
         id,
         approve,
         &staff(&session),
-        crate::loyalty::EpochMs(now_ms()),
+        EpochMs(now_ms()),
     )
     .await?;
     // Commit only on the success path: a 404 leaves nothing behind.

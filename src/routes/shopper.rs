@@ -8,6 +8,7 @@ use actix_web::{HttpRequest, HttpResponse};
 use serde::{de::DeserializeOwned, Deserialize};
 use serde_json::{json, Value};
 
+use crate::loyalty::{CustomerId, EpochMs, ShopId};
 use crate::{
     engine::{
         self,
@@ -89,10 +90,10 @@ pub async fn loyalty_view(
     let now = now_ms();
     let standing = engine::tiers::standing(
         &mut conn,
-        crate::loyalty::ShopId(shop_id),
+        ShopId(shop_id),
         &program,
-        crate::loyalty::CustomerId(customer_id),
-        crate::loyalty::EpochMs(now),
+        CustomerId(customer_id),
+        EpochMs(now),
     )
     .await?;
     let exp = program.exponent();
@@ -117,9 +118,9 @@ pub async fn loyalty_view(
     let referral_code = referrals::find_code(&mut conn, shop_id, customer_id).await?;
     let offers = engine::offers::offers_for(
         &mut conn,
-        crate::loyalty::ShopId(shop_id),
+        ShopId(shop_id),
         &program.settings,
-        crate::loyalty::CustomerId(customer_id),
+        CustomerId(customer_id),
         balance,
     )
     .await?;
@@ -166,10 +167,10 @@ pub async fn redeem_for(
         };
         let redeemed = redeem::redeem(
             &mut tx,
-            crate::loyalty::ShopId(shop_id),
-            crate::loyalty::CustomerId(customer_id),
+            ShopId(shop_id),
+            CustomerId(customer_id),
             &request,
-            crate::loyalty::EpochMs(now_ms()),
+            EpochMs(now_ms()),
         )
         .await?;
         let balance = customers::balance(&mut tx, shop_id, customer_id).await?;

@@ -11,6 +11,7 @@ use super::{
     guards::{CheckoutSession, ProxyRequest},
     shopper::{self, parse_json, RedeemIn},
 };
+use crate::loyalty::{CustomerId, EpochMs, ShopId};
 use crate::{
     engine::{
         redeem::Requester,
@@ -189,9 +190,9 @@ pub async fn proxy_referral(
     let mut conn = state.store.writer().acquire().await?;
     let code = referrals::code_for(
         &mut conn,
-        crate::loyalty::ShopId(request.shop_id),
-        crate::loyalty::CustomerId(customer_id),
-        crate::loyalty::EpochMs(now_ms()),
+        ShopId(request.shop_id),
+        CustomerId(customer_id),
+        EpochMs(now_ms()),
     )
     .await?;
     Ok(HttpResponse::Ok().json(json!({
@@ -225,10 +226,10 @@ pub async fn proxy_claim_referral(
     let mut tx = state.store.begin().await?;
     let issued = referrals::issue_friend_code(
         &mut tx,
-        crate::loyalty::ShopId(request.shop_id),
+        ShopId(request.shop_id),
         input.code.trim(),
         &email,
-        crate::loyalty::EpochMs(now_ms()),
+        EpochMs(now_ms()),
     )
     .await;
     let issued = match issued {

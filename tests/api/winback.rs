@@ -19,6 +19,7 @@ use crate::{
     helpers::{fixture, session_token, Backend, TestApp, SHOP},
     loyalty::{order, points, put_program, refund, send_json},
 };
+use advocate::loyalty::{CustomerId, EpochMs, ShopId};
 
 crate::on_both_backends!(
     an_episode_credits_its_points_offer_once,
@@ -73,10 +74,10 @@ async fn enter(app: &TestApp, customer: i64, now: i64) -> Offer {
     let settings = program::get_program(&mut tx, shop).await.unwrap().settings;
     let offer = entered_at_risk(
         &mut tx,
-        advocate::loyalty::ShopId(shop),
+        ShopId(shop),
         &settings,
-        advocate::loyalty::CustomerId(customer),
-        advocate::loyalty::EpochMs(now),
+        CustomerId(customer),
+        EpochMs(now),
     )
     .await
     .unwrap();
