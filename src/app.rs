@@ -422,7 +422,7 @@ async fn run_scheduled_jobs(store: Store, every: Duration, mut stopped: watch::R
     while !*stopped.borrow() {
         tokio::select! {
             _ = tick.tick() => {
-                match crate::engine::scheduled::run_due(&store, &owner, crate::store::now_ms()).await {
+                match crate::engine::scheduled::run_due(&store, &owner, crate::loyalty::EpochMs::now()).await {
                     Ok(report) if report != Default::default() => {
                         tracing::info!(?report, "scheduled loyalty jobs ran");
                     }

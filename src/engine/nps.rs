@@ -19,7 +19,7 @@ use sqlx::AnyConnection;
 use super::enqueue;
 use crate::{
     engine::effects::FlowTrigger,
-    loyalty::nps::Category,
+    loyalty::{nps::Category, CustomerId, EpochMs, OrderId, ShopId},
     store::{
         ledger::{self, NewEntry},
         nps::{self, credit, NewResponse},
@@ -49,10 +49,19 @@ pub enum NpsError {
 /// An answer, validated by the caller (score 0–10, comment trimmed).
 #[derive(Debug, Clone)]
 pub struct Answer {
-    pub order_id: i64,
-    pub customer_id: i64,
+    pub order_id: OrderId,
+    pub customer_id: CustomerId,
     pub score: i64,
     pub comment: Option<String>,
+}
+
+/// The order an order webhook saved, as the survey needs it.
+#[derive(Debug, Clone, Copy)]
+pub struct OrderFacts<'a> {
+    pub id: OrderId,
+    pub name: Option<&'a str>,
+    /// The order's customer; `None` while it names none.
+    pub customer_id: Option<CustomerId>,
 }
 
 /// What answering did.
@@ -68,7 +77,7 @@ pub struct Answered {
 
 /// The Flow trigger's idempotency key: one trigger per answer, and an
 /// answer is one customer's about one order.
-fn flow_trigger_key(order_id: i64, customer_id: i64) -> String {
+fn flow_trigger_key(order_id: OrderId, customer_id: CustomerId) -> String {
     format!("nps:{order_id}:{customer_id}:flow")
 }
 
@@ -86,19 +95,20 @@ fn confirmed_state(bonus_points: i64) -> &'static str {
 /// transaction.
 pub async fn answer(
     conn: &mut AnyConnection,
-    shop_id: i64,
+    shop: ShopId,
     a: &Answer,
-    now: i64,
+    now: EpochMs,
 ) -> Result<Answered, NpsError> {
+    let (shop_id, order_id, customer_id) = (shop.get(), a.order_id.get(), a.customer_id.get());
     let category = Category::of(a.score).ok_or(NpsError::InvalidScore)?;
     let program = program::get_program(conn, shop_id).await?;
     if !program.settings.nps.enabled {
         return Err(NpsError::Disabled);
     }
-    orders::lock(conn, shop_id, a.order_id).await?;
-    let order = nps::find_order_owner(conn, shop_id, a.order_id).await?;
+    orders::lock(conn, shop_id, order_id).await?;
+    let order = nps::find_order_owner(conn, shop_id, order_id).await?;
     let owner = order.as_ref().and_then(|o| o.customer_id);
-    if owner.is_some_and(|c| c != a.customer_id) {
+    if owner.is_some_and(|c| c != customer_id) {
         return Err(NpsError::NotYours);
     }
     if order
@@ -107,12 +117,12 @@ pub async fn answer(
     {
         return Err(NpsError::GuestOrder);
     }
-    let confirmed = owner == Some(a.customer_id);
+    let confirmed = owner == Some(customer_id);
     if confirmed {
         // Someone else answered about this order before its webhook said
         // whose it is: that answer never counted, and must not stop the
         // order's own customer from answering.
-        nps::delete_foreign_answer(conn, shop_id, a.order_id, a.customer_id).await?;
+        nps::delete_foreign_answer(conn, shop_id, order_id, customer_id).await?;
     }
     let bonus_points = program.settings.nps.bonus_points;
     let credit_state = if confirmed {
@@ -120,11 +130,11 @@ pub async fn answer(
     } else {
         credit::WAITING
     };
-    let (segment, tier_id) = nps::customer_context(conn, shop_id, a.customer_id).await?;
+    let (segment, tier_id) = nps::customer_context(conn, shop_id, customer_id).await?;
     let new = NewResponse {
         shop_id,
-        order_id: a.order_id,
-        customer_id: a.customer_id,
+        order_id,
+        customer_id,
         score: a.score,
         comment: a.comment.as_deref(),
         segment: segment.as_deref(),
@@ -132,22 +142,19 @@ pub async fn answer(
         bonus_points,
         credit_state,
     };
-    if nps::insert_response(conn, &new, now).await?.is_none() {
+    if nps::insert_response(conn, &new, now.get()).await?.is_none() {
         return Err(NpsError::AlreadyAnswered);
     }
     let order_name = order.and_then(|o| o.name);
     if confirmed {
-        confirm(
-            conn,
-            shop_id,
-            a,
+        let confirmation = Confirmation {
+            answer: a,
             category,
-            order_name.as_deref(),
+            order_name: order_name.as_deref(),
             credit_state,
             bonus_points,
-            now,
-        )
-        .await?;
+        };
+        confirm(conn, shop, &confirmation, now).await?;
     }
     Ok(Answered {
         category,
@@ -156,36 +163,34 @@ pub async fn answer(
     })
 }
 
-/// The effects of an answer whose order is confirmed to be its customer's:
-/// the bonus (when there is one) and the Flow trigger, once each.
-#[allow(clippy::too_many_arguments)]
+/// An answer whose order is confirmed to be its customer's, with what it
+/// earns.
+struct Confirmation<'a> {
+    answer: &'a Answer,
+    category: Category,
+    order_name: Option<&'a str>,
+    /// `credited` or `none`.
+    credit_state: &'a str,
+    bonus_points: i64,
+}
+
+/// The effects of a confirmed answer: the bonus (when there is one) and the
+/// Flow trigger, once each.
 async fn confirm(
     conn: &mut AnyConnection,
-    shop_id: i64,
-    a: &Answer,
-    category: Category,
-    order_name: Option<&str>,
-    credit_state: &str,
-    bonus_points: i64,
-    now: i64,
+    shop: ShopId,
+    c: &Confirmation<'_>,
+    now: EpochMs,
 ) -> Result<(), sqlx::Error> {
-    if credit_state == credit::CREDITED {
-        credit_bonus(
-            conn,
-            shop_id,
-            a.customer_id,
-            a.order_id,
-            order_name,
-            bonus_points,
-            now,
-        )
-        .await?;
+    let (a, order_name) = (c.answer, c.order_name);
+    if c.credit_state == credit::CREDITED {
+        credit_bonus(conn, shop, c, now).await?;
     }
     let trigger = FlowTrigger::NpsResponse.effect(
-        a.customer_id,
+        a.customer_id.get(),
         serde_json::Map::from_iter([
             ("Score".to_owned(), json!(a.score)),
-            ("Category".to_owned(), json!(category.as_str())),
+            ("Category".to_owned(), json!(c.category.as_str())),
             (
                 "Comment".to_owned(),
                 json!(a.comment.as_deref().unwrap_or("")),
@@ -195,7 +200,7 @@ async fn confirm(
     );
     enqueue(
         conn,
-        shop_id,
+        shop.get(),
         &trigger,
         &flow_trigger_key(a.order_id, a.customer_id),
         None,
@@ -212,15 +217,14 @@ async fn confirm(
 /// Returns the points credited.
 pub async fn on_order(
     conn: &mut AnyConnection,
-    shop_id: i64,
-    order_id: i64,
-    order_name: Option<&str>,
-    customer_id: Option<i64>,
-    now: i64,
+    shop: ShopId,
+    order: &OrderFacts<'_>,
+    now: EpochMs,
 ) -> Result<i64, sqlx::Error> {
-    let Some(customer) = customer_id else {
+    let Some(customer_id) = order.customer_id else {
         return Ok(0);
     };
+    let (shop_id, order_id, customer) = (shop.get(), order.id.get(), customer_id.get());
     let Some(response) = nps::find_for_order(conn, shop_id, order_id).await? else {
         return Ok(0);
     };
@@ -232,7 +236,7 @@ pub async fn on_order(
         return Ok(0);
     }
     let state = confirmed_state(response.bonus_points);
-    if !nps::settle_credit(conn, shop_id, response.id, state, now).await? {
+    if !nps::settle_credit(conn, shop_id, response.id, state, now.get()).await? {
         return Ok(0);
     }
     // A score outside 0-10 cannot be stored (CHECK constraint).
@@ -240,22 +244,19 @@ pub async fn on_order(
         return Ok(0);
     };
     let answer = Answer {
-        order_id,
-        customer_id: customer,
+        order_id: order.id,
+        customer_id,
         score: response.score,
         comment: response.comment,
     };
-    confirm(
-        conn,
-        shop_id,
-        &answer,
+    let confirmation = Confirmation {
+        answer: &answer,
         category,
-        order_name,
-        state,
-        response.bonus_points,
-        now,
-    )
-    .await?;
+        order_name: order.name,
+        credit_state: state,
+        bonus_points: response.bonus_points,
+    };
+    confirm(conn, shop, &confirmation, now).await?;
     Ok(if state == credit::CREDITED {
         response.bonus_points
     } else {
@@ -265,13 +266,11 @@ pub async fn on_order(
 
 async fn credit_bonus(
     conn: &mut AnyConnection,
-    shop_id: i64,
-    customer_id: i64,
-    order_id: i64,
-    order_name: Option<&str>,
-    points: i64,
-    now: i64,
+    shop: ShopId,
+    c: &Confirmation<'_>,
+    now: EpochMs,
 ) -> Result<bool, sqlx::Error> {
+    let (order_id, order_name, points) = (c.answer.order_id.get(), c.order_name, c.bonus_points);
     let label = order_name.map_or_else(|| format!("#{order_id}"), str::to_owned);
     let reason = format!("Survey answered for order {label}: {points} points");
     let source_key = format!("nps:{order_id}");
@@ -280,15 +279,15 @@ async fn credit_bonus(
         &NewEntry {
             order_id: Some(order_id),
             ..NewEntry::new(
-                shop_id,
-                customer_id,
+                shop.get(),
+                c.answer.customer_id.get(),
                 points,
                 ledger::kind::NPS,
                 &reason,
                 &source_key,
             )
         },
-        now,
+        now.get(),
     )
     .await
 }
@@ -299,9 +298,10 @@ mod tests {
 
     #[test]
     fn the_flow_trigger_key_tells_customers_apart() {
-        assert_eq!(flow_trigger_key(42, 7), "nps:42:7:flow");
-        assert_ne!(flow_trigger_key(42, 7), flow_trigger_key(42, 8));
-        assert_ne!(flow_trigger_key(42, 7), flow_trigger_key(43, 7));
+        let key = |order, customer| flow_trigger_key(OrderId(order), CustomerId(customer));
+        assert_eq!(key(42, 7), "nps:42:7:flow");
+        assert_ne!(key(42, 7), key(42, 8));
+        assert_ne!(key(42, 7), key(43, 7));
     }
 
     #[test]

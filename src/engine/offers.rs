@@ -9,6 +9,7 @@ use crate::{
     loyalty::{
         offers::{self, Line},
         settings::ProgramSettings,
+        CustomerId, OrderId, ShopId,
     },
     store::offers as store,
 };
@@ -19,11 +20,12 @@ use crate::{
 /// have stopped counting, by a cancellation).
 pub async fn record_order(
     conn: &mut AnyConnection,
-    shop_id: i64,
-    order_id: i64,
+    shop: ShopId,
+    order: OrderId,
     lines: Option<&[Line]>,
     counted: bool,
 ) -> Result<(), sqlx::Error> {
+    let (shop_id, order_id) = (shop.get(), order.get());
     let stored = store::find_order_products(conn, shop_id, order_id).await?;
     let (old_ids, old_counted) = stored.clone().unwrap_or_default();
     let new_ids = match lines {
@@ -75,11 +77,12 @@ pub struct Offers {
 /// The shopper's offers, as far as the program's settings enable them.
 pub async fn offers_for(
     conn: &mut AnyConnection,
-    shop_id: i64,
+    shop: ShopId,
     settings: &ProgramSettings,
-    customer_id: i64,
+    customer: CustomerId,
     balance: i64,
 ) -> Result<Offers, sqlx::Error> {
+    let (shop_id, customer_id) = (shop.get(), customer.get());
     let closest_reward = if settings.offers.closest_reward {
         offers::closest_reward(&settings.rewards, balance).map(|c| ClosestReward {
             id: c.reward.id.clone(),

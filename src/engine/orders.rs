@@ -10,6 +10,7 @@
 use sqlx::AnyConnection;
 
 use super::{referrals, segments, tiers, winback, EngineError, DAY_MS};
+use crate::loyalty::{CustomerId, EpochMs, OrderId, ShopId};
 use crate::{
     loyalty::{
         earning::{
@@ -144,7 +145,14 @@ pub async fn apply(
     // always locked after the customer's, never before.
     if let Some(lines) = lines {
         let counted = offers::counted(row.cancelled_at.is_some(), row.is_test == 1);
-        super::offers::record_order(conn, shop_id, order_id, lines.as_deref(), counted).await?;
+        super::offers::record_order(
+            conn,
+            ShopId(shop_id),
+            OrderId(order_id),
+            lines.as_deref(),
+            counted,
+        )
+        .await?;
     }
     Ok(applied)
 }
@@ -357,30 +365,28 @@ async fn follow_order(
     label: &str,
 ) -> Result<(), EngineError> {
     let (shop_id, program, now) = (step.shop_id, step.program, step.now);
-    referrals::on_order(conn, program, shop_id, row, state, now).await?;
-    winback::on_order(conn, shop_id, row, now).await?;
+    let (shop, at) = (ShopId(shop_id), EpochMs(now));
+    referrals::on_order(conn, program, shop, row, state, at).await?;
+    winback::on_order(conn, shop, row, at).await?;
     if let Some(customer) = state.customer_id {
         tiers::reevaluate(
             conn,
-            shop_id,
+            shop,
             program,
-            customer,
-            now,
+            CustomerId(customer),
+            at,
             &format!("order {label}"),
         )
         .await?;
         segments::on_order(conn, shop_id, program, customer, now).await?;
     }
     // A survey answer that came before this order's webhook earns its bonus now.
-    super::nps::on_order(
-        conn,
-        shop_id,
-        step.order_id,
-        row.name.as_deref(),
-        state.customer_id,
-        now,
-    )
-    .await?;
+    let survey_order = super::nps::OrderFacts {
+        id: OrderId(step.order_id),
+        name: row.name.as_deref(),
+        customer_id: state.customer_id.map(CustomerId),
+    };
+    super::nps::on_order(conn, shop, &survey_order, at).await?;
     Ok(())
 }
 

@@ -9,7 +9,10 @@ use sqlx::AnyConnection;
 use super::{customer_gid, enqueue, EngineError};
 use crate::{
     engine::effects::Effect,
-    loyalty::settings::{FieldError, ProgramSettings},
+    loyalty::{
+        settings::{FieldError, ProgramSettings},
+        EpochMs, ShopId,
+    },
     store::{customers, program},
 };
 
@@ -33,12 +36,13 @@ impl From<sqlx::Error> for SaveError {
 /// is current). Returns the new version.
 pub async fn save(
     conn: &mut AnyConnection,
-    shop_id: i64,
+    shop: ShopId,
     expected_version: Option<i64>,
     settings: &ProgramSettings,
     actor: &str,
-    now: i64,
+    now: EpochMs,
 ) -> Result<i64, SaveError> {
+    let (shop_id, now) = (shop.get(), now.get());
     let current = program::get_program(conn, shop_id).await?;
     settings
         .validate(&current.currency)

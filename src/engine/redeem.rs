@@ -14,6 +14,7 @@ use crate::{
         codes, money,
         points::Points,
         settings::{Reward, RewardValue},
+        CustomerId, EpochMs, ShopId,
     },
     store::{
         customers,
@@ -42,6 +43,15 @@ pub struct Requester<'a> {
     pub channel: &'a str,
     /// `shopper` or `staff:<id>`.
     pub actor: &'a str,
+}
+
+/// What is asked for: a reward, under the caller's idempotency key.
+#[derive(Debug, Clone, Copy)]
+pub struct RedeemRequest<'a> {
+    pub reward_id: &'a str,
+    /// A second request with the same key answers the first redemption.
+    pub idempotency_key: &'a str,
+    pub who: Requester<'a>,
 }
 
 /// The result: the redemption, and whether it was made by an earlier
@@ -77,16 +87,18 @@ fn format_fraction(percent: u32) -> String {
 /// Redeems `reward_id` for the customer in one transaction on `conn`.
 pub async fn redeem(
     conn: &mut AnyConnection,
-    shop_id: i64,
-    customer_id: i64,
-    reward_id: &str,
-    idempotency_key: &str,
-    who: Requester<'_>,
-    now: i64,
+    shop: ShopId,
+    customer: CustomerId,
+    request: &RedeemRequest<'_>,
+    now: EpochMs,
 ) -> Result<Redeemed, RedeemError> {
-    if let Some(done) =
-        redemptions::find_by_key(conn, shop_id, customer_id, idempotency_key).await?
-    {
+    let (shop_id, customer_id) = (shop.get(), customer.get());
+    let RedeemRequest {
+        reward_id,
+        idempotency_key,
+        who,
+    } = *request;
+    if let Some(done) = redemptions::find_by_key(conn, shop, customer, idempotency_key).await? {
         return replay(done, reward_id);
     }
     let program = program::get_program(conn, shop_id).await?;
@@ -96,10 +108,10 @@ pub async fn redeem(
         .cloned()
         .ok_or_else(|| RedeemError::UnknownReward(reward_id.to_owned()))?;
     let code = codes::discount_code("ADV");
-    let expires_at = now + i64::from(reward.valid_days) * DAY_MS;
+    let expires_at = now.get() + i64::from(reward.valid_days) * DAY_MS;
     let new = NewRedemption {
-        shop_id,
-        customer_id,
+        shop_id: shop,
+        customer_id: customer,
         idempotency_key,
         reward_id: &reward.id,
         reward_name: &reward.name,
@@ -107,12 +119,12 @@ pub async fn redeem(
         code: &code,
         channel: who.channel,
         actor: who.actor,
-        expires_at,
+        expires_at: EpochMs(expires_at),
     };
     let Some(id) = redemptions::insert(conn, &new, now).await? else {
         // A concurrent request with the same key won; its row is committed
         // (PostgreSQL waited for it) and is the answer.
-        let done = redemptions::find_by_key(conn, shop_id, customer_id, idempotency_key)
+        let done = redemptions::find_by_key(conn, shop, customer, idempotency_key)
             .await?
             .ok_or(sqlx::Error::RowNotFound)?;
         return replay(done, reward_id);
@@ -137,7 +149,7 @@ pub async fn redeem(
     };
     // The source key is new (this redemption's id): a spend either takes
     // the points or finds too few.
-    if ledger::spend(conn, &entry, now).await? != ledger::Spent::Taken {
+    if ledger::spend(conn, &entry, now.get()).await? != ledger::Spent::Taken {
         return Err(RedeemError::NotEnoughPoints {
             cost: reward.points_cost,
             balance: customers::balance(conn, shop_id, customer_id).await?,
@@ -196,7 +208,7 @@ pub async fn redeem(
             points: reward.points_cost,
             code,
             channel: who.channel.to_owned(),
-            created_at: now,
+            created_at: now.get(),
             expires_at,
         },
         replayed: false,

@@ -17,13 +17,14 @@ use crate::{
         identity,
         referrals::{assess, FriendEmail, Identity, ReferredOrder, Verdict},
         settings::AdvocateReward,
+        CustomerId, EpochMs, OrderId, ShopId,
     },
     store::{
         customers,
         ledger::{self, NewEntry},
         orders::{self, OrderRow},
         program::{self, Program},
-        referrals::{self, status, Referral},
+        referrals::{self, status, Conversion, NewIssuedReferral, Referral, Transition},
     },
 };
 
@@ -48,10 +49,11 @@ pub enum ReferralError {
 /// The customer's referral code, created on first use.
 pub async fn code_for(
     conn: &mut AnyConnection,
-    shop_id: i64,
-    customer_id: i64,
-    now: i64,
+    shop: ShopId,
+    customer: CustomerId,
+    now: EpochMs,
 ) -> Result<String, sqlx::Error> {
+    let (shop_id, customer_id, now) = (shop.get(), customer.get(), now.get());
     for _ in 0..8 {
         if let Some(code) = referrals::find_code(conn, shop_id, customer_id).await? {
             return Ok(code);
@@ -87,58 +89,57 @@ const HOUR_MS: i64 = 3_600_000;
 /// caller's transaction, so concurrent claims cannot overshoot them.
 pub async fn issue_friend_code(
     conn: &mut AnyConnection,
-    shop_id: i64,
+    shop: ShopId,
     advocate_code: &str,
     friend_email: &FriendEmail,
-    now: i64,
+    now: EpochMs,
 ) -> Result<FriendCode, ReferralError> {
+    let (shop_id, now_ms) = (shop.get(), now.get());
     let program = program::get_program(conn, shop_id).await?;
     let rules = &program.settings.referrals;
     if !rules.enabled {
         return Err(ReferralError::Disabled);
     }
-    let advocate = referrals::advocate_for_code(conn, shop_id, &advocate_code.to_uppercase())
+    let advocate = referrals::advocate_for_code(conn, shop, &advocate_code.to_uppercase())
         .await?
         .ok_or(ReferralError::UnknownCode)?;
     let email_hash =
         identity::email(Some(friend_email.as_str())).ok_or(ReferralError::UnknownCode)?;
-    let advocate_identity = customers::identity(conn, shop_id, advocate).await?;
+    let advocate_identity = customers::identity(conn, shop, advocate).await?;
     if advocate_identity.email.as_deref() == Some(email_hash.as_str()) {
         return Err(ReferralError::SelfReferral);
     }
     let valid = i64::from(rules.friend_code_valid_days) * DAY_MS;
-    referrals::lock_claims(conn, shop_id).await?;
-    if let Some(existing) = referrals::find_issued(conn, shop_id, advocate, &email_hash).await? {
+    referrals::lock_claims(conn, shop).await?;
+    if let Some(existing) = referrals::find_issued(conn, shop, advocate, &email_hash).await? {
         return Ok(FriendCode {
             code: existing.friend_code,
-            expires_at: existing.created_at + valid,
+            expires_at: existing.created_at.get() + valid,
             reused: true,
         });
     }
     if orders::email_has_orders(conn, shop_id, &email_hash).await? {
         return Err(ReferralError::NotNew);
     }
-    claims_allowed(
-        conn,
-        shop_id,
-        Some(advocate),
-        rules.claims_per_code_per_day,
-        DAY_MS,
-        now,
-    )
-    .await?;
-    claims_allowed(
-        conn,
-        shop_id,
-        None,
-        rules.claims_per_shop_per_hour,
-        HOUR_MS,
-        now,
-    )
-    .await?;
+    let per_code = ClaimCap {
+        advocate: Some(advocate),
+        cap: rules.claims_per_code_per_day,
+        window_ms: DAY_MS,
+    };
+    claims_allowed(conn, shop, &per_code, now).await?;
+    let per_shop = ClaimCap {
+        advocate: None,
+        cap: rules.claims_per_shop_per_hour,
+        window_ms: HOUR_MS,
+    };
+    claims_allowed(conn, shop, &per_shop, now).await?;
     let code = codes::discount_code("REF");
-    let id =
-        referrals::insert_issued(conn, shop_id, advocate, &code, Some(&email_hash), now).await?;
+    let issued = NewIssuedReferral {
+        advocate_id: advocate,
+        friend_code: &code,
+        friend_email_hash: Some(&email_hash),
+    };
+    let id = referrals::insert_issued(conn, shop, &issued, now).await?;
     let effect = Effect::CreateDiscountCode {
         code: code.clone(),
         title: "Referral: welcome discount".into(),
@@ -147,7 +148,7 @@ pub async fn issue_friend_code(
         customer_gid: None,
         value: discount_value(&rules.friend_reward),
         minimum_subtotal: None,
-        ends_at: Some(rfc3339(now + valid)),
+        ends_at: Some(rfc3339(now_ms + valid)),
         refund: None,
     };
     enqueue(
@@ -160,28 +161,35 @@ pub async fn issue_friend_code(
     .await?;
     Ok(FriendCode {
         code,
-        expires_at: now + valid,
+        expires_at: now_ms + valid,
         reused: false,
     })
 }
 
-/// Refuses a new claim when `cap` codes were issued within `window_ms`
-/// before `now` (for the advocate, or with `None` the shop); the caller
-/// may retry once the oldest of them leaves the window.
-async fn claims_allowed(
-    conn: &mut AnyConnection,
-    shop_id: i64,
-    advocate_id: Option<i64>,
+/// A cap on friend codes: at most `cap` within `window_ms`, for one
+/// advocate or (with `None`) the whole shop.
+struct ClaimCap {
+    advocate: Option<CustomerId>,
     cap: u32,
     window_ms: i64,
-    now: i64,
+}
+
+/// Refuses a new claim when the cap's codes were all issued within its
+/// window before `now`; the caller may retry once the oldest of them leaves
+/// the window.
+async fn claims_allowed(
+    conn: &mut AnyConnection,
+    shop: ShopId,
+    limit: &ClaimCap,
+    now: EpochMs,
 ) -> Result<(), ReferralError> {
-    let since = now - window_ms;
-    let (issued, oldest) = referrals::count_issued_since(conn, shop_id, advocate_id, since).await?;
-    if issued < i64::from(cap) {
+    let (now, window_ms) = (now.get(), limit.window_ms);
+    let since = EpochMs(now - window_ms);
+    let (issued, oldest) = referrals::count_issued_since(conn, shop, limit.advocate, since).await?;
+    if issued < i64::from(limit.cap) {
         return Ok(());
     }
-    let free_at = oldest.unwrap_or(now).saturating_add(window_ms);
+    let free_at = oldest.map_or(now, EpochMs::get).saturating_add(window_ms);
     let wait_ms = free_at.saturating_sub(now).max(1000);
     Err(ReferralError::TooManyClaims {
         retry_after_secs: u64::try_from(wait_ms.saturating_add(999) / 1000).unwrap_or(1),
@@ -194,24 +202,21 @@ async fn claims_allowed(
 pub async fn on_order(
     conn: &mut AnyConnection,
     program: &Program,
-    shop_id: i64,
+    shop: ShopId,
     row: &OrderRow,
     state: &OrderState,
-    now: i64,
+    now: EpochMs,
 ) -> Result<(), sqlx::Error> {
-    if let Some(referral) = referrals::find_by_order(conn, shop_id, row.order_id).await? {
+    let shop_id = shop.get();
+    if let Some(referral) = referrals::find_by_order(conn, shop, OrderId(row.order_id)).await? {
         if state.cancelled || !state.refunds.is_empty() {
-            referrals::transition(
-                conn,
-                shop_id,
-                referral.id,
-                &[status::PENDING, status::HELD],
-                status::VOID,
-                Some("the friend's order was refunded or cancelled"),
-                None,
-                now,
-            )
-            .await?;
+            let void = Transition {
+                from: &[status::PENDING, status::HELD],
+                to: status::VOID,
+                note: Some("the friend's order was refunded or cancelled"),
+                decided_by: None,
+            };
+            referrals::transition(conn, shop, referral.id, &void, now).await?;
         }
         return Ok(());
     }
@@ -224,21 +229,21 @@ pub async fn on_order(
         .as_deref()
         .and_then(|c| serde_json::from_str(c).ok())
         .unwrap_or_default();
-    let Some(referral) = referrals::find_issued_by_codes(conn, shop_id, &codes).await? else {
+    let Some(referral) = referrals::find_issued_by_codes(conn, shop, &codes).await? else {
         return Ok(());
     };
     // Bursts are judged by when the orders were placed, not when their
     // webhooks were processed (a backlog is not a burst).
-    let placed = row.processed_at.unwrap_or(now);
+    let placed = row.processed_at.unwrap_or(now.get());
     let (rewarded, recent) = referrals::advocate_counts(
         conn,
-        shop_id,
+        shop,
         referral.advocate_id,
-        placed - i64::from(rules.burst_window_hours) * 3_600_000,
+        EpochMs(placed - i64::from(rules.burst_window_hours) * 3_600_000),
     )
     .await?;
     let facts = ReferredOrder {
-        advocate: customers::identity(conn, shop_id, referral.advocate_id).await?,
+        advocate: customers::identity(conn, shop, referral.advocate_id).await?,
         friend: Identity {
             customer_id: state.customer_id,
             email: row.email_hash.clone(),
@@ -270,21 +275,17 @@ pub async fn on_order(
             Verdict::Rejected(why) => (status::REJECTED, Some(why)),
         }
     };
-    let matures_at = now + i64::from(program.settings.earning.pending_days) * DAY_MS;
-    referrals::convert(
-        conn,
-        shop_id,
-        referral.id,
-        row.order_id,
-        facts.amount,
-        state.customer_id,
-        next,
-        note.as_deref(),
-        matures_at,
-        placed,
-        now,
-    )
-    .await?;
+    let matures_at = now.get() + i64::from(program.settings.earning.pending_days) * DAY_MS;
+    let conversion = Conversion {
+        order_id: OrderId(row.order_id),
+        order_minor: facts.amount,
+        friend_customer_id: state.customer_id.map(CustomerId),
+        status: next,
+        note: note.as_deref(),
+        matures_at: EpochMs(matures_at),
+        placed_at: EpochMs(placed),
+    };
+    referrals::convert(conn, shop, referral.id, &conversion, now).await?;
     Ok(())
 }
 
@@ -292,14 +293,15 @@ pub async fn on_order(
 /// order was refunded or cancelled meanwhile. False when it is not due.
 pub async fn settle(
     conn: &mut AnyConnection,
-    shop_id: i64,
+    shop: ShopId,
     referral: &Referral,
-    now: i64,
+    now: EpochMs,
 ) -> Result<bool, sqlx::Error> {
+    let shop_id = shop.get();
     if referral.status != status::PENDING || referral.matures_at.is_some_and(|t| t > now) {
         return Ok(false);
     }
-    let Some(order_id) = referral.order_id else {
+    let Some(order_id) = referral.order_id.map(OrderId::get) else {
         return Ok(false);
     };
     let order = orders::find_order(conn, shop_id, order_id).await?;
@@ -307,30 +309,21 @@ pub async fn settle(
         .await?
         .is_empty();
     if refunded || order.as_ref().is_none_or(|o| o.cancelled_at.is_some()) {
-        return referrals::transition(
-            conn,
-            shop_id,
-            referral.id,
-            &[status::PENDING],
-            status::VOID,
-            Some("the friend's order was refunded or cancelled"),
-            None,
-            now,
-        )
-        .await;
+        let void = Transition {
+            from: &[status::PENDING],
+            to: status::VOID,
+            note: Some("the friend's order was refunded or cancelled"),
+            decided_by: None,
+        };
+        return referrals::transition(conn, shop, referral.id, &void, now).await;
     }
-    if !referrals::transition(
-        conn,
-        shop_id,
-        referral.id,
-        &[status::PENDING],
-        status::REWARDED,
-        None,
-        None,
-        now,
-    )
-    .await?
-    {
+    let rewarded = Transition {
+        from: &[status::PENDING],
+        to: status::REWARDED,
+        note: None,
+        decided_by: None,
+    };
+    if !referrals::transition(conn, shop, referral.id, &rewarded, now).await? {
         return Ok(false);
     }
     let program = program::get_program(conn, shop_id).await?;
@@ -346,14 +339,14 @@ pub async fn settle(
                     settings_version: Some(program.version),
                     ..NewEntry::new(
                         shop_id,
-                        referral.advocate_id,
+                        referral.advocate_id.get(),
                         *points,
                         ledger::kind::REFERRAL,
                         &reason,
                         &format!("referral:{}", referral.id),
                     )
                 },
-                now,
+                now.get(),
             )
             .await?;
         }
@@ -361,10 +354,10 @@ pub async fn settle(
             let effect = Effect::CreateDiscountCode {
                 code: codes::discount_code("THX"),
                 title: "Referral reward".into(),
-                customer_gid: Some(customer_gid(referral.advocate_id)),
+                customer_gid: Some(customer_gid(referral.advocate_id.get())),
                 value: discount_value(value),
                 minimum_subtotal: None,
-                ends_at: Some(rfc3339(now + i64::from(*valid_days) * DAY_MS)),
+                ends_at: Some(rfc3339(now.get() + i64::from(*valid_days) * DAY_MS)),
                 refund: None,
             };
             enqueue(
@@ -382,7 +375,7 @@ pub async fn settle(
         AdvocateReward::Discount { .. } => "a discount code".to_owned(),
     };
     let trigger = FlowTrigger::ReferralCompleted.effect(
-        referral.advocate_id,
+        referral.advocate_id.get(),
         serde_json::Map::from_iter([
             ("Friend order".to_owned(), serde_json::json!(label)),
             ("Advocate reward".to_owned(), serde_json::json!(reward)),
@@ -402,11 +395,11 @@ pub async fn settle(
 /// The merchant's decision on a held (or pending) referral.
 pub async fn decide(
     conn: &mut AnyConnection,
-    shop_id: i64,
+    shop: ShopId,
     id: i64,
     approve: bool,
     staff: &str,
-    now: i64,
+    now: EpochMs,
 ) -> Result<Option<Referral>, sqlx::Error> {
     let (from, to): (&[&str], &str) = if approve {
         (&[status::HELD], status::PENDING)
@@ -418,14 +411,20 @@ pub async fn decide(
     } else {
         "rejected by the merchant"
     };
-    if !referrals::transition(conn, shop_id, id, from, to, Some(note), Some(staff), now).await? {
+    let decision = Transition {
+        from,
+        to,
+        note: Some(note),
+        decided_by: Some(staff),
+    };
+    if !referrals::transition(conn, shop, id, &decision, now).await? {
         return Ok(None);
     }
-    let referral = referrals::find(conn, shop_id, id).await?;
+    let referral = referrals::find(conn, shop, id).await?;
     if let Some(r) = &referral {
         if approve {
-            settle(conn, shop_id, r, now).await?;
+            settle(conn, shop, r, now).await?;
         }
     }
-    referrals::find(conn, shop_id, id).await
+    referrals::find(conn, shop, id).await
 }

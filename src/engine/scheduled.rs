@@ -25,7 +25,7 @@ use super::{
 };
 use crate::{
     engine::effects::{Effect, FlowTrigger, Metafield},
-    loyalty::{calendar, settings::TierWindow},
+    loyalty::{calendar, settings::TierWindow, CustomerId, EpochMs, ShopId},
     store::{
         customers,
         ledger::{self, NewEntry},
@@ -87,7 +87,8 @@ const SEGMENTS: Job = Job {
 };
 
 /// Runs every job that is due at `now` and not running elsewhere.
-pub async fn run_due(store: &Store, owner: &str, now: i64) -> anyhow::Result<Report> {
+pub async fn run_due(store: &Store, owner: &str, now: EpochMs) -> anyhow::Result<Report> {
+    let now = now.get();
     let mut report = Report::default();
     for job in [MATURE, EXPIRY, TIERS, BIRTHDAYS, WINBACK, SEGMENTS] {
         let last_run = {
@@ -141,8 +142,10 @@ async fn mature(store: &Store, now: i64, report: &mut Report) -> anyhow::Result<
         let mut tx = store.begin().await?;
         let due = referrals::maturing(&mut tx, now, CHUNK).await?;
         for (shop_id, id) in &due {
-            if let Some(referral) = referrals::find(&mut tx, *shop_id, *id).await? {
-                if referral_engine::settle(&mut tx, *shop_id, &referral, now).await? {
+            if let Some(referral) = referrals::find(&mut tx, ShopId(*shop_id), *id).await? {
+                if referral_engine::settle(&mut tx, ShopId(*shop_id), &referral, EpochMs(now))
+                    .await?
+                {
                     report.referrals_settled += 1;
                 }
             }
@@ -269,7 +272,7 @@ async fn expire_winback(store: &Store, now: i64, report: &mut Report) -> anyhow:
     // One conditional statement over the open episodes (a partial index):
     // a re-run finds nothing left to close.
     let mut tx = store.begin().await?;
-    report.winback_expired += winback::expire(&mut tx, now).await?;
+    report.winback_expired += winback::expire(&mut tx, EpochMs(now)).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -292,7 +295,7 @@ async fn tier_round(
         }
         if evaluated < version {
             let mut tx = store.begin().await?;
-            tiers::sync_vip_perks(&mut tx, shop_id, &program).await?;
+            tiers::sync_vip_perks(&mut tx, ShopId(shop_id), &program).await?;
             tx.commit().await?;
         }
         let mut after = 0;
@@ -306,10 +309,10 @@ async fn tier_round(
                     let mut sp = sqlx::Connection::begin(&mut *tx).await?;
                     match tiers::reevaluate(
                         &mut sp,
-                        shop_id,
+                        ShopId(shop_id),
                         &program,
-                        *customer,
-                        now,
+                        CustomerId(*customer),
+                        EpochMs(now),
                         "tier review",
                     )
                     .await

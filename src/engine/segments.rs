@@ -41,6 +41,7 @@ use super::{
     winback::{self, Offer},
     EngineError, DAY_MS,
 };
+use crate::loyalty::{CustomerId, EpochMs, ShopId};
 use crate::{
     engine::effects::{Effect, FlowTrigger, Metafield},
     loyalty::{
@@ -633,7 +634,14 @@ async fn offer_on_entry(
     now: i64,
 ) -> Result<Offer, EngineError> {
     if to == Segment::AtRisk {
-        winback::entered_at_risk(conn, shop_id, settings, customer_id, now).await
+        winback::entered_at_risk(
+            conn,
+            ShopId(shop_id),
+            settings,
+            CustomerId(customer_id),
+            EpochMs(now),
+        )
+        .await
     } else {
         Ok(Offer::None)
     }

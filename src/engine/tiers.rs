@@ -12,10 +12,10 @@ use crate::{
     engine::effects::{Effect, FlowTrigger, Metafield},
     loyalty::{
         settings::{TierBasis, TierWindow},
-        tiers,
+        tiers, CustomerId, EpochMs, ShopId,
     },
     store::{
-        customers,
+        customers::{self, TierMove},
         ledger::{self, NewEntry},
         orders,
         program::Program,
@@ -35,9 +35,10 @@ pub const NO_TIER: &str = "none";
 /// while no tier has a perk.
 pub async fn sync_vip_perks(
     conn: &mut AnyConnection,
-    shop_id: i64,
+    shop: ShopId,
     program: &Program,
 ) -> Result<(), sqlx::Error> {
+    let shop_id = shop.get();
     let perks: serde_json::Map<String, serde_json::Value> = program
         .settings
         .tiers
@@ -81,11 +82,12 @@ pub async fn sync_vip_perks(
 /// The customer's standing toward tiers: spend in minor units, or points.
 pub async fn standing(
     conn: &mut AnyConnection,
-    shop_id: i64,
+    shop: ShopId,
     program: &Program,
-    customer_id: i64,
-    now: i64,
+    customer: CustomerId,
+    now: EpochMs,
 ) -> Result<i64, sqlx::Error> {
+    let (shop_id, customer_id, now) = (shop.get(), customer.get(), now.get());
     let since = match program.settings.tiers.window {
         TierWindow::Lifetime => None,
         TierWindow::Rolling12Months => Some(now - 365 * DAY_MS),
@@ -101,31 +103,28 @@ pub async fn standing(
 /// Re-evaluates one customer's tier and applies a change.
 pub async fn reevaluate(
     conn: &mut AnyConnection,
-    shop_id: i64,
+    shop: ShopId,
     program: &Program,
-    customer_id: i64,
-    now: i64,
+    customer: CustomerId,
+    now: EpochMs,
     reason: &str,
 ) -> Result<bool, EngineError> {
-    let value = standing(conn, shop_id, program, customer_id, now).await?;
+    let value = standing(conn, shop, program, customer, now).await?;
+    let (shop_id, customer_id) = (shop.get(), customer.get());
     let target = tiers::tier_for(&program.settings.tiers, program.exponent(), value);
     let current = customers::tier_of(conn, shop_id, customer_id).await?;
     let target_id = target.map(|l| l.id.as_str());
     if current.tier_id.as_deref() == target_id {
         return Ok(false);
     }
-    if !customers::change_tier(
-        conn,
-        shop_id,
-        customer_id,
-        current.tier_seq,
-        current.tier_id.as_deref(),
-        target.map(|l| (l.id.as_str(), l.tag.as_str())),
+    let change = TierMove {
+        customer_id: customer,
+        seq: current.tier_seq,
+        from: current.tier_id.as_deref(),
+        to: target.map(|l| (l.id.as_str(), l.tag.as_str())),
         reason,
-        now,
-    )
-    .await?
-    {
+    };
+    if !customers::change_tier(conn, shop, &change, now).await? {
         return Err(EngineError::Conflict(format!(
             "tier of customer {customer_id}"
         )));
@@ -225,7 +224,7 @@ pub async fn reevaluate(
                     &format!("tier-entry:{customer_id}:{}", level.id),
                 )
             },
-            now,
+            now.get(),
         )
         .await?;
     }

@@ -27,6 +27,7 @@ use crate::{
         codes,
         settings::{AdvocateReward, ProgramSettings},
         winback::held_out,
+        CustomerId, EpochMs, ShopId,
     },
     store::{
         ledger::{self, NewEntry},
@@ -109,17 +110,18 @@ pub fn ordering_key(customer_id: i64) -> String {
     format!("customer:{customer_id}")
 }
 
-/// Called in the caller's transaction when `customer_id` enters the
+/// Called in the caller's transaction when `customer` enters the
 /// at-risk segment at `now` (ms): opens an episode unless one is open and
 /// issues its offer, once. With an episode already open, answers its offer
 /// and changes nothing.
 pub async fn entered_at_risk(
     conn: &mut AnyConnection,
-    shop_id: i64,
+    shop: ShopId,
     settings: &ProgramSettings,
-    customer_id: i64,
-    now: i64,
+    customer: CustomerId,
+    now: EpochMs,
 ) -> Result<Offer, EngineError> {
+    let (shop_id, customer_id, now) = (shop.get(), customer.get(), now.get());
     if let Some(open) = episodes::find_open(conn, shop_id, customer_id).await? {
         return Ok(Offer::of(&open));
     }
@@ -233,10 +235,11 @@ async fn issue(
 /// returned. True when it closed one.
 pub async fn on_order(
     conn: &mut AnyConnection,
-    shop_id: i64,
+    shop: ShopId,
     row: &OrderRow,
-    now: i64,
+    now: EpochMs,
 ) -> Result<bool, sqlx::Error> {
+    let (shop_id, now) = (shop.get(), now.get());
     let counted = row.known == 1 && row.is_test == 0 && row.cancelled_at.is_none();
     let (Some(customer_id), Some(paid_at), true) = (row.customer_id, row.paid_at, counted) else {
         return Ok(false);
@@ -246,8 +249,8 @@ pub async fn on_order(
 
 /// The scheduled sweep: episodes whose attribution window ended by `now`
 /// without a return purchase close as expired. Returns how many.
-pub async fn expire(conn: &mut AnyConnection, now: i64) -> Result<u64, sqlx::Error> {
-    episodes::close_expired(conn, now).await
+pub async fn expire(conn: &mut AnyConnection, now: EpochMs) -> Result<u64, sqlx::Error> {
+    episodes::close_expired(conn, now.get()).await
 }
 
 #[cfg(test)]

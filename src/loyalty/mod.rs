@@ -1,9 +1,12 @@
-//! The loyalty domain, pure: no SQL, no HTTP, no clock. Everything here is
+//! The loyalty domain, pure: no SQL, no HTTP, no clock (apart from
+//! [`EpochMs::now`], which callers read once at the edge). Everything here is
 //! a function of its inputs, so the rules can be tested exhaustively;
 //! [`crate::engine`] applies them to stored facts inside transactions.
 //!
 //! | module | rules |
 //! |---|---|
+//! | [`ids`] | typed shop, customer and order ids |
+//! | [`time`] | instants as epoch milliseconds, with checked day arithmetic |
 //! | [`settings`] | a shop's program, its defaults and validation |
 //! | [`money`] | decimal amounts as integer minor units |
 //! | [`points`] | points as a bounded integer with checked arithmetic, and the input ranges |
@@ -22,6 +25,7 @@ pub mod calendar;
 pub mod codes;
 pub mod earning;
 pub mod identity;
+pub mod ids;
 pub mod money;
 pub mod nps;
 pub mod offers;
@@ -30,7 +34,12 @@ pub mod referrals;
 pub mod segments;
 pub mod settings;
 pub mod tiers;
+pub mod time;
 pub mod winback;
+
+pub use ids::{CustomerId, OrderId, ShopId};
+pub use points::Points;
+pub use time::EpochMs;
 
 #[cfg(test)]
 mod properties;

@@ -13,6 +13,7 @@ use super::{
     guards::{AdminSession, CheckoutSession},
     input::parse_json,
 };
+use crate::loyalty::{CustomerId, EpochMs, OrderId, ShopId};
 use crate::{
     analytics::metrics::PeriodKey,
     engine::{
@@ -167,8 +168,8 @@ fn parse_answer(body: &Value, customer_id: i64) -> Result<Answer, ApiError> {
         Some(_) => return Err(invalid("comment", "must be text")),
     };
     Ok(Answer {
-        order_id,
-        customer_id,
+        order_id: OrderId(order_id),
+        customer_id: CustomerId(customer_id),
         score,
         comment,
     })
@@ -193,7 +194,8 @@ pub async fn checkout_answer_nps(
     }
     let answer = parse_answer(&raw, customer_id)?;
     let mut tx = state.store.begin().await?;
-    let answered = match engine::answer(&mut tx, session.shop_id, &answer, now_ms()).await {
+    let (shop, now) = (ShopId(session.shop_id), EpochMs(now_ms()));
+    let answered = match engine::answer(&mut tx, shop, &answer, now).await {
         Ok(answered) => {
             tx.commit().await?;
             answered

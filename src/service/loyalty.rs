@@ -5,6 +5,7 @@
 use serde::Serialize;
 use sqlx::AnyConnection;
 
+use crate::loyalty::{CustomerId, EpochMs, ShopId};
 use crate::{
     engine,
     loyalty::{
@@ -12,7 +13,7 @@ use crate::{
         settings::{Reward, RewardValue, TierBasis},
         tiers,
     },
-    store::{customers, now_ms, program, program::Program, referrals, Store},
+    store::{customers, program, program::Program, referrals, Store},
 };
 
 /// The balance answer: the loyalty view of a logged-in shopper, or a
@@ -152,7 +153,14 @@ pub(crate) async fn view_on(
     let (balance, pending, tier_id, birthday) = customer.map_or((0, 0, None, None), |c| {
         (c.points_balance, c.points_pending, c.tier_id, c.birthday)
     });
-    let standing = engine::tiers::standing(conn, shop_id, &program, customer_id, now_ms()).await?;
+    let standing = engine::tiers::standing(
+        conn,
+        ShopId(shop_id),
+        &program,
+        CustomerId(customer_id),
+        EpochMs::now(),
+    )
+    .await?;
     let exp = program.exponent();
     let tier = tiers::level(&program.settings.tiers, tier_id.as_deref()).map(|l| TierView {
         id: l.id.clone(),
@@ -181,8 +189,14 @@ pub(crate) async fn view_on(
         .map(|r| RewardView::new(&program, r, balance))
         .collect();
     let referral_code = referrals::find_code(conn, shop_id, customer_id).await?;
-    let offers =
-        engine::offers::offers_for(conn, shop_id, &program.settings, customer_id, balance).await?;
+    let offers = engine::offers::offers_for(
+        conn,
+        ShopId(shop_id),
+        &program.settings,
+        CustomerId(customer_id),
+        balance,
+    )
+    .await?;
     Ok(LoyaltyView {
         logged_in: true,
         points_balance: balance,

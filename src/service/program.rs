@@ -2,10 +2,11 @@
 
 use serde::Serialize;
 
+use crate::loyalty::{EpochMs, ShopId};
 use crate::{
     engine::program::{self as engine_program, SaveError},
     loyalty::settings::ProgramSettings,
-    store::{now_ms, program, Store},
+    store::{program, Store},
 };
 
 /// `GET /api/admin/program`: the settings, their version and currency.
@@ -54,11 +55,11 @@ pub async fn save_program(
     let mut tx = store.begin().await?;
     let saved = engine_program::save(
         &mut tx,
-        request.shop_id,
+        ShopId(request.shop_id),
         request.version,
         &request.settings,
         request.actor,
-        now_ms(),
+        EpochMs::now(),
     )
     .await;
     match saved {

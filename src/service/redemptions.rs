@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::loyalty::{CustomerId, EpochMs, ShopId};
 use crate::{
     engine::{
         self,
@@ -15,7 +16,7 @@ use crate::{
     },
     jobs::outbox::OutboxSender,
     store::{
-        customers, now_ms,
+        customers,
         outbox::{self, EffectStatus},
         Store,
     },
@@ -153,14 +154,17 @@ async fn redeem(
         {
             return Err(RedeemError::UnknownCustomer);
         }
+        let asked = redeem::RedeemRequest {
+            reward_id: request.reward_id,
+            idempotency_key: request.key,
+            who: request.who,
+        };
         let redeemed = redeem::redeem(
             &mut tx,
-            shop_id,
-            customer_id,
-            request.reward_id,
-            request.key,
-            request.who,
-            now_ms(),
+            ShopId(shop_id),
+            CustomerId(customer_id),
+            &asked,
+            EpochMs::now(),
         )
         .await?;
         let balance = customers::balance(&mut tx, shop_id, customer_id).await?;

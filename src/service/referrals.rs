@@ -3,6 +3,7 @@
 
 use serde::Serialize;
 
+use crate::loyalty::{CustomerId, EpochMs, ShopId};
 use crate::{
     engine::{
         self,
@@ -10,7 +11,6 @@ use crate::{
     },
     loyalty::referrals::FriendEmail,
     store::{
-        now_ms,
         referrals::{self, Referral},
         Store,
     },
@@ -47,8 +47,15 @@ pub async fn decide_referral(
     actor: &str,
 ) -> Result<Referral, DecideError> {
     let mut tx = store.begin().await?;
-    let decided =
-        referral_engine::decide(&mut tx, shop_id, referral_id, approve, actor, now_ms()).await;
+    let decided = referral_engine::decide(
+        &mut tx,
+        ShopId(shop_id),
+        referral_id,
+        approve,
+        actor,
+        EpochMs::now(),
+    )
+    .await;
     match decided {
         Ok(Some(referral)) => {
             tx.commit().await?;
@@ -81,7 +88,13 @@ pub async fn referral_link(
     customer_id: i64,
 ) -> Result<ReferralLink, sqlx::Error> {
     let mut conn = store.writer().acquire().await?;
-    let code = referral_engine::code_for(&mut conn, shop_id, customer_id, now_ms()).await?;
+    let code = referral_engine::code_for(
+        &mut conn,
+        ShopId(shop_id),
+        CustomerId(customer_id),
+        EpochMs::now(),
+    )
+    .await?;
     let link = referral_engine::share_link(shop_domain, &code);
     Ok(ReferralLink { code, link })
 }
@@ -116,10 +129,10 @@ pub async fn claim_friend_discount(
     let mut tx = store.begin().await?;
     let issued = referral_engine::issue_friend_code(
         &mut tx,
-        shop_id,
+        ShopId(shop_id),
         advocate_code.trim(),
         &email,
-        now_ms(),
+        EpochMs::now(),
     )
     .await;
     match issued {

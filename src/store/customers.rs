@@ -10,6 +10,8 @@
 use serde::Serialize;
 use sqlx::AnyConnection;
 
+use crate::loyalty::{CustomerId, EpochMs, ShopId};
+
 /// A profile as Shopify sent it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CustomerProfile {
@@ -337,9 +339,10 @@ pub async fn search(
 /// The hashed identifiers of a customer, for the referral fraud rules.
 pub async fn identity(
     conn: &mut AnyConnection,
-    shop_id: i64,
-    customer_id: i64,
+    shop: ShopId,
+    customer: CustomerId,
 ) -> Result<crate::loyalty::referrals::Identity, sqlx::Error> {
+    let (shop_id, customer_id) = (shop.get(), customer.get());
     let row: Option<(Option<String>, Option<String>, Option<String>)> = sqlx::query_as(
         "SELECT email_hash, phone_hash, address_hash FROM customers \
          WHERE shop_id = $1 AND customer_id = $2",
@@ -380,25 +383,40 @@ pub struct CustomerTier {
     pub tier_seq: i64,
 }
 
-#[allow(clippy::too_many_arguments)]
-/// Moves the customer to `tier` if its change count is still `seq`, and
-/// records the change. Returns false when another writer changed it first.
+/// A customer's move from one tier to another.
+#[derive(Debug, Clone, Copy)]
+pub struct TierMove<'a> {
+    pub customer_id: CustomerId,
+    /// The change count read with the current tier ([`CustomerTier::tier_seq`]).
+    pub seq: i64,
+    /// The current tier's id (`None`: no tier).
+    pub from: Option<&'a str>,
+    /// The new tier's id and tag (`None`: no tier).
+    pub to: Option<(&'a str, &'a str)>,
+    pub reason: &'a str,
+}
+
+/// Makes the move if the customer's change count is still `seq`, and
+/// records it. Returns false when another writer changed it first.
 pub async fn change_tier(
     conn: &mut AnyConnection,
-    shop_id: i64,
-    customer_id: i64,
-    seq: i64,
-    from: Option<&str>,
-    to: Option<(&str, &str)>,
-    reason: &str,
-    now: i64,
+    shop: ShopId,
+    change: &TierMove<'_>,
+    now: EpochMs,
 ) -> Result<bool, sqlx::Error> {
+    let TierMove {
+        customer_id,
+        seq,
+        from,
+        to,
+        reason,
+    } = *change;
     let (to, tag) = (to.map(|t| t.0), to.map(|t| t.1));
     sqlx::query(
         "INSERT INTO customers (shop_id, customer_id, created_at, updated_at) VALUES ($1, $2, $3, $3) \
          ON CONFLICT (shop_id, customer_id) DO NOTHING",
     )
-    .bind(shop_id)
+    .bind(shop)
     .bind(customer_id)
     .bind(now)
     .execute(&mut *conn)
@@ -410,7 +428,7 @@ pub async fn change_tier(
     .bind(to)
     .bind(tag)
     .bind(now)
-    .bind(shop_id)
+    .bind(shop)
     .bind(customer_id)
     .bind(seq)
     .execute(&mut *conn)
@@ -422,7 +440,7 @@ pub async fn change_tier(
             "INSERT INTO tier_changes (shop_id, customer_id, from_tier, to_tier, reason, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6)",
         )
-        .bind(shop_id)
+        .bind(shop)
         .bind(customer_id)
         .bind(from)
         .bind(to)

@@ -4,6 +4,8 @@
 use serde::Serialize;
 use sqlx::AnyConnection;
 
+use crate::loyalty::{CustomerId, EpochMs, ShopId};
+
 #[derive(Debug, Clone, sqlx::FromRow, Serialize)]
 pub struct Redemption {
     pub id: i64,
@@ -20,26 +22,27 @@ pub struct Redemption {
 const COLUMNS: &str =
     "id, customer_id, reward_id, reward_name, points, code, channel, created_at, expires_at";
 
+/// The customer's redemption made under `idempotency_key`, if any.
 pub async fn find_by_key(
     conn: &mut AnyConnection,
-    shop_id: i64,
-    customer_id: i64,
+    shop: ShopId,
+    customer: CustomerId,
     idempotency_key: &str,
 ) -> Result<Option<Redemption>, sqlx::Error> {
     sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM redemptions WHERE shop_id = $1 AND customer_id = $2 \
          AND idempotency_key = $3"
     ))
-    .bind(shop_id)
-    .bind(customer_id)
+    .bind(shop)
+    .bind(customer)
     .bind(idempotency_key)
     .fetch_optional(conn)
     .await
 }
 
 pub struct NewRedemption<'a> {
-    pub shop_id: i64,
-    pub customer_id: i64,
+    pub shop_id: ShopId,
+    pub customer_id: CustomerId,
     pub idempotency_key: &'a str,
     pub reward_id: &'a str,
     pub reward_name: &'a str,
@@ -47,7 +50,7 @@ pub struct NewRedemption<'a> {
     pub code: &'a str,
     pub channel: &'a str,
     pub actor: &'a str,
-    pub expires_at: i64,
+    pub expires_at: EpochMs,
 }
 
 /// Inserts the redemption; None when the idempotency key is already used
@@ -55,7 +58,7 @@ pub struct NewRedemption<'a> {
 pub async fn insert(
     conn: &mut AnyConnection,
     r: &NewRedemption<'_>,
-    now: i64,
+    now: EpochMs,
 ) -> Result<Option<i64>, sqlx::Error> {
     sqlx::query_scalar(
         "INSERT INTO redemptions (shop_id, customer_id, idempotency_key, reward_id, reward_name, \

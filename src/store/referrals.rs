@@ -6,6 +6,8 @@
 use serde::Serialize;
 use sqlx::AnyConnection;
 
+use crate::loyalty::{CustomerId, EpochMs, OrderId, ShopId};
+
 pub mod status {
     pub const ISSUED: &str = "issued";
     pub const PENDING: &str = "pending";
@@ -50,13 +52,14 @@ pub async fn insert_code(
         == 1)
 }
 
+/// The customer whose referral code is `code` (already upper-cased).
 pub async fn advocate_for_code(
     conn: &mut AnyConnection,
-    shop_id: i64,
+    shop: ShopId,
     code: &str,
-) -> Result<Option<i64>, sqlx::Error> {
+) -> Result<Option<CustomerId>, sqlx::Error> {
     sqlx::query_scalar("SELECT customer_id FROM referral_codes WHERE shop_id = $1 AND code = $2")
-        .bind(shop_id)
+        .bind(shop)
         .bind(code)
         .fetch_optional(conn)
         .await
@@ -65,18 +68,18 @@ pub async fn advocate_for_code(
 #[derive(Debug, Clone, sqlx::FromRow, Serialize)]
 pub struct Referral {
     pub id: i64,
-    pub advocate_id: i64,
+    pub advocate_id: CustomerId,
     pub friend_code: String,
-    pub friend_customer_id: Option<i64>,
-    pub order_id: Option<i64>,
+    pub friend_customer_id: Option<CustomerId>,
+    pub order_id: Option<OrderId>,
     pub order_minor: Option<i64>,
     pub status: String,
     pub note: Option<String>,
     pub approved: i64,
     pub decided_by: Option<String>,
-    pub created_at: i64,
-    pub converted_at: Option<i64>,
-    pub matures_at: Option<i64>,
+    pub created_at: EpochMs,
+    pub converted_at: Option<EpochMs>,
+    pub matures_at: Option<EpochMs>,
 }
 
 const COLUMNS: &str = "id, advocate_id, friend_code, friend_customer_id, order_id, order_minor, \
@@ -86,15 +89,15 @@ const COLUMNS: &str = "id, advocate_id, friend_code, friend_customer_id, order_i
 /// twice gives the same code.
 pub async fn find_issued(
     conn: &mut AnyConnection,
-    shop_id: i64,
-    advocate_id: i64,
+    shop: ShopId,
+    advocate_id: CustomerId,
     friend_email_hash: &str,
 ) -> Result<Option<Referral>, sqlx::Error> {
     sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM referrals WHERE shop_id = $1 AND advocate_id = $2 \
          AND friend_email_hash = $3 ORDER BY id LIMIT 1"
     ))
-    .bind(shop_id)
+    .bind(shop)
     .bind(advocate_id)
     .bind(friend_email_hash)
     .fetch_optional(conn)
@@ -109,52 +112,60 @@ const CLAIM_LOCK_NAMESPACE: i64 = 0x5246_0000_0000;
 /// the claim caps and the one-code-per-friend rule hold under concurrent
 /// claims. SQLite has one writer, which serialises them already;
 /// PostgreSQL takes a transaction-scoped advisory lock on the shop.
-pub async fn lock_claims(conn: &mut AnyConnection, shop_id: i64) -> Result<(), sqlx::Error> {
-    super::lock_until_commit(conn, CLAIM_LOCK_NAMESPACE + shop_id).await
+pub async fn lock_claims(conn: &mut AnyConnection, shop: ShopId) -> Result<(), sqlx::Error> {
+    super::lock_until_commit(conn, CLAIM_LOCK_NAMESPACE + shop.get()).await
 }
 
 /// Friend codes issued since `since` (epoch ms), for one advocate or (with
 /// `None`) the whole shop, and when the oldest of them was issued.
 pub async fn count_issued_since(
     conn: &mut AnyConnection,
-    shop_id: i64,
-    advocate_id: Option<i64>,
-    since: i64,
-) -> Result<(i64, Option<i64>), sqlx::Error> {
+    shop: ShopId,
+    advocate_id: Option<CustomerId>,
+    since: EpochMs,
+) -> Result<(i64, Option<EpochMs>), sqlx::Error> {
     let counted = match advocate_id {
         Some(advocate_id) => sqlx::query_as(
             "SELECT COUNT(*), MIN(created_at) FROM referrals WHERE shop_id = $1 \
              AND advocate_id = $2 AND created_at >= $3",
         )
-        .bind(shop_id)
+        .bind(shop)
         .bind(advocate_id)
         .bind(since),
         None => sqlx::query_as(
             "SELECT COUNT(*), MIN(created_at) FROM referrals WHERE shop_id = $1 \
              AND created_at >= $2",
         )
-        .bind(shop_id)
+        .bind(shop)
         .bind(since),
     };
     counted.fetch_one(conn).await
 }
 
+/// A friend's discount code issued for an advocate.
+#[derive(Debug, Clone, Copy)]
+pub struct NewIssuedReferral<'a> {
+    pub advocate_id: CustomerId,
+    pub friend_code: &'a str,
+    /// The friend's hashed e-mail (see `loyalty::identity`).
+    pub friend_email_hash: Option<&'a str>,
+}
+
+/// Stores an issued referral; returns its id.
 pub async fn insert_issued(
     conn: &mut AnyConnection,
-    shop_id: i64,
-    advocate_id: i64,
-    friend_code: &str,
-    friend_email_hash: Option<&str>,
-    now: i64,
+    shop: ShopId,
+    new: &NewIssuedReferral<'_>,
+    now: EpochMs,
 ) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar(
         "INSERT INTO referrals (shop_id, advocate_id, friend_code, friend_email_hash, status, \
          created_at, updated_at) VALUES ($1, $2, $3, $4, 'issued', $5, $5) RETURNING id",
     )
-    .bind(shop_id)
-    .bind(advocate_id)
-    .bind(friend_code)
-    .bind(friend_email_hash)
+    .bind(shop)
+    .bind(new.advocate_id)
+    .bind(new.friend_code)
+    .bind(new.friend_email_hash)
     .bind(now)
     .fetch_one(conn)
     .await
@@ -163,7 +174,7 @@ pub async fn insert_issued(
 /// The issued referral whose friend code is among `codes`.
 pub async fn find_issued_by_codes(
     conn: &mut AnyConnection,
-    shop_id: i64,
+    shop: ShopId,
     codes: &[String],
 ) -> Result<Option<Referral>, sqlx::Error> {
     for code in codes {
@@ -171,7 +182,7 @@ pub async fn find_issued_by_codes(
             "SELECT {COLUMNS} FROM referrals WHERE shop_id = $1 AND UPPER(friend_code) = $2 \
              AND status = 'issued'"
         ))
-        .bind(shop_id)
+        .bind(shop)
         .bind(code.to_uppercase())
         .fetch_optional(&mut *conn)
         .await?;
@@ -184,13 +195,13 @@ pub async fn find_issued_by_codes(
 
 pub async fn find_by_order(
     conn: &mut AnyConnection,
-    shop_id: i64,
-    order_id: i64,
+    shop: ShopId,
+    order_id: OrderId,
 ) -> Result<Option<Referral>, sqlx::Error> {
     sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM referrals WHERE shop_id = $1 AND order_id = $2"
     ))
-    .bind(shop_id)
+    .bind(shop)
     .bind(order_id)
     .fetch_optional(conn)
     .await
@@ -198,46 +209,56 @@ pub async fn find_by_order(
 
 pub async fn find(
     conn: &mut AnyConnection,
-    shop_id: i64,
+    shop: ShopId,
     id: i64,
 ) -> Result<Option<Referral>, sqlx::Error> {
     sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM referrals WHERE shop_id = $1 AND id = $2"
     ))
-    .bind(shop_id)
+    .bind(shop)
     .bind(id)
     .fetch_optional(conn)
     .await
 }
 
+/// A friend's order linked to its issued referral, with the fraud rules'
+/// verdict.
+#[derive(Debug, Clone, Copy)]
+pub struct Conversion<'a> {
+    pub order_id: OrderId,
+    /// The order's counted amount, in minor units.
+    pub order_minor: i64,
+    pub friend_customer_id: Option<CustomerId>,
+    /// The status the referral moves to (see [`status`]).
+    pub status: &'a str,
+    pub note: Option<&'a str>,
+    /// When a pending referral pays out.
+    pub matures_at: EpochMs,
+    /// When the order was placed (stored as `converted_at`).
+    pub placed_at: EpochMs,
+}
+
 /// Records the friend's order against an issued referral, with the verdict.
-#[allow(clippy::too_many_arguments)]
 pub async fn convert(
     conn: &mut AnyConnection,
-    shop_id: i64,
+    shop: ShopId,
     id: i64,
-    order_id: i64,
-    order_minor: i64,
-    friend_customer_id: Option<i64>,
-    status: &str,
-    note: Option<&str>,
-    matures_at: i64,
-    placed_at: i64,
-    now: i64,
+    c: &Conversion<'_>,
+    now: EpochMs,
 ) -> Result<bool, sqlx::Error> {
     Ok(sqlx::query(
         "UPDATE referrals SET order_id = $1, order_minor = $2, friend_customer_id = $3, \
          status = $4, note = $5, matures_at = $6, converted_at = $7, updated_at = $10 \
          WHERE shop_id = $8 AND id = $9 AND status = 'issued'",
     )
-    .bind(order_id)
-    .bind(order_minor)
-    .bind(friend_customer_id)
-    .bind(status)
-    .bind(note)
-    .bind(matures_at)
-    .bind(placed_at)
-    .bind(shop_id)
+    .bind(c.order_id)
+    .bind(c.order_minor)
+    .bind(c.friend_customer_id)
+    .bind(c.status)
+    .bind(c.note)
+    .bind(c.matures_at)
+    .bind(c.placed_at)
+    .bind(shop)
     .bind(id)
     .bind(now)
     .execute(conn)
@@ -246,19 +267,33 @@ pub async fn convert(
         == 1)
 }
 
+/// A status change: from any of `from` to `to`, with an optional note and
+/// the staff member who decided it.
+#[derive(Debug, Clone, Copy)]
+pub struct Transition<'a> {
+    pub from: &'a [&'a str],
+    pub to: &'a str,
+    /// Replaces the stored note when given.
+    pub note: Option<&'a str>,
+    /// The staff member; a decision into `pending` marks the referral approved.
+    pub decided_by: Option<&'a str>,
+}
+
 /// Moves a referral from one status to another; false when it was not in
 /// `from` any more.
-#[allow(clippy::too_many_arguments)]
 pub async fn transition(
     conn: &mut AnyConnection,
-    shop_id: i64,
+    shop: ShopId,
     id: i64,
-    from: &[&str],
-    to: &str,
-    note: Option<&str>,
-    decided_by: Option<&str>,
-    now: i64,
+    t: &Transition<'_>,
+    now: EpochMs,
 ) -> Result<bool, sqlx::Error> {
+    let Transition {
+        from,
+        to,
+        note,
+        decided_by,
+    } = *t;
     let list: Vec<String> = (0..from.len()).map(|i| format!("${}", i + 7)).collect();
     let sql = format!(
         "UPDATE referrals SET status = $1, note = COALESCE($2, note), \
@@ -272,7 +307,7 @@ pub async fn transition(
         .bind(note)
         .bind(decided_by)
         .bind(now)
-        .bind(shop_id)
+        .bind(shop)
         .bind(id);
     for f in from {
         q = q.bind(*f);
@@ -284,10 +319,11 @@ pub async fn transition(
 /// (pending), and referred orders placed since `since`, for one advocate.
 pub async fn advocate_counts(
     conn: &mut AnyConnection,
-    shop_id: i64,
-    advocate_id: i64,
-    since: i64,
+    shop: ShopId,
+    advocate_id: CustomerId,
+    since: EpochMs,
 ) -> Result<(i64, i64), sqlx::Error> {
+    let shop_id = shop.get();
     let paid: i64 = sqlx::query_scalar(
         "SELECT COUNT(*) FROM referrals WHERE shop_id = $1 AND advocate_id = $2 \
          AND status IN ('pending', 'rewarded')",

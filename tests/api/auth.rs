@@ -5,6 +5,7 @@ use sqlx::{Column, Row};
 use crate::helpers::{
     extension_token, proxy_query, session_token, session_token_with, Backend, TestApp, SHOP,
 };
+use advocate::loyalty::{CustomerId, EpochMs, ShopId};
 
 crate::on_both_backends!(
     the_authorization_code_grant_installs_a_shop_end_to_end,
@@ -626,11 +627,13 @@ async fn a_shop_never_reads_or_changes_another_shops_data_on_any_route(backend: 
     );
     let b_referral = advocate::store::referrals::insert_issued(
         &mut tx,
-        b_id,
-        customer,
-        "BFRIENDCODE",
-        None,
-        now,
+        ShopId(b_id),
+        &advocate::store::referrals::NewIssuedReferral {
+            advocate_id: CustomerId(customer),
+            friend_code: "BFRIENDCODE",
+            friend_email_hash: None,
+        },
+        EpochMs(now),
     )
     .await
     .unwrap();

@@ -2,6 +2,7 @@
 
 use std::{path::PathBuf, time::Duration};
 
+use advocate::loyalty::EpochMs;
 use advocate::{
     app::Application,
     config::{Config, DatabaseUrl, EncryptionKey, Runtime, ShopifyApp},
@@ -529,7 +530,7 @@ impl TestApp {
 
     /// Runs the scheduled loyalty jobs as if the time were `now` (ms).
     pub async fn run_jobs(&self, now: i64) -> advocate::engine::scheduled::Report {
-        advocate::engine::scheduled::run_due(&self.store, "test-jobs", now)
+        advocate::engine::scheduled::run_due(&self.store, "test-jobs", EpochMs(now))
             .await
             .unwrap()
     }

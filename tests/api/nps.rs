@@ -6,6 +6,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::helpers::{extension_token, fixture, session_token, Backend, TestApp, SHOP};
+use advocate::loyalty::{CustomerId, EpochMs, OrderId, ShopId};
 
 crate::on_both_backends!(
     nps_is_computed_from_a_hand_computed_set_of_answers_by_segment_and_tier,
@@ -411,12 +412,12 @@ async fn an_order_applied_while_its_answer_is_uncommitted_waits_and_credits_it(b
 
     let mut tx = app.store.begin().await.unwrap();
     let held = advocate::engine::nps::Answer {
-        order_id,
-        customer_id: ALICE,
+        order_id: OrderId(order_id),
+        customer_id: CustomerId(ALICE),
         score: 10,
         comment: None,
     };
-    let answered = advocate::engine::nps::answer(&mut tx, shop, &held, advocate::store::now_ms())
+    let answered = advocate::engine::nps::answer(&mut tx, ShopId(shop), &held, EpochMs::now())
         .await
         .unwrap();
     assert_eq!(

@@ -13,6 +13,7 @@ use crate::{
         Person,
     },
 };
+use advocate::loyalty::EpochMs;
 
 crate::on_both_backends!(
     a_new_shop_has_the_default_program_at_version_1,
@@ -120,7 +121,7 @@ fn at(y: i32, m: u32, d: u32, h: u32) -> i64 {
 }
 
 async fn run_jobs_at(app: &TestApp, now: i64) -> scheduled::Report {
-    scheduled::run_due(&app.store, "owner", now)
+    scheduled::run_due(&app.store, "owner", EpochMs(now))
         .await
         .expect("scheduled jobs")
 }

@@ -13,6 +13,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 use crate::helpers::{proxy_query, session_token, Backend, TestApp, SHOP};
+use advocate::loyalty::EpochMs;
 
 crate::on_both_backends!(
     a_shopper_gets_one_referral_code_and_a_share_link,
@@ -175,7 +176,7 @@ pub(crate) async fn update_settings(app: &TestApp, change: impl FnOnce(&mut Valu
 
 /// Runs the scheduled jobs `days` from now.
 pub(crate) async fn run_jobs_in(app: &TestApp, days: i64) -> scheduled::Report {
-    scheduled::run_due(&app.store, "owner", now_ms() + days * DAY_MS)
+    scheduled::run_due(&app.store, "owner", EpochMs(now_ms() + days * DAY_MS))
         .await
         .expect("scheduled jobs")
 }

@@ -19,6 +19,7 @@ use crate::{
     helpers::{fixture, session_token, Backend, TestApp, SHOP},
     loyalty::{order, points, put_program, refund, send_json},
 };
+use advocate::loyalty::{CustomerId, EpochMs, ShopId};
 
 crate::on_both_backends!(
     an_episode_credits_its_points_offer_once,
@@ -71,9 +72,15 @@ async fn enter(app: &TestApp, customer: i64, now: i64) -> Offer {
     let shop = shop_id(app).await;
     let mut tx = app.store.begin().await.unwrap();
     let settings = program::get_program(&mut tx, shop).await.unwrap().settings;
-    let offer = entered_at_risk(&mut tx, shop, &settings, customer, now)
-        .await
-        .unwrap();
+    let offer = entered_at_risk(
+        &mut tx,
+        ShopId(shop),
+        &settings,
+        CustomerId(customer),
+        EpochMs(now),
+    )
+    .await
+    .unwrap();
     tx.commit().await.unwrap();
     offer
 }
