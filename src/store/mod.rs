@@ -28,6 +28,7 @@ pub mod schedule;
 pub mod segments;
 pub mod shops;
 pub mod stats;
+pub mod url;
 pub mod winback;
 pub mod writer;
 
@@ -40,7 +41,7 @@ use sqlx::{
     Any, AnyPool, Executor, Transaction,
 };
 
-use crate::config::DatabaseUrl;
+pub use url::DatabaseUrl;
 
 /// The SQL dialect of the connected database.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
