@@ -14,6 +14,7 @@ pub mod customers;
 pub mod data_requests;
 pub mod failure;
 pub mod inbox;
+pub mod lease;
 pub mod ledger;
 pub mod nps;
 pub mod oauth_states;
