@@ -1,6 +1,8 @@
 //! Builds the running service: the store (migrated), the intake writer, the
 //! inbox workers and the HTTP server, and stops them in order.
 
+mod token_vault;
+
 use std::{
     net::{SocketAddr, TcpListener},
     sync::Arc,
