@@ -213,8 +213,8 @@ impl Env<'_> {
         }
     }
 
-    /// No credentials at all: the sandbox, which makes its own (see
-    /// `crate::sandbox`). Any one of them set: all are required, and the
+    /// No credentials at all: the sandbox, which fills in its own once its
+    /// database is open. Any one of them set: all are required, and the
     /// sandbox cannot be asked for.
     fn sandbox_mode(&self) -> Result<bool, ConfigError> {
         let sandbox = CREDENTIALS.iter().all(|name| self.get(name).is_none());

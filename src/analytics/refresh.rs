@@ -6,9 +6,9 @@
 //! ([`crate::jobs::scheduled::run_dashboard_refresh`]) calls
 //! [`refresh_changed`] every `ADVOCATE_ANALYTICS_REFRESH_SECS`, which looks
 //! at the installed shops that have snapshots and recomputes those whose
-//! orders or ledger changed since (by the marks stored with the snapshot), or whose
-//! snapshot is older than [`MAX_AGE`] (the window slides even when nothing
-//! happens). Each recomputation holds the lease `analytics:<shop id>` in
+//! orders or ledger changed since (by the marks stored with the snapshot),
+//! or whose snapshot is older than [`MAX_AGE`] (the window slides even when
+//! nothing happens). Each recomputation holds the lease `analytics:<shop id>` in
 //! `job_leases`, so several processes on one database do not repeat it.
 //! The SQL is in [`crate::store::analytics`].
 
