@@ -1,6 +1,8 @@
 //! Builds the running service: the store (migrated), the intake writer, the
 //! inbox workers and the HTTP server, and stops them in order.
 
+mod token_vault;
+
 use std::{
     net::{SocketAddr, TcpListener},
     sync::Arc,
@@ -17,8 +19,12 @@ use tokio::{
 use crate::{
     config::Config,
     crypto::TokenCipher,
-    jobs::inbox::InboxProcessor,
-    jobs::outbox::OutboxSender,
+    jobs::{
+        inbox::InboxProcessor,
+        outbox::OutboxSender,
+        retention::{self, Retention},
+        scheduled,
+    },
     metrics::Metrics,
     ops::OpsSettings,
     routes::{self, body_budget::BodyBudget, limits::RateLimiter, AppState},
@@ -33,6 +39,7 @@ use crate::{
         tokens::ShopTokens,
     },
     store::{
+        lease::{self, LeaseOwner},
         writer::{IntakeHandle, IntakeWriter},
         Dialect, Store,
     },
@@ -61,19 +68,26 @@ pub struct Application {
     store: Store,
     server: actix_web::dev::Server,
     intake: IntakeHandle,
-    workers: Vec<JoinHandle<()>>,
-    stop_workers: watch::Sender<bool>,
-    /// The lease owners of this process's workers, to hand back what a
-    /// worker abandoned at the shutdown deadline still holds.
-    owners: Vec<LeaseOwner>,
+    workers: Workers,
     /// How long a stop may take in all.
     shutdown: Duration,
 }
 
-/// A worker's name in the `lease_owner` column of its queue.
-enum LeaseOwner {
-    Inbox(String),
-    Outbox(String),
+/// The background tasks of this process, the signal that stops them, and
+/// the lease owners they run as (to hand back what a worker abandoned at
+/// the shutdown deadline still holds).
+struct Workers {
+    handles: Vec<JoinHandle<()>>,
+    owners: Vec<LeaseOwner>,
+    stop: watch::Sender<bool>,
+    stopped: watch::Receiver<bool>,
+}
+
+/// What the Shopify side of the app needs: its offline tokens and the
+/// Admin API client that uses them.
+struct ShopifyClients {
+    tokens: Arc<ShopTokens>,
+    admin_api: Arc<AdminApi>,
 }
 
 impl Application {
@@ -87,7 +101,6 @@ impl Application {
     /// [`Application::build`] with explicit operations settings.
     pub async fn build_with(mut config: Config, ops: OpsSettings) -> anyhow::Result<Self> {
         let metrics = Arc::new(Metrics::new());
-        let mut owners = Vec::new();
         let store = Store::connect(&config.database_url, config.runtime.db_max_connections).await?;
         store.migrate().await?;
         crate::sandbox::prepare(&mut config, &store).await?;
@@ -96,182 +109,36 @@ impl Application {
         } else {
             None
         };
-        // Order and refund deliveries held by a version without the loyalty
-        // engine are handled now.
-        let topics: Vec<String> = crate::jobs::topics::ENGINE_TOPICS
-            .iter()
-            .map(|t| t.to_string())
-            .collect();
-        let topics: Vec<&str> = topics.iter().map(String::as_str).collect();
-        let released = crate::store::inbox::release_held(&store, &topics).await?;
-        if released > 0 {
-            tracing::info!(
-                rows = released,
-                "held order deliveries queued for the loyalty engine"
-            );
-        }
+        release_held_deliveries(&store).await?;
 
+        let mut workers = Workers::new();
         let wake = Arc::new(Notify::new());
         let (intake_writer, intake) =
             IntakeWriter::spawn(store.clone(), config.runtime.intake_batch, wake.clone());
+        workers.spawn_inbox(&config, &store, &intake_writer, &wake);
 
-        let (stop_workers, stopped) = watch::channel(false);
-        let inbox_workers = config
-            .runtime
-            .inbox_workers
-            .unwrap_or(match store.dialect() {
-                Dialect::Sqlite => 1,
-                Dialect::Postgres => 4,
-            });
-        let mut workers: Vec<JoinHandle<()>> = (0..inbox_workers)
-            .map(|i| {
-                let owner = InboxProcessor::owner_name(i);
-                owners.push(LeaseOwner::Inbox(owner.clone()));
-                let processor = InboxProcessor::new(
-                    store.clone(),
-                    owner,
-                    config.runtime.inbox_lease,
-                    config.runtime.inbox_max_attempts,
-                )
-                .yielding_to(intake_writer.gate());
-                tokio::spawn(processor.run(wake.clone(), stopped.clone()))
-            })
-            .collect();
+        let (listener, port) = bind(&mut config)?;
+        let shopify = ShopifyClients::connect(&config, &store, &metrics).await?;
+        workers.spawn_outbox(&config, &store, &shopify.admin_api);
+        workers.spawn_periodic(&config, &store);
+        let inline_outbox = Arc::new(workers.inline_outbox(&config, &store, &shopify.admin_api));
 
-        let listener = listen((config.host, config.port).into(), LISTEN_BACKLOG)
-            .with_context(|| format!("binding {}:{}", config.host, config.port))?;
-        let port = listener.local_addr()?.port();
-        if config.sandbox {
-            config.shopify.app_url = format!("http://{}:{port}", config.host);
-            if !config.host.is_loopback() {
-                tracing::warn!(
-                    host = %config.host,
-                    "the sandbox hands out demo session tokens to anyone who can reach it; bind it to 127.0.0.1"
-                );
-            }
-        }
-        let http_workers = match config.runtime.http_workers {
-            0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
-            n => n,
-        };
-        let cipher = Arc::new(TokenCipher::new(
-            &config.encryption_key,
-            config.encryption_key_previous.as_ref(),
-        ));
-        let oauth = OAuthClient::new(
-            ShopifyEndpoint::new(config.api_origin.clone()),
-            &config.shopify.api_key,
-            &config.shopify.api_secret,
-        );
-        let tokens = Arc::new(ShopTokens::new(store.clone(), cipher, oauth));
-        if config.sandbox {
-            crate::sandbox::install_demo_shop(&config, &tokens).await?;
-        }
-        let admin_api = Arc::new(AdminApi::new(
-            AdminClient::new(
-                ShopifyEndpoint::new(config.api_origin.clone()),
-                Duration::from_secs(20),
-                RetryPolicy::default(),
-            )
-            .with_metrics(metrics.clone()),
-            tokens.clone(),
-        ));
-        for i in 0..config.runtime.outbox_workers {
-            let owner = format!("outbox-{}", InboxProcessor::owner_name(i));
-            owners.push(LeaseOwner::Outbox(owner.clone()));
-            let sender = OutboxSender::new(
-                store.clone(),
-                admin_api.clone(),
-                owner,
-                config.runtime.inbox_lease,
-                config.runtime.inbox_max_attempts,
-            );
-            workers.push(tokio::spawn(sender.run(stopped.clone())));
-        }
-        if !config.runtime.scheduler_every.is_zero() {
-            workers.push(tokio::spawn(run_scheduled_jobs(
-                store.clone(),
-                config.runtime.scheduler_every,
-                stopped.clone(),
-            )));
-        }
-        if !config.runtime.analytics_refresh_every.is_zero() {
-            workers.push(tokio::spawn(crate::analytics::refresh::run(
-                store.clone(),
-                config.runtime.analytics_refresh_every,
-                stopped.clone(),
-            )));
-        }
-        let inline_owner = format!("outbox-inline-{}", InboxProcessor::owner_name(0));
-        owners.push(LeaseOwner::Outbox(inline_owner.clone()));
-        let inline_outbox = Arc::new(OutboxSender::new(
-            store.clone(),
-            admin_api.clone(),
-            inline_owner,
-            config.runtime.inbox_lease,
-            config.runtime.inbox_max_attempts,
-        ));
-        workers.push(tokio::spawn(crate::jobs::retention::run(
-            store.clone(),
-            crate::jobs::retention::Retention {
-                inbox: config.runtime.inbox_retention,
-                outbox: config.runtime.outbox_retention,
-            },
-            stopped.clone(),
-        )));
         let sandbox_url = config
             .sandbox
             .then(|| crate::sandbox::open_url(&config.shopify.app_url));
-        let state = web::Data::new(AppState {
-            signer: Signer::new(
-                &config.shopify.api_secret,
-                config.shopify.api_secret_previous.as_ref(),
-            ),
-            admin_tokens: AdminTokenVerifier::new(
-                &config.shopify.api_key,
-                &config.shopify.api_secret,
-                config.shopify.api_secret_previous.as_ref(),
-            ),
-            extension_tokens: ExtensionTokenVerifier::new(
-                &config.shopify.api_key,
-                &config.shopify.api_secret,
-                config.shopify.api_secret_previous.as_ref(),
-            ),
-            tokens,
-            limiter: RateLimiter::default(),
-            scopes: declared_scopes(),
-            webhook_bodies: BodyBudget::new(config.runtime.webhook_body_budget_bytes),
+        let http_workers = config.runtime.http_workers;
+        let state = app_state(
             config,
-            store: store.clone(),
-            intake: intake_writer,
-            outbox: inline_outbox,
-            metrics,
-            ops: ops.clone(),
-        });
-        let server = HttpServer::new(move || {
-            App::new()
-                .app_data(state.clone())
-                // The JSON routes read their bodies whole (`web::Bytes`); a
-                // bad token or signature is refused before the body is read,
-                // and no body needs more than this. `/webhooks` streams its
-                // body under its own limits.
-                .app_data(web::PayloadConfig::new(JSON_BODY_MAX_BYTES))
-                .wrap(middleware::from_fn(routes::response_headers))
-                .wrap(middleware::from_fn(routes::request_id::trace_request))
-                .wrap(middleware::DefaultHeaders::new().add(("X-Content-Type-Options", "nosniff")))
-                .configure(routes::configure)
-        })
-        .workers(http_workers)
-        // A request whose headers do not arrive in time is dropped before
-        // any handler runs; bodies have their own deadline per route.
-        .client_request_timeout(REQUEST_HEAD_TIMEOUT)
-        // Signals are handled in `run_until_stopped`, which bounds the whole
-        // stop; the requests in flight get most of that time.
-        .disable_signals()
-        .shutdown_timeout((ops.shutdown.as_secs() * 2 / 3).max(1))
-        .listen(listener)?
-        .run();
-
+            Shared {
+                store: store.clone(),
+                tokens: shopify.tokens,
+                intake: intake_writer,
+                outbox: inline_outbox,
+                metrics,
+                ops: ops.clone(),
+            },
+        );
+        let server = serve(state, listener, http_workers, ops.shutdown)?;
         tracing::info!(port, "Advocate is listening");
         Ok(Self {
             port,
@@ -281,8 +148,6 @@ impl Application {
             server,
             intake,
             workers,
-            stop_workers,
-            owners,
             shutdown: ops.shutdown,
         })
     }
@@ -312,9 +177,7 @@ impl Application {
             store,
             mut server,
             intake,
-            mut workers,
-            stop_workers,
-            owners,
+            workers,
             shutdown,
             ..
         } = self;
@@ -345,42 +208,7 @@ impl Application {
                 "intake writer did not finish in time; unanswered deliveries will be redelivered"
             );
         }
-        let _ = stop_workers.send(true);
-        let joined = tokio::time::timeout_at(deadline, async {
-            for worker in workers.iter_mut() {
-                let _ = worker.await;
-            }
-        })
-        .await;
-        if joined.is_err() {
-            tracing::warn!("workers still busy at the shutdown deadline: abandoning their rows");
-            for worker in &workers {
-                worker.abort();
-            }
-            for worker in workers {
-                let _ = worker.await;
-            }
-        }
-        // Normally each worker gave its leases back itself; this also covers
-        // the abandoned ones and the inline outbox sender.
-        let mut released = 0;
-        for owner in &owners {
-            let result = match owner {
-                LeaseOwner::Inbox(owner) => {
-                    crate::store::inbox::release_leases(&store, owner).await
-                }
-                LeaseOwner::Outbox(owner) => {
-                    crate::store::outbox::release_leases(&store, owner).await
-                }
-            };
-            match result {
-                Ok(n) => released += n,
-                Err(e) => tracing::warn!(error = %e, "could not release leases; they will expire"),
-            }
-        }
-        if released > 0 {
-            tracing::info!(rows = released, "leases handed back");
-        }
+        workers.stop(&store, deadline).await;
         store.close().await;
         tracing::info!("Advocate stopped");
         Ok(())
@@ -413,26 +241,299 @@ async fn stop_signal() {
     }
 }
 
-/// Runs the scheduled loyalty jobs every `every` (each job decides
-/// whether it is due; leases keep other processes from running it twice).
-async fn run_scheduled_jobs(store: Store, every: Duration, mut stopped: watch::Receiver<bool>) {
-    let owner = format!("jobs-{}", InboxProcessor::owner_name(0));
-    let mut tick = tokio::time::interval(every);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    while !*stopped.borrow() {
-        tokio::select! {
-            _ = tick.tick() => {
-                match crate::engine::scheduled::run_due(&store, &owner, crate::loyalty::EpochMs::now()).await {
-                    Ok(report) if report != Default::default() => {
-                        tracing::info!(?report, "scheduled loyalty jobs ran");
-                    }
-                    Ok(_) => {}
-                    Err(e) => tracing::warn!(error = format!("{e:#}"), "scheduled jobs failed; will retry"),
-                }
-            }
-            _ = stopped.changed() => {}
+/// Order and refund deliveries held by a version without the loyalty
+/// engine are handled now.
+async fn release_held_deliveries(store: &Store) -> anyhow::Result<()> {
+    let topics: Vec<String> = crate::jobs::topics::ENGINE_TOPICS
+        .iter()
+        .map(|t| t.to_string())
+        .collect();
+    let topics: Vec<&str> = topics.iter().map(String::as_str).collect();
+    let released = crate::store::inbox::release_held(store, &topics).await?;
+    if released > 0 {
+        tracing::info!(
+            rows = released,
+            "held order deliveries queued for the loyalty engine"
+        );
+    }
+    Ok(())
+}
+
+/// Binds the configured address; in the sandbox, the app's URL becomes the
+/// bound one.
+fn bind(config: &mut Config) -> anyhow::Result<(TcpListener, u16)> {
+    let listener = listen((config.host, config.port).into(), LISTEN_BACKLOG)
+        .with_context(|| format!("binding {}:{}", config.host, config.port))?;
+    let port = listener.local_addr()?.port();
+    if config.sandbox {
+        config.shopify.app_url = format!("http://{}:{port}", config.host);
+        if !config.host.is_loopback() {
+            tracing::warn!(
+                host = %config.host,
+                "the sandbox hands out demo session tokens to anyone who can reach it; bind it to 127.0.0.1"
+            );
         }
     }
+    Ok((listener, port))
+}
+
+impl ShopifyClients {
+    /// The token service (the sandbox's demo shop installed through it) and
+    /// the Admin API client, which reports its calls to `metrics`.
+    async fn connect(
+        config: &Config,
+        store: &Store,
+        metrics: &Arc<Metrics>,
+    ) -> anyhow::Result<Self> {
+        let cipher = Arc::new(TokenCipher::new(
+            &config.encryption_key,
+            config.encryption_key_previous.as_ref(),
+        ));
+        let oauth = OAuthClient::new(
+            ShopifyEndpoint::new(config.api_origin.clone()),
+            &config.shopify.api_key,
+            &config.shopify.api_secret,
+        );
+        let tokens = Arc::new(ShopTokens::new(store.clone(), cipher, oauth));
+        if config.sandbox {
+            crate::sandbox::install_demo_shop(config, &tokens).await?;
+        }
+        let admin_api = Arc::new(AdminApi::new(
+            AdminClient::new(
+                ShopifyEndpoint::new(config.api_origin.clone()),
+                Duration::from_secs(20),
+                RetryPolicy::default(),
+            )
+            .with_metrics(metrics.clone()),
+            tokens.clone(),
+        ));
+        Ok(Self { tokens, admin_api })
+    }
+}
+
+impl Workers {
+    fn new() -> Self {
+        let (stop, stopped) = watch::channel(false);
+        Self {
+            handles: Vec::new(),
+            owners: Vec::new(),
+            stop,
+            stopped,
+        }
+    }
+
+    /// The inbox processors: one on SQLite (it has one writer), four on
+    /// PostgreSQL, unless configured.
+    fn spawn_inbox(
+        &mut self,
+        config: &Config,
+        store: &Store,
+        intake: &IntakeWriter,
+        wake: &Arc<Notify>,
+    ) {
+        let count = config
+            .runtime
+            .inbox_workers
+            .unwrap_or(match store.dialect() {
+                Dialect::Sqlite => 1,
+                Dialect::Postgres => 4,
+            });
+        for i in 0..count {
+            let owner = lease::inbox_worker(i);
+            self.owners.push(LeaseOwner::Inbox(owner.clone()));
+            let processor = InboxProcessor::new(
+                store.clone(),
+                owner,
+                config.runtime.inbox_lease,
+                config.runtime.inbox_max_attempts,
+            )
+            .yielding_to(intake.gate());
+            self.handles.push(tokio::spawn(
+                processor.run(wake.clone(), self.stopped.clone()),
+            ));
+        }
+    }
+
+    /// The outbox senders that send Shopify effects in the background.
+    fn spawn_outbox(&mut self, config: &Config, store: &Store, admin_api: &Arc<AdminApi>) {
+        for i in 0..config.runtime.outbox_workers {
+            let owner = lease::outbox_worker(i);
+            self.owners.push(LeaseOwner::Outbox(owner.clone()));
+            let sender = OutboxSender::new(
+                store.clone(),
+                admin_api.clone(),
+                owner,
+                config.runtime.inbox_lease,
+                config.runtime.inbox_max_attempts,
+            );
+            self.handles
+                .push(tokio::spawn(sender.run(self.stopped.clone())));
+        }
+    }
+
+    /// The sender requests drive right after their commit; it runs no loop
+    /// of its own, but its leases are handed back at stop like the others.
+    fn inline_outbox(
+        &mut self,
+        config: &Config,
+        store: &Store,
+        admin_api: &Arc<AdminApi>,
+    ) -> OutboxSender {
+        let owner = lease::inline_outbox();
+        self.owners.push(LeaseOwner::Outbox(owner.clone()));
+        OutboxSender::new(
+            store.clone(),
+            admin_api.clone(),
+            owner,
+            config.runtime.inbox_lease,
+            config.runtime.inbox_max_attempts,
+        )
+    }
+
+    /// Scheduled loyalty jobs and dashboard refreshes (each unless its
+    /// interval is zero), and the hourly purge of finished queue rows.
+    fn spawn_periodic(&mut self, config: &Config, store: &Store) {
+        let runtime = &config.runtime;
+        if !runtime.scheduler_every.is_zero() {
+            self.handles.push(tokio::spawn(scheduled::run_loyalty_jobs(
+                store.clone(),
+                runtime.scheduler_every,
+                self.stopped.clone(),
+            )));
+        }
+        if !runtime.analytics_refresh_every.is_zero() {
+            self.handles
+                .push(tokio::spawn(scheduled::run_dashboard_refresh(
+                    store.clone(),
+                    runtime.analytics_refresh_every,
+                    self.stopped.clone(),
+                )));
+        }
+        self.handles.push(tokio::spawn(retention::run(
+            store.clone(),
+            Retention {
+                inbox: runtime.inbox_retention,
+                outbox: runtime.outbox_retention,
+            },
+            self.stopped.clone(),
+        )));
+    }
+
+    /// Tells every worker to stop and waits for them until `deadline`; a
+    /// worker still busy then is abandoned (its transaction rolls back).
+    /// Then hands back every lease this process's workers still hold.
+    async fn stop(self, store: &Store, deadline: tokio::time::Instant) {
+        let Self {
+            mut handles,
+            owners,
+            stop,
+            ..
+        } = self;
+        let _ = stop.send(true);
+        let joined = tokio::time::timeout_at(deadline, async {
+            for worker in handles.iter_mut() {
+                let _ = worker.await;
+            }
+        })
+        .await;
+        if joined.is_err() {
+            tracing::warn!("workers still busy at the shutdown deadline: abandoning their rows");
+            for worker in &handles {
+                worker.abort();
+            }
+            for worker in handles {
+                let _ = worker.await;
+            }
+        }
+        // Normally each worker gave its leases back itself; this also covers
+        // the abandoned ones and the inline outbox sender.
+        let mut released = 0;
+        for owner in &owners {
+            match owner.release(store).await {
+                Ok(n) => released += n,
+                Err(e) => tracing::warn!(error = %e, "could not release leases; they will expire"),
+            }
+        }
+        if released > 0 {
+            tracing::info!(rows = released, "leases handed back");
+        }
+    }
+}
+
+/// What the request handlers share besides the configuration.
+struct Shared {
+    store: Store,
+    tokens: Arc<ShopTokens>,
+    intake: IntakeWriter,
+    outbox: Arc<OutboxSender>,
+    metrics: Arc<Metrics>,
+    ops: OpsSettings,
+}
+
+/// The state every request handler sees.
+fn app_state(config: Config, shared: Shared) -> web::Data<AppState> {
+    let shopify = &config.shopify;
+    web::Data::new(AppState {
+        signer: Signer::new(&shopify.api_secret, shopify.api_secret_previous.as_ref()),
+        admin_tokens: AdminTokenVerifier::new(
+            &shopify.api_key,
+            &shopify.api_secret,
+            shopify.api_secret_previous.as_ref(),
+        ),
+        extension_tokens: ExtensionTokenVerifier::new(
+            &shopify.api_key,
+            &shopify.api_secret,
+            shopify.api_secret_previous.as_ref(),
+        ),
+        tokens: shared.tokens,
+        limiter: RateLimiter::default(),
+        scopes: declared_scopes(),
+        webhook_bodies: BodyBudget::new(config.runtime.webhook_body_budget_bytes),
+        config,
+        store: shared.store,
+        intake: shared.intake,
+        outbox: shared.outbox,
+        metrics: shared.metrics,
+        ops: shared.ops,
+    })
+}
+
+/// Starts the HTTP server on `listener`; `http_workers` 0 means one per
+/// core. Signals are left to [`Application::run_until_stopped`].
+fn serve(
+    state: web::Data<AppState>,
+    listener: TcpListener,
+    http_workers: usize,
+    shutdown: Duration,
+) -> anyhow::Result<actix_web::dev::Server> {
+    let http_workers = match http_workers {
+        0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+        n => n,
+    };
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            // The JSON routes read their bodies whole (`web::Bytes`); a
+            // bad token or signature is refused before the body is read,
+            // and no body needs more than this. `/webhooks` streams its
+            // body under its own limits.
+            .app_data(web::PayloadConfig::new(JSON_BODY_MAX_BYTES))
+            .wrap(middleware::from_fn(routes::response_headers))
+            .wrap(middleware::from_fn(routes::request_id::trace_request))
+            .wrap(middleware::DefaultHeaders::new().add(("X-Content-Type-Options", "nosniff")))
+            .configure(routes::configure)
+    })
+    .workers(http_workers)
+    // A request whose headers do not arrive in time is dropped before
+    // any handler runs; bodies have their own deadline per route.
+    .client_request_timeout(REQUEST_HEAD_TIMEOUT)
+    // Signals are handled in `run_until_stopped`, which bounds the whole
+    // stop; the requests in flight get most of that time.
+    .disable_signals()
+    .shutdown_timeout((shutdown.as_secs() * 2 / 3).max(1))
+    .listen(listener)?
+    .run();
+    Ok(server)
 }
 
 /// Largest body of a JSON API route (program settings are the largest,

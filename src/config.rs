@@ -3,10 +3,11 @@
 //! names the variable and what it expects. Secrets are never printed: their
 //! `Debug` output is redacted.
 
-use std::{fmt, net::IpAddr, time::Duration};
+use std::{net::IpAddr, time::Duration};
 
-use base64::{engine::general_purpose::STANDARD as BASE64, Engine};
 use secrecy::SecretString;
+
+use crate::{crypto::EncryptionKey, store::DatabaseUrl};
 
 /// Everything Advocate needs to run.
 #[derive(Debug, Clone)]
@@ -127,8 +128,9 @@ pub const CREDENTIALS: [&str; 4] = [
     "ADVOCATE_ENCRYPTION_KEY",
 ];
 
-/// Stands in for the sandbox's secret until its own is loaded.
-const SANDBOX_PLACEHOLDER: &str = "sandbox-secret-not-loaded";
+/// Stands in for a credential the sandbox fills in once its database is
+/// open (its client id and secret); never a usable value.
+pub const NOT_LOADED: &str = "credentials-not-loaded";
 
 /// A start-up error: which variable, and what was expected of it.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -160,222 +162,19 @@ impl Config {
     /// Reads settings through `lookup`, so tests need not touch the process
     /// environment.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let get = |name: &str| {
-            lookup(name)
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty())
-        };
-        // No credentials at all: the sandbox, which makes its own (see
-        // `crate::sandbox`). Any one of them set: all are required, and the
-        // sandbox cannot be asked for.
-        let sandbox = CREDENTIALS.iter().all(|name| get(name).is_none());
-        let asked_for_sandbox = match get("ADVOCATE_SANDBOX").as_deref() {
-            None | Some("0") | Some("false") => false,
-            Some("1") | Some("true") => true,
-            Some(_) => return Err(invalid("ADVOCATE_SANDBOX", "1 or 0")),
-        };
-        if asked_for_sandbox && !sandbox {
-            return Err(invalid(
-                "ADVOCATE_SANDBOX",
-                "the sandbox never runs with real Shopify credentials: unset SHOPIFY_API_KEY, \
-                 SHOPIFY_API_SECRET, SHOPIFY_APP_URL and ADVOCATE_ENCRYPTION_KEY, or unset ADVOCATE_SANDBOX",
-            ));
-        }
-        if sandbox && get("SHOPIFY_API_ORIGIN").is_some() {
-            return Err(invalid(
-                "SHOPIFY_API_ORIGIN",
-                "not used in the sandbox (it runs its own Shopify stand-in); set the app's credentials to use it",
-            ));
-        }
-        let placeholder =
-            |name: &str, value: &str| get(name).or_else(|| sandbox.then(|| value.to_owned()));
-        let required = |name: &'static str, what: &str| {
-            placeholder(name, SANDBOX_PLACEHOLDER)
-                .ok_or_else(|| invalid(name, format!("required: {what}")))
-        };
-
-        let api_key = placeholder("SHOPIFY_API_KEY", crate::sandbox::API_KEY).ok_or_else(|| {
-            invalid(
-                "SHOPIFY_API_KEY",
-                "required: the app's client id from the Partner Dashboard",
-            )
-        })?;
-        let api_secret = required(
-            "SHOPIFY_API_SECRET",
-            "the app's client secret from the Partner Dashboard",
-        )?;
-        let app_url = placeholder("SHOPIFY_APP_URL", "http://127.0.0.1").ok_or_else(|| {
-            invalid(
-                "SHOPIFY_APP_URL",
-                "required: the public https URL of this Advocate",
-            )
-        })?;
-        let app_url = parse_origin("SHOPIFY_APP_URL", &app_url)?;
-        let api_origin = get("SHOPIFY_API_ORIGIN")
-            .map(|v| parse_origin("SHOPIFY_API_ORIGIN", &v))
-            .transpose()?;
-
+        let env = Env { lookup: &lookup };
+        let sandbox = env.sandbox_mode()?;
+        let (shopify, api_origin) = env.shopify_app(sandbox)?;
         let database_url = DatabaseUrl::parse(
-            get("DATABASE_URL").unwrap_or_else(|| "sqlite://advocate.db".into()),
-        )?;
-        let host = match get("HOST") {
-            None => IpAddr::from([127, 0, 0, 1]),
-            Some(v) => v
-                .parse()
-                .map_err(|_| invalid("HOST", "an IP address such as 127.0.0.1 or 0.0.0.0"))?,
-        };
-        let port = parse_num(&get, "PORT", 8080, "a port number (0-65535)")?;
-        let encryption_key = match get("ADVOCATE_ENCRYPTION_KEY") {
-            Some(v) => EncryptionKey::parse(&v)?,
-            // Replaced by the sandbox's own key once the database is open.
-            None if sandbox => EncryptionKey::from_bytes([0; 32]),
-            None => {
-                return Err(invalid(
-                    "ADVOCATE_ENCRYPTION_KEY",
-                    "required: 32 random bytes, base64 (openssl rand -base64 32)",
-                ))
-            }
-        };
-
-        let encryption_key_previous = get("ADVOCATE_ENCRYPTION_KEY_PREVIOUS")
-            .map(|v| {
-                EncryptionKey::parse(&v).map_err(|e| ConfigError {
-                    variable: "ADVOCATE_ENCRYPTION_KEY_PREVIOUS",
-                    expected: e.expected,
-                })
-            })
-            .transpose()?;
-
-        let defaults = Runtime::default();
-        let runtime = Runtime {
-            webhook_max_bytes: parse_num(
-                &get,
-                "ADVOCATE_WEBHOOK_MAX_BYTES",
-                defaults.webhook_max_bytes,
-                "a size in bytes",
-            )?,
-            webhook_body_budget_bytes: parse_num(
-                &get,
-                "ADVOCATE_WEBHOOK_BODY_BUDGET_BYTES",
-                defaults.webhook_body_budget_bytes,
-                "a size in bytes, at least ADVOCATE_WEBHOOK_MAX_BYTES",
-            )?,
-            webhook_body_timeout: Duration::from_secs(parse_num(
-                &get,
-                "ADVOCATE_WEBHOOK_BODY_TIMEOUT_SECS",
-                defaults.webhook_body_timeout.as_secs(),
-                "a number of seconds (at least 1)",
-            )?),
-            http_workers: parse_num(&get, "ADVOCATE_HTTP_WORKERS", 0, "a number of threads")?,
-            inbox_workers: get("ADVOCATE_INBOX_WORKERS")
-                .map(|v| {
-                    v.parse().map_err(|_| {
-                        invalid(
-                            "ADVOCATE_INBOX_WORKERS",
-                            "a number of tasks (0 disables processing here)",
-                        )
-                    })
-                })
-                .transpose()?,
-            inbox_retention: Duration::from_secs(
-                24 * 3600
-                    * parse_num(
-                        &get,
-                        "ADVOCATE_INBOX_RETENTION_DAYS",
-                        defaults.inbox_retention.as_secs() / (24 * 3600),
-                        "a number of days",
-                    )?,
-            ),
-            outbox_retention: Duration::from_secs(
-                24 * 3600
-                    * parse_num(
-                        &get,
-                        "ADVOCATE_OUTBOX_RETENTION_DAYS",
-                        defaults.outbox_retention.as_secs() / (24 * 3600),
-                        "a number of days",
-                    )?,
-            ),
-            outbox_workers: parse_num(
-                &get,
-                "ADVOCATE_OUTBOX_WORKERS",
-                defaults.outbox_workers,
-                "a number of tasks (0 disables sending here)",
-            )?,
-            scheduler_every: Duration::from_secs(parse_num(
-                &get,
-                "ADVOCATE_SCHEDULER_SECS",
-                defaults.scheduler_every.as_secs(),
-                "a number of seconds (0 disables scheduled jobs here)",
-            )?),
-            analytics_refresh_every: Duration::from_secs(parse_num(
-                &get,
-                "ADVOCATE_ANALYTICS_REFRESH_SECS",
-                defaults.analytics_refresh_every.as_secs(),
-                "a number of seconds (0 disables dashboard refreshes here)",
-            )?),
-            inbox_lease: Duration::from_secs(parse_num(
-                &get,
-                "ADVOCATE_INBOX_LEASE_SECS",
-                defaults.inbox_lease.as_secs(),
-                "a number of seconds",
-            )?),
-            inbox_max_attempts: parse_num(
-                &get,
-                "ADVOCATE_INBOX_MAX_ATTEMPTS",
-                defaults.inbox_max_attempts,
-                "a number of attempts",
-            )?,
-            intake_batch: parse_num(
-                &get,
-                "ADVOCATE_INTAKE_BATCH",
-                defaults.intake_batch,
-                "a number of deliveries per commit",
-            )?,
-            db_max_connections: parse_num(
-                &get,
-                "ADVOCATE_DB_MAX_CONNECTIONS",
-                defaults.db_max_connections,
-                "a number of connections",
-            )?,
-            oauth_states_max: parse_num(
-                &get,
-                "ADVOCATE_OAUTH_STATES_MAX",
-                defaults.oauth_states_max,
-                "a number of pending installs",
-            )?,
-        };
-        if runtime.intake_batch == 0 || runtime.inbox_max_attempts < 1 {
-            return Err(invalid(
-                "ADVOCATE_INTAKE_BATCH",
-                "batch size and attempts must be at least 1",
-            ));
-        }
-        if runtime.oauth_states_max < 1 {
-            return Err(invalid(
-                "ADVOCATE_OAUTH_STATES_MAX",
-                "a number of pending installs, at least 1",
-            ));
-        }
-        if runtime.webhook_body_budget_bytes < runtime.webhook_max_bytes {
-            return Err(invalid(
-                "ADVOCATE_WEBHOOK_BODY_BUDGET_BYTES",
-                "a size in bytes, at least ADVOCATE_WEBHOOK_MAX_BYTES (one largest body must fit)",
-            ));
-        }
-        if runtime.webhook_body_timeout.is_zero() {
-            return Err(invalid(
-                "ADVOCATE_WEBHOOK_BODY_TIMEOUT_SECS",
-                "a number of seconds (at least 1)",
-            ));
-        }
-
+            env.get("DATABASE_URL")
+                .unwrap_or_else(|| "sqlite://advocate.db".into()),
+        )
+        .map_err(|e| invalid("DATABASE_URL", e.to_string()))?;
+        let (host, port) = env.address()?;
+        let (encryption_key, encryption_key_previous) = env.encryption_keys(sandbox)?;
+        let runtime = env.runtime()?;
         Ok(Self {
-            shopify: ShopifyApp {
-                api_key,
-                api_secret: SecretString::from(api_secret),
-                api_secret_previous: get("SHOPIFY_API_SECRET_PREVIOUS").map(SecretString::from),
-                app_url,
-            },
+            shopify,
             database_url,
             host,
             port,
@@ -388,15 +187,280 @@ impl Config {
     }
 }
 
-fn parse_num<T: std::str::FromStr>(
-    get: &impl Fn(&str) -> Option<String>,
-    name: &'static str,
-    default: T,
-    what: &str,
-) -> Result<T, ConfigError> {
-    match get(name) {
-        None => Ok(default),
-        Some(v) => v.parse().map_err(|_| invalid(name, what.to_owned())),
+/// The environment as [`Config::from_lookup`] reads it: trimmed, with empty
+/// values taken as unset.
+struct Env<'a> {
+    lookup: &'a dyn Fn(&str) -> Option<String>,
+}
+
+impl Env<'_> {
+    fn get(&self, name: &str) -> Option<String> {
+        (self.lookup)(name)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    }
+
+    /// `name` parsed, or `default` when unset.
+    fn num<T: std::str::FromStr>(
+        &self,
+        name: &'static str,
+        default: T,
+        what: &str,
+    ) -> Result<T, ConfigError> {
+        match self.get(name) {
+            None => Ok(default),
+            Some(v) => v.parse().map_err(|_| invalid(name, what.to_owned())),
+        }
+    }
+
+    /// No credentials at all: the sandbox, which fills in its own once its
+    /// database is open. Any one of them set: all are required, and the
+    /// sandbox cannot be asked for.
+    fn sandbox_mode(&self) -> Result<bool, ConfigError> {
+        let sandbox = CREDENTIALS.iter().all(|name| self.get(name).is_none());
+        let asked_for_sandbox = match self.get("ADVOCATE_SANDBOX").as_deref() {
+            None | Some("0") | Some("false") => false,
+            Some("1") | Some("true") => true,
+            Some(_) => return Err(invalid("ADVOCATE_SANDBOX", "1 or 0")),
+        };
+        if asked_for_sandbox && !sandbox {
+            return Err(invalid(
+                "ADVOCATE_SANDBOX",
+                "the sandbox never runs with real Shopify credentials: unset SHOPIFY_API_KEY, \
+                 SHOPIFY_API_SECRET, SHOPIFY_APP_URL and ADVOCATE_ENCRYPTION_KEY, or unset ADVOCATE_SANDBOX",
+            ));
+        }
+        if sandbox && self.get("SHOPIFY_API_ORIGIN").is_some() {
+            return Err(invalid(
+                "SHOPIFY_API_ORIGIN",
+                "not used in the sandbox (it runs its own Shopify stand-in); set the app's credentials to use it",
+            ));
+        }
+        Ok(sandbox)
+    }
+
+    /// The app's credentials and where Shopify is reached. In the sandbox
+    /// the credentials are absent ([`NOT_LOADED`]) until the sandbox fills
+    /// in its own.
+    fn shopify_app(&self, sandbox: bool) -> Result<(ShopifyApp, Option<String>), ConfigError> {
+        let required = |name: &'static str, absent: &str, what: &str| {
+            self.get(name)
+                .or_else(|| sandbox.then(|| absent.to_owned()))
+                .ok_or_else(|| invalid(name, format!("required: {what}")))
+        };
+        let api_key = required(
+            "SHOPIFY_API_KEY",
+            NOT_LOADED,
+            "the app's client id from the Partner Dashboard",
+        )?;
+        let api_secret = required(
+            "SHOPIFY_API_SECRET",
+            NOT_LOADED,
+            "the app's client secret from the Partner Dashboard",
+        )?;
+        let app_url = required(
+            "SHOPIFY_APP_URL",
+            "http://127.0.0.1",
+            "the public https URL of this Advocate",
+        )?;
+        let app_url = parse_origin("SHOPIFY_APP_URL", &app_url)?;
+        let api_origin = self
+            .get("SHOPIFY_API_ORIGIN")
+            .map(|v| parse_origin("SHOPIFY_API_ORIGIN", &v))
+            .transpose()?;
+        let app = ShopifyApp {
+            api_key,
+            api_secret: SecretString::from(api_secret),
+            api_secret_previous: self
+                .get("SHOPIFY_API_SECRET_PREVIOUS")
+                .map(SecretString::from),
+            app_url,
+        };
+        Ok((app, api_origin))
+    }
+
+    fn address(&self) -> Result<(IpAddr, u16), ConfigError> {
+        let host = match self.get("HOST") {
+            None => IpAddr::from([127, 0, 0, 1]),
+            Some(v) => v
+                .parse()
+                .map_err(|_| invalid("HOST", "an IP address such as 127.0.0.1 or 0.0.0.0"))?,
+        };
+        let port = self.num("PORT", 8080, "a port number (0-65535)")?;
+        Ok((host, port))
+    }
+
+    /// The token key and the one before a rotation. The sandbox's key is
+    /// absent (zeros) until the sandbox loads its own.
+    fn encryption_keys(
+        &self,
+        sandbox: bool,
+    ) -> Result<(EncryptionKey, Option<EncryptionKey>), ConfigError> {
+        let key = |name: &'static str, raw: &str| {
+            EncryptionKey::parse(raw).map_err(|e| invalid(name, e.to_string()))
+        };
+        let current = match self.get("ADVOCATE_ENCRYPTION_KEY") {
+            Some(v) => key("ADVOCATE_ENCRYPTION_KEY", &v)?,
+            None if sandbox => EncryptionKey::from_bytes([0; 32]),
+            None => {
+                return Err(invalid(
+                    "ADVOCATE_ENCRYPTION_KEY",
+                    format!("required: {}", EncryptionKey::EXPECTED),
+                ))
+            }
+        };
+        let previous = self
+            .get("ADVOCATE_ENCRYPTION_KEY_PREVIOUS")
+            .map(|v| key("ADVOCATE_ENCRYPTION_KEY_PREVIOUS", &v))
+            .transpose()?;
+        Ok((current, previous))
+    }
+
+    /// The tunables: defaults, then what the environment sets, then the
+    /// checks across them.
+    fn runtime(&self) -> Result<Runtime, ConfigError> {
+        let mut runtime = Runtime::default();
+        self.http_intake(&mut runtime)?;
+        self.background(&mut runtime)?;
+        self.queue_limits(&mut runtime)?;
+        runtime.check()?;
+        Ok(runtime)
+    }
+
+    /// Webhook bodies and the HTTP and inbox workers.
+    fn http_intake(&self, r: &mut Runtime) -> Result<(), ConfigError> {
+        r.webhook_max_bytes = self.num(
+            "ADVOCATE_WEBHOOK_MAX_BYTES",
+            r.webhook_max_bytes,
+            "a size in bytes",
+        )?;
+        r.webhook_body_budget_bytes = self.num(
+            "ADVOCATE_WEBHOOK_BODY_BUDGET_BYTES",
+            r.webhook_body_budget_bytes,
+            "a size in bytes, at least ADVOCATE_WEBHOOK_MAX_BYTES",
+        )?;
+        r.webhook_body_timeout = self.secs(
+            "ADVOCATE_WEBHOOK_BODY_TIMEOUT_SECS",
+            r.webhook_body_timeout,
+            "a number of seconds (at least 1)",
+        )?;
+        r.http_workers = self.num("ADVOCATE_HTTP_WORKERS", 0, "a number of threads")?;
+        r.inbox_workers = self
+            .get("ADVOCATE_INBOX_WORKERS")
+            .map(|v| {
+                v.parse().map_err(|_| {
+                    invalid(
+                        "ADVOCATE_INBOX_WORKERS",
+                        "a number of tasks (0 disables processing here)",
+                    )
+                })
+            })
+            .transpose()?;
+        Ok(())
+    }
+
+    /// Retention, the outbox senders and the periodic jobs.
+    fn background(&self, r: &mut Runtime) -> Result<(), ConfigError> {
+        r.inbox_retention = self.days("ADVOCATE_INBOX_RETENTION_DAYS", r.inbox_retention)?;
+        r.outbox_retention = self.days("ADVOCATE_OUTBOX_RETENTION_DAYS", r.outbox_retention)?;
+        r.outbox_workers = self.num(
+            "ADVOCATE_OUTBOX_WORKERS",
+            r.outbox_workers,
+            "a number of tasks (0 disables sending here)",
+        )?;
+        r.scheduler_every = self.secs(
+            "ADVOCATE_SCHEDULER_SECS",
+            r.scheduler_every,
+            "a number of seconds (0 disables scheduled jobs here)",
+        )?;
+        r.analytics_refresh_every = self.secs(
+            "ADVOCATE_ANALYTICS_REFRESH_SECS",
+            r.analytics_refresh_every,
+            "a number of seconds (0 disables dashboard refreshes here)",
+        )?;
+        Ok(())
+    }
+
+    /// Leases, attempts, batches, connections and pending installs.
+    fn queue_limits(&self, r: &mut Runtime) -> Result<(), ConfigError> {
+        r.inbox_lease = self.secs(
+            "ADVOCATE_INBOX_LEASE_SECS",
+            r.inbox_lease,
+            "a number of seconds",
+        )?;
+        r.inbox_max_attempts = self.num(
+            "ADVOCATE_INBOX_MAX_ATTEMPTS",
+            r.inbox_max_attempts,
+            "a number of attempts",
+        )?;
+        r.intake_batch = self.num(
+            "ADVOCATE_INTAKE_BATCH",
+            r.intake_batch,
+            "a number of deliveries per commit",
+        )?;
+        r.db_max_connections = self.num(
+            "ADVOCATE_DB_MAX_CONNECTIONS",
+            r.db_max_connections,
+            "a number of connections",
+        )?;
+        r.oauth_states_max = self.num(
+            "ADVOCATE_OAUTH_STATES_MAX",
+            r.oauth_states_max,
+            "a number of pending installs",
+        )?;
+        Ok(())
+    }
+
+    /// A duration given in whole seconds.
+    fn secs(
+        &self,
+        name: &'static str,
+        default: Duration,
+        what: &str,
+    ) -> Result<Duration, ConfigError> {
+        Ok(Duration::from_secs(self.num(
+            name,
+            default.as_secs(),
+            what,
+        )?))
+    }
+
+    /// A duration given in whole days.
+    fn days(&self, name: &'static str, default: Duration) -> Result<Duration, ConfigError> {
+        const DAY_SECS: u64 = 24 * 3600;
+        let days = self.num(name, default.as_secs() / DAY_SECS, "a number of days")?;
+        Ok(Duration::from_secs(DAY_SECS * days))
+    }
+}
+
+impl Runtime {
+    /// The rules across settings, each error naming the variable to change.
+    fn check(&self) -> Result<(), ConfigError> {
+        if self.intake_batch == 0 || self.inbox_max_attempts < 1 {
+            return Err(invalid(
+                "ADVOCATE_INTAKE_BATCH",
+                "batch size and attempts must be at least 1",
+            ));
+        }
+        if self.oauth_states_max < 1 {
+            return Err(invalid(
+                "ADVOCATE_OAUTH_STATES_MAX",
+                "a number of pending installs, at least 1",
+            ));
+        }
+        if self.webhook_body_budget_bytes < self.webhook_max_bytes {
+            return Err(invalid(
+                "ADVOCATE_WEBHOOK_BODY_BUDGET_BYTES",
+                "a size in bytes, at least ADVOCATE_WEBHOOK_MAX_BYTES (one largest body must fit)",
+            ));
+        }
+        if self.webhook_body_timeout.is_zero() {
+            return Err(invalid(
+                "ADVOCATE_WEBHOOK_BODY_TIMEOUT_SECS",
+                "a number of seconds (at least 1)",
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -414,79 +478,6 @@ fn parse_origin(name: &'static str, raw: &str) -> Result<String, ConfigError> {
             name,
             "an http(s) URL such as https://advocate.example.com",
         )),
-    }
-}
-
-/// The database URL. Its `Debug` shows only the backend, since a PostgreSQL
-/// URL may carry a password.
-#[derive(Clone)]
-pub struct DatabaseUrl(String);
-
-impl DatabaseUrl {
-    pub fn parse(raw: impl Into<String>) -> Result<Self, ConfigError> {
-        let raw = raw.into();
-        if raw.starts_with("sqlite:")
-            || raw.starts_with("postgres://")
-            || raw.starts_with("postgresql://")
-        {
-            Ok(Self(raw))
-        } else {
-            Err(invalid(
-                "DATABASE_URL",
-                "sqlite://path/to/file.db or postgres://user@host/db",
-            ))
-        }
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    pub fn is_sqlite(&self) -> bool {
-        self.0.starts_with("sqlite:")
-    }
-}
-
-impl fmt::Debug for DatabaseUrl {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let backend = if self.is_sqlite() {
-            "sqlite"
-        } else {
-            "postgres"
-        };
-        write!(f, "DatabaseUrl({backend}, redacted)")
-    }
-}
-
-/// 32 bytes for AES-256-GCM. Never printed.
-#[derive(Clone)]
-pub struct EncryptionKey([u8; 32]);
-
-impl EncryptionKey {
-    pub fn parse(raw: &str) -> Result<Self, ConfigError> {
-        let expected = "32 random bytes, base64 (openssl rand -base64 32)";
-        let bytes = BASE64
-            .decode(raw.trim())
-            .map_err(|_| invalid("ADVOCATE_ENCRYPTION_KEY", expected))?;
-        let key: [u8; 32] = bytes
-            .try_into()
-            .map_err(|_| invalid("ADVOCATE_ENCRYPTION_KEY", expected))?;
-        Ok(Self(key))
-    }
-
-    pub fn from_bytes(key: [u8; 32]) -> Self {
-        Self(key)
-    }
-
-    /// The raw key, for the cipher only.
-    pub fn expose(&self) -> &[u8; 32] {
-        &self.0
-    }
-}
-
-impl fmt::Debug for EncryptionKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("EncryptionKey(redacted)")
     }
 }
 
@@ -590,7 +581,10 @@ mod tests {
     fn no_credentials_at_all_is_the_sandbox() {
         let c = bare(&[("PORT", "0")]).unwrap();
         assert!(c.sandbox);
-        assert_eq!(c.shopify.api_key, crate::sandbox::API_KEY);
+        assert_eq!(
+            c.shopify.api_key, NOT_LOADED,
+            "the sandbox fills in its own"
+        );
         assert!(
             !config(&[]).unwrap().sandbox,
             "real credentials: not the sandbox"

@@ -11,14 +11,48 @@ use aes_gcm::{
     aead::{Aead, KeyInit, Payload},
     Aes256Gcm, Nonce,
 };
+use base64::{engine::general_purpose::STANDARD as BASE64, Engine};
 use sha2::{Digest, Sha256};
-
-use crate::config::EncryptionKey;
 
 const MAGIC: &[u8; 2] = b"A1";
 const KEY_ID_LEN: usize = 4;
 const NONCE_LEN: usize = 12;
 const HEADER_LEN: usize = MAGIC.len() + KEY_ID_LEN + NONCE_LEN;
+
+/// 32 bytes for AES-256-GCM. Never printed.
+#[derive(Clone)]
+pub struct EncryptionKey([u8; 32]);
+
+/// A key that is not 32 bytes of base64.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+#[error("{}", EncryptionKey::EXPECTED)]
+pub struct InvalidKey;
+
+impl EncryptionKey {
+    /// What a valid key looks like, for error messages.
+    pub const EXPECTED: &'static str = "32 random bytes, base64 (openssl rand -base64 32)";
+
+    pub fn parse(raw: &str) -> Result<Self, InvalidKey> {
+        let bytes = BASE64.decode(raw.trim()).map_err(|_| InvalidKey)?;
+        let key: [u8; 32] = bytes.try_into().map_err(|_| InvalidKey)?;
+        Ok(Self(key))
+    }
+
+    pub fn from_bytes(key: [u8; 32]) -> Self {
+        Self(key)
+    }
+
+    /// The raw key, for the cipher only.
+    pub fn expose(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for EncryptionKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EncryptionKey(redacted)")
+    }
+}
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum CryptoError {

@@ -21,7 +21,13 @@ use prometheus::{
     IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
 };
 
-use crate::{shopify::webhook::WebhookTopic, store::stats::StoreStats};
+use crate::{
+    shopify::{
+        admin::client::{BucketSummary, CallObserver, CallOutcome},
+        webhook::WebhookTopic,
+    },
+    store::stats::StoreStats,
+};
 
 /// Why a webhook request was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,50 +70,6 @@ impl Rejection {
             Rejection::OverBudget => "over_budget",
             Rejection::SlowBody => "slow_body",
         }
-    }
-}
-
-/// How an Admin API call ended, as counted in `advocate_admin_api_calls_total`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CallOutcome {
-    Ok,
-    Throttled,
-    Unauthorized,
-    HttpError,
-    NetworkError,
-    GraphqlError,
-}
-
-impl CallOutcome {
-    const ALL: [CallOutcome; 6] = [
-        CallOutcome::Ok,
-        CallOutcome::Throttled,
-        CallOutcome::Unauthorized,
-        CallOutcome::HttpError,
-        CallOutcome::NetworkError,
-        CallOutcome::GraphqlError,
-    ];
-
-    fn label(self) -> &'static str {
-        match self {
-            CallOutcome::Ok => "ok",
-            CallOutcome::Throttled => "throttled",
-            CallOutcome::Unauthorized => "unauthorized",
-            CallOutcome::HttpError => "http_error",
-            CallOutcome::NetworkError => "network_error",
-            CallOutcome::GraphqlError => "graphql_error",
-        }
-    }
-}
-
-/// A shop's plan, as Shopify's restore rate tells it (points per second).
-pub fn plan_of(restore_rate: f64) -> &'static str {
-    match restore_rate.round() as i64 {
-        100 => "standard",
-        200 => "advanced",
-        1000 => "plus",
-        2000 => "enterprise",
-        _ => "other",
     }
 }
 
@@ -332,24 +294,6 @@ impl Metrics {
             .set(i64::try_from(bytes).unwrap_or(i64::MAX));
     }
 
-    pub fn admin_call(&self, outcome: CallOutcome) {
-        let index = CallOutcome::ALL
-            .iter()
-            .position(|o| *o == outcome)
-            .unwrap_or(0);
-        self.admin_calls[index].inc();
-    }
-
-    pub fn throttle_waited(&self, seconds: f64) {
-        self.throttle_wait.inc_by(seconds.max(0.0));
-    }
-
-    pub fn points_used(&self, plan: &str, points: f64) {
-        self.points_used
-            .with_label_values(&[plan])
-            .inc_by(points.max(0.0));
-    }
-
     /// Renders every family: `store` from the database, `buckets` (plan,
     /// available, maximum, shops) from the Admin API client.
     pub fn render(&self, store: &StoreStats, buckets: &[BucketSummary]) -> String {
@@ -382,12 +326,25 @@ impl Metrics {
     }
 }
 
-/// One shop's Admin API bucket as the client last saw it.
-#[derive(Debug, Clone, Copy)]
-pub struct BucketSummary {
-    pub plan: &'static str,
-    pub available: f64,
-    pub maximum: f64,
+/// The Admin API client reports its calls here (wired in `app.rs`).
+impl CallObserver for Metrics {
+    fn call_ended(&self, outcome: CallOutcome) {
+        let index = CallOutcome::ALL
+            .iter()
+            .position(|o| *o == outcome)
+            .unwrap_or(0);
+        self.admin_calls[index].inc();
+    }
+
+    fn throttle_waited(&self, seconds: f64) {
+        self.throttle_wait.inc_by(seconds.max(0.0));
+    }
+
+    fn points_used(&self, plan: &str, points: f64) {
+        self.points_used
+            .with_label_values(&[plan])
+            .inc_by(points.max(0.0));
+    }
 }
 
 pub const CONTENT_TYPE: &str = prometheus::TEXT_FORMAT;

@@ -20,7 +20,10 @@ use crate::loyalty::{
     tiers,
 };
 
-pub const DAY_MS: i64 = 86_400_000;
+// The aggregates the dashboard is built from, as the store returns them.
+pub use crate::store::analytics::{
+    CustomerCounts, Daily, OrderDay, ReferralDay, ShopTotals, DAY_MS,
+};
 
 /// The predicted customer lifespan never exceeds this many years: with no
 /// churn observed the formula would give infinity.
@@ -314,64 +317,6 @@ pub fn points_flow(kind: &str) -> PointsFlow {
         kind::EXPIRY => PointsFlow::Expired,
         _ => PointsFlow::Issued,
     }
-}
-
-/// Counted orders of one day.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct OrderDay {
-    pub orders: i64,
-    pub revenue_minor: i64,
-    pub member_orders: i64,
-    pub member_revenue_minor: i64,
-}
-
-/// Completed referrals of one day.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ReferralDay {
-    pub completed: i64,
-    pub revenue_minor: i64,
-}
-
-/// Per-day aggregates over the longest period, day 0 starting at `from`.
-#[derive(Debug, Clone, Default)]
-pub struct Daily {
-    pub from: i64,
-    pub orders: BTreeMap<i64, OrderDay>,
-    /// Points moved per day and ledger kind.
-    pub points: BTreeMap<i64, Vec<(String, i64)>>,
-    /// Members whose first ledger entry fell on each day.
-    pub new_members: BTreeMap<i64, i64>,
-    /// Members who joined before `from`.
-    pub members_before: i64,
-    pub referrals: BTreeMap<i64, ReferralDay>,
-}
-
-/// Identified customers' orders in a period and the one before it.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct CustomerCounts {
-    /// Customers with at least one counted order in the period.
-    pub ordered: i64,
-    /// ...with at least two.
-    pub repeat: i64,
-    /// Customers with a counted order in the previous period.
-    pub previous: i64,
-    /// ...who also ordered in this one.
-    pub retained: i64,
-    /// Their counted orders in the period, and the revenue.
-    pub orders: i64,
-    pub revenue_minor: i64,
-}
-
-/// What does not depend on the period.
-#[derive(Debug, Clone, Default)]
-pub struct ShopTotals {
-    /// Points customers hold (spendable and pending); a negative balance
-    /// counts as none.
-    pub outstanding: i64,
-    /// Customers per tier id (None: no tier).
-    pub tiers: Vec<(Option<String>, i64)>,
-    pub lifetime_customers: i64,
-    pub lifetime_revenue_minor: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

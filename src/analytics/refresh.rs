@@ -2,18 +2,19 @@
 //! period at once, stored per shop and period, served as they are.
 //!
 //! A shop's first dashboard request computes its snapshots on the spot;
-//! after that, [`run`] looks every `ADVOCATE_ANALYTICS_REFRESH_SECS` at the
-//! installed shops that have snapshots and recomputes those whose orders or
-//! ledger changed since (by the marks stored with the snapshot), or whose
-//! snapshot is older than [`MAX_AGE`] (the window slides even when nothing
-//! happens). Each recomputation holds the lease `analytics:<shop id>` in
+//! after that, a background loop
+//! ([`crate::jobs::scheduled::run_dashboard_refresh`]) calls
+//! [`refresh_changed`] every `ADVOCATE_ANALYTICS_REFRESH_SECS`, which looks
+//! at the installed shops that have snapshots and recomputes those whose
+//! orders or ledger changed since (by the marks stored with the snapshot),
+//! or whose snapshot is older than [`MAX_AGE`] (the window slides even when
+//! nothing happens). Each recomputation holds the lease `analytics:<shop id>` in
 //! `job_leases`, so several processes on one database do not repeat it.
 //! The SQL is in [`crate::store::analytics`].
 
 use std::time::Duration;
 
 use anyhow::Context;
-use tokio::sync::watch;
 
 use super::metrics::{self, Inputs, PeriodKey, Window};
 use crate::store::{analytics as snapshots, now_ms, program, schedule, Store};
@@ -143,26 +144,4 @@ pub async fn refresh_changed(store: &Store, owner: &str, now: i64) -> anyhow::Re
         refreshed += usize::from(result?);
     }
     Ok(refreshed)
-}
-
-/// Refreshes changed snapshots every `every` until stopped.
-pub async fn run(store: Store, every: Duration, mut stopped: watch::Receiver<bool>) {
-    let owner = format!(
-        "analytics-{}",
-        crate::jobs::inbox::InboxProcessor::owner_name(0)
-    );
-    let mut tick = tokio::time::interval(every);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    while !*stopped.borrow() {
-        tokio::select! {
-            _ = tick.tick() => {
-                match refresh_changed(&store, &owner, now_ms()).await {
-                    Ok(0) => {}
-                    Ok(n) => tracing::info!(shops = n, "dashboard snapshots refreshed"),
-                    Err(e) => tracing::warn!(error = format!("{e:#}"), "dashboard refresh failed; will retry"),
-                }
-            }
-            _ = stopped.changed() => {}
-        }
-    }
 }

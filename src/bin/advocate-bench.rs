@@ -29,7 +29,10 @@ use tokio::{
     process::{Child, Command},
 };
 
-use advocate::{config::DatabaseUrl, shopify::hmac::Signer, store::Store};
+use advocate::{
+    shopify::hmac::Signer,
+    store::{DatabaseUrl, Store},
+};
 
 const SECRET: &str = "bench-client-secret";
 const SAMPLE: &str = include_str!("../../tests/fixtures/webhooks/orders_paid.json");
@@ -1034,8 +1037,7 @@ fn report(args: &WebhookArgs, base: &Measured, durable: &Measured, adv: &Measure
 /// the stand-in, then re-tags many customers through the bulk path.
 async fn admin_api(args: AdminArgs) -> anyhow::Result<()> {
     use advocate::{
-        config::EncryptionKey,
-        crypto::TokenCipher,
+        crypto::{EncryptionKey, TokenCipher},
         shopify::{
             admin::{self, api::AdminApi, client::AdminClient, client::RetryPolicy},
             oauth::{OAuthClient, ShopifyEndpoint},

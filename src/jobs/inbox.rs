@@ -76,15 +76,6 @@ impl InboxProcessor {
         self
     }
 
-    /// A worker name unique to this process: `{pid}-{random}-{index}`.
-    pub fn owner_name(index: usize) -> String {
-        format!(
-            "{}-{:08x}-{index}",
-            std::process::id(),
-            rand::random::<u32>()
-        )
-    }
-
     pub fn owner(&self) -> &str {
         &self.owner
     }

@@ -6,4 +6,5 @@ pub mod inbox;
 pub mod outbox;
 pub mod privacy;
 pub mod retention;
+pub mod scheduled;
 pub mod topics;

@@ -20,7 +20,8 @@ use rand::RngCore;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::{
-    config::{Config, EncryptionKey},
+    config::Config,
+    crypto::EncryptionKey,
     shopify::{
         session_token::{admin_claims, extension_claims, sign_session_token},
         tokens::ShopTokens,
@@ -39,8 +40,8 @@ pub const DEMO_SHOP: &str = "advocate-demo.myshopify.com";
 /// Staff member id in the sandbox's session tokens.
 const DEMO_STAFF: u64 = 1;
 
-/// Fills the configuration of a sandbox with the credentials stored in its
-/// database (made on first start), or, for a real install, checks that the
+/// Fills the configuration of a sandbox with its client id and the
+/// credentials stored in its database (made on first start), or, for a real install, checks that the
 /// database is not a sandbox's.
 pub async fn prepare(config: &mut Config, store: &Store) -> anyhow::Result<()> {
     let mut conn = store.writer().acquire().await?;
@@ -62,10 +63,12 @@ pub async fn prepare(config: &mut Config, store: &Store) -> anyhow::Result<()> {
     let credentials = stored::load_or_create(&mut conn, fresh_credentials(), now_ms())
         .await
         .context("storing the sandbox credentials")?;
+    config.shopify.api_key = API_KEY.to_owned();
     config.shopify.api_secret = SecretString::from(credentials.api_secret);
     config.shopify.api_secret_previous = None;
-    config.encryption_key = EncryptionKey::parse(&credentials.encryption_key)
-        .map_err(|e| anyhow::anyhow!("the stored sandbox key is unusable: {e}"))?;
+    config.encryption_key = EncryptionKey::parse(&credentials.encryption_key).map_err(|e| {
+        anyhow::anyhow!("the stored sandbox key is unusable: ADVOCATE_ENCRYPTION_KEY: {e}")
+    })?;
     config.encryption_key_previous = None;
     Ok(())
 }

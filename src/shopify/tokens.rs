@@ -8,6 +8,7 @@
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
+use futures_util::future::BoxFuture;
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::Mutex;
 
@@ -15,14 +16,7 @@ use super::{
     oauth::{OAuthClient, OAuthError, TokenResponse},
     ShopDomain,
 };
-use crate::{
-    crypto::TokenCipher,
-    store::{
-        now_ms,
-        shops::{self, RefreshLock, Shop, StoredTokens},
-        Store,
-    },
-};
+use crate::crypto::{CryptoError, TokenCipher};
 
 /// Refresh when the access token has less than this left.
 pub const REFRESH_MARGIN: Duration = Duration::from_secs(5 * 60);
@@ -36,13 +30,99 @@ pub enum TokenError {
     #[error(transparent)]
     Shopify(#[from] OAuthError),
     #[error("stored token cannot be decrypted: {0}")]
-    Crypto(#[from] crate::crypto::CryptoError),
+    Crypto(#[from] CryptoError),
     #[error(transparent)]
     Store(#[from] sqlx::Error),
 }
 
+/// A shop's tokens as sealed for storage: encrypted, with their expiry
+/// (epoch ms).
+#[derive(Debug, Clone)]
+pub struct SealedTokens {
+    pub access_token_enc: Vec<u8>,
+    pub access_token_expires_at: Option<i64>,
+    pub refresh_token_enc: Option<Vec<u8>>,
+    pub refresh_token_expires_at: Option<i64>,
+    pub scopes: Option<String>,
+}
+
+/// A shop's credentials as stored.
+#[derive(Debug, Clone)]
+pub struct StoredCredentials {
+    /// The shop's id in the store.
+    pub id: i64,
+    /// Installed (not uninstalled or redacted).
+    pub installed: bool,
+    /// Shopify refused a refresh: the merchant must authenticate again.
+    pub needs_reauth: bool,
+    pub access_token_enc: Option<Vec<u8>>,
+    pub access_token_expires_at: Option<i64>,
+    pub refresh_token_enc: Option<Vec<u8>>,
+}
+
+/// A shop that was just installed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Installed {
+    /// The shop's id in the store.
+    pub id: i64,
+}
+
+/// Re-encrypts one sealed token of a shop (domain, token) under the current
+/// key; `None` when it is under that key already.
+pub type Reseal<'a> =
+    dyn Fn(&str, &[u8]) -> Result<Option<Vec<u8>>, CryptoError> + Send + Sync + 'a;
+
+/// Where sealed tokens are kept (the database, through `crate::store`).
+/// Every method's error is the store's.
+pub trait TokenVault: Send + Sync {
+    /// The shop's credentials, if the shop is known.
+    fn credentials<'a>(
+        &'a self,
+        shop: &'a str,
+    ) -> BoxFuture<'a, Result<Option<StoredCredentials>, sqlx::Error>>;
+
+    /// Stores the tokens of an install (first or again) and marks the shop
+    /// installed.
+    fn save_install<'a>(
+        &'a self,
+        shop: &'a str,
+        tokens: &'a SealedTokens,
+        now: i64,
+    ) -> BoxFuture<'a, Result<Installed, sqlx::Error>>;
+
+    /// Gives up on the shop's tokens until the merchant authenticates again.
+    fn mark_needs_reauth(&self, shop_id: i64, now: i64) -> BoxFuture<'_, Result<(), sqlx::Error>>;
+
+    /// Serialises refreshes of the shop across processes until the guard is
+    /// finished or dropped.
+    fn lock_refresh(
+        &self,
+        shop_id: i64,
+    ) -> BoxFuture<'_, Result<Box<dyn RefreshGuard>, sqlx::Error>>;
+
+    /// Passes every stored token of every shop through `reseal` and stores
+    /// what it returns, all in one transaction. Returns how many shops were
+    /// rewritten.
+    fn reseal_all<'a>(&'a self, reseal: &'a Reseal<'a>) -> BoxFuture<'a, anyhow::Result<usize>>;
+}
+
+/// A shop's refresh lock, held while its refresh token is spent.
+pub trait RefreshGuard: Send {
+    /// Stores the refreshed pair and releases the lock (atomically where
+    /// the store can).
+    fn finish<'a>(
+        self: Box<Self>,
+        tokens: &'a SealedTokens,
+        now: i64,
+    ) -> BoxFuture<'a, Result<(), sqlx::Error>>;
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
 pub struct ShopTokens {
-    store: Store,
+    vault: Arc<dyn TokenVault>,
     cipher: Arc<TokenCipher>,
     oauth: OAuthClient,
     refreshing: Mutex<HashMap<String, Arc<Mutex<()>>>>,
@@ -55,9 +135,13 @@ impl std::fmt::Debug for ShopTokens {
 }
 
 impl ShopTokens {
-    pub fn new(store: Store, cipher: Arc<TokenCipher>, oauth: OAuthClient) -> Self {
+    pub fn new(
+        vault: impl TokenVault + 'static,
+        cipher: Arc<TokenCipher>,
+        oauth: OAuthClient,
+    ) -> Self {
         Self {
-            store,
+            vault: Arc::new(vault),
             cipher,
             oauth,
             refreshing: Mutex::new(HashMap::new()),
@@ -73,11 +157,10 @@ impl ShopTokens {
         &self,
         shop: &ShopDomain,
         tokens: TokenResponse,
-    ) -> Result<Shop, TokenError> {
+    ) -> Result<Installed, TokenError> {
         let now = now_ms();
         let stored = self.seal(shop, &tokens, now);
-        let mut conn = self.store.writer().acquire().await?;
-        let saved = shops::save_install(&mut conn, shop.as_str(), &stored, now).await?;
+        let saved = self.vault.save_install(shop.as_str(), &stored, now).await?;
         tracing::info!(shop = %shop, "shop installed");
         Ok(saved)
     }
@@ -87,7 +170,7 @@ impl ShopTokens {
         &self,
         shop: &ShopDomain,
         session_token: &str,
-    ) -> Result<Shop, TokenError> {
+    ) -> Result<Installed, TokenError> {
         let tokens = self
             .oauth
             .exchange_session_token(shop, session_token)
@@ -109,15 +192,16 @@ impl ShopTokens {
         self.refresh(shop).await
     }
 
-    async fn credentials(&self, shop: &ShopDomain) -> Result<shops::ShopCredentials, TokenError> {
-        let mut conn = self.store.writer().acquire().await?;
-        let creds = shops::find_credentials(&mut conn, shop.as_str())
+    async fn credentials(&self, shop: &ShopDomain) -> Result<StoredCredentials, TokenError> {
+        let creds = self
+            .vault
+            .credentials(shop.as_str())
             .await?
             .ok_or(TokenError::NotInstalled)?;
-        if creds.status != shops::status::INSTALLED || creds.access_token_enc.is_none() {
+        if !creds.installed || creds.access_token_enc.is_none() {
             return Err(TokenError::NotInstalled);
         }
-        if creds.needs_reauth != 0 {
+        if creds.needs_reauth {
             return Err(TokenError::NeedsReauth);
         }
         Ok(creds)
@@ -142,8 +226,7 @@ impl ShopTokens {
     /// Gives up on the shop's tokens until the merchant authenticates again.
     pub async fn mark_needs_reauth(&self, shop: &ShopDomain) -> Result<(), TokenError> {
         let creds = self.credentials(shop).await?;
-        let mut conn = self.store.writer().acquire().await?;
-        shops::mark_needs_reauth(&mut conn, creds.id, now_ms()).await?;
+        self.vault.mark_needs_reauth(creds.id, now_ms()).await?;
         tracing::warn!(shop = %shop, "Shopify refuses the shop's tokens; it must authenticate again");
         Ok(())
     }
@@ -159,7 +242,7 @@ impl ShopTokens {
         };
         let _local = local.lock().await;
         let shop_id = self.credentials(shop).await?.id;
-        let lock = RefreshLock::acquire(&self.store, shop_id).await?;
+        let lock = self.vault.lock_refresh(shop_id).await?;
         // Read again under the lock: another process may have refreshed.
         let creds = self.credentials(shop).await?;
         let sealed = creds
@@ -179,7 +262,7 @@ impl ShopTokens {
             Ok(tokens) => {
                 let now = now_ms();
                 let stored = self.seal(shop, &tokens, now);
-                lock.finish(&self.store, shop_id, &stored, now).await?;
+                lock.finish(&stored, now).await?;
                 tracing::info!(shop = %shop, "access token refreshed");
                 Ok(tokens.access_token)
             }
@@ -195,17 +278,16 @@ impl ShopTokens {
         &self,
         _shop: &ShopDomain,
         shop_id: i64,
-        lock: RefreshLock,
+        lock: Box<dyn RefreshGuard>,
     ) -> Result<SecretString, TokenError> {
         drop(lock);
-        let mut conn = self.store.writer().acquire().await?;
-        shops::mark_needs_reauth(&mut conn, shop_id, now_ms()).await?;
+        self.vault.mark_needs_reauth(shop_id, now_ms()).await?;
         Err(TokenError::NeedsReauth)
     }
 
-    fn seal(&self, shop: &ShopDomain, tokens: &TokenResponse, now: i64) -> StoredTokens {
+    fn seal(&self, shop: &ShopDomain, tokens: &TokenResponse, now: i64) -> SealedTokens {
         let expires = |secs: Option<i64>| secs.map(|s| now + s * 1000);
-        StoredTokens {
+        SealedTokens {
             access_token_enc: self
                 .cipher
                 .encrypt(shop.as_str(), tokens.access_token.expose_secret()),
@@ -227,23 +309,14 @@ fn needs_refresh(expires_at: Option<i64>) -> bool {
 
 /// Re-encrypts every stored token under the current key (`advocate
 /// rotate-key`). Returns how many shops were rewritten.
-pub async fn rotate_key(store: &Store, cipher: &TokenCipher) -> anyhow::Result<usize> {
-    let mut tx = store.begin().await?;
-    let rows = shops::list_encrypted_tokens(&mut tx).await?;
-    let mut rewritten = 0;
-    for (id, domain, access, refresh) in rows {
-        let stale = |t: &Option<Vec<u8>>| t.as_ref().is_some_and(|t| !cipher.is_current(t));
-        if !stale(&access) && !stale(&refresh) {
-            continue;
+pub async fn rotate_key(vault: &dyn TokenVault, cipher: &TokenCipher) -> anyhow::Result<usize> {
+    let reseal = |domain: &str, sealed: &[u8]| {
+        if cipher.is_current(sealed) {
+            return Ok(None);
         }
-        let reseal = |t: Option<Vec<u8>>| -> anyhow::Result<Option<Vec<u8>>> {
-            t.map(|t| Ok(cipher.encrypt(&domain, &cipher.decrypt(&domain, &t)?)))
-                .transpose()
-        };
-        let (access, refresh) = (reseal(access)?, reseal(refresh)?);
-        shops::set_encrypted_tokens(&mut tx, id, access.as_deref(), refresh.as_deref()).await?;
-        rewritten += 1;
-    }
-    tx.commit().await?;
-    Ok(rewritten)
+        Ok(Some(
+            cipher.encrypt(domain, &cipher.decrypt(domain, sealed)?),
+        ))
+    };
+    vault.reseal_all(&reseal).await
 }

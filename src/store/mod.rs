@@ -14,6 +14,7 @@ pub mod customers;
 pub mod data_requests;
 pub mod failure;
 pub mod inbox;
+pub mod lease;
 pub mod ledger;
 pub mod nps;
 pub mod oauth_states;
@@ -28,6 +29,7 @@ pub mod schedule;
 pub mod segments;
 pub mod shops;
 pub mod stats;
+pub mod url;
 pub mod winback;
 pub mod writer;
 
@@ -40,7 +42,7 @@ use sqlx::{
     Any, AnyPool, Executor, Transaction,
 };
 
-use crate::config::DatabaseUrl;
+pub use url::DatabaseUrl;
 
 /// The SQL dialect of the connected database.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -364,12 +364,9 @@ mod tests {
     use tokio::sync::Notify;
 
     use super::{IntakeError, IntakeWriter, CHECKPOINT_AFTER};
-    use crate::{
-        config::DatabaseUrl,
-        store::{
-            inbox::{NewDelivery, StoredBody},
-            Store,
-        },
+    use crate::store::{
+        inbox::{NewDelivery, StoredBody},
+        DatabaseUrl, Store,
     };
 
     async fn sqlite_store(dir: &tempfile::TempDir) -> Store {

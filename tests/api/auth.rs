@@ -403,7 +403,10 @@ async fn no_token_is_stored_in_plaintext(backend: Backend) {
 }
 
 async fn rotating_the_encryption_key_keeps_every_token_readable(backend: Backend) {
-    use advocate::{config::EncryptionKey, crypto::TokenCipher, shopify::tokens::rotate_key};
+    use advocate::{
+        crypto::{EncryptionKey, TokenCipher},
+        shopify::tokens::rotate_key,
+    };
     let app = TestApp::spawn(backend).await;
     app.install(SHOP).await;
     let old = EncryptionKey::from_bytes([7; 32]);

@@ -5,11 +5,12 @@ use std::{path::PathBuf, time::Duration};
 use advocate::loyalty::EpochMs;
 use advocate::{
     app::Application,
-    config::{Config, DatabaseUrl, EncryptionKey, Runtime, ShopifyApp},
+    config::{Config, Runtime, ShopifyApp},
+    crypto::EncryptionKey,
     jobs::inbox::InboxProcessor,
     shopify::hmac::Signer,
     sim::{ShopifySim, SimConfig},
-    store::Store,
+    store::{DatabaseUrl, Store},
 };
 use secrecy::SecretString;
 use sqlx::Row;

@@ -11,7 +11,7 @@ use std::{
     time::Duration,
 };
 
-use advocate::{config::DatabaseUrl, store::Store};
+use advocate::store::{DatabaseUrl, Store};
 use futures_util::StreamExt;
 use tokio::{process::Child, sync::Notify};
 

@@ -12,7 +12,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use advocate::{config::DatabaseUrl, store::Store};
+use advocate::store::{DatabaseUrl, Store};
 use sqlx::{AnyPool, Row};
 
 use crate::helpers::{Backend, TestDb};

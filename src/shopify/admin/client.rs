@@ -17,10 +17,7 @@ use serde::{de::DeserializeOwned, Deserialize};
 use serde_json::Value;
 
 use super::Document;
-use crate::{
-    metrics::{plan_of, BucketSummary, CallOutcome, Metrics},
-    shopify::{oauth::ShopifyEndpoint, ShopDomain, API_VERSION},
-};
+use crate::shopify::{oauth::ShopifyEndpoint, ShopDomain, API_VERSION};
 
 /// A `userErrors` entry.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
@@ -124,6 +121,68 @@ impl Default for RetryPolicy {
     }
 }
 
+/// How an Admin API call ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallOutcome {
+    Ok,
+    Throttled,
+    Unauthorized,
+    HttpError,
+    NetworkError,
+    GraphqlError,
+}
+
+impl CallOutcome {
+    pub const ALL: [CallOutcome; 6] = [
+        CallOutcome::Ok,
+        CallOutcome::Throttled,
+        CallOutcome::Unauthorized,
+        CallOutcome::HttpError,
+        CallOutcome::NetworkError,
+        CallOutcome::GraphqlError,
+    ];
+
+    /// Its name, as a metric label.
+    pub fn label(self) -> &'static str {
+        match self {
+            CallOutcome::Ok => "ok",
+            CallOutcome::Throttled => "throttled",
+            CallOutcome::Unauthorized => "unauthorized",
+            CallOutcome::HttpError => "http_error",
+            CallOutcome::NetworkError => "network_error",
+            CallOutcome::GraphqlError => "graphql_error",
+        }
+    }
+}
+
+/// A shop's plan, as Shopify's restore rate tells it (points per second).
+pub fn plan_of(restore_rate: f64) -> &'static str {
+    match restore_rate.round() as i64 {
+        100 => "standard",
+        200 => "advanced",
+        1000 => "plus",
+        2000 => "enterprise",
+        _ => "other",
+    }
+}
+
+/// One shop's Admin API bucket as the client last saw it.
+#[derive(Debug, Clone, Copy)]
+pub struct BucketSummary {
+    pub plan: &'static str,
+    pub available: f64,
+    pub maximum: f64,
+}
+
+/// Told of every call's outcome, throttle waits and query cost (the app
+/// wires its metrics here).
+pub trait CallObserver: Send + Sync {
+    fn call_ended(&self, outcome: CallOutcome);
+    fn throttle_waited(&self, seconds: f64);
+    /// Query cost used, by the shop's plan (from [`plan_of`]).
+    fn points_used(&self, plan: &str, points: f64);
+}
+
 /// Counts kept for benchmarks and metrics.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct ClientStats {
@@ -140,8 +199,8 @@ pub struct AdminClient {
     buckets: Mutex<HashMap<String, Bucket>>,
     costs: Mutex<HashMap<&'static str, f64>>,
     stats: Mutex<ClientStats>,
-    /// Where calls, throttle waits and query cost are exported, if anywhere.
-    metrics: Option<Arc<Metrics>>,
+    /// Where calls, throttle waits and query cost are reported, if anywhere.
+    observer: Option<Arc<dyn CallObserver>>,
 }
 
 impl std::fmt::Debug for AdminClient {
@@ -167,13 +226,14 @@ impl AdminClient {
             buckets: Mutex::new(HashMap::new()),
             costs: Mutex::new(HashMap::new()),
             stats: Mutex::new(ClientStats::default()),
-            metrics: None,
+            observer: None,
         }
     }
 
-    /// Counts calls, throttle waits and query cost in `metrics`.
-    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
-        self.metrics = Some(metrics);
+    /// Reports calls, throttle waits and query cost to `observer` (the
+    /// app's metrics).
+    pub fn with_metrics(mut self, observer: Arc<dyn CallObserver>) -> Self {
+        self.observer = Some(observer);
         self
     }
 
@@ -211,8 +271,8 @@ impl AdminClient {
             self.pace(shop, document).await;
             let outcome = self.send(shop, access_token, document, &body).await;
             self.settle(shop, document);
-            if let Some(metrics) = &self.metrics {
-                metrics.admin_call(match &outcome {
+            if let Some(observer) = &self.observer {
+                observer.call_ended(match &outcome {
                     Ok(_) => CallOutcome::Ok,
                     Err(ShopifyError::Throttled { .. }) => CallOutcome::Throttled,
                     Err(ShopifyError::Unauthorized) => CallOutcome::Unauthorized,
@@ -241,8 +301,8 @@ impl AdminClient {
             let wait = match &error {
                 ShopifyError::Throttled { retry_after } => {
                     self.count(|s| s.throttled += 1);
-                    if let Some(metrics) = &self.metrics {
-                        metrics.throttle_waited(retry_after.as_secs_f64());
+                    if let Some(observer) = &self.observer {
+                        observer.throttle_waited(retry_after.as_secs_f64());
                     }
                     *retry_after
                 }
@@ -290,8 +350,8 @@ impl AdminClient {
                 }
                 Duration::from_secs_f64((cost - available) / bucket.restore_rate.max(1.0))
             };
-            if let Some(metrics) = &self.metrics {
-                metrics.throttle_waited(wait.as_secs_f64());
+            if let Some(observer) = &self.observer {
+                observer.throttle_waited(wait.as_secs_f64());
             }
             tokio::time::sleep(wait).await;
         }
@@ -409,9 +469,9 @@ impl AdminClient {
         let requested = number("/requestedQueryCost").unwrap_or(DEFAULT_COST);
         if let Some(actual) = number("/actualQueryCost") {
             self.count(|s| s.points_used += actual);
-            if let Some(metrics) = &self.metrics {
+            if let Some(observer) = &self.observer {
                 let plan = number("/throttleStatus/restoreRate").map_or("other", plan_of);
-                metrics.points_used(plan, actual);
+                observer.points_used(plan, actual);
             }
         }
         // Expect the next call of this document to cost what this one asked.
