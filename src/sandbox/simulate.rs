@@ -110,178 +110,243 @@ struct Event {
 /// `store` is (read only: for its secret, to wait until every delivery is
 /// applied, and to find customers who can afford a reward).
 pub async fn run(store: &Store, options: &Options) -> anyhow::Result<Report> {
-    let secret = super::stored_secret(store).await?;
-    let client = Client {
-        http: reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .build()?,
-        url: options.url.trim_end_matches('/').to_owned(),
-        signer: Signer::new(&SecretString::from(secret.clone()), None),
-        secret,
-    };
-    client
-        .http
-        .get(format!("{}/readyz", client.url))
-        .send()
-        .await
-        .and_then(|r| r.error_for_status())
-        .with_context(|| format!("no Advocate answers at {}", client.url))?;
-
+    let client = Client::connect(store, &options.url).await?;
     client.demo_program().await?;
-
-    let now = now_ms();
-    let mut rng = StdRng::seed_from_u64(options.seed);
-    let mut report = Report::default();
-    let span = i64::from(options.months.max(1)) * 30 * DAY_MS;
-    let start = now - span;
+    let mut story = Story::new(options);
 
     // Customers and their orders: one stream of events per customer, in
     // order; customers in parallel.
-    let mut next_order = FIRST_ORDER_ID;
-    let mut next_refund = FIRST_REFUND_ID;
-    let mut streams: Vec<Vec<Event>> = Vec::with_capacity(options.customers);
-    let mut shoppers = Vec::with_capacity(options.customers);
-    // (customer, their latest order): who can answer the survey.
-    let mut latest_orders = Vec::new();
-    for i in 0..options.customers {
-        let signed_up = start + rng.gen_range(0..span - 7 * DAY_MS);
-        let shopper = shopper(&mut rng, i as i64, signed_up);
-        let habit = match rng.gen_range(0..100) {
-            0..=44 => Habit::Once,
-            45..=69 => Habit::Occasional,
-            70..=84 => Habit::Loyal,
-            _ => Habit::Lapsed,
-        };
+    let streams = story.customers_and_orders(options.customers);
+    story.report.webhooks += client
+        .send_streams(streams, options.concurrency)
+        .await
+        .context("sending the store's webhooks")?;
+    wait_until_applied(store).await?;
+
+    let streams = story.referred_friends(&client, options.customers).await?;
+    story.report.webhooks += client
+        .send_streams(streams, options.concurrency)
+        .await
+        .context("sending the referred orders")?;
+    wait_until_applied(store).await?;
+
+    story.report.redemptions = redeem_some(store, &client, options).await?;
+    story.report.nps_answers = story.answer_surveys(&client, options.concurrency).await?;
+    Ok(story.report)
+}
+
+/// The simulated store's history as it is made up: one random stream (so a
+/// seed always tells the same story), the ids handed out so far, and what
+/// was sent.
+struct Story {
+    rng: StdRng,
+    report: Report,
+    now: i64,
+    /// The history starts this long before now.
+    span: i64,
+    next_order: i64,
+    next_refund: i64,
+    /// Customers with the habits they were given.
+    shoppers: Vec<(Shopper, Habit)>,
+    /// (customer, their latest order): who can answer the survey.
+    latest_orders: Vec<(i64, i64)>,
+}
+
+impl Story {
+    fn new(options: &Options) -> Self {
+        Self {
+            rng: StdRng::seed_from_u64(options.seed),
+            report: Report::default(),
+            now: now_ms(),
+            span: i64::from(options.months.max(1)) * 30 * DAY_MS,
+            next_order: FIRST_ORDER_ID,
+            next_refund: FIRST_REFUND_ID,
+            shoppers: Vec::with_capacity(options.customers),
+            latest_orders: Vec::new(),
+        }
+    }
+
+    fn order_id(&mut self) -> i64 {
+        let id = self.next_order;
+        self.next_order += 1;
+        id
+    }
+
+    /// Every customer's signup and orders (with the refunds and
+    /// cancellations some get), then guest checkouts: a tenth of the
+    /// customers' order count.
+    fn customers_and_orders(&mut self, customers: usize) -> Vec<Vec<Event>> {
+        let start = self.now - self.span;
+        let mut streams: Vec<Vec<Event>> = Vec::with_capacity(customers);
+        for i in 0..customers {
+            let signed_up = start + self.rng.gen_range(0..self.span - 7 * DAY_MS);
+            let shopper = shopper(&mut self.rng, i as i64, signed_up);
+            let habit = match self.rng.gen_range(0..100) {
+                0..=44 => Habit::Once,
+                45..=69 => Habit::Occasional,
+                70..=84 => Habit::Loyal,
+                _ => Habit::Lapsed,
+            };
+            streams.push(self.customer_history(&shopper, habit));
+            self.report.customers += 1;
+            self.shoppers.push((shopper, habit));
+        }
+        let guests = (self.report.orders / 10) as usize;
+        for g in 0..guests {
+            let at = start + self.rng.gen_range(0..self.span);
+            let order_id = self.order_id();
+            let mut body = order_body(order_id, None, basket(&mut self.rng, Habit::Once), at, None);
+            body["email"] = json!(format!("guest{g}@example.com"));
+            streams.push(vec![Event {
+                topic: "orders/paid",
+                body,
+            }]);
+            self.report.guest_orders += 1;
+        }
+        streams
+    }
+
+    /// One customer's events in order: the signup, then each order with
+    /// the refund or cancellation that may follow it.
+    fn customer_history(&mut self, shopper: &Shopper, habit: Habit) -> Vec<Event> {
+        let now = self.now;
         let mut events = vec![Event {
             topic: "customers/create",
-            body: customer_body(&shopper),
+            body: customer_body(shopper),
         }];
         let mut latest = None;
-        for at in order_times(&mut rng, habit, shopper.signed_up, now) {
-            let order_id = next_order;
-            next_order += 1;
+        for at in order_times(&mut self.rng, habit, shopper.signed_up, now) {
+            let order_id = self.order_id();
             latest = Some(order_id);
-            let subtotal = basket(&mut rng, habit);
+            let subtotal = basket(&mut self.rng, habit);
             events.push(Event {
                 topic: "orders/paid",
-                body: order_body(order_id, Some(&shopper), subtotal, at, None),
+                body: order_body(order_id, Some(shopper), subtotal, at, None),
             });
-            report.orders += 1;
-            let roll = rng.gen_range(0..100);
+            self.report.orders += 1;
+            let roll = self.rng.gen_range(0..100);
             if roll < 6 && at + 3 * DAY_MS < now {
                 // Part or all of the order comes back.
-                let refunded = if rng.gen_bool(0.5) {
+                let refunded = if self.rng.gen_bool(0.5) {
                     subtotal
                 } else {
                     subtotal / 2
                 };
                 events.push(Event {
                     topic: "refunds/create",
-                    body: refund_body(next_refund, order_id, refunded, at + 3 * DAY_MS),
+                    body: refund_body(self.next_refund, order_id, refunded, at + 3 * DAY_MS),
                 });
-                next_refund += 1;
-                report.refunds += 1;
+                self.next_refund += 1;
+                self.report.refunds += 1;
             } else if roll < 8 && at + DAY_MS < now {
-                let mut cancelled = order_body(order_id, Some(&shopper), subtotal, at, None);
+                let mut cancelled = order_body(order_id, Some(shopper), subtotal, at, None);
                 cancelled["cancelled_at"] = json!(rfc3339(at + DAY_MS));
                 cancelled["financial_status"] = json!("refunded");
                 events.push(Event {
                     topic: "orders/cancelled",
                     body: cancelled,
                 });
-                report.cancellations += 1;
+                self.report.cancellations += 1;
             }
         }
         if let Some(order_id) = latest {
-            latest_orders.push((shopper.id, order_id));
+            self.latest_orders.push((shopper.id, order_id));
         }
-        report.customers += 1;
-        streams.push(events);
-        shoppers.push((shopper, habit));
+        events
     }
-    // Guest checkouts: a tenth of the customers' order count.
-    let guests = (report.orders / 10) as usize;
-    for g in 0..guests {
-        let at = start + rng.gen_range(0..span);
-        let mut body = order_body(next_order, None, basket(&mut rng, Habit::Once), at, None);
-        body["email"] = json!(format!("guest{g}@example.com"));
-        next_order += 1;
-        streams.push(vec![Event {
-            topic: "orders/paid",
-            body,
-        }]);
-        report.guest_orders += 1;
-    }
-    report.webhooks += client
-        .send_streams(streams, options.concurrency)
-        .await
-        .context("sending the store's webhooks")?;
-    wait_until_applied(store).await?;
 
-    // Advocates and their friends.
-    let advocates: Vec<&Shopper> = shoppers
-        .iter()
-        .filter(|(_, habit)| matches!(habit, Habit::Loyal | Habit::Occasional))
-        .map(|(s, _)| s)
-        .step_by(12)
-        .collect();
-    let mut friend_index = 0i64;
-    let mut streams = Vec::new();
-    for (n, advocate) in advocates.iter().enumerate() {
-        let code = client.referral_code(advocate.id).await?;
-        // The first advocate's friends all order within hours: more than
-        // the fraud rules allow in a day, so some wait for review.
-        let (friends, spread) = if n == 0 {
-            (5, DAY_MS / 4)
-        } else {
-            (rng.gen_range(1..=2), 60 * DAY_MS)
-        };
-        for _ in 0..friends {
-            let signed_up = now - rng.gen_range(DAY_MS / 24..spread);
-            let friend = shopper(&mut rng, options.customers as i64 + friend_index, signed_up);
-            friend_index += 1;
-            let Some(discount) = client.claim(&code, &friend).await? else {
-                continue;
+    /// Advocates (every twelfth loyal or occasional customer) share their
+    /// link; their friends claim a discount, sign up and order. The first
+    /// advocate's friends all order within hours: more than the fraud rules
+    /// allow in a day, so some wait for review.
+    async fn referred_friends(
+        &mut self,
+        client: &Client,
+        customers: usize,
+    ) -> anyhow::Result<Vec<Vec<Event>>> {
+        let advocates: Vec<i64> = self
+            .shoppers
+            .iter()
+            .filter(|(_, habit)| matches!(habit, Habit::Loyal | Habit::Occasional))
+            .map(|(s, _)| s.id)
+            .step_by(12)
+            .collect();
+        let mut friend_index = 0i64;
+        let mut streams = Vec::new();
+        for (n, advocate) in advocates.into_iter().enumerate() {
+            let code = client.referral_code(advocate).await?;
+            let (friends, spread) = if n == 0 {
+                (5, DAY_MS / 4)
+            } else {
+                (self.rng.gen_range(1..=2), 60 * DAY_MS)
             };
-            let subtotal = basket(&mut rng, Habit::Occasional).max(6_000);
-            streams.push(vec![
-                Event {
-                    topic: "customers/create",
-                    body: customer_body(&friend),
-                },
-                Event {
-                    topic: "orders/paid",
-                    body: order_body(
-                        next_order,
-                        Some(&friend),
-                        subtotal,
-                        friend.signed_up,
-                        Some(&discount),
-                    ),
-                },
-            ]);
-            next_order += 1;
-            report.customers += 1;
-            report.orders += 1;
-            report.referred_orders += 1;
+            for _ in 0..friends {
+                let signed_up = self.now - self.rng.gen_range(DAY_MS / 24..spread);
+                let friend = shopper(&mut self.rng, customers as i64 + friend_index, signed_up);
+                friend_index += 1;
+                let Some(discount) = client.claim(&code, &friend).await? else {
+                    continue;
+                };
+                let subtotal = basket(&mut self.rng, Habit::Occasional).max(6_000);
+                let order_id = self.order_id();
+                streams.push(vec![
+                    Event {
+                        topic: "customers/create",
+                        body: customer_body(&friend),
+                    },
+                    Event {
+                        topic: "orders/paid",
+                        body: order_body(
+                            order_id,
+                            Some(&friend),
+                            subtotal,
+                            friend.signed_up,
+                            Some(&discount),
+                        ),
+                    },
+                ]);
+                self.report.customers += 1;
+                self.report.orders += 1;
+                self.report.referred_orders += 1;
+            }
         }
+        Ok(streams)
     }
-    report.webhooks += client
-        .send_streams(streams, options.concurrency)
-        .await
-        .context("sending the referred orders")?;
-    wait_until_applied(store).await?;
 
-    // The demo program makes points spendable at once; some customers
-    // spend them. (Referrals settle when the sandbox's scheduler next runs.)
+    /// A third of the customers answer the survey about their latest
+    /// order; returns how many answers were taken.
+    async fn answer_surveys(&mut self, client: &Client, concurrency: usize) -> anyhow::Result<u64> {
+        let latest_orders = std::mem::take(&mut self.latest_orders);
+        let answers: Vec<(i64, Value)> = latest_orders
+            .iter()
+            .step_by(3)
+            .map(|(customer, order_id)| (*customer, nps_answer(&mut self.rng, *order_id)))
+            .collect();
+        let answered: Vec<anyhow::Result<bool>> = futures_util::stream::iter(answers)
+            .map(|(customer, body)| async move { client.answer_survey(customer, &body).await })
+            .buffer_unordered(concurrency.clamp(1, 8))
+            .collect()
+            .await;
+        let mut taken = 0;
+        for outcome in answered {
+            if outcome? {
+                taken += 1;
+            }
+        }
+        Ok(taken)
+    }
+}
+
+/// The demo program makes points spendable at once; two in five of the
+/// customers able to spend 500 points redeem a reward. (Referrals settle
+/// when the sandbox's scheduler next runs.) Returns how many redeemed.
+async fn redeem_some(store: &Store, client: &Client, options: &Options) -> anyhow::Result<u64> {
     let spenders = {
         let shop_id = demo_shop_id(store).await?;
         let mut conn = store.reader().acquire().await?;
         customers::able_to_spend(&mut conn, shop_id, 500, options.customers as i64).await?
     };
-    // Two in five of them redeem a reward.
     let rewards = ["5-off", "free-shipping", "10-percent-off"];
-    let client = &client;
     let redeemed: Vec<anyhow::Result<bool>> = futures_util::stream::iter(
         spenders
             .iter()
@@ -296,29 +361,13 @@ pub async fn run(store: &Store, options: &Options) -> anyhow::Result<Report> {
     .buffer_unordered(options.concurrency.clamp(1, 8))
     .collect()
     .await;
+    let mut done = 0;
     for outcome in redeemed {
         if outcome? {
-            report.redemptions += 1;
+            done += 1;
         }
     }
-
-    // A third of the customers answer the survey about their latest order.
-    let answers: Vec<(i64, Value)> = latest_orders
-        .iter()
-        .step_by(3)
-        .map(|(customer, order_id)| (*customer, nps_answer(&mut rng, *order_id)))
-        .collect();
-    let answered: Vec<anyhow::Result<bool>> = futures_util::stream::iter(answers)
-        .map(|(customer, body)| async move { client.answer_survey(customer, &body).await })
-        .buffer_unordered(options.concurrency.clamp(1, 8))
-        .collect()
-        .await;
-    for outcome in answered {
-        if outcome? {
-            report.nps_answers += 1;
-        }
-    }
-    Ok(report)
+    Ok(done)
 }
 
 /// A survey answer: mostly happy, some lukewarm, some not; a comment that
@@ -512,6 +561,28 @@ struct Client {
 }
 
 impl Client {
+    /// A client for the sandbox at `url`, signing with the sandbox's
+    /// secret; fails when no Advocate answers there.
+    async fn connect(store: &Store, url: &str) -> anyhow::Result<Self> {
+        let secret = super::stored_secret(store).await?;
+        let client = Client {
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()?,
+            url: url.trim_end_matches('/').to_owned(),
+            signer: Signer::new(&SecretString::from(secret.clone()), None),
+            secret,
+        };
+        client
+            .http
+            .get(format!("{}/readyz", client.url))
+            .send()
+            .await
+            .and_then(|r| r.error_for_status())
+            .with_context(|| format!("no Advocate answers at {}", client.url))?;
+        Ok(client)
+    }
+
     /// The demo program as a typical store runs it: 5 points per dollar,
     /// spendable at once (so a year of redemptions can happen now).
     async fn demo_program(&self) -> anyhow::Result<()> {
