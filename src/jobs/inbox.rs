@@ -27,7 +27,7 @@ use crate::{
         now_ms, orders,
         shops::{self, Shop},
         writer::IntakeGate,
-        Dialect, Store,
+        Dialect, Store, Tx,
     },
 };
 
@@ -45,6 +45,17 @@ const CLAIM_BATCH: i64 = 32;
 /// writer for its whole transaction, so it stays short (a few milliseconds
 /// of loyalty work) and acknowledgements are not held up behind it.
 const BUSY_CLAIM_BATCH: i64 = 4;
+
+/// What became of a row whose handler writes.
+enum RowEnd {
+    /// Applied and finished (in a savepoint of the batch's transaction).
+    Finished,
+    /// Another worker holds the row now; nothing of this try is kept.
+    LeaseLost,
+    /// Recorded as failed (retry later or dead letter); `erased` when the
+    /// shopper's personal data was scrubbed from the stored delivery.
+    Failed { erased: bool },
+}
 
 #[derive(Clone)]
 pub struct InboxProcessor {
@@ -88,26 +99,7 @@ impl InboxProcessor {
     /// in one statement. Returns how many rows were claimed; 0 means nothing
     /// is ready.
     pub async fn process_batch(&self) -> anyhow::Result<usize> {
-        if let Some(gate) = &self.intake {
-            gate.wait_idle(MAX_DEFER).await;
-        }
-        let lease_until = now_ms() + self.lease.as_millis() as i64;
-        let limit = match &self.intake {
-            Some(gate) if gate.is_busy() => BUSY_CLAIM_BATCH,
-            _ => CLAIM_BATCH,
-        };
-        let rows = {
-            let mut conn = self.store.writer().acquire().await?;
-            inbox::claim(
-                &mut conn,
-                self.store.dialect(),
-                &self.owner,
-                lease_until,
-                limit,
-            )
-            .await
-            .context("claiming inbox rows")?
-        };
+        let rows = self.claim().await?;
         if rows.is_empty() {
             return Ok(0);
         }
@@ -167,51 +159,18 @@ impl InboxProcessor {
                 shops.insert(row.shop_domain.clone(), shop);
                 continue;
             }
-            // A handler that writes may fail halfway: a savepoint lets its
-            // partial writes be undone alone. It may also change the shop.
+            // A handler that writes may also change the shop.
             shops.remove(&row.shop_domain);
-            // A conflict means another worker has just committed a newer
-            // version of the same order or customer: tried again at once it
-            // reads that version and goes through. Only a row that keeps
-            // conflicting waits for a retry with backoff.
-            let mut tries = 0;
-            let mut next = Some(payload);
-            while let Some(payload) = next.take() {
-                tries += 1;
-                let mut savepoint = tx.begin().await?;
-                match topics::apply(&mut savepoint, &delivery, payload)
-                    .instrument(span.clone())
-                    .await
-                {
-                    Ok(handled) => {
-                        let finish = finish_for(&handled, keep_body(&handled, &body, &[]));
-                        if inbox::finish(&mut savepoint, row.id, &self.owner, finish).await? {
-                            savepoint.commit().await?;
-                            if commit_each_row {
-                                tx.commit().await?;
-                                tx = self.store.begin().await?;
-                            }
-                        } else {
-                            savepoint.rollback().await?;
-                            tracing::warn!(
-                                parent: &span,
-                                "inbox lease lost; another worker has the row"
-                            );
-                        }
-                    }
-                    Err(HandlerError::Conflict(_)) if tries < CONFLICT_TRIES => {
-                        savepoint.rollback().await?;
-                        // The handler took the payload: the same bytes again.
-                        next = Some(topics::parse_payload(&topic, &body)?);
-                    }
-                    Err(error) => {
-                        savepoint.rollback().await?;
-                        erased_late |= self
-                            .record_failure(&mut tx, row, error)
-                            .instrument(span.clone())
-                            .await?;
-                    }
+            match self
+                .apply_writing(&mut tx, row, &delivery, &body, payload, &span)
+                .await?
+            {
+                RowEnd::Finished if commit_each_row => {
+                    tx.commit().await?;
+                    tx = self.store.begin().await?;
                 }
+                RowEnd::Failed { erased } => erased_late |= erased,
+                RowEnd::Finished | RowEnd::LeaseLost => {}
             }
         }
         self.finish_settled(&mut tx, settled).await?;
@@ -219,18 +178,101 @@ impl InboxProcessor {
             .await
             .context("committing processed inbox rows")?;
         if erased_late || rows.iter().any(|r| topics::erases_personal_data(&r.topic)) {
-            // The erased values must not outlive the commit in SQLite's log.
-            match self.store.erase_log().await {
-                Ok(true) => {}
-                Ok(false) => {
-                    tracing::warn!("the log still holds erased data; a checkpoint will retry")
+            self.empty_log_after_erasure().await;
+        }
+        Ok(rows.len())
+    }
+
+    /// Gives way to pending intake, then claims a batch of ready rows
+    /// under this worker's lease (a smaller batch while intake is busy).
+    async fn claim(&self) -> anyhow::Result<Vec<ClaimedDelivery>> {
+        if let Some(gate) = &self.intake {
+            gate.wait_idle(MAX_DEFER).await;
+        }
+        let lease_until = now_ms() + self.lease.as_millis() as i64;
+        let limit = match &self.intake {
+            Some(gate) if gate.is_busy() => BUSY_CLAIM_BATCH,
+            _ => CLAIM_BATCH,
+        };
+        let mut conn = self.store.writer().acquire().await?;
+        inbox::claim(
+            &mut conn,
+            self.store.dialect(),
+            &self.owner,
+            lease_until,
+            limit,
+        )
+        .await
+        .context("claiming inbox rows")
+    }
+
+    /// Applies a row whose handler writes, in a savepoint so that a failure
+    /// halfway undoes only this row's writes. A conflict means another
+    /// worker has just committed a newer version of the same order or
+    /// customer: tried again at once it reads that version and goes
+    /// through. Only a row that keeps conflicting waits for a retry with
+    /// backoff.
+    async fn apply_writing(
+        &self,
+        tx: &mut Tx,
+        row: &ClaimedDelivery,
+        delivery: &Delivery<'_>,
+        body: &[u8],
+        payload: Payload,
+        span: &tracing::Span,
+    ) -> anyhow::Result<RowEnd> {
+        let mut tries = 0;
+        let mut next = Some(payload);
+        let mut end = RowEnd::LeaseLost;
+        while let Some(payload) = next.take() {
+            tries += 1;
+            let mut savepoint = tx.begin().await?;
+            match topics::apply(&mut savepoint, delivery, payload)
+                .instrument(span.clone())
+                .await
+            {
+                Ok(handled) => {
+                    let finish = finish_for(&handled, keep_body(&handled, body, &[]));
+                    if inbox::finish(&mut savepoint, row.id, &self.owner, finish).await? {
+                        savepoint.commit().await?;
+                        end = RowEnd::Finished;
+                    } else {
+                        savepoint.rollback().await?;
+                        tracing::warn!(parent: span, "inbox lease lost; another worker has the row");
+                        end = RowEnd::LeaseLost;
+                    }
                 }
-                Err(e) => {
-                    tracing::warn!(error = %error_text::sanitise(&e.to_string()), "emptying the log after an erasure failed")
+                Err(HandlerError::Conflict(_)) if tries < CONFLICT_TRIES => {
+                    savepoint.rollback().await?;
+                    // The handler took the payload: the same bytes again.
+                    next = Some(topics::parse_payload(delivery.topic, body)?);
+                }
+                Err(error) => {
+                    savepoint.rollback().await?;
+                    let erased = self
+                        .record_failure(tx, row, error)
+                        .instrument(span.clone())
+                        .await?;
+                    end = RowEnd::Failed { erased };
                 }
             }
         }
-        Ok(rows.len())
+        Ok(end)
+    }
+
+    /// After a commit that erased personal data: the erased values must
+    /// not outlive it in SQLite's log. A failure is logged; a checkpoint
+    /// retries.
+    async fn empty_log_after_erasure(&self) {
+        match self.store.erase_log().await {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::warn!("the log still holds erased data; a checkpoint will retry")
+            }
+            Err(e) => {
+                tracing::warn!(error = %error_text::sanitise(&e.to_string()), "emptying the log after an erasure failed")
+            }
+        }
     }
 
     /// Processes until no row is ready (rows waiting for a retry later stay).
