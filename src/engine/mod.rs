@@ -52,10 +52,12 @@ pub enum EngineError {
     Db(#[from] sqlx::Error),
 }
 
-pub use crate::shopify::customer_gid;
+pub use crate::loyalty::time::DAY_MS;
 
-/// One day in milliseconds.
-pub const DAY_MS: i64 = 86_400_000;
+/// A customer's Admin API id, as effects name the customer to Shopify.
+pub(crate) fn customer_gid(customer_id: i64) -> String {
+    crate::loyalty::CustomerId(customer_id).gid()
+}
 
 /// Enqueues a Shopify effect in the caller's transaction.
 pub(crate) async fn enqueue(

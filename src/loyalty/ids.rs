@@ -51,6 +51,27 @@ id!(
     OrderId
 );
 
+/// How a customer's Admin API id begins.
+const CUSTOMER_GID_PREFIX: &str = "gid://shopify/Customer/";
+
+impl CustomerId {
+    /// The customer's Admin API id, `gid://shopify/Customer/<id>`: how
+    /// effects name the customer to Shopify.
+    pub fn gid(self) -> String {
+        format!("{CUSTOMER_GID_PREFIX}{}", self.0)
+    }
+
+    /// The customer of an Admin API id, when it is written in plain
+    /// positive decimal digits (no sign, no spaces), as Shopify writes it.
+    pub fn of_gid(gid: &str) -> Option<Self> {
+        let raw = gid.strip_prefix(CUSTOMER_GID_PREFIX)?;
+        if raw.is_empty() || !raw.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        raw.parse::<i64>().ok().filter(|id| *id > 0).map(Self)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,8 +13,7 @@
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-/// A day in milliseconds.
-const DAY_MS: i64 = 86_400_000;
+use super::time::DAY_MS;
 
 /// What the rule needs of a customer's purchases (counted orders only).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -14,24 +14,19 @@ pub mod webhook;
 
 pub use domain::ShopDomain;
 
+use crate::loyalty::CustomerId;
+
 /// The Admin API version Advocate is written against. `shopify.app.toml`
 /// names the same version for webhook payloads.
 pub const API_VERSION: &str = "2026-07";
 
-/// How a customer's Admin API id begins.
-const CUSTOMER_GID_PREFIX: &str = "gid://shopify/Customer/";
-
-/// A customer's Admin API id.
+/// A customer's Admin API id (`gid://shopify/Customer/<id>`).
 pub fn customer_gid(customer_id: i64) -> String {
-    format!("{CUSTOMER_GID_PREFIX}{customer_id}")
+    CustomerId(customer_id).gid()
 }
 
 /// The customer id of a customer's Admin API id, when it is written in
 /// plain positive decimal digits (no sign, no spaces), as Shopify writes it.
 pub fn customer_id_of_gid(gid: &str) -> Option<i64> {
-    let raw = gid.strip_prefix(CUSTOMER_GID_PREFIX)?;
-    if raw.is_empty() || !raw.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    raw.parse::<i64>().ok().filter(|id| *id > 0)
+    CustomerId::of_gid(gid).map(CustomerId::get)
 }

@@ -17,8 +17,7 @@ use std::collections::BTreeMap;
 
 use sqlx::{AnyConnection, Row};
 
-/// One day in epoch milliseconds.
-pub const DAY_MS: i64 = 86_400_000;
+pub use crate::loyalty::time::DAY_MS;
 
 /// Counted orders of one day.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
