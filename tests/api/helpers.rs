@@ -7,10 +7,10 @@ use advocate::{
     config::{Config, DatabaseUrl, EncryptionKey, Runtime, ShopifyApp},
     jobs::inbox::InboxProcessor,
     shopify::hmac::Signer,
-    sim::{ShopifySim, SimConfig},
     store::Store,
 };
 use secrecy::SecretString;
+use shopify_sim::{ShopifySim, SimConfig};
 use sqlx::Row;
 
 pub const SECRET: &str = "test-client-secret";

@@ -1043,10 +1043,10 @@ async fn admin_api(args: AdminArgs) -> anyhow::Result<()> {
             tokens::ShopTokens,
             ShopDomain,
         },
-        sim::{ShopifySim, SimConfig},
     };
     use futures_util::StreamExt;
     use serde_json::json;
+    use shopify_sim::{ShopifySim, SimConfig};
 
     let shop = ShopDomain::parse("bench.myshopify.com")?;
     let mut config = SimConfig::new("bench-client-id", SECRET);
@@ -1319,10 +1319,8 @@ async fn seed_shop(
 /// `GET /api/admin/shop` (the same guard, no data: the baseline), requests
 /// interleaved so that drift affects every route alike.
 async fn analytics(args: AnalyticsArgs) -> anyhow::Result<()> {
-    use advocate::{
-        shopify::session_token::{admin_claims, sign_session_token},
-        sim::{ShopifySim, SimConfig},
-    };
+    use advocate::shopify::session_token::{admin_claims, sign_session_token};
+    use shopify_sim::{ShopifySim, SimConfig};
 
     const SHOP: &str = "bench-analytics.myshopify.com";
     let sim = ShopifySim::start(SimConfig::new("bench-client-id", SECRET))?;
