@@ -7,7 +7,7 @@
 //!
 //! The stand-in does not use Advocate's code: it applies Shopify's rules
 //! (signatures, the OAuth query form, session tokens, shop domains) in its
-//! own [`platform`] module, written from Shopify's documents, so a mistake
+//! own `platform` module, written from Shopify's documents, so a mistake
 //! in Advocate's reading of them is not repeated here and hidden.
 
 mod admin;
