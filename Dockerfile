@@ -6,20 +6,24 @@
 FROM rust:1-slim-bookworm AS build
 WORKDIR /src
 # Dependencies first, so a change to the sources reuses their layer.
+# The workspace's manifests (the product, bench/ and sim/), with empty
+# sources in their place.
 COPY Cargo.toml Cargo.lock build.rs ./
+COPY bench/Cargo.toml bench/
+COPY sim/Cargo.toml sim/
 COPY migrations migrations
 COPY shopify.app.toml ./
-RUN mkdir -p src/bin \
+RUN mkdir -p src bench/src sim/src \
     && echo 'fn main() {}' > src/main.rs \
-    && echo 'fn main() {}' > src/bin/advocate-shopify-sim.rs \
-    && echo 'fn main() {}' > src/bin/advocate-bench.rs \
-    && touch src/lib.rs \
-    && cargo build --release --bin advocate \
-    && rm -rf src
+    && echo 'fn main() {}' > bench/src/main.rs \
+    && echo 'fn main() {}' > sim/src/main.rs \
+    && touch src/lib.rs sim/src/lib.rs \
+    && cargo build --release -p advocate --bin advocate \
+    && rm -rf src bench/src sim/src
 # Everything else (sources, and any file they include at compile time);
 # .dockerignore keeps build output and dependencies out.
 COPY . .
-RUN touch src/main.rs src/lib.rs && cargo build --release --bin advocate
+RUN touch src/main.rs src/lib.rs sim/src/lib.rs && cargo build --release -p advocate --bin advocate
 
 FROM debian:bookworm-slim AS runtime
 RUN apt-get update \

@@ -64,7 +64,7 @@ pub struct Application {
     /// In sandbox mode, the page to open.
     sandbox_url: Option<String>,
     /// In sandbox mode, the Shopify stand-in this process runs.
-    _shopify_standin: Option<crate::sim::ShopifySim>,
+    _shopify_standin: Option<shopify_sim::ShopifySim>,
     store: Store,
     server: actix_web::dev::Server,
     intake: IntakeHandle,

@@ -16,7 +16,6 @@
 //! | [`routes`] | thin HTTP adapters and the guards in front of them; the embedded admin page (`web/admin/`, compiled in) |
 //! | [`shopify`] | Shopify's protocols: shop domains, signatures, webhooks, OAuth, session tokens, token lifecycle |
 //! | [`sandbox`] | Advocate without a Shopify account: own credentials, the stand-in in-process, a demo shop, `simulate` |
-//! | [`sim`] | a local stand-in for Shopify, for tests and local runs |
 //! | [`store`] | all SQL, one file per aggregate, on SQLite or PostgreSQL |
 //! | [`jobs`] | background work: the webhook inbox processor and its topic handlers, the outbox sender |
 //! | [`loyalty`] | the loyalty rules, pure: settings, money, earning and clawback, tiers, referral fraud rules, segments, win-back, NPS, personal offers |
@@ -63,6 +62,5 @@ pub mod routes;
 pub mod sandbox;
 pub mod service;
 pub mod shopify;
-pub mod sim;
 pub mod store;
 pub mod telemetry;

@@ -1,7 +1,7 @@
 //! Sandbox mode: Advocate without a Shopify account. With no Shopify
 //! credentials configured, Advocate makes its own (a client secret and a
 //! token key, kept in the database), runs the local Shopify stand-in
-//! ([`crate::sim`]) in the same process, installs a demo shop through the
+//! ([`shopify_sim`], the `sim/` crate) in the same process, installs a demo shop through the
 //! real token exchange, and serves the admin page with a local stand-in for
 //! App Bridge whose session tokens `GET /sandbox/session-token` signs.
 //! [`simulate`] then drives a realistic store through the real signed
@@ -27,9 +27,9 @@ use crate::{
         tokens::ShopTokens,
         ShopDomain,
     },
-    sim::{ShopifySim, SimConfig},
     store::{now_ms, sandbox as stored, Store},
 };
+use shopify_sim::{ShopifySim, SimConfig};
 
 /// The sandbox app's client id.
 pub const API_KEY: &str = "advocate-sandbox";

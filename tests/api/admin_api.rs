@@ -3,15 +3,13 @@
 
 use std::time::Duration;
 
-use advocate::{
-    shopify::{
-        admin::{self, api::AdminApiError, client::ShopifyError},
-        ShopDomain,
-    },
-    sim::Faults,
+use advocate::shopify::{
+    admin::{self, api::AdminApiError, client::ShopifyError},
+    ShopDomain,
 };
 use futures_util::StreamExt;
 use serde_json::{json, Value};
+use shopify_sim::Faults;
 
 use crate::helpers::{Backend, TestApp, SHOP};
 

@@ -9,10 +9,10 @@ use advocate::{
     crypto::EncryptionKey,
     jobs::inbox::InboxProcessor,
     shopify::hmac::Signer,
-    sim::{ShopifySim, SimConfig},
     store::{DatabaseUrl, Store},
 };
 use secrecy::SecretString;
+use shopify_sim::{ShopifySim, SimConfig};
 use sqlx::Row;
 
 pub const SECRET: &str = "test-client-secret";

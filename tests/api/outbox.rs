@@ -6,10 +6,10 @@ use std::{collections::BTreeSet, sync::Arc, time::Duration};
 use advocate::{
     engine::effects::{DiscountValue, Effect, Refund},
     jobs::outbox::OutboxSender,
-    sim::Faults,
     store::{ledger, outbox},
 };
 use serde_json::Value;
+use shopify_sim::Faults;
 use sqlx::Row;
 
 use crate::helpers::{Backend, TestApp, SHOP};

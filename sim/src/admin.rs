@@ -14,7 +14,7 @@ use rand::Rng;
 use serde_json::{json, Value};
 
 use super::oauth::Shared;
-use crate::shopify::ShopDomain;
+use crate::platform;
 
 /// Shares of requests that fail on purpose.
 #[derive(Debug, Clone, Copy, Default)]
@@ -82,7 +82,7 @@ pub(super) async fn graphql(
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default()
     };
-    let Ok(shop) = ShopDomain::parse(header("X-Shopify-Shop-Domain")) else {
+    let Some(shop) = platform::shop_domain(header("X-Shopify-Shop-Domain")) else {
         return HttpResponse::BadRequest().json(json!({ "errors": "unknown shop" }));
     };
     let faults = {

@@ -5,12 +5,11 @@
 use std::time::Duration;
 
 use actix_web::{web, HttpResponse};
-use secrecy::SecretString;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{admin::Faults, oauth::Shared};
-use crate::shopify::hmac::Signer;
+use crate::platform;
 
 pub(super) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/_sim/faults", web::post().to(set_faults))
@@ -90,7 +89,7 @@ struct WebhookIn {
 async fn send_webhook(body: web::Json<WebhookIn>, shared: Shared) -> HttpResponse {
     let secret = shared.get_ref().0.api_secret.clone();
     let payload = body.body.to_string();
-    let signature = Signer::new(&SecretString::from(secret), None).sign_webhook(payload.as_bytes());
+    let signature = platform::sign_base64(&secret, payload.as_bytes());
     let id = hex::encode(rand::random::<[u8; 16]>());
     let sent = reqwest::Client::new()
         .post(&body.url)
@@ -101,7 +100,7 @@ async fn send_webhook(body: web::Json<WebhookIn>, shared: Shared) -> HttpRespons
         .header("X-Shopify-Webhook-Id", format!("sim-{id}"))
         .header("X-Shopify-Event-Id", format!("sim-event-{id}"))
         .header("X-Shopify-Triggered-At", chrono::Utc::now().to_rfc3339())
-        .header("X-Shopify-API-Version", crate::shopify::API_VERSION)
+        .header("X-Shopify-API-Version", platform::API_VERSION)
         .body(payload)
         .send()
         .await;

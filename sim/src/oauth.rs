@@ -9,15 +9,9 @@ use std::{
 };
 
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
-use secrecy::SecretString;
 use serde_json::{json, Value};
 
-use crate::shopify::{
-    hmac::Signer,
-    query::{self, oauth_message},
-    session_token::AdminTokenVerifier,
-    ShopDomain,
-};
+use crate::platform;
 
 /// How the stand-in behaves.
 #[derive(Debug, Clone)]
@@ -234,12 +228,12 @@ fn error(status: u16, message: &str) -> HttpResponse {
 
 async fn authorize(req: HttpRequest, shared: Shared) -> HttpResponse {
     let (config, state) = shared.get_ref();
-    let pairs = query::parse_pairs(req.query_string());
-    let get = |k: &str| query::get(&pairs, k).unwrap_or_default().to_owned();
+    let pairs = platform::query_pairs(req.query_string());
+    let get = |k: &str| platform::query_value(&pairs, k);
     if get("client_id") != config.api_key {
         return error(400, "unknown client_id");
     }
-    let Ok(shop) = ShopDomain::parse(&get("shop")) else {
+    let Some(shop) = platform::shop_domain(&get("shop")) else {
         return error(400, "unknown shop");
     };
     let code = random_token("code_");
@@ -251,12 +245,12 @@ async fn authorize(req: HttpRequest, shared: Shared) -> HttpResponse {
     let timestamp = chrono::Utc::now().timestamp().to_string();
     let mut callback = vec![
         ("code".to_owned(), code),
-        ("shop".to_owned(), shop.to_string()),
+        ("shop".to_owned(), shop.clone()),
         ("state".to_owned(), get("state")),
         ("timestamp".to_owned(), timestamp),
     ];
-    let signer = Signer::new(&SecretString::from(config.api_secret.clone()), None);
-    let hmac = signer.sign_hex(oauth_message(&callback).as_bytes());
+    let message = platform::oauth_message(&callback);
+    let hmac = platform::sign_hex(&config.api_secret, message.as_bytes());
     callback.push(("hmac".to_owned(), hmac));
     let query: String = form_urlencoded::Serializer::new(String::new())
         .extend_pairs(callback)
@@ -272,7 +266,7 @@ async fn access_token(req: HttpRequest, body: web::Json<Value>, shared: Shared) 
         .headers()
         .get("X-Shopify-Shop-Domain")
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| ShopDomain::parse(v).ok())
+        .and_then(platform::shop_domain)
     else {
         return error(400, "no shop");
     };
@@ -294,14 +288,13 @@ async fn access_token(req: HttpRequest, body: web::Json<Value>, shared: Shared) 
         }
         "urn:ietf:params:oauth:grant-type:token-exchange" => {
             // Shopify exchanges App Bridge (admin) tokens only.
-            let verifier = AdminTokenVerifier::new(
+            let token_shop = platform::admin_token_shop(
                 &config.api_key,
-                &SecretString::from(config.api_secret.clone()),
-                None,
+                &config.api_secret,
+                &field("subject_token"),
             );
-            match verifier.verify(&field("subject_token")) {
-                Ok(token) if token.shop == shop && state.installed.contains(shop.as_str()) => {}
-                _ => return error(400, "invalid subject token"),
+            if token_shop.as_ref() != Some(&shop) || !state.installed.contains(&shop) {
+                return error(400, "invalid subject token");
             }
             state.exchanges += 1;
         }

@@ -4,7 +4,7 @@
 
 use clap::Parser;
 
-use advocate::sim::{ShopifySim, SimConfig};
+use shopify_sim::{ShopifySim, SimConfig};
 
 #[derive(Parser)]
 #[command(

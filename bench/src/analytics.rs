@@ -1,0 +1,266 @@
+//! `advocate-bench analytics`: the merchant dashboard of a large shop,
+//! measured through the real HTTP server against `GET /api/admin/shop`.
+
+use std::{
+    sync::{atomic::Ordering, Arc},
+    time::{Duration, Instant},
+};
+
+use advocate::{
+    shopify::session_token::{admin_claims, sign_session_token},
+    store::DatabaseUrl,
+    store::Store,
+};
+use anyhow::bail;
+use shopify_sim::{ShopifySim, SimConfig};
+
+use crate::{
+    cli::{AnalyticsArgs, Backend},
+    report,
+    seed::seed_shop,
+    servers::{fresh_database, start_advocate_with, Server},
+    traffic::{probe_intake, RunResult},
+    SECRET,
+};
+
+const SHOP: &str = "bench-analytics.myshopify.com";
+
+/// The routes timed, the baseline first.
+const ROUTES: [&str; 7] = [
+    "/api/admin/shop",
+    "/api/admin/analytics?period=30d",
+    "/api/admin/analytics?period=90d",
+    "/api/admin/analytics?period=365d",
+    "/api/admin/segments?period=90d",
+    "/api/admin/winback?period=90d",
+    "/api/admin/nps?period=90d",
+];
+
+/// Advocate with the shop installed, and what reaches it as the merchant.
+struct Running {
+    server: Server,
+    /// `http://host:port` of the server.
+    base: String,
+    /// An admin session token of the shop, living as long as the run.
+    token: String,
+    http: reqwest::Client,
+    /// Kept for as long as Advocate asks it for tokens.
+    _sim: ShopifySim,
+}
+
+impl Running {
+    fn get(&self, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+    }
+
+    fn post(&self, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+    }
+}
+
+/// Seeds one large shop, then measures through the real HTTP server with a
+/// valid session token: the time to compute the dashboard snapshots from
+/// scratch (`POST /api/admin/analytics/refresh`, every period), and the
+/// latency of `GET /api/admin/analytics` for each period against
+/// `GET /api/admin/shop` (the same guard, no data: the baseline), requests
+/// interleaved so that drift affects every route alike.
+pub async fn run(args: AnalyticsArgs) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let (database_url, pg_cleanup) =
+        fresh_database(args.server.database, &args.server.postgres_url, &dir).await?;
+    let running = start(&args, &database_url).await?;
+
+    let store = Store::connect(&DatabaseUrl::parse(database_url.clone())?, 4).await?;
+    seed(&args, &store).await?;
+    snapshots(&args, &running).await?;
+    segments(&running).await?;
+    routes(&args, &running).await?;
+    store.close().await;
+    drop(running);
+    if let Some((admin, name)) = pg_cleanup {
+        sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .execute(&admin)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Starts the stand-in and Advocate (no background work), and installs the
+/// shop with its first request.
+async fn start(args: &AnalyticsArgs, database_url: &str) -> anyhow::Result<Running> {
+    let sim = ShopifySim::start(SimConfig::new("bench-client-id", SECRET))?;
+    sim.install(SHOP);
+    let server = start_advocate_with(
+        database_url,
+        args.server.workers,
+        Some(0),
+        &[
+            ("SHOPIFY_API_ORIGIN", sim.origin().to_owned()),
+            ("ADVOCATE_OUTBOX_WORKERS", "0".into()),
+            ("ADVOCATE_SCHEDULER_SECS", "0".into()),
+            ("ADVOCATE_ANALYTICS_REFRESH_SECS", "0".into()),
+        ],
+    )
+    .await?;
+    let now = chrono::Utc::now().timestamp();
+    let running = Running {
+        base: format!("http://{}", server.addr),
+        server,
+        // The admin shape, living as long as the run.
+        token: sign_session_token(
+            SECRET,
+            &admin_claims(SHOP, "bench-client-id", 1, now, 6 * 3600),
+        ),
+        http: reqwest::Client::new(),
+        _sim: sim,
+    };
+    // The first request installs the shop (token exchange with the stand-in).
+    let installed = running.get("/api/admin/shop").send().await?;
+    if !installed.status().is_success() {
+        bail!("installing the shop: {}", installed.status());
+    }
+    Ok(running)
+}
+
+/// Fills the installed shop (see [`seed_shop`]).
+async fn seed(args: &AnalyticsArgs, store: &Store) -> anyhow::Result<()> {
+    let shop_id: i64 = sqlx::query_scalar("SELECT id FROM shops WHERE domain = $1")
+        .bind(SHOP)
+        .fetch_one(store.writer())
+        .await?;
+    let started = Instant::now();
+    let entries = seed_shop(store, shop_id, args.customers, args.orders).await?;
+    if args.server.database == Backend::Postgres {
+        // What autovacuum does for a table this size soon after the load.
+        for table in ["customers", "orders", "points_ledger"] {
+            sqlx::raw_sql(&format!("VACUUM ANALYZE {table}"))
+                .execute(store.writer())
+                .await?;
+        }
+    }
+    println!(
+        "dashboard analytics on {:?}: one shop with {} customers, {} orders, {} ledger entries (seeded in {:.1} s)",
+        args.server.database,
+        args.customers,
+        args.orders,
+        entries,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// The dashboard snapshots computed from scratch, `args.computes` times.
+async fn snapshots(args: &AnalyticsArgs, running: &Running) -> anyhow::Result<()> {
+    let mut computes = Vec::new();
+    let mut dashboard = serde_json::Value::Null;
+    for _ in 0..args.computes.max(1) {
+        let t = Instant::now();
+        let response = running.post("/api/admin/analytics/refresh").send().await?;
+        if !response.status().is_success() {
+            bail!("refresh answered {}", response.status());
+        }
+        dashboard = response.json().await?;
+        computes.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    println!(
+        "  90d: {} members, {} member orders, {} non-member orders, repeat {}, retention {}",
+        dashboard["members"]["total"],
+        dashboard["revenue"]["members"]["orders"],
+        dashboard["revenue"]["non_members"]["orders"],
+        dashboard["repeat_purchase_rate"]["percent"],
+        dashboard["retention_rate"]["percent"],
+    );
+    let first = computes[0];
+    computes.sort_by(f64::total_cmp);
+    println!(
+        "snapshots from scratch (all three periods): median {:.0} ms of {} (first {:.0} ms)",
+        computes[computes.len() / 2],
+        computes.len(),
+        first
+    );
+    Ok(())
+}
+
+/// Behaviour segments over the same shop: the baseline (every customer
+/// placed and tagged), then a run that finds nobody moved. Meanwhile a
+/// webhook every 50 ms: how long intake waits for the database while a run
+/// writes.
+async fn segments(running: &Running) -> anyhow::Result<()> {
+    for run in ["baseline", "re-run, nothing changed"] {
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let prober = tokio::spawn(probe_intake(
+            running.server.addr,
+            run.replace(' ', "-"),
+            stop.clone(),
+        ));
+        let t = Instant::now();
+        let response = running
+            .post("/api/admin/segments/recompute?period=90d")
+            .send()
+            .await?;
+        let took = t.elapsed();
+        stop.store(true, Ordering::Relaxed);
+        let acks = prober.await??;
+        if !response.status().is_success() {
+            bail!("segment recompute answered {}", response.status());
+        }
+        let body: serde_json::Value = response.json().await?;
+        println!(
+            "segments, {run}: {:.0} ms, {} customers placed, {} changed; \
+             {} webhooks sent meanwhile, slowest acknowledged in {:.0} ms",
+            took.as_secs_f64() * 1000.0,
+            body["recomputed"]["customers"],
+            body["recomputed"]["changed"],
+            acks.ok,
+            acks.percentile_ms(1.0),
+        );
+    }
+    Ok(())
+}
+
+/// One GET of `path`: its latency in µs and the body's size.
+async fn timed(running: &Running, path: &str) -> anyhow::Result<(u64, usize)> {
+    let request = running.get(path);
+    let t = Instant::now();
+    let response = request.send().await?;
+    let ok = response.status().is_success();
+    let bytes = response.bytes().await?.len();
+    if !ok {
+        bail!("{path} failed");
+    }
+    Ok((t.elapsed().as_micros() as u64, bytes))
+}
+
+/// Each of [`ROUTES`] `args.requests` times after a warm-up, interleaved;
+/// prints the latency table.
+async fn routes(args: &AnalyticsArgs, running: &Running) -> anyhow::Result<()> {
+    for _ in 0..20 {
+        for path in ROUTES {
+            timed(running, path).await?;
+        }
+    }
+    let mut results: Vec<RunResult> = ROUTES
+        .iter()
+        .map(|_| RunResult {
+            ok: 0,
+            failed: 0,
+            elapsed: Duration::ZERO,
+            latencies_us: Vec::with_capacity(args.requests),
+        })
+        .collect();
+    let mut sizes = vec![0; ROUTES.len()];
+    for _ in 0..args.requests {
+        for (i, path) in ROUTES.iter().enumerate() {
+            let (us, bytes) = timed(running, path).await?;
+            results[i].latencies_us.push(us);
+            results[i].ok += 1;
+            sizes[i] = bytes;
+        }
+    }
+    report::routes(args.requests, &ROUTES, &results, &sizes);
+    Ok(())
+}
