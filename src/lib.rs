@@ -3,28 +3,32 @@
 //! The backend of a Shopify loyalty app: it turns one-time shoppers into
 //! repeat customers and advocates with points, VIP tiers and referrals.
 //!
-//! The layout follows the data flow, "a webhook arrives, points move, Shopify
-//! is updated":
+//! The layers, bottom to top: dependencies point down only, and
+//! `tests/layers.rs` checks it by reading the source.
 //!
 //! | module | owns |
 //! |---|---|
-//! | [`analytics`] | the merchant dashboard: metric definitions (pure) and per-shop snapshots refreshed in the background; the win-back report |
+//! | [`loyalty`] | the loyalty rules, pure: settings, money, points, typed ids and times, earning and clawback, tiers, referral fraud rules, segments, win-back, NPS, personal offers |
+//! | [`store`] | all SQL, one file per aggregate, on SQLite or PostgreSQL; which database ([`store::DatabaseUrl`]) |
+//! | [`engine`] | applies the rules to stored facts inside the caller's transaction: orders, customers, adjustments, redemption, referrals, tiers, segments, win-back episodes, NPS answers, personal offers, scheduled jobs; the Shopify changes they ask for ([`engine::effects`]) |
+//! | [`shopify`] | Shopify's protocols: shop domains, signatures, webhooks and their payloads (into the engine's events), OAuth, session tokens, token lifecycle, the Admin API (the engine's effects made into calls) |
+//! | `service` | the use cases: one function per request of a merchant, a shopper or Shopify; each owns its transaction and returns a typed answer or error |
+//! | [`jobs`] | background work: the webhook inbox processor and its topic handlers, the outbox sender, scheduled loyalty jobs, the dashboard refresh, retention |
+//! | [`analytics`] | the merchant dashboard: metric definitions (pure) and per-shop snapshots; the win-back report |
+//! | [`routes`] | HTTP adapters (parse, call one use case, serialize) and the guards in front of them; the embedded admin page (`web/admin/`, compiled in) |
+//! | [`app`] | builds the HTTP server, its state and the background workers, and stops them in order |
+//! | [`sandbox`] | Advocate without a Shopify account: own credentials, the stand-in (the `shopify_sim` crate) in-process, a demo shop, `simulate` |
 //! | [`config`] | typed settings from the environment; secrets are never printed |
 //! | [`crypto`] | tokens at rest: AES-256-GCM with key ids for rotation |
-//! | [`app`] | builds the HTTP server, its shared state and the background workers |
-//! | [`service`] | the use cases: one function per request of a merchant, a shopper or Shopify; each owns its transaction |
-//! | [`routes`] | thin HTTP adapters and the guards in front of them; the embedded admin page (`web/admin/`, compiled in) |
-//! | [`shopify`] | Shopify's protocols: shop domains, signatures, webhooks, OAuth, session tokens, token lifecycle |
-//! | [`sandbox`] | Advocate without a Shopify account: own credentials, the stand-in in-process, a demo shop, `simulate` |
-//! | [`store`] | all SQL, one file per aggregate, on SQLite or PostgreSQL |
-//! | [`jobs`] | background work: the webhook inbox processor and its topic handlers, the outbox sender |
-//! | [`loyalty`] | the loyalty rules, pure: settings, money, earning and clawback, tiers, referral fraud rules, segments, win-back, NPS, personal offers |
-//! | [`engine`] | applies the rules to stored facts in transactions: orders, tiers, redemption, referrals, segments, win-back episodes, NPS answers, personal offers, scheduled jobs |
-//! | [`error`] | the HTTP error type every route answers with |
-//! | [`error_text`] | error texts safe to store and log: the kind and the JSON path of a fault, never the value |
+//! | `error` | the HTTP error every route answers with, and the one mapping of each use case's errors to it |
+//! | `error_text` | error texts safe to store and log: the kind and the JSON path of a fault, never the value |
 //! | [`metrics`] | Prometheus metrics: counters on the hot paths, database figures read on scrape |
 //! | [`ops`] | operations settings: who reads `/metrics`, how long a stop may take |
 //! | [`memory`] | how freed memory goes back to the operating system |
+//! | [`telemetry`] | logs: JSON lines, or readable text on a terminal |
+//!
+//! What is `pub` here is what the binaries (`advocate`, `advocate-bench`)
+//! and the tests use; the rest is `pub(crate)`.
 //!
 //! ## One store layer, two databases
 //!
@@ -51,8 +55,8 @@ pub mod app;
 pub mod config;
 pub mod crypto;
 pub mod engine;
-pub mod error;
-pub mod error_text;
+pub(crate) mod error;
+pub(crate) mod error_text;
 pub mod jobs;
 pub mod loyalty;
 pub mod memory;
@@ -60,7 +64,7 @@ pub mod metrics;
 pub mod ops;
 pub mod routes;
 pub mod sandbox;
-pub mod service;
+pub(crate) mod service;
 pub mod shopify;
 pub mod store;
 pub mod telemetry;

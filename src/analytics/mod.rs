@@ -20,4 +20,4 @@
 
 pub mod metrics;
 pub mod refresh;
-pub mod winback;
+pub(crate) mod winback;

@@ -23,17 +23,17 @@
 //! customer's tier) carry a version; a write that lost the race returns
 //! [`EngineError::Conflict`] and the whole step is retried with fresh facts.
 
-pub mod adjustments;
-pub mod customers;
+pub(crate) mod adjustments;
+pub(crate) mod customers;
 pub mod effects;
 pub mod nps;
-pub mod offers;
-pub mod orders;
-pub mod program;
-pub mod redeem;
-pub mod referrals;
+pub(crate) mod offers;
+pub(crate) mod orders;
+pub(crate) mod program;
+pub(crate) mod redeem;
+pub(crate) mod referrals;
 pub mod scheduled;
-pub mod segments;
+pub(crate) mod segments;
 pub mod tiers;
 pub mod winback;
 

@@ -76,7 +76,6 @@ pub fn share_link(shop_domain: &str, code: &str) -> String {
 pub struct FriendCode {
     pub code: String,
     pub expires_at: i64,
-    pub reused: bool,
 }
 
 const HOUR_MS: i64 = 3_600_000;
@@ -115,7 +114,6 @@ pub async fn issue_friend_code(
         return Ok(FriendCode {
             code: existing.friend_code,
             expires_at: existing.created_at.get() + valid,
-            reused: true,
         });
     }
     if orders::email_has_orders(conn, shop_id, &email_hash).await? {
@@ -162,7 +160,6 @@ pub async fn issue_friend_code(
     Ok(FriendCode {
         code,
         expires_at: now_ms + valid,
-        reused: false,
     })
 }
 

@@ -4,7 +4,7 @@
 
 pub mod inbox;
 pub mod outbox;
-pub mod privacy;
+pub(crate) mod privacy;
 pub mod retention;
-pub mod scheduled;
+pub(crate) mod scheduled;
 pub mod topics;

@@ -10,11 +10,6 @@ pub fn expires_at(last_activity: i64, inactive_months: u32) -> i64 {
         .map_or(i64::MAX, |t| t.timestamp_millis())
 }
 
-/// When the warning goes out: `warning_days` before expiry.
-pub fn warn_at(expires_at: i64, warning_days: u32) -> i64 {
-    expires_at.saturating_sub(i64::from(warning_days) * 86_400_000)
-}
-
 /// A birthday as month and day ("MM-DD"); the year is not kept.
 pub fn parse_birthday(raw: &str) -> Option<(u32, u32)> {
     let (m, d) = raw.trim().split_once('-')?;
@@ -49,10 +44,6 @@ mod tests {
         let jan31 = 1_706_659_200_000; // 2024-01-31T00:00Z
         let at = expires_at(jan31, 1);
         assert_eq!(date_of(at), NaiveDate::from_ymd_opt(2024, 2, 29).unwrap());
-        assert_eq!(
-            date_of(warn_at(at, 10)),
-            NaiveDate::from_ymd_opt(2024, 2, 19).unwrap()
-        );
     }
 
     #[test]

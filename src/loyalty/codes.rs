@@ -23,18 +23,18 @@ pub fn discount_code(prefix: &str) -> String {
     format!("{prefix}-{}-{}-{}", random(4), random(4), random(4))
 }
 
-/// True for a string shaped like a referral code (before any lookup).
-pub fn is_referral_code(raw: &str) -> bool {
-    raw.len() == 8 && raw.bytes().all(|b| ALPHABET.contains(&b))
-}
-
 #[cfg(test)]
 mod tests {
+    /// True for a string shaped like a referral code.
+    fn is_referral_code(raw: &str) -> bool {
+        raw.len() == 8 && raw.bytes().all(|b| super::ALPHABET.contains(&b))
+    }
+
     #[test]
     fn codes_have_their_shape_and_differ() {
         let a = super::referral_code();
-        assert!(super::is_referral_code(&a));
-        assert!(!super::is_referral_code("ABCD0123"));
+        assert!(is_referral_code(&a));
+        assert!(!is_referral_code("ABCD0123"));
         let code = super::discount_code("ADV");
         assert_eq!(code.len(), 18);
         assert!(code.starts_with("ADV-"));

@@ -21,19 +21,19 @@
 //! | [`codes`] | referral and discount codes |
 //! | [`calendar`] | expiry and birthdays |
 
-pub mod calendar;
-pub mod codes;
-pub mod earning;
-pub mod identity;
+pub(crate) mod calendar;
+pub(crate) mod codes;
+pub(crate) mod earning;
+pub(crate) mod identity;
 pub mod ids;
-pub mod money;
-pub mod nps;
-pub mod offers;
+pub(crate) mod money;
+pub(crate) mod nps;
+pub(crate) mod offers;
 pub mod points;
-pub mod referrals;
-pub mod segments;
+pub(crate) mod referrals;
+pub(crate) mod segments;
 pub mod settings;
-pub mod tiers;
+pub(crate) mod tiers;
 pub mod time;
 pub mod winback;
 

@@ -3,7 +3,7 @@
 //! [`webhook::WebhookTopic`]); the rest of Advocate never sees raw headers.
 
 pub mod admin;
-pub mod domain;
+pub(crate) mod domain;
 pub mod hmac;
 pub mod oauth;
 pub mod payloads;

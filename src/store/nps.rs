@@ -17,11 +17,9 @@ pub mod credit {
     pub const CREDITED: &str = "credited";
     /// Confirmed, and the program offered no bonus when the answer came.
     pub const NONE: &str = "none";
-    /// The order turned out to be another customer's (older answers only:
-    /// such an answer is deleted now).
-    pub const REFUSED: &str = "refused";
     /// The states of an answer confirmed to be about the customer's own
-    /// order: the only ones counted.
+    /// order: the only ones counted. (Rows from older versions may hold
+    /// `refused`, an answer about another customer's order: never counted.)
     pub const COUNTED: [&str; 2] = [CREDITED, NONE];
 }
 

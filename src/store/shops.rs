@@ -145,7 +145,6 @@ pub struct ShopCredentials {
     pub access_token_enc: Option<Vec<u8>>,
     pub access_token_expires_at: Option<i64>,
     pub refresh_token_enc: Option<Vec<u8>>,
-    pub refresh_token_expires_at: Option<i64>,
 }
 
 impl ShopCredentials {
@@ -164,7 +163,7 @@ pub async fn find_credentials(
 ) -> Result<Option<ShopCredentials>, sqlx::Error> {
     sqlx::query_as(
         "SELECT id, status, needs_reauth, access_token_enc, access_token_expires_at, \
-         refresh_token_enc, refresh_token_expires_at FROM shops WHERE domain = $1",
+         refresh_token_enc FROM shops WHERE domain = $1",
     )
     .bind(domain)
     .fetch_optional(conn)

@@ -8,7 +8,7 @@ pub mod api;
 pub mod bulk;
 pub mod client;
 pub mod effects;
-pub mod ops;
+pub(crate) mod ops;
 
 /// An operation Advocate sends: its name and its text.
 #[derive(Debug, Clone, Copy)]
