@@ -127,3 +127,35 @@ impl From<sqlx::Error> for ApiError {
         Self::Internal(e.into())
     }
 }
+
+impl ApiError {
+    /// 422 for one field: `"{field} {message}"`, with `errors` naming it.
+    pub fn invalid_field(field: &str, message: &str) -> Self {
+        Self::Unprocessable {
+            message: format!("{field} {message}"),
+            errors: Some(json!([{ "field": field, "message": message }])),
+        }
+    }
+}
+
+// The use cases' errors (src/service/), each mapped to its answer once.
+
+impl From<crate::service::nps::NpsError> for ApiError {
+    fn from(e: crate::service::nps::NpsError) -> Self {
+        use crate::service::nps::NpsError;
+        match e {
+            NpsError::Disabled => Self::NotFound("the survey is not offered by this shop"),
+            NpsError::AlreadyAnswered => {
+                Self::Conflict("this order was already answered; the first answer is kept".into())
+            }
+            NpsError::NotYours => Self::Forbidden("this order belongs to another customer"),
+            NpsError::GuestOrder => Self::Forbidden(
+                "this order was placed without a customer account: it cannot be answered from one",
+            ),
+            NpsError::InvalidScore => {
+                Self::invalid_field("score", "must be a whole number from 0 to 10")
+            }
+            NpsError::Db(e) => e.into(),
+        }
+    }
+}

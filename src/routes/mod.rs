@@ -15,6 +15,7 @@ pub mod home;
 pub mod limits;
 pub mod metrics;
 pub mod nps;
+pub mod params;
 pub mod request_id;
 pub mod sandbox;
 pub mod segments;

@@ -9,3 +9,8 @@
 //! contract) or a typed error; [`crate::error::ApiError`] maps every error
 //! to its HTTP status in one place. The routes are adapters around these
 //! functions: parse, call one use case, serialize.
+
+pub mod analytics;
+pub mod install;
+pub mod nps;
+pub mod segments;
