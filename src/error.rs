@@ -159,3 +159,16 @@ impl From<crate::service::nps::NpsError> for ApiError {
         }
     }
 }
+
+impl From<crate::service::segments::SegmentsError> for ApiError {
+    fn from(e: crate::service::segments::SegmentsError) -> Self {
+        use crate::service::segments::SegmentsError;
+        match e {
+            SegmentsError::Off => {
+                Self::Conflict("segments are turned off in the program settings".into())
+            }
+            SegmentsError::Engine(e) => Self::Internal(e.into()),
+            SegmentsError::Db(e) => e.into(),
+        }
+    }
+}
