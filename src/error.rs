@@ -172,3 +172,21 @@ impl From<crate::service::segments::SegmentsError> for ApiError {
         }
     }
 }
+
+impl From<crate::service::install::InstallError> for ApiError {
+    fn from(e: crate::service::install::InstallError) -> Self {
+        use crate::service::install::InstallError;
+        match e {
+            // The oldest pending states expire within ten minutes.
+            InstallError::Full => Self::Overloaded {
+                retry_after_secs: 60,
+            },
+            InstallError::UnknownState => Self::Forbidden("unknown, used or expired OAuth state"),
+            InstallError::Exchange(_) => {
+                Self::Unavailable("Shopify did not issue a token; try installing again".into())
+            }
+            InstallError::Save(e) => Self::Internal(e.into()),
+            InstallError::Db(e) => e.into(),
+        }
+    }
+}
