@@ -308,3 +308,64 @@ pub async fn report(
         },
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn the_status_leaves_out_what_does_not_apply() {
+        let off = serde_json::to_value(NpsStatus::off()).unwrap();
+        assert_eq!(off, json!({ "enabled": false }));
+        let guest = serde_json::to_value(NpsStatus::offered(false, 50)).unwrap();
+        assert_eq!(
+            guest,
+            json!({ "enabled": true, "logged_in": false, "bonus_points": 50 })
+        );
+        let answered = NpsStatus {
+            order_id: Some(7),
+            answered: Some(true),
+            score: Some(9),
+            bonus_points: Some(50),
+            points_credited: Some(0),
+            credit_state: Some("waiting".into()),
+            ..NpsStatus::offered(true, 50)
+        };
+        assert_eq!(
+            serde_json::to_value(answered).unwrap(),
+            json!({
+                "enabled": true,
+                "logged_in": true,
+                "order_id": 7,
+                "answered": true,
+                "score": 9,
+                "bonus_points": 50,
+                "points_credited": 0,
+                "credit_state": "waiting",
+            })
+        );
+    }
+
+    #[test]
+    fn a_comment_names_its_customer_or_null() {
+        let comment = |first: Option<&str>, last: Option<&str>| Comment {
+            order_id: 1,
+            order_name: None,
+            customer_id: 2,
+            first_name: first.map(str::to_owned),
+            last_name: last.map(str::to_owned),
+            score: 6,
+            comment: "slow".into(),
+            answered_at: 0,
+        };
+        let item = serde_json::to_value(CommentItem::from(comment(None, None))).unwrap();
+        assert_eq!(item["customer_name"], json!(null));
+        assert_eq!(item["order_name"], json!(null));
+        assert_eq!(item["category"], "detractor");
+        assert_eq!(item["answered_at"], "1970-01-01T00:00:00Z");
+        let named = CommentItem::from(comment(Some("Ada"), Some("Byron")));
+        assert_eq!(named.customer_name.as_deref(), Some("Ada Byron"));
+    }
+}
