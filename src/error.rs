@@ -177,9 +177,8 @@ impl From<crate::service::install::InstallError> for ApiError {
     fn from(e: crate::service::install::InstallError) -> Self {
         use crate::service::install::InstallError;
         match e {
-            // The oldest pending states expire within ten minutes.
             InstallError::Full => Self::Overloaded {
-                retry_after_secs: 60,
+                retry_after_secs: crate::service::install::FULL_RETRY_AFTER_SECS,
             },
             InstallError::UnknownState => Self::Forbidden("unknown, used or expired OAuth state"),
             InstallError::Exchange(_) => {

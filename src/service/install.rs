@@ -11,11 +11,14 @@ use crate::{
 
 /// How long a merchant has to approve the app.
 const STATE_TTL_MS: i64 = 10 * 60 * 1000;
+/// When the table of pending installs is full, how long to wait: the
+/// oldest states expire within `STATE_TTL_MS`.
+pub const FULL_RETRY_AFTER_SECS: u64 = 60;
 
 #[derive(Debug, thiserror::Error)]
 pub enum InstallError {
-    /// The table of pending installs is full; its oldest states expire
-    /// within ten minutes.
+    /// The table of pending installs is full (retry after
+    /// [`FULL_RETRY_AFTER_SECS`]).
     #[error("pending OAuth states at their cap")]
     Full,
     /// The callback's `state` is unknown, spent, expired or another shop's.
