@@ -270,3 +270,65 @@ impl From<crate::service::referrals::ClaimError> for ApiError {
         }
     }
 }
+
+impl ApiError {
+    /// 422 for one field: `"{field} {message}"`, with `errors` naming it.
+    pub fn invalid_field(field: &str, message: &str) -> Self {
+        Self::Unprocessable {
+            message: format!("{field} {message}"),
+            errors: Some(json!([{ "field": field, "message": message }])),
+        }
+    }
+}
+
+// The use cases' errors (src/service/), each mapped to its answer once.
+
+impl From<crate::service::nps::NpsError> for ApiError {
+    fn from(e: crate::service::nps::NpsError) -> Self {
+        use crate::service::nps::NpsError;
+        match e {
+            NpsError::Disabled => Self::NotFound("the survey is not offered by this shop"),
+            NpsError::AlreadyAnswered => {
+                Self::Conflict("this order was already answered; the first answer is kept".into())
+            }
+            NpsError::NotYours => Self::Forbidden("this order belongs to another customer"),
+            NpsError::GuestOrder => Self::Forbidden(
+                "this order was placed without a customer account: it cannot be answered from one",
+            ),
+            NpsError::InvalidScore => {
+                Self::invalid_field("score", "must be a whole number from 0 to 10")
+            }
+            NpsError::Db(e) => e.into(),
+        }
+    }
+}
+
+impl From<crate::service::segments::SegmentsError> for ApiError {
+    fn from(e: crate::service::segments::SegmentsError) -> Self {
+        use crate::service::segments::SegmentsError;
+        match e {
+            SegmentsError::Off => {
+                Self::Conflict("segments are turned off in the program settings".into())
+            }
+            SegmentsError::Engine(e) => Self::Internal(e.into()),
+            SegmentsError::Db(e) => e.into(),
+        }
+    }
+}
+
+impl From<crate::service::install::InstallError> for ApiError {
+    fn from(e: crate::service::install::InstallError) -> Self {
+        use crate::service::install::InstallError;
+        match e {
+            InstallError::Full => Self::Overloaded {
+                retry_after_secs: crate::service::install::FULL_RETRY_AFTER_SECS,
+            },
+            InstallError::UnknownState => Self::Forbidden("unknown, used or expired OAuth state"),
+            InstallError::Exchange(_) => {
+                Self::Unavailable("Shopify did not issue a token; try installing again".into())
+            }
+            InstallError::Save(e) => Self::Internal(e.into()),
+            InstallError::Db(e) => e.into(),
+        }
+    }
+}

@@ -6,6 +6,8 @@
 //! with integer arithmetic only, so the same answers always show the same
 //! figure on every machine.
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 
 /// The highest answer on the scale.
@@ -57,13 +59,6 @@ impl Tally {
             Some(Category::Detractor) => self.detractors += count,
             None => {}
         }
-    }
-
-    /// Adds another tally (a month into a period, a segment into the total).
-    pub fn merge(&mut self, other: &Tally) {
-        self.promoters += other.promoters;
-        self.passives += other.passives;
-        self.detractors += other.detractors;
     }
 
     pub fn responses(&self) -> i64 {
@@ -137,6 +132,101 @@ impl From<&Tally> for Summary {
     }
 }
 
+/// A tally under its key and label, as the admin report lists a month, a
+/// segment or a tier: `{"key", "label", ...the summary}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Labelled {
+    pub key: String,
+    pub label: String,
+    #[serde(flatten)]
+    pub summary: Summary,
+}
+
+impl Labelled {
+    pub fn new(key: &str, label: &str, tally: &Tally) -> Self {
+        Labelled {
+            key: key.to_owned(),
+            label: label.to_owned(),
+            summary: Summary::from(tally),
+        }
+    }
+}
+
+/// Answers of one day bucket, as the report counts them.
+#[derive(Debug, Clone, Copy)]
+pub struct Counted<'a> {
+    /// `YYYY-MM` of the answers.
+    pub month: &'a str,
+    /// The customer's segment slug and tier id at answer time.
+    pub segment: Option<&'a str>,
+    pub tier: Option<&'a str>,
+    pub score: i64,
+    pub answers: i64,
+}
+
+/// Answers counted overall, by month, by segment and by tier.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Breakdown {
+    pub overall: Tally,
+    pub months: BTreeMap<String, Tally>,
+    pub segments: BTreeMap<Option<String>, Tally>,
+    pub tiers: BTreeMap<Option<String>, Tally>,
+}
+
+impl Breakdown {
+    pub fn add(&mut self, c: Counted<'_>) {
+        self.overall.add(c.score, c.answers);
+        self.months
+            .entry(c.month.to_owned())
+            .or_default()
+            .add(c.score, c.answers);
+        self.segments
+            .entry(c.segment.map(str::to_owned))
+            .or_default()
+            .add(c.score, c.answers);
+        self.tiers
+            .entry(c.tier.map(str::to_owned))
+            .or_default()
+            .add(c.score, c.answers);
+    }
+
+    /// The months in order, each labelled with itself.
+    pub fn by_month(&self) -> Vec<Labelled> {
+        self.months
+            .iter()
+            .map(|(m, t)| Labelled::new(m, m, t))
+            .collect()
+    }
+}
+
+/// Tallies keyed by a slug or id, listed for a reader: first the `known`
+/// keys in their order (`(key, label)`, skipping those without answers),
+/// then any other key labelled with itself, then the answers without a key
+/// as `"none"`, labelled `none_label`.
+pub fn ordered(
+    mut tallies: BTreeMap<Option<String>, Tally>,
+    known: &[(&str, &str)],
+    none_label: &str,
+) -> Vec<Labelled> {
+    let mut listed: Vec<Labelled> = known
+        .iter()
+        .filter_map(|(key, label)| {
+            let t = tallies.remove(&Some((*key).to_owned()))?;
+            Some(Labelled::new(key, label, &t))
+        })
+        .collect();
+    let without = tallies.remove(&None);
+    listed.extend(
+        tallies
+            .iter()
+            .filter_map(|(k, t)| Some(Labelled::new(k.as_deref()?, k.as_deref()?, t))),
+    );
+    if let Some(t) = without {
+        listed.push(Labelled::new("none", none_label, &t));
+    }
+    listed
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -196,5 +286,35 @@ mod tests {
         let empty = Summary::from(&Tally::default());
         assert_eq!(empty.nps, None);
         assert_eq!(empty.denominator, 0);
+    }
+    #[test]
+    fn known_keys_come_first_then_unknown_then_none() {
+        let mut tallies = BTreeMap::new();
+        tallies.insert(None, tally(&[10]));
+        tallies.insert(Some("zeta".to_owned()), tally(&[3]));
+        tallies.insert(Some("b".to_owned()), tally(&[9]));
+        tallies.insert(Some("a".to_owned()), tally(&[7]));
+        let listed = ordered(
+            tallies,
+            &[("b", "Bee"), ("c", "Sea"), ("a", "Ay")],
+            "Nothing",
+        );
+        let keys: Vec<(&str, &str)> = listed
+            .iter()
+            .map(|l| (l.key.as_str(), l.label.as_str()))
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                ("b", "Bee"),
+                ("a", "Ay"),
+                ("zeta", "zeta"),
+                ("none", "Nothing")
+            ]
+        );
+        let json = serde_json::to_value(&listed[0]).unwrap();
+        assert_eq!(json["key"], "b");
+        assert_eq!(json["nps"], "100.0");
+        assert_eq!(json["responses"], 1);
     }
 }

@@ -427,73 +427,107 @@ pub struct FieldError {
     pub message: String,
 }
 
+/// The problems found so far, in the order they were found.
+#[derive(Default)]
+struct Problems(Vec<FieldError>);
+
+impl Problems {
+    fn add(&mut self, field: String, message: &str) {
+        self.0.push(FieldError {
+            field,
+            message: message.to_owned(),
+        });
+    }
+}
+
 /// Largest a points value in the settings may be: no program needs more,
 /// and sums stay far from overflow (see [`super::points`]).
 pub const MAX_POINTS: i64 = super::points::MAX_SETTING;
 
 impl ProgramSettings {
     /// Every problem, or nothing. Amounts are checked against the shop's
-    /// currency (its minor-unit digits).
+    /// currency (its minor-unit digits). The sections are checked in the
+    /// order of the document, so the problems come in that order.
     pub fn validate(&self, currency: &str) -> Result<(), Vec<FieldError>> {
         let exp = money::exponent(currency);
-        let mut errors = Vec::new();
-        let mut err = |field: String, message: &str| {
-            errors.push(FieldError {
-                field,
-                message: message.to_owned(),
-            })
-        };
+        let mut problems = Problems::default();
+        self.check_earning(exp, &mut problems);
+        self.check_rewards(exp, &mut problems);
+        self.check_tiers(exp, &mut problems);
+        self.check_expiry(&mut problems);
+        self.check_referrals(exp, &mut problems);
+        self.check_segments(&mut problems);
+        self.check_winback(exp, &mut problems);
+        self.check_nps(&mut problems);
+        self.check_offers(&mut problems);
+        if problems.0.is_empty() {
+            Ok(())
+        } else {
+            Err(problems.0)
+        }
+    }
+
+    /// `earning`: the rate, the pending days, the signup and birthday bonuses.
+    fn check_earning(&self, exp: u32, p: &mut Problems) {
         let e = &self.earning;
         if !(1..=10_000).contains(&e.points) {
-            err("earning.points".into(), "must be between 1 and 10000");
+            p.add("earning.points".into(), "must be between 1 and 10000");
         }
         match money::parse_minor(&e.per_amount, exp) {
             Some(v) if v > 0 => {}
-            _ => err(
+            _ => p.add(
                 "earning.per_amount".into(),
                 "must be a positive amount in the shop's currency",
             ),
         }
         if e.pending_days > 365 {
-            err("earning.pending_days".into(), "must be at most 365");
+            p.add("earning.pending_days".into(), "must be at most 365");
         }
         for (field, value) in [
             ("earning.signup_points", e.signup_points),
             ("earning.birthday_points", e.birthday_points),
         ] {
             if !(0..=MAX_POINTS).contains(&value) {
-                err(field.into(), "must be between 0 and 100000000");
+                p.add(field.into(), "must be between 0 and 100000000");
             }
         }
+    }
+
+    /// `rewards`: ids unique and well formed, names, costs, values.
+    fn check_rewards(&self, exp: u32, p: &mut Problems) {
         let mut reward_ids = std::collections::HashSet::new();
         for (i, r) in self.rewards.iter().enumerate() {
             let at = |f: &str| format!("rewards[{i}].{f}");
             if !valid_id(&r.id) {
-                err(at("id"), "must be 1-40 letters, digits, '-' or '_'");
+                p.add(at("id"), "must be 1-40 letters, digits, '-' or '_'");
             } else if !reward_ids.insert(r.id.as_str()) {
-                err(at("id"), "is used by another reward");
+                p.add(at("id"), "is used by another reward");
             }
             if r.name.trim().is_empty() || r.name.len() > 100 {
-                err(at("name"), "must be 1-100 characters");
+                p.add(at("name"), "must be 1-100 characters");
             }
             if !(1..=MAX_POINTS).contains(&r.points_cost) {
-                err(at("points_cost"), "must be between 1 and 100000000");
+                p.add(at("points_cost"), "must be between 1 and 100000000");
             }
             if !(1..=3650).contains(&r.valid_days) {
-                err(at("valid_days"), "must be between 1 and 3650");
+                p.add(at("valid_days"), "must be between 1 and 3650");
             }
             if let Some(m) = &r.minimum_order {
                 if !matches!(money::parse_minor(m, exp), Some(v) if v >= 0) {
-                    err(
+                    p.add(
                         at("minimum_order"),
                         "must be an amount in the shop's currency",
                     );
                 }
             }
             if let Some(message) = value_problem(&r.value, exp) {
-                err(at(value_field(&r.value)), message);
+                p.add(at(value_field(&r.value)), message);
             }
         }
+    }
+
+    /// `tiers`: ids, names, thresholds, multipliers, tags, perks, and how many.
+    fn check_tiers(&self, exp: u32, p: &mut Problems) {
         let t = &self.tiers;
         let mut tier_ids = std::collections::HashSet::new();
         let mut tags = std::collections::HashSet::new();
@@ -501,20 +535,20 @@ impl ProgramSettings {
         for (i, level) in t.levels.iter().enumerate() {
             let at = |f: &str| format!("tiers.levels[{i}].{f}");
             if !valid_id(&level.id) {
-                err(at("id"), "must be 1-40 letters, digits, '-' or '_'");
+                p.add(at("id"), "must be 1-40 letters, digits, '-' or '_'");
             } else if !tier_ids.insert(level.id.as_str()) {
-                err(at("id"), "is used by another tier");
+                p.add(at("id"), "is used by another tier");
             }
             if level.name.trim().is_empty() || level.name.len() > 60 {
-                err(at("name"), "must be 1-60 characters");
+                p.add(at("name"), "must be 1-60 characters");
             }
             match tier_threshold(t.basis, &level.threshold, exp) {
                 Some(v) if v >= 0 => {
                     if !thresholds.insert(v) {
-                        err(at("threshold"), "is the same as another tier's");
+                        p.add(at("threshold"), "is the same as another tier's");
                     }
                 }
-                _ => err(
+                _ => p.add(
                     at("threshold"),
                     match t.basis {
                         TierBasis::Spend => "must be an amount in the shop's currency",
@@ -523,126 +557,145 @@ impl ProgramSettings {
                 ),
             }
             if !(100..=1000).contains(&level.multiplier_percent) {
-                err(at("multiplier_percent"), "must be between 100 and 1000");
+                p.add(at("multiplier_percent"), "must be between 100 and 1000");
             }
             if !(0..=MAX_POINTS).contains(&level.entry_points) {
-                err(at("entry_points"), "must be between 0 and 100000000");
+                p.add(at("entry_points"), "must be between 0 and 100000000");
             }
             let tag = level.tag.trim();
             if tag.is_empty() || tag.len() > 255 || tag.contains(',') {
-                err(at("tag"), "must be 1-255 characters without commas");
+                p.add(at("tag"), "must be 1-255 characters without commas");
             } else if !tags.insert(tag.to_ascii_lowercase()) {
-                err(at("tag"), "is used by another tier");
+                p.add(at("tag"), "is used by another tier");
             }
             if level.perk_percent > 100 {
-                err(at("perk_percent"), "must be between 0 and 100");
+                p.add(at("perk_percent"), "must be between 0 and 100");
             }
         }
         if t.levels.len() > 20 {
-            err("tiers.levels".into(), "at most 20 tiers");
+            p.add("tiers.levels".into(), "at most 20 tiers");
         }
+    }
+
+    /// `expiry`, when on: the inactivity months and the warning days.
+    fn check_expiry(&self, p: &mut Problems) {
         let x = &self.expiry;
         if x.enabled {
             if !(1..=120).contains(&x.inactive_months) {
-                err("expiry.inactive_months".into(), "must be between 1 and 120");
+                p.add("expiry.inactive_months".into(), "must be between 1 and 120");
             }
             if x.warning_days > 365 {
-                err("expiry.warning_days".into(), "must be at most 365");
+                p.add("expiry.warning_days".into(), "must be at most 365");
             }
         }
+    }
+
+    /// `referrals`: both rewards, the friend code, the minimum order and the limits.
+    fn check_referrals(&self, exp: u32, p: &mut Problems) {
         let r = &self.referrals;
         if let Some(message) = value_problem(&r.friend_reward, exp) {
-            err(
+            p.add(
                 format!("referrals.friend_reward.{}", value_field(&r.friend_reward)),
                 message,
             );
         }
         if !(1..=3650).contains(&r.friend_code_valid_days) {
-            err(
+            p.add(
                 "referrals.friend_code_valid_days".into(),
                 "must be between 1 and 3650",
             );
         }
         if let Some((field, message)) = advocate_reward_problem(&r.advocate_reward, exp) {
-            err(format!("referrals.advocate_reward.{field}"), message);
+            p.add(format!("referrals.advocate_reward.{field}"), message);
         }
         if let Some(m) = &r.minimum_order {
             if !matches!(money::parse_minor(m, exp), Some(v) if v >= 0) {
-                err(
+                p.add(
                     "referrals.minimum_order".into(),
                     "must be an amount in the shop's currency",
                 );
             }
         }
         if r.burst_limit == 0 {
-            err("referrals.burst_limit".into(), "must be at least 1");
+            p.add("referrals.burst_limit".into(), "must be at least 1");
         }
         if !(1..=720).contains(&r.burst_window_hours) {
-            err(
+            p.add(
                 "referrals.burst_window_hours".into(),
                 "must be between 1 and 720",
             );
         }
         if !(1..=10_000).contains(&r.claims_per_code_per_day) {
-            err(
+            p.add(
                 "referrals.claims_per_code_per_day".into(),
                 "must be between 1 and 10000",
             );
         }
         if !(1..=100_000).contains(&r.claims_per_shop_per_hour) {
-            err(
+            p.add(
                 "referrals.claims_per_shop_per_hour".into(),
                 "must be between 1 and 100000",
             );
         }
+    }
+
+    /// `segments`: the tag prefix and the merchant's thresholds.
+    fn check_segments(&self, p: &mut Problems) {
         let sg = &self.segments;
         let prefix = sg.tag_prefix.trim();
         if prefix.is_empty() || prefix.len() > 200 || prefix.contains(',') {
-            err(
+            p.add(
                 "segments.tag_prefix".into(),
                 "must be 1-200 characters without commas",
             );
         }
         if let Some(t) = &sg.thresholds {
             if !t.is_valid() {
-                err(
+                p.add(
                     "segments.thresholds".into(),
                     "each list must be four ascending numbers, none negative",
                 );
             }
         }
+    }
+
+    /// `winback`: grace, holdout, attribution and the offer.
+    fn check_winback(&self, exp: u32, p: &mut Problems) {
         let w = &self.winback;
         if !(100..=1000).contains(&w.grace_percent) {
-            err(
+            p.add(
                 "winback.grace_percent".into(),
                 "must be between 100 and 1000",
             );
         }
         if w.holdout_percent > 50 {
-            err("winback.holdout_percent".into(), "must be between 0 and 50");
+            p.add("winback.holdout_percent".into(), "must be between 0 and 50");
         }
         if !(1..=365).contains(&w.attribution_days) {
-            err(
+            p.add(
                 "winback.attribution_days".into(),
                 "must be between 1 and 365",
             );
         }
         if let Some((field, message)) = advocate_reward_problem(&w.offer, exp) {
-            err(format!("winback.offer.{field}"), message);
+            p.add(format!("winback.offer.{field}"), message);
         }
+    }
+
+    /// `nps`: the bonus.
+    fn check_nps(&self, p: &mut Problems) {
         if !(0..=MAX_POINTS).contains(&self.nps.bonus_points) {
-            err("nps.bonus_points".into(), "must be between 0 and 100000000");
+            p.add("nps.bonus_points".into(), "must be between 0 and 100000000");
         }
+    }
+
+    /// `offers`: the co-purchase limit.
+    fn check_offers(&self, p: &mut Problems) {
         if !(1..=12).contains(&self.offers.co_purchase_limit) {
-            err(
+            p.add(
                 "offers.co_purchase_limit".into(),
                 "must be between 1 and 12",
             );
-        }
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(errors)
         }
     }
 

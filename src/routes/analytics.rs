@@ -1,36 +1,21 @@
 //! `/api/admin/analytics`: the merchant's dashboard, served from the shop's
-//! snapshot for the period (see [`crate::analytics`]); `/api/admin/winback`:
-//! the win-back report, computed on request (one grouped query over the
-//! period's episodes).
+//! snapshot for the period; `/api/admin/winback`: the win-back report. The
+//! use cases are in [`crate::service::analytics`].
 
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use super::guards::AdminSession;
+use super::{guards::AdminSession, params::period};
 use crate::{
-    analytics::{
-        metrics::{PeriodKey, Window},
-        refresh, winback,
-    },
     error::ApiError,
     routes::AppState,
-    shopify::query,
-    store::{now_ms, program, winback as episodes},
+    service::analytics::{self as service, DashboardJson},
 };
 
-/// `period=30d|90d|365d`, 90d when absent.
-pub(crate) fn period(req: &HttpRequest) -> Result<PeriodKey, ApiError> {
-    let pairs = query::parse_pairs(req.query_string());
-    match query::get(&pairs, "period") {
-        None => Ok(PeriodKey::DEFAULT),
-        Some(raw) => PeriodKey::parse(raw)
-            .ok_or_else(|| ApiError::BadRequest("period must be one of 30d, 90d, 365d".into())),
-    }
-}
-
-fn json(body: String) -> HttpResponse {
+/// A stored dashboard, sent as it is.
+fn json(body: DashboardJson) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/json")
-        .body(body)
+        .body(body.0)
 }
 
 /// `GET /api/admin/analytics?period=`: the dashboard as of its snapshot's
@@ -42,7 +27,7 @@ pub async fn get_analytics(
 ) -> Result<HttpResponse, ApiError> {
     let key = period(&req)?;
     Ok(json(
-        refresh::dashboard(&state.store, session.shop_id, key).await?,
+        service::dashboard(&state.store, session.shop_id, key).await?,
     ))
 }
 
@@ -55,7 +40,7 @@ pub async fn refresh_analytics(
 ) -> Result<HttpResponse, ApiError> {
     let key = period(&req)?;
     Ok(json(
-        refresh::recompute(&state.store, session.shop_id, key).await?,
+        service::refresh(&state.store, session.shop_id, key).await?,
     ))
 }
 
@@ -66,17 +51,7 @@ pub async fn get_winback(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let window = Window::ending_at(period(&req)?, now_ms());
-    let mut conn = state.store.reader().acquire().await?;
-    let program = program::get_program(&mut conn, session.shop_id).await?;
-    let (offered, holdout, no_offer) =
-        episodes::report(&mut conn, session.shop_id, window.from, window.to).await?;
-    let context = winback::Context {
-        currency: &program.currency,
-        enabled: program.settings.winback.enabled,
-        holdout_percent: program.settings.winback.holdout_percent,
-    };
-    Ok(HttpResponse::Ok().json(winback::build(
-        &window, &context, &offered, &holdout, &no_offer,
-    )))
+    let key = period(&req)?;
+    let report = service::winback_report(&state.store, session.shop_id, key).await?;
+    Ok(HttpResponse::Ok().json(report))
 }

@@ -15,7 +15,7 @@
 
 use actix_web::{
     http::header::{self, HeaderValue},
-    web, HttpRequest, HttpResponse,
+    web, HttpRequest, HttpResponse, ResponseError,
 };
 
 use crate::{error::ApiError, routes::AppState, shopify::query};
@@ -125,8 +125,7 @@ fn assets_hash() -> u64 {
 /// `GET /assets/{path}`: a compiled-in file, with its ETag.
 pub async fn get_asset(req: HttpRequest, path: web::Path<String>) -> HttpResponse {
     let Some(asset) = ASSETS.iter().find(|a| a.path == path.as_str()) else {
-        return HttpResponse::NotFound()
-            .json(serde_json::json!({"error": "not_found", "message": "no such asset"}));
+        return ApiError::NotFound("no such asset").error_response();
     };
     let etag = format!("\"{:016x}\"", asset.hash);
     let fresh = req

@@ -16,6 +16,7 @@ pub mod input;
 pub mod limits;
 pub mod metrics;
 pub mod nps;
+pub mod params;
 pub mod request_id;
 pub mod sandbox;
 pub mod segments;

@@ -2,9 +2,15 @@
 //! tokens, for the demo shop, in sandbox mode only (404 otherwise).
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use serde_json::json;
+use serde::Serialize;
 
 use crate::{error::ApiError, routes::AppState, sandbox, shopify::query};
+
+/// A session token for the demo shop.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SessionToken {
+    pub token: String,
+}
 
 pub async fn session_token(
     req: HttpRequest,
@@ -25,5 +31,7 @@ pub async fn session_token(
     }
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
-        .json(json!({ "token": sandbox::session_token(&state.config) })))
+        .json(SessionToken {
+            token: sandbox::session_token(&state.config),
+        }))
 }

@@ -131,8 +131,26 @@ async fn store_delivery(
     payload: &mut web::Payload,
     state: &AppState,
 ) -> Result<WebhookTopic, (Rejection, ApiError)> {
-    let runtime = &state.config.runtime;
-    let limit = runtime.webhook_max_bytes;
+    let headers = check_headers(req, state.config.runtime.webhook_max_bytes)?;
+    let stored = read_signed_body(payload, state, &headers).await?;
+    submit(req, state, headers.delivery, stored).await
+}
+
+/// What the headers said, once they passed checks 1 to 3.
+struct CheckedHeaders<'r> {
+    /// The declared `Content-Length`, at most the limit.
+    declared: Option<usize>,
+    /// The HMAC header's value.
+    signature: &'r str,
+    delivery: DeliveryHeaders,
+}
+
+/// Checks 1 to 3: the declared length, the HMAC header's presence, the
+/// identifying headers.
+fn check_headers(
+    req: &HttpRequest,
+    limit: usize,
+) -> Result<CheckedHeaders<'_>, (Rejection, ApiError)> {
     let declared = declared_length(req);
     if declared.is_some_and(|len| len > limit) {
         return Err((Rejection::TooLarge, ApiError::PayloadTooLarge { limit }));
@@ -144,13 +162,35 @@ async fn store_delivery(
     ))?;
     let delivery = DeliveryHeaders::parse(lookup)
         .map_err(|e| (Rejection::BadHeaders, ApiError::BadRequest(e.to_string())))?;
+    Ok(CheckedHeaders {
+        declared,
+        signature,
+        delivery,
+    })
+}
+
+/// Reads the body within its deadline and budget, checks its HMAC (check
+/// 4), and compresses it for the inbox. The raw bytes and their budget are
+/// given back before the function returns, so before the wait for the
+/// commit.
+async fn read_signed_body(
+    payload: &mut web::Payload,
+    state: &AppState,
+    headers: &CheckedHeaders<'_>,
+) -> Result<StoredBody, (Rejection, ApiError)> {
+    let runtime = &state.config.runtime;
+    let limit = runtime.webhook_max_bytes;
     // Budget is taken as bytes arrive, not for what the client declares:
     // declared lengths cost an attacker nothing to send.
     let reservation = state.webhook_bodies.reserve_nothing();
-
     let body = tokio::time::timeout(
         runtime.webhook_body_timeout,
-        read_body(payload, declared.unwrap_or(limit), limit, reservation),
+        read_body(
+            payload,
+            headers.declared.unwrap_or(limit),
+            limit,
+            reservation,
+        ),
     )
     .await
     .map_err(|_| {
@@ -161,17 +201,24 @@ async fn store_delivery(
     })??;
     if !state
         .signer
-        .verify_webhook_chunks(&body.segments, signature)
+        .verify_webhook_chunks(&body.segments, headers.signature)
     {
         return Err((
             Rejection::BadSignature,
             ApiError::Unauthorized("webhook signature does not match"),
         ));
     }
-    let stored = StoredBody::compress(&body.contiguous());
-    // The raw bytes and their budget go before the wait for the commit.
-    drop(body);
+    Ok(StoredBody::compress(&body.contiguous()))
+}
 
+/// Step 5: the durable insert, through the intake writer; returns the
+/// topic stored.
+async fn submit(
+    req: &HttpRequest,
+    state: &AppState,
+    delivery: DeliveryHeaders,
+    body: StoredBody,
+) -> Result<WebhookTopic, (Rejection, ApiError)> {
     record_shop(&delivery.shop);
     let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone());
     state
@@ -184,7 +231,7 @@ async fn store_delivery(
             topic: delivery.topic.as_str().to_owned(),
             api_version: delivery.api_version,
             triggered_at: delivery.triggered_at,
-            body: stored,
+            body,
             received_at: now_ms(),
             request_id,
         })

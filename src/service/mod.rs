@@ -10,10 +10,14 @@
 //! to its HTTP status in one place. The routes are adapters around these
 //! functions: parse, call one use case, serialize.
 
+pub mod analytics;
 pub mod customers;
+pub mod install;
 pub mod loyalty;
+pub mod nps;
 pub mod operations;
 pub mod points;
 pub mod program;
 pub mod redemptions;
 pub mod referrals;
+pub mod segments;
