@@ -123,10 +123,7 @@ fn reached(code: &str, prefix: &str) -> BTreeSet<String> {
 }
 
 fn relative(path: &Path) -> String {
-    path.strip_prefix(src())
-        .unwrap()
-        .display()
-        .to_string()
+    path.strip_prefix(src()).unwrap().display().to_string()
 }
 
 /// `(file, module reached)` for every `crate::` path under `dir` that is
@@ -168,7 +165,16 @@ fn the_engine_imports_only_the_rules_and_the_store() {
 fn the_use_cases_know_nothing_of_http() {
     let mut bad = upward_imports(
         "service",
-        &["service", "engine", "loyalty", "store", "shopify", "jobs", "analytics", "error_text"],
+        &[
+            "service",
+            "engine",
+            "loyalty",
+            "store",
+            "shopify",
+            "jobs",
+            "analytics",
+            "error_text",
+        ],
     );
     for file in rust_files(&src().join("service")) {
         let code = code_of(&fs::read_to_string(&file).unwrap());
@@ -188,7 +194,10 @@ fn no_route_module_imports_another() {
         .map(|f| f.file_stem().unwrap().to_string_lossy().into_owned())
         .filter(|m| !ROUTE_HELPERS.contains(&m.as_str()))
         .collect();
-    assert!(routes.len() >= 8, "the scan found too few route modules: {routes:?}");
+    assert!(
+        routes.len() >= 8,
+        "the scan found too few route modules: {routes:?}"
+    );
     let mut bad = Vec::new();
     for file in rust_files(&dir) {
         let me = file.file_stem().unwrap().to_string_lossy().into_owned();
@@ -210,7 +219,10 @@ fn no_route_module_imports_another() {
             }
         }
     }
-    assert!(bad.is_empty(), "route modules import route modules: {bad:?}");
+    assert!(
+        bad.is_empty(),
+        "route modules import route modules: {bad:?}"
+    );
 }
 
 #[test]
@@ -221,7 +233,10 @@ fn the_scan_sees_imports_in_groups_and_paths() {
     let found = reached(&code, "crate::");
     assert_eq!(
         found,
-        ["a", "c", "d", "g"].iter().map(|s| s.to_string()).collect::<BTreeSet<_>>()
+        ["a", "c", "d", "g"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect::<BTreeSet<_>>()
     );
 }
 
@@ -263,5 +278,8 @@ fn route_handlers_stay_short() {
             }
         }
     }
-    assert!(long.is_empty(), "handlers over {HANDLER_LINES_MAX} lines: {long:?}");
+    assert!(
+        long.is_empty(),
+        "handlers over {HANDLER_LINES_MAX} lines: {long:?}"
+    );
 }

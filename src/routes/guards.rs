@@ -37,12 +37,11 @@ pub struct AdminSession {
     pub user: Option<String>,
 }
 
-/// A checkout, order-status or customer-account extension, for `shop` and
-/// (when the buyer is logged in) `customer_id`.
+/// A checkout, order-status or customer-account extension, for the shop
+/// of its token and (when the buyer is logged in) `customer_id`.
 #[derive(Debug, Clone)]
 pub struct CheckoutSession {
     pub shop_id: i64,
-    pub shop: ShopDomain,
     pub customer_id: Option<i64>,
 }
 
@@ -168,7 +167,6 @@ impl FromRequest for CheckoutSession {
             let shop_id = storefront_shop(&state, &req, &token.shop, customer_id).await?;
             Ok(CheckoutSession {
                 shop_id,
-                shop: token.shop,
                 customer_id,
             })
         })

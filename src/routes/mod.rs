@@ -5,24 +5,24 @@
 //! the guard that protects it; the tenant isolation tests run over that
 //! table, so a new route is covered as soon as it is added here.
 
-pub mod admin;
-pub mod analytics;
-pub mod auth;
-pub mod body_budget;
-pub mod guards;
-pub mod health;
-pub mod home;
-pub mod input;
-pub mod limits;
-pub mod metrics;
-pub mod nps;
-pub mod params;
-pub mod request_id;
-pub mod sandbox;
-pub mod segments;
-pub mod state;
-pub mod storefront;
-pub mod webhooks;
+pub(crate) mod admin;
+pub(crate) mod analytics;
+pub(crate) mod auth;
+pub(crate) mod body_budget;
+pub(crate) mod guards;
+pub(crate) mod health;
+pub(crate) mod home;
+pub(crate) mod input;
+pub(crate) mod limits;
+pub(crate) mod metrics;
+pub(crate) mod nps;
+pub(crate) mod params;
+pub(crate) mod request_id;
+pub(crate) mod sandbox;
+pub(crate) mod segments;
+pub(crate) mod state;
+pub(crate) mod storefront;
+pub(crate) mod webhooks;
 
 use actix_web::{
     body::MessageBody,
