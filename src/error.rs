@@ -221,13 +221,22 @@ impl From<crate::service::redemptions::RedeemError> for ApiError {
     fn from(e: crate::service::redemptions::RedeemError) -> Self {
         use crate::service::redemptions::RedeemError;
         match e {
+            RedeemError::UnknownCustomer => Self::NotFound("no such customer"),
+            RedeemError::Refused(e) => e.into(),
+        }
+    }
+}
+
+impl From<crate::engine::redeem::RedeemError> for ApiError {
+    fn from(e: crate::engine::redeem::RedeemError) -> Self {
+        use crate::engine::redeem::RedeemError;
+        match e {
             RedeemError::UnknownReward(_) => Self::NotFound("no such reward"),
             RedeemError::NotEnoughPoints { .. } => Self::Conflict(e.to_string()),
             RedeemError::KeyReused => Self::Unprocessable {
                 message: e.to_string(),
                 errors: None,
             },
-            RedeemError::UnknownCustomer => Self::NotFound("no such customer"),
             RedeemError::Db(e) => e.into(),
         }
     }

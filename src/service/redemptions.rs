@@ -26,31 +26,19 @@ use crate::{
 /// answering `pending` (the outbox keeps trying).
 const CODE_WAIT: Duration = Duration::from_secs(8);
 
+/// Why a redemption was refused: the engine's reasons, or a staff
+/// redemption for a customer the shop has never seen.
 #[derive(Debug, thiserror::Error)]
 pub enum RedeemError {
-    #[error("no reward {0:?} in this shop's program")]
-    UnknownReward(String),
-    #[error("not enough points: the reward costs {cost}, the balance is {balance}")]
-    NotEnoughPoints { cost: i64, balance: i64 },
-    #[error("this idempotency key was used for a different reward")]
-    KeyReused,
-    /// A staff redemption for a customer the shop has never seen.
     #[error("no such customer")]
     UnknownCustomer,
     #[error(transparent)]
-    Db(#[from] sqlx::Error),
+    Refused(#[from] redeem::RedeemError),
 }
 
-impl From<redeem::RedeemError> for RedeemError {
-    fn from(e: redeem::RedeemError) -> Self {
-        match e {
-            redeem::RedeemError::UnknownReward(id) => Self::UnknownReward(id),
-            redeem::RedeemError::NotEnoughPoints { cost, balance } => {
-                Self::NotEnoughPoints { cost, balance }
-            }
-            redeem::RedeemError::KeyReused => Self::KeyReused,
-            redeem::RedeemError::Db(e) => Self::Db(e),
-        }
+impl From<sqlx::Error> for RedeemError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Refused(redeem::RedeemError::Db(e))
     }
 }
 
