@@ -1,5 +1,9 @@
-//! Thin HTTP adapters: each parses and verifies its input, calls into the
-//! store or the domain, and maps the result to a status.
+//! Thin HTTP adapters: each handler parses and verifies its input, calls
+//! one use case of [`crate::service`] and serializes its typed answer with
+//! the right status; errors become answers through
+//! [`crate::error::ApiError`]. No handler opens a transaction, and no route
+//! module imports another: what they share is in [`guards`], [`input`],
+//! [`params`] and [`state`].
 //!
 //! Every route that serves a shop's data is listed in [`API_ROUTES`] with
 //! the guard that protects it; the tenant isolation tests run over that
