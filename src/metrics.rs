@@ -17,8 +17,8 @@
 //! header is not authenticated), a shop appears only as its plan.
 
 use prometheus::{
-    Counter, CounterVec, Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, IntCounter,
-    IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+    core::Collector, Counter, CounterVec, Encoder, Gauge, GaugeVec, Histogram, HistogramOpts,
+    IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
 };
 
 use crate::{
@@ -76,14 +76,25 @@ impl Rejection {
 /// Every metric family Advocate exports, in its own registry (no global).
 pub struct Metrics {
     registry: Registry,
-    webhooks_received: IntCounter,
+    intake: WebhookIntake,
+    store: StoreGauges,
+    admin: AdminApi,
+}
+
+/// Webhook intake, counted as requests arrive.
+struct WebhookIntake {
+    received: IntCounter,
     /// One counter per known topic, then `other`, in [`WebhookTopic::KNOWN`] order.
-    webhooks_accepted: Vec<IntCounter>,
+    accepted: Vec<IntCounter>,
     /// One counter per [`Rejection`], in [`Rejection::ALL`] order.
-    webhooks_rejected: Vec<IntCounter>,
+    rejected: Vec<IntCounter>,
     ack_seconds: Histogram,
     /// Read from the body budget when scraped.
-    webhook_body_bytes: IntGauge,
+    body_bytes: IntGauge,
+}
+
+/// Figures of the whole database, set from [`StoreStats`] when scraped.
+struct StoreGauges {
     inbox_depth: IntGauge,
     inbox_oldest_age: Gauge,
     inbox_failed: IntGauge,
@@ -92,8 +103,12 @@ pub struct Metrics {
     ledger_entries: IntGauge,
     redemptions: IntGauge,
     active_shops: IntGauge,
+}
+
+/// Admin API calls, counted by the client; bucket gauges set when scraped.
+struct AdminApi {
     /// One counter per [`CallOutcome`], in [`CallOutcome::ALL`] order.
-    admin_calls: Vec<IntCounter>,
+    calls: Vec<IntCounter>,
     throttle_wait: Counter,
     points_used: CounterVec,
     points_available: GaugeVec,
@@ -107,85 +122,148 @@ impl Default for Metrics {
     }
 }
 
+/// Adds `c` to the registry. Registration fails only on a duplicate name or
+/// an invalid definition, both fixed in this module.
+fn register<T: Collector + Clone + 'static>(r: &Registry, c: T) -> T {
+    r.register(Box::new(c.clone()))
+        .expect("metric definitions are valid and unique");
+    c
+}
+
+fn int_gauge(r: &Registry, name: &str, help: &str) -> IntGauge {
+    register(r, IntGauge::new(name, help).unwrap())
+}
+
+fn plan_gauge(r: &Registry, name: &str, help: &str) -> GaugeVec {
+    register(r, GaugeVec::new(Opts::new(name, help), &["plan"]).unwrap())
+}
+
+/// A counter family with one label, resolved once per value in `values`
+/// (the returned counters follow their order).
+fn labelled_counters<'a>(
+    r: &Registry,
+    opts: Opts,
+    label: &str,
+    values: impl IntoIterator<Item = &'a str>,
+) -> Vec<IntCounter> {
+    let family = register(r, IntCounterVec::new(opts, &[label]).unwrap());
+    values
+        .into_iter()
+        .map(|value| family.with_label_values(&[value]))
+        .collect()
+}
+
 impl Metrics {
     pub fn new() -> Self {
         let registry = Registry::new();
-        // Registration fails only on a duplicate name or an invalid
-        // definition, both fixed here at compile time.
-        fn register<T: prometheus::core::Collector + Clone + 'static>(r: &Registry, c: T) -> T {
-            r.register(Box::new(c.clone()))
-                .expect("metric definitions are valid and unique");
-            c
-        }
-        let int = |name: &str, help: &str| register(&registry, IntGauge::new(name, help).unwrap());
-
-        let accepted = register(
-            &registry,
-            IntCounterVec::new(
-                Opts::new(
-                    "advocate_webhooks_accepted_total",
-                    "Webhook deliveries committed to the inbox and answered 200, by topic.",
-                ),
-                &["topic"],
-            )
-            .unwrap(),
-        );
-        let webhooks_accepted = WebhookTopic::KNOWN
-            .iter()
-            .map(|t| t.as_str())
-            .chain(["other"])
-            .map(|topic| accepted.with_label_values(&[topic]))
-            .collect();
-        let rejected = register(
-            &registry,
-            IntCounterVec::new(
-                Opts::new(
-                    "advocate_webhooks_rejected_total",
-                    "Webhook deliveries refused, by reason.",
-                ),
-                &["reason"],
-            )
-            .unwrap(),
-        );
-        let webhooks_rejected = Rejection::ALL
-            .iter()
-            .map(|r| rejected.with_label_values(&[r.label()]))
-            .collect();
-        let calls = register(
-            &registry,
-            IntCounterVec::new(
-                Opts::new(
-                    "advocate_admin_api_calls_total",
-                    "Admin GraphQL API requests sent, by outcome (each retry counts).",
-                ),
-                &["outcome"],
-            )
-            .unwrap(),
-        );
-        let admin_calls = CallOutcome::ALL
-            .iter()
-            .map(|o| calls.with_label_values(&[o.label()]))
-            .collect();
-        let plan_gauge = |name: &str, help: &str| {
-            register(
-                &registry,
-                GaugeVec::new(Opts::new(name, help), &["plan"]).unwrap(),
-            )
-        };
-
+        // The labelled counters register first, then each subject's
+        // remaining families.
+        let accepted = accepted_counters(&registry);
+        let rejected = rejected_counters(&registry);
+        let calls = call_counters(&registry);
+        let intake = WebhookIntake::register(&registry, accepted, rejected);
+        let store = StoreGauges::register(&registry);
+        let admin = AdminApi::register(&registry, calls);
         Self {
-            webhooks_received: register(
-                &registry,
+            registry,
+            intake,
+            store,
+            admin,
+        }
+    }
+
+    pub fn webhook_received(&self) {
+        self.intake.received.inc();
+    }
+
+    pub fn webhook_accepted(&self, topic: &WebhookTopic, seconds: f64) {
+        let index = WebhookTopic::KNOWN
+            .iter()
+            .position(|known| known == topic)
+            .unwrap_or(WebhookTopic::KNOWN.len());
+        self.intake.accepted[index].inc();
+        self.intake.ack_seconds.observe(seconds);
+    }
+
+    pub fn webhook_rejected(&self, why: Rejection) {
+        let index = Rejection::ALL.iter().position(|r| *r == why).unwrap_or(0);
+        self.intake.rejected[index].inc();
+    }
+
+    /// The body budget's use at the moment of a scrape.
+    pub fn webhook_body_bytes_reserved(&self, bytes: usize) {
+        self.intake
+            .body_bytes
+            .set(i64::try_from(bytes).unwrap_or(i64::MAX));
+    }
+
+    /// Renders every family: `store` from the database, `buckets` (plan,
+    /// available, maximum, shops) from the Admin API client.
+    pub fn render(&self, store: &StoreStats, buckets: &[BucketSummary]) -> String {
+        self.store.set(store);
+        self.admin.set_buckets(buckets);
+        let mut out = Vec::new();
+        // Writing into a Vec cannot fail; an encoding error would be a bug
+        // in a family definition above.
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
+        String::from_utf8(out).unwrap_or_default()
+    }
+}
+
+fn accepted_counters(r: &Registry) -> Vec<IntCounter> {
+    let topics = WebhookTopic::KNOWN.iter().map(|t| t.as_str());
+    labelled_counters(
+        r,
+        Opts::new(
+            "advocate_webhooks_accepted_total",
+            "Webhook deliveries committed to the inbox and answered 200, by topic.",
+        ),
+        "topic",
+        topics.chain(["other"]),
+    )
+}
+
+fn rejected_counters(r: &Registry) -> Vec<IntCounter> {
+    labelled_counters(
+        r,
+        Opts::new(
+            "advocate_webhooks_rejected_total",
+            "Webhook deliveries refused, by reason.",
+        ),
+        "reason",
+        Rejection::ALL.iter().map(|reason| reason.label()),
+    )
+}
+
+fn call_counters(r: &Registry) -> Vec<IntCounter> {
+    labelled_counters(
+        r,
+        Opts::new(
+            "advocate_admin_api_calls_total",
+            "Admin GraphQL API requests sent, by outcome (each retry counts).",
+        ),
+        "outcome",
+        CallOutcome::ALL.iter().map(|o| o.label()),
+    )
+}
+
+impl WebhookIntake {
+    /// Registers the unlabelled intake families; `accepted` and `rejected`
+    /// come from [`accepted_counters`] and [`rejected_counters`].
+    fn register(r: &Registry, accepted: Vec<IntCounter>, rejected: Vec<IntCounter>) -> Self {
+        Self {
+            received: register(
+                r,
                 IntCounter::new(
                     "advocate_webhooks_received_total",
                     "Webhook requests received (accepted or not).",
                 )
                 .unwrap(),
             ),
-            webhooks_accepted,
-            webhooks_rejected,
+            accepted,
+            rejected,
             ack_seconds: register(
-                &registry,
+                r,
                 Histogram::with_opts(
                     HistogramOpts::new(
                         "advocate_webhook_ack_seconds",
@@ -197,46 +275,81 @@ impl Metrics {
                 )
                 .unwrap(),
             ),
-            webhook_body_bytes: int(
+            body_bytes: int_gauge(
+                r,
                 "advocate_webhook_body_bytes_reserved",
                 "Bytes of webhook bodies this process holds in memory now, out of ADVOCATE_WEBHOOK_BODY_BUDGET_BYTES.",
             ),
-            inbox_depth: int(
+        }
+    }
+}
+
+impl StoreGauges {
+    fn register(r: &Registry) -> Self {
+        Self {
+            inbox_depth: int_gauge(
+                r,
                 "advocate_inbox_depth",
                 "Webhook deliveries queued for processing (whole database).",
             ),
             inbox_oldest_age: register(
-                &registry,
+                r,
                 Gauge::new(
                     "advocate_inbox_oldest_age_seconds",
                     "Age of the oldest queued delivery; 0 when none is queued.",
                 )
                 .unwrap(),
             ),
-            inbox_failed: int(
+            inbox_failed: int_gauge(
+                r,
                 "advocate_inbox_failed",
                 "Webhook deliveries kept as dead letters (whole database).",
             ),
-            outbox_depth: int(
+            outbox_depth: int_gauge(
+                r,
                 "advocate_outbox_depth",
                 "Admin API effects queued to be sent (whole database).",
             ),
-            outbox_failed: int(
+            outbox_failed: int_gauge(
+                r,
                 "advocate_outbox_failed",
                 "Admin API effects that gave up and wait for a merchant's retry (whole database).",
             ),
-            ledger_entries: int(
+            ledger_entries: int_gauge(
+                r,
                 "advocate_ledger_entries",
                 "Points ledger entries ever written (whole database; grows like a counter).",
             ),
-            redemptions: int(
+            redemptions: int_gauge(
+                r,
                 "advocate_redemptions",
                 "Rewards ever redeemed (whole database; grows like a counter).",
             ),
-            active_shops: int("advocate_active_shops", "Shops with the app installed."),
-            admin_calls,
+            active_shops: int_gauge(r, "advocate_active_shops", "Shops with the app installed."),
+        }
+    }
+
+    fn set(&self, store: &StoreStats) {
+        self.inbox_depth.set(store.inbox_queued);
+        self.inbox_oldest_age
+            .set(store.inbox_oldest_age_ms as f64 / 1000.0);
+        self.inbox_failed.set(store.inbox_failed);
+        self.outbox_depth.set(store.outbox_queued);
+        self.outbox_failed.set(store.outbox_failed);
+        self.ledger_entries.set(store.ledger_entries);
+        self.redemptions.set(store.redemptions);
+        self.active_shops.set(store.active_shops);
+    }
+}
+
+impl AdminApi {
+    /// Registers the pacing and cost families; `calls` comes from
+    /// [`call_counters`].
+    fn register(r: &Registry, calls: Vec<IntCounter>) -> Self {
+        Self {
+            calls,
             throttle_wait: register(
-                &registry,
+                r,
                 Counter::new(
                     "advocate_admin_api_throttle_wait_seconds_total",
                     "Time Admin API calls waited for the shop's leaky bucket (pacing and Throttled answers).",
@@ -244,7 +357,7 @@ impl Metrics {
                 .unwrap(),
             ),
             points_used: register(
-                &registry,
+                r,
                 CounterVec::new(
                     Opts::new(
                         "advocate_admin_api_points_used_total",
@@ -255,57 +368,25 @@ impl Metrics {
                 .unwrap(),
             ),
             points_available: plan_gauge(
+                r,
                 "advocate_admin_api_points_available",
                 "Points this process believes are left in the buckets of the shops it calls, summed by plan.",
             ),
             points_maximum: plan_gauge(
+                r,
                 "advocate_admin_api_points_maximum",
                 "Bucket sizes of the shops this process calls, summed by plan.",
             ),
             shops_paced: plan_gauge(
+                r,
                 "advocate_admin_api_shops",
                 "Shops whose bucket this process tracks, by plan.",
             ),
-            registry,
         }
     }
 
-    pub fn webhook_received(&self) {
-        self.webhooks_received.inc();
-    }
-
-    pub fn webhook_accepted(&self, topic: &WebhookTopic, seconds: f64) {
-        let index = WebhookTopic::KNOWN
-            .iter()
-            .position(|known| known == topic)
-            .unwrap_or(WebhookTopic::KNOWN.len());
-        self.webhooks_accepted[index].inc();
-        self.ack_seconds.observe(seconds);
-    }
-
-    pub fn webhook_rejected(&self, why: Rejection) {
-        let index = Rejection::ALL.iter().position(|r| *r == why).unwrap_or(0);
-        self.webhooks_rejected[index].inc();
-    }
-
-    /// The body budget's use at the moment of a scrape.
-    pub fn webhook_body_bytes_reserved(&self, bytes: usize) {
-        self.webhook_body_bytes
-            .set(i64::try_from(bytes).unwrap_or(i64::MAX));
-    }
-
-    /// Renders every family: `store` from the database, `buckets` (plan,
-    /// available, maximum, shops) from the Admin API client.
-    pub fn render(&self, store: &StoreStats, buckets: &[BucketSummary]) -> String {
-        self.inbox_depth.set(store.inbox_queued);
-        self.inbox_oldest_age
-            .set(store.inbox_oldest_age_ms as f64 / 1000.0);
-        self.inbox_failed.set(store.inbox_failed);
-        self.outbox_depth.set(store.outbox_queued);
-        self.outbox_failed.set(store.outbox_failed);
-        self.ledger_entries.set(store.ledger_entries);
-        self.redemptions.set(store.redemptions);
-        self.active_shops.set(store.active_shops);
+    /// Replaces the bucket gauges with the sums of `buckets`.
+    fn set_buckets(&self, buckets: &[BucketSummary]) {
         self.points_available.reset();
         self.points_maximum.reset();
         self.shops_paced.reset();
@@ -318,11 +399,6 @@ impl Metrics {
                 .add(b.maximum);
             self.shops_paced.with_label_values(&[b.plan]).inc();
         }
-        let mut out = Vec::new();
-        // Writing into a Vec cannot fail; an encoding error would be a bug
-        // in a family definition above.
-        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
-        String::from_utf8(out).unwrap_or_default()
     }
 }
 
@@ -333,15 +409,16 @@ impl CallObserver for Metrics {
             .iter()
             .position(|o| *o == outcome)
             .unwrap_or(0);
-        self.admin_calls[index].inc();
+        self.admin.calls[index].inc();
     }
 
     fn throttle_waited(&self, seconds: f64) {
-        self.throttle_wait.inc_by(seconds.max(0.0));
+        self.admin.throttle_wait.inc_by(seconds.max(0.0));
     }
 
     fn points_used(&self, plan: &str, points: f64) {
-        self.points_used
+        self.admin
+            .points_used
             .with_label_values(&[plan])
             .inc_by(points.max(0.0));
     }

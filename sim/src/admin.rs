@@ -6,6 +6,7 @@
 
 use std::{
     collections::{BTreeSet, HashMap, HashSet},
+    sync::Mutex,
     time::{Duration, Instant},
 };
 
@@ -13,7 +14,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use rand::Rng;
 use serde_json::{json, Value};
 
-use super::oauth::Shared;
+use super::oauth::{Shared, SimConfig, State};
 use crate::platform;
 
 /// Shares of requests that fail on purpose.
@@ -76,49 +77,12 @@ pub(super) async fn graphql(
     shared: Shared,
 ) -> HttpResponse {
     let (config, state) = shared.get_ref();
-    let header = |name: &str| {
-        req.headers()
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
+    let (shop, faults) = match authenticate(&req, state) {
+        Ok(found) => found,
+        Err(refusal) => return refusal.answer(),
     };
-    let Some(shop) = platform::shop_domain(header("X-Shopify-Shop-Domain")) else {
-        return HttpResponse::BadRequest().json(json!({ "errors": "unknown shop" }));
-    };
-    let faults = {
-        let state = state.lock().unwrap();
-        if !state.is_valid_access_token(shop.as_str(), header("X-Shopify-Access-Token")) {
-            return refused(
-                "[API] Invalid API key or access token (unrecognized login or wrong password)",
-            );
-        }
-        state.admin.faults
-    };
-    let roll: f64 = rand::thread_rng().gen();
-    if roll < faults.too_many_requests {
-        return HttpResponse::TooManyRequests()
-            .insert_header(("Retry-After", "0.2"))
-            .json(json!({ "errors": "Exceeded API rate limit" }));
-    }
-    if roll < faults.too_many_requests + faults.server_error {
-        return HttpResponse::InternalServerError()
-            .insert_header(("X-Request-Id", "sim-500"))
-            .json(json!({ "errors": "Internal error" }));
-    }
-    let dropped = faults.too_many_requests + faults.server_error + faults.dropped;
-    if roll < dropped {
-        // A body that fails at once: the server closes the connection
-        // without an answer.
-        let broken = futures_util::stream::once(async {
-            Err::<web::Bytes, _>(std::io::Error::new(
-                std::io::ErrorKind::ConnectionReset,
-                "dropped",
-            ))
-        });
-        return HttpResponse::Ok().streaming(broken);
-    }
-    if roll < dropped + faults.slow {
-        tokio::time::sleep(faults.slow_for).await;
+    if let Some(failure) = injected_fault(faults).await {
+        return failure;
     }
 
     let query = body
@@ -131,33 +95,15 @@ pub(super) async fn graphql(
 
     let mut state = state.lock().unwrap();
     let admin = &mut state.admin;
-    let now = Instant::now();
-    let (available, at) = admin
-        .buckets
-        .get(shop.as_str())
-        .copied()
-        .unwrap_or((config.bucket_size, now));
-    let restored = now.duration_since(at).as_secs_f64() * config.restore_rate * config.time_scale;
-    let available = (available + restored).min(config.bucket_size);
-    let throttle_status = |left: f64| {
-        json!({
-            "maximumAvailable": config.bucket_size,
-            "currentlyAvailable": left.floor(),
-            "restoreRate": config.restore_rate * config.time_scale,
-        })
+    let left = match meter(admin, config, shop.as_str(), cost) {
+        Ok(left) => left,
+        Err(available) => {
+            return HttpResponse::Ok().json(json!({
+                "errors": [{ "message": "Throttled", "extensions": { "code": "THROTTLED" } }],
+                "extensions": { "cost": { "requestedQueryCost": cost, "actualQueryCost": null, "throttleStatus": throttle_status(config, available) } }
+            }))
+        }
     };
-    if available < cost {
-        admin.buckets.insert(shop.to_string(), (available, now));
-        admin.throttled += 1;
-        return HttpResponse::Ok().json(json!({
-            "errors": [{ "message": "Throttled", "extensions": { "code": "THROTTLED" } }],
-            "extensions": { "cost": { "requestedQueryCost": cost, "actualQueryCost": null, "throttleStatus": throttle_status(available) } }
-        }));
-    }
-    let left = available - cost;
-    admin.buckets.insert(shop.to_string(), (left, now));
-    admin.served += 1;
-    admin.points += cost;
     let data = match run(admin, shop.as_str(), &name, &variables) {
         Ok(data) => data,
         Err(message) => {
@@ -166,8 +112,114 @@ pub(super) async fn graphql(
     };
     HttpResponse::Ok().json(json!({
         "data": data,
-        "extensions": { "cost": { "requestedQueryCost": cost, "actualQueryCost": cost, "throttleStatus": throttle_status(left) } }
+        "extensions": { "cost": { "requestedQueryCost": cost, "actualQueryCost": cost, "throttleStatus": throttle_status(config, left) } }
     }))
+}
+
+/// Why a request was refused before any work.
+enum Refusal {
+    UnknownShop,
+    BadToken,
+}
+
+impl Refusal {
+    fn answer(self) -> HttpResponse {
+        match self {
+            Refusal::UnknownShop => {
+                HttpResponse::BadRequest().json(json!({ "errors": "unknown shop" }))
+            }
+            Refusal::BadToken => refused(
+                "[API] Invalid API key or access token (unrecognized login or wrong password)",
+            ),
+        }
+    }
+}
+
+/// The request's shop, if its access token is live, with the faults to
+/// inject.
+fn authenticate(req: &HttpRequest, state: &Mutex<State>) -> Result<(String, Faults), Refusal> {
+    let header = |name: &str| {
+        req.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+    };
+    let Some(shop) = platform::shop_domain(header("X-Shopify-Shop-Domain")) else {
+        return Err(Refusal::UnknownShop);
+    };
+    let state = state.lock().unwrap();
+    if !state.is_valid_access_token(shop.as_str(), header("X-Shopify-Access-Token")) {
+        return Err(Refusal::BadToken);
+    }
+    Ok((shop, state.admin.faults))
+}
+
+/// One roll against the fault shares: the answer of a request made to fail
+/// (a 429, a 500, a dropped connection), or None for a request to serve,
+/// after a delay when it falls in the slow share.
+async fn injected_fault(faults: Faults) -> Option<HttpResponse> {
+    let roll: f64 = rand::thread_rng().gen();
+    if roll < faults.too_many_requests {
+        return Some(
+            HttpResponse::TooManyRequests()
+                .insert_header(("Retry-After", "0.2"))
+                .json(json!({ "errors": "Exceeded API rate limit" })),
+        );
+    }
+    if roll < faults.too_many_requests + faults.server_error {
+        return Some(
+            HttpResponse::InternalServerError()
+                .insert_header(("X-Request-Id", "sim-500"))
+                .json(json!({ "errors": "Internal error" })),
+        );
+    }
+    let dropped = faults.too_many_requests + faults.server_error + faults.dropped;
+    if roll < dropped {
+        // A body that fails at once: the server closes the connection
+        // without an answer.
+        let broken = futures_util::stream::once(async {
+            Err::<web::Bytes, _>(std::io::Error::new(
+                std::io::ErrorKind::ConnectionReset,
+                "dropped",
+            ))
+        });
+        return Some(HttpResponse::Ok().streaming(broken));
+    }
+    if roll < dropped + faults.slow {
+        tokio::time::sleep(faults.slow_for).await;
+    }
+    None
+}
+
+/// Charges `cost` to the shop's leaky bucket: the points left, or, when the
+/// bucket holds fewer than `cost`, the points it holds (nothing charged).
+fn meter(admin: &mut AdminState, config: &SimConfig, shop: &str, cost: f64) -> Result<f64, f64> {
+    let now = Instant::now();
+    let (available, at) = admin
+        .buckets
+        .get(shop)
+        .copied()
+        .unwrap_or((config.bucket_size, now));
+    let restored = now.duration_since(at).as_secs_f64() * config.restore_rate * config.time_scale;
+    let available = (available + restored).min(config.bucket_size);
+    if available < cost {
+        admin.buckets.insert(shop.to_owned(), (available, now));
+        admin.throttled += 1;
+        return Err(available);
+    }
+    let left = available - cost;
+    admin.buckets.insert(shop.to_owned(), (left, now));
+    admin.served += 1;
+    admin.points += cost;
+    Ok(left)
+}
+
+fn throttle_status(config: &SimConfig, left: f64) -> Value {
+    json!({
+        "maximumAvailable": config.bucket_size,
+        "currentlyAvailable": left.floor(),
+        "restoreRate": config.restore_rate * config.time_scale,
+    })
 }
 
 /// `("mutation", "TagsAdd")` from the document's first operation.
@@ -182,205 +234,242 @@ fn operation(query: &str) -> (String, String) {
     (kind, name)
 }
 
+/// The string at `v[k]`, empty when absent or not a string.
+fn text(v: &Value, k: &str) -> String {
+    v.get(k)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// Answers the operation `name` for `shop`: its `data`, or the message of a
+/// top-level error.
+fn run(admin: &mut AdminState, shop: &str, name: &str, vars: &Value) -> Result<Value, String> {
+    Ok(match name {
+        "TagsAdd" | "TagsRemove" => tags(admin, shop, name, vars)?,
+        "MetafieldsSet" => metafields_set(admin, shop, vars),
+        "DiscountCodeBasicCreate" | "DiscountCodeFreeShippingCreate" => {
+            discount_code_create(admin, shop, name, vars)
+        }
+        "DiscountAutomaticAppCreate" => discount_automatic_app_create(admin, shop, vars),
+        "DiscountByCode" => discount_by_code(admin, shop, vars),
+        "FlowTriggerReceive" => flow_trigger_receive(admin, shop, vars),
+        "StagedUploadsCreate" => staged_uploads_create(admin),
+        "BulkOperationRunMutation" => bulk_operation_run(admin, shop, vars)?,
+        "BulkOperationStatus" => bulk_operation_status(admin, vars),
+        "WebhookSubscriptionCreate" => webhook_subscription_create(admin, vars),
+        "Shop" => shop_details(shop),
+        other => return Err(format!("the stand-in does not serve {other}")),
+    })
+}
+
+// Tags and metafields.
+
 fn tag_error(message: &str) -> Value {
     json!([{ "field": ["tags"], "message": message }])
 }
 
-fn run(admin: &mut AdminState, shop: &str, name: &str, vars: &Value) -> Result<Value, String> {
-    let text = |v: &Value, k: &str| {
-        v.get(k)
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned()
+/// `TagsAdd` and `TagsRemove`.
+fn tags(admin: &mut AdminState, shop: &str, name: &str, vars: &Value) -> Result<Value, String> {
+    let id = text(vars, "id");
+    let tags: Vec<String> =
+        serde_json::from_value(vars["tags"].clone()).map_err(|e| e.to_string())?;
+    let field = if name == "TagsAdd" {
+        "tagsAdd"
+    } else {
+        "tagsRemove"
     };
-    Ok(match name {
-        "TagsAdd" | "TagsRemove" => {
-            let id = text(vars, "id");
-            let tags: Vec<String> =
-                serde_json::from_value(vars["tags"].clone()).map_err(|e| e.to_string())?;
-            let field = if name == "TagsAdd" {
-                "tagsAdd"
-            } else {
-                "tagsRemove"
-            };
-            if !id.starts_with("gid://shopify/Customer/") {
-                return Ok(
-                    json!({ field: { "node": null, "userErrors": [{ "field": ["id"], "message": "Invalid id" }] } }),
-                );
-            }
-            if tags.iter().any(|t| t.trim().is_empty() || t.len() > 255) {
-                return Ok(
-                    json!({ field: { "node": null, "userErrors": tag_error("Tags must be 1 to 255 characters") } }),
-                );
-            }
-            let entry = admin.tags.entry((shop.to_owned(), id.clone())).or_default();
-            for tag in tags {
-                if name == "TagsAdd" {
-                    entry.insert(tag);
-                } else {
-                    entry.remove(&tag);
-                }
-            }
-            json!({ field: { "node": { "id": id }, "userErrors": [] } })
+    if !id.starts_with("gid://shopify/Customer/") {
+        return Ok(
+            json!({ field: { "node": null, "userErrors": [{ "field": ["id"], "message": "Invalid id" }] } }),
+        );
+    }
+    if tags.iter().any(|t| t.trim().is_empty() || t.len() > 255) {
+        return Ok(
+            json!({ field: { "node": null, "userErrors": tag_error("Tags must be 1 to 255 characters") } }),
+        );
+    }
+    let entry = admin.tags.entry((shop.to_owned(), id.clone())).or_default();
+    for tag in tags {
+        if name == "TagsAdd" {
+            entry.insert(tag);
+        } else {
+            entry.remove(&tag);
         }
-        "MetafieldsSet" => {
-            let list = vars["metafields"].as_array().cloned().unwrap_or_default();
-            if list.len() > 25 {
-                return Ok(
-                    json!({ "metafieldsSet": { "metafields": [], "userErrors": [{ "field": ["metafields"], "message": "Exceeded the maximum metafields input limit of 25.", "code": "LESS_THAN_OR_EQUAL_TO" }] } }),
-                );
-            }
-            let mut written = Vec::new();
-            for m in list {
-                let key = (
-                    shop.to_owned(),
-                    text(&m, "ownerId"),
-                    text(&m, "namespace"),
-                    text(&m, "key"),
-                );
-                admin.metafields.insert(key.clone(), text(&m, "value"));
-                let id = admin.id("Metafield");
-                written.push(json!({ "id": id, "namespace": key.2, "key": key.3 }));
-            }
-            json!({ "metafieldsSet": { "metafields": written, "userErrors": [] } })
-        }
-        "DiscountCodeBasicCreate" | "DiscountCodeFreeShippingCreate" => {
-            let field = if name == "DiscountCodeBasicCreate" {
-                ("discountCodeBasicCreate", "basicCodeDiscount")
-            } else {
-                ("discountCodeFreeShippingCreate", "freeShippingCodeDiscount")
-            };
-            let code = text(&vars["discount"], "code");
-            let amount = vars
-                .pointer("/discount/customerGets/value/discountAmount/amount")
-                .and_then(Value::as_str);
-            if amount.is_some_and(|a| a.parse::<f64>().map_or(true, |a| a <= 0.0)) {
-                return Ok(
-                    json!({ field.0: { "codeDiscountNode": null, "userErrors": [{
-                    "field": [field.1, "customerGets", "value", "discountAmount", "amount"],
-                    "message": "Value must be greater than 0", "code": "GREATER_THAN"
-                }] } }),
-                );
-            }
-            let key = (shop.to_owned(), code.to_uppercase());
-            if code.is_empty() || admin.discounts.contains_key(&key) {
-                return Ok(
-                    json!({ field.0: { "codeDiscountNode": null, "userErrors": [{
-                    "field": [field.1, "code"], "message": "Code must be unique. Please try a different code.", "code": "TAKEN"
-                }] } }),
-                );
-            }
-            let id = admin.id("DiscountCodeNode");
-            let mut stored = vars["discount"].clone();
-            stored["id"] = json!(id);
-            admin.discounts.insert(key, stored);
-            json!({ field.0: { "codeDiscountNode": { "id": id }, "userErrors": [] } })
-        }
-        "DiscountAutomaticAppCreate" => {
-            let input = vars["discount"].clone();
-            if text(&input, "functionHandle").is_empty() || text(&input, "title").is_empty() {
-                return Ok(
-                    json!({ "discountAutomaticAppCreate": { "automaticAppDiscount": null, "userErrors": [{
-                    "field": ["automaticAppDiscount", "functionHandle"], "message": "Function not found.", "code": "INVALID"
-                }] } }),
-                );
-            }
-            let id = admin.id("DiscountAutomaticNode");
-            for m in input["metafields"].as_array().cloned().unwrap_or_default() {
-                let key = (
-                    shop.to_owned(),
-                    id.clone(),
-                    text(&m, "namespace"),
-                    text(&m, "key"),
-                );
-                admin.metafields.insert(key, text(&m, "value"));
-            }
-            admin
-                .automatic_discounts
-                .insert((shop.to_owned(), id.clone()), input);
-            json!({ "discountAutomaticAppCreate": { "automaticAppDiscount": { "discountId": id }, "userErrors": [] } })
-        }
-        "FlowTriggerReceive" => {
-            let handle = text(vars, "handle");
-            let payload = vars["payload"].clone();
-            // Flow refuses a handle the app has not deployed and a payload
-            // that is not an object of the trigger's fields.
-            if handle.is_empty() || !payload.is_object() {
-                return Ok(json!({ "flowTriggerReceive": { "userErrors": [{
-                    "field": ["handle"], "message": "Invalid handle or payload"
-                }] } }));
-            }
-            admin.flow_triggers.push((shop.to_owned(), handle, payload));
-            json!({ "flowTriggerReceive": { "userErrors": [] } })
-        }
-        "DiscountByCode" => {
-            let key = (shop.to_owned(), text(vars, "code").to_uppercase());
-            match admin.discounts.get(&key) {
-                None => json!({ "codeDiscountNodeByCode": null }),
-                Some(d) => json!({ "codeDiscountNodeByCode": {
-                    "id": d["id"],
-                    "codeDiscount": { "__typename": "DiscountCodeBasic", "title": d["title"], "status": "ACTIVE",
-                                      "usageLimit": d["usageLimit"], "endsAt": d["endsAt"] }
-                } }),
-            }
-        }
-        "StagedUploadsCreate" => {
-            let id = admin.id("StagedUpload");
-            let number = id.rsplit('/').next().unwrap_or_default().to_owned();
-            let key = format!("tmp/{number}/bulk.jsonl");
-            json!({ "stagedUploadsCreate": { "stagedTargets": [{
-                "url": format!("{}/staged-uploads/{number}", admin.origin),
-                "resourceUrl": null,
-                "parameters": [{ "name": "key", "value": key }, { "name": "Content-Type", "value": "text/jsonl" }]
-            }], "userErrors": [] } })
-        }
-        "BulkOperationRunMutation" => {
-            let path = text(vars, "stagedUploadPath");
-            let Some(file) = admin.staged.remove(&path) else {
-                return Ok(
-                    json!({ "bulkOperationRunMutation": { "bulkOperation": null, "userErrors": [{
-                    "field": ["stagedUploadPath"], "message": "No staged upload at this path", "code": "NO_SUCH_FILE" }] } }),
-                );
-            };
-            let (_, inner) = operation(&text(vars, "mutation"));
-            let mut count = 0;
-            // Bulk operations run outside the per-call rate limit.
-            for line in String::from_utf8_lossy(&file)
-                .lines()
-                .filter(|l| !l.trim().is_empty())
-            {
-                let variables: Value = serde_json::from_str(line).map_err(|e| e.to_string())?;
-                run(admin, shop, &inner, &variables)?;
-                count += 1;
-            }
-            let id = admin.id("BulkOperation");
-            admin
-                .bulk_operations
-                .insert(id.clone(), ("COMPLETED".into(), count));
-            json!({ "bulkOperationRunMutation": { "bulkOperation": { "id": id, "status": "CREATED" }, "userErrors": [] } })
-        }
-        "BulkOperationStatus" => {
-            let id = text(vars, "id");
-            match admin.bulk_operations.get(&id) {
-                None => json!({ "node": null }),
-                Some((status, count)) => json!({ "node": {
-                    "id": id, "status": status, "errorCode": null, "objectCount": count.to_string(),
-                    "url": null, "completedAt": "2026-11-24T00:00:00Z"
-                } }),
-            }
-        }
-        "WebhookSubscriptionCreate" => {
-            let id = admin.id("WebhookSubscription");
-            json!({ "webhookSubscriptionCreate": {
-                "webhookSubscription": { "id": id, "topic": vars["topic"] }, "userErrors": []
-            } })
-        }
-        "Shop" => json!({ "shop": {
-            "name": shop.trim_end_matches(".myshopify.com"), "currencyCode": "USD", "ianaTimezone": "America/New_York",
-            "plan": { "shopifyPlus": false, "partnerDevelopment": false }
+    }
+    Ok(json!({ field: { "node": { "id": id }, "userErrors": [] } }))
+}
+
+fn metafields_set(admin: &mut AdminState, shop: &str, vars: &Value) -> Value {
+    let list = vars["metafields"].as_array().cloned().unwrap_or_default();
+    if list.len() > 25 {
+        return json!({ "metafieldsSet": { "metafields": [], "userErrors": [{ "field": ["metafields"], "message": "Exceeded the maximum metafields input limit of 25.", "code": "LESS_THAN_OR_EQUAL_TO" }] } });
+    }
+    let mut written = Vec::new();
+    for m in list {
+        let key = (
+            shop.to_owned(),
+            text(&m, "ownerId"),
+            text(&m, "namespace"),
+            text(&m, "key"),
+        );
+        admin.metafields.insert(key.clone(), text(&m, "value"));
+        let id = admin.id("Metafield");
+        written.push(json!({ "id": id, "namespace": key.2, "key": key.3 }));
+    }
+    json!({ "metafieldsSet": { "metafields": written, "userErrors": [] } })
+}
+
+// Discounts.
+
+/// `DiscountCodeBasicCreate` and `DiscountCodeFreeShippingCreate`.
+fn discount_code_create(admin: &mut AdminState, shop: &str, name: &str, vars: &Value) -> Value {
+    let field = if name == "DiscountCodeBasicCreate" {
+        ("discountCodeBasicCreate", "basicCodeDiscount")
+    } else {
+        ("discountCodeFreeShippingCreate", "freeShippingCodeDiscount")
+    };
+    let code = text(&vars["discount"], "code");
+    let amount = vars
+        .pointer("/discount/customerGets/value/discountAmount/amount")
+        .and_then(Value::as_str);
+    if amount.is_some_and(|a| a.parse::<f64>().map_or(true, |a| a <= 0.0)) {
+        return json!({ field.0: { "codeDiscountNode": null, "userErrors": [{
+            "field": [field.1, "customerGets", "value", "discountAmount", "amount"],
+            "message": "Value must be greater than 0", "code": "GREATER_THAN"
+        }] } });
+    }
+    let key = (shop.to_owned(), code.to_uppercase());
+    if code.is_empty() || admin.discounts.contains_key(&key) {
+        return json!({ field.0: { "codeDiscountNode": null, "userErrors": [{
+            "field": [field.1, "code"], "message": "Code must be unique. Please try a different code.", "code": "TAKEN"
+        }] } });
+    }
+    let id = admin.id("DiscountCodeNode");
+    let mut stored = vars["discount"].clone();
+    stored["id"] = json!(id);
+    admin.discounts.insert(key, stored);
+    json!({ field.0: { "codeDiscountNode": { "id": id }, "userErrors": [] } })
+}
+
+fn discount_automatic_app_create(admin: &mut AdminState, shop: &str, vars: &Value) -> Value {
+    let input = vars["discount"].clone();
+    if text(&input, "functionHandle").is_empty() || text(&input, "title").is_empty() {
+        return json!({ "discountAutomaticAppCreate": { "automaticAppDiscount": null, "userErrors": [{
+            "field": ["automaticAppDiscount", "functionHandle"], "message": "Function not found.", "code": "INVALID"
+        }] } });
+    }
+    let id = admin.id("DiscountAutomaticNode");
+    for m in input["metafields"].as_array().cloned().unwrap_or_default() {
+        let key = (
+            shop.to_owned(),
+            id.clone(),
+            text(&m, "namespace"),
+            text(&m, "key"),
+        );
+        admin.metafields.insert(key, text(&m, "value"));
+    }
+    admin
+        .automatic_discounts
+        .insert((shop.to_owned(), id.clone()), input);
+    json!({ "discountAutomaticAppCreate": { "automaticAppDiscount": { "discountId": id }, "userErrors": [] } })
+}
+
+fn discount_by_code(admin: &AdminState, shop: &str, vars: &Value) -> Value {
+    let key = (shop.to_owned(), text(vars, "code").to_uppercase());
+    match admin.discounts.get(&key) {
+        None => json!({ "codeDiscountNodeByCode": null }),
+        Some(d) => json!({ "codeDiscountNodeByCode": {
+            "id": d["id"],
+            "codeDiscount": { "__typename": "DiscountCodeBasic", "title": d["title"], "status": "ACTIVE",
+                              "usageLimit": d["usageLimit"], "endsAt": d["endsAt"] }
         } }),
-        other => return Err(format!("the stand-in does not serve {other}")),
-    })
+    }
+}
+
+// Flow.
+
+fn flow_trigger_receive(admin: &mut AdminState, shop: &str, vars: &Value) -> Value {
+    let handle = text(vars, "handle");
+    let payload = vars["payload"].clone();
+    // Flow refuses a handle the app has not deployed and a payload
+    // that is not an object of the trigger's fields.
+    if handle.is_empty() || !payload.is_object() {
+        return json!({ "flowTriggerReceive": { "userErrors": [{
+            "field": ["handle"], "message": "Invalid handle or payload"
+        }] } });
+    }
+    admin.flow_triggers.push((shop.to_owned(), handle, payload));
+    json!({ "flowTriggerReceive": { "userErrors": [] } })
+}
+
+// Staged uploads and bulk operations.
+
+fn staged_uploads_create(admin: &mut AdminState) -> Value {
+    let id = admin.id("StagedUpload");
+    let number = id.rsplit('/').next().unwrap_or_default().to_owned();
+    let key = format!("tmp/{number}/bulk.jsonl");
+    json!({ "stagedUploadsCreate": { "stagedTargets": [{
+        "url": format!("{}/staged-uploads/{number}", admin.origin),
+        "resourceUrl": null,
+        "parameters": [{ "name": "key", "value": key }, { "name": "Content-Type", "value": "text/jsonl" }]
+    }], "userErrors": [] } })
+}
+
+/// Runs the inner mutation once per line of the staged upload, at once.
+fn bulk_operation_run(admin: &mut AdminState, shop: &str, vars: &Value) -> Result<Value, String> {
+    let path = text(vars, "stagedUploadPath");
+    let Some(file) = admin.staged.remove(&path) else {
+        return Ok(
+            json!({ "bulkOperationRunMutation": { "bulkOperation": null, "userErrors": [{
+            "field": ["stagedUploadPath"], "message": "No staged upload at this path", "code": "NO_SUCH_FILE" }] } }),
+        );
+    };
+    let (_, inner) = operation(&text(vars, "mutation"));
+    let mut count = 0;
+    // Bulk operations run outside the per-call rate limit.
+    for line in String::from_utf8_lossy(&file)
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+    {
+        let variables: Value = serde_json::from_str(line).map_err(|e| e.to_string())?;
+        run(admin, shop, &inner, &variables)?;
+        count += 1;
+    }
+    let id = admin.id("BulkOperation");
+    admin
+        .bulk_operations
+        .insert(id.clone(), ("COMPLETED".into(), count));
+    Ok(
+        json!({ "bulkOperationRunMutation": { "bulkOperation": { "id": id, "status": "CREATED" }, "userErrors": [] } }),
+    )
+}
+
+fn bulk_operation_status(admin: &AdminState, vars: &Value) -> Value {
+    let id = text(vars, "id");
+    match admin.bulk_operations.get(&id) {
+        None => json!({ "node": null }),
+        Some((status, count)) => json!({ "node": {
+            "id": id, "status": status, "errorCode": null, "objectCount": count.to_string(),
+            "url": null, "completedAt": "2026-11-24T00:00:00Z"
+        } }),
+    }
+}
+
+// Webhook subscriptions and the shop.
+
+fn webhook_subscription_create(admin: &mut AdminState, vars: &Value) -> Value {
+    let id = admin.id("WebhookSubscription");
+    json!({ "webhookSubscriptionCreate": {
+        "webhookSubscription": { "id": id, "topic": vars["topic"] }, "userErrors": []
+    } })
+}
+
+fn shop_details(shop: &str) -> Value {
+    json!({ "shop": {
+        "name": shop.trim_end_matches(".myshopify.com"), "currencyCode": "USD", "ianaTimezone": "America/New_York",
+        "plan": { "shopifyPlus": false, "partnerDevelopment": false }
+    } })
 }
 
 /// Receives a staged upload (multipart form, the file in the `file` part).

@@ -431,40 +431,153 @@ pub struct Inputs<'a> {
 /// a whole number of days before it.
 pub fn build(input: &Inputs<'_>) -> Dashboard {
     let window = input.window;
-    let daily = input.daily;
-    let offset = (window.from - daily.from).div_euclid(DAY_MS);
-    let days = window.key.days();
-    // The window's day of a daily aggregate, if inside the window.
-    let day_of = |d: i64| Some(d - offset).filter(|d| (0..days).contains(d));
-    let starts = window.bucket_starts();
-    let mut trend: Vec<TrendPoint> = starts
-        .iter()
-        .map(|s| TrendPoint {
-            start: rfc3339(*s),
-            ..TrendPoint::default()
-        })
-        .collect();
-    let bucket = |d: i64| bucket_index(&starts, window.from + d * DAY_MS);
+    let days = WindowDays::new(window, input.daily.from);
+    let mut trend = days.empty_trend();
+    let orders = sum_orders(input.daily, &days, &mut trend);
+    let points = sum_points(input.daily, &days, &mut trend);
+    let members = count_members(input.daily, &days, &mut trend);
+    let referrals = sum_referrals(input.daily, &days);
+    let c = input.customers;
+    let totals = input.totals;
+    let exponent = money::exponent(input.currency);
+    let point_value = best_point_value(input.settings, exponent);
+    Dashboard {
+        period: PeriodOut::of(window),
+        currency: input.currency.to_owned(),
+        computed_at: rfc3339(window.to),
+        members,
+        points: points.with_outstanding(totals.outstanding, point_value),
+        redemption_rate: Rate::new(points.redeemed, points.issued),
+        repeat_purchase_rate: Rate::new(c.repeat, c.ordered),
+        retention_rate: Rate::new(c.retained, c.previous),
+        clv: clv(&ClvInputs::of(window.key.days(), &c, totals)),
+        revenue: orders.split(),
+        tiers: tier_counts(input.settings, exponent, &totals.tiers),
+        referrals,
+        trend,
+    }
+}
 
+/// Where the daily aggregates fall in a window: the window's day of an
+/// aggregate's day, and the trend bucket holding it.
+struct WindowDays {
+    from: i64,
+    /// Days from the start of the aggregates to the start of the window.
+    offset: i64,
+    days: i64,
+    starts: Vec<i64>,
+}
+
+impl WindowDays {
+    fn new(window: Window, daily_from: i64) -> Self {
+        Self {
+            from: window.from,
+            offset: (window.from - daily_from).div_euclid(DAY_MS),
+            days: window.key.days(),
+            starts: window.bucket_starts(),
+        }
+    }
+
+    /// The window's day of a daily aggregate, if inside the window.
+    fn day_of(&self, d: i64) -> Option<i64> {
+        Some(d - self.offset).filter(|d| (0..self.days).contains(d))
+    }
+
+    /// The trend bucket of the window's day `d`.
+    fn bucket(&self, d: i64) -> Option<usize> {
+        bucket_index(&self.starts, self.from + d * DAY_MS)
+    }
+
+    /// One zeroed trend point per bucket.
+    fn empty_trend(&self) -> Vec<TrendPoint> {
+        self.starts
+            .iter()
+            .map(|s| TrendPoint {
+                start: rfc3339(*s),
+                ..TrendPoint::default()
+            })
+            .collect()
+    }
+}
+
+impl PeriodOut {
+    fn of(window: Window) -> Self {
+        Self {
+            key: window.key.as_str(),
+            from: rfc3339(window.from),
+            to: rfc3339(window.to),
+            bucket: window.key.bucket(),
+        }
+    }
+}
+
+/// Orders and revenue of the window, all and members'.
+struct OrderSums {
+    orders: i64,
+    revenue: i64,
+    member_orders: i64,
+    member_revenue: i64,
+}
+
+impl OrderSums {
+    fn split(&self) -> RevenueSplit {
+        RevenueSplit {
+            members: Revenue::new(self.member_orders, self.member_revenue),
+            non_members: Revenue::new(
+                self.orders - self.member_orders,
+                self.revenue - self.member_revenue,
+            ),
+        }
+    }
+}
+
+fn sum_orders(daily: &Daily, days: &WindowDays, trend: &mut [TrendPoint]) -> OrderSums {
     let (mut orders, mut revenue, mut member_orders, mut member_revenue) = (0, 0, 0, 0);
     for (d, day) in &daily.orders {
-        let Some(d) = day_of(*d) else { continue };
+        let Some(d) = days.day_of(*d) else { continue };
         orders += day.orders;
         revenue += day.revenue_minor;
         member_orders += day.member_orders;
         member_revenue += day.member_revenue_minor;
-        if let Some(point) = bucket(d).map(|i| &mut trend[i]) {
+        if let Some(point) = days.bucket(d).map(|i| &mut trend[i]) {
             point.orders += day.orders;
             point.revenue_minor += day.revenue_minor;
             point.member_revenue_minor += day.member_revenue_minor;
         }
     }
+    OrderSums {
+        orders,
+        revenue,
+        member_orders,
+        member_revenue,
+    }
+}
 
+/// Points moved in the window, each flow counted positive.
+struct PointSums {
+    issued: i64,
+    redeemed: i64,
+    expired: i64,
+}
+
+impl PointSums {
+    fn with_outstanding(&self, outstanding: i64, point_value: Option<(i64, i64)>) -> Points {
+        Points {
+            issued: self.issued,
+            redeemed: self.redeemed,
+            expired: self.expired,
+            outstanding,
+            liability_minor: liability_minor(outstanding, point_value),
+        }
+    }
+}
+
+fn sum_points(daily: &Daily, days: &WindowDays, trend: &mut [TrendPoint]) -> PointSums {
     let (mut issued, mut redeemed, mut expired) = (0, 0, 0);
     for (d, kinds) in &daily.points {
-        let Some(d) = day_of(*d) else { continue };
+        let Some(d) = days.day_of(*d) else { continue };
         for (kind, points) in kinds {
-            let point = bucket(d).map(|i| &mut trend[i]);
+            let point = days.bucket(d).map(|i| &mut trend[i]);
             match points_flow(kind) {
                 PointsFlow::Issued => {
                     issued += points;
@@ -482,58 +595,51 @@ pub fn build(input: &Inputs<'_>) -> Dashboard {
             }
         }
     }
+    PointSums {
+        issued,
+        redeemed,
+        expired,
+    }
+}
 
-    let mut members_total = daily.members_before;
-    let mut new_members = 0;
+/// Members up to the end of the window, and those new in it.
+fn count_members(daily: &Daily, days: &WindowDays, trend: &mut [TrendPoint]) -> Members {
+    let mut total = daily.members_before;
+    let mut new_in_period = 0;
     for (d, n) in &daily.new_members {
-        members_total += n;
-        if let Some(d) = day_of(*d) {
-            new_members += n;
-            if let Some(p) = bucket(d).map(|i| &mut trend[i]) {
+        total += n;
+        if let Some(d) = days.day_of(*d) {
+            new_in_period += n;
+            if let Some(p) = days.bucket(d).map(|i| &mut trend[i]) {
                 p.new_members += n;
             }
         }
     }
+    Members {
+        total,
+        new_in_period,
+    }
+}
 
-    let (mut referrals, mut referral_revenue) = (0, 0);
+fn sum_referrals(daily: &Daily, days: &WindowDays) -> Referrals {
+    let (mut completed, mut revenue_minor) = (0, 0);
     for (d, day) in &daily.referrals {
-        if day_of(*d).is_some() {
-            referrals += day.completed;
-            referral_revenue += day.revenue_minor;
+        if days.day_of(*d).is_some() {
+            completed += day.completed;
+            revenue_minor += day.revenue_minor;
         }
     }
+    Referrals {
+        completed,
+        revenue_minor,
+    }
+}
 
-    let c = input.customers;
-    let totals = input.totals;
-    let exponent = money::exponent(input.currency);
-    Dashboard {
-        period: PeriodOut {
-            key: window.key.as_str(),
-            from: rfc3339(window.from),
-            to: rfc3339(window.to),
-            bucket: window.key.bucket(),
-        },
-        currency: input.currency.to_owned(),
-        computed_at: rfc3339(window.to),
-        members: Members {
-            total: members_total,
-            new_in_period: new_members,
-        },
-        points: Points {
-            issued,
-            redeemed,
-            expired,
-            outstanding: totals.outstanding,
-            liability_minor: liability_minor(
-                totals.outstanding,
-                best_point_value(input.settings, exponent),
-            ),
-        },
-        redemption_rate: Rate::new(redeemed, issued),
-        repeat_purchase_rate: Rate::new(c.repeat, c.ordered),
-        retention_rate: Rate::new(c.retained, c.previous),
-        clv: clv(&ClvInputs {
-            period_days: days,
+impl ClvInputs {
+    /// The inputs of a period of `period_days` from the store's counts.
+    fn of(period_days: i64, c: &CustomerCounts, totals: &ShopTotals) -> Self {
+        Self {
+            period_days,
             orders: c.orders,
             revenue_minor: c.revenue_minor,
             customers: c.ordered,
@@ -541,17 +647,7 @@ pub fn build(input: &Inputs<'_>) -> Dashboard {
             retained_customers: c.retained,
             lifetime_customers: totals.lifetime_customers,
             lifetime_revenue_minor: totals.lifetime_revenue_minor,
-        }),
-        revenue: RevenueSplit {
-            members: Revenue::new(member_orders, member_revenue),
-            non_members: Revenue::new(orders - member_orders, revenue - member_revenue),
-        },
-        tiers: tier_counts(input.settings, exponent, &totals.tiers),
-        referrals: Referrals {
-            completed: referrals,
-            revenue_minor: referral_revenue,
-        },
-        trend,
+        }
     }
 }
 
