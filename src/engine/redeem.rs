@@ -92,7 +92,6 @@ pub async fn redeem(
     request: &RedeemRequest<'_>,
     now: EpochMs,
 ) -> Result<Redeemed, RedeemError> {
-    let (shop_id, customer_id) = (shop.get(), customer.get());
     let RedeemRequest {
         reward_id,
         idempotency_key,
@@ -101,27 +100,22 @@ pub async fn redeem(
     if let Some(done) = redemptions::find_by_key(conn, shop, customer, idempotency_key).await? {
         return replay(done, reward_id);
     }
-    let program = program::get_program(conn, shop_id).await?;
+    let program = program::get_program(conn, shop.get()).await?;
     let reward: Reward = program
         .settings
         .reward(reward_id)
         .cloned()
         .ok_or_else(|| RedeemError::UnknownReward(reward_id.to_owned()))?;
-    let code = codes::discount_code("ADV");
-    let expires_at = now.get() + i64::from(reward.valid_days) * DAY_MS;
-    let new = NewRedemption {
-        shop_id: shop,
-        customer_id: customer,
-        idempotency_key,
-        reward_id: &reward.id,
-        reward_name: &reward.name,
-        points: reward.points_cost,
-        code: &code,
-        channel: who.channel,
-        actor: who.actor,
-        expires_at: EpochMs(expires_at),
+    let draft = Draft {
+        shop,
+        customer,
+        who,
+        program,
+        code: codes::discount_code("ADV"),
+        expires_at: now.get() + i64::from(reward.valid_days) * DAY_MS,
+        reward,
     };
-    let Some(id) = redemptions::insert(conn, &new, now).await? else {
+    let Some(id) = draft.insert(conn, idempotency_key, now).await? else {
         // A concurrent request with the same key won; its row is committed
         // (PostgreSQL waited for it) and is the answer.
         let done = redemptions::find_by_key(conn, shop, customer, idempotency_key)
@@ -129,92 +123,179 @@ pub async fn redeem(
             .ok_or(sqlx::Error::RowNotFound)?;
         return replay(done, reward_id);
     };
-    // Settings keep costs within `MAX_SETTING`; a cost beyond the stored
-    // range is refused, never negated into a wrapped figure.
-    let cost = Points::new(reward.points_cost)
-        .map_err(|e| RedeemError::Db(sqlx::Error::Encode(Box::new(e))))?;
     let source_key = format!("redemption:{id}");
-    let reason = format!("Redeemed {} for {} points", reward.name, reward.points_cost);
-    let entry = NewEntry {
-        actor: who.actor,
-        settings_version: Some(program.version),
-        ..NewEntry::new(
-            shop_id,
-            customer_id,
-            cost.negated().get(),
-            ledger::kind::REDEEM,
-            &reason,
-            &source_key,
-        )
-    };
-    // The source key is new (this redemption's id): a spend either takes
-    // the points or finds too few.
-    if ledger::spend(conn, &entry, now.get()).await? != ledger::Spent::Taken {
-        return Err(RedeemError::NotEnoughPoints {
-            cost: reward.points_cost,
-            balance: customers::balance(conn, shop_id, customer_id).await?,
-        });
-    }
-    let effect = Effect::CreateDiscountCode {
-        code: code.clone(),
-        title: format!("{} (loyalty reward)", reward.name),
-        customer_gid: Some(customer_gid(customer_id)),
-        value: discount_value(&reward.value),
-        minimum_subtotal: reward.minimum_order.as_deref().and_then(|m| {
-            let exp = money::exponent(&program.currency);
-            money::parse_minor(m, exp)
-                .filter(|v| *v > 0)
-                .map(|v| money::format_minor(v, exp))
-        }),
-        ends_at: Some(rfc3339(expires_at)),
-        refund: Some(Refund {
-            customer_id,
-            points: reward.points_cost,
-            source_key: format!("{source_key}:refund"),
-        }),
-    };
-    // The code first, then the Flow trigger that may email it.
-    let ordering = format!("{source_key}:code");
-    enqueue(conn, shop_id, &effect, &source_key, Some(&ordering)).await?;
-    let trigger = FlowTrigger::RewardRedeemed.effect(
-        customer_id,
-        serde_json::Map::from_iter([
-            ("Reward".to_owned(), serde_json::json!(reward.name)),
-            (
-                "Points spent".to_owned(),
-                serde_json::json!(reward.points_cost),
-            ),
-            ("Discount code".to_owned(), serde_json::json!(code)),
-            (
-                "Expires at".to_owned(),
-                serde_json::json!(rfc3339(expires_at)),
-            ),
-        ]),
-    );
-    enqueue(
-        conn,
-        shop_id,
-        &trigger,
-        &format!("{source_key}:flow"),
-        Some(&ordering),
-    )
-    .await?;
-    Ok(Redeemed {
-        redemption: Redemption {
-            id,
-            customer_id,
-            reward_id: reward.id,
-            reward_name: reward.name,
-            points: reward.points_cost,
-            code,
-            channel: who.channel.to_owned(),
-            created_at: now.get(),
-            expires_at,
-        },
-        replayed: false,
-    })
+    draft.take_points(conn, &source_key, now).await?;
+    draft.enqueue_code(conn, &source_key).await?;
+    draft.enqueue_flow(conn, &source_key).await?;
+    Ok(draft.redeemed(id, now))
 }
 
+/// A redemption being made: the reward asked for, its new code and when
+/// the code ends. The steps of [`redeem`] share it.
+struct Draft<'a> {
+    shop: ShopId,
+    customer: CustomerId,
+    who: Requester<'a>,
+    program: program::Program,
+    reward: Reward,
+    code: String,
+    /// Epoch milliseconds.
+    expires_at: i64,
+}
+
+impl Draft<'_> {
+    /// Inserts the redemption row under the idempotency key: its id, or
+    /// `None` when a row with that key already exists.
+    async fn insert(
+        &self,
+        conn: &mut AnyConnection,
+        idempotency_key: &str,
+        now: EpochMs,
+    ) -> Result<Option<i64>, sqlx::Error> {
+        let new = NewRedemption {
+            shop_id: self.shop,
+            customer_id: self.customer,
+            idempotency_key,
+            reward_id: &self.reward.id,
+            reward_name: &self.reward.name,
+            points: self.reward.points_cost,
+            code: &self.code,
+            channel: self.who.channel,
+            actor: self.who.actor,
+            expires_at: EpochMs(self.expires_at),
+        };
+        redemptions::insert(conn, &new, now).await
+    }
+
+    /// Takes the reward's cost from the balance, or refuses with
+    /// [`RedeemError::NotEnoughPoints`] when the balance does not cover it.
+    async fn take_points(
+        &self,
+        conn: &mut AnyConnection,
+        source_key: &str,
+        now: EpochMs,
+    ) -> Result<(), RedeemError> {
+        let (shop_id, customer_id) = (self.shop.get(), self.customer.get());
+        let reward = &self.reward;
+        // Settings keep costs within `MAX_SETTING`; a cost beyond the stored
+        // range is refused, never negated into a wrapped figure.
+        let cost = Points::new(reward.points_cost)
+            .map_err(|e| RedeemError::Db(sqlx::Error::Encode(Box::new(e))))?;
+        let reason = format!("Redeemed {} for {} points", reward.name, reward.points_cost);
+        let entry = NewEntry {
+            actor: self.who.actor,
+            settings_version: Some(self.program.version),
+            ..NewEntry::new(
+                shop_id,
+                customer_id,
+                cost.negated().get(),
+                ledger::kind::REDEEM,
+                &reason,
+                source_key,
+            )
+        };
+        // The source key is new (this redemption's id): a spend either takes
+        // the points or finds too few.
+        if ledger::spend(conn, &entry, now.get()).await? != ledger::Spent::Taken {
+            return Err(RedeemError::NotEnoughPoints {
+                cost: reward.points_cost,
+                balance: customers::balance(conn, shop_id, customer_id).await?,
+            });
+        }
+        Ok(())
+    }
+
+    /// The ordering key of the code and the Flow trigger that may email
+    /// it: the code first.
+    fn ordering(source_key: &str) -> String {
+        format!("{source_key}:code")
+    }
+
+    /// Enqueues the customer's single-use discount code, with the refund
+    /// the outbox makes if Shopify refuses it for good.
+    async fn enqueue_code(
+        &self,
+        conn: &mut AnyConnection,
+        source_key: &str,
+    ) -> Result<(), sqlx::Error> {
+        let (reward, customer_id) = (&self.reward, self.customer.get());
+        let effect = Effect::CreateDiscountCode {
+            code: self.code.clone(),
+            title: format!("{} (loyalty reward)", reward.name),
+            customer_gid: Some(customer_gid(customer_id)),
+            value: discount_value(&reward.value),
+            minimum_subtotal: reward.minimum_order.as_deref().and_then(|m| {
+                let exp = money::exponent(&self.program.currency);
+                money::parse_minor(m, exp)
+                    .filter(|v| *v > 0)
+                    .map(|v| money::format_minor(v, exp))
+            }),
+            ends_at: Some(rfc3339(self.expires_at)),
+            refund: Some(Refund {
+                customer_id,
+                points: reward.points_cost,
+                source_key: format!("{source_key}:refund"),
+            }),
+        };
+        let ordering = Self::ordering(source_key);
+        enqueue(conn, self.shop.get(), &effect, source_key, Some(&ordering)).await?;
+        Ok(())
+    }
+
+    /// Enqueues the reward-redeemed Flow trigger, after the code.
+    async fn enqueue_flow(
+        &self,
+        conn: &mut AnyConnection,
+        source_key: &str,
+    ) -> Result<(), sqlx::Error> {
+        let reward = &self.reward;
+        let trigger = FlowTrigger::RewardRedeemed.effect(
+            self.customer.get(),
+            serde_json::Map::from_iter([
+                ("Reward".to_owned(), serde_json::json!(reward.name)),
+                (
+                    "Points spent".to_owned(),
+                    serde_json::json!(reward.points_cost),
+                ),
+                ("Discount code".to_owned(), serde_json::json!(self.code)),
+                (
+                    "Expires at".to_owned(),
+                    serde_json::json!(rfc3339(self.expires_at)),
+                ),
+            ]),
+        );
+        enqueue(
+            conn,
+            self.shop.get(),
+            &trigger,
+            &format!("{source_key}:flow"),
+            Some(&Self::ordering(source_key)),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// The answer for the redemption made under `id`.
+    fn redeemed(self, id: i64, now: EpochMs) -> Redeemed {
+        Redeemed {
+            redemption: Redemption {
+                id,
+                customer_id: self.customer.get(),
+                reward_id: self.reward.id,
+                reward_name: self.reward.name,
+                points: self.reward.points_cost,
+                code: self.code,
+                channel: self.who.channel.to_owned(),
+                created_at: now.get(),
+                expires_at: self.expires_at,
+            },
+            replayed: false,
+        }
+    }
+}
+
+/// The answer for an earlier redemption under the same key: refused when
+/// it was for another reward.
 fn replay(done: Redemption, reward_id: &str) -> Result<Redeemed, RedeemError> {
     if done.reward_id != reward_id {
         return Err(RedeemError::KeyReused);

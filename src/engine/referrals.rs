@@ -204,86 +204,163 @@ pub async fn on_order(
     state: &OrderState,
     now: EpochMs,
 ) -> Result<(), sqlx::Error> {
-    let shop_id = shop.get();
+    let order = FriendOrder {
+        program,
+        shop,
+        row,
+        state,
+        now,
+    };
     if let Some(referral) = referrals::find_by_order(conn, shop, OrderId(row.order_id)).await? {
-        if state.cancelled || !state.refunds.is_empty() {
+        return order.void_if_undone(conn, &referral).await;
+    }
+    let rules = &program.settings.referrals;
+    if !rules.enabled || !state.paid || !state.known || row.discount_codes.is_none() {
+        return Ok(());
+    }
+    let Some(referral) = referrals::find_issued_by_codes(conn, shop, &order.codes()).await? else {
+        return Ok(());
+    };
+    let facts = order.facts(conn, &referral).await?;
+    let (next, note) = order.verdict(&facts);
+    order
+        .convert(conn, &referral, &facts, next, note.as_deref())
+        .await
+}
+
+/// An order event that may concern a referral: the context shared by the
+/// steps of [`on_order`].
+struct FriendOrder<'a> {
+    program: &'a Program,
+    shop: ShopId,
+    row: &'a OrderRow,
+    state: &'a OrderState,
+    now: EpochMs,
+}
+
+impl FriendOrder<'_> {
+    fn undone(&self) -> bool {
+        self.state.cancelled || !self.state.refunds.is_empty()
+    }
+
+    /// When the order was placed (the event's time if unknown). Bursts are
+    /// judged by when the orders were placed, not when their webhooks were
+    /// processed (a backlog is not a burst).
+    fn placed(&self) -> i64 {
+        self.row.processed_at.unwrap_or(self.now.get())
+    }
+
+    /// The discount codes the order used.
+    fn codes(&self) -> Vec<String> {
+        self.row
+            .discount_codes
+            .as_deref()
+            .and_then(|c| serde_json::from_str(c).ok())
+            .unwrap_or_default()
+    }
+
+    /// Voids the order's pending or held referral when the order was
+    /// refunded or cancelled; nothing else for an order already linked.
+    async fn void_if_undone(
+        &self,
+        conn: &mut AnyConnection,
+        referral: &Referral,
+    ) -> Result<(), sqlx::Error> {
+        if self.undone() {
             let void = Transition {
                 from: &[status::PENDING, status::HELD],
                 to: status::VOID,
                 note: Some("the friend's order was refunded or cancelled"),
                 decided_by: None,
             };
-            referrals::transition(conn, shop, referral.id, &void, now).await?;
+            referrals::transition(conn, self.shop, referral.id, &void, self.now).await?;
         }
-        return Ok(());
+        Ok(())
     }
-    let rules = &program.settings.referrals;
-    if !rules.enabled || !state.paid || !state.known || row.discount_codes.is_none() {
-        return Ok(());
-    }
-    let codes: Vec<String> = row
-        .discount_codes
-        .as_deref()
-        .and_then(|c| serde_json::from_str(c).ok())
-        .unwrap_or_default();
-    let Some(referral) = referrals::find_issued_by_codes(conn, shop, &codes).await? else {
-        return Ok(());
-    };
-    // Bursts are judged by when the orders were placed, not when their
-    // webhooks were processed (a backlog is not a burst).
-    let placed = row.processed_at.unwrap_or(now.get());
-    let (rewarded, recent) = referrals::advocate_counts(
-        conn,
-        shop,
-        referral.advocate_id,
-        EpochMs(placed - i64::from(rules.burst_window_hours) * 3_600_000),
-    )
-    .await?;
-    let facts = ReferredOrder {
-        advocate: customers::identity(conn, shop, referral.advocate_id).await?,
-        friend: Identity {
-            customer_id: state.customer_id,
-            email: row.email_hash.clone(),
-            phone: row.phone_hash.clone(),
-            address: row.address_hash.clone(),
-        },
-        friend_earlier_orders: orders::count_earlier_orders(
+
+    /// Gathers what the fraud rules judge: both identities, the friend's
+    /// earlier orders, the counted amount and the advocate's record.
+    async fn facts(
+        &self,
+        conn: &mut AnyConnection,
+        referral: &Referral,
+    ) -> Result<ReferredOrder, sqlx::Error> {
+        let (rules, row, state) = (&self.program.settings.referrals, self.row, self.state);
+        let placed = self.placed();
+        let (rewarded, recent) = referrals::advocate_counts(
             conn,
-            shop_id,
-            state.customer_id,
-            row.email_hash.as_deref(),
-            row.order_id,
-            placed,
+            self.shop,
+            referral.advocate_id,
+            EpochMs(placed - i64::from(rules.burst_window_hours) * 3_600_000),
         )
-        .await?,
-        amount: Counting::from_settings(&program.settings.earning).paid(&state.amounts),
-        advocate_rewarded: rewarded,
-        advocate_recent: recent,
-    };
-    let (next, note) = if state.cancelled || !state.refunds.is_empty() {
-        (
-            status::VOID,
-            Some("the order was refunded or cancelled".to_owned()),
-        )
-    } else {
-        match assess(rules, program.exponent(), &facts) {
+        .await?;
+        Ok(ReferredOrder {
+            advocate: customers::identity(conn, self.shop, referral.advocate_id).await?,
+            friend: Identity {
+                customer_id: state.customer_id,
+                email: row.email_hash.clone(),
+                phone: row.phone_hash.clone(),
+                address: row.address_hash.clone(),
+            },
+            friend_earlier_orders: orders::count_earlier_orders(
+                conn,
+                self.shop.get(),
+                state.customer_id,
+                row.email_hash.as_deref(),
+                row.order_id,
+                placed,
+            )
+            .await?,
+            amount: Counting::from_settings(&self.program.settings.earning).paid(&state.amounts),
+            advocate_rewarded: rewarded,
+            advocate_recent: recent,
+        })
+    }
+
+    /// The referral's next status and note: void for an order already
+    /// refunded or cancelled, else the fraud rules' verdict.
+    fn verdict(&self, facts: &ReferredOrder) -> (&'static str, Option<String>) {
+        if self.undone() {
+            return (
+                status::VOID,
+                Some("the order was refunded or cancelled".to_owned()),
+            );
+        }
+        match assess(
+            &self.program.settings.referrals,
+            self.program.exponent(),
+            facts,
+        ) {
             Verdict::Qualifies => (status::PENDING, None),
             Verdict::Held(why) => (status::HELD, Some(why)),
             Verdict::Rejected(why) => (status::REJECTED, Some(why)),
         }
-    };
-    let matures_at = now.get() + i64::from(program.settings.earning.pending_days) * DAY_MS;
-    let conversion = Conversion {
-        order_id: OrderId(row.order_id),
-        order_minor: facts.amount,
-        friend_customer_id: state.customer_id.map(CustomerId),
-        status: next,
-        note: note.as_deref(),
-        matures_at: EpochMs(matures_at),
-        placed_at: EpochMs(placed),
-    };
-    referrals::convert(conn, shop, referral.id, &conversion, now).await?;
-    Ok(())
+    }
+
+    /// Links the order to the referral with its status; a pending
+    /// referral matures after the pending period.
+    async fn convert(
+        &self,
+        conn: &mut AnyConnection,
+        referral: &Referral,
+        facts: &ReferredOrder,
+        next: &str,
+        note: Option<&str>,
+    ) -> Result<(), sqlx::Error> {
+        let pending_days = self.program.settings.earning.pending_days;
+        let matures_at = self.now.get() + i64::from(pending_days) * DAY_MS;
+        let conversion = Conversion {
+            order_id: OrderId(self.row.order_id),
+            order_minor: facts.amount,
+            friend_customer_id: self.state.customer_id.map(CustomerId),
+            status: next,
+            note,
+            matures_at: EpochMs(matures_at),
+            placed_at: EpochMs(self.placed()),
+        };
+        referrals::convert(conn, self.shop, referral.id, &conversion, self.now).await?;
+        Ok(())
+    }
 }
 
 /// Pays a pending referral whose order has matured, or voids it if the
@@ -302,10 +379,7 @@ pub async fn settle(
         return Ok(false);
     };
     let order = orders::find_order(conn, shop_id, order_id).await?;
-    let refunded = !orders::list_refunds(conn, shop_id, order_id)
-        .await?
-        .is_empty();
-    if refunded || order.as_ref().is_none_or(|o| o.cancelled_at.is_some()) {
+    if order_undone(conn, shop_id, order_id, order.as_ref()).await? {
         let void = Transition {
             from: &[status::PENDING],
             to: status::VOID,
@@ -324,69 +398,120 @@ pub async fn settle(
         return Ok(false);
     }
     let program = program::get_program(conn, shop_id).await?;
-    let label = order
-        .and_then(|o| o.name)
-        .unwrap_or_else(|| format!("#{order_id}"));
-    match &program.settings.referrals.advocate_reward {
-        AdvocateReward::Points { points } => {
-            let reason = format!("Referral: a friend's order {label}");
-            ledger::append(
-                conn,
-                &NewEntry {
-                    settings_version: Some(program.version),
-                    ..NewEntry::new(
-                        shop_id,
-                        referral.advocate_id.get(),
-                        *points,
-                        ledger::kind::REFERRAL,
-                        &reason,
-                        &format!("referral:{}", referral.id),
-                    )
-                },
-                now.get(),
-            )
-            .await?;
-        }
-        AdvocateReward::Discount { value, valid_days } => {
-            let effect = Effect::CreateDiscountCode {
-                code: codes::discount_code("THX"),
-                title: "Referral reward".into(),
-                customer_gid: Some(customer_gid(referral.advocate_id.get())),
-                value: discount_value(value),
-                minimum_subtotal: None,
-                ends_at: Some(rfc3339(now.get() + i64::from(*valid_days) * DAY_MS)),
-                refund: None,
-            };
-            enqueue(
-                conn,
-                shop_id,
-                &effect,
-                &format!("referral:{}:advocate", referral.id),
-                None,
-            )
-            .await?;
-        }
-    }
-    let reward = match &program.settings.referrals.advocate_reward {
-        AdvocateReward::Points { points } => format!("{points} points"),
-        AdvocateReward::Discount { .. } => "a discount code".to_owned(),
+    let payout = Payout {
+        shop,
+        referral,
+        program: &program,
+        now,
+        label: order
+            .and_then(|o| o.name)
+            .unwrap_or_else(|| format!("#{order_id}")),
     };
-    let trigger = FlowTrigger::ReferralCompleted.effect(
-        referral.advocate_id.get(),
-        serde_json::Map::from_iter([
-            ("Friend order".to_owned(), serde_json::json!(label)),
-            ("Advocate reward".to_owned(), serde_json::json!(reward)),
-        ]),
-    );
-    enqueue(
-        conn,
-        shop_id,
-        &trigger,
-        &format!("referral:{}:flow", referral.id),
-        None,
-    )
-    .await?;
+    payout.reward_advocate(conn).await?;
+    payout.announce(conn).await?;
     Ok(true)
+}
+
+/// Whether the referred order was refunded (its refunds are read first),
+/// cancelled or is gone.
+async fn order_undone(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    order_id: i64,
+    order: Option<&OrderRow>,
+) -> Result<bool, sqlx::Error> {
+    let refunded = !orders::list_refunds(conn, shop_id, order_id)
+        .await?
+        .is_empty();
+    Ok(refunded || order.is_none_or(|o| o.cancelled_at.is_some()))
+}
+
+/// A referral just marked rewarded: the context shared by the steps of
+/// [`settle`] that pay the advocate.
+struct Payout<'a> {
+    shop: ShopId,
+    referral: &'a Referral,
+    program: &'a Program,
+    now: EpochMs,
+    /// The friend's order as the merchant knows it (its name, or `#id`).
+    label: String,
+}
+
+impl Payout<'_> {
+    fn reward(&self) -> &AdvocateReward {
+        &self.program.settings.referrals.advocate_reward
+    }
+
+    /// Pays the advocate the program's reward: a ledger entry for points,
+    /// or an enqueued discount code of their own.
+    async fn reward_advocate(&self, conn: &mut AnyConnection) -> Result<(), sqlx::Error> {
+        let (shop_id, referral, now) = (self.shop.get(), self.referral, self.now);
+        match self.reward() {
+            AdvocateReward::Points { points } => {
+                let reason = format!("Referral: a friend's order {}", self.label);
+                ledger::append(
+                    conn,
+                    &NewEntry {
+                        settings_version: Some(self.program.version),
+                        ..NewEntry::new(
+                            shop_id,
+                            referral.advocate_id.get(),
+                            *points,
+                            ledger::kind::REFERRAL,
+                            &reason,
+                            &format!("referral:{}", referral.id),
+                        )
+                    },
+                    now.get(),
+                )
+                .await?;
+            }
+            AdvocateReward::Discount { value, valid_days } => {
+                let effect = Effect::CreateDiscountCode {
+                    code: codes::discount_code("THX"),
+                    title: "Referral reward".into(),
+                    customer_gid: Some(customer_gid(referral.advocate_id.get())),
+                    value: discount_value(value),
+                    minimum_subtotal: None,
+                    ends_at: Some(rfc3339(now.get() + i64::from(*valid_days) * DAY_MS)),
+                    refund: None,
+                };
+                enqueue(
+                    conn,
+                    shop_id,
+                    &effect,
+                    &format!("referral:{}:advocate", referral.id),
+                    None,
+                )
+                .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Enqueues the referral-completed Flow trigger for the advocate.
+    async fn announce(&self, conn: &mut AnyConnection) -> Result<(), sqlx::Error> {
+        let reward = match self.reward() {
+            AdvocateReward::Points { points } => format!("{points} points"),
+            AdvocateReward::Discount { .. } => "a discount code".to_owned(),
+        };
+        let trigger = FlowTrigger::ReferralCompleted.effect(
+            self.referral.advocate_id.get(),
+            serde_json::Map::from_iter([
+                ("Friend order".to_owned(), serde_json::json!(self.label)),
+                ("Advocate reward".to_owned(), serde_json::json!(reward)),
+            ]),
+        );
+        enqueue(
+            conn,
+            self.shop.get(),
+            &trigger,
+            &format!("referral:{}:flow", self.referral.id),
+            None,
+        )
+        .await?;
+        Ok(())
+    }
 }
 
 /// The merchant's decision on a held (or pending) referral.

@@ -18,6 +18,7 @@
 use std::time::Duration;
 
 use chrono::{Datelike, Months};
+use sqlx::AnyConnection;
 
 use super::{
     customer_gid, enqueue, referrals as referral_engine, segments as segment_engine, tiers,
@@ -25,7 +26,11 @@ use super::{
 };
 use crate::{
     engine::effects::{Effect, FlowTrigger, Metafield},
-    loyalty::{calendar, settings::TierWindow, CustomerId, EpochMs, ShopId},
+    loyalty::{
+        calendar,
+        settings::{Expiry, TierWindow},
+        CustomerId, EpochMs, ShopId,
+    },
     store::{
         customers,
         ledger::{self, NewEntry},
@@ -164,45 +169,70 @@ async fn expiry(store: &Store, now: i64, report: &mut Report) -> anyhow::Result<
         let mut tx = store.begin().await?;
         let program = program::get_program(&mut tx, shop_id).await?;
         tx.commit().await?;
-        let rules = &program.settings.expiry;
-        if !rules.enabled {
+        if !program.settings.expiry.enabled {
             continue;
         }
-        let months = Months::new(rules.inactive_months);
-        let cutoff = |at: i64| {
-            chrono::DateTime::from_timestamp_millis(at)
-                .and_then(|t| t.checked_sub_months(months))
-                .map_or(i64::MIN, |t| t.timestamp_millis())
+        let round = ExpiryRound {
+            store,
+            shop_id,
+            program: &program,
+            now,
         };
         // Expire first: a customer past expiry needs no warning.
+        round.expire(report).await?;
+        round.warn(report).await?;
+    }
+    Ok(())
+}
+
+/// One shop's expiry round: the shop, its program (with expiry enabled)
+/// and the time of the round.
+struct ExpiryRound<'a> {
+    store: &'a Store,
+    shop_id: i64,
+    program: &'a program::Program,
+    now: i64,
+}
+
+/// A customer with points and the time of their last activity, as
+/// [`customers::inactive_with_points`] lists them.
+#[derive(Clone, Copy)]
+struct Inactive {
+    customer: i64,
+    points: i64,
+    last: i64,
+}
+
+impl ExpiryRound<'_> {
+    fn rules(&self) -> &Expiry {
+        &self.program.settings.expiry
+    }
+
+    /// The last activity time before which a customer is inactive at `at`:
+    /// `inactive_months` earlier.
+    fn cutoff(&self, at: i64) -> i64 {
+        let months = Months::new(self.rules().inactive_months);
+        chrono::DateTime::from_timestamp_millis(at)
+            .and_then(|t| t.checked_sub_months(months))
+            .map_or(i64::MIN, |t| t.timestamp_millis())
+    }
+
+    /// Expires the points of every customer inactive now, a chunk per
+    /// transaction.
+    async fn expire(&self, report: &mut Report) -> anyhow::Result<()> {
+        let (shop_id, cutoff) = (self.shop_id, self.cutoff(self.now));
         loop {
-            let mut tx = store.begin().await?;
-            let due = customers::inactive_with_points(&mut tx, shop_id, cutoff(now), false, CHUNK)
-                .await?;
+            let mut tx = self.store.begin().await?;
+            let due =
+                customers::inactive_with_points(&mut tx, shop_id, cutoff, false, CHUNK).await?;
             let expired_before = report.customers_expired;
-            for (customer, balance, last) in &due {
-                let reason = format!(
-                    "{balance} points expired after {} months without activity",
-                    rules.inactive_months
-                );
-                // Points granted after an expiry without new activity (a
-                // birthday bonus) expire too: the key names the balance's
-                // latest entry, not only the stretch of inactivity, so it
-                // is new each time there is something new to expire.
-                let latest = ledger::latest_entry_id(&mut tx, shop_id, *customer).await?;
-                let key = format!("expiry:{customer}:{last}:{latest}");
-                let entry = NewEntry {
-                    settings_version: Some(program.version),
-                    ..NewEntry::new(
-                        shop_id,
-                        *customer,
-                        -balance,
-                        ledger::kind::EXPIRY,
-                        &reason,
-                        &key,
-                    )
+            for &(customer, points, last) in &due {
+                let inactive = Inactive {
+                    customer,
+                    points,
+                    last,
                 };
-                if ledger::append(&mut tx, &entry, now).await? {
+                if self.expire_one(&mut tx, inactive).await? {
                     report.customers_expired += 1;
                 }
             }
@@ -212,60 +242,130 @@ async fn expiry(store: &Store, now: i64, report: &mut Report) -> anyhow::Result<
                 break;
             }
         }
-        let warn_from = cutoff(now + i64::from(rules.warning_days) * super::DAY_MS);
+        Ok(())
+    }
+
+    /// Writes the ledger entry that takes one customer's balance; false
+    /// when that entry was already written.
+    async fn expire_one(
+        &self,
+        conn: &mut AnyConnection,
+        inactive: Inactive,
+    ) -> Result<bool, sqlx::Error> {
+        let Inactive {
+            customer,
+            points: balance,
+            last,
+        } = inactive;
+        let shop_id = self.shop_id;
+        let reason = format!(
+            "{balance} points expired after {} months without activity",
+            self.rules().inactive_months
+        );
+        // Points granted after an expiry without new activity (a
+        // birthday bonus) expire too: the key names the balance's
+        // latest entry, not only the stretch of inactivity, so it
+        // is new each time there is something new to expire.
+        let latest = ledger::latest_entry_id(conn, shop_id, customer).await?;
+        let key = format!("expiry:{customer}:{last}:{latest}");
+        let entry = NewEntry {
+            settings_version: Some(self.program.version),
+            ..NewEntry::new(
+                shop_id,
+                customer,
+                -balance,
+                ledger::kind::EXPIRY,
+                &reason,
+                &key,
+            )
+        };
+        ledger::append(conn, &entry, self.now).await
+    }
+
+    /// Warns every customer whose points expire within `warning_days` and
+    /// who was not warned for this stretch of inactivity, a chunk per
+    /// transaction.
+    async fn warn(&self, report: &mut Report) -> anyhow::Result<()> {
+        let shop_id = self.shop_id;
+        let warn_from =
+            self.cutoff(self.now + i64::from(self.rules().warning_days) * super::DAY_MS);
         loop {
-            let mut tx = store.begin().await?;
+            let mut tx = self.store.begin().await?;
             let due =
                 customers::inactive_with_points(&mut tx, shop_id, warn_from, true, CHUNK).await?;
-            for (customer, points, last) in &due {
-                if !customers::mark_expiry_warned(&mut tx, shop_id, *customer, *last).await? {
-                    continue;
-                }
-                let expires = calendar::expires_at(*last, rules.inactive_months);
-                let effect = Effect::SetMetafields {
-                    metafields: vec![Metafield {
-                        owner_id: customer_gid(*customer),
-                        namespace: EXPIRY_NAMESPACE.into(),
-                        key: "points_expire_on".into(),
-                        kind: "date".into(),
-                        value: calendar::date_of(expires).to_string(),
-                    }],
+            for &(customer, points, last) in &due {
+                let inactive = Inactive {
+                    customer,
+                    points,
+                    last,
                 };
-                enqueue(
-                    &mut tx,
-                    shop_id,
-                    &effect,
-                    &format!("expiry-warning:{customer}:{last}"),
-                    Some(&format!("customer:{customer}")),
-                )
-                .await?;
-                let trigger = FlowTrigger::PointsExpiring.effect(
-                    *customer,
-                    serde_json::Map::from_iter([
-                        ("Points".to_owned(), serde_json::json!(points)),
-                        (
-                            "Expires on".to_owned(),
-                            serde_json::json!(calendar::date_of(expires).to_string()),
-                        ),
-                    ]),
-                );
-                enqueue(
-                    &mut tx,
-                    shop_id,
-                    &trigger,
-                    &format!("expiry-warning:{customer}:{last}:flow"),
-                    Some(&format!("customer:{customer}")),
-                )
-                .await?;
-                report.expiry_warnings += 1;
+                if self.warn_one(&mut tx, inactive).await? {
+                    report.expiry_warnings += 1;
+                }
             }
             tx.commit().await?;
             if (due.len() as i64) < CHUNK {
                 break;
             }
         }
+        Ok(())
     }
-    Ok(())
+
+    /// Marks one customer warned and enqueues the expiry date metafield and
+    /// the points-expiring Flow trigger; false when another round already
+    /// warned them.
+    async fn warn_one(
+        &self,
+        conn: &mut AnyConnection,
+        inactive: Inactive,
+    ) -> Result<bool, sqlx::Error> {
+        let Inactive {
+            customer,
+            points,
+            last,
+        } = inactive;
+        let shop_id = self.shop_id;
+        if !customers::mark_expiry_warned(conn, shop_id, customer, last).await? {
+            return Ok(false);
+        }
+        let expires = calendar::expires_at(last, self.rules().inactive_months);
+        let effect = Effect::SetMetafields {
+            metafields: vec![Metafield {
+                owner_id: customer_gid(customer),
+                namespace: EXPIRY_NAMESPACE.into(),
+                key: "points_expire_on".into(),
+                kind: "date".into(),
+                value: calendar::date_of(expires).to_string(),
+            }],
+        };
+        enqueue(
+            conn,
+            shop_id,
+            &effect,
+            &format!("expiry-warning:{customer}:{last}"),
+            Some(&format!("customer:{customer}")),
+        )
+        .await?;
+        let trigger = FlowTrigger::PointsExpiring.effect(
+            customer,
+            serde_json::Map::from_iter([
+                ("Points".to_owned(), serde_json::json!(points)),
+                (
+                    "Expires on".to_owned(),
+                    serde_json::json!(calendar::date_of(expires).to_string()),
+                ),
+            ]),
+        );
+        enqueue(
+            conn,
+            shop_id,
+            &trigger,
+            &format!("expiry-warning:{customer}:{last}:flow"),
+            Some(&format!("customer:{customer}")),
+        )
+        .await?;
+        Ok(true)
+    }
 }
 
 async fn expire_winback(store: &Store, now: i64, report: &mut Report) -> anyhow::Result<()> {

@@ -11,11 +11,11 @@ use super::{customer_gid, enqueue, EngineError, DAY_MS};
 use crate::{
     engine::effects::{Effect, FlowTrigger, Metafield},
     loyalty::{
-        settings::{TierBasis, TierWindow},
+        settings::{TierBasis, TierLevel, TierWindow},
         tiers, CustomerId, EpochMs, ShopId,
     },
     store::{
-        customers::{self, TierMove},
+        customers::{self, CustomerTier, TierMove},
         ledger::{self, NewEntry},
         orders,
         program::Program,
@@ -110,87 +110,173 @@ pub async fn reevaluate(
     reason: &str,
 ) -> Result<bool, EngineError> {
     let value = standing(conn, shop, program, customer, now).await?;
-    let (shop_id, customer_id) = (shop.get(), customer.get());
     let target = tiers::tier_for(&program.settings.tiers, program.exponent(), value);
-    let current = customers::tier_of(conn, shop_id, customer_id).await?;
-    let target_id = target.map(|l| l.id.as_str());
-    if current.tier_id.as_deref() == target_id {
+    let current = customers::tier_of(conn, shop.get(), customer.get()).await?;
+    if current.tier_id.as_deref() == target.map(|l| l.id.as_str()) {
         return Ok(false);
     }
-    let change = TierMove {
-        customer_id: customer,
-        seq: current.tier_seq,
-        from: current.tier_id.as_deref(),
-        to: target.map(|l| (l.id.as_str(), l.tag.as_str())),
-        reason,
+    let change = TierChange {
+        shop,
+        customer,
+        program,
+        now,
+        current: &current,
+        target,
     };
-    if !customers::change_tier(conn, shop, &change, now).await? {
-        return Err(EngineError::Conflict(format!(
-            "tier of customer {customer_id}"
-        )));
+    change.record(conn, reason).await?;
+    change.retag(conn).await?;
+    change.set_metafield(conn).await?;
+    if change.is_upward() {
+        change.announce(conn).await?;
+        change.grant_entry_reward(conn).await?;
     }
-    let seq = current.tier_seq + 1;
-    let gid = customer_gid(customer_id);
-    let ordering = format!("customer:{customer_id}");
-    if let Some(old) = current
-        .tier_tag
-        .filter(|t| target.is_none_or(|l| &l.tag != t))
-    {
-        let effect = Effect::RemoveTags {
-            customer_gid: gid.clone(),
-            tags: vec![old],
+    tracing::debug!(
+        shop_id = shop.get(),
+        tier = change.target_id().unwrap_or(NO_TIER),
+        "customer tier changed"
+    );
+    Ok(true)
+}
+
+/// One customer's move from their current tier to the target tier: the
+/// context shared by the steps of [`reevaluate`].
+struct TierChange<'a> {
+    shop: ShopId,
+    customer: CustomerId,
+    program: &'a Program,
+    now: EpochMs,
+    current: &'a CustomerTier,
+    /// The tier the standing earns (`None`: no tier).
+    target: Option<&'a TierLevel>,
+}
+
+impl TierChange<'_> {
+    fn target_id(&self) -> Option<&str> {
+        self.target.map(|l| l.id.as_str())
+    }
+
+    /// The change count after this move; it names the move's effects.
+    fn seq(&self) -> i64 {
+        self.current.tier_seq + 1
+    }
+
+    /// One ordering key per customer: the move's effects apply in order.
+    fn ordering(&self) -> String {
+        format!("customer:{}", self.customer.get())
+    }
+
+    /// Records the move in the customer row and the tier history; a
+    /// concurrent move (the change count moved on) is a conflict.
+    async fn record(&self, conn: &mut AnyConnection, reason: &str) -> Result<(), EngineError> {
+        let change = TierMove {
+            customer_id: self.customer,
+            seq: self.current.tier_seq,
+            from: self.current.tier_id.as_deref(),
+            to: self.target.map(|l| (l.id.as_str(), l.tag.as_str())),
+            reason,
+        };
+        if !customers::change_tier(conn, self.shop, &change, self.now).await? {
+            return Err(EngineError::Conflict(format!(
+                "tier of customer {}",
+                self.customer.get()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Removes the old tier's tag unless the new tier has the same tag,
+    /// then adds the new tier's tag (when there is a new tier).
+    async fn retag(&self, conn: &mut AnyConnection) -> Result<(), sqlx::Error> {
+        let (shop_id, customer_id, seq) = (self.shop.get(), self.customer.get(), self.seq());
+        let ordering = self.ordering();
+        if let Some(old) = self
+            .current
+            .tier_tag
+            .as_ref()
+            .filter(|t| self.target.is_none_or(|l| &l.tag != *t))
+        {
+            let effect = Effect::RemoveTags {
+                customer_gid: customer_gid(customer_id),
+                tags: vec![old.clone()],
+            };
+            enqueue(
+                conn,
+                shop_id,
+                &effect,
+                &format!("tier:{customer_id}:{seq}:untag"),
+                Some(&ordering),
+            )
+            .await?;
+        }
+        if let Some(level) = self.target {
+            let effect = Effect::AddTags {
+                customer_gid: customer_gid(customer_id),
+                tags: vec![level.tag.clone()],
+            };
+            enqueue(
+                conn,
+                shop_id,
+                &effect,
+                &format!("tier:{customer_id}:{seq}:tag"),
+                Some(&ordering),
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Sets the tier metafield the VIP Function reads (`none` without a
+    /// tier).
+    async fn set_metafield(&self, conn: &mut AnyConnection) -> Result<(), sqlx::Error> {
+        let (customer_id, seq) = (self.customer.get(), self.seq());
+        let effect = Effect::SetMetafields {
+            metafields: vec![Metafield {
+                owner_id: customer_gid(customer_id),
+                namespace: TIER_NAMESPACE.into(),
+                key: TIER_KEY.into(),
+                kind: "single_line_text_field".into(),
+                value: self.target_id().unwrap_or(NO_TIER).into(),
+            }],
         };
         enqueue(
             conn,
-            shop_id,
+            self.shop.get(),
             &effect,
-            &format!("tier:{customer_id}:{seq}:untag"),
-            Some(&ordering),
+            &format!("tier:{customer_id}:{seq}:metafield"),
+            Some(&self.ordering()),
         )
         .await?;
+        Ok(())
     }
-    if let Some(level) = target {
-        let effect = Effect::AddTags {
-            customer_gid: gid.clone(),
-            tags: vec![level.tag.clone()],
+
+    /// Whether the move goes up the ranking. Entry rewards are for moving
+    /// up; a downgrade into a tier never reached before grants nothing.
+    fn is_upward(&self) -> bool {
+        let tiers = &self.program.settings.tiers;
+        let ranked = tiers::ranked(tiers, self.program.exponent());
+        let rank = |id: Option<&str>| id.and_then(|id| ranked.iter().position(|(_, l)| l.id == id));
+        rank(self.target_id()) > rank(self.current.tier_id.as_deref())
+    }
+
+    /// Enqueues the Flow trigger for reaching the new tier, after the tag
+    /// and metafield, so a workflow sees them set.
+    async fn announce(&self, conn: &mut AnyConnection) -> Result<(), sqlx::Error> {
+        let Some(level) = self.target else {
+            return Ok(());
         };
-        enqueue(
-            conn,
-            shop_id,
-            &effect,
-            &format!("tier:{customer_id}:{seq}:tag"),
-            Some(&ordering),
-        )
-        .await?;
-    }
-    let effect = Effect::SetMetafields {
-        metafields: vec![Metafield {
-            owner_id: gid,
-            namespace: TIER_NAMESPACE.into(),
-            key: TIER_KEY.into(),
-            kind: "single_line_text_field".into(),
-            value: target_id.unwrap_or(NO_TIER).into(),
-        }],
-    };
-    enqueue(
-        conn,
-        shop_id,
-        &effect,
-        &format!("tier:{customer_id}:{seq}:metafield"),
-        Some(&ordering),
-    )
-    .await?;
-    // Entry rewards are for moving up; a downgrade into a tier never
-    // reached before grants nothing.
-    let ranked = tiers::ranked(&program.settings.tiers, program.exponent());
-    let rank = |id: Option<&str>| id.and_then(|id| ranked.iter().position(|(_, l)| l.id == id));
-    let upward = rank(target_id) > rank(current.tier_id.as_deref());
-    if let Some(level) = target.filter(|_| upward) {
-        // After the tag and metafield, so a workflow sees them set.
-        let previous = current
+        let (customer_id, seq) = (self.customer.get(), self.seq());
+        let previous = self
+            .current
             .tier_id
             .as_deref()
-            .and_then(|id| program.settings.tiers.levels.iter().find(|l| l.id == id))
+            .and_then(|id| {
+                self.program
+                    .settings
+                    .tiers
+                    .levels
+                    .iter()
+                    .find(|l| l.id == id)
+            })
             .map_or("", |l| l.name.as_str());
         let trigger = FlowTrigger::TierReached.effect(
             customer_id,
@@ -202,21 +288,29 @@ pub async fn reevaluate(
         );
         enqueue(
             conn,
-            shop_id,
+            self.shop.get(),
             &trigger,
             &format!("tier:{customer_id}:{seq}:flow"),
-            Some(&ordering),
+            Some(&self.ordering()),
         )
         .await?;
+        Ok(())
     }
-    if let Some(level) = target.filter(|l| l.entry_points > 0 && upward) {
+
+    /// Grants the new tier's entry points, once per customer and tier
+    /// ever (the source key names both); nothing when the tier has none.
+    async fn grant_entry_reward(&self, conn: &mut AnyConnection) -> Result<(), sqlx::Error> {
+        let Some(level) = self.target.filter(|l| l.entry_points > 0) else {
+            return Ok(());
+        };
+        let customer_id = self.customer.get();
         let reason = format!("Welcome to {}: {} points", level.name, level.entry_points);
         ledger::append(
             conn,
             &NewEntry {
-                settings_version: Some(program.version),
+                settings_version: Some(self.program.version),
                 ..NewEntry::new(
-                    shop_id,
+                    self.shop.get(),
                     customer_id,
                     level.entry_points,
                     ledger::kind::TIER_ENTRY,
@@ -224,14 +318,9 @@ pub async fn reevaluate(
                     &format!("tier-entry:{customer_id}:{}", level.id),
                 )
             },
-            now.get(),
+            self.now.get(),
         )
         .await?;
+        Ok(())
     }
-    tracing::debug!(
-        shop_id,
-        tier = target_id.unwrap_or(NO_TIER),
-        "customer tier changed"
-    );
-    Ok(true)
 }
