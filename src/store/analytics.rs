@@ -102,7 +102,8 @@ pub async fn marks(conn: &mut AnyConnection, shop_id: i64) -> Result<Marks, sqlx
     Ok(Marks { orders, ledger })
 }
 
-/// Per-day aggregates of `[from, to)`, day 0 starting at `from`.
+/// Per-day aggregates of `[from, to)`, day 0 starting at `from`: orders,
+/// points by kind, new members and completed referrals.
 pub async fn daily(
     conn: &mut AnyConnection,
     shop_id: i64,
@@ -113,11 +114,32 @@ pub async fn daily(
         from,
         ..Daily::default()
     };
+    let range = DayRange { shop_id, from, to };
+    order_days(conn, range, &mut daily).await?;
+    point_days(conn, range, &mut daily).await?;
+    member_days(conn, range, &mut daily).await?;
+    referral_days(conn, range, &mut daily).await?;
+    Ok(daily)
+}
 
-    // Member orders: the customer has a ledger entry. The members are
-    // listed once (MATERIALIZED, on both backends) and joined by hash
-    // (PostgreSQL) or through an automatic index (SQLite); a per-order IN
-    // or EXISTS probe is many times slower at a million orders.
+/// The shop and the window `[from, to)` of [`daily`].
+#[derive(Debug, Clone, Copy)]
+struct DayRange {
+    shop_id: i64,
+    from: i64,
+    to: i64,
+}
+
+/// Counted orders and their revenue per day, and the members' share.
+/// Member orders: the customer has a ledger entry. The members are listed
+/// once (MATERIALIZED, on both backends) and joined by hash (PostgreSQL) or
+/// through an automatic index (SQLite); a per-order IN or EXISTS probe is
+/// many times slower at a million orders.
+async fn order_days(
+    conn: &mut AnyConnection,
+    range: DayRange,
+    daily: &mut Daily,
+) -> Result<(), sqlx::Error> {
     let sql = format!(
         "WITH m AS MATERIALIZED \
          (SELECT customer_id FROM points_ledger WHERE shop_id = $1 GROUP BY customer_id) \
@@ -131,9 +153,9 @@ pub async fn daily(
          GROUP BY 1"
     );
     let rows: Vec<(i64, i64, i64, i64, i64)> = sqlx::query_as(&sql)
-        .bind(shop_id)
-        .bind(from)
-        .bind(to)
+        .bind(range.shop_id)
+        .bind(range.from)
+        .bind(range.to)
         .fetch_all(&mut *conn)
         .await?;
     for (day, orders, revenue_minor, member_orders, member_revenue_minor) in rows {
@@ -147,30 +169,47 @@ pub async fn daily(
             },
         );
     }
+    Ok(())
+}
 
+/// Points moved per day, by ledger kind.
+async fn point_days(
+    conn: &mut AnyConnection,
+    range: DayRange,
+    daily: &mut Daily,
+) -> Result<(), sqlx::Error> {
     let rows: Vec<(i64, String, i64)> = sqlx::query_as(&format!(
         "SELECT (created_at - $2) / {DAY_MS} AS day, kind, CAST(SUM(points) AS BIGINT) \
          FROM points_ledger WHERE shop_id = $1 AND created_at >= $2 AND created_at < $3 \
          GROUP BY 1, 2"
     ))
-    .bind(shop_id)
-    .bind(from)
-    .bind(to)
+    .bind(range.shop_id)
+    .bind(range.from)
+    .bind(range.to)
     .fetch_all(&mut *conn)
     .await?;
     for (day, kind, points) in rows {
         daily.points.entry(day).or_default().push((kind, points));
     }
+    Ok(())
+}
 
+/// New members per day (a member's first ledger entry), and the members
+/// from before the window.
+async fn member_days(
+    conn: &mut AnyConnection,
+    range: DayRange,
+    daily: &mut Daily,
+) -> Result<(), sqlx::Error> {
     let rows: Vec<(i64, i64)> = sqlx::query_as(&format!(
         "SELECT CASE WHEN l.created_at < $2 THEN -1 ELSE (l.created_at - $2) / {DAY_MS} END AS day, \
          CAST(COUNT(*) AS BIGINT) FROM points_ledger l \
          WHERE l.id IN (SELECT MIN(id) FROM points_ledger WHERE shop_id = $1 GROUP BY customer_id) \
          AND l.created_at < $3 GROUP BY 1"
     ))
-    .bind(shop_id)
-    .bind(from)
-    .bind(to)
+    .bind(range.shop_id)
+    .bind(range.from)
+    .bind(range.to)
     .fetch_all(&mut *conn)
     .await?;
     for (day, members) in rows {
@@ -180,10 +219,17 @@ pub async fn daily(
             daily.new_members.insert(day, members);
         }
     }
+    Ok(())
+}
 
-    // A referral is completed when the friend's first order qualified
-    // (pending its return window, or rewarded); it counts on that order's
-    // date, with that order's revenue.
+/// Completed referrals per day. A referral is completed when the friend's
+/// first order qualified (pending its return window, or rewarded); it
+/// counts on that order's date, with that order's revenue.
+async fn referral_days(
+    conn: &mut AnyConnection,
+    range: DayRange,
+    daily: &mut Daily,
+) -> Result<(), sqlx::Error> {
     let rows: Vec<(i64, i64, i64)> = sqlx::query_as(&format!(
         "SELECT (r.converted_at - $2) / {DAY_MS} AS day, CAST(COUNT(*) AS BIGINT), \
          CAST(COALESCE(SUM(CASE WHEN {COUNTED} THEN o.total_minor - o.refunded_minor ELSE 0 END), 0) AS BIGINT) \
@@ -191,9 +237,9 @@ pub async fn daily(
          WHERE r.shop_id = $1 AND r.status IN ('pending', 'rewarded') \
          AND r.converted_at >= $2 AND r.converted_at < $3 GROUP BY 1"
     ))
-    .bind(shop_id)
-    .bind(from)
-    .bind(to)
+    .bind(range.shop_id)
+    .bind(range.from)
+    .bind(range.to)
     .fetch_all(&mut *conn)
     .await?;
     for (day, completed, revenue_minor) in rows {
@@ -205,7 +251,7 @@ pub async fn daily(
             },
         );
     }
-    Ok(daily)
+    Ok(())
 }
 
 /// Identified customers' counted orders in `[from, to)` and in the period
