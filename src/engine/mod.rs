@@ -54,11 +54,6 @@ pub enum EngineError {
 
 pub use crate::loyalty::time::DAY_MS;
 
-/// A customer's Admin API id, as effects name the customer to Shopify.
-pub(crate) fn customer_gid(customer_id: i64) -> String {
-    crate::loyalty::CustomerId(customer_id).gid()
-}
-
 /// Enqueues a Shopify effect in the caller's transaction.
 pub(crate) async fn enqueue(
     conn: &mut AnyConnection,

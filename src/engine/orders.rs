@@ -10,14 +10,13 @@
 use sqlx::AnyConnection;
 
 use super::{referrals, segments, tiers, winback, EngineError, DAY_MS};
-use crate::loyalty::{CustomerId, EpochMs, OrderId, ShopId};
 use crate::{
     loyalty::{
         earning::{
             self, AwardState, Channel, Counting, OrderAmounts, OrderSnapshot, OrderState,
             RefundAmounts, Settlement,
         },
-        offers,
+        offers, CustomerId, EpochMs, OrderId, ShopId,
     },
     store::{
         ledger::{self, NewEntry},

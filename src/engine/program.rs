@@ -6,12 +6,12 @@
 
 use sqlx::AnyConnection;
 
-use super::{customer_gid, enqueue, EngineError};
+use super::{enqueue, EngineError};
 use crate::{
     engine::effects::Effect,
     loyalty::{
         settings::{FieldError, ProgramSettings},
-        EpochMs, ShopId,
+        CustomerId, EpochMs, ShopId,
     },
     store::{customers, program},
 };
@@ -69,7 +69,7 @@ pub async fn save(
         }
         let members = customers::members_of_tier(conn, shop_id, &old.id).await?;
         if !members.is_empty() {
-            let gids: Vec<String> = members.iter().map(|c| customer_gid(*c)).collect();
+            let gids: Vec<String> = members.iter().map(|c| CustomerId(*c).gid()).collect();
             let ordering = format!("tier-tags:{}", old.id);
             let remove = Effect::TagMany {
                 customer_gids: gids.clone(),

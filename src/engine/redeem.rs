@@ -7,7 +7,7 @@
 
 use sqlx::AnyConnection;
 
-use super::{customer_gid, enqueue, rfc3339, DAY_MS};
+use super::{enqueue, rfc3339, DAY_MS};
 use crate::{
     engine::effects::{DiscountValue, Effect, FlowTrigger, Refund},
     loyalty::{
@@ -222,7 +222,7 @@ impl Draft<'_> {
         let effect = Effect::CreateDiscountCode {
             code: self.code.clone(),
             title: format!("{} (loyalty reward)", reward.name),
-            customer_gid: Some(customer_gid(customer_id)),
+            customer_gid: Some(CustomerId(customer_id).gid()),
             value: discount_value(&reward.value),
             minimum_subtotal: reward.minimum_order.as_deref().and_then(|m| {
                 let exp = money::exponent(&self.program.currency);

@@ -8,7 +8,7 @@
 
 use sqlx::AnyConnection;
 
-use super::{customer_gid, enqueue, redeem::discount_value, rfc3339, DAY_MS};
+use super::{enqueue, redeem::discount_value, rfc3339, DAY_MS};
 use crate::{
     engine::effects::{Effect, FlowTrigger},
     loyalty::{
@@ -470,7 +470,7 @@ impl Payout<'_> {
                 let effect = Effect::CreateDiscountCode {
                     code: codes::discount_code("THX"),
                     title: "Referral reward".into(),
-                    customer_gid: Some(customer_gid(referral.advocate_id.get())),
+                    customer_gid: Some(referral.advocate_id.gid()),
                     value: discount_value(value),
                     minimum_subtotal: None,
                     ends_at: Some(rfc3339(now.get() + i64::from(*valid_days) * DAY_MS)),

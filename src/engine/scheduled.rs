@@ -21,8 +21,7 @@ use chrono::{Datelike, Months};
 use sqlx::AnyConnection;
 
 use super::{
-    customer_gid, enqueue, referrals as referral_engine, segments as segment_engine, tiers,
-    winback, EngineError,
+    enqueue, referrals as referral_engine, segments as segment_engine, tiers, winback, EngineError,
 };
 use crate::{
     engine::effects::{Effect, FlowTrigger, Metafield},
@@ -220,18 +219,12 @@ impl ExpiryRound<'_> {
     /// Expires the points of every customer inactive now, a chunk per
     /// transaction.
     async fn expire(&self, report: &mut Report) -> anyhow::Result<()> {
-        let (shop_id, cutoff) = (self.shop_id, self.cutoff(self.now));
+        let cutoff = self.cutoff(self.now);
         loop {
             let mut tx = self.store.begin().await?;
-            let due =
-                customers::inactive_with_points(&mut tx, shop_id, cutoff, false, CHUNK).await?;
+            let due = self.inactive(&mut tx, cutoff, false).await?;
             let expired_before = report.customers_expired;
-            for &(customer, points, last) in &due {
-                let inactive = Inactive {
-                    customer,
-                    points,
-                    last,
-                };
+            for &inactive in &due {
                 if self.expire_one(&mut tx, inactive).await? {
                     report.customers_expired += 1;
                 }
@@ -243,6 +236,26 @@ impl ExpiryRound<'_> {
             }
         }
         Ok(())
+    }
+
+    /// The next chunk of customers with points and no activity since
+    /// `before`; with `unwarned`, only those not yet warned for it.
+    async fn inactive(
+        &self,
+        conn: &mut AnyConnection,
+        before: i64,
+        unwarned: bool,
+    ) -> Result<Vec<Inactive>, sqlx::Error> {
+        let rows =
+            customers::inactive_with_points(conn, self.shop_id, before, unwarned, CHUNK).await?;
+        Ok(rows
+            .into_iter()
+            .map(|(customer, points, last)| Inactive {
+                customer,
+                points,
+                last,
+            })
+            .collect())
     }
 
     /// Writes the ledger entry that takes one customer's balance; false
@@ -286,19 +299,12 @@ impl ExpiryRound<'_> {
     /// who was not warned for this stretch of inactivity, a chunk per
     /// transaction.
     async fn warn(&self, report: &mut Report) -> anyhow::Result<()> {
-        let shop_id = self.shop_id;
         let warn_from =
             self.cutoff(self.now + i64::from(self.rules().warning_days) * super::DAY_MS);
         loop {
             let mut tx = self.store.begin().await?;
-            let due =
-                customers::inactive_with_points(&mut tx, shop_id, warn_from, true, CHUNK).await?;
-            for &(customer, points, last) in &due {
-                let inactive = Inactive {
-                    customer,
-                    points,
-                    last,
-                };
+            let due = self.inactive(&mut tx, warn_from, true).await?;
+            for &inactive in &due {
                 if self.warn_one(&mut tx, inactive).await? {
                     report.expiry_warnings += 1;
                 }
@@ -331,7 +337,7 @@ impl ExpiryRound<'_> {
         let expires = calendar::expires_at(last, self.rules().inactive_months);
         let effect = Effect::SetMetafields {
             metafields: vec![Metafield {
-                owner_id: customer_gid(customer),
+                owner_id: CustomerId(customer).gid(),
                 namespace: EXPIRY_NAMESPACE.into(),
                 key: "points_expire_on".into(),
                 kind: "date".into(),

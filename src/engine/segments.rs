@@ -37,17 +37,17 @@ use serde_json::json;
 use sqlx::AnyConnection;
 
 use super::{
-    customer_gid, enqueue,
+    enqueue,
     winback::{self, Offer},
     EngineError, DAY_MS,
 };
-use crate::loyalty::{CustomerId, EpochMs, ShopId};
 use crate::{
     engine::effects::{Effect, FlowTrigger, Metafield},
     loyalty::{
         segments::{segment_of, History, Segment, Thresholds},
         settings::ProgramSettings,
         winback::{at_risk, median_interval, personal_interval, Purchases},
+        CustomerId, EpochMs, ShopId,
     },
     store::{
         outbox,
@@ -509,13 +509,13 @@ fn tag_groups<'a>(
             removals
                 .entry(format!("{old_prefix}{was}"))
                 .or_default()
-                .push(customer_gid(customer));
+                .push(CustomerId(customer).gid());
         }
         if let Some(to) = to {
             additions
                 .entry(format!("{prefix}{}", to.slug()))
                 .or_default()
-                .push(customer_gid(customer));
+                .push(CustomerId(customer).gid());
         }
     }
     [removals, additions]
@@ -595,7 +595,7 @@ async fn apply_one(
     else {
         return Ok(false);
     };
-    let gid = customer_gid(customer);
+    let gid = CustomerId(customer).gid();
     let ordering = winback::ordering_key(customer);
     let key = |what: &str| format!("segment-change:{id}:{what}");
     if let Some(was) = &change.from {
@@ -649,7 +649,7 @@ async fn offer_on_entry(
 
 fn segment_metafield(customer_id: i64, to: Option<Segment>) -> Metafield {
     Metafield {
-        owner_id: customer_gid(customer_id),
+        owner_id: CustomerId(customer_id).gid(),
         namespace: SEGMENT_NAMESPACE.into(),
         key: SEGMENT_KEY.into(),
         kind: "single_line_text_field".into(),
@@ -743,7 +743,7 @@ mod tests {
             (4, Some("lost"), None),
         ];
         let [removals, additions] = tag_groups(moves.into_iter(), "old:", "new:");
-        let gids = |ids: &[i64]| ids.iter().map(|c| customer_gid(*c)).collect::<Vec<_>>();
+        let gids = |ids: &[i64]| ids.iter().map(|c| CustomerId(*c).gid()).collect::<Vec<_>>();
         assert_eq!(
             removals.into_iter().collect::<Vec<_>>(),
             [

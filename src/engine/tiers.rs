@@ -7,7 +7,7 @@
 
 use sqlx::AnyConnection;
 
-use super::{customer_gid, enqueue, EngineError, DAY_MS};
+use super::{enqueue, EngineError, DAY_MS};
 use crate::{
     engine::effects::{Effect, FlowTrigger, Metafield},
     loyalty::{
@@ -196,7 +196,7 @@ impl TierChange<'_> {
             .filter(|t| self.target.is_none_or(|l| &l.tag != *t))
         {
             let effect = Effect::RemoveTags {
-                customer_gid: customer_gid(customer_id),
+                customer_gid: CustomerId(customer_id).gid(),
                 tags: vec![old.clone()],
             };
             enqueue(
@@ -210,7 +210,7 @@ impl TierChange<'_> {
         }
         if let Some(level) = self.target {
             let effect = Effect::AddTags {
-                customer_gid: customer_gid(customer_id),
+                customer_gid: CustomerId(customer_id).gid(),
                 tags: vec![level.tag.clone()],
             };
             enqueue(
@@ -231,7 +231,7 @@ impl TierChange<'_> {
         let (customer_id, seq) = (self.customer.get(), self.seq());
         let effect = Effect::SetMetafields {
             metafields: vec![Metafield {
-                owner_id: customer_gid(customer_id),
+                owner_id: CustomerId(customer_id).gid(),
                 namespace: TIER_NAMESPACE.into(),
                 key: TIER_KEY.into(),
                 kind: "single_line_text_field".into(),

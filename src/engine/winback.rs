@@ -20,7 +20,7 @@
 use serde_json::{json, Map, Value};
 use sqlx::AnyConnection;
 
-use super::{customer_gid, enqueue, redeem::discount_value, rfc3339, EngineError, DAY_MS};
+use super::{enqueue, redeem::discount_value, rfc3339, EngineError, DAY_MS};
 use crate::{
     engine::effects::Effect,
     loyalty::{
@@ -210,7 +210,7 @@ async fn issue(
             let effect = Effect::CreateDiscountCode {
                 code: code.clone(),
                 title: "We miss you (win-back offer)".into(),
-                customer_gid: Some(customer_gid(customer_id)),
+                customer_gid: Some(CustomerId(customer_id).gid()),
                 value: discount_value(value),
                 minimum_subtotal: None,
                 ends_at: Some(rfc3339(*expires_at)),

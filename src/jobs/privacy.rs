@@ -17,11 +17,7 @@
 
 use serde_json::Value;
 
-use crate::{
-    engine::effects::Effect,
-    shopify::{customer_gid, customer_id_of_gid},
-    store::outbox::EffectRedaction,
-};
+use crate::{engine::effects::Effect, loyalty::CustomerId, store::outbox::EffectRedaction};
 
 /// What a body that cannot be scrubbed field by field becomes.
 pub const DROPPED_BODY: &[u8] = br#"{"redacted":true}"#;
@@ -114,7 +110,7 @@ impl Shopper {
     /// What becomes of an outbox payload: effects aimed at the shopper go
     /// whole; an effect for many customers loses the shopper's part.
     pub fn redact_effect(&self, payload: &str) -> EffectRedaction {
-        let gid = customer_gid(self.customer_id);
+        let gid = CustomerId(self.customer_id).gid();
         let Ok(effect) = serde_json::from_str::<Effect>(payload) else {
             return if self.named_in_text(payload.as_bytes()) {
                 EffectRedaction::Erase
@@ -206,7 +202,7 @@ impl Shopper {
     fn names_contact(&self, text: &str) -> bool {
         let lower = text.to_lowercase();
         if self.emails.iter().any(|e| lower.contains(e.as_str()))
-            || lower.contains(&customer_gid(self.customer_id).to_lowercase())
+            || lower.contains(&CustomerId(self.customer_id).gid().to_lowercase())
         {
             return true;
         }
@@ -315,7 +311,7 @@ impl NamedIds {
             }
             Value::Array(items) => items.iter().for_each(|item| self.collect(item)),
             Value::String(text) => {
-                if let Some(id) = customer_id_of_gid(text) {
+                if let Some(id) = CustomerId::of_gid(text).map(CustomerId::get) {
                     push_unique(&mut self.customers, id);
                 }
             }

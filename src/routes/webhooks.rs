@@ -37,10 +37,10 @@ use futures_util::StreamExt;
 use crate::{
     error::ApiError,
     metrics::Rejection,
-    routes::AppState,
     routes::{
         body_budget::Reservation,
         request_id::{record_shop, RequestId},
+        AppState,
     },
     shopify::webhook::{find_header, header, DeliveryHeaders, WebhookTopic},
     store::{

@@ -5,13 +5,12 @@
 use serde::Serialize;
 use sqlx::AnyConnection;
 
-use crate::loyalty::{CustomerId, EpochMs, ShopId};
 use crate::{
     engine,
     loyalty::{
         money,
         settings::{Reward, RewardValue, TierBasis},
-        tiers,
+        tiers, CustomerId, EpochMs, ShopId,
     },
     store::{customers, program, program::Program, referrals, Store},
 };

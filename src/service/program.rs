@@ -2,10 +2,9 @@
 
 use serde::Serialize;
 
-use crate::loyalty::{EpochMs, ShopId};
 use crate::{
     engine::program::{self as engine_program, SaveError},
-    loyalty::settings::ProgramSettings,
+    loyalty::{settings::ProgramSettings, EpochMs, ShopId},
     store::{program, Store},
 };
 

@@ -8,13 +8,13 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::loyalty::{CustomerId, EpochMs, ShopId};
 use crate::{
     engine::{
         self,
         redeem::{self, Redeemed, Requester},
     },
     jobs::outbox::OutboxSender,
+    loyalty::{CustomerId, EpochMs, ShopId},
     store::{
         customers,
         outbox::{self, EffectStatus},

@@ -3,13 +3,12 @@
 
 use serde::Serialize;
 
-use crate::loyalty::{CustomerId, EpochMs, ShopId};
 use crate::{
     engine::{
         self,
         referrals::{self as referral_engine, ReferralError},
     },
-    loyalty::referrals::FriendEmail,
+    loyalty::{referrals::FriendEmail, CustomerId, EpochMs, ShopId},
     store::{
         referrals::{self, Referral},
         Store,

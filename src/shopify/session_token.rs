@@ -21,6 +21,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use super::ShopDomain;
+use crate::loyalty::CustomerId;
 
 /// Clock skew tolerated on `exp` and `nbf`.
 pub const LEEWAY_SECS: u64 = 10;
@@ -210,7 +211,9 @@ impl ExtensionTokenVerifier {
         let customer_id = match claims.sub.as_deref() {
             None => None,
             Some(sub) => {
-                let id = super::customer_id_of_gid(sub).ok_or(SessionTokenError::BadSubject)?;
+                let id = CustomerId::of_gid(sub)
+                    .map(CustomerId::get)
+                    .ok_or(SessionTokenError::BadSubject)?;
                 Some(id)
             }
         };
@@ -278,7 +281,7 @@ pub fn extension_claims(
         "jti": hex::encode(rand::random::<[u8; 12]>()),
     });
     if let Some(id) = customer_id {
-        claims["sub"] = super::customer_gid(id).into();
+        claims["sub"] = CustomerId(id).gid().into();
     }
     claims
 }
