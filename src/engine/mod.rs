@@ -24,6 +24,7 @@
 //! [`EngineError::Conflict`] and the whole step is retried with fresh facts.
 
 pub(crate) mod adjustments;
+pub(crate) mod batch;
 pub(crate) mod customers;
 pub mod effects;
 pub mod nps;

@@ -180,26 +180,35 @@ async fn load(
         program::learn_currency(conn, shop_id, &f.currency).await?;
     }
     let program = program::get_program(conn, shop_id).await?;
-    let mut row = match orders::find_order(conn, shop_id, order_id).await? {
-        Some(row) => row,
-        None => OrderRow {
-            order_id,
-            known: 0,
-            currency: program.currency.clone(),
-            award_state: "waiting".into(),
-            ..Default::default()
-        },
-    };
-    // Points whose pending period ended but that the scheduled job has not
-    // released yet are released first, so what follows moves the right bucket.
-    if row.points_state.as_deref() == Some("pending") && row.spendable_at.is_some_and(|t| t <= now)
-    {
-        if let Some(customer) = row.customer_id {
-            ledger::release_pending(conn, shop_id, customer, row.points_net, now).await?;
-        }
-        row.points_state = Some("settled".into());
+    let mut row = orders::find_order(conn, shop_id, order_id)
+        .await?
+        .unwrap_or_else(|| new_row(order_id, &program));
+    if let Some((customer, points)) = release_if_due(&mut row, now) {
+        ledger::release_pending(conn, shop_id, customer, points, now).await?;
     }
     Ok((program, row))
+}
+
+/// The row of an order not stored yet.
+pub(super) fn new_row(order_id: i64, program: &Program) -> OrderRow {
+    OrderRow {
+        order_id,
+        known: 0,
+        currency: program.currency.clone(),
+        award_state: "waiting".into(),
+        ..Default::default()
+    }
+}
+
+/// Points whose pending period ended but that the scheduled job has not
+/// released yet are released first, so what follows moves the right
+/// bucket: marks the row settled and answers whose points to release.
+pub(super) fn release_if_due(row: &mut OrderRow, now: i64) -> Option<(i64, i64)> {
+    if row.points_state.as_deref() != Some("pending") || row.spendable_at.is_none_or(|t| t > now) {
+        return None;
+    }
+    row.points_state = Some("settled".into());
+    row.customer_id.map(|customer| (customer, row.points_net))
 }
 
 /// Merges the event into the row and the state, storing the refunds it
@@ -212,12 +221,28 @@ async fn merge_event(
     row: &mut OrderRow,
     state: &mut OrderState,
 ) -> Result<Option<Option<Vec<offers::Line>>>, EngineError> {
-    let (shop_id, order_id, now) = (step.shop_id, step.order_id, step.now);
+    let mut refunds = Vec::new();
+    let lines = merge(event, row, state, step.now, &mut refunds);
+    for (order_id, refund_id, refund) in &refunds {
+        orders::insert_refund(conn, step.shop_id, *order_id, *refund_id, refund, step.now).await?;
+    }
+    Ok(lines)
+}
+
+/// Merges the event into the row and the state, adding the refunds it
+/// brings to `refunds` (to be stored). Answers the order's lines when the
+/// event is an order payload (None inside: the payload listed none).
+pub(super) fn merge(
+    event: OrderEvent,
+    row: &mut OrderRow,
+    state: &mut OrderState,
+    now: i64,
+    refunds: &mut Vec<orders::NewRefund>,
+) -> Option<Option<Vec<offers::Line>>> {
+    let order_id = row.order_id;
     match event {
         OrderEvent::Order(f) => {
-            for (refund_id, refund) in &f.refunds {
-                orders::insert_refund(conn, shop_id, order_id, *refund_id, refund, now).await?;
-            }
+            refunds.extend(f.refunds.iter().map(|(id, r)| (order_id, *id, *r)));
             merge_facts(row, &f, now);
             state.merge_order(OrderSnapshot {
                 customer_id: f.customer_id,
@@ -229,20 +254,20 @@ async fn merge_event(
                 cancelled: f.cancelled,
                 refunds: f.refunds.iter().copied().collect(),
             });
-            Ok(Some(f.lines))
+            Some(f.lines)
         }
         OrderEvent::Refund {
             refund_id, amounts, ..
         } => {
-            orders::insert_refund(conn, shop_id, order_id, refund_id, &amounts, now).await?;
+            refunds.push((order_id, refund_id, amounts));
             state.merge_refund(refund_id, amounts);
-            Ok(None)
+            None
         }
         OrderEvent::Attach { customer_id, .. } => {
             if state.customer_id.is_none() {
                 state.customer_id = Some(customer_id);
             }
-            Ok(None)
+            None
         }
     }
 }
@@ -259,15 +284,34 @@ async fn settle(
     // A redacted order, or one whose customer was redacted, keeps no
     // identifiers, whatever arrives late; its points move as for any order.
     if orders::is_erased(conn, shop_id, step.order_id, state.customer_id).await? {
-        row.email_hash = None;
-        row.phone_hash = None;
-        row.address_hash = None;
+        forget_identifiers(row);
     }
-    let multiplier = match state.customer_id {
+    let tier = match state.customer_id {
         Some(customer) => {
-            let tier = crate::store::customers::tier_of(conn, shop_id, customer).await?;
-            crate::loyalty::tiers::multiplier(&program.settings.tiers, tier.tier_id.as_deref())
+            crate::store::customers::tier_of(conn, shop_id, customer)
+                .await?
+                .tier_id
         }
+        None => None,
+    };
+    let settlement = settle_state(row, state, program, tier.as_deref(), now);
+    if !orders::save_order(conn, shop_id, row, now).await? {
+        return Err(EngineError::Conflict(format!("order {}", step.order_id)));
+    }
+    Ok(settlement)
+}
+
+/// Settles the order's points at the multiplier of the customer's tier
+/// and writes the outcome into the row (not saved).
+pub(super) fn settle_state(
+    row: &mut OrderRow,
+    state: &mut OrderState,
+    program: &Program,
+    tier: Option<&str>,
+    now: i64,
+) -> Option<Settlement> {
+    let multiplier = match state.customer_id {
+        Some(_) => crate::loyalty::tiers::multiplier(&program.settings.tiers, tier),
         None => 100,
     };
     let settlement = state.settle(&program.settings.earning, program.exponent(), multiplier);
@@ -286,14 +330,19 @@ async fn settle(
         );
     }
     from_state(row, state, program);
-    if !orders::save_order(conn, shop_id, row, now).await? {
-        return Err(EngineError::Conflict(format!("order {}", step.order_id)));
-    }
-    Ok(settlement)
+    settlement
+}
+
+/// Clears the identifiers of an order that was redacted, or whose
+/// customer was: it keeps none, whatever arrives late.
+pub(super) fn forget_identifiers(row: &mut OrderRow) {
+    row.email_hash = None;
+    row.phone_hash = None;
+    row.address_hash = None;
 }
 
 /// Why nothing moved for the order, when that is worth saying.
-fn note(state: &OrderState) -> Option<String> {
+pub(super) fn note(state: &OrderState) -> Option<String> {
     match &state.award {
         AwardState::Ineligible(why) => Some(why.clone()),
         AwardState::Waiting if state.known && state.customer_id.is_none() && state.paid => {
@@ -304,13 +353,67 @@ fn note(state: &OrderState) -> Option<String> {
 }
 
 /// A settlement's points, for the customer's ledger.
-struct PointsMove<'a> {
-    customer_id: i64,
-    settlement: Settlement,
+pub(super) struct PointsMove<'a> {
+    pub customer_id: i64,
+    pub settlement: Settlement,
     /// The order's name ("#1001"), for the entry's reason.
-    label: &'a str,
+    pub label: &'a str,
     /// The order's new version: the entry's source key.
-    version: i64,
+    pub version: i64,
+}
+
+/// A settlement's ledger entry, owned: its reason and source key.
+pub(super) struct MovementEntry {
+    pub customer_id: i64,
+    pub points: i64,
+    pub kind: &'static str,
+    pub reason: String,
+    pub source_key: String,
+    pub settings_version: Option<i64>,
+    pub order_id: i64,
+    pub spendable_at: Option<i64>,
+}
+
+impl MovementEntry {
+    pub(super) fn of(row: &OrderRow, m: PointsMove<'_>) -> Self {
+        let (label, s) = (m.label, m.settlement);
+        let reason = match s.movement {
+            earning::Movement::Earned => format!("Order {label}: {} points earned", s.delta),
+            earning::Movement::Refunded => {
+                format!("Refund on order {label}: {} points taken back", -s.delta)
+            }
+            earning::Movement::Cancelled => {
+                format!("Order {label} cancelled: {} points reversed", -s.delta)
+            }
+        };
+        let pending = row.points_state.as_deref() == Some("pending");
+        Self {
+            customer_id: m.customer_id,
+            points: s.delta,
+            kind: s.movement.kind(),
+            reason,
+            source_key: format!("order:{}:v{}", row.order_id, m.version),
+            settings_version: row.award_settings_version,
+            order_id: row.order_id,
+            spendable_at: if pending { row.spendable_at } else { None },
+        }
+    }
+
+    pub(super) fn entry(&self, shop_id: i64) -> NewEntry<'_> {
+        NewEntry {
+            settings_version: self.settings_version,
+            order_id: Some(self.order_id),
+            spendable_at: self.spendable_at,
+            ..NewEntry::new(
+                shop_id,
+                self.customer_id,
+                self.points,
+                self.kind,
+                &self.reason,
+                &self.source_key,
+            )
+        }
+    }
 }
 
 /// Writes a settlement's ledger entry.
@@ -320,36 +423,8 @@ async fn record_movement(
     row: &OrderRow,
     m: PointsMove<'_>,
 ) -> Result<(), EngineError> {
-    let (order_id, label, s) = (step.order_id, m.label, m.settlement);
-    let reason = match s.movement {
-        earning::Movement::Earned => format!("Order {label}: {} points earned", s.delta),
-        earning::Movement::Refunded => {
-            format!("Refund on order {label}: {} points taken back", -s.delta)
-        }
-        earning::Movement::Cancelled => {
-            format!("Order {label} cancelled: {} points reversed", -s.delta)
-        }
-    };
-    let source_key = format!("order:{order_id}:v{}", m.version);
-    let pending = row.points_state.as_deref() == Some("pending");
-    ledger::append(
-        conn,
-        &NewEntry {
-            settings_version: row.award_settings_version,
-            order_id: Some(order_id),
-            spendable_at: if pending { row.spendable_at } else { None },
-            ..NewEntry::new(
-                step.shop_id,
-                m.customer_id,
-                s.delta,
-                s.movement.kind(),
-                &reason,
-                &source_key,
-            )
-        },
-        step.now,
-    )
-    .await?;
+    let entry = MovementEntry::of(row, m);
+    ledger::append(conn, &entry.entry(step.shop_id), step.now).await?;
     Ok(())
 }
 
@@ -391,7 +466,7 @@ async fn follow_order(
 
 /// Folds an order payload's descriptive facts into the row; timestamps and
 /// identifiers are kept from the first event that had them.
-fn merge_facts(row: &mut OrderRow, f: &OrderFactsIn, now: i64) {
+pub(super) fn merge_facts(row: &mut OrderRow, f: &OrderFactsIn, now: i64) {
     row.known = 1;
     row.name = f.name.clone().or(row.name.take());
     row.currency.clone_from(&f.currency);
@@ -417,7 +492,7 @@ fn merge_facts(row: &mut OrderRow, f: &OrderFactsIn, now: i64) {
     }
 }
 
-fn to_state(row: &OrderRow, refunds: Vec<(i64, RefundAmounts)>) -> OrderState {
+pub(super) fn to_state(row: &OrderRow, refunds: Vec<(i64, RefundAmounts)>) -> OrderState {
     let award = match row.award_state.as_str() {
         "awarded" => AwardState::Awarded {
             points: row.award_points.unwrap_or(0),

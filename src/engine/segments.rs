@@ -533,41 +533,57 @@ pub async fn on_order(
     customer_id: i64,
     now: i64,
 ) -> Result<bool, EngineError> {
+    Ok(on_orders(conn, shop_id, program, &[customer_id], now).await? > 0)
+}
+
+/// [`on_order`] for the customers of a batch of orders, each once, on
+/// their facts as the batch left them: the shop's state is read once and
+/// the customers' histories in one query. Returns how many moved.
+pub async fn on_orders(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    program: &Program,
+    customer_ids: &[i64],
+    now: i64,
+) -> Result<usize, EngineError> {
     let settings = &program.settings;
-    if !settings.segments.enabled {
-        return Ok(false);
+    if !settings.segments.enabled || customer_ids.is_empty() {
+        return Ok(0);
     }
     let Some(state) = segments::find_state(conn, shop_id).await? else {
-        return Ok(false);
+        return Ok(0);
     };
     let prefix = settings.segments.tag_prefix.trim();
     if state.tag_prefix != prefix || outbox::has_queued(conn, shop_id, RESYNC_ORDERING).await? {
-        return Ok(false);
+        return Ok(0);
     }
-    let Some(h) = segments::history_of(conn, shop_id, customer_id).await? else {
-        return Ok(false);
-    };
     let thresholds = settings
         .segments
         .thresholds
         .as_ref()
         .unwrap_or(&state.thresholds);
-    let to = assign(
-        &h,
-        thresholds,
-        state.median_interval_ms,
-        settings.winback.grace_percent,
-        now,
-    );
-    if h.segment.as_deref() == to.map(Segment::slug) {
-        return Ok(false);
+    let mut moved = 0;
+    for h in segments::history_of_many(conn, shop_id, customer_ids).await? {
+        let to = assign(
+            &h,
+            thresholds,
+            state.median_interval_ms,
+            settings.winback.grace_percent,
+            now,
+        );
+        if h.segment.as_deref() == to.map(Segment::slug) {
+            continue;
+        }
+        let change = Change {
+            customer_id: h.customer_id,
+            from: h.segment,
+            to,
+        };
+        if apply_one(conn, shop_id, settings, prefix, &change, now).await? {
+            moved += 1;
+        }
     }
-    let change = Change {
-        customer_id,
-        from: h.segment,
-        to,
-    };
-    apply_one(conn, shop_id, settings, prefix, &change, now).await
+    Ok(moved)
 }
 
 /// Writes one customer's change with its own effects: the old tag off, the

@@ -112,9 +112,6 @@ pub async fn reevaluate(
     let value = standing(conn, shop, program, customer, now).await?;
     let target = tiers::tier_for(&program.settings.tiers, program.exponent(), value);
     let current = customers::tier_of(conn, shop.get(), customer.get()).await?;
-    if current.tier_id.as_deref() == target.map(|l| l.id.as_str()) {
-        return Ok(false);
-    }
     let change = TierChange {
         shop,
         customer,
@@ -123,34 +120,61 @@ pub async fn reevaluate(
         current: &current,
         target,
     };
-    change.record(conn, reason).await?;
-    change.retag(conn).await?;
-    change.set_metafield(conn).await?;
-    if change.is_upward() {
-        change.announce(conn).await?;
-        change.grant_entry_reward(conn).await?;
-    }
-    tracing::debug!(
-        shop_id = shop.get(),
-        tier = change.target_id().unwrap_or(NO_TIER),
-        "customer tier changed"
-    );
-    Ok(true)
+    change.apply(conn, reason).await
 }
 
-/// One customer's move from their current tier to the target tier: the
-/// context shared by the steps of [`reevaluate`].
-struct TierChange<'a> {
-    shop: ShopId,
-    customer: CustomerId,
-    program: &'a Program,
-    now: EpochMs,
-    current: &'a CustomerTier,
+/// The customer's tier after `change` is applied (as [`TierChange::apply`]
+/// records it).
+pub fn after(change: &TierChange<'_>) -> CustomerTier {
+    if change.is_noop() {
+        return change.current.clone();
+    }
+    CustomerTier {
+        tier_id: change.target.map(|l| l.id.clone()),
+        tier_tag: change.target.map(|l| l.tag.clone()),
+        tier_seq: change.seq(),
+    }
+}
+
+/// One customer's move from their current tier to the target tier.
+pub struct TierChange<'a> {
+    pub shop: ShopId,
+    pub customer: CustomerId,
+    pub program: &'a Program,
+    pub now: EpochMs,
+    pub current: &'a CustomerTier,
     /// The tier the standing earns (`None`: no tier).
-    target: Option<&'a TierLevel>,
+    pub target: Option<&'a TierLevel>,
 }
 
 impl TierChange<'_> {
+    /// True when the target is the current tier: nothing to do.
+    pub fn is_noop(&self) -> bool {
+        self.current.tier_id.as_deref() == self.target_id()
+    }
+
+    /// Applies the move: the tier history and the customer row, the tags,
+    /// the metafield and, going up, the Flow trigger and the entry reward.
+    /// Returns false when there is nothing to move.
+    pub async fn apply(&self, conn: &mut AnyConnection, reason: &str) -> Result<bool, EngineError> {
+        if self.is_noop() {
+            return Ok(false);
+        }
+        self.record(conn, reason).await?;
+        self.retag(conn).await?;
+        self.set_metafield(conn).await?;
+        if self.is_upward() {
+            self.announce(conn).await?;
+            self.grant_entry_reward(conn).await?;
+        }
+        tracing::debug!(
+            shop_id = self.shop.get(),
+            tier = self.target_id().unwrap_or(NO_TIER),
+            "customer tier changed"
+        );
+        Ok(true)
+    }
+
     fn target_id(&self) -> Option<&str> {
         self.target.map(|l| l.id.as_str())
     }

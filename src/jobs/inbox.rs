@@ -5,7 +5,14 @@
 //! lease cannot finish the row (the finish is conditional on the owner), so
 //! no delivery's effect commits twice.
 
-use std::{collections::HashMap, sync::Arc, time::Duration};
+use std::{
+    collections::HashMap,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
 
 use anyhow::Context;
 use rand::Rng;
@@ -16,9 +23,10 @@ use sqlx::{AnyConnection, Connection};
 
 use super::{
     privacy,
-    topics::{self, Delivery, Handled, HandlerError, Outcome, Payload},
+    topics::{self, Delivery, Handled, HandlerError, Lane, Outcome, Payload},
 };
 use crate::{
+    engine::{self, batch::Taken, orders::OrderEvent},
     error_text,
     shopify::webhook::WebhookTopic,
     store::{
@@ -39,12 +47,23 @@ const IDLE_POLL: Duration = Duration::from_millis(500);
 const CONFLICT_TRIES: u32 = 5;
 /// Longest a batch waits for webhook intake to go idle.
 const MAX_DEFER: Duration = Duration::from_millis(50);
-/// Rows claimed, and committed, together by one worker.
-const CLAIM_BATCH: i64 = 32;
-/// Rows claimed while webhook intake is waiting: a batch holds the SQLite
-/// writer for its whole transaction, so it stays short (a few milliseconds
-/// of loyalty work) and acknowledgements are not held up behind it.
-const BUSY_CLAIM_BATCH: i64 = 4;
+/// Rows claimed, and committed, together by one worker, while intake is
+/// idle and while busy (a claim holds the SQLite writer for its whole
+/// transaction, so it stays a few milliseconds of work then, and
+/// acknowledgements are not held up behind it). Order events are applied
+/// as one batch ([`engine::batch`]) and cost little each, so claims grow
+/// while they hold mostly those; other deliveries are applied one by one,
+/// and a claim of them stays small enough to finish well within its lease.
+const CLAIM: ClaimSizes = ClaimSizes { idle: 32, busy: 4 };
+const ORDERS_CLAIM: ClaimSizes = ClaimSizes {
+    idle: 256,
+    busy: 64,
+};
+
+struct ClaimSizes {
+    idle: i64,
+    busy: i64,
+}
 
 /// What became of a row whose handler writes.
 enum RowEnd {
@@ -66,6 +85,8 @@ pub struct InboxProcessor {
     owner: String,
     lease: Duration,
     max_attempts: i64,
+    /// True while the last claim held mostly order events.
+    orders_claimed: Arc<AtomicBool>,
 }
 
 impl InboxProcessor {
@@ -76,6 +97,7 @@ impl InboxProcessor {
             owner: owner.into(),
             lease,
             max_attempts,
+            orders_claimed: Arc::default(),
         }
     }
 
@@ -116,19 +138,16 @@ impl InboxProcessor {
         let mut tx = self.store.begin().await?;
         let mut shops: HashMap<String, Shop> = HashMap::new();
         let mut settled = Vec::new();
+        // Order events waiting to be applied together.
+        let mut batched: Vec<(Batched, OrderEvent)> = Vec::new();
+        let mut orders = 0;
         // Personal data of a redacted shopper scrubbed from a late delivery.
         let mut erased_late = false;
         for (row, parsed) in rows.iter().zip(parsed) {
             let now = now_ms();
             // Every line logged for this row names its shop and the request
             // that stored it.
-            let span = tracing::info_span!(
-                "inbox_row",
-                inbox_id = row.id,
-                shop = %row.shop_domain,
-                topic = %row.topic,
-                request_id = row.request_id.as_deref().unwrap_or("-"),
-            );
+            let span = row_span(row);
             let (body, payload) = match parsed {
                 Ok(parsed) => parsed,
                 Err(error) => {
@@ -151,6 +170,29 @@ impl InboxProcessor {
                 triggered_at: row.triggered_at.as_deref().and_then(topics::parse_time),
                 now,
             };
+            match topics::lane(&delivery, &payload) {
+                Lane::Batch => {
+                    orders += 1;
+                    let Payload::Order(event) = payload else {
+                        unreachable!("only order events are batched")
+                    };
+                    batched.push((
+                        Batched {
+                            row,
+                            shop: shop.clone(),
+                            body,
+                        },
+                        event,
+                    ));
+                    shops.insert(row.shop_domain.clone(), shop);
+                    continue;
+                }
+                Lane::InTurn if !batched.is_empty() => {
+                    let run = std::mem::take(&mut batched);
+                    tx = self.apply_batched(tx, run, commit_each_row).await?;
+                }
+                Lane::InTurn | Lane::Aside => {}
+            }
             if !payload.writes() {
                 let handled = topics::apply(&mut tx, &delivery, payload)
                     .instrument(span)
@@ -173,6 +215,10 @@ impl InboxProcessor {
                 RowEnd::Finished | RowEnd::LeaseLost => {}
             }
         }
+        // At least nine in ten: the next claim may be large.
+        self.orders_claimed
+            .store(orders * 10 >= rows.len() * 9, Ordering::Relaxed);
+        let mut tx = self.apply_batched(tx, batched, commit_each_row).await?;
         self.finish_settled(&mut tx, settled).await?;
         tx.commit()
             .await
@@ -183,6 +229,118 @@ impl InboxProcessor {
         Ok(rows.len())
     }
 
+    /// Applies order events together, one batch per shop
+    /// ([`engine::batch`]), each in a savepoint with its rows finished in
+    /// it. Events the engine hands back, and every event of a batch that
+    /// fails (a conflict, a lost lease, one delivery that cannot be
+    /// applied), are then applied one by one, so that one poisoned
+    /// delivery is isolated and the others still go through.
+    /// Answers the transaction to go on with.
+    async fn apply_batched(
+        &self,
+        mut tx: Tx,
+        batched: Vec<(Batched<'_>, OrderEvent)>,
+        commit_each_row: bool,
+    ) -> anyhow::Result<Tx> {
+        let mut by_shop: Vec<(i64, Vec<(Batched<'_>, OrderEvent)>)> = Vec::new();
+        for (b, event) in batched {
+            match by_shop.iter_mut().find(|(shop, _)| *shop == b.shop.id) {
+                Some((_, group)) => group.push((b, event)),
+                None => by_shop.push((b.shop.id, vec![(b, event)])),
+            }
+        }
+        for (shop_id, group) in by_shop {
+            let one_by_one = self.apply_shop_batch(&mut tx, shop_id, group).await?;
+            if commit_each_row {
+                tx.commit().await?;
+                tx = self.store.begin().await?;
+            }
+            for (b, event) in one_by_one {
+                let topic = WebhookTopic::from(b.row.topic.as_str());
+                let delivery = Delivery {
+                    inbox_id: b.row.id,
+                    shop: &b.shop,
+                    topic: &topic,
+                    triggered_at: b.row.triggered_at.as_deref().and_then(topics::parse_time),
+                    now: now_ms(),
+                };
+                let span = row_span(b.row);
+                let end = self
+                    .apply_writing(
+                        &mut tx,
+                        b.row,
+                        &delivery,
+                        &b.body,
+                        Payload::Order(event),
+                        &span,
+                    )
+                    .await?;
+                if commit_each_row && matches!(end, RowEnd::Finished) {
+                    tx.commit().await?;
+                    tx = self.store.begin().await?;
+                }
+            }
+        }
+        Ok(tx)
+    }
+
+    /// One shop's order events, applied together in a savepoint. Answers
+    /// the deliveries left to be applied one by one, with their events.
+    async fn apply_shop_batch<'r>(
+        &self,
+        tx: &mut Tx,
+        shop_id: i64,
+        group: Vec<(Batched<'r>, OrderEvent)>,
+    ) -> anyhow::Result<Vec<(Batched<'r>, OrderEvent)>> {
+        let (rows, events): (Vec<_>, Vec<_>) = group.into_iter().unzip();
+        let order_ids: Vec<i64> = events.iter().map(OrderEvent::order_id).collect();
+        let mut savepoint = tx.begin().await?;
+        let taken = match engine::batch::apply(&mut savepoint, shop_id, events, now_ms()).await {
+            Ok(taken) => taken,
+            Err(e) => {
+                savepoint.rollback().await?;
+                tracing::info!(shop_id, deliveries = rows.len(), error = %error_text::sanitise(&e.to_string()), "order batch falls back to one delivery at a time");
+                return reparsed(rows);
+            }
+        };
+        let mut finishes = Vec::new();
+        let mut one_by_one = Vec::new();
+        let mut handled = Vec::new();
+        for ((b, taken), order_id) in rows.into_iter().zip(taken).zip(order_ids) {
+            match taken {
+                Taken::Applied(applied) => {
+                    handled.push((
+                        b.row.id,
+                        Handled::about(Outcome::Done, applied.customer_id, Some(order_id)),
+                    ));
+                    finishes.push(b);
+                }
+                Taken::Deferred(event) => one_by_one.push((b, event)),
+            }
+        }
+        let done: Vec<_> = handled
+            .iter()
+            .map(|(id, h)| (*id, finish_for(h, KeepBody::Clear)))
+            .collect();
+        let finished =
+            inbox::finish_many(&mut savepoint, self.store.dialect(), &self.owner, &done).await?;
+        if finished < done.len() as u64 {
+            // Another worker holds some of these rows now: none of the
+            // batch is kept, and each row is tried on its own (where a lost
+            // lease leaves that row alone).
+            savepoint.rollback().await?;
+            tracing::warn!(
+                shop_id,
+                "inbox leases lost in an order batch; applying one by one"
+            );
+            let mut all = reparsed(finishes)?;
+            all.extend(one_by_one);
+            return Ok(all);
+        }
+        savepoint.commit().await?;
+        Ok(one_by_one)
+    }
+
     /// Gives way to pending intake, then claims a batch of ready rows
     /// under this worker's lease (a smaller batch while intake is busy).
     async fn claim(&self) -> anyhow::Result<Vec<ClaimedDelivery>> {
@@ -190,9 +348,14 @@ impl InboxProcessor {
             gate.wait_idle(MAX_DEFER).await;
         }
         let lease_until = now_ms() + self.lease.as_millis() as i64;
+        let sizes = if self.orders_claimed.load(Ordering::Relaxed) {
+            ORDERS_CLAIM
+        } else {
+            CLAIM
+        };
         let limit = match &self.intake {
-            Some(gate) if gate.is_busy() => BUSY_CLAIM_BATCH,
-            _ => CLAIM_BATCH,
+            Some(gate) if gate.is_busy() => sizes.busy,
+            _ => sizes.idle,
         };
         let mut conn = self.store.writer().acquire().await?;
         inbox::claim(
@@ -464,6 +627,39 @@ fn parse_row(row: &ClaimedDelivery) -> Result<(Vec<u8>, Payload), HandlerError> 
     let body = StoredBody::decompress(&row.body).map_err(HandlerError::Permanent)?;
     let payload = topics::parse_payload(&WebhookTopic::from(row.topic.as_str()), &body)?;
     Ok((body, payload))
+}
+
+/// An order delivery waiting for its batch.
+struct Batched<'r> {
+    row: &'r ClaimedDelivery,
+    shop: Shop,
+    body: Vec<u8>,
+}
+
+/// The deliveries of a batch that was not kept, each with its event
+/// parsed again from its body (the batch consumed the first parse).
+fn reparsed(rows: Vec<Batched<'_>>) -> anyhow::Result<Vec<(Batched<'_>, OrderEvent)>> {
+    rows.into_iter()
+        .map(|b| {
+            let topic = WebhookTopic::from(b.row.topic.as_str());
+            match topics::parse_payload(&topic, &b.body)? {
+                Payload::Order(event) => Ok((b, event)),
+                _ => anyhow::bail!("an order delivery parsed as another kind"),
+            }
+        })
+        .collect()
+}
+
+/// The span every line logged about a row is in: its shop, topic and the
+/// request that stored it.
+fn row_span(row: &ClaimedDelivery) -> tracing::Span {
+    tracing::info_span!(
+        "inbox_row",
+        inbox_id = row.id,
+        shop = %row.shop_domain,
+        topic = %row.topic,
+        request_id = row.request_id.as_deref().unwrap_or("-"),
+    )
 }
 
 /// Exponential backoff with jitter: about 1 s, 2 s, 4 s ... capped at 15 min.

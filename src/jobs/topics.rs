@@ -53,7 +53,7 @@ impl Handled {
         Self::from(Outcome::Done)
     }
 
-    fn about(outcome: Outcome, customer_id: Option<i64>, order_id: Option<i64>) -> Self {
+    pub fn about(outcome: Outcome, customer_id: Option<i64>, order_id: Option<i64>) -> Self {
         Self {
             outcome,
             customer_id,
@@ -210,6 +210,32 @@ pub async fn apply(
         Payload::Unhandled => {
             Ok(Outcome::Ignored(format!("no handler for topic {}", d.topic)).into())
         }
+    }
+}
+
+/// Where a delivery goes in a claimed batch.
+pub enum Lane {
+    /// An order event of a shop Advocate serves: applied with the batch's
+    /// other order events ([`crate::engine::batch`]).
+    Batch,
+    /// Applied on its own where it stands; the batch's order events may be
+    /// applied before or after it (a customer profile, whose outcome does
+    /// not depend on the order of order events around it).
+    Aside,
+    /// Applied on its own after every delivery before it (erasures,
+    /// uninstalls, data requests: their outcome depends on what came first).
+    InTurn,
+}
+
+/// The lane of a parsed delivery.
+pub fn lane(d: &Delivery<'_>, payload: &Payload) -> Lane {
+    match payload {
+        _ if inactive_shop(d).is_some() => Lane::InTurn,
+        Payload::Order(event) if !matches!(event, engine::orders::OrderEvent::Attach { .. }) => {
+            Lane::Batch
+        }
+        Payload::Customer(_) | Payload::Unhandled => Lane::Aside,
+        _ => Lane::InTurn,
     }
 }
 

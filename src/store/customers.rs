@@ -683,6 +683,70 @@ pub async fn able_to_spend(
     .await
 }
 
+/// [`tier_of`] for many customers; a customer without a row is absent.
+pub async fn tiers_of(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    customer_ids: &[i64],
+) -> Result<std::collections::HashMap<i64, CustomerTier>, sqlx::Error> {
+    let dialect = super::Dialect::of(conn);
+    let mut tiers = std::collections::HashMap::new();
+    for chunk in customer_ids.chunks(500) {
+        let sql = format!(
+            "SELECT customer_id, tier_id, tier_tag, tier_seq FROM customers \
+             WHERE shop_id = {} AND customer_id IN ({})",
+            super::placeholder(dialect, 1),
+            super::placeholders(dialect, 2, chunk.len())
+        );
+        let mut query =
+            sqlx::query_as::<_, (i64, Option<String>, Option<String>, i64)>(&sql).bind(shop_id);
+        for id in chunk {
+            query = query.bind(*id);
+        }
+        for (customer, tier_id, tier_tag, tier_seq) in query.fetch_all(&mut *conn).await? {
+            tiers.insert(
+                customer,
+                CustomerTier {
+                    tier_id,
+                    tier_tag,
+                    tier_seq,
+                },
+            );
+        }
+    }
+    Ok(tiers)
+}
+
+/// Locks the stored rows of `customer_ids` until the transaction ends, in
+/// ascending order (PostgreSQL; SQLite's one writer serialises already):
+/// a batch reads their tiers and standing only once no other batch can
+/// still change them.
+pub async fn lock_many(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    customer_ids: &[i64],
+) -> Result<(), sqlx::Error> {
+    if super::Dialect::of(conn) != super::Dialect::Postgres {
+        return Ok(());
+    }
+    let mut ids = customer_ids.to_vec();
+    ids.sort_unstable();
+    ids.dedup();
+    for chunk in ids.chunks(500) {
+        let sql = format!(
+            "SELECT customer_id FROM customers WHERE shop_id = $1 AND customer_id IN ({}) \
+             ORDER BY customer_id FOR UPDATE",
+            super::placeholders(super::Dialect::Postgres, 2, chunk.len())
+        );
+        let mut query = sqlx::query(&sql).bind(shop_id);
+        for id in chunk {
+            query = query.bind(*id);
+        }
+        query.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::search_key;

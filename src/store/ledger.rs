@@ -10,8 +10,12 @@
 //! refused by the database's CHECK constraints (migration 0014), so a
 //! points figure can neither wrap nor turn into a REAL.
 
+use std::collections::{BTreeMap, HashMap, HashSet};
+
 use serde::Serialize;
 use sqlx::AnyConnection;
+
+use super::{placeholder, placeholders, values_placeholders, Dialect};
 
 use crate::loyalty::points::{OutOfRange, Points};
 
@@ -336,4 +340,146 @@ pub async fn release_pending(
     .execute(conn)
     .await?;
     Ok(())
+}
+
+/// Pending points that become spendable: (customer, points).
+pub type Release = (i64, i64);
+
+/// [`append`] for many entries of one shop, and [`release_pending`] for
+/// many customers, in a few multi-row statements: the entries are inserted
+/// (each once per source key), then every customer's balance and pending
+/// points move by the sum of their inserted entries and releases. Returns,
+/// per entry, whether it was inserted (false: its source key was recorded
+/// before).
+pub async fn append_many(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    entries: &[NewEntry<'_>],
+    releases: &[Release],
+    now: i64,
+) -> Result<Vec<bool>, sqlx::Error> {
+    for entry in entries {
+        Points::new(entry.points).map_err(|_| out_of_range())?;
+        debug_assert_eq!(entry.shop_id, shop_id);
+    }
+    let dialect = Dialect::of(conn);
+    let mut inserted: HashSet<String> = HashSet::with_capacity(entries.len());
+    for chunk in entries.chunks(APPEND_CHUNK) {
+        let sql = format!(
+            "INSERT INTO points_ledger (shop_id, customer_id, points, kind, reason, source_key, \
+             settings_version, order_id, actor, spendable_at, created_at) VALUES {} \
+             ON CONFLICT (shop_id, source_key) DO NOTHING RETURNING source_key",
+            values_placeholders(dialect, chunk.len(), 11)
+        );
+        let mut query = sqlx::query_scalar::<_, String>(&sql);
+        for e in chunk {
+            query = query
+                .bind(shop_id)
+                .bind(e.customer_id)
+                .bind(e.points)
+                .bind(e.kind)
+                .bind(e.reason)
+                .bind(e.source_key)
+                .bind(e.settings_version)
+                .bind(e.order_id)
+                .bind(e.actor)
+                .bind(e.spendable_at)
+                .bind(now);
+        }
+        inserted.extend(query.fetch_all(&mut *conn).await?);
+    }
+    let done: Vec<bool> = entries
+        .iter()
+        .map(|e| inserted.contains(e.source_key))
+        .collect();
+    // Sorted by customer: concurrent batches lock customer rows in one
+    // order.
+    let mut moves: BTreeMap<i64, CustomerMove> = BTreeMap::new();
+    for (entry, _) in entries.iter().zip(&done).filter(|(_, d)| **d) {
+        let m = moves.entry(entry.customer_id).or_default();
+        let points = Points::new(entry.points).map_err(|_| out_of_range())?;
+        if entry.spendable_at.is_some_and(|t| t > now) {
+            m.pending = m.pending.checked_add(points).ok_or_else(out_of_range)?;
+        } else {
+            m.balance = m.balance.checked_add(points).ok_or_else(out_of_range)?;
+        }
+        m.active |= kind::is_activity(entry.kind);
+    }
+    for (customer, points) in releases {
+        let m = moves.entry(*customer).or_default();
+        let points = Points::new(*points).map_err(|_| out_of_range())?;
+        m.released = m.released.checked_add(points).ok_or_else(out_of_range)?;
+    }
+    let moves: Vec<(i64, CustomerMove)> = moves.into_iter().collect();
+    for chunk in moves.chunks(APPEND_CHUNK) {
+        // A released customer has a row already (their points were
+        // pending); an INSERT of one that has not is a new member.
+        let sql = format!(
+            "INSERT INTO customers (shop_id, customer_id, points_balance, points_pending, \
+             last_activity_at, created_at, updated_at) VALUES {} \
+             ON CONFLICT (shop_id, customer_id) DO UPDATE SET \
+             points_balance = customers.points_balance + excluded.points_balance, \
+             points_pending = customers.points_pending + excluded.points_pending, \
+             last_activity_at = COALESCE(excluded.last_activity_at, customers.last_activity_at), \
+             updated_at = excluded.updated_at",
+            values_placeholders(dialect, chunk.len(), 7)
+        );
+        let mut query = sqlx::query(&sql);
+        for (customer, m) in chunk {
+            let balance = m.balance.checked_add(m.released).ok_or_else(out_of_range)?;
+            let pending = m.pending.checked_sub(m.released).ok_or_else(out_of_range)?;
+            query = query
+                .bind(shop_id)
+                .bind(*customer)
+                .bind(balance.get())
+                .bind(pending.get())
+                .bind(m.active.then_some(now))
+                .bind(now)
+                .bind(now);
+        }
+        query.execute(&mut *conn).await?;
+    }
+    Ok(done)
+}
+
+/// Entries (and customers) per multi-row statement.
+const APPEND_CHUNK: usize = 400;
+
+/// How one customer's balances move in [`append_many`].
+#[derive(Default)]
+struct CustomerMove {
+    balance: Points,
+    pending: Points,
+    released: Points,
+    active: bool,
+}
+
+/// Points per customer earned from orders since `since`
+/// ([`order_points_since`] for many).
+pub async fn order_points_since_of(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    customer_ids: &[i64],
+    since: Option<i64>,
+) -> Result<HashMap<i64, i64>, sqlx::Error> {
+    let dialect = Dialect::of(conn);
+    let mut points = HashMap::new();
+    for chunk in customer_ids.chunks(APPEND_CHUNK) {
+        let sql = format!(
+            "SELECT customer_id, CAST(COALESCE(SUM(points), 0) AS BIGINT) FROM points_ledger \
+             WHERE shop_id = {} AND kind IN ('earn', 'clawback', 'cancel') AND created_at >= {} \
+             AND customer_id IN ({}) GROUP BY customer_id",
+            placeholder(dialect, 1),
+            placeholder(dialect, 2),
+            placeholders(dialect, 3, chunk.len())
+        );
+        let mut query = sqlx::query_as::<_, (i64, i64)>(&sql)
+            .bind(shop_id)
+            .bind(since.unwrap_or(i64::MIN));
+        for id in chunk {
+            query = query.bind(*id);
+        }
+        points.extend(query.fetch_all(&mut *conn).await?);
+    }
+    Ok(points)
 }

@@ -432,6 +432,15 @@ pub(crate) fn placeholder(dialect: Dialect, n: usize) -> String {
     }
 }
 
+/// `count` bind parameters from the `first`th, comma-separated: an
+/// `IN (...)` list.
+pub(crate) fn placeholders(dialect: Dialect, first: usize, count: usize) -> String {
+    (first..first + count)
+        .map(|n| placeholder(dialect, n))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Placeholders for a multi-row insert: `rows` groups of `columns`.
 /// PostgreSQL wants `$1, $2, ...`; SQLite gets anonymous `?`, since it looks
 /// numbered names up one by one (quadratic in a statement with hundreds).
@@ -469,6 +478,34 @@ pub(crate) fn values_placeholders_from(
         sql.push(')');
     }
     sql
+}
+
+/// Which of `ids` appear in `column` of the shop's rows of `table` (with
+/// `condition` also true, when not empty). The names are the caller's
+/// constants, never input.
+pub(crate) async fn ids_among(
+    conn: &mut sqlx::AnyConnection,
+    table: &'static str,
+    column: &'static str,
+    condition: &'static str,
+    shop_id: i64,
+    ids: &[i64],
+) -> Result<std::collections::HashSet<i64>, sqlx::Error> {
+    let dialect = Dialect::of(conn);
+    let mut found = std::collections::HashSet::new();
+    for chunk in ids.chunks(500) {
+        let sql = format!(
+            "SELECT DISTINCT {column} FROM {table} WHERE shop_id = {} AND {column} IN ({}) {condition}",
+            placeholder(dialect, 1),
+            placeholders(dialect, 2, chunk.len())
+        );
+        let mut query = sqlx::query_scalar::<_, i64>(&sql).bind(shop_id);
+        for id in chunk {
+            query = query.bind(*id);
+        }
+        found.extend(query.fetch_all(&mut *conn).await?);
+    }
+    Ok(found)
 }
 
 #[cfg(test)]

@@ -291,3 +291,12 @@ pub async fn list_comments(
     .fetch_all(conn)
     .await
 }
+
+/// Which of `order_ids` have a survey answer.
+pub async fn orders_answered(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    order_ids: &[i64],
+) -> Result<std::collections::HashSet<i64>, sqlx::Error> {
+    super::ids_among(conn, "nps_responses", "order_id", "", shop_id, order_ids).await
+}

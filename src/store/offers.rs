@@ -4,9 +4,11 @@
 //! always equal what the stored counted orders give. Shop redaction deletes
 //! both tables (`shops::redact_shop`).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use sqlx::{AnyConnection, Row};
+
+use super::{placeholder, placeholders, values_placeholders, Dialect};
 
 use crate::loyalty::offers::OrderProduct;
 
@@ -208,3 +210,165 @@ pub async fn list_for_customer(
     .fetch_all(conn)
     .await
 }
+
+/// [`find_order_products`] for many orders; an order whose lines were
+/// never stored is absent.
+pub async fn find_products_of(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    order_ids: &[i64],
+) -> Result<HashMap<i64, (BTreeSet<i64>, bool)>, sqlx::Error> {
+    let dialect = Dialect::of(conn);
+    let mut found: HashMap<i64, (BTreeSet<i64>, bool)> = HashMap::new();
+    for chunk in order_ids.chunks(CHUNK) {
+        let sql = format!(
+            "SELECT order_id, product_id, counted FROM order_products \
+             WHERE shop_id = {} AND order_id IN ({})",
+            placeholder(dialect, 1),
+            placeholders(dialect, 2, chunk.len())
+        );
+        let mut query = sqlx::query_as::<_, (i64, i64, i64)>(&sql).bind(shop_id);
+        for id in chunk {
+            query = query.bind(*id);
+        }
+        for (order_id, product_id, counted) in query.fetch_all(&mut *conn).await? {
+            let entry = found.entry(order_id).or_default();
+            entry.0.insert(product_id);
+            entry.1 = counted == 1;
+        }
+    }
+    Ok(found)
+}
+
+/// An order's products as a batch leaves them.
+pub enum ProductsWrite<'a> {
+    /// Replaced by these (the delivery listed the lines).
+    Replace(&'a [OrderProduct], bool),
+    /// Kept, counted or not.
+    Counted(bool),
+}
+
+/// [`replace_order_products`] and [`set_counted`] for many orders, in a
+/// few statements.
+pub async fn write_products_of(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    writes: &[(i64, ProductsWrite<'_>)],
+) -> Result<(), sqlx::Error> {
+    let dialect = Dialect::of(conn);
+    let replaced: Vec<i64> = writes
+        .iter()
+        .filter(|(_, w)| matches!(w, ProductsWrite::Replace(..)))
+        .map(|(id, _)| *id)
+        .collect();
+    for chunk in replaced.chunks(CHUNK) {
+        let sql = format!(
+            "DELETE FROM order_products WHERE shop_id = {} AND order_id IN ({})",
+            placeholder(dialect, 1),
+            placeholders(dialect, 2, chunk.len())
+        );
+        let mut query = sqlx::query(&sql).bind(shop_id);
+        for id in chunk {
+            query = query.bind(*id);
+        }
+        query.execute(&mut *conn).await?;
+    }
+    let rows: Vec<(i64, &OrderProduct, bool)> = writes
+        .iter()
+        .filter_map(|(id, w)| match w {
+            ProductsWrite::Replace(products, counted) => Some((*id, *products, *counted)),
+            ProductsWrite::Counted(_) => None,
+        })
+        .flat_map(|(id, products, counted)| products.iter().map(move |p| (id, p, counted)))
+        .collect();
+    for chunk in rows.chunks(CHUNK) {
+        let sql = format!(
+            "INSERT INTO order_products \
+             (shop_id, order_id, product_id, variant_id, title, quantity, counted) VALUES {}",
+            values_placeholders(dialect, chunk.len(), 7)
+        );
+        let mut query = sqlx::query(&sql);
+        for (order_id, p, counted) in chunk {
+            query = query
+                .bind(shop_id)
+                .bind(*order_id)
+                .bind(p.product_id)
+                .bind(p.variant_id)
+                .bind(p.title.as_str())
+                .bind(p.quantity)
+                .bind(i64::from(*counted));
+        }
+        query.execute(&mut *conn).await?;
+    }
+    for counted in [false, true] {
+        let ids: Vec<i64> = writes
+            .iter()
+            .filter(|(_, w)| matches!(w, ProductsWrite::Counted(c) if *c == counted))
+            .map(|(id, _)| *id)
+            .collect();
+        for chunk in ids.chunks(CHUNK) {
+            let sql = format!(
+                "UPDATE order_products SET counted = {} WHERE shop_id = {} AND order_id IN ({})",
+                placeholder(dialect, 1),
+                placeholder(dialect, 2),
+                placeholders(dialect, 3, chunk.len())
+            );
+            let mut query = sqlx::query(&sql).bind(i64::from(counted)).bind(shop_id);
+            for id in chunk {
+                query = query.bind(*id);
+            }
+            query.execute(&mut *conn).await?;
+        }
+    }
+    Ok(())
+}
+
+/// [`move_pairs`] in a few statements. `changes` are sorted and each pair
+/// appears once.
+pub async fn move_pairs_many(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    changes: &[((i64, i64), i64)],
+) -> Result<(), sqlx::Error> {
+    let dialect = Dialect::of(conn);
+    for chunk in changes.chunks(CHUNK) {
+        let sql = format!(
+            "INSERT INTO product_pairs (shop_id, product_id, other_id, orders) VALUES {} \
+             ON CONFLICT (shop_id, product_id, other_id) \
+             DO UPDATE SET orders = product_pairs.orders + excluded.orders",
+            values_placeholders(dialect, chunk.len(), 4)
+        );
+        let mut query = sqlx::query(&sql);
+        for ((product_id, other_id), delta) in chunk {
+            query = query
+                .bind(shop_id)
+                .bind(*product_id)
+                .bind(*other_id)
+                .bind(*delta);
+        }
+        query.execute(&mut *conn).await?;
+    }
+    let mut lowered: Vec<i64> = changes
+        .iter()
+        .filter(|(_, delta)| *delta < 0)
+        .map(|((product_id, _), _)| *product_id)
+        .collect();
+    lowered.sort_unstable();
+    lowered.dedup();
+    for chunk in lowered.chunks(CHUNK) {
+        let sql = format!(
+            "DELETE FROM product_pairs WHERE shop_id = {} AND product_id IN ({}) AND orders <= 0",
+            placeholder(dialect, 1),
+            placeholders(dialect, 2, chunk.len())
+        );
+        let mut query = sqlx::query(&sql).bind(shop_id);
+        for id in chunk {
+            query = query.bind(*id);
+        }
+        query.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Rows per multi-row statement of the batch writes above.
+const CHUNK: usize = 400;

@@ -9,7 +9,9 @@
 use serde::Serialize;
 use sqlx::AnyConnection;
 
-use super::Dialect;
+use std::collections::HashMap;
+
+use super::{placeholder, placeholders, values_placeholders, Dialect};
 use crate::loyalty::earning::RefundAmounts;
 
 #[derive(Debug, Clone, sqlx::FromRow, Serialize)]
@@ -162,15 +164,271 @@ pub async fn lock(
     if Dialect::of(conn) != Dialect::Postgres {
         return Ok(());
     }
-    // Two int4 keys: the shop, and the order folded to 32 bits (a rare
-    // collision only makes two orders wait for each other).
-    let folded = ((order_id as u64) ^ ((order_id as u64) >> 32)) as u32 as i32;
     sqlx::query("SELECT pg_advisory_xact_lock($1, $2)")
         .bind(shop_id as i32)
-        .bind(folded)
+        .bind(fold(order_id))
         .execute(conn)
         .await?;
     Ok(())
+}
+
+/// An order's lock key: two int4 keys, the shop and the order folded to 32
+/// bits (a rare collision only makes two orders wait for each other).
+fn fold(order_id: i64) -> i32 {
+    ((order_id as u64) ^ ((order_id as u64) >> 32)) as u32 as i32
+}
+
+/// [`lock`] for many orders in one statement. The keys are taken in
+/// ascending order, so two batches that share orders cannot deadlock on
+/// them.
+pub async fn lock_many(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    order_ids: &[i64],
+) -> Result<(), sqlx::Error> {
+    if Dialect::of(conn) != Dialect::Postgres || order_ids.is_empty() {
+        return Ok(());
+    }
+    let mut keys: Vec<i32> = order_ids.iter().map(|id| fold(*id)).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    for chunk in keys.chunks(IN_CHUNK) {
+        let values = (0..chunk.len())
+            .map(|i| format!("(${}::int4)", i + 2))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!("SELECT pg_advisory_xact_lock($1, v.k) FROM (VALUES {values}) AS v(k)");
+        let mut query = sqlx::query(&sql).bind(shop_id as i32);
+        for key in chunk {
+            query = query.bind(*key);
+        }
+        query.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Ids per `IN (...)` list of the statements that read or lock many
+/// orders at once.
+const IN_CHUNK: usize = 500;
+
+/// The stored rows of `order_ids` (those stored).
+pub async fn find_orders(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    order_ids: &[i64],
+) -> Result<Vec<OrderRow>, sqlx::Error> {
+    let dialect = Dialect::of(conn);
+    let mut rows = Vec::with_capacity(order_ids.len());
+    for chunk in order_ids.chunks(IN_CHUNK) {
+        let sql = format!(
+            "SELECT {}, version FROM orders WHERE shop_id = {} AND order_id IN ({})",
+            ORDER_COLUMNS.join(", "),
+            placeholder(dialect, 1),
+            placeholders(dialect, 2, chunk.len())
+        );
+        let mut query = sqlx::query_as(&sql).bind(shop_id);
+        for id in chunk {
+            query = query.bind(*id);
+        }
+        rows.extend(query.fetch_all(&mut *conn).await?);
+    }
+    Ok(rows)
+}
+
+/// The stored refunds of `order_ids`, by order.
+pub async fn list_refunds_of(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    order_ids: &[i64],
+) -> Result<HashMap<i64, Vec<(i64, RefundAmounts)>>, sqlx::Error> {
+    let dialect = Dialect::of(conn);
+    let mut refunds: HashMap<i64, Vec<(i64, RefundAmounts)>> = HashMap::new();
+    for chunk in order_ids.chunks(IN_CHUNK) {
+        let sql = format!(
+            "SELECT order_id, refund_id, lines_minor, tax_minor, shipping_minor FROM order_refunds \
+             WHERE shop_id = {} AND order_id IN ({})",
+            placeholder(dialect, 1),
+            placeholders(dialect, 2, chunk.len())
+        );
+        let mut query = sqlx::query_as::<_, (i64, i64, i64, i64, i64)>(&sql).bind(shop_id);
+        for id in chunk {
+            query = query.bind(*id);
+        }
+        for (order_id, refund_id, lines, tax, shipping) in query.fetch_all(&mut *conn).await? {
+            refunds.entry(order_id).or_default().push((
+                refund_id,
+                RefundAmounts {
+                    lines,
+                    tax,
+                    shipping,
+                },
+            ));
+        }
+    }
+    Ok(refunds)
+}
+
+/// A refund to record: (order, refund, amounts).
+pub type NewRefund = (i64, i64, RefundAmounts);
+
+/// [`insert_refund`] for many refunds in one statement; those already
+/// recorded are left as they are.
+pub async fn insert_refunds(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    refunds: &[NewRefund],
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    let dialect = Dialect::of(conn);
+    for chunk in refunds.chunks(IN_CHUNK) {
+        let sql = format!(
+            "INSERT INTO order_refunds (shop_id, refund_id, order_id, lines_minor, tax_minor, \
+             shipping_minor, created_at) VALUES {} ON CONFLICT (shop_id, refund_id) DO NOTHING",
+            values_placeholders(dialect, chunk.len(), 7)
+        );
+        let mut query = sqlx::query(&sql);
+        for (order_id, refund_id, r) in chunk {
+            query = query
+                .bind(shop_id)
+                .bind(*refund_id)
+                .bind(*order_id)
+                .bind(r.lines)
+                .bind(r.tax)
+                .bind(r.shipping)
+                .bind(now);
+        }
+        query.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// [`save_order`] for many rows: each row is written if the stored version
+/// is still `expected` (0: not stored yet); `row.version` is the version
+/// it is saved as. Returns false when any row lost to another writer; the
+/// caller then rolls back everything it wrote with them.
+pub async fn save_orders(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    rows: &[(OrderRow, i64)],
+    now: i64,
+) -> Result<bool, sqlx::Error> {
+    let dialect = Dialect::of(conn);
+    // One statement per version step: the condition names the step.
+    let mut steps: Vec<i64> = rows
+        .iter()
+        .map(|(r, expected)| r.version - expected)
+        .collect();
+    steps.sort_unstable();
+    steps.dedup();
+    let columns = ORDER_COLUMNS.len() + 4;
+    let updates: Vec<String> = ORDER_COLUMNS[1..]
+        .iter()
+        .map(|c| format!("{c} = excluded.{c}"))
+        .collect();
+    let mut saved = 0;
+    for step in steps {
+        let group: Vec<&OrderRow> = rows
+            .iter()
+            .filter(|(r, expected)| r.version - expected == step)
+            .map(|(r, _)| r)
+            .collect();
+        for chunk in group.chunks(SAVE_CHUNK) {
+            let sql = format!(
+                "INSERT INTO orders (shop_id, {cols}, version, created_at, updated_at) \
+                 VALUES {values} \
+                 ON CONFLICT (shop_id, order_id) DO UPDATE SET {updates}, \
+                 version = excluded.version, updated_at = excluded.updated_at \
+                 WHERE orders.version = excluded.version - {step}",
+                cols = ORDER_COLUMNS.join(", "),
+                values = values_placeholders(dialect, chunk.len(), columns),
+                updates = updates.join(", "),
+            );
+            let mut query = sqlx::query(&sql);
+            for row in chunk {
+                query = bind_order(query.bind(shop_id), row)
+                    .bind(row.version)
+                    .bind(now)
+                    .bind(now);
+            }
+            saved += query.execute(&mut *conn).await?.rows_affected();
+        }
+    }
+    Ok(saved == rows.len() as u64)
+}
+
+/// Order rows per multi-row save (40 parameters each).
+const SAVE_CHUNK: usize = 200;
+
+type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
+
+/// Binds the row's [`ORDER_COLUMNS`], in that order.
+fn bind_order<'q>(query: AnyQuery<'q>, row: &'q OrderRow) -> AnyQuery<'q> {
+    query
+        .bind(row.order_id)
+        .bind(row.customer_id)
+        .bind(row.name.as_deref())
+        .bind(row.known)
+        .bind(row.currency.as_str())
+        .bind(row.subtotal_minor)
+        .bind(row.total_minor)
+        .bind(row.tax_minor)
+        .bind(row.shipping_minor)
+        .bind(row.discounts_minor)
+        .bind(row.refunded_minor)
+        .bind(row.taxes_included)
+        .bind(row.financial_status.as_deref())
+        .bind(row.source_name.as_deref())
+        .bind(row.channel.as_deref())
+        .bind(row.is_test)
+        .bind(row.paid_at)
+        .bind(row.fulfilled_at)
+        .bind(row.cancelled_at)
+        .bind(row.processed_at)
+        .bind(row.email_hash.as_deref())
+        .bind(row.phone_hash.as_deref())
+        .bind(row.address_hash.as_deref())
+        .bind(row.discount_codes.as_deref())
+        .bind(row.award_state.as_str())
+        .bind(row.award_note.as_deref())
+        .bind(row.award_points)
+        .bind(row.award_paid_minor)
+        .bind(row.award_counting)
+        .bind(row.award_multiplier)
+        .bind(row.award_settings_version)
+        .bind(row.awarded_at)
+        .bind(row.spend_minor)
+        .bind(row.points_net)
+        .bind(row.points_state.as_deref())
+        .bind(row.spendable_at)
+}
+
+/// Spend per customer since `since` ([`spend_since`] for many).
+pub async fn spend_since_of(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    customer_ids: &[i64],
+    since: Option<i64>,
+) -> Result<HashMap<i64, i64>, sqlx::Error> {
+    let dialect = Dialect::of(conn);
+    let mut spend = HashMap::new();
+    for chunk in customer_ids.chunks(IN_CHUNK) {
+        let sql = format!(
+            "SELECT customer_id, CAST(COALESCE(SUM(spend_minor), 0) AS BIGINT) FROM orders \
+             WHERE shop_id = {} AND paid_at IS NOT NULL AND paid_at >= {} \
+             AND customer_id IN ({}) GROUP BY customer_id",
+            placeholder(dialect, 1),
+            placeholder(dialect, 2),
+            placeholders(dialect, 3, chunk.len())
+        );
+        let mut query = sqlx::query_as::<_, (i64, i64)>(&sql)
+            .bind(shop_id)
+            .bind(since.unwrap_or(i64::MIN));
+        for id in chunk {
+            query = query.bind(*id);
+        }
+        spend.extend(query.fetch_all(&mut *conn).await?);
+    }
+    Ok(spend)
 }
 
 /// Writes `row` if the stored version is still `row.version` (0: not
@@ -201,44 +459,7 @@ pub async fn save_order(
         prev = n + 4,
         updates = updates.join(", "),
     );
-    let done = sqlx::query(&sql)
-        .bind(shop_id)
-        .bind(row.order_id)
-        .bind(row.customer_id)
-        .bind(row.name.as_deref())
-        .bind(row.known)
-        .bind(&row.currency)
-        .bind(row.subtotal_minor)
-        .bind(row.total_minor)
-        .bind(row.tax_minor)
-        .bind(row.shipping_minor)
-        .bind(row.discounts_minor)
-        .bind(row.refunded_minor)
-        .bind(row.taxes_included)
-        .bind(row.financial_status.as_deref())
-        .bind(row.source_name.as_deref())
-        .bind(row.channel.as_deref())
-        .bind(row.is_test)
-        .bind(row.paid_at)
-        .bind(row.fulfilled_at)
-        .bind(row.cancelled_at)
-        .bind(row.processed_at)
-        .bind(row.email_hash.as_deref())
-        .bind(row.phone_hash.as_deref())
-        .bind(row.address_hash.as_deref())
-        .bind(row.discount_codes.as_deref())
-        .bind(&row.award_state)
-        .bind(row.award_note.as_deref())
-        .bind(row.award_points)
-        .bind(row.award_paid_minor)
-        .bind(row.award_counting)
-        .bind(row.award_multiplier)
-        .bind(row.award_settings_version)
-        .bind(row.awarded_at)
-        .bind(row.spend_minor)
-        .bind(row.points_net)
-        .bind(row.points_state.as_deref())
-        .bind(row.spendable_at)
+    let done = bind_order(sqlx::query(&sql).bind(shop_id), row)
         .bind(row.version + 1)
         .bind(now)
         .bind(row.version)

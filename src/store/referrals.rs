@@ -396,3 +396,12 @@ pub async fn redact_for_customer(
     .await?;
     Ok(())
 }
+
+/// Which of `order_ids` a referral names (as the friend's order).
+pub async fn orders_referred(
+    conn: &mut AnyConnection,
+    shop: ShopId,
+    order_ids: &[i64],
+) -> Result<std::collections::HashSet<i64>, sqlx::Error> {
+    super::ids_among(conn, "referrals", "order_id", "", shop.get(), order_ids).await
+}

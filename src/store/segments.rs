@@ -114,6 +114,98 @@ pub async fn history_of(
     }))
 }
 
+/// [`history_of`] for many customers, in ascending customer order (the
+/// order their rows are then changed in): redacted and deleted customers
+/// are left out.
+pub async fn history_of_many(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    customer_ids: &[i64],
+) -> Result<Vec<CustomerHistory>, sqlx::Error> {
+    let dialect = Dialect::of(conn);
+    let mut ids = customer_ids.to_vec();
+    ids.sort_unstable();
+    ids.dedup();
+    let mut histories = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(500) {
+        let list = super::placeholders(dialect, 2, chunk.len());
+        let customers_sql = format!(
+            "SELECT customer_id, segment, redacted_at, deleted_at FROM customers \
+             WHERE shop_id = {} AND customer_id IN ({list})",
+            placeholder(dialect, 1)
+        );
+        let mut stored: std::collections::HashMap<i64, (Option<String>, bool)> =
+            std::collections::HashMap::new();
+        for row in bind_ids(&customers_sql, shop_id, chunk)
+            .fetch_all(&mut *conn)
+            .await?
+        {
+            let erased = row.try_get::<Option<i64>, _>("redacted_at")?.is_some()
+                || row.try_get::<Option<i64>, _>("deleted_at")?.is_some();
+            stored.insert(
+                row.try_get("customer_id")?,
+                (row.try_get("segment")?, erased),
+            );
+        }
+        let orders_sql = format!(
+            "SELECT o.customer_id, CAST(COUNT(*) AS BIGINT) AS orders, \
+             CAST(COALESCE(MIN(o.paid_at), 0) AS BIGINT) AS first_at, \
+             CAST(COALESCE(MAX(o.paid_at), 0) AS BIGINT) AS last_at, \
+             CAST(COALESCE(SUM(o.total_minor - o.refunded_minor), 0) AS BIGINT) AS spend \
+             FROM orders o WHERE o.shop_id = {} AND o.customer_id IN ({list}) AND {COUNTED} \
+             GROUP BY o.customer_id",
+            placeholder(dialect, 1)
+        );
+        let mut counted: std::collections::HashMap<i64, (i64, i64, i64, i64)> =
+            std::collections::HashMap::new();
+        for row in bind_ids(&orders_sql, shop_id, chunk)
+            .fetch_all(&mut *conn)
+            .await?
+        {
+            counted.insert(
+                row.try_get("customer_id")?,
+                (
+                    row.try_get("orders")?,
+                    row.try_get("first_at")?,
+                    row.try_get("last_at")?,
+                    row.try_get("spend")?,
+                ),
+            );
+        }
+        for customer_id in chunk {
+            let segment = match stored.remove(customer_id) {
+                Some((_, true)) => continue,
+                Some((segment, false)) => segment,
+                None => None,
+            };
+            let (orders, first_at, last_at, spend_minor) =
+                counted.remove(customer_id).unwrap_or_default();
+            histories.push(CustomerHistory {
+                customer_id: *customer_id,
+                orders,
+                first_at,
+                last_at,
+                spend_minor,
+                segment,
+            });
+        }
+    }
+    Ok(histories)
+}
+
+/// A statement on the shop (`$1`) and a list of ids after it.
+fn bind_ids<'q>(
+    sql: &'q str,
+    shop_id: i64,
+    ids: &'q [i64],
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    let mut query = sqlx::query(sql).bind(shop_id);
+    for id in ids {
+        query = query.bind(*id);
+    }
+    query
+}
+
 /// What the shop's last computation used.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SegmentState {

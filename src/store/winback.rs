@@ -293,3 +293,20 @@ pub async fn report(
     }
     Ok((offered, holdout, none))
 }
+
+/// Which of `customer_ids` have an open win-back episode.
+pub async fn customers_in_episode(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    customer_ids: &[i64],
+) -> Result<std::collections::HashSet<i64>, sqlx::Error> {
+    super::ids_among(
+        conn,
+        "winback_episodes",
+        "customer_id",
+        "AND closed_at IS NULL",
+        shop_id,
+        customer_ids,
+    )
+    .await
+}

@@ -6,6 +6,7 @@ mod admin_api;
 mod analytics;
 mod auth;
 mod backup;
+mod batches;
 mod compliance;
 mod helpers;
 mod loyalty;
