@@ -10,7 +10,7 @@
 //! |---|---|
 //! | [`loyalty`] | the loyalty rules, pure: settings, money, points, typed ids and times, earning and clawback, tiers, referral fraud rules, segments, win-back, NPS, personal offers |
 //! | [`store`] | all SQL, one file per aggregate, on SQLite or PostgreSQL; which database ([`store::DatabaseUrl`]) |
-//! | [`engine`] | applies the rules to stored facts inside the caller's transaction: orders, customers, adjustments, redemption, referrals, tiers, segments, win-back episodes, NPS answers, personal offers, scheduled jobs; the Shopify changes they ask for ([`engine::effects`]) |
+//! | [`engine`] | applies the rules to stored facts inside the caller's transaction: orders (one at a time, or a batch of many in a few set-based statements), customers, adjustments, redemption, referrals, tiers, segments, win-back episodes, NPS answers, personal offers, scheduled jobs; the Shopify changes they ask for ([`engine::effects`]) |
 //! | [`shopify`] | Shopify's protocols: shop domains, signatures, webhooks and their payloads (into the engine's events), OAuth, session tokens, token lifecycle, the Admin API (the engine's effects made into calls) |
 //! | `service` | the use cases: one function per request of a merchant, a shopper or Shopify; each owns its transaction and returns a typed answer or error |
 //! | [`jobs`] | background work: the webhook inbox processor and its topic handlers, the outbox sender, scheduled loyalty jobs, the dashboard refresh, retention |

@@ -74,49 +74,9 @@ pub async fn histories(
         .collect()
 }
 
-/// One customer's history (the per-order path: one indexed lookup).
-/// None for a redacted or deleted customer.
-pub async fn history_of(
-    conn: &mut AnyConnection,
-    shop_id: i64,
-    customer_id: i64,
-) -> Result<Option<CustomerHistory>, sqlx::Error> {
-    let customer: Option<(Option<String>, Option<i64>, Option<i64>)> = sqlx::query_as(
-        "SELECT segment, redacted_at, deleted_at FROM customers \
-         WHERE shop_id = $1 AND customer_id = $2",
-    )
-    .bind(shop_id)
-    .bind(customer_id)
-    .fetch_optional(&mut *conn)
-    .await?;
-    let segment = match customer {
-        Some((_, Some(_), _) | (_, _, Some(_))) => return Ok(None),
-        Some((segment, None, None)) => segment,
-        None => None,
-    };
-    let (orders, first_at, last_at, spend): (i64, i64, i64, i64) = sqlx::query_as(&format!(
-        "SELECT CAST(COUNT(*) AS BIGINT), CAST(COALESCE(MIN(o.paid_at), 0) AS BIGINT), \
-         CAST(COALESCE(MAX(o.paid_at), 0) AS BIGINT), \
-         CAST(COALESCE(SUM(o.total_minor - o.refunded_minor), 0) AS BIGINT) \
-         FROM orders o WHERE o.shop_id = $1 AND o.customer_id = $2 AND {COUNTED}"
-    ))
-    .bind(shop_id)
-    .bind(customer_id)
-    .fetch_one(conn)
-    .await?;
-    Ok(Some(CustomerHistory {
-        customer_id,
-        orders,
-        first_at,
-        last_at,
-        spend_minor: spend,
-        segment,
-    }))
-}
-
-/// [`history_of`] for many customers, in ascending customer order (the
-/// order their rows are then changed in): redacted and deleted customers
-/// are left out.
+/// The counted orders of each of `customer_ids` and the segment stored for
+/// them, in ascending customer order (the order their rows are then
+/// changed in); redacted and deleted customers are left out.
 pub async fn history_of_many(
     conn: &mut AnyConnection,
     shop_id: i64,
