@@ -67,6 +67,11 @@ pub struct WebhookArgs {
     /// Shopify's sample (a test order), signed once.
     #[arg(long)]
     pub distinct_orders: bool,
+    /// Deliveries (distinct paid orders) stored with processing off, then
+    /// drained by Advocate (its inbox workers) and by the processing floor,
+    /// each timed; 0 skips the backlog.
+    #[arg(long, default_value_t = 100_000)]
+    pub backlog: usize,
 }
 
 #[derive(Parser, Clone)]

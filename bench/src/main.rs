@@ -8,7 +8,11 @@
 //! must do to answer "on disk"). It drives all three with signed
 //! `orders/paid`-sized deliveries over keep-alive HTTP/1.1 connections and
 //! prints throughput, latency, inbox processing rate and peak memory, with
-//! ratios.
+//! ratios. It then measures processing against a floor: deliveries stored
+//! by Advocate's intake with processing off, processed by a minimal
+//! processor in the bench (claim, decompress, parse, one ledger row each,
+//! one transaction per batch), and a backlog drained by Advocate and by
+//! that floor.
 //!
 //! | module | what it holds |
 //! |---|---|
@@ -16,7 +20,8 @@
 //! | [`baseline`] | the floor and ceiling servers (HMAC only; HMAC and a synced journal) |
 //! | [`servers`] | starting the measured servers and their databases |
 //! | [`traffic`] | signed deliveries, keep-alive connections, closed and open loops |
-//! | [`webhooks`] | `webhooks`: the three servers measured in one run |
+//! | [`webhooks`] | `webhooks`: the three servers measured in one run, then processing |
+//! | [`floor`] | the processing floor: the least any inbox processor must do |
 //! | [`load`] | `load`: an Advocate that is already running |
 //! | [`admin_api`] | `admin-api`: pacing and bulk against the Shopify stand-in |
 //! | [`analytics`] | `analytics`: the dashboard of a large shop; [`seed`] fills it |
@@ -26,6 +31,7 @@ mod admin_api;
 mod analytics;
 mod baseline;
 mod cli;
+mod floor;
 mod load;
 mod report;
 mod seed;

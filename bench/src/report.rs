@@ -1,6 +1,14 @@
 //! The tables the benchmarks print at the end.
 
-use crate::{cli::WebhookArgs, traffic::RunResult, webhooks::Measured};
+use crate::{
+    cli::WebhookArgs,
+    floor,
+    traffic::RunResult,
+    webhooks::{Measured, Processing},
+};
+
+/// Advocate's memory budget: the most it should hold, MB.
+const RSS_TARGET_MB: f64 = 150.0;
 
 /// The webhook table: each server's figures, then Advocate's share of each
 /// baseline's throughput.
@@ -45,6 +53,82 @@ pub fn webhooks(args: &WebhookArgs, base: &Measured, durable: &Measured, adv: &M
         let share = of.throughput.per_second() / to.throughput.per_second();
         println!("{name}: {:.1} %", share * 100.0);
     }
+}
+
+/// The processing table: Advocate's processed/s with intake running and on
+/// a stored backlog, beside the floor's, and Advocate's peak memory.
+pub fn processing(args: &WebhookArgs, adv: &Measured, p: &Processing) {
+    let share =
+        |a: Option<f64>, f: f64| a.map_or("-".to_owned(), |a| format!("{:.1} %", a / f * 100.0));
+    let rate = |r: Option<f64>| r.map_or("-".to_owned(), |r| format!("{r:.0}"));
+    println!();
+    println!(
+        "inbox processing: distinct paid orders; Advocate {} inbox worker(s), floor {} worker(s) \
+         claiming {} rows a batch, one transaction each",
+        p.advocate_workers,
+        p.floor.workers,
+        floor::BATCH
+    );
+    println!(
+        "{:<46} {:>12} {:>12} {:>16}",
+        "", "Advocate", "floor", "Advocate / floor"
+    );
+    let with_intake = adv.processed_per_s.filter(|_| args.distinct_orders);
+    println!(
+        "{:<46} {:>12} {:>12} {:>16}",
+        format!("processed/s, {} deliveries (1)", args.requests),
+        rate(with_intake),
+        format!("{:.0}", p.floor.per_second()),
+        share(with_intake, p.floor.per_second())
+    );
+    if let Some(b) = &p.backlog {
+        let drained = b.deliveries as f64 / b.advocate.as_secs_f64();
+        let floor_rate = b.floor.as_ref().map(|f| f.per_second());
+        println!(
+            "{:<46} {:>12} {:>12} {:>16}",
+            format!("processed/s, {} backlog drained (2)", b.deliveries),
+            format!("{drained:.0}"),
+            rate(floor_rate),
+            floor_rate.map_or("-".to_owned(), |f| share(Some(drained), f))
+        );
+        println!(
+            "{:<46} {:>12} {:>12} {:>16}",
+            format!("seconds to drain the {} backlog", b.deliveries),
+            format!("{:.1}", b.advocate.as_secs_f64()),
+            b.floor.as_ref().map_or("-".to_owned(), |f| format!(
+                "{:.1}",
+                f.elapsed.as_secs_f64()
+            )),
+            ""
+        );
+    }
+    println!(
+        "(1) Advocate while the burst is taken in{}; the floor on the same number stored beforehand",
+        if args.distinct_orders {
+            ""
+        } else {
+            " (not shown: this run sent Shopify's sample, a test order)"
+        }
+    );
+    if p.backlog.is_some() {
+        println!(
+            "(2) stored with processing off; Advocate timed from its start, no intake meanwhile"
+        );
+    }
+    let mut peaks = vec![format!("burst run {:.1}", adv.rss_mb)];
+    peaks.push(format!("intake only {:.1}", p.intake_only_rss_mb));
+    if let Some(b) = &p.backlog {
+        peaks.push(format!("backlog drain {:.1}", b.advocate_rss_mb));
+    }
+    let worst = adv
+        .rss_mb
+        .max(p.intake_only_rss_mb)
+        .max(p.backlog.as_ref().map_or(0.0, |b| b.advocate_rss_mb));
+    println!(
+        "peak RSS of Advocate, MB: {}; highest {worst:.1} against a target of {RSS_TARGET_MB:.0} ({})",
+        peaks.join(", "),
+        if worst <= RSS_TARGET_MB { "within" } else { "over" }
+    );
 }
 
 /// The analytics latency table: each route's percentiles and size, and its

@@ -52,6 +52,29 @@ impl Server {
     }
 }
 
+impl Server {
+    /// Stops the server as an operator would (SIGTERM) and waits until it
+    /// has exited; killed if it takes longer than 30 s.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        if let Some(pid) = self.child.id() {
+            let signalled = Command::new("kill")
+                .args(["-TERM", &pid.to_string()])
+                .status()
+                .await?
+                .success();
+            if signalled
+                && tokio::time::timeout(Duration::from_secs(30), self.child.wait())
+                    .await
+                    .is_ok()
+            {
+                return Ok(());
+            }
+        }
+        self.child.kill().await?;
+        Ok(())
+    }
+}
+
 fn free_port() -> anyhow::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
@@ -154,20 +177,117 @@ pub async fn fresh_database(
     postgres_url: &str,
     dir: &tempfile::TempDir,
 ) -> anyhow::Result<(String, Option<(sqlx::AnyPool, String)>)> {
-    Ok(match backend {
-        Backend::Sqlite => (format!("sqlite://{}/bench.db", dir.path().display()), None),
-        Backend::Postgres => {
-            let name = format!("advocate_bench_{:08x}", rand::random::<u32>());
-            let admin = sqlx_admin(postgres_url).await?;
-            sqlx::query(&format!("CREATE DATABASE {name}"))
+    let database = Database::fresh(backend, postgres_url, dir, "bench").await?;
+    Ok((database.url, database.postgres))
+}
+
+/// A database of the run: a SQLite file, or a database on the PostgreSQL
+/// server that [`Database::remove`] drops.
+pub struct Database {
+    pub url: String,
+    /// PostgreSQL: the server's admin pool and the database's name.
+    postgres: Option<(sqlx::AnyPool, String)>,
+}
+
+impl Database {
+    /// A new, empty database: `{name}.db` in `dir`, or a new database with
+    /// a random name on the PostgreSQL server.
+    pub async fn fresh(
+        backend: Backend,
+        postgres_url: &str,
+        dir: &tempfile::TempDir,
+        name: &str,
+    ) -> anyhow::Result<Self> {
+        Ok(match backend {
+            Backend::Sqlite => Self {
+                url: format!("sqlite://{}/{name}.db", dir.path().display()),
+                postgres: None,
+            },
+            Backend::Postgres => {
+                let name = format!("advocate_bench_{:08x}", rand::random::<u32>());
+                let admin = sqlx_admin(postgres_url).await?;
+                sqlx::query(&format!("CREATE DATABASE {name}"))
+                    .execute(&admin)
+                    .await?;
+                Self {
+                    url: postgres_database_url(postgres_url, &name)?,
+                    postgres: Some((admin, name)),
+                }
+            }
+        })
+    }
+
+    /// A copy of this database as it is now, under `name` (SQLite: the
+    /// file and its write-ahead log; PostgreSQL: a database made from this
+    /// one as template). Nothing may be connected to it meanwhile.
+    pub async fn copy(&self, dir: &tempfile::TempDir, name: &str) -> anyhow::Result<Self> {
+        match &self.postgres {
+            None => {
+                let from = self
+                    .url
+                    .strip_prefix("sqlite://")
+                    .context("not a SQLite URL")?;
+                let to = dir.path().join(format!("{name}.db"));
+                std::fs::copy(from, &to)?;
+                let wal = format!("{from}-wal");
+                if std::path::Path::new(&wal).exists() {
+                    std::fs::copy(&wal, format!("{}-wal", to.display()))?;
+                }
+                Ok(Self {
+                    url: format!("sqlite://{}", to.display()),
+                    postgres: None,
+                })
+            }
+            Some((admin, template)) => {
+                let name = format!("advocate_bench_{:08x}", rand::random::<u32>());
+                // Sessions of the stopped server may still be closing.
+                let mut tries = 0;
+                loop {
+                    sqlx::query(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity                          WHERE datname = $1 AND pid <> pg_backend_pid()",
+                    )
+                    .bind(template)
+                    .execute(admin)
+                    .await?;
+                    let created = sqlx::query(&format!(
+                        "CREATE DATABASE {name} TEMPLATE {template} STRATEGY FILE_COPY"
+                    ))
+                    .execute(admin)
+                    .await;
+                    match created {
+                        Ok(_) => break,
+                        Err(_) if tries < 20 => {
+                            tries += 1;
+                            tokio::time::sleep(Duration::from_millis(250)).await;
+                        }
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+                Ok(Self {
+                    url: postgres_database_url(&self.url, &name)?,
+                    postgres: Some((admin.clone(), name)),
+                })
+            }
+        }
+    }
+
+    /// Drops a PostgreSQL database (a SQLite file goes with its directory).
+    pub async fn remove(self) -> anyhow::Result<()> {
+        if let Some((admin, name)) = self.postgres {
+            sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
                 .execute(&admin)
                 .await?;
-            let (base, _) = postgres_url
-                .rsplit_once('/')
-                .context("postgres URL has no database")?;
-            (format!("{base}/{name}"), Some((admin, name)))
         }
-    })
+        Ok(())
+    }
+}
+
+/// `postgres_url` with its database replaced by `name`.
+fn postgres_database_url(postgres_url: &str, name: &str) -> anyhow::Result<String> {
+    let (base, _) = postgres_url
+        .rsplit_once('/')
+        .context("postgres URL has no database")?;
+    Ok(format!("{base}/{name}"))
 }
 
 /// A one-connection pool for creating and dropping databases.

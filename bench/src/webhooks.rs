@@ -1,5 +1,7 @@
 //! `advocate-bench webhooks`: webhook intake and inbox processing, Advocate
-//! against the HMAC-only ceiling and the HMAC-and-fsync floor.
+//! against the HMAC-only ceiling and the HMAC-and-fsync floor for intake,
+//! and against the processing floor ([`crate::floor`]) for processing,
+//! with intake running and on a stored backlog.
 
 use std::{
     sync::Arc,
@@ -10,9 +12,10 @@ use advocate::store::{DatabaseUrl, Store};
 use anyhow::bail;
 
 use crate::{
-    cli::WebhookArgs,
+    cli::{Backend, WebhookArgs},
+    floor::{self, FloorRun},
     report,
-    servers::{fresh_database, start_advocate, start_baseline, Server},
+    servers::{fresh_database, start_advocate, start_baseline, Database, Server},
     traffic::{closed_loop, open_loop, Payload, RunResult},
 };
 
@@ -53,12 +56,12 @@ pub async fn run(args: WebhookArgs) -> anyhow::Result<()> {
         // the connections go.
         let paced = paced_run(&args, &server, &payload, "adv").await?;
         if args.inbox_workers != Some(0) {
-            wait_processed(&store, Duration::from_secs(300)).await?;
+            wait_processed(&store, processing_limit(paced.ok)).await?;
         }
         let started = Instant::now();
         let (throughput, cpu_ms_per_delivery) = burst_run(&args, &server, &payload, "adv").await?;
         let processed_per_s = if args.inbox_workers != Some(0) {
-            let processed_at = wait_processed(&store, Duration::from_secs(300)).await?;
+            let processed_at = wait_processed(&store, processing_limit(throughput.ok)).await?;
             Some(args.requests as f64 / (processed_at - started).as_secs_f64())
         } else {
             None
@@ -80,8 +83,171 @@ pub async fn run(args: WebhookArgs) -> anyhow::Result<()> {
             .await?;
     }
 
+    let processing = measure_processing(&args, &dir).await?;
+
     report::webhooks(&args, &baseline, &durable, &advocate);
+    report::processing(&args, &advocate, &processing);
     Ok(())
+}
+
+/// The processing figures besides the run with intake: the floor on the
+/// same number of stored deliveries, and a backlog drained by Advocate and
+/// by the floor.
+pub struct Processing {
+    /// Advocate's inbox workers ("1", or "default" and what that is).
+    pub advocate_workers: String,
+    /// The floor on `--requests` deliveries stored beforehand.
+    pub floor: FloorRun,
+    /// The most memory an Advocate taking deliveries in with processing
+    /// off held, MB.
+    pub intake_only_rss_mb: f64,
+    pub backlog: Option<Backlog>,
+}
+
+/// A backlog of stored deliveries, drained.
+pub struct Backlog {
+    pub deliveries: usize,
+    /// From starting Advocate to no row left queued.
+    pub advocate: Duration,
+    pub advocate_rss_mb: f64,
+    /// The floor on a copy of the same backlog (None if it could not be
+    /// copied).
+    pub floor: Option<FloorRun>,
+}
+
+/// Inbox workers of Advocate when none are configured (see `app.rs`).
+fn default_inbox_workers(backend: Backend) -> usize {
+    match backend {
+        Backend::Sqlite => 1,
+        Backend::Postgres => 4,
+    }
+}
+
+/// The floor, then the backlog, each on databases of their own.
+async fn measure_processing(
+    args: &WebhookArgs,
+    dir: &tempfile::TempDir,
+) -> anyhow::Result<Processing> {
+    let backend = args.server.database;
+    let workers = args.inbox_workers.filter(|&n| n > 0);
+    let floor_workers = workers.unwrap_or(default_inbox_workers(backend));
+    let advocate_workers = match workers {
+        Some(n) => n.to_string(),
+        None => format!("{} (default)", default_inbox_workers(backend)),
+    };
+
+    let database = Database::fresh(backend, &args.server.postgres_url, dir, "floor").await?;
+    let mut intake_only_rss_mb = store_deliveries(args, &database, args.requests, "floor").await?;
+    let floor = floor::drain(&database.url, floor_workers).await?;
+    database.remove().await?;
+    println!(
+        "processing floor: {} stored deliveries in {:.2} s with {floor_workers} worker(s)",
+        floor.processed,
+        floor.elapsed.as_secs_f64()
+    );
+
+    let backlog = if args.backlog == 0 {
+        None
+    } else {
+        let database = Database::fresh(backend, &args.server.postgres_url, dir, "backlog").await?;
+        let rss = store_deliveries(args, &database, args.backlog, "backlog").await?;
+        intake_only_rss_mb = intake_only_rss_mb.max(rss);
+        let copy = match database.copy(dir, "backlog-floor").await {
+            Ok(copy) => Some(copy),
+            Err(e) => {
+                println!("backlog: no copy for the floor ({e:#}); the floor skips it");
+                None
+            }
+        };
+        let (advocate, advocate_rss_mb) = advocate_drain(args, &database, workers).await?;
+        database.remove().await?;
+        println!(
+            "backlog: Advocate processed {} stored deliveries in {:.2} s",
+            args.backlog,
+            advocate.as_secs_f64()
+        );
+        let floor = match copy {
+            Some(copy) => {
+                let run = floor::drain(&copy.url, floor_workers).await?;
+                copy.remove().await?;
+                println!(
+                    "backlog: the floor processed them in {:.2} s",
+                    run.elapsed.as_secs_f64()
+                );
+                Some(run)
+            }
+            None => None,
+        };
+        Some(Backlog {
+            deliveries: args.backlog,
+            advocate,
+            advocate_rss_mb,
+            floor,
+        })
+    };
+    Ok(Processing {
+        advocate_workers,
+        floor,
+        intake_only_rss_mb,
+        backlog,
+    })
+}
+
+/// Stores `count` distinct paid orders in the inbox of `database` through
+/// Advocate's own intake, with its inbox workers off; stops it. Returns
+/// its peak RSS, MB.
+async fn store_deliveries(
+    args: &WebhookArgs,
+    database: &Database,
+    count: usize,
+    run: &str,
+) -> anyhow::Result<f64> {
+    let payload = Arc::new(Payload::orders_paid(true)?);
+    let server = start_advocate(&database.url, args.server.workers, Some(0)).await?;
+    let sent = closed_loop(server.addr, payload, run, count, args.concurrency).await?;
+    let rss_mb = server.peak_rss_mb();
+    server.stop().await?;
+    println!(
+        "{run}: {} deliveries stored by Advocate's intake at {:.0}/s, processing off",
+        sent.ok,
+        sent.per_second()
+    );
+    if sent.ok != count {
+        bail!(
+            "{run}: {} of {count} deliveries were not acknowledged",
+            sent.failed
+        );
+    }
+    Ok(rss_mb)
+}
+
+/// Starts Advocate with its inbox workers on a stored backlog and times it
+/// until no row is queued; checks every row ended done. Returns the time
+/// and Advocate's peak RSS, MB.
+async fn advocate_drain(
+    args: &WebhookArgs,
+    database: &Database,
+    workers: Option<usize>,
+) -> anyhow::Result<(Duration, f64)> {
+    let limit = processing_limit(args.backlog);
+    let started = Instant::now();
+    let server = start_advocate(&database.url, args.server.workers, workers).await?;
+    let store = Store::connect(&DatabaseUrl::parse(database.url.clone())?, 2).await?;
+    let elapsed = wait_processed(&store, limit).await? - started;
+    let rss_mb = server.peak_rss_mb();
+    server.stop().await?;
+    let (rows, done): (i64, i64) = sqlx::query_as(
+        "SELECT CAST(COUNT(*) AS BIGINT), \
+             CAST(COALESCE(SUM(CASE WHEN status = 'done' THEN 1 ELSE 0 END), 0) AS BIGINT) \
+         FROM webhook_inbox",
+    )
+    .fetch_one(store.reader())
+    .await?;
+    store.close().await;
+    if rows as usize != args.backlog || done != rows {
+        bail!("backlog: {} stored, {rows} rows, {done} done", args.backlog);
+    }
+    Ok((elapsed, rss_mb))
 }
 
 /// The steady run: `args.rate` deliveries/s for `args.rate_seconds`.
@@ -142,19 +308,30 @@ async fn measure_baseline(
     })
 }
 
+/// How long `deliveries` may take to be processed before the run fails:
+/// 20/s at least (a loaded machine on PostgreSQL), never under 5 minutes.
+fn processing_limit(deliveries: usize) -> Duration {
+    Duration::from_secs((deliveries as u64 / 20).max(300))
+}
+
 /// Waits until no row is left queued; returns when that was first seen.
 pub async fn wait_processed(store: &Store, limit: Duration) -> anyhow::Result<Instant> {
     let deadline = Instant::now() + limit;
     loop {
-        let queued: i64 = sqlx::query_scalar(
-            "SELECT CAST(COUNT(*) AS BIGINT) FROM webhook_inbox WHERE status = 'queued'",
-        )
-        .fetch_one(store.reader())
-        .await?;
-        if queued == 0 {
+        // One row is enough to know (cheap however deep the backlog).
+        let queued: Option<i64> =
+            sqlx::query_scalar("SELECT id FROM webhook_inbox WHERE status = 'queued' LIMIT 1")
+                .fetch_optional(store.reader())
+                .await?;
+        if queued.is_none() {
             return Ok(Instant::now());
         }
         if Instant::now() > deadline {
+            let queued: i64 = sqlx::query_scalar(
+                "SELECT CAST(COUNT(*) AS BIGINT) FROM webhook_inbox WHERE status = 'queued'",
+            )
+            .fetch_one(store.reader())
+            .await?;
             bail!("{queued} deliveries still queued after {limit:?}");
         }
         tokio::time::sleep(Duration::from_millis(20)).await;

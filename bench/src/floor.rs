@@ -1,0 +1,267 @@
+//! The processing floor: the least any inbox processor must do for a stored
+//! `orders/paid` delivery, run by the bench itself against a database whose
+//! inbox Advocate's intake filled. Each worker claims a batch of hundreds
+//! of ready rows under a lease (status and lease columns, as Advocate
+//! claims), decompresses and parses each body, then in one transaction per
+//! batch writes one points ledger row per delivery (multi-row statements)
+//! and finishes the batch's inbox rows. No rules, no customer or order
+//! rows, no balances: a bound for any design of the loyalty work, as the
+//! HMAC+fsync journal is for intake.
+
+use std::{
+    collections::HashMap,
+    time::{Duration, Instant},
+};
+
+use advocate::store::{inbox::StoredBody, now_ms, DatabaseUrl, Store};
+use anyhow::{bail, Context};
+use serde::Deserialize;
+use sqlx::Row;
+
+/// Rows one worker claims, and commits, together.
+pub const BATCH: i64 = 256;
+/// Ledger rows per INSERT statement (8 parameters each).
+const INSERT_ROWS: usize = 128;
+/// How long a claim holds its rows.
+const LEASE: Duration = Duration::from_secs(60);
+
+/// What the floor did to a database's inbox.
+pub struct FloorRun {
+    pub processed: usize,
+    pub elapsed: Duration,
+    pub workers: usize,
+}
+
+impl FloorRun {
+    pub fn per_second(&self) -> f64 {
+        self.processed as f64 / self.elapsed.as_secs_f64()
+    }
+}
+
+/// Processes every queued row of the inbox at `database_url` with
+/// `workers` workers, then checks each row is done with one ledger row.
+pub async fn drain(database_url: &str, workers: usize) -> anyhow::Result<FloorRun> {
+    let store = Store::connect(&DatabaseUrl::parse(database_url.to_owned())?, 8).await?;
+    let queued: i64 = sqlx::query_scalar(
+        "SELECT CAST(COUNT(*) AS BIGINT) FROM webhook_inbox WHERE status = 'queued'",
+    )
+    .fetch_one(store.reader())
+    .await?;
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..workers)
+        .map(|i| {
+            let worker = Worker {
+                store: store.clone(),
+                owner: format!("floor-{i}"),
+                shops: HashMap::new(),
+            };
+            tokio::spawn(worker.run())
+        })
+        .collect();
+    let mut processed = 0;
+    for task in tasks {
+        processed += task.await??;
+    }
+    let elapsed = started.elapsed();
+    let (done, ledger): (i64, i64) = sqlx::query_as(
+        "SELECT CAST(COUNT(*) AS BIGINT), \
+             (SELECT CAST(COUNT(*) AS BIGINT) FROM points_ledger WHERE reason = 'floor') \
+         FROM webhook_inbox WHERE status = 'done' AND processed_by LIKE 'floor-%'",
+    )
+    .fetch_one(store.reader())
+    .await?;
+    store.close().await;
+    if processed as i64 != queued || done != queued || ledger != queued {
+        bail!("floor: {queued} queued, {processed} processed, {done} done, {ledger} ledger rows");
+    }
+    Ok(FloorRun {
+        processed,
+        elapsed,
+        workers,
+    })
+}
+
+/// The fields of an `orders/paid` body the floor reads.
+#[derive(Deserialize)]
+struct PaidOrder {
+    id: i64,
+    customer: Option<OrderCustomer>,
+    total_price: String,
+}
+
+#[derive(Deserialize)]
+struct OrderCustomer {
+    id: i64,
+}
+
+/// A ledger row to write.
+struct Entry {
+    shop_id: i64,
+    customer_id: i64,
+    points: i64,
+    order_id: i64,
+}
+
+struct Worker {
+    store: Store,
+    owner: String,
+    /// Shop ids by domain, resolved once.
+    shops: HashMap<String, i64>,
+}
+
+impl Worker {
+    /// Claims and processes batches until none is ready; returns the rows
+    /// processed.
+    async fn run(mut self) -> anyhow::Result<usize> {
+        let mut total = 0;
+        loop {
+            let rows = self.claim().await?;
+            if rows.is_empty() {
+                return Ok(total);
+            }
+            total += rows.len();
+            self.process(rows).await?;
+        }
+    }
+
+    /// Leases up to [`BATCH`] ready rows, as Advocate's claim does: the
+    /// oldest queued rows whose lease is free, skipping rows another
+    /// worker's claim has locked (PostgreSQL).
+    async fn claim(&self) -> anyhow::Result<Vec<(i64, String, Vec<u8>)>> {
+        let now = now_ms();
+        let sql = format!(
+            "UPDATE webhook_inbox SET lease_owner = $1, lease_until = $2, attempts = attempts + 1 \
+             WHERE id IN (SELECT id FROM webhook_inbox \
+                 WHERE status = 'queued' AND available_at <= $3 \
+                   AND (lease_until IS NULL OR lease_until < $3) \
+                 ORDER BY available_at, id LIMIT $4 {}) \
+             RETURNING id, shop_domain, body",
+            self.store.dialect().skip_locked()
+        );
+        let rows = sqlx::query(&sql)
+            .bind(&self.owner)
+            .bind(now + LEASE.as_millis() as i64)
+            .bind(now)
+            .bind(BATCH)
+            .fetch_all(self.store.writer())
+            .await
+            .context("floor: claiming inbox rows")?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get("id")?,
+                    r.try_get("shop_domain")?,
+                    r.try_get("body")?,
+                ))
+            })
+            .collect()
+    }
+
+    /// Decompresses and parses the batch, then writes its ledger rows and
+    /// finishes its inbox rows in one transaction.
+    async fn process(&mut self, rows: Vec<(i64, String, Vec<u8>)>) -> anyhow::Result<()> {
+        let mut parsed = Vec::with_capacity(rows.len());
+        for (id, domain, stored) in &rows {
+            let body = StoredBody::decompress(stored).map_err(anyhow::Error::msg)?;
+            let order: PaidOrder = serde_json::from_slice(&body)
+                .with_context(|| format!("floor: inbox row {id} is not an order"))?;
+            parsed.push((domain, order));
+        }
+        let now = now_ms();
+        let mut entries = Vec::with_capacity(parsed.len());
+        for (domain, order) in parsed {
+            entries.push(Entry {
+                shop_id: self.shop_id(domain, now).await?,
+                customer_id: order.customer.map_or(0, |c| c.id),
+                points: whole_units(&order.total_price)
+                    .with_context(|| format!("floor: order {} has no valid total", order.id))?,
+                order_id: order.id,
+            });
+        }
+        let mut tx = self.store.begin().await?;
+        for chunk in entries.chunks(INSERT_ROWS) {
+            let sql = format!(
+                "INSERT INTO points_ledger (shop_id, customer_id, points, kind, reason, \
+                 source_key, created_at, order_id) VALUES {} \
+                 ON CONFLICT (shop_id, source_key) DO NOTHING",
+                placeholders(chunk.len(), 8, 1)
+            );
+            let mut query = sqlx::query(&sql);
+            for e in chunk {
+                query = query
+                    .bind(e.shop_id)
+                    .bind(e.customer_id)
+                    .bind(e.points)
+                    .bind("earn")
+                    .bind("floor")
+                    .bind(format!("order:{}", e.order_id))
+                    .bind(now)
+                    .bind(e.order_id);
+            }
+            query.execute(&mut *tx).await?;
+        }
+        let sql = format!(
+            "UPDATE webhook_inbox SET status = 'done', body = $1, processed_by = lease_owner, \
+             processed_at = $2, lease_owner = NULL, lease_until = NULL \
+             WHERE lease_owner = $3 AND id IN ({})",
+            placeholders(1, rows.len(), 4).trim_matches(['(', ')'])
+        );
+        let mut query = sqlx::query(&sql)
+            .bind(Vec::<u8>::new())
+            .bind(now)
+            .bind(&self.owner);
+        for (id, _, _) in &rows {
+            query = query.bind(*id);
+        }
+        let finished = query.execute(&mut *tx).await?.rows_affected();
+        if finished != rows.len() as u64 {
+            bail!(
+                "floor: lost the lease on {} rows",
+                rows.len() as u64 - finished
+            );
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The shop's id, the shop added (installed) if the database has none.
+    async fn shop_id(&mut self, domain: &str, now: i64) -> anyhow::Result<i64> {
+        if let Some(id) = self.shops.get(domain) {
+            return Ok(*id);
+        }
+        sqlx::query(
+            "INSERT INTO shops (domain, status, created_at, updated_at) \
+             VALUES ($1, 'installed', $2, $2) ON CONFLICT (domain) DO NOTHING",
+        )
+        .bind(domain)
+        .bind(now)
+        .execute(self.store.writer())
+        .await?;
+        let id: i64 = sqlx::query_scalar("SELECT id FROM shops WHERE domain = $1")
+            .bind(domain)
+            .fetch_one(self.store.writer())
+            .await?;
+        self.shops.insert(domain.to_owned(), id);
+        Ok(id)
+    }
+}
+
+/// The whole currency units of a decimal amount ("404.95" is 404).
+fn whole_units(amount: &str) -> Option<i64> {
+    let whole = amount.split_once('.').map_or(amount, |(whole, _)| whole);
+    whole.parse().ok()
+}
+
+/// `($n, …), (…)` placeholders for `rows` rows of `columns`, numbered from
+/// `first`: both backends bind `$n` to the n-th value (SQLite by its name).
+fn placeholders(rows: usize, columns: usize, first: usize) -> String {
+    (0..rows)
+        .map(|r| {
+            let cells: Vec<String> = (0..columns)
+                .map(|c| format!("${}", first + r * columns + c))
+                .collect();
+            format!("({})", cells.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
