@@ -57,7 +57,7 @@ const MAX_DEFER: Duration = Duration::from_millis(50);
 const CLAIM: ClaimSizes = ClaimSizes { idle: 32, busy: 4 };
 const ORDERS_CLAIM: ClaimSizes = ClaimSizes {
     idle: 256,
-    busy: 64,
+    busy: 16,
 };
 
 struct ClaimSizes {
