@@ -69,16 +69,32 @@ pub struct NewDelivery {
 }
 
 const INSERT_COLUMNS: usize = 12;
-/// Rows per INSERT statement, well inside both backends' parameter limits.
+/// Rows per INSERT statement on SQLite, well inside its parameter limit.
 const INSERT_CHUNK: usize = 256;
 
 /// Inserts a batch; deliveries already present (same shop and key) are
 /// skipped. Returns how many rows were new.
+///
+/// On PostgreSQL the whole batch is one statement with one parameter,
+/// whatever its size: the rows travel as a JSON array (bodies in base64)
+/// that `json_to_recordset` expands on the server. The statement's text
+/// never changes, so each connection prepares it once, and a batch is one
+/// round trip with no per-row binding. On SQLite, multi-row `VALUES`.
 pub async fn insert_deliveries(
     conn: &mut AnyConnection,
     dialect: Dialect,
     batch: &[NewDelivery],
 ) -> Result<u64, sqlx::Error> {
+    if batch.is_empty() {
+        return Ok(0);
+    }
+    if dialect == Dialect::Postgres {
+        return Ok(sqlx::query(INSERT_FROM_JSON)
+            .bind(deliveries_json(batch))
+            .execute(&mut *conn)
+            .await?
+            .rows_affected());
+    }
     let mut inserted = 0;
     for chunk in batch.chunks(INSERT_CHUNK) {
         let sql = insert_sql(dialect, chunk.len());
@@ -88,6 +104,54 @@ pub async fn insert_deliveries(
             .rows_affected();
     }
     Ok(inserted)
+}
+
+/// PostgreSQL: a batch of deliveries from one JSON array
+/// ([`deliveries_json`]). A function scan yields the array in order, so
+/// ids follow it.
+const INSERT_FROM_JSON: &str = "INSERT INTO webhook_inbox (shop_domain, delivery_key, \
+     webhook_id, event_id, topic, api_version, triggered_at, body, received_at, status, \
+     available_at, request_id) \
+     SELECT d.s, d.k, d.w, d.e, d.t, d.v, d.g, decode(d.b, 'base64'), d.r, 'queued', d.r, d.q \
+     FROM json_to_recordset($1::json) \
+         AS d(s text, k text, w text, e text, t text, v text, g text, b text, r bigint, q text) \
+     ON CONFLICT (shop_domain, delivery_key) DO NOTHING";
+
+/// One delivery as [`INSERT_FROM_JSON`] reads it: short keys, the
+/// compressed body in base64.
+#[derive(serde::Serialize)]
+struct JsonRow<'a> {
+    s: &'a str,
+    k: &'a str,
+    w: Option<&'a str>,
+    e: Option<&'a str>,
+    t: &'a str,
+    v: Option<&'a str>,
+    g: Option<&'a str>,
+    b: String,
+    r: i64,
+    q: Option<&'a str>,
+}
+
+/// The batch as the JSON array [`INSERT_FROM_JSON`] reads.
+fn deliveries_json(batch: &[NewDelivery]) -> String {
+    use base64::Engine as _;
+    let rows: Vec<JsonRow<'_>> = batch
+        .iter()
+        .map(|d| JsonRow {
+            s: &d.shop_domain,
+            k: &d.delivery_key,
+            w: d.webhook_id.as_deref(),
+            e: d.event_id.as_deref(),
+            t: &d.topic,
+            v: d.api_version.as_deref(),
+            g: d.triggered_at.as_deref(),
+            b: base64::engine::general_purpose::STANDARD.encode(d.body.as_bytes()),
+            r: d.received_at,
+            q: d.request_id.as_deref(),
+        })
+        .collect();
+    serde_json::to_string(&rows).expect("a list of strings and numbers serialises")
 }
 
 /// SQLite only: the batch in its own transaction, sent as one statement

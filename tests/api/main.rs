@@ -8,6 +8,7 @@ mod auth;
 mod backup;
 mod compliance;
 mod helpers;
+mod intake;
 mod loyalty;
 mod metrics;
 mod nps;
