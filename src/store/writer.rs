@@ -237,19 +237,15 @@ async fn write_batches(
 pub(crate) const POSTGRES_WRITERS: usize = 4;
 
 async fn commit(store: &Store, deliveries: &[inbox::NewDelivery]) -> Result<u64, sqlx::Error> {
-    match store.dialect() {
-        // One statement: atomic and committed on its own.
-        Dialect::Postgres => {
-            let mut conn = store.intake_pool().acquire().await?;
-            inbox::insert_deliveries(&mut conn, Dialect::Postgres, deliveries).await
-        }
-        Dialect::Sqlite => {
-            let mut tx = store.begin().await?;
-            let inserted = inbox::insert_deliveries(&mut tx, Dialect::Sqlite, deliveries).await?;
-            tx.commit().await?;
-            Ok(inserted)
-        }
+    let mut conn = store.intake_pool().acquire().await?;
+    if inbox::is_one_statement(store.dialect(), deliveries) {
+        // Atomic, and committed on its own: one round trip.
+        return inbox::insert_deliveries(&mut conn, store.dialect(), deliveries).await;
     }
+    let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+    let inserted = inbox::insert_deliveries(&mut tx, store.dialect(), deliveries).await?;
+    tx.commit().await?;
+    Ok(inserted)
 }
 
 /// A batch the SQLite writer is done with, for the [`WalSyncer`] to answer.
