@@ -234,7 +234,7 @@ async fn write_batches(
 }
 
 /// Intake writers on PostgreSQL, and connections of intake's own pool.
-pub(crate) const POSTGRES_WRITERS: usize = 4;
+pub(crate) const POSTGRES_WRITERS: usize = 2;
 
 async fn commit(store: &Store, deliveries: &[inbox::NewDelivery]) -> Result<u64, sqlx::Error> {
     let mut conn = store.intake_pool().acquire().await?;
