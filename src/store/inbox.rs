@@ -69,17 +69,37 @@ pub struct NewDelivery {
 }
 
 const INSERT_COLUMNS: usize = 12;
-/// Rows per INSERT statement, well inside both backends' parameter limits.
+/// Rows per INSERT statement on SQLite, well inside its parameter limit.
 const INSERT_CHUNK: usize = 256;
 
 /// Inserts a batch; deliveries already present (same shop and key) are
 /// skipped. Returns how many rows were new.
+///
+/// On PostgreSQL a batch is one statement with two parameters, whatever
+/// its size ([`INSERT_FROM_JSON`]; more only past [`ONE_STATEMENT_BYTES`]
+/// of bodies): the rows' fields travel as a small JSON array that
+/// `json_to_recordset` expands on the server, the bodies as one `bytea`
+/// the rows point into. The statement's text never changes, so each
+/// connection prepares it once, and a batch is one round trip with no
+/// per-row binding or parsing of bodies. On SQLite, multi-row `VALUES`.
 pub async fn insert_deliveries(
     conn: &mut AnyConnection,
     dialect: Dialect,
     batch: &[NewDelivery],
 ) -> Result<u64, sqlx::Error> {
     let mut inserted = 0;
+    if dialect == Dialect::Postgres {
+        for part in statements(batch) {
+            let (rows, bodies) = deliveries_json(part);
+            inserted += sqlx::query(INSERT_FROM_JSON)
+                .bind(rows)
+                .bind(bodies)
+                .execute(&mut *conn)
+                .await?
+                .rows_affected();
+        }
+        return Ok(inserted);
+    }
     for chunk in batch.chunks(INSERT_CHUNK) {
         let sql = insert_sql(dialect, chunk.len());
         inserted += bind_deliveries(sqlx::query(&sql), chunk)
@@ -88,6 +108,97 @@ pub async fn insert_deliveries(
             .rows_affected();
     }
     Ok(inserted)
+}
+
+/// PostgreSQL: most bytes of bodies sent in one statement, well under the
+/// 1 GB a value may hold. Webhook bodies are kilobytes and a batch a few
+/// hundred of them, so in practice every batch is one statement.
+const ONE_STATEMENT_BYTES: usize = 256 * 1024 * 1024;
+
+/// True when [`insert_deliveries`] stores `batch` in one statement, which
+/// commits atomically on its own (PostgreSQL); otherwise the caller wraps
+/// it in a transaction.
+pub fn is_one_statement(dialect: Dialect, batch: &[NewDelivery]) -> bool {
+    dialect == Dialect::Postgres && statements(batch).count() <= 1
+}
+
+/// The batch cut where its bodies pass [`ONE_STATEMENT_BYTES`].
+fn statements(batch: &[NewDelivery]) -> impl Iterator<Item = &[NewDelivery]> {
+    let mut rest = batch;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let mut bytes = 0;
+        let take = rest
+            .iter()
+            .position(|d| {
+                bytes += d.body.as_bytes().len();
+                bytes > ONE_STATEMENT_BYTES
+            })
+            .unwrap_or(rest.len())
+            .max(1);
+        let (part, after) = rest.split_at(take);
+        rest = after;
+        Some(part)
+    })
+}
+
+/// PostgreSQL: a batch of deliveries from one JSON array of their fields
+/// and one `bytea` of their bodies end to end ([`deliveries_json`]). A
+/// function scan yields the array in order, so ids follow it.
+const INSERT_FROM_JSON: &str = "INSERT INTO webhook_inbox (shop_domain, delivery_key, \
+     webhook_id, event_id, topic, api_version, triggered_at, body, received_at, status, \
+     available_at, request_id) \
+     SELECT d.s, d.k, d.w, d.e, d.t, d.v, d.g, substring($2 FROM d.o + 1 FOR d.l), d.r, \
+         'queued', d.r, d.q \
+     FROM json_to_recordset($1::json) \
+         AS d(s text, k text, w text, e text, t text, v text, g text, o int, l int, r bigint, \
+              q text) \
+     ON CONFLICT (shop_domain, delivery_key) DO NOTHING";
+
+/// One delivery as [`INSERT_FROM_JSON`] reads it: short keys, and where
+/// its body is in the bodies (offset and length).
+#[derive(serde::Serialize)]
+struct JsonRow<'a> {
+    s: &'a str,
+    k: &'a str,
+    w: Option<&'a str>,
+    e: Option<&'a str>,
+    t: &'a str,
+    v: Option<&'a str>,
+    g: Option<&'a str>,
+    o: usize,
+    l: usize,
+    r: i64,
+    q: Option<&'a str>,
+}
+
+/// The batch as [`INSERT_FROM_JSON`] reads it: the rows, and the bodies.
+fn deliveries_json(batch: &[NewDelivery]) -> (String, Vec<u8>) {
+    let mut bodies = Vec::with_capacity(batch.iter().map(|d| d.body.as_bytes().len()).sum());
+    let rows: Vec<JsonRow<'_>> = batch
+        .iter()
+        .map(|d| {
+            let o = bodies.len();
+            bodies.extend_from_slice(d.body.as_bytes());
+            JsonRow {
+                s: &d.shop_domain,
+                k: &d.delivery_key,
+                w: d.webhook_id.as_deref(),
+                e: d.event_id.as_deref(),
+                t: &d.topic,
+                v: d.api_version.as_deref(),
+                g: d.triggered_at.as_deref(),
+                o,
+                l: d.body.as_bytes().len(),
+                r: d.received_at,
+                q: d.request_id.as_deref(),
+            }
+        })
+        .collect();
+    let rows = serde_json::to_string(&rows).expect("a list of strings and numbers serialises");
+    (rows, bodies)
 }
 
 /// SQLite only: the batch in its own transaction, sent as one statement

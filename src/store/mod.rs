@@ -6,7 +6,31 @@
 //! one write lock; queueing in-process beats `SQLITE_BUSY`), reads through a
 //! separate pool, in WAL mode with `synchronous=FULL` so a commit is on disk
 //! (webhook intake syncs the log itself, no less often: see [`writer`]).
-//! On PostgreSQL both are the same pool.
+//! On PostgreSQL both are the same pool, and webhook intake has a small
+//! pool of its own ([`Store::intake_pool`]), so a busy inbox processor or
+//! a burst of requests can never leave intake waiting for a connection.
+//!
+//! # The SQLite log and its checkpoints
+//!
+//! No commit checkpoints: `wal_autocheckpoint` is off, and the intake
+//! writer never checkpoints either. A background task ([`checkpoint_wal`])
+//! copies the log into the database file with PASSIVE checkpoints, which
+//! take no lock a writer waits for, every [`CHECKPOINT_EVERY`] (giving way
+//! to intake for at most [`CHECKPOINT_DEFER`], never longer). SQLite starts
+//! the log over at the first write after a checkpoint has copied all of it,
+//! which in the pauses of the traffic happens by itself. A continuous
+//! stream has no pauses: every checkpoint ends with the frames appended
+//! while it ran still to copy, and the log would grow for as long as the
+//! stream lasts. So once the log holds [`LOG_LIMIT_FRAMES`], the task
+//! copies what it can without blocking anyone, then holds the writer
+//! connection only while it copies the few frames appended meanwhile; the
+//! next commit starts the log over. The writer waits for that short
+//! catch-up once per [`LOG_LIMIT_FRAMES`] of log, never for a whole
+//! checkpoint, and the log file stays near that size (it is not shrunk;
+//! its pages are reused).
+//!
+//! [`Store::erase_log`] is separate: after an erasure it empties the log
+//! with a TRUNCATE checkpoint, so erased values outlive it in no frame.
 
 pub mod analytics;
 pub mod backup;
@@ -105,6 +129,9 @@ pub struct Store {
     /// after an erasure ([`Store::erase_log`]); sharing it keeps the two
     /// checkpoints from running into each other.
     checkpoints: Option<AnyPool>,
+    /// Where webhook intake writes: PostgreSQL, a pool of its own
+    /// ([`INTAKE_CONNECTIONS`]); SQLite, the writer.
+    intake: AnyPool,
 }
 
 #[derive(Debug)]
@@ -144,61 +171,102 @@ pub fn now_ms() -> i64 {
 
 impl Store {
     /// Connects (creating a SQLite file if missing) without migrating.
+    /// `max_connections` bounds PostgreSQL's main pool; intake's own pool
+    /// ([`INTAKE_CONNECTIONS`]) comes on top.
     pub async fn connect(url: &DatabaseUrl, max_connections: u32) -> anyhow::Result<Self> {
         sqlx::any::install_default_drivers();
         if url.is_sqlite() {
-            let url = sqlite_url(url.as_str());
-            let writer = sqlite_pool(1, WRITER_PRAGMAS)
-                .connect(&url)
-                .await
-                .context("opening the SQLite database")?;
-            let reader = sqlite_pool(4, READER_PRAGMAS)
-                .connect(&url)
-                .await
-                .context("opening the SQLite database for reading")?;
-            let checkpointer = sqlite_pool(1, CHECKPOINT_PRAGMAS)
-                .connect(&url)
-                .await
-                .context("opening the SQLite database for checkpoints")?;
-            let (_, _, file): (i64, String, String) = sqlx::query_as(
-                "SELECT seq, name, file FROM pragma_database_list WHERE name = 'main'",
-            )
-            .fetch_one(&writer)
-            .await
-            .context("reading where the SQLite database is")?;
-            let gate = writer::IntakeGate::default();
-            let task =
-                tokio::spawn(checkpoint_wal(checkpointer.clone(), gate.clone())).abort_handle();
-            Ok(Self {
-                writer,
-                reader,
-                dialect: Dialect::Sqlite,
-                checkpointer: Some(Arc::new(BackgroundTask(task))),
-                gate,
-                wal_path: (!file.is_empty()).then(|| Arc::new(format!("{file}-wal").into())),
-                checkpoints: Some(checkpointer),
-            })
-        } else {
-            let options: AnyConnectOptions = url
-                .as_str()
-                .parse()
-                .context("DATABASE_URL is not a valid PostgreSQL URL")?;
-            let pool = AnyPoolOptions::new()
-                .max_connections(max_connections.max(2))
-                .acquire_timeout(Duration::from_secs(10))
-                .connect_with(options)
-                .await
-                .context("connecting to PostgreSQL")?;
-            Ok(Self {
-                writer: pool.clone(),
-                reader: pool,
-                dialect: Dialect::Postgres,
-                checkpointer: None,
-                gate: writer::IntakeGate::default(),
-                wal_path: None,
-                checkpoints: None,
-            })
+            return Self::connect_sqlite(url, LOG_LIMIT_FRAMES).await;
         }
+        let options: AnyConnectOptions = url
+            .as_str()
+            .parse()
+            .context("DATABASE_URL is not a valid PostgreSQL URL")?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(max_connections.max(2))
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options.clone())
+            .await
+            .context("connecting to PostgreSQL")?;
+        // An answer to Shopify means "committed and flushed", whatever the
+        // server's or the role's default for synchronous_commit.
+        let intake = AnyPoolOptions::new()
+            .max_connections(INTAKE_CONNECTIONS)
+            .acquire_timeout(Duration::from_secs(10))
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    conn.execute("SET synchronous_commit = on").await?;
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await
+            .context("connecting to PostgreSQL for webhook intake")?;
+        Ok(Self {
+            writer: pool.clone(),
+            reader: pool,
+            dialect: Dialect::Postgres,
+            checkpointer: None,
+            gate: writer::IntakeGate::default(),
+            wal_path: None,
+            checkpoints: None,
+            intake,
+        })
+    }
+
+    /// SQLite, with the log started over once it holds `log_limit` frames
+    /// (see the module docs).
+    async fn connect_sqlite(url: &DatabaseUrl, log_limit: i64) -> anyhow::Result<Self> {
+        let url = sqlite_url(url.as_str());
+        let writer = sqlite_pool(1, WRITER_PRAGMAS)
+            .connect(&url)
+            .await
+            .context("opening the SQLite database")?;
+        let reader = sqlite_pool(4, READER_PRAGMAS)
+            .connect(&url)
+            .await
+            .context("opening the SQLite database for reading")?;
+        let checkpointer = sqlite_pool(1, CHECKPOINT_PRAGMAS)
+            .connect(&url)
+            .await
+            .context("opening the SQLite database for checkpoints")?;
+        let (_, _, file): (i64, String, String) =
+            sqlx::query_as("SELECT seq, name, file FROM pragma_database_list WHERE name = 'main'")
+                .fetch_one(&writer)
+                .await
+                .context("reading where the SQLite database is")?;
+        let gate = writer::IntakeGate::default();
+        let wal_path: Option<std::path::PathBuf> =
+            (!file.is_empty()).then(|| format!("{file}-wal").into());
+        let task = tokio::spawn(checkpoint_wal(
+            checkpointer.clone(),
+            writer.clone(),
+            gate.clone(),
+            wal_path.clone(),
+            log_limit,
+        ))
+        .abort_handle();
+        Ok(Self {
+            intake: writer.clone(),
+            writer,
+            reader,
+            dialect: Dialect::Sqlite,
+            checkpointer: Some(Arc::new(BackgroundTask(task))),
+            gate,
+            wal_path: wal_path.map(Arc::new),
+            checkpoints: Some(checkpointer),
+        })
+    }
+
+    /// [`Store::connect`] on SQLite with another log limit, for tests that
+    /// show the log stays bounded without writing the default's megabytes.
+    #[cfg(test)]
+    pub(crate) async fn connect_sqlite_with_log_limit(
+        url: &DatabaseUrl,
+        log_limit: i64,
+    ) -> anyhow::Result<Self> {
+        sqlx::any::install_default_drivers();
+        Self::connect_sqlite(url, log_limit).await
     }
 
     /// Connects for reading only (tools that watch a running Advocate, such
@@ -215,6 +283,7 @@ impl Store {
             .context("opening the SQLite database for reading")?;
         Ok(Self {
             writer: reader.clone(),
+            intake: reader.clone(),
             reader,
             dialect: Dialect::Sqlite,
             checkpointer: None,
@@ -259,6 +328,13 @@ impl Store {
     /// The pool for writes and for reads that must see the latest commit.
     pub fn writer(&self) -> &AnyPool {
         &self.writer
+    }
+
+    /// Where webhook intake commits: on PostgreSQL a pool of its own, so
+    /// intake and the inbox processor never wait for each other's
+    /// connections; on SQLite the one writer.
+    pub fn intake_pool(&self) -> &AnyPool {
+        &self.intake
     }
 
     /// The pool for reads that may run beside writes.
@@ -313,6 +389,7 @@ impl Store {
         }
         self.writer.close().await;
         self.reader.close().await;
+        self.intake.close().await;
     }
 }
 
@@ -330,34 +407,163 @@ const CHECKPOINT_PRAGMAS: &str = "PRAGMA busy_timeout = 5000; PRAGMA synchronous
 const ERASE_LOG_TRIES: usize = 5;
 const ERASE_LOG_PAUSE: Duration = Duration::from_millis(20);
 /// How often the WAL is copied into the database file.
-const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
-/// Longest a checkpoint waits for intake to pause.
-const CHECKPOINT_DEFER: Duration = Duration::from_millis(500);
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(50);
+/// Longest a checkpoint waits for intake to pause: its writes and syncs
+/// compete with the commits' for the disk, but it must not wait for ever.
+const CHECKPOINT_DEFER: Duration = Duration::from_millis(50);
+/// How often the log is looked at once it holds half its limit.
+const CHECKPOINT_NEAR_LIMIT: Duration = Duration::from_millis(5);
+/// Frames (pages) the log may hold before the checkpointer makes sure it
+/// starts over: 16 MB with 4 KB pages, well under `journal_size_limit`.
+const LOG_LIMIT_FRAMES: i64 = 4_096;
+/// PostgreSQL connections of webhook intake's own pool: one per intake
+/// writer (see [`writer`]).
+pub(crate) const INTAKE_CONNECTIONS: u32 = writer::POSTGRES_WRITERS as u32;
 
-/// Copies committed WAL frames into the database file without blocking
-/// writers (PASSIVE), so commits never wait for a checkpoint. It runs in the
-/// pauses of webhook intake where it can: its writes and fsync compete with
-/// the commits' for the disk.
-async fn checkpoint_wal(pool: AnyPool, gate: writer::IntakeGate) {
+/// Copies committed WAL frames into the database file off the commit path
+/// and keeps the log from growing past `log_limit` frames (see the module
+/// docs). `writer` is the writer pool, held only for the catch-up; `wal`
+/// the log file, whose header tells when the log has started over.
+async fn checkpoint_wal(
+    pool: AnyPool,
+    writer: AnyPool,
+    gate: writer::IntakeGate,
+    wal: Option<std::path::PathBuf>,
+    log_limit: i64,
+) {
     let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut restarts = LogRestarts::default();
+    let mut near_limit = false;
     loop {
-        tick.tick().await;
-        gate.wait_idle(CHECKPOINT_DEFER).await;
-        if let Err(e) = checkpoint(&pool).await {
+        if near_limit {
+            // Soon over the limit: look again shortly, and do not wait
+            // for intake to pause, so a fast stream does not run far past
+            // the limit before the log starts over.
+            tokio::time::sleep(CHECKPOINT_NEAR_LIMIT).await;
+        } else {
+            tick.tick().await;
+            gate.wait_idle(CHECKPOINT_DEFER).await;
+        }
+        let checkpointed = checkpoint(&pool).await;
+        near_limit = checkpointed
+            .as_ref()
+            .is_ok_and(|seen| seen.log >= log_limit / 2)
+            && !restarts.waiting();
+        let result = match checkpointed {
+            Ok(seen) if seen.log >= log_limit => {
+                let generation = wal.as_deref().and_then(log_generation);
+                if restarts.worth_trying(seen, generation) {
+                    restart_log(&pool, &writer)
+                        .await
+                        .map(|held| restarts.tried(held, generation))
+                } else {
+                    Ok(())
+                }
+            }
+            Ok(_) => Ok(()),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = result {
             tracing::warn!(error = %e, "WAL checkpoint failed; will retry");
         }
     }
 }
 
+/// Which run of the log the file holds: the WAL header's checkpoint
+/// sequence and first salt, which change each time the log starts over.
+fn log_generation(wal: &std::path::Path) -> Option<[u8; 8]> {
+    use std::io::Read;
+    let mut header = [0_u8; 20];
+    std::fs::File::open(wal)
+        .and_then(|mut file| file.read_exact(&mut header))
+        .ok()?;
+    header[12..20].try_into().ok()
+}
+
+/// When holding the writer for a catch-up is worth it. A reader still on
+/// an old snapshot keeps frames from being copied, or the log from being
+/// started over; holding the writer again at once would only stall intake
+/// to no effect, so the next try waits [`RESTART_RETRY`].
+#[derive(Debug, Default)]
+struct LogRestarts {
+    /// The log's generation and length when a catch-up last copied all of
+    /// it.
+    caught_up: Option<([u8; 8], i64)>,
+    /// No catch-up before this.
+    not_before: Option<tokio::time::Instant>,
+}
+
+/// Pause between catch-ups that a reader made useless.
+const RESTART_RETRY: Duration = Duration::from_secs(1);
+
+impl LogRestarts {
+    /// True while a reader made the last catch-up useless.
+    fn waiting(&self) -> bool {
+        self.not_before
+            .is_some_and(|t| tokio::time::Instant::now() < t)
+    }
+
+    /// Whether to hold the writer for a catch-up, the log being `seen`
+    /// in `generation`.
+    fn worth_trying(&mut self, seen: Checkpointed, generation: Option<[u8; 8]>) -> bool {
+        if self.waiting() {
+            return false;
+        }
+        match self.caught_up {
+            Some((then, log)) if Some(then) == generation => {
+                if seen.log > log {
+                    // Written to since it was copied in full, yet not
+                    // started over: a reader was still in it.
+                    self.caught_up = None;
+                    self.not_before = Some(tokio::time::Instant::now() + RESTART_RETRY);
+                }
+                // Else nothing was written since: the next write starts
+                // the log over.
+                false
+            }
+            _ => true,
+        }
+    }
+
+    fn tried(&mut self, held: Checkpointed, generation: Option<[u8; 8]>) {
+        if held.copied >= held.log {
+            self.caught_up = generation.map(|g| (g, held.log));
+        } else {
+            self.not_before = Some(tokio::time::Instant::now() + RESTART_RETRY);
+        }
+    }
+}
+
+/// Lets the next commit start the log over: copies, with the writer
+/// connection held so that nothing is appended meanwhile, the frames the
+/// last checkpoint left (those appended while it ran). SQLite restarts the
+/// log at the next write after a checkpoint that copied all of it, unless
+/// a reader still reads an older snapshot of it.
+async fn restart_log(pool: &AnyPool, writer: &AnyPool) -> Result<Checkpointed, sqlx::Error> {
+    let held = writer.acquire().await?;
+    let result = checkpoint(pool).await;
+    drop(held);
+    result
+}
+
+/// What a checkpoint saw: frames in the log, and how many of them are now
+/// in the database file.
+#[derive(Debug, Clone, Copy)]
+struct Checkpointed {
+    log: i64,
+    copied: i64,
+}
+
 /// Copies what it can of the WAL into the database file (PASSIVE: waits
 /// for no one). On a `synchronous = FULL` connection the log is synced
 /// before and the database after.
-async fn checkpoint(pool: &AnyPool) -> Result<(), sqlx::Error> {
-    sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
-        .execute(pool)
-        .await
-        .map(|_| ())
+async fn checkpoint(pool: &AnyPool) -> Result<Checkpointed, sqlx::Error> {
+    let rows: Vec<(i64, i64, i64)> = sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)")
+        .fetch_all(pool)
+        .await?;
+    let (_, log, copied) = rows.first().copied().unwrap_or((0, -1, -1));
+    Ok(Checkpointed { log, copied })
 }
 
 fn sqlite_pool(max: u32, pragmas: &'static str) -> PoolOptions<Any> {

@@ -9,6 +9,7 @@ mod backup;
 mod batches;
 mod compliance;
 mod helpers;
+mod intake;
 mod loyalty;
 mod metrics;
 mod nps;
