@@ -7,11 +7,11 @@ use std::{
 };
 
 use advocate::{
+    engine::segments as segments_engine,
     shopify::session_token::{admin_claims, sign_session_token},
-    store::DatabaseUrl,
-    store::Store,
+    store::{now_ms, DatabaseUrl, Store},
 };
-use anyhow::bail;
+use anyhow::{bail, Context};
 use shopify_sim::{ShopifySim, SimConfig};
 
 use crate::{
@@ -75,9 +75,10 @@ pub async fn run(args: AnalyticsArgs) -> anyhow::Result<()> {
     let running = start(&args, &database_url).await?;
 
     let store = Store::connect(&DatabaseUrl::parse(database_url.clone())?, 4).await?;
-    seed(&args, &store).await?;
+    let shop_id = seed(&args, &store).await?;
     snapshots(&args, &running).await?;
-    segments(&running).await?;
+    segments(&running, &store, shop_id).await?;
+    segments_report(&running, &store, shop_id).await?;
     routes(&args, &running).await?;
     store.close().await;
     drop(running);
@@ -126,8 +127,8 @@ async fn start(args: &AnalyticsArgs, database_url: &str) -> anyhow::Result<Runni
     Ok(running)
 }
 
-/// Fills the installed shop (see [`seed_shop`]).
-async fn seed(args: &AnalyticsArgs, store: &Store) -> anyhow::Result<()> {
+/// Fills the installed shop (see [`seed_shop`]); answers its id.
+async fn seed(args: &AnalyticsArgs, store: &Store) -> anyhow::Result<i64> {
     let shop_id: i64 = sqlx::query_scalar("SELECT id FROM shops WHERE domain = $1")
         .bind(SHOP)
         .fetch_one(store.writer())
@@ -150,7 +151,7 @@ async fn seed(args: &AnalyticsArgs, store: &Store) -> anyhow::Result<()> {
         entries,
         started.elapsed().as_secs_f64()
     );
-    Ok(())
+    Ok(shop_id)
 }
 
 /// The dashboard snapshots computed from scratch, `args.computes` times.
@@ -186,10 +187,12 @@ async fn snapshots(args: &AnalyticsArgs, running: &Running) -> anyhow::Result<()
 }
 
 /// Behaviour segments over the same shop: the baseline (every customer
-/// placed and tagged), then a run that finds nobody moved. Meanwhile a
-/// webhook every 50 ms: how long intake waits for the database while a run
-/// writes.
-async fn segments(running: &Running) -> anyhow::Result<()> {
+/// placed and tagged), computed by the engine in this process on the
+/// server's database, as the daily round does, and timed transaction by
+/// transaction; then, through the server, a run that finds nobody moved.
+/// Meanwhile a webhook every 50 ms: how long intake waits for the database
+/// while a run writes.
+async fn segments(running: &Running, store: &Store, shop_id: i64) -> anyhow::Result<()> {
     for run in ["baseline", "re-run, nothing changed"] {
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let prober = tokio::spawn(probe_intake(
@@ -198,25 +201,72 @@ async fn segments(running: &Running) -> anyhow::Result<()> {
             stop.clone(),
         ));
         let t = Instant::now();
-        let response = running
-            .post("/api/admin/segments/recompute?period=90d")
-            .send()
-            .await?;
+        let done = if run == "baseline" {
+            let done = segments_engine::recompute_shop(store, shop_id, now_ms())
+                .await?
+                .context("segments are on")?;
+            serde_json::json!({
+                "customers": done.customers,
+                "changed": done.changed,
+                "transactions": done.transactions,
+                "longest_ms": done.longest_transaction.as_secs_f64() * 1000.0,
+            })
+        } else {
+            let response = running
+                .post("/api/admin/segments/recompute?period=90d")
+                .send()
+                .await?;
+            if !response.status().is_success() {
+                bail!("segment recompute answered {}", response.status());
+            }
+            let body: serde_json::Value = response.json().await?;
+            body["recomputed"].clone()
+        };
         let took = t.elapsed();
         stop.store(true, Ordering::Relaxed);
         let acks = prober.await??;
-        if !response.status().is_success() {
-            bail!("segment recompute answered {}", response.status());
-        }
-        let body: serde_json::Value = response.json().await?;
+        let transactions = match done["longest_ms"].as_f64() {
+            Some(longest) => format!(
+                " in {} write transactions, the longest {longest:.0} ms",
+                done["transactions"]
+            ),
+            None => String::new(),
+        };
         println!(
-            "segments, {run}: {:.0} ms, {} customers placed, {} changed; \
+            "segments, {run}: {:.0} ms, {} customers placed, {} changed{transactions}; \
              {} webhooks sent meanwhile, slowest acknowledged in {:.0} ms",
             took.as_secs_f64() * 1000.0,
-            body["recomputed"]["customers"],
-            body["recomputed"]["changed"],
+            done["customers"],
+            done["changed"],
             acks.ok,
             acks.percentile_ms(1.0),
+        );
+    }
+    Ok(())
+}
+
+/// The segments report of each period computed on request (its stored
+/// snapshot deleted first: what every request cost before snapshots)
+/// against served from the snapshot that request stored, five times each.
+async fn segments_report(running: &Running, store: &Store, shop_id: i64) -> anyhow::Result<()> {
+    for period in ["30d", "90d", "365d"] {
+        let path = format!("/api/admin/segments?period={period}");
+        let (mut computed, mut stored) = (Vec::new(), Vec::new());
+        for _ in 0..5 {
+            sqlx::query("DELETE FROM segment_reports WHERE shop_id = $1")
+                .bind(shop_id)
+                .execute(store.writer())
+                .await?;
+            computed.push(timed(running, &path).await?.0);
+            stored.push(timed(running, &path).await?.0);
+        }
+        computed.sort_unstable();
+        stored.sort_unstable();
+        println!(
+            "segments report {period}: computed on request median {:.1} ms, \
+             from its snapshot median {:.1} ms (of 5)",
+            computed[2] as f64 / 1000.0,
+            stored[2] as f64 / 1000.0,
         );
     }
     Ok(())
