@@ -7,11 +7,10 @@ use std::{
 };
 
 use advocate::{
-    engine::segments as segments_engine,
     shopify::session_token::{admin_claims, sign_session_token},
-    store::{now_ms, DatabaseUrl, Store},
+    store::{DatabaseUrl, Store},
 };
-use anyhow::{bail, Context};
+use anyhow::bail;
 use shopify_sim::{ShopifySim, SimConfig};
 
 use crate::{
@@ -77,7 +76,7 @@ pub async fn run(args: AnalyticsArgs) -> anyhow::Result<()> {
     let store = Store::connect(&DatabaseUrl::parse(database_url.clone())?, 4).await?;
     let shop_id = seed(&args, &store).await?;
     snapshots(&args, &running).await?;
-    segments(&running, &store, shop_id).await?;
+    segments(&running).await?;
     segments_report(&running, &store, shop_id).await?;
     routes(&args, &running).await?;
     store.close().await;
@@ -187,12 +186,11 @@ async fn snapshots(args: &AnalyticsArgs, running: &Running) -> anyhow::Result<()
 }
 
 /// Behaviour segments over the same shop: the baseline (every customer
-/// placed and tagged), computed by the engine in this process on the
-/// server's database, as the daily round does, and timed transaction by
-/// transaction; then, through the server, a run that finds nobody moved.
-/// Meanwhile a webhook every 50 ms: how long intake waits for the database
-/// while a run writes.
-async fn segments(running: &Running, store: &Store, shop_id: i64) -> anyhow::Result<()> {
+/// placed and tagged), then a run that finds nobody moved, each with the
+/// number of write transactions it took and the longest. Meanwhile a
+/// webhook every 50 ms: how long intake waits for the database while a run
+/// writes.
+async fn segments(running: &Running) -> anyhow::Result<()> {
     for run in ["baseline", "re-run, nothing changed"] {
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let prober = tokio::spawn(probe_intake(
@@ -201,43 +199,27 @@ async fn segments(running: &Running, store: &Store, shop_id: i64) -> anyhow::Res
             stop.clone(),
         ));
         let t = Instant::now();
-        let done = if run == "baseline" {
-            let done = segments_engine::recompute_shop(store, shop_id, now_ms())
-                .await?
-                .context("segments are on")?;
-            serde_json::json!({
-                "customers": done.customers,
-                "changed": done.changed,
-                "transactions": done.transactions,
-                "longest_ms": done.longest_transaction.as_secs_f64() * 1000.0,
-            })
-        } else {
-            let response = running
-                .post("/api/admin/segments/recompute?period=90d")
-                .send()
-                .await?;
-            if !response.status().is_success() {
-                bail!("segment recompute answered {}", response.status());
-            }
-            let body: serde_json::Value = response.json().await?;
-            body["recomputed"].clone()
-        };
+        let response = running
+            .post("/api/admin/segments/recompute?period=90d")
+            .send()
+            .await?;
         let took = t.elapsed();
         stop.store(true, Ordering::Relaxed);
         let acks = prober.await??;
-        let transactions = match done["longest_ms"].as_f64() {
-            Some(longest) => format!(
-                " in {} write transactions, the longest {longest:.0} ms",
-                done["transactions"]
-            ),
-            None => String::new(),
-        };
+        if !response.status().is_success() {
+            bail!("segment recompute answered {}", response.status());
+        }
+        let body: serde_json::Value = response.json().await?;
+        let done = &body["recomputed"];
         println!(
-            "segments, {run}: {:.0} ms, {} customers placed, {} changed{transactions}; \
+            "segments, {run}: {:.0} ms, {} customers placed, {} changed, \
+             {} write transactions, the longest {} ms; \
              {} webhooks sent meanwhile, slowest acknowledged in {:.0} ms",
             took.as_secs_f64() * 1000.0,
             done["customers"],
             done["changed"],
+            done["transactions"],
+            done["longest_transaction_ms"],
             acks.ok,
             acks.percentile_ms(1.0),
         );

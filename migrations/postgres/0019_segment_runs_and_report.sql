@@ -33,7 +33,7 @@ CREATE TABLE segment_runs (
 -- The segments report of each shop and period ('30d', '90d', '365d'), as
 -- JSON, served as it is. Stored with what it was computed from: the
 -- program version and segment_state.computed_at (a request finding either
--- changed computes it again), and the latest orders.updated_at and
+-- changed computes it again), and the latest paid_at of a counted order and
 -- segment_changes.created_at (the background refresh recomputes when they
 -- moved, or when it is an hour old).
 CREATE TABLE segment_reports (

@@ -91,12 +91,15 @@ pub struct Recomputed {
     pub baseline: bool,
     /// Everyone was re-tagged (the tag prefix changed).
     pub retagged: bool,
-    /// Write transactions the computation took, and the longest of them
-    /// (for the log and the benchmark; not in the admin API's answer).
-    #[serde(skip)]
+    /// Write transactions the computation took, and how long the longest
+    /// held the database (answered in milliseconds).
     pub transactions: u32,
-    #[serde(skip)]
+    #[serde(rename = "longest_transaction_ms", serialize_with = "millis")]
     pub longest_transaction: Duration,
+}
+
+fn millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// The segment of a customer with history `h` at `now`; None without a
@@ -230,7 +233,7 @@ pub async fn recompute_shop_in(
             segments::find_run(&mut conn, shop_id).await?
         };
         if let Some(run) = unfinished {
-            let standing = placed(store, shop_id).await?;
+            let standing = to_write(store, shop_id, &run).await?;
             let (done, finished) = write_run(store, shop_id, run, &standing, batches).await?;
             if !finished {
                 return Ok(Some(done));
@@ -316,12 +319,28 @@ pub async fn recompute_shop_in(
         segments::start_run(&mut tx, shop_id, &run).await?;
         tx.commit().await?;
         let start = started.elapsed();
-        let standing: Vec<(i64, Option<String>)> = plan
+        let customers = plan
             .standing
-            .into_iter()
-            .map(|(customer, was, _)| (customer, was))
-            .collect();
+            .iter()
+            .filter(|(_, _, to)| to.is_some())
+            .count() as u64;
+        // Those who move; everyone when the tags are re-written.
+        let standing: Vec<(i64, Option<String>)> = if retag {
+            plan.standing
+                .into_iter()
+                .map(|(customer, was, _)| (customer, was))
+                .collect()
+        } else {
+            plan.changes
+                .into_iter()
+                .map(|c| (c.customer_id, c.from))
+                .collect()
+        };
         let (mut done, finished) = write_run(store, shop_id, run, &standing, batches).await?;
+        if finished {
+            // Those the batches did not move are where the plan found them.
+            done.customers = customers;
+        }
         done.transactions += 1;
         done.longest_transaction = done.longest_transaction.max(start);
         if finished {
@@ -355,13 +374,28 @@ fn then(earlier: Option<Recomputed>, later: Recomputed) -> Recomputed {
     }
 }
 
-/// Every customer a computation places (buyers, and customers who still
-/// have a segment) with the segment stored now, by id.
-async fn placed(store: &Store, shop_id: i64) -> Result<Vec<(i64, Option<String>)>, EngineError> {
+/// The customers an unfinished computation still has to write, with the
+/// segment stored now, by id: those it places elsewhere (as of its time,
+/// with its thresholds), or everyone when it re-writes the tags.
+async fn to_write(
+    store: &Store,
+    shop_id: i64,
+    run: &SegmentRun,
+) -> Result<Vec<(i64, Option<String>)>, EngineError> {
     let mut conn = store.reader().acquire().await?;
+    let program = program::get_program(&mut conn, shop_id).await?;
+    let grace = program.settings.winback.grace_percent;
+    let retag = run.old_prefix != run.tag_prefix;
     Ok(segments::histories(&mut conn, shop_id)
         .await?
         .into_iter()
+        .filter(|h| {
+            let to = run
+                .thresholds
+                .as_ref()
+                .and_then(|t| assign(h, t, run.median_interval_ms, grace, run.started_at));
+            retag || h.segment.as_deref() != to.map(Segment::slug)
+        })
         .map(|h| (h.customer_id, h.segment))
         .collect())
 }
@@ -449,16 +483,16 @@ async fn write_batch(
     run: &SegmentRun,
     batch: &[(i64, Option<String>)],
 ) -> Result<(i64, i64), EngineError> {
-    let (Some((first, _)), Some((last, _))) = (batch.first(), batch.last()) else {
+    if batch.is_empty() {
         return Ok((0, 0));
-    };
+    }
     let program = program::get_program(&mut *conn, shop_id).await?;
-    let fresh: HashMap<i64, CustomerHistory> =
-        segments::histories_between(&mut *conn, shop_id, *first, *last)
-            .await?
-            .into_iter()
-            .map(|h| (h.customer_id, h))
-            .collect();
+    let ids: Vec<i64> = batch.iter().map(|(customer, _)| *customer).collect();
+    let fresh: HashMap<i64, CustomerHistory> = segments::histories_of(&mut *conn, shop_id, &ids)
+        .await?
+        .into_iter()
+        .map(|h| (h.customer_id, h))
+        .collect();
     let grace = program.settings.winback.grace_percent;
     let mut customers = 0;
     let mut standing = Vec::with_capacity(batch.len());

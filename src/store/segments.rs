@@ -114,37 +114,50 @@ pub async fn history_of(
     }))
 }
 
-/// The histories of the customers with ids in `[first, last]` as
-/// [`histories`] reads them (buyers who are not redacted or deleted, and
-/// customers without a counted order who still have a segment), by id: one
-/// batch of a computation, read inside the transaction that writes it.
-pub async fn histories_between(
+/// The histories of `customers` as [`histories`] reads them (buyers who
+/// are not redacted or deleted, and customers without a counted order who
+/// still have a segment), by id: one batch of a computation, read inside
+/// the transaction that writes it. Each customer is looked up by key (the
+/// orders through `orders_by_customer`), so a batch costs its own
+/// customers' rows only.
+pub async fn histories_of(
     conn: &mut AnyConnection,
     shop_id: i64,
-    first: i64,
-    last: i64,
+    customers: &[i64],
 ) -> Result<Vec<CustomerHistory>, sqlx::Error> {
-    let bought: Vec<(i64, i64, i64, i64, i64)> = sqlx::query_as(&format!(
-        "SELECT o.customer_id, CAST(COUNT(*) AS BIGINT), CAST(MIN(o.paid_at) AS BIGINT), \
-         CAST(MAX(o.paid_at) AS BIGINT), CAST(SUM(o.total_minor - o.refunded_minor) AS BIGINT) \
-         FROM orders o WHERE o.shop_id = $1 AND o.customer_id >= $2 AND o.customer_id <= $3 \
-           AND {COUNTED} \
-         GROUP BY o.customer_id ORDER BY 1"
-    ))
-    .bind(shop_id)
-    .bind(first)
-    .bind(last)
-    .fetch_all(&mut *conn)
-    .await?;
-    let people: Vec<(i64, Option<String>, Option<i64>, Option<i64>)> = sqlx::query_as(
-        "SELECT customer_id, segment, redacted_at, deleted_at FROM customers \
-         WHERE shop_id = $1 AND customer_id >= $2 AND customer_id <= $3 ORDER BY 1",
-    )
-    .bind(shop_id)
-    .bind(first)
-    .bind(last)
-    .fetch_all(conn)
-    .await?;
+    // (customer, segment, redacted_at, deleted_at)
+    type Person = (i64, Option<String>, Option<i64>, Option<i64>);
+    let dialect = Dialect::of(conn);
+    let mut bought: Vec<(i64, i64, i64, i64, i64)> = Vec::with_capacity(customers.len());
+    let mut people: Vec<Person> = Vec::with_capacity(customers.len());
+    for chunk in customers.chunks(MOVES_PER_STATEMENT) {
+        let ids: Vec<String> = (0..chunk.len())
+            .map(|i| placeholder(dialect, i + 2))
+            .collect();
+        let ids = ids.join(", ");
+        let shop = placeholder(dialect, 1);
+        let sql = format!(
+            "SELECT o.customer_id, CAST(COUNT(*) AS BIGINT), CAST(MIN(o.paid_at) AS BIGINT), \
+             CAST(MAX(o.paid_at) AS BIGINT), \
+             CAST(SUM(o.total_minor - o.refunded_minor) AS BIGINT) \
+             FROM orders o WHERE o.shop_id = {shop} AND o.customer_id IN ({ids}) AND {COUNTED} \
+             GROUP BY o.customer_id"
+        );
+        let mut query = sqlx::query_as::<_, (i64, i64, i64, i64, i64)>(&sql).bind(shop_id);
+        for id in chunk {
+            query = query.bind(*id);
+        }
+        bought.extend(query.fetch_all(&mut *conn).await?);
+        let sql = format!(
+            "SELECT customer_id, segment, redacted_at, deleted_at FROM customers \
+             WHERE shop_id = {shop} AND customer_id IN ({ids})"
+        );
+        let mut query = sqlx::query_as::<_, Person>(&sql).bind(shop_id);
+        for id in chunk {
+            query = query.bind(*id);
+        }
+        people.extend(query.fetch_all(&mut *conn).await?);
+    }
     let people: std::collections::HashMap<i64, (Option<String>, bool)> = people
         .into_iter()
         .map(|(id, segment, redacted, deleted)| {
@@ -645,9 +658,10 @@ pub async fn history_for_customer(
 
 /// What a stored segments report was computed from: the program version
 /// and `segment_state.computed_at` (0 before the first computation), read
-/// on every request; the latest `orders.updated_at` and
-/// `segment_changes.created_at` (0 when none), read by the background
-/// refresh.
+/// on every request; the latest `paid_at` of a counted order and
+/// `segment_changes.created_at` (0 when none), each the end of an index,
+/// read by the background refresh. (A refund changes neither: the hourly
+/// refresh catches it.)
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ReportMarks {
     pub settings_version: i64,
@@ -759,12 +773,12 @@ pub async fn report_marks(
     shop_id: i64,
 ) -> Result<ReportMarks, sqlx::Error> {
     let marks = request_marks(&mut *conn, shop_id).await?;
-    let (orders_mark, changes_mark): (i64, i64) = sqlx::query_as(
-        "SELECT (SELECT CAST(COALESCE(MAX(updated_at), 0) AS BIGINT) FROM orders \
-                 WHERE shop_id = $1), \
+    let (orders_mark, changes_mark): (i64, i64) = sqlx::query_as(&format!(
+        "SELECT (SELECT CAST(COALESCE(MAX(o.paid_at), 0) AS BIGINT) FROM orders o \
+                 WHERE o.shop_id = $1 AND {COUNTED}), \
          (SELECT CAST(COALESCE(MAX(created_at), 0) AS BIGINT) FROM segment_changes \
                  WHERE shop_id = $1)",
-    )
+    ))
     .bind(shop_id)
     .fetch_one(conn)
     .await?;
