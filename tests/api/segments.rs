@@ -695,7 +695,9 @@ async fn outcome(app: &TestApp) -> Outcome {
     for (id, segment) in customers {
         out.entry(id).or_default().0 = segment;
     }
-    let changes: Vec<(i64, Option<String>, Option<String>, i64, i64)> = sqlx::query_as(
+    // (customer, from, to, baseline, created_at)
+    type Change = (i64, Option<String>, Option<String>, i64, i64);
+    let changes: Vec<Change> = sqlx::query_as(
         "SELECT customer_id, from_segment, to_segment, baseline, created_at \
          FROM segment_changes ORDER BY id",
     )
