@@ -8,8 +8,7 @@ use std::{
 
 use advocate::{
     shopify::session_token::{admin_claims, sign_session_token},
-    store::DatabaseUrl,
-    store::Store,
+    store::{DatabaseUrl, Store},
 };
 use anyhow::bail;
 use shopify_sim::{ShopifySim, SimConfig};
@@ -75,9 +74,10 @@ pub async fn run(args: AnalyticsArgs) -> anyhow::Result<()> {
     let running = start(&args, &database_url).await?;
 
     let store = Store::connect(&DatabaseUrl::parse(database_url.clone())?, 4).await?;
-    seed(&args, &store).await?;
+    let shop_id = seed(&args, &store).await?;
     snapshots(&args, &running).await?;
     segments(&running).await?;
+    segments_report(&running, &store, shop_id).await?;
     routes(&args, &running).await?;
     store.close().await;
     drop(running);
@@ -126,8 +126,8 @@ async fn start(args: &AnalyticsArgs, database_url: &str) -> anyhow::Result<Runni
     Ok(running)
 }
 
-/// Fills the installed shop (see [`seed_shop`]).
-async fn seed(args: &AnalyticsArgs, store: &Store) -> anyhow::Result<()> {
+/// Fills the installed shop (see [`seed_shop`]); answers its id.
+async fn seed(args: &AnalyticsArgs, store: &Store) -> anyhow::Result<i64> {
     let shop_id: i64 = sqlx::query_scalar("SELECT id FROM shops WHERE domain = $1")
         .bind(SHOP)
         .fetch_one(store.writer())
@@ -150,7 +150,7 @@ async fn seed(args: &AnalyticsArgs, store: &Store) -> anyhow::Result<()> {
         entries,
         started.elapsed().as_secs_f64()
     );
-    Ok(())
+    Ok(shop_id)
 }
 
 /// The dashboard snapshots computed from scratch, `args.computes` times.
@@ -186,7 +186,8 @@ async fn snapshots(args: &AnalyticsArgs, running: &Running) -> anyhow::Result<()
 }
 
 /// Behaviour segments over the same shop: the baseline (every customer
-/// placed and tagged), then a run that finds nobody moved. Meanwhile a
+/// placed and tagged), then a run that finds nobody moved, each with the
+/// number of write transactions it took and the longest. Meanwhile a
 /// webhook every 50 ms: how long intake waits for the database while a run
 /// writes.
 async fn segments(running: &Running) -> anyhow::Result<()> {
@@ -209,14 +210,45 @@ async fn segments(running: &Running) -> anyhow::Result<()> {
             bail!("segment recompute answered {}", response.status());
         }
         let body: serde_json::Value = response.json().await?;
+        let done = &body["recomputed"];
         println!(
-            "segments, {run}: {:.0} ms, {} customers placed, {} changed; \
+            "segments, {run}: {:.0} ms, {} customers placed, {} changed, \
+             {} write transactions, the longest {} ms; \
              {} webhooks sent meanwhile, slowest acknowledged in {:.0} ms",
             took.as_secs_f64() * 1000.0,
-            body["recomputed"]["customers"],
-            body["recomputed"]["changed"],
+            done["customers"],
+            done["changed"],
+            done["transactions"],
+            done["longest_transaction_ms"],
             acks.ok,
             acks.percentile_ms(1.0),
+        );
+    }
+    Ok(())
+}
+
+/// The segments report of each period computed on request (its stored
+/// snapshot deleted first: what every request cost before snapshots)
+/// against served from the snapshot that request stored, five times each.
+async fn segments_report(running: &Running, store: &Store, shop_id: i64) -> anyhow::Result<()> {
+    for period in ["30d", "90d", "365d"] {
+        let path = format!("/api/admin/segments?period={period}");
+        let (mut computed, mut stored) = (Vec::new(), Vec::new());
+        for _ in 0..5 {
+            sqlx::query("DELETE FROM segment_reports WHERE shop_id = $1")
+                .bind(shop_id)
+                .execute(store.writer())
+                .await?;
+            computed.push(timed(running, &path).await?.0);
+            stored.push(timed(running, &path).await?.0);
+        }
+        computed.sort_unstable();
+        stored.sort_unstable();
+        println!(
+            "segments report {period}: computed on request median {:.1} ms, \
+             from its snapshot median {:.1} ms (of 5)",
+            computed[2] as f64 / 1000.0,
+            stored[2] as f64 / 1000.0,
         );
     }
     Ok(())

@@ -10,6 +10,10 @@
 //!   million orders): computes them through [`crate::store::analytics`],
 //!   and in the background recomputes the shops whose orders or ledger
 //!   changed, under a lease so several processes do not repeat the work.
+//! - [`segments`]: the segments report, kept as a snapshot per shop and
+//!   period like the dashboard: computed when a request finds none or
+//!   finds the segments recomputed or the settings changed since, and in
+//!   the background when the shop's orders or segment moves changed.
 //! - [`winback`]: the win-back report, pure: at-risk episodes that got an
 //!   offer against the holdout that got none (computed on request from
 //!   [`crate::store::winback::report`]).
@@ -20,4 +24,5 @@
 
 pub mod metrics;
 pub mod refresh;
+pub mod segments;
 pub(crate) mod winback;

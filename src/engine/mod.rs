@@ -34,7 +34,7 @@ pub(crate) mod program;
 pub(crate) mod redeem;
 pub(crate) mod referrals;
 pub mod scheduled;
-pub(crate) mod segments;
+pub mod segments;
 pub mod tiers;
 pub mod winback;
 

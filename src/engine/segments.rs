@@ -24,13 +24,23 @@
 //!   carries.
 //! - Large re-syncs (the baseline, a changed tag prefix, more changes than
 //!   the bulk threshold, or an earlier re-sync still queued) go as one
-//!   [`Effect::TagMany`] per tag, which the sender runs as a bulk operation
-//!   above the threshold. A changed prefix re-tags everyone: the old
-//!   prefix's tags are removed.
+//!   [`Effect::TagMany`] per tag and batch, which the sender runs as a bulk
+//!   operation above the threshold. A changed prefix re-tags everyone: the
+//!   old prefix's tags are removed.
+//! - A computation is written in batches of customers
+//!   ([`CUSTOMERS_PER_BATCH`]), each in its own short transaction, so
+//!   webhook intake and order processing go on meanwhile; the shop's state
+//!   is saved by the last one, so until then orders re-score with the
+//!   previous state (or, before the baseline, not at all). One stopped
+//!   between batches is completed by the next computation
+//!   ([`recompute_shop_in`]).
 //! - Segments disabled: nothing is computed or written; tags already in
 //!   Shopify stay as they were.
 
-use std::collections::{BTreeMap, HashMap};
+use std::{
+    collections::{BTreeMap, HashMap},
+    time::{Duration, Instant},
+};
 
 use serde::Serialize;
 use serde_json::json;
@@ -52,7 +62,7 @@ use crate::{
     store::{
         outbox,
         program::{self, Program},
-        segments::{self, CustomerHistory, SegmentState},
+        segments::{self, CustomerHistory, SegmentRun, SegmentState},
         Store,
     },
 };
@@ -81,6 +91,15 @@ pub struct Recomputed {
     pub baseline: bool,
     /// Everyone was re-tagged (the tag prefix changed).
     pub retagged: bool,
+    /// Write transactions the computation took, and how long the longest
+    /// held the database (answered in milliseconds).
+    pub transactions: u32,
+    #[serde(rename = "longest_transaction_ms", serialize_with = "millis")]
+    pub longest_transaction: Duration,
+}
+
+fn millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// The segment of a customer with history `h` at `now`; None without a
@@ -146,44 +165,399 @@ pub fn shop_measures(
     (thresholds, median)
 }
 
+/// Customers per write transaction of a computation: each batch's facts
+/// are read and its segments, history and effects written in one short
+/// transaction (see [`recompute_shop`]).
+pub const CUSTOMERS_PER_BATCH: usize = 2_000;
+
+/// How a computation is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Batches {
+    /// Customers per write transaction.
+    pub customers: usize,
+    /// Stop after this many batches, leaving the rest to the next
+    /// computation, as a process stopped between two batches does (for
+    /// tests). None: write them all.
+    pub stop_after: Option<usize>,
+}
+
+impl Default for Batches {
+    fn default() -> Self {
+        Batches {
+            customers: CUSTOMERS_PER_BATCH,
+            stop_after: None,
+        }
+    }
+}
+
 /// Recomputes the shop's segments. None when segments are disabled.
-///
-/// The plan is made on a read connection: reading every buyer's history
-/// is the long part, and on SQLite a write transaction would hold webhook
-/// intake up for all of it. The writes go in one transaction, which first
-/// checks that the program and the stored state are still those the plan
-/// was made from (else it plans again, inside). A customer an order moved
-/// in between keeps the order's segment: each move names the segment it
-/// replaces.
 pub async fn recompute_shop(
     store: &Store,
     shop_id: i64,
     now: i64,
 ) -> Result<Option<Recomputed>, EngineError> {
-    let early = {
-        let mut conn = store.reader().acquire().await?;
-        let program = program::get_program(&mut conn, shop_id).await?;
-        plan(&mut conn, shop_id, &program, now).await?
+    recompute_shop_in(store, shop_id, now, Batches::default()).await
+}
+
+/// [`recompute_shop`], written in `batches`.
+///
+/// The plan is made on a read connection: reading every buyer's history
+/// is the long part, and on SQLite a write transaction would hold webhook
+/// intake up for all of it. A short transaction then checks that the
+/// program and the stored state are still those the plan was made from
+/// (else it plans again) and either saves the measures (nobody moves, no
+/// re-tag) or records the computation ([`segments::SegmentRun`]: its run
+/// number, time, thresholds and prefixes). The customers are then written
+/// in batches of ids, each in its own transaction, which reads the batch's
+/// histories and stored segments afresh: a customer whose segment another
+/// writer changed since the plan (an order) keeps it; one whose orders
+/// changed is placed by them. Each batch writes its moves, their history
+/// rows and their effects; the last transaction saves the shop's state and
+/// ends the computation. Order processing goes on between batches.
+///
+/// A computation a stopped process left unfinished is completed first, as
+/// it began (its time, thresholds and run number), then the shop is
+/// computed afresh. Two processes on one shop share the batches: each
+/// takes the next one by the batch count it last saw.
+pub async fn recompute_shop_in(
+    store: &Store,
+    shop_id: i64,
+    now: i64,
+    batches: Batches,
+) -> Result<Option<Recomputed>, EngineError> {
+    let mut earlier: Option<Recomputed> = None;
+    let mut attempts = 0;
+    loop {
+        let unfinished = {
+            let mut conn = store.reader().acquire().await?;
+            segments::find_run(&mut conn, shop_id).await?
+        };
+        if let Some(run) = unfinished {
+            let standing = to_write(store, shop_id, &run).await?;
+            let (done, finished) = write_run(store, shop_id, run, &standing, batches).await?;
+            if !finished {
+                return Ok(Some(done));
+            }
+            earlier = Some(then(earlier, done));
+            continue;
+        }
+        attempts += 1;
+        let early = {
+            let mut conn = store.reader().acquire().await?;
+            let program = program::get_program(&mut conn, shop_id).await?;
+            plan(&mut conn, shop_id, &program, now).await?
+        };
+        // Segments off: no write transaction at all.
+        let Some(early) = early else {
+            return Ok(None);
+        };
+        let started = Instant::now();
+        let mut tx = store.begin().await?;
+        let program = program::get_program(&mut tx, shop_id).await?;
+        let current = early.program_version == program.version
+            && early.state == segments::find_state(&mut tx, shop_id).await?;
+        let plan = if current {
+            early
+        } else if attempts < 3 {
+            // Changed meanwhile: plan again, outside the transaction.
+            tx.rollback().await?;
+            continue;
+        } else {
+            match plan(&mut tx, shop_id, &program, now).await? {
+                Some(plan) => plan,
+                None => {
+                    tx.commit().await?;
+                    return Ok(None);
+                }
+            }
+        };
+        if segments::find_run(&mut tx, shop_id).await?.is_some() {
+            // Another process began one: complete it first.
+            tx.rollback().await?;
+            continue;
+        }
+        let baseline = plan.state.is_none();
+        let retag = plan.old_prefix != plan.prefix;
+        let run = SegmentRun {
+            run: plan.state.as_ref().map_or(0, |s| s.run)
+                + i64::from(!plan.changes.is_empty() || retag),
+            started_at: now,
+            settings_version: program.version,
+            thresholds: plan.measures.as_ref().map(|(t, _)| t.clone()),
+            derived: plan.measures.as_ref().is_some_and(|(_, d)| *d),
+            median_interval_ms: plan.median,
+            tag_prefix: plan.prefix.clone(),
+            old_prefix: plan.old_prefix.clone(),
+            baseline,
+            grouped: baseline
+                || retag
+                || plan.changes.len() > super::effects::DEFAULT_BULK_THRESHOLD
+                || (!plan.changes.is_empty()
+                    && outbox::has_queued(&mut tx, shop_id, RESYNC_ORDERING).await?),
+            placed_through: None,
+            batches: 0,
+            customers: 0,
+            changed: 0,
+        };
+        if plan.changes.is_empty() && !retag {
+            // Nobody moves: the measures only, as one write.
+            save_measures(&mut tx, shop_id, &run, plan.state.as_ref()).await?;
+            tx.commit().await?;
+            let done = Recomputed {
+                customers: plan
+                    .standing
+                    .iter()
+                    .filter(|(_, _, to)| to.is_some())
+                    .count() as u64,
+                baseline,
+                transactions: 1,
+                longest_transaction: started.elapsed(),
+                ..Recomputed::default()
+            };
+            return Ok(Some(then(earlier, done)));
+        }
+        segments::start_run(&mut tx, shop_id, &run).await?;
+        tx.commit().await?;
+        let start = started.elapsed();
+        let customers = plan
+            .standing
+            .iter()
+            .filter(|(_, _, to)| to.is_some())
+            .count() as u64;
+        // Those who move; everyone when the tags are re-written.
+        let standing: Vec<(i64, Option<String>)> = if retag {
+            plan.standing
+                .into_iter()
+                .map(|(customer, was, _)| (customer, was))
+                .collect()
+        } else {
+            plan.changes
+                .into_iter()
+                .map(|c| (c.customer_id, c.from))
+                .collect()
+        };
+        let (mut done, finished) = write_run(store, shop_id, run, &standing, batches).await?;
+        if finished {
+            // Those the batches did not move are where the plan found them.
+            done.customers = customers;
+        }
+        done.transactions += 1;
+        done.longest_transaction = done.longest_transaction.max(start);
+        if finished {
+            tracing::info!(
+                shop_id,
+                changed = done.changed,
+                baseline = done.baseline,
+                retag = done.retagged,
+                transactions = done.transactions,
+                longest_transaction_ms = done.longest_transaction.as_millis() as u64,
+                "segments recomputed"
+            );
+        }
+        return Ok(Some(then(earlier, done)));
+    }
+}
+
+/// What `earlier` (an unfinished computation, completed) and then `later`
+/// (the shop computed afresh) did together.
+fn then(earlier: Option<Recomputed>, later: Recomputed) -> Recomputed {
+    let Some(earlier) = earlier else {
+        return later;
     };
-    // Segments off: no write transaction at all.
-    let Some(early) = early else {
-        return Ok(None);
+    Recomputed {
+        customers: later.customers,
+        changed: earlier.changed + later.changed,
+        baseline: earlier.baseline || later.baseline,
+        retagged: earlier.retagged || later.retagged,
+        transactions: earlier.transactions + later.transactions,
+        longest_transaction: earlier.longest_transaction.max(later.longest_transaction),
+    }
+}
+
+/// The customers an unfinished computation still has to write, with the
+/// segment stored now, by id: those it places elsewhere (as of its time,
+/// with its thresholds), or everyone when it re-writes the tags.
+async fn to_write(
+    store: &Store,
+    shop_id: i64,
+    run: &SegmentRun,
+) -> Result<Vec<(i64, Option<String>)>, EngineError> {
+    let mut conn = store.reader().acquire().await?;
+    let program = program::get_program(&mut conn, shop_id).await?;
+    let grace = program.settings.winback.grace_percent;
+    let retag = run.old_prefix != run.tag_prefix;
+    Ok(segments::histories(&mut conn, shop_id)
+        .await?
+        .into_iter()
+        .filter(|h| {
+            let to = run
+                .thresholds
+                .as_ref()
+                .and_then(|t| assign(h, t, run.median_interval_ms, grace, run.started_at));
+            retag || h.segment.as_deref() != to.map(Segment::slug)
+        })
+        .map(|h| (h.customer_id, h.segment))
+        .collect())
+}
+
+/// Writes the batches of `run` not yet written, over `standing` (customer,
+/// segment when planned), then ends it with the shop's state. Answers what
+/// it did (the customers moved by the batches written here) and whether
+/// the computation is complete (false: stopped by `batches.stop_after`).
+async fn write_run(
+    store: &Store,
+    shop_id: i64,
+    mut run: SegmentRun,
+    standing: &[(i64, Option<String>)],
+    batches: Batches,
+) -> Result<(Recomputed, bool), EngineError> {
+    let mut report = Recomputed {
+        baseline: run.baseline,
+        retagged: run.old_prefix != run.tag_prefix,
+        ..Recomputed::default()
     };
-    let mut tx = store.begin().await?;
-    let program = program::get_program(&mut tx, shop_id).await?;
-    let plan = if early.program_version == program.version
-        && early.state == segments::find_state(&mut tx, shop_id).await?
-    {
-        Some(early)
-    } else {
-        plan(&mut tx, shop_id, &program, now).await?
+    let mut written = 0;
+    loop {
+        let from = run
+            .placed_through
+            .map_or(0, |last| standing.partition_point(|(id, _)| *id <= last));
+        let finishing = from >= standing.len();
+        if !finishing && batches.stop_after.is_some_and(|n| written >= n) {
+            report.customers = run.customers as u64;
+            return Ok((report, false));
+        }
+        let started = Instant::now();
+        let mut tx = store.begin().await?;
+        let ours = if finishing {
+            segments::finish_run(&mut tx, shop_id, run.run, run.batches).await?
+        } else {
+            segments::claim_batch(&mut tx, shop_id, run.run, run.batches).await?
+        };
+        if !ours {
+            // Another process wrote the batch (or ended the run): follow it.
+            tx.rollback().await?;
+            let now = segments::find_run(&mut *store.reader().acquire().await?, shop_id).await?;
+            match now {
+                Some(later) if later.run == run.run => {
+                    run = later;
+                    continue;
+                }
+                _ => {
+                    report.customers = run.customers as u64;
+                    return Ok((report, true));
+                }
+            }
+        }
+        if finishing {
+            let state = segments::find_state(&mut tx, shop_id).await?;
+            save_measures(&mut tx, shop_id, &run, state.as_ref()).await?;
+        } else {
+            let batch = &standing[from..(from + batches.customers.max(1)).min(standing.len())];
+            let (customers, changed) = write_batch(&mut tx, shop_id, &run, batch).await?;
+            let last = batch[batch.len() - 1].0;
+            segments::batch_written(&mut tx, shop_id, last, customers, changed).await?;
+            run.placed_through = Some(last);
+            run.batches += 1;
+            run.customers += customers;
+            run.changed += changed;
+            report.changed += changed as u64;
+            written += 1;
+        }
+        tx.commit().await?;
+        report.transactions += 1;
+        report.longest_transaction = report.longest_transaction.max(started.elapsed());
+        if finishing {
+            report.customers = run.customers as u64;
+            return Ok((report, true));
+        }
+    }
+}
+
+/// Writes one batch of a computation in the caller's transaction: reads
+/// the batch's histories and stored segments, moves those whose segment
+/// changes, and enqueues their effects. Answers (customers with a
+/// segment, customers moved).
+async fn write_batch(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    run: &SegmentRun,
+    batch: &[(i64, Option<String>)],
+) -> Result<(i64, i64), EngineError> {
+    if batch.is_empty() {
+        return Ok((0, 0));
+    }
+    let program = program::get_program(&mut *conn, shop_id).await?;
+    let ids: Vec<i64> = batch.iter().map(|(customer, _)| *customer).collect();
+    let fresh: HashMap<i64, CustomerHistory> = segments::histories_of(&mut *conn, shop_id, &ids)
+        .await?
+        .into_iter()
+        .map(|h| (h.customer_id, h))
+        .collect();
+    let grace = program.settings.winback.grace_percent;
+    let mut customers = 0;
+    let mut standing = Vec::with_capacity(batch.len());
+    let mut changes = Vec::new();
+    for (customer, was) in batch {
+        // Redacted or deleted since, or nothing left to place.
+        let Some(h) = fresh.get(customer) else {
+            continue;
+        };
+        if h.segment != *was {
+            // Another writer (an order) moved them since the plan: theirs
+            // stands, as it would in one transaction.
+            customers += i64::from(h.segment.is_some());
+            continue;
+        }
+        let to = run
+            .thresholds
+            .as_ref()
+            .and_then(|t| assign(h, t, run.median_interval_ms, grace, run.started_at));
+        customers += i64::from(to.is_some());
+        if h.segment.as_deref() != to.map(Segment::slug) {
+            changes.push(Change {
+                customer_id: h.customer_id,
+                from: h.segment.clone(),
+                to,
+            });
+        }
+        standing.push((h.customer_id, h.segment.clone(), to));
+    }
+    if !run.grouped {
+        let mut changed = 0;
+        for change in &changes {
+            if apply_one(
+                conn,
+                shop_id,
+                &program.settings,
+                &run.old_prefix,
+                change,
+                run.started_at,
+            )
+            .await?
+            {
+                changed += 1;
+            }
+        }
+        return Ok((customers, changed));
+    }
+    // The first batch's effects are keyed as a computation in one
+    // transaction keyed them; the later ones add their batch number.
+    let key = match run.batches {
+        0 => format!("segments:r{}", run.run),
+        n => format!("segments:r{}.{n}", run.run),
     };
-    let done = match plan {
-        Some(plan) => Some(apply(&mut tx, shop_id, &program, plan, now).await?),
-        None => None,
+    let w = Writing {
+        shop_id,
+        program: &program,
+        prefix: &run.tag_prefix,
+        old_prefix: &run.old_prefix,
+        key,
+        baseline: run.baseline,
+        retag: run.old_prefix != run.tag_prefix,
+        now: run.started_at,
     };
-    tx.commit().await?;
-    Ok(done)
+    let changed = resync(conn, &w, &standing, changes).await?;
+    Ok((customers, changed as i64))
 }
 
 /// A customer's move, as planned.
@@ -254,75 +628,16 @@ async fn plan(
     }))
 }
 
-/// Writes a plan in the caller's transaction.
-async fn apply(
-    conn: &mut AnyConnection,
-    shop_id: i64,
-    program: &Program,
-    plan: Plan,
-    now: i64,
-) -> Result<Recomputed, EngineError> {
-    let Plan {
-        state,
-        prefix,
-        old_prefix,
-        measures,
-        median,
-        standing,
-        changes,
-        ..
-    } = plan;
-    let baseline = state.is_none();
-    let retag = old_prefix != prefix;
-    let mut report = Recomputed {
-        customers: standing.iter().filter(|(_, _, to)| to.is_some()).count() as u64,
-        baseline,
-        retagged: retag,
-        ..Recomputed::default()
-    };
-    let w = Writing {
-        shop_id,
-        program,
-        prefix: &prefix,
-        old_prefix: &old_prefix,
-        run: state.as_ref().map_or(0, |s| s.run) + i64::from(!changes.is_empty() || retag),
-        baseline,
-        retag,
-        now,
-    };
-    save_measures(conn, &w, state.as_ref(), measures.as_ref(), median).await?;
-    let grouped = baseline
-        || retag
-        || changes.len() > super::effects::DEFAULT_BULK_THRESHOLD
-        || (!changes.is_empty() && outbox::has_queued(conn, shop_id, RESYNC_ORDERING).await?);
-    if !grouped {
-        for change in &changes {
-            if apply_one(conn, shop_id, &program.settings, &old_prefix, change, now).await? {
-                report.changed += 1;
-            }
-        }
-        return Ok(report);
-    }
-    report.changed = resync(conn, &w, &standing, changes).await?;
-    tracing::info!(
-        shop_id,
-        changed = report.changed,
-        baseline,
-        retag,
-        "segments re-synced"
-    );
-    Ok(report)
-}
-
-/// What every step of writing one plan reads.
+/// What every step of writing one batch reads.
 struct Writing<'a> {
     shop_id: i64,
     program: &'a Program,
     prefix: &'a str,
     /// The prefix of the tags in Shopify now.
     old_prefix: &'a str,
-    /// This computation's run number: it keys the re-sync's effects.
-    run: i64,
+    /// What keys the batch's grouped effects (`segments:r{run}`, with the
+    /// batch number after the first).
+    key: String,
     /// The shop's first computation.
     baseline: bool,
     /// The tag prefix changed: everyone is re-tagged.
@@ -330,46 +645,35 @@ struct Writing<'a> {
     now: i64,
 }
 
-/// Saves the shop's thresholds and median; without thresholds (nobody has
-/// a counted order any more) the last ones are kept.
+/// Saves the shop's thresholds and median as `run` computed them; without
+/// thresholds (nobody has a counted order any more) the last ones are
+/// kept.
 async fn save_measures(
     conn: &mut AnyConnection,
-    w: &Writing<'_>,
+    shop_id: i64,
+    run: &SegmentRun,
     state: Option<&SegmentState>,
-    measures: Option<&(Thresholds, bool)>,
-    median: Option<i64>,
 ) -> Result<(), EngineError> {
-    if let Some((thresholds, derived)) = measures {
-        segments::save_state(
-            conn,
-            w.shop_id,
-            &SegmentState {
-                thresholds: thresholds.clone(),
-                derived: *derived,
-                median_interval_ms: median,
-                tag_prefix: w.prefix.to_owned(),
-                settings_version: w.program.version,
-                run: w.run,
-                computed_at: w.now,
-            },
-        )
-        .await?;
-    } else if let Some(state) = state {
+    let thresholds = match (&run.thresholds, state) {
+        (Some(thresholds), _) => (thresholds.clone(), run.derived),
         // Nobody has a counted order any more: keep the last thresholds.
-        segments::save_state(
-            conn,
-            w.shop_id,
-            &SegmentState {
-                median_interval_ms: median,
-                tag_prefix: w.prefix.to_owned(),
-                settings_version: w.program.version,
-                run: w.run,
-                computed_at: w.now,
-                ..state.clone()
-            },
-        )
-        .await?;
-    }
+        (None, Some(state)) => (state.thresholds.clone(), state.derived),
+        (None, None) => return Ok(()),
+    };
+    segments::save_state(
+        conn,
+        shop_id,
+        &SegmentState {
+            thresholds: thresholds.0,
+            derived: thresholds.1,
+            median_interval_ms: run.median_interval_ms,
+            tag_prefix: run.tag_prefix.clone(),
+            settings_version: run.settings_version,
+            run: run.run,
+            computed_at: run.started_at,
+        },
+    )
+    .await?;
     Ok(())
 }
 
@@ -429,7 +733,7 @@ async fn resync(
             conn,
             w.shop_id,
             &Effect::SetMetafields { metafields },
-            &format!("segments:r{}:metafields", w.run),
+            &format!("{}:metafields", w.key),
             Some(RESYNC_ORDERING),
         )
         .await?;
@@ -458,7 +762,7 @@ async fn enqueue_tag_groups(
                 conn,
                 w.shop_id,
                 &effect,
-                &format!("segments:r{}:{verb}:{tag}", w.run),
+                &format!("{}:{verb}:{tag}", w.key),
                 Some(RESYNC_ORDERING),
             )
             .await?;

@@ -1,8 +1,10 @@
 //! The periodic loops of a process: scheduled loyalty jobs (pending points,
-//! expiry, tiers, birthdays) and dashboard snapshot refreshes. Each runs
-//! every so often until the process stops; what each round does, and the
-//! leases that keep several processes from doing it twice, are in
-//! [`crate::engine::scheduled`] and [`crate::analytics::refresh`].
+//! expiry, tiers, birthdays) and refreshes of the dashboard snapshots and
+//! segments reports. Each runs every so often until the process stops;
+//! what each round does, and the leases that keep several processes from
+//! doing it twice, are in
+//! [`crate::engine::scheduled`], [`crate::analytics::refresh`] and
+//! [`crate::analytics::segments`].
 
 use std::time::Duration;
 
@@ -32,7 +34,8 @@ pub async fn run_loyalty_jobs(store: Store, every: Duration, mut stopped: watch:
     }
 }
 
-/// Refreshes changed dashboard snapshots every `every` until stopped.
+/// Refreshes changed dashboard snapshots and segments reports every
+/// `every` until stopped.
 pub async fn run_dashboard_refresh(
     store: Store,
     every: Duration,
@@ -48,6 +51,11 @@ pub async fn run_dashboard_refresh(
                     Ok(0) => {}
                     Ok(n) => tracing::info!(shops = n, "dashboard snapshots refreshed"),
                     Err(e) => tracing::warn!(error = format!("{e:#}"), "dashboard refresh failed; will retry"),
+                }
+                match crate::analytics::segments::refresh_changed(&store, &owner, now_ms()).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(reports = n, "segments reports refreshed"),
+                    Err(e) => tracing::warn!(error = format!("{e:#}"), "segments report refresh failed; will retry"),
                 }
             }
             _ = stopped.changed() => {}

@@ -7,7 +7,8 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use super::{guards::AdminSession, params::period};
 use crate::{error::ApiError, routes::AppState, service::segments as service};
 
-/// `GET /api/admin/segments?period=30d|90d|365d` (90d when absent).
+/// `GET /api/admin/segments?period=30d|90d|365d` (90d when absent): the
+/// report as of its snapshot's `snapshot_at`.
 pub async fn get_segments(
     session: AdminSession,
     req: HttpRequest,
@@ -15,7 +16,10 @@ pub async fn get_segments(
 ) -> Result<HttpResponse, ApiError> {
     let key = period(&req)?;
     let report = service::report(&state.store, session.shop_id, key).await?;
-    Ok(HttpResponse::Ok().json(report))
+    // Stored as JSON: sent as it is.
+    Ok(HttpResponse::Ok()
+        .content_type("application/json")
+        .body(report.0))
 }
 
 /// `POST /api/admin/segments/recompute?period=`: recomputes the shop's

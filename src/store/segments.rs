@@ -166,6 +166,89 @@ fn bind_ids<'q>(
     query
 }
 
+/// The histories of `customers` as [`histories`] reads them (buyers who
+/// are not redacted or deleted, and customers without a counted order who
+/// still have a segment), by id: one batch of a computation, read inside
+/// the transaction that writes it. Each customer is looked up by key (the
+/// orders through `orders_by_customer`), so a batch costs its own
+/// customers' rows only.
+pub async fn histories_of(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    customers: &[i64],
+) -> Result<Vec<CustomerHistory>, sqlx::Error> {
+    // (customer, segment, redacted_at, deleted_at)
+    type Person = (i64, Option<String>, Option<i64>, Option<i64>);
+    let dialect = Dialect::of(conn);
+    let mut bought: Vec<(i64, i64, i64, i64, i64)> = Vec::with_capacity(customers.len());
+    let mut people: Vec<Person> = Vec::with_capacity(customers.len());
+    for chunk in customers.chunks(MOVES_PER_STATEMENT) {
+        let ids: Vec<String> = (0..chunk.len())
+            .map(|i| placeholder(dialect, i + 2))
+            .collect();
+        let ids = ids.join(", ");
+        let shop = placeholder(dialect, 1);
+        let sql = format!(
+            "SELECT o.customer_id, CAST(COUNT(*) AS BIGINT), CAST(MIN(o.paid_at) AS BIGINT), \
+             CAST(MAX(o.paid_at) AS BIGINT), \
+             CAST(SUM(o.total_minor - o.refunded_minor) AS BIGINT) \
+             FROM orders o WHERE o.shop_id = {shop} AND o.customer_id IN ({ids}) AND {COUNTED} \
+             GROUP BY o.customer_id"
+        );
+        let mut query = sqlx::query_as::<_, (i64, i64, i64, i64, i64)>(&sql).bind(shop_id);
+        for id in chunk {
+            query = query.bind(*id);
+        }
+        bought.extend(query.fetch_all(&mut *conn).await?);
+        let sql = format!(
+            "SELECT customer_id, segment, redacted_at, deleted_at FROM customers \
+             WHERE shop_id = {shop} AND customer_id IN ({ids})"
+        );
+        let mut query = sqlx::query_as::<_, Person>(&sql).bind(shop_id);
+        for id in chunk {
+            query = query.bind(*id);
+        }
+        people.extend(query.fetch_all(&mut *conn).await?);
+    }
+    let people: std::collections::HashMap<i64, (Option<String>, bool)> = people
+        .into_iter()
+        .map(|(id, segment, redacted, deleted)| {
+            (id, (segment, redacted.is_some() || deleted.is_some()))
+        })
+        .collect();
+    let mut out: Vec<CustomerHistory> = Vec::with_capacity(bought.len());
+    for (customer_id, orders, first_at, last_at, spend_minor) in bought {
+        let segment = match people.get(&customer_id) {
+            Some((_, true)) => continue,
+            Some((segment, false)) => segment.clone(),
+            None => None,
+        };
+        out.push(CustomerHistory {
+            customer_id,
+            orders,
+            first_at,
+            last_at,
+            spend_minor,
+            segment,
+        });
+    }
+    let buyers: std::collections::HashSet<i64> = out.iter().map(|h| h.customer_id).collect();
+    for (customer_id, (segment, _)) in &people {
+        if segment.is_some() && !buyers.contains(customer_id) {
+            out.push(CustomerHistory {
+                customer_id: *customer_id,
+                orders: 0,
+                first_at: 0,
+                last_at: 0,
+                spend_minor: 0,
+                segment: segment.clone(),
+            });
+        }
+    }
+    out.sort_by_key(|h| h.customer_id);
+    Ok(out)
+}
+
 /// What the shop's last computation used.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SegmentState {
@@ -232,6 +315,173 @@ pub async fn save_state(
     .execute(conn)
     .await?;
     Ok(())
+}
+
+/// A computation of the shop's segments being written in batches (one
+/// transaction each): what every batch uses, and how far it got.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SegmentRun {
+    /// The run number: it keys the computation's grouped effects.
+    pub run: i64,
+    /// The computation's time: every batch places customers as of it.
+    pub started_at: i64,
+    pub settings_version: i64,
+    /// None when nobody had a counted order (the last ones are kept).
+    pub thresholds: Option<Thresholds>,
+    pub derived: bool,
+    pub median_interval_ms: Option<i64>,
+    pub tag_prefix: String,
+    /// The prefix of the tags in Shopify before the computation.
+    pub old_prefix: String,
+    /// The shop's first computation.
+    pub baseline: bool,
+    /// Effects go grouped by tag (a re-sync), not per customer.
+    pub grouped: bool,
+    /// The last customer id written; None before the first batch.
+    pub placed_through: Option<i64>,
+    /// Batches written.
+    pub batches: i64,
+    /// Customers with a segment, and customers moved, in the batches written.
+    pub customers: i64,
+    pub changed: i64,
+}
+
+pub async fn find_run(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+) -> Result<Option<SegmentRun>, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT run, started_at, settings_version, thresholds, derived, median_interval_ms, \
+         tag_prefix, old_prefix, baseline, grouped, placed_through, batches, customers, changed \
+         FROM segment_runs WHERE shop_id = $1",
+    )
+    .bind(shop_id)
+    .fetch_optional(conn)
+    .await?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let thresholds: Option<String> = row.try_get("thresholds")?;
+    Ok(Some(SegmentRun {
+        run: row.try_get("run")?,
+        started_at: row.try_get("started_at")?,
+        settings_version: row.try_get("settings_version")?,
+        thresholds: thresholds
+            .map(|t| serde_json::from_str(&t))
+            .transpose()
+            .map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
+        derived: row.try_get::<i64, _>("derived")? == 1,
+        median_interval_ms: row.try_get("median_interval_ms")?,
+        tag_prefix: row.try_get("tag_prefix")?,
+        old_prefix: row.try_get("old_prefix")?,
+        baseline: row.try_get::<i64, _>("baseline")? == 1,
+        grouped: row.try_get::<i64, _>("grouped")? == 1,
+        placed_through: row.try_get("placed_through")?,
+        batches: row.try_get("batches")?,
+        customers: row.try_get("customers")?,
+        changed: row.try_get("changed")?,
+    }))
+}
+
+/// Records a computation about to be written; false when the shop already
+/// has one.
+pub async fn start_run(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    run: &SegmentRun,
+) -> Result<bool, sqlx::Error> {
+    let thresholds = run
+        .thresholds
+        .as_ref()
+        .map(serde_json::to_string)
+        .transpose()
+        .map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+    let done = sqlx::query(
+        "INSERT INTO segment_runs (shop_id, run, started_at, settings_version, thresholds, \
+         derived, median_interval_ms, tag_prefix, old_prefix, baseline, grouped, placed_through, \
+         batches, customers, changed) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
+         ON CONFLICT (shop_id) DO NOTHING",
+    )
+    .bind(shop_id)
+    .bind(run.run)
+    .bind(run.started_at)
+    .bind(run.settings_version)
+    .bind(thresholds)
+    .bind(i64::from(run.derived))
+    .bind(run.median_interval_ms)
+    .bind(&run.tag_prefix)
+    .bind(&run.old_prefix)
+    .bind(i64::from(run.baseline))
+    .bind(i64::from(run.grouped))
+    .bind(run.placed_through)
+    .bind(run.batches)
+    .bind(run.customers)
+    .bind(run.changed)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Takes the next batch of run `run`, of which `batches` were written:
+/// false when another process wrote it first (or finished the run). The
+/// row stays locked by the caller's transaction until it ends.
+pub async fn claim_batch(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    run: i64,
+    batches: i64,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE segment_runs SET batches = batches + 1 \
+         WHERE shop_id = $1 AND run = $2 AND batches = $3",
+    )
+    .bind(shop_id)
+    .bind(run)
+    .bind(batches)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Records a written batch: the last customer id it covered and what it
+/// counted.
+pub async fn batch_written(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    placed_through: i64,
+    customers: i64,
+    changed: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE segment_runs SET placed_through = $2, customers = customers + $3, \
+         changed = changed + $4 WHERE shop_id = $1",
+    )
+    .bind(shop_id)
+    .bind(placed_through)
+    .bind(customers)
+    .bind(changed)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Ends run `run` after its `batches` batches; false when another process
+/// ended it first.
+pub async fn finish_run(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    run: i64,
+    batches: i64,
+) -> Result<bool, sqlx::Error> {
+    let done =
+        sqlx::query("DELETE FROM segment_runs WHERE shop_id = $1 AND run = $2 AND batches = $3")
+            .bind(shop_id)
+            .bind(run)
+            .bind(batches)
+            .execute(conn)
+            .await?;
+    Ok(done.rows_affected() == 1)
 }
 
 /// Moves the customer from segment `from` to `to` (slugs; None for none)
@@ -456,6 +706,169 @@ pub async fn history_for_customer(
     .bind(customer_id)
     .fetch_all(conn)
     .await
+}
+
+/// What a stored segments report was computed from: the program version
+/// and `segment_state.computed_at` (0 before the first computation), read
+/// on every request; the latest `paid_at` of a counted order and
+/// `segment_changes.created_at` (0 when none), each the end of an index,
+/// read by the background refresh. (A refund changes neither: the hourly
+/// refresh catches it.)
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReportMarks {
+    pub settings_version: i64,
+    pub state_mark: i64,
+    pub orders_mark: i64,
+    pub changes_mark: i64,
+}
+
+/// A stored segments report of one period.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredReport {
+    pub shop_id: i64,
+    pub period: String,
+    pub computed_at: i64,
+    pub marks: ReportMarks,
+    /// The report's JSON, sent as it is.
+    pub body: String,
+}
+
+const REPORT_COLUMNS: &str =
+    "shop_id, period, computed_at, settings_version, state_mark, orders_mark, changes_mark";
+
+type ReportRow = (i64, String, i64, i64, i64, i64, i64);
+
+fn stored_report(row: ReportRow, body: String) -> StoredReport {
+    let (shop_id, period, computed_at, settings_version, state_mark, orders_mark, changes_mark) =
+        row;
+    StoredReport {
+        shop_id,
+        period,
+        computed_at,
+        marks: ReportMarks {
+            settings_version,
+            state_mark,
+            orders_mark,
+            changes_mark,
+        },
+        body,
+    }
+}
+
+pub async fn find_report(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    period: &str,
+) -> Result<Option<StoredReport>, sqlx::Error> {
+    let row = sqlx::query(&format!(
+        "SELECT {REPORT_COLUMNS}, body FROM segment_reports WHERE shop_id = $1 AND period = $2"
+    ))
+    .bind(shop_id)
+    .bind(period)
+    .fetch_optional(conn)
+    .await?;
+    row.map(|r| {
+        Ok(stored_report(
+            (
+                r.try_get(0)?,
+                r.try_get(1)?,
+                r.try_get(2)?,
+                r.try_get(3)?,
+                r.try_get(4)?,
+                r.try_get(5)?,
+                r.try_get(6)?,
+            ),
+            r.try_get(7)?,
+        ))
+    })
+    .transpose()
+}
+
+/// The stored reports of installed shops, without their bodies.
+pub async fn stored_reports(conn: &mut AnyConnection) -> Result<Vec<StoredReport>, sqlx::Error> {
+    let rows: Vec<ReportRow> = sqlx::query_as(&format!(
+        "SELECT r.{} FROM segment_reports r JOIN shops s ON s.id = r.shop_id \
+         WHERE s.status = 'installed' ORDER BY r.shop_id, r.period",
+        REPORT_COLUMNS.replace(", ", ", r.")
+    ))
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| stored_report(row, String::new()))
+        .collect())
+}
+
+/// The marks a request reads: the program version and when the segments
+/// were last computed (0: never). The other two are left 0.
+pub async fn request_marks(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+) -> Result<ReportMarks, sqlx::Error> {
+    let (settings_version, state_mark): (Option<i64>, Option<i64>) = sqlx::query_as(
+        "SELECT (SELECT settings_version FROM shops WHERE id = $1), \
+         (SELECT computed_at FROM segment_state WHERE shop_id = $1)",
+    )
+    .bind(shop_id)
+    .fetch_one(conn)
+    .await?;
+    Ok(ReportMarks {
+        settings_version: settings_version.unwrap_or(0),
+        state_mark: state_mark.unwrap_or(0),
+        ..ReportMarks::default()
+    })
+}
+
+/// Every mark of the shop, as a report computed now would store them.
+pub async fn report_marks(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+) -> Result<ReportMarks, sqlx::Error> {
+    let marks = request_marks(&mut *conn, shop_id).await?;
+    let (orders_mark, changes_mark): (i64, i64) = sqlx::query_as(&format!(
+        "SELECT (SELECT CAST(COALESCE(MAX(o.paid_at), 0) AS BIGINT) FROM orders o \
+                 WHERE o.shop_id = $1 AND {COUNTED}), \
+         (SELECT CAST(COALESCE(MAX(created_at), 0) AS BIGINT) FROM segment_changes \
+                 WHERE shop_id = $1)",
+    ))
+    .bind(shop_id)
+    .fetch_one(conn)
+    .await?;
+    Ok(ReportMarks {
+        orders_mark,
+        changes_mark,
+        ..marks
+    })
+}
+
+/// Stores a report computed at `computed_at` from data up to `marks`; one
+/// computed later is never replaced by an earlier one.
+pub async fn save_report(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    period: &str,
+    computed_at: i64,
+    marks: ReportMarks,
+    body: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(&format!(
+        "INSERT INTO segment_reports ({REPORT_COLUMNS}, body) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+         ON CONFLICT (shop_id, period) DO UPDATE SET computed_at = excluded.computed_at, \
+         settings_version = excluded.settings_version, state_mark = excluded.state_mark, \
+         orders_mark = excluded.orders_mark, changes_mark = excluded.changes_mark, \
+         body = excluded.body WHERE segment_reports.computed_at <= excluded.computed_at"
+    ))
+    .bind(shop_id)
+    .bind(period)
+    .bind(computed_at)
+    .bind(marks.settings_version)
+    .bind(marks.state_mark)
+    .bind(marks.orders_mark)
+    .bind(marks.changes_mark)
+    .bind(body)
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 /// customers/redact: the customer's segment and its history go (their

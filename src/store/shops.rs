@@ -104,6 +104,8 @@ pub async fn redact_shop(
         "DELETE FROM analytics_snapshots WHERE shop_id = $1",
         "DELETE FROM segment_changes WHERE shop_id = $1",
         "DELETE FROM segment_state WHERE shop_id = $1",
+        "DELETE FROM segment_runs WHERE shop_id = $1",
+        "DELETE FROM segment_reports WHERE shop_id = $1",
         "DELETE FROM nps_responses WHERE shop_id = $1",
         "DELETE FROM winback_episodes WHERE shop_id = $1",
         "DELETE FROM winback_keys WHERE shop_id = $1",

@@ -1,7 +1,11 @@
 //! Behaviour segments: assignment on a hand-built shop (its own quintiles,
 //! or the merchant's thresholds), the baseline, idempotent re-runs, a move
 //! after an order with its tag swap and Flow trigger, a changed tag prefix,
-//! the bulk path, the admin report, and redaction.
+//! the bulk path, the admin report, and redaction; computations written in
+//! batches (the same outcome as one transaction, completed after a stop,
+//! fresh facts per batch) and the report's snapshot.
+
+use std::collections::BTreeMap;
 
 use advocate::{engine::DAY_MS, store::now_ms};
 use reqwest::Method;
@@ -26,6 +30,11 @@ crate::on_both_backends!(
     a_customer_whose_only_order_is_cancelled_loses_the_segment_and_tag,
     an_order_while_a_resync_is_being_sent_waits_for_the_next_run,
     moves_of_more_customers_than_one_statement_takes_are_all_written_once,
+    a_baseline_in_batches_writes_what_one_transaction_writes,
+    a_stopped_baseline_is_completed_by_the_next_computation,
+    a_batch_places_a_customer_by_orders_made_after_the_plan,
+    batched_moves_after_the_baseline_keep_their_own_effects,
+    the_report_is_served_from_its_snapshot_until_the_segments_change,
 );
 
 const ENTERED: &str = "advocate-segment-entered";
@@ -664,4 +673,374 @@ async fn moves_of_more_customers_than_one_statement_takes_are_all_written_once(b
     assert_eq!(segment_of(&app, 7).await.as_deref(), Some("loyal"));
     assert_eq!(segment_of(&app, 8).await, None);
     assert_eq!(segment_of(&app, 1_201).await.as_deref(), Some("new"));
+}
+
+async fn shop_id(app: &TestApp) -> i64 {
+    app.count(&format!("SELECT id FROM shops WHERE domain = '{SHOP}'"))
+        .await
+}
+
+/// Every customer's segment, history rows (from, to, baseline, time) and
+/// effects, each customer's in the order they would be sent: a tag
+/// effect of many customers counts for each of them.
+type Outcome = BTreeMap<i64, (Option<String>, Vec<String>, Vec<String>)>;
+
+async fn outcome(app: &TestApp) -> Outcome {
+    let mut out = Outcome::new();
+    let customers: Vec<(i64, Option<String>)> =
+        sqlx::query_as("SELECT customer_id, segment FROM customers ORDER BY customer_id")
+            .fetch_all(app.store.writer())
+            .await
+            .unwrap();
+    for (id, segment) in customers {
+        out.entry(id).or_default().0 = segment;
+    }
+    // (customer, from, to, baseline, created_at)
+    type Change = (i64, Option<String>, Option<String>, i64, i64);
+    let changes: Vec<Change> = sqlx::query_as(
+        "SELECT customer_id, from_segment, to_segment, baseline, created_at \
+         FROM segment_changes ORDER BY id",
+    )
+    .fetch_all(app.store.writer())
+    .await
+    .unwrap();
+    for (id, from, to, baseline, at) in changes {
+        out.entry(id)
+            .or_default()
+            .1
+            .push(format!("{from:?}>{to:?} b{baseline} @{at}"));
+    }
+    let effects: Vec<(String, Option<String>, String)> =
+        sqlx::query_as("SELECT kind, ordering_key, payload FROM outbox ORDER BY id")
+            .fetch_all(app.store.writer())
+            .await
+            .unwrap();
+    let id_of = |gid: &Value| {
+        gid.as_str()
+            .and_then(|g| g.rsplit('/').next())
+            .and_then(|n| n.parse::<i64>().ok())
+            .unwrap()
+    };
+    // The segments' effects: their tags, metafield and trigger.
+    for (kind, ordering, payload) in effects {
+        if !payload.contains("egment") {
+            continue;
+        }
+        let p: Value = serde_json::from_str(&payload).unwrap();
+        let ordering = ordering.unwrap_or_default();
+        let mut each = |id: i64, what: String| {
+            out.entry(id)
+                .or_default()
+                .2
+                .push(format!("{kind} [{ordering}] {what}"))
+        };
+        match kind.as_str() {
+            "tag_many" => {
+                for gid in p["customer_gids"].as_array().unwrap() {
+                    each(id_of(gid), format!("{} {}", p["remove"], p["tags"]));
+                }
+            }
+            "set_metafields" => {
+                for m in p["metafields"].as_array().unwrap() {
+                    each(id_of(&m["owner_id"]), m["value"].to_string());
+                }
+            }
+            "flow_trigger" => {
+                let id = p["payload"]["customer_id"].as_i64().unwrap();
+                let mut fields = p["payload"].clone();
+                fields.as_object_mut().unwrap().remove("customer_id");
+                each(id, fields.to_string());
+            }
+            _ => {
+                let id = p.get("customer_gid").map_or(0, id_of);
+                each(id, p.to_string());
+            }
+        }
+    }
+    out
+}
+
+fn batches(customers: usize, stop_after: Option<usize>) -> advocate::engine::segments::Batches {
+    advocate::engine::segments::Batches {
+        customers,
+        stop_after,
+    }
+}
+
+async fn recompute_in(
+    app: &TestApp,
+    now: i64,
+    batches: advocate::engine::segments::Batches,
+) -> advocate::engine::segments::Recomputed {
+    advocate::engine::segments::recompute_shop_in(&app.store, shop_id(app).await, now, batches)
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+/// The hand-built shop's baseline in batches of two customers (three
+/// batches, each its own transaction) against one batch: the same
+/// segments, history rows and effects for every customer.
+async fn a_baseline_in_batches_writes_what_one_transaction_writes(backend: Backend) {
+    let now = now_ms();
+    let one = shop_with_orders(backend).await;
+    let whole = recompute_in(&one, now, batches(1_000, None)).await;
+    let many = shop_with_orders(backend).await;
+    let batched = recompute_in(&many, now, batches(2, None)).await;
+
+    assert_eq!(
+        (whole.customers, whole.changed, whole.baseline),
+        (5, 5, true)
+    );
+    assert_eq!(
+        (batched.customers, batched.changed, batched.baseline),
+        (5, 5, true)
+    );
+    // The run's start, three batches of 2, 2 and 1, and its end.
+    assert_eq!(batched.transactions, 5);
+    assert_eq!(whole.transactions, 3);
+    assert_eq!(segments(&many).await, expected(&EXPECTED));
+    assert_eq!(outcome(&many).await, outcome(&one).await);
+    assert_eq!(
+        many.count(
+            "SELECT CAST(COUNT(*) AS BIGINT) FROM outbox \
+             WHERE kind = 'set_metafields' AND ordering_key = 'segments'"
+        )
+        .await,
+        3,
+        "one grouped metafield effect per batch"
+    );
+    assert_eq!(
+        many.count("SELECT CAST(COUNT(*) AS BIGINT) FROM segment_runs")
+            .await,
+        0,
+        "the computation ended"
+    );
+    let state: (i64, i64) = sqlx::query_as("SELECT computed_at, run FROM segment_state")
+        .fetch_one(many.store.writer())
+        .await
+        .unwrap();
+    assert_eq!(state, (now, 1));
+
+    many.send_effects().await;
+    one.send_effects().await;
+    for (id, slug) in EXPECTED {
+        assert_eq!(tags(&many, id), vec![format!("advocate-segment:{slug}")]);
+        assert_eq!(metafield(&many, id).as_deref(), Some(slug));
+        assert_eq!(tags(&many, id), tags(&one, id));
+    }
+    assert!(many.flow_triggers(ENTERED).is_empty());
+}
+
+/// A baseline stopped after its first batch (as by a process stopping):
+/// the customers written stay, the shop has no state yet (so orders do
+/// not re-score anyone), and the next computation completes the run as it
+/// began, to the outcome of an uninterrupted one.
+async fn a_stopped_baseline_is_completed_by_the_next_computation(backend: Backend) {
+    let now = now_ms();
+    let app = shop_with_orders(backend).await;
+    let stopped = recompute_in(&app, now, batches(2, Some(1))).await;
+    assert_eq!(stopped.changed, 2);
+    assert_eq!(
+        segments(&app).await,
+        vec![
+            (1, Some("champions".to_owned())),
+            (2, Some("loyal".to_owned())),
+            (3, None),
+            (4, None),
+            (5, None),
+        ]
+    );
+    assert_eq!(
+        app.count("SELECT CAST(COUNT(*) AS BIGINT) FROM segment_state")
+            .await,
+        0
+    );
+    assert_eq!(
+        app.count("SELECT CAST(COUNT(*) AS BIGINT) FROM segment_runs WHERE batches = 1")
+            .await,
+        1
+    );
+    // Stopped again on the next batch: still one batch further each time.
+    recompute_in(&app, now + HOUR_MS, batches(2, Some(1))).await;
+    assert_eq!(segment_of(&app, 4).await.as_deref(), Some("new"));
+    assert_eq!(segment_of(&app, 5).await, None);
+
+    // The next computation (the daily round) completes it, then finds
+    // nothing more to do as of its own time.
+    let report = app.run_jobs(now + HOUR_MS).await;
+    assert_eq!(report.segment_changes, 1);
+    assert_eq!(segments(&app).await, expected(&EXPECTED));
+    assert_eq!(
+        app.count("SELECT CAST(COUNT(*) AS BIGINT) FROM segment_runs")
+            .await,
+        0
+    );
+
+    let whole = shop_with_orders(backend).await;
+    recompute_in(&whole, now, batches(1_000, None)).await;
+    // Every history row carries the run's time, as in one transaction.
+    assert_eq!(outcome(&app).await, outcome(&whole).await);
+    app.send_effects().await;
+    for (id, slug) in EXPECTED {
+        assert_eq!(tags(&app, id), vec![format!("advocate-segment:{slug}")]);
+    }
+}
+
+/// An order between two batches of the baseline: the customer's batch
+/// reads their orders afresh and places them by the order (loyal, with the
+/// run's thresholds), not where the plan put them (new).
+async fn a_batch_places_a_customer_by_orders_made_after_the_plan(backend: Backend) {
+    let now = now_ms();
+    let app = shop_with_orders(backend).await;
+    recompute_in(&app, now, batches(2, Some(1))).await;
+    deliver(&app, "orders/paid", &order(402, 4, "45.00", 0.0)).await;
+    assert_eq!(
+        segment_of(&app, 4).await,
+        None,
+        "no re-score before the baseline is complete"
+    );
+    recompute_in(&app, now, batches(2, Some(1))).await;
+    assert_eq!(segment_of(&app, 4).await.as_deref(), Some("loyal"));
+    assert_eq!(
+        app.count(
+            "SELECT CAST(COUNT(*) AS BIGINT) FROM segment_changes \
+             WHERE customer_id = 4 AND from_segment IS NULL AND to_segment = 'loyal' \
+               AND baseline = 1"
+        )
+        .await,
+        1
+    );
+    assert_eq!(segment_of(&app, 3).await.as_deref(), Some("at-risk"));
+}
+
+/// After the baseline, a later computation's moves (ten days on, customer
+/// 2 falls to at-risk) written one customer a batch: each move with its
+/// own effects and trigger, as in one transaction; an order between two
+/// batches moves its customer, and the rest of the run places them by
+/// their orders of now.
+async fn batched_moves_after_the_baseline_keep_their_own_effects(backend: Backend) {
+    let now = now_ms();
+    let later = now + 10 * DAY_MS;
+    let mut outcomes = Vec::new();
+    for size in [1_000, 1] {
+        let app = shop_with_orders(backend).await;
+        recompute_in(&app, now, batches(1_000, None)).await;
+        app.send_effects().await;
+        let done = recompute_in(&app, later, batches(size, None)).await;
+        assert!(!done.baseline);
+        assert_eq!(segment_of(&app, 2).await.as_deref(), Some("at-risk"));
+        outcomes.push((done.changed, outcome(&app).await));
+    }
+    assert!(outcomes[0].0 >= 1);
+    assert_eq!(outcomes[0], outcomes[1]);
+
+    // Stopped after customer 1's batch; customer 4 orders (the shop has a
+    // state and nothing grouped is queued: the order moves them at once).
+    let app = shop_with_orders(backend).await;
+    recompute_in(&app, now, batches(1_000, None)).await;
+    app.send_effects().await;
+    recompute_in(&app, later, batches(1, Some(1))).await;
+    deliver(&app, "orders/paid", &order(402, 4, "45.00", 0.0)).await;
+    let moved = segment_of(&app, 4).await;
+    assert_ne!(moved.as_deref(), Some("new"));
+    assert_eq!(
+        app.count(
+            "SELECT CAST(COUNT(*) AS BIGINT) FROM segment_changes \
+             WHERE customer_id = 4 AND baseline = 0",
+        )
+        .await,
+        1
+    );
+    // Completed: customer 4 is placed by their orders (now two), never
+    // back where the plan made before the order had them.
+    recompute_in(&app, later, batches(1, None)).await;
+    let last: Option<String> = sqlx::query_scalar(
+        "SELECT to_segment FROM segment_changes WHERE customer_id = 4 ORDER BY id DESC LIMIT 1",
+    )
+    .fetch_one(app.store.writer())
+    .await
+    .unwrap();
+    assert_eq!(segment_of(&app, 4).await, last);
+    assert_ne!(segment_of(&app, 4).await.as_deref(), Some("new"));
+    assert_eq!(segment_of(&app, 2).await.as_deref(), Some("at-risk"));
+}
+
+/// `GET /api/admin/segments` answers the stored report until the segments
+/// are computed again or the settings change; the background refresh
+/// picks up moves made by orders.
+async fn the_report_is_served_from_its_snapshot_until_the_segments_change(backend: Backend) {
+    let app = shop_with_orders(backend).await;
+    let get = |period: &'static str| {
+        let app = &app;
+        async move {
+            let (status, body) = answer(admin(
+                app,
+                Method::GET,
+                &format!("/api/admin/segments?period={period}"),
+            ))
+            .await;
+            assert_eq!(status, 200, "{body}");
+            body
+        }
+    };
+    let before = get("90d").await;
+    assert_eq!(before["computed_at"], Value::Null);
+    assert!(before["snapshot_at"].is_i64());
+    assert_eq!(
+        app.count("SELECT CAST(COUNT(*) AS BIGINT) FROM segment_reports")
+            .await,
+        1,
+        "the first request stored its report"
+    );
+
+    // The daily computation: the next request computes the report again.
+    app.run_jobs(now_ms()).await;
+    app.send_effects().await;
+    let first = get("90d").await;
+    assert_eq!(first["customers"], 5);
+    assert!(first["computed_at"].is_i64());
+    assert_eq!(get("90d").await, first, "served as stored");
+
+    // Customer 5's only order is cancelled: the order moves them out of
+    // their segment, and the stored report does not know yet.
+    let mut cancelled = order(501, 5, "20.00", 200.5);
+    cancelled["cancelled_at"] = json!(chrono::Utc::now().to_rfc3339());
+    deliver(&app, "orders/cancelled", &cancelled).await;
+    assert_eq!(segment_of(&app, 5).await, None);
+    assert_eq!(get("90d").await, first);
+    // The background refresh sees the moved marks.
+    let refreshed = advocate::analytics::segments::refresh_changed(&app.store, "test", now_ms())
+        .await
+        .unwrap();
+    assert_eq!(refreshed, 1);
+    let fresh = get("90d").await;
+    assert_eq!(fresh["customers"], 4);
+    assert!(fresh["snapshot_at"].as_i64() > first["snapshot_at"].as_i64());
+    assert_eq!(
+        advocate::analytics::segments::refresh_changed(&app.store, "test", now_ms())
+            .await
+            .unwrap(),
+        0,
+        "nothing moved since"
+    );
+
+    // A recomputation answers and stores the fresh report.
+    let recomputed = recompute(&app).await;
+    let stored = get("90d").await;
+    assert_eq!(stored["snapshot_at"], recomputed["snapshot_at"]);
+    assert_eq!(stored["computed_at"], recomputed["computed_at"]);
+
+    // Settings saved: the next request computes it again.
+    update_settings(&app, |s| s["segments"]["tag_prefix"] = json!("rfm-")).await;
+    let after = get("90d").await;
+    assert_eq!(after["tag_prefix"], "rfm-");
+    assert!(after["snapshot_at"].as_i64() >= stored["snapshot_at"].as_i64());
+    // Each period has its own.
+    assert_eq!(get("30d").await["period"], "30d");
+    assert_eq!(
+        app.count("SELECT CAST(COUNT(*) AS BIGINT) FROM segment_reports")
+            .await,
+        2
+    );
 }
