@@ -168,7 +168,7 @@ pub fn shop_measures(
 /// Customers per write transaction of a computation: each batch's facts
 /// are read and its segments, history and effects written in one short
 /// transaction (see [`recompute_shop`]).
-pub const CUSTOMERS_PER_BATCH: usize = 2_000;
+pub const CUSTOMERS_PER_BATCH: usize = 1_000;
 
 /// How a computation is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
