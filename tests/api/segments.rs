@@ -97,6 +97,18 @@ const EXPECTED: [(i64, &str); 5] = [
 async fn shop_with_orders(backend: Backend) -> TestApp {
     let app = TestApp::spawn(backend).await;
     app.install(SHOP).await;
+    // One win-back hold-out key for every shop of these tests (it is drawn
+    // at random per shop): shops compared with each other hold out the same
+    // customers.
+    sqlx::query(
+        "INSERT INTO winback_keys (shop_id, holdout_key, created_at) \
+         SELECT id, $1, 0 FROM shops WHERE domain = $2",
+    )
+    .bind("00".repeat(32))
+    .bind(SHOP)
+    .execute(app.store.writer())
+    .await
+    .unwrap();
     for (order_id, customer, amount, days) in SHOP_ORDERS {
         deliver(
             &app,
