@@ -366,14 +366,10 @@ pub async fn tier_of(
     shop_id: i64,
     customer_id: i64,
 ) -> Result<CustomerTier, sqlx::Error> {
-    let row: Option<CustomerTier> = sqlx::query_as(
-        "SELECT tier_id, tier_tag, tier_seq FROM customers WHERE shop_id = $1 AND customer_id = $2",
-    )
-    .bind(shop_id)
-    .bind(customer_id)
-    .fetch_optional(conn)
-    .await?;
-    Ok(row.unwrap_or_default())
+    Ok(tiers_of(conn, shop_id, &[customer_id])
+        .await?
+        .remove(&customer_id)
+        .unwrap_or_default())
 }
 
 #[derive(Debug, Clone, Default, sqlx::FromRow)]

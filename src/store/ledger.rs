@@ -193,35 +193,8 @@ pub async fn append(
     entry: &NewEntry<'_>,
     now: i64,
 ) -> Result<bool, sqlx::Error> {
-    Points::new(entry.points).map_err(|_| out_of_range())?;
-    if !insert_entry(conn, entry, now).await? {
-        return Ok(false);
-    }
-    let pending = entry.spendable_at.is_some_and(|t| t > now);
-    let (balance, pending) = if pending {
-        (0, entry.points)
-    } else {
-        (entry.points, 0)
-    };
-    let activity = kind::is_activity(entry.kind).then_some(now);
-    sqlx::query(
-        "INSERT INTO customers (shop_id, customer_id, points_balance, points_pending, \
-         last_activity_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6) \
-         ON CONFLICT (shop_id, customer_id) DO UPDATE SET \
-         points_balance = customers.points_balance + excluded.points_balance, \
-         points_pending = customers.points_pending + excluded.points_pending, \
-         last_activity_at = COALESCE(excluded.last_activity_at, customers.last_activity_at), \
-         updated_at = excluded.updated_at",
-    )
-    .bind(entry.shop_id)
-    .bind(entry.customer_id)
-    .bind(balance)
-    .bind(pending)
-    .bind(activity)
-    .bind(now)
-    .execute(conn)
-    .await?;
-    Ok(true)
+    let done = append_many(conn, entry.shop_id, std::slice::from_ref(entry), &[], now).await?;
+    Ok(done.first().copied().unwrap_or(false))
 }
 
 /// What became of a spend.
@@ -308,16 +281,8 @@ pub async fn order_points_since(
     customer_id: i64,
     since: Option<i64>,
 ) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT CAST(COALESCE(SUM(points), 0) AS BIGINT) FROM points_ledger \
-         WHERE shop_id = $1 AND customer_id = $2 AND kind IN ('earn', 'clawback', 'cancel') \
-         AND created_at >= $3",
-    )
-    .bind(shop_id)
-    .bind(customer_id)
-    .bind(since.unwrap_or(i64::MIN))
-    .fetch_one(conn)
-    .await
+    let points = order_points_since_of(conn, shop_id, &[customer_id], since).await?;
+    Ok(points.get(&customer_id).copied().unwrap_or(0))
 }
 
 /// Moves points from pending to spendable when their pending period ends.

@@ -19,22 +19,9 @@ pub async fn find_order_products(
     shop_id: i64,
     order_id: i64,
 ) -> Result<Option<(BTreeSet<i64>, bool)>, sqlx::Error> {
-    let rows = sqlx::query(
-        "SELECT product_id, counted FROM order_products WHERE shop_id = $1 AND order_id = $2",
-    )
-    .bind(shop_id)
-    .bind(order_id)
-    .fetch_all(conn)
-    .await?;
-    let Some(first) = rows.first() else {
-        return Ok(None);
-    };
-    let counted = first.try_get::<i64, _>("counted")? == 1;
-    let products = rows
-        .iter()
-        .map(|r| r.try_get::<i64, _>("product_id"))
-        .collect::<Result<_, _>>()?;
-    Ok(Some((products, counted)))
+    Ok(find_products_of(conn, shop_id, &[order_id])
+        .await?
+        .remove(&order_id))
 }
 
 /// Replaces the order's products.
@@ -45,28 +32,8 @@ pub async fn replace_order_products(
     products: &[OrderProduct],
     counted: bool,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM order_products WHERE shop_id = $1 AND order_id = $2")
-        .bind(shop_id)
-        .bind(order_id)
-        .execute(&mut *conn)
-        .await?;
-    for p in products {
-        sqlx::query(
-            "INSERT INTO order_products \
-             (shop_id, order_id, product_id, variant_id, title, quantity, counted) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(shop_id)
-        .bind(order_id)
-        .bind(p.product_id)
-        .bind(p.variant_id)
-        .bind(&p.title)
-        .bind(p.quantity)
-        .bind(i64::from(counted))
-        .execute(&mut *conn)
-        .await?;
-    }
-    Ok(())
+    let write = ProductsWrite::Replace(products, counted);
+    write_products_of(conn, shop_id, &[(order_id, write)]).await
 }
 
 /// Marks whether the order counts, for a delivery without lines (its
@@ -77,13 +44,8 @@ pub async fn set_counted(
     order_id: i64,
     counted: bool,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE order_products SET counted = $1 WHERE shop_id = $2 AND order_id = $3")
-        .bind(i64::from(counted))
-        .bind(shop_id)
-        .bind(order_id)
-        .execute(conn)
-        .await?;
-    Ok(())
+    let write = ProductsWrite::Counted(counted);
+    write_products_of(conn, shop_id, &[(order_id, write)]).await
 }
 
 /// Moves pair counts by their deltas; a pair that reaches 0 is deleted.
@@ -94,31 +56,7 @@ pub async fn move_pairs(
     shop_id: i64,
     changes: &[((i64, i64), i64)],
 ) -> Result<(), sqlx::Error> {
-    for &((product_id, other_id), delta) in changes {
-        sqlx::query(
-            "INSERT INTO product_pairs (shop_id, product_id, other_id, orders) \
-             VALUES ($1, $2, $3, $4) ON CONFLICT (shop_id, product_id, other_id) \
-             DO UPDATE SET orders = product_pairs.orders + excluded.orders",
-        )
-        .bind(shop_id)
-        .bind(product_id)
-        .bind(other_id)
-        .bind(delta)
-        .execute(&mut *conn)
-        .await?;
-        if delta < 0 {
-            sqlx::query(
-                "DELETE FROM product_pairs \
-                 WHERE shop_id = $1 AND product_id = $2 AND other_id = $3 AND orders <= 0",
-            )
-            .bind(shop_id)
-            .bind(product_id)
-            .bind(other_id)
-            .execute(&mut *conn)
-            .await?;
-        }
-    }
-    Ok(())
+    move_pairs_many(conn, shop_id, changes).await
 }
 
 /// The shop's product ids in the customer's counted orders.

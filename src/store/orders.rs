@@ -137,15 +137,7 @@ pub async fn find_order(
     shop_id: i64,
     order_id: i64,
 ) -> Result<Option<OrderRow>, sqlx::Error> {
-    let sql = format!(
-        "SELECT {}, version FROM orders WHERE shop_id = $1 AND order_id = $2",
-        ORDER_COLUMNS.join(", ")
-    );
-    sqlx::query_as(&sql)
-        .bind(shop_id)
-        .bind(order_id)
-        .fetch_optional(conn)
-        .await
+    Ok(find_orders(conn, shop_id, &[order_id]).await?.pop())
 }
 
 /// Holds the order until the caller's transaction ends, whether or not it
@@ -500,27 +492,10 @@ pub async fn list_refunds(
     shop_id: i64,
     order_id: i64,
 ) -> Result<Vec<(i64, RefundAmounts)>, sqlx::Error> {
-    let rows: Vec<(i64, i64, i64, i64)> = sqlx::query_as(
-        "SELECT refund_id, lines_minor, tax_minor, shipping_minor FROM order_refunds \
-         WHERE shop_id = $1 AND order_id = $2",
-    )
-    .bind(shop_id)
-    .bind(order_id)
-    .fetch_all(conn)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(id, lines, tax, shipping)| {
-            (
-                id,
-                RefundAmounts {
-                    lines,
-                    tax,
-                    shipping,
-                },
-            )
-        })
-        .collect())
+    Ok(list_refunds_of(conn, shop_id, &[order_id])
+        .await?
+        .remove(&order_id)
+        .unwrap_or_default())
 }
 
 /// Guest orders placed with this (hashed) email, waiting for an account.
@@ -586,15 +561,8 @@ pub async fn spend_since(
     customer_id: i64,
     since: Option<i64>,
 ) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT CAST(COALESCE(SUM(spend_minor), 0) AS BIGINT) FROM orders \
-         WHERE shop_id = $1 AND customer_id = $2 AND paid_at IS NOT NULL AND paid_at >= $3",
-    )
-    .bind(shop_id)
-    .bind(customer_id)
-    .bind(since.unwrap_or(i64::MIN))
-    .fetch_one(conn)
-    .await
+    let spend = spend_since_of(conn, shop_id, &[customer_id], since).await?;
+    Ok(spend.get(&customer_id).copied().unwrap_or(0))
 }
 
 /// Orders whose pending period is over: (shop, order, customer, points, version).
