@@ -206,6 +206,12 @@ impl Database {
             Backend::Postgres => {
                 let name = format!("advocate_bench_{:08x}", rand::random::<u32>());
                 let admin = sqlx_admin(postgres_url).await?;
+                // Each measurement starts with no dirty pages of an earlier
+                // one left for the server to write out during it (where the
+                // role may not checkpoint, the run goes on without).
+                if let Err(e) = sqlx::query("CHECKPOINT").execute(&admin).await {
+                    println!("postgres: no CHECKPOINT before {name} ({e})");
+                }
                 sqlx::query(&format!("CREATE DATABASE {name}"))
                     .execute(&admin)
                     .await?;

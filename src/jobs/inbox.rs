@@ -120,12 +120,52 @@ impl InboxProcessor {
     /// that row; rows that only change their own state are finished together
     /// in one statement. Returns how many rows were claimed; 0 means nothing
     /// is ready.
-    pub async fn process_batch(&self) -> anyhow::Result<usize> {
-        let rows = self.claim().await?;
+    ///
+    /// On SQLite it overlaps the work of two batches: when a full batch
+    /// comes back (a backlog), the next is claimed at once and its bodies
+    /// are decompressed and parsed on a blocking thread while this one is
+    /// applied, so the database and the parsing each keep a core busy.
+    /// `ahead` carries that next batch to the following call; it is only
+    /// ever set while rows are queued. PostgreSQL runs several workers,
+    /// which already overlap one another's parsing and database work.
+    async fn process_pipelined(&self, ahead: &mut Option<AheadBatch>) -> anyhow::Result<usize> {
+        let (rows, parsed, full) = match ahead.take() {
+            Some(next) => next.await.context("parsing a claimed batch")?,
+            None => {
+                let (rows, full) = self.claim().await?;
+                let parsed = parse_rows(&rows);
+                (rows, parsed, full)
+            }
+        };
+        if full && self.store.dialect() == Dialect::Sqlite {
+            *ahead = self.claim_ahead().await?;
+        }
+        self.apply_claimed(rows, parsed).await
+    }
+
+    /// Claims the next batch without waiting and starts parsing it on a
+    /// blocking thread; None when nothing is ready.
+    async fn claim_ahead(&self) -> anyhow::Result<Option<AheadBatch>> {
+        let (rows, full) = self.claim_now().await?;
+        if rows.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(tokio::task::spawn_blocking(move || {
+            let parsed = parse_rows(&rows);
+            (rows, parsed, full)
+        })))
+    }
+
+    /// Applies a claimed batch whose bodies are parsed (see
+    /// [`Self::process_pipelined`]).
+    async fn apply_claimed(
+        &self,
+        rows: Vec<ClaimedDelivery>,
+        parsed: Vec<Parsed>,
+    ) -> anyhow::Result<usize> {
         if rows.is_empty() {
             return Ok(0);
         }
-        let parsed: Vec<_> = rows.iter().map(parse_row).collect();
         if let Some(gate) = &self.intake {
             gate.wait_idle(MAX_DEFER).await;
         }
@@ -343,10 +383,19 @@ impl InboxProcessor {
 
     /// Gives way to pending intake, then claims a batch of ready rows
     /// under this worker's lease (a smaller batch while intake is busy).
-    async fn claim(&self) -> anyhow::Result<Vec<ClaimedDelivery>> {
+    /// Also answers whether the claim came back full at the size taken
+    /// while intake is idle: more rows are likely queued.
+    async fn claim(&self) -> anyhow::Result<(Vec<ClaimedDelivery>, bool)> {
         if let Some(gate) = &self.intake {
             gate.wait_idle(MAX_DEFER).await;
         }
+        self.claim_now().await
+    }
+
+    /// Claims a batch of ready rows at once (a smaller batch while intake
+    /// is busy), and whether it came back full at the size taken while
+    /// intake is idle.
+    async fn claim_now(&self) -> anyhow::Result<(Vec<ClaimedDelivery>, bool)> {
         let lease_until = now_ms() + self.lease.as_millis() as i64;
         let sizes = if self.orders_claimed.load(Ordering::Relaxed) {
             ORDERS_CLAIM
@@ -358,7 +407,7 @@ impl InboxProcessor {
             _ => sizes.idle,
         };
         let mut conn = self.store.writer().acquire().await?;
-        inbox::claim(
+        let rows = inbox::claim(
             &mut conn,
             self.store.dialect(),
             &self.owner,
@@ -366,7 +415,9 @@ impl InboxProcessor {
             limit,
         )
         .await
-        .context("claiming inbox rows")
+        .context("claiming inbox rows")?;
+        let full = limit == sizes.idle && rows.len() as i64 == limit;
+        Ok((rows, full))
     }
 
     /// Applies a row whose handler writes, in a savepoint so that a failure
@@ -442,21 +493,32 @@ impl InboxProcessor {
     /// Tests use this to drain the inbox synchronously.
     pub async fn drain(&self) -> anyhow::Result<usize> {
         let mut total = 0;
+        let mut ahead = None;
         loop {
-            match self.process_batch().await? {
-                0 => return Ok(total),
-                n => total += n,
+            match self.process_pipelined(&mut ahead).await {
+                Ok(0) => return Ok(total),
+                Ok(n) => total += n,
+                Err(e) => {
+                    // A batch claimed ahead is given back, so that the
+                    // next drain finds its rows ready.
+                    if let Some(next) = ahead.take() {
+                        let _ = next.await;
+                        inbox::release_leases(&self.store, &self.owner).await?;
+                    }
+                    return Err(e);
+                }
             }
         }
     }
 
     /// Runs until `shutdown` turns true, then gives back any lease it holds.
     pub async fn run(self, wake: Arc<Notify>, mut shutdown: watch::Receiver<bool>) {
+        let mut ahead = None;
         while !*shutdown.borrow() {
             let notified = wake.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            match self.process_batch().await {
+            match self.process_pipelined(&mut ahead).await {
                 Ok(0) => {}
                 Ok(_) => continue,
                 Err(e) => tracing::error!(
@@ -469,6 +531,10 @@ impl InboxProcessor {
                 _ = tokio::time::sleep(IDLE_POLL) => {}
                 _ = shutdown.changed() => {}
             }
+        }
+        // A batch claimed ahead is given back with the rest.
+        if let Some(next) = ahead.take() {
+            let _ = next.await;
         }
         if let Err(e) = inbox::release_leases(&self.store, &self.owner).await {
             tracing::warn!(error = %e, "could not release inbox leases; they will expire");
@@ -623,7 +689,17 @@ fn keep_body(handled: &Handled, body: &[u8], redacted: &[i64]) -> KeepBody {
 
 /// Decompresses and parses a claimed row's body: CPU work, done before the
 /// transaction so it never holds the database.
-fn parse_row(row: &ClaimedDelivery) -> Result<(Vec<u8>, Payload), HandlerError> {
+/// A claimed row's body, decompressed, and its payload.
+type Parsed = Result<(Vec<u8>, Payload), HandlerError>;
+
+/// A batch claimed ahead, its bodies being parsed on a blocking thread.
+type AheadBatch = tokio::task::JoinHandle<(Vec<ClaimedDelivery>, Vec<Parsed>, bool)>;
+
+fn parse_rows(rows: &[ClaimedDelivery]) -> Vec<Parsed> {
+    rows.iter().map(parse_row).collect()
+}
+
+fn parse_row(row: &ClaimedDelivery) -> Parsed {
     let body = StoredBody::decompress(&row.body).map_err(HandlerError::Permanent)?;
     let payload = topics::parse_payload(&WebhookTopic::from(row.topic.as_str()), &body)?;
     Ok((body, payload))

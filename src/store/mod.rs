@@ -413,7 +413,8 @@ impl Store {
 /// not linger in free pages.
 const WRITER_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
     PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON; \
-    PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = 67108864;";
+    PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = 67108864; \
+    PRAGMA temp_store = MEMORY;";
 const READER_PRAGMAS: &str = "PRAGMA busy_timeout = 5000; PRAGMA query_only = ON;";
 const CHECKPOINT_PRAGMAS: &str = "PRAGMA busy_timeout = 5000; PRAGMA synchronous = FULL;";
 /// Attempts at emptying the log after an erasure, and the pause between

@@ -18,6 +18,7 @@ use crate::{
 crate::on_both_backends!(
     a_batch_of_an_orders_events_in_any_order_gives_the_ledger_of_one_at_a_time,
     a_poisoned_delivery_is_dead_lettered_alone_and_the_rest_of_its_batch_applies,
+    a_backlog_of_many_claims_is_drained_whole_and_each_delivery_applied_once,
 );
 
 /// The events of one order: paid, two refunds and a cancellation.
@@ -188,6 +189,62 @@ async fn a_poisoned_delivery_is_dead_lettered_alone_and_the_rest_of_its_batch_ap
         1,
         "nothing of the poisoned order is kept"
     );
+}
+
+/// A backlog several claims long (on SQLite each next claim is taken and
+/// parsed while the one before is applied), with refunds behind their
+/// orders and a customer's update in the middle: one drain processes every
+/// row once, leaves none claimed, and every balance is its ledger's sum.
+async fn a_backlog_of_many_claims_is_drained_whole_and_each_delivery_applied_once(
+    backend: Backend,
+) {
+    let app = TestApp::spawn(backend).await;
+    let orders = 700;
+    for i in 0..orders {
+        let body = order(90_000 + i, Some(95_000 + i % 12), "25.00");
+        send_json(&app, "orders/paid", &format!("paid-{i}"), &body).await;
+        if i == 350 {
+            let customer = json!({"id": 95_003, "email": "backlog@example.com"});
+            send_json(&app, "customers/update", "customer", &customer).await;
+        }
+    }
+    for i in (0..orders).step_by(100) {
+        let body = refund(900_000 + i, 90_000 + i, "5.00");
+        send_json(&app, "refunds/create", &format!("refund-{i}"), &body).await;
+    }
+    let rows = orders as usize + 1 + 7;
+    assert_eq!(app.drain().await, rows, "every row once, in one drain");
+    assert_eq!(app.drain().await, 0, "none left claimed or queued");
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM webhook_inbox WHERE status <> 'done'")
+            .await,
+        0
+    );
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM webhook_inbox WHERE lease_owner IS NOT NULL AND status = 'queued'")
+            .await,
+        0
+    );
+    assert_eq!(
+        app.count("SELECT COUNT(DISTINCT order_id) FROM points_ledger WHERE kind = 'earn'")
+            .await,
+        orders
+    );
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM points_ledger WHERE kind = 'earn'")
+            .await,
+        orders,
+        "one earning per order"
+    );
+    assert_eq!(
+        app.count("SELECT COUNT(DISTINCT order_id) FROM points_ledger WHERE points < 0")
+            .await,
+        7,
+        "each refund takes back from its order once"
+    );
+    for customer in 95_000..95_012 {
+        points(&app, customer).await;
+    }
 }
 
 /// Two processes on one PostgreSQL database, sent the paid orders of a few

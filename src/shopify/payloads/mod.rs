@@ -92,15 +92,19 @@ pub fn parse_payload(topic: &WebhookTopic, body: &[u8]) -> Result<Payload, Paylo
             parse::<serde::de::IgnoredAny>(body)?;
             Payload::ShopRedact
         }
-        topic if ORDER_TOPICS.contains(topic) => {
-            parse::<serde::de::IgnoredAny>(body)?;
-            Payload::Order(orders::parse_event(topic, body).map_err(|e| {
-                PayloadError(format!(
+        // Orders are most of the traffic and their bodies are large: read
+        // once; only a body that fails is read again, to say whether it is
+        // JSON at all.
+        topic if ORDER_TOPICS.contains(topic) => match orders::parse_event(topic, body) {
+            Ok(event) => Payload::Order(event),
+            Err(e) => {
+                parse::<serde::de::IgnoredAny>(body)?;
+                return Err(PayloadError(format!(
                     "unexpected payload: {}",
                     error_text::payload_error(&e, body)
-                ))
-            })?)
-        }
+                )));
+            }
+        },
         _ => {
             parse::<serde::de::IgnoredAny>(body)?;
             Payload::Unhandled
