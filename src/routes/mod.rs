@@ -13,6 +13,7 @@ pub(crate) mod admin;
 pub(crate) mod analytics;
 pub(crate) mod auth;
 pub(crate) mod body_budget;
+pub(crate) mod exports;
 pub(crate) mod guards;
 pub(crate) mod health;
 pub(crate) mod home;
@@ -91,6 +92,8 @@ api_routes! {
     get "/api/admin/segments" => segments::get_segments, Admin;
     post "/api/admin/segments/recompute" => segments::recompute_segments, Admin;
     get "/api/admin/winback" => analytics::get_winback, Admin;
+    get "/api/admin/exports/members.csv" => exports::members_csv, Admin;
+    get "/api/admin/exports/ledger.csv" => exports::ledger_csv, Admin;
     get "/api/admin/data-requests" => admin::list_data_requests, Admin;
     get "/api/admin/webhooks/failed" => admin::list_failed_webhooks, Admin;
     post "/api/admin/webhooks/failed/{inbox_id}/retry" => admin::retry_failed_webhook, Admin;

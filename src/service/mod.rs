@@ -12,6 +12,7 @@
 
 pub mod analytics;
 pub mod customers;
+pub mod exports;
 pub mod install;
 pub mod loyalty;
 pub mod nps;

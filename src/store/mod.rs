@@ -36,6 +36,7 @@ pub mod analytics;
 pub mod backup;
 pub mod customers;
 pub mod data_requests;
+pub mod exports;
 pub mod failure;
 pub mod inbox;
 pub(crate) mod lease;

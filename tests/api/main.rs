@@ -8,6 +8,7 @@ mod auth;
 mod backup;
 mod batches;
 mod compliance;
+mod exports;
 mod helpers;
 mod intake;
 mod loyalty;

@@ -12,7 +12,7 @@
 import { describe, it, before, beforeEach, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, execFile } from "node:child_process";
-import { mkdtempSync, mkdirSync, rmSync, existsSync } from "node:fs";
+import { mkdtempSync, mkdirSync, rmSync, existsSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -279,6 +279,27 @@ describe("the embedded admin page", { timeout: 300000 }, () => {
     assert.match(ledger, /\+125/);
     assert.match(ledger, /Sorry for the late parcel/);
     await shot("customer");
+    assertNoProblems();
+  });
+
+  it("downloads the members and the ledger of the last 30 days as CSV files", async () => {
+    await open("customers");
+    await page.waitForSelector("#export-members");
+    const [members] = await Promise.all([page.waitForEvent("download"), page.locator("#export-members").click()]);
+    assert.equal(members.suggestedFilename(), "advocate-members.csv");
+    const memberLines = readFileSync(await members.path(), "utf8").split("\r\n").filter(Boolean);
+    assert.equal(memberLines[0], "customer_id,points_balance,points_pending,tier,segment,referral_code");
+    assert.ok(memberLines.length > 10, `members exported: ${memberLines.length - 1}`);
+    for (const line of memberLines.slice(1)) assert.match(line, /^\d+,-?\d+,-?\d+,/, line);
+    const [ledger] = await Promise.all([page.waitForEvent("download"), page.locator("#export-ledger").click()]);
+    assert.equal(ledger.suggestedFilename(), "advocate-ledger.csv");
+    const ledgerLines = readFileSync(await ledger.path(), "utf8").split("\r\n").filter(Boolean);
+    assert.equal(ledgerLines[0], "id,customer_id,created_at,kind,flow,points,reason,order_id");
+    // The adjustment of the step before is in the period, at least.
+    assert.ok(ledgerLines.length > 1, "the ledger of the last 30 days has entries");
+    for (const line of ledgerLines.slice(1)) assert.match(line.split(",")[4], /^(issued|redeemed|expired)$/, line);
+    await page.waitForSelector("[data-export=Ledger]");
+    await shot("customers-export");
     assertNoProblems();
   });
 

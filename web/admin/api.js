@@ -61,6 +61,37 @@ export async function api(method, path, body, options = {}) {
   return json;
 }
 
+/**
+ * Downloads a file the admin API streams (`download("/api/admin/exports/members.csv")`):
+ * fetched with the session token, then saved under the name the answer gives.
+ * Resolves to the number of bytes saved.
+ */
+export async function download(path, fallbackName) {
+  let response;
+  try {
+    response = await fetch(path, { headers: { Authorization: `Bearer ${await sessionToken()}` } });
+  } catch (e) {
+    throw new ApiError(0, "Advocate could not be reached. Check your connection and try again.");
+  }
+  if (!response.ok) {
+    let json = null;
+    try { json = await response.json(); } catch { json = null; }
+    const message = (json && json.message) || WORDS[response.status] || `The download failed (HTTP ${response.status}).`;
+    throw new ApiError(response.status, message.charAt(0).toUpperCase() + message.slice(1), json);
+  }
+  const named = /filename="?([^";]+)"?/.exec(response.headers.get("Content-Disposition") || "");
+  const blob = await response.blob();
+  const href = URL.createObjectURL(blob);
+  const a = document.createElement("a");
+  a.href = href;
+  a.download = named ? named[1] : fallbackName;
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(href), 60000);
+  return blob.size;
+}
+
 /** A new idempotency key for one intended change. */
 export function newKey() {
   if (crypto.randomUUID) return crypto.randomUUID();

@@ -3,7 +3,7 @@
 // an idempotency key made when the form is shown, so a double click or a
 // retry after a lost answer moves the points once.
 
-import { api, newKey, ApiError } from "../api.js";
+import { api, download, newKey, ApiError } from "../api.js";
 import { h, fill, appHref, errorBanner, loading, table, toast, busy } from "../ui.js";
 import { money, count, when, signed, day } from "../format.js";
 import { exponent, parseMinor } from "../earning.js";
@@ -54,7 +54,51 @@ async function list(ctx) {
   return h("s-page", { heading: "Customers" },
     h("s-section", {}, h("s-stack", { gap: "base" },
       h("s-stack", { direction: "inline", gap: "small-200", alignItems: "end" }, h("div", { class: "grow" }, search), go),
-      results)));
+      results)),
+    exports());
+}
+
+/** ISO date (YYYY-MM-DD) of `daysAgo` days before today, in UTC. */
+function isoDay(daysAgo) {
+  return new Date(Date.now() - daysAgo * 86400000).toISOString().slice(0, 10);
+}
+
+/** The members and the ledger of a period as CSV files (spreadsheets, a
+ * warehouse, another app). */
+function exports() {
+  const result = h("div", { id: "export-result" });
+  const members = h("s-button", { id: "export-members" }, "Download members (CSV)");
+  const from = h("s-text-field", { label: "Ledger from", details: "YYYY-MM-DD (UTC)", id: "export-from", value: isoDay(29), maxLength: 10 });
+  const to = h("s-text-field", { label: "Ledger to", details: "Included", id: "export-to", value: isoDay(0), maxLength: 10 });
+  const ledger = h("s-button", { id: "export-ledger" }, "Download ledger (CSV)");
+  const saved = (what, bytes) => {
+    fill(result, h("s-text", { color: "subdued", "data-export": what }, `${what} saved (${count(bytes)} bytes).`));
+    toast(`${what} downloaded`);
+  };
+  members.addEventListener("click", () => busy(members, async () => {
+    fill(result);
+    try {
+      saved("Members", await download("/api/admin/exports/members.csv", "advocate-members.csv"));
+    } catch (e) {
+      fill(result, errorBanner(e, "The members could not be exported"));
+    }
+  }));
+  ledger.addEventListener("click", () => busy(ledger, async () => {
+    fill(result);
+    const f = String(from.value || "").trim();
+    const t = String(to.value || "").trim();
+    try {
+      saved("Ledger", await download(`/api/admin/exports/ledger.csv?from=${encodeURIComponent(f)}&to=${encodeURIComponent(t)}`, "advocate-ledger.csv"));
+    } catch (e) {
+      fill(result, errorBanner(e, "The ledger could not be exported"));
+    }
+  }));
+  return h("s-section", { heading: "Export", id: "exports" },
+    h("s-stack", { gap: "base" },
+      h("s-text", { color: "subdued" }, "Members: balance, pending points, tier, segment and referral code. Ledger: every points movement of the period, with how the dashboard counts it."),
+      h("s-stack", { direction: "inline" }, members),
+      h("s-grid", { gridTemplateColumns: "minmax(140px, 200px) minmax(140px, 200px) auto", gap: "base", alignItems: "end" }, from, to, h("div", {}, ledger)),
+      result));
 }
 
 async function detail(ctx, id) {
