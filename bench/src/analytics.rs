@@ -75,6 +75,7 @@ pub async fn run(args: AnalyticsArgs) -> anyhow::Result<()> {
 
     let store = Store::connect(&DatabaseUrl::parse(database_url.clone())?, 4).await?;
     let shop_id = seed(&args, &store).await?;
+    exports(&running).await?;
     snapshots(&args, &running).await?;
     segments(&running).await?;
     segments_report(&running, &store, shop_id).await?;
@@ -249,6 +250,42 @@ async fn segments_report(running: &Running, store: &Store, shop_id: i64) -> anyh
              from its snapshot median {:.1} ms (of 5)",
             computed[2] as f64 / 1000.0,
             stored[2] as f64 / 1000.0,
+        );
+    }
+    Ok(())
+}
+
+/// The CSV exports of the whole shop, first thing after the start (so the
+/// peak RSS before them is the server's at rest): each streamed and
+/// counted as it arrives, never held. Prints rows, bytes, rows/s, and the
+/// server's peak RSS before and after: an export that held its table
+/// would grow it by about its size.
+async fn exports(running: &Running) -> anyhow::Result<()> {
+    let today = chrono::Utc::now().date_naive();
+    let from = today - chrono::Duration::days(3 * 365);
+    let paths = [
+        "/api/admin/exports/members.csv".to_owned(),
+        format!("/api/admin/exports/ledger.csv?from={from}&to={today}"),
+    ];
+    for path in paths {
+        let before = running.server.peak_rss_mb();
+        let t = Instant::now();
+        let mut response = running.get(&path).send().await?;
+        if !response.status().is_success() {
+            bail!("{path} failed: {}", response.status());
+        }
+        let (mut bytes, mut lines) = (0_usize, 0_usize);
+        while let Some(chunk) = response.chunk().await? {
+            bytes += chunk.len();
+            lines += chunk.iter().filter(|b| **b == b'\n').count();
+        }
+        let elapsed = t.elapsed().as_secs_f64();
+        let rows = lines.saturating_sub(1);
+        println!(
+            "export {path}: {rows} rows, {:.1} MB in {elapsed:.2} s ({:.0} rows/s); server peak RSS {before:.1} MB before, {:.1} MB after",
+            bytes as f64 / 1e6,
+            rows as f64 / elapsed,
+            running.server.peak_rss_mb()
         );
     }
     Ok(())

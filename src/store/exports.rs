@@ -61,7 +61,7 @@ pub struct LedgerCursor {
 }
 
 /// The shop's entries recorded in `[from, to)` (epoch ms) after `after`,
-/// in time order (the index on the ledger's time serves it).
+/// in time order.
 pub async fn ledger_page(
     pool: &AnyPool,
     shop_id: i64,
@@ -69,6 +69,8 @@ pub async fn ledger_page(
     after: Option<LedgerCursor>,
     limit: i64,
 ) -> Result<Vec<LedgerRow>, sqlx::Error> {
+    // The cursor is never before `from`: its time is the one lower bound,
+    // so each page's index range starts at the cursor.
     let after = after.unwrap_or(LedgerCursor {
         created_at: from,
         id: i64::MIN,
@@ -76,13 +78,12 @@ pub async fn ledger_page(
     sqlx::query_as(
         "SELECT id, customer_id, points, kind, reason, order_id, created_at FROM points_ledger \
          WHERE shop_id = $1 AND created_at >= $2 AND created_at < $3 \
-           AND (created_at > $4 OR (created_at = $4 AND id > $5)) \
-         ORDER BY created_at, id LIMIT $6",
+           AND (created_at > $2 OR id > $4) \
+         ORDER BY created_at, id LIMIT $5",
     )
     .bind(shop_id)
-    .bind(from)
+    .bind(after.created_at.max(from))
     .bind(to)
-    .bind(after.created_at)
     .bind(after.id)
     .bind(limit)
     .fetch_all(pool)

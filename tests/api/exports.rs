@@ -20,6 +20,7 @@ crate::on_both_backends!(
     the_members_export_lists_every_member_once_page_after_page,
     the_ledger_export_of_a_period_sums_to_the_dashboards_points,
     an_export_needs_the_admin_token_and_a_valid_period,
+    a_ledger_export_of_many_pages_writes_every_entry_once_in_time_order,
 );
 
 const OTHER: &str = "other-exports.myshopify.com";
@@ -342,5 +343,48 @@ async fn an_export_needs_the_admin_token_and_a_valid_period(backend: Backend) {
         (status, rows.len()),
         (200, 1),
         "no entries: the header alone"
+    );
+}
+
+/// More entries than two pages, many recorded in the same millisecond (a
+/// page can end inside such a run): each once, in (time, id) order.
+async fn a_ledger_export_of_many_pages_writes_every_entry_once_in_time_order(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.install(SHOP).await;
+    let shop = shop_id(&app, SHOP).await;
+    let now = now_ms();
+    let mut tx = app.store.begin().await.unwrap();
+    for i in 0..2_500_i64 {
+        // Five instants a few seconds apart, 500 entries in each.
+        let at = now - 60_000 + (i % 5) * 7_000;
+        let key = format!("many:{i}");
+        let entry = NewEntry::new(
+            shop,
+            700 + i % 40,
+            1,
+            ledger::kind::ADJUSTMENT,
+            "many",
+            &key,
+        );
+        assert!(ledger::append(&mut tx, &entry, at).await.unwrap());
+    }
+    tx.commit().await.unwrap();
+    let (status, _, rows) = export(&app, SHOP, "ledger.csv").await;
+    assert_eq!(status, 200);
+    let keys: Vec<(String, i64)> = rows[1..]
+        .iter()
+        .map(|r| (r[2].clone(), r[0].parse().unwrap()))
+        .collect();
+    assert_eq!(keys.len(), 2_500, "every entry");
+    assert!(
+        keys.windows(2).all(|w| w[0] < w[1]),
+        "in (time, id) order, none twice"
+    );
+    assert_eq!(
+        rows[1..]
+            .iter()
+            .map(|r| r[5].parse::<i64>().unwrap())
+            .sum::<i64>(),
+        2_500
     );
 }
