@@ -138,7 +138,15 @@ impl InboxProcessor {
             }
         };
         if full && self.store.dialect() == Dialect::Sqlite {
-            *ahead = self.claim_ahead().await?;
+            // Claiming ahead is an optimisation: when it fails, this batch
+            // is still applied (and the failure, if it lasts, shows there).
+            *ahead = match self.claim_ahead().await {
+                Ok(next) => next,
+                Err(e) => {
+                    tracing::warn!(error = %error_text::sanitise(&format!("{e:#}")), "claiming the next inbox batch ahead failed");
+                    None
+                }
+            };
         }
         self.apply_claimed(rows, parsed).await
     }
