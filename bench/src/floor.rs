@@ -13,10 +13,12 @@ use std::{
     time::{Duration, Instant},
 };
 
-use advocate::store::{inbox::StoredBody, now_ms, DatabaseUrl, Store};
+use advocate::store::{
+    inbox::{self, StoredBody},
+    now_ms, DatabaseUrl, Store,
+};
 use anyhow::{bail, Context};
 use serde::Deserialize;
-use sqlx::Row;
 
 /// Rows one worker claims, and commits, together.
 pub const BATCH: i64 = 256;
@@ -124,37 +126,24 @@ impl Worker {
         }
     }
 
-    /// Leases up to [`BATCH`] ready rows, as Advocate's claim does: the
+    /// Leases up to [`BATCH`] ready rows with Advocate's own claim: the
     /// oldest queued rows whose lease is free, skipping rows another
     /// worker's claim has locked (PostgreSQL).
     async fn claim(&self) -> anyhow::Result<Vec<(i64, String, Vec<u8>)>> {
-        let now = now_ms();
-        let sql = format!(
-            "UPDATE webhook_inbox SET lease_owner = $1, lease_until = $2, attempts = attempts + 1 \
-             WHERE id IN (SELECT id FROM webhook_inbox \
-                 WHERE status = 'queued' AND available_at <= $3 \
-                   AND (lease_until IS NULL OR lease_until < $3) \
-                 ORDER BY available_at, id LIMIT $4 {}) \
-             RETURNING id, shop_domain, body",
-            self.store.dialect().skip_locked()
-        );
-        let rows = sqlx::query(&sql)
-            .bind(&self.owner)
-            .bind(now + LEASE.as_millis() as i64)
-            .bind(now)
-            .bind(BATCH)
-            .fetch_all(self.store.writer())
-            .await
-            .context("floor: claiming inbox rows")?;
-        rows.iter()
-            .map(|r| {
-                Ok((
-                    r.try_get("id")?,
-                    r.try_get("shop_domain")?,
-                    r.try_get("body")?,
-                ))
-            })
-            .collect()
+        let mut conn = self.store.writer().acquire().await?;
+        let rows = inbox::claim(
+            &mut conn,
+            self.store.dialect(),
+            &self.owner,
+            now_ms() + LEASE.as_millis() as i64,
+            BATCH,
+        )
+        .await
+        .context("floor: claiming inbox rows")?;
+        Ok(rows
+            .into_iter()
+            .map(|r| (r.id, r.shop_domain, r.body))
+            .collect())
     }
 
     /// Decompresses and parses the batch, then writes its ledger rows and

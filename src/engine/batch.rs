@@ -495,14 +495,8 @@ impl<'p> Batch<'p> {
         let pairs: Vec<_> = pairs.into_iter().filter(|(_, d)| *d != 0).collect();
         products::move_pairs_many(conn, shop_id, &pairs).await?;
         for (customer, current, target, reason) in &self.moves {
-            let level = target.as_deref().and_then(|id| {
-                self.program
-                    .settings
-                    .tiers
-                    .levels
-                    .iter()
-                    .find(|l| l.id == id)
-            });
+            let level =
+                crate::loyalty::tiers::level(&self.program.settings.tiers, target.as_deref());
             let change = TierChange {
                 shop: ShopId(shop_id),
                 customer: CustomerId(*customer),

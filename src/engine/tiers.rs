@@ -289,19 +289,11 @@ impl TierChange<'_> {
             return Ok(());
         };
         let (customer_id, seq) = (self.customer.get(), self.seq());
-        let previous = self
-            .current
-            .tier_id
-            .as_deref()
-            .and_then(|id| {
-                self.program
-                    .settings
-                    .tiers
-                    .levels
-                    .iter()
-                    .find(|l| l.id == id)
-            })
-            .map_or("", |l| l.name.as_str());
+        let previous = crate::loyalty::tiers::level(
+            &self.program.settings.tiers,
+            self.current.tier_id.as_deref(),
+        )
+        .map_or("", |l| l.name.as_str());
         let trigger = FlowTrigger::TierReached.effect(
             customer_id,
             serde_json::Map::from_iter([

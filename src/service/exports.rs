@@ -10,6 +10,7 @@ use futures_util::{stream, Stream, StreamExt};
 
 use crate::{
     analytics::metrics::{points_flow, PointsFlow},
+    loyalty::tiers,
     store::{
         exports::{self, LedgerCursor},
         program, Store,
@@ -89,12 +90,7 @@ pub async fn members(store: &Store, shop_id: i64) -> Result<Chunks, sqlx::Error>
         let mut conn = store.reader().acquire().await?;
         program::get_program(&mut conn, shop_id).await?.settings
     };
-    let tiers: Vec<(String, String)> = settings
-        .tiers
-        .levels
-        .iter()
-        .map(|l| (l.id.clone(), l.name.clone()))
-        .collect();
+    let tiers = std::sync::Arc::new(settings.tiers);
     let store = store.clone();
     // State: the last customer id written, None once done.
     let pages = stream::try_unfold(Some(0_i64), move |after| {
@@ -110,12 +106,12 @@ pub async fn members(store: &Store, shop_id: i64) -> Result<Chunks, sqlx::Error>
                 .flatten();
             let mut out = String::with_capacity(rows.len() * 48);
             for r in &rows {
-                let tier = r.tier_id.as_deref().map(|id| {
-                    tiers
-                        .iter()
-                        .find(|(tier, _)| tier == id)
-                        .map_or(id, |(_, name)| name.as_str())
-                });
+                // By its name; a tier since removed from the settings by
+                // its id.
+                let tier = r
+                    .tier_id
+                    .as_deref()
+                    .map(|id| tiers::level(&tiers, Some(id)).map_or(id, |l| l.name.as_str()));
                 out.push_str(&format!(
                     "{},{},{},{},{},{}\r\n",
                     r.customer_id,
