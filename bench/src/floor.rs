@@ -171,9 +171,9 @@ impl Worker {
         for chunk in entries.chunks(INSERT_ROWS) {
             let sql = format!(
                 "INSERT INTO points_ledger (shop_id, customer_id, points, kind, reason, \
-                 source_key, created_at, order_id) VALUES {} \
+                 source_key, occurred_at, created_at, order_id) VALUES {} \
                  ON CONFLICT (shop_id, source_key) DO NOTHING",
-                placeholders(chunk.len(), 8, 1)
+                placeholders(chunk.len(), 9, 1)
             );
             let mut query = sqlx::query(&sql);
             for e in chunk {
@@ -184,6 +184,7 @@ impl Worker {
                     .bind("earn")
                     .bind("floor")
                     .bind(format!("order:{}", e.order_id))
+                    .bind(now)
                     .bind(now)
                     .bind(e.order_id);
             }

@@ -150,6 +150,7 @@ mod tests {
             order_id: None,
             actor: Some(actor.into()),
             spendable_at: None,
+            occurred_at: 0,
             created_at: 0,
         }
     }

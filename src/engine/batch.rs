@@ -318,6 +318,7 @@ impl<'p> Batch<'p> {
     fn apply(&mut self, event: OrderEvent) -> Applied {
         let (now, program) = (self.now, self.program);
         let order_id = event.order_id();
+        let refunded_at = event.refunded_at();
         let spend_before = self.spend_of(order_id);
         let mut refunds = Vec::new();
         let work = self.work(order_id);
@@ -355,6 +356,7 @@ impl<'p> Batch<'p> {
                 settlement: s,
                 label: &label,
                 version,
+                refunded_at,
             };
             entry = Some(MovementEntry::of(&work.row, movement));
             applied.points = s.delta;

@@ -34,7 +34,8 @@ pub async fn save(
         return Ok(false);
     }
     if event.created {
-        signed_up(conn, shop_id, customer, now).await?;
+        let created_at = event.profile.shopify_created_at;
+        signed_up(conn, shop_id, customer, created_at, now).await?;
     }
     // Guest orders placed with this email are the customer's now.
     if let Some(email_hash) = &event.profile.email_hash {
@@ -49,12 +50,14 @@ pub async fn save(
     Ok(true)
 }
 
-/// The signup bonus of a new account, when the program gives one. Its
-/// source key is the customer's, so it is given once.
+/// The signup bonus of a new account, when the program gives one, dated
+/// when the account was created (`created_at`; None: now). Its source key
+/// is the customer's, so it is given once.
 pub async fn signed_up(
     conn: &mut AnyConnection,
     shop_id: i64,
     customer_id: i64,
+    created_at: Option<i64>,
     now: i64,
 ) -> Result<(), EngineError> {
     let program = program::get_program(conn, shop_id).await?;
@@ -63,6 +66,7 @@ pub async fn signed_up(
         let key = format!("signup:{customer_id}");
         let entry = ledger::NewEntry {
             settings_version: Some(program.version),
+            occurred_at: created_at,
             ..ledger::NewEntry::new(
                 shop_id,
                 customer_id,

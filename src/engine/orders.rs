@@ -16,7 +16,9 @@ use crate::{
             self, AwardState, Channel, Counting, OrderAmounts, OrderSnapshot, OrderState,
             RefundAmounts, Settlement,
         },
-        offers, CustomerId, EpochMs, OrderId, ShopId,
+        offers,
+        settings::AwardOn,
+        CustomerId, EpochMs, OrderId, ShopId,
     },
     store::{
         ledger::{self, NewEntry},
@@ -50,6 +52,8 @@ pub struct OrderFactsIn {
     pub address_hash: Option<String>,
     pub discount_codes: Vec<String>,
     pub refunds: Vec<(i64, RefundAmounts)>,
+    /// When the latest of `refunds` was made (None: none, or no time).
+    pub refunded_at: Option<i64>,
     /// The order's lines; None when the payload lists none (`line_items`
     /// absent), so the stored ones stay.
     pub lines: Option<Vec<offers::Line>>,
@@ -64,6 +68,8 @@ pub enum OrderEvent {
         refund_id: i64,
         currency: Option<String>,
         amounts: RefundAmounts,
+        /// When the refund was made (its `created_at`).
+        created_at: Option<i64>,
     },
     /// A guest order now belongs to this customer.
     Attach {
@@ -77,6 +83,16 @@ impl OrderEvent {
         match self {
             OrderEvent::Order(f) => f.order_id,
             OrderEvent::Refund { order_id, .. } | OrderEvent::Attach { order_id, .. } => *order_id,
+        }
+    }
+
+    /// When the refunds this event brings were made: what a clawback it
+    /// causes records as its business time.
+    pub fn refunded_at(&self) -> Option<i64> {
+        match self {
+            OrderEvent::Order(f) => f.refunded_at,
+            OrderEvent::Refund { created_at, .. } => *created_at,
+            OrderEvent::Attach { .. } => None,
         }
     }
 
@@ -110,6 +126,7 @@ pub async fn apply(
     now: i64,
 ) -> Result<Applied, EngineError> {
     let order_id = event.order_id();
+    let refunded_at = event.refunded_at();
     let (program, mut row) = load(conn, shop_id, &event, now).await?;
     let step = Step {
         shop_id,
@@ -133,6 +150,7 @@ pub async fn apply(
             settlement: s,
             label: &label,
             version,
+            refunded_at,
         };
         record_movement(conn, &step, &row, movement).await?;
         applied.points = s.delta;
@@ -314,14 +332,17 @@ pub(super) fn settle_state(
         Some(_) => crate::loyalty::tiers::multiplier(&program.settings.tiers, tier),
         None => 100,
     };
-    let settlement = state.settle(&program.settings.earning, program.exponent(), multiplier);
+    let earning = &program.settings.earning;
+    let settlement = state.settle(earning, program.exponent(), multiplier);
     if settlement.is_some_and(|s| s.awarded_now) {
-        let pending_days = i64::from(program.settings.earning.pending_days);
+        let pending_days = i64::from(earning.pending_days);
+        let spendable_at = pending_from(row, earning.award_on, now)
+            .saturating_add(pending_days.saturating_mul(DAY_MS));
         row.awarded_at = Some(now);
         row.award_settings_version = Some(program.version);
-        row.spendable_at = Some(now + pending_days * DAY_MS);
+        row.spendable_at = Some(spendable_at);
         row.points_state = Some(
-            if pending_days > 0 {
+            if spendable_at > now {
                 "pending"
             } else {
                 "settled"
@@ -331,6 +352,19 @@ pub(super) fn settle_state(
     }
     from_state(row, state, program);
     settlement
+}
+
+/// When an order's pending period starts: when it was paid (or fulfilled,
+/// when points land on fulfilment), never later than now. Shopify's order
+/// payloads carry no payment time; an order paid is taken as paid when it
+/// was processed (see `merge_facts`), which is so for an order paid at
+/// checkout.
+fn pending_from(row: &OrderRow, award_on: AwardOn, now: i64) -> i64 {
+    let at = match award_on {
+        AwardOn::Paid => row.paid_at,
+        AwardOn::Fulfilled => row.fulfilled_at,
+    };
+    at.map_or(now, |at| at.min(now))
 }
 
 /// Clears the identifiers of an order that was redacted, or whose
@@ -360,6 +394,8 @@ pub(super) struct PointsMove<'a> {
     pub label: &'a str,
     /// The order's new version: the entry's source key.
     pub version: i64,
+    /// When the refunds of the event that caused it were made.
+    pub refunded_at: Option<i64>,
 }
 
 /// A settlement's ledger entry, owned: its reason and source key.
@@ -372,6 +408,8 @@ pub(super) struct MovementEntry {
     pub settings_version: Option<i64>,
     pub order_id: i64,
     pub spendable_at: Option<i64>,
+    /// When the movement's fact happened (None: when it is recorded).
+    pub occurred_at: Option<i64>,
 }
 
 impl MovementEntry {
@@ -387,6 +425,11 @@ impl MovementEntry {
             }
         };
         let pending = row.points_state.as_deref() == Some("pending");
+        let occurred_at = match s.movement {
+            earning::Movement::Earned => row.processed_at.or(row.paid_at),
+            earning::Movement::Refunded => m.refunded_at,
+            earning::Movement::Cancelled => row.cancelled_at,
+        };
         Self {
             customer_id: m.customer_id,
             points: s.delta,
@@ -396,6 +439,7 @@ impl MovementEntry {
             settings_version: row.award_settings_version,
             order_id: row.order_id,
             spendable_at: if pending { row.spendable_at } else { None },
+            occurred_at,
         }
     }
 
@@ -404,6 +448,7 @@ impl MovementEntry {
             settings_version: self.settings_version,
             order_id: Some(self.order_id),
             spendable_at: self.spendable_at,
+            occurred_at: self.occurred_at,
             ..NewEntry::new(
                 shop_id,
                 self.customer_id,

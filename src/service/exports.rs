@@ -28,7 +28,8 @@ const DAY_MS: i64 = 86_400_000;
 
 pub const MEMBERS_HEADER: &str =
     "customer_id,points_balance,points_pending,tier,segment,referral_code\r\n";
-pub const LEDGER_HEADER: &str = "id,customer_id,created_at,kind,flow,points,reason,order_id\r\n";
+pub const LEDGER_HEADER: &str =
+    "id,customer_id,occurred_at,recorded_at,kind,flow,points,reason,order_id\r\n";
 
 /// A chunk of CSV text, or the read that failed (the answer is then cut
 /// short: its status has already been sent).
@@ -130,7 +131,15 @@ pub async fn members(store: &Store, shop_id: i64) -> Result<Chunks, sqlx::Error>
     ))
 }
 
-/// The ledger export of a shop for `[from, to)` (epoch ms), in time order.
+/// An epoch-ms time as RFC 3339 UTC with milliseconds.
+fn rfc3339(ms: i64) -> String {
+    DateTime::from_timestamp_millis(ms)
+        .map(|t| t.to_rfc3339_opts(SecondsFormat::Millis, true))
+        .unwrap_or_default()
+}
+
+/// The ledger export of a shop: the entries that happened in `[from, to)`
+/// (epoch ms), in the order they happened.
 /// `flow` is how the dashboard counts the entry: points issued, redeemed
 /// or expired; the sums of a period's `points` by flow are the dashboard's
 /// issued, redeemed (negated) and expired (negated) for that period.
@@ -148,7 +157,7 @@ pub fn ledger(store: &Store, shop_id: i64, period: (i64, i64)) -> Chunks {
             let next = (rows.len() as i64 == PAGE)
                 .then(|| {
                     rows.last().map(|r| LedgerCursor {
-                        created_at: r.created_at,
+                        occurred_at: r.occurred_at,
                         id: r.id,
                     })
                 })
@@ -160,14 +169,12 @@ pub fn ledger(store: &Store, shop_id: i64, period: (i64, i64)) -> Chunks {
                     PointsFlow::Redeemed => "redeemed",
                     PointsFlow::Expired => "expired",
                 };
-                let at = DateTime::from_timestamp_millis(r.created_at)
-                    .map(|t| t.to_rfc3339_opts(SecondsFormat::Millis, true))
-                    .unwrap_or_default();
                 out.push_str(&format!(
-                    "{},{},{},{},{},{},{},{}\r\n",
+                    "{},{},{},{},{},{},{},{},{}\r\n",
                     r.id,
                     r.customer_id,
-                    at,
+                    rfc3339(r.occurred_at),
+                    rfc3339(r.created_at),
                     field(&r.kind),
                     flow,
                     r.points,

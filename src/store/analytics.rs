@@ -4,10 +4,12 @@
 //! An order counts when it is paid, not cancelled, not a test order and
 //! known from an order webhook ([`COUNTED`]); it counts at `paid_at` and
 //! its revenue is `total_minor - refunded_minor`. A member is a customer
-//! with at least one ledger entry; they joined at their first entry (the
-//! lowest id: the ledger is append-only). The partial index
-//! `orders_counted_by_paid_at` covers every order aggregate here, and
-//! `points_ledger_by_time` the ledger's by time; see migration 0006.
+//! with at least one ledger entry; they joined when their earliest entry
+//! happened. Points count on the day they moved (`occurred_at`: an order's
+//! earning on its processing day), not the day they were recorded. The
+//! partial index `orders_counted_by_paid_at` covers every order aggregate
+//! here, and `points_ledger_by_occurred` the ledger's; see migrations 0006
+//! and 0020.
 //!
 //! Snapshots carry the marks of the data they were computed from (the
 //! latest order update and ledger entry), so a refresher can tell whether
@@ -84,7 +86,10 @@ pub(super) const COUNTED: &str =
     "o.paid_at IS NOT NULL AND o.cancelled_at IS NULL AND o.is_test = 0 AND o.known = 1";
 
 /// What a snapshot was computed from: the latest `orders.updated_at` and
-/// `points_ledger.created_at` of the shop (0 when none).
+/// `points_ledger.occurred_at` of the shop (0 when none). An entry whose
+/// business time is before its recording (an order's earning, clawback or
+/// cancellation) does not move the ledger's mark, but it is always written
+/// in the transaction that saves its order, which moves the orders' mark.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Marks {
     pub orders: i64,
@@ -94,7 +99,7 @@ pub struct Marks {
 pub async fn marks(conn: &mut AnyConnection, shop_id: i64) -> Result<Marks, sqlx::Error> {
     let (orders, ledger): (i64, i64) = sqlx::query_as(
         "SELECT (SELECT CAST(COALESCE(MAX(updated_at), 0) AS BIGINT) FROM orders WHERE shop_id = $1), \
-         (SELECT CAST(COALESCE(MAX(created_at), 0) AS BIGINT) FROM points_ledger WHERE shop_id = $1)",
+         (SELECT CAST(COALESCE(MAX(occurred_at), 0) AS BIGINT) FROM points_ledger WHERE shop_id = $1)",
     )
     .bind(shop_id)
     .fetch_one(conn)
@@ -172,15 +177,15 @@ async fn order_days(
     Ok(())
 }
 
-/// Points moved per day, by ledger kind.
+/// Points moved per day, by ledger kind, on the day each movement happened.
 async fn point_days(
     conn: &mut AnyConnection,
     range: DayRange,
     daily: &mut Daily,
 ) -> Result<(), sqlx::Error> {
     let rows: Vec<(i64, String, i64)> = sqlx::query_as(&format!(
-        "SELECT (created_at - $2) / {DAY_MS} AS day, kind, CAST(SUM(points) AS BIGINT) \
-         FROM points_ledger WHERE shop_id = $1 AND created_at >= $2 AND created_at < $3 \
+        "SELECT (occurred_at - $2) / {DAY_MS} AS day, kind, CAST(SUM(points) AS BIGINT) \
+         FROM points_ledger WHERE shop_id = $1 AND occurred_at >= $2 AND occurred_at < $3 \
          GROUP BY 1, 2"
     ))
     .bind(range.shop_id)
@@ -194,18 +199,19 @@ async fn point_days(
     Ok(())
 }
 
-/// New members per day (a member's first ledger entry), and the members
-/// from before the window.
+/// New members per day (the day of a member's earliest ledger entry), and
+/// the members from before the window.
 async fn member_days(
     conn: &mut AnyConnection,
     range: DayRange,
     daily: &mut Daily,
 ) -> Result<(), sqlx::Error> {
     let rows: Vec<(i64, i64)> = sqlx::query_as(&format!(
-        "SELECT CASE WHEN l.created_at < $2 THEN -1 ELSE (l.created_at - $2) / {DAY_MS} END AS day, \
-         CAST(COUNT(*) AS BIGINT) FROM points_ledger l \
-         WHERE l.id IN (SELECT MIN(id) FROM points_ledger WHERE shop_id = $1 GROUP BY customer_id) \
-         AND l.created_at < $3 GROUP BY 1"
+        "SELECT CASE WHEN m.first_at < $2 THEN -1 ELSE (m.first_at - $2) / {DAY_MS} END AS day, \
+         CAST(COUNT(*) AS BIGINT) FROM \
+         (SELECT MIN(occurred_at) AS first_at FROM points_ledger WHERE shop_id = $1 \
+         GROUP BY customer_id) m \
+         WHERE m.first_at < $3 GROUP BY 1"
     ))
     .bind(range.shop_id)
     .bind(range.from)
@@ -547,8 +553,8 @@ pub mod seed {
         }
         let sql = format!(
             "INSERT INTO points_ledger (shop_id, customer_id, points, kind, reason, source_key, \
-             order_id, actor, created_at) VALUES {}",
-            values_placeholders(dialect, rows.len(), 9)
+             order_id, actor, occurred_at, created_at) VALUES {}",
+            values_placeholders(dialect, rows.len(), 10)
         );
         let mut query = sqlx::query(&sql);
         for r in rows {
@@ -561,6 +567,7 @@ pub mod seed {
                 .bind(format!("seed:{}", r.key))
                 .bind(r.order_id)
                 .bind("system")
+                .bind(r.created_at)
                 .bind(r.created_at);
         }
         query.execute(conn).await?;

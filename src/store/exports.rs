@@ -50,18 +50,21 @@ pub struct LedgerRow {
     pub kind: String,
     pub reason: String,
     pub order_id: Option<i64>,
+    /// When it happened.
+    pub occurred_at: i64,
+    /// When it was recorded.
     pub created_at: i64,
 }
 
-/// Where a ledger page starts: after this (created_at, id).
+/// Where a ledger page starts: after this (occurred_at, id).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LedgerCursor {
-    pub created_at: i64,
+    pub occurred_at: i64,
     pub id: i64,
 }
 
-/// The shop's entries recorded in `[from, to)` (epoch ms) after `after`,
-/// in time order.
+/// The shop's entries that happened in `[from, to)` (epoch ms) after
+/// `after`, in time order.
 pub async fn ledger_page(
     pool: &AnyPool,
     shop_id: i64,
@@ -72,17 +75,17 @@ pub async fn ledger_page(
     // The cursor is never before `from`: its time is the one lower bound,
     // so each page's index range starts at the cursor.
     let after = after.unwrap_or(LedgerCursor {
-        created_at: from,
+        occurred_at: from,
         id: i64::MIN,
     });
     sqlx::query_as(
-        "SELECT id, customer_id, points, kind, reason, order_id, created_at FROM points_ledger \
-         WHERE shop_id = $1 AND created_at >= $2 AND created_at < $3 \
-           AND (created_at > $2 OR id > $4) \
-         ORDER BY created_at, id LIMIT $5",
+        "SELECT id, customer_id, points, kind, reason, order_id, occurred_at, created_at \
+         FROM points_ledger WHERE shop_id = $1 AND occurred_at >= $2 AND occurred_at < $3 \
+           AND (occurred_at > $2 OR id > $4) \
+         ORDER BY occurred_at, id LIMIT $5",
     )
     .bind(shop_id)
-    .bind(after.created_at.max(from))
+    .bind(after.occurred_at.max(from))
     .bind(to)
     .bind(after.id)
     .bind(limit)

@@ -37,6 +37,11 @@ pub struct LedgerEntry {
     pub actor: Option<String>,
     /// Until this time the points are pending (not spendable).
     pub spendable_at: Option<i64>,
+    /// When the fact happened (an order's `processed_at`, a refund's
+    /// `created_at`, a redemption's moment): what trends, periods, tier
+    /// windows and expiry read.
+    pub occurred_at: i64,
+    /// When Advocate recorded the entry.
     pub created_at: i64,
 }
 
@@ -47,7 +52,7 @@ pub async fn list_for_customer(
 ) -> Result<Vec<LedgerEntry>, sqlx::Error> {
     sqlx::query_as(
         "SELECT id, points, kind, reason, source_key, settings_version, order_id, actor, \
-         spendable_at, created_at FROM points_ledger \
+         spendable_at, occurred_at, created_at FROM points_ledger \
          WHERE shop_id = $1 AND customer_id = $2 ORDER BY id",
     )
     .bind(shop_id)
@@ -65,7 +70,8 @@ pub async fn find_by_source_key(
 ) -> Result<Option<LedgerEntry>, sqlx::Error> {
     sqlx::query_as(
         "SELECT id, points, kind, reason, source_key, settings_version, order_id, actor, \
-         spendable_at, created_at FROM points_ledger WHERE shop_id = $1 AND source_key = $2",
+         spendable_at, occurred_at, created_at FROM points_ledger \
+         WHERE shop_id = $1 AND source_key = $2",
     )
     .bind(shop_id)
     .bind(source_key)
@@ -130,6 +136,9 @@ pub struct NewEntry<'a> {
     pub actor: &'a str,
     /// When set and in the future, the points are pending until then.
     pub spendable_at: Option<i64>,
+    /// When the fact happened, if before it is recorded (None: now). A
+    /// time after the recording is taken as the recording's.
+    pub occurred_at: Option<i64>,
 }
 
 impl<'a> NewEntry<'a> {
@@ -153,7 +162,13 @@ impl<'a> NewEntry<'a> {
             order_id: None,
             actor: SYSTEM,
             spendable_at: None,
+            occurred_at: None,
         }
+    }
+
+    /// When the entry's fact happened, recorded `now`: never after it.
+    pub fn occurred(&self, now: i64) -> i64 {
+        self.occurred_at.map_or(now, |at| at.min(now))
     }
 }
 
@@ -164,8 +179,8 @@ async fn insert_entry(
 ) -> Result<bool, sqlx::Error> {
     Ok(sqlx::query(
         "INSERT INTO points_ledger (shop_id, customer_id, points, kind, reason, source_key, \
-         settings_version, order_id, actor, spendable_at, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+         settings_version, order_id, actor, spendable_at, occurred_at, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
          ON CONFLICT (shop_id, source_key) DO NOTHING",
     )
     .bind(entry.shop_id)
@@ -178,6 +193,7 @@ async fn insert_entry(
     .bind(entry.order_id)
     .bind(entry.actor)
     .bind(entry.spendable_at)
+    .bind(entry.occurred(now))
     .bind(now)
     .execute(conn)
     .await?
@@ -332,9 +348,9 @@ pub async fn append_many(
     for chunk in entries.chunks(APPEND_CHUNK) {
         let sql = format!(
             "INSERT INTO points_ledger (shop_id, customer_id, points, kind, reason, source_key, \
-             settings_version, order_id, actor, spendable_at, created_at) VALUES {} \
-             ON CONFLICT (shop_id, source_key) DO NOTHING RETURNING source_key",
-            values_placeholders(dialect, chunk.len(), 11)
+             settings_version, order_id, actor, spendable_at, occurred_at, created_at) \
+             VALUES {} ON CONFLICT (shop_id, source_key) DO NOTHING RETURNING source_key",
+            values_placeholders(dialect, chunk.len(), 12)
         );
         let mut query = sqlx::query_scalar::<_, String>(&sql);
         for e in chunk {
@@ -349,6 +365,7 @@ pub async fn append_many(
                 .bind(e.order_id)
                 .bind(e.actor)
                 .bind(e.spendable_at)
+                .bind(e.occurred(now))
                 .bind(now);
         }
         inserted.extend(query.fetch_all(&mut *conn).await?);
@@ -368,7 +385,10 @@ pub async fn append_many(
         } else {
             m.balance = m.balance.checked_add(points).ok_or_else(out_of_range)?;
         }
-        m.active |= kind::is_activity(entry.kind);
+        if kind::is_activity(entry.kind) {
+            let at = entry.occurred(now);
+            m.active = Some(m.active.map_or(at, |a| a.max(at)));
+        }
     }
     for (customer, points) in releases {
         let m = moves.entry(*customer).or_default();
@@ -385,7 +405,10 @@ pub async fn append_many(
              ON CONFLICT (shop_id, customer_id) DO UPDATE SET \
              points_balance = customers.points_balance + excluded.points_balance, \
              points_pending = customers.points_pending + excluded.points_pending, \
-             last_activity_at = COALESCE(excluded.last_activity_at, customers.last_activity_at), \
+             last_activity_at = CASE WHEN excluded.last_activity_at IS NOT NULL AND \
+             (customers.last_activity_at IS NULL \
+             OR excluded.last_activity_at > customers.last_activity_at) \
+             THEN excluded.last_activity_at ELSE customers.last_activity_at END, \
              updated_at = excluded.updated_at",
             values_placeholders(dialect, chunk.len(), 7)
         );
@@ -398,7 +421,7 @@ pub async fn append_many(
                 .bind(*customer)
                 .bind(balance.get())
                 .bind(pending.get())
-                .bind(m.active.then_some(now))
+                .bind(m.active)
                 .bind(now)
                 .bind(now);
         }
@@ -416,7 +439,10 @@ struct CustomerMove {
     balance: Points,
     pending: Points,
     released: Points,
-    active: bool,
+    /// The latest business time of an activity entry (see
+    /// [`kind::is_activity`]): the customer's last activity moves to it
+    /// unless it was later already.
+    active: Option<i64>,
 }
 
 /// Points per customer earned from orders since `since`
@@ -432,7 +458,7 @@ pub async fn order_points_since_of(
     for chunk in customer_ids.chunks(APPEND_CHUNK) {
         let sql = format!(
             "SELECT customer_id, CAST(COALESCE(SUM(points), 0) AS BIGINT) FROM points_ledger \
-             WHERE shop_id = {} AND kind IN ('earn', 'clawback', 'cancel') AND created_at >= {} \
+             WHERE shop_id = {} AND kind IN ('earn', 'clawback', 'cancel') AND occurred_at >= {} \
              AND customer_id IN ({}) GROUP BY customer_id",
             placeholder(dialect, 1),
             placeholder(dialect, 2),

@@ -121,10 +121,13 @@ fn rate(n: i64, d: i64, percent: Option<&str>) -> Value {
 /// D has an account and nothing else. Staff give A 600 points and redeem
 /// "5.00 off" (500 points) for A; 100 of A's points expire.
 ///
-/// Ledger (all entries made now): earned 100+200+150+80+20+60+100 = 710,
-/// clawback -50, adjustment +600 → issued 1260; redeemed 500; expired 100.
-/// Outstanding: A 400, B 80, C 80, F 100 = 660 (= 1260 - 500 - 100), worth
-/// 6.60 at 5.00 per 500 points. Members: A, B, C, F (first entries now).
+/// Ledger, each entry on the day it happened: the earnings on their
+/// orders' days, the clawback of 103 on its refund's (2.5 d ago), the
+/// adjustment, redemption and expiry now. Earned 100+200+150+80+20+60+100
+/// = 710, clawback -50, adjustment +600 → issued 1260 in the year;
+/// redeemed 500; expired 100. Outstanding: A 400, B 80, C 80, F 100 = 660
+/// (= 1260 - 500 - 100), worth 6.60 at 5.00 per 500 points. Members: A
+/// (first entry 119.5 d ago), B (99.5 d), C (45.5 d), F (now).
 async fn every_metric_matches_the_hand_computed_dataset(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     app.install(SHOP).await;
@@ -178,6 +181,7 @@ async fn every_metric_matches_the_hand_computed_dataset(backend: Backend) {
         &json!({
             "id": 9001,
             "order_id": 103,
+            "created_at": at(now_ms() - 60 * HOUR_MS),
             "refund_line_items": [{ "subtotal_set": money("50.00"), "total_tax_set": money("0.00") }],
         }),
     )
@@ -265,12 +269,13 @@ async fn every_metric_matches_the_hand_computed_dataset(backend: Backend) {
         { "id": "gold", "name": "Gold", "customers": 0 },
         { "id": "platinum", "name": "Platinum", "customers": 0 },
     ]);
+    // 90 days: 101 and 201 earned before it.
     let points = json!({
-        "issued": 1260, "redeemed": 500, "expired": 100, "outstanding": 660, "liability_minor": 660,
+        "issued": 1080, "redeemed": 500, "expired": 100, "outstanding": 660, "liability_minor": 660,
     });
-    assert_eq!(d90["members"], json!({ "total": 4, "new_in_period": 4 }));
+    assert_eq!(d90["members"], json!({ "total": 4, "new_in_period": 2 }));
     assert_eq!(d90["points"], points);
-    assert_eq!(d90["redemption_rate"], rate(500, 1260, Some("39.7")));
+    assert_eq!(d90["redemption_rate"], rate(500, 1080, Some("46.3")));
     assert_eq!(d90["tiers"], tiers);
     // 5001: 100.00, placed now.
     assert_eq!(
@@ -306,18 +311,19 @@ async fn every_metric_matches_the_hand_computed_dataset(backend: Backend) {
             "observed_per_customer_minor": 13800,
         })
     );
-    // Weeks from 90 days ago: 301 at day 44.5 (week 6), 302 at 70.5 (10),
-    // 102 and 501 at 80.5 and 83.5 (11), 103, 601, 5001 and every ledger
-    // entry in the last, six-day week (12).
+    // Weeks from 90 days ago: 301 at day 44.5 (week 6: C's first entry),
+    // 302 at 70.5 (10), 102 and 501 at 80.5 and 83.5 (11), 103, 601, 5001,
+    // the clawback and the entries made now in the last, six-day week (12:
+    // 150 - 50 + 100 + 600 issued, F's first entry).
     assert_eq!(
         trend(&d90),
         buckets(
             13,
             &[
-                (6, [1, 2000, 2000, 0, 0, 0]),
-                (10, [1, 6000, 6000, 0, 0, 0]),
-                (11, [2, 23000, 20000, 0, 0, 0]),
-                (12, [3, 24000, 20000, 1260, 500, 4]),
+                (6, [1, 2000, 2000, 20, 0, 1]),
+                (10, [1, 6000, 6000, 60, 0, 0]),
+                (11, [2, 23000, 20000, 200, 0, 0]),
+                (12, [3, 24000, 20000, 800, 500, 1]),
             ]
         )
     );
@@ -327,8 +333,13 @@ async fn every_metric_matches_the_hand_computed_dataset(backend: Backend) {
     let d30 = dashboard(&app, SHOP, "?period=30d").await;
     assert_eq!(d30["period"]["key"], "30d");
     assert_eq!(d30["period"]["bucket"], "day");
-    assert_eq!(d30["members"], json!({ "total": 4, "new_in_period": 4 }));
-    assert_eq!(d30["points"], points);
+    assert_eq!(d30["members"], json!({ "total": 4, "new_in_period": 1 }));
+    assert_eq!(
+        d30["points"],
+        json!({
+            "issued": 1060, "redeemed": 500, "expired": 100, "outstanding": 660, "liability_minor": 660,
+        })
+    );
     assert_eq!(d30["tiers"], tiers);
     assert_eq!(
         d30["revenue"],
@@ -361,12 +372,12 @@ async fn every_metric_matches_the_hand_computed_dataset(backend: Backend) {
         buckets(
             30,
             &[
-                (10, [1, 6000, 6000, 0, 0, 0]),
-                (20, [1, 20000, 20000, 0, 0, 0]),
+                (10, [1, 6000, 6000, 60, 0, 0]),
+                (20, [1, 20000, 20000, 200, 0, 0]),
                 (23, [1, 3000, 0, 0, 0, 0]),
-                (25, [1, 10000, 10000, 0, 0, 0]),
-                (27, [1, 4000, 0, 0, 0, 0]),
-                (29, [1, 10000, 10000, 1260, 500, 4]),
+                (25, [1, 10000, 10000, 150, 0, 0]),
+                (27, [1, 4000, 0, -50, 0, 0]),
+                (29, [1, 10000, 10000, 700, 500, 1]),
             ]
         )
     );
@@ -398,10 +409,15 @@ async fn every_metric_matches_the_hand_computed_dataset(backend: Backend) {
     assert_eq!(months.len(), 12);
     assert_eq!(months.iter().map(|m| m[0]).sum::<i64>(), 9);
     assert_eq!(months.iter().map(|m| m[1]).sum::<i64>(), 73000);
+    // The ledger on the months it moved: the whole year's points, the
+    // last month's (from 302 on) in the last bucket, the rest before it.
+    assert_eq!(months.iter().map(|m| m[3]).sum::<i64>(), 1260);
+    assert_eq!(months.iter().map(|m| m[5]).sum::<i64>(), 4);
+    assert_eq!(months[11][3..], [1060, 500, 1], "the last month");
     assert_eq!(
-        months[11][3..],
-        [1260, 500, 4],
-        "the ledger moved this month"
+        months[..11].iter().map(|m| m[3]).sum::<i64>(),
+        200,
+        "101, 201 and 301 earned in earlier months"
     );
 }
 

@@ -550,3 +550,10 @@ impl TestApp {
         })
     }
 }
+
+/// A time `ago_ms` before now, as Shopify writes times in payloads
+/// (RFC 3339): for a delivery that describes something that just happened.
+pub fn ago(ago_ms: i64) -> String {
+    (chrono::Utc::now() - chrono::Duration::milliseconds(ago_ms))
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}

@@ -13,6 +13,7 @@ crate::on_both_backends!(
     refunds_claw_back_in_proportion_and_cancellation_reverses_the_rest,
     a_refund_or_cancellation_before_the_order_ends_with_the_same_ledger,
     pending_points_become_spendable_after_the_return_window,
+    each_entry_is_dated_when_it_happened_and_pending_starts_when_paid,
     a_guest_order_is_credited_when_an_account_with_its_email_appears,
     test_orders_and_switched_off_channels_earn_nothing,
     a_hundred_concurrent_redemptions_of_one_rewards_worth_give_exactly_one_code,
@@ -44,7 +45,7 @@ pub(crate) fn order(id: i64, customer: Option<i64>, subtotal: &str) -> Value {
         "financial_status": "paid",
         "source_name": "web",
         "test": false,
-        "processed_at": "2026-11-01T10:00:00Z",
+        "processed_at": crate::helpers::ago(2 * 3_600_000),
         "discount_codes": [],
         "refunds": [],
     })
@@ -53,7 +54,7 @@ pub(crate) fn order(id: i64, customer: Option<i64>, subtotal: &str) -> Value {
 /// The same order, cancelled.
 fn cancelled_order(id: i64, customer: Option<i64>, subtotal: &str) -> Value {
     let mut body = order(id, customer, subtotal);
-    body["cancelled_at"] = json!("2026-11-02T10:00:00Z");
+    body["cancelled_at"] = json!(crate::helpers::ago(3_600_000));
     body
 }
 
@@ -241,6 +242,94 @@ async fn pending_points_become_spendable_after_the_return_window(backend: Backen
     send_json(&app, "refunds/create", "refund", &refund(94, 4001, "30.00")).await;
     app.drain().await;
     assert_eq!(points(&app, CUSTOMER).await, (70, 0));
+}
+
+/// Orders delivered days after they were placed (a late webhook, an
+/// import): each ledger entry carries when its fact happened, the pending
+/// period counts from the payment, and the customer's last activity is the
+/// latest earning's day, not the day Advocate saw it.
+async fn each_entry_is_dated_when_it_happened_and_pending_starts_when_paid(backend: Backend) {
+    const DAY: i64 = 86_400_000;
+    let app = TestApp::spawn(backend).await;
+    let now = advocate::store::now_ms() / 1000 * 1000;
+    let rfc3339 = |ms: i64| {
+        chrono::DateTime::from_timestamp_millis(ms)
+            .unwrap()
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    };
+    let placed = |id: i64, subtotal: &str, at: i64| {
+        let mut body = order(id, Some(CUSTOMER), subtotal);
+        body["processed_at"] = json!(rfc3339(at));
+        body
+    };
+    // Paid 10 days ago: 4 days of the 14-day window left.
+    send_json(
+        &app,
+        "orders/paid",
+        "a",
+        &placed(4101, "100.00", now - 10 * DAY),
+    )
+    .await;
+    // Paid 20 days ago: the window is over, spendable at once.
+    send_json(
+        &app,
+        "orders/paid",
+        "b",
+        &placed(4102, "50.00", now - 20 * DAY),
+    )
+    .await;
+    // Paid 8 days ago, cancelled yesterday.
+    send_json(
+        &app,
+        "orders/paid",
+        "c",
+        &placed(4103, "40.00", now - 8 * DAY),
+    )
+    .await;
+    app.drain().await;
+    assert_eq!(points(&app, CUSTOMER).await, (50, 140));
+    let mut refunded = refund(95, 4102, "20.00");
+    refunded["created_at"] = json!(rfc3339(now - 5 * DAY));
+    send_json(&app, "refunds/create", "refund", &refunded).await;
+    let mut cancelled = placed(4103, "40.00", now - 8 * DAY);
+    cancelled["cancelled_at"] = json!(rfc3339(now - DAY));
+    send_json(&app, "orders/cancelled", "cancel", &cancelled).await;
+    app.drain().await;
+    assert_eq!(points(&app, CUSTOMER).await, (30, 100));
+
+    let dated = |kind: &str, order: i64| {
+        format!(
+            "SELECT occurred_at FROM points_ledger WHERE kind = '{kind}' AND order_id = {order}"
+        )
+    };
+    assert_eq!(app.count(&dated("earn", 4101)).await, now - 10 * DAY);
+    assert_eq!(app.count(&dated("earn", 4102)).await, now - 20 * DAY);
+    assert_eq!(app.count(&dated("clawback", 4102)).await, now - 5 * DAY);
+    assert_eq!(app.count(&dated("cancel", 4103)).await, now - DAY);
+    assert!(
+        app.count("SELECT MIN(created_at) FROM points_ledger").await >= now,
+        "each recorded now"
+    );
+    assert_eq!(
+        app.count("SELECT spendable_at FROM orders WHERE order_id = 4101")
+            .await,
+        now + 4 * DAY,
+        "the window counts from the payment"
+    );
+    assert_eq!(
+        app.count(&format!(
+            "SELECT last_activity_at FROM customers WHERE customer_id = {CUSTOMER}"
+        ))
+        .await,
+        now - 8 * DAY,
+        "the latest earning"
+    );
+
+    let report = app.run_jobs(now + 3 * DAY).await;
+    assert_eq!(report.orders_matured, 0);
+    let report = app.run_jobs(now + 4 * DAY + 1).await;
+    assert_eq!(report.orders_matured, 1);
+    assert_eq!(points(&app, CUSTOMER).await, (130, 0));
 }
 
 async fn a_guest_order_is_credited_when_an_account_with_its_email_appears(backend: Backend) {

@@ -42,7 +42,7 @@ pub(crate) fn order(id: i64, customer: i64) -> Value {
         "financial_status": "paid",
         "source_name": "web",
         "test": false,
-        "processed_at": "2026-11-01T10:00:00Z",
+        "processed_at": crate::helpers::ago(2 * 3_600_000),
         "discount_codes": [],
         "refunds": [],
     })

@@ -71,7 +71,7 @@ fn order(id: i64, customer: Option<i64>, subtotal: &str, products: &[i64]) -> Va
         "financial_status": "paid",
         "source_name": "web",
         "test": false,
-        "processed_at": "2026-11-01T10:00:00Z",
+        "processed_at": crate::helpers::ago(2 * 3_600_000),
         "line_items": lines,
     })
 }
@@ -195,7 +195,7 @@ async fn co_purchase_counts_follow_redeliveries_edits_and_cancellations(backend:
     );
 
     let mut cancelled = spoon.clone();
-    cancelled["cancelled_at"] = json!("2026-11-02T10:00:00Z");
+    cancelled["cancelled_at"] = json!(crate::helpers::ago(3_600_000));
     deliver(&app, SHOP, "orders/cancelled", "o5-cancelled", &cancelled).await;
     // A later orders/updated without line items keeps the order cancelled.
     let mut bare = cancelled.clone();
@@ -435,7 +435,7 @@ async fn workers_racing_on_orders_that_share_products_keep_the_counts_exact(back
         let mut body = order(id, Some(SHOPPER + id), "20.00", &products);
         deliver(&app, SHOP, "orders/paid", &format!("paid-{id}"), &body).await;
         if id % 3 == 0 {
-            body["cancelled_at"] = json!("2026-11-02T10:00:00Z");
+            body["cancelled_at"] = json!(crate::helpers::ago(3_600_000));
             deliver(
                 &app,
                 SHOP,

@@ -110,7 +110,7 @@ pub(crate) fn customer_body(who: &Person) -> Value {
             "zip": who.zip,
             "country_code": "US",
         },
-        "created_at": "2026-01-01T00:00:00Z",
+        "created_at": crate::helpers::ago(86_400_000),
         "updated_at": "2026-01-01T00:00:00Z",
     })
 }

@@ -224,6 +224,27 @@ async fn simulate_fills_the_demo_shop_through_the_real_paths(backend: Backend) {
             .await as u64
             >= report.referred_orders / 2
     );
+    // The year's points trend is spread over its months: each entry counts
+    // on the day its order was placed, not the day simulate sent it.
+    let (status, year) = sandbox.admin("/api/admin/analytics?period=365d").await;
+    assert_eq!(status, 200, "{year}");
+    let issued: Vec<i64> = year["trend"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|bucket| bucket["points_issued"].as_i64().unwrap())
+        .collect();
+    let total: i64 = issued.iter().sum();
+    assert_eq!(total, year["points"]["issued"].as_i64().unwrap());
+    assert!(
+        issued.iter().filter(|p| **p > 0).count() >= 10,
+        "points in most months: {issued:?}"
+    );
+    assert!(
+        issued.iter().all(|p| p * 3 < total),
+        "no month holds a third of the year: {issued:?}"
+    );
+
     // The ledger still adds up to the balances.
     assert_eq!(
         sandbox

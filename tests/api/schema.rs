@@ -30,6 +30,85 @@ const TYPES: &[(&str, &str, &str)] = &[
     ("BLOB", "bytea", "bytes"),
 ];
 
+crate::on_both_backends!(migration_0020_dates_the_ledger_recorded_before_it);
+
+/// Migration 0020 gives every entry recorded before it a business time as
+/// it says: an order's earning its processing time, a cancellation its
+/// cancellation time (neither later than the recording), anything else its
+/// recording time.
+async fn migration_0020_dates_the_ledger_recorded_before_it(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let url = DatabaseUrl::parse(db.url.clone()).expect("database url");
+    let store = Store::connect(&url, 2).await.expect("connect");
+    let folder = match backend {
+        Backend::Sqlite => "migrations/sqlite",
+        Backend::Postgres => "migrations/postgres",
+    };
+    let mut migrator = sqlx::migrate::Migrator::new(std::path::Path::new(folder))
+        .await
+        .expect("migrations");
+    let before: Vec<_> = migrator
+        .migrations
+        .iter()
+        .filter(|m| m.version < 20)
+        .cloned()
+        .collect();
+    migrator.migrations = before.into();
+    migrator.run(store.writer()).await.expect("migrate to 0019");
+    sqlx::query(
+        "INSERT INTO shops (domain, status, created_at, updated_at) \
+         VALUES ('old.myshopify.com', 'installed', 1, 1)",
+    )
+    .execute(store.writer())
+    .await
+    .unwrap();
+    let shop: i64 = sqlx::query_scalar("SELECT id FROM shops")
+        .fetch_one(store.reader())
+        .await
+        .unwrap();
+    for sql in [
+        // Processed at 1,000, cancelled at 5,000; processed at 9,000 (after
+        // its earning was recorded: a clock ahead); no processing time.
+        "INSERT INTO orders (shop_id, order_id, currency, subtotal_minor, total_minor, \
+         processed_at, cancelled_at, created_at, updated_at) VALUES \
+         ($1, 10, 'USD', 1, 1, 1000, 5000, 2000, 2000), \
+         ($1, 11, 'USD', 1, 1, 9000, NULL, 2000, 2000), \
+         ($1, 12, 'USD', 1, 1, NULL, NULL, 2000, 2000)",
+        "INSERT INTO points_ledger (shop_id, customer_id, points, kind, reason, source_key, \
+         order_id, created_at) VALUES \
+         ($1, 7, 10, 'earn', 'r', 'order:10:v1', 10, 3000), \
+         ($1, 7, -10, 'cancel', 'r', 'order:10:v2', 10, 6000), \
+         ($1, 7, 5, 'earn', 'r', 'order:11:v1', 11, 4000), \
+         ($1, 7, 5, 'earn', 'r', 'order:12:v1', 12, 4500), \
+         ($1, 7, -2, 'clawback', 'r', 'order:11:v2', 11, 7000), \
+         ($1, 7, 50, 'adjustment', 'r', 'adjust:1', NULL, 8000)",
+    ] {
+        sqlx::query(sql)
+            .bind(shop)
+            .execute(store.writer())
+            .await
+            .expect(sql);
+    }
+    store.migrate().await.expect("migrate");
+    let dated: Vec<(String, i64)> =
+        sqlx::query_as("SELECT source_key, occurred_at FROM points_ledger ORDER BY source_key")
+            .fetch_all(store.reader())
+            .await
+            .unwrap();
+    assert_eq!(
+        dated,
+        [
+            ("adjust:1", 8000),
+            ("order:10:v1", 1000),
+            ("order:10:v2", 5000),
+            ("order:11:v1", 4000),
+            ("order:11:v2", 7000),
+            ("order:12:v1", 4500),
+        ]
+        .map(|(k, t)| (k.to_owned(), t))
+    );
+}
+
 /// Differences the dialects force, by fact key (see [`Schema`]), each with
 /// the reason it is allowed.
 const ALLOWED: &[(&str, &str)] = &[];

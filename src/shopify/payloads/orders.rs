@@ -84,6 +84,7 @@ struct OrderPayload {
 struct RefundPayload {
     id: i64,
     order_id: i64,
+    created_at: Option<String>,
     #[serde(default)]
     refund_line_items: Vec<RefundLine>,
     #[serde(default)]
@@ -193,6 +194,7 @@ pub(super) fn parse_event(topic: &WebhookTopic, body: &[u8]) -> Result<OrderEven
         .iter()
         .map(|r| Ok((r.id, refund_amounts(r, &currency)?)))
         .collect::<Result<Vec<_>, String>>()?;
+    let refunded_at = o.refunds.iter().filter_map(|r| time(&r.created_at)).max();
     let (email_hash, phone_hash, address_hash) = identity::hashes(
         o.email.as_deref().or(o.contact_email.as_deref()),
         o.phone.as_deref(),
@@ -219,6 +221,7 @@ pub(super) fn parse_event(topic: &WebhookTopic, body: &[u8]) -> Result<OrderEven
         address_hash,
         discount_codes: o.discount_codes.into_iter().map(|d| d.code).collect(),
         refunds,
+        refunded_at,
         lines: o
             .line_items
             .map(|lines| lines.into_iter().map(line).collect()),
@@ -239,6 +242,7 @@ fn parse_refund(body: &[u8]) -> Result<OrderEvent, String> {
         refund_id: r.id,
         currency,
         amounts,
+        created_at: r.created_at.as_deref().and_then(super::parse_time),
     })
 }
 

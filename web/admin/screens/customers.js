@@ -121,7 +121,7 @@ async function detail(ctx, id) {
   const ledger = (data.ledger || []).slice().reverse();
   const ledgerSection = h("s-section", { heading: "Ledger", id: "ledger" },
     table(["When", "Points", "Kind", "Reason", "By"], ledger.map((e) => [
-      when(e.created_at),
+      when(e.occurred_at),
       h("s-text", { tone: e.points < 0 ? "critical" : "success" }, signed(e.points)),
       e.kind,
       e.reason,
