@@ -294,10 +294,10 @@ describe("the embedded admin page", { timeout: 300000 }, () => {
     const [ledger] = await Promise.all([page.waitForEvent("download"), page.locator("#export-ledger").click()]);
     assert.equal(ledger.suggestedFilename(), "advocate-ledger.csv");
     const ledgerLines = readFileSync(await ledger.path(), "utf8").split("\r\n").filter(Boolean);
-    assert.equal(ledgerLines[0], "id,customer_id,created_at,kind,flow,points,reason,order_id");
+    assert.equal(ledgerLines[0], "id,customer_id,occurred_at,recorded_at,kind,flow,points,reason,order_id");
     // The adjustment of the step before is in the period, at least.
     assert.ok(ledgerLines.length > 1, "the ledger of the last 30 days has entries");
-    for (const line of ledgerLines.slice(1)) assert.match(line.split(",")[4], /^(issued|redeemed|expired)$/, line);
+    for (const line of ledgerLines.slice(1)) assert.match(line.split(",")[5], /^(issued|redeemed|expired)$/, line);
     await page.waitForSelector("[data-export=Ledger]");
     await shot("customers-export");
     assertNoProblems();
