@@ -138,6 +138,29 @@ fn field_error(field: &str, message: &str) -> Option<serde_json::Value> {
     Some(json!([{ "field": field, "message": message }]))
 }
 
+// service::member_import
+impl From<crate::service::member_import::ImportError> for ApiError {
+    fn from(e: crate::service::member_import::ImportError) -> Self {
+        use crate::service::member_import::ImportError;
+        match e {
+            ImportError::File(_) => Self::Unprocessable {
+                message: e.to_string(),
+                errors: field_error("file", &e.to_string()),
+            },
+            ImportError::Mapping(_) => Self::Unprocessable {
+                message: e.to_string(),
+                errors: field_error("mapping", &e.to_string()),
+            },
+            ImportError::UnknownFormat(_) => Self::Unprocessable {
+                message: e.to_string(),
+                errors: field_error("format", &e.to_string()),
+            },
+            ImportError::Db(e) => e.into(),
+            ImportError::Engine(e) => Self::Internal(anyhow::anyhow!(e)),
+        }
+    }
+}
+
 // service::customers
 impl From<crate::service::customers::CustomerError> for ApiError {
     fn from(e: crate::service::customers::CustomerError) -> Self {

@@ -14,7 +14,7 @@ use anyhow::bail;
 use shopify_sim::{ShopifySim, SimConfig};
 
 use crate::{
-    cli::{AnalyticsArgs, Backend},
+    cli::{AnalyticsArgs, Backend, ServerArgs},
     report,
     seed::seed_shop,
     servers::{fresh_database, start_advocate_with, Server},
@@ -22,7 +22,7 @@ use crate::{
     SECRET,
 };
 
-const SHOP: &str = "bench-analytics.myshopify.com";
+pub(crate) const SHOP: &str = "bench-analytics.myshopify.com";
 
 /// The routes timed, the baseline first.
 const ROUTES: [&str; 7] = [
@@ -36,8 +36,8 @@ const ROUTES: [&str; 7] = [
 ];
 
 /// Advocate with the shop installed, and what reaches it as the merchant.
-struct Running {
-    server: Server,
+pub(crate) struct Running {
+    pub server: Server,
     /// `http://host:port` of the server.
     base: String,
     /// An admin session token of the shop, living as long as the run.
@@ -48,13 +48,13 @@ struct Running {
 }
 
 impl Running {
-    fn get(&self, path: &str) -> reqwest::RequestBuilder {
+    pub fn get(&self, path: &str) -> reqwest::RequestBuilder {
         self.http
             .get(format!("{}{path}", self.base))
             .bearer_auth(&self.token)
     }
 
-    fn post(&self, path: &str) -> reqwest::RequestBuilder {
+    pub fn post(&self, path: &str) -> reqwest::RequestBuilder {
         self.http
             .post(format!("{}{path}", self.base))
             .bearer_auth(&self.token)
@@ -71,7 +71,7 @@ pub async fn run(args: AnalyticsArgs) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let (database_url, pg_cleanup) =
         fresh_database(args.server.database, &args.server.postgres_url, &dir).await?;
-    let running = start(&args, &database_url).await?;
+    let running = start(&args.server, &database_url).await?;
 
     let store = Store::connect(&DatabaseUrl::parse(database_url.clone())?, 4).await?;
     let shop_id = seed(&args, &store).await?;
@@ -92,12 +92,12 @@ pub async fn run(args: AnalyticsArgs) -> anyhow::Result<()> {
 
 /// Starts the stand-in and Advocate (no background work), and installs the
 /// shop with its first request.
-async fn start(args: &AnalyticsArgs, database_url: &str) -> anyhow::Result<Running> {
+pub(crate) async fn start(server: &ServerArgs, database_url: &str) -> anyhow::Result<Running> {
     let sim = ShopifySim::start(SimConfig::new("bench-client-id", SECRET))?;
     sim.install(SHOP);
     let server = start_advocate_with(
         database_url,
-        args.server.workers,
+        server.workers,
         Some(0),
         &[
             ("SHOPIFY_API_ORIGIN", sim.origin().to_owned()),

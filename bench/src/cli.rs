@@ -21,6 +21,9 @@ pub enum Bench {
     AdminApi(AdminArgs),
     /// The merchant dashboard of a large shop against `GET /api/admin/shop`.
     Analytics(AnalyticsArgs),
+    /// Members from another loyalty app: a CSV read, dry-run and imported
+    /// through the real server, against reading it alone.
+    Import(ImportArgs),
     /// Load on an Advocate that is already running (one process, or several
     /// behind a load balancer: `scripts/cluster`): sends every delivery
     /// until it is acknowledged, as Shopify does, waits until the shared
@@ -132,6 +135,15 @@ pub struct AnalyticsArgs {
     /// Snapshot computations from scratch to take the median of.
     #[arg(long, default_value_t = 3)]
     pub computes: usize,
+    #[command(flatten)]
+    pub server: ServerArgs,
+}
+
+#[derive(Parser, Clone)]
+pub struct ImportArgs {
+    /// Customers in the shop, and rows in the file (one per customer).
+    #[arg(long, default_value_t = 100_000)]
+    pub rows: usize,
     #[command(flatten)]
     pub server: ServerArgs,
 }

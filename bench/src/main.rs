@@ -25,6 +25,7 @@
 //! | [`load`] | `load`: an Advocate that is already running |
 //! | [`admin_api`] | `admin-api`: pacing and bulk against the Shopify stand-in |
 //! | [`analytics`] | `analytics`: the dashboard of a large shop; [`seed`] fills it |
+//! | [`member_import`] | `import`: a CSV of members from another loyalty app |
 //! | [`report`] | the tables printed at the end |
 
 mod admin_api;
@@ -33,6 +34,7 @@ mod baseline;
 mod cli;
 mod floor;
 mod load;
+mod member_import;
 mod report;
 mod seed;
 mod servers;
@@ -65,6 +67,10 @@ fn main() -> anyhow::Result<()> {
             .enable_all()
             .build()?
             .block_on(analytics::run(args)),
+        Bench::Import(args) => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?
+            .block_on(member_import::run(args)),
         Bench::Load(args) => tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()

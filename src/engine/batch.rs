@@ -435,12 +435,13 @@ impl<'p> Batch<'p> {
             .standing
             .as_ref()
             .map_or(0, |s| s.get(&customer).copied().unwrap_or(0));
-        let target = crate::loyalty::tiers::tier_for(
+        let current = self.tiers.get(&customer).cloned().unwrap_or_default();
+        let target = crate::loyalty::tiers::reached(
             &self.program.settings.tiers,
             self.program.exponent(),
             value,
+            current.tier_floor.as_deref(),
         );
-        let current = self.tiers.get(&customer).cloned().unwrap_or_default();
         let change = TierChange {
             shop: ShopId(self.shop_id),
             customer: CustomerId(customer),
@@ -448,6 +449,7 @@ impl<'p> Batch<'p> {
             now: EpochMs(self.now),
             current: &current,
             target,
+            quiet: false,
         };
         if change.is_noop() {
             return;
@@ -506,6 +508,7 @@ impl<'p> Batch<'p> {
                 now: EpochMs(now),
                 current,
                 target: level,
+                quiet: false,
             };
             change.apply(conn, reason).await?;
         }

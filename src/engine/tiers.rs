@@ -109,9 +109,36 @@ pub async fn reevaluate(
     now: EpochMs,
     reason: &str,
 ) -> Result<bool, EngineError> {
+    reevaluate_as(conn, (shop, program, customer, now), reason, false).await
+}
+
+/// [`reevaluate`] after a tier was carried over from another program (a
+/// tier floor): a move up has no Flow trigger and no entry reward.
+pub async fn reevaluate_carried_over(
+    conn: &mut AnyConnection,
+    shop: ShopId,
+    program: &Program,
+    customer: CustomerId,
+    now: EpochMs,
+    reason: &str,
+) -> Result<bool, EngineError> {
+    reevaluate_as(conn, (shop, program, customer, now), reason, true).await
+}
+
+async fn reevaluate_as(
+    conn: &mut AnyConnection,
+    (shop, program, customer, now): (ShopId, &Program, CustomerId, EpochMs),
+    reason: &str,
+    quiet: bool,
+) -> Result<bool, EngineError> {
     let value = standing(conn, shop, program, customer, now).await?;
-    let target = tiers::tier_for(&program.settings.tiers, program.exponent(), value);
     let current = customers::tier_of(conn, shop.get(), customer.get()).await?;
+    let target = tiers::reached(
+        &program.settings.tiers,
+        program.exponent(),
+        value,
+        current.tier_floor.as_deref(),
+    );
     let change = TierChange {
         shop,
         customer,
@@ -119,6 +146,7 @@ pub async fn reevaluate(
         now,
         current: &current,
         target,
+        quiet,
     };
     change.apply(conn, reason).await
 }
@@ -133,6 +161,7 @@ pub fn after(change: &TierChange<'_>) -> CustomerTier {
         tier_id: change.target.map(|l| l.id.clone()),
         tier_tag: change.target.map(|l| l.tag.clone()),
         tier_seq: change.seq(),
+        tier_floor: change.current.tier_floor.clone(),
     }
 }
 
@@ -145,6 +174,9 @@ pub struct TierChange<'a> {
     pub current: &'a CustomerTier,
     /// The tier the standing earns (`None`: no tier).
     pub target: Option<&'a TierLevel>,
+    /// A move up without the Flow trigger and the entry reward: a tier
+    /// carried over from another program, where they were had already.
+    pub quiet: bool,
 }
 
 impl TierChange<'_> {
@@ -163,7 +195,7 @@ impl TierChange<'_> {
         self.record(conn, reason).await?;
         self.retag(conn).await?;
         self.set_metafield(conn).await?;
-        if self.is_upward() {
+        if self.is_upward() && !self.quiet {
             self.announce(conn).await?;
             self.grant_entry_reward(conn).await?;
         }

@@ -20,12 +20,14 @@
 //! | [`identity`] | hashed emails, phones and addresses for matching |
 //! | [`codes`] | referral and discount codes |
 //! | [`calendar`] | expiry and birthdays |
+//! | [`member_import`] | a CSV of members from another loyalty app: reading, column mappings, the apps' formats, row checks |
 
 pub(crate) mod calendar;
 pub(crate) mod codes;
 pub(crate) mod earning;
-pub(crate) mod identity;
+pub mod identity;
 pub mod ids;
+pub mod member_import;
 pub(crate) mod money;
 pub(crate) mod nps;
 pub(crate) mod offers;

@@ -25,6 +25,25 @@ pub fn tier_for(tiers: &Tiers, exponent: u32, value: i64) -> Option<&TierLevel> 
         .map(|(_, l)| l)
 }
 
+/// The level a customer holds: the highest `value` reaches, or their
+/// floor (a tier carried over from another program) when that ranks
+/// higher. A floor the settings no longer have counts for nothing.
+pub fn reached<'a>(
+    tiers: &'a Tiers,
+    exponent: u32,
+    value: i64,
+    floor: Option<&str>,
+) -> Option<&'a TierLevel> {
+    let ranked = ranked(tiers, exponent);
+    let rank = |level: &TierLevel| ranked.iter().position(|(_, l)| l.id == level.id);
+    let earned = tier_for(tiers, exponent, value);
+    match (earned, level(tiers, floor)) {
+        (Some(e), Some(f)) if rank(f) > rank(e) => Some(f),
+        (None, Some(f)) if rank(f).is_some() => Some(f),
+        (earned, _) => earned,
+    }
+}
+
 /// The next level above `value` and what is missing to reach it.
 pub fn next_tier(tiers: &Tiers, exponent: u32, value: i64) -> Option<(&TierLevel, i64)> {
     ranked(tiers, exponent)
@@ -60,6 +79,22 @@ mod tests {
         let (next, missing) = next_tier(&tiers, 2, 30_000).unwrap();
         assert_eq!((next.id.as_str(), missing), ("gold", 20_000));
         assert!(next_tier(&tiers, 2, 100_000).is_none());
+    }
+
+    #[test]
+    fn a_tier_floor_holds_until_the_standing_reaches_higher() {
+        let tiers = Tiers::default();
+        let reached_with = |value, floor| reached(&tiers, 2, value, floor).map(|l| l.id.as_str());
+        assert_eq!(reached_with(0, Some("gold")), Some("gold"));
+        assert_eq!(reached_with(30_000, Some("gold")), Some("gold"));
+        assert_eq!(reached_with(100_000, Some("silver")), Some("platinum"));
+        assert_eq!(reached_with(30_000, None), Some("silver"));
+        assert_eq!(
+            reached_with(0, Some("removed")),
+            None,
+            "a tier no longer offered"
+        );
+        assert_eq!(reached_with(30_000, Some("removed")), Some("silver"));
     }
 
     #[test]

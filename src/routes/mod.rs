@@ -17,6 +17,7 @@ pub(crate) mod exports;
 pub(crate) mod guards;
 pub(crate) mod health;
 pub(crate) mod home;
+pub(crate) mod imports;
 pub(crate) mod input;
 pub(crate) mod limits;
 pub(crate) mod metrics;
@@ -94,6 +95,10 @@ api_routes! {
     get "/api/admin/winback" => analytics::get_winback, Admin;
     get "/api/admin/exports/members.csv" => exports::members_csv, Admin;
     get "/api/admin/exports/ledger.csv" => exports::ledger_csv, Admin;
+    get "/api/admin/imports/members" => imports::list, Admin;
+    post "/api/admin/imports/members" => imports::import, Admin;
+    post "/api/admin/imports/members/inspect" => imports::inspect, Admin;
+    post "/api/admin/imports/members/dry-run" => imports::dry_run, Admin;
     get "/api/admin/data-requests" => admin::list_data_requests, Admin;
     get "/api/admin/webhooks/failed" => admin::list_failed_webhooks, Admin;
     post "/api/admin/webhooks/failed/{inbox_id}/retry" => admin::retry_failed_webhook, Admin;

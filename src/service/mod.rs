@@ -15,6 +15,7 @@ pub mod customers;
 pub mod exports;
 pub mod install;
 pub mod loyalty;
+pub mod member_import;
 pub mod nps;
 pub mod operations;
 pub mod points;

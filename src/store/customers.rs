@@ -377,7 +377,12 @@ pub struct CustomerTier {
     pub tier_id: Option<String>,
     pub tier_tag: Option<String>,
     pub tier_seq: i64,
+    /// A tier carried over from another program: held at least.
+    pub tier_floor: Option<String>,
 }
+
+/// customer_id, tier_id, tier_tag, tier_seq, tier_floor.
+type TierRow = (i64, Option<String>, Option<String>, i64, Option<String>);
 
 /// A customer's move from one tier to another.
 #[derive(Debug, Clone, Copy)]
@@ -689,23 +694,25 @@ pub async fn tiers_of(
     let mut tiers = std::collections::HashMap::new();
     for chunk in customer_ids.chunks(500) {
         let sql = format!(
-            "SELECT customer_id, tier_id, tier_tag, tier_seq FROM customers \
+            "SELECT customer_id, tier_id, tier_tag, tier_seq, tier_floor FROM customers \
              WHERE shop_id = {} AND customer_id IN ({})",
             super::placeholder(dialect, 1),
             super::placeholders(dialect, 2, chunk.len())
         );
-        let mut query =
-            sqlx::query_as::<_, (i64, Option<String>, Option<String>, i64)>(&sql).bind(shop_id);
+        let mut query = sqlx::query_as::<_, TierRow>(&sql).bind(shop_id);
         for id in chunk {
             query = query.bind(*id);
         }
-        for (customer, tier_id, tier_tag, tier_seq) in query.fetch_all(&mut *conn).await? {
+        for (customer, tier_id, tier_tag, tier_seq, tier_floor) in
+            query.fetch_all(&mut *conn).await?
+        {
             tiers.insert(
                 customer,
                 CustomerTier {
                     tier_id,
                     tier_tag,
                     tier_seq,
+                    tier_floor,
                 },
             );
         }

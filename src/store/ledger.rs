@@ -97,6 +97,9 @@ pub mod kind {
     /// The win-back offer's bonus points (`engine::winback`). Activity: a
     /// bonus for a long-inactive customer must not expire at once.
     pub const WINBACK: &str = "winback";
+    /// A balance carried over from another loyalty program (a members
+    /// import). Activity: carried-over points must not expire at once.
+    pub const IMPORT: &str = "import";
 
     /// Kinds that count as the customer's activity for expiry: earning or
     /// spending points, as loyalty programs commonly define it. Clawbacks,
@@ -113,6 +116,7 @@ pub mod kind {
                 | REFUND
                 | WINBACK
                 | NPS
+                | IMPORT
         )
     }
 }

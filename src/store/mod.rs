@@ -41,6 +41,7 @@ pub mod failure;
 pub mod inbox;
 pub(crate) mod lease;
 pub mod ledger;
+pub mod member_imports;
 pub(crate) mod nps;
 pub(crate) mod oauth_states;
 pub(crate) mod offers;

@@ -12,6 +12,7 @@ mod exports;
 mod helpers;
 mod intake;
 mod loyalty;
+mod member_import;
 mod metrics;
 mod nps;
 mod offers;

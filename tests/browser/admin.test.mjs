@@ -30,6 +30,8 @@ let workdir;
 let url;
 let browser;
 let page;
+/** Customer ids of the members export, for the import step. */
+let memberIds = [];
 const problems = [];
 /** Statuses the current step provokes on purpose (Chromium logs them). */
 let expectedStatuses = new Set();
@@ -291,6 +293,7 @@ describe("the embedded admin page", { timeout: 300000 }, () => {
     assert.equal(memberLines[0], "customer_id,points_balance,points_pending,tier,segment,referral_code");
     assert.ok(memberLines.length > 10, `members exported: ${memberLines.length - 1}`);
     for (const line of memberLines.slice(1)) assert.match(line, /^\d+,-?\d+,-?\d+,/, line);
+    memberIds = memberLines.slice(1).map((line) => line.split(",")[0]);
     const [ledger] = await Promise.all([page.waitForEvent("download"), page.locator("#export-ledger").click()]);
     assert.equal(ledger.suggestedFilename(), "advocate-ledger.csv");
     const ledgerLines = readFileSync(await ledger.path(), "utf8").split("\r\n").filter(Boolean);
@@ -300,6 +303,28 @@ describe("the embedded admin page", { timeout: 300000 }, () => {
     for (const line of ledgerLines.slice(1)) assert.match(line.split(",")[5], /^(issued|redeemed|expired)$/, line);
     await page.waitForSelector("[data-export=Ledger]");
     await shot("customers-export");
+    assertNoProblems();
+  });
+
+  it("imports members from another app's CSV after a dry run, once", async () => {
+    await open("customers");
+    const [first, second] = memberIds;
+    const csv = `Customer ID,Points,VIP Tier\r\n${first},250,Gold\r\n${second},100,\r\n999,5,\r\n${first},7,\r\n`;
+    await page.setInputFiles("#import-file", { name: "members.csv", mimeType: "text/csv", buffer: Buffer.from(csv) });
+    await page.waitForSelector('#import-mapping s-select[data-field="points"]');
+    assert.equal(await page.locator("#import-mapping [data-format]").getAttribute("data-format"), "generic");
+    await page.locator("#import-dry-run").click();
+    await page.waitForSelector('[data-import="dry-run"]');
+    const dry = await page.locator("#import-result").innerText();
+    assert.match(dry, /Would import 2 of 4 rows: 350 points/);
+    const unusable = await page.locator("#import-problems").innerText();
+    assert.match(unusable, /no customer with this id/);
+    assert.match(unusable, /the same customer as line 2/);
+    await shot("import-dry-run");
+    await page.locator("#import-run").click();
+    await page.waitForSelector('[data-import="import"]');
+    assert.match(await page.locator("#import-result").innerText(), /Imported 2 of 4 rows: 350 points/);
+    assert.ok(await page.locator("#import-run").evaluate((b) => b.disabled), "imported once");
     assertNoProblems();
   });
 

@@ -39,11 +39,14 @@ const WORDS = {
  */
 export async function api(method, path, body, options = {}) {
   const headers = { Authorization: `Bearer ${await sessionToken()}`, Accept: "application/json" };
-  if (body !== undefined) headers["Content-Type"] = "application/json";
+  // A body is JSON, unless `options.contentType` says what it is (a CSV
+  // file is sent as the text it is).
+  if (body !== undefined) headers["Content-Type"] = options.contentType || "application/json";
   if (options.idempotencyKey) headers["Idempotency-Key"] = options.idempotencyKey;
   let response;
   try {
-    response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    const sent = body === undefined ? undefined : options.contentType ? body : JSON.stringify(body);
+    response = await fetch(path, { method, headers, body: sent });
   } catch (e) {
     throw new ApiError(0, "Advocate could not be reached. Check your connection and try again.");
   }

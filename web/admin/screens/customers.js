@@ -55,7 +55,105 @@ async function list(ctx) {
     h("s-section", {}, h("s-stack", { gap: "base" },
       h("s-stack", { direction: "inline", gap: "small-200", alignItems: "end" }, h("div", { class: "grow" }, search), go),
       results)),
+    imports(),
     exports());
+}
+
+const FIELDS = [
+  ["customer_id", "Shopify customer id"],
+  ["email", "Email"],
+  ["points", "Points balance"],
+  ["tier", "VIP tier"],
+  ["referral_code", "Referral code or link"],
+  ["birthday", "Birthday"],
+];
+
+/** Members from another loyalty app: a CSV file, its columns mapped, a dry
+ * run that lists every row it cannot use, then the import (once per file). */
+function imports() {
+  const picker = h("input", { type: "file", accept: ".csv,text/csv", id: "import-file", "aria-label": "CSV file of members" });
+  const mappingBox = h("div", { id: "import-mapping" });
+  const result = h("div", { id: "import-result" });
+  let file = null;
+  let selects = {};
+
+  const query = () => {
+    const params = new URLSearchParams();
+    for (const [field] of FIELDS) params.set(field, String(selects[field].value || ""));
+    return params.toString();
+  };
+  const send = (path) => api("POST", `${path}?${query()}`, file, { contentType: "text/csv" });
+
+  function report(r) {
+    const problems = r.problems.map((p) => [String(p.line), p.reason]);
+    const changes = r.changes.map((c) => [String(c.line), String(c.customer_id), signed(c.points), `${count(c.balance_before)} → ${count(c.balance_after)}`, c.tier || "—", c.referral_code || "—", c.birthday || "—"]);
+    const headline = r.already_imported
+      ? `This file was imported before: ${count(r.usable)} of ${count(r.rows)} rows, ${count(r.points)} points. Importing it again changes nothing.`
+      : `${r.dry_run ? "Would import" : "Imported"} ${count(r.usable)} of ${count(r.rows)} rows: ${count(r.points)} points. ${count(r.problems_total)} rows cannot be used.`;
+    return h("s-stack", { gap: "base", "data-import": r.dry_run ? "dry-run" : "import" },
+      h("s-banner", { tone: r.problems_total ? "warning" : "success", heading: r.dry_run ? "Dry run" : "Import" }, h("s-paragraph", {}, headline)),
+      r.changes_total ? h("s-stack", { gap: "small-200" },
+        h("s-heading", {}, r.changes_total > r.changes.length ? `Changes (the first ${r.changes.length} of ${count(r.changes_total)})` : "Changes"),
+        table(["Line", "Customer", "Points", "Balance", "Tier", "Referral code", "Birthday"], changes)) : null,
+      r.problems_total ? h("s-stack", { gap: "small-200", id: "import-problems" },
+        h("s-heading", {}, r.problems_total > r.problems.length ? `Rows it cannot use (the first ${r.problems.length} of ${count(r.problems_total)})` : "Rows it cannot use"),
+        table(["Line", "Why"], problems)) : null);
+  }
+
+  const check = h("s-button", { id: "import-dry-run" }, "Check (dry run)");
+  const run = h("s-button", { id: "import-run", variant: "primary", disabled: true }, "Import");
+  check.addEventListener("click", () => busy(check, async () => {
+    fill(result, loading("Checking"));
+    try {
+      const r = await send("/api/admin/imports/members/dry-run");
+      fill(result, report(r));
+      run.disabled = r.already_imported || r.usable === 0;
+    } catch (e) {
+      run.disabled = true;
+      fill(result, errorBanner(e, "The file could not be checked"));
+    }
+  }));
+  run.addEventListener("click", () => busy(run, async () => {
+    try {
+      const r = await send("/api/admin/imports/members");
+      fill(result, report(r));
+      run.disabled = true;
+      toast(r.already_imported ? "Already imported" : "Members imported");
+    } catch (e) {
+      fill(result, errorBanner(e, "The file could not be imported"));
+    }
+  }));
+
+  picker.addEventListener("change", async () => {
+    fill(result);
+    run.disabled = true;
+    const chosen = picker.files && picker.files[0];
+    if (!chosen) { fill(mappingBox); return; }
+    fill(mappingBox, loading("Reading the file"));
+    try {
+      file = await chosen.text();
+      const seen = await api("POST", "/api/admin/imports/members/inspect", file, { contentType: "text/csv" });
+      const format = seen.formats.find((f) => f.id === seen.format);
+      selects = {};
+      for (const [field, label] of FIELDS) {
+        selects[field] = h("s-select", { label, value: seen.mapping[field] || "", "data-field": field },
+          h("s-option", { value: "" }, "Not imported"),
+          seen.columns.filter(Boolean).map((c) => h("s-option", { value: c }, c)));
+      }
+      fill(mappingBox, h("s-stack", { gap: "base" },
+        h("s-text", { "data-format": seen.format }, `${count(seen.rows)} rows. Columns read as: ${format ? format.name : seen.format}. Check the mapping, then run a dry run.`),
+        seen.imported ? h("s-banner", { tone: "info", heading: "Imported before" }, h("s-paragraph", {}, "This file was imported before; importing it again changes nothing.")) : null,
+        h("s-grid", { gridTemplateColumns: "repeat(auto-fit, minmax(200px, 1fr))", gap: "base" }, FIELDS.map(([field]) => selects[field])),
+        h("s-stack", { direction: "inline", gap: "small-200" }, check, run)));
+    } catch (e) {
+      fill(mappingBox, errorBanner(e, "The file could not be read"));
+    }
+  });
+
+  return h("s-section", { heading: "Import from another loyalty app", id: "imports" },
+    h("s-stack", { gap: "base" },
+      h("s-text", { color: "subdued" }, "A CSV of point balances (and optionally VIP tier, referral code and birthday), matched to your customers by Shopify customer id or email. Files exported from Smile.io, Rivo, Yotpo, Growave, BON and Joy are recognised; any CSV works with a mapping. Balances are added to what customers hold, once per file."),
+      picker, mappingBox, result));
 }
 
 /** ISO date (YYYY-MM-DD) of `daysAgo` days before today, in UTC. */
