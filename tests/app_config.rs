@@ -104,6 +104,12 @@ fn scope_of(root_field: &str) -> Option<Option<&'static str>> {
         // Flow triggers with a customer reference need read_customers
         // (held through write_customers).
         "flowTriggerReceive" => Some("read_customers"),
+        // The history import's bulk queries (each checked on its own):
+        // customers, and orders of any age (past 60 days Shopify needs
+        // read_all_orders, granted with read_orders).
+        "customers" => Some("read_customers"),
+        "orders" => Some("read_all_orders"),
+        "bulkOperationRunQuery" => None,
         // uploads, the shop and webhook subscriptions need no scope.
         "bulkOperationRunMutation"
         | "stagedUploadsCreate"

@@ -53,6 +53,12 @@ pub struct AdminState {
     pub(super) staged: HashMap<String, Vec<u8>>,
     /// Bulk operations: id to (status, object count).
     pub bulk_operations: HashMap<String, (String, u64)>,
+    /// Each shop's history, which bulk queries read.
+    pub history: HashMap<String, super::history::History>,
+    /// Bulk queries by id.
+    pub bulk_queries: HashMap<String, BulkQuery>,
+    /// Bulk query results by number (served at `/bulk-results/{number}`).
+    pub(super) bulk_results: HashMap<String, Vec<u8>>,
     /// Flow triggers received: (shop, handle, payload), in order.
     pub flow_triggers: Vec<(String, String, Value)>,
     /// Where staged uploads are posted (this stand-in's origin).
@@ -256,6 +262,7 @@ fn run(admin: &mut AdminState, shop: &str, name: &str, vars: &Value) -> Result<V
         "FlowTriggerReceive" => flow_trigger_receive(admin, shop, vars),
         "StagedUploadsCreate" => staged_uploads_create(admin),
         "BulkOperationRunMutation" => bulk_operation_run(admin, shop, vars)?,
+        "BulkOperationRunQuery" => bulk_operation_run_query(admin, shop, vars),
         "BulkOperationStatus" => bulk_operation_status(admin, vars),
         "WebhookSubscriptionCreate" => webhook_subscription_create(admin, vars),
         "Shop" => shop_details(shop),
@@ -445,8 +452,82 @@ fn bulk_operation_run(admin: &mut AdminState, shop: &str, vars: &Value) -> Resul
     )
 }
 
-fn bulk_operation_status(admin: &AdminState, vars: &Value) -> Value {
+/// A bulk query: its shop, what it returns, and how many times its
+/// status was read (it runs until the first read, as a real one runs for a
+/// while).
+#[derive(Debug, Clone)]
+pub struct BulkQuery {
+    pub shop: String,
+    pub status: String,
+    pub objects: u64,
+    pub number: String,
+    pub polls: u64,
+}
+
+/// Starts a bulk query over the shop's history. As on Shopify, one bulk
+/// query runs at a time per shop.
+fn bulk_operation_run_query(admin: &mut AdminState, shop: &str, vars: &Value) -> Value {
+    let running = admin
+        .bulk_queries
+        .values()
+        .any(|q| q.shop == shop && q.status == "RUNNING");
+    if running {
+        return json!({ "bulkOperationRunQuery": { "bulkOperation": null, "userErrors": [{
+            "field": null, "code": "OPERATION_IN_PROGRESS",
+            "message": "A bulk query operation for this app and shop is already in progress"
+        }] } });
+    }
+    let history = admin
+        .history
+        .get(shop)
+        .copied()
+        .unwrap_or(super::history::History {
+            customers: 0,
+            orders: 0,
+            now: chrono::Utc::now(),
+        });
+    let Some((jsonl, objects)) = super::history::bulk_result(&history, &text(vars, "query")) else {
+        return json!({ "bulkOperationRunQuery": { "bulkOperation": null, "userErrors": [{
+            "field": ["query"], "code": "INVALID",
+            "message": "The stand-in answers bulk queries of customers or orders"
+        }] } });
+    };
+    let id = admin.id("BulkOperation");
+    let number = id.rsplit('/').next().unwrap_or_default().to_owned();
+    admin
+        .bulk_results
+        .insert(number.clone(), jsonl.into_bytes());
+    admin.bulk_queries.insert(
+        id.clone(),
+        BulkQuery {
+            shop: shop.to_owned(),
+            status: "RUNNING".into(),
+            objects,
+            number,
+            polls: 0,
+        },
+    );
+    json!({ "bulkOperationRunQuery": { "bulkOperation": { "id": id, "status": "CREATED" }, "userErrors": [] } })
+}
+
+fn bulk_operation_status(admin: &mut AdminState, vars: &Value) -> Value {
     let id = text(vars, "id");
+    let origin = admin.origin.clone();
+    if let Some(query) = admin.bulk_queries.get_mut(&id) {
+        query.polls += 1;
+        let running = query.polls == 1;
+        if !running {
+            query.status = "COMPLETED".into();
+        }
+        return json!({ "node": {
+            "id": id,
+            "status": if running { "RUNNING" } else { "COMPLETED" },
+            "errorCode": null,
+            "objectCount": if running { (query.objects / 2).to_string() } else { query.objects.to_string() },
+            "url": (!running).then(|| format!("{origin}/bulk-results/{}.jsonl", query.number)),
+            "completedAt": (!running).then(|| chrono::Utc::now().to_rfc3339()),
+        } });
+    }
     match admin.bulk_operations.get(&id) {
         None => json!({ "node": null }),
         Some((status, count)) => json!({ "node": {
@@ -470,6 +551,20 @@ fn shop_details(shop: &str) -> Value {
         "name": shop.trim_end_matches(".myshopify.com"), "currencyCode": "USD", "ianaTimezone": "America/New_York",
         "plan": { "shopifyPlus": false, "partnerDevelopment": false }
     } })
+}
+
+/// A bulk query's result file, as Shopify serves it from the operation's
+/// `url` (no token: the URL is the secret).
+pub(super) async fn bulk_result(path: web::Path<String>, shared: Shared) -> HttpResponse {
+    let (_, state) = shared.get_ref();
+    let number = path.into_inner();
+    let number = number.trim_end_matches(".jsonl");
+    match state.lock().unwrap().admin.bulk_results.get(number) {
+        Some(file) => HttpResponse::Ok()
+            .content_type("application/jsonl")
+            .body(file.clone()),
+        None => HttpResponse::NotFound().finish(),
+    }
 }
 
 /// Receives a staged upload (multipart form, the file in the `file` part).

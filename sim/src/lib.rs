@@ -12,6 +12,7 @@
 
 mod admin;
 mod control;
+pub mod history;
 mod oauth;
 mod platform;
 

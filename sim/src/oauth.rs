@@ -107,6 +107,10 @@ impl ShopifySim {
                     "/staged-uploads/{id}",
                     web::post().to(super::admin::staged_upload),
                 )
+                .route(
+                    "/bulk-results/{file}",
+                    web::get().to(super::admin::bulk_result),
+                )
                 .configure(super::control::configure)
         })
         .workers(2)
@@ -143,6 +147,20 @@ impl ShopifySim {
         state.installed.remove(shop);
         state.access_tokens.retain(|_, s| s != shop);
         state.refresh_tokens.retain(|_, s| s != shop);
+    }
+
+    /// Gives `shop` a history of `customers` customers and `orders` orders
+    /// over the last two years (see [`super::history`]), which its bulk
+    /// queries return.
+    pub fn set_history(&self, shop: &str, customers: usize, orders: usize) {
+        self.state.lock().unwrap().admin.history.insert(
+            shop.to_owned(),
+            super::history::History {
+                customers,
+                orders,
+                now: chrono::Utc::now(),
+            },
+        );
     }
 
     /// Refreshes answered with new tokens so far.
@@ -317,7 +335,7 @@ async fn access_token(req: HttpRequest, body: web::Json<Value>, shared: Shared) 
         .insert(refresh.clone(), shop.to_string());
     HttpResponse::Ok().json(json!({
         "access_token": access,
-        "scope": "read_customers,write_customers,read_orders,write_discounts",
+        "scope": "read_customers,write_customers,read_orders,read_all_orders,write_discounts",
         "expires_in": config.access_token_ttl,
         "refresh_token": refresh,
         "refresh_token_expires_in": config.refresh_token_ttl,

@@ -18,6 +18,7 @@ crate::on_both_backends!(
     injected_failures_are_retried_until_every_change_lands,
     a_401_refreshes_the_token_once_and_a_second_401_marks_the_shop,
     refusals_come_back_as_typed_user_errors,
+    a_bulk_query_runs_then_its_result_streams_line_by_line_with_children_after_parents,
 );
 
 fn shop() -> ShopDomain {
@@ -205,4 +206,113 @@ async fn a_bulk_mutation_tags_many_customers_in_one_operation() {
         api.client.stats().calls - calls_before <= 4,
         "a handful of calls, not one per customer"
     );
+}
+
+/// A shop's history read the way the history import reads it: a bulk
+/// query started (one at a time per shop, as on Shopify), polled until it
+/// completes, and its JSONL result streamed: every customer once; the
+/// orders since a date, each followed by its line items carrying
+/// `__parentId`.
+async fn a_bulk_query_runs_then_its_result_streams_line_by_line_with_children_after_parents(
+    backend: Backend,
+) {
+    use admin::bulk::{self, JsonLines};
+    use shopify_sim::history;
+
+    let app = TestApp::spawn(backend).await;
+    app.install(SHOP).await;
+    app.shopify.set_history(SHOP, 60, 400);
+    let api = app.admin_api(Duration::from_secs(5)).await;
+    let shop = shop();
+
+    let id = bulk::start_bulk_query(&api, &shop, admin::HISTORY_CUSTOMERS.text)
+        .await
+        .unwrap();
+    let second = bulk::start_bulk_query(&api, &shop, admin::HISTORY_CUSTOMERS.text).await;
+    assert!(
+        matches!(
+            second,
+            Err(AdminApiError::Shopify(ShopifyError::UserErrors(_)))
+        ),
+        "one bulk query at a time: {second:?}"
+    );
+    let mut polls = 0;
+    let done = loop {
+        let status = bulk::bulk_query_status(&api, &shop, &id).await.unwrap();
+        polls += 1;
+        if !status.is_running() {
+            break status;
+        }
+    };
+    assert!(polls >= 2, "it ran for a while");
+    assert_eq!(done.status, "COMPLETED");
+    assert_eq!(done.object_count, 60);
+    let mut lines = JsonLines::open(&app.http, done.url.as_deref().unwrap())
+        .await
+        .unwrap();
+    let mut emails = Vec::new();
+    while let Some((_, customer)) = lines.next().await.unwrap() {
+        assert!(customer["id"]
+            .as_str()
+            .unwrap()
+            .starts_with("gid://shopify/Customer/"));
+        emails.push(
+            customer["defaultEmailAddress"]["emailAddress"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    assert_eq!(emails, (0..60).map(history::email).collect::<Vec<_>>());
+
+    // The orders of the last year, each followed by its line items.
+    let since = (chrono::Utc::now() - chrono::Duration::days(365)).date_naive();
+    let id = bulk::start_bulk_query(&api, &shop, &bulk::history_orders_query(since))
+        .await
+        .unwrap();
+    let done = loop {
+        let status = bulk::bulk_query_status(&api, &shop, &id).await.unwrap();
+        if !status.is_running() {
+            break status;
+        }
+    };
+    let mut lines = JsonLines::open(&app.http, done.url.as_deref().unwrap())
+        .await
+        .unwrap();
+    let (mut orders, mut items, mut last_order) = (Vec::new(), 0, String::new());
+    let mut numbers = Vec::new();
+    while let Some((number, object)) = lines.next().await.unwrap() {
+        numbers.push(number);
+        match object.get("__parentId").and_then(Value::as_str) {
+            Some(parent) => {
+                assert_eq!(parent, last_order, "a line item follows its order");
+                items += 1;
+            }
+            None => {
+                last_order = object["id"].as_str().unwrap().to_owned();
+                assert!(object["processedAt"].as_str().unwrap() >= since.to_string().as_str());
+                orders.push(last_order.clone());
+            }
+        }
+    }
+    let at = app.shopify.admin(|a| a.history[SHOP].now);
+    let expected: Vec<history::OrderFacts> = (0..400)
+        .map(|j| history::order_facts(j, 60, at))
+        .filter(|o| o.processed_at.date_naive() >= since)
+        .collect();
+    assert!(
+        expected.len() > 100 && expected.len() < 300,
+        "{}",
+        expected.len()
+    );
+    assert_eq!(
+        orders,
+        expected
+            .iter()
+            .map(|o| format!("gid://shopify/Order/{}", o.id))
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(items, expected.iter().map(|o| o.lines.len()).sum::<usize>());
+    assert_eq!(done.object_count, (orders.len() + items) as u64);
+    assert_eq!(numbers, (1..=numbers.len() as u64).collect::<Vec<_>>());
 }

@@ -728,7 +728,13 @@ async fn a_shop_never_reads_or_changes_another_shops_data_on_any_route(backend: 
             }
             advocate::routes::Guard::Proxy => request,
         };
-        if writes {
+        if writes && path.starts_with("/api/admin/imports/") {
+            // A members file naming B's customer: A's import must not find
+            // them.
+            request = request
+                .header("Content-Type", "text/csv")
+                .body("email,points,birthday\r\nb-secret@example.com,5,12-25\r\n");
+        } else if writes {
             request = request
                 .header("Content-Type", "application/json")
                 .header("Idempotency-Key", format!("tenant-test-{i}"))

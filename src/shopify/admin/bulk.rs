@@ -1,7 +1,10 @@
 //! The bulk path: one change for many customers (a tier renamed, every tier
 //! tag re-synced) goes as a staged JSONL upload and one
 //! `bulkOperationRunMutation`, which Shopify runs outside the per-call rate
-//! limit, instead of one call per customer.
+//! limit, instead of one call per customer. The other way, a shop's history
+//! (every customer, every order) is read with `bulkOperationRunQuery`: the
+//! query runs on Shopify's side, then its result is streamed from the URL
+//! it gives, one JSON object per line ([`JsonLines`]).
 
 use std::time::Duration;
 
@@ -116,4 +119,172 @@ pub async fn run_bulk_mutation(
         }
         tokio::time::sleep(poll).await;
     }
+}
+
+/// A started bulk query's state, as [`bulk_query_status`] reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BulkQuery {
+    pub id: String,
+    /// `CREATED`, `RUNNING`, `COMPLETED`, `FAILED`, `CANCELED`, `EXPIRED`…
+    pub status: String,
+    /// Objects written so far (Shopify's running count).
+    pub object_count: u64,
+    /// The result (JSONL), once completed; None when the query matched
+    /// nothing.
+    pub url: Option<String>,
+    pub error_code: Option<String>,
+}
+
+impl BulkQuery {
+    /// Still running on Shopify's side.
+    pub fn is_running(&self) -> bool {
+        matches!(self.status.as_str(), "CREATED" | "RUNNING" | "CANCELING")
+    }
+}
+
+/// Starts `query` (the text of a document with one top-level connection)
+/// as a bulk query; answers its id. Shopify runs one bulk query per shop
+/// at a time: starting another is a user error.
+pub async fn start_bulk_query(
+    api: &AdminApi,
+    shop: &ShopDomain,
+    query: &str,
+) -> Result<String, AdminApiError> {
+    let started: Value = api
+        .call(
+            shop,
+            super::BULK_OPERATION_RUN_QUERY,
+            json!({ "query": query }),
+        )
+        .await?;
+    user_errors(&started["bulkOperationRunQuery"])?;
+    Ok(started["bulkOperationRunQuery"]["bulkOperation"]["id"]
+        .as_str()
+        .ok_or_else(|| ShopifyError::GraphQl(vec!["no bulk operation id".into()]))?
+        .to_owned())
+}
+
+/// Reads a bulk query's state.
+pub async fn bulk_query_status(
+    api: &AdminApi,
+    shop: &ShopDomain,
+    id: &str,
+) -> Result<BulkQuery, AdminApiError> {
+    let status: ops::BulkOperationStatusData = api
+        .call(shop, super::BULK_OPERATION_STATUS, ops::IdVariables { id })
+        .await?;
+    let operation = status
+        .node
+        .ok_or_else(|| ShopifyError::GraphQl(vec![format!("bulk operation {id} not found")]))?;
+    Ok(BulkQuery {
+        id: operation.id,
+        status: operation.status,
+        object_count: operation
+            .object_count
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0),
+        url: operation.url,
+        error_code: operation.error_code,
+    })
+}
+
+/// The longest line a bulk result may have (an order with its refunds is a
+/// few kB); a longer one is refused rather than held.
+pub const MAX_JSONL_LINE: usize = 1 << 20;
+
+/// Why a bulk result could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum JsonLinesError {
+    #[error("the bulk result could not be fetched: {0}")]
+    Fetch(String),
+    #[error("line {0} of the bulk result is longer than {MAX_JSONL_LINE} bytes")]
+    LineTooLong(u64),
+    #[error("line {0} of the bulk result is not a JSON object")]
+    NotJson(u64),
+}
+
+/// A bulk query's result read as it arrives: one object per line, never
+/// more than one chunk and one line held. Lines are numbered from 1.
+pub struct JsonLines {
+    response: reqwest::Response,
+    buffer: Vec<u8>,
+    line: u64,
+    done: bool,
+}
+
+impl JsonLines {
+    /// Fetches the result at `url` (it needs no token: the URL is signed).
+    pub async fn open(http: &reqwest::Client, url: &str) -> Result<Self, JsonLinesError> {
+        let response = http
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| JsonLinesError::Fetch(e.without_url().to_string()))?;
+        if !response.status().is_success() {
+            return Err(JsonLinesError::Fetch(format!("HTTP {}", response.status())));
+        }
+        Ok(Self {
+            response,
+            buffer: Vec::new(),
+            line: 0,
+            done: false,
+        })
+    }
+
+    /// The next object and its line number; None at the end.
+    pub async fn next(&mut self) -> Result<Option<(u64, Value)>, JsonLinesError> {
+        loop {
+            if let Some(end) = self.buffer.iter().position(|b| *b == b'\n') {
+                let rest = self.buffer.split_off(end + 1);
+                let line = std::mem::replace(&mut self.buffer, rest);
+                self.line += 1;
+                let text = &line[..end];
+                if text.iter().all(u8::is_ascii_whitespace) {
+                    continue;
+                }
+                return self.parse(text).map(Some);
+            }
+            if self.buffer.len() > MAX_JSONL_LINE {
+                return Err(JsonLinesError::LineTooLong(self.line + 1));
+            }
+            if self.done {
+                if self.buffer.iter().all(u8::is_ascii_whitespace) {
+                    return Ok(None);
+                }
+                let last = std::mem::take(&mut self.buffer);
+                self.line += 1;
+                return self.parse(&last).map(Some);
+            }
+            match self
+                .response
+                .chunk()
+                .await
+                .map_err(|e| JsonLinesError::Fetch(e.without_url().to_string()))?
+            {
+                Some(chunk) => self.buffer.extend_from_slice(&chunk),
+                None => self.done = true,
+            }
+        }
+    }
+
+    fn parse(&self, text: &[u8]) -> Result<(u64, Value), JsonLinesError> {
+        match serde_json::from_slice::<Value>(text) {
+            Ok(value) if value.is_object() => Ok((self.line, value)),
+            _ => Err(JsonLinesError::NotJson(self.line)),
+        }
+    }
+}
+
+/// The date [`super::HISTORY_ORDERS`] is written with, replaced by
+/// [`history_orders_query`].
+const HISTORY_ORDERS_SINCE: &str = "processed_at:>=2000-01-01";
+
+/// The bulk query of the orders processed since `since` (a UTC day): the
+/// validated document with its date replaced.
+pub fn history_orders_query(since: chrono::NaiveDate) -> String {
+    debug_assert!(super::HISTORY_ORDERS.text.contains(HISTORY_ORDERS_SINCE));
+    super::HISTORY_ORDERS.text.replace(
+        HISTORY_ORDERS_SINCE,
+        &format!("processed_at:>={}", since.format("%Y-%m-%d")),
+    )
 }

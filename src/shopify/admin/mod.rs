@@ -37,6 +37,9 @@ documents! {
     STAGED_UPLOADS_CREATE = "staged_uploads_create",
     BULK_OPERATION_RUN_MUTATION = "bulk_operation_run_mutation",
     BULK_OPERATION_STATUS = "bulk_operation_status",
+    BULK_OPERATION_RUN_QUERY = "bulk_operation_run_query",
+    HISTORY_CUSTOMERS = "history_customers",
+    HISTORY_ORDERS = "history_orders",
     SHOP = "shop",
     FLOW_TRIGGER_RECEIVE = "flow_trigger_receive",
 }

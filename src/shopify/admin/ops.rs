@@ -125,6 +125,9 @@ pub struct BulkOperation {
     pub id: String,
     pub status: String,
     pub object_count: Option<String>,
+    /// Where a completed query's result is (JSONL).
+    pub url: Option<String>,
+    pub error_code: Option<String>,
 }
 
 /// `DiscountAutomaticAppCreate`: the input is built by the effect.
