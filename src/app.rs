@@ -121,6 +121,7 @@ impl Application {
         let shopify = ShopifyClients::connect(&config, &store, &metrics).await?;
         workers.spawn_outbox(&config, &store, &shopify.admin_api);
         workers.spawn_periodic(&config, &store);
+        workers.spawn_history(&config, &store, &shopify.admin_api);
         let inline_outbox = Arc::new(workers.inline_outbox(&config, &store, &shopify.admin_api));
 
         let sandbox_url = config
@@ -294,7 +295,10 @@ impl ShopifyClients {
             &config.shopify.api_key,
             &config.shopify.api_secret,
         );
-        let tokens = Arc::new(ShopTokens::new(store.clone(), cipher, oauth));
+        let tokens = Arc::new(
+            ShopTokens::new(store.clone(), cipher, oauth)
+                .queuing_history(config.runtime.history_on_install),
+        );
         if config.sandbox {
             crate::sandbox::install_demo_shop(config, &tokens).await?;
         }
@@ -369,6 +373,21 @@ impl Workers {
             self.handles
                 .push(tokio::spawn(sender.run(self.stopped.clone())));
         }
+    }
+
+    /// The history importer (unless its interval is zero).
+    fn spawn_history(&mut self, config: &Config, store: &Store, admin_api: &Arc<AdminApi>) {
+        let every = config.runtime.history_every;
+        if every.is_zero() {
+            return;
+        }
+        let importer = crate::jobs::history::HistoryImporter::new(
+            store.clone(),
+            admin_api.clone(),
+            lease::history(),
+        );
+        self.handles
+            .push(tokio::spawn(importer.run(every, self.stopped.clone())));
     }
 
     /// The sender requests drive right after their commit; it runs no loop

@@ -91,6 +91,12 @@ pub struct Runtime {
     /// recomputes none in this process (a request still computes a missing
     /// one).
     pub analytics_refresh_every: Duration,
+    /// How often open history imports are worked on (a bulk query is
+    /// polled, a result read); zero works on none in this process.
+    pub history_every: Duration,
+    /// Queue the import of a shop's history (without points) when it is
+    /// installed.
+    pub history_on_install: bool,
     /// Most unexpired OAuth states (installs begun, not finished) kept at
     /// once; past it `/auth` answers 503 with Retry-After, so anonymous
     /// callers cannot grow the table without bound.
@@ -114,6 +120,8 @@ impl Default for Runtime {
             db_max_connections: 16,
             scheduler_every: Duration::from_secs(60),
             analytics_refresh_every: Duration::from_secs(300),
+            history_every: Duration::from_secs(10),
+            history_on_install: true,
             oauth_states_max: 100_000,
         }
     }
@@ -378,6 +386,17 @@ impl Env<'_> {
             r.analytics_refresh_every,
             "a number of seconds (0 disables dashboard refreshes here)",
         )?;
+        r.history_every = self.secs(
+            "ADVOCATE_HISTORY_SECS",
+            r.history_every,
+            "a number of seconds (0 disables history imports here)",
+        )?;
+        r.history_on_install = match self.get("ADVOCATE_HISTORY_ON_INSTALL").as_deref() {
+            None => r.history_on_install,
+            Some("1") | Some("true") => true,
+            Some("0") | Some("false") => false,
+            Some(_) => return Err(invalid("ADVOCATE_HISTORY_ON_INSTALL", "1 or 0")),
+        };
         Ok(())
     }
 

@@ -138,6 +138,21 @@ fn field_error(field: &str, message: &str) -> Option<serde_json::Value> {
     Some(json!([{ "field": field, "message": message }]))
 }
 
+// service::history
+impl From<crate::service::history::HistoryError> for ApiError {
+    fn from(e: crate::service::history::HistoryError) -> Self {
+        use crate::service::history::HistoryError;
+        match e {
+            HistoryError::Invalid(_) => Self::Unprocessable {
+                message: e.to_string(),
+                errors: None,
+            },
+            HistoryError::Running => Self::Conflict(e.to_string()),
+            HistoryError::Db(e) => e.into(),
+        }
+    }
+}
+
 // service::member_import
 impl From<crate::service::member_import::ImportError> for ApiError {
     fn from(e: crate::service::member_import::ImportError) -> Self {

@@ -60,6 +60,17 @@ impl TokenVault for Store {
         })
     }
 
+    fn queue_history<'a>(
+        &'a self,
+        shop_id: i64,
+        now: i64,
+    ) -> BoxFuture<'a, Result<(), sqlx::Error>> {
+        Box::pin(async move {
+            let mut conn = self.writer().acquire().await?;
+            crate::store::history::queue_first(&mut conn, shop_id, now).await
+        })
+    }
+
     fn mark_needs_reauth(&self, shop_id: i64, now: i64) -> BoxFuture<'_, Result<(), sqlx::Error>> {
         Box::pin(async move {
             let mut conn = self.writer().acquire().await?;

@@ -208,6 +208,11 @@ struct Batch<'p> {
     entries: Vec<MovementEntry>,
     moves: Vec<(i64, CustomerTier, Option<String>, String)>,
     customers: BTreeSet<i64>,
+    /// The batch holds orders of the shop's history: tier moves are quiet
+    /// (no Flow trigger, no entry reward for standing reached in the past).
+    quiet: bool,
+    /// When the shop's program started for orders.
+    rule: Option<one::HistoryRule>,
 }
 
 impl<'p> Batch<'p> {
@@ -284,6 +289,10 @@ impl<'p> Batch<'p> {
             entries: Vec::new(),
             moves: Vec::new(),
             customers: BTreeSet::new(),
+            quiet: applied
+                .iter()
+                .any(|e| matches!(e, OrderEvent::Order(f) if f.history.is_some())),
+            rule: one::shop_rule(conn, shop_id).await?,
         })
     }
 
@@ -316,17 +325,29 @@ impl<'p> Batch<'p> {
 
     /// One event, as [`super::orders::apply`] applies it, in memory.
     fn apply(&mut self, event: OrderEvent) -> Applied {
-        let (now, program) = (self.now, self.program);
+        let (now, program, rule) = (self.now, self.program, self.rule);
         let order_id = event.order_id();
         let refunded_at = event.refunded_at();
+        let history = matches!(&event, OrderEvent::Order(f) if f.history.is_some());
         let spend_before = self.spend_of(order_id);
         let mut refunds = Vec::new();
         let work = self.work(order_id);
-        let lines = one::merge(event, &mut work.row, &mut work.state, now, &mut refunds);
+        let lines = one::merge(
+            event,
+            &mut work.row,
+            &mut work.state,
+            now,
+            &mut refunds,
+            rule,
+        );
         let customer = work.state.customer_id;
         let erased = customer.is_some_and(|c| self.redacted_customers.contains(&c))
             || self.redacted_orders.contains(&order_id);
-        let tier = customer.and_then(|c| self.tiers.get(&c).and_then(|t| t.tier_id.clone()));
+        // An order of the shop's history earns at the base rate (see
+        // `orders::settle`).
+        let tier = customer
+            .filter(|_| !history)
+            .and_then(|c| self.tiers.get(&c).and_then(|t| t.tier_id.clone()));
         let work = self.work.get_mut(&order_id).expect("started above");
         if erased {
             one::forget_identifiers(&mut work.row);
@@ -508,7 +529,7 @@ impl<'p> Batch<'p> {
                 now: EpochMs(now),
                 current,
                 target: level,
-                quiet: false,
+                quiet: self.quiet,
             };
             change.apply(conn, reason).await?;
         }

@@ -57,6 +57,55 @@ pub struct OrderFactsIn {
     /// The order's lines; None when the payload lists none (`line_items`
     /// absent), so the stored ones stay.
     pub lines: Option<Vec<offers::Line>>,
+    /// Set when the order comes from the shop's history (the history
+    /// import), not from a webhook: whether it may earn.
+    pub history: Option<HistoryRule>,
+}
+
+/// When the shop's program started for orders: from its history import
+/// (None without one: every order may earn).
+pub(super) async fn shop_rule(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+) -> Result<Option<HistoryRule>, sqlx::Error> {
+    Ok(crate::store::history::rule_of(conn, shop_id)
+        .await?
+        .map(|(cutoff, earns_since)| HistoryRule {
+            cutoff,
+            earns_since,
+        }))
+}
+
+/// Which orders of the shop's history earn points: those processed since
+/// `earns_since` (the merchant chose retroactive points from that day);
+/// none processed before `cutoff` (when Advocate was installed) otherwise.
+/// An order processed after the cutoff earns as any order does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HistoryRule {
+    pub cutoff: i64,
+    pub earns_since: Option<i64>,
+}
+
+/// Why an order of the shop's history earned nothing.
+pub const BEFORE_PROGRAM: &str = "placed before the loyalty program started";
+
+/// An order's award under the history rule, before it is settled: an order
+/// from before the program (and before `earns_since`) is ineligible; one
+/// that was, and that the merchant now brings into the program, waits to
+/// be awarded again. An award already made, or refused for another reason,
+/// stays.
+fn apply_history_rule(rule: HistoryRule, processed_at: i64, state: &mut OrderState) {
+    let earns =
+        rule.earns_since.is_some_and(|since| processed_at >= since) || processed_at >= rule.cutoff;
+    match &state.award {
+        AwardState::Waiting if !earns => {
+            state.award = AwardState::Ineligible(BEFORE_PROGRAM.into());
+        }
+        AwardState::Ineligible(why) if earns && why == BEFORE_PROGRAM => {
+            state.award = AwardState::Waiting;
+        }
+        _ => {}
+    }
 }
 
 /// What an order-related delivery tells the engine.
@@ -127,12 +176,15 @@ pub async fn apply(
 ) -> Result<Applied, EngineError> {
     let order_id = event.order_id();
     let refunded_at = event.refunded_at();
+    let history = matches!(&event, OrderEvent::Order(f) if f.history.is_some());
     let (program, mut row) = load(conn, shop_id, &event, now).await?;
     let step = Step {
         shop_id,
         order_id,
         program: &program,
         now,
+        history,
+        rule: shop_rule(conn, shop_id).await?,
     };
     let mut state = to_state(&row, orders::list_refunds(conn, shop_id, order_id).await?);
     let lines = merge_event(conn, &step, event, &mut row, &mut state).await?;
@@ -180,6 +232,11 @@ struct Step<'a> {
     order_id: i64,
     program: &'a Program,
     now: i64,
+    /// The event is an order of the shop's history: a tier it moves is
+    /// quiet (see [`tiers::reevaluate_carried_over`]).
+    history: bool,
+    /// When the shop's program started for orders (see [`HistoryRule`]).
+    rule: Option<HistoryRule>,
 }
 
 /// Locks the order, then reads the program and the stored order (a new row
@@ -240,7 +297,7 @@ async fn merge_event(
     state: &mut OrderState,
 ) -> Result<Option<Option<Vec<offers::Line>>>, EngineError> {
     let mut refunds = Vec::new();
-    let lines = merge(event, row, state, step.now, &mut refunds);
+    let lines = merge(event, row, state, step.now, &mut refunds, step.rule);
     for (order_id, refund_id, refund) in &refunds {
         orders::insert_refund(conn, step.shop_id, *order_id, *refund_id, refund, step.now).await?;
     }
@@ -256,12 +313,16 @@ pub(super) fn merge(
     state: &mut OrderState,
     now: i64,
     refunds: &mut Vec<orders::NewRefund>,
+    shop_rule: Option<HistoryRule>,
 ) -> Option<Option<Vec<offers::Line>>> {
     let order_id = row.order_id;
     match event {
         OrderEvent::Order(f) => {
             refunds.extend(f.refunds.iter().map(|(id, r)| (order_id, *id, *r)));
             merge_facts(row, &f, now);
+            if let Some(rule) = f.history.or(shop_rule) {
+                apply_history_rule(rule, f.processed_at.unwrap_or(now), state);
+            }
             state.merge_order(OrderSnapshot {
                 customer_id: f.customer_id,
                 amounts: f.amounts,
@@ -304,7 +365,10 @@ async fn settle(
     if orders::is_erased(conn, shop_id, step.order_id, state.customer_id).await? {
         forget_identifiers(row);
     }
+    // Points for an order of the shop's history are at the base rate: the
+    // customer's tier when it was placed is not known.
     let tier = match state.customer_id {
+        Some(_) if step.history => None,
         Some(customer) => {
             crate::store::customers::tier_of(conn, shop_id, customer)
                 .await?
@@ -488,15 +552,13 @@ async fn follow_order(
     referrals::on_order(conn, program, shop, row, state, at).await?;
     winback::on_order(conn, shop, row, at).await?;
     if let Some(customer) = state.customer_id {
-        tiers::reevaluate(
-            conn,
-            shop,
-            program,
-            CustomerId(customer),
-            at,
-            &format!("order {label}"),
-        )
-        .await?;
+        let reason = format!("order {label}");
+        if step.history {
+            tiers::reevaluate_carried_over(conn, shop, program, CustomerId(customer), at, &reason)
+                .await?;
+        } else {
+            tiers::reevaluate(conn, shop, program, CustomerId(customer), at, &reason).await?;
+        }
         segments::on_order(conn, shop_id, program, customer, now).await?;
     }
     // A survey answer that came before this order's webhook earns its bonus now.
@@ -618,4 +680,24 @@ fn from_state(row: &mut OrderRow, s: &OrderState, program: &Program) {
     } else {
         0
     };
+}
+
+/// The points an order of the shop's history, kept out of the program
+/// (see [`BEFORE_PROGRAM`]), would earn if brought in now: its award under
+/// the program's rules, less what its refunds take back (no tier
+/// multiplier: the customer's tier at the time is not known).
+pub fn retroactive_points(
+    row: &OrderRow,
+    refunds: Vec<(i64, RefundAmounts)>,
+    program: &Program,
+) -> i64 {
+    let mut state = to_state(row, refunds);
+    if !matches!(&state.award, AwardState::Ineligible(why) if why == BEFORE_PROGRAM) {
+        return 0;
+    }
+    state.award = AwardState::Waiting;
+    state.net = 0;
+    state
+        .settle(&program.settings.earning, program.exponent(), 100)
+        .map_or(0, |s| s.delta.max(0))
 }

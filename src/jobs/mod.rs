@@ -2,6 +2,7 @@
 //! several processes on one database: each unit of work is claimed with a
 //! lease and finished in the transaction that commits its effect.
 
+pub mod history;
 pub mod inbox;
 pub mod outbox;
 pub(crate) mod privacy;

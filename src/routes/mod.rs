@@ -16,6 +16,7 @@ pub(crate) mod body_budget;
 pub(crate) mod exports;
 pub(crate) mod guards;
 pub(crate) mod health;
+pub(crate) mod history;
 pub(crate) mod home;
 pub(crate) mod imports;
 pub(crate) mod input;
@@ -95,6 +96,9 @@ api_routes! {
     get "/api/admin/winback" => analytics::get_winback, Admin;
     get "/api/admin/exports/members.csv" => exports::members_csv, Admin;
     get "/api/admin/exports/ledger.csv" => exports::ledger_csv, Admin;
+    get "/api/admin/history" => history::get_history, Admin;
+    post "/api/admin/history" => history::start_history, Admin;
+    get "/api/admin/history/preview" => history::preview_history, Admin;
     get "/api/admin/imports/members" => imports::list, Admin;
     post "/api/admin/imports/members" => imports::import, Admin;
     post "/api/admin/imports/members/inspect" => imports::inspect, Admin;

@@ -64,6 +64,10 @@ pub async fn prepare(config: &mut Config, store: &Store) -> anyhow::Result<()> {
         .await
         .context("storing the sandbox credentials")?;
     config.shopify.api_key = API_KEY.to_owned();
+    // The demo shop's past is what `simulate` sends as webhooks: its orders
+    // earn as they arrive, so no history import marks them as before the
+    // program (one can still be asked for from the admin page).
+    config.runtime.history_on_install = false;
     config.shopify.api_secret = SecretString::from(credentials.api_secret);
     config.shopify.api_secret_previous = None;
     config.encryption_key = EncryptionKey::parse(&credentials.encryption_key).map_err(|e| {

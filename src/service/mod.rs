@@ -13,6 +13,7 @@
 pub mod analytics;
 pub mod customers;
 pub mod exports;
+pub mod history;
 pub mod install;
 pub mod loyalty;
 pub mod member_import;

@@ -90,6 +90,14 @@ pub trait TokenVault: Send + Sync {
         now: i64,
     ) -> BoxFuture<'a, Result<Installed, sqlx::Error>>;
 
+    /// Queues the first import of a newly installed shop's history (a shop
+    /// that had one keeps it).
+    fn queue_history<'a>(
+        &'a self,
+        shop_id: i64,
+        now: i64,
+    ) -> BoxFuture<'a, Result<(), sqlx::Error>>;
+
     /// Gives up on the shop's tokens until the merchant authenticates again.
     fn mark_needs_reauth(&self, shop_id: i64, now: i64) -> BoxFuture<'_, Result<(), sqlx::Error>>;
 
@@ -126,6 +134,8 @@ pub struct ShopTokens {
     cipher: Arc<TokenCipher>,
     oauth: OAuthClient,
     refreshing: Mutex<HashMap<String, Arc<Mutex<()>>>>,
+    /// Queue the import of a shop's history when it is installed.
+    history_on_install: bool,
 }
 
 impl std::fmt::Debug for ShopTokens {
@@ -145,7 +155,14 @@ impl ShopTokens {
             cipher,
             oauth,
             refreshing: Mutex::new(HashMap::new()),
+            history_on_install: false,
         }
+    }
+
+    /// Queues the import of a shop's history when it is installed.
+    pub fn queuing_history(mut self, on_install: bool) -> Self {
+        self.history_on_install = on_install;
+        self
     }
 
     pub fn oauth(&self) -> &OAuthClient {
@@ -161,6 +178,9 @@ impl ShopTokens {
         let now = now_ms();
         let stored = self.seal(shop, &tokens, now);
         let saved = self.vault.save_install(shop.as_str(), &stored, now).await?;
+        if self.history_on_install {
+            self.vault.queue_history(saved.id, now).await?;
+        }
         tracing::info!(shop = %shop, "shop installed");
         Ok(saved)
     }

@@ -40,6 +40,11 @@ pub fn analytics() -> String {
     format!("analytics-{}", unique(0))
 }
 
+/// The history importer of this process.
+pub fn history() -> String {
+    format!("history-{}", unique(0))
+}
+
 /// A worker's name in the `lease_owner` column of its queue.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LeaseOwner {

@@ -38,6 +38,7 @@ pub mod customers;
 pub mod data_requests;
 pub mod exports;
 pub mod failure;
+pub mod history;
 pub mod inbox;
 pub(crate) mod lease;
 pub mod ledger;

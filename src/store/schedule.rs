@@ -51,3 +51,23 @@ pub async fn finish(
     .await?;
     Ok(())
 }
+
+/// Keeps the lease until `lease_until`; false when `owner` no longer holds
+/// it (it ran out and another process took it): the work must stop.
+pub async fn renew(
+    conn: &mut AnyConnection,
+    name: &str,
+    owner: &str,
+    lease_until: i64,
+) -> Result<bool, sqlx::Error> {
+    Ok(
+        sqlx::query("UPDATE job_leases SET lease_until = $1 WHERE name = $2 AND lease_owner = $3")
+            .bind(lease_until)
+            .bind(name)
+            .bind(owner)
+            .execute(conn)
+            .await?
+            .rows_affected()
+            == 1,
+    )
+}

@@ -149,6 +149,8 @@ pub fn test_config(database_url: &str) -> Config {
             inbox_workers: Some(0),
             outbox_workers: 0,
             scheduler_every: std::time::Duration::ZERO,
+            history_every: std::time::Duration::ZERO,
+            history_on_install: false,
             ..Runtime::default()
         },
         sandbox: false,

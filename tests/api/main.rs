@@ -10,6 +10,7 @@ mod batches;
 mod compliance;
 mod exports;
 mod helpers;
+mod history;
 mod intake;
 mod loyalty;
 mod member_import;

@@ -8,8 +8,10 @@
 //! |---|---|
 //! | `orders` | orders and refunds, into [`crate::engine::orders::OrderEvent`] |
 //! | `customers` | customers, into [`crate::engine::customers::CustomerEvent`], and the compliance topics |
+//! | [`history`] | the history import's bulk query objects (customers, orders with their line items) |
 
 mod customers;
+pub mod history;
 mod orders;
 
 use chrono::DateTime;

@@ -225,6 +225,7 @@ pub(super) fn parse_event(topic: &WebhookTopic, body: &[u8]) -> Result<OrderEven
         lines: o
             .line_items
             .map(|lines| lines.into_iter().map(line).collect()),
+        history: None,
     })))
 }
 

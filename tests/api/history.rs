@@ -1,0 +1,362 @@
+//! The history import against the Shopify stand-in's bulk queries: a shop
+//! of 2,000 customers and 10,000 orders read once, beside webhooks for some
+//! of the same orders; tiers from the whole history; no points for orders
+//! from before the program, unless the merchant asks for them since a day,
+//! when every customer gets exactly what the rule gives; a run again
+//! changes nothing; an import paused half-way and taken up by another
+//! process ends in the same state.
+
+use std::{collections::HashMap, sync::Arc, time::Duration};
+
+use advocate::jobs::history::{HistoryImporter, Progress};
+use reqwest::Method;
+use serde_json::{json, Value};
+use shopify_sim::history::{self, OrderFacts};
+
+use crate::{
+    helpers::{Backend, TestApp, SHOP},
+    loyalty::send_json,
+    referrals::{admin, answer},
+};
+
+crate::on_both_backends!(
+    the_history_is_imported_once_beside_webhooks_and_a_second_run_changes_nothing,
+    retroactive_points_follow_the_rule_for_every_customer_even_across_a_restart,
+);
+
+async fn importer(app: &TestApp, owner: &str) -> HistoryImporter {
+    HistoryImporter::new(
+        app.store.clone(),
+        Arc::new(app.admin_api(Duration::from_secs(10)).await),
+        owner.to_owned(),
+    )
+}
+
+async fn shop_id(app: &TestApp) -> i64 {
+    app.count(&format!("SELECT id FROM shops WHERE domain = '{SHOP}'"))
+        .await
+}
+
+/// Works on the import until it ends (a bulk query that still runs is
+/// polled again at once: the stand-in completes it on the next read).
+async fn run_to_end(importer: &HistoryImporter, shop: i64) -> Progress {
+    for _ in 0..100 {
+        match importer.work(shop).await.expect("the import works") {
+            Progress::Waiting | Progress::Paused => continue,
+            other => return other,
+        }
+    }
+    panic!("the import did not end");
+}
+
+async fn start(app: &TestApp, body: Value) -> Value {
+    let (status, answer) = answer(admin(app, Method::POST, "/api/admin/history").json(&body)).await;
+    assert_eq!(status, 202, "{answer}");
+    answer
+}
+
+fn money(minor: i64) -> Value {
+    json!({ "shop_money": { "amount": format!("{}.{:02}", minor / 100, minor % 100), "currency_code": "USD" } })
+}
+
+/// The orders/updated webhook Shopify sends for a history order.
+fn webhook(o: &OrderFacts) -> Value {
+    let rfc =
+        |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    json!({
+        "id": o.id,
+        "name": o.name,
+        "customer": o.customer.map(|c| json!({ "id": history::FIRST_CUSTOMER + c as i64 })),
+        "email": o.customer.map(history::email),
+        "currency": "USD",
+        "subtotal_price_set": money(o.subtotal_minor),
+        "total_price_set": money(o.subtotal_minor + o.tax_minor + o.shipping_minor),
+        "total_tax_set": money(o.tax_minor),
+        "total_shipping_price_set": money(o.shipping_minor),
+        "total_discounts_set": money(0),
+        "taxes_included": false,
+        "financial_status": if o.refund.is_some() { "partially_refunded" } else if o.cancelled_at.is_some() { "voided" } else { "paid" },
+        "source_name": "web",
+        "test": false,
+        "processed_at": rfc(o.processed_at),
+        "cancelled_at": o.cancelled_at.map(rfc),
+        "discount_codes": [],
+        "refunds": o.refund.map(|(id, minor, at)| vec![json!({
+            "id": id, "order_id": o.id, "created_at": rfc(at),
+            "refund_line_items": [{ "subtotal_set": money(minor), "total_tax_set": money(0) }],
+        })]).unwrap_or_default(),
+        "line_items": o.lines.iter().map(|(_, product, variant, quantity)| json!({
+            "product_id": product, "variant_id": variant, "title": format!("Product {product}"),
+            "quantity": quantity, "current_quantity": quantity,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+/// The history as the stand-in holds it.
+fn facts(app: &TestApp, customers: usize, orders: usize) -> Vec<OrderFacts> {
+    let at = app.shopify.admin(|a| a.history[SHOP].now);
+    (0..orders)
+        .map(|j| history::order_facts(j, customers, at))
+        .collect()
+}
+
+/// A customer's tier from their spend: the default thresholds, lifetime.
+fn tier(spend_minor: i64) -> Option<&'static str> {
+    match spend_minor {
+        s if s >= 100_000 => Some("platinum"),
+        s if s >= 50_000 => Some("gold"),
+        s if s >= 25_000 => Some("silver"),
+        _ => None,
+    }
+}
+
+async fn tiers(app: &TestApp) -> HashMap<i64, Option<String>> {
+    sqlx::query_as::<_, (i64, Option<String>)>("SELECT customer_id, tier_id FROM customers")
+        .fetch_all(app.store.reader())
+        .await
+        .unwrap()
+        .into_iter()
+        .collect()
+}
+
+async fn the_history_is_imported_once_beside_webhooks_and_a_second_run_changes_nothing(
+    backend: Backend,
+) {
+    let app = TestApp::spawn(backend).await;
+    app.shopify.set_history(SHOP, 2_000, 10_000);
+    app.install(SHOP).await;
+    let shop = shop_id(&app).await;
+    let orders = facts(&app, 2_000, 10_000);
+    let queued = start(&app, json!({})).await;
+    assert_eq!(queued["import"]["status"], "queued");
+    assert_eq!(queued["import"]["mode"], "history");
+    let (status, _) =
+        answer(admin(&app, Method::POST, "/api/admin/history").json(&json!({}))).await;
+    assert_eq!(status, 409, "one import at a time");
+
+    // The import runs while webhooks for some of the same orders arrive
+    // and are applied.
+    let import = {
+        let importer = importer(&app, "importer-a").await;
+        tokio::spawn(async move { run_to_end(&importer, shop).await })
+    };
+    for o in orders.iter().step_by(97) {
+        send_json(&app, "orders/updated", &format!("h-{}", o.id), &webhook(o)).await;
+    }
+    app.drain().await;
+    assert_eq!(import.await.unwrap(), Progress::Done);
+    app.drain().await;
+
+    let (status, seen) = answer(admin(&app, Method::GET, "/api/admin/history")).await;
+    assert_eq!(status, 200);
+    assert_eq!(seen["import"]["status"], "done", "{seen}");
+    assert_eq!(seen["import"]["customers"], 2_000);
+    assert_eq!(seen["import"]["orders"], 10_000);
+    assert_eq!(seen["import"]["percent"], 100);
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM orders").await,
+        10_000,
+        "each order once"
+    );
+    assert_eq!(app.count("SELECT COUNT(*) FROM customers").await, 2_000);
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM points_ledger").await,
+        0,
+        "orders from before the program earn nothing, by import or by webhook"
+    );
+
+    // Tiers from the whole history, reached quietly.
+    let mut spend: HashMap<i64, i64> = HashMap::new();
+    for o in &orders {
+        if let (Some(c), None) = (o.customer, o.cancelled_at) {
+            let refunded = o.refund.map_or(0, |(_, minor, _)| minor);
+            *spend.entry(history::FIRST_CUSTOMER + c as i64).or_default() +=
+                o.subtotal_minor - refunded;
+        }
+    }
+    let held = tiers(&app).await;
+    let mut in_tiers = 0;
+    for (customer, tier_id) in &held {
+        let want = tier(spend.get(customer).copied().unwrap_or(0));
+        assert_eq!(tier_id.as_deref(), want, "customer {customer}");
+        in_tiers += usize::from(want.is_some());
+    }
+    assert!(in_tiers > 100, "{in_tiers} customers in tiers");
+    assert_eq!(
+        app.shopify.admin(|a| a.flow_triggers.len()),
+        0,
+        "no Flow trigger for tiers reached in the past"
+    );
+
+    // The dashboard's year: every counted order of the last 365 days once.
+    let year_ago = chrono::Utc::now() - chrono::Duration::days(365);
+    let (count, revenue) = orders
+        .iter()
+        .filter(|o| {
+            o.cancelled_at.is_none() && o.processed_at >= year_ago + chrono::Duration::minutes(5)
+        })
+        .fold((0, 0), |(n, r), o| {
+            let total = o.subtotal_minor + o.tax_minor + o.shipping_minor;
+            (n + 1, r + total - o.refund.map_or(0, |(_, m, _)| m))
+        });
+    let (_, dashboard) = answer(admin(
+        &app,
+        Method::POST,
+        "/api/admin/analytics/refresh?period=365d",
+    ))
+    .await;
+    let got = &dashboard["revenue"];
+    let orders_in_year =
+        got["members"]["orders"].as_i64().unwrap() + got["non_members"]["orders"].as_i64().unwrap();
+    let revenue_in_year = got["members"]["revenue_minor"].as_i64().unwrap()
+        + got["non_members"]["revenue_minor"].as_i64().unwrap();
+    // Orders within minutes of the year's start may fall either side.
+    assert!(
+        (orders_in_year - count).abs() <= 2,
+        "{orders_in_year} vs {count}"
+    );
+    assert!(
+        (revenue_in_year - revenue).abs() <= 2 * 21_000,
+        "{revenue_in_year} vs {revenue}"
+    );
+    assert!(count > 4_000, "{count}");
+
+    // Again: nothing changes.
+    let before = snapshot(&app).await;
+    start(&app, json!({ "mode": "history" })).await;
+    assert_eq!(
+        run_to_end(&importer(&app, "importer-b").await, shop).await,
+        Progress::Done
+    );
+    assert_eq!(snapshot(&app).await, before, "a second run changes nothing");
+    assert_eq!(tiers(&app).await, held);
+}
+
+async fn retroactive_points_follow_the_rule_for_every_customer_even_across_a_restart(
+    backend: Backend,
+) {
+    let app = TestApp::spawn(backend).await;
+    app.shopify.set_history(SHOP, 300, 1_500);
+    app.install(SHOP).await;
+    let shop = shop_id(&app).await;
+    let orders = facts(&app, 300, 1_500);
+    start(&app, json!({ "mode": "history" })).await;
+    assert_eq!(
+        run_to_end(&importer(&app, "first").await, shop).await,
+        Progress::Done
+    );
+    assert_eq!(app.count("SELECT COUNT(*) FROM points_ledger").await, 0);
+
+    // Points for the orders of the last 180 days: 1 point per 1.00 of the
+    // subtotal, less the refunded share rounded down, no tier multiplier.
+    let since = (chrono::Utc::now() - chrono::Duration::days(180)).date_naive();
+    let from = since.and_hms_opt(0, 0, 0).unwrap().and_utc();
+    let mut want: HashMap<i64, i64> = HashMap::new();
+    let mut earning_orders = 0;
+    for o in orders
+        .iter()
+        .filter(|o| o.processed_at >= from && o.cancelled_at.is_none())
+    {
+        let Some(c) = o.customer else { continue };
+        let earned = o.subtotal_minor / 100;
+        let back = o
+            .refund
+            .map_or(0, |(_, minor, _)| earned * minor / o.subtotal_minor);
+        *want.entry(history::FIRST_CUSTOMER + c as i64).or_default() += earned - back;
+        earning_orders += 1;
+    }
+    let total: i64 = want.values().sum();
+    assert!(total > 1_000, "{total}");
+
+    let (status, preview) = answer(admin(
+        &app,
+        Method::GET,
+        &format!("/api/admin/history/preview?points_since={since}"),
+    ))
+    .await;
+    assert_eq!(status, 200, "{preview}");
+    assert_eq!(preview["points"], total, "{preview}");
+    assert_eq!(preview["orders"], earning_orders);
+    assert_eq!(
+        preview["worth_minor"], total,
+        "5.00 for 500 points: a point is 0.01"
+    );
+
+    // The import with points, paused after two chunks; another process
+    // takes it up.
+    start(
+        &app,
+        json!({ "mode": "points", "points_since": since.to_string() }),
+    )
+    .await;
+    let paused = importer(&app, "stopped").await.chunks_per_round(2);
+    let mut progress = Progress::Waiting;
+    while progress == Progress::Waiting {
+        progress = paused.work(shop).await.unwrap();
+    }
+    assert_eq!(progress, Progress::Paused);
+    let (_, midway) = answer(admin(&app, Method::GET, "/api/admin/history")).await;
+    // The customers (one chunk) and two chunks of orders are in.
+    assert_eq!(midway["import"]["status"], "orders", "{midway}");
+    assert_eq!(midway["import"]["orders"], 400, "{midway}");
+    let percent = midway["import"]["percent"].as_u64().unwrap();
+    assert!(percent > 0 && percent < 100, "{midway}");
+    assert!(midway["import"]["remaining_secs"].is_i64(), "{midway}");
+    assert_eq!(
+        run_to_end(&importer(&app, "restarted").await, shop).await,
+        Progress::Done
+    );
+
+    let got: HashMap<i64, i64> = sqlx::query_as::<_, (i64, i64)>(
+        "SELECT customer_id, CAST(SUM(points) AS BIGINT) FROM points_ledger GROUP BY customer_id",
+    )
+    .fetch_all(app.store.reader())
+    .await
+    .unwrap()
+    .into_iter()
+    .collect();
+    assert_eq!(got, want, "every customer gets what the rule gives");
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM points_ledger WHERE kind NOT IN ('earn', 'clawback')")
+            .await,
+        0,
+        "no signup, tier entry or other bonus from the past"
+    );
+    // Each entry is dated when its order was placed or refunded.
+    assert!(
+        app.count(&format!(
+            "SELECT COUNT(*) FROM points_ledger WHERE occurred_at < {}",
+            from.timestamp_millis()
+        ))
+        .await
+            == 0
+    );
+
+    // The same import again changes nothing.
+    let entries = app.count("SELECT COUNT(*) FROM points_ledger").await;
+    start(
+        &app,
+        json!({ "mode": "points", "points_since": since.to_string() }),
+    )
+    .await;
+    assert_eq!(
+        run_to_end(&importer(&app, "again").await, shop).await,
+        Progress::Done
+    );
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM points_ledger").await,
+        entries
+    );
+}
+
+/// What a second run must not change.
+async fn snapshot(app: &TestApp) -> (i64, i64, i64, i64, i64) {
+    (
+        app.count("SELECT COUNT(*) FROM orders").await,
+        app.count("SELECT COUNT(*) FROM points_ledger").await,
+        app.count("SELECT COUNT(*) FROM tier_changes").await,
+        app.count("SELECT COUNT(*) FROM outbox").await,
+        app.count("SELECT CAST(COALESCE(SUM(spend_minor), 0) AS BIGINT) FROM orders")
+            .await,
+    )
+}
