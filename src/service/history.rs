@@ -169,7 +169,8 @@ pub struct Preview {
     pub currency: String,
 }
 
-/// The points the stored history since `since` would earn (orders the
+/// The points the stored history since `since` (a day; without one, a
+/// year before today) would earn (orders the
 /// import kept out of the program), under the program as it is now. The
 /// history must have been imported first.
 pub async fn preview(
@@ -178,7 +179,15 @@ pub async fn preview(
     since: Option<&str>,
     now: i64,
 ) -> Result<Preview, HistoryError> {
-    let from = points_since(since, now)?;
+    // Without a day: the last year.
+    let default_day = chrono::DateTime::from_timestamp_millis(now - 365 * DAY_MS)
+        .map(|t| t.date_naive().format("%Y-%m-%d").to_string())
+        .unwrap_or_default();
+    let since = since
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .unwrap_or(&default_day);
+    let from = points_since(Some(since), now)?;
     let mut conn = store.reader().acquire().await?;
     let program = program::get_program(&mut conn, shop_id).await?;
     let (mut orders_count, mut points, mut after) = (0_i64, Points::ZERO, i64::MIN);
@@ -206,7 +215,7 @@ pub async fn preview(
         }
     }
     Ok(Preview {
-        points_since: since.unwrap_or_default().trim().to_owned(),
+        points_since: since.to_owned(),
         orders: orders_count,
         points: points.get(),
         worth_minor: liability_minor(

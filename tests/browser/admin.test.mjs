@@ -411,4 +411,21 @@ describe("the embedded admin page", { timeout: 300000 }, () => {
     await shot("activity");
     assertNoProblems();
   });
+
+  // Last: the history adds customers and orders the steps above do not expect.
+  it("previews retroactive points, imports the shop's history and shows its progress to the end", async () => {
+    await open("customers");
+    await page.waitForSelector("#history [data-history], #history-state s-text");
+    await page.locator("#history-mode select").selectOption("points");
+    await page.locator("#history-preview").click();
+    await page.waitForSelector("#history-preview-result [data-preview]");
+    assert.match(await page.locator("#history-preview-result").innerText(), /orders since \d{4}-\d{2}-\d{2} would earn/);
+    await page.locator("#history-mode select").selectOption("history");
+    await page.locator("#history-start").click();
+    await page.waitForSelector('#history [data-history="done"]', { timeout: 120000 });
+    const line = await page.locator("#history-state").innerText();
+    assert.match(line, /Imported 200 customers and 1,000 orders for the dashboard, segments and tiers/);
+    await shot("history");
+    assertNoProblems();
+  });
 });

@@ -55,8 +55,87 @@ async function list(ctx) {
     h("s-section", {}, h("s-stack", { gap: "base" },
       h("s-stack", { direction: "inline", gap: "small-200", alignItems: "end" }, h("div", { class: "grow" }, search), go),
       results)),
+    shopHistory(ctx),
     imports(),
     exports());
+}
+
+/** What a history import's state says, in words. */
+function historyLine(i) {
+  const mode = i.mode === "points" ? `with points for orders since ${day(i.points_since)}` : "for the dashboard, segments and tiers (no points)";
+  switch (i.status) {
+    case "done": return `Imported ${count(i.customers)} customers and ${count(i.orders)} orders ${mode}, ${when(i.finished_at)}.`;
+    case "failed": return `The import stopped: ${i.error}. Start it again to go on.`;
+    case "queued": return `Waiting to start (${mode}).`;
+    default: {
+      const left = i.remaining_secs != null ? `, about ${Math.max(1, Math.round(i.remaining_secs / 60))} min left` : "";
+      return `Reading ${i.status}: ${count(i.customers)} customers and ${count(i.orders)} orders so far${left} (${mode}).`;
+    }
+  }
+}
+
+/** The shop's past: customers and orders read from Shopify once, so the
+ * dashboard, segments and tiers start from the real history; optionally
+ * points for orders since a day, with a preview of what they cost. */
+function shopHistory(ctx) {
+  const state = h("div", { id: "history-state" });
+  const mode = h("s-select", { label: "What to import", value: "history", id: "history-mode" },
+    h("s-option", { value: "history" }, "History for the dashboard, segments and tiers (no points)"),
+    h("s-option", { value: "points" }, "History, and points for orders since a day"));
+  const since = h("s-text-field", { label: "Points for orders since", details: "YYYY-MM-DD (UTC)", id: "history-since", value: isoDay(365), maxLength: 10 });
+  const preview = h("s-button", { id: "history-preview" }, "Preview the points");
+  const go = h("s-button", { id: "history-start", variant: "primary" }, "Import the history");
+  const previewBox = h("div", { id: "history-preview-result" });
+  let polling = null;
+
+  function show(i) {
+    if (!i) {
+      fill(state, h("s-text", { color: "subdued" }, "Not imported yet."));
+      return;
+    }
+    const open = ["queued", "customers", "orders"].includes(i.status);
+    const bar = open ? h("progress", { max: "100", value: String(i.percent ?? 0), id: "history-progress", "aria-label": "History import progress" }) : null;
+    fill(state, h("s-stack", { gap: "small-200", "data-history": i.status },
+      h("s-text", {}, historyLine(i)), bar));
+    go.disabled = open;
+    clearTimeout(polling);
+    if (open) polling = setTimeout(load, 1500);
+  }
+  async function load() {
+    if (!state.isConnected && polling) return;
+    try {
+      show((await api("GET", "/api/admin/history")).import);
+    } catch (e) {
+      fill(state, errorBanner(e, "The history import could not be read"));
+    }
+  }
+  const body = () => mode.value === "points" ? { mode: "points", points_since: String(since.value || "").trim() } : { mode: "history" };
+  preview.addEventListener("click", () => busy(preview, async () => {
+    fill(previewBox);
+    try {
+      const p = await api("GET", `/api/admin/history/preview?points_since=${encodeURIComponent(String(since.value || "").trim())}`);
+      fill(previewBox, h("s-text", { "data-preview": p.points },
+        `${count(p.orders)} orders since ${p.points_since} would earn ${count(p.points)} points, worth up to ${money(p.worth_minor, p.currency || ctx.currency)} if all were spent on your best fixed-amount reward. Orders count once their history is imported.`));
+    } catch (e) {
+      fill(previewBox, errorBanner(e, "The preview could not be computed"));
+    }
+  }));
+  go.addEventListener("click", () => busy(go, async () => {
+    try {
+      show((await api("POST", "/api/admin/history", body())).import);
+      toast("History import started");
+    } catch (e) {
+      fill(previewBox, errorBanner(e, "The import could not start"));
+    }
+  }));
+  load();
+  return h("s-section", { heading: "Your shop's history", id: "history" },
+    h("s-stack", { gap: "base" },
+      h("s-text", { color: "subdued" }, "Advocate reads your customers and past orders from Shopify once, after install, so the dashboard, segments and VIP tiers start from your real history. Orders from before you installed Advocate earn no points, unless you choose points for orders since a day: preview what that issues first. Importing again changes nothing already counted."),
+      state,
+      h("s-grid", { gridTemplateColumns: "minmax(220px, 2fr) minmax(140px, 1fr)", gap: "base", alignItems: "end" }, mode, since),
+      h("s-stack", { direction: "inline", gap: "small-200" }, preview, go),
+      previewBox));
 }
 
 const FIELDS = [
