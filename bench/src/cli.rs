@@ -24,6 +24,10 @@ pub enum Bench {
     /// Members from another loyalty app: a CSV read, dry-run and imported
     /// through the real server, against reading it alone.
     Import(ImportArgs),
+    /// A shop's history imported from the stand-in's bulk queries while
+    /// webhooks arrive: the import's rate, and intake latency before and
+    /// during it.
+    History(HistoryArgs),
     /// Load on an Advocate that is already running (one process, or several
     /// behind a load balancer: `scripts/cluster`): sends every delivery
     /// until it is acknowledged, as Shopify does, waits until the shared
@@ -135,6 +139,21 @@ pub struct AnalyticsArgs {
     /// Snapshot computations from scratch to take the median of.
     #[arg(long, default_value_t = 3)]
     pub computes: usize,
+    #[command(flatten)]
+    pub server: ServerArgs,
+}
+
+#[derive(Parser, Clone)]
+pub struct HistoryArgs {
+    /// Customers in the stand-in's history.
+    #[arg(long, default_value_t = 100_000)]
+    pub customers: usize,
+    /// Orders in the stand-in's history (two years).
+    #[arg(long, default_value_t = 1_000_000)]
+    pub orders: usize,
+    /// Webhooks offered per second before and during the import.
+    #[arg(long, default_value_t = 1_000)]
+    pub rate: usize,
     #[command(flatten)]
     pub server: ServerArgs,
 }

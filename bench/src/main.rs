@@ -25,6 +25,7 @@
 //! | [`load`] | `load`: an Advocate that is already running |
 //! | [`admin_api`] | `admin-api`: pacing and bulk against the Shopify stand-in |
 //! | [`analytics`] | `analytics`: the dashboard of a large shop; [`seed`] fills it |
+//! | [`history`] | `history`: a shop's history imported while webhooks arrive |
 //! | [`member_import`] | `import`: a CSV of members from another loyalty app |
 //! | [`report`] | the tables printed at the end |
 
@@ -33,6 +34,7 @@ mod analytics;
 mod baseline;
 mod cli;
 mod floor;
+mod history;
 mod load;
 mod member_import;
 mod report;
@@ -67,6 +69,10 @@ fn main() -> anyhow::Result<()> {
             .enable_all()
             .build()?
             .block_on(analytics::run(args)),
+        Bench::History(args) => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?
+            .block_on(history::run(args)),
         Bench::Import(args) => tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()?

@@ -4,7 +4,7 @@
 //! result: JSON Lines, one object per line, each nested connection's nodes
 //! on lines of their own after their parent, carrying `__parentId`.
 
-use chrono::{DateTime, Duration, NaiveDate, SecondsFormat, Utc};
+use chrono::{DateTime, Datelike, Duration, NaiveDate, SecondsFormat, Utc};
 use serde_json::{json, Value};
 
 /// How big a shop's history is, and the moment it runs up to (fixed when
@@ -179,31 +179,53 @@ fn order_lines(o: &OrderFacts, out: &mut String) {
     }
 }
 
-/// What a bulk query over this history returns: its JSONL and how many
-/// objects it holds. The query's first connection (`customers` or
-/// `orders`) says which; an orders query's `processed_at:>=YYYY-MM-DD`
-/// filter is honoured.
-pub fn bulk_result(history: &History, query: &str) -> Option<(String, u64)> {
-    let now = history.now;
+/// What a bulk query asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Asked {
+    Customers,
+    /// Orders processed since a day, if the query filters them.
+    Orders(Option<DateTime<Utc>>),
+}
+
+/// What `query` asks for: its first connection, and an orders query's
+/// `processed_at:>=YYYY-MM-DD` filter (None when it filters nothing, as
+/// 2000-01-01 does not).
+pub fn what(query: &str) -> Option<Asked> {
     let customers_at = query.find("customers");
     let orders_at = query.find("orders");
-    let mut out = String::new();
-    let mut count = 0;
     match (customers_at, orders_at) {
-        (Some(c), o) if o.is_none_or(|o| c < o) => {
-            for i in 0..history.customers {
-                out.push_str(&customer(i, now).to_string());
-                out.push('\n');
-                count += 1;
-            }
-        }
+        (Some(c), o) if o.is_none_or(|o| c < o) => Some(Asked::Customers),
         (_, Some(_)) => {
             let since = query
                 .split("processed_at:>=")
                 .nth(1)
                 .and_then(|rest| NaiveDate::parse_from_str(rest.get(..10)?, "%Y-%m-%d").ok())
                 .and_then(|d| d.and_hms_opt(0, 0, 0))
-                .map(|d| d.and_utc());
+                .map(|d| d.and_utc())
+                .filter(|since| since.year() > 2000);
+            Some(Asked::Orders(since))
+        }
+        _ => None,
+    }
+}
+
+/// What a bulk query over this history returns: its JSONL and how many
+/// objects it holds. The query's first connection (`customers` or
+/// `orders`) says which; an orders query's `processed_at:>=YYYY-MM-DD`
+/// filter is honoured.
+pub fn bulk_result(history: &History, query: &str) -> Option<(String, u64)> {
+    let now = history.now;
+    let mut out = String::new();
+    let mut count = 0;
+    match what(query)? {
+        Asked::Customers => {
+            for i in 0..history.customers {
+                out.push_str(&customer(i, now).to_string());
+                out.push('\n');
+                count += 1;
+            }
+        }
+        Asked::Orders(since) => {
             for j in 0..history.orders {
                 let o = order_facts(j, history.customers, now);
                 if since.is_some_and(|since| o.processed_at < since) {
@@ -213,7 +235,6 @@ pub fn bulk_result(history: &History, query: &str) -> Option<(String, u64)> {
                 count += 1 + o.lines.len() as u64;
             }
         }
-        _ => return None,
     }
     Some((out, count))
 }

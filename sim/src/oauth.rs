@@ -153,14 +153,21 @@ impl ShopifySim {
     /// over the last two years (see [`super::history`]), which its bulk
     /// queries return.
     pub fn set_history(&self, shop: &str, customers: usize, orders: usize) {
-        self.state.lock().unwrap().admin.history.insert(
-            shop.to_owned(),
-            super::history::History {
-                customers,
-                orders,
-                now: chrono::Utc::now(),
-            },
-        );
+        use super::history::{bulk_result, History};
+        let history = History {
+            customers,
+            orders,
+            now: chrono::Utc::now(),
+        };
+        // Made now, so a bulk query later answers at once.
+        let (c, cn) = bulk_result(&history, "{ customers }").expect("customers");
+        let (o, on) = bulk_result(&history, "{ orders }").expect("orders");
+        let mut state = self.state.lock().unwrap();
+        state.admin.history.insert(shop.to_owned(), history);
+        state
+            .admin
+            .history_results
+            .insert(shop.to_owned(), (c.into(), cn, o.into(), on));
     }
 
     /// Refreshes answered with new tokens so far.

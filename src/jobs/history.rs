@@ -38,10 +38,35 @@ use crate::{
 pub const CUSTOMER_CHUNK: usize = 500;
 /// Orders applied per transaction.
 pub const ORDER_CHUNK: usize = 200;
+/// Orders (or customers) per transaction while webhooks are arriving: the
+/// import gives way to intake, as inbox processing does, and holds the
+/// database for short turns.
+pub const BUSY_CHUNK: usize = 20;
+/// The longest a chunk waits for intake to have nothing pending.
+const MAX_DEFER: Duration = Duration::from_millis(50);
 /// How long a lease lasts without being renewed (each chunk renews it).
 const LEASE_MS: i64 = 5 * 60 * 1000;
 /// The day the orders query reads from: every order the shop has.
 const ALL_ORDERS_SINCE: (i32, u32, u32) = (2000, 1, 1);
+
+/// How often the lease is renewed while a result is read (well inside
+/// [`LEASE_MS`]).
+const RENEW_EVERY: Duration = Duration::from_secs(30);
+
+/// A round's chunks so far and when its lease was last renewed.
+struct Pace {
+    chunks: usize,
+    renewed: std::time::Instant,
+}
+
+impl Default for Pace {
+    fn default() -> Self {
+        Self {
+            chunks: 0,
+            renewed: std::time::Instant::now(),
+        }
+    }
+}
 
 /// How reading a stage's result ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -290,13 +315,44 @@ impl HistoryImporter {
         Ok(kept)
     }
 
-    /// After a chunk: whether to go on.
-    async fn go_on(&self, lease: &str, chunks: &mut usize) -> anyhow::Result<Option<Read>> {
-        *chunks += 1;
-        if !self.renew(lease).await? {
-            return Ok(Some(Read::LeaseLost));
+    /// How many to apply in the next transaction: `idle`, or few while
+    /// webhooks are arriving.
+    fn chunk_size(&self, idle: usize) -> usize {
+        if self.store.intake_gate().is_busy() {
+            BUSY_CHUNK
+        } else {
+            idle
         }
-        Ok((*chunks >= self.chunks_per_round).then_some(Read::Paused))
+    }
+
+    /// A transaction, once intake has nothing waiting (or after
+    /// [`MAX_DEFER`]).
+    async fn begin(&self) -> anyhow::Result<crate::store::Tx> {
+        self.store.intake_gate().wait_idle(MAX_DEFER).await;
+        Ok(self.store.begin().await?)
+    }
+
+    /// After a chunk that held the database for `held`: whether to go on.
+    /// The lease is renewed every [`RENEW_EVERY`]; while webhooks are
+    /// arriving, the import waits as long as its chunk held the database,
+    /// so intake has it at least half the time.
+    async fn go_on(
+        &self,
+        lease: &str,
+        pace: &mut Pace,
+        held: Duration,
+    ) -> anyhow::Result<Option<Read>> {
+        pace.chunks += 1;
+        if pace.renewed.elapsed() >= RENEW_EVERY {
+            if !self.renew(lease).await? {
+                return Ok(Some(Read::LeaseLost));
+            }
+            pace.renewed = std::time::Instant::now();
+        }
+        if self.store.intake_gate().is_busy() {
+            tokio::time::sleep(held).await;
+        }
+        Ok((pace.chunks >= self.chunks_per_round).then_some(Read::Paused))
     }
 
     /// Applies the customers after the lines already applied.
@@ -309,7 +365,7 @@ impl HistoryImporter {
         let mut lines = JsonLines::open(&self.http, url).await?;
         let mut chunk = Vec::with_capacity(CUSTOMER_CHUNK);
         let mut last = import.lines_done as u64;
-        let mut chunks = 0;
+        let mut pace = Pace::default();
         while let Some((number, object)) = lines.next().await? {
             if number <= import.lines_done as u64 {
                 continue;
@@ -324,10 +380,11 @@ impl HistoryImporter {
                     "history: a customer line skipped"
                 ),
             }
-            if chunk.len() == CUSTOMER_CHUNK {
-                self.apply_customers(import, std::mem::take(&mut chunk), last)
+            if chunk.len() >= self.chunk_size(CUSTOMER_CHUNK) {
+                let held = self
+                    .apply_customers(import, std::mem::take(&mut chunk), last)
                     .await?;
-                if let Some(stop) = self.go_on(lease, &mut chunks).await? {
+                if let Some(stop) = self.go_on(lease, &mut pace, held).await? {
                     return Ok(stop);
                 }
             }
@@ -341,9 +398,10 @@ impl HistoryImporter {
         import: &HistoryImport,
         customers: Vec<engine::customers::CustomerEvent>,
         lines_done: u64,
-    ) -> anyhow::Result<()> {
+    ) -> anyhow::Result<Duration> {
         let now = now_ms();
-        let mut tx = self.store.begin().await?;
+        let mut tx = self.begin().await?;
+        let held = std::time::Instant::now();
         for event in &customers {
             engine::customers::save(&mut tx, import.shop_id, event, now).await?;
         }
@@ -356,7 +414,7 @@ impl HistoryImporter {
         )
         .await?;
         tx.commit().await?;
-        Ok(())
+        Ok(held.elapsed())
     }
 
     /// Applies the orders after the lines already applied, each once its
@@ -367,7 +425,7 @@ impl HistoryImporter {
         url: &str,
         lease: &str,
     ) -> anyhow::Result<Read> {
-        let mut chunks = 0;
+        let mut pace = Pace::default();
         let rule = HistoryRule {
             cutoff: import.cutoff,
             earns_since: import.points_since,
@@ -385,11 +443,12 @@ impl HistoryImporter {
                 .map_err(|why| anyhow::anyhow!("line {number} of the orders: {why}"))?;
             if let Some(order) = completed {
                 chunk.push(order);
-                if chunk.len() == ORDER_CHUNK {
+                if chunk.len() >= self.chunk_size(ORDER_CHUNK) {
                     // Every line before this one belongs to the chunk.
-                    self.apply_orders(import, rule, std::mem::take(&mut chunk), number - 1)
+                    let held = self
+                        .apply_orders(import, rule, std::mem::take(&mut chunk), number - 1)
                         .await?;
-                    if let Some(stop) = self.go_on(lease, &mut chunks).await? {
+                    if let Some(stop) = self.go_on(lease, &mut pace, held).await? {
                         return Ok(stop);
                     }
                 }
@@ -407,7 +466,7 @@ impl HistoryImporter {
         rule: HistoryRule,
         orders: Vec<(Value, Vec<Value>)>,
         lines_done: u64,
-    ) -> anyhow::Result<()> {
+    ) -> anyhow::Result<Duration> {
         let mut events = Vec::with_capacity(orders.len());
         for (order, items) in &orders {
             match lines::order(order, items, rule) {
@@ -419,7 +478,8 @@ impl HistoryImporter {
         }
         let applied = events.len() as i64;
         let now = now_ms();
-        let mut tx = self.store.begin().await?;
+        let mut tx = self.begin().await?;
+        let held = std::time::Instant::now();
         let taken = engine::batch::apply(&mut tx, import.shop_id, events, now).await?;
         for event in taken {
             if let Taken::Deferred(event) = event {
@@ -435,6 +495,6 @@ impl HistoryImporter {
         )
         .await?;
         tx.commit().await?;
-        Ok(())
+        Ok(held.elapsed())
     }
 }
