@@ -37,7 +37,9 @@ pub async fn run(args: HistoryArgs) -> anyhow::Result<()> {
     let server = start_advocate_with(
         &database_url,
         args.server.workers,
-        None,
+        std::env::var("BENCH_INBOX_WORKERS")
+            .ok()
+            .and_then(|v| v.parse().ok()),
         &[
             ("SHOPIFY_API_ORIGIN", sim.origin().to_owned()),
             ("ADVOCATE_HISTORY_SECS", "1".into()),

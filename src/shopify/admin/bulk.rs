@@ -207,7 +207,9 @@ pub enum JsonLinesError {
 /// more than one chunk and one line held. Lines are numbered from 1.
 pub struct JsonLines {
     response: reqwest::Response,
+    /// Bytes received and not yet read as lines, from `start`.
     buffer: Vec<u8>,
+    start: usize,
     line: u64,
     done: bool,
 }
@@ -226,6 +228,7 @@ impl JsonLines {
         Ok(Self {
             response,
             buffer: Vec::new(),
+            start: 0,
             line: 0,
             done: false,
         })
@@ -234,27 +237,33 @@ impl JsonLines {
     /// The next object and its line number; None at the end.
     pub async fn next(&mut self) -> Result<Option<(u64, Value)>, JsonLinesError> {
         loop {
-            if let Some(end) = self.buffer.iter().position(|b| *b == b'\n') {
-                let rest = self.buffer.split_off(end + 1);
-                let line = std::mem::replace(&mut self.buffer, rest);
+            let pending = &self.buffer[self.start..];
+            if let Some(end) = pending.iter().position(|b| *b == b'\n') {
+                let (from, to) = (self.start, self.start + end);
+                self.start = to + 1;
                 self.line += 1;
-                let text = &line[..end];
+                let text = &self.buffer[from..to];
                 if text.iter().all(u8::is_ascii_whitespace) {
                     continue;
                 }
-                return self.parse(text).map(Some);
+                return self.parse(&self.buffer[from..to]).map(Some);
             }
-            if self.buffer.len() > MAX_JSONL_LINE {
+            if pending.len() > MAX_JSONL_LINE {
                 return Err(JsonLinesError::LineTooLong(self.line + 1));
             }
             if self.done {
-                if self.buffer.iter().all(u8::is_ascii_whitespace) {
+                if pending.iter().all(u8::is_ascii_whitespace) {
                     return Ok(None);
                 }
-                let last = std::mem::take(&mut self.buffer);
+                let from = self.start;
+                self.start = self.buffer.len();
                 self.line += 1;
-                return self.parse(&last).map(Some);
+                return self.parse(&self.buffer[from..]).map(Some);
             }
+            // What was read as lines goes before more arrives (one move
+            // per chunk, not per line).
+            self.buffer.drain(..self.start);
+            self.start = 0;
             match self
                 .response
                 .chunk()
