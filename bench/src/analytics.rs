@@ -17,7 +17,7 @@ use crate::{
     cli::{AnalyticsArgs, Backend, ServerArgs},
     report,
     seed::seed_shop,
-    servers::{fresh_database, start_advocate_with, Server},
+    servers::{drop_database, fresh_database, start_advocate_with, Server},
     traffic::{probe_intake, RunResult},
     SECRET,
 };
@@ -82,11 +82,7 @@ pub async fn run(args: AnalyticsArgs) -> anyhow::Result<()> {
     routes(&args, &running).await?;
     store.close().await;
     drop(running);
-    if let Some((admin, name)) = pg_cleanup {
-        sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-            .execute(&admin)
-            .await?;
-    }
+    drop_database(pg_cleanup).await?;
     Ok(())
 }
 

@@ -19,7 +19,7 @@ use shopify_sim::{ShopifySim, SimConfig};
 
 use crate::{
     cli::HistoryArgs,
-    servers::{fresh_database, start_advocate_with},
+    servers::{drop_database, fresh_database, start_advocate_with},
     traffic::{open_loop, Payload, RunResult},
     SECRET,
 };
@@ -158,10 +158,6 @@ pub async fn run(args: HistoryArgs) -> anyhow::Result<()> {
         server.peak_rss_mb()
     );
     drop(server);
-    if let Some((admin, name)) = pg_cleanup {
-        sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-            .execute(&admin)
-            .await?;
-    }
+    drop_database(pg_cleanup).await?;
     Ok(())
 }

@@ -21,7 +21,7 @@ use anyhow::bail;
 use crate::{
     analytics::{start, Running, SHOP},
     cli::ImportArgs,
-    servers::fresh_database,
+    servers::{drop_database, fresh_database},
     traffic::probe_intake,
 };
 
@@ -100,11 +100,7 @@ pub async fn run(args: ImportArgs) -> anyhow::Result<()> {
     );
     store.close().await;
     drop(running);
-    if let Some((admin, name)) = pg_cleanup {
-        sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-            .execute(&admin)
-            .await?;
-    }
+    drop_database(pg_cleanup).await?;
     Ok(())
 }
 

@@ -170,6 +170,17 @@ pub async fn start_advocate_with(
     Ok(Server { child, addr })
 }
 
+/// Drops the PostgreSQL database [`fresh_database`] made (nothing for a
+/// SQLite file: its directory goes with the run).
+pub async fn drop_database(made: Option<(sqlx::AnyPool, String)>) -> anyhow::Result<()> {
+    if let Some((admin, name)) = made {
+        sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .execute(&admin)
+            .await?;
+    }
+    Ok(())
+}
+
 /// A fresh database for a run: a SQLite file in `dir`, or a new database on
 /// the PostgreSQL server (returned for dropping afterwards).
 pub async fn fresh_database(

@@ -30,7 +30,7 @@ use crate::{
     },
     store::{
         history::{self, status, HistoryImport},
-        now_ms, schedule, Store,
+        now_ms, schedule, shops, Store,
     },
 };
 
@@ -178,11 +178,9 @@ impl HistoryImporter {
                 let Some(import) = history::find(&mut conn, shop_id).await? else {
                     return Ok(Progress::Idle);
                 };
-                let domain: Option<String> =
-                    sqlx::query_scalar("SELECT domain FROM shops WHERE id = $1")
-                        .bind(shop_id)
-                        .fetch_optional(&mut *conn)
-                        .await?;
+                let domain = shops::find_by_id(&mut conn, shop_id)
+                    .await?
+                    .map(|shop| shop.domain);
                 (import, domain)
             };
             match import.status.as_str() {

@@ -31,9 +31,8 @@ pub async fn inspect(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let _permit = permit()?;
-    let file = read_file(payload).await?;
-    let inspection = member_import::inspect(&state.store, session.shop_id, &file).await?;
+    let file = receive(payload).await?;
+    let inspection = member_import::inspect(&state.store, session.shop_id, &file.bytes).await?;
     Ok(HttpResponse::Ok().json(inspection))
 }
 
@@ -46,9 +45,9 @@ pub async fn dry_run(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let reading = reading(&req)?;
-    let _permit = permit()?;
-    let file = read_file(payload).await?;
-    let report = member_import::dry_run(&state.store, session.shop_id, &file, &reading).await?;
+    let file = receive(payload).await?;
+    let report =
+        member_import::dry_run(&state.store, session.shop_id, &file.bytes, &reading).await?;
     Ok(HttpResponse::Ok().json(report))
 }
 
@@ -61,10 +60,15 @@ pub async fn import(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let reading = reading(&req)?;
-    let _permit = permit()?;
-    let file = read_file(payload).await?;
-    let report =
-        member_import::import(&state.store, session.shop_id, &file, &reading, now_ms()).await?;
+    let file = receive(payload).await?;
+    let report = member_import::import(
+        &state.store,
+        session.shop_id,
+        &file.bytes,
+        &reading,
+        now_ms(),
+    )
+    .await?;
     Ok(HttpResponse::Ok().json(report))
 }
 
@@ -77,12 +81,25 @@ pub async fn list(
     Ok(HttpResponse::Ok().json(serde_json::json!({ "imports": imports })))
 }
 
-fn permit() -> Result<SemaphorePermit<'static>, ApiError> {
-    FILES_IN_FLIGHT
+/// A file received, holding one of the process's [`FILES_IN_FLIGHT`]
+/// until it is dropped.
+struct Received {
+    bytes: Vec<u8>,
+    _permit: SemaphorePermit<'static>,
+}
+
+/// Takes a turn among the files read at once (`429` when none is free),
+/// then reads the body, refused past [`MAX_FILE_BYTES`].
+async fn receive(payload: web::Payload) -> Result<Received, ApiError> {
+    let permit = FILES_IN_FLIGHT
         .try_acquire()
         .map_err(|_| ApiError::TooManyRequests {
             retry_after_secs: 10,
-        })
+        })?;
+    Ok(Received {
+        bytes: read_file(payload).await?,
+        _permit: permit,
+    })
 }
 
 /// The format and mapping of a request: `format` (an id of

@@ -13,7 +13,7 @@ use crate::{
         history::{self, status, HistoryImport},
         orders,
         program::{self},
-        Store,
+        shops, Store,
     },
 };
 
@@ -140,11 +140,9 @@ pub async fn start(
         _ => return Err(HistoryError::Invalid("mode is history or points".into())),
     };
     let mut tx = store.begin().await?;
-    let installed: Option<i64> = sqlx::query_scalar("SELECT installed_at FROM shops WHERE id = $1")
-        .bind(shop_id)
-        .fetch_optional(&mut *tx)
+    let installed = shops::find_by_id(&mut tx, shop_id)
         .await?
-        .flatten();
+        .and_then(|shop| shop.installed_at);
     let cutoff = installed.unwrap_or(now).min(now);
     if !history::queue(&mut tx, shop_id, since, cutoff, now).await? {
         return Err(HistoryError::Running);

@@ -26,6 +26,7 @@ use crate::{
         CustomerId, EpochMs, ShopId,
     },
     store::{
+        customers,
         ledger::{self, NewEntry},
         member_imports::{self, Found, ImportRecord},
         program::{self, Program},
@@ -274,7 +275,7 @@ async fn apply(
         .iter()
         .filter_map(|c| Some((c.customer_id, c.birthday.as_deref()?)))
         .collect();
-    member_imports::set_birthdays(&mut tx, shop_id, &birthdays, now).await?;
+    customers::set_birthdays(&mut tx, shop_id, &birthdays, now).await?;
     // Imported points are not earned on orders: they move no tier. A tier
     // carried over is held at least from now on.
     for c in changes {

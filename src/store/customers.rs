@@ -525,13 +525,55 @@ pub async fn page_ids(
     .await
 }
 
+/// How a birthday write meets an existing customer row: the birthday is
+/// kept unless the customer's data was erased or the customer deleted.
+macro_rules! birthday_on_conflict {
+    () => {
+        " ON CONFLICT (shop_id, customer_id) DO UPDATE SET \
+         birthday = excluded.birthday, updated_at = excluded.updated_at \
+         WHERE customers.redacted_at IS NULL AND customers.deleted_at IS NULL"
+    };
+}
+
 /// Stores a birthday, creating the customer row if needed, unless the
 /// customer's data was erased.
-const SET_BIRTHDAY: &str =
+const SET_BIRTHDAY: &str = concat!(
     "INSERT INTO customers (shop_id, customer_id, birthday, created_at, updated_at) \
-     VALUES ($1, $2, $3, $4, $4) ON CONFLICT (shop_id, customer_id) DO UPDATE SET \
-     birthday = excluded.birthday, updated_at = excluded.updated_at \
-     WHERE customers.redacted_at IS NULL AND customers.deleted_at IS NULL";
+     VALUES ($1, $2, $3, $4, $4)",
+    birthday_on_conflict!()
+);
+
+/// [`set_birthday`] for many customers of one shop: (customer, `MM-DD`),
+/// in multi-row statements.
+pub async fn set_birthdays(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    birthdays: &[(i64, &str)],
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    let dialect = super::Dialect::of(conn);
+    for chunk in birthdays.chunks(500) {
+        let sql = format!(
+            concat!(
+                "INSERT INTO customers (shop_id, customer_id, birthday, created_at, updated_at) \
+                 VALUES {}",
+                birthday_on_conflict!()
+            ),
+            super::values_placeholders(dialect, chunk.len(), 5)
+        );
+        let mut query = sqlx::query(&sql);
+        for (customer, birthday) in chunk {
+            query = query
+                .bind(shop_id)
+                .bind(*customer)
+                .bind(*birthday)
+                .bind(now)
+                .bind(now);
+        }
+        query.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
 
 /// Sets (or clears) the birthday, 'MM-DD'. Creates the customer row if
 /// needed. False for an erased customer.

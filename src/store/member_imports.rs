@@ -128,37 +128,6 @@ pub async fn set_referral_codes(
     Ok(())
 }
 
-/// Sets each customer's birthday (`MM-DD`): (customer, birthday). An
-/// erased or deleted customer keeps none.
-pub async fn set_birthdays(
-    conn: &mut AnyConnection,
-    shop_id: i64,
-    birthdays: &[(i64, &str)],
-    now: i64,
-) -> Result<(), sqlx::Error> {
-    let dialect = Dialect::of(conn);
-    for chunk in birthdays.chunks(CHUNK) {
-        let sql = format!(
-            "INSERT INTO customers (shop_id, customer_id, birthday, created_at, updated_at) \
-             VALUES {} ON CONFLICT (shop_id, customer_id) DO UPDATE SET \
-             birthday = excluded.birthday, updated_at = excluded.updated_at \
-             WHERE customers.redacted_at IS NULL AND customers.deleted_at IS NULL",
-            values_placeholders(dialect, chunk.len(), 5)
-        );
-        let mut query = sqlx::query(&sql);
-        for (customer, birthday) in chunk {
-            query = query
-                .bind(shop_id)
-                .bind(*customer)
-                .bind(*birthday)
-                .bind(now)
-                .bind(now);
-        }
-        query.execute(&mut *conn).await?;
-    }
-    Ok(())
-}
-
 /// Sets the tier a customer holds at least.
 pub async fn set_tier_floor(
     conn: &mut AnyConnection,

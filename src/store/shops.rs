@@ -53,6 +53,14 @@ pub async fn find_shop_id(
         .await
 }
 
+/// The shop with this id, when it is known.
+pub async fn find_by_id(conn: &mut AnyConnection, id: i64) -> Result<Option<Shop>, sqlx::Error> {
+    sqlx::query_as(&format!("SELECT {SHOP_COLUMNS} FROM shops WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(conn)
+        .await
+}
+
 pub async fn get_shop(conn: &mut AnyConnection, domain: &str) -> Result<Shop, sqlx::Error> {
     sqlx::query_as(&format!(
         "SELECT {SHOP_COLUMNS} FROM shops WHERE domain = $1"
