@@ -44,6 +44,8 @@ impl FloorRun {
 /// `workers` workers, then checks each row is done with one ledger row.
 pub async fn drain(database_url: &str, workers: usize) -> anyhow::Result<FloorRun> {
     let store = Store::connect(&DatabaseUrl::parse(database_url.to_owned())?, 8).await?;
+    // What intake landed (SQLite) belongs in the inbox first.
+    advocate::store::landing::move_landed(&store).await?;
     let queued: i64 = sqlx::query_scalar(
         "SELECT CAST(COUNT(*) AS BIGINT) FROM webhook_inbox WHERE status = 'queued'",
     )

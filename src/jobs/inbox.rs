@@ -500,6 +500,8 @@ impl InboxProcessor {
     /// Processes until no row is ready (rows waiting for a retry later stay).
     /// Tests use this to drain the inbox synchronously.
     pub async fn drain(&self) -> anyhow::Result<usize> {
+        // Deliveries still in intake's landing file are queued too.
+        crate::store::landing::move_landed(&self.store).await?;
         let mut total = 0;
         let mut ahead = None;
         loop {

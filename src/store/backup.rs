@@ -1,7 +1,10 @@
 //! Online backups of a SQLite database. `VACUUM INTO` copies the database
 //! as one read transaction sees it, so the copy is consistent while
 //! Advocate keeps writing (WAL readers do not block the writer, and the
-//! writer does not block them). PostgreSQL has its own tool (`pg_dump`).
+//! writer does not block them). Webhook intake's landing file
+//! ([`super::landing`]) is moved into the inbox first and is not copied: a
+//! restored copy starts with an empty one. PostgreSQL has its own tool
+//! (`pg_dump`).
 
 use std::path::Path;
 
@@ -45,6 +48,12 @@ pub async fn sqlite_backup(store: &Store, target: &Path) -> anyhow::Result<Backu
         .to_str()
         .context("the backup path must be valid UTF-8")?;
 
+    // Deliveries intake has landed but not yet moved into the inbox are
+    // part of what was acknowledged: move them first, so the copy holds
+    // every delivery answered before the backup began.
+    super::landing::move_landed(store)
+        .await
+        .context("moving landed deliveries into the inbox")?;
     sqlx::query("VACUUM INTO $1")
         .bind(partial_str)
         .execute(store.writer())

@@ -47,6 +47,11 @@ impl StoredBody {
             .map_err(|e| format!("stored body is corrupt: {e}"))
     }
 
+    /// A body as it was stored (already compressed).
+    pub fn from_stored(stored: Vec<u8>) -> Self {
+        Self(stored)
+    }
+
     pub fn as_bytes(&self) -> &[u8] {
         &self.0
     }
@@ -207,13 +212,23 @@ fn deliveries_json(batch: &[NewDelivery]) -> (String, Vec<u8>) {
 /// not synced. The caller must sync the log before telling anyone the batch
 /// is stored (see [`super::writer`]). The connection is left as it was
 /// (`synchronous = FULL`) on success; on error the caller must not reuse it.
+///
+/// On a SQLite file the batch goes to the landing file
+/// ([`super::landing`]); `delete_through`, when set, first deletes the
+/// landed rows up to that id (already moved into the inbox) in the same
+/// transaction.
 pub async fn insert_deliveries_unsynced(
     conn: &mut AnyConnection,
+    table: &str,
     batch: &[NewDelivery],
+    delete_through: Option<i64>,
 ) -> Result<(), sqlx::Error> {
     let mut sql = String::from("PRAGMA synchronous = NORMAL; BEGIN IMMEDIATE; ");
+    if let Some(through) = delete_through {
+        sql.push_str(&format!("DELETE FROM {table} WHERE id <= {through}; "));
+    }
     for chunk in batch.chunks(INSERT_CHUNK) {
-        sql.push_str(&insert_sql(Dialect::Sqlite, chunk.len()));
+        sql.push_str(&insert_sql_into(table, Dialect::Sqlite, chunk.len()));
         sql.push_str("; ");
     }
     sql.push_str("COMMIT; PRAGMA synchronous = FULL");
@@ -224,11 +239,21 @@ pub async fn insert_deliveries_unsynced(
 }
 
 fn insert_sql(dialect: Dialect, rows: usize) -> String {
+    insert_sql_into("webhook_inbox", dialect, rows)
+}
+
+/// The inbox dedupes on shop and key; the landing file keeps every
+/// delivery as it came, and the move into the inbox dedupes.
+fn insert_sql_into(table: &str, dialect: Dialect, rows: usize) -> String {
+    let dedupe = if table == "webhook_inbox" {
+        " ON CONFLICT (shop_domain, delivery_key) DO NOTHING"
+    } else {
+        ""
+    };
     format!(
-        "INSERT INTO webhook_inbox (shop_domain, delivery_key, webhook_id, event_id, topic, \
+        "INSERT INTO {table} (shop_domain, delivery_key, webhook_id, event_id, topic, \
          api_version, triggered_at, body, received_at, status, available_at, request_id) \
-         VALUES {} \
-         ON CONFLICT (shop_domain, delivery_key) DO NOTHING",
+         VALUES {}{dedupe}",
         values_placeholders(dialect, rows, INSERT_COLUMNS)
     )
 }
@@ -619,11 +644,13 @@ pub async fn purge_finished(store: &Store, before: i64) -> Result<u64, sqlx::Err
 
 /// Deliveries of `shop_domain` still waiting to be processed (queued, or
 /// claimed and not finished).
-pub async fn unfinished(store: &Store, shop_domain: &str) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar(
+pub async fn unfinished(store: &Store, shop_domain: &str) -> anyhow::Result<i64> {
+    let queued: i64 = sqlx::query_scalar(
         "SELECT COUNT(*) FROM webhook_inbox WHERE shop_domain = $1 AND status = 'queued'",
     )
     .bind(shop_domain)
     .fetch_one(store.reader())
-    .await
+    .await?;
+    let (landed, _) = super::landing::waiting(store, Some(shop_domain)).await?;
+    Ok(queued + landed)
 }

@@ -40,6 +40,7 @@ pub mod exports;
 pub mod failure;
 pub mod history;
 pub mod inbox;
+pub mod landing;
 pub(crate) mod lease;
 pub mod ledger;
 pub mod member_imports;
@@ -133,8 +134,13 @@ pub struct Store {
     /// checkpoints from running into each other.
     checkpoints: Option<AnyPool>,
     /// Where webhook intake writes: PostgreSQL, a pool of its own
-    /// ([`INTAKE_CONNECTIONS`]); SQLite, the writer.
+    /// ([`INTAKE_CONNECTIONS`]); a SQLite file, its landing file's one
+    /// connection ([`landing`]); SQLite in memory, the writer.
     intake: AnyPool,
+    /// SQLite on a file: webhook intake's landing file.
+    landing: Option<landing::Landing>,
+    /// SQLite on a file: the task that checkpoints the landing file's log.
+    landing_checkpointer: Option<Arc<BackgroundTask>>,
 }
 
 #[derive(Debug)]
@@ -228,6 +234,8 @@ impl Store {
             wal_path: None,
             checkpoints: None,
             intake,
+            landing: None,
+            landing_checkpointer: None,
         })
     }
 
@@ -255,6 +263,8 @@ impl Store {
         let gate = writer::IntakeGate::default();
         let wal_path: Option<std::path::PathBuf> =
             (!file.is_empty()).then(|| format!("{file}-wal").into());
+        // The database's log is written by everything but intake: its
+        // catch-up holds the database's writer.
         let task = tokio::spawn(checkpoint_wal(
             checkpointer.clone(),
             writer.clone(),
@@ -263,8 +273,31 @@ impl Store {
             log_limit,
         ))
         .abort_handle();
+        let landing = if file.is_empty() {
+            None
+        } else {
+            Some(landing::Landing::open(&file).await?)
+        };
+        // The landing file's log is written by intake alone: its catch-up
+        // holds intake's connection.
+        let landing_checkpointer = landing.as_ref().map(|landing| {
+            let task = tokio::spawn(checkpoint_wal(
+                landing
+                    .checkpoints
+                    .clone()
+                    .expect("a writable landing file has a checkpoint pool"),
+                landing.writer.clone(),
+                gate.clone(),
+                Some(landing.wal.clone()),
+                log_limit,
+            ))
+            .abort_handle();
+            Arc::new(BackgroundTask(task))
+        });
         Ok(Self {
-            intake: writer.clone(),
+            intake: landing
+                .as_ref()
+                .map_or_else(|| writer.clone(), |l| l.writer.clone()),
             writer,
             reader,
             dialect: Dialect::Sqlite,
@@ -272,6 +305,8 @@ impl Store {
             gate,
             wal_path: wal_path.map(Arc::new),
             checkpoints: Some(checkpointer),
+            landing,
+            landing_checkpointer,
         })
     }
 
@@ -298,6 +333,16 @@ impl Store {
             .connect(&sqlite_url(url.as_str()))
             .await
             .context("opening the SQLite database for reading")?;
+        let (_, _, file): (i64, String, String) =
+            sqlx::query_as("SELECT seq, name, file FROM pragma_database_list WHERE name = 'main'")
+                .fetch_one(&reader)
+                .await
+                .context("reading where the SQLite database is")?;
+        let landing = if file.is_empty() {
+            None
+        } else {
+            landing::Landing::open_read_only(&file).await?
+        };
         Ok(Self {
             writer: reader.clone(),
             intake: reader.clone(),
@@ -307,6 +352,8 @@ impl Store {
             gate: writer::IntakeGate::default(),
             wal_path: None,
             checkpoints: None,
+            landing,
+            landing_checkpointer: None,
         })
     }
 
@@ -321,6 +368,7 @@ impl Store {
             .run(&self.writer)
             .await
             .context("running database migrations")?;
+        landing::continue_ids(self).await?;
         // Columns computed in Rust, which SQL cannot fill.
         customers::fill_search_keys(self)
             .await
@@ -342,6 +390,24 @@ impl Store {
         self.wal_path.as_deref().map(|p| p.as_path())
     }
 
+    /// True when webhook intake commits apart from the database's write
+    /// lock (a SQLite file: the landing file), so a long write transaction
+    /// cannot hold up an acknowledgement.
+    pub fn intake_is_apart(&self) -> bool {
+        self.landing.is_some()
+    }
+
+    /// SQLite on a file: webhook intake's landing file ([`landing`]).
+    pub(crate) fn landing(&self) -> Option<&landing::Landing> {
+        self.landing.as_ref()
+    }
+
+    /// The log webhook intake commits to and syncs itself ([`writer`]):
+    /// the landing file's, on a SQLite file.
+    pub fn intake_log(&self) -> Option<&std::path::Path> {
+        self.landing.as_ref().map(|l| l.wal.as_path())
+    }
+
     /// The pool for writes and for reads that must see the latest commit.
     pub fn writer(&self) -> &AnyPool {
         &self.writer
@@ -349,7 +415,9 @@ impl Store {
 
     /// Where webhook intake commits: on PostgreSQL a pool of its own, so
     /// intake and the inbox processor never wait for each other's
-    /// connections; on SQLite the one writer.
+    /// connections; on a SQLite file the landing file's one connection
+    /// ([`landing`]), so intake never waits for the database's write lock;
+    /// on SQLite in memory the one writer.
     pub fn intake_pool(&self) -> &AnyPool {
         &self.intake
     }
@@ -380,33 +448,54 @@ impl Store {
         let Some(pool) = &self.checkpoints else {
             return Ok(true);
         };
-        let mut last_error = None;
-        for attempt in 0..ERASE_LOG_TRIES {
-            if attempt > 0 {
-                tokio::time::sleep(ERASE_LOG_PAUSE).await;
-            }
-            match sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(TRUNCATE)")
-                .fetch_one(pool)
-                .await
-            {
-                Ok((0, _, _)) => return Ok(true),
-                Ok(_) => last_error = None,
-                Err(e) => last_error = Some(e),
+        // Intake's copies of deliveries already in the inbox go first (the
+        // inbox's own rows were just scrubbed), then both logs.
+        let mut landing_empty = true;
+        if let Some(landing) = &self.landing {
+            landing::delete_moved(landing).await?;
+            if let Some(landing_pool) = &landing.checkpoints {
+                landing_empty = truncate_log(landing_pool).await?;
             }
         }
-        match last_error {
-            Some(e) => Err(e),
-            None => Ok(false),
-        }
+        Ok(truncate_log(pool).await? && landing_empty)
     }
 
     pub async fn close(&self) {
         if let Some(task) = &self.checkpointer {
             task.0.abort();
         }
+        if let Some(task) = &self.landing_checkpointer {
+            task.0.abort();
+        }
         self.writer.close().await;
         self.reader.close().await;
         self.intake.close().await;
+        if let Some(landing) = &self.landing {
+            landing.reader.close().await;
+        }
+    }
+}
+
+/// `wal_checkpoint(TRUNCATE)` on `pool`'s file, tried a few times; whether
+/// the log is empty.
+async fn truncate_log(pool: &AnyPool) -> Result<bool, sqlx::Error> {
+    let mut last_error = None;
+    for attempt in 0..ERASE_LOG_TRIES {
+        if attempt > 0 {
+            tokio::time::sleep(ERASE_LOG_PAUSE).await;
+        }
+        match sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(TRUNCATE)")
+            .fetch_one(pool)
+            .await
+        {
+            Ok((0, _, _)) => return Ok(true),
+            Ok(_) => last_error = None,
+            Err(e) => last_error = Some(e),
+        }
+    }
+    match last_error {
+        Some(e) => Err(e),
+        None => Ok(false),
     }
 }
 
@@ -414,12 +503,13 @@ impl Store {
 /// every commit) and leaves checkpoints to [`checkpoint_wal`]; deleted
 /// content is overwritten (`secure_delete`), so redacted personal data does
 /// not linger in free pages.
-const WRITER_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+pub(crate) const WRITER_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
     PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON; \
     PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = 67108864; \
     PRAGMA temp_store = MEMORY;";
-const READER_PRAGMAS: &str = "PRAGMA busy_timeout = 5000; PRAGMA query_only = ON;";
-const CHECKPOINT_PRAGMAS: &str = "PRAGMA busy_timeout = 5000; PRAGMA synchronous = FULL;";
+pub(crate) const READER_PRAGMAS: &str = "PRAGMA busy_timeout = 5000; PRAGMA query_only = ON;";
+pub(crate) const CHECKPOINT_PRAGMAS: &str =
+    "PRAGMA busy_timeout = 5000; PRAGMA synchronous = FULL;";
 /// Attempts at emptying the log after an erasure, and the pause between
 /// them (another checkpoint may hold the checkpoint lock for a moment).
 const ERASE_LOG_TRIES: usize = 5;
@@ -584,7 +674,7 @@ async fn checkpoint(pool: &AnyPool) -> Result<Checkpointed, sqlx::Error> {
     Ok(Checkpointed { log, copied })
 }
 
-fn sqlite_pool(max: u32, pragmas: &'static str) -> PoolOptions<Any> {
+pub(crate) fn sqlite_pool(max: u32, pragmas: &'static str) -> PoolOptions<Any> {
     AnyPoolOptions::new()
         .max_connections(max)
         .min_connections(1)

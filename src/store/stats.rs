@@ -26,12 +26,20 @@ pub struct StoreStats {
     pub active_shops: i64,
 }
 
-pub async fn snapshot(store: &Store) -> Result<StoreStats, sqlx::Error> {
-    let (inbox_queued, oldest): (i64, Option<i64>) = sqlx::query_as(
+/// Deliveries intake has landed and the mover not yet copied into the inbox
+/// ([`super::landing`]) count as queued.
+pub async fn snapshot(store: &Store) -> anyhow::Result<StoreStats> {
+    let (queued, oldest): (i64, Option<i64>) = sqlx::query_as(
         "SELECT CAST(COUNT(*) AS BIGINT), MIN(received_at) FROM webhook_inbox WHERE status = 'queued'",
     )
     .fetch_one(store.reader())
     .await?;
+    let (landed, oldest_landed) = super::landing::waiting(store, None).await?;
+    let inbox_queued = queued + landed;
+    let oldest = match (oldest, oldest_landed) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
     let count = |sql: &'static str| async move {
         sqlx::query_scalar::<_, i64>(sql)
             .fetch_one(store.reader())

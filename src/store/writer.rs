@@ -4,6 +4,11 @@
 //! every caller. The cost of making a commit durable is shared by the batch,
 //! so each answer still means "on disk".
 //!
+//! On a SQLite file intake commits to its landing file, whose write lock
+//! nothing else takes, and a mover task copies what landed into the inbox
+//! (see [`super::landing`]); an answer waits for nothing but intake's own
+//! commits and syncs.
+//!
 //! SQLite gets one writer (it has one write lock); PostgreSQL gets
 //! [`POSTGRES_WRITERS`], so batches overlap their round trips, each on a
 //! connection of intake's own pool ([`Store::intake_pool`]). On PostgreSQL
@@ -24,6 +29,10 @@
 //! The writer never checkpoints: the store's background checkpointer keeps
 //! the log bounded without stopping it, but for a short catch-up once per
 //! few megabytes of log (see the store's module docs).
+//!
+//! Each batch also deletes, in its own transaction, the landed rows the
+//! mover has copied since the last batch: the landing file holds about
+//! what is in flight.
 
 use std::{
     sync::{
@@ -35,7 +44,7 @@ use std::{
 
 use tokio::sync::{mpsc, oneshot, Mutex, Notify};
 
-use super::{inbox, Dialect, Store};
+use super::{inbox, landing, Dialect, Store};
 
 /// Why a delivery could not be stored. The caller answers 503 and Shopify
 /// delivers again later: nothing is lost.
@@ -108,7 +117,11 @@ impl IntakeGate {
 /// Owns the writer tasks; [`IntakeHandle::shutdown`] commits what is queued.
 pub struct IntakeHandle {
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// SQLite on a file: the writer's own thread.
+    writer: Option<std::thread::JoinHandle<()>>,
     syncer: Option<std::thread::JoinHandle<()>>,
+    /// SQLite on a file: the mover, which ends after the syncer.
+    mover: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl IntakeWriter {
@@ -117,24 +130,43 @@ impl IntakeWriter {
     pub fn spawn(store: Store, max_batch: usize, committed: Arc<Notify>) -> (Self, IntakeHandle) {
         let gate = store.intake_gate().clone();
         let (jobs, receiver) = mpsc::channel::<Job>(max_batch * 8);
-        if let (Dialect::Sqlite, Some(wal)) = (store.dialect(), store.wal_path()) {
+        if let (Dialect::Sqlite, Some(wal)) = (store.dialect(), store.intake_log()) {
             let (written, to_sync) = std::sync::mpsc::channel();
+            let (landed, to_move) = mpsc::channel(HANDED_BATCHES);
+            let handed = Arc::new(AtomicUsize::new(0));
             let syncer = WalSyncer {
                 wal: wal.to_owned(),
                 written: to_sync,
-                committed,
+                landed,
+                handed: handed.clone(),
                 gate: gate.clone(),
             };
             let syncer = std::thread::Builder::new()
                 .name("advocate-wal-sync".into())
                 .spawn(move || syncer.run())
                 .expect("starting the WAL sync thread");
-            let task = tokio::spawn(write_unsynced(store, receiver, max_batch, written));
+            let mover = tokio::spawn(move_landed(store.clone(), to_move, handed, committed));
+            // The writer runs on a thread of its own: on the shared runtime
+            // a long stretch of background work (a history import parsing
+            // its result, a batch of the engine) would hold up the next
+            // commit, and every acknowledgement waiting for it.
+            let writer = std::thread::Builder::new()
+                .name("advocate-intake".into())
+                .spawn(move || {
+                    tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .expect("starting webhook intake's runtime")
+                        .block_on(write_unsynced(store, receiver, max_batch, written))
+                })
+                .expect("starting webhook intake's thread");
             return (
                 Self { jobs, gate },
                 IntakeHandle {
-                    tasks: vec![task],
+                    tasks: Vec::new(),
+                    writer: Some(writer),
                     syncer: Some(syncer),
+                    mover: Some(mover),
                 },
             );
         }
@@ -158,7 +190,9 @@ impl IntakeWriter {
             Self { jobs, gate },
             IntakeHandle {
                 tasks,
+                writer: None,
                 syncer: None,
+                mover: None,
             },
         )
     }
@@ -187,12 +221,79 @@ impl IntakeWriter {
 impl IntakeHandle {
     /// Waits for the writers to commit everything already submitted. Call
     /// after every [`IntakeWriter`] clone is dropped (the HTTP server stopped).
+    /// On a SQLite file it then moves what landed into the inbox.
     pub async fn shutdown(self) {
         for task in self.tasks {
             let _ = task.await;
         }
+        if let Some(writer) = self.writer {
+            let _ = tokio::task::spawn_blocking(move || writer.join()).await;
+        }
         if let Some(syncer) = self.syncer {
             let _ = tokio::task::spawn_blocking(move || syncer.join()).await;
+        }
+        if let Some(mover) = self.mover {
+            let _ = mover.await;
+        }
+    }
+}
+
+/// Synced batches, and bytes of their bodies, waiting for the mover in
+/// memory. Past either the syncer drops their copies, and the mover reads
+/// those deliveries back from the landing file: memory stays bounded
+/// however far behind the database is.
+const HANDED_BATCHES: usize = 64;
+const HANDED_BYTES: usize = 32 * 1024 * 1024;
+
+/// How long the mover waits when nothing is handed to it: deliveries left
+/// in the landing file (by a process that stopped, or dropped from memory)
+/// are moved at least this often.
+const MOVE_IDLE: Duration = Duration::from_secs(1);
+
+/// The mover: copies each synced batch into the inbox from memory (so
+/// nothing reads the landing file while intake writes it, and its log can
+/// start over), and anything else that landed from the file; wakes the
+/// inbox's processors after each move. It ends when the syncer does, after
+/// moving what is left.
+async fn move_landed(
+    store: Store,
+    mut landed: mpsc::Receiver<landing::Landed>,
+    handed: Arc<AtomicUsize>,
+    committed: Arc<Notify>,
+) {
+    let mut batches = Vec::with_capacity(HANDED_BATCHES);
+    // What a stopped process left landed goes first.
+    match landing::move_landed(&store).await {
+        Ok(0) => {}
+        Ok(_) => committed.notify_waiters(),
+        Err(e) => {
+            tracing::warn!(error = %e, "moving landed deliveries into the inbox failed; they stay landed and are moved again");
+        }
+    }
+    loop {
+        let open = tokio::select! {
+            n = landed.recv_many(&mut batches, HANDED_BATCHES) => n > 0,
+            _ = tokio::time::sleep(MOVE_IDLE) => true,
+        };
+        let taken: usize = batches.iter().map(landing::Landed::bytes).sum();
+        handed.fetch_sub(taken, Ordering::AcqRel);
+        let moved = if batches.is_empty() {
+            landing::move_landed(&store).await
+        } else {
+            landing::move_handed(&store, std::mem::take(&mut batches)).await
+        };
+        match moved {
+            Ok(0) => {}
+            Ok(_) => committed.notify_waiters(),
+            Err(e) => {
+                tracing::warn!(error = %e, "moving landed deliveries into the inbox failed; they stay landed and are moved again");
+            }
+        }
+        if !open {
+            if let Err(e) = landing::move_landed(&store).await {
+                tracing::warn!(error = %e, "moving landed deliveries at shutdown failed; they are moved at the next start");
+            }
+            return;
         }
     }
 }
@@ -250,8 +351,8 @@ async fn commit(store: &Store, deliveries: &[inbox::NewDelivery]) -> Result<u64,
 
 /// A batch the SQLite writer is done with, for the [`WalSyncer`] to answer.
 enum Written {
-    /// In the log, not yet synced.
-    Committed(Vec<Waiter>),
+    /// In the log, not yet synced; what landed, for the mover.
+    Committed(Vec<Waiter>, landing::Landed),
     /// Not stored: answered at once with the reason.
     Failed(Vec<Waiter>, String),
 }
@@ -265,11 +366,20 @@ async fn write_unsynced(
     written: std::sync::mpsc::Sender<Written>,
 ) {
     let mut batch = Vec::with_capacity(max_batch);
+    // Landed rows deleted up to here (the mover's mark when last looked at).
+    let mut deleted_through = 0;
     while receiver.recv_many(&mut batch, max_batch).await > 0 {
         let (deliveries, waiters): (Vec<_>, Vec<_>) =
             batch.drain(..).map(|job| (job.delivery, job.done)).unzip();
-        let outcome = match commit_unsynced(&store, &deliveries).await {
-            Ok(()) => Written::Committed(waiters),
+        let moved = store
+            .landing()
+            .map_or(0, |l| l.moved.load(Ordering::Acquire));
+        let delete = (moved > deleted_through).then_some(moved);
+        let outcome = match commit_unsynced(&store, &deliveries, delete).await {
+            Ok(last) => {
+                deleted_through = deleted_through.max(moved);
+                Written::Committed(waiters, landing::Landed::new(last, deliveries))
+            }
             Err(e) => {
                 tracing::error!(error = %e, deliveries = deliveries.len(), "inbox write failed; answering 503");
                 Written::Failed(waiters, e.to_string())
@@ -284,9 +394,18 @@ async fn write_unsynced(
 async fn commit_unsynced(
     store: &Store,
     deliveries: &[inbox::NewDelivery],
-) -> Result<(), sqlx::Error> {
-    let mut conn = store.writer().acquire().await?;
-    let result = inbox::insert_deliveries_unsynced(&mut conn, deliveries).await;
+    delete_through: Option<i64>,
+) -> Result<i64, sqlx::Error> {
+    let mut conn = store.intake_pool().acquire().await?;
+    let result =
+        inbox::insert_deliveries_unsynced(&mut conn, landing::TABLE, deliveries, delete_through)
+            .await;
+    let result = match result {
+        // The one writer's inserts take consecutive ids: the batch ends at
+        // the table's sequence.
+        Ok(()) => landing::last_id(&mut conn).await,
+        Err(e) => Err(e),
+    };
     if result.is_err() {
         // The transaction may still be open and the connection unsynced:
         // roll back, and let the pool open a fresh connection.
@@ -302,7 +421,10 @@ async fn commit_unsynced(
 struct WalSyncer {
     wal: std::path::PathBuf,
     written: std::sync::mpsc::Receiver<Written>,
-    committed: Arc<Notify>,
+    /// Synced batches, handed to the mover.
+    landed: mpsc::Sender<landing::Landed>,
+    /// Bytes of bodies handed and not yet taken by the mover.
+    handed: Arc<AtomicUsize>,
     gate: IntakeGate,
 }
 
@@ -311,9 +433,13 @@ impl WalSyncer {
         while let Ok(first) = self.written.recv() {
             let mut ready = Vec::new();
             let mut failed = Vec::new();
+            let mut landed = Vec::new();
             for batch in std::iter::once(first).chain(self.written.try_iter()) {
                 match batch {
-                    Written::Committed(waiters) => ready.extend(waiters),
+                    Written::Committed(waiters, batch) => {
+                        ready.extend(waiters);
+                        landed.push(batch);
+                    }
                     Written::Failed(waiters, why) => {
                         failed.extend(waiters.into_iter().map(|w| (w, why.clone())))
                     }
@@ -328,8 +454,19 @@ impl WalSyncer {
                 })
             };
             self.gate.answered(ready.len() + failed.len());
-            if synced.is_ok() && !ready.is_empty() {
-                self.committed.notify_waiters();
+            if synced.is_ok() {
+                for batch in landed {
+                    // A full hand-off drops the copy: the mover reads
+                    // those deliveries back from the file.
+                    let bytes = batch.bytes();
+                    if self.handed.load(Ordering::Acquire) + bytes > HANDED_BYTES {
+                        continue;
+                    }
+                    self.handed.fetch_add(bytes, Ordering::AcqRel);
+                    if self.landed.try_send(batch).is_err() {
+                        self.handed.fetch_sub(bytes, Ordering::AcqRel);
+                    }
+                }
             }
             for waiter in ready {
                 let _ = waiter.send(synced.clone().map_err(IntakeError::Database));
@@ -407,9 +544,10 @@ mod tests {
             .load(std::sync::atomic::Ordering::Acquire)
     }
 
+    /// The setting of intake's connection.
     async fn synchronous(store: &Store) -> i64 {
         sqlx::query_scalar("PRAGMA synchronous")
-            .fetch_one(store.writer())
+            .fetch_one(store.intake_pool())
             .await
             .unwrap()
     }
@@ -435,8 +573,8 @@ mod tests {
             .unwrap();
         store.migrate().await.unwrap();
         let wal = store
-            .wal_path()
-            .expect("a file database has a log")
+            .intake_log()
+            .expect("a file database has a landing file with a log")
             .to_owned();
         let restarts_before = log_restarts(&wal);
         let (writer, handle) = IntakeWriter::spawn(store.clone(), 512, Arc::new(Notify::new()));
@@ -493,10 +631,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = sqlite_store(&dir).await;
         sqlx::query(
-            "CREATE TRIGGER refuse_poison BEFORE INSERT ON webhook_inbox \
+            "CREATE TRIGGER refuse_poison BEFORE INSERT ON landed \
              WHEN NEW.delivery_key = 'poison' BEGIN SELECT RAISE(ABORT, 'refused'); END",
         )
-        .execute(store.writer())
+        .execute(store.intake_pool())
         .await
         .unwrap();
         let (writer, handle) = IntakeWriter::spawn(store.clone(), 512, Arc::new(Notify::new()));

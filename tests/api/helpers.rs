@@ -240,7 +240,16 @@ impl TestApp {
         self.processor.drain().await.expect("drain inbox")
     }
 
+    /// Moves what webhook intake has landed into the inbox (SQLite), so
+    /// queries of `webhook_inbox` see every acknowledged delivery.
+    pub async fn settle_intake(&self) {
+        advocate::store::landing::move_landed(&self.store)
+            .await
+            .expect("move landed deliveries");
+    }
+
     pub async fn count(&self, sql: &str) -> i64 {
+        self.settle_intake().await;
         sqlx::query_scalar(sql)
             .fetch_one(self.store.writer())
             .await
@@ -249,6 +258,7 @@ impl TestApp {
 
     /// (status, last_error) of the inbox row with this delivery key.
     pub async fn inbox_row(&self, key: &str) -> (String, Option<String>) {
+        self.settle_intake().await;
         let row =
             sqlx::query("SELECT status, last_error FROM webhook_inbox WHERE delivery_key = $1")
                 .bind(key)

@@ -1,5 +1,6 @@
 //! Storing a group-committed batch of deliveries: one statement on
-//! PostgreSQL, chunks on SQLite, the same rows either way.
+//! PostgreSQL, chunks on SQLite, the same rows either way; and intake that
+//! answers while another transaction holds the database.
 
 use advocate::store::{
     inbox::{insert_deliveries, NewDelivery, StoredBody},
@@ -7,12 +8,39 @@ use advocate::store::{
 };
 use sqlx::Row;
 
-use crate::helpers::{Backend, TestDb};
+use crate::helpers::{Backend, TestApp, TestDb};
 
 crate::on_both_backends!(
     a_large_batch_is_stored_whole_with_its_bytes_and_its_duplicates_once,
     a_batch_that_cannot_be_stored_leaves_nothing,
+    a_delivery_is_acknowledged_while_a_write_transaction_holds_the_database,
 );
+
+/// A long write transaction (an inbox batch, a history import's chunk, a
+/// scheduled job) holds the database's write lock on SQLite: intake, which
+/// commits to its own landing file, still acknowledges, and the delivery
+/// reaches the inbox once the transaction ends. Were intake to wait for
+/// that lock, the answer would never come while the test holds it.
+async fn a_delivery_is_acknowledged_while_a_write_transaction_holds_the_database(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.install(crate::helpers::SHOP).await;
+    let mut held = app.store.begin().await.unwrap();
+    sqlx::query("UPDATE shops SET updated_at = updated_at + 1")
+        .execute(&mut *held)
+        .await
+        .unwrap();
+    let body = crate::helpers::fixture("orders_paid.json");
+    let answered = tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        app.send("orders/paid", "while-held", &body),
+    )
+    .await
+    .expect("acknowledged while the database's write lock is held");
+    assert_eq!(answered.status(), 200);
+    held.commit().await.unwrap();
+    app.drain().await;
+    assert_eq!(app.inbox_row("while-held").await.0, "done");
+}
 
 fn delivery(i: usize) -> NewDelivery {
     // Every byte value, and a body that does not compress, so the stored
@@ -49,7 +77,13 @@ async fn a_large_batch_is_stored_whole_with_its_bytes_and_its_duplicates_once(ba
     // inside the batch and one stored before.
     let mut batch: Vec<NewDelivery> = (0..700).map(delivery).collect();
     batch.push(delivery(3));
-    let mut conn = store.intake_pool().acquire().await.unwrap();
+    // The inbox's own insert: intake's on PostgreSQL, the mover's (from
+    // the landing file) on SQLite.
+    let pool = match backend {
+        Backend::Postgres => store.intake_pool(),
+        Backend::Sqlite => store.writer(),
+    };
+    let mut conn = pool.acquire().await.unwrap();
     let first = insert_deliveries(&mut conn, store.dialect(), &batch[..1])
         .await
         .unwrap();

@@ -606,6 +606,21 @@ async fn assert_no_canary_left(app: &TestApp, backend: Backend) {
             Vec::<String>::new(),
             "left in the write-ahead log"
         );
+        // Webhook intake's landing file, where every delivery was first
+        // committed, and its log.
+        let landing = advocate::store::landing::path_of(&path.to_string_lossy());
+        let landed = std::fs::read(&landing).expect("the landing file");
+        let landed_log = std::fs::read(format!("{landing}-wal")).unwrap_or_default();
+        assert_eq!(
+            leaked_in_bytes(&landed),
+            Vec::<String>::new(),
+            "left in intake's landing file"
+        );
+        assert_eq!(
+            leaked_in_bytes(&landed_log),
+            Vec::<String>::new(),
+            "left in the landing file's log"
+        );
     }
 }
 
