@@ -385,7 +385,8 @@ impl Workers {
             store.clone(),
             admin_api.clone(),
             lease::history(),
-        );
+        )
+        .lease(config.runtime.history_lease);
         self.handles
             .push(tokio::spawn(importer.run(every, self.stopped.clone())));
     }

@@ -97,6 +97,10 @@ pub struct Runtime {
     /// Queue the import of a shop's history (without points) when it is
     /// installed.
     pub history_on_install: bool,
+    /// How long a process holds a shop's history import without renewing
+    /// its lease: after a crash, another process (or the restarted one)
+    /// takes the import up this long after the last renewal.
+    pub history_lease: Duration,
     /// Most unexpired OAuth states (installs begun, not finished) kept at
     /// once; past it `/auth` answers 503 with Retry-After, so anonymous
     /// callers cannot grow the table without bound.
@@ -122,6 +126,7 @@ impl Default for Runtime {
             analytics_refresh_every: Duration::from_secs(300),
             history_every: Duration::from_secs(10),
             history_on_install: true,
+            history_lease: Duration::from_secs(120),
             oauth_states_max: 100_000,
         }
     }
@@ -407,6 +412,14 @@ impl Env<'_> {
             r.inbox_lease,
             "a number of seconds",
         )?;
+        r.history_lease = self.secs(
+            "ADVOCATE_HISTORY_LEASE_SECS",
+            r.history_lease,
+            "a number of seconds",
+        )?;
+        if r.history_lease < Duration::from_secs(1) {
+            return Err(invalid("ADVOCATE_HISTORY_LEASE_SECS", "at least 1 second"));
+        }
         r.inbox_max_attempts = self.num(
             "ADVOCATE_INBOX_MAX_ATTEMPTS",
             r.inbox_max_attempts,

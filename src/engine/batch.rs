@@ -208,9 +208,11 @@ struct Batch<'p> {
     entries: Vec<MovementEntry>,
     moves: Vec<(i64, CustomerTier, Option<String>, String)>,
     customers: BTreeSet<i64>,
-    /// The batch holds orders of the shop's history: tier moves are quiet
-    /// (no Flow trigger, no entry reward for standing reached in the past).
-    quiet: bool,
+    /// Customers with an order in the batch that is not of the shop's
+    /// history ([`one::HistoryRule::of_history`]). The tier moves of the
+    /// others are quiet (no Flow trigger, no entry reward for standing
+    /// reached in the past).
+    loud: BTreeSet<i64>,
     /// When the shop's program started for orders.
     rule: Option<one::HistoryRule>,
 }
@@ -265,6 +267,16 @@ impl<'p> Batch<'p> {
                 }
             })
         };
+        let rule = one::shop_rule(conn, shop_id).await?;
+        let loud = applied
+            .iter()
+            .filter_map(|e| match e {
+                OrderEvent::Order(f) if !one::HistoryRule::of_history(f, rule) => f
+                    .customer_id
+                    .or_else(|| stored.get(&e.order_id()).and_then(|r| r.customer_id)),
+                _ => None,
+            })
+            .collect();
         Ok(Batch {
             shop_id,
             program,
@@ -289,10 +301,8 @@ impl<'p> Batch<'p> {
             entries: Vec::new(),
             moves: Vec::new(),
             customers: BTreeSet::new(),
-            quiet: applied
-                .iter()
-                .any(|e| matches!(e, OrderEvent::Order(f) if f.history.is_some())),
-            rule: one::shop_rule(conn, shop_id).await?,
+            loud,
+            rule,
         })
     }
 
@@ -529,7 +539,7 @@ impl<'p> Batch<'p> {
                 now: EpochMs(now),
                 current,
                 target: level,
-                quiet: self.quiet,
+                quiet: !self.loud.contains(customer),
             };
             change.apply(conn, reason).await?;
         }

@@ -86,6 +86,20 @@ pub struct HistoryRule {
     pub earns_since: Option<i64>,
 }
 
+impl HistoryRule {
+    /// Whether `f` is an order of the shop's history: imported, or placed
+    /// before the program started for orders (however it arrives, by the
+    /// import or by a webhook). What such an order moves is quiet: a tier
+    /// reached through it was reached in the past, and earns no entry
+    /// reward and fires no Flow trigger.
+    pub fn of_history(f: &OrderFactsIn, rule: Option<HistoryRule>) -> bool {
+        f.history.is_some()
+            || rule
+                .zip(f.processed_at)
+                .is_some_and(|(rule, at)| at < rule.cutoff)
+    }
+}
+
 /// Why an order of the shop's history earned nothing.
 pub const BEFORE_PROGRAM: &str = "placed before the loyalty program started";
 
@@ -176,15 +190,15 @@ pub async fn apply(
 ) -> Result<Applied, EngineError> {
     let order_id = event.order_id();
     let refunded_at = event.refunded_at();
-    let history = matches!(&event, OrderEvent::Order(f) if f.history.is_some());
     let (program, mut row) = load(conn, shop_id, &event, now).await?;
+    let rule = shop_rule(conn, shop_id).await?;
     let step = Step {
         shop_id,
         order_id,
         program: &program,
         now,
-        history,
-        rule: shop_rule(conn, shop_id).await?,
+        history: matches!(&event, OrderEvent::Order(f) if HistoryRule::of_history(f, rule)),
+        rule,
     };
     let mut state = to_state(&row, orders::list_refunds(conn, shop_id, order_id).await?);
     let lines = merge_event(conn, &step, event, &mut row, &mut state).await?;
@@ -232,8 +246,9 @@ struct Step<'a> {
     order_id: i64,
     program: &'a Program,
     now: i64,
-    /// The event is an order of the shop's history: a tier it moves is
-    /// quiet (see [`tiers::reevaluate_carried_over`]).
+    /// The event is an order of the shop's history
+    /// ([`HistoryRule::of_history`]): a tier it moves is quiet (see
+    /// [`tiers::reevaluate_carried_over`]).
     history: bool,
     /// When the shop's program started for orders (see [`HistoryRule`]).
     rule: Option<HistoryRule>,

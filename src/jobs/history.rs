@@ -44,14 +44,22 @@ pub const ORDER_CHUNK: usize = 200;
 pub const BUSY_CHUNK: usize = 20;
 /// The longest a chunk waits for intake to have nothing pending.
 const MAX_DEFER: Duration = Duration::from_millis(50);
-/// How long a lease lasts without being renewed (each chunk renews it).
-const LEASE_MS: i64 = 5 * 60 * 1000;
+/// How long a lease lasts without being renewed, unless set
+/// ([`HistoryImporter::lease`]).
+const LEASE: Duration = Duration::from_secs(120);
 /// The day the orders query reads from: every order the shop has.
 const ALL_ORDERS_SINCE: (i32, u32, u32) = (2000, 1, 1);
 
-/// How often the lease is renewed while a result is read (well inside
-/// [`LEASE_MS`]).
-const RENEW_EVERY: Duration = Duration::from_secs(30);
+/// Lines read between two turns given to the runtime's other tasks: a
+/// buffered result is read without ever waiting, and the runtime's one
+/// thread also runs inbox processing, the outbox and the checkpoints.
+const LINES_PER_TURN: u64 = 64;
+
+async fn share_the_runtime(line: u64) {
+    if line % LINES_PER_TURN == 0 {
+        tokio::task::yield_now().await;
+    }
+}
 
 /// A round's chunks so far and when its lease was last renewed.
 struct Pace {
@@ -99,6 +107,9 @@ pub struct HistoryImporter {
     /// Chunks applied per [`HistoryImporter::work`] before it pauses (the
     /// lease is handed back between rounds).
     chunks_per_round: usize,
+    /// How long the lease lasts unless renewed; it is renewed every quarter
+    /// of that while a result is read.
+    lease: Duration,
 }
 
 impl HistoryImporter {
@@ -112,7 +123,18 @@ impl HistoryImporter {
                 .unwrap_or_default(),
             owner,
             chunks_per_round: 500,
+            lease: LEASE,
         }
+    }
+
+    /// Holds the lease for `lease` at a time (at least a second).
+    pub fn lease(mut self, lease: Duration) -> Self {
+        self.lease = lease.max(Duration::from_secs(1));
+        self
+    }
+
+    fn lease_ms(&self) -> i64 {
+        i64::try_from(self.lease.as_millis()).unwrap_or(i64::MAX)
     }
 
     /// Pauses after `chunks` chunks per round (at least one).
@@ -157,8 +179,15 @@ impl HistoryImporter {
         let now = now_ms();
         {
             let mut tx = self.store.begin().await?;
-            let taken =
-                schedule::take(&mut tx, &lease, &self.owner, now, now + LEASE_MS, now).await?;
+            let taken = schedule::take(
+                &mut tx,
+                &lease,
+                &self.owner,
+                now,
+                now + self.lease_ms(),
+                now,
+            )
+            .await?;
             tx.commit().await?;
             if taken.is_none() {
                 return Ok(Progress::Busy);
@@ -308,15 +337,23 @@ impl HistoryImporter {
     /// Renews the lease; false when it was lost.
     async fn renew(&self, lease: &str) -> anyhow::Result<bool> {
         let mut tx = self.store.begin().await?;
-        let kept = schedule::renew(&mut tx, lease, &self.owner, now_ms() + LEASE_MS).await?;
+        let kept = schedule::renew(&mut tx, lease, &self.owner, now_ms() + self.lease_ms()).await?;
         tx.commit().await?;
         Ok(kept)
+    }
+
+    /// Whether to give way to webhooks arriving now: only where intake
+    /// waits for the same write lock (PostgreSQL's row locks and disk, a
+    /// SQLite database in memory). Intake on a SQLite file commits to its
+    /// landing file and never waits for the import.
+    fn gives_way(&self) -> bool {
+        !self.store.intake_is_apart() && self.store.intake_gate().is_busy()
     }
 
     /// How many to apply in the next transaction: `idle`, or few while
     /// webhooks are arriving.
     fn chunk_size(&self, idle: usize) -> usize {
-        if self.store.intake_gate().is_busy() {
+        if self.gives_way() {
             BUSY_CHUNK
         } else {
             idle
@@ -326,12 +363,14 @@ impl HistoryImporter {
     /// A transaction, once intake has nothing waiting (or after
     /// [`MAX_DEFER`]).
     async fn begin(&self) -> anyhow::Result<crate::store::Tx> {
-        self.store.intake_gate().wait_idle(MAX_DEFER).await;
+        if !self.store.intake_is_apart() {
+            self.store.intake_gate().wait_idle(MAX_DEFER).await;
+        }
         Ok(self.store.begin().await?)
     }
 
     /// After a chunk that held the database for `held`: whether to go on.
-    /// The lease is renewed every [`RENEW_EVERY`]; while webhooks are
+    /// The lease is renewed every quarter of its length; while webhooks are
     /// arriving, the import waits as long as its chunk held the database,
     /// so intake has it at least half the time.
     async fn go_on(
@@ -341,13 +380,13 @@ impl HistoryImporter {
         held: Duration,
     ) -> anyhow::Result<Option<Read>> {
         pace.chunks += 1;
-        if pace.renewed.elapsed() >= RENEW_EVERY {
+        if pace.renewed.elapsed() >= self.lease / 4 {
             if !self.renew(lease).await? {
                 return Ok(Some(Read::LeaseLost));
             }
             pace.renewed = std::time::Instant::now();
         }
-        if self.store.intake_gate().is_busy() {
+        if self.gives_way() {
             tokio::time::sleep(held).await;
         }
         Ok((pace.chunks >= self.chunks_per_round).then_some(Read::Paused))
@@ -365,6 +404,7 @@ impl HistoryImporter {
         let mut last = import.lines_done as u64;
         let mut pace = Pace::default();
         while let Some((number, object)) = lines.next().await? {
+            share_the_runtime(number).await;
             if number <= import.lines_done as u64 {
                 continue;
             }
@@ -433,6 +473,7 @@ impl HistoryImporter {
         let mut chunk: Vec<(Value, Vec<Value>)> = Vec::with_capacity(ORDER_CHUNK);
         let mut last = import.lines_done as u64;
         while let Some((number, object)) = lines.next().await? {
+            share_the_runtime(number).await;
             if number <= import.lines_done as u64 {
                 continue;
             }

@@ -1,6 +1,7 @@
 //! The history import against the Shopify stand-in's bulk queries: a shop
 //! of 2,000 customers and 10,000 orders read once, beside webhooks for some
-//! of the same orders; tiers from the whole history; no points for orders
+//! of the same orders; tiers and segments from the whole history, as the
+//! rules give them applied directly to the stand-in's facts; no points for orders
 //! from before the program, unless the merchant asks for them since a day,
 //! when every customer gets exactly what the rule gives; a run again
 //! changes nothing; an import paused half-way and taken up by another
@@ -8,20 +9,30 @@
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
-use advocate::jobs::history::{HistoryImporter, Progress};
+use advocate::{
+    engine::segments as segment_rules,
+    jobs::history::{HistoryImporter, Progress},
+    loyalty::settings::ProgramSettings,
+    store::{segments::CustomerHistory, Store},
+};
 use reqwest::Method;
 use serde_json::{json, Value};
-use shopify_sim::history::{self, OrderFacts};
+use shopify_sim::{
+    history::{self, OrderFacts},
+    ShopifySim, SimConfig,
+};
 
 use crate::{
-    helpers::{Backend, TestApp, SHOP},
+    helpers::{eventually, session_token, Backend, TestApp, TestDb, SECRET, SHOP},
     loyalty::send_json,
+    processes::{connect, Advocate},
     referrals::{admin, answer},
 };
 
 crate::on_both_backends!(
     the_history_is_imported_once_beside_webhooks_and_a_second_run_changes_nothing,
     retroactive_points_follow_the_rule_for_every_customer_even_across_a_restart,
+    a_process_killed_halfway_through_an_import_ends_in_the_same_state,
 );
 
 async fn importer(app: &TestApp, owner: &str) -> HistoryImporter {
@@ -100,6 +111,54 @@ fn facts(app: &TestApp, customers: usize, orders: usize) -> Vec<OrderFacts> {
         .collect()
 }
 
+/// Each customer's net spend on the orders that count for tiers (not
+/// cancelled): the subtotal less what was refunded.
+fn spend_by_customer(orders: &[OrderFacts]) -> HashMap<i64, i64> {
+    let mut spend: HashMap<i64, i64> = HashMap::new();
+    for o in orders {
+        if let (Some(c), None) = (o.customer, o.cancelled_at) {
+            let refunded = o.refund.map_or(0, |(_, minor, _)| minor);
+            *spend.entry(history::FIRST_CUSTOMER + c as i64).or_default() +=
+                o.subtotal_minor - refunded;
+        }
+    }
+    spend
+}
+
+/// Retroactive points for the orders processed since `since` (midnight
+/// UTC): 1 point per 1.00 of the subtotal, less the refunded share rounded
+/// down, no tier multiplier. Per customer, and how many orders earn.
+fn points_by_rule(orders: &[OrderFacts], since: chrono::NaiveDate) -> (HashMap<i64, i64>, usize) {
+    let from = since.and_hms_opt(0, 0, 0).unwrap().and_utc();
+    let mut want: HashMap<i64, i64> = HashMap::new();
+    let mut earning_orders = 0;
+    for o in orders
+        .iter()
+        .filter(|o| o.processed_at >= from && o.cancelled_at.is_none())
+    {
+        let Some(c) = o.customer else { continue };
+        let earned = o.subtotal_minor / 100;
+        let back = o
+            .refund
+            .map_or(0, |(_, minor, _)| earned * minor / o.subtotal_minor);
+        *want.entry(history::FIRST_CUSTOMER + c as i64).or_default() += earned - back;
+        earning_orders += 1;
+    }
+    (want, earning_orders)
+}
+
+/// Each customer's balance in the ledger.
+async fn balances(store: &Store) -> HashMap<i64, i64> {
+    sqlx::query_as::<_, (i64, i64)>(
+        "SELECT customer_id, CAST(SUM(points) AS BIGINT) FROM points_ledger GROUP BY customer_id",
+    )
+    .fetch_all(store.reader())
+    .await
+    .unwrap()
+    .into_iter()
+    .collect()
+}
+
 /// A customer's tier from their spend: the default thresholds, lifetime.
 fn tier(spend_minor: i64) -> Option<&'static str> {
     match spend_minor {
@@ -110,9 +169,18 @@ fn tier(spend_minor: i64) -> Option<&'static str> {
     }
 }
 
-async fn tiers(app: &TestApp) -> HashMap<i64, Option<String>> {
-    sqlx::query_as::<_, (i64, Option<String>)>("SELECT customer_id, tier_id FROM customers")
+async fn segments(app: &TestApp) -> HashMap<i64, Option<String>> {
+    sqlx::query_as::<_, (i64, Option<String>)>("SELECT customer_id, segment FROM customers")
         .fetch_all(app.store.reader())
+        .await
+        .unwrap()
+        .into_iter()
+        .collect()
+}
+
+async fn tiers(store: &Store) -> HashMap<i64, Option<String>> {
+    sqlx::query_as::<_, (i64, Option<String>)>("SELECT customer_id, tier_id FROM customers")
+        .fetch_all(store.reader())
         .await
         .unwrap()
         .into_iter()
@@ -133,6 +201,35 @@ async fn the_history_is_imported_once_beside_webhooks_and_a_second_run_changes_n
     let (status, _) =
         answer(admin(&app, Method::POST, "/api/admin/history").json(&json!({}))).await;
     assert_eq!(status, 409, "one import at a time");
+
+    // Before the import reads it, a webhook for each order of one customer
+    // whose past orders reach a tier: the tier is reached in the past,
+    // quietly, by webhooks as by the import.
+    let spend = spend_by_customer(&orders);
+    let (&early, _) = spend
+        .iter()
+        .filter(|(_, &s)| s >= 25_000)
+        .min_by_key(|(&c, _)| c)
+        .expect("a customer reaches a tier");
+    for o in orders
+        .iter()
+        .filter(|o| o.customer.map(|c| history::FIRST_CUSTOMER + c as i64) == Some(early))
+    {
+        send_json(&app, "orders/updated", &format!("e-{}", o.id), &webhook(o)).await;
+    }
+    app.drain().await;
+    assert_eq!(
+        tiers(&app.store)
+            .await
+            .get(&early)
+            .cloned()
+            .flatten()
+            .as_deref(),
+        tier(spend[&early]),
+        "customer {early}"
+    );
+    assert_eq!(app.count("SELECT COUNT(*) FROM points_ledger").await, 0);
+    assert_eq!(app.shopify.admin(|a| a.flow_triggers.len()), 0);
 
     // The import runs while webhooks for some of the same orders arrive
     // and are applied.
@@ -166,15 +263,7 @@ async fn the_history_is_imported_once_beside_webhooks_and_a_second_run_changes_n
     );
 
     // Tiers from the whole history, reached quietly.
-    let mut spend: HashMap<i64, i64> = HashMap::new();
-    for o in &orders {
-        if let (Some(c), None) = (o.customer, o.cancelled_at) {
-            let refunded = o.refund.map_or(0, |(_, minor, _)| minor);
-            *spend.entry(history::FIRST_CUSTOMER + c as i64).or_default() +=
-                o.subtotal_minor - refunded;
-        }
-    }
-    let held = tiers(&app).await;
+    let held = tiers(&app.store).await;
     let mut in_tiers = 0;
     for (customer, tier_id) in &held {
         let want = tier(spend.get(customer).copied().unwrap_or(0));
@@ -187,6 +276,59 @@ async fn the_history_is_imported_once_beside_webhooks_and_a_second_run_changes_n
         0,
         "no Flow trigger for tiers reached in the past"
     );
+
+    // Segments from the whole history: the shop's computation against the
+    // segment rules applied directly to the stand-in's facts.
+    let now = advocate::store::now_ms();
+    app.run_jobs(now).await;
+    let mut direct: HashMap<i64, CustomerHistory> = HashMap::new();
+    for o in &orders {
+        let (Some(c), None) = (o.customer, o.cancelled_at) else {
+            continue;
+        };
+        let id = history::FIRST_CUSTOMER + c as i64;
+        // Bulk results give times to the second.
+        let at = o.processed_at.timestamp() * 1000;
+        let net = o.subtotal_minor + o.tax_minor + o.shipping_minor
+            - o.refund.map_or(0, |(_, minor, _)| minor);
+        let h = direct.entry(id).or_insert(CustomerHistory {
+            customer_id: id,
+            orders: 0,
+            first_at: at,
+            last_at: at,
+            spend_minor: 0,
+            segment: None,
+        });
+        h.orders += 1;
+        h.first_at = h.first_at.min(at);
+        h.last_at = h.last_at.max(at);
+        h.spend_minor += net;
+    }
+    let direct: Vec<CustomerHistory> = direct.into_values().collect();
+    let settings = ProgramSettings::default();
+    let (thresholds, median) = segment_rules::shop_measures(&direct, &settings, now);
+    let (thresholds, _) = thresholds.expect("customers bought");
+    let stored = segments(&app).await;
+    let mut sizes: HashMap<&str, usize> = HashMap::new();
+    for h in &direct {
+        let want =
+            segment_rules::assign(h, &thresholds, median, settings.winback.grace_percent, now)
+                .map(|s| s.slug());
+        assert_eq!(
+            stored.get(&h.customer_id).cloned().flatten().as_deref(),
+            want,
+            "customer {}",
+            h.customer_id
+        );
+        *sizes.entry(want.unwrap_or("none")).or_default() += 1;
+    }
+    let segmented = stored.values().filter(|s| s.is_some()).count();
+    assert_eq!(
+        segmented,
+        direct.len(),
+        "buyers, and only buyers, segmented"
+    );
+    assert!(sizes.len() >= 5, "segments of the history: {sizes:?}");
 
     // The dashboard's year: every counted order of the last 365 days once.
     let year_ago = chrono::Utc::now() - chrono::Duration::days(365);
@@ -229,7 +371,9 @@ async fn the_history_is_imported_once_beside_webhooks_and_a_second_run_changes_n
         Progress::Done
     );
     assert_eq!(snapshot(&app).await, before, "a second run changes nothing");
-    assert_eq!(tiers(&app).await, held);
+    assert_eq!(tiers(&app.store).await, held);
+    app.run_jobs(now).await;
+    assert_eq!(segments(&app).await, stored);
 }
 
 async fn retroactive_points_follow_the_rule_for_every_customer_even_across_a_restart(
@@ -247,24 +391,9 @@ async fn retroactive_points_follow_the_rule_for_every_customer_even_across_a_res
     );
     assert_eq!(app.count("SELECT COUNT(*) FROM points_ledger").await, 0);
 
-    // Points for the orders of the last 180 days: 1 point per 1.00 of the
-    // subtotal, less the refunded share rounded down, no tier multiplier.
     let since = (chrono::Utc::now() - chrono::Duration::days(180)).date_naive();
     let from = since.and_hms_opt(0, 0, 0).unwrap().and_utc();
-    let mut want: HashMap<i64, i64> = HashMap::new();
-    let mut earning_orders = 0;
-    for o in orders
-        .iter()
-        .filter(|o| o.processed_at >= from && o.cancelled_at.is_none())
-    {
-        let Some(c) = o.customer else { continue };
-        let earned = o.subtotal_minor / 100;
-        let back = o
-            .refund
-            .map_or(0, |(_, minor, _)| earned * minor / o.subtotal_minor);
-        *want.entry(history::FIRST_CUSTOMER + c as i64).or_default() += earned - back;
-        earning_orders += 1;
-    }
+    let (want, earning_orders) = points_by_rule(&orders, since);
     let total: i64 = want.values().sum();
     assert!(total > 1_000, "{total}");
 
@@ -307,15 +436,11 @@ async fn retroactive_points_follow_the_rule_for_every_customer_even_across_a_res
         Progress::Done
     );
 
-    let got: HashMap<i64, i64> = sqlx::query_as::<_, (i64, i64)>(
-        "SELECT customer_id, CAST(SUM(points) AS BIGINT) FROM points_ledger GROUP BY customer_id",
-    )
-    .fetch_all(app.store.reader())
-    .await
-    .unwrap()
-    .into_iter()
-    .collect();
-    assert_eq!(got, want, "every customer gets what the rule gives");
+    assert_eq!(
+        balances(&app.store).await,
+        want,
+        "every customer gets what the rule gives"
+    );
     assert_eq!(
         app.count("SELECT COUNT(*) FROM points_ledger WHERE kind NOT IN ('earn', 'clawback')")
             .await,
@@ -359,4 +484,121 @@ async fn snapshot(app: &TestApp) -> (i64, i64, i64, i64, i64) {
         app.count("SELECT CAST(COALESCE(SUM(spend_minor), 0) AS BIGINT) FROM orders")
             .await,
     )
+}
+
+/// The real binary, killed (SIGKILL) half-way through an import with
+/// points and started again: the import is taken up when its lease runs
+/// out and ends with every order once, every customer's points as the
+/// rule gives them and every tier as the history gives it, its counters
+/// exact.
+async fn a_process_killed_halfway_through_an_import_ends_in_the_same_state(backend: Backend) {
+    let (customers, orders_made) = (1_000, 6_000);
+    let db = TestDb::new(backend).await;
+    let shopify = ShopifySim::start(SimConfig::new("test-client-id", SECRET)).unwrap();
+    shopify.set_history(SHOP, customers, orders_made);
+    shopify.install(SHOP);
+    let at = shopify.admin(|a| a.history[SHOP].now);
+    let orders: Vec<OrderFacts> = (0..orders_made)
+        .map(|j| history::order_facts(j, customers, at))
+        .collect();
+    let env = [
+        ("SHOPIFY_API_ORIGIN", shopify.origin()),
+        ("ADVOCATE_HISTORY_SECS", "1"),
+        ("ADVOCATE_HISTORY_LEASE_SECS", "2"),
+        ("ADVOCATE_HISTORY_ON_INSTALL", "0"),
+    ];
+    let http = reqwest::Client::new();
+    let token = session_token(SHOP, Some("1"));
+    let status_of = |address: String| {
+        let (http, token) = (http.clone(), token.clone());
+        async move {
+            let seen: Value = http
+                .get(format!("{address}/api/admin/history"))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            seen["import"].clone()
+        }
+    };
+
+    let mut first = Advocate::start_with(&db.url, &env).await;
+    let installed = http
+        .get(format!("{}/api/admin/shop", first.address))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(installed.status(), 200);
+    let since = (chrono::Utc::now() - chrono::Duration::days(180)).date_naive();
+    let queued = http
+        .post(format!("{}/api/admin/history", first.address))
+        .bearer_auth(&token)
+        .json(&json!({ "mode": "points", "points_since": since.to_string() }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(queued.status(), 202);
+    eventually(Duration::from_secs(120), "orders to be imported", || {
+        let seen = status_of(first.address.clone());
+        async move { seen.await["orders"].as_u64().unwrap_or(0) >= 600 }
+    })
+    .await;
+    first.child.start_kill().expect("SIGKILL");
+    first.child.wait().await.unwrap();
+
+    let store = connect(&db.url).await;
+    let applied = store_count(&store, "SELECT orders FROM history_imports").await;
+    assert!(
+        applied >= 600 && applied < orders_made as i64,
+        "killed half-way: {applied} orders applied"
+    );
+    assert_eq!(
+        store_count(&store, "SELECT COUNT(*) FROM orders").await,
+        applied,
+        "the orders applied are those counted, no more"
+    );
+
+    let second = Advocate::start_with(&db.url, &env).await;
+    eventually(Duration::from_secs(300), "the import to end", || {
+        let seen = status_of(second.address.clone());
+        async move { seen.await["status"] == "done" }
+    })
+    .await;
+    let done = status_of(second.address.clone()).await;
+    assert_eq!(done["customers"], customers, "{done}");
+    assert_eq!(done["orders"], orders_made, "{done}");
+    assert_eq!(
+        store_count(&store, "SELECT COUNT(*) FROM orders").await,
+        orders_made as i64,
+        "each order once"
+    );
+    assert_eq!(
+        store_count(&store, "SELECT COUNT(*) FROM customers").await,
+        customers as i64
+    );
+    let (want, _) = points_by_rule(&orders, since);
+    assert_eq!(
+        balances(&store).await,
+        want,
+        "every customer's points as the rule gives them"
+    );
+    let spend = spend_by_customer(&orders);
+    for (customer, tier_id) in tiers(&store).await {
+        assert_eq!(
+            tier_id.as_deref(),
+            tier(spend.get(&customer).copied().unwrap_or(0)),
+            "customer {customer}"
+        );
+    }
+}
+
+async fn store_count(store: &Store, sql: &str) -> i64 {
+    sqlx::query_scalar::<_, i64>(sql)
+        .fetch_one(store.reader())
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
 }
