@@ -16,9 +16,9 @@
 //! delivery reaches the inbox exactly once, whoever moves it and whenever a
 //! process stops. The copy dedupes redeliveries as intake used to
 //! (`ON CONFLICT DO NOTHING` on shop and key). Landed rows up to the mark
-//! are deleted by intake's own next transaction (`secure_delete` zeroes
-//! them), and [`super::Store::erase_log`] empties the landing file's log
-//! with the database's.
+//! are deleted by intake's own next transaction; after an erasure,
+//! [`super::Store::erase_log`] deletes them at once, rebuilds the landing
+//! file and empties its log with the database's.
 //!
 //! Landed ids never go back: the table is `AUTOINCREMENT`, and when the
 //! database is opened the landing file's sequence is set at least to the
@@ -60,6 +60,18 @@ const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS landed (
     request_id    TEXT
 )";
 
+/// Intake's connection: durable commits (intake syncs the log itself, see
+/// [`super::writer`]), checkpoints left to the store's checkpointer, and
+/// deleted rows not overwritten. Every landed row is deleted soon after it
+/// lands, so overwriting each would double what intake writes (measured:
+/// p99 at 5,000/s offered 15.8 ms with it, 10.3 to 12.0 ms without); the
+/// file is a few megabytes whose pages are reused at once, and after an
+/// erasure [`erase`] rebuilds it, so nothing deleted outlives that.
+const PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+    PRAGMA busy_timeout = 5000; PRAGMA secure_delete = OFF; \
+    PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = 67108864; \
+    PRAGMA temp_store = MEMORY;";
+
 /// Most landed rows, and bytes of their bodies, copied in one transaction.
 const MOVE_ROWS: usize = 512;
 const MOVE_BYTES: usize = 8 * 1024 * 1024;
@@ -98,7 +110,7 @@ impl Landing {
     pub(crate) async fn open(main: &str) -> anyhow::Result<Self> {
         let file = path_of(main);
         let url = url_of(&file, "rwc");
-        let writer = super::sqlite_pool(1, super::WRITER_PRAGMAS)
+        let writer = super::sqlite_pool(1, PRAGMAS)
             .connect(&url)
             .await
             .context("opening webhook intake's landing file")?;
@@ -384,13 +396,18 @@ pub async fn waiting(
     .await?)
 }
 
-/// Deletes the landed rows already in the inbox, on intake's connection.
-pub(crate) async fn delete_moved(landing: &Landing) -> Result<u64, sqlx::Error> {
-    Ok(sqlx::query("DELETE FROM landed WHERE id <= $1")
+/// After an erasure: deletes the landed rows already in the inbox (whose
+/// copies there were just scrubbed) and rebuilds the file (`VACUUM`), so
+/// no deleted row is left in a free page; the caller then empties the log.
+/// Holds intake's connection for as long (a file of a few megabytes).
+pub(crate) async fn erase(landing: &Landing) -> Result<(), sqlx::Error> {
+    let mut conn = landing.writer.acquire().await?;
+    sqlx::query("DELETE FROM landed WHERE id <= $1")
         .bind(landing.moved.load(Ordering::Acquire))
-        .execute(&landing.writer)
-        .await?
-        .rows_affected())
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("VACUUM").execute(&mut *conn).await?;
+    Ok(())
 }
 
 #[cfg(test)]

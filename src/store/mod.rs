@@ -441,9 +441,11 @@ impl Store {
     /// SQLite: moves the whole write-ahead log into the database file and
     /// truncates it (`wal_checkpoint(TRUNCATE)`), so that values a
     /// transaction just erased are no longer in the log's older frames; in
-    /// the file, `secure_delete` has zeroed them. Waits for a writer or
-    /// reader in the way (busy timeout) and tries a few times. Returns
-    /// whether the log is empty; always true on PostgreSQL.
+    /// the file, `secure_delete` has zeroed them. Intake's landing file is
+    /// rid of the rows already moved and rebuilt first ([`landing::erase`]),
+    /// and its log emptied too. Waits for a writer or reader in the way
+    /// (busy timeout) and tries a few times. Returns whether the logs are
+    /// empty; always true on PostgreSQL.
     pub async fn erase_log(&self) -> Result<bool, sqlx::Error> {
         let Some(pool) = &self.checkpoints else {
             return Ok(true);
@@ -452,7 +454,7 @@ impl Store {
         // inbox's own rows were just scrubbed), then both logs.
         let mut landing_empty = true;
         if let Some(landing) = &self.landing {
-            landing::delete_moved(landing).await?;
+            landing::erase(landing).await?;
             if let Some(landing_pool) = &landing.checkpoints {
                 landing_empty = truncate_log(landing_pool).await?;
             }
@@ -503,7 +505,7 @@ async fn truncate_log(pool: &AnyPool) -> Result<bool, sqlx::Error> {
 /// every commit) and leaves checkpoints to [`checkpoint_wal`]; deleted
 /// content is overwritten (`secure_delete`), so redacted personal data does
 /// not linger in free pages.
-pub(crate) const WRITER_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+const WRITER_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
     PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON; \
     PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = 67108864; \
     PRAGMA temp_store = MEMORY;";

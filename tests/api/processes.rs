@@ -372,6 +372,12 @@ async fn wait_until_processed(store: &Store) {
             )
             .await
                 == 0
+                // Nor any still in intake's landing file (SQLite).
+                && advocate::store::landing::waiting(store, None)
+                    .await
+                    .unwrap()
+                    .0
+                    == 0
         },
     )
     .await;

@@ -34,6 +34,7 @@ async fn finished_rows_past_retention_are_removed_and_the_rest_kept(backend: Bac
     app.send("orders/paid", "order-failed", b"{broken").await;
     app.send("orders/paid", "held", br#"{"id":6}"#).await;
     // A row an earlier version left held (awaiting its handler).
+    app.settle_intake().await;
     sqlx::query("UPDATE webhook_inbox SET status = 'held' WHERE delivery_key = 'held'")
         .execute(app.store.writer())
         .await
@@ -300,6 +301,7 @@ async fn order_and_refund_webhooks_go_to_the_loyalty_engine_and_rows_held_before
         .await;
     app.send("orders/updated", "held-updated", legacy(7002).as_bytes())
         .await;
+    app.settle_intake().await;
     sqlx::query(
         "UPDATE webhook_inbox SET status = 'held', last_error = 'awaiting the loyalty engine' \
          WHERE delivery_key IN ('held-paid', 'held-updated')",

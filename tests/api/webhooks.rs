@@ -19,6 +19,7 @@ crate::on_both_backends!(
 );
 
 async fn stored_body(app: &TestApp, key: &str) -> Vec<u8> {
+    app.settle_intake().await;
     let stored: Vec<u8> =
         sqlx::query_scalar("SELECT body FROM webhook_inbox WHERE delivery_key = $1")
             .bind(key)

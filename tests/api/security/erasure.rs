@@ -66,6 +66,7 @@ async fn redact(app: &TestApp, email: &str, phone: &str, orders: &[i64]) {
 
 /// The body an inbox row keeps, as Shopify sent it.
 async fn kept_body(app: &TestApp, key: &str) -> String {
+    app.settle_intake().await;
     let stored: Vec<u8> =
         sqlx::query_scalar("SELECT body FROM webhook_inbox WHERE delivery_key = $1")
             .bind(key)

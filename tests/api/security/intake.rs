@@ -154,6 +154,7 @@ async fn assert_closed(stream: &mut TcpStream, what: &str) {
 }
 
 async fn inbox_rows(store: &Store) -> i64 {
+    advocate::store::landing::move_landed(store).await.unwrap();
     sqlx::query_scalar("SELECT CAST(COUNT(*) AS BIGINT) FROM webhook_inbox")
         .fetch_one(store.writer())
         .await
