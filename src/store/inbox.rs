@@ -645,12 +645,15 @@ pub async fn purge_finished(store: &Store, before: i64) -> Result<u64, sqlx::Err
 /// Deliveries of `shop_domain` still waiting to be processed (queued, or
 /// claimed and not finished).
 pub async fn unfinished(store: &Store, shop_domain: &str) -> anyhow::Result<i64> {
-    let queued: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM webhook_inbox WHERE shop_domain = $1 AND status = 'queued'",
+    // The mark in the same snapshot as the queued rows (see
+    // [`super::landing::waiting_after`]).
+    let (queued, mark): (i64, i64) = sqlx::query_as(
+        "SELECT COUNT(*), (SELECT moved_through FROM intake_landing WHERE id = 1) \
+         FROM webhook_inbox WHERE shop_domain = $1 AND status = 'queued'",
     )
     .bind(shop_domain)
     .fetch_one(store.reader())
     .await?;
-    let (landed, _) = super::landing::waiting(store, Some(shop_domain)).await?;
+    let (landed, _) = super::landing::waiting_after(store, mark, Some(shop_domain)).await?;
     Ok(queued + landed)
 }

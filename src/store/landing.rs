@@ -382,10 +382,24 @@ pub async fn waiting(
     store: &Store,
     shop_domain: Option<&str>,
 ) -> anyhow::Result<(i64, Option<i64>)> {
+    if store.landing().is_none() {
+        return Ok((0, None));
+    }
+    let mark = moved_through(store).await?;
+    waiting_after(store, mark, shop_domain).await
+}
+
+/// As [`waiting`], past `mark`: read the mark in the same snapshot as the
+/// inbox's rows, and a delivery moved meanwhile is counted once, in one
+/// place or the other.
+pub async fn waiting_after(
+    store: &Store,
+    mark: i64,
+    shop_domain: Option<&str>,
+) -> anyhow::Result<(i64, Option<i64>)> {
     let Some(landing) = store.landing() else {
         return Ok((0, None));
     };
-    let mark = moved_through(store).await?;
     Ok(sqlx::query_as(
         "SELECT CAST(COUNT(*) AS BIGINT), MIN(received_at) FROM landed \
          WHERE id > $1 AND ($2 IS NULL OR shop_domain = $2)",

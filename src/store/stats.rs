@@ -29,12 +29,16 @@ pub struct StoreStats {
 /// Deliveries intake has landed and the mover not yet copied into the inbox
 /// ([`super::landing`]) count as queued.
 pub async fn snapshot(store: &Store) -> anyhow::Result<StoreStats> {
-    let (queued, oldest): (i64, Option<i64>) = sqlx::query_as(
-        "SELECT CAST(COUNT(*) AS BIGINT), MIN(received_at) FROM webhook_inbox WHERE status = 'queued'",
+    // The mark in the same snapshot as the queued rows: a delivery moved
+    // between the two reads is counted once.
+    let (queued, oldest, mark): (i64, Option<i64>, i64) = sqlx::query_as(
+        "SELECT CAST(COUNT(*) AS BIGINT), MIN(received_at), \
+             (SELECT moved_through FROM intake_landing WHERE id = 1) \
+         FROM webhook_inbox WHERE status = 'queued'",
     )
     .fetch_one(store.reader())
     .await?;
-    let (landed, oldest_landed) = super::landing::waiting(store, None).await?;
+    let (landed, oldest_landed) = super::landing::waiting_after(store, mark, None).await?;
     let inbox_queued = queued + landed;
     let oldest = match (oldest, oldest_landed) {
         (Some(a), Some(b)) => Some(a.min(b)),
