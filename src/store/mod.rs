@@ -126,9 +126,6 @@ pub struct Store {
     checkpointer: Option<Arc<BackgroundTask>>,
     /// Webhook intake waiting to commit: background writers give way to it.
     gate: writer::IntakeGate,
-    /// SQLite on a file: its write-ahead log, which webhook intake syncs
-    /// itself (see [`writer`]). None in memory and on PostgreSQL.
-    wal_path: Option<Arc<std::path::PathBuf>>,
     /// SQLite: the checkpointer's connection, which also empties the log
     /// after an erasure ([`Store::erase_log`]); sharing it keeps the two
     /// checkpoints from running into each other.
@@ -231,7 +228,6 @@ impl Store {
             dialect: Dialect::Postgres,
             checkpointer: None,
             gate: writer::IntakeGate::default(),
-            wal_path: None,
             checkpoints: None,
             intake,
             landing: None,
@@ -303,7 +299,6 @@ impl Store {
             dialect: Dialect::Sqlite,
             checkpointer: Some(Arc::new(BackgroundTask(task))),
             gate,
-            wal_path: wal_path.map(Arc::new),
             checkpoints: Some(checkpointer),
             landing,
             landing_checkpointer,
@@ -350,7 +345,6 @@ impl Store {
             dialect: Dialect::Sqlite,
             checkpointer: None,
             gate: writer::IntakeGate::default(),
-            wal_path: None,
             checkpoints: None,
             landing,
             landing_checkpointer: None,
@@ -383,11 +377,6 @@ impl Store {
 
     pub fn dialect(&self) -> Dialect {
         self.dialect
-    }
-
-    /// The SQLite write-ahead log's path, when the database is a file.
-    pub fn wal_path(&self) -> Option<&std::path::Path> {
-        self.wal_path.as_deref().map(|p| p.as_path())
     }
 
     /// True when webhook intake commits apart from the database's write
