@@ -32,7 +32,6 @@ use std::sync::{
 };
 
 use anyhow::Context;
-use futures_util::TryStreamExt;
 use sqlx::{AnyPool, Row};
 
 use super::{
@@ -224,23 +223,50 @@ pub(crate) async fn continue_ids(store: &Store) -> anyhow::Result<()> {
 /// Copies the next landed deliveries (at most [`MOVE_ROWS`], or
 /// [`MOVE_BYTES`] of bodies) into the inbox; answers how many landed rows
 /// it moved, 0 when none waits (and always without a landing file).
+///
+/// Each read runs to its end: a statement left part-way would keep its
+/// snapshot of the landing file open until the connection's next query,
+/// and with it the file's log from starting over.
 pub async fn move_batch(store: &Store) -> anyhow::Result<usize> {
     let Some(landing) = store.landing() else {
         return Ok(0);
     };
     loop {
         let mark = landing.moved.load(Ordering::Acquire);
-        let mut rows = sqlx::query(
-            "SELECT id, shop_domain, delivery_key, webhook_id, event_id, topic, api_version, \
-             triggered_at, body, received_at, request_id FROM landed WHERE id > $1 ORDER BY id",
+        // First the sizes (SQLite reads a blob's length without its
+        // pages), to know where the batch ends.
+        let sizes: Vec<(i64, i64)> = sqlx::query_as(
+            "SELECT id, CAST(length(body) AS BIGINT) FROM landed WHERE id > $1 \
+             ORDER BY id LIMIT $2",
         )
         .bind(mark)
-        .fetch(&landing.reader);
-        let mut deliveries = Vec::new();
-        let (mut last, mut bytes) = (mark, 0);
-        while let Some(row) = rows.try_next().await? {
-            let body: Vec<u8> = row.try_get("body")?;
-            bytes += body.len();
+        .bind(MOVE_ROWS as i64)
+        .fetch_all(&landing.reader)
+        .await?;
+        let mut through = mark;
+        let mut bytes = 0_usize;
+        for (id, size) in sizes {
+            through = id;
+            bytes = bytes.saturating_add(usize::try_from(size).unwrap_or(usize::MAX));
+            if bytes >= MOVE_BYTES {
+                break;
+            }
+        }
+        if through == mark {
+            return Ok(0);
+        }
+        let rows = sqlx::query(
+            "SELECT id, shop_domain, delivery_key, webhook_id, event_id, topic, api_version, \
+             triggered_at, body, received_at, request_id FROM landed \
+             WHERE id > $1 AND id <= $2 ORDER BY id",
+        )
+        .bind(mark)
+        .bind(through)
+        .fetch_all(&landing.reader)
+        .await?;
+        let mut deliveries = Vec::with_capacity(rows.len());
+        let mut last = mark;
+        for row in rows {
             last = row.try_get("id")?;
             deliveries.push(NewDelivery {
                 shop_domain: row.try_get("shop_domain")?,
@@ -250,17 +276,20 @@ pub async fn move_batch(store: &Store) -> anyhow::Result<usize> {
                 topic: row.try_get("topic")?,
                 api_version: row.try_get("api_version")?,
                 triggered_at: row.try_get("triggered_at")?,
-                body: StoredBody::from_stored(body),
+                body: StoredBody::from_stored(row.try_get("body")?),
                 received_at: row.try_get("received_at")?,
                 request_id: row.try_get("request_id")?,
             });
-            if deliveries.len() >= MOVE_ROWS || bytes >= MOVE_BYTES {
-                break;
-            }
         }
-        drop(rows);
         if deliveries.is_empty() {
-            return Ok(0);
+            // Moved and deleted between the two reads: another mover went
+            // first. Read on from its mark.
+            let now = moved_through(store).await?;
+            if now <= mark {
+                return Ok(0);
+            }
+            landing.moved.fetch_max(now, Ordering::AcqRel);
+            continue;
         }
         if copy(store, landing, mark, last, &deliveries).await? {
             return Ok(deliveries.len());

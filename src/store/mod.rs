@@ -267,6 +267,7 @@ impl Store {
             gate.clone(),
             wal_path.clone(),
             log_limit,
+            RESTART_RETRY,
         ))
         .abort_handle();
         let landing = if file.is_empty() {
@@ -286,6 +287,7 @@ impl Store {
                 gate.clone(),
                 Some(landing.wal.clone()),
                 log_limit,
+                LANDING_RESTART_RETRY,
             ))
             .abort_handle();
             Arc::new(BackgroundTask(task))
@@ -529,10 +531,11 @@ async fn checkpoint_wal(
     gate: writer::IntakeGate,
     wal: Option<std::path::PathBuf>,
     log_limit: i64,
+    retry: Duration,
 ) {
     let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut restarts = LogRestarts::default();
+    let mut restarts = LogRestarts::new(retry);
     let mut near_limit = false;
     loop {
         if near_limit {
@@ -583,20 +586,38 @@ fn log_generation(wal: &std::path::Path) -> Option<[u8; 8]> {
 /// When holding the writer for a catch-up is worth it. A reader still on
 /// an old snapshot keeps frames from being copied, or the log from being
 /// started over; holding the writer again at once would only stall intake
-/// to no effect, so the next try waits [`RESTART_RETRY`].
-#[derive(Debug, Default)]
+/// to no effect, so the next try waits a while (`retry`).
+#[derive(Debug)]
 struct LogRestarts {
     /// The log's generation and length when a catch-up last copied all of
     /// it.
     caught_up: Option<([u8; 8], i64)>,
     /// No catch-up before this.
     not_before: Option<tokio::time::Instant>,
+    /// The wait after a catch-up that a reader made useless.
+    retry: Duration,
 }
 
-/// Pause between catch-ups that a reader made useless.
+/// Pause between catch-ups that a reader made useless, in the database:
+/// its readers (the dashboard's analytics, exports) may hold a snapshot
+/// for a long time.
 const RESTART_RETRY: Duration = Duration::from_secs(1);
+/// The same in the landing file, whose only readers are short (the
+/// mover's reads of at most [`landing`]'s batch, and the queue counts):
+/// the next try almost always finds the reader gone, and waiting as long
+/// as in the database would let a steady stream grow the log by a second
+/// of traffic each time a catch-up meets a read.
+const LANDING_RESTART_RETRY: Duration = CHECKPOINT_EVERY;
 
 impl LogRestarts {
+    fn new(retry: Duration) -> Self {
+        Self {
+            caught_up: None,
+            not_before: None,
+            retry,
+        }
+    }
+
     /// True while a reader made the last catch-up useless.
     fn waiting(&self) -> bool {
         self.not_before
@@ -615,7 +636,7 @@ impl LogRestarts {
                     // Written to since it was copied in full, yet not
                     // started over: a reader was still in it.
                     self.caught_up = None;
-                    self.not_before = Some(tokio::time::Instant::now() + RESTART_RETRY);
+                    self.not_before = Some(tokio::time::Instant::now() + self.retry);
                 }
                 // Else nothing was written since: the next write starts
                 // the log over.
@@ -629,7 +650,7 @@ impl LogRestarts {
         if held.copied >= held.log {
             self.caught_up = generation.map(|g| (g, held.log));
         } else {
-            self.not_before = Some(tokio::time::Instant::now() + RESTART_RETRY);
+            self.not_before = Some(tokio::time::Instant::now() + self.retry);
         }
     }
 }
