@@ -262,6 +262,7 @@ fn run(admin: &mut AdminState, shop: &str, name: &str, vars: &Value) -> Result<V
             discount_code_create(admin, shop, name, vars)
         }
         "DiscountAutomaticAppCreate" => discount_automatic_app_create(admin, shop, vars),
+        "DiscountAutomaticAppUpdate" => discount_automatic_app_update(admin, shop, vars),
         "DiscountByCode" => discount_by_code(admin, shop, vars),
         "FlowTriggerReceive" => flow_trigger_receive(admin, shop, vars),
         "StagedUploadsCreate" => staged_uploads_create(admin),
@@ -384,6 +385,39 @@ fn discount_automatic_app_create(admin: &mut AdminState, shop: &str, vars: &Valu
         .automatic_discounts
         .insert((shop.to_owned(), id.clone()), input);
     json!({ "discountAutomaticAppCreate": { "automaticAppDiscount": { "discountId": id }, "userErrors": [] } })
+}
+
+/// Sets the fields the input names on an automatic app discount of the
+/// shop (Shopify leaves the others as they are); an unknown id is a user
+/// error.
+fn discount_automatic_app_update(admin: &mut AdminState, shop: &str, vars: &Value) -> Value {
+    let id = text(vars, "id");
+    let Some(stored) = admin
+        .automatic_discounts
+        .get_mut(&(shop.to_owned(), id.clone()))
+    else {
+        return json!({ "discountAutomaticAppUpdate": { "automaticAppDiscount": null, "userErrors": [{
+            "field": ["id"], "message": "Discount does not exist", "code": "INVALID"
+        }] } });
+    };
+    let input = &vars["discount"];
+    if let Some(fields) = input.as_object() {
+        for (field, value) in fields {
+            if field != "metafields" {
+                stored[field] = value.clone();
+            }
+        }
+    }
+    for m in input["metafields"].as_array().cloned().unwrap_or_default() {
+        let key = (
+            shop.to_owned(),
+            id.clone(),
+            text(&m, "namespace"),
+            text(&m, "key"),
+        );
+        admin.metafields.insert(key, text(&m, "value"));
+    }
+    json!({ "discountAutomaticAppUpdate": { "automaticAppDiscount": { "discountId": id }, "userErrors": [] } })
 }
 
 fn discount_by_code(admin: &AdminState, shop: &str, vars: &Value) -> Value {

@@ -46,12 +46,26 @@ pub async fn sync_vip_perks(
         .iter()
         .map(|l| (l.id.clone(), serde_json::json!(l.perk_percent)))
         .collect();
+    let shipping: serde_json::Map<String, serde_json::Value> = program
+        .settings
+        .tiers
+        .levels
+        .iter()
+        .map(|l| (l.id.clone(), serde_json::json!(l.shipping_perk_percent)))
+        .collect();
+    let names: serde_json::Map<String, serde_json::Value> = program
+        .settings
+        .tiers
+        .levels
+        .iter()
+        .map(|l| (l.id.clone(), serde_json::json!(l.name)))
+        .collect();
     let any_perk = program
         .settings
         .tiers
         .levels
         .iter()
-        .any(|l| l.perk_percent > 0);
+        .any(|l| l.perk_percent > 0 || l.shipping_perk_percent > 0);
     if !any_perk
         && crate::store::shops::vip_discount_id(conn, shop_id)
             .await?
@@ -61,6 +75,8 @@ pub async fn sync_vip_perks(
     }
     let configuration = serde_json::json!({
         "perks": perks,
+        "shipping": shipping,
+        "names": names,
         "message": "VIP {tier}: {percent}% off",
     })
     .to_string();

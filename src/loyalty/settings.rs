@@ -285,6 +285,7 @@ impl Default for Tiers {
             entry_points: entry,
             tag: format!("advocate-tier:{id}"),
             perk_percent: perk,
+            shipping_perk_percent: 0,
         };
         Self {
             basis: TierBasis::Spend,
@@ -334,6 +335,10 @@ pub struct TierLevel {
     /// it); 0 for none.
     #[serde(default)]
     pub perk_percent: u32,
+    /// The tier's discount on shipping at checkout, in percent (100 is free
+    /// shipping; the VIP Function's delivery target reads it); 0 for none.
+    #[serde(default)]
+    pub shipping_perk_percent: u32,
 }
 
 fn default_multiplier() -> u32 {
@@ -570,6 +575,9 @@ impl ProgramSettings {
             }
             if level.perk_percent > 100 {
                 p.add(at("perk_percent"), "must be between 0 and 100");
+            }
+            if level.shipping_perk_percent > 100 {
+                p.add(at("shipping_perk_percent"), "must be between 0 and 100");
             }
         }
         if t.levels.len() > 20 {

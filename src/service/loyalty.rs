@@ -55,6 +55,7 @@ pub struct TierView {
     pub id: String,
     pub name: String,
     pub perk_percent: u32,
+    pub shipping_perk_percent: u32,
     pub multiplier_percent: u32,
 }
 
@@ -165,6 +166,7 @@ pub(crate) async fn view_on(
         id: l.id.clone(),
         name: l.name.clone(),
         perk_percent: l.perk_percent,
+        shipping_perk_percent: l.shipping_perk_percent,
         multiplier_percent: l.multiplier_percent,
     });
     let next_tier = tiers::next_tier(&program.settings.tiers, exp, standing).map(|(l, missing)| {

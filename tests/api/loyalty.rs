@@ -717,18 +717,53 @@ async fn the_vip_discount_is_created_once_and_follows_the_tier_perks(backend: Ba
     };
     assert_eq!(config(id)["perks"]["gold"], 5);
     assert_eq!(config(id)["perks"]["platinum"], 10);
+    assert_eq!(config(id)["names"]["gold"], "Gold");
+    assert_eq!(config(id)["shipping"]["platinum"], 0);
+    assert_eq!(
+        input["discountClasses"],
+        json!(["ORDER"]),
+        "no shipping perk: the delivery target is not run"
+    );
+    let classes = |id: &str| {
+        app.shopify.admin(|a| {
+            a.automatic_discounts[&(SHOP.to_owned(), id.to_owned())]["discountClasses"].clone()
+        })
+    };
 
-    put_program(&app, |s| s["tiers"]["levels"][1]["perk_percent"] = json!(8)).await;
+    put_program(&app, |s| {
+        s["tiers"]["levels"][1]["perk_percent"] = json!(8);
+        s["tiers"]["levels"][2]["shipping_perk_percent"] = json!(100);
+    })
+    .await;
     app.run_jobs(now + 60_000).await;
     app.send_effects().await;
     assert_eq!(discounts().len(), 1, "updated, not created again");
     assert_eq!(config(id)["perks"]["gold"], 8);
+    assert_eq!(config(id)["shipping"]["platinum"], 100);
+    assert_eq!(
+        classes(id),
+        json!(["ORDER", "SHIPPING"]),
+        "a shipping perk adds the SHIPPING class"
+    );
     app.run_jobs(now + 120_000).await;
     assert_eq!(
         app.count("SELECT COUNT(*) FROM outbox WHERE kind = 'sync_vip_perks'")
             .await,
         2,
         "one sync per settings version"
+    );
+
+    put_program(&app, |s| {
+        s["tiers"]["levels"][2]["shipping_perk_percent"] = json!(0);
+    })
+    .await;
+    app.run_jobs(now + 180_000).await;
+    app.send_effects().await;
+    assert_eq!(config(id)["shipping"]["platinum"], 0);
+    assert_eq!(
+        classes(id),
+        json!(["ORDER"]),
+        "the last shipping perk gone, the class goes too"
     );
 }
 

@@ -195,6 +195,7 @@ async fn invalid_settings_are_refused_with_every_field_at_fault(backend: Backend
     let mut body = program(&app).await;
     body["settings"]["earning"]["points"] = json!(0);
     body["settings"]["tiers"]["levels"][1]["threshold"] = json!("lots");
+    body["settings"]["tiers"]["levels"][2]["shipping_perk_percent"] = json!(101);
     let (status, answer_body) = put_program(&app, &body).await;
     assert_eq!(status, 422, "{answer_body}");
     let fields: Vec<&str> = answer_body["errors"]
@@ -203,7 +204,14 @@ async fn invalid_settings_are_refused_with_every_field_at_fault(backend: Backend
         .iter()
         .map(|e| e["field"].as_str().unwrap())
         .collect();
-    assert_eq!(fields, ["earning.points", "tiers.levels[1].threshold"]);
+    assert_eq!(
+        fields,
+        [
+            "earning.points",
+            "tiers.levels[1].threshold",
+            "tiers.levels[2].shipping_perk_percent"
+        ]
+    );
 
     let mut unknown = program(&app).await;
     unknown["settings"]["earning"]["pointz"] = json!(5);

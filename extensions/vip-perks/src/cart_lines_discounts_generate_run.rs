@@ -122,6 +122,7 @@ fn product_discount<'a>(
                 value: Decimal(perk.percent),
             }),
             associated_discount_code: None,
+            prerequisites: None,
         }],
     })
 }

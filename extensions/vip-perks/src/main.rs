@@ -1,6 +1,8 @@
-//! Advocate's VIP perk: a Shopify discount Function (Discount Function API,
-//! target `cart.lines.discounts.generate.run`) that gives the customer the
-//! percentage off of their VIP tier. The tier is the customer metafield
+//! Advocate's VIP perk: a Shopify discount Function (Discount Function API
+//! 2026-04, targets `cart.lines.discounts.generate.run` and
+//! `cart.delivery-options.discounts.generate.run`) that gives the customer
+//! the percentage off the order, and off shipping, of their VIP tier. The
+//! tier is the customer metafield
 //! `$app:advocate` / `tier` that Advocate writes; the perk table is the discount's
 //! own metafield `$app:vip-perks.function-configuration` (see `perks`).
 //!
@@ -11,6 +13,7 @@
 
 use std::process;
 
+pub mod cart_delivery_options_discounts_generate_run;
 pub mod cart_lines_discounts_generate_run;
 pub mod perks;
 

@@ -1,18 +1,22 @@
-//! The perk table: which percentage off a VIP tier gets, and the message
-//! the customer sees. Pure logic over the discount's configuration
-//! metafield (`$app:vip-perks.function-configuration`, type `json`):
+//! The perk tables: which percentage off a VIP tier gets, off the order and
+//! off shipping, and the messages the customer sees. Pure logic over the
+//! discount's configuration metafield (`$app:vip-perks.function-configuration`,
+//! type `json`):
 //!
 //! ```json
 //! {
 //!   "perks": {"silver": 0, "gold": 5, "platinum": 10},
+//!   "shipping": {"gold": 50, "platinum": 100},
 //!   "names": {"gold": "Gold", "platinum": "Platinum"},
-//!   "message": "VIP {tier}: {percent}% off"
+//!   "message": "VIP {tier}: {percent}% off",
+//!   "shipping_message": "VIP {tier}: {percent}% off shipping"
 //! }
 //! ```
 //!
 //! `perks` is required: tier id to percentage, a JSON number (or a decimal
-//! string) from 0 to 100. `names` (tier id to display name, for `{tier}`)
-//! and `message` are optional; an empty `message` sends no message, so
+//! string) from 0 to 100. `shipping` (the same, off shipping), `names`
+//! (tier id to display name, for `{tier}`), `message` and
+//! `shipping_message` are optional; an empty message sends no message, so
 //! checkout shows the discount's title. Anything else that does not fit
 //! this shape makes the whole configuration malformed: no discount, never
 //! an error, since a failing Function would fail the checkout.
@@ -27,6 +31,38 @@ pub const NO_TIER: &str = "none";
 
 /// The message when the configuration has none.
 pub const DEFAULT_MESSAGE: &str = "VIP {tier}: {percent}% off";
+
+/// The shipping message when the configuration has none.
+pub const DEFAULT_SHIPPING_MESSAGE: &str = "VIP {tier}: {percent}% off shipping";
+
+/// The shipping message for a full perk when the configuration has none.
+pub const DEFAULT_FREE_SHIPPING_MESSAGE: &str = "VIP {tier}: free shipping";
+
+/// What a perk takes its percentage off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Table {
+    /// The order subtotal, or its lines (`perks`).
+    Order,
+    /// The delivery groups (`shipping`).
+    Shipping,
+}
+
+impl Table {
+    fn message_key(self) -> &'static str {
+        match self {
+            Table::Order => "message",
+            Table::Shipping => "shipping_message",
+        }
+    }
+
+    fn default_message(self, percent: f64) -> &'static str {
+        match self {
+            Table::Order => DEFAULT_MESSAGE,
+            Table::Shipping if percent >= 100.0 => DEFAULT_FREE_SHIPPING_MESSAGE,
+            Table::Shipping => DEFAULT_SHIPPING_MESSAGE,
+        }
+    }
+}
 
 /// The discount one customer gets.
 #[derive(Debug, Clone, PartialEq)]
@@ -46,7 +82,8 @@ pub enum NoPerk {
     NoConfiguration,
     /// The configuration does not have the documented shape.
     Malformed(&'static str),
-    /// The tier has no entry in the perk table.
+    /// The tier has no entry in the perk table (or there is no shipping
+    /// table).
     UnknownTier,
     /// The tier's perk is 0 %.
     Zero,
@@ -64,9 +101,25 @@ impl fmt::Display for NoPerk {
     }
 }
 
-/// The perk of a customer whose `$app:advocate` / `tier` metafield holds `tier`,
-/// under the discount configuration `config`.
+/// The order perk of a customer whose `$app:advocate` / `tier` metafield
+/// holds `tier`, under the discount configuration `config`.
 pub fn perk(tier: Option<&str>, config: Option<&JsonValue>) -> Result<Perk, NoPerk> {
+    perk_in(Table::Order, tier, config)
+}
+
+/// The same customer's shipping perk.
+pub fn shipping_perk(tier: Option<&str>, config: Option<&JsonValue>) -> Result<Perk, NoPerk> {
+    perk_in(Table::Shipping, tier, config)
+}
+
+/// The perk of `table` for `tier`. The whole configuration is checked
+/// whichever table is asked for: a bad entry anywhere is a configuration
+/// error, and should show for every tier and both targets alike.
+pub fn perk_in(
+    table: Table,
+    tier: Option<&str>,
+    config: Option<&JsonValue>,
+) -> Result<Perk, NoPerk> {
     let tier = tier
         .map(str::trim)
         .filter(|t| !t.is_empty() && !t.eq_ignore_ascii_case(NO_TIER))
@@ -80,31 +133,55 @@ pub fn perk(tier: Option<&str>, config: Option<&JsonValue>) -> Result<Perk, NoPe
         Some(JsonValue::Object(perks)) => perks,
         _ => return Err(NoPerk::Malformed("`perks` is not an object")),
     };
-    // Every entry is checked, not only this customer's: a table with a bad
-    // entry is a configuration error, and should show for every tier alike.
+    let shipping = match config.get("shipping") {
+        None | Some(JsonValue::Null) => None,
+        Some(JsonValue::Object(shipping)) => Some(shipping),
+        Some(_) => return Err(NoPerk::Malformed("`shipping` is not an object")),
+    };
+    let order_percent = percent_of(perks, tier)?;
+    let shipping_percent = match shipping {
+        Some(shipping) => percent_of(shipping, tier)?,
+        None => None,
+    };
+    let name = display_name(config, tier)?;
+    // Both messages are checked, whichever is used.
+    let order_message = template(config, Table::Order)?;
+    let shipping_message = template(config, Table::Shipping)?;
+    let (percent, template) = match table {
+        Table::Order => (order_percent, order_message),
+        Table::Shipping => (shipping_percent, shipping_message),
+    };
+    let percent = percent.ok_or(NoPerk::UnknownTier)?;
+    if percent == 0.0 {
+        return Err(NoPerk::Zero);
+    }
+    let template = template.map(|t| t.unwrap_or(table.default_message(percent)));
+    Ok(Perk {
+        percent,
+        message: template.map(|t| {
+            t.replace("{tier}", name)
+                .replace("{percent}", &display_percent(percent))
+        }),
+    })
+}
+
+/// The percentage of `tier` in `table`, after checking every entry.
+fn percent_of(table: &Map<String, JsonValue>, tier: &str) -> Result<Option<f64>, NoPerk> {
     let mut percent = None;
-    for (id, value) in perks {
+    for (id, value) in table {
         let p =
             percentage(value).ok_or(NoPerk::Malformed("a perk is not a number from 0 to 100"))?;
         if id == tier {
             percent = Some(p);
         }
     }
-    let percent = match percent {
-        Some(p) => p,
+    Ok(percent.or_else(|| {
         // Tier ids are Advocate's own lower-case ids; tolerate a change of case.
-        None => perks
+        table
             .iter()
             .find(|(id, _)| id.eq_ignore_ascii_case(tier))
             .and_then(|(_, value)| percentage(value))
-            .ok_or(NoPerk::UnknownTier)?,
-    };
-    let name = display_name(config, tier)?;
-    let message = message(config, name, percent)?;
-    if percent == 0.0 {
-        return Err(NoPerk::Zero);
-    }
-    Ok(Perk { percent, message })
+    }))
 }
 
 /// A percentage from 0 to 100: a JSON number, or a decimal in a string (the
@@ -130,22 +207,15 @@ fn display_name<'a>(config: &'a Map<String, JsonValue>, tier: &'a str) -> Result
     }
 }
 
-fn message(
-    config: &Map<String, JsonValue>,
-    name: &str,
-    percent: f64,
-) -> Result<Option<String>, NoPerk> {
-    let template = match config.get("message") {
-        None | Some(JsonValue::Null) => DEFAULT_MESSAGE,
-        Some(JsonValue::String(s)) if s.trim().is_empty() => return Ok(None),
-        Some(JsonValue::String(s)) => s.trim(),
-        Some(_) => return Err(NoPerk::Malformed("`message` is not a string")),
-    };
-    Ok(Some(
-        template
-            .replace("{tier}", name)
-            .replace("{percent}", &display_percent(percent)),
-    ))
+/// The message template of `table`: `Some(None)` for the default,
+/// `None` for no message at all.
+fn template(config: &Map<String, JsonValue>, table: Table) -> Result<Option<Option<&str>>, NoPerk> {
+    match config.get(table.message_key()) {
+        None | Some(JsonValue::Null) => Ok(Some(None)),
+        Some(JsonValue::String(s)) if s.trim().is_empty() => Ok(None),
+        Some(JsonValue::String(s)) => Ok(Some(Some(s.trim()))),
+        Some(_) => Err(NoPerk::Malformed("a message is not a string")),
+    }
 }
 
 /// 5 → "5", 7.5 → "7.5", 12.345 → "12.35" (the message only; the discount
@@ -305,6 +375,76 @@ mod tests {
             ("message", string("")),
         ]);
         assert_eq!(perk(Some("gold"), Some(&silent)).unwrap().message, None);
+    }
+
+    #[test]
+    fn shipping_perks_come_from_their_own_table_and_message() {
+        let config = obj(&[
+            ("perks", obj(&[("gold", num(5.0)), ("platinum", num(10.0))])),
+            (
+                "shipping",
+                obj(&[("gold", string("25")), ("platinum", num(100.0))]),
+            ),
+            ("names", obj(&[("platinum", string("Platinum"))])),
+        ]);
+        let gold = shipping_perk(Some("gold"), Some(&config)).unwrap();
+        assert_eq!(gold.percent, 25.0);
+        assert_eq!(gold.message.as_deref(), Some("VIP gold: 25% off shipping"));
+        let platinum = shipping_perk(Some("platinum"), Some(&config)).unwrap();
+        assert_eq!(platinum.percent, 100.0);
+        assert_eq!(
+            platinum.message.as_deref(),
+            Some("VIP Platinum: free shipping")
+        );
+        // The order perk is unchanged by the shipping table.
+        assert_eq!(perk(Some("gold"), Some(&config)).unwrap().percent, 5.0);
+        // A tier without a shipping entry, and a configuration without a
+        // shipping table, give no shipping perk (and keep the order perk).
+        let no_table = obj(&[("perks", obj(&[("gold", num(5.0))]))]);
+        assert_eq!(
+            shipping_perk(Some("gold"), Some(&no_table)),
+            Err(NoPerk::UnknownTier)
+        );
+        assert_eq!(perk(Some("gold"), Some(&no_table)).unwrap().percent, 5.0);
+        let silent = obj(&[
+            ("perks", obj(&[("gold", num(5.0))])),
+            ("shipping", obj(&[("gold", num(10.0))])),
+            ("shipping_message", string(" ")),
+        ]);
+        assert_eq!(
+            shipping_perk(Some("gold"), Some(&silent)).unwrap().message,
+            None
+        );
+    }
+
+    #[test]
+    fn a_malformed_shipping_entry_or_message_makes_the_whole_configuration_malformed() {
+        let malformed = [
+            obj(&[
+                ("perks", obj(&[("gold", num(5.0))])),
+                ("shipping", JsonValue::Array(vec![])),
+            ]),
+            obj(&[
+                ("perks", obj(&[("gold", num(5.0))])),
+                ("shipping", obj(&[("silver", num(101.0))])),
+            ]),
+            obj(&[
+                ("perks", obj(&[("gold", num(5.0))])),
+                ("shipping", obj(&[("gold", num(10.0))])),
+                ("shipping_message", num(1.0)),
+            ]),
+        ];
+        for config in &malformed {
+            for table in [Table::Order, Table::Shipping] {
+                assert!(
+                    matches!(
+                        perk_in(table, Some("gold"), Some(config)),
+                        Err(NoPerk::Malformed(_))
+                    ),
+                    "{table:?} {config:?}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -187,13 +187,48 @@ async fn tag_many(
     Ok(json!({ "bulk_operation": id, "customers": customer_gids.len() }))
 }
 
-/// New perks on the automatic discount created before: its metafield.
+/// The discount classes the VIP perks discount needs for `configuration`:
+/// ORDER always, and SHIPPING while a tier has a shipping perk (Shopify runs
+/// the Function's delivery target only for a discount with that class).
+pub fn vip_perk_classes(configuration: &str) -> Vec<&'static str> {
+    let shipping = serde_json::from_str::<Value>(configuration)
+        .ok()
+        .and_then(|c| {
+            c.get("shipping")
+                .and_then(Value::as_object)
+                .map(|table| table.values().any(|p| p.as_f64().is_some_and(|p| p > 0.0)))
+        })
+        .unwrap_or(false);
+    if shipping {
+        vec!["ORDER", "SHIPPING"]
+    } else {
+        vec!["ORDER"]
+    }
+}
+
+/// New perks on the automatic discount created before: its classes (a
+/// shipping perk added or removed), then its metafield. Both are set to
+/// the same values again on a retry.
 async fn update_vip_perks(
     api: &AdminApi,
     shop: &ShopDomain,
     discount_id: &str,
     configuration: &str,
 ) -> Result<Value, AdminApiError> {
+    let classes = vip_perk_classes(configuration);
+    let data: ops::DiscountAutomaticAppUpdateData = api
+        .call(
+            shop,
+            super::DISCOUNT_AUTOMATIC_APP_UPDATE,
+            ops::DiscountUpdateVariables {
+                id: discount_id,
+                discount: json!({ "discountClasses": classes }),
+            },
+        )
+        .await?;
+    if !data.payload.user_errors.is_empty() {
+        return Err(ShopifyError::UserErrors(data.payload.user_errors).into());
+    }
     let variables = ops::MetafieldsSetVariables {
         metafields: vec![ops::MetafieldInput {
             owner_id: discount_id,
@@ -205,7 +240,7 @@ async fn update_vip_perks(
     };
     let data: ops::MetafieldsSetData = api.call(shop, super::METAFIELDS_SET, variables).await?;
     data.payload.into_result()?;
-    Ok(json!({ "discount_id": discount_id, "updated": true }))
+    Ok(json!({ "discount_id": discount_id, "updated": true, "classes": classes }))
 }
 
 /// The first perks of a shop: the automatic app discount that runs the VIP
@@ -218,7 +253,7 @@ async fn create_vip_perks(
     let input = json!({
         "title": VIP_PERKS_TITLE,
         "functionHandle": VIP_PERKS_FUNCTION,
-        "discountClasses": ["ORDER"],
+        "discountClasses": vip_perk_classes(configuration),
         "startsAt": "2020-01-01T00:00:00Z",
         "combinesWith": { "orderDiscounts": false, "productDiscounts": true, "shippingDiscounts": true },
         "metafields": [{

@@ -30,6 +30,7 @@ documents! {
     DISCOUNT_CODE_FREE_SHIPPING_CREATE = "discount_code_free_shipping_create",
     DISCOUNT_BY_CODE = "discount_by_code",
     DISCOUNT_AUTOMATIC_APP_CREATE = "discount_automatic_app_create",
+    DISCOUNT_AUTOMATIC_APP_UPDATE = "discount_automatic_app_update",
     TAGS_ADD = "tags_add",
     TAGS_REMOVE = "tags_remove",
     METAFIELDS_SET = "metafields_set",

@@ -137,6 +137,20 @@ pub struct DiscountAutomaticAppCreateData {
     pub payload: AutomaticAppPayload,
 }
 
+/// `DiscountAutomaticAppUpdate`.
+#[derive(Debug, Deserialize)]
+pub struct DiscountAutomaticAppUpdateData {
+    #[serde(rename = "discountAutomaticAppUpdate")]
+    pub payload: AutomaticAppPayload,
+}
+
+/// The variables of `DiscountAutomaticAppUpdate`.
+#[derive(Debug, Serialize)]
+pub struct DiscountUpdateVariables<'a> {
+    pub id: &'a str,
+    pub discount: serde_json::Value,
+}
+
 #[derive(Debug, Deserialize)]
 pub struct AutomaticAppPayload {
     #[serde(rename = "automaticAppDiscount")]

@@ -191,12 +191,13 @@ export async function render(ctx) {
               row(field("integer", `tiers.levels[${i}].multiplier_percent`, "Earning multiplier (%)", { min: 100, max: 1000, details: "150 earns 1.5 times the points" }),
                 field("integer", `tiers.levels[${i}].entry_points`, "Points on reaching it", { min: 0 }),
                 field("integer", `tiers.levels[${i}].perk_percent`, "Discount at checkout (%)", { min: 0, max: 100 }),
+                field("integer", `tiers.levels[${i}].shipping_perk_percent`, "Shipping discount (%)", { min: 0, max: 100, details: "100 is free shipping" }),
                 field("text", `tiers.levels[${i}].tag`, "Customer tag")),
               h("s-stack", { direction: "inline" }, remove)));
         }),
         addButton("Add tier", () => {
           const n = t.levels.length + 1;
-          t.levels.push({ id: `tier-${n}`, name: `Tier ${n}`, threshold: spend ? formatMinor(BigInt(n) * 1000n * 10n ** BigInt(exp), exp) : String(n * 1000), multiplier_percent: 100, entry_points: 0, tag: `advocate-tier:tier-${n}`, perk_percent: 0 });
+          t.levels.push({ id: `tier-${n}`, name: `Tier ${n}`, threshold: spend ? formatMinor(BigInt(n) * 1000n * 10n ** BigInt(exp), exp) : String(n * 1000), multiplier_percent: 100, entry_points: 0, tag: `advocate-tier:tier-${n}`, perk_percent: 0, shipping_perk_percent: 0 });
           draw(); changed();
         })));
       renderPreview();
