@@ -25,6 +25,9 @@ pub struct Faults {
     pub slow: f64,
     /// Share of connections dropped before any answer.
     pub dropped: f64,
+    /// Share of mutations applied whose answer is then lost (the
+    /// connection closes after the work is done).
+    pub lost: f64,
     /// How long a slow answer takes.
     pub slow_for: Duration,
 }
@@ -65,12 +68,41 @@ pub struct AdminState {
     pub(super) history_results: HashMap<String, (web::Bytes, u64, web::Bytes, u64)>,
     /// Flow triggers received: (shop, handle, payload), in order.
     pub flow_triggers: Vec<(String, String, Value)>,
+    /// Store credit transactions per (shop, customer gid), oldest first.
+    pub store_credit: HashMap<(String, String), Vec<CreditTransaction>>,
+    /// Customers whose store credit Shopify refuses (OWNER_NOT_FOUND).
+    pub refuse_store_credit: HashSet<String>,
     /// Where staged uploads are posted (this stand-in's origin).
     pub(super) origin: String,
     next_id: u64,
 }
 
+/// A store credit transaction (credits only: Advocate never debits).
+#[derive(Debug, Clone)]
+pub struct CreditTransaction {
+    pub id: String,
+    /// A decimal amount, as sent.
+    pub amount: String,
+    pub currency: String,
+    pub expires_at: Option<String>,
+    pub notify: bool,
+    /// Epoch milliseconds.
+    pub created_at: i64,
+}
+
 impl AdminState {
+    /// The credits of a customer, as (amount, currency) pairs.
+    pub fn credits(&self, shop: &str, customer_gid: &str) -> Vec<(String, String)> {
+        self.store_credit
+            .get(&(shop.to_owned(), customer_gid.to_owned()))
+            .map(|t| {
+                t.iter()
+                    .map(|t| (t.amount.clone(), t.currency.clone()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     fn id(&mut self, kind: &str) -> String {
         self.next_id += 1;
         format!("gid://shopify/{kind}/{}", 1_000_000 + self.next_id)
@@ -120,6 +152,10 @@ pub(super) async fn graphql(
             return HttpResponse::Ok().json(json!({ "errors": [{ "message": message }] }))
         }
     };
+    if kind == "mutation" && rand::thread_rng().gen::<f64>() < faults.lost {
+        // Done, and the answer lost on the way back.
+        return broken_answer();
+    }
     HttpResponse::Ok().json(json!({
         "data": data,
         "extensions": { "cost": { "requestedQueryCost": cost, "actualQueryCost": cost, "throttleStatus": throttle_status(config, left) } }
@@ -185,20 +221,24 @@ async fn injected_fault(faults: Faults) -> Option<HttpResponse> {
     }
     let dropped = faults.too_many_requests + faults.server_error + faults.dropped;
     if roll < dropped {
-        // A body that fails at once: the server closes the connection
-        // without an answer.
-        let broken = futures_util::stream::once(async {
-            Err::<web::Bytes, _>(std::io::Error::new(
-                std::io::ErrorKind::ConnectionReset,
-                "dropped",
-            ))
-        });
-        return Some(HttpResponse::Ok().streaming(broken));
+        return Some(broken_answer());
     }
     if roll < dropped + faults.slow {
         tokio::time::sleep(faults.slow_for).await;
     }
     None
+}
+
+/// A body that fails at once: the server closes the connection without an
+/// answer.
+fn broken_answer() -> HttpResponse {
+    let broken = futures_util::stream::once(async {
+        Err::<web::Bytes, _>(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "dropped",
+        ))
+    });
+    HttpResponse::Ok().streaming(broken)
 }
 
 /// Charges `cost` to the shop's leaky bucket: the points left, or, when the
@@ -263,6 +303,8 @@ fn run(admin: &mut AdminState, shop: &str, name: &str, vars: &Value) -> Result<V
         }
         "DiscountAutomaticAppCreate" => discount_automatic_app_create(admin, shop, vars),
         "DiscountAutomaticAppUpdate" => discount_automatic_app_update(admin, shop, vars),
+        "StoreCreditAccountCredit" => store_credit_account_credit(admin, shop, vars),
+        "StoreCreditTransactions" => store_credit_transactions(admin, shop, vars),
         "DiscountByCode" => discount_by_code(admin, shop, vars),
         "FlowTriggerReceive" => flow_trigger_receive(admin, shop, vars),
         "StagedUploadsCreate" => staged_uploads_create(admin),
@@ -418,6 +460,133 @@ fn discount_automatic_app_update(admin: &mut AdminState, shop: &str, vars: &Valu
         admin.metafields.insert(key, text(&m, "value"));
     }
     json!({ "discountAutomaticAppUpdate": { "automaticAppDiscount": { "discountId": id }, "userErrors": [] } })
+}
+
+/// Credits a customer's store credit account (`id` a customer GID), with
+/// Shopify's checks: a positive amount, an expiry in the future, and an
+/// owner Shopify knows (every customer but those in
+/// `refuse_store_credit`).
+fn store_credit_account_credit(admin: &mut AdminState, shop: &str, vars: &Value) -> Value {
+    let customer = text(vars, "id");
+    let credit = &vars["credit"];
+    let amount = text(&credit["creditAmount"], "amount");
+    let currency = text(&credit["creditAmount"], "currencyCode");
+    let expires_at = credit["expiresAt"].as_str().map(str::to_owned);
+    let refuse = |field: &str, code: &str, message: &str| {
+        json!({ "storeCreditAccountCredit": { "storeCreditAccountTransaction": null, "userErrors": [{
+            "field": ["creditInput", field], "message": message, "code": code
+        }] } })
+    };
+    let positive = micros(&amount).is_some_and(|a| a > 0);
+    if !positive {
+        return refuse(
+            "creditAmount",
+            "NEGATIVE_OR_ZERO_AMOUNT",
+            "A positive amount must be used to credit a store credit account",
+        );
+    }
+    let now = chrono::Utc::now();
+    if let Some(at) = &expires_at {
+        match chrono::DateTime::parse_from_rfc3339(at) {
+            Ok(at) if at > now => {}
+            _ => {
+                return refuse(
+                    "expiresAt",
+                    "EXPIRES_AT_IN_PAST",
+                    "The expiry date must be in the future",
+                )
+            }
+        }
+    }
+    if !customer.starts_with("gid://shopify/Customer/")
+        || admin.refuse_store_credit.contains(&customer)
+    {
+        return json!({ "storeCreditAccountCredit": { "storeCreditAccountTransaction": null, "userErrors": [{
+            "field": ["id"], "message": "Owner does not exist", "code": "OWNER_NOT_FOUND"
+        }] } });
+    }
+    let key = (shop.to_owned(), customer);
+    let account_currency = admin
+        .store_credit
+        .get(&key)
+        .and_then(|t| t.first())
+        .map(|t| t.currency.clone());
+    if account_currency.is_some_and(|c| c != currency) {
+        return refuse(
+            "creditAmount",
+            "MISMATCHING_CURRENCY",
+            "The currency provided does not match the currency of the store credit account",
+        );
+    }
+    let transaction = CreditTransaction {
+        id: admin.id("StoreCreditAccountCreditTransaction"),
+        amount,
+        currency,
+        expires_at,
+        notify: credit["notify"].as_bool().unwrap_or(false),
+        created_at: now.timestamp_millis(),
+    };
+    let answer = credit_json(&transaction);
+    admin.store_credit.entry(key).or_default().push(transaction);
+    json!({ "storeCreditAccountCredit": { "storeCreditAccountTransaction": answer, "userErrors": [] } })
+}
+
+/// A decimal amount ("5", "5.00", "-1.5") in millionths; None when it is
+/// not one or has more than six decimals.
+fn micros(raw: &str) -> Option<i128> {
+    let (negative, digits) = match raw.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, raw),
+    };
+    let (whole, fraction) = digits.split_once('.').unwrap_or((digits, ""));
+    if whole.is_empty()
+        || fraction.len() > 6
+        || !whole
+            .bytes()
+            .chain(fraction.bytes())
+            .all(|b| b.is_ascii_digit())
+    {
+        return None;
+    }
+    let value =
+        whole.parse::<i128>().ok()? * 1_000_000 + format!("{fraction:0<6}").parse::<i128>().ok()?;
+    Some(if negative { -value } else { value })
+}
+
+fn credit_json(t: &CreditTransaction) -> Value {
+    let created = chrono::DateTime::from_timestamp_millis(t.created_at)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    json!({
+        "id": t.id,
+        "amount": { "amount": t.amount, "currencyCode": t.currency },
+        "createdAt": created,
+    })
+}
+
+/// A customer's accounts (one per currency here: credits refuse another)
+/// and their latest transactions, newest first, as
+/// `StoreCreditTransactions` asks.
+fn store_credit_transactions(admin: &AdminState, shop: &str, vars: &Value) -> Value {
+    let customer = text(vars, "id");
+    let transactions = admin
+        .store_credit
+        .get(&(shop.to_owned(), customer.clone()))
+        .cloned()
+        .unwrap_or_default();
+    let accounts: Vec<Value> = transactions
+        .first()
+        .map(|first| {
+            let total: i128 = transactions.iter().filter_map(|t| micros(&t.amount)).sum();
+            json!({
+                "id": format!("gid://shopify/StoreCreditAccount/{}", customer.rsplit('/').next().unwrap_or_default()),
+                "balance": { "amount": format!("{}.{:06}", total / 1_000_000, total % 1_000_000), "currencyCode": first.currency },
+                "transactions": { "nodes": transactions.iter().rev().take(50).map(credit_json).collect::<Vec<_>>() },
+            })
+        })
+        .into_iter()
+        .collect();
+    json!({ "customer": { "storeCreditAccounts": { "nodes": accounts } } })
 }
 
 fn discount_by_code(admin: &AdminState, shop: &str, vars: &Value) -> Value {

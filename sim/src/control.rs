@@ -29,6 +29,8 @@ struct FaultsIn {
     #[serde(default)]
     dropped: f64,
     #[serde(default)]
+    lost: f64,
+    #[serde(default)]
     slow_ms: u64,
 }
 
@@ -38,6 +40,7 @@ async fn set_faults(body: web::Json<FaultsIn>, shared: Shared) -> HttpResponse {
         server_error: body.server_error,
         slow: body.slow,
         dropped: body.dropped,
+        lost: body.lost,
         slow_for: Duration::from_millis(body.slow_ms),
     };
     HttpResponse::NoContent().finish()

@@ -342,7 +342,7 @@ async fn access_token(req: HttpRequest, body: web::Json<Value>, shared: Shared) 
         .insert(refresh.clone(), shop.to_string());
     HttpResponse::Ok().json(json!({
         "access_token": access,
-        "scope": "read_customers,write_customers,read_orders,read_all_orders,write_discounts",
+        "scope": "read_customers,write_customers,read_orders,read_all_orders,write_discounts,read_store_credit_accounts,write_store_credit_account_transactions",
         "expires_in": config.access_token_ttl,
         "refresh_token": refresh,
         "refresh_token_expires_in": config.refresh_token_ttl,

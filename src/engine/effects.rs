@@ -31,6 +31,13 @@ pub enum DiscountValue {
     FreeShipping,
 }
 
+/// The ordering key of a customer's store credits: one at a time, in the
+/// order they were redeemed, so a credit whose answer was lost can be told
+/// apart from the customer's other credits (see `crate::jobs::outbox`).
+pub fn store_credit_ordering(customer_gid: &str) -> String {
+    format!("store-credit:{customer_gid}")
+}
+
 /// Points to give back if a code can never be created.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Refund {
@@ -51,6 +58,20 @@ pub enum Effect {
         value: DiscountValue,
         minimum_subtotal: Option<String>,
         ends_at: Option<String>,
+        refund: Option<Refund>,
+    },
+    /// Store credit for one customer (a reward redeemed for it), in the
+    /// shop's currency; never given twice (see `crate::jobs::outbox`).
+    CreditStoreCredit {
+        customer_gid: String,
+        /// A decimal amount ("5.00").
+        amount: String,
+        /// ISO 4217.
+        currency: String,
+        /// RFC 3339; None: the credit does not expire.
+        expires_at: Option<String>,
+        /// Whether Shopify emails the customer about it.
+        notify: bool,
         refund: Option<Refund>,
     },
     AddTags {
@@ -158,6 +179,7 @@ impl Effect {
             Effect::SetMetafields { .. } => "set_metafields",
             Effect::TagMany { .. } => "tag_many",
             Effect::SyncVipPerks { .. } => "sync_vip_perks",
+            Effect::CreditStoreCredit { .. } => "credit_store_credit",
             Effect::FlowTrigger { .. } => "flow_trigger",
         }
     }
@@ -165,7 +187,8 @@ impl Effect {
     /// Points to give back when this effect fails for good.
     pub fn refund(&self) -> Option<&Refund> {
         match self {
-            Effect::CreateDiscountCode { refund, .. } => refund.as_ref(),
+            Effect::CreateDiscountCode { refund, .. }
+            | Effect::CreditStoreCredit { refund, .. } => refund.as_ref(),
             _ => None,
         }
     }

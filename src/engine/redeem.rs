@@ -1,15 +1,17 @@
 //! Redeeming a reward: one transaction records the redemption, takes the
 //! points (only if the balance covers them: the check and the take are one
 //! statement, so no concurrency can take it below zero) and enqueues the
-//! customer-specific, single-use discount code. A client idempotency key
-//! makes a retried request return the same code. If Shopify refuses the
-//! code for good, the outbox gives the points back with a ledger entry.
+//! customer-specific, single-use discount code, or, for a store credit
+//! reward, the credit to the customer's store credit account. A client
+//! idempotency key makes a retried request return the same redemption. If
+//! Shopify refuses the code or the credit for good, the outbox gives the
+//! points back with a ledger entry.
 
 use sqlx::AnyConnection;
 
 use super::{enqueue, rfc3339, DAY_MS};
 use crate::{
-    engine::effects::{DiscountValue, Effect, FlowTrigger, Refund},
+    engine::effects::{store_credit_ordering, DiscountValue, Effect, FlowTrigger, Refund},
     loyalty::{
         codes, money,
         points::Points,
@@ -72,6 +74,13 @@ pub fn discount_value(value: &RewardValue) -> DiscountValue {
             fraction: format_fraction(*percent),
         },
         RewardValue::FreeShipping => DiscountValue::FreeShipping,
+        // Settings refuse store credit wherever a code must be made (a
+        // referral's or a win-back's reward); a redemption credits it
+        // instead (`Draft::enqueue_credit`). Were one ever asked for as a
+        // code, the same amount off is the closest.
+        RewardValue::StoreCredit { amount } => DiscountValue::Amount {
+            amount: amount.clone(),
+        },
     }
 }
 
@@ -106,13 +115,16 @@ pub async fn redeem(
         .reward(reward_id)
         .cloned()
         .ok_or_else(|| RedeemError::UnknownReward(reward_id.to_owned()))?;
+    let credit = matches!(reward.value, RewardValue::StoreCredit { .. });
     let draft = Draft {
         shop,
         customer,
         who,
+        // A store credit has no code: the redemption keeps a reference of
+        // the same shape, unique like a code.
+        code: codes::discount_code(if credit { "CREDIT" } else { "ADV" }),
+        expires_at: now.get() + i64::from(draft_days(&program, &reward)) * DAY_MS,
         program,
-        code: codes::discount_code("ADV"),
-        expires_at: now.get() + i64::from(reward.valid_days) * DAY_MS,
         reward,
     };
     let Some(id) = draft.insert(conn, idempotency_key, now).await? else {
@@ -125,9 +137,25 @@ pub async fn redeem(
     };
     let source_key = format!("redemption:{id}");
     draft.take_points(conn, &source_key, now).await?;
-    draft.enqueue_code(conn, &source_key).await?;
+    if credit {
+        draft.enqueue_credit(conn, &source_key).await?;
+    } else {
+        draft.enqueue_code(conn, &source_key).await?;
+    }
     draft.enqueue_flow(conn, &source_key).await?;
     Ok(draft.redeemed(id, now))
+}
+
+/// Days a redemption runs: a code's validity, or a store credit's expiry
+/// (ten years when it does not expire, the longest any validity runs).
+fn draft_days(program: &program::Program, reward: &Reward) -> u32 {
+    match reward.value {
+        RewardValue::StoreCredit { .. } => match program.settings.store_credit.expires_days {
+            0 => 3650,
+            days => days,
+        },
+        _ => reward.valid_days,
+    }
 }
 
 /// A redemption being made: the reward asked for, its new code and when
@@ -205,10 +233,48 @@ impl Draft<'_> {
         Ok(())
     }
 
-    /// The ordering key of the code and the Flow trigger that may email
-    /// it: the code first.
-    fn ordering(source_key: &str) -> String {
-        format!("{source_key}:code")
+    /// The ordering key of the code (or credit) and the Flow trigger that
+    /// may email it: the code first. A customer's store credits share one
+    /// key, so they are sent one at a time in order.
+    fn ordering(&self, source_key: &str) -> String {
+        match self.reward.value {
+            RewardValue::StoreCredit { .. } => store_credit_ordering(&self.customer.gid()),
+            _ => format!("{source_key}:code"),
+        }
+    }
+
+    /// Enqueues the credit to the customer's store credit account, with the
+    /// refund the outbox makes if Shopify refuses it for good.
+    async fn enqueue_credit(
+        &self,
+        conn: &mut AnyConnection,
+        source_key: &str,
+    ) -> Result<(), sqlx::Error> {
+        let RewardValue::StoreCredit { amount } = &self.reward.value else {
+            return Ok(());
+        };
+        let exp = money::exponent(&self.program.currency);
+        // Settings hold a positive amount in the shop's currency; written
+        // with the currency's own digits ("5" -> "5.00").
+        let amount = money::parse_minor(amount, exp)
+            .map(|v| money::format_minor(v, exp))
+            .unwrap_or_else(|| amount.clone());
+        let settings = &self.program.settings.store_credit;
+        let effect = Effect::CreditStoreCredit {
+            customer_gid: self.customer.gid(),
+            amount,
+            currency: self.program.currency.clone(),
+            expires_at: (settings.expires_days > 0).then(|| rfc3339(self.expires_at)),
+            notify: settings.notify,
+            refund: Some(Refund {
+                customer_id: self.customer.get(),
+                points: self.reward.points_cost,
+                source_key: format!("{source_key}:refund"),
+            }),
+        };
+        let ordering = self.ordering(source_key);
+        enqueue(conn, self.shop.get(), &effect, source_key, Some(&ordering)).await?;
+        Ok(())
     }
 
     /// Enqueues the customer's single-use discount code, with the refund
@@ -237,7 +303,7 @@ impl Draft<'_> {
                 source_key: format!("{source_key}:refund"),
             }),
         };
-        let ordering = Self::ordering(source_key);
+        let ordering = self.ordering(source_key);
         enqueue(conn, self.shop.get(), &effect, source_key, Some(&ordering)).await?;
         Ok(())
     }
@@ -257,7 +323,14 @@ impl Draft<'_> {
                     "Points spent".to_owned(),
                     serde_json::json!(reward.points_cost),
                 ),
-                ("Discount code".to_owned(), serde_json::json!(self.code)),
+                (
+                    "Discount code".to_owned(),
+                    // A store credit has no code to send.
+                    serde_json::json!(match self.reward.value {
+                        RewardValue::StoreCredit { .. } => "",
+                        _ => self.code.as_str(),
+                    }),
+                ),
                 (
                     "Expires at".to_owned(),
                     serde_json::json!(rfc3339(self.expires_at)),
@@ -269,7 +342,7 @@ impl Draft<'_> {
             self.shop.get(),
             &trigger,
             &format!("{source_key}:flow"),
-            Some(&Self::ordering(source_key)),
+            Some(&self.ordering(source_key)),
         )
         .await?;
         Ok(())

@@ -13,10 +13,13 @@ use futures_util::StreamExt;
 use serde_json::Value;
 
 use crate::{
-    engine::effects::Effect,
+    engine::effects::{store_credit_ordering, Effect},
     error_text,
     shopify::{
-        admin::api::{AdminApi, AdminApiError},
+        admin::{
+            api::{AdminApi, AdminApiError},
+            effects::{CreditLookup, CLOCK_SKEW_MS},
+        },
         tokens::TokenError,
         ShopDomain,
     },
@@ -162,7 +165,25 @@ impl OutboxSender {
             }
             other => other,
         };
-        match effect.perform(&self.api, &shop).await {
+        let performed = match &effect {
+            Effect::CreditStoreCredit { customer_gid, .. } => {
+                // From the second try on, an earlier try may have made the
+                // credit and lost its answer: look for it first.
+                let lookup = if row.attempts > 1 {
+                    match self.credit_lookup(row, customer_gid).await {
+                        Ok(lookup) => Some(lookup),
+                        Err(e) => return Outcome::Retry(e.to_string(), backoff(row.attempts)),
+                    }
+                } else {
+                    None
+                };
+                effect
+                    .credit_store_credit(&self.api, &shop, lookup.as_ref())
+                    .await
+            }
+            _ => effect.perform(&self.api, &shop).await,
+        };
+        match performed {
             Ok(result) => Outcome::Done(result),
             Err(AdminApiError::Shopify(e)) if e.is_transient() => {
                 Outcome::Retry(e.to_string(), backoff(row.attempts))
@@ -175,6 +196,28 @@ impl OutboxSender {
             }
             Err(e) => Outcome::Failed(e.to_string()),
         }
+    }
+
+    /// Where a store credit's earlier tries would show: the customer's
+    /// credits since this effect was first tried, less those the
+    /// customer's credits done meanwhile (or shortly before) recorded as
+    /// theirs.
+    async fn credit_lookup(
+        &self,
+        row: &outbox::ClaimedEffect,
+        customer_gid: &str,
+    ) -> Result<CreditLookup, sqlx::Error> {
+        let mut conn = self.store.writer().acquire().await?;
+        let since = row.first_attempt_at;
+        let known = outbox::done_results(
+            &mut conn,
+            row.shop_id,
+            &store_credit_ordering(customer_gid),
+            "transaction_id",
+            since - CLOCK_SKEW_MS - 60_000,
+        )
+        .await?;
+        Ok(CreditLookup { since, known })
     }
 
     async fn record(&self, row: &outbox::ClaimedEffect, outcome: Outcome) -> anyhow::Result<()> {

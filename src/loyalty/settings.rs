@@ -22,6 +22,26 @@ pub struct ProgramSettings {
     pub winback: Winback,
     pub nps: Nps,
     pub offers: Offers,
+    pub store_credit: StoreCreditSettings,
+}
+
+/// How store credit rewards are given (see [`RewardValue::StoreCredit`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreCreditSettings {
+    /// Whether Shopify emails the customer when the credit is issued.
+    pub notify: bool,
+    /// Days until an issued credit expires; 0: it does not expire.
+    pub expires_days: u32,
+}
+
+impl Default for StoreCreditSettings {
+    fn default() -> Self {
+        Self {
+            notify: true,
+            expires_days: 0,
+        }
+    }
 }
 
 impl Default for ProgramSettings {
@@ -63,6 +83,7 @@ impl Default for ProgramSettings {
             winback: Winback::default(),
             nps: Nps::default(),
             offers: Offers::default(),
+            store_credit: StoreCreditSettings::default(),
         }
     }
 }
@@ -258,9 +279,19 @@ fn default_valid_days() -> u32 {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum RewardValue {
-    AmountOff { amount: String },
-    PercentageOff { percent: u32 },
+    AmountOff {
+        amount: String,
+    },
+    PercentageOff {
+        percent: u32,
+    },
     FreeShipping,
+    /// An amount of the shop's currency credited to the customer's Shopify
+    /// store credit account: spent at checkout on every plan, no code to
+    /// enter. A reward kind only (referral and win-back rewards are codes).
+    StoreCredit {
+        amount: String,
+    },
 }
 
 /// VIP tiers. Levels are ordered by threshold, whatever order they are
@@ -458,6 +489,12 @@ impl ProgramSettings {
         let mut problems = Problems::default();
         self.check_earning(exp, &mut problems);
         self.check_rewards(exp, &mut problems);
+        if self.store_credit.expires_days > 3650 {
+            problems.add(
+                "store_credit.expires_days".into(),
+                "must be between 0 (never) and 3650",
+            );
+        }
         self.check_tiers(exp, &mut problems);
         self.check_expiry(&mut problems);
         self.check_referrals(exp, &mut problems);
@@ -601,7 +638,7 @@ impl ProgramSettings {
     /// `referrals`: both rewards, the friend code, the minimum order and the limits.
     fn check_referrals(&self, exp: u32, p: &mut Problems) {
         let r = &self.referrals;
-        if let Some(message) = value_problem(&r.friend_reward, exp) {
+        if let Some(message) = code_value_problem(&r.friend_reward, exp) {
             p.add(
                 format!("referrals.friend_reward.{}", value_field(&r.friend_reward)),
                 message,
@@ -718,7 +755,7 @@ fn advocate_reward_problem(reward: &AdvocateReward, exp: u32) -> Option<(String,
         AdvocateReward::Points { points } => (!(1..=MAX_POINTS).contains(points))
             .then(|| ("points".to_owned(), "must be between 1 and 100000000")),
         AdvocateReward::Discount { value, valid_days } => {
-            if let Some(message) = value_problem(value, exp) {
+            if let Some(message) = code_value_problem(value, exp) {
                 Some((format!("value.{}", value_field(value)), message))
             } else {
                 (!(1..=3650).contains(valid_days))
@@ -750,18 +787,31 @@ fn valid_id(id: &str) -> bool {
 
 fn value_field(value: &RewardValue) -> &'static str {
     match value {
-        RewardValue::AmountOff { .. } => "amount",
+        RewardValue::AmountOff { .. } | RewardValue::StoreCredit { .. } => "amount",
         RewardValue::PercentageOff { .. } => "percent",
         RewardValue::FreeShipping => "kind",
     }
 }
 
+/// As [`value_problem`], for a value that must become a discount code (a
+/// referral's or a win-back's): store credit is refused.
+fn code_value_problem(value: &RewardValue, exponent: u32) -> Option<&'static str> {
+    match value {
+        RewardValue::StoreCredit { .. } => {
+            Some("store credit is a reward kind only: choose amount_off, percentage_off or free_shipping")
+        }
+        _ => value_problem(value, exponent),
+    }
+}
+
 fn value_problem(value: &RewardValue, exponent: u32) -> Option<&'static str> {
     match value {
-        RewardValue::AmountOff { amount } => match money::parse_minor(amount, exponent) {
-            Some(v) if v > 0 => None,
-            _ => Some("must be a positive amount in the shop's currency"),
-        },
+        RewardValue::AmountOff { amount } | RewardValue::StoreCredit { amount } => {
+            match money::parse_minor(amount, exponent) {
+                Some(v) if v > 0 => None,
+                _ => Some("must be a positive amount in the shop's currency"),
+            }
+        }
         RewardValue::PercentageOff { percent } if !(1..=100).contains(percent) => {
             Some("must be between 1 and 100")
         }

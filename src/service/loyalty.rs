@@ -81,7 +81,7 @@ pub enum Missing {
 pub struct RewardView {
     pub id: String,
     pub name: String,
-    /// `amount_off`, `percentage_off` or `free_shipping`.
+    /// `amount_off`, `percentage_off`, `free_shipping` or `store_credit`.
     pub kind: &'static str,
     /// The decimal amount off, the percentage off, or null (free shipping).
     pub value: Option<RewardAmount>,
@@ -111,6 +111,9 @@ impl RewardView {
                 ("percentage_off", Some(RewardAmount::Percent(*percent)))
             }
             RewardValue::FreeShipping => ("free_shipping", None),
+            RewardValue::StoreCredit { amount } => {
+                ("store_credit", Some(RewardAmount::Amount(amount.clone())))
+            }
         };
         Self {
             id: r.id.clone(),

@@ -11,6 +11,7 @@ use serde::Serialize;
 use crate::{
     engine::{
         self,
+        effects::Effect,
         redeem::{self, Redeemed, Requester},
     },
     jobs::outbox::OutboxSender,
@@ -79,8 +80,15 @@ impl CodeStatus {
 /// The answer to a redemption (201 when made now, 200 for a replay).
 #[derive(Debug, Clone, Serialize)]
 pub struct RedeemedCode {
-    pub code: String,
+    /// `discount_code`, or `store_credit` (credited to the customer's
+    /// Shopify store credit account: nothing to enter at checkout).
+    pub kind: &'static str,
+    /// The discount code; null for store credit.
+    pub code: Option<String>,
+    /// Where the code (or the credit) is: `active` once Shopify has it.
     pub code_status: CodeStatus,
+    /// The credit's amount and currency; null for a code.
+    pub store_credit: Option<StoreCreditView>,
     pub reward_id: String,
     pub reward_name: String,
     pub points_spent: i64,
@@ -90,6 +98,15 @@ pub struct RedeemedCode {
     pub points_balance: i64,
     /// True when an earlier request with the same key made it.
     pub replayed: bool,
+}
+
+/// A store credit a redemption gives.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct StoreCreditView {
+    /// A decimal amount ("5.00").
+    pub amount: String,
+    /// ISO 4217.
+    pub currency: String,
 }
 
 /// The shopper redeems for themselves (checkout or storefront).
@@ -169,11 +186,17 @@ async fn redeem(
             return Err(e);
         }
     };
-    let code_status = send_code(store, sender, shop_id, &redeemed).await;
+    let (code_status, store_credit) = send_code(store, sender, shop_id, &redeemed).await;
     let r = redeemed.redemption;
     Ok(RedeemedCode {
-        code: r.code,
+        kind: if store_credit.is_some() {
+            "store_credit"
+        } else {
+            "discount_code"
+        },
+        code: store_credit.is_none().then_some(r.code),
         code_status,
+        store_credit,
         reward_id: r.reward_id,
         reward_name: r.reward_name,
         points_spent: r.points,
@@ -183,15 +206,16 @@ async fn redeem(
     })
 }
 
-/// After the commit: sends a new redemption's code at once (waiting up to
-/// [`CODE_WAIT`]) and reports where the code is. A failure here never fails
-/// the answer: the code is then `pending` and the outbox keeps trying.
+/// After the commit: sends a new redemption's code (or store credit) at
+/// once (waiting up to [`CODE_WAIT`]) and reports where it is, with the
+/// credit's amount for a store credit. A failure here never fails the
+/// answer: the code is then `pending` and the outbox keeps trying.
 async fn send_code(
     store: &Store,
     sender: &OutboxSender,
     shop_id: i64,
     redeemed: &Redeemed,
-) -> CodeStatus {
+) -> (CodeStatus, Option<StoreCreditView>) {
     let effect_key = format!("redemption:{}", redeemed.redemption.id);
     if !redeemed.replayed {
         let sent = tokio::time::timeout(CODE_WAIT, sender.send_now(shop_id, &effect_key)).await;
@@ -204,14 +228,26 @@ async fn send_code(
     }
     let status = async {
         let mut conn = store.writer().acquire().await?;
-        outbox::effect_status(&mut conn, shop_id, &effect_key).await
+        let status = outbox::effect_status(&mut conn, shop_id, &effect_key).await?;
+        let payload = outbox::effect_payload(&mut conn, shop_id, &effect_key).await?;
+        Ok::<_, sqlx::Error>((status, payload))
     }
     .await;
     match status {
-        Ok(status) => CodeStatus::of(status),
+        Ok((status, payload)) => {
+            let credit = payload
+                .and_then(|p| serde_json::from_str::<Effect>(&p).ok())
+                .and_then(|effect| match effect {
+                    Effect::CreditStoreCredit {
+                        amount, currency, ..
+                    } => Some(StoreCreditView { amount, currency }),
+                    _ => None,
+                });
+            (CodeStatus::of(status), credit)
+        }
         Err(e) => {
             tracing::warn!(error = %e, "reading a reward code's progress failed; answering pending");
-            CodeStatus::Pending
+            (CodeStatus::Pending, None)
         }
     }
 }

@@ -73,7 +73,11 @@ pub struct ClaimedEffect {
     pub shop_id: i64,
     pub shop_domain: String,
     pub payload: String,
+    /// This try included.
     pub attempts: i64,
+    /// When the first try began (epoch milliseconds): this one's start on
+    /// the first.
+    pub first_attempt_at: i64,
 }
 
 /// Leases up to `limit` ready effects (the oldest of each ordering key).
@@ -88,7 +92,8 @@ pub async fn claim(
         Dialect::Postgres => "FOR UPDATE OF o SKIP LOCKED",
     };
     let sql = format!(
-        "UPDATE outbox SET lease_owner = $1, lease_until = $2, attempts = attempts + 1 \
+        "UPDATE outbox SET lease_owner = $1, lease_until = $2, attempts = attempts + 1, \
+             first_attempt_at = COALESCE(first_attempt_at, $3) \
          WHERE id IN (SELECT o.id FROM outbox o \
              WHERE o.status = 'queued' AND o.available_at <= $3 \
                AND (o.lease_until IS NULL OR o.lease_until < $3) \
@@ -96,7 +101,7 @@ pub async fn claim(
                     WHERE e.shop_id = o.shop_id AND e.ordering_key = o.ordering_key \
                       AND e.status = 'queued' AND e.id < o.id)) \
              ORDER BY o.available_at, o.id LIMIT $4 {skip_locked}) \
-         RETURNING id, shop_id, payload, attempts, \
+         RETURNING id, shop_id, payload, attempts, first_attempt_at, \
              (SELECT domain FROM shops WHERE shops.id = outbox.shop_id) AS shop_domain"
     );
     let mut rows: Vec<ClaimedEffect> = sqlx::query_as(&sql)
@@ -111,7 +116,8 @@ pub async fn claim(
 }
 
 /// Leases one effect by its idempotency key, if it is ready and free (for
-/// sending it at once, e.g. the code a shopper is waiting for).
+/// sending it at once, e.g. the code a shopper is waiting for), and first
+/// of its ordering key.
 pub async fn claim_by_key(
     store: &Store,
     owner: &str,
@@ -120,10 +126,14 @@ pub async fn claim_by_key(
     idempotency_key: &str,
 ) -> Result<Option<ClaimedEffect>, sqlx::Error> {
     sqlx::query_as(
-        "UPDATE outbox SET lease_owner = $1, lease_until = $2, attempts = attempts + 1 \
+        "UPDATE outbox SET lease_owner = $1, lease_until = $2, attempts = attempts + 1, \
+             first_attempt_at = COALESCE(first_attempt_at, $5) \
          WHERE shop_id = $3 AND idempotency_key = $4 AND status = 'queued' AND available_at <= $5 \
            AND (lease_until IS NULL OR lease_until < $5) \
-         RETURNING id, shop_id, payload, attempts, \
+           AND (ordering_key IS NULL OR NOT EXISTS (SELECT 1 FROM outbox e \
+                WHERE e.shop_id = outbox.shop_id AND e.ordering_key = outbox.ordering_key \
+                  AND e.status = 'queued' AND e.id < outbox.id)) \
+         RETURNING id, shop_id, payload, attempts, first_attempt_at, \
              (SELECT domain FROM shops WHERE shops.id = outbox.shop_id) AS shop_domain",
     )
     .bind(owner)
@@ -133,6 +143,33 @@ pub async fn claim_by_key(
     .bind(now_ms())
     .fetch_optional(store.writer())
     .await
+}
+
+/// What earlier effects of `ordering_key` recorded under `field` in their
+/// results, for those done since `since`: e.g. the store credit
+/// transactions already accounted for.
+pub async fn done_results(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    ordering_key: &str,
+    field: &str,
+    since: i64,
+) -> Result<Vec<String>, sqlx::Error> {
+    let results: Vec<Option<String>> = sqlx::query_scalar(
+        "SELECT result FROM outbox WHERE shop_id = $1 AND ordering_key = $2 \
+         AND status = 'done' AND completed_at >= $3",
+    )
+    .bind(shop_id)
+    .bind(ordering_key)
+    .bind(since)
+    .fetch_all(conn)
+    .await?;
+    Ok(results
+        .into_iter()
+        .flatten()
+        .filter_map(|r| serde_json::from_str::<serde_json::Value>(&r).ok())
+        .filter_map(|r| r.get(field).and_then(|v| v.as_str()).map(str::to_owned))
+        .collect())
 }
 
 /// Where an effect is: waiting to be sent (or sent again), sent, or given
@@ -170,6 +207,19 @@ pub async fn effect_status(
             .fetch_optional(conn)
             .await?;
     Ok(stored.as_deref().and_then(EffectStatus::parse))
+}
+
+/// The effect stored under `idempotency_key`, if any (its JSON payload).
+pub async fn effect_payload(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    idempotency_key: &str,
+) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT payload FROM outbox WHERE shop_id = $1 AND idempotency_key = $2")
+        .bind(shop_id)
+        .bind(idempotency_key)
+        .fetch_optional(conn)
+        .await
 }
 
 /// Records success. False when the lease was lost.
@@ -323,7 +373,7 @@ pub async fn redact_effects(
                 sqlx::query(
                     "UPDATE outbox SET payload = $1, status = 'done', result = $2, \
                      last_error = NULL, completed_at = COALESCE(completed_at, $3), \
-                     lease_owner = NULL, lease_until = NULL WHERE id = $4",
+                     ordering_key = NULL, lease_owner = NULL, lease_until = NULL WHERE id = $4",
                 )
                 .bind(ERASED_PAYLOAD)
                 .bind(ERASED_PAYLOAD)

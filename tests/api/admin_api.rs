@@ -80,6 +80,7 @@ async fn injected_failures_are_retried_until_every_change_lands(backend: Backend
             dropped: 0.1,
             slow: 0.1,
             slow_for: Duration::from_millis(400),
+            ..Faults::default()
         }
     });
     let api = app.admin_api(Duration::from_millis(200)).await;

@@ -26,5 +26,6 @@ mod sandbox;
 mod schema;
 mod security;
 mod segments;
+mod store_credit;
 mod webhooks;
 mod winback;

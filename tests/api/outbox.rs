@@ -120,6 +120,7 @@ async fn a_thousand_effects_reach_shopify_exactly_once_through_thirty_percent_fa
             dropped: 0.075,
             slow: 0.075,
             slow_for: Duration::from_millis(300),
+            ..Faults::default()
         }
     });
     let sender = sender(&app, "sender", Duration::from_millis(150)).await;

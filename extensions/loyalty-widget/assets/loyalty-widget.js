@@ -17,7 +17,7 @@ const progress = (next, t, loc) => {
     ? fill(t.next_points, { points: points(m.points, t, loc), tier: next.name })
     : fill(t.next_spend, { amount: money(m.amount, m.currency, loc), tier: next.name });
 };
-// "3/7", "03-07" -> "03-07"; null unless a real day (02-29 too).
+// "3/7" -> "03-07"; null unless a real day.
 const parseBirthday = (s) => {
   const m = /^\s*(\d\d?)\s*[-/.]\s*(\d\d?)\s*$/.exec(s || ''), mo = m && +m[1], d = m && +m[2];
   return mo && mo < 13 && new Date(2000, mo - 1, d).getDate() == d ? m[1].padStart(2, 0) + '-' + m[2].padStart(2, 0) : null;
@@ -30,7 +30,7 @@ const initial = (loggedIn) => ({ view: loggedIn ? 'idle' : 'out', data: {}, keys
 const say = (key, tone, vars) => ({ key, tone: tone || 'error', vars });
 const fail = (st) => say(st == 429 ? 'rate_limited' : st ? 'error' : 'network');
 
-// (state, event) -> state. Answers carry {status, body}; status 0: network failure.
+// (state, event) -> state. Answers: {status, body}; status 0: network failure.
 function reduce(s, e) {
   const st = e.status, b = e.body || {}, to = (o) => ({ ...s, ...o }), ok = st == 200 || st == 201;
   switch (e.type) {
@@ -43,11 +43,13 @@ function reduce(s, e) {
     case 'redeem': return to({ busy: e.id, confirm: null, keys: { ...s.keys, [e.id]: s.keys[e.id] || e.key }, msg: say('redeeming', 'info') });
     case 'redeemed': {
       const keys = { ...s.keys };
-      // Outcome unknown (0, 429, 5xx): keep the key, a retry replays it.
+      // Unknown outcome (0, 429, 5xx): keep the key.
       if (st && st != 429 && st < 500) delete keys[e.id];
       if (st == 401) return to({ view: 'out', busy: null, keys });
-      return to({ busy: null, keys, msg: ok ? say('redeemed', 'ok', b) : st == 409 ? say('not_enough') : fail(st),
-        ...(ok && { data: { ...s.data, points_balance: b.points_balance }, code: b }) });
+      const sc = ok && b.store_credit, no = b.code_status == 'failed';
+      return to({ busy: null, keys, msg: sc ? say(no ? 'credit_failed' : 'credited', !no && 'ok', sc)
+        : ok ? say('redeemed', 'ok', b) : st == 409 ? say('not_enough') : fail(st),
+        ...(ok && { data: { ...s.data, points_balance: b.points_balance }, code: !sc && b }) });
     }
     case 'bday': return to({ bdayBusy: true, msg: null });
     case 'bday_done':
@@ -59,7 +61,7 @@ function reduce(s, e) {
   return s;
 }
 
-// What the markup shows, by data-lw name.
+// What the markup shows, by data-lw.
 function present(s, t, loc) {
   const d = s.data, bal = d.points_balance || 0, P = (n) => points(n, t, loc), c = s.code || {}, v = s.view;
   const text = {
@@ -77,8 +79,7 @@ function present(s, t, loc) {
     show: { out: v == 'out', skel: v == 'idle' || v == 'loading', in: v == 'ready', err: v == 'error',
       codebox: !!c.code, refbox: !!s.referral, bform: !text.bday },
     rewards: (d.rewards || []).map((r) => ({
-      id: r.id,
-      name: r.name,
+      id: r.id, name: r.name,
       detail: [P(r.points_cost), r.minimum_order && fill(t.min_order, { amount: money(r.minimum_order, r.currency, loc) }),
         r.points_cost > bal && fill(t.need_more, { points: P(r.points_cost - bal) })].filter(Boolean).join(' · '),
       disabled: r.points_cost > bal || !!s.busy,
@@ -90,7 +91,7 @@ function present(s, t, loc) {
   };
 }
 
-// Same origin, via the app proxy (Shopify signs it).
+// Via the app proxy.
 const call = (url, body, key) => fetch(url, {
   method: body ? 'POST' : 'GET', credentials: 'same-origin', body: body && JSON.stringify(body),
   headers: { 'Content-Type': 'application/json', ...(key && { 'Idempotency-Key': key }) },
@@ -127,7 +128,7 @@ function mount(root) {
       self.lwOffers?.(root, s.data);
     }
     if (s.msg != shown) {
-      // Emptied first, so a repeated message is announced again.
+      // Emptied first: a repeat is announced.
       shown = s.msg;
       m.textContent = '';
       m.className = 'lw-msg lw-' + v.tone;
@@ -138,7 +139,7 @@ function mount(root) {
   function load() {
     if (s.view != 'idle' && s.view != 'error') return;
     go({ type: 'load' });
-    // Shown together: the referral box must not move the page later.
+    // Together: no layout shift.
     Promise.all([req('/balance'), req('/referral')]).then(([b, r]) => { go({ ...r, type: 'referral' }); go({ ...b, type: 'loaded' }); });
   }
 
@@ -168,7 +169,7 @@ function mount(root) {
   if ('lwAuto' in root.dataset) load();
 }
 
-// Idempotent: the theme editor re-runs it.
+// Idempotent: the editor re-runs it.
 function boot(doc) {
   doc.querySelectorAll('[data-lw-root]').forEach(mount);
   doc.querySelectorAll('[data-lw-launcher]').forEach((w) => {

@@ -221,6 +221,23 @@ test('redeem success while Shopify creates the code: pending, or failed for good
   assert.equal(at('failed').text.codenote, en.code_failed);
 });
 
+test('redeem for store credit: no code box, the credit named, or its refusal', () => {
+  const CREDITED = { kind: 'store_credit', code: null, code_status: 'active', store_credit: { amount: '5.00', currency: 'EUR' },
+    reward_id: '5-off', reward_name: '€5 store credit', points_spent: 500, points_balance: 100, replayed: false };
+  const at = (body) => view(run(ready(), { type: 'redeem', id: '5-off', key: 'k' },
+    { type: 'redeemed', id: '5-off', status: 201, body }));
+  const v = at(CREDITED);
+  assert.equal(v.show.codebox, false);
+  assert.equal(v.text.code, '');
+  assert.equal(v.msg, '5.00 EUR added to your store credit: it is spent at checkout when you are signed in.');
+  assert.equal(v.tone, 'ok');
+  assert.equal(v.text.balance, '100 points');
+  const refused = at({ ...CREDITED, code_status: 'failed' });
+  assert.equal(refused.msg, en.credit_failed);
+  assert.equal(refused.tone, 'error');
+  assert.equal(refused.show.codebox, false);
+});
+
 test('redeem 409: not enough points, balance kept, a new attempt gets a new key', () => {
   const s = run(ready(), { type: 'redeem', id: '5-off', key: 'k-1' },
     { type: 'redeemed', id: '5-off', status: 409, body: { error: 'conflict', message: 'not enough points' } });

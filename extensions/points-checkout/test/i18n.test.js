@@ -123,4 +123,16 @@ describe('the balance answer is read defensively', () => {
     assert.equal(view.tier, null);
     assert.deepEqual(view.rewards.map((r) => [r.id, r.points_cost, r.affordable]), [['ok', 300, false]]);
   });
+
+  it('leaves out store credit rewards: the checkout applies codes', () => {
+    const view = normaliseView({
+      logged_in: true,
+      points_balance: 900,
+      rewards: [
+        {id: 'credit', name: '5.00 store credit', kind: 'store_credit', value: '5.00', points_cost: 500},
+        {id: 'code', name: '5.00 off', kind: 'amount_off', value: '5.00', points_cost: 500},
+      ],
+    });
+    assert.deepEqual(view.rewards.map((r) => r.id), ['code']);
+  });
 });

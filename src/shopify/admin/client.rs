@@ -306,7 +306,9 @@ impl AdminClient {
                     }
                     *retry_after
                 }
-                ShopifyError::Http { .. } | ShopifyError::Network(_) => self.backoff(attempt),
+                ShopifyError::Http { .. } | ShopifyError::Network(_) if document.repeatable() => {
+                    self.backoff(attempt)
+                }
                 _ => return Err(error),
             };
             if attempt >= self.retry.max_attempts {

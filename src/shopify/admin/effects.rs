@@ -11,6 +11,7 @@ use super::{
 };
 use crate::{
     engine::effects::{DiscountValue, Effect, Metafield},
+    loyalty::money,
     shopify::ShopDomain,
 };
 
@@ -19,6 +20,20 @@ pub const VIP_PERKS_FUNCTION: &str = "vip-perks";
 pub const VIP_PERKS_TITLE: &str = "VIP perks";
 pub const VIP_PERKS_NAMESPACE: &str = "$app:vip-perks";
 pub const VIP_PERKS_KEY: &str = "function-configuration";
+
+/// Where a store credit an earlier try may have made is looked for: the
+/// customer's credits of the same amount and currency made since `since`
+/// (epoch milliseconds), except those earlier credits of the customer
+/// already account for (`known`, transaction GIDs).
+#[derive(Debug, Clone, Default)]
+pub struct CreditLookup {
+    pub since: i64,
+    pub known: Vec<String>,
+}
+
+/// How far Shopify's clock may be behind ours when a transaction's
+/// `createdAt` is compared with when we first tried.
+pub const CLOCK_SKEW_MS: i64 = 2_000;
 
 impl Effect {
     /// Performs the effect; returns what Shopify made (ids) to record.
@@ -46,6 +61,8 @@ impl Effect {
                 configuration,
                 discount_id: None,
             } => create_vip_perks(api, shop, configuration).await,
+            // The outbox sender passes a lookup from the second try on.
+            Effect::CreditStoreCredit { .. } => self.credit_store_credit(api, shop, None).await,
             Effect::FlowTrigger { handle, payload } => {
                 let data: ops::FlowTriggerReceiveData = api
                     .call(
@@ -105,6 +122,61 @@ impl Effect {
         match found.node {
             Some(node) => Ok(json!({ "discount_id": node.id, "found_existing": true })),
             None => Err(ShopifyError::UserErrors(errors).into()),
+        }
+    }
+
+    /// Credits the customer's store credit account, unless `lookup` finds
+    /// the credit an earlier try made (its answer lost). Shopify's answer
+    /// (or the one found) names the transaction, recorded as
+    /// `transaction_id` so that a later credit of the same amount never
+    /// takes it for its own.
+    pub async fn credit_store_credit(
+        &self,
+        api: &AdminApi,
+        shop: &ShopDomain,
+        lookup: Option<&CreditLookup>,
+    ) -> Result<Value, AdminApiError> {
+        let Effect::CreditStoreCredit {
+            customer_gid,
+            amount,
+            currency,
+            expires_at,
+            notify,
+            ..
+        } = self
+        else {
+            return Ok(Value::Null);
+        };
+        if let Some(lookup) = lookup {
+            if let Some(id) = find_credit(api, shop, customer_gid, amount, currency, lookup).await?
+            {
+                return Ok(json!({ "transaction_id": id, "found_existing": true }));
+            }
+        }
+        let mut credit = json!({
+            "creditAmount": { "amount": amount, "currencyCode": currency },
+            "notify": notify,
+        });
+        if let Some(expires_at) = expires_at {
+            credit["expiresAt"] = json!(expires_at);
+        }
+        let data: ops::StoreCreditAccountCreditData = api
+            .call(
+                shop,
+                super::STORE_CREDIT_ACCOUNT_CREDIT,
+                ops::StoreCreditVariables {
+                    id: customer_gid,
+                    credit,
+                },
+            )
+            .await?;
+        let payload = data.payload;
+        match payload
+            .transaction
+            .filter(|_| payload.user_errors.is_empty())
+        {
+            Some(t) => Ok(json!({ "transaction_id": t.id, "amount": t.amount.amount })),
+            None => Err(ShopifyError::UserErrors(payload.user_errors).into()),
         }
     }
 
@@ -373,4 +445,46 @@ fn metafield_input(m: &Metafield) -> ops::MetafieldInput<'_> {
         kind: &m.kind,
         value: &m.value,
     }
+}
+
+/// The id of a credit of `amount` `currency` on the customer's accounts made
+/// since `lookup.since` and not in `lookup.known`, if any: the oldest such.
+async fn find_credit(
+    api: &AdminApi,
+    shop: &ShopDomain,
+    customer_gid: &str,
+    amount: &str,
+    currency: &str,
+    lookup: &CreditLookup,
+) -> Result<Option<String>, AdminApiError> {
+    let data: ops::StoreCreditTransactionsData = api
+        .call(
+            shop,
+            super::STORE_CREDIT_TRANSACTIONS,
+            ops::IdVariables { id: customer_gid },
+        )
+        .await?;
+    let exponent = money::exponent(currency);
+    let wanted = money::parse_minor(amount, exponent);
+    let since = lookup.since - CLOCK_SKEW_MS;
+    let mut found: Option<(i64, String)> = None;
+    for account in data.customer.into_iter().flat_map(|c| c.accounts.nodes) {
+        for t in account.transactions.nodes {
+            let Some(id) = t.id else { continue };
+            let at = chrono::DateTime::parse_from_rfc3339(&t.created_at)
+                .map(|d| d.timestamp_millis())
+                .unwrap_or(i64::MIN);
+            let same = t.amount.currency_code.eq_ignore_ascii_case(currency)
+                && wanted.is_some()
+                && money::parse_minor(&t.amount.amount, exponent) == wanted;
+            if same
+                && at >= since
+                && !lookup.known.contains(&id)
+                && found.as_ref().is_none_or(|(first, _)| at < *first)
+            {
+                found = Some((at, id));
+            }
+        }
+    }
+    Ok(found.map(|(_, id)| id))
 }

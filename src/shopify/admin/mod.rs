@@ -17,6 +17,16 @@ pub struct Document {
     pub text: &'static str,
 }
 
+impl Document {
+    /// Whether a failure that may have come after Shopify did the work (a
+    /// dropped connection, a 5xx) can be answered by sending it again. Not
+    /// for a store credit: a second send would credit twice. Its caller
+    /// (the outbox) looks for the credit before trying again.
+    pub fn repeatable(&self) -> bool {
+        self.name != "store_credit_account_credit"
+    }
+}
+
 macro_rules! documents {
     ($( $constant:ident = $file:literal ),* $(,)?) => {
         $( pub const $constant: Document = Document { name: $file, text: include_str!(concat!("documents/", $file, ".graphql")) }; )*
@@ -31,6 +41,8 @@ documents! {
     DISCOUNT_BY_CODE = "discount_by_code",
     DISCOUNT_AUTOMATIC_APP_CREATE = "discount_automatic_app_create",
     DISCOUNT_AUTOMATIC_APP_UPDATE = "discount_automatic_app_update",
+    STORE_CREDIT_ACCOUNT_CREDIT = "store_credit_account_credit",
+    STORE_CREDIT_TRANSACTIONS = "store_credit_transactions",
     TAGS_ADD = "tags_add",
     TAGS_REMOVE = "tags_remove",
     METAFIELDS_SET = "metafields_set",

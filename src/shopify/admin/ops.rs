@@ -178,3 +178,64 @@ pub struct FlowTriggerReceiveData {
     #[serde(rename = "flowTriggerReceive")]
     pub payload: Payload,
 }
+
+/// `StoreCreditAccountCredit`: `id` the customer's GID, `credit` the
+/// `StoreCreditAccountCreditInput`.
+#[derive(Debug, Serialize)]
+pub struct StoreCreditVariables<'a> {
+    pub id: &'a str,
+    pub credit: serde_json::Value,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct StoreCreditAccountCreditData {
+    #[serde(rename = "storeCreditAccountCredit")]
+    pub payload: StoreCreditPayload,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct StoreCreditPayload {
+    #[serde(rename = "storeCreditAccountTransaction")]
+    pub transaction: Option<CreditTransaction>,
+    #[serde(rename = "userErrors", default)]
+    pub user_errors: Vec<UserError>,
+}
+
+/// A store credit transaction: `id` is asked for on credits only.
+#[derive(Debug, Deserialize)]
+pub struct CreditTransaction {
+    #[serde(default)]
+    pub id: Option<String>,
+    pub amount: MoneyV2,
+    #[serde(rename = "createdAt")]
+    pub created_at: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct MoneyV2 {
+    pub amount: String,
+    #[serde(rename = "currencyCode")]
+    pub currency_code: String,
+}
+
+/// `StoreCreditTransactions` (its variables: [`IdVariables`]).
+#[derive(Debug, Deserialize)]
+pub struct StoreCreditTransactionsData {
+    pub customer: Option<CustomerStoreCredit>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CustomerStoreCredit {
+    #[serde(rename = "storeCreditAccounts")]
+    pub accounts: Nodes<StoreCreditAccount>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct StoreCreditAccount {
+    pub transactions: Nodes<CreditTransaction>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Nodes<T> {
+    pub nodes: Vec<T>,
+}

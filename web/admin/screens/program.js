@@ -83,19 +83,24 @@ export async function render(ctx) {
 
   const amountField = (path, label, extra = {}) => field("text", path, label, { details: `In ${state.currency}`, ...extra });
 
-  function rewardValueFields(base, value, rerender) {
+  /** The kind select and its value field. `storeCredit`: store credit is
+   *  offered (rewards only; referral and win-back rewards are codes). */
+  function rewardValueFields(base, value, rerender, storeCredit = false) {
+    const options = [["amount_off", "Amount off"], ["percentage_off", "Percentage off"], ["free_shipping", "Free shipping"]];
+    if (storeCredit) options.push(["store_credit", "Store credit"]);
     const kind = field("select", `${base}.kind`, "Kind", {
-      options: [["amount_off", "Amount off"], ["percentage_off", "Percentage off"], ["free_shipping", "Free shipping"]],
+      options,
       rerender: () => {
         const v = getPath(state.draft, base);
         delete v.amount; delete v.percent;
-        if (v.kind === "amount_off") v.amount = formatMinor(5n * 10n ** BigInt(exp), exp);
+        if (v.kind === "amount_off" || v.kind === "store_credit") v.amount = formatMinor(5n * 10n ** BigInt(exp), exp);
         if (v.kind === "percentage_off") v.percent = 10;
         rerender();
       },
     });
     const out = [kind];
     if (value.kind === "amount_off") out.push(amountField(`${base}.amount`, "Amount off"));
+    if (value.kind === "store_credit") out.push(amountField(`${base}.amount`, "Store credit", { details: `In ${state.currency}, credited to the customer's store credit account` }));
     if (value.kind === "percentage_off") out.push(field("integer", `${base}.percent`, "Percent off", { min: 1, max: 100 }));
     return out;
   }
@@ -156,11 +161,17 @@ export async function render(ctx) {
             h("s-stack", { gap: "base" },
               row(field("text", `rewards[${i}].name`, "Name"), field("text", `rewards[${i}].id`, "Id", { details: "Stable: redemptions refer to it" }),
                 field("integer", `rewards[${i}].points_cost`, "Points cost", { min: 1 })),
-              row(...rewardValueFields(`rewards[${i}]`, r, () => { draw(); changed(); }),
-                amountField(`rewards[${i}].minimum_order`, "Minimum order", { optional: true, placeholder: "None" }),
-                field("integer", `rewards[${i}].valid_days`, "Code valid for (days)", { min: 1, max: 3650 })),
+              r.kind === "store_credit"
+                ? row(...rewardValueFields(`rewards[${i}]`, r, () => { draw(); changed(); }, true))
+                : row(...rewardValueFields(`rewards[${i}]`, r, () => { draw(); changed(); }, true),
+                  amountField(`rewards[${i}].minimum_order`, "Minimum order", { optional: true, placeholder: "None" }),
+                  field("integer", `rewards[${i}].valid_days`, "Code valid for (days)", { min: 1, max: 3650 })),
               h("s-stack", { direction: "inline" }, remove)));
         }),
+        h("s-heading", {}, "Store credit"),
+        h("s-paragraph", { color: "subdued" }, "Store credit rewards go to the customer's Shopify store credit account: spent at checkout on every plan, nothing to enter. Customers need new customer accounts to spend it."),
+        row(field("checkbox", "store_credit.notify", "Shopify emails the customer when credit is issued"),
+          field("integer", "store_credit.expires_days", "Credit expires after (days, 0 for never)", { min: 0, max: 3650 })),
         addButton("Add reward", () => {
           const n = rewards.length + 1;
           rewards.push({ id: `reward-${n}`, name: `Reward ${n}`, kind: "amount_off", amount: formatMinor(5n * 10n ** BigInt(exp), exp), points_cost: 500, minimum_order: null, valid_days: 90 });

@@ -236,14 +236,16 @@ export function createPointsController({
 
 /**
  * The balance answer, checked and tidied: numbers default to 0, rewards
- * without an id or cost are dropped, affordable ones come first, cheapest
- * first.
+ * without an id or cost are dropped, and so are store credit rewards (the
+ * checkout applies codes; store credit is redeemed on the storefront and
+ * spent here as a payment), affordable ones come first, cheapest first.
  * @returns {View}
  */
 export function normaliseView(data) {
   const balance = toInt(data.points_balance);
   const rewards = (Array.isArray(data.rewards) ? data.rewards : [])
     .filter((r) => r && typeof r.id === 'string' && Number.isFinite(Number(r.points_cost)))
+    .filter((r) => r.kind !== 'store_credit')
     .map((r) => ({
       id: r.id,
       name: typeof r.name === 'string' ? r.name : r.id,

@@ -1,0 +1,366 @@
+//! Store credit rewards end to end: a redemption credits the customer's
+//! Shopify store credit account exactly once, whatever the Admin API does
+//! to the request (throttles, errors, dropped connections, and mutations
+//! done whose answer is lost), never spends more than the balance, and a
+//! credit Shopify refuses for good gives the points back once.
+
+use serde_json::{json, Value};
+use shopify_sim::Faults;
+
+use crate::helpers::{extension_token, session_token, Backend, TestApp, SHOP};
+use crate::loyalty::{points, put_program, send_json};
+
+crate::on_both_backends!(
+    a_store_credit_redemption_credits_once_under_faults_and_lost_answers,
+    a_credit_whose_answer_was_lost_is_found_and_the_next_one_still_credits,
+    a_credit_shopify_refuses_gives_the_points_back_once,
+    concurrent_store_credit_redemptions_never_spend_more_than_the_balance,
+    store_credit_settings_are_checked,
+);
+
+const REWARD: &str = "credit-5";
+
+/// A shop whose program has a 5.00 store credit reward for 500 points,
+/// credits expiring after 30 days, no email from Shopify.
+async fn shop(backend: Backend) -> TestApp {
+    let app = TestApp::spawn(backend).await;
+    app.install(SHOP).await;
+    put_program(&app, |s| {
+        s["rewards"].as_array_mut().unwrap().push(json!({
+            "id": REWARD, "name": "5.00 store credit", "kind": "store_credit",
+            "amount": "5.00", "points_cost": 500
+        }));
+        s["store_credit"] = json!({ "notify": false, "expires_days": 30 });
+    })
+    .await;
+    app
+}
+
+/// A known customer with exactly `balance` spendable points.
+async fn member(app: &TestApp, customer: i64, balance: i64) {
+    let profile = json!({ "id": customer, "email": format!("c{customer}@example.com") });
+    send_json(app, "customers/update", &format!("c-{customer}"), &profile).await;
+    app.drain().await;
+    let signup = points(app, customer).await.0;
+    let response = app
+        .http
+        .post(format!(
+            "{}/api/admin/customers/{customer}/adjustments",
+            app.address
+        ))
+        .bearer_auth(session_token(SHOP, Some("1")))
+        .header("Idempotency-Key", format!("grant-{customer}"))
+        .json(&json!({ "points": balance - signup, "reason": "welcome gift" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201, "{}", response.text().await.unwrap());
+    assert_eq!(points(app, customer).await.0, balance);
+}
+
+/// Redeems the store credit reward at checkout: (status, answer).
+async fn redeem(app: &TestApp, customer: i64, key: &str) -> (u16, Value) {
+    let response = app
+        .http
+        .post(format!("{}/api/checkout/redeem", app.address))
+        .bearer_auth(extension_token(SHOP, Some(customer)))
+        .header("Idempotency-Key", key)
+        .json(&json!({ "reward_id": REWARD }))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+fn gid(customer: i64) -> String {
+    format!("gid://shopify/Customer/{customer}")
+}
+
+/// The credits the stand-in gave the customer: (amount, currency).
+fn credits(app: &TestApp, customer: i64) -> Vec<(String, String)> {
+    app.shopify.admin(|a| a.credits(SHOP, &gid(customer)))
+}
+
+/// The transaction ids the outbox recorded for store credits, and how many
+/// were found rather than made.
+async fn recorded(app: &TestApp) -> (Vec<String>, usize) {
+    let results: Vec<Option<String>> = sqlx::query_scalar(
+        "SELECT result FROM outbox WHERE kind = 'credit_store_credit' AND status = 'done'",
+    )
+    .fetch_all(app.store.writer())
+    .await
+    .unwrap();
+    let results: Vec<Value> = results
+        .into_iter()
+        .map(|r| serde_json::from_str(&r.unwrap()).unwrap())
+        .collect();
+    let found = results
+        .iter()
+        .filter(|r| r["found_existing"] == true)
+        .count();
+    let ids = results
+        .iter()
+        .map(|r| r["transaction_id"].as_str().unwrap().to_owned())
+        .collect();
+    (ids, found)
+}
+
+async fn a_store_credit_redemption_credits_once_under_faults_and_lost_answers(backend: Backend) {
+    let app = shop(backend).await;
+    let customers: Vec<i64> = (1..=15).collect();
+    for &c in &customers {
+        member(&app, c, 1_500).await;
+    }
+    // 30 % of Admin API requests fail: throttled, a 500, a dropped
+    // connection, or (mutations) done with the answer lost.
+    app.shopify.admin(|a| {
+        a.faults = Faults {
+            too_many_requests: 0.075,
+            server_error: 0.075,
+            dropped: 0.075,
+            lost: 0.075,
+            ..Faults::default()
+        }
+    });
+    for &c in &customers {
+        for n in 0..3 {
+            let (status, answer) = redeem(&app, c, &format!("r-{c}-{n}")).await;
+            assert_eq!(status, 201, "{answer}");
+            assert_eq!(answer["kind"], "store_credit");
+            assert_eq!(answer["code"], Value::Null);
+            assert_eq!(answer["store_credit"]["amount"], "5.00");
+            assert_eq!(answer["store_credit"]["currency"], "USD");
+        }
+        // A retried request answers the same redemption, credits nothing.
+        let (status, _) = redeem(&app, c, &format!("r-{c}-0")).await;
+        assert_eq!(status, 200);
+    }
+    // Every lost answer settles on a later try, with the faults still on.
+    for _ in 0..20 {
+        app.send_effects().await;
+        let (ids, _) = recorded(&app).await;
+        if ids.len() == customers.len() * 3 {
+            break;
+        }
+    }
+    app.shopify.admin(|a| a.faults = Faults::default());
+    app.send_effects().await;
+
+    for &c in &customers {
+        assert_eq!(
+            credits(&app, c),
+            vec![("5.00".to_owned(), "USD".to_owned()); 3],
+            "customer {c}: three credits, none twice"
+        );
+        assert_eq!(points(&app, c).await.0, 0, "customer {c}: 1,500 spent");
+    }
+    let (mut ids, _) = recorded(&app).await;
+    assert_eq!(ids.len(), customers.len() * 3);
+    ids.sort();
+    ids.dedup();
+    assert_eq!(
+        ids.len(),
+        customers.len() * 3,
+        "each redemption owns its own transaction"
+    );
+    assert_eq!(
+        app.count("SELECT CAST(COUNT(*) AS BIGINT) FROM points_ledger WHERE kind = 'refund'")
+            .await,
+        0,
+        "nothing refused, nothing given back"
+    );
+    let expiry = app.shopify.admin(|a| {
+        a.store_credit[&(SHOP.to_owned(), gid(1))][0]
+            .expires_at
+            .clone()
+    });
+    let expiry = chrono::DateTime::parse_from_rfc3339(&expiry.expect("credits expire")).unwrap();
+    let days = (expiry.timestamp_millis() - advocate::store::now_ms()) / 86_400_000;
+    assert!((29..=30).contains(&days), "expires in 30 days, not {days}");
+    assert!(app
+        .shopify
+        .admin(|a| a.store_credit.values().flatten().all(|t| !t.notify)));
+}
+
+async fn a_credit_whose_answer_was_lost_is_found_and_the_next_one_still_credits(backend: Backend) {
+    let app = shop(backend).await;
+    member(&app, 7, 1_000).await;
+    // Every mutation is done and its answer lost: the redemption answers
+    // pending, and the credit is already in Shopify.
+    app.shopify.admin(|a| {
+        a.faults = Faults {
+            lost: 1.0,
+            ..Faults::default()
+        }
+    });
+    let (status, answer) = redeem(&app, 7, "first").await;
+    assert_eq!(status, 201, "{answer}");
+    assert_eq!(answer["code_status"], "pending");
+    assert_eq!(credits(&app, 7).len(), 1, "done once, answer lost");
+    // The next try finds it: no second credit.
+    app.shopify.admin(|a| a.faults = Faults::default());
+    app.send_effects().await;
+    assert_eq!(credits(&app, 7).len(), 1, "found, not given again");
+    let (ids, found) = recorded(&app).await;
+    assert_eq!((ids.len(), found), (1, 1));
+
+    // A second redemption of the same amount is credited: the first
+    // credit is already that redemption's.
+    let (status, answer) = redeem(&app, 7, "second").await;
+    assert_eq!(status, 201, "{answer}");
+    assert_eq!(answer["code_status"], "active");
+    app.send_effects().await;
+    assert_eq!(credits(&app, 7).len(), 2);
+    let (mut ids, found) = recorded(&app).await;
+    ids.dedup();
+    assert_eq!((ids.len(), found), (2, 1));
+    assert_eq!(points(&app, 7).await.0, 0);
+}
+
+async fn a_credit_shopify_refuses_gives_the_points_back_once(backend: Backend) {
+    let app = shop(backend).await;
+    member(&app, 9, 800).await;
+    app.shopify.admin(|a| a.refuse_store_credit.insert(gid(9)));
+    let (status, answer) = redeem(&app, 9, "refused").await;
+    assert_eq!(status, 201, "{answer}");
+    assert_eq!(answer["code_status"], "failed");
+    assert_eq!(
+        answer["points_balance"], 300,
+        "the balance the redemption left"
+    );
+    app.send_effects().await;
+    app.send_effects().await;
+    assert!(credits(&app, 9).is_empty());
+    assert_eq!(points(&app, 9).await.0, 800, "the 500 points came back");
+    assert_eq!(
+        app.count(
+            "SELECT CAST(COUNT(*) AS BIGINT) FROM points_ledger \
+             WHERE customer_id = 9 AND kind = 'refund' AND points = 500"
+        )
+        .await,
+        1,
+        "given back once"
+    );
+    // A retried request answers the same refused redemption.
+    let (status, answer) = redeem(&app, 9, "refused").await;
+    assert_eq!(status, 200);
+    assert_eq!(answer["code_status"], "failed");
+    assert_eq!(points(&app, 9).await.0, 800);
+}
+
+async fn concurrent_store_credit_redemptions_never_spend_more_than_the_balance(backend: Backend) {
+    let app = shop(backend).await;
+    member(&app, 11, 2_000).await;
+    // A hundred at once through the merchant's route (the storefront
+    // rightly rate-limits one shopper sending that many); both run the
+    // same redemption step.
+    let attempts = futures_util::future::join_all((0..100).map(|n| {
+        let app = &app;
+        async move {
+            app.http
+                .post(format!(
+                    "{}/api/admin/customers/11/redemptions",
+                    app.address
+                ))
+                .bearer_auth(session_token(SHOP, Some("1")))
+                .header("Idempotency-Key", format!("race-{n}"))
+                .json(&json!({ "reward_id": REWARD }))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    }))
+    .await;
+    let made = attempts.iter().filter(|s| **s == 201).count();
+    let refused = attempts.iter().filter(|s| **s == 409).count();
+    assert_eq!((made, refused), (4, 96), "{attempts:?}");
+    assert_eq!(
+        app.count("SELECT CAST(COUNT(*) AS BIGINT) FROM outbox WHERE kind = 'credit_store_credit'")
+            .await,
+        4
+    );
+    app.send_effects().await;
+    assert_eq!(credits(&app, 11).len(), 4);
+    assert_eq!(points(&app, 11).await.0, 0);
+}
+
+async fn store_credit_settings_are_checked(backend: Backend) {
+    let app = shop(backend).await;
+    let token = session_token(SHOP, Some("1"));
+    let url = format!("{}/api/admin/program", app.address);
+    let current: Value = app
+        .http
+        .get(&url)
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let version = current["version"].clone();
+    let put = |settings: Value| {
+        let (http, url, token) = (app.http.clone(), url.clone(), token.clone());
+        let version = version.clone();
+        async move {
+            let response = http
+                .put(url)
+                .bearer_auth(token)
+                .json(&json!({ "version": version, "settings": settings }))
+                .send()
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            (status, response.json::<Value>().await.unwrap())
+        }
+    };
+    let mut bad = current["settings"].clone();
+    bad["referrals"]["friend_reward"] = json!({ "kind": "store_credit", "amount": "5.00" });
+    bad["store_credit"]["expires_days"] = json!(4000);
+    let reward = bad["rewards"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .position(|r| r["id"] == REWARD)
+        .unwrap();
+    bad["rewards"][reward]["amount"] = json!("0");
+    let (status, body) = put(bad).await;
+    assert_eq!(status, 422, "{body}");
+    let fields: Vec<&str> = body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            format!("rewards[{reward}].amount").as_str(),
+            "store_credit.expires_days",
+            "referrals.friend_reward.amount",
+        ]
+    );
+    // The shopper sees the reward as store credit.
+    let seen: Value = app
+        .http
+        .get(format!("{}/api/checkout/balance", app.address))
+        .bearer_auth(extension_token(SHOP, Some(5)))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let reward = seen["rewards"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == REWARD)
+        .cloned()
+        .unwrap_or_else(|| panic!("{seen}"));
+    assert_eq!(reward["kind"], "store_credit");
+    assert_eq!(reward["value"], "5.00");
+}
