@@ -271,7 +271,7 @@ impl From<crate::engine::redeem::RedeemError> for ApiError {
         match e {
             RedeemError::UnknownReward(_) => Self::NotFound("no such reward"),
             RedeemError::NotEnoughPoints { .. } => Self::Conflict(e.to_string()),
-            RedeemError::KeyReused => Self::Unprocessable {
+            RedeemError::KeyReused | RedeemError::Points(_) => Self::Unprocessable {
                 message: e.to_string(),
                 errors: None,
             },

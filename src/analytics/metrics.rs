@@ -194,7 +194,9 @@ pub fn best_point_value(settings: &ProgramSettings, exponent: u32) -> Option<(i6
         .iter()
         .filter(|r| r.points_cost > 0)
         .filter_map(|r| match &r.value {
-            RewardValue::AmountOff { amount } | RewardValue::StoreCredit { amount } => {
+            RewardValue::AmountOff { amount }
+            | RewardValue::StoreCredit { amount }
+            | RewardValue::PointsAsCash { amount, .. } => {
                 money::parse_minor(amount, exponent).map(|a| (a, r.points_cost))
             }
             _ => None,

@@ -34,6 +34,9 @@ pub enum RedeemError {
     NotEnoughPoints { cost: i64, balance: i64 },
     #[error("this idempotency key was used for a different reward")]
     KeyReused,
+    /// The points asked for do not fit the reward.
+    #[error("{0}")]
+    Points(String),
     #[error(transparent)]
     Db(#[from] sqlx::Error),
 }
@@ -51,6 +54,9 @@ pub struct Requester<'a> {
 #[derive(Debug, Clone, Copy)]
 pub struct RedeemRequest<'a> {
     pub reward_id: &'a str,
+    /// Points to spend: chosen for a points-as-cash reward (its minimum
+    /// when None); otherwise None or the reward's cost.
+    pub points: Option<i64>,
     /// A second request with the same key answers the first redemption.
     pub idempotency_key: &'a str,
     pub who: Requester<'a>,
@@ -78,9 +84,11 @@ pub fn discount_value(value: &RewardValue) -> DiscountValue {
         // referral's or a win-back's reward); a redemption credits it
         // instead (`Draft::enqueue_credit`). Were one ever asked for as a
         // code, the same amount off is the closest.
-        RewardValue::StoreCredit { amount } => DiscountValue::Amount {
-            amount: amount.clone(),
-        },
+        RewardValue::StoreCredit { amount } | RewardValue::PointsAsCash { amount, .. } => {
+            DiscountValue::Amount {
+                amount: amount.clone(),
+            }
+        }
     }
 }
 
@@ -103,11 +111,12 @@ pub async fn redeem(
 ) -> Result<Redeemed, RedeemError> {
     let RedeemRequest {
         reward_id,
+        points,
         idempotency_key,
         who,
     } = *request;
     if let Some(done) = redemptions::find_by_key(conn, shop, customer, idempotency_key).await? {
-        return replay(done, reward_id);
+        return replay(done, reward_id, points);
     }
     let program = program::get_program(conn, shop.get()).await?;
     let reward: Reward = program
@@ -115,7 +124,8 @@ pub async fn redeem(
         .reward(reward_id)
         .cloned()
         .ok_or_else(|| RedeemError::UnknownReward(reward_id.to_owned()))?;
-    let credit = matches!(reward.value, RewardValue::StoreCredit { .. });
+    let credit = reward.value.is_store_credit();
+    let (cost, credit_minor) = price(&reward, points, money::exponent(&program.currency))?;
     let draft = Draft {
         shop,
         customer,
@@ -126,6 +136,8 @@ pub async fn redeem(
         expires_at: now.get() + i64::from(draft_days(&program, &reward)) * DAY_MS,
         program,
         reward,
+        cost,
+        credit_minor,
     };
     let Some(id) = draft.insert(conn, idempotency_key, now).await? else {
         // A concurrent request with the same key won; its row is committed
@@ -133,7 +145,7 @@ pub async fn redeem(
         let done = redemptions::find_by_key(conn, shop, customer, idempotency_key)
             .await?
             .ok_or(sqlx::Error::RowNotFound)?;
-        return replay(done, reward_id);
+        return replay(done, reward_id, points);
     };
     let source_key = format!("redemption:{id}");
     draft.take_points(conn, &source_key, now).await?;
@@ -146,14 +158,59 @@ pub async fn redeem(
     Ok(draft.redeemed(id, now))
 }
 
+/// What a redemption of `reward` spends, and the store credit it gives in
+/// minor units (None for a code): the reward's cost, or for points as cash
+/// the points chosen (`points`, its minimum when None), checked against its
+/// steps and range.
+fn price(
+    reward: &Reward,
+    points: Option<i64>,
+    exponent: u32,
+) -> Result<(i64, Option<i64>), RedeemError> {
+    let step = reward.points_cost;
+    match &reward.value {
+        RewardValue::PointsAsCash {
+            amount,
+            min_points,
+            max_points,
+        } => {
+            let chosen = points.unwrap_or(*min_points);
+            if step <= 0 || chosen % step != 0 || !(*min_points..=*max_points).contains(&chosen) {
+                return Err(RedeemError::Points(format!(
+                    "points must be a multiple of {step} from {min_points} to {max_points}"
+                )));
+            }
+            // Settings keep max_points / step × amount within an amount.
+            let credit = money::parse_minor(amount, exponent)
+                .and_then(|a| a.checked_mul(chosen / step))
+                .ok_or_else(|| RedeemError::Points("the credit is out of range".into()))?;
+            Ok((chosen, Some(credit)))
+        }
+        value => {
+            if points.is_some_and(|p| p != step) {
+                return Err(RedeemError::Points(format!(
+                    "this reward costs {step} points"
+                )));
+            }
+            let credit = match value {
+                RewardValue::StoreCredit { amount } => money::parse_minor(amount, exponent),
+                _ => None,
+            };
+            Ok((step, credit))
+        }
+    }
+}
+
 /// Days a redemption runs: a code's validity, or a store credit's expiry
 /// (ten years when it does not expire, the longest any validity runs).
 fn draft_days(program: &program::Program, reward: &Reward) -> u32 {
     match reward.value {
-        RewardValue::StoreCredit { .. } => match program.settings.store_credit.expires_days {
-            0 => 3650,
-            days => days,
-        },
+        RewardValue::StoreCredit { .. } | RewardValue::PointsAsCash { .. } => {
+            match program.settings.store_credit.expires_days {
+                0 => 3650,
+                days => days,
+            }
+        }
         _ => reward.valid_days,
     }
 }
@@ -166,6 +223,10 @@ struct Draft<'a> {
     who: Requester<'a>,
     program: program::Program,
     reward: Reward,
+    /// Points it spends.
+    cost: i64,
+    /// The store credit it gives, in minor units; None for a code.
+    credit_minor: Option<i64>,
     code: String,
     /// Epoch milliseconds.
     expires_at: i64,
@@ -186,7 +247,7 @@ impl Draft<'_> {
             idempotency_key,
             reward_id: &self.reward.id,
             reward_name: &self.reward.name,
-            points: self.reward.points_cost,
+            points: self.cost,
             code: &self.code,
             channel: self.who.channel,
             actor: self.who.actor,
@@ -207,9 +268,9 @@ impl Draft<'_> {
         let reward = &self.reward;
         // Settings keep costs within `MAX_SETTING`; a cost beyond the stored
         // range is refused, never negated into a wrapped figure.
-        let cost = Points::new(reward.points_cost)
+        let cost = Points::new(self.cost)
             .map_err(|e| RedeemError::Db(sqlx::Error::Encode(Box::new(e))))?;
-        let reason = format!("Redeemed {} for {} points", reward.name, reward.points_cost);
+        let reason = format!("Redeemed {} for {} points", reward.name, self.cost);
         let entry = NewEntry {
             actor: self.who.actor,
             settings_version: Some(self.program.version),
@@ -226,7 +287,7 @@ impl Draft<'_> {
         // the points or finds too few.
         if ledger::spend(conn, &entry, now.get()).await? != ledger::Spent::Taken {
             return Err(RedeemError::NotEnoughPoints {
-                cost: reward.points_cost,
+                cost: self.cost,
                 balance: customers::balance(conn, shop_id, customer_id).await?,
             });
         }
@@ -237,9 +298,10 @@ impl Draft<'_> {
     /// may email it: the code first. A customer's store credits share one
     /// key, so they are sent one at a time in order.
     fn ordering(&self, source_key: &str) -> String {
-        match self.reward.value {
-            RewardValue::StoreCredit { .. } => store_credit_ordering(&self.customer.gid()),
-            _ => format!("{source_key}:code"),
+        if self.reward.value.is_store_credit() {
+            store_credit_ordering(&self.customer.gid())
+        } else {
+            format!("{source_key}:code")
         }
     }
 
@@ -250,15 +312,11 @@ impl Draft<'_> {
         conn: &mut AnyConnection,
         source_key: &str,
     ) -> Result<(), sqlx::Error> {
-        let RewardValue::StoreCredit { amount } = &self.reward.value else {
+        let Some(minor) = self.credit_minor else {
             return Ok(());
         };
-        let exp = money::exponent(&self.program.currency);
-        // Settings hold a positive amount in the shop's currency; written
-        // with the currency's own digits ("5" -> "5.00").
-        let amount = money::parse_minor(amount, exp)
-            .map(|v| money::format_minor(v, exp))
-            .unwrap_or_else(|| amount.clone());
+        // Written with the currency's own digits ("5" -> "5.00").
+        let amount = money::format_minor(minor, money::exponent(&self.program.currency));
         let settings = &self.program.settings.store_credit;
         let effect = Effect::CreditStoreCredit {
             customer_gid: self.customer.gid(),
@@ -268,7 +326,7 @@ impl Draft<'_> {
             notify: settings.notify,
             refund: Some(Refund {
                 customer_id: self.customer.get(),
-                points: self.reward.points_cost,
+                points: self.cost,
                 source_key: format!("{source_key}:refund"),
             }),
         };
@@ -299,7 +357,7 @@ impl Draft<'_> {
             ends_at: Some(rfc3339(self.expires_at)),
             refund: Some(Refund {
                 customer_id,
-                points: reward.points_cost,
+                points: self.cost,
                 source_key: format!("{source_key}:refund"),
             }),
         };
@@ -319,16 +377,14 @@ impl Draft<'_> {
             self.customer.get(),
             serde_json::Map::from_iter([
                 ("Reward".to_owned(), serde_json::json!(reward.name)),
-                (
-                    "Points spent".to_owned(),
-                    serde_json::json!(reward.points_cost),
-                ),
+                ("Points spent".to_owned(), serde_json::json!(self.cost)),
                 (
                     "Discount code".to_owned(),
                     // A store credit has no code to send.
-                    serde_json::json!(match self.reward.value {
-                        RewardValue::StoreCredit { .. } => "",
-                        _ => self.code.as_str(),
+                    serde_json::json!(if self.reward.value.is_store_credit() {
+                        ""
+                    } else {
+                        self.code.as_str()
                     }),
                 ),
                 (
@@ -356,7 +412,7 @@ impl Draft<'_> {
                 customer_id: self.customer.get(),
                 reward_id: self.reward.id,
                 reward_name: self.reward.name,
-                points: self.reward.points_cost,
+                points: self.cost,
                 code: self.code,
                 channel: self.who.channel.to_owned(),
                 created_at: now.get(),
@@ -369,8 +425,8 @@ impl Draft<'_> {
 
 /// The answer for an earlier redemption under the same key: refused when
 /// it was for another reward.
-fn replay(done: Redemption, reward_id: &str) -> Result<Redeemed, RedeemError> {
-    if done.reward_id != reward_id {
+fn replay(done: Redemption, reward_id: &str, points: Option<i64>) -> Result<Redeemed, RedeemError> {
+    if done.reward_id != reward_id || points.is_some_and(|p| p != done.points) {
         return Err(RedeemError::KeyReused);
     }
     Ok(Redeemed {

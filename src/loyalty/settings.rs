@@ -292,6 +292,21 @@ pub enum RewardValue {
     StoreCredit {
         amount: String,
     },
+    /// Points as cash: the shopper chooses how many points to turn into
+    /// store credit, in steps of the reward's `points_cost`, each worth
+    /// `amount`, from `min_points` to `max_points` (multiples of the step).
+    PointsAsCash {
+        amount: String,
+        min_points: i64,
+        max_points: i64,
+    },
+}
+
+impl RewardValue {
+    /// Whether the reward credits store credit rather than making a code.
+    pub fn is_store_credit(&self) -> bool {
+        matches!(self, Self::StoreCredit { .. } | Self::PointsAsCash { .. })
+    }
 }
 
 /// VIP tiers. Levels are ordered by threshold, whatever order they are
@@ -565,6 +580,35 @@ impl ProgramSettings {
             if let Some(message) = value_problem(&r.value, exp) {
                 p.add(at(value_field(&r.value)), message);
             }
+            if let RewardValue::PointsAsCash {
+                amount,
+                min_points,
+                max_points,
+            } = &r.value
+            {
+                let step = r.points_cost.max(1);
+                let in_steps = |v: i64| (1..=MAX_POINTS).contains(&v) && v % step == 0;
+                if !in_steps(*min_points) {
+                    p.add(
+                        at("min_points"),
+                        "must be a multiple of points_cost, at least points_cost",
+                    );
+                }
+                if !in_steps(*max_points) || max_points < min_points {
+                    p.add(
+                        at("max_points"),
+                        "must be a multiple of points_cost, from min_points to 100000000",
+                    );
+                } else if money::parse_minor(amount, exp)
+                    .and_then(|a| a.checked_mul(max_points / step))
+                    .is_none_or(|most| most > money::MAX_AMOUNT_MINOR)
+                {
+                    p.add(
+                        at("max_points"),
+                        "gives more store credit than an amount can hold",
+                    );
+                }
+            }
         }
     }
 
@@ -787,7 +831,9 @@ fn valid_id(id: &str) -> bool {
 
 fn value_field(value: &RewardValue) -> &'static str {
     match value {
-        RewardValue::AmountOff { .. } | RewardValue::StoreCredit { .. } => "amount",
+        RewardValue::AmountOff { .. }
+        | RewardValue::StoreCredit { .. }
+        | RewardValue::PointsAsCash { .. } => "amount",
         RewardValue::PercentageOff { .. } => "percent",
         RewardValue::FreeShipping => "kind",
     }
@@ -797,7 +843,7 @@ fn value_field(value: &RewardValue) -> &'static str {
 /// referral's or a win-back's): store credit is refused.
 fn code_value_problem(value: &RewardValue, exponent: u32) -> Option<&'static str> {
     match value {
-        RewardValue::StoreCredit { .. } => {
+        RewardValue::StoreCredit { .. } | RewardValue::PointsAsCash { .. } => {
             Some("store credit is a reward kind only: choose amount_off, percentage_off or free_shipping")
         }
         _ => value_problem(value, exponent),
@@ -806,12 +852,12 @@ fn code_value_problem(value: &RewardValue, exponent: u32) -> Option<&'static str
 
 fn value_problem(value: &RewardValue, exponent: u32) -> Option<&'static str> {
     match value {
-        RewardValue::AmountOff { amount } | RewardValue::StoreCredit { amount } => {
-            match money::parse_minor(amount, exponent) {
-                Some(v) if v > 0 => None,
-                _ => Some("must be a positive amount in the shop's currency"),
-            }
-        }
+        RewardValue::AmountOff { amount }
+        | RewardValue::StoreCredit { amount }
+        | RewardValue::PointsAsCash { amount, .. } => match money::parse_minor(amount, exponent) {
+            Some(v) if v > 0 => None,
+            _ => Some("must be a positive amount in the shop's currency"),
+        },
         RewardValue::PercentageOff { percent } if !(1..=100).contains(percent) => {
             Some("must be between 1 and 100")
         }
@@ -877,6 +923,56 @@ mod tests {
                 "offers.co_purchase_limit",
             ]
         );
+    }
+
+    #[test]
+    fn points_as_cash_ranges_are_steps_of_the_cost_and_fit_an_amount() {
+        let with = |amount: &str, min_points, max_points| {
+            let mut s = ProgramSettings::default();
+            s.rewards.push(Reward {
+                id: "cash".into(),
+                name: "Points as cash".into(),
+                value: RewardValue::PointsAsCash {
+                    amount: amount.into(),
+                    min_points,
+                    max_points,
+                },
+                points_cost: 100,
+                minimum_order: None,
+                valid_days: 90,
+            });
+            s.validate("USD")
+                .err()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|e| e.field)
+                .collect::<Vec<_>>()
+        };
+        assert!(with("1.00", 300, 2_000).is_empty());
+        assert_eq!(
+            with("1.00", 250, 200),
+            ["rewards[3].min_points", "rewards[3].max_points"]
+        );
+        assert_eq!(with("0", 300, 2_000), ["rewards[3].amount"]);
+        // 1,000,000 steps of 10^13: more than an amount holds.
+        assert_eq!(
+            with("10000000000000.00", 100, 100_000_000),
+            ["rewards[3].max_points"]
+        );
+        // A referral cannot give store credit.
+        let mut s = ProgramSettings::default();
+        s.referrals.friend_reward = RewardValue::PointsAsCash {
+            amount: "1.00".into(),
+            min_points: 100,
+            max_points: 100,
+        };
+        let fields: Vec<String> = s
+            .validate("USD")
+            .unwrap_err()
+            .into_iter()
+            .map(|e| e.field)
+            .collect();
+        assert_eq!(fields, ["referrals.friend_reward.amount"]);
     }
 
     #[test]

@@ -158,6 +158,9 @@ pub async fn adjust_points(
 #[derive(Deserialize)]
 struct RedeemIn {
     reward_id: String,
+    /// Points to turn into store credit (a points-as-cash reward).
+    #[serde(default)]
+    points: Option<i64>,
 }
 
 /// `POST /api/admin/customers/{id}/redemptions` `{"reward_id"}`: the
@@ -177,6 +180,7 @@ pub async fn redeem_for_customer(
         shop_id: session.shop_id,
         customer_id: path.into_inner(),
         reward_id: &input.reward_id,
+        points: input.points,
         key: &key,
         who: Requester {
             channel: "admin",

@@ -39,6 +39,9 @@ pub async fn checkout_balance(
 #[derive(Deserialize)]
 struct RedeemIn {
     reward_id: String,
+    /// Points to turn into store credit (a points-as-cash reward).
+    #[serde(default)]
+    points: Option<i64>,
     /// When the `Idempotency-Key` header cannot be sent.
     #[serde(default)]
     idempotency_key: Option<String>,
@@ -60,6 +63,7 @@ async fn redeem(
         shop_id,
         customer_id,
         reward_id: &input.reward_id,
+        points: input.points,
         key: &key,
         who: Requester {
             channel,

@@ -81,11 +81,21 @@ pub enum Missing {
 pub struct RewardView {
     pub id: String,
     pub name: String,
-    /// `amount_off`, `percentage_off`, `free_shipping` or `store_credit`.
+    /// `amount_off`, `percentage_off`, `free_shipping`, `store_credit` or
+    /// `points_as_cash`.
     pub kind: &'static str,
     /// The decimal amount off, the percentage off, or null (free shipping).
     pub value: Option<RewardAmount>,
+    /// What a redemption spends (for points as cash, its minimum).
     pub points_cost: i64,
+    /// Points as cash: the step the shopper chooses in (each worth
+    /// `value`), and the range; absent for other kinds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub points_step: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min_points: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_points: Option<i64>,
     pub minimum_order: Option<String>,
     pub valid_days: u32,
     /// Whether the balance covers the cost.
@@ -114,16 +124,31 @@ impl RewardView {
             RewardValue::StoreCredit { amount } => {
                 ("store_credit", Some(RewardAmount::Amount(amount.clone())))
             }
+            RewardValue::PointsAsCash { amount, .. } => {
+                ("points_as_cash", Some(RewardAmount::Amount(amount.clone())))
+            }
         };
+        let range = match &r.value {
+            RewardValue::PointsAsCash {
+                min_points,
+                max_points,
+                ..
+            } => Some((*min_points, *max_points)),
+            _ => None,
+        };
+        let points_cost = range.map_or(r.points_cost, |(min, _)| min);
         Self {
             id: r.id.clone(),
             name: r.name.clone(),
             kind,
             value,
-            points_cost: r.points_cost,
+            points_cost,
+            points_step: range.map(|_| r.points_cost),
+            min_points: range.map(|(min, _)| min),
+            max_points: range.map(|(_, max)| max),
             minimum_order: r.minimum_order.clone(),
             valid_days: r.valid_days,
-            affordable: balance >= r.points_cost,
+            affordable: balance >= points_cost,
             currency: program.currency.clone(),
         }
     }

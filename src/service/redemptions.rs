@@ -50,6 +50,9 @@ pub struct RedeemRequest<'a> {
     pub shop_id: i64,
     pub customer_id: i64,
     pub reward_id: &'a str,
+    /// Points chosen for a points-as-cash reward (see
+    /// [`redeem::RedeemRequest::points`]).
+    pub points: Option<i64>,
     /// The client's idempotency key: the same key returns the same code.
     pub key: &'a str,
     pub who: Requester<'a>,
@@ -161,6 +164,7 @@ async fn redeem(
         }
         let asked = redeem::RedeemRequest {
             reward_id: request.reward_id,
+            points: request.points,
             idempotency_key: request.key,
             who: request.who,
         };

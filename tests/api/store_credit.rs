@@ -16,7 +16,45 @@ crate::on_both_backends!(
     a_credit_shopify_refuses_gives_the_points_back_once,
     concurrent_store_credit_redemptions_never_spend_more_than_the_balance,
     store_credit_settings_are_checked,
+    a_hundred_concurrent_points_as_cash_redemptions_never_overspend,
+    points_as_cash_takes_the_points_chosen_within_its_steps_and_range,
 );
+
+const CASH: &str = "cash";
+
+/// Adds a points-as-cash reward: 1.00 of store credit per 100 points,
+/// from 300 to 2,000 points.
+async fn with_points_as_cash(app: &TestApp) {
+    put_program(app, |s| {
+        s["rewards"].as_array_mut().unwrap().push(json!({
+            "id": CASH, "name": "Points as cash", "kind": "points_as_cash",
+            "amount": "1.00", "points_cost": 100, "min_points": 300, "max_points": 2000
+        }));
+    })
+    .await;
+}
+
+/// Redeems points as cash through the merchant's route: (status, answer).
+async fn cash(app: &TestApp, customer: i64, key: &str, points: Option<i64>) -> (u16, Value) {
+    let mut body = json!({ "reward_id": CASH });
+    if let Some(points) = points {
+        body["points"] = json!(points);
+    }
+    let response = app
+        .http
+        .post(format!(
+            "{}/api/admin/customers/{customer}/redemptions",
+            app.address
+        ))
+        .bearer_auth(session_token(SHOP, Some("1")))
+        .header("Idempotency-Key", key)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
 
 const REWARD: &str = "credit-5";
 
@@ -363,4 +401,139 @@ async fn store_credit_settings_are_checked(backend: Backend) {
         .unwrap_or_else(|| panic!("{seen}"));
     assert_eq!(reward["kind"], "store_credit");
     assert_eq!(reward["value"], "5.00");
+}
+
+async fn a_hundred_concurrent_points_as_cash_redemptions_never_overspend(backend: Backend) {
+    let app = shop(backend).await;
+    with_points_as_cash(&app).await;
+    member(&app, 21, 1_000).await;
+    let statuses = futures_util::future::join_all((0..100).map(|n| {
+        let app = &app;
+        async move { cash(app, 21, &format!("cash-{n}"), Some(300)).await.0 }
+    }))
+    .await;
+    let made = statuses.iter().filter(|s| **s == 201).count();
+    let refused = statuses.iter().filter(|s| **s == 409).count();
+    assert_eq!((made, refused), (3, 97), "{statuses:?}");
+    app.send_effects().await;
+    assert_eq!(
+        credits(&app, 21),
+        vec![("3.00".to_owned(), "USD".to_owned()); 3]
+    );
+    assert_eq!(points(&app, 21).await.0, 100);
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM customers WHERE points_balance < 0")
+            .await,
+        0
+    );
+}
+
+async fn points_as_cash_takes_the_points_chosen_within_its_steps_and_range(backend: Backend) {
+    let app = shop(backend).await;
+    with_points_as_cash(&app).await;
+    member(&app, 22, 5_000).await;
+    let ledger =
+        || app.count("SELECT CAST(COUNT(*) AS BIGINT) FROM points_ledger WHERE customer_id = 22");
+    let effects = || {
+        app.count("SELECT CAST(COUNT(*) AS BIGINT) FROM outbox WHERE kind = 'credit_store_credit'")
+    };
+    let (rows, queued) = (ledger().await, effects().await);
+    // Not a step, below the minimum, above the maximum: refused, nothing
+    // committed.
+    for (points, key) in [(250, "a"), (200, "b"), (2_100, "c"), (-300, "d"), (0, "e")] {
+        let (status, body) = cash(&app, 22, key, Some(points)).await;
+        assert_eq!(status, 422, "{points}: {body}");
+        assert!(
+            body["message"]
+                .as_str()
+                .unwrap()
+                .contains("multiple of 100 from 300 to 2000"),
+            "{body}"
+        );
+    }
+    assert_eq!((ledger().await, effects().await), (rows, queued));
+    assert_eq!(points(&app, 22).await.0, 5_000);
+
+    // 1,200 points: 12.00 of store credit.
+    let (status, body) = cash(&app, 22, "chosen", Some(1_200)).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["points_spent"], 1_200);
+    assert_eq!(body["store_credit"]["amount"], "12.00");
+    // The same key with other points is another request: refused.
+    let (status, _) = cash(&app, 22, "chosen", Some(1_300)).await;
+    assert_eq!(status, 422);
+    let (status, again) = cash(&app, 22, "chosen", Some(1_200)).await;
+    assert_eq!(status, 200);
+    assert_eq!(again["store_credit"]["amount"], "12.00");
+    // Without a choice: the minimum.
+    let (status, body) = cash(&app, 22, "plain", None).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["points_spent"], 300);
+    assert_eq!(body["store_credit"]["amount"], "3.00");
+    app.send_effects().await;
+    assert_eq!(
+        credits(&app, 22),
+        vec![
+            ("12.00".to_owned(), "USD".to_owned()),
+            ("3.00".to_owned(), "USD".to_owned())
+        ]
+    );
+    assert_eq!(points(&app, 22).await.0, 3_500);
+    // A fixed reward refuses points other than its cost.
+    let (status, _) = redeem_points(&app, 22, REWARD, 400).await;
+    assert_eq!(status, 422);
+    // The shopper sees the step and the range.
+    let seen: Value = app
+        .http
+        .get(format!("{}/api/checkout/balance", app.address))
+        .bearer_auth(extension_token(SHOP, Some(22)))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let reward = seen["rewards"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == CASH)
+        .cloned()
+        .unwrap();
+    assert_eq!(
+        (
+            &reward["kind"],
+            &reward["value"],
+            &reward["points_cost"],
+            &reward["points_step"],
+            &reward["min_points"],
+            &reward["max_points"]
+        ),
+        (
+            &json!("points_as_cash"),
+            &json!("1.00"),
+            &json!(300),
+            &json!(100),
+            &json!(300),
+            &json!(2000)
+        )
+    );
+}
+
+/// A redemption of `reward` asking for `points`, by the merchant.
+async fn redeem_points(app: &TestApp, customer: i64, reward: &str, points: i64) -> (u16, Value) {
+    let response = app
+        .http
+        .post(format!(
+            "{}/api/admin/customers/{customer}/redemptions",
+            app.address
+        ))
+        .bearer_auth(session_token(SHOP, Some("1")))
+        .header("Idempotency-Key", format!("{reward}-{points}"))
+        .json(&json!({ "reward_id": reward, "points": points }))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
 }

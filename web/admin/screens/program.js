@@ -87,13 +87,14 @@ export async function render(ctx) {
    *  offered (rewards only; referral and win-back rewards are codes). */
   function rewardValueFields(base, value, rerender, storeCredit = false) {
     const options = [["amount_off", "Amount off"], ["percentage_off", "Percentage off"], ["free_shipping", "Free shipping"]];
-    if (storeCredit) options.push(["store_credit", "Store credit"]);
+    if (storeCredit) options.push(["store_credit", "Store credit"], ["points_as_cash", "Points as cash (store credit)"]);
     const kind = field("select", `${base}.kind`, "Kind", {
       options,
       rerender: () => {
         const v = getPath(state.draft, base);
-        delete v.amount; delete v.percent;
+        delete v.amount; delete v.percent; delete v.min_points; delete v.max_points;
         if (v.kind === "amount_off" || v.kind === "store_credit") v.amount = formatMinor(5n * 10n ** BigInt(exp), exp);
+        if (v.kind === "points_as_cash") Object.assign(v, { amount: formatMinor(10n ** BigInt(exp), exp), points_cost: 100, min_points: 500, max_points: 5000 });
         if (v.kind === "percentage_off") v.percent = 10;
         rerender();
       },
@@ -101,6 +102,8 @@ export async function render(ctx) {
     const out = [kind];
     if (value.kind === "amount_off") out.push(amountField(`${base}.amount`, "Amount off"));
     if (value.kind === "store_credit") out.push(amountField(`${base}.amount`, "Store credit", { details: `In ${state.currency}, credited to the customer's store credit account` }));
+    if (value.kind === "points_as_cash") out.push(amountField(`${base}.amount`, "Store credit per points cost", { details: `In ${state.currency}: the shopper chooses how many points, in steps of the points cost` }),
+      field("integer", `${base}.min_points`, "At least (points)", { min: 1 }), field("integer", `${base}.max_points`, "At most (points)", { min: 1 }));
     if (value.kind === "percentage_off") out.push(field("integer", `${base}.percent`, "Percent off", { min: 1, max: 100 }));
     return out;
   }
@@ -161,7 +164,7 @@ export async function render(ctx) {
             h("s-stack", { gap: "base" },
               row(field("text", `rewards[${i}].name`, "Name"), field("text", `rewards[${i}].id`, "Id", { details: "Stable: redemptions refer to it" }),
                 field("integer", `rewards[${i}].points_cost`, "Points cost", { min: 1 })),
-              r.kind === "store_credit"
+              r.kind === "store_credit" || r.kind === "points_as_cash"
                 ? row(...rewardValueFields(`rewards[${i}]`, r, () => { draw(); changed(); }, true))
                 : row(...rewardValueFields(`rewards[${i}]`, r, () => { draw(); changed(); }, true),
                   amountField(`rewards[${i}].minimum_order`, "Minimum order", { optional: true, placeholder: "None" }),
