@@ -95,8 +95,9 @@ pub struct RedeemedCode {
     pub reward_id: String,
     pub reward_name: String,
     pub points_spent: i64,
-    /// RFC 3339.
-    pub expires_at: String,
+    /// RFC 3339: when the code ends, or the store credit expires; null
+    /// for store credit that does not expire.
+    pub expires_at: Option<String>,
     /// The balance the redemption leaves.
     pub points_balance: i64,
     /// True when an earlier request with the same key made it.
@@ -110,6 +111,8 @@ pub struct StoreCreditView {
     pub amount: String,
     /// ISO 4217.
     pub currency: String,
+    /// RFC 3339; null when the credit does not expire.
+    pub expires_at: Option<String>,
 }
 
 /// The shopper redeems for themselves (checkout or storefront).
@@ -192,6 +195,10 @@ async fn redeem(
     };
     let (code_status, store_credit) = send_code(store, sender, shop_id, &redeemed).await;
     let r = redeemed.redemption;
+    let expires_at = match &store_credit {
+        Some(credit) => credit.expires_at.clone(),
+        None => Some(engine::rfc3339(r.expires_at)),
+    };
     Ok(RedeemedCode {
         kind: if store_credit.is_some() {
             "store_credit"
@@ -204,7 +211,7 @@ async fn redeem(
         reward_id: r.reward_id,
         reward_name: r.reward_name,
         points_spent: r.points,
-        expires_at: engine::rfc3339(r.expires_at),
+        expires_at,
         points_balance: balance,
         replayed: redeemed.replayed,
     })
@@ -243,8 +250,15 @@ async fn send_code(
                 .and_then(|p| serde_json::from_str::<Effect>(&p).ok())
                 .and_then(|effect| match effect {
                     Effect::CreditStoreCredit {
-                        amount, currency, ..
-                    } => Some(StoreCreditView { amount, currency }),
+                        amount,
+                        currency,
+                        expires_at,
+                        ..
+                    } => Some(StoreCreditView {
+                        amount,
+                        currency,
+                        expires_at,
+                    }),
                     _ => None,
                 });
             (CodeStatus::of(status), credit)

@@ -470,6 +470,11 @@ async fn points_as_cash_takes_the_points_chosen_within_its_steps_and_range(backe
     assert_eq!(status, 201, "{body}");
     assert_eq!(body["points_spent"], 300);
     assert_eq!(body["store_credit"]["amount"], "3.00");
+    let expires = body["store_credit"]["expires_at"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(body["expires_at"], expires.as_str(), "30 days, as set");
     app.send_effects().await;
     assert_eq!(
         credits(&app, 22),
@@ -479,6 +484,13 @@ async fn points_as_cash_takes_the_points_chosen_within_its_steps_and_range(backe
         ]
     );
     assert_eq!(points(&app, 22).await.0, 3_500);
+    // Credit that does not expire says so.
+    put_program(&app, |s| s["store_credit"]["expires_days"] = json!(0)).await;
+    let (status, body) = cash(&app, 22, "forever", None).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["expires_at"], Value::Null);
+    assert_eq!(body["store_credit"]["expires_at"], Value::Null);
+    assert_eq!(points(&app, 22).await.0, 3_200);
     // A fixed reward refuses points other than its cost.
     let (status, _) = redeem_points(&app, 22, REWARD, 400).await;
     assert_eq!(status, 422);
