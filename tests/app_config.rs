@@ -104,6 +104,8 @@ fn scope_of(root_field: &str) -> Option<&'static [&'static str]> {
         // the customer's accounts and their transactions, read to settle
         // a credit whose answer was lost.
         "storeCreditAccountCredit" => &["write_store_credit_account_transactions"],
+        // A free product reward's variant price.
+        "productVariant" => &["read_products"],
         "customer" => &[
             "read_customers",
             "read_store_credit_accounts",

@@ -72,6 +72,8 @@ pub struct AdminState {
     pub store_credit: HashMap<(String, String), Vec<CreditTransaction>>,
     /// Customers whose store credit Shopify refuses (OWNER_NOT_FOUND).
     pub refuse_store_credit: HashSet<String>,
+    /// Product variants' prices per (shop, variant gid).
+    pub variants: HashMap<(String, String), String>,
     /// Where staged uploads are posted (this stand-in's origin).
     pub(super) origin: String,
     next_id: u64,
@@ -305,6 +307,14 @@ fn run(admin: &mut AdminState, shop: &str, name: &str, vars: &Value) -> Result<V
         "DiscountAutomaticAppUpdate" => discount_automatic_app_update(admin, shop, vars),
         "StoreCreditAccountCredit" => store_credit_account_credit(admin, shop, vars),
         "StoreCreditTransactions" => store_credit_transactions(admin, shop, vars),
+        "ProductVariantPrice" => {
+            let id = text(vars, "id");
+            let variant = admin
+                .variants
+                .get(&(shop.to_owned(), id.clone()))
+                .map(|price| json!({ "id": id, "price": price }));
+            json!({ "productVariant": variant })
+        }
         "DiscountByCode" => discount_by_code(admin, shop, vars),
         "FlowTriggerReceive" => flow_trigger_receive(admin, shop, vars),
         "StagedUploadsCreate" => staged_uploads_create(admin),

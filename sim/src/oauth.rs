@@ -164,6 +164,17 @@ impl ShopifySim {
         let (o, on) = bulk_result(&history, "{ orders }").expect("orders");
         let mut state = self.state.lock().unwrap();
         state.admin.history.insert(shop.to_owned(), history);
+        // The catalogue the history sells: variants 8,500,000,000 to
+        // 8,500,000,039, priced 10.00 to 49.00.
+        for n in 0..40_i64 {
+            state.admin.variants.insert(
+                (
+                    shop.to_owned(),
+                    format!("gid://shopify/ProductVariant/{}", 8_500_000_000 + n),
+                ),
+                format!("{}.00", 10 + n),
+            );
+        }
         state
             .admin
             .history_results
@@ -342,7 +353,7 @@ async fn access_token(req: HttpRequest, body: web::Json<Value>, shared: Shared) 
         .insert(refresh.clone(), shop.to_string());
     HttpResponse::Ok().json(json!({
         "access_token": access,
-        "scope": "read_customers,write_customers,read_orders,read_all_orders,write_discounts,read_store_credit_accounts,write_store_credit_account_transactions",
+        "scope": "read_customers,write_customers,read_orders,read_all_orders,write_discounts,read_products,read_store_credit_accounts,write_store_credit_account_transactions",
         "expires_in": config.access_token_ttl,
         "refresh_token": refresh,
         "refresh_token_expires_in": config.refresh_token_ttl,

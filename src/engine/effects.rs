@@ -29,6 +29,11 @@ pub enum DiscountValue {
         fraction: String,
     },
     FreeShipping,
+    /// One unit of a product variant free: the variant's price off it
+    /// (read when the code is made).
+    FreeProduct {
+        variant_gid: String,
+    },
 }
 
 /// The ordering key of a customer's store credits: one at a time, in the

@@ -80,6 +80,9 @@ pub fn discount_value(value: &RewardValue) -> DiscountValue {
             fraction: format_fraction(*percent),
         },
         RewardValue::FreeShipping => DiscountValue::FreeShipping,
+        RewardValue::FreeProduct { variant_id } => DiscountValue::FreeProduct {
+            variant_gid: format!("gid://shopify/ProductVariant/{variant_id}"),
+        },
         // Settings refuse store credit wherever a code must be made (a
         // referral's or a win-back's reward); a redemption credits it
         // instead (`Draft::enqueue_credit`). Were one ever asked for as a

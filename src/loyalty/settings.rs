@@ -292,6 +292,12 @@ pub enum RewardValue {
     StoreCredit {
         amount: String,
     },
+    /// One unit of a chosen product variant free: a single-use code worth
+    /// the variant's price, off that variant only.
+    FreeProduct {
+        /// The Shopify product variant id.
+        variant_id: i64,
+    },
     /// Points as cash: the shopper chooses how many points to turn into
     /// store credit, in steps of the reward's `points_cost`, each worth
     /// `amount`, from `min_points` to `max_points` (multiples of the step).
@@ -834,6 +840,7 @@ fn value_field(value: &RewardValue) -> &'static str {
         RewardValue::AmountOff { .. }
         | RewardValue::StoreCredit { .. }
         | RewardValue::PointsAsCash { .. } => "amount",
+        RewardValue::FreeProduct { .. } => "variant_id",
         RewardValue::PercentageOff { .. } => "percent",
         RewardValue::FreeShipping => "kind",
     }
@@ -860,6 +867,9 @@ fn value_problem(value: &RewardValue, exponent: u32) -> Option<&'static str> {
         },
         RewardValue::PercentageOff { percent } if !(1..=100).contains(percent) => {
             Some("must be between 1 and 100")
+        }
+        RewardValue::FreeProduct { variant_id } if *variant_id <= 0 => {
+            Some("must be a Shopify product variant id")
         }
         _ => None,
     }

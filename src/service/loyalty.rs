@@ -81,10 +81,11 @@ pub enum Missing {
 pub struct RewardView {
     pub id: String,
     pub name: String,
-    /// `amount_off`, `percentage_off`, `free_shipping`, `store_credit` or
-    /// `points_as_cash`.
+    /// `amount_off`, `percentage_off`, `free_shipping`, `free_product`,
+    /// `store_credit` or `points_as_cash`.
     pub kind: &'static str,
-    /// The decimal amount off, the percentage off, or null (free shipping).
+    /// The decimal amount off, the percentage off, the variant id (free
+    /// product), or null (free shipping).
     pub value: Option<RewardAmount>,
     /// What a redemption spends (for points as cash, its minimum).
     pub points_cost: i64,
@@ -109,6 +110,8 @@ pub struct RewardView {
 pub enum RewardAmount {
     Amount(String),
     Percent(u32),
+    /// A free product's variant id.
+    Variant(i64),
 }
 
 impl RewardView {
@@ -121,6 +124,9 @@ impl RewardView {
                 ("percentage_off", Some(RewardAmount::Percent(*percent)))
             }
             RewardValue::FreeShipping => ("free_shipping", None),
+            RewardValue::FreeProduct { variant_id } => {
+                ("free_product", Some(RewardAmount::Variant(*variant_id)))
+            }
             RewardValue::StoreCredit { amount } => {
                 ("store_credit", Some(RewardAmount::Amount(amount.clone())))
             }

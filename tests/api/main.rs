@@ -22,6 +22,7 @@ mod processes;
 mod processing;
 mod program;
 mod referrals;
+mod rewards;
 mod sandbox;
 mod schema;
 mod security;

@@ -89,7 +89,14 @@ impl Effect {
         shop: &ShopDomain,
         code: &str,
     ) -> Result<Value, AdminApiError> {
-        let (free_shipping, input) = self.discount_input();
+        let variant_price = match self {
+            Effect::CreateDiscountCode {
+                value: DiscountValue::FreeProduct { variant_gid },
+                ..
+            } => Some(variant_price(api, shop, variant_gid).await?),
+            _ => None,
+        };
+        let (free_shipping, input) = self.discount_input(variant_price.as_deref());
         let variables = ops::DiscountVariables { discount: input };
         let payload = if free_shipping {
             api.call::<ops::DiscountCodeFreeShippingCreateData>(
@@ -180,8 +187,9 @@ impl Effect {
         }
     }
 
-    /// (free shipping?, the `DiscountCode*Input`).
-    fn discount_input(&self) -> (bool, Value) {
+    /// (free shipping?, the `DiscountCode*Input`); `variant_price` is a
+    /// free product's price.
+    fn discount_input(&self, variant_price: Option<&str>) -> (bool, Value) {
         let Effect::CreateDiscountCode {
             code,
             title,
@@ -218,6 +226,15 @@ impl Effect {
             }
             DiscountValue::Amount { amount } => {
                 input["customerGets"] = json!({ "value": { "discountAmount": { "amount": amount, "appliesOnEachItem": false } }, "items": { "all": true } });
+                (false, input)
+            }
+            DiscountValue::FreeProduct { variant_gid } => {
+                // The variant's price off that variant, once however many
+                // are in the cart: one unit free.
+                input["customerGets"] = json!({
+                    "value": { "discountAmount": { "amount": variant_price, "appliesOnEachItem": false } },
+                    "items": { "products": { "productVariantsToAdd": [variant_gid] } },
+                });
                 (false, input)
             }
             DiscountValue::Percentage { fraction } => {
@@ -445,6 +462,30 @@ fn metafield_input(m: &Metafield) -> ops::MetafieldInput<'_> {
         kind: &m.kind,
         value: &m.value,
     }
+}
+
+/// The price of a free product's variant; a variant Shopify no longer has
+/// is a refusal for good (the points come back).
+async fn variant_price(
+    api: &AdminApi,
+    shop: &ShopDomain,
+    variant_gid: &str,
+) -> Result<String, AdminApiError> {
+    let data: ops::ProductVariantPriceData = api
+        .call(
+            shop,
+            super::PRODUCT_VARIANT_PRICE,
+            ops::IdVariables { id: variant_gid },
+        )
+        .await?;
+    data.variant.map(|v| v.price).ok_or_else(|| {
+        ShopifyError::UserErrors(vec![super::client::UserError {
+            field: None,
+            message: "the reward's product variant no longer exists".into(),
+            code: Some("VARIANT_NOT_FOUND".into()),
+        }])
+        .into()
+    })
 }
 
 /// The id of a credit of `amount` `currency` on the customer's accounts made

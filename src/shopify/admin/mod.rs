@@ -43,6 +43,7 @@ documents! {
     DISCOUNT_AUTOMATIC_APP_UPDATE = "discount_automatic_app_update",
     STORE_CREDIT_ACCOUNT_CREDIT = "store_credit_account_credit",
     STORE_CREDIT_TRANSACTIONS = "store_credit_transactions",
+    PRODUCT_VARIANT_PRICE = "product_variant_price",
     TAGS_ADD = "tags_add",
     TAGS_REMOVE = "tags_remove",
     METAFIELDS_SET = "metafields_set",

@@ -239,3 +239,16 @@ pub struct StoreCreditAccount {
 pub struct Nodes<T> {
     pub nodes: Vec<T>,
 }
+
+/// `ProductVariantPrice` (its variables: [`IdVariables`]).
+#[derive(Debug, Deserialize)]
+pub struct ProductVariantPriceData {
+    #[serde(rename = "productVariant")]
+    pub variant: Option<VariantPrice>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct VariantPrice {
+    /// A decimal amount in the shop's currency.
+    pub price: String,
+}

@@ -87,12 +87,14 @@ export async function render(ctx) {
    *  offered (rewards only; referral and win-back rewards are codes). */
   function rewardValueFields(base, value, rerender, storeCredit = false) {
     const options = [["amount_off", "Amount off"], ["percentage_off", "Percentage off"], ["free_shipping", "Free shipping"]];
+    if (storeCredit) options.push(["free_product", "Free product"]);
     if (storeCredit) options.push(["store_credit", "Store credit"], ["points_as_cash", "Points as cash (store credit)"]);
     const kind = field("select", `${base}.kind`, "Kind", {
       options,
       rerender: () => {
         const v = getPath(state.draft, base);
-        delete v.amount; delete v.percent; delete v.min_points; delete v.max_points;
+        delete v.amount; delete v.percent; delete v.min_points; delete v.max_points; delete v.variant_id;
+        if (v.kind === "free_product") v.variant_id = 0;
         if (v.kind === "amount_off" || v.kind === "store_credit") v.amount = formatMinor(5n * 10n ** BigInt(exp), exp);
         if (v.kind === "points_as_cash") Object.assign(v, { amount: formatMinor(10n ** BigInt(exp), exp), points_cost: 100, min_points: 500, max_points: 5000 });
         if (v.kind === "percentage_off") v.percent = 10;
@@ -102,6 +104,19 @@ export async function render(ctx) {
     const out = [kind];
     if (value.kind === "amount_off") out.push(amountField(`${base}.amount`, "Amount off"));
     if (value.kind === "store_credit") out.push(amountField(`${base}.amount`, "Store credit", { details: `In ${state.currency}, credited to the customer's store credit account` }));
+    if (value.kind === "free_product") {
+      out.push(field("integer", `${base}.variant_id`, "Product variant id", { min: 1, details: "One unit of it free: a code worth its price, off it only" }));
+      // App Bridge's resource picker, where the admin offers it.
+      if (window.shopify?.resourcePicker) {
+        const pick = h("s-button", {}, "Choose product");
+        pick.addEventListener("click", async () => {
+          const picked = await window.shopify.resourcePicker({ type: "variant", multiple: false });
+          const id = Number(String(picked?.[0]?.id ?? "").split("/").pop());
+          if (id > 0) { getPath(state.draft, base).variant_id = id; rerender(); }
+        });
+        out.push(h("s-stack", { direction: "inline" }, pick));
+      }
+    }
     if (value.kind === "points_as_cash") out.push(amountField(`${base}.amount`, "Store credit per points cost", { details: `In ${state.currency}: the shopper chooses how many points, in steps of the points cost` }),
       field("integer", `${base}.min_points`, "At least (points)", { min: 1 }), field("integer", `${base}.max_points`, "At most (points)", { min: 1 }));
     if (value.kind === "percentage_off") out.push(field("integer", `${base}.percent`, "Percent off", { min: 1, max: 100 }));
