@@ -412,6 +412,17 @@ impl TestApp {
     /// Changes `shop`'s program settings through the admin API, as the
     /// Program screen does (read, change, save under the version read).
     pub async fn change_program(&self, shop: &str, change: impl FnOnce(&mut serde_json::Value)) {
+        let (status, body) = self.try_change_program(shop, change).await;
+        assert_eq!(status, 200, "{body}");
+    }
+
+    /// As [`Self::change_program`], answering the save's status and body
+    /// (for settings that must be refused).
+    pub async fn try_change_program(
+        &self,
+        shop: &str,
+        change: impl FnOnce(&mut serde_json::Value),
+    ) -> (u16, serde_json::Value) {
         let token = session_token(shop, Some("1"));
         let url = format!("{}/api/admin/program", self.address);
         let current: serde_json::Value = self
@@ -434,7 +445,8 @@ impl TestApp {
             .send()
             .await
             .unwrap();
-        assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or_default())
     }
 
     /// Another Advocate process's view of the shop tokens: its own pool on

@@ -115,36 +115,19 @@ async fn a_free_product_whose_variant_is_gone_gives_the_points_back_once(backend
 
 async fn a_free_product_needs_a_variant_id(backend: Backend) {
     let app = shop(backend).await;
-    let token = session_token(SHOP, Some("1"));
-    let url = format!("{}/api/admin/program", app.address);
-    let current: Value = app
-        .http
-        .get(&url)
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let mut settings = current["settings"].clone();
-    let at = settings["rewards"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .position(|r| r["id"] == "free-mug")
-        .unwrap();
-    settings["rewards"][at]["variant_id"] = json!(0);
-    let response = app
-        .http
-        .put(&url)
-        .bearer_auth(&token)
-        .json(&json!({ "version": current["version"], "settings": settings }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 422);
-    let body: Value = response.json().await.unwrap();
+    let mut at = 0;
+    let (status, body) = app
+        .try_change_program(SHOP, |settings| {
+            at = settings["rewards"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .position(|r| r["id"] == "free-mug")
+                .unwrap();
+            settings["rewards"][at]["variant_id"] = json!(0);
+        })
+        .await;
+    assert_eq!(status, 422, "{body}");
     assert_eq!(
         body["errors"][0]["field"],
         format!("rewards[{at}].variant_id")

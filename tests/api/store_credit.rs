@@ -36,7 +36,19 @@ async fn with_points_as_cash(app: &TestApp) {
 
 /// Redeems points as cash through the merchant's route: (status, answer).
 async fn cash(app: &TestApp, customer: i64, key: &str, points: Option<i64>) -> (u16, Value) {
-    let mut body = json!({ "reward_id": CASH });
+    staff_redeem(app, customer, key, CASH, points).await
+}
+
+/// The merchant redeems `reward` for the customer, asking for `points`
+/// when given: (status, answer).
+async fn staff_redeem(
+    app: &TestApp,
+    customer: i64,
+    key: &str,
+    reward: &str,
+    points: Option<i64>,
+) -> (u16, Value) {
+    let mut body = json!({ "reward_id": reward });
     if let Some(points) = points {
         body["points"] = json!(points);
     }
@@ -296,19 +308,9 @@ async fn concurrent_store_credit_redemptions_never_spend_more_than_the_balance(b
     let attempts = futures_util::future::join_all((0..100).map(|n| {
         let app = &app;
         async move {
-            app.http
-                .post(format!(
-                    "{}/api/admin/customers/11/redemptions",
-                    app.address
-                ))
-                .bearer_auth(session_token(SHOP, Some("1")))
-                .header("Idempotency-Key", format!("race-{n}"))
-                .json(&json!({ "reward_id": REWARD }))
-                .send()
+            staff_redeem(app, 11, &format!("race-{n}"), REWARD, None)
                 .await
-                .unwrap()
-                .status()
-                .as_u16()
+                .0
         }
     }))
     .await;
@@ -327,45 +329,20 @@ async fn concurrent_store_credit_redemptions_never_spend_more_than_the_balance(b
 
 async fn store_credit_settings_are_checked(backend: Backend) {
     let app = shop(backend).await;
-    let token = session_token(SHOP, Some("1"));
-    let url = format!("{}/api/admin/program", app.address);
-    let current: Value = app
-        .http
-        .get(&url)
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let version = current["version"].clone();
-    let put = |settings: Value| {
-        let (http, url, token) = (app.http.clone(), url.clone(), token.clone());
-        let version = version.clone();
-        async move {
-            let response = http
-                .put(url)
-                .bearer_auth(token)
-                .json(&json!({ "version": version, "settings": settings }))
-                .send()
-                .await
+    let mut reward = 0;
+    let (status, body) = app
+        .try_change_program(SHOP, |bad| {
+            bad["referrals"]["friend_reward"] = json!({ "kind": "store_credit", "amount": "5.00" });
+            bad["store_credit"]["expires_days"] = json!(4000);
+            reward = bad["rewards"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .position(|r| r["id"] == REWARD)
                 .unwrap();
-            let status = response.status().as_u16();
-            (status, response.json::<Value>().await.unwrap())
-        }
-    };
-    let mut bad = current["settings"].clone();
-    bad["referrals"]["friend_reward"] = json!({ "kind": "store_credit", "amount": "5.00" });
-    bad["store_credit"]["expires_days"] = json!(4000);
-    let reward = bad["rewards"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .position(|r| r["id"] == REWARD)
-        .unwrap();
-    bad["rewards"][reward]["amount"] = json!("0");
-    let (status, body) = put(bad).await;
+            bad["rewards"][reward]["amount"] = json!("0");
+        })
+        .await;
     assert_eq!(status, 422, "{body}");
     let fields: Vec<&str> = body["errors"]
         .as_array()
@@ -492,7 +469,7 @@ async fn points_as_cash_takes_the_points_chosen_within_its_steps_and_range(backe
     assert_eq!(body["store_credit"]["expires_at"], Value::Null);
     assert_eq!(points(&app, 22).await.0, 3_200);
     // A fixed reward refuses points other than its cost.
-    let (status, _) = redeem_points(&app, 22, REWARD, 400).await;
+    let (status, _) = staff_redeem(&app, 22, "fixed-400", REWARD, Some(400)).await;
     assert_eq!(status, 422);
     // The shopper sees the step and the range.
     let seen: Value = app
@@ -530,22 +507,4 @@ async fn points_as_cash_takes_the_points_chosen_within_its_steps_and_range(backe
             &json!(2000)
         )
     );
-}
-
-/// A redemption of `reward` asking for `points`, by the merchant.
-async fn redeem_points(app: &TestApp, customer: i64, reward: &str, points: i64) -> (u16, Value) {
-    let response = app
-        .http
-        .post(format!(
-            "{}/api/admin/customers/{customer}/redemptions",
-            app.address
-        ))
-        .bearer_auth(session_token(SHOP, Some("1")))
-        .header("Idempotency-Key", format!("{reward}-{points}"))
-        .json(&json!({ "reward_id": reward, "points": points }))
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
 }
