@@ -228,7 +228,9 @@ pub async fn insert_deliveries_unsynced(
         sql.push_str(&format!("DELETE FROM {table} WHERE id <= {through}; "));
     }
     for chunk in batch.chunks(INSERT_CHUNK) {
-        sql.push_str(&insert_sql_into(table, Dialect::Sqlite, chunk.len()));
+        // The landing file keeps every delivery as it came; the move into
+        // the inbox dedupes.
+        sql.push_str(&insert_sql_into(table, false, Dialect::Sqlite, chunk.len()));
         sql.push_str("; ");
     }
     sql.push_str("COMMIT; PRAGMA synchronous = FULL");
@@ -239,13 +241,13 @@ pub async fn insert_deliveries_unsynced(
 }
 
 fn insert_sql(dialect: Dialect, rows: usize) -> String {
-    insert_sql_into("webhook_inbox", dialect, rows)
+    insert_sql_into("webhook_inbox", true, dialect, rows)
 }
 
-/// The inbox dedupes on shop and key; the landing file keeps every
-/// delivery as it came, and the move into the inbox dedupes.
-fn insert_sql_into(table: &str, dialect: Dialect, rows: usize) -> String {
-    let dedupe = if table == "webhook_inbox" {
+/// A multi-row insert of deliveries into `table`; `dedupe`: a delivery
+/// already there (same shop and key) is skipped, as the inbox does.
+fn insert_sql_into(table: &str, dedupe: bool, dialect: Dialect, rows: usize) -> String {
+    let dedupe = if dedupe {
         " ON CONFLICT (shop_domain, delivery_key) DO NOTHING"
     } else {
         ""
