@@ -26,6 +26,10 @@ use crate::{
     },
 };
 
+/// The idempotency key of a redemption's Flow trigger is its code's (or
+/// credit's) followed by this.
+pub const FLOW_SUFFIX: &str = ":flow";
+
 #[derive(Debug, thiserror::Error)]
 pub enum RedeemError {
     #[error("no reward {0:?} in this shop's program")]
@@ -400,7 +404,7 @@ impl Draft<'_> {
             conn,
             self.shop.get(),
             &trigger,
-            &format!("{source_key}:flow"),
+            &format!("{source_key}{FLOW_SUFFIX}"),
             Some(&self.ordering(source_key)),
         )
         .await?;

@@ -271,7 +271,17 @@ impl OutboxSender {
             .ok()
             .and_then(|e| e.refund().cloned());
         if let Some(refund) = refund {
+            // A redemption's code or credit: its points come back, and the
+            // Flow trigger announcing it is not sent.
             crate::engine::redeem::give_back(tx, row.shop_id, &refund, now_ms()).await?;
+            outbox::fail_follower(
+                tx,
+                row.id,
+                crate::engine::redeem::FLOW_SUFFIX,
+                "not sent: the reward it announces was refused and its points given back",
+                now_ms(),
+            )
+            .await?;
         }
         Ok(true)
     }

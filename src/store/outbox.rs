@@ -242,6 +242,33 @@ pub async fn fail(
     end_leased(conn, id, owner, status::FAILED, None, Some(error)).await
 }
 
+/// Ends, as failed with `error`, the queued effect whose idempotency key is
+/// effect `id`'s followed by `suffix` (e.g. the Flow trigger announcing a
+/// redemption whose code was refused). True when there was one.
+pub async fn fail_follower(
+    conn: &mut AnyConnection,
+    id: i64,
+    suffix: &str,
+    error: &str,
+    now: i64,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE outbox SET status = $1, last_error = $2, completed_at = $3, \
+         lease_owner = NULL, lease_until = NULL \
+         WHERE status = $4 AND (shop_id, idempotency_key) IN \
+             (SELECT shop_id, idempotency_key || $5 FROM outbox WHERE id = $6)",
+    )
+    .bind(status::FAILED)
+    .bind(error)
+    .bind(now)
+    .bind(status::QUEUED)
+    .bind(suffix)
+    .bind(id)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}
+
 /// Ends a leased effect as `status`, if `owner` still holds its lease.
 async fn end_leased(
     conn: &mut AnyConnection,

@@ -92,6 +92,18 @@ async fn a_free_product_code_takes_the_variants_price_off_that_variant_once(back
         "30.00"
     );
     assert_eq!(points(&app, 5).await.0, 200);
+    app.send_effects().await;
+    assert_eq!(redeemed_triggers(&app), 1, "the redemption is announced");
+}
+
+/// How many "reward redeemed" Flow triggers Shopify received.
+fn redeemed_triggers(app: &TestApp) -> usize {
+    app.shopify.admin(|a| {
+        a.flow_triggers
+            .iter()
+            .filter(|(_, handle, _)| handle == "advocate-reward-redeemed")
+            .count()
+    })
 }
 
 async fn a_free_product_whose_variant_is_gone_gives_the_points_back_once(backend: Backend) {
@@ -111,6 +123,16 @@ async fn a_free_product_whose_variant_is_gone_gives_the_points_back_once(backend
         1
     );
     assert!(app.shopify.admin(|a| a.discounts.is_empty()));
+    // The merchant's workflows never hear of a reward that was refused.
+    assert_eq!(redeemed_triggers(&app), 0);
+    assert_eq!(
+        app.count(
+            "SELECT CAST(COUNT(*) AS BIGINT) FROM outbox \
+             WHERE kind = 'flow_trigger' AND status = 'failed'"
+        )
+        .await,
+        1
+    );
 }
 
 async fn a_free_product_needs_a_variant_id(backend: Backend) {

@@ -283,6 +283,10 @@ async fn a_credit_shopify_refuses_gives_the_points_back_once(backend: Backend) {
     app.send_effects().await;
     assert!(credits(&app, 9).is_empty());
     assert_eq!(points(&app, 9).await.0, 800, "the 500 points came back");
+    assert!(
+        app.shopify.admin(|a| a.flow_triggers.is_empty()),
+        "no workflow hears of a refused credit"
+    );
     assert_eq!(
         app.count(
             "SELECT CAST(COUNT(*) AS BIGINT) FROM points_ledger \
