@@ -209,6 +209,7 @@ impl From<crate::service::operations::RetryError> for ApiError {
         match e {
             RetryError::NoSuchFailedWebhook => Self::NotFound("no such failed webhook"),
             RetryError::NoSuchFailedEffect => Self::NotFound("no such failed effect"),
+            RetryError::Refunded => Self::Conflict(e.to_string()),
             RetryError::Db(e) => e.into(),
         }
     }

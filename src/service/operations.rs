@@ -17,6 +17,10 @@ pub enum RetryError {
     NoSuchFailedWebhook,
     #[error("no such failed effect")]
     NoSuchFailedEffect,
+    /// A redemption's code or credit whose points were given back: sent
+    /// now, it would give the reward for nothing.
+    #[error("its points were given back to the customer: they can redeem again")]
+    Refunded,
     #[error(transparent)]
     Db(#[from] sqlx::Error),
 }
@@ -60,6 +64,31 @@ pub async fn list_failed_effects(
     outbox::list_failed(&mut conn, shop_id).await
 }
 
+/// Whether effect `effect_id` is a redemption's code or credit whose points
+/// were given back, or the Flow trigger announcing one.
+async fn refunded(
+    conn: &mut sqlx::AnyConnection,
+    shop_id: i64,
+    effect_id: i64,
+) -> Result<bool, sqlx::Error> {
+    let Some((key, payload)) = outbox::effect_by_id(conn, shop_id, effect_id).await? else {
+        return Ok(false);
+    };
+    let leader = match key.strip_suffix(crate::engine::redeem::FLOW_SUFFIX) {
+        Some(leader) => outbox::effect_payload(conn, shop_id, leader).await?,
+        None => Some(payload),
+    };
+    let refund = leader
+        .and_then(|p| serde_json::from_str::<crate::engine::effects::Effect>(&p).ok())
+        .and_then(|e| e.refund().cloned());
+    Ok(match refund {
+        Some(refund) => crate::store::ledger::find_by_source_key(conn, shop_id, &refund.source_key)
+            .await?
+            .is_some(),
+        None => false,
+    })
+}
+
 /// Queues a failed Shopify effect of the shop again.
 pub async fn retry_failed_effect(
     store: &Store,
@@ -67,6 +96,9 @@ pub async fn retry_failed_effect(
     effect_id: i64,
 ) -> Result<(), RetryError> {
     let mut conn = store.writer().acquire().await?;
+    if refunded(&mut conn, shop_id, effect_id).await? {
+        return Err(RetryError::Refunded);
+    }
     if outbox::retry_failed(&mut conn, shop_id, effect_id).await? {
         Ok(())
     } else {

@@ -222,6 +222,20 @@ pub async fn effect_payload(
         .await
 }
 
+/// The idempotency key and payload of the shop's effect `id`, if there is
+/// one.
+pub async fn effect_by_id(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    id: i64,
+) -> Result<Option<(String, String)>, sqlx::Error> {
+    sqlx::query_as("SELECT idempotency_key, payload FROM outbox WHERE shop_id = $1 AND id = $2")
+        .bind(shop_id)
+        .bind(id)
+        .fetch_optional(conn)
+        .await
+}
+
 /// Records success. False when the lease was lost.
 pub async fn complete(
     conn: &mut AnyConnection,

@@ -133,6 +133,42 @@ async fn a_free_product_whose_variant_is_gone_gives_the_points_back_once(backend
         .await,
         1
     );
+    // Neither can be sent again by hand: the points are already back.
+    let failed: Value = app
+        .http
+        .get(format!("{}/api/admin/effects/failed", app.address))
+        .bearer_auth(session_token(SHOP, Some("1")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ids: Vec<i64> = failed["failed_effects"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{failed}"))
+        .iter()
+        .map(|e| e["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 2, "{failed}");
+    for id in ids {
+        let response = app
+            .http
+            .post(format!(
+                "{}/api/admin/effects/failed/{id}/retry",
+                app.address
+            ))
+            .bearer_auth(session_token(SHOP, Some("1")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 409);
+    }
+    assert_eq!(
+        app.count("SELECT CAST(COUNT(*) AS BIGINT) FROM outbox WHERE status = 'queued'")
+            .await,
+        0
+    );
 }
 
 async fn a_free_product_needs_a_variant_id(backend: Backend) {
