@@ -4,6 +4,7 @@ use serde_json::{json, Value};
 
 use crate::helpers::{session_token, Backend, TestApp, SHOP};
 use crate::loyalty::{points, put_program, send_json};
+use crate::store_credit::staff_redeem;
 
 crate::on_both_backends!(
     a_free_product_code_takes_the_variants_price_off_that_variant_once,
@@ -50,17 +51,7 @@ async fn shop(backend: Backend) -> TestApp {
 }
 
 async fn redeem(app: &TestApp, key: &str) -> (u16, Value) {
-    let response = app
-        .http
-        .post(format!("{}/api/admin/customers/5/redemptions", app.address))
-        .bearer_auth(session_token(SHOP, Some("1")))
-        .header("Idempotency-Key", key)
-        .json(&json!({ "reward_id": "free-mug" }))
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
+    staff_redeem(app, 5, key, "free-mug", None).await
 }
 
 async fn a_free_product_code_takes_the_variants_price_off_that_variant_once(backend: Backend) {

@@ -41,7 +41,7 @@ async fn cash(app: &TestApp, customer: i64, key: &str, points: Option<i64>) -> (
 
 /// The merchant redeems `reward` for the customer, asking for `points`
 /// when given: (status, answer).
-async fn staff_redeem(
+pub(crate) async fn staff_redeem(
     app: &TestApp,
     customer: i64,
     key: &str,
@@ -363,23 +363,7 @@ async fn store_credit_settings_are_checked(backend: Backend) {
         ]
     );
     // The shopper sees the reward as store credit.
-    let seen: Value = app
-        .http
-        .get(format!("{}/api/checkout/balance", app.address))
-        .bearer_auth(extension_token(SHOP, Some(5)))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let reward = seen["rewards"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["id"] == REWARD)
-        .cloned()
-        .unwrap_or_else(|| panic!("{seen}"));
+    let reward = shopper_reward(&app, 5, REWARD).await;
     assert_eq!(reward["kind"], "store_credit");
     assert_eq!(reward["value"], "5.00");
 }
@@ -476,23 +460,7 @@ async fn points_as_cash_takes_the_points_chosen_within_its_steps_and_range(backe
     let (status, _) = staff_redeem(&app, 22, "fixed-400", REWARD, Some(400)).await;
     assert_eq!(status, 422);
     // The shopper sees the step and the range.
-    let seen: Value = app
-        .http
-        .get(format!("{}/api/checkout/balance", app.address))
-        .bearer_auth(extension_token(SHOP, Some(22)))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let reward = seen["rewards"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["id"] == CASH)
-        .cloned()
-        .unwrap();
+    let reward = shopper_reward(&app, 22, CASH).await;
     assert_eq!(
         (
             &reward["kind"],
@@ -511,4 +479,25 @@ async fn points_as_cash_takes_the_points_chosen_within_its_steps_and_range(backe
             &json!(2000)
         )
     );
+}
+
+/// The reward `id` as the shopper's balance answer shows it.
+async fn shopper_reward(app: &TestApp, customer: i64, id: &str) -> Value {
+    let seen: Value = app
+        .http
+        .get(format!("{}/api/checkout/balance", app.address))
+        .bearer_auth(extension_token(SHOP, Some(customer)))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    seen["rewards"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == id)
+        .cloned()
+        .unwrap_or_else(|| panic!("{seen}"))
 }
