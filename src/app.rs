@@ -35,7 +35,7 @@ use crate::{
             client::{AdminClient, RetryPolicy},
         },
         oauth::{OAuthClient, ShopifyEndpoint},
-        session_token::{AdminTokenVerifier, ExtensionTokenVerifier},
+        session_token::{AdminTokenVerifier, ExtensionTokenVerifier, PosTokenVerifier},
         tokens::ShopTokens,
     },
     store::{
@@ -501,6 +501,11 @@ fn app_state(config: Config, shared: Shared) -> web::Data<AppState> {
             shopify.api_secret_previous.as_ref(),
         ),
         extension_tokens: ExtensionTokenVerifier::new(
+            &shopify.api_key,
+            &shopify.api_secret,
+            shopify.api_secret_previous.as_ref(),
+        ),
+        pos_tokens: PosTokenVerifier::new(
             &shopify.api_key,
             &shopify.api_secret,
             shopify.api_secret_previous.as_ref(),

@@ -10,6 +10,9 @@
 //!   extensions (extension session token; the customer from `sub`). An
 //!   admin token is refused here and an extension token by the admin guard:
 //!   each guard has its own verifier.
+//! - [`PosSession`]: a POS UI extension (a POS ID token: the staff shape,
+//!   verified by its own verifier, which refuses extension tokens; the shop
+//!   must be installed already).
 //! - [`ProxyRequest`]: the storefront through the app proxy (`signature`;
 //!   `logged_in_customer_id` trusted only after it; a repeated `shop`,
 //!   `logged_in_customer_id`, `timestamp` or `signature` is refused, since
@@ -42,7 +45,17 @@ pub struct AdminSession {
 #[derive(Debug, Clone)]
 pub struct CheckoutSession {
     pub shop_id: i64,
+    pub shop: ShopDomain,
     pub customer_id: Option<i64>,
+}
+
+/// A POS UI extension, for the staff account signed in to Shopify POS in
+/// `shop`. It acts for whichever customer the till has attached, as staff.
+#[derive(Debug, Clone)]
+pub struct PosSession {
+    pub shop_id: i64,
+    /// The Shopify user signed in to POS (the token's `sub`).
+    pub user_id: u64,
 }
 
 /// A storefront request through the app proxy.
@@ -167,7 +180,34 @@ impl FromRequest for CheckoutSession {
             let shop_id = storefront_shop(&state, &req, &token.shop, customer_id).await?;
             Ok(CheckoutSession {
                 shop_id,
+                shop: token.shop,
                 customer_id,
+            })
+        })
+    }
+}
+
+impl FromRequest for PosSession {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let state = state(&req)?;
+            let token = state
+                .pos_tokens
+                .verify(&bearer(&req)?)
+                .map_err(refuse_token)?;
+            super::request_id::record_shop(&token.shop);
+            // POS never installs a shop: the merchant installs from the
+            // admin, where Shopify says whether the app is installed.
+            let creds = installed(&state, &token.shop).await?;
+            let till = format!("pos-user-{}", token.user_id);
+            state.limiter.check_storefront(token.shop.as_str(), &till)?;
+            Ok(PosSession {
+                shop_id: creds.id,
+                user_id: token.user_id,
             })
         })
     }

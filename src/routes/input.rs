@@ -2,7 +2,7 @@
 //! client's idempotency key.
 
 use actix_web::HttpRequest;
-use serde::de::DeserializeOwned;
+use serde::{de::DeserializeOwned, Deserialize};
 
 use crate::error::ApiError;
 
@@ -31,4 +31,17 @@ pub fn idempotency_key_or(req: &HttpRequest, from_body: Option<&str>) -> Result<
         .ok_or(ApiError::BadRequest(
             "an idempotency key (Idempotency-Key header or \"idempotency_key\", 1-200 visible characters) is required".into(),
         ))
+}
+
+/// A shopper's or the till's redemption: `{"reward_id", "points"?,
+/// "idempotency_key"?}`.
+#[derive(Deserialize)]
+pub struct RedeemIn {
+    pub reward_id: String,
+    /// Points to turn into store credit (a points-as-cash reward).
+    #[serde(default)]
+    pub points: Option<i64>,
+    /// When the `Idempotency-Key` header cannot be sent.
+    #[serde(default)]
+    pub idempotency_key: Option<String>,
 }

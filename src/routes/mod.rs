@@ -24,6 +24,7 @@ pub(crate) mod limits;
 pub(crate) mod metrics;
 pub(crate) mod nps;
 pub(crate) mod params;
+pub(crate) mod pos;
 pub(crate) mod request_id;
 pub(crate) mod sandbox;
 pub(crate) mod segments;
@@ -48,8 +49,11 @@ use crate::shopify::{query, ShopDomain};
 pub enum Guard {
     /// App Bridge session token ([`guards::AdminSession`]).
     Admin,
-    /// Checkout extension session token ([`guards::CheckoutSession`]).
+    /// Checkout and customer account extension session token
+    /// ([`guards::CheckoutSession`]).
     Checkout,
+    /// POS UI extension token ([`guards::PosSession`]).
+    Pos,
     /// App proxy signature ([`guards::ProxyRequest`]).
     Proxy,
 }
@@ -112,6 +116,13 @@ api_routes! {
     post "/api/checkout/redeem" => storefront::checkout_redeem, Checkout;
     get "/api/checkout/nps" => nps::checkout_nps_status, Checkout;
     post "/api/checkout/nps" => nps::checkout_answer_nps, Checkout;
+    get "/api/account/balance" => storefront::checkout_balance, Checkout;
+    post "/api/account/redeem" => storefront::account_redeem, Checkout;
+    get "/api/account/history" => storefront::account_history, Checkout;
+    get "/api/account/referral" => storefront::account_referral, Checkout;
+    post "/api/account/birthday" => storefront::account_birthday, Checkout;
+    get "/api/pos/customers/{customer_id}" => pos::customer, Pos;
+    post "/api/pos/customers/{customer_id}/redemptions" => pos::redeem, Pos;
     get "/proxy/balance" => storefront::proxy_balance, Proxy;
     post "/proxy/redeem" => storefront::proxy_redeem, Proxy;
     post "/proxy/birthday" => storefront::proxy_birthday, Proxy;
@@ -145,9 +156,21 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route(
             "/api/checkout/{tail:.*}",
             web::method(actix_web::http::Method::OPTIONS).to(storefront::checkout_preflight),
+        )
+        .route(
+            "/api/account/{tail:.*}",
+            web::method(actix_web::http::Method::OPTIONS).to(storefront::checkout_preflight),
+        )
+        .route(
+            "/api/pos/{tail:.*}",
+            web::method(actix_web::http::Method::OPTIONS).to(storefront::checkout_preflight),
         );
     configure_api(cfg);
 }
+
+/// The routes UI extensions call from Shopify's sandbox origin: CORS for
+/// any origin (they authenticate with a bearer token, never a cookie).
+pub const EXTENSION_PREFIXES: &[&str] = &["/api/checkout/", "/api/account/", "/api/pos/"];
 
 /// Response headers that depend on the request: CORS for checkout
 /// extensions, and for HTML (the embedded page) a `frame-ancestors` policy
@@ -156,7 +179,9 @@ pub async fn response_headers(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let checkout = req.path().starts_with("/api/checkout/");
+    let checkout = EXTENSION_PREFIXES
+        .iter()
+        .any(|prefix| req.path().starts_with(prefix));
     let shop = query::get(&query::parse_pairs(req.query_string()), "shop")
         .and_then(|s| ShopDomain::parse(s).ok());
     let mut res = next.call(req).await?;

@@ -11,7 +11,7 @@ use crate::{
     routes::{body_budget::BodyBudget, limits::RateLimiter},
     shopify::{
         hmac::Signer,
-        session_token::{AdminTokenVerifier, ExtensionTokenVerifier},
+        session_token::{AdminTokenVerifier, ExtensionTokenVerifier, PosTokenVerifier},
         tokens::ShopTokens,
     },
     store::{writer::IntakeWriter, Store},
@@ -28,6 +28,8 @@ pub struct AppState {
     /// Checkout / customer-account extension tokens: the extension guard's
     /// only verifier.
     pub extension_tokens: ExtensionTokenVerifier,
+    /// POS UI extension tokens: the POS guard's only verifier.
+    pub pos_tokens: PosTokenVerifier,
     /// Installs shops and keeps their tokens fresh.
     pub tokens: Arc<ShopTokens>,
     /// Abuse limits of the storefront-facing routes.

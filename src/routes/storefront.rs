@@ -1,5 +1,6 @@
-//! What shoppers reach: checkout extensions (`/api/checkout/*`, session
-//! tokens, CORS) and the storefront through the app proxy (`/proxy/*`).
+//! What shoppers reach: checkout extensions (`/api/checkout/*`) and the
+//! customer account page (`/api/account/*`), both with extension session
+//! tokens and CORS, and the storefront through the app proxy (`/proxy/*`).
 //! A logged-out shopper gets an answer that says so, not an error; what
 //! needs a customer answers 401 without one.
 
@@ -8,7 +9,7 @@ use serde::Deserialize;
 
 use super::{
     guards::{CheckoutSession, ProxyRequest},
-    input::{idempotency_key_or, parse_json},
+    input::{idempotency_key_or, parse_json, RedeemIn},
 };
 use crate::{
     engine::redeem::Requester,
@@ -34,17 +35,6 @@ pub async fn checkout_balance(
 ) -> Result<HttpResponse, ApiError> {
     let balance = loyalty::balance(&state.store, session.shop_id, session.customer_id).await?;
     Ok(HttpResponse::Ok().json(balance))
-}
-
-#[derive(Deserialize)]
-struct RedeemIn {
-    reward_id: String,
-    /// Points to turn into store credit (a points-as-cash reward).
-    #[serde(default)]
-    points: Option<i64>,
-    /// When the `Idempotency-Key` header cannot be sent.
-    #[serde(default)]
-    idempotency_key: Option<String>,
 }
 
 /// A shopper's redemption through `channel`: 201 when made now, 200 for a
@@ -115,18 +105,17 @@ struct BirthdayIn {
     birthday: Option<String>,
 }
 
-/// `POST /proxy/birthday` `{"birthday": "MM-DD"}`: set once by the
-/// shopper; the shop can change it.
-pub async fn proxy_birthday(
-    request: ProxyRequest,
-    body: web::Bytes,
-    state: web::Data<AppState>,
+/// The shopper sets their own birthday, once; the shop can change it.
+async fn own_birthday(
+    state: &AppState,
+    (shop_id, customer_id): (i64, Option<i64>),
+    body: &[u8],
 ) -> Result<HttpResponse, ApiError> {
-    let customer_id = customer(request.customer_id)?;
-    let input: BirthdayIn = parse_json(&body)?;
+    let customer_id = customer(customer_id)?;
+    let input: BirthdayIn = parse_json(body)?;
     let saved = customers::set_own_birthday(
         &state.store,
-        request.shop_id,
+        shop_id,
         customer_id,
         input.birthday.as_deref(),
     )
@@ -134,20 +123,74 @@ pub async fn proxy_birthday(
     Ok(HttpResponse::Ok().json(saved))
 }
 
+/// `POST /proxy/birthday` `{"birthday": "MM-DD"}`: set once by the
+/// shopper; the shop can change it.
+pub async fn proxy_birthday(
+    request: ProxyRequest,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    own_birthday(&state, (request.shop_id, request.customer_id), &body).await
+}
+
+/// The shopper's referral code (made on first use) and share link.
+async fn own_referral(
+    state: &AppState,
+    (shop_id, customer_id): (i64, Option<i64>),
+    shop: &str,
+) -> Result<HttpResponse, ApiError> {
+    let customer_id = customer(customer_id)?;
+    let link = referrals::referral_link(&state.store, shop_id, shop, customer_id).await?;
+    Ok(HttpResponse::Ok().json(link))
+}
+
 /// `GET /proxy/referral`: the shopper's referral code and share link.
 pub async fn proxy_referral(
     request: ProxyRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let customer_id = customer(request.customer_id)?;
-    let link = referrals::referral_link(
-        &state.store,
-        request.shop_id,
-        request.shop.as_str(),
-        customer_id,
-    )
-    .await?;
-    Ok(HttpResponse::Ok().json(link))
+    let who = (request.shop_id, request.customer_id);
+    own_referral(&state, who, request.shop.as_str()).await
+}
+
+/// `POST /api/account/redeem` `{"reward_id", "points"?}` with an
+/// `Idempotency-Key`: a redemption on the customer account page.
+pub async fn account_redeem(
+    session: CheckoutSession,
+    req: HttpRequest,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let who = (session.shop_id, session.customer_id);
+    redeem(&state, &req, &body, who, "customer_account").await
+}
+
+/// `GET /api/account/history`: the shopper's latest points movements.
+pub async fn account_history(
+    session: CheckoutSession,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let customer_id = customer(session.customer_id)?;
+    let history = loyalty::history(&state.store, session.shop_id, customer_id).await?;
+    Ok(HttpResponse::Ok().json(history))
+}
+
+/// `GET /api/account/referral`: the shopper's referral code and share link.
+pub async fn account_referral(
+    session: CheckoutSession,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let who = (session.shop_id, session.customer_id);
+    own_referral(&state, who, session.shop.as_str()).await
+}
+
+/// `POST /api/account/birthday` `{"birthday": "MM-DD"}`: as on the storefront.
+pub async fn account_birthday(
+    session: CheckoutSession,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    own_birthday(&state, (session.shop_id, session.customer_id), &body).await
 }
 
 #[derive(Deserialize)]
@@ -172,8 +215,9 @@ pub async fn proxy_claim_referral(
     Ok(HttpResponse::Ok().json(discount))
 }
 
-/// CORS preflight for checkout extensions, which call from Shopify's
-/// extension sandbox origin with a bearer token (no cookies).
+/// CORS preflight for UI extensions (checkout, customer account, POS),
+/// which call from Shopify's extension sandbox origin with a bearer token
+/// (no cookies).
 pub async fn checkout_preflight() -> HttpResponse {
     HttpResponse::NoContent()
         .insert_header(("Access-Control-Allow-Methods", "GET, POST, OPTIONS"))

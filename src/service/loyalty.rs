@@ -12,7 +12,7 @@ use crate::{
         settings::{Reward, RewardValue, TierBasis},
         tiers, CustomerId, EpochMs, ShopId,
     },
-    store::{customers, program, program::Program, referrals, Store},
+    store::{customers, ledger, program, program::Program, referrals, Store},
 };
 
 /// The balance answer: the loyalty view of a logged-in shopper, or a
@@ -243,6 +243,49 @@ pub(crate) async fn view_on(
         birthday,
         offers,
     })
+}
+
+/// How many entries the shopper's history shows.
+pub const HISTORY_LINES: i64 = 20;
+
+/// `GET /api/account/history`: the shopper's latest points movements.
+#[derive(Debug, Clone, Serialize)]
+pub struct History {
+    pub entries: Vec<HistoryLine>,
+}
+
+/// One movement as the shopper sees it: what kind, how many points (signed),
+/// when it happened, and until when earned points are pending. The
+/// merchant's reasons and notes stay in the admin.
+#[derive(Debug, Clone, Serialize)]
+pub struct HistoryLine {
+    pub kind: String,
+    pub points: i64,
+    /// RFC 3339.
+    pub occurred_at: String,
+    /// RFC 3339, while the points cannot be spent yet.
+    pub pending_until: Option<String>,
+}
+
+/// The shopper's latest [`HISTORY_LINES`] ledger entries, newest first.
+pub async fn history(
+    store: &Store,
+    shop_id: i64,
+    customer_id: i64,
+) -> Result<History, sqlx::Error> {
+    let mut conn = store.reader().acquire().await?;
+    let now = EpochMs::now().0;
+    let entries = ledger::recent_for_customer(&mut conn, shop_id, customer_id, HISTORY_LINES)
+        .await?
+        .into_iter()
+        .map(|e| HistoryLine {
+            pending_until: e.spendable_at.filter(|at| *at > now).map(engine::rfc3339),
+            kind: e.kind,
+            points: e.points,
+            occurred_at: engine::rfc3339(e.occurred_at),
+        })
+        .collect();
+    Ok(History { entries })
 }
 
 #[cfg(test)]

@@ -1,10 +1,13 @@
 //! Session tokens: HS256 JWTs Shopify signs with the app's client secret.
-//! There are two kinds, and each guard accepts exactly one of them, because
-//! a shopper must never act as the merchant:
+//! There are two shapes, staff (admin, POS) and shopper (extension), and
+//! each guard has its own verifier and accepts one shape only, because a
+//! shopper must never act as the merchant:
 //!
 //! - **admin** (App Bridge, the embedded page): `iss` = `https://{shop}/admin`,
 //!   `dest` = `https://{shop}`, `sub` = the staff user's numeric id;
 //!   [`AdminTokenVerifier`].
+//! - **POS** (a POS UI extension): the admin shape, for the user signed in
+//!   to Shopify POS; [`PosTokenVerifier`], a verifier of its own.
 //! - **extension** (checkout, thank-you / order-status, customer account):
 //!   no `iss`, `dest` = `{shop}` (Shopify's docs show it without a scheme;
 //!   `https://{shop}` is accepted too), `sub` absent or
@@ -165,27 +168,66 @@ impl AdminTokenVerifier {
     }
 
     pub fn verify(&self, token: &str) -> Result<AdminToken, SessionTokenError> {
-        let claims = self.0.claims(token)?;
-        // No `iss` is the mark of an extension token.
-        let iss = claims.iss.ok_or(SessionTokenError::NotAnAdminToken)?;
-        let host = claims
-            .dest
-            .strip_prefix("https://")
-            .ok_or(SessionTokenError::BadShop)?;
-        let shop = shop_of_host(host)?;
-        let iss_shop = iss
-            .strip_prefix("https://")
-            .and_then(|rest| rest.strip_suffix("/admin"))
-            .ok_or(SessionTokenError::BadIssuer)?;
-        if !iss_shop.eq_ignore_ascii_case(shop.as_str()) {
-            return Err(SessionTokenError::BadIssuer);
-        }
-        let user_id = claims
-            .sub
-            .as_deref()
-            .and_then(parse_decimal_id)
-            .ok_or(SessionTokenError::BadSubject)?;
+        let (shop, user_id) = staff_claims(self.0.claims(token)?)?;
         Ok(AdminToken { shop, user_id })
+    }
+}
+
+/// The shop and staff user of a token of the admin shape (App Bridge and
+/// POS ID tokens): `iss` = `https://{shop}/admin` for the shop of
+/// `dest` = `https://{shop}`, `sub` a numeric user id.
+fn staff_claims(claims: Claims) -> Result<(ShopDomain, u64), SessionTokenError> {
+    // No `iss` is the mark of an extension token.
+    let iss = claims.iss.ok_or(SessionTokenError::NotAnAdminToken)?;
+    let host = claims
+        .dest
+        .strip_prefix("https://")
+        .ok_or(SessionTokenError::BadShop)?;
+    let shop = shop_of_host(host)?;
+    let iss_shop = iss
+        .strip_prefix("https://")
+        .and_then(|rest| rest.strip_suffix("/admin"))
+        .ok_or(SessionTokenError::BadIssuer)?;
+    if !iss_shop.eq_ignore_ascii_case(shop.as_str()) {
+        return Err(SessionTokenError::BadIssuer);
+    }
+    let user_id = claims
+        .sub
+        .as_deref()
+        .and_then(parse_decimal_id)
+        .ok_or(SessionTokenError::BadSubject)?;
+    Ok((shop, user_id))
+}
+
+/// A verified POS UI extension token: the staff account signed in to
+/// Shopify POS, in `shop`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PosToken {
+    pub shop: ShopDomain,
+    /// The Shopify user logged in to POS (`sub`); POS gives no token to a
+    /// user without permission to use the app.
+    pub user_id: u64,
+}
+
+/// Verifies POS UI extension tokens (`shopify.session.getSessionToken()`);
+/// used by the POS guard only. Shopify issues them as the same OpenID
+/// Connect ID token as App Bridge (the admin shape: `iss`, `dest`, a
+/// numeric `sub`; Shopify's app libraries exchange them for an access token
+/// like an admin token), so the checks are the admin ones. It is a verifier
+/// of its own so the POS routes accept nothing else: above all no
+/// extension token, whose holder is a shopper and could otherwise spend
+/// any customer's points at the till.
+#[derive(Debug)]
+pub struct PosTokenVerifier(JwtCheck);
+
+impl PosTokenVerifier {
+    pub fn new(api_key: &str, secret: &SecretString, previous: Option<&SecretString>) -> Self {
+        Self(JwtCheck::new(api_key, secret, previous))
+    }
+
+    pub fn verify(&self, token: &str) -> Result<PosToken, SessionTokenError> {
+        let (shop, user_id) = staff_claims(self.0.claims(token)?)?;
+        Ok(PosToken { shop, user_id })
     }
 }
 

@@ -61,6 +61,26 @@ pub async fn list_for_customer(
     .await
 }
 
+/// The customer's latest `limit` entries, newest first (by when they
+/// happened).
+pub async fn recent_for_customer(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    customer_id: i64,
+    limit: i64,
+) -> Result<Vec<LedgerEntry>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, points, kind, reason, source_key, settings_version, order_id, actor, \
+         spendable_at, occurred_at, created_at FROM points_ledger \
+         WHERE shop_id = $1 AND customer_id = $2 ORDER BY occurred_at DESC, id DESC LIMIT $3",
+    )
+    .bind(shop_id)
+    .bind(customer_id)
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}
+
 /// The entry recorded for a source key, if any (to tell a retry from a
 /// different request reusing its key).
 pub async fn find_by_source_key(

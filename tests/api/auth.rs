@@ -726,6 +726,7 @@ async fn a_shop_never_reads_or_changes_another_shops_data_on_any_route(backend: 
             advocate::routes::Guard::Checkout => {
                 request.bearer_auth(extension_token(a, Some(customer)))
             }
+            advocate::routes::Guard::Pos => request.bearer_auth(session_token(a, Some("1"))),
             advocate::routes::Guard::Proxy => request,
         };
         if writes && path.starts_with("/api/admin/imports/") {

@@ -28,5 +28,6 @@ mod schema;
 mod security;
 mod segments;
 mod store_credit;
+mod surfaces;
 mod webhooks;
 mod winback;

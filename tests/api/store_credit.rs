@@ -68,11 +68,11 @@ pub(crate) async fn staff_redeem(
     (status, response.json().await.unwrap_or(Value::Null))
 }
 
-const REWARD: &str = "credit-5";
+pub(crate) const REWARD: &str = "credit-5";
 
 /// A shop whose program has a 5.00 store credit reward for 500 points,
 /// credits expiring after 30 days, no email from Shopify.
-async fn shop(backend: Backend) -> TestApp {
+pub(crate) async fn shop(backend: Backend) -> TestApp {
     let app = TestApp::spawn(backend).await;
     app.install(SHOP).await;
     put_program(&app, |s| {
@@ -87,7 +87,7 @@ async fn shop(backend: Backend) -> TestApp {
 }
 
 /// A known customer with exactly `balance` spendable points.
-async fn member(app: &TestApp, customer: i64, balance: i64) {
+pub(crate) async fn member(app: &TestApp, customer: i64, balance: i64) {
     let profile = json!({ "id": customer, "email": format!("c{customer}@example.com") });
     send_json(app, "customers/update", &format!("c-{customer}"), &profile).await;
     app.drain().await;
@@ -128,7 +128,7 @@ fn gid(customer: i64) -> String {
 }
 
 /// The credits the stand-in gave the customer: (amount, currency).
-fn credits(app: &TestApp, customer: i64) -> Vec<(String, String)> {
+pub(crate) fn credits(app: &TestApp, customer: i64) -> Vec<(String, String)> {
     app.shopify.admin(|a| a.credits(SHOP, &gid(customer)))
 }
 

@@ -88,7 +88,8 @@ fn routes(guard: Guard) -> impl Iterator<Item = &'static advocate::routes::ApiRo
 
 /// Defect: the admin guard took a token with no `iss` and a Customer `sub`
 /// (the shape of a checkout extension token), so a shopper listed every
-/// customer and granted points.
+/// customer and granted points. The POS routes, which act as staff for any
+/// customer, refuse them too.
 async fn an_extension_token_opens_no_admin_route_and_grants_no_points(backend: Backend) {
     let app = shop_with_customers(backend).await;
     let ledger_before = app.count("SELECT COUNT(*) FROM points_ledger").await;
@@ -109,7 +110,7 @@ async fn an_extension_token_opens_no_admin_route_and_grants_no_points(backend: B
         }),
     ];
     for (i, token) in probes.iter().enumerate() {
-        for route in routes(Guard::Admin) {
+        for route in routes(Guard::Admin).chain(routes(Guard::Pos)) {
             let response = request_to(&app, route.method, route.path, token)
                 .send()
                 .await
@@ -314,6 +315,8 @@ async fn forged_and_misissued_tokens_are_refused_by_both_guards(backend: Backend
         for (path, route) in [
             ("/api/admin/customers", "admin"),
             ("/api/checkout/balance", "extension"),
+            ("/api/account/history", "customer account"),
+            (&format!("/api/pos/customers/{CUSTOMER}") as &str, "POS"),
         ] {
             let response = app
                 .http
