@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import {existsSync, readFileSync} from 'node:fs';
 import {describe, it} from 'node:test';
 
-import {CHECKOUT_TARGET, ORDER_STATUS_TARGET, THANK_YOU_TARGET} from '../src/lib/host.js';
+import {CHECKOUT_TARGET, ORDER_STATUS_TARGET, PROFILE_TARGET, THANK_YOU_TARGET} from '../src/lib/host.js';
 
 const root = new URL('../', import.meta.url);
 const toml = readFileSync(new URL('shopify.extension.toml', root), 'utf8');
@@ -24,10 +24,10 @@ describe('shopify.extension.toml', () => {
     assert.match(toml, new RegExp(`^api_version = "${year}-${month.padStart(2, '0')}"$`, 'm'));
   });
 
-  it('targets checkout, thank-you and order status, each with an existing module', () => {
+  it('targets checkout, thank-you, order status and profile, each with an existing module', () => {
     const blocks = [...toml.matchAll(/\[\[extensions\.targeting\]\]\s*\nmodule = "([^"]+)"\s*\ntarget = "([^"]+)"/g)];
     const targets = Object.fromEntries(blocks.map((m) => [m[2], m[1]]));
-    assert.deepEqual(Object.keys(targets).sort(), [CHECKOUT_TARGET, ORDER_STATUS_TARGET, THANK_YOU_TARGET].sort());
+    assert.deepEqual(Object.keys(targets).sort(), [CHECKOUT_TARGET, ORDER_STATUS_TARGET, PROFILE_TARGET, THANK_YOU_TARGET].sort());
     for (const [target, module] of Object.entries(targets)) {
       const file = new URL(module, root);
       assert.ok(existsSync(file), `${module} exists`);

@@ -10,6 +10,7 @@ import {CodeOutcome, Mode, Status} from '../src/lib/controller.js';
 import {
   CHECKOUT_TARGET,
   ORDER_STATUS_TARGET,
+  PROFILE_TARGET,
   THANK_YOU_TARGET,
   connect,
   reloadOnCustomerChange,
@@ -484,5 +485,35 @@ describe('other failures', () => {
     release();
     await first;
     assert.equal(controller.getState().status, Status.READY);
+  });
+});
+
+describe('profile block', () => {
+  it('sums up the points and tier and links to the Rewards page, with nothing to redeem', async () => {
+    const shopify = fakeShopify({target: PROFILE_TARGET});
+    const fetch = fakeFetch({status: 200, body: balanceBody()});
+    const {controller, screen, mode} = setUp({shopify, fetch});
+    assert.equal(mode, Mode.PROFILE);
+    await controller.load();
+    const s = screen();
+    assert.equal(s.summary.balance, 'You have 1,200 points.');
+    assert.equal(s.summary.tier, 'Silver member');
+    assert.deepEqual(s.rewards, []);
+    assert.equal(s.intro, undefined);
+    assert.deepEqual(s.actions, [
+      {id: 'rewards', label: 'See your rewards', href: 'extension://rewards-page'},
+    ]);
+    assert.equal(fetch.calls.length, 1);
+  });
+
+  it('offers a retry when the balance cannot be loaded', async () => {
+    const shopify = fakeShopify({target: PROFILE_TARGET});
+    const fetch = fakeFetch(networkDown(), {status: 200, body: balanceBody()});
+    const {controller, screen} = setUp({shopify, fetch});
+    await controller.load();
+    assert.equal(screen().banner.tone, 'critical');
+    assert.deepEqual(screen().actions.map((a) => a.id), ['retry']);
+    await controller.retry();
+    assert.equal(screen().actions[0].href, 'extension://rewards-page');
   });
 });

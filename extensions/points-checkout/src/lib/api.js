@@ -1,6 +1,8 @@
 // The Advocate backend as the extension sees it: `GET /api/checkout/balance`
 // and `POST /api/checkout/redeem`, authenticated with the checkout session
-// token (`Authorization: Bearer …`). Every failure becomes an
+// token (`Authorization: Bearer …`). `createTransport` is the request every
+// Advocate UI extension makes (the customer account page and the POS block
+// import it from here). Every failure becomes an
 // `AdvocateApiError` with a `kind` the state machine branches on; nothing
 // here touches the `shopify` global, so tests pass a fake `fetch` and a fake
 // token source.
@@ -74,9 +76,50 @@ const DEFAULT_TIMEOUT_MS = 15000; // the backend may wait 8 s for Shopify on red
  * }} options
  */
 export function createApiClient({appUrl, fetch, getSessionToken, timeoutMs = DEFAULT_TIMEOUT_MS}) {
+  const request = createTransport({appUrl, fetch, getSessionToken, timeoutMs});
+  return {
+    /** The shopper's loyalty view, or `{logged_in: false}`. */
+    async getBalance() {
+      const {data} = await request('GET', '/api/checkout/balance');
+      return data;
+    },
+
+    /**
+     * Spends points on a reward. The same `idempotencyKey` answers the same
+     * code (200) however often it is sent, so a retry cannot spend twice.
+     * @param {string} rewardId
+     * @param {string} idempotencyKey
+     */
+    async redeem(rewardId, idempotencyKey) {
+      const {status, data} = await request('POST', '/api/checkout/redeem', {
+        body: {reward_id: rewardId},
+        headers: {'Idempotency-Key': idempotencyKey},
+      });
+      if (typeof data.code !== 'string' || data.code === '') {
+        throw new AdvocateApiError(ErrorKind.SERVER, 'redeem answer has no code', {status});
+      }
+      return {...data, replayed: status === 200 || data.replayed === true};
+    },
+  };
+}
+
+/**
+ * One authenticated JSON request to the Advocate backend, as every Advocate
+ * UI extension makes it (checkout, customer account page, POS): the session
+ * token as a bearer token, a timeout, and every failure an
+ * `AdvocateApiError`. Resolves `{status, data}` for a 2xx JSON object.
+ * @param {{
+ *   appUrl: string | null | undefined,
+ *   fetch: typeof fetch,
+ *   getSessionToken: () => Promise<string | undefined | null>,
+ *   timeoutMs?: number,
+ * }} options
+ * @returns {(method: string, path: string, options?: {body?: unknown, headers?: Record<string, string>}) => Promise<{status: number, data: any}>}
+ */
+export function createTransport({appUrl, fetch, getSessionToken, timeoutMs = DEFAULT_TIMEOUT_MS}) {
   const base = normaliseAppUrl(appUrl);
 
-  async function request(method, path, {body, headers = {}} = {}) {
+  return async function request(method, path, {body, headers = {}} = {}) {
     if (!base) {
       throw new AdvocateApiError(
         ErrorKind.NOT_CONFIGURED,
@@ -88,6 +131,10 @@ export function createApiClient({appUrl, fetch, getSessionToken, timeoutMs = DEF
       token = await getSessionToken();
     } catch (cause) {
       throw new AdvocateApiError(ErrorKind.NETWORK, 'could not get a session token', {cause});
+    }
+    if (typeof token !== 'string' || token === '') {
+      // POS gives no token to a user without permission to use the app.
+      throw new AdvocateApiError(ErrorKind.UNAUTHORIZED, 'no session token was given');
     }
     const controller = typeof AbortController === 'function' ? new AbortController() : null;
     const timer = controller ? setTimeout(() => controller.abort(), timeoutMs) : null;
@@ -132,31 +179,6 @@ export function createApiClient({appUrl, fetch, getSessionToken, timeoutMs = DEF
       return {status: response.status, data: payload};
     }
     throw errorFor(method, path, response, payload);
-  }
-
-  return {
-    /** The shopper's loyalty view, or `{logged_in: false}`. */
-    async getBalance() {
-      const {data} = await request('GET', '/api/checkout/balance');
-      return data;
-    },
-
-    /**
-     * Spends points on a reward. The same `idempotencyKey` answers the same
-     * code (200) however often it is sent, so a retry cannot spend twice.
-     * @param {string} rewardId
-     * @param {string} idempotencyKey
-     */
-    async redeem(rewardId, idempotencyKey) {
-      const {status, data} = await request('POST', '/api/checkout/redeem', {
-        body: {reward_id: rewardId},
-        headers: {'Idempotency-Key': idempotencyKey},
-      });
-      if (typeof data.code !== 'string' || data.code === '') {
-        throw new AdvocateApiError(ErrorKind.SERVER, 'redeem answer has no code', {status});
-      }
-      return {...data, replayed: status === 200 || data.replayed === true};
-    },
   };
 }
 

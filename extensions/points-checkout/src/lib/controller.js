@@ -35,6 +35,8 @@ export const Mode = Object.freeze({
   CHECKOUT: 'checkout',
   /** Thank-you and order-status pages: the code is for the next order. */
   NEXT_ORDER: 'next_order',
+  /** The customer account profile: a summary and a link to the Rewards page. */
+  PROFILE: 'profile',
 });
 
 /** What became of a redeemed code. */

@@ -1,8 +1,9 @@
 // The seam between the plain modules and Shopify's `shopify` global
 // (2025-10+ API: signals with `.value` / `.subscribe`). The same code serves
 // the checkout (`purchase.checkout.block.render`), the thank-you page
-// (`purchase.thank-you.block.render`) and the order-status page
-// (`customer-account.order-status.block.render`); what differs is read from
+// (`purchase.thank-you.block.render`), the order-status page
+// (`customer-account.order-status.block.render`) and the profile page
+// (`customer-account.profile.block.render`, a summary and a link); what differs is read from
 // the API the target has, never assumed. Tests pass a fake `shopify`.
 
 import {createApiClient} from './api.js';
@@ -11,10 +12,17 @@ import {Mode, createPointsController} from './controller.js';
 export const CHECKOUT_TARGET = 'purchase.checkout.block.render';
 export const THANK_YOU_TARGET = 'purchase.thank-you.block.render';
 export const ORDER_STATUS_TARGET = 'customer-account.order-status.block.render';
+export const PROFILE_TARGET = 'customer-account.profile.block.render';
 
-/** Codes are applied only where the checkout is still open. */
+/** The Rewards page (the `rewards-page` extension's handle). */
+export const REWARDS_PAGE_URL = 'extension://rewards-page';
+
+/** Codes are applied only where the checkout is still open; the profile
+ * block only sums up and links to the Rewards page. */
 export function modeForTarget(target) {
-  return target === CHECKOUT_TARGET ? Mode.CHECKOUT : Mode.NEXT_ORDER;
+  if (target === CHECKOUT_TARGET) return Mode.CHECKOUT;
+  if (target === PROFILE_TARGET) return Mode.PROFILE;
+  return Mode.NEXT_ORDER;
 }
 
 /**

@@ -4,6 +4,7 @@
 
 import {ErrorKind} from './api.js';
 import {CodeOutcome, Mode, Status} from './controller.js';
+import {REWARDS_PAGE_URL} from './host.js';
 import {describeReward, formatExpiry, formatMoney, formatPoints} from './format.js';
 
 /**
@@ -53,6 +54,10 @@ export function present(state, {i18n, mode, loginUrl = null}) {
 
   const view = state.view;
   screen.summary = summarise(view, i18n);
+  if (mode === Mode.PROFILE) {
+    screen.actions.push({id: 'rewards', label: t('viewRewardsAction'), href: REWARDS_PAGE_URL});
+    return screen;
+  }
 
   if (state.status === Status.REDEEMED) {
     const r = state.redemption;
