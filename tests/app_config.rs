@@ -100,10 +100,13 @@ fn scope_of(root_field: &str) -> Option<&'static [&'static str]> {
         "discountCodeBasicCreate" | "discountCodeFreeShippingCreate" => &["write_discounts"],
         "discountAutomaticAppCreate" | "discountAutomaticAppUpdate" => &["write_discounts"],
         "codeDiscountNodeByCode" | "automaticDiscountNodes" => &["read_discounts"],
-        // Store credit rewards: the credit, and (store_credit_transactions)
-        // the customer's accounts and their transactions, read to settle
-        // a credit whose answer was lost.
-        "storeCreditAccountCredit" => &["write_store_credit_account_transactions"],
+        // Store credit rewards and cashback: the credit, the cashback
+        // clawback's debit, and (store_credit_transactions) the customer's
+        // accounts, their balances and transactions, read to settle a
+        // credit or debit whose answer was lost.
+        "storeCreditAccountCredit" | "storeCreditAccountDebit" => {
+            &["write_store_credit_account_transactions"]
+        }
         // A free product reward's variant price.
         "productVariant" => &["read_products"],
         "customer" => &[

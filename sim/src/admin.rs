@@ -79,11 +79,18 @@ pub struct AdminState {
     next_id: u64,
 }
 
-/// A store credit transaction (credits only: Advocate never debits).
+/// A store credit transaction: a credit, or a debit (Advocate's cashback
+/// clawbacks are `ADJUSTMENT`s; a shopper paying with credit is an
+/// `ORDER_PAYMENT`).
 #[derive(Debug, Clone)]
 pub struct CreditTransaction {
     pub id: String,
-    /// A decimal amount, as sent.
+    /// `StoreCreditAccountCreditTransaction` or
+    /// `StoreCreditAccountDebitTransaction`.
+    pub kind: &'static str,
+    /// The `StoreCreditSystemEvent`.
+    pub event: &'static str,
+    /// A decimal amount as sent; negative for a debit.
     pub amount: String,
     pub currency: String,
     pub expires_at: Option<String>,
@@ -95,14 +102,64 @@ pub struct CreditTransaction {
 impl AdminState {
     /// The credits of a customer, as (amount, currency) pairs.
     pub fn credits(&self, shop: &str, customer_gid: &str) -> Vec<(String, String)> {
+        self.transactions_of(shop, customer_gid, CREDIT, None)
+    }
+
+    /// The debits Advocate made (adjustments), as (amount without its
+    /// sign, currency) pairs.
+    pub fn debits(&self, shop: &str, customer_gid: &str) -> Vec<(String, String)> {
+        self.transactions_of(shop, customer_gid, DEBIT, Some("ADJUSTMENT"))
+    }
+
+    fn transactions_of(
+        &self,
+        shop: &str,
+        customer_gid: &str,
+        kind: &str,
+        event: Option<&str>,
+    ) -> Vec<(String, String)> {
         self.store_credit
             .get(&(shop.to_owned(), customer_gid.to_owned()))
             .map(|t| {
                 t.iter()
-                    .map(|t| (t.amount.clone(), t.currency.clone()))
+                    .filter(|t| t.kind == kind && event.is_none_or(|e| t.event == e))
+                    .map(|t| {
+                        let amount = t.amount.strip_prefix('-').unwrap_or(&t.amount);
+                        (amount.to_owned(), t.currency.clone())
+                    })
                     .collect()
             })
             .unwrap_or_default()
+    }
+
+    /// The customer's store credit balance in millionths of the currency.
+    pub fn store_credit_balance_micros(&self, shop: &str, customer_gid: &str) -> i128 {
+        self.store_credit
+            .get(&(shop.to_owned(), customer_gid.to_owned()))
+            .map_or(0, |t| t.iter().filter_map(|t| micros(&t.amount)).sum())
+    }
+
+    /// The customer pays an order with `amount` of their store credit (a
+    /// debit of event `ORDER_PAYMENT`), as checkout would.
+    pub fn spend_store_credit(&mut self, shop: &str, customer_gid: &str, amount: &str) {
+        let key = (shop.to_owned(), customer_gid.to_owned());
+        let currency = self
+            .store_credit
+            .get(&key)
+            .and_then(|t| t.first())
+            .map(|t| t.currency.clone())
+            .unwrap_or_else(|| "USD".into());
+        let transaction = CreditTransaction {
+            id: self.id("StoreCreditAccountDebitTransaction"),
+            kind: DEBIT,
+            event: "ORDER_PAYMENT",
+            amount: format!("-{amount}"),
+            currency,
+            expires_at: None,
+            notify: false,
+            created_at: chrono::Utc::now().timestamp_millis(),
+        };
+        self.store_credit.entry(key).or_default().push(transaction);
     }
 
     fn id(&mut self, kind: &str) -> String {
@@ -306,6 +363,7 @@ fn run(admin: &mut AdminState, shop: &str, name: &str, vars: &Value) -> Result<V
         "DiscountAutomaticAppCreate" => discount_automatic_app_create(admin, shop, vars),
         "DiscountAutomaticAppUpdate" => discount_automatic_app_update(admin, shop, vars),
         "StoreCreditAccountCredit" => store_credit_account_credit(admin, shop, vars),
+        "StoreCreditAccountDebit" => store_credit_account_debit(admin, shop, vars),
         "StoreCreditTransactions" => store_credit_transactions(admin, shop, vars),
         "ProductVariantPrice" => {
             let id = text(vars, "id");
@@ -530,6 +588,8 @@ fn store_credit_account_credit(admin: &mut AdminState, shop: &str, vars: &Value)
     }
     let transaction = CreditTransaction {
         id: admin.id("StoreCreditAccountCreditTransaction"),
+        kind: CREDIT,
+        event: "ADJUSTMENT",
         amount,
         currency,
         expires_at,
@@ -539,6 +599,70 @@ fn store_credit_account_credit(admin: &mut AdminState, shop: &str, vars: &Value)
     let answer = credit_json(&transaction);
     admin.store_credit.entry(key).or_default().push(transaction);
     json!({ "storeCreditAccountCredit": { "storeCreditAccountTransaction": answer, "userErrors": [] } })
+}
+
+const CREDIT: &str = "StoreCreditAccountCreditTransaction";
+const DEBIT: &str = "StoreCreditAccountDebitTransaction";
+
+/// Debits a customer's store credit account (`id` a customer GID), with
+/// Shopify's checks: a positive amount, an account in that currency, and
+/// enough funds (INSUFFICIENT_FUNDS otherwise: Shopify never takes an
+/// account below zero).
+fn store_credit_account_debit(admin: &mut AdminState, shop: &str, vars: &Value) -> Value {
+    let customer = text(vars, "id");
+    let debit = &vars["debit"]["debitAmount"];
+    let amount = text(debit, "amount");
+    let currency = text(debit, "currencyCode");
+    let refuse = |field: &str, code: &str, message: &str| {
+        json!({ "storeCreditAccountDebit": { "storeCreditAccountTransaction": null, "userErrors": [{
+            "field": ["debitInput", field], "message": message, "code": code
+        }] } })
+    };
+    let Some(wanted) = micros(&amount).filter(|a| *a > 0) else {
+        return refuse(
+            "debitAmount",
+            "NEGATIVE_OR_ZERO_AMOUNT",
+            "A positive amount must be used to debit a store credit account",
+        );
+    };
+    let key = (shop.to_owned(), customer.clone());
+    let Some(account_currency) = admin
+        .store_credit
+        .get(&key)
+        .and_then(|t| t.first())
+        .map(|t| t.currency.clone())
+    else {
+        return json!({ "storeCreditAccountDebit": { "storeCreditAccountTransaction": null, "userErrors": [{
+            "field": ["id"], "message": "Store credit account does not exist", "code": "ACCOUNT_NOT_FOUND"
+        }] } });
+    };
+    if account_currency != currency {
+        return refuse(
+            "debitAmount",
+            "MISMATCHING_CURRENCY",
+            "The currency provided does not match the currency of the store credit account",
+        );
+    }
+    if admin.store_credit_balance_micros(shop, &customer) < wanted {
+        return refuse(
+            "debitAmount",
+            "INSUFFICIENT_FUNDS",
+            "The store credit account does not have sufficient funds to satisfy the request",
+        );
+    }
+    let transaction = CreditTransaction {
+        id: admin.id("StoreCreditAccountDebitTransaction"),
+        kind: DEBIT,
+        event: "ADJUSTMENT",
+        amount: format!("-{amount}"),
+        currency,
+        expires_at: None,
+        notify: false,
+        created_at: chrono::Utc::now().timestamp_millis(),
+    };
+    let answer = credit_json(&transaction);
+    admin.store_credit.entry(key).or_default().push(transaction);
+    json!({ "storeCreditAccountDebit": { "storeCreditAccountTransaction": answer, "userErrors": [] } })
 }
 
 /// A decimal amount ("5", "5.00", "-1.5") in millionths; None when it is
@@ -568,9 +692,11 @@ fn credit_json(t: &CreditTransaction) -> Value {
         .unwrap_or_default()
         .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     json!({
+        "__typename": t.kind,
         "id": t.id,
         "amount": { "amount": t.amount, "currencyCode": t.currency },
         "createdAt": created,
+        "event": t.event,
     })
 }
 

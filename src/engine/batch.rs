@@ -20,6 +20,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use sqlx::AnyConnection;
 
 use super::{
+    effects::{store_credit_ordering, Effect},
     orders::{self as one, Applied, MovementEntry, OrderEvent, PointsMove},
     segments,
     tiers::{self, TierChange},
@@ -206,6 +207,8 @@ struct Batch<'p> {
     refunds: Vec<NewRefund>,
     releases: Vec<ledger::Release>,
     entries: Vec<MovementEntry>,
+    /// Cashback moves: (customer, their store credit effect and key).
+    cashback: Vec<(i64, (Effect, String))>,
     moves: Vec<(i64, CustomerTier, Option<String>, String)>,
     customers: BTreeSet<i64>,
     /// Customers with an order in the batch that is not of the shop's
@@ -299,6 +302,7 @@ impl<'p> Batch<'p> {
             refunds: Vec::new(),
             releases: Vec::new(),
             entries: Vec::new(),
+            cashback: Vec::new(),
             moves: Vec::new(),
             customers: BTreeSet::new(),
             loud,
@@ -384,13 +388,19 @@ impl<'p> Batch<'p> {
         if let (Some(s), Some(customer)) = (settlement, customer) {
             let movement = PointsMove {
                 customer_id: customer,
+                order_id,
                 settlement: s,
                 label: &label,
                 version,
                 refunded_at,
             };
-            entry = Some(MovementEntry::of(&work.row, movement));
-            applied.points = s.delta;
+            if s.cashback {
+                self.cashback
+                    .push((customer, one::cashback_effect(program, &movement)));
+            } else {
+                entry = Some(MovementEntry::of(&work.row, movement));
+                applied.points = s.delta;
+            }
         }
         work.row.version = version;
         if let Some(lines) = lines {
@@ -524,6 +534,10 @@ impl<'p> Batch<'p> {
         }
         let entries: Vec<_> = self.entries.iter().map(|e| e.entry(shop_id)).collect();
         ledger::append_many(conn, shop_id, &entries, &self.releases, now).await?;
+        for (customer, (effect, key)) in &self.cashback {
+            let ordering = store_credit_ordering(&CustomerId(*customer).gid());
+            super::enqueue(conn, shop_id, effect, key, Some(&ordering)).await?;
+        }
         // Pair rows are shared by every order of the shop: written after the
         // customers' rows, in key order.
         products::write_products_of(conn, shop_id, &writes).await?;

@@ -36,8 +36,8 @@ pub enum DiscountValue {
     },
 }
 
-/// The ordering key of a customer's store credits: one at a time, in the
-/// order they were redeemed, so a credit whose answer was lost can be told
+/// The ordering key of a customer's store credits and debits (rewards,
+/// cashback): one at a time, in the order they were made, so a credit whose answer was lost can be told
 /// apart from the customer's other credits (see `crate::jobs::outbox`).
 pub fn store_credit_ordering(customer_gid: &str) -> String {
     format!("store-credit:{customer_gid}")
@@ -78,6 +78,17 @@ pub enum Effect {
         /// Whether Shopify emails the customer about it.
         notify: bool,
         refund: Option<Refund>,
+    },
+    /// Takes back the share of an order's cashback that a refund or a
+    /// cancellation removed: debits the customer's store credit account,
+    /// never below zero. What the balance cannot cover (the customer spent
+    /// it) is recorded in the outcome as `unrecovered`, never retried.
+    DebitStoreCredit {
+        customer_gid: String,
+        /// A decimal amount ("2.50"): what the order's cashback lost.
+        amount: String,
+        /// ISO 4217.
+        currency: String,
     },
     AddTags {
         customer_gid: String,
@@ -185,6 +196,7 @@ impl Effect {
             Effect::TagMany { .. } => "tag_many",
             Effect::SyncVipPerks { .. } => "sync_vip_perks",
             Effect::CreditStoreCredit { .. } => "credit_store_credit",
+            Effect::DebitStoreCredit { .. } => "debit_store_credit",
             Effect::FlowTrigger { .. } => "flow_trigger",
         }
     }

@@ -9,11 +9,14 @@
 
 use sqlx::AnyConnection;
 
-use super::{referrals, segments, tiers, winback, EngineError, DAY_MS};
+use super::{
+    effects::{self, Effect},
+    referrals, segments, tiers, winback, EngineError, DAY_MS,
+};
 use crate::{
     loyalty::{
         earning::{
-            self, AwardState, Channel, Counting, OrderAmounts, OrderSnapshot, OrderState,
+            self, AwardState, Channel, Counting, OrderAmounts, OrderSnapshot, OrderState, Rate,
             RefundAmounts, Settlement,
         },
         offers,
@@ -26,6 +29,9 @@ use crate::{
         program::{self, Program},
     },
 };
+
+/// The stored `award_state` of an order whose award is cashback.
+const AWARDED_CASHBACK: &str = "awarded_cashback";
 
 /// The currency an order is taken to be in when its delivery names none.
 pub use crate::store::program::DEFAULT_CURRENCY;
@@ -213,13 +219,20 @@ pub async fn apply(
     if let (Some(s), Some(customer)) = (settlement, state.customer_id) {
         let movement = PointsMove {
             customer_id: customer,
+            order_id,
             settlement: s,
             label: &label,
             version,
             refunded_at,
         };
-        record_movement(conn, &step, &row, movement).await?;
-        applied.points = s.delta;
+        if s.cashback {
+            let (effect, key) = cashback_effect(&program, &movement);
+            let ordering = effects::store_credit_ordering(&CustomerId(customer).gid());
+            super::enqueue(conn, shop_id, &effect, &key, Some(&ordering)).await?;
+        } else {
+            record_movement(conn, &step, &row, movement).await?;
+            applied.points = s.delta;
+        }
     }
     row.version = version;
     follow_order(conn, &step, &row, &state, &label).await?;
@@ -412,8 +425,20 @@ pub(super) fn settle_state(
         None => 100,
     };
     let earning = &program.settings.earning;
-    let settlement = state.settle(earning, program.exponent(), multiplier);
-    if settlement.is_some_and(|s| s.awarded_now) {
+    let rate = program
+        .settings
+        .store_credit
+        .cashback_basis_points()
+        .map_or(Rate::Points, |basis_points| Rate::Cashback { basis_points });
+    let settlement = state.settle_at(earning, program.exponent(), multiplier, rate);
+    if settlement.is_some_and(|s| s.awarded_now && s.cashback) {
+        // Cashback is credited at once: store credit has no pending state,
+        // and a refund takes back its share by a debit.
+        row.awarded_at = Some(now);
+        row.award_settings_version = Some(program.version);
+        row.spendable_at = None;
+        row.points_state = None;
+    } else if settlement.is_some_and(|s| s.awarded_now) {
         let pending_days = i64::from(earning.pending_days);
         let spendable_at = pending_from(row, earning.award_on, now)
             .saturating_add(pending_days.saturating_mul(DAY_MS));
@@ -468,6 +493,7 @@ pub(super) fn note(state: &OrderState) -> Option<String> {
 /// A settlement's points, for the customer's ledger.
 pub(super) struct PointsMove<'a> {
     pub customer_id: i64,
+    pub order_id: i64,
     pub settlement: Settlement,
     /// The order's name ("#1001"), for the entry's reason.
     pub label: &'a str,
@@ -538,6 +564,37 @@ impl MovementEntry {
             )
         }
     }
+}
+
+/// A cashback settlement's store credit effect and its outbox key: a
+/// credit of a positive delta (expiring and notifying as the program's
+/// store credit settings say), a debit of a negative one, in the shop's
+/// currency. The key is the order's new version, as a ledger entry's is.
+pub(super) fn cashback_effect(program: &Program, m: &PointsMove<'_>) -> (Effect, String) {
+    let customer_gid = CustomerId(m.customer_id).gid();
+    let amount = crate::loyalty::money::format_minor(m.settlement.delta.abs(), program.exponent());
+    let currency = program.currency.clone();
+    let key = format!("cashback:{}:v{}", m.order_id, m.version);
+    let settings = &program.settings.store_credit;
+    let effect = if m.settlement.delta > 0 {
+        let expires = i64::from(settings.expires_days).saturating_mul(DAY_MS);
+        Effect::CreditStoreCredit {
+            customer_gid,
+            amount,
+            currency,
+            expires_at: (settings.expires_days > 0)
+                .then(|| super::rfc3339(EpochMs::now().0.saturating_add(expires))),
+            notify: settings.notify,
+            refund: None,
+        }
+    } else {
+        Effect::DebitStoreCredit {
+            customer_gid,
+            amount,
+            currency,
+        }
+    };
+    (effect, key)
 }
 
 /// Writes a settlement's ledger entry.
@@ -616,11 +673,12 @@ pub(super) fn merge_facts(row: &mut OrderRow, f: &OrderFactsIn, now: i64) {
 
 pub(super) fn to_state(row: &OrderRow, refunds: Vec<(i64, RefundAmounts)>) -> OrderState {
     let award = match row.award_state.as_str() {
-        "awarded" => AwardState::Awarded {
+        state @ ("awarded" | AWARDED_CASHBACK) => AwardState::Awarded {
             points: row.award_points.unwrap_or(0),
             paid: row.award_paid_minor.unwrap_or(0),
             counting: Counting::from_bits(row.award_counting.unwrap_or(0)),
             multiplier_percent: row.award_multiplier.unwrap_or(100) as u32,
+            cashback: state == AWARDED_CASHBACK,
         },
         "ineligible" => AwardState::Ineligible(row.award_note.clone().unwrap_or_default()),
         _ => AwardState::Waiting,
@@ -670,8 +728,14 @@ fn from_state(row: &mut OrderRow, s: &OrderState, program: &Program) {
             paid,
             counting,
             multiplier_percent,
+            cashback,
         } => {
-            row.award_state = "awarded".into();
+            row.award_state = if *cashback {
+                AWARDED_CASHBACK
+            } else {
+                "awarded"
+            }
+            .into();
             row.award_note = None;
             row.award_points = Some(*points);
             row.award_paid_minor = Some(*paid);

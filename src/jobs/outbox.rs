@@ -166,9 +166,10 @@ impl OutboxSender {
             other => other,
         };
         let performed = match &effect {
-            Effect::CreditStoreCredit { customer_gid, .. } => {
+            Effect::CreditStoreCredit { customer_gid, .. }
+            | Effect::DebitStoreCredit { customer_gid, .. } => {
                 // From the second try on, an earlier try may have made the
-                // credit and lost its answer: look for it first.
+                // credit (or debit) and lost its answer: look for it first.
                 let lookup = if row.attempts > 1 {
                     match self.credit_lookup(row, customer_gid).await {
                         Ok(lookup) => Some(lookup),
@@ -177,9 +178,15 @@ impl OutboxSender {
                 } else {
                     None
                 };
-                effect
-                    .credit_store_credit(&self.api, &shop, lookup.as_ref())
-                    .await
+                if matches!(effect, Effect::DebitStoreCredit { .. }) {
+                    effect
+                        .debit_store_credit(&self.api, &shop, lookup.as_ref())
+                        .await
+                } else {
+                    effect
+                        .credit_store_credit(&self.api, &shop, lookup.as_ref())
+                        .await
+                }
             }
             _ => effect.perform(&self.api, &shop).await,
         };

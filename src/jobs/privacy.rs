@@ -141,6 +141,9 @@ impl Shopper {
             }
             | Effect::CreditStoreCredit {
                 ref customer_gid, ..
+            }
+            | Effect::DebitStoreCredit {
+                ref customer_gid, ..
             } if *customer_gid == gid => EffectRedaction::Erase,
             Effect::TagMany {
                 customer_gids,
@@ -486,6 +489,8 @@ mod tests {
         assert_eq!(s.redact_effect(tags), EffectRedaction::Erase);
         let credit = r#"{"effect":"credit_store_credit","customer_gid":"gid://shopify/Customer/191167","amount":"5.00","currency":"USD","expires_at":null,"notify":true,"refund":null}"#;
         assert_eq!(s.redact_effect(credit), EffectRedaction::Erase);
+        let debit = r#"{"effect":"debit_store_credit","customer_gid":"gid://shopify/Customer/191167","amount":"1.25","currency":"USD"}"#;
+        assert_eq!(s.redact_effect(debit), EffectRedaction::Erase);
         let many = r#"{"effect":"tag_many","customer_gids":["gid://shopify/Customer/191167","gid://shopify/Customer/5"],"tags":["vip"],"remove":false}"#;
         match s.redact_effect(many) {
             EffectRedaction::Rewrite(p) => {

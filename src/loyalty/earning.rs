@@ -190,11 +190,15 @@ pub enum AwardState {
     #[default]
     Waiting,
     /// Earned `points` on `paid` counted money, with `counting` frozen.
+    /// A cashback award (`cashback`) earned store credit instead: `points`
+    /// are then minor units of the shop's currency, and every movement is
+    /// a credit or debit of the customer's store credit account.
     Awarded {
         points: i64,
         paid: i64,
         counting: Counting,
         multiplier_percent: u32,
+        cashback: bool,
     },
     /// Will never earn, and why.
     Ineligible(String),
@@ -253,11 +257,30 @@ impl Movement {
 /// The outcome of [`OrderState::settle`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Settlement {
-    /// Points to add to (or, negative, take from) the ledger.
+    /// Points to add to (or, negative, take from) the ledger; for a
+    /// cashback award, minor units to credit (or debit).
     pub delta: i64,
     pub movement: Movement,
     /// True when this settlement made the award.
     pub awarded_now: bool,
+    /// The award is cashback: the delta moves store credit, not points.
+    pub cashback: bool,
+}
+
+/// What an order earns when it qualifies: points by the earning rule, or
+/// cashback at a rate in basis points.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rate {
+    Points,
+    Cashback { basis_points: u32 },
+}
+
+/// The cashback on `base` (minor units) at `basis_points`, times the tier
+/// multiplier, rounded down; never negative, never wrapped.
+pub fn cashback_for(base: i64, basis_points: u32, multiplier_percent: u32) -> i64 {
+    let value = i128::from(base.max(0)) * i128::from(basis_points) * i128::from(multiplier_percent)
+        / 1_000_000;
+    i64::try_from(value).unwrap_or(i64::MAX)
 }
 
 impl OrderState {
@@ -306,6 +329,18 @@ impl OrderState {
         exponent: u32,
         multiplier_percent: u32,
     ) -> Option<Settlement> {
+        self.settle_at(e, exponent, multiplier_percent, Rate::Points)
+    }
+
+    /// [`Self::settle`], with the award (if made now) at `rate`: points,
+    /// or cashback. An award already made keeps its kind.
+    pub fn settle_at(
+        &mut self,
+        e: &Earning,
+        exponent: u32,
+        multiplier_percent: u32,
+        rate: Rate,
+    ) -> Option<Settlement> {
         let mut awarded_now = false;
         if self.award == AwardState::Waiting && self.known {
             let triggered = match e.award_on {
@@ -319,16 +354,19 @@ impl OrderState {
                     self.award = AwardState::Ineligible(reason);
                 } else if self.customer_id.is_some() {
                     let counting = Counting::from_settings(e);
+                    let base = counting.earning_base(&self.amounts);
+                    let (points, cashback) = match rate {
+                        Rate::Points => (points_for(base, e, exponent, multiplier_percent), false),
+                        Rate::Cashback { basis_points } => {
+                            (cashback_for(base, basis_points, multiplier_percent), true)
+                        }
+                    };
                     self.award = AwardState::Awarded {
-                        points: points_for(
-                            counting.earning_base(&self.amounts),
-                            e,
-                            exponent,
-                            multiplier_percent,
-                        ),
+                        points,
                         paid: counting.paid(&self.amounts),
                         counting,
                         multiplier_percent,
+                        cashback,
                     };
                     awarded_now = true;
                 }
@@ -351,6 +389,7 @@ impl OrderState {
             delta,
             movement,
             awarded_now,
+            cashback: matches!(self.award, AwardState::Awarded { cashback: true, .. }),
         })
     }
 

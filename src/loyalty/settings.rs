@@ -33,6 +33,10 @@ pub struct StoreCreditSettings {
     pub notify: bool,
     /// Days until an issued credit expires; 0: it does not expire.
     pub expires_days: u32,
+    /// Cashback: a decimal percentage of each order ("5", "2.5", at most
+    /// two decimals, up to 100) credited to the customer's store credit
+    /// account instead of points. Empty or "0": orders earn points.
+    pub cashback_percent: String,
 }
 
 impl Default for StoreCreditSettings {
@@ -40,7 +44,23 @@ impl Default for StoreCreditSettings {
         Self {
             notify: true,
             expires_days: 0,
+            cashback_percent: String::new(),
         }
+    }
+}
+
+impl StoreCreditSettings {
+    /// The cashback rate in basis points (1/100 of a percent), when the
+    /// program pays cashback; None when orders earn points (or the
+    /// percentage is not one, which validation refuses).
+    pub fn cashback_basis_points(&self) -> Option<u32> {
+        let raw = self.cashback_percent.trim();
+        if raw.is_empty() {
+            return None;
+        }
+        // Two decimals of a percent are basis points: "2.5" -> 250.
+        let bp = money::parse_minor(raw, 2)?;
+        (1..=10_000).contains(&bp).then_some(bp as u32)
     }
 }
 
@@ -514,6 +534,14 @@ impl ProgramSettings {
             problems.add(
                 "store_credit.expires_days".into(),
                 "must be between 0 (never) and 3650",
+            );
+        }
+        let cashback = self.store_credit.cashback_percent.trim();
+        let off = cashback.is_empty() || money::parse_minor(cashback, 2) == Some(0);
+        if !off && self.store_credit.cashback_basis_points().is_none() {
+            problems.add(
+                "store_credit.cashback_percent".into(),
+                "must be a percentage above 0 and at most 100, with at most two decimals (\"5\", \"2.5\"), or empty for points",
             );
         }
         self.check_tiers(exp, &mut problems);

@@ -7,6 +7,7 @@ mod analytics;
 mod auth;
 mod backup;
 mod batches;
+mod cashback;
 mod compliance;
 mod exports;
 mod helpers;

@@ -63,6 +63,7 @@ impl Effect {
             } => create_vip_perks(api, shop, configuration).await,
             // The outbox sender passes a lookup from the second try on.
             Effect::CreditStoreCredit { .. } => self.credit_store_credit(api, shop, None).await,
+            Effect::DebitStoreCredit { .. } => self.debit_store_credit(api, shop, None).await,
             Effect::FlowTrigger { handle, payload } => {
                 let data: ops::FlowTriggerReceiveData = api
                     .call(
@@ -185,6 +186,104 @@ impl Effect {
             Some(t) => Ok(json!({ "transaction_id": t.id, "amount": t.amount.amount })),
             None => Err(ShopifyError::UserErrors(payload.user_errors).into()),
         }
+    }
+
+    /// Takes back cashback: debits the customer's store credit account by
+    /// the amount, or by what its balance holds when that is less (never
+    /// below zero), unless `lookup` finds the debit an earlier try made
+    /// (its answer lost). The outcome records `debited`, `unrecovered`
+    /// (what the balance could not cover: not taken back, never retried)
+    /// and the debit's `transaction_id` when one was made.
+    pub async fn debit_store_credit(
+        &self,
+        api: &AdminApi,
+        shop: &ShopDomain,
+        lookup: Option<&CreditLookup>,
+    ) -> Result<Value, AdminApiError> {
+        let Effect::DebitStoreCredit {
+            customer_gid,
+            amount,
+            currency,
+        } = self
+        else {
+            return Ok(Value::Null);
+        };
+        let exponent = money::exponent(currency);
+        let owed = money::parse_minor(amount, exponent)
+            .filter(|a| *a > 0)
+            .unwrap_or(0);
+        let outcome = |id: Option<&str>, debited: i64, found: bool| {
+            let mut result = json!({
+                "debited": money::format_minor(debited, exponent),
+                "unrecovered": money::format_minor(owed.saturating_sub(debited), exponent),
+                "currency": currency,
+            });
+            if let Some(id) = id {
+                result["transaction_id"] = json!(id);
+            }
+            if found {
+                result["found_existing"] = json!(true);
+            }
+            result
+        };
+        // A debit refused for want of funds means the customer spent
+        // meanwhile: read the balance again, a few times.
+        for _ in 0..3 {
+            let data: ops::StoreCreditTransactionsData = api
+                .call(
+                    shop,
+                    super::STORE_CREDIT_TRANSACTIONS,
+                    ops::IdVariables { id: customer_gid },
+                )
+                .await?;
+            let accounts = data.customer.map(|c| c.accounts.nodes).unwrap_or_default();
+            if let Some(lookup) = lookup {
+                if let Some((id, debited)) = find_debit(&accounts, currency, owed, lookup) {
+                    return Ok(outcome(Some(&id), debited, true));
+                }
+            }
+            let balance = accounts
+                .iter()
+                .filter_map(|a| a.balance.as_ref())
+                .filter(|b| b.currency_code.eq_ignore_ascii_case(currency))
+                .filter_map(|b| money::parse_minor(&b.amount, exponent))
+                .fold(0_i64, i64::saturating_add);
+            let debit = owed.min(balance.max(0));
+            if debit == 0 {
+                return Ok(outcome(None, 0, false));
+            }
+            let data: ops::StoreCreditAccountDebitData = api
+                .call(
+                    shop,
+                    super::STORE_CREDIT_ACCOUNT_DEBIT,
+                    ops::StoreCreditDebitVariables {
+                        id: customer_gid,
+                        debit: json!({ "debitAmount": {
+                            "amount": money::format_minor(debit, exponent),
+                            "currencyCode": currency,
+                        } }),
+                    },
+                )
+                .await?;
+            let payload = data.payload;
+            if let Some(t) = payload
+                .transaction
+                .filter(|_| payload.user_errors.is_empty())
+            {
+                return Ok(outcome(t.id.as_deref(), debit, false));
+            }
+            let short = payload
+                .user_errors
+                .iter()
+                .any(|e| e.code.as_deref() == Some("INSUFFICIENT_FUNDS"));
+            if !short {
+                return Err(ShopifyError::UserErrors(payload.user_errors).into());
+            }
+        }
+        Err(
+            ShopifyError::Network("the store credit balance kept moving during a debit".into())
+                .into(),
+        )
     }
 
     /// (free shipping?, the `DiscountCode*Input`); `variant_price` is a
@@ -488,6 +587,46 @@ async fn variant_price(
     })
 }
 
+/// The debit an earlier try of a cashback debit made, if any: the oldest
+/// adjustment debit in `currency` since `lookup.since`, not in
+/// `lookup.known`, of at most `owed` (that try debited what the balance
+/// held then). Answers its id and amount (minor units). Debit amounts are
+/// compared by size, whatever sign Shopify gives them.
+fn find_debit(
+    accounts: &[ops::StoreCreditAccount],
+    currency: &str,
+    owed: i64,
+    lookup: &CreditLookup,
+) -> Option<(String, i64)> {
+    let exponent = money::exponent(currency);
+    let since = lookup.since - CLOCK_SKEW_MS;
+    let mut found: Option<(i64, String, i64)> = None;
+    for t in accounts.iter().flat_map(|a| &a.transactions.nodes) {
+        let Some(id) = t.id.as_ref() else { continue };
+        let at = created_ms(&t.created_at);
+        let Some(size) = money::parse_minor(&t.amount.amount, exponent).map(i64::abs) else {
+            continue;
+        };
+        if t.is(ops::CreditTransaction::DEBIT)
+            && t.event.as_deref() == Some("ADJUSTMENT")
+            && t.amount.currency_code.eq_ignore_ascii_case(currency)
+            && (1..=owed).contains(&size)
+            && at >= since
+            && !lookup.known.contains(id)
+            && found.as_ref().is_none_or(|(first, ..)| at < *first)
+        {
+            found = Some((at, id.clone(), size));
+        }
+    }
+    found.map(|(_, id, size)| (id, size))
+}
+
+fn created_ms(raw: &str) -> i64 {
+    chrono::DateTime::parse_from_rfc3339(raw)
+        .map(|d| d.timestamp_millis())
+        .unwrap_or(i64::MIN)
+}
+
 /// The id of a credit of `amount` `currency` on the customer's accounts made
 /// since `lookup.since` and not in `lookup.known`, if any: the oldest such.
 async fn find_credit(
@@ -511,10 +650,11 @@ async fn find_credit(
     let mut found: Option<(i64, String)> = None;
     for account in data.customer.into_iter().flat_map(|c| c.accounts.nodes) {
         for t in account.transactions.nodes {
+            if !t.is(ops::CreditTransaction::CREDIT) {
+                continue;
+            }
             let Some(id) = t.id else { continue };
-            let at = chrono::DateTime::parse_from_rfc3339(&t.created_at)
-                .map(|d| d.timestamp_millis())
-                .unwrap_or(i64::MIN);
+            let at = created_ms(&t.created_at);
             let same = t.amount.currency_code.eq_ignore_ascii_case(currency)
                 && wanted.is_some()
                 && money::parse_minor(&t.amount.amount, exponent) == wanted;

@@ -20,10 +20,13 @@ pub struct Document {
 impl Document {
     /// Whether a failure that may have come after Shopify did the work (a
     /// dropped connection, a 5xx) can be answered by sending it again. Not
-    /// for a store credit: a second send would credit twice. Its caller
-    /// (the outbox) looks for the credit before trying again.
+    /// for a store credit or debit: a second send would move it twice. Its
+    /// caller (the outbox) looks for it before trying again.
     pub fn repeatable(&self) -> bool {
-        self.name != "store_credit_account_credit"
+        !matches!(
+            self.name,
+            "store_credit_account_credit" | "store_credit_account_debit"
+        )
     }
 }
 
@@ -42,6 +45,7 @@ documents! {
     DISCOUNT_AUTOMATIC_APP_CREATE = "discount_automatic_app_create",
     DISCOUNT_AUTOMATIC_APP_UPDATE = "discount_automatic_app_update",
     STORE_CREDIT_ACCOUNT_CREDIT = "store_credit_account_credit",
+    STORE_CREDIT_ACCOUNT_DEBIT = "store_credit_account_debit",
     STORE_CREDIT_TRANSACTIONS = "store_credit_transactions",
     PRODUCT_VARIANT_PRICE = "product_variant_price",
     TAGS_ADD = "tags_add",

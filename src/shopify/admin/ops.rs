@@ -187,6 +187,20 @@ pub struct StoreCreditVariables<'a> {
     pub credit: serde_json::Value,
 }
 
+/// `StoreCreditAccountDebit`: `id` the customer's GID, `debit` the
+/// `StoreCreditAccountDebitInput`.
+#[derive(Debug, Serialize)]
+pub struct StoreCreditDebitVariables<'a> {
+    pub id: &'a str,
+    pub debit: serde_json::Value,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct StoreCreditAccountDebitData {
+    #[serde(rename = "storeCreditAccountDebit")]
+    pub payload: StoreCreditPayload,
+}
+
 #[derive(Debug, Deserialize)]
 pub struct StoreCreditAccountCreditData {
     #[serde(rename = "storeCreditAccountCredit")]
@@ -201,14 +215,29 @@ pub struct StoreCreditPayload {
     pub user_errors: Vec<UserError>,
 }
 
-/// A store credit transaction: `id` is asked for on credits only.
+/// A store credit transaction: `id` is asked for on credits and debits
+/// only; `kind` (`__typename`) and `event` only in the transactions query.
 #[derive(Debug, Deserialize)]
 pub struct CreditTransaction {
     #[serde(default)]
     pub id: Option<String>,
+    #[serde(rename = "__typename", default)]
+    pub kind: Option<String>,
+    #[serde(default)]
+    pub event: Option<String>,
     pub amount: MoneyV2,
     #[serde(rename = "createdAt")]
     pub created_at: String,
+}
+
+impl CreditTransaction {
+    pub const CREDIT: &'static str = "StoreCreditAccountCreditTransaction";
+    pub const DEBIT: &'static str = "StoreCreditAccountDebitTransaction";
+
+    /// Whether this is a transaction of that type.
+    pub fn is(&self, kind: &str) -> bool {
+        self.kind.as_deref() == Some(kind)
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -232,6 +261,8 @@ pub struct CustomerStoreCredit {
 
 #[derive(Debug, Deserialize)]
 pub struct StoreCreditAccount {
+    #[serde(default)]
+    pub balance: Option<MoneyV2>,
     pub transactions: Nodes<CreditTransaction>,
 }
 

@@ -190,6 +190,10 @@ export async function render(ctx) {
         h("s-paragraph", { color: "subdued" }, "Store credit rewards go to the customer's Shopify store credit account: spent at checkout on every plan, nothing to enter. Customers need new customer accounts to spend it."),
         row(field("checkbox", "store_credit.notify", "Shopify emails the customer when credit is issued"),
           field("integer", "store_credit.expires_days", "Credit expires after (days, 0 for never)", { min: 0, max: 3650 })),
+        row(field("text", "store_credit.cashback_percent", "Cashback instead of points (%)", {
+          placeholder: "Off: orders earn points",
+          details: "A share of each order credited as store credit when it is paid; refunds take back their share (never below zero).",
+        })),
         addButton("Add reward", () => {
           const n = rewards.length + 1;
           rewards.push({ id: `reward-${n}`, name: `Reward ${n}`, kind: "amount_off", amount: formatMinor(5n * 10n ** BigInt(exp), exp), points_cost: 500, minimum_order: null, valid_days: 90 });
