@@ -7,14 +7,14 @@
 //! `{"kind":"oauth"|"proxy","secret","query","now","max_skew"}` (the raw
 //! query string), `{"kind":"session","secret","api_key","token"}`.
 //! Verdicts: `{"accept":bool,"reason":"..."}`; for sessions also the
-//! `admin` and `extension` verifiers' answers.
+//! `admin`, `extension` and `pos` verifiers' answers.
 
 use std::io::{BufRead, Write};
 
 use advocate::shopify::{
     hmac::Signer,
     query,
-    session_token::{AdminTokenVerifier, ExtensionTokenVerifier},
+    session_token::{AdminTokenVerifier, ExtensionTokenVerifier, PosTokenVerifier},
 };
 use secrecy::SecretString;
 use serde_json::{json, Value};
@@ -50,13 +50,15 @@ fn judge(case: &Value) -> Value {
             let token = text(case, "token");
             let admin = AdminTokenVerifier::new(api_key, &secret, None).verify(token);
             let extension = ExtensionTokenVerifier::new(api_key, &secret, None).verify(token);
+            let pos = PosTokenVerifier::new(api_key, &secret, None).verify(token);
             let name = |r: Result<(), advocate::shopify::session_token::SessionTokenError>| {
                 r.map_or_else(|e| format!("{e:?}"), |()| "ok".to_owned())
             };
             json!({
-                "accept": admin.is_ok() || extension.is_ok(),
+                "accept": admin.is_ok() || extension.is_ok() || pos.is_ok(),
                 "admin": name(admin.map(|_| ())),
                 "extension": name(extension.map(|_| ())),
+                "pos": name(pos.map(|_| ())),
             })
         }
         other => json!({ "accept": false, "reason": format!("unknown kind {other:?}") }),

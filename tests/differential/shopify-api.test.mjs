@@ -392,7 +392,7 @@ const allowedStricter = {
     (c.pairs.some(([, v]) => v.includes('=')) && a.reason === 'AmbiguousParameter'),
   // Shopify's library checks only signature, algorithm, times and aud; it
   // does not tell admin from extension tokens nor check dest, iss or sub.
-  session: (c, a) => SHAPE_RULES.has(a.admin) && SHAPE_RULES.has(a.extension),
+  session: (c, a) => SHAPE_RULES.has(a.admin) && SHAPE_RULES.has(a.extension) && SHAPE_RULES.has(a.pos),
 };
 
 test('webhook HMACs: Advocate and @shopify/shopify-api agree', async () => {
@@ -429,10 +429,13 @@ test('session tokens: Advocate and @shopify/shopify-api agree', async () => {
   for (const c of cases) shopify.push(await shopifyJudgesSession(c));
   const advocate = judgeWithAdvocate(cases);
   compare('session', cases, shopify, advocate, allowedStricter.session);
-  // The documented shapes are accepted, each by exactly one verifier.
+  // The documented shapes are accepted, each by exactly one kind of
+  // verifier: staff (admin, and POS, whose ID tokens Shopify issues in the
+  // admin shape) or shopper (extension).
   cases.forEach((c, i) => {
+    const {admin, extension, pos} = advocate[i];
+    assert.equal(pos, admin, `${c.label}: the POS verifier takes what the admin one takes`);
     if (['valid', 'skew', 'unicode'].includes(c.variant)) {
-      const {admin, extension} = advocate[i];
       assert.ok((admin === 'ok') !== (extension === 'ok'), `${c.label}: ${admin} / ${extension}`);
     }
   });
