@@ -36,6 +36,9 @@ pub struct Faults {
 #[derive(Default)]
 pub struct AdminState {
     pub faults: Faults,
+    /// The first answer of each mutation sent with `@idempotent(key:)`,
+    /// per (shop, key): a retry with the key gets it again, undone twice.
+    pub(super) idempotent: HashMap<(String, String), Value>,
     pub(super) refused: HashSet<String>,
     buckets: HashMap<String, (f64, Instant)>,
     /// Tags per (shop, customer gid).
@@ -205,11 +208,24 @@ pub(super) async fn graphql(
             }))
         }
     };
-    let data = match run(admin, shop.as_str(), &name, &variables) {
-        Ok(data) => data,
-        Err(message) => {
-            return HttpResponse::Ok().json(json!({ "errors": [{ "message": message }] }))
-        }
+    let key = (kind == "mutation")
+        .then(|| idempotency_key(query, &variables))
+        .flatten()
+        .map(|key| (shop.clone(), key));
+    let first = key.as_ref().and_then(|k| admin.idempotent.get(k).cloned());
+    let data = match first {
+        Some(data) => data,
+        None => match run(admin, shop.as_str(), &name, &variables) {
+            Ok(data) => {
+                if let Some(key) = key {
+                    admin.idempotent.insert(key, data.clone());
+                }
+                data
+            }
+            Err(message) => {
+                return HttpResponse::Ok().json(json!({ "errors": [{ "message": message }] }))
+            }
+        },
     };
     if kind == "mutation" && rand::thread_rng().gen::<f64>() < faults.lost {
         // Done, and the answer lost on the way back.
@@ -341,6 +357,27 @@ fn operation(query: &str) -> (String, String) {
     let kind = words.next().unwrap_or_default().to_owned();
     let name = words.next().unwrap_or_default().to_owned();
     (kind, name)
+}
+
+/// The key of `@idempotent(key: ...)` on the document's mutation field: a
+/// string literal, or a variable's value.
+fn idempotency_key(query: &str, variables: &Value) -> Option<String> {
+    let at = query.find("@idempotent")?;
+    let rest = query[at..].split_once('(')?.1;
+    let rest = rest.trim_start().strip_prefix("key")?.trim_start();
+    let rest = rest.strip_prefix(':')?.trim_start();
+    if let Some(literal) = rest.strip_prefix('"') {
+        return literal.split_once('"').map(|(k, _)| k.to_owned());
+    }
+    let name: String = rest
+        .strip_prefix('$')?
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .collect();
+    variables
+        .get(&name)
+        .and_then(Value::as_str)
+        .map(str::to_owned)
 }
 
 /// The string at `v[k]`, empty when absent or not a string.
@@ -983,4 +1020,24 @@ fn split<'a>(mut text: &'a [u8], delimiter: &[u8]) -> Vec<&'a [u8]> {
     }
     parts.push(text);
     parts
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::idempotency_key;
+
+    #[test]
+    fn the_idempotency_key_is_read_from_a_literal_or_a_variable() {
+        let literal = r#"mutation M { storeCreditAccountCredit(id: "x", creditInput: {}) @idempotent(key: "k-1") { x } }"#;
+        assert_eq!(idempotency_key(literal, &json!({})).as_deref(), Some("k-1"));
+        let variable =
+            "mutation M($key: String!) { refundCreate(input: {}) @idempotent(key: $key) { x } }";
+        assert_eq!(
+            idempotency_key(variable, &json!({ "key": "k-2" })).as_deref(),
+            Some("k-2")
+        );
+        assert_eq!(idempotency_key("mutation M { x }", &json!({})), None);
+    }
 }

@@ -18,6 +18,7 @@ crate::on_both_backends!(
     store_credit_settings_are_checked,
     a_hundred_concurrent_points_as_cash_redemptions_never_overspend,
     points_as_cash_takes_the_points_chosen_within_its_steps_and_range,
+    the_stand_in_honours_idempotent_keys_where_they_are_sent,
 );
 
 const CASH: &str = "cash";
@@ -500,4 +501,72 @@ async fn shopper_reward(app: &TestApp, customer: i64, id: &str) -> Value {
         .find(|r| r["id"] == id)
         .cloned()
         .unwrap_or_else(|| panic!("{seen}"))
+}
+
+/// The local Shopify stand-in, like Shopify, answers a mutation sent again
+/// with the same `@idempotent(key:)` with its first result, even when the
+/// first answer was lost, and does it once; without a key, it does it again.
+/// (Advocate does not send the directive on store credit, which Shopify
+/// does not document for it, and finds lost credits instead.)
+async fn the_stand_in_honours_idempotent_keys_where_they_are_sent(backend: Backend) {
+    let app = shop(backend).await;
+    let token = app
+        .shopify
+        .issued_tokens()
+        .into_iter()
+        .find(|t| app.shopify.is_valid_access_token(SHOP, t))
+        .expect("an access token of the shop");
+    let url = format!("{}/admin/api/2026-07/graphql.json", app.shopify.origin());
+    let credit = |key: Option<&str>| {
+        let directive = key.map_or(String::new(), |k| format!(r#" @idempotent(key: "{k}")"#));
+        json!({
+            "query": format!("mutation StoreCreditAccountCredit($id: ID!, $credit: StoreCreditAccountCreditInput!) {{ storeCreditAccountCredit(id: $id, creditInput: $credit){directive} {{ storeCreditAccountTransaction {{ id }} userErrors {{ code }} }} }}"),
+            "variables": { "id": gid(77), "credit": { "creditAmount": { "amount": "3.00", "currencyCode": "USD" } } },
+        })
+    };
+    let send = |body: Value| {
+        app.http
+            .post(&url)
+            .header("X-Shopify-Access-Token", &token)
+            .header("X-Shopify-Shop-Domain", SHOP)
+            .json(&body)
+            .send()
+    };
+    // The first answer is lost; the retry with the key gets the same
+    // transaction, and only one credit was made.
+    app.shopify.admin(|a| {
+        a.faults = Faults {
+            lost: 1.0,
+            ..Faults::default()
+        }
+    });
+    let lost = send(credit(Some("redemption-1"))).await;
+    assert!(lost.is_err() || !lost.unwrap().status().is_success());
+    app.shopify.admin(|a| a.faults = Faults::default());
+    let first: Value = send(credit(Some("redemption-1")))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let again: Value = send(credit(Some("redemption-1")))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = &first["data"]["storeCreditAccountCredit"]["storeCreditAccountTransaction"]["id"];
+    assert!(id.is_string(), "{first}");
+    assert_eq!(
+        &again["data"]["storeCreditAccountCredit"]["storeCreditAccountTransaction"]["id"],
+        id
+    );
+    assert_eq!(
+        credits(&app, 77),
+        vec![("3.00".to_owned(), "USD".to_owned())]
+    );
+    // Another key, or none, is another credit.
+    send(credit(Some("redemption-2"))).await.unwrap();
+    send(credit(None)).await.unwrap();
+    assert_eq!(credits(&app, 77).len(), 3);
 }
