@@ -152,17 +152,31 @@ impl AdminState {
             .and_then(|t| t.first())
             .map(|t| t.currency.clone())
             .unwrap_or_else(|| "USD".into());
+        self.debit(key, "ORDER_PAYMENT", amount, currency);
+    }
+
+    /// Records a debit of `amount` (positive, as sent) on the account of
+    /// `key` and answers it as a transaction.
+    fn debit(
+        &mut self,
+        key: (String, String),
+        event: &'static str,
+        amount: &str,
+        currency: String,
+    ) -> Value {
         let transaction = CreditTransaction {
             id: self.id("StoreCreditAccountDebitTransaction"),
             kind: DEBIT,
-            event: "ORDER_PAYMENT",
+            event,
             amount: format!("-{amount}"),
             currency,
             expires_at: None,
             notify: false,
             created_at: chrono::Utc::now().timestamp_millis(),
         };
+        let answer = credit_json(&transaction);
         self.store_credit.entry(key).or_default().push(transaction);
+        answer
     }
 
     fn id(&mut self, kind: &str) -> String {
@@ -687,18 +701,7 @@ fn store_credit_account_debit(admin: &mut AdminState, shop: &str, vars: &Value) 
             "The store credit account does not have sufficient funds to satisfy the request",
         );
     }
-    let transaction = CreditTransaction {
-        id: admin.id("StoreCreditAccountDebitTransaction"),
-        kind: DEBIT,
-        event: "ADJUSTMENT",
-        amount: format!("-{amount}"),
-        currency,
-        expires_at: None,
-        notify: false,
-        created_at: chrono::Utc::now().timestamp_millis(),
-    };
-    let answer = credit_json(&transaction);
-    admin.store_credit.entry(key).or_default().push(transaction);
+    let answer = admin.debit(key, "ADJUSTMENT", &amount, currency);
     json!({ "storeCreditAccountDebit": { "storeCreditAccountTransaction": answer, "userErrors": [] } })
 }
 

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     guards::AdminSession,
-    input::{idempotency_key, parse_json},
+    input::{idempotency_key, made_or_replayed, parse_json},
 };
 use crate::{
     engine::redeem::Requester,
@@ -148,11 +148,7 @@ pub async fn adjust_points(
     };
     let adjusted = points::adjust_points(&state.store, request).await?;
     tracing::info!(shop = %session.shop, actor = %actor, points = input.points.as_i64().unwrap_or_default(), "points adjusted");
-    Ok(if adjusted.applied {
-        HttpResponse::Created().json(adjusted)
-    } else {
-        HttpResponse::Ok().json(adjusted)
-    })
+    Ok(made_or_replayed(!adjusted.applied, &adjusted))
 }
 
 #[derive(Deserialize)]
@@ -188,11 +184,7 @@ pub async fn redeem_for_customer(
         },
     };
     let redeemed = redemptions::redeem_for_customer(&state.store, &state.outbox, request).await?;
-    Ok(if redeemed.replayed {
-        HttpResponse::Ok().json(redeemed)
-    } else {
-        HttpResponse::Created().json(redeemed)
-    })
+    Ok(made_or_replayed(redeemed.replayed, &redeemed))
 }
 
 #[derive(Deserialize)]

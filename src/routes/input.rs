@@ -1,8 +1,8 @@
-//! What the route handlers share to read a request: the JSON body and the
-//! client's idempotency key.
+//! What the route handlers share to read a request (the JSON body, the
+//! client's idempotency key) and to answer an idempotent one.
 
-use actix_web::HttpRequest;
-use serde::{de::DeserializeOwned, Deserialize};
+use actix_web::{HttpRequest, HttpResponse};
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
 use crate::error::ApiError;
 
@@ -44,4 +44,14 @@ pub struct RedeemIn {
     /// When the `Idempotency-Key` header cannot be sent.
     #[serde(default)]
     pub idempotency_key: Option<String>,
+}
+
+/// The answer to a request made with an idempotency key: 201 when it was
+/// made now, 200 for a replay of the same key.
+pub fn made_or_replayed<T: Serialize>(replayed: bool, body: &T) -> HttpResponse {
+    if replayed {
+        HttpResponse::Ok().json(body)
+    } else {
+        HttpResponse::Created().json(body)
+    }
 }

@@ -8,7 +8,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::{
     guards::PosSession,
-    input::{idempotency_key_or, parse_json, RedeemIn},
+    input::{idempotency_key_or, made_or_replayed, parse_json, RedeemIn},
 };
 use crate::{
     engine::redeem::Requester,
@@ -58,9 +58,5 @@ pub async fn redeem(
         },
     };
     let redeemed = redemptions::redeem_for_customer(&state.store, &state.outbox, request).await?;
-    Ok(if redeemed.replayed {
-        HttpResponse::Ok().json(redeemed)
-    } else {
-        HttpResponse::Created().json(redeemed)
-    })
+    Ok(made_or_replayed(redeemed.replayed, &redeemed))
 }

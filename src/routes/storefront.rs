@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use super::{
     guards::{CheckoutSession, ProxyRequest},
-    input::{idempotency_key_or, parse_json, RedeemIn},
+    input::{idempotency_key_or, made_or_replayed, parse_json, RedeemIn},
 };
 use crate::{
     engine::redeem::Requester,
@@ -61,11 +61,7 @@ async fn redeem(
         },
     };
     let redeemed = redemptions::redeem_as_shopper(&state.store, &state.outbox, request).await?;
-    Ok(if redeemed.replayed {
-        HttpResponse::Ok().json(redeemed)
-    } else {
-        HttpResponse::Created().json(redeemed)
-    })
+    Ok(made_or_replayed(redeemed.replayed, &redeemed))
 }
 
 /// `POST /api/checkout/redeem` `{"reward_id"}` with an `Idempotency-Key`.

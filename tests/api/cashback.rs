@@ -10,6 +10,7 @@ use shopify_sim::Faults;
 
 use crate::helpers::{Backend, TestApp, SHOP};
 use crate::loyalty::{order, points, put_program, refund, send_json};
+use crate::store_credit::thirty_percent_faults;
 
 crate::on_both_backends!(
     a_cashback_order_credits_and_refunds_debit_their_share_once,
@@ -174,15 +175,7 @@ async fn a_refund_after_the_credit_was_spent_debits_only_what_is_left(backend: B
 async fn cashback_moves_once_under_faults_lost_answers_and_redelivery(backend: Backend) {
     let app = cashback_shop(backend, "2.5").await;
     let customers: Vec<i64> = (1..=12).map(|n| 7_000_000_000_001_000 + n).collect();
-    app.shopify.admin(|a| {
-        a.faults = Faults {
-            too_many_requests: 0.075,
-            server_error: 0.075,
-            dropped: 0.075,
-            lost: 0.075,
-            ..Faults::default()
-        }
-    });
+    app.shopify.admin(|a| a.faults = thirty_percent_faults());
     for (n, &c) in customers.iter().enumerate() {
         let id = 9_500 + n as i64;
         let body = order(id, Some(c), "80.00");

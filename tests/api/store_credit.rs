@@ -71,6 +71,18 @@ pub(crate) async fn staff_redeem(
 
 pub(crate) const REWARD: &str = "credit-5";
 
+/// 30 % of Admin API requests fail: throttled, a 500, a dropped
+/// connection, or (mutations) done with the answer lost.
+pub(crate) fn thirty_percent_faults() -> Faults {
+    Faults {
+        too_many_requests: 0.075,
+        server_error: 0.075,
+        dropped: 0.075,
+        lost: 0.075,
+        ..Faults::default()
+    }
+}
+
 /// A shop whose program has a 5.00 store credit reward for 500 points,
 /// credits expiring after 30 days, no email from Shopify.
 pub(crate) async fn shop(backend: Backend) -> TestApp {
@@ -163,17 +175,7 @@ async fn a_store_credit_redemption_credits_once_under_faults_and_lost_answers(ba
     for &c in &customers {
         member(&app, c, 1_500).await;
     }
-    // 30 % of Admin API requests fail: throttled, a 500, a dropped
-    // connection, or (mutations) done with the answer lost.
-    app.shopify.admin(|a| {
-        a.faults = Faults {
-            too_many_requests: 0.075,
-            server_error: 0.075,
-            dropped: 0.075,
-            lost: 0.075,
-            ..Faults::default()
-        }
-    });
+    app.shopify.admin(|a| a.faults = thirty_percent_faults());
     for &c in &customers {
         for n in 0..3 {
             let (status, answer) = redeem(&app, c, &format!("r-{c}-{n}")).await;

@@ -53,6 +53,18 @@ export class AdvocateApiError extends Error {
 }
 
 /**
+ * What a failed call means for the UI: its kind, when it happened
+ * (`during`), and whether the same request may be sent again. Anything that
+ * is not an `AdvocateApiError` is taken as a server failure, retryable.
+ * @param {unknown} error
+ * @param {string} during
+ */
+export function failureOf(error, during) {
+  if (error instanceof AdvocateApiError) return {kind: error.kind, during, retryable: error.retryable};
+  return {kind: ErrorKind.SERVER, during, retryable: true};
+}
+
+/**
  * Normalises the configured app URL: an absolute http(s) origin (plus an
  * optional path prefix), without a trailing slash. Anything else is `null`.
  * @param {unknown} raw

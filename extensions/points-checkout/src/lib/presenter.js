@@ -184,7 +184,9 @@ function redeemedBanner(outcome, r, t, i18n) {
   }
 }
 
-function errorText(error, t) {
+/** The sentence for a failure (shared by every Advocate UI extension whose
+ * locale has the same `error*` keys). */
+export function errorText(error, t) {
   switch (error.kind) {
     case ErrorKind.NOT_CONFIGURED:
       return t('errorNotConfigured');

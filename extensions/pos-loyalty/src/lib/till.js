@@ -5,7 +5,7 @@
 // retry while the outcome is unknown, so a flaky connection at the till
 // never spends points twice.
 
-import {AdvocateApiError, ErrorKind, createTransport} from '../../../points-checkout/src/lib/api.js';
+import {AdvocateApiError, ErrorKind, createTransport, failureOf} from '../../../points-checkout/src/lib/api.js';
 import {newIdempotencyKey} from '../../../points-checkout/src/lib/ids.js';
 
 export {ErrorKind};
@@ -83,7 +83,7 @@ export function createTill({api, customerId, addCodeToCart, toast = () => {}, ne
       set({status: Status.READY, view});
     } catch (error) {
       log('customer unavailable', error);
-      const f = failure(error, 'load');
+      const f = failureOf(error, 'load');
       set(f.kind === ErrorKind.UNAUTHORIZED ? {status: Status.NOT_ALLOWED} : {status: Status.ERROR, error: f});
     }
   }
@@ -100,7 +100,7 @@ export function createTill({api, customerId, addCodeToCart, toast = () => {}, ne
       redemption = await api.redeem(id, rewardId, key, points);
     } catch (error) {
       log('redemption failed', error);
-      const f = failure(error, 'redeem');
+      const f = failureOf(error, 'redeem');
       if (!f.retryable) pending = null;
       if (f.kind === ErrorKind.UNAUTHORIZED) return set({redeeming: null, status: Status.NOT_ALLOWED});
       if (f.kind === ErrorKind.NOT_ENOUGH_POINTS || f.kind === ErrorKind.UNKNOWN_REWARD) {
@@ -146,7 +146,3 @@ export function createTill({api, customerId, addCodeToCart, toast = () => {}, ne
   };
 }
 
-function failure(error, during) {
-  if (error instanceof AdvocateApiError) return {kind: error.kind, during, retryable: error.retryable};
-  return {kind: ErrorKind.SERVER, during, retryable: true};
-}

@@ -2,6 +2,7 @@
 // formatted, and the actions on offer. CustomerBlock.jsx only lays it out.
 
 import {describeReward, formatMoney, formatPoints} from '../../../points-checkout/src/lib/format.js';
+import {errorText} from '../../../points-checkout/src/lib/presenter.js';
 import {Applied, ErrorKind, Status} from './till.js';
 
 /**
@@ -92,12 +93,4 @@ export function toastText(kind, redemption, i18n) {
     return i18n.translate('creditToast', {amount: formatMoney(c.amount, c.currency, i18n)});
   }
   return i18n.translate('codeToast', {code: redemption.code});
-}
-
-function errorText(error, t) {
-  if (error.kind === ErrorKind.NOT_CONFIGURED) return t('errorNotConfigured');
-  if (error.kind === ErrorKind.RATE_LIMITED) return t('errorRateLimited');
-  if (error.kind === ErrorKind.REJECTED) return t('errorRejected');
-  if (error.kind === ErrorKind.NETWORK) return error.during === 'redeem' ? t('errorRedeemNetwork') : t('errorNetwork');
-  return error.during === 'redeem' ? t('errorRedeemServer') : t('errorServer');
 }

@@ -6,6 +6,7 @@
 // saves a birthday once.
 
 import {AdvocateApiError, ErrorKind} from './account.js';
+import {failureOf} from '../../../points-checkout/src/lib/api.js';
 import {newIdempotencyKey} from '../../../points-checkout/src/lib/ids.js';
 
 export const Status = Object.freeze({
@@ -163,8 +164,5 @@ function kindOf(error) {
 }
 
 function failure(error, during, rewardId) {
-  if (error instanceof AdvocateApiError) {
-    return {kind: error.kind, during, rewardId, retryable: error.retryable};
-  }
-  return {kind: ErrorKind.SERVER, during, rewardId, retryable: true};
+  return {...failureOf(error, during), rewardId};
 }

@@ -8,6 +8,7 @@ import {
   formatMoney,
   formatPoints,
 } from '../../../points-checkout/src/lib/format.js';
+import {errorText} from '../../../points-checkout/src/lib/presenter.js';
 import {ErrorKind} from './account.js';
 import {Status} from './page.js';
 
@@ -228,19 +229,4 @@ function birthday(value, form, t, i18n) {
     saving: form.saving,
     problem: form.problem ? t(problems[form.problem]) : null,
   };
-}
-
-function errorText(error, t) {
-  switch (error.kind) {
-    case ErrorKind.NOT_CONFIGURED:
-      return t('errorNotConfigured');
-    case ErrorKind.RATE_LIMITED:
-      return t('errorRateLimited');
-    case ErrorKind.REJECTED:
-      return t('errorRejected');
-    case ErrorKind.NETWORK:
-      return error.during === 'redeem' ? t('errorRedeemNetwork') : t('errorNetwork');
-    default:
-      return error.during === 'redeem' ? t('errorRedeemServer') : t('errorServer');
-  }
 }
