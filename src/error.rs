@@ -177,6 +177,20 @@ impl From<crate::service::member_import::ImportError> for ApiError {
 }
 
 // service::customers
+impl From<crate::service::api_keys::ApiKeyError> for ApiError {
+    fn from(e: crate::service::api_keys::ApiKeyError) -> Self {
+        use crate::service::api_keys::ApiKeyError as E;
+        match e {
+            E::BadName | E::BadScopes => Self::Unprocessable {
+                message: e.to_string(),
+                errors: None,
+            },
+            E::UnknownKey => Self::NotFound("no such API key"),
+            E::Db(e) => e.into(),
+        }
+    }
+}
+
 impl From<crate::service::customers::CustomerError> for ApiError {
     fn from(e: crate::service::customers::CustomerError) -> Self {
         use crate::service::customers::CustomerError;

@@ -13,6 +13,8 @@
 //! - [`PosSession`]: a POS UI extension (a POS ID token: the staff shape,
 //!   verified by its own verifier, which refuses extension tokens; the shop
 //!   must be installed already).
+//! - [`ApiKeySession`]: the merchant's own systems on `/api/v1` (an API
+//!   key made on the admin page; its shop and scopes; a bucket per key).
 //! - [`ProxyRequest`]: the storefront through the app proxy (`signature`;
 //!   `logged_in_customer_id` trusted only after it; a repeated `shop`,
 //!   `logged_in_customer_id`, `timestamp` or `signature` is refused, since
@@ -56,6 +58,38 @@ pub struct PosSession {
     pub shop_id: i64,
     /// The Shopify user signed in to POS (the token's `sub`).
     pub user_id: u64,
+}
+
+/// A merchant's system calling `/api/v1` with one of the shop's API keys.
+#[derive(Debug, Clone)]
+pub struct ApiKeySession {
+    pub shop_id: i64,
+    pub key_id: i64,
+    scopes: Vec<String>,
+}
+
+impl ApiKeySession {
+    /// 403 unless the key was given `scope`.
+    pub fn require(&self, scope: &'static str) -> Result<(), ApiError> {
+        if self.scopes.iter().any(|s| s == scope) {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(match scope {
+                "read_customers" => "this API key lacks the read_customers scope",
+                "read_ledger" => "this API key lacks the read_ledger scope",
+                "write_points" => "this API key lacks the write_points scope",
+                "write_redemptions" => "this API key lacks the write_redemptions scope",
+                "read_program" => "this API key lacks the read_program scope",
+                "write_activities" => "this API key lacks the write_activities scope",
+                _ => "this API key lacks the scope this route needs",
+            }))
+        }
+    }
+
+    /// Who acted, for the ledger and redemptions: `api-key:{id}`.
+    pub fn actor(&self) -> String {
+        format!("api-key:{}", self.key_id)
+    }
 }
 
 /// A storefront request through the app proxy.
@@ -208,6 +242,40 @@ impl FromRequest for PosSession {
             Ok(PosSession {
                 shop_id: creds.id,
                 user_id: token.user_id,
+            })
+        })
+    }
+}
+
+impl FromRequest for ApiKeySession {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let state = state(&req)?;
+            let presented = req
+                .headers()
+                .get("Authorization")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .ok_or(ApiError::Unauthorized(
+                    "missing API key (Authorization: Bearer adv_…)",
+                ))?;
+            let grant = crate::service::api_keys::authenticate(&state.store, presented)
+                .await?
+                .ok_or(ApiError::Unauthorized("invalid or revoked API key"))?;
+            state.limiter.check(
+                &format!("api-key:{}", grant.key_id),
+                super::limits::PER_API_KEY,
+            )?;
+            Ok(ApiKeySession {
+                shop_id: grant.shop_id,
+                key_id: grant.key_id,
+                scopes: grant.scopes,
             })
         })
     }

@@ -66,6 +66,7 @@ static ASSETS: &[Asset] = &[
     asset!("screens/activity.js", "text/javascript; charset=utf-8"),
     asset!("screens/segments.js", "text/javascript; charset=utf-8"),
     asset!("screens/nps.js", "text/javascript; charset=utf-8"),
+    asset!("screens/keys.js", "text/javascript; charset=utf-8"),
     asset!("app.css", "text/css; charset=utf-8"),
     asset!("sandbox/app-bridge.js", "text/javascript; charset=utf-8"),
     asset!("sandbox/polaris.js", "text/javascript; charset=utf-8"),

@@ -30,6 +30,12 @@ pub const PER_SHOPPER: Rate = Rate {
     burst: 20.0,
 };
 
+/// Per merchant API key on `/api/v1`: a busy integration, not a flood.
+pub const PER_API_KEY: Rate = Rate {
+    per_second: 20.0,
+    burst: 100.0,
+};
+
 /// Per client address on `/auth`, which writes a row for anyone: enough
 /// for a merchant retrying an install, not for filling the table.
 pub const PER_INSTALLER: Rate = Rate {

@@ -11,6 +11,7 @@
 
 pub(crate) mod admin;
 pub(crate) mod analytics;
+pub(crate) mod api_keys;
 pub(crate) mod auth;
 pub(crate) mod body_budget;
 pub(crate) mod exports;
@@ -30,6 +31,7 @@ pub(crate) mod sandbox;
 pub(crate) mod segments;
 pub(crate) mod state;
 pub(crate) mod storefront;
+pub(crate) mod v1;
 pub(crate) mod webhooks;
 
 use actix_web::{
@@ -54,12 +56,14 @@ pub enum Guard {
     Checkout,
     /// POS UI extension token ([`guards::PosSession`]).
     Pos,
+    /// A merchant API key ([`guards::ApiKeySession`]).
+    ApiKey,
     /// App proxy signature ([`guards::ProxyRequest`]).
     Proxy,
 }
 
 /// A guarded route: method, path (with `{customer_id}`, `{inbox_id}`,
-/// `{effect_id}` or `{referral_id}` parameters), guard.
+/// `{effect_id}`, `{referral_id}` or `{key_id}` parameters), guard.
 #[derive(Debug, Clone, Copy)]
 pub struct ApiRoute {
     pub method: &'static str,
@@ -112,6 +116,9 @@ api_routes! {
     post "/api/admin/webhooks/failed/{inbox_id}/retry" => admin::retry_failed_webhook, Admin;
     get "/api/admin/effects/failed" => admin::list_failed_effects, Admin;
     post "/api/admin/effects/failed/{effect_id}/retry" => admin::retry_failed_effect, Admin;
+    get "/api/admin/api-keys" => api_keys::list, Admin;
+    post "/api/admin/api-keys" => api_keys::create, Admin;
+    post "/api/admin/api-keys/{key_id}/revoke" => api_keys::revoke, Admin;
     get "/api/checkout/balance" => storefront::checkout_balance, Checkout;
     post "/api/checkout/redeem" => storefront::checkout_redeem, Checkout;
     get "/api/checkout/nps" => nps::checkout_nps_status, Checkout;
@@ -123,6 +130,13 @@ api_routes! {
     post "/api/account/birthday" => storefront::account_birthday, Checkout;
     get "/api/pos/customers/{customer_id}" => pos::customer, Pos;
     post "/api/pos/customers/{customer_id}/redemptions" => pos::redeem, Pos;
+    get "/api/v1/customers" => v1::list_customers, ApiKey;
+    get "/api/v1/customers/{customer_id}" => v1::get_customer, ApiKey;
+    get "/api/v1/customers/{customer_id}/ledger" => v1::customer_ledger, ApiKey;
+    post "/api/v1/customers/{customer_id}/adjustments" => v1::adjust_points, ApiKey;
+    post "/api/v1/customers/{customer_id}/redemptions" => v1::redeem, ApiKey;
+    get "/api/v1/ledger" => v1::shop_ledger, ApiKey;
+    get "/api/v1/program" => v1::get_program, ApiKey;
     get "/proxy/balance" => storefront::proxy_balance, Proxy;
     post "/proxy/redeem" => storefront::proxy_redeem, Proxy;
     post "/proxy/birthday" => storefront::proxy_birthday, Proxy;

@@ -160,6 +160,17 @@ impl RewardView {
     }
 }
 
+/// The program's rewards as shoppers see them, affordable or not with
+/// `balance`.
+pub(crate) fn reward_views(program: &Program, balance: i64) -> Vec<RewardView> {
+    program
+        .settings
+        .rewards
+        .iter()
+        .map(|r| RewardView::new(program, r, balance))
+        .collect()
+}
+
 /// `GET /api/checkout/balance`, `GET /proxy/balance`: the view of the
 /// logged-in shopper, or the logged-out answer.
 pub async fn balance(
@@ -217,12 +228,7 @@ pub(crate) async fn view_on(
             missing,
         }
     });
-    let rewards = program
-        .settings
-        .rewards
-        .iter()
-        .map(|r| RewardView::new(&program, r, balance))
-        .collect();
+    let rewards = reward_views(&program, balance);
     let referral_code = referrals::find_code(conn, shop_id, customer_id).await?;
     let offers = engine::offers::offers_for(
         conn,

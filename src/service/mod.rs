@@ -11,6 +11,7 @@
 //! functions: parse, call one use case, serialize.
 
 pub mod analytics;
+pub mod api_keys;
 pub mod customers;
 pub mod exports;
 pub mod history;
@@ -18,6 +19,7 @@ pub mod install;
 pub mod loyalty;
 pub mod member_import;
 pub mod nps;
+pub mod open_api;
 pub mod operations;
 pub mod points;
 pub mod program;

@@ -81,6 +81,64 @@ pub async fn recent_for_customer(
     .await
 }
 
+/// A page of the customer's entries, newest first (by id), before the
+/// entry `before` when given.
+pub async fn page_for_customer(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    customer_id: i64,
+    before: Option<i64>,
+    limit: i64,
+) -> Result<Vec<LedgerEntry>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, points, kind, reason, source_key, settings_version, order_id, actor, \
+         spendable_at, occurred_at, created_at FROM points_ledger \
+         WHERE shop_id = $1 AND customer_id = $2 AND id < $3 ORDER BY id DESC LIMIT $4",
+    )
+    .bind(shop_id)
+    .bind(customer_id)
+    .bind(before.unwrap_or(i64::MAX))
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}
+
+/// A page of the shop's entries that happened in `[from, to)`, in the
+/// order they happened (then by id), after the entry at `after`
+/// (`(occurred_at, id)`) when given. Each with its customer.
+pub async fn page_for_shop(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    (from, to): (i64, i64),
+    after: Option<(i64, i64)>,
+    limit: i64,
+) -> Result<Vec<(i64, LedgerEntry)>, sqlx::Error> {
+    let (after_at, after_id) = after.unwrap_or((i64::MIN, i64::MIN));
+    let rows: Vec<ShopEntry> = sqlx::query_as(
+        "SELECT customer_id, id, points, kind, reason, source_key, settings_version, order_id, \
+         actor, spendable_at, occurred_at, created_at FROM points_ledger \
+         WHERE shop_id = $1 AND occurred_at >= $2 AND occurred_at < $3 \
+         AND (occurred_at > $4 OR (occurred_at = $4 AND id > $5)) \
+         ORDER BY occurred_at, id LIMIT $6",
+    )
+    .bind(shop_id)
+    .bind(from)
+    .bind(to)
+    .bind(after_at)
+    .bind(after_id)
+    .bind(limit)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.customer_id, r.entry)).collect())
+}
+
+#[derive(sqlx::FromRow)]
+struct ShopEntry {
+    customer_id: i64,
+    #[sqlx(flatten)]
+    entry: LedgerEntry,
+}
+
 /// The entry recorded for a source key, if any (to tell a retry from a
 /// different request reusing its key).
 pub async fn find_by_source_key(

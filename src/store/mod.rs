@@ -33,6 +33,7 @@
 //! with a TRUNCATE checkpoint, so erased values outlive it in no frame.
 
 pub mod analytics;
+pub mod api_keys;
 pub mod backup;
 pub mod customers;
 pub mod data_requests;

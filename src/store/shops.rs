@@ -100,6 +100,7 @@ pub async fn redact_shop(
     for table in [
         "DELETE FROM points_ledger WHERE shop_id = $1",
         "DELETE FROM member_imports WHERE shop_id = $1",
+        "DELETE FROM api_keys WHERE shop_id = $1",
         "DELETE FROM history_imports WHERE shop_id = $1",
         "DELETE FROM orders WHERE shop_id = $1",
         "DELETE FROM customers WHERE shop_id = $1",

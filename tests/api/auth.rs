@@ -656,6 +656,21 @@ async fn a_shop_never_reads_or_changes_another_shops_data_on_any_route(backend: 
     let b_effect: i64 = app
         .count("SELECT id FROM outbox WHERE idempotency_key = 'b-effect'")
         .await;
+    // B's API key, and A's with every scope.
+    let (b_key, _) = app.api_key(b, &["read_customers"]).await;
+    let (_, a_key) = app
+        .api_key(
+            a,
+            &[
+                "read_customers",
+                "read_ledger",
+                "write_points",
+                "write_redemptions",
+                "read_program",
+                "write_activities",
+            ],
+        )
+        .await;
     let b_counts = |app: &TestApp| {
         let queries = [
             "SELECT CAST(COUNT(*) AS BIGINT) FROM outbox WHERE shop_id = $1 AND status = 'failed'",
@@ -707,7 +722,8 @@ async fn a_shop_never_reads_or_changes_another_shops_data_on_any_route(backend: 
             .replace("{customer_id}", &customer.to_string())
             .replace("{inbox_id}", &b_failed.to_string())
             .replace("{effect_id}", &b_effect.to_string())
-            .replace("{referral_id}", &b_referral.to_string());
+            .replace("{referral_id}", &b_referral.to_string())
+            .replace("{key_id}", &b_key.to_string());
         assert!(
             !path.contains('{'),
             "a route parameter the test does not know: {path}"
@@ -727,6 +743,7 @@ async fn a_shop_never_reads_or_changes_another_shops_data_on_any_route(backend: 
                 request.bearer_auth(extension_token(a, Some(customer)))
             }
             advocate::routes::Guard::Pos => request.bearer_auth(session_token(a, Some("1"))),
+            advocate::routes::Guard::ApiKey => request.bearer_auth(&a_key),
             advocate::routes::Guard::Proxy => request,
         };
         if writes && path.starts_with("/api/admin/imports/") {
@@ -783,6 +800,14 @@ async fn a_shop_never_reads_or_changes_another_shops_data_on_any_route(backend: 
     );
     let (status, _) = app.inbox_row("b-broken").await;
     assert_eq!(status, "failed", "B's dead letter was not retried by A");
+    assert_eq!(
+        app.count(&format!(
+            "SELECT COUNT(*) FROM api_keys WHERE id = {b_key} AND revoked_at IS NULL"
+        ))
+        .await,
+        1,
+        "B's API key was not revoked by A"
+    );
     let b_customer = sqlx::query(
         "SELECT points_balance, birthday FROM customers WHERE shop_id = $1 AND customer_id = $2",
     )

@@ -418,6 +418,25 @@ impl TestApp {
 
     /// As [`Self::change_program`], answering the save's status and body
     /// (for settings that must be refused).
+    /// Makes an API key for `shop` with `scopes` through the admin route:
+    /// (its id, the key).
+    pub async fn api_key(&self, shop: &str, scopes: &[&str]) -> (i64, String) {
+        let response = self
+            .http
+            .post(format!("{}/api/admin/api-keys", self.address))
+            .bearer_auth(session_token(shop, Some("1")))
+            .json(&serde_json::json!({ "name": "test key", "scopes": scopes }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201);
+        let created: serde_json::Value = response.json().await.unwrap();
+        (
+            created["id"].as_i64().unwrap(),
+            created["secret"].as_str().unwrap().to_owned(),
+        )
+    }
+
     pub async fn try_change_program(
         &self,
         shop: &str,

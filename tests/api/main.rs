@@ -15,6 +15,7 @@ mod history;
 mod intake;
 mod loyalty;
 mod member_import;
+mod merchant_api;
 mod metrics;
 mod nps;
 mod offers;

@@ -412,6 +412,27 @@ describe("the embedded admin page", { timeout: 300000 }, () => {
     assertNoProblems();
   });
 
+  it("creates an API key shown once, which opens the REST API until it is revoked", async () => {
+    await open("keys");
+    await page.waitForFunction(() => !document.querySelector("#api-keys s-spinner"));
+    await page.locator("#api-key-name").evaluate((el) => { el.value = "Helpdesk"; });
+    await page.locator('s-checkbox[data-scope="read_program"]').evaluate((el) => { el.checked = true; });
+    await page.locator("#api-key-create").click();
+    const secret = (await page.locator("#api-key-secret").textContent({ timeout: 10000 })).trim();
+    assert.match(secret, /^adv_[0-9a-f]{12}_[0-9a-f]{64}$/);
+    const origin = new URL(url).origin;
+    const call = () => fetch(`${origin}/api/v1/program`, { headers: { Authorization: `Bearer ${secret}` } });
+    assert.equal((await call()).status, 200);
+    // Listed without the secret.
+    await page.waitForFunction(() => document.querySelector("#api-keys s-table"));
+    assert.ok(!(await page.locator("#api-keys").textContent()).includes(secret.slice(17)));
+    await shot("api-keys");
+    await page.locator("#api-keys [data-revoke]").first().click();
+    await page.waitForFunction(() => document.querySelector("#api-keys s-badge"));
+    assert.equal((await call()).status, 401);
+    assertNoProblems();
+  });
+
   // Last: the history adds customers and orders the steps above do not expect.
   it("previews retroactive points, imports the shop's history and shows its progress to the end", async () => {
     await open("customers");

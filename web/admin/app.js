@@ -1,4 +1,4 @@
-// The embedded admin page: seven screens under one App Bridge page. The
+// The embedded admin page: eight screens under one App Bridge page. The
 // screen is in the URL (`?screen=program`), so a reload, App Bridge's nav
 // and the browser's back button all land on the same screen.
 
@@ -11,8 +11,9 @@ import * as referrals from "./screens/referrals.js";
 import * as activity from "./screens/activity.js";
 import * as segments from "./screens/segments.js";
 import * as nps from "./screens/nps.js";
+import * as keys from "./screens/keys.js";
 
-const SCREENS = { dashboard, program, customers, referrals, segments, activity, nps };
+const SCREENS = { dashboard, program, customers, referrals, segments, activity, nps, keys };
 
 const meta = (name) => document.querySelector(`meta[name="${name}"]`)?.content || "";
 
