@@ -55,7 +55,8 @@ fn cursor(pairs: &[(String, String)]) -> Result<Option<i64>, ApiError> {
 
 /// `GET /api/v1/customers?query=&cursor=&limit=` (`read_customers`): the
 /// shop's customers whose e-mail or name starts with `query` (all without),
-/// by id; `next_cursor` for the next page.
+/// by id; `next_cursor` for the next page. `?email=` finds the customers
+/// with exactly that address instead.
 pub async fn list_customers(
     key: ApiKeySession,
     req: HttpRequest,
@@ -63,6 +64,28 @@ pub async fn list_customers(
 ) -> Result<HttpResponse, ApiError> {
     key.require("read_customers")?;
     let pairs = query::parse_pairs(req.query_string());
+    if let Some(email) = query::get(&pairs, "email").map(str::trim) {
+        // One e-mail: the customers whose address is exactly it.
+        let page = CustomerQuery {
+            text: email,
+            after: 0,
+            limit: 200,
+        };
+        let found = customers::list_customers(&state.store, key.shop_id, page).await?;
+        let exact: Vec<_> = found
+            .customers
+            .into_iter()
+            .filter(|c| {
+                c.email
+                    .as_deref()
+                    .is_some_and(|e| e.eq_ignore_ascii_case(email))
+            })
+            .collect();
+        return Ok(HttpResponse::Ok().json(serde_json::json!({
+            "customers": exact,
+            "next_cursor": null,
+        })));
+    }
     let page = CustomerQuery {
         text: query::get(&pairs, "query").unwrap_or(""),
         after: cursor(&pairs)?.unwrap_or(0),

@@ -435,6 +435,29 @@ async fn the_program_and_a_customer_read_as_documented(backend: Backend) {
     assert_eq!(status, 200, "{found}");
     assert_eq!(found["customers"][0]["customer_id"], CUSTOMER);
     assert_eq!(found["next_cursor"], Value::Null);
+    let (status, exact, _) = call(
+        &app,
+        "GET",
+        "/api/v1/customers?email=API%40Example.com",
+        &key,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(exact["customers"].as_array().unwrap().len(), 1, "{exact}");
+    let (_, prefix_only, _) = call(
+        &app,
+        "GET",
+        "/api/v1/customers?email=api%40example",
+        &key,
+        None,
+    )
+    .await;
+    assert_eq!(
+        prefix_only["customers"],
+        json!([]),
+        "an address, not its start"
+    );
     assert_eq!(
         call(&app, "GET", "/api/v1/customers/42", &key, None)
             .await
