@@ -289,6 +289,26 @@ async fn adjustments_and_redemptions_through_the_api_are_idempotent(backend: Bac
     assert_eq!(status, 404);
 }
 
+/// Every entry of a paged listing, following `next_cursor` (at most 10
+/// pages).
+async fn every_page(app: &TestApp, key: &str, first: &str) -> Vec<Value> {
+    let mut entries = Vec::new();
+    let mut cursor: Option<String> = None;
+    for _ in 0..10 {
+        let query = cursor
+            .as_ref()
+            .map_or(String::new(), |c| format!("&cursor={c}"));
+        let (status, page, _) = call(app, "GET", &format!("{first}{query}"), key, None).await;
+        assert_eq!(status, 200, "{page}");
+        entries.extend(page["entries"].as_array().unwrap().iter().cloned());
+        cursor = page["next_cursor"].as_str().map(str::to_owned);
+        if cursor.is_none() {
+            return entries;
+        }
+    }
+    panic!("more than 10 pages of {first}");
+}
+
 async fn the_ledger_pages_with_a_cursor_and_bad_pages_are_refused(backend: Backend) {
     let app = shop_with_customer(backend).await;
     let (_, key) = app.api_key(SHOP, &["write_points", "read_ledger"]).await;
@@ -306,30 +326,14 @@ async fn the_ledger_pages_with_a_cursor_and_bad_pages_are_refused(backend: Backe
         assert_eq!(status, 201);
     }
     // The signup bonus and the four grants, newest first, two a page.
-    let mut seen = Vec::new();
-    let mut cursor: Option<String> = None;
-    for _ in 0..5 {
-        let query = cursor
-            .as_ref()
-            .map_or(String::new(), |c| format!("&cursor={c}"));
-        let (status, page, _) = call(
-            &app,
-            "GET",
-            &format!("{path}/ledger?limit=2{query}"),
-            &key,
-            None,
-        )
-        .await;
-        assert_eq!(status, 200, "{page}");
-        for e in page["entries"].as_array().unwrap() {
-            assert!(e["occurred_at"].as_str().unwrap().ends_with('Z'));
-            seen.push(e["points"].as_i64().unwrap());
-        }
-        cursor = page["next_cursor"].as_str().map(str::to_owned);
-        if cursor.is_none() {
-            break;
-        }
-    }
+    let entries = every_page(&app, &key, &format!("{path}/ledger?limit=2")).await;
+    assert!(entries
+        .iter()
+        .all(|e| e["occurred_at"].as_str().unwrap().ends_with('Z')));
+    let seen: Vec<i64> = entries
+        .iter()
+        .map(|e| e["points"].as_i64().unwrap())
+        .collect();
     assert_eq!(&seen[..4], &[40, 30, 20, 10], "{seen:?}");
     assert_eq!(seen.len(), 5, "every entry once: {seen:?}");
     for bad in ["limit=0", "limit=201", "limit=x", "cursor=-1", "cursor=abc"] {
@@ -345,30 +349,12 @@ async fn the_ledger_pages_with_a_cursor_and_bad_pages_are_refused(backend: Backe
     );
 
     // The shop's ledger of the period, in the order things happened.
-    let mut shop_seen = Vec::new();
-    let mut cursor: Option<String> = None;
-    for _ in 0..5 {
-        let query = cursor
-            .as_ref()
-            .map_or(String::new(), |c| format!("&cursor={c}"));
-        let (status, page, _) = call(
-            &app,
-            "GET",
-            &format!("/api/v1/ledger?limit=2{query}"),
-            &key,
-            None,
-        )
-        .await;
-        assert_eq!(status, 200, "{page}");
-        for e in page["entries"].as_array().unwrap() {
-            assert_eq!(e["customer_id"], CUSTOMER);
-            shop_seen.push(e["points"].as_i64().unwrap());
-        }
-        cursor = page["next_cursor"].as_str().map(str::to_owned);
-        if cursor.is_none() {
-            break;
-        }
-    }
+    let entries = every_page(&app, &key, "/api/v1/ledger?limit=2").await;
+    assert!(entries.iter().all(|e| e["customer_id"] == CUSTOMER));
+    let shop_seen: Vec<i64> = entries
+        .iter()
+        .map(|e| e["points"].as_i64().unwrap())
+        .collect();
     assert_eq!(&shop_seen[1..], &[10, 20, 30, 40], "{shop_seen:?}");
     let (status, none, _) = call(
         &app,
