@@ -35,7 +35,7 @@ pub fn idempotency_key_or(req: &HttpRequest, from_body: Option<&str>) -> Result<
 
 /// A shopper's or the till's redemption: `{"reward_id", "points"?,
 /// "idempotency_key"?}`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct RedeemIn {
     pub reward_id: String,
     /// Points to turn into store credit (a points-as-cash reward).

@@ -163,6 +163,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/assets/{path:.*}", web::get().to(home::get_asset))
         .route("/auth", web::get().to(auth::begin_auth))
         .route("/auth/callback", web::get().to(auth::finish_auth))
+        .route("/api/v1/openapi.json", web::get().to(v1::openapi))
         .route(
             "/sandbox/session-token",
             web::get().to(sandbox::session_token),

@@ -6,7 +6,7 @@
 //! admin routes' semantics.
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::{
     guards::ApiKeySession,
@@ -23,7 +23,79 @@ use crate::{
         redemptions::{self, RedeemRequest},
     },
     shopify::query,
+    store::customers::CustomerSummary,
 };
+
+/// The error body of every route: a machine-readable `error` code, a
+/// sentence, and for a 422 the fields at fault.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// `bad_request`, `unauthorized`, `forbidden`, `not_found`, `conflict`,
+    /// `unprocessable`, `too_many_requests`, `internal`…
+    #[schema(example = "forbidden")]
+    pub error: String,
+    #[schema(example = "this API key lacks the read_ledger scope")]
+    pub message: String,
+    /// For a 422: `[{"field", "message"}]`.
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub errors: Option<serde_json::Value>,
+}
+
+/// A page of customers.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct CustomersPage {
+    pub customers: Vec<CustomerSummary>,
+    /// Pass as `cursor` for the next page; null on the last.
+    pub next_cursor: Option<String>,
+}
+
+/// The description of this API, served at `/api/v1/openapi.json`: made
+/// from the handlers' and types' annotations, so it follows the code.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(
+        title = "Advocate merchant API",
+        version = "1",
+        description = "A shop's loyalty data for the merchant's own systems. Authenticate with an API key made on the admin page: `Authorization: Bearer adv_…`. Points are integers, money decimal strings in the program's currency, times RFC 3339."
+    ),
+    paths(
+        list_customers,
+        get_customer,
+        customer_ledger,
+        shop_ledger,
+        adjust_points,
+        redeem,
+        get_program
+    ),
+    components(schemas(ErrorBody, CustomersPage, AdjustmentIn, RedeemIn)),
+    modifiers(&BearerKey),
+    security(("api_key" = []))
+)]
+pub struct ApiDoc;
+
+struct BearerKey;
+
+impl utoipa::Modify for BearerKey {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("An API key made on the admin page (adv_…)"))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// `GET /api/v1/openapi.json`: this API's OpenAPI 3.1 description.
+pub async fn openapi() -> HttpResponse {
+    use utoipa::OpenApi;
+    HttpResponse::Ok().json(ApiDoc::openapi())
+}
 
 /// `limit` of a page: 1-200, 50 by default; 400 for anything else.
 fn limit(pairs: &[(String, String)]) -> Result<i64, ApiError> {
@@ -57,6 +129,21 @@ fn cursor(pairs: &[(String, String)]) -> Result<Option<i64>, ApiError> {
 /// shop's customers whose e-mail or name starts with `query` (all without),
 /// by id; `next_cursor` for the next page. `?email=` finds the customers
 /// with exactly that address instead.
+#[utoipa::path(get, path = "/api/v1/customers", tag = "customers",
+    params(
+        ("query" = Option<String>, Query, description = "The start of an e-mail or name"),
+        ("email" = Option<String>, Query, description = "Exactly this e-mail address (instead of query)"),
+        ("cursor" = Option<String>, Query, description = "next_cursor of the previous page", pattern = "^[1-9][0-9]*$"),
+        ("limit" = Option<i64>, Query, description = "1-200, 50 by default", minimum = 1, maximum = 200),
+    ),
+    responses(
+        (status = 200, description = "A page of customers", body = CustomersPage),
+        (status = 400, description = "A malformed request", body = ErrorBody),
+        (status = 401, description = "No key, or an unknown or revoked one", body = ErrorBody),
+        (status = 403, description = "The key lacks the route's scope", body = ErrorBody),
+        (status = 429, description = "Over the key's rate limit", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    )
+)]
 pub async fn list_customers(
     key: ApiKeySession,
     req: HttpRequest,
@@ -81,10 +168,10 @@ pub async fn list_customers(
                     .is_some_and(|e| e.eq_ignore_ascii_case(email))
             })
             .collect();
-        return Ok(HttpResponse::Ok().json(serde_json::json!({
-            "customers": exact,
-            "next_cursor": null,
-        })));
+        return Ok(HttpResponse::Ok().json(CustomersPage {
+            customers: exact,
+            next_cursor: None,
+        }));
     }
     let page = CustomerQuery {
         text: query::get(&pairs, "query").unwrap_or(""),
@@ -92,13 +179,24 @@ pub async fn list_customers(
         limit: limit(&pairs)?,
     };
     let found = customers::list_customers(&state.store, key.shop_id, page).await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({
-        "customers": found.customers,
-        "next_cursor": found.next_after.map(|a| a.to_string()),
-    })))
+    Ok(HttpResponse::Ok().json(CustomersPage {
+        customers: found.customers,
+        next_cursor: found.next_after.map(|a| a.to_string()),
+    }))
 }
 
 /// `GET /api/v1/customers/{customer_id}` (`read_customers`).
+#[utoipa::path(get, path = "/api/v1/customers/{customer_id}", tag = "customers",
+    params(("customer_id" = i64, Path, description = "The Shopify customer id")),
+    responses(
+        (status = 200, description = "The customer", body = open_api::CustomerOut),
+        (status = 404, description = "A customer the shop does not know", body = ErrorBody),
+        (status = 400, description = "A malformed request", body = ErrorBody),
+        (status = 401, description = "No key, or an unknown or revoked one", body = ErrorBody),
+        (status = 403, description = "The key lacks the route's scope", body = ErrorBody),
+        (status = 429, description = "Over the key's rate limit", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    )
+)]
 pub async fn get_customer(
     key: ApiKeySession,
     path: web::Path<i64>,
@@ -111,6 +209,21 @@ pub async fn get_customer(
 
 /// `GET /api/v1/customers/{customer_id}/ledger?cursor=&limit=`
 /// (`read_ledger`): newest first.
+#[utoipa::path(get, path = "/api/v1/customers/{customer_id}/ledger", tag = "ledger",
+    params(
+        ("customer_id" = i64, Path, description = "The Shopify customer id"),
+        ("cursor" = Option<String>, Query, description = "next_cursor of the previous page", pattern = "^[1-9][0-9]*$"),
+        ("limit" = Option<i64>, Query, description = "1-200, 50 by default", minimum = 1, maximum = 200),
+    ),
+    responses(
+        (status = 200, description = "A page of the customer's ledger, newest first", body = open_api::LedgerPage),
+        (status = 404, description = "A customer the shop does not know", body = ErrorBody),
+        (status = 400, description = "A malformed request", body = ErrorBody),
+        (status = 401, description = "No key, or an unknown or revoked one", body = ErrorBody),
+        (status = 403, description = "The key lacks the route's scope", body = ErrorBody),
+        (status = 429, description = "Over the key's rate limit", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    )
+)]
 pub async fn customer_ledger(
     key: ApiKeySession,
     req: HttpRequest,
@@ -134,6 +247,21 @@ pub async fn customer_ledger(
 /// shop's entries that happened in the period (dates or RFC 3339 times, as
 /// the ledger export takes them; the last 30 days without), in the order
 /// they happened, each with its customer.
+#[utoipa::path(get, path = "/api/v1/ledger", tag = "ledger",
+    params(
+        ("from" = Option<String>, Query, description = "A date (2026-11-01) or an RFC 3339 time; 30 days before `to` by default"),
+        ("to" = Option<String>, Query, description = "A date (included) or an RFC 3339 time (excluded); now by default"),
+        ("cursor" = Option<String>, Query, description = "next_cursor of the previous page", pattern = "^[0-9]+-[0-9]+$"),
+        ("limit" = Option<i64>, Query, description = "1-200, 50 by default", minimum = 1, maximum = 200),
+    ),
+    responses(
+        (status = 200, description = "A page of the shop's ledger in the period, in the order things happened", body = open_api::ShopLedgerPage),
+        (status = 400, description = "A malformed request", body = ErrorBody),
+        (status = 401, description = "No key, or an unknown or revoked one", body = ErrorBody),
+        (status = 403, description = "The key lacks the route's scope", body = ErrorBody),
+        (status = 429, description = "Over the key's rate limit", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    )
+)]
 pub async fn shop_ledger(
     key: ApiKeySession,
     req: HttpRequest,
@@ -159,16 +287,34 @@ pub async fn shop_ledger(
     Ok(HttpResponse::Ok().json(page))
 }
 
-#[derive(Deserialize)]
-struct AdjustmentIn {
-    /// Any JSON number: a fraction or a figure beyond 64 bits is a 422.
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct AdjustmentIn {
+    /// A whole number of points, non-zero, within ±10,000,000 (else 422).
+    #[schema(value_type = i64, example = 50, minimum = -10_000_000, maximum = 10_000_000)]
     points: serde_json::Number,
+    /// 1-500 characters, kept in the ledger.
+    #[schema(example = "Photo review", min_length = 1, max_length = 500)]
     reason: String,
 }
 
 /// `POST /api/v1/customers/{customer_id}/adjustments` `{"points",
 /// "reason"}` with an `Idempotency-Key` (`write_points`): 201 when applied,
 /// 200 for a retry.
+#[utoipa::path(post, path = "/api/v1/customers/{customer_id}/adjustments", tag = "points",
+    params(("customer_id" = i64, Path, description = "The Shopify customer id"), ("Idempotency-Key" = String, Header, description = "1-200 visible characters; the same key answers the same result", min_length = 1, max_length = 200, pattern = "^[!-~]+$")),
+    request_body = AdjustmentIn,
+    responses(
+        (status = 201, description = "Applied now", body = crate::service::points::Adjusted),
+        (status = 200, description = "A retry of an adjustment applied before", body = crate::service::points::Adjusted),
+        (status = 404, description = "A customer the shop does not know", body = ErrorBody),
+        (status = 409, description = "The balance cannot take it", body = ErrorBody),
+        (status = 422, description = "Points or reason out of range, or the key used for another adjustment", body = ErrorBody),
+        (status = 400, description = "A malformed request", body = ErrorBody),
+        (status = 401, description = "No key, or an unknown or revoked one", body = ErrorBody),
+        (status = 403, description = "The key lacks the route's scope", body = ErrorBody),
+        (status = 429, description = "Over the key's rate limit", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    )
+)]
 pub async fn adjust_points(
     key: ApiKeySession,
     req: HttpRequest,
@@ -195,6 +341,21 @@ pub async fn adjust_points(
 /// `POST /api/v1/customers/{customer_id}/redemptions` `{"reward_id",
 /// "points"?}` with an `Idempotency-Key` (`write_redemptions`): the
 /// reward's code or store credit; 201 when made, 200 for a retry.
+#[utoipa::path(post, path = "/api/v1/customers/{customer_id}/redemptions", tag = "redemptions",
+    params(("customer_id" = i64, Path, description = "The Shopify customer id"), ("Idempotency-Key" = String, Header, description = "1-200 visible characters; the same key answers the same result", min_length = 1, max_length = 200, pattern = "^[!-~]+$")),
+    request_body = RedeemIn,
+    responses(
+        (status = 201, description = "Redeemed now: the code, or the store credit", body = crate::service::redemptions::RedeemedCode),
+        (status = 200, description = "A retry of a redemption made before", body = crate::service::redemptions::RedeemedCode),
+        (status = 404, description = "A customer or reward the shop does not have", body = ErrorBody),
+        (status = 409, description = "The balance does not cover it", body = ErrorBody),
+        (status = 422, description = "Points outside the reward's range, or the key used for another reward", body = ErrorBody),
+        (status = 400, description = "A malformed request", body = ErrorBody),
+        (status = 401, description = "No key, or an unknown or revoked one", body = ErrorBody),
+        (status = 403, description = "The key lacks the route's scope", body = ErrorBody),
+        (status = 429, description = "Over the key's rate limit", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    )
+)]
 pub async fn redeem(
     key: ApiKeySession,
     req: HttpRequest,
@@ -222,6 +383,15 @@ pub async fn redeem(
 }
 
 /// `GET /api/v1/program` (`read_program`): currency, rewards, tiers.
+#[utoipa::path(get, path = "/api/v1/program", tag = "program",
+    responses(
+        (status = 200, description = "The program's currency, rewards and tiers", body = open_api::ProgramOut),
+        (status = 400, description = "A malformed request", body = ErrorBody),
+        (status = 401, description = "No key, or an unknown or revoked one", body = ErrorBody),
+        (status = 403, description = "The key lacks the route's scope", body = ErrorBody),
+        (status = 429, description = "Over the key's rate limit", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    )
+)]
 pub async fn get_program(
     key: ApiKeySession,
     state: web::Data<AppState>,

@@ -50,7 +50,7 @@ pub struct LoyaltyView {
 }
 
 /// A tier as shoppers see it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct TierView {
     pub id: String,
     pub name: String,

@@ -17,7 +17,7 @@ use crate::{
 };
 
 /// `GET /api/v1/customers/{id}`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CustomerOut {
     pub id: i64,
     pub email: Option<String>,
@@ -63,14 +63,14 @@ pub async fn customer(
 }
 
 /// `GET /api/v1/customers/{id}/ledger`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct LedgerPage {
     pub entries: Vec<LedgerLine>,
     /// Pass as `cursor` for the next (older) page; null on the last.
     pub next_cursor: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct LedgerLine {
     pub id: i64,
     /// Signed.
@@ -88,14 +88,14 @@ pub struct LedgerLine {
 
 /// `GET /api/v1/ledger`: the shop's entries in a period, in the order they
 /// happened.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ShopLedgerPage {
     pub entries: Vec<ShopLedgerLine>,
     /// Pass as `cursor` for the next page; null on the last.
     pub next_cursor: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ShopLedgerLine {
     pub customer_id: i64,
     #[serde(flatten)]
@@ -177,11 +177,18 @@ pub async fn customer_ledger(
 }
 
 /// `GET /api/v1/program`: what the program offers.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ProgramOut {
     /// The shop's currency (ISO 4217): every amount below is in it.
     pub currency: String,
+    /// Each reward: `id`, `name`, `kind`, `value`, `points_cost` (for
+    /// points as cash also `points_step`, `min_points`, `max_points`),
+    /// `minimum_order`, `valid_days`, `currency`.
+    #[schema(value_type = Vec<Object>)]
     pub rewards: Vec<serde_json::Value>,
+    /// The tier settings: `basis`, `window`, `levels` (see the program
+    /// settings).
+    #[schema(value_type = Object)]
     pub tiers: Tiers,
     /// The program settings' version.
     pub version: i64,

@@ -38,7 +38,7 @@ pub struct AdjustRequest<'a> {
 
 /// The answer: whether the adjustment was applied now (201) or is a retry
 /// of one applied before (200), and the balance it leaves.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Adjusted {
     pub applied: bool,
     pub points_balance: i64,

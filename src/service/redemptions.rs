@@ -59,7 +59,7 @@ pub struct RedeemRequest<'a> {
 }
 
 /// Where the discount code is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CodeStatus {
     /// Shopify created it: it works at checkout.
@@ -81,10 +81,11 @@ impl CodeStatus {
 }
 
 /// The answer to a redemption (201 when made now, 200 for a replay).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct RedeemedCode {
     /// `discount_code`, or `store_credit` (credited to the customer's
     /// Shopify store credit account: nothing to enter at checkout).
+    #[schema(value_type = String)]
     pub kind: &'static str,
     /// The discount code; null for store credit.
     pub code: Option<String>,
@@ -105,7 +106,7 @@ pub struct RedeemedCode {
 }
 
 /// A store credit a redemption gives.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct StoreCreditView {
     /// A decimal amount ("5.00").
     pub amount: String,

@@ -215,7 +215,7 @@ pub async fn redacted_among(
 }
 
 /// A row of the admin customer list.
-#[derive(Debug, Clone, sqlx::FromRow, Serialize)]
+#[derive(Debug, Clone, sqlx::FromRow, Serialize, utoipa::ToSchema)]
 pub struct CustomerSummary {
     pub customer_id: i64,
     pub email: Option<String>,

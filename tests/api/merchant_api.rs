@@ -15,6 +15,7 @@ crate::on_both_backends!(
     the_ledger_pages_with_a_cursor_and_bad_pages_are_refused,
     the_program_and_a_customer_read_as_documented,
     each_key_has_its_own_rate_limit,
+    the_openapi_description_covers_every_route_with_its_scope_errors,
 );
 
 const CUSTOMER: i64 = 7_000_000_000_000_201;
@@ -478,4 +479,65 @@ async fn each_key_has_its_own_rate_limit(backend: Backend) {
         200,
         "another key is not"
     );
+}
+
+/// The OpenAPI 3.1 description is served without a key, and names every
+/// `/api/v1` route of the route table with its method, the bearer key, and
+/// the error answers every route can give.
+async fn the_openapi_description_covers_every_route_with_its_scope_errors(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let doc: Value = app
+        .http
+        .get(format!("{}/api/v1/openapi.json", app.address))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        doc["openapi"].as_str().unwrap().starts_with("3.1"),
+        "{}",
+        doc["openapi"]
+    );
+    assert_eq!(
+        doc["components"]["securitySchemes"]["api_key"]["scheme"],
+        "bearer"
+    );
+    let routes: Vec<_> = advocate::routes::API_ROUTES
+        .iter()
+        .filter(|r| r.guard == advocate::routes::Guard::ApiKey)
+        .collect();
+    assert!(routes.len() >= 7);
+    let mut described = 0;
+    for (_, methods) in doc["paths"].as_object().unwrap() {
+        described += methods.as_object().unwrap().len();
+    }
+    assert_eq!(
+        described,
+        routes.len(),
+        "no more and no fewer operations than routes"
+    );
+    for route in routes {
+        let operation = &doc["paths"][route.path][route.method];
+        assert!(
+            operation.is_object(),
+            "{} {} is not described",
+            route.method,
+            route.path
+        );
+        for status in ["200", "400", "401", "403", "429"] {
+            let wanted = if route.method == "post" && status == "200" {
+                "201"
+            } else {
+                status
+            };
+            assert!(
+                operation["responses"][wanted].is_object(),
+                "{} {}: no {wanted} answer described",
+                route.method,
+                route.path
+            );
+        }
+    }
 }
