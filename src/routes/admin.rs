@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     guards::AdminSession,
-    input::{idempotency_key, made_or_replayed, parse_json},
+    input::{idempotency_key, made_or_replayed, parse_json, AdjustmentIn, RedeemIn},
 };
 use crate::{
     engine::redeem::Requester,
@@ -116,14 +116,6 @@ pub async fn get_customer(
     Ok(HttpResponse::Ok().json(detail))
 }
 
-#[derive(Deserialize)]
-struct AdjustmentIn {
-    /// Any JSON number, so that a fraction or a figure beyond 64 bits is
-    /// answered as an out-of-range field (422), like every other bad value.
-    points: serde_json::Number,
-    reason: String,
-}
-
 /// `POST /api/admin/customers/{id}/adjustments` `{"points", "reason"}`,
 /// with an `Idempotency-Key`: see [`points::adjust_points`]. 201 when
 /// applied, 200 for a retry of an applied adjustment.
@@ -149,14 +141,6 @@ pub async fn adjust_points(
     let adjusted = points::adjust_points(&state.store, request).await?;
     tracing::info!(shop = %session.shop, actor = %actor, points = input.points.as_i64().unwrap_or_default(), "points adjusted");
     Ok(made_or_replayed(!adjusted.applied, &adjusted))
-}
-
-#[derive(Deserialize)]
-struct RedeemIn {
-    reward_id: String,
-    /// Points to turn into store credit (a points-as-cash reward).
-    #[serde(default)]
-    points: Option<i64>,
 }
 
 /// `POST /api/admin/customers/{id}/redemptions` `{"reward_id"}`: the

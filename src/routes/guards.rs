@@ -106,7 +106,13 @@ fn state(req: &HttpRequest) -> Result<web::Data<AppState>, ApiError> {
         .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("application state missing")))
 }
 
+/// The session token of `Authorization: Bearer …`, or 401.
 fn bearer(req: &HttpRequest) -> Result<String, ApiError> {
+    bearer_or(req, "missing session token (Authorization: Bearer)")
+}
+
+/// The credential of `Authorization: Bearer …`, or 401 saying `missing`.
+fn bearer_or(req: &HttpRequest, missing: &'static str) -> Result<String, ApiError> {
     req.headers()
         .get("Authorization")
         .and_then(|v| v.to_str().ok())
@@ -116,9 +122,7 @@ fn bearer(req: &HttpRequest) -> Result<String, ApiError> {
         })
         .map(|t| t.trim().to_owned())
         .filter(|t| !t.is_empty())
-        .ok_or(ApiError::Unauthorized(
-            "missing session token (Authorization: Bearer)",
-        ))
+        .ok_or(ApiError::Unauthorized(missing))
 }
 
 /// Logs why a token was refused (the rule, never the token) and answers 401.
@@ -255,17 +259,8 @@ impl FromRequest for ApiKeySession {
         let req = req.clone();
         Box::pin(async move {
             let state = state(&req)?;
-            let presented = req
-                .headers()
-                .get("Authorization")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.strip_prefix("Bearer "))
-                .map(str::trim)
-                .filter(|t| !t.is_empty())
-                .ok_or(ApiError::Unauthorized(
-                    "missing API key (Authorization: Bearer adv_…)",
-                ))?;
-            let grant = crate::service::api_keys::authenticate(&state.store, presented)
+            let presented = bearer_or(&req, "missing API key (Authorization: Bearer adv_…)")?;
+            let grant = crate::service::api_keys::authenticate(&state.store, &presented)
                 .await?
                 .ok_or(ApiError::Unauthorized("invalid or revoked API key"))?;
             state.limiter.check(

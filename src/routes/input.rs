@@ -55,3 +55,17 @@ pub fn made_or_replayed<T: Serialize>(replayed: bool, body: &T) -> HttpResponse 
         HttpResponse::Created().json(body)
     }
 }
+
+/// A points adjustment: `{"points", "reason"}`.
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct AdjustmentIn {
+    /// A whole number of points, non-zero, within ±10,000,000 (else 422).
+    /// Any JSON number is read, so that a fraction or a figure beyond 64
+    /// bits is answered as an out-of-range field (422), like every other
+    /// bad value.
+    #[schema(value_type = i64, example = 50, minimum = -10_000_000, maximum = 10_000_000)]
+    pub points: serde_json::Number,
+    /// 1-500 characters, kept in the ledger.
+    #[schema(example = "Photo review", min_length = 1, max_length = 500)]
+    pub reason: String,
+}

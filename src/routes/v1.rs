@@ -6,11 +6,11 @@
 //! admin routes' semantics.
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use super::{
     guards::ApiKeySession,
-    input::{idempotency_key, made_or_replayed, parse_json, RedeemIn},
+    input::{idempotency_key, made_or_replayed, parse_json, AdjustmentIn, RedeemIn},
 };
 use crate::{
     engine::redeem::Requester,
@@ -285,16 +285,6 @@ pub async fn shop_ledger(
     let page =
         open_api::shop_ledger(&state.store, key.shop_id, period, after, limit(&pairs)?).await?;
     Ok(HttpResponse::Ok().json(page))
-}
-
-#[derive(Deserialize, utoipa::ToSchema)]
-pub struct AdjustmentIn {
-    /// A whole number of points, non-zero, within ±10,000,000 (else 422).
-    #[schema(value_type = i64, example = 50, minimum = -10_000_000, maximum = 10_000_000)]
-    points: serde_json::Number,
-    /// 1-500 characters, kept in the ledger.
-    #[schema(example = "Photo review", min_length = 1, max_length = 500)]
-    reason: String,
 }
 
 /// `POST /api/v1/customers/{customer_id}/adjustments` `{"points",

@@ -156,8 +156,8 @@ impl Effect {
             return Ok(Value::Null);
         };
         if let Some(lookup) = lookup {
-            if let Some(id) = find_credit(api, shop, customer_gid, amount, currency, lookup).await?
-            {
+            let accounts = store_credit_accounts(api, shop, customer_gid).await?;
+            if let Some(id) = find_credit(&accounts, amount, currency, lookup) {
                 return Ok(json!({ "transaction_id": id, "found_existing": true }));
             }
         }
@@ -229,14 +229,7 @@ impl Effect {
         // A debit refused for want of funds means the customer spent
         // meanwhile: read the balance again, a few times.
         for _ in 0..3 {
-            let data: ops::StoreCreditTransactionsData = api
-                .call(
-                    shop,
-                    super::STORE_CREDIT_TRANSACTIONS,
-                    ops::IdVariables { id: customer_gid },
-                )
-                .await?;
-            let accounts = data.customer.map(|c| c.accounts.nodes).unwrap_or_default();
+            let accounts = store_credit_accounts(api, shop, customer_gid).await?;
             if let Some(lookup) = lookup {
                 if let Some((id, debited)) = find_debit(&accounts, currency, owed, lookup) {
                     return Ok(outcome(Some(&id), debited, true));
@@ -629,31 +622,22 @@ fn created_ms(raw: &str) -> i64 {
 
 /// The id of a credit of `amount` `currency` on the customer's accounts made
 /// since `lookup.since` and not in `lookup.known`, if any: the oldest such.
-async fn find_credit(
-    api: &AdminApi,
-    shop: &ShopDomain,
-    customer_gid: &str,
+fn find_credit(
+    accounts: &[ops::StoreCreditAccount],
     amount: &str,
     currency: &str,
     lookup: &CreditLookup,
-) -> Result<Option<String>, AdminApiError> {
-    let data: ops::StoreCreditTransactionsData = api
-        .call(
-            shop,
-            super::STORE_CREDIT_TRANSACTIONS,
-            ops::IdVariables { id: customer_gid },
-        )
-        .await?;
+) -> Option<String> {
     let exponent = money::exponent(currency);
     let wanted = money::parse_minor(amount, exponent);
     let since = lookup.since - CLOCK_SKEW_MS;
     let mut found: Option<(i64, String)> = None;
-    for account in data.customer.into_iter().flat_map(|c| c.accounts.nodes) {
-        for t in account.transactions.nodes {
+    for account in accounts {
+        for t in &account.transactions.nodes {
             if !t.is(ops::CreditTransaction::CREDIT) {
                 continue;
             }
-            let Some(id) = t.id else { continue };
+            let Some(id) = t.id.clone() else { continue };
             let at = created_ms(&t.created_at);
             let same = t.amount.currency_code.eq_ignore_ascii_case(currency)
                 && wanted.is_some()
@@ -667,5 +651,22 @@ async fn find_credit(
             }
         }
     }
-    Ok(found.map(|(_, id)| id))
+    found.map(|(_, id)| id)
+}
+
+/// The customer's store credit accounts, with their balances and latest
+/// transactions (`StoreCreditTransactions`).
+async fn store_credit_accounts(
+    api: &AdminApi,
+    shop: &ShopDomain,
+    customer_gid: &str,
+) -> Result<Vec<ops::StoreCreditAccount>, AdminApiError> {
+    let data: ops::StoreCreditTransactionsData = api
+        .call(
+            shop,
+            super::STORE_CREDIT_TRANSACTIONS,
+            ops::IdVariables { id: customer_gid },
+        )
+        .await?;
+    Ok(data.customer.map(|c| c.accounts.nodes).unwrap_or_default())
 }
