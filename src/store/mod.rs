@@ -29,6 +29,15 @@
 //! checkpoint, and the log file stays near that size (it is not shrunk;
 //! its pages are reused).
 //!
+//! A reader still in the log when the next commit comes keeps it from
+//! starting over. In the landing file, whose readers are short (the
+//! mover's reads), the catch-up is a RESTART checkpoint: it waits for
+//! those readers to leave, and readers that start after it read the
+//! database file alone, so the next commit surely starts the log over,
+//! however busy the mover is. In the database, whose readers may hold a
+//! snapshot for long (the dashboard's analytics, exports), it stays
+//! PASSIVE and is tried again a little later ([`RESTART_RETRY`]).
+//!
 //! [`Store::erase_log`] is separate: after an erasure it empties the log
 //! with a TRUNCATE checkpoint, so erased values outlive it in no frame.
 
@@ -268,7 +277,7 @@ impl Store {
             gate.clone(),
             wal_path.clone(),
             log_limit,
-            RESTART_RETRY,
+            CatchUp::Passive,
         ))
         .abort_handle();
         let landing = if file.is_empty() {
@@ -288,7 +297,7 @@ impl Store {
                 gate.clone(),
                 Some(landing.wal.clone()),
                 log_limit,
-                LANDING_RESTART_RETRY,
+                CatchUp::Restart,
             ))
             .abort_handle();
             Arc::new(BackgroundTask(task))
@@ -525,18 +534,19 @@ pub(crate) const INTAKE_CONNECTIONS: u32 = writer::POSTGRES_WRITERS as u32;
 /// Copies committed WAL frames into the database file off the commit path
 /// and keeps the log from growing past `log_limit` frames (see the module
 /// docs). `writer` is the writer pool, held only for the catch-up; `wal`
-/// the log file, whose header tells when the log has started over.
+/// the log file, whose header tells when the log has started over;
+/// `catch_up` how the catch-up treats readers.
 async fn checkpoint_wal(
     pool: AnyPool,
     writer: AnyPool,
     gate: writer::IntakeGate,
     wal: Option<std::path::PathBuf>,
     log_limit: i64,
-    retry: Duration,
+    catch_up: CatchUp,
 ) {
     let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut restarts = LogRestarts::new(retry);
+    let mut restarts = LogRestarts::new(catch_up.retry());
     let mut near_limit = false;
     loop {
         if near_limit {
@@ -557,7 +567,7 @@ async fn checkpoint_wal(
             Ok(seen) if seen.log >= log_limit => {
                 let generation = wal.as_deref().and_then(log_generation);
                 if restarts.worth_trying(seen, generation) {
-                    restart_log(&pool, &writer)
+                    restart_log(&pool, &writer, catch_up)
                         .await
                         .map(|held| restarts.tried(held, generation))
                 } else {
@@ -603,12 +613,44 @@ struct LogRestarts {
 /// its readers (the dashboard's analytics, exports) may hold a snapshot
 /// for a long time.
 const RESTART_RETRY: Duration = Duration::from_secs(1);
+/// How long a RESTART catch-up waits for the readers still in the log,
+/// intake waiting meanwhile.
+const RESTART_PATIENCE: &str = "PRAGMA busy_timeout = 200";
+/// The checkpoint connections' usual busy timeout (as in
+/// [`CHECKPOINT_PRAGMAS`]).
+const BUSY_TIMEOUT: &str = "PRAGMA busy_timeout = 5000";
 /// The same in the landing file, whose only readers are short (the
-/// mover's reads of at most [`landing`]'s batch, and the queue counts):
-/// the next try almost always finds the reader gone, and waiting as long
-/// as in the database would let a steady stream grow the log by a second
-/// of traffic each time a catch-up meets a read.
+/// mover's reads of at most [`landing`]'s batch, and the queue counts).
 const LANDING_RESTART_RETRY: Duration = CHECKPOINT_EVERY;
+
+/// How a catch-up treats the readers still in the log (see the module
+/// docs).
+#[derive(Debug, Clone, Copy)]
+enum CatchUp {
+    /// Copies what no reader holds, and waits for no one: the database,
+    /// whose readers may be long.
+    Passive,
+    /// Waits (up to the busy timeout) for the readers in the log to leave,
+    /// so the next commit starts it over: the landing file, whose readers
+    /// are short.
+    Restart,
+}
+
+impl CatchUp {
+    fn retry(self) -> Duration {
+        match self {
+            Self::Passive => RESTART_RETRY,
+            Self::Restart => LANDING_RESTART_RETRY,
+        }
+    }
+
+    fn pragma(self) -> &'static str {
+        match self {
+            Self::Passive => "PRAGMA wal_checkpoint(PASSIVE)",
+            Self::Restart => "PRAGMA wal_checkpoint(RESTART)",
+        }
+    }
+}
 
 impl LogRestarts {
     fn new(retry: Duration) -> Self {
@@ -660,12 +702,36 @@ impl LogRestarts {
 /// connection held so that nothing is appended meanwhile, the frames the
 /// last checkpoint left (those appended while it ran). SQLite restarts the
 /// log at the next write after a checkpoint that copied all of it, unless
-/// a reader still reads an older snapshot of it.
-async fn restart_log(pool: &AnyPool, writer: &AnyPool) -> Result<Checkpointed, sqlx::Error> {
+/// a reader still reads an older snapshot of it, which a RESTART
+/// catch-up waits out.
+async fn restart_log(
+    pool: &AnyPool,
+    writer: &AnyPool,
+    catch_up: CatchUp,
+) -> Result<Checkpointed, sqlx::Error> {
     let held = writer.acquire().await?;
-    let result = checkpoint(pool).await;
+    let result = match catch_up {
+        CatchUp::Passive => checkpoint(pool).await,
+        CatchUp::Restart => {
+            // Intake waits meanwhile: wait for readers briefly, not for
+            // the connection's usual busy timeout.
+            let mut conn = pool.acquire().await?;
+            sqlx::query(RESTART_PATIENCE).execute(&mut *conn).await?;
+            let result = checkpoint_with(&mut *conn, catch_up.pragma()).await;
+            let restored = sqlx::query(BUSY_TIMEOUT).execute(&mut *conn).await;
+            if restored.is_err() {
+                conn.close_on_drop();
+            }
+            result
+        }
+    };
     drop(held);
-    result
+    let mut seen = result?;
+    if seen.busy {
+        // Readers outlasted the busy timeout: not caught up.
+        seen.copied = seen.copied.min(seen.log - 1);
+    }
+    Ok(seen)
 }
 
 /// What a checkpoint saw: frames in the log, and how many of them are now
@@ -674,17 +740,28 @@ async fn restart_log(pool: &AnyPool, writer: &AnyPool) -> Result<Checkpointed, s
 struct Checkpointed {
     log: i64,
     copied: i64,
+    /// The checkpoint could not finish (a RESTART's readers stayed).
+    busy: bool,
 }
 
 /// Copies what it can of the WAL into the database file (PASSIVE: waits
 /// for no one). On a `synchronous = FULL` connection the log is synced
 /// before and the database after.
 async fn checkpoint(pool: &AnyPool) -> Result<Checkpointed, sqlx::Error> {
-    let rows: Vec<(i64, i64, i64)> = sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)")
-        .fetch_all(pool)
-        .await?;
-    let (_, log, copied) = rows.first().copied().unwrap_or((0, -1, -1));
-    Ok(Checkpointed { log, copied })
+    checkpoint_with(&mut *pool.acquire().await?, CatchUp::Passive.pragma()).await
+}
+
+async fn checkpoint_with(
+    conn: &mut sqlx::AnyConnection,
+    pragma: &'static str,
+) -> Result<Checkpointed, sqlx::Error> {
+    let rows: Vec<(i64, i64, i64)> = sqlx::query_as(pragma).fetch_all(conn).await?;
+    let (busy, log, copied) = rows.first().copied().unwrap_or((0, -1, -1));
+    Ok(Checkpointed {
+        log,
+        copied,
+        busy: busy != 0,
+    })
 }
 
 pub(crate) fn sqlite_pool(max: u32, pragmas: &'static str) -> PoolOptions<Any> {

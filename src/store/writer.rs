@@ -584,6 +584,26 @@ mod tests {
         // itself does not checkpoint.
         let (senders, each) = (64, 200);
         let total = senders * each;
+        // And readers in the landing file all the while, one short read
+        // after another, as the mover reads back deliveries when the
+        // database falls behind: a reader still in the log when the next
+        // commit comes would keep it from starting over.
+        let streaming = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let reads = tokio::spawn({
+            let (store, streaming) = (store.clone(), streaming.clone());
+            async move {
+                let landing = store.landing().expect("a landing file");
+                let mut reads = 0_u64;
+                while streaming.load(std::sync::atomic::Ordering::Acquire) {
+                    let _: i64 = sqlx::query_scalar("SELECT CAST(COUNT(*) AS BIGINT) FROM landed")
+                        .fetch_one(&landing.reader)
+                        .await
+                        .unwrap();
+                    reads += 1;
+                }
+                reads
+            }
+        });
         let answers = join_all((0..senders).map(|sender| {
             let writer = writer.clone();
             async move {
@@ -603,6 +623,8 @@ mod tests {
             total,
             "every delivery stored"
         );
+        streaming.store(false, std::sync::atomic::Ordering::Release);
+        assert!(reads.await.unwrap() > 0, "the landing file was read meanwhile");
         drop(writer);
         handle.shutdown().await;
 
