@@ -120,6 +120,7 @@ impl Application {
         let (listener, port) = bind(&mut config)?;
         let shopify = ShopifyClients::connect(&config, &store, &metrics).await?;
         workers.spawn_outbox(&config, &store, &shopify.admin_api);
+        workers.spawn_outbound(&config, &store, shopify.tokens.cipher());
         workers.spawn_periodic(&config, &store);
         workers.spawn_history(&config, &store, &shopify.admin_api);
         let inline_outbox = Arc::new(workers.inline_outbox(&config, &store, &shopify.admin_api));
@@ -373,6 +374,24 @@ impl Workers {
             self.handles
                 .push(tokio::spawn(sender.run(self.stopped.clone())));
         }
+    }
+
+    /// The outbound webhook sender (where the outbox senders run).
+    fn spawn_outbound(&mut self, config: &Config, store: &Store, cipher: &Arc<TokenCipher>) {
+        if config.runtime.outbox_workers == 0 {
+            return;
+        }
+        let sender = crate::jobs::outbound::OutboundSender::new(
+            store.clone(),
+            cipher.clone(),
+            lease::outbound(),
+            crate::egress::Policy {
+                allow_private: config.runtime.webhooks_allow_private,
+            },
+            config.runtime.webhooks_timeout,
+        );
+        self.handles
+            .push(tokio::spawn(sender.run(self.stopped.clone())));
     }
 
     /// The history importer (unless its interval is zero).

@@ -105,6 +105,12 @@ pub struct Runtime {
     /// once; past it `/auth` answers 503 with Retry-After, so anonymous
     /// callers cannot grow the table without bound.
     pub oauth_states_max: i64,
+    /// Outbound webhooks may go to plain `http://` and to loopback,
+    /// private and link-local addresses (tests, self-hosting behind a
+    /// firewall); off, only `https://` to public addresses.
+    pub webhooks_allow_private: bool,
+    /// How long one try of an outbound webhook may take.
+    pub webhooks_timeout: Duration,
 }
 
 impl Default for Runtime {
@@ -128,6 +134,8 @@ impl Default for Runtime {
             history_on_install: true,
             history_lease: Duration::from_secs(120),
             oauth_states_max: 100_000,
+            webhooks_allow_private: false,
+            webhooks_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -402,6 +410,23 @@ impl Env<'_> {
             Some("0") | Some("false") => false,
             Some(_) => return Err(invalid("ADVOCATE_HISTORY_ON_INSTALL", "1 or 0")),
         };
+        r.webhooks_allow_private = match self.get("ADVOCATE_WEBHOOKS_ALLOW_PRIVATE").as_deref() {
+            None => r.webhooks_allow_private,
+            Some("1") | Some("true") => true,
+            Some("0") | Some("false") => false,
+            Some(_) => return Err(invalid("ADVOCATE_WEBHOOKS_ALLOW_PRIVATE", "1 or 0")),
+        };
+        r.webhooks_timeout = self.secs(
+            "ADVOCATE_WEBHOOKS_TIMEOUT_SECS",
+            r.webhooks_timeout,
+            "a number of seconds",
+        )?;
+        if r.webhooks_timeout.is_zero() || r.webhooks_timeout > Duration::from_secs(60) {
+            return Err(invalid(
+                "ADVOCATE_WEBHOOKS_TIMEOUT_SECS",
+                "a number of seconds from 1 to 60",
+            ));
+        }
         Ok(())
     }
 

@@ -394,3 +394,44 @@ impl From<crate::service::install::InstallError> for ApiError {
         }
     }
 }
+
+// service::activities
+impl From<crate::engine::activities::ActivityError> for ApiError {
+    fn from(e: crate::engine::activities::ActivityError) -> Self {
+        use crate::engine::activities::ActivityError as E;
+        match e {
+            E::UnknownCustomer => Self::NotFound("no such customer"),
+            E::UnknownActivity => Self::NotFound("no such activity"),
+            E::Invalid(_) | E::Off => Self::Unprocessable {
+                message: e.to_string(),
+                errors: None,
+            },
+            E::KeyReused => Self::Unprocessable {
+                message: e.to_string(),
+                errors: field_error("Idempotency-Key", "was used for a different activity"),
+            },
+            E::LimitReached => Self::Conflict(e.to_string()),
+            E::Db(e) => e.into(),
+        }
+    }
+}
+
+// service::webhook_endpoints
+impl From<crate::service::webhook_endpoints::EndpointError> for ApiError {
+    fn from(e: crate::service::webhook_endpoints::EndpointError) -> Self {
+        use crate::service::webhook_endpoints::EndpointError as E;
+        match e {
+            E::Url(ref why) => Self::Unprocessable {
+                message: e.to_string(),
+                errors: field_error("url", &why.to_string()),
+            },
+            E::Topics => Self::Unprocessable {
+                message: e.to_string(),
+                errors: None,
+            },
+            E::TooMany | E::NotResendable => Self::Conflict(e.to_string()),
+            E::UnknownEndpoint => Self::NotFound("no such endpoint"),
+            E::Db(e) => e.into(),
+        }
+    }
+}

@@ -54,6 +54,7 @@ pub mod analytics;
 pub mod app;
 pub mod config;
 pub mod crypto;
+pub mod egress;
 pub mod engine;
 pub(crate) mod error;
 pub(crate) mod error_text;

@@ -5,6 +5,7 @@
 use sqlx::AnyConnection;
 
 use super::{
+    activities,
     orders::{self, OrderEvent},
     EngineError,
 };
@@ -30,9 +31,28 @@ pub async fn save(
     now: i64,
 ) -> Result<bool, EngineError> {
     let customer = event.profile.customer_id;
+    // The consent Advocate knew before this profile, for the newsletter
+    // action (None: unknown, the customer or their consent unseen).
+    let before = customers::find_customer(conn, shop_id, customer)
+        .await?
+        .and_then(|c| c.email_marketing_state);
     if !customers::upsert_profile(conn, shop_id, &event.profile, now).await? {
         return Ok(false);
     }
+    activities::newsletter_consent(
+        conn,
+        shop_id,
+        customer,
+        before.as_deref(),
+        event.profile.email_marketing_state.as_deref(),
+        event.created,
+        now,
+    )
+    .await
+    .map_err(|e| match e {
+        activities::ActivityError::Db(e) => EngineError::Db(e),
+        other => EngineError::Db(sqlx::Error::Protocol(other.to_string())),
+    })?;
     if event.created {
         let created_at = event.profile.shopify_created_at;
         signed_up(conn, shop_id, customer, created_at, now).await?;

@@ -8,6 +8,7 @@
 //! | [`orders`] | order and refund webhooks: earning, clawback, cancellation, guest orders |
 //! | [`customers`] | customer accounts: the profile, the signup bonus, guest orders attached |
 //! | [`tiers`] | VIP tier changes with their tags, metafield and entry reward |
+//! | [`activities`] | earning actions: newsletter, reviews, social, custom; their reversal |
 //! | [`adjustments`] | the merchant's manual point adjustments |
 //! | [`redeem`] | rewards redeemed for a single-use discount code |
 //! | [`referrals`] | referral codes, friend discounts, fraud rules, advocate rewards |
@@ -23,6 +24,7 @@
 //! customer's tier) carry a version; a write that lost the race returns
 //! [`EngineError::Conflict`] and the whole step is retried with fresh facts.
 
+pub mod activities;
 pub(crate) mod adjustments;
 pub(crate) mod batch;
 pub(crate) mod customers;

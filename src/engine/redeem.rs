@@ -21,7 +21,7 @@ use crate::{
     store::{
         customers,
         ledger::{self, NewEntry},
-        program,
+        outbound, program,
         redemptions::{self, NewRedemption, Redemption},
     },
 };
@@ -162,6 +162,7 @@ pub async fn redeem(
         draft.enqueue_code(conn, &source_key).await?;
     }
     draft.enqueue_flow(conn, &source_key).await?;
+    draft.publish(conn, id, now).await?;
     Ok(draft.redeemed(id, now))
 }
 
@@ -240,6 +241,38 @@ struct Draft<'a> {
 }
 
 impl Draft<'_> {
+    /// The `reward.redeemed` event for the merchant's endpoints (the code
+    /// itself is not in it: it is the shopper's to spend).
+    async fn publish(
+        &self,
+        conn: &mut AnyConnection,
+        id: i64,
+        now: EpochMs,
+    ) -> Result<(), sqlx::Error> {
+        let customer_id = self.customer.get();
+        let ordering = outbound::customer_ordering(customer_id);
+        let data = serde_json::json!({
+            "customer_id": customer_id,
+            "redemption_id": id,
+            "reward_id": self.reward.id,
+            "reward_name": self.reward.name,
+            "points": self.cost,
+            "channel": self.who.channel,
+        });
+        outbound::emit(
+            conn,
+            self.shop.get(),
+            &outbound::Event {
+                topic: outbound::topic::REWARD_REDEEMED,
+                ordering_key: Some(&ordering),
+                data: &data,
+            },
+            now.get(),
+        )
+        .await?;
+        Ok(())
+    }
+
     /// Inserts the redemption row under the idempotency key: its id, or
     /// `None` when a row with that key already exists.
     async fn insert(

@@ -23,6 +23,7 @@ use crate::{
         customers,
         ledger::{self, NewEntry},
         orders::{self, OrderRow},
+        outbound,
         program::{self, Program},
         referrals::{self, status, Conversion, NewIssuedReferral, Referral, Transition},
     },
@@ -491,6 +492,28 @@ impl Payout<'_> {
 
     /// Enqueues the referral-completed Flow trigger for the advocate.
     async fn announce(&self, conn: &mut AnyConnection) -> Result<(), sqlx::Error> {
+        let advocate = self.referral.advocate_id.get();
+        let ordering = outbound::customer_ordering(advocate);
+        let data = serde_json::json!({
+            "referral_id": self.referral.id,
+            "advocate_customer_id": advocate,
+            "order_id": self.referral.order_id.map(OrderId::get),
+            "points": match self.reward() {
+                AdvocateReward::Points { points } => *points,
+                AdvocateReward::Discount { .. } => 0,
+            },
+        });
+        outbound::emit(
+            conn,
+            self.shop.get(),
+            &outbound::Event {
+                topic: outbound::topic::REFERRAL_COMPLETED,
+                ordering_key: Some(&ordering),
+                data: &data,
+            },
+            self.now.get(),
+        )
+        .await?;
         let reward = match self.reward() {
             AdvocateReward::Points { points } => format!("{points} points"),
             AdvocateReward::Discount { .. } => "a discount code".to_owned(),

@@ -17,7 +17,7 @@ use crate::{
     store::{
         customers::{self, CustomerTier, TierMove},
         ledger::{self, NewEntry},
-        orders,
+        orders, outbound,
         program::Program,
     },
 };
@@ -209,6 +209,7 @@ impl TierChange<'_> {
             return Ok(false);
         }
         self.record(conn, reason).await?;
+        self.publish(conn).await?;
         self.retag(conn).await?;
         self.set_metafield(conn).await?;
         if self.is_upward() && !self.quiet {
@@ -253,6 +254,32 @@ impl TierChange<'_> {
                 self.customer.get()
             )));
         }
+        Ok(())
+    }
+
+    /// The `tier.changed` event for the merchant's endpoints.
+    async fn publish(&self, conn: &mut AnyConnection) -> Result<(), sqlx::Error> {
+        let level = |id: Option<&str>| {
+            crate::loyalty::tiers::level(&self.program.settings.tiers, id)
+                .map(|l| serde_json::json!({ "id": l.id, "name": l.name }))
+        };
+        let ordering = outbound::customer_ordering(self.customer.get());
+        let data = serde_json::json!({
+            "customer_id": self.customer.get(),
+            "from": level(self.current.tier_id.as_deref()),
+            "to": level(self.target_id()),
+        });
+        outbound::emit(
+            conn,
+            self.shop.get(),
+            &outbound::Event {
+                topic: outbound::topic::TIER_CHANGED,
+                ordering_key: Some(&ordering),
+                data: &data,
+            },
+            self.now.get(),
+        )
+        .await?;
         Ok(())
     }
 

@@ -4,6 +4,7 @@
 
 pub mod history;
 pub mod inbox;
+pub mod outbound;
 pub mod outbox;
 pub(crate) mod privacy;
 pub mod retention;

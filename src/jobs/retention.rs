@@ -4,13 +4,15 @@
 //! payload carries NPS comments, tags, codes), so neither is kept longer
 //! than its retention. Queued, held and failed rows are kept whatever
 //! their age: they are still to be processed, or for the merchant to retry.
-//! Expired OAuth states (installs begun and abandoned) go too.
+//! Expired OAuth states (installs begun and abandoned) go too, and
+//! outbound webhook deliveries delivered or given up on, with their tries,
+//! after the inbox's retention.
 
 use std::time::Duration;
 
 use tokio::sync::watch;
 
-use crate::store::{inbox, oauth_states, outbox, Store};
+use crate::store::{inbox, oauth_states, outbound, outbox, Store};
 
 /// How long finished rows are kept.
 #[derive(Debug, Clone, Copy)]
@@ -27,6 +29,7 @@ pub struct Purged {
     pub inbox: u64,
     pub outbox: u64,
     pub oauth_states: u64,
+    pub webhook_deliveries: u64,
 }
 
 /// Deletes the rows finished longer than their retention before `now`
@@ -35,10 +38,13 @@ pub async fn purge(store: &Store, retention: Retention, now: i64) -> anyhow::Res
     let inbox = inbox::purge_finished(store, now - retention.inbox.as_millis() as i64).await?;
     let outbox = outbox::purge_done(store, now - retention.outbox.as_millis() as i64).await?;
     let oauth_states = oauth_states::purge_expired(store, now).await?;
+    let webhook_deliveries =
+        outbound::purge_delivered(store, now - retention.inbox.as_millis() as i64).await?;
     Ok(Purged {
         inbox,
         outbox,
         oauth_states,
+        webhook_deliveries,
     })
 }
 
@@ -50,7 +56,7 @@ pub async fn run(store: Store, retention: Retention, mut stopped: watch::Receive
             _ = tick.tick() => {
                 match purge(&store, retention, crate::store::now_ms()).await {
                     Ok(purged) if purged == Purged::default() => {}
-                    Ok(purged) => tracing::info!(inbox = purged.inbox, outbox = purged.outbox, oauth_states = purged.oauth_states, "finished queue rows past retention removed"),
+                    Ok(purged) => tracing::info!(inbox = purged.inbox, outbox = purged.outbox, oauth_states = purged.oauth_states, webhook_deliveries = purged.webhook_deliveries, "finished queue rows past retention removed"),
                     Err(e) => tracing::warn!(error = %crate::error_text::sanitise(&format!("{e:#}")), "queue retention failed; will retry"),
                 }
             }

@@ -16,7 +16,7 @@ use crate::{
         customers::{self, Erasure},
         data_requests,
         failure::{self, Failure},
-        inbox, ledger, nps, orders, outbox, referrals, segments,
+        inbox, ledger, nps, orders, outbound, outbox, referrals, segments,
         shops::{self, status as shop_status, Shop},
         winback,
     },
@@ -402,6 +402,20 @@ async fn redact_customer(
     outbox::redact_effects(conn, shop, customer_id, d.now, |payload| {
         shopper.redact_effect(payload)
     })
+    .await?;
+    // The merchant's endpoints: what was still to send about them goes,
+    // and the erasure itself is announced.
+    outbound::redact_customer(conn, shop, customer_id).await?;
+    outbound::emit(
+        conn,
+        shop,
+        &outbound::Event {
+            topic: outbound::topic::CUSTOMER_REDACTED,
+            ordering_key: None,
+            data: &json!({ "customer_id": customer_id }),
+        },
+        d.now,
+    )
     .await?;
     // This delivery's own body names the customer; it is cleared when the
     // row is finished as done.

@@ -23,6 +23,227 @@ pub struct ProgramSettings {
     pub nps: Nps,
     pub offers: Offers,
     pub store_credit: StoreCreditSettings,
+    pub actions: Actions,
+}
+
+/// Points for more than orders: a newsletter signup, a product review, a
+/// social follow or share, and the merchant's own actions. An action with
+/// 0 points is off.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Actions {
+    /// Email marketing consent becoming `subscribed` (customers/update),
+    /// once per customer; never for a consent Advocate found already given
+    /// the first time it saw the customer.
+    pub newsletter: NewsletterAction,
+    /// A product review reported by a review app or the merchant: one per
+    /// product per customer, and at most `limit`.
+    pub review: LimitedAction,
+    /// Following the shop on a network, from the storefront widget: once
+    /// per network (honour system).
+    pub social_follow: SocialFollow,
+    /// Sharing the shop on a network, from the storefront widget: once per
+    /// network (honour system).
+    pub social_share: SocialShare,
+    /// The merchant's own actions, awarded through the API.
+    pub custom: Vec<CustomAction>,
+}
+
+impl Default for Actions {
+    fn default() -> Self {
+        Self {
+            newsletter: NewsletterAction { points: 50 },
+            review: LimitedAction {
+                points: 100,
+                limit: ActionLimit {
+                    per: LimitPeriod::Month,
+                    max: 5,
+                },
+            },
+            social_follow: SocialFollow::default(),
+            social_share: SocialShare::default(),
+            custom: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewsletterAction {
+    pub points: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitedAction {
+    pub points: i64,
+    pub limit: ActionLimit,
+}
+
+/// At most `max` times `per` period: ever, a calendar day or a calendar
+/// month (UTC).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActionLimit {
+    pub per: LimitPeriod,
+    pub max: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LimitPeriod {
+    Ever,
+    Day,
+    Month,
+}
+
+/// The networks the storefront widget offers.
+pub const SOCIAL_NETWORKS: [&str; 7] = [
+    "facebook",
+    "instagram",
+    "tiktok",
+    "x",
+    "youtube",
+    "pinterest",
+    "linkedin",
+];
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SocialFollow {
+    pub points: i64,
+    pub networks: Vec<FollowNetwork>,
+}
+
+/// The networks with a page to share a link on.
+pub const SHARE_NETWORKS: [&str; 4] = ["facebook", "x", "linkedin", "pinterest"];
+
+/// A network to follow the shop on, and the shop's profile there.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FollowNetwork {
+    pub network: String,
+    pub url: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SocialShare {
+    pub points: i64,
+    pub networks: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CustomAction {
+    /// Stable id, `[a-z0-9_]{1,40}`: the API names the action by it.
+    pub name: String,
+    /// What the shopper and the merchant read.
+    pub label: String,
+    pub points: i64,
+    pub limit: ActionLimit,
+}
+
+/// Most points one action may give.
+pub const MAX_ACTION_POINTS: i64 = 100_000;
+/// Most times a limit may allow per period.
+pub const MAX_ACTION_LIMIT: u32 = 100;
+
+impl Actions {
+    /// The custom action named `name`.
+    pub fn custom(&self, name: &str) -> Option<&CustomAction> {
+        self.custom.iter().find(|c| c.name == name)
+    }
+
+    fn check(&self, p: &mut Problems) {
+        let points = |p: &mut Problems, field: &str, value: i64| {
+            if !(0..=MAX_ACTION_POINTS).contains(&value) {
+                p.add(
+                    format!("actions.{field}.points"),
+                    "must be between 0 (off) and 100000",
+                );
+            }
+        };
+        let limit = |p: &mut Problems, field: &str, limit: &ActionLimit| {
+            if !(1..=MAX_ACTION_LIMIT).contains(&limit.max) {
+                p.add(
+                    format!("actions.{field}.limit.max"),
+                    "must be between 1 and 100",
+                );
+            }
+        };
+        points(p, "newsletter", self.newsletter.points);
+        points(p, "review", self.review.points);
+        limit(p, "review", &self.review.limit);
+        points(p, "social_follow", self.social_follow.points);
+        let mut seen = std::collections::HashSet::new();
+        for (i, n) in self.social_follow.networks.iter().enumerate() {
+            if !SOCIAL_NETWORKS.contains(&n.network.as_str()) {
+                p.add(
+                    format!("actions.social_follow.networks[{i}].network"),
+                    "must be one of facebook, instagram, tiktok, x, youtube, pinterest, linkedin",
+                );
+            } else if !seen.insert(n.network.as_str()) {
+                p.add(
+                    format!("actions.social_follow.networks[{i}].network"),
+                    "is listed twice",
+                );
+            }
+            let https = n
+                .url
+                .strip_prefix("https://")
+                .is_some_and(|rest| !rest.is_empty() && !rest.contains(char::is_whitespace));
+            if !https || n.url.len() > 500 {
+                p.add(
+                    format!("actions.social_follow.networks[{i}].url"),
+                    "must be an https:// address of at most 500 characters",
+                );
+            }
+        }
+        points(p, "social_share", self.social_share.points);
+        let mut seen = std::collections::HashSet::new();
+        for (i, n) in self.social_share.networks.iter().enumerate() {
+            if !SHARE_NETWORKS.contains(&n.as_str()) {
+                p.add(
+                    format!("actions.social_share.networks[{i}]"),
+                    "must be one of facebook, x, linkedin, pinterest",
+                );
+            } else if !seen.insert(n.as_str()) {
+                p.add(
+                    format!("actions.social_share.networks[{i}]"),
+                    "is listed twice",
+                );
+            }
+        }
+        let mut names = std::collections::HashSet::new();
+        for (i, c) in self.custom.iter().enumerate() {
+            let field = format!("custom[{i}]");
+            let well_formed = (1..=40).contains(&c.name.len())
+                && c.name
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+            if !well_formed {
+                p.add(
+                    format!("actions.{field}.name"),
+                    "must be 1 to 40 of a-z, 0-9 and _",
+                );
+            } else if !names.insert(c.name.as_str()) {
+                p.add(format!("actions.{field}.name"), "is used by another action");
+            }
+            let label = c.label.trim();
+            if label.is_empty() || label.chars().count() > 80 {
+                p.add(
+                    format!("actions.{field}.label"),
+                    "must be 1 to 80 characters",
+                );
+            }
+            points(p, &field, c.points);
+            limit(p, &field, &c.limit);
+        }
+        if self.custom.len() > 50 {
+            p.add("actions.custom".into(), "must list at most 50 actions");
+        }
+    }
 }
 
 /// How store credit rewards are given (see [`RewardValue::StoreCredit`]).
@@ -104,6 +325,7 @@ impl Default for ProgramSettings {
             nps: Nps::default(),
             offers: Offers::default(),
             store_credit: StoreCreditSettings::default(),
+            actions: Actions::default(),
         }
     }
 }
@@ -551,6 +773,7 @@ impl ProgramSettings {
         self.check_winback(exp, &mut problems);
         self.check_nps(&mut problems);
         self.check_offers(&mut problems);
+        self.actions.check(&mut problems);
         if problems.0.is_empty() {
             Ok(())
         } else {

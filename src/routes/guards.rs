@@ -81,6 +81,7 @@ impl ApiKeySession {
                 "write_redemptions" => "this API key lacks the write_redemptions scope",
                 "read_program" => "this API key lacks the read_program scope",
                 "write_activities" => "this API key lacks the write_activities scope",
+                "manage_webhooks" => "this API key lacks the manage_webhooks scope",
                 _ => "this API key lacks the scope this route needs",
             }))
         }

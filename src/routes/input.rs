@@ -69,3 +69,35 @@ pub struct AdjustmentIn {
     #[schema(example = "Photo review", min_length = 1, max_length = 500)]
     pub reason: String,
 }
+
+/// A webhook endpoint to register (admin page and `/api/v1`).
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewEndpointIn {
+    /// An `https://` URL on the public internet.
+    #[schema(example = "https://hooks.example.com/advocate", max_length = 2000)]
+    pub url: String,
+    /// Any of `points.changed`, `tier.changed`, `reward.redeemed`,
+    /// `referral.completed`, `activity.recorded`, `customer.redacted`.
+    #[schema(example = json!(["points.changed", "activity.recorded"]))]
+    pub topics: Vec<String>,
+}
+
+/// An activity to record (`POST /api/v1/activities`).
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ActivityIn {
+    /// The Shopify customer id.
+    #[schema(example = 7_400_000_000_000_i64)]
+    pub customer_id: i64,
+    /// `review`, `social_follow`, `social_share` or `custom` (newsletter
+    /// signups come from Shopify's customer consent).
+    #[schema(example = "review")]
+    pub action: String,
+    /// The custom action's name (custom only).
+    #[schema(example = json!(null), max_length = 40)]
+    pub name: Option<String>,
+    /// The product reviewed (its id, or gid), or the network.
+    #[schema(example = "8123456", max_length = 100)]
+    pub subject: Option<String>,
+}

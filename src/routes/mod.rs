@@ -21,6 +21,7 @@ pub(crate) mod history;
 pub(crate) mod home;
 pub(crate) mod imports;
 pub(crate) mod input;
+pub(crate) mod integrations;
 pub(crate) mod limits;
 pub(crate) mod metrics;
 pub(crate) mod nps;
@@ -63,6 +64,7 @@ pub enum Guard {
 }
 
 /// A guarded route: method, path (with `{customer_id}`, `{inbox_id}`,
+/// `{activity_id}`, `{endpoint_id}`, `{delivery_id}`,
 /// `{effect_id}`, `{referral_id}` or `{key_id}` parameters), guard.
 #[derive(Debug, Clone, Copy)]
 pub struct ApiRoute {
@@ -119,6 +121,13 @@ api_routes! {
     get "/api/admin/api-keys" => api_keys::list, Admin;
     post "/api/admin/api-keys" => api_keys::create, Admin;
     post "/api/admin/api-keys/{key_id}/revoke" => api_keys::revoke, Admin;
+    get "/api/admin/webhook-endpoints" => integrations::list_endpoints, Admin;
+    post "/api/admin/webhook-endpoints" => integrations::create_endpoint, Admin;
+    post "/api/admin/webhook-endpoints/{endpoint_id}/disable" => integrations::disable_endpoint, Admin;
+    get "/api/admin/webhook-deliveries" => integrations::list_deliveries, Admin;
+    post "/api/admin/webhook-deliveries/{delivery_id}/resend" => integrations::resend_delivery, Admin;
+    get "/api/admin/customers/{customer_id}/activities" => integrations::customer_activities, Admin;
+    post "/api/admin/activities/{activity_id}/reverse" => integrations::reverse_activity, Admin;
     get "/api/checkout/balance" => storefront::checkout_balance, Checkout;
     post "/api/checkout/redeem" => storefront::checkout_redeem, Checkout;
     get "/api/checkout/nps" => nps::checkout_nps_status, Checkout;
@@ -137,11 +146,18 @@ api_routes! {
     post "/api/v1/customers/{customer_id}/redemptions" => v1::redeem, ApiKey;
     get "/api/v1/ledger" => v1::shop_ledger, ApiKey;
     get "/api/v1/program" => v1::get_program, ApiKey;
+    post "/api/v1/activities" => v1::record_activity, ApiKey;
+    post "/api/v1/activities/{activity_id}/reversal" => v1::reverse_activity, ApiKey;
+    get "/api/v1/customers/{customer_id}/activities" => v1::customer_activities, ApiKey;
+    get "/api/v1/webhook-endpoints" => v1::list_endpoints, ApiKey;
+    post "/api/v1/webhook-endpoints" => v1::create_endpoint, ApiKey;
+    delete "/api/v1/webhook-endpoints/{endpoint_id}" => v1::disable_endpoint, ApiKey;
     get "/proxy/balance" => storefront::proxy_balance, Proxy;
     post "/proxy/redeem" => storefront::proxy_redeem, Proxy;
     post "/proxy/birthday" => storefront::proxy_birthday, Proxy;
     get "/proxy/referral" => storefront::proxy_referral, Proxy;
     post "/proxy/referrals/claim" => storefront::proxy_claim_referral, Proxy;
+    post "/proxy/activities/social" => storefront::proxy_social, Proxy;
 }
 
 /// The `shop` parameter of a query, validated; 400 when missing or invalid.

@@ -48,3 +48,12 @@ pub struct AppState {
     /// Who may read `/metrics`; how long a stop may take.
     pub ops: OpsSettings,
 }
+
+impl AppState {
+    /// Where outbound webhooks may point, as the operator set it.
+    pub fn egress_policy(&self) -> crate::egress::Policy {
+        crate::egress::Policy {
+            allow_private: self.config.runtime.webhooks_allow_private,
+        }
+    }
+}

@@ -12,11 +12,14 @@ use super::{
     input::{idempotency_key_or, made_or_replayed, parse_json, RedeemIn},
 };
 use crate::{
-    engine::redeem::Requester,
+    engine::{
+        activities::{ActivityError, Report},
+        redeem::Requester,
+    },
     error::ApiError,
     routes::AppState,
     service::{
-        customers, loyalty,
+        activities, customers, loyalty,
         redemptions::{self, RedeemRequest},
         referrals,
     },
@@ -81,7 +84,74 @@ pub async fn proxy_balance(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let balance = loyalty::balance(&state.store, request.shop_id, request.customer_id).await?;
-    Ok(HttpResponse::Ok().json(balance))
+    if request.customer_id.is_none() {
+        return Ok(HttpResponse::Ok().json(balance));
+    }
+    // A member also sees the social actions the widget offers.
+    let social =
+        activities::social_offer(&state.store, request.shop_id, request.customer_id).await?;
+    let mut answer = serde_json::to_value(balance).map_err(anyhow::Error::from)?;
+    answer["social"] = serde_json::to_value(social).map_err(anyhow::Error::from)?;
+    Ok(HttpResponse::Ok().json(answer))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SocialIn {
+    /// `social_follow` or `social_share`.
+    action: String,
+    network: String,
+}
+
+/// `POST /proxy/activities/social` `{"action", "network"}`: the shopper
+/// followed or shared the shop (honour system), once per network: 201
+/// with the points, or 200 with `awarded: false` when done before.
+pub async fn proxy_social(
+    request: ProxyRequest,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let customer_id = customer(request.customer_id)?;
+    let input: SocialIn = parse_json(&body)?;
+    if input.action != "social_follow" && input.action != "social_share" {
+        return Err(ApiError::Unprocessable {
+            message: "action must be social_follow or social_share".into(),
+            errors: None,
+        });
+    }
+    let key = format!("{}:{}", input.action, input.network);
+    let report = Report {
+        shop_id: request.shop_id,
+        customer_id,
+        action: &input.action,
+        name: None,
+        subject: Some(&input.network),
+        key: &key,
+        actor: "shopper",
+    };
+    let (awarded, points, balance) = match activities::record(&state.store, &report).await {
+        Ok(done) if done.created => (true, done.activity.points, done.points_balance),
+        Ok(done) => (false, 0, done.points_balance),
+        Err(ActivityError::LimitReached) => {
+            let balance =
+                match loyalty::balance(&state.store, request.shop_id, Some(customer_id)).await? {
+                    loyalty::Balance::Member(view) => view.points_balance,
+                    loyalty::Balance::LoggedOut(_) => 0,
+                };
+            (false, 0, balance)
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let answer = serde_json::json!({
+        "awarded": awarded,
+        "points": points,
+        "points_balance": balance,
+    });
+    Ok(if awarded {
+        HttpResponse::Created().json(answer)
+    } else {
+        HttpResponse::Ok().json(answer)
+    })
 }
 
 /// `POST /proxy/redeem` `{"reward_id"}` with an `Idempotency-Key`.

@@ -10,17 +10,23 @@ use serde::Serialize;
 
 use super::{
     guards::ApiKeySession,
-    input::{idempotency_key, made_or_replayed, parse_json, AdjustmentIn, RedeemIn},
+    input::{
+        idempotency_key, made_or_replayed, parse_json, ActivityIn, AdjustmentIn, NewEndpointIn,
+        RedeemIn,
+    },
 };
 use crate::{
+    engine::activities::Report,
     engine::redeem::Requester,
     error::ApiError,
     routes::AppState,
     service::{
+        activities::{self, ActivityOut, RecordedOut},
         customers::{self, CustomerQuery},
         exports, open_api,
         points::{self, AdjustRequest},
         redemptions::{self, RedeemRequest},
+        webhook_endpoints::{self, CreatedEndpoint, EndpointOut},
     },
     shopify::query,
     store::customers::CustomerSummary,
@@ -65,9 +71,15 @@ pub struct CustomersPage {
         shop_ledger,
         adjust_points,
         redeem,
-        get_program
+        get_program,
+        record_activity,
+        reverse_activity,
+        customer_activities,
+        list_endpoints,
+        create_endpoint,
+        disable_endpoint
     ),
-    components(schemas(ErrorBody, CustomersPage, AdjustmentIn, RedeemIn)),
+    components(schemas(ErrorBody, CustomersPage, AdjustmentIn, RedeemIn, ActivityIn, NewEndpointIn)),
     modifiers(&BearerKey),
     security(("api_key" = []))
 )]
@@ -389,4 +401,212 @@ pub async fn get_program(
     key.require("read_program")?;
     let program = open_api::program_view(&state.store, key.shop_id).await?;
     Ok(HttpResponse::Ok().json(program))
+}
+
+/// The customer's activities.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ActivitiesOut {
+    pub activities: Vec<ActivityOut>,
+}
+
+/// One activity.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct OneActivity {
+    pub activity: ActivityOut,
+}
+
+/// The shop's webhook endpoints, and the topics there are.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct EndpointsOut {
+    pub endpoints: Vec<EndpointOut>,
+    #[schema(example = json!(["points.changed", "tier.changed", "reward.redeemed", "referral.completed", "activity.recorded", "customer.redacted"]))]
+    pub topics: Vec<String>,
+}
+
+/// One endpoint.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct OneEndpoint {
+    pub endpoint: EndpointOut,
+}
+
+/// `POST /api/v1/activities` `{"customer_id", "action", "name"?,
+/// "subject"?}` with an `Idempotency-Key` (`write_activities`): the
+/// activity and its points, within the program's limits; 201 when
+/// recorded, 200 for a retry, 409 over a limit.
+#[utoipa::path(post, path = "/api/v1/activities", tag = "activities",
+    params(("Idempotency-Key" = String, Header, description = "1-200 visible characters, e.g. the review's id; the same key answers the same result", min_length = 1, max_length = 200, pattern = "^[!-~]+$")),
+    request_body = ActivityIn,
+    responses(
+        (status = 201, description = "Recorded now, with its points", body = RecordedOut),
+        (status = 200, description = "A retry of an activity recorded before", body = RecordedOut),
+        (status = 404, description = "A customer the shop does not know", body = ErrorBody),
+        (status = 409, description = "The customer has reached the action's limit (a product reviewed before, a network done, N per day or month)", body = ErrorBody),
+        (status = 422, description = "An unknown action or subject, an action that is off, or the key used for another activity", body = ErrorBody),
+        (status = 400, description = "A malformed request", body = ErrorBody),
+        (status = 401, description = "No key, or an unknown or revoked one", body = ErrorBody),
+        (status = 403, description = "The key lacks the route's scope", body = ErrorBody),
+        (status = 429, description = "Over the key's rate limit", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    )
+)]
+pub async fn record_activity(
+    key: ApiKeySession,
+    req: HttpRequest,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    key.require("write_activities")?;
+    let idempotency = idempotency_key(&req)?;
+    let input: ActivityIn = parse_json(&body)?;
+    if input.action == crate::engine::activities::action::NEWSLETTER {
+        return Err(ApiError::Unprocessable {
+            message: "newsletter signups are recorded from the customer's email marketing \
+                      consent in Shopify, not through the API"
+                .into(),
+            errors: None,
+        });
+    }
+    let actor = key.actor();
+    let report = Report {
+        shop_id: key.shop_id,
+        customer_id: input.customer_id,
+        action: &input.action,
+        name: input.name.as_deref(),
+        subject: input.subject.as_deref(),
+        key: &idempotency,
+        actor: &actor,
+    };
+    let recorded = activities::record(&state.store, &report).await?;
+    Ok(made_or_replayed(!recorded.created, &recorded))
+}
+
+/// `POST /api/v1/activities/{activity_id}/reversal` (`write_activities`):
+/// the activity's points clawed back as far as the balance allows (what
+/// could not be is `unrecovered`); a reversed activity answers as it is.
+#[utoipa::path(post, path = "/api/v1/activities/{activity_id}/reversal", tag = "activities",
+    params(("activity_id" = i64, Path, description = "The activity's id")),
+    responses(
+        (status = 200, description = "The activity, reversed", body = OneActivity),
+        (status = 404, description = "An activity the shop does not have", body = ErrorBody),
+        (status = 400, description = "A malformed request", body = ErrorBody),
+        (status = 401, description = "No key, or an unknown or revoked one", body = ErrorBody),
+        (status = 403, description = "The key lacks the route's scope", body = ErrorBody),
+        (status = 429, description = "Over the key's rate limit", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    )
+)]
+pub async fn reverse_activity(
+    key: ApiKeySession,
+    path: web::Path<i64>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    key.require("write_activities")?;
+    let actor = key.actor();
+    let activity =
+        activities::reverse(&state.store, key.shop_id, path.into_inner(), &actor).await?;
+    Ok(HttpResponse::Ok().json(OneActivity { activity }))
+}
+
+/// `GET /api/v1/customers/{customer_id}/activities` (`read_customers`):
+/// the latest 100, newest first.
+#[utoipa::path(get, path = "/api/v1/customers/{customer_id}/activities", tag = "activities",
+    params(("customer_id" = i64, Path, description = "The Shopify customer id")),
+    responses(
+        (status = 200, description = "The customer's activities, newest first", body = ActivitiesOut),
+        (status = 400, description = "A malformed request", body = ErrorBody),
+        (status = 401, description = "No key, or an unknown or revoked one", body = ErrorBody),
+        (status = 403, description = "The key lacks the route's scope", body = ErrorBody),
+        (status = 429, description = "Over the key's rate limit", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    )
+)]
+pub async fn customer_activities(
+    key: ApiKeySession,
+    path: web::Path<i64>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    key.require("read_customers")?;
+    let activities = activities::list(&state.store, key.shop_id, path.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(ActivitiesOut { activities }))
+}
+
+/// `GET /api/v1/webhook-endpoints` (`manage_webhooks`).
+#[utoipa::path(get, path = "/api/v1/webhook-endpoints", tag = "webhooks",
+    responses(
+        (status = 200, description = "The shop's endpoints, newest first", body = EndpointsOut),
+        (status = 400, description = "A malformed request", body = ErrorBody),
+        (status = 401, description = "No key, or an unknown or revoked one", body = ErrorBody),
+        (status = 403, description = "The key lacks the route's scope", body = ErrorBody),
+        (status = 429, description = "Over the key's rate limit", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    )
+)]
+pub async fn list_endpoints(
+    key: ApiKeySession,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    key.require("manage_webhooks")?;
+    let endpoints = webhook_endpoints::list(&state.store, key.shop_id).await?;
+    Ok(HttpResponse::Ok().json(EndpointsOut {
+        endpoints,
+        topics: crate::store::outbound::topic::ALL
+            .iter()
+            .map(|t| (*t).to_owned())
+            .collect(),
+    }))
+}
+
+/// `POST /api/v1/webhook-endpoints` `{"url", "topics"}`
+/// (`manage_webhooks`): 201 with the signing `secret`, shown this once.
+#[utoipa::path(post, path = "/api/v1/webhook-endpoints", tag = "webhooks",
+    request_body = NewEndpointIn,
+    responses(
+        (status = 201, description = "Registered; the secret is shown this once", body = CreatedEndpoint),
+        (status = 409, description = "The shop has the most endpoints allowed", body = ErrorBody),
+        (status = 422, description = "Not an https URL to a public address, or no known topic", body = ErrorBody),
+        (status = 400, description = "A malformed request", body = ErrorBody),
+        (status = 401, description = "No key, or an unknown or revoked one", body = ErrorBody),
+        (status = 403, description = "The key lacks the route's scope", body = ErrorBody),
+        (status = 429, description = "Over the key's rate limit", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    )
+)]
+pub async fn create_endpoint(
+    key: ApiKeySession,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    key.require("manage_webhooks")?;
+    let input: NewEndpointIn = parse_json(&body)?;
+    let created = webhook_endpoints::create(
+        &state.store,
+        state.tokens.cipher(),
+        state.egress_policy(),
+        key.shop_id,
+        &input.url,
+        &input.topics,
+        &key.actor(),
+    )
+    .await?;
+    Ok(HttpResponse::Created()
+        .insert_header(("Cache-Control", "no-store"))
+        .json(created))
+}
+
+/// `DELETE /api/v1/webhook-endpoints/{endpoint_id}` (`manage_webhooks`):
+/// disabled; what was queued for it is given up.
+#[utoipa::path(delete, path = "/api/v1/webhook-endpoints/{endpoint_id}", tag = "webhooks",
+    params(("endpoint_id" = i64, Path, description = "The endpoint's id")),
+    responses(
+        (status = 200, description = "The endpoint, disabled", body = OneEndpoint),
+        (status = 404, description = "An endpoint the shop does not have", body = ErrorBody),
+        (status = 400, description = "A malformed request", body = ErrorBody),
+        (status = 401, description = "No key, or an unknown or revoked one", body = ErrorBody),
+        (status = 403, description = "The key lacks the route's scope", body = ErrorBody),
+        (status = 429, description = "Over the key's rate limit", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    )
+)]
+pub async fn disable_endpoint(
+    key: ApiKeySession,
+    path: web::Path<i64>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    key.require("manage_webhooks")?;
+    let endpoint = webhook_endpoints::disable(&state.store, key.shop_id, path.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(OneEndpoint { endpoint }))
 }

@@ -26,6 +26,7 @@ pub const SCOPES: &[&str] = &[
     "write_redemptions",
     "read_program",
     "write_activities",
+    "manage_webhooks",
 ];
 
 /// `last_used_at` is written at most this often per key.

@@ -10,6 +10,7 @@
 //! to its HTTP status in one place. The routes are adapters around these
 //! functions: parse, call one use case, serialize.
 
+pub mod activities;
 pub mod analytics;
 pub mod api_keys;
 pub mod customers;
@@ -26,3 +27,4 @@ pub mod program;
 pub mod redemptions;
 pub mod referrals;
 pub mod segments;
+pub mod webhook_endpoints;

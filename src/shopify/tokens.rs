@@ -145,6 +145,11 @@ impl std::fmt::Debug for ShopTokens {
 }
 
 impl ShopTokens {
+    /// The cipher that seals secrets at rest (tokens, webhook secrets).
+    pub fn cipher(&self) -> &Arc<TokenCipher> {
+        &self.cipher
+    }
+
     pub fn new(
         vault: impl TokenVault + 'static,
         cipher: Arc<TokenCipher>,

@@ -30,6 +30,11 @@ pub fn inline_outbox() -> String {
     format!("outbox-inline-{}", unique(0))
 }
 
+/// The outbound webhook sender of this process.
+pub fn outbound() -> String {
+    format!("outbound-{}", unique(0))
+}
+
 /// The scheduled loyalty jobs of this process.
 pub fn scheduler() -> String {
     format!("jobs-{}", unique(0))

@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use serde::Serialize;
 use sqlx::AnyConnection;
 
-use super::{placeholder, placeholders, values_placeholders, Dialect};
+use super::{outbound, placeholder, placeholders, values_placeholders, Dialect};
 
 use crate::loyalty::points::{OutOfRange, Points};
 
@@ -178,6 +178,11 @@ pub mod kind {
     /// A balance carried over from another loyalty program (a members
     /// import). Activity: carried-over points must not expire at once.
     pub const IMPORT: &str = "import";
+    /// An earning action (`engine::activities`): a review, a newsletter
+    /// signup, a social follow or share, a custom action.
+    pub const ACTIVITY: &str = "activity";
+    /// An earning action reversed by the merchant: its points taken back.
+    pub const ACTIVITY_REVERSAL: &str = "activity_reversal";
 
     /// Kinds that count as the customer's activity for expiry: earning or
     /// spending points, as loyalty programs commonly define it. Clawbacks,
@@ -195,6 +200,7 @@ pub mod kind {
                 | WINBACK
                 | NPS
                 | IMPORT
+                | ACTIVITY
         )
     }
 }
@@ -353,6 +359,7 @@ pub async fn spend(
             entry.source_key
         )));
     }
+    announce(conn, entry.shop_id, &[entry], &[], now).await?;
     Ok(Spent::Taken)
 }
 
@@ -400,8 +407,9 @@ pub async fn release_pending(
     .bind(now)
     .bind(shop_id)
     .bind(customer_id)
-    .execute(conn)
+    .execute(&mut *conn)
     .await?;
+    announce(conn, shop_id, &[], &[(customer_id, points)], now).await?;
     Ok(())
 }
 
@@ -509,7 +517,109 @@ pub async fn append_many(
         }
         query.execute(&mut *conn).await?;
     }
+    let written: Vec<&NewEntry<'_>> = entries
+        .iter()
+        .zip(&done)
+        .filter(|(_, d)| **d)
+        .map(|(e, _)| e)
+        .collect();
+    announce(conn, shop_id, &written, releases, now).await?;
     Ok(done)
+}
+
+/// `points.changed` for every entry written and every release, when an
+/// endpoint of the shop subscribes to it (see [`outbound`]); after the
+/// balances moved, so each event carries the balances as that change left
+/// them (releases first, then the entries in order).
+async fn announce(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    written: &[&NewEntry<'_>],
+    releases: &[Release],
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    if written.is_empty() && releases.is_empty()
+        || !outbound::subscribed(conn, shop_id, outbound::topic::POINTS_CHANGED).await?
+    {
+        return Ok(());
+    }
+    let mut ids: Vec<i64> = written.iter().map(|e| e.customer_id).collect();
+    ids.extend(releases.iter().map(|(c, _)| *c));
+    ids.sort_unstable();
+    ids.dedup();
+    let dialect = Dialect::of(conn);
+    let sql = format!(
+        "SELECT customer_id, points_balance, points_pending FROM customers \
+         WHERE shop_id = {} AND customer_id IN ({})",
+        placeholder(dialect, 1),
+        placeholders(dialect, 2, ids.len())
+    );
+    let mut query = sqlx::query_as::<_, (i64, i64, i64)>(&sql).bind(shop_id);
+    for id in &ids {
+        query = query.bind(*id);
+    }
+    let mut after: HashMap<i64, (i64, i64)> = query
+        .fetch_all(&mut *conn)
+        .await?
+        .into_iter()
+        .map(|(c, b, p)| (c, (b, p)))
+        .collect();
+    // Walked back from the final balances: what each change left.
+    let pending = |e: &NewEntry<'_>| e.spendable_at.is_some_and(|t| t > now);
+    let mut events = Vec::with_capacity(written.len() + releases.len());
+    for e in written.iter().rev() {
+        let (balance, held) = after.get(&e.customer_id).copied().unwrap_or((0, 0));
+        events.push(serde_json::json!({
+            "customer_id": e.customer_id,
+            "change": e.points,
+            "kind": e.kind,
+            "reason": e.reason,
+            "pending_until": e.spendable_at.filter(|_| pending(e)).map(rfc3339),
+            "points_balance": balance,
+            "points_pending": held,
+            "occurred_at": rfc3339(e.occurred(now)),
+        }));
+        let state = after.entry(e.customer_id).or_default();
+        if pending(e) {
+            state.1 -= e.points;
+        } else {
+            state.0 -= e.points;
+        }
+    }
+    for (customer, points) in releases.iter().rev() {
+        let (balance, held) = after.get(customer).copied().unwrap_or((0, 0));
+        events.push(serde_json::json!({
+            "customer_id": customer,
+            "change": points,
+            "kind": "pending_released",
+            "reason": "Pending points became spendable",
+            "pending_until": null,
+            "points_balance": balance,
+            "points_pending": held,
+            "occurred_at": rfc3339(now),
+        }));
+        let state = after.entry(*customer).or_default();
+        state.0 -= points;
+        state.1 += points;
+    }
+    for data in events.iter().rev() {
+        let customer = data["customer_id"].as_i64().unwrap_or_default();
+        let ordering = outbound::customer_ordering(customer);
+        let event = outbound::Event {
+            topic: outbound::topic::POINTS_CHANGED,
+            ordering_key: Some(&ordering),
+            data,
+        };
+        outbound::emit(conn, shop_id, &event, now).await?;
+    }
+    Ok(())
+}
+
+/// Epoch milliseconds as RFC 3339 (UTC, seconds).
+fn rfc3339(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 /// Entries (and customers) per multi-row statement.

@@ -41,6 +41,7 @@
 //! [`Store::erase_log`] is separate: after an erasure it empties the log
 //! with a TRUNCATE checkpoint, so erased values outlive it in no frame.
 
+pub mod activities;
 pub mod analytics;
 pub mod api_keys;
 pub mod backup;
@@ -58,6 +59,7 @@ pub(crate) mod nps;
 pub(crate) mod oauth_states;
 pub(crate) mod offers;
 pub(crate) mod orders;
+pub mod outbound;
 pub mod outbox;
 pub mod program;
 pub(crate) mod redemptions;
@@ -717,7 +719,7 @@ async fn restart_log(
             // the connection's usual busy timeout.
             let mut conn = pool.acquire().await?;
             sqlx::query(RESTART_PATIENCE).execute(&mut *conn).await?;
-            let result = checkpoint_with(&mut *conn, catch_up.pragma()).await;
+            let result = checkpoint_with(&mut conn, catch_up.pragma()).await;
             let restored = sqlx::query(BUSY_TIMEOUT).execute(&mut *conn).await;
             if restored.is_err() {
                 conn.close_on_drop();

@@ -101,6 +101,11 @@ pub async fn redact_shop(
         "DELETE FROM points_ledger WHERE shop_id = $1",
         "DELETE FROM member_imports WHERE shop_id = $1",
         "DELETE FROM api_keys WHERE shop_id = $1",
+        "DELETE FROM webhook_attempts WHERE delivery_id IN \
+         (SELECT id FROM webhook_deliveries WHERE shop_id = $1)",
+        "DELETE FROM webhook_deliveries WHERE shop_id = $1",
+        "DELETE FROM webhook_endpoints WHERE shop_id = $1",
+        "DELETE FROM activities WHERE shop_id = $1",
         "DELETE FROM history_imports WHERE shop_id = $1",
         "DELETE FROM orders WHERE shop_id = $1",
         "DELETE FROM customers WHERE shop_id = $1",

@@ -624,7 +624,10 @@ mod tests {
             "every delivery stored"
         );
         streaming.store(false, std::sync::atomic::Ordering::Release);
-        assert!(reads.await.unwrap() > 0, "the landing file was read meanwhile");
+        assert!(
+            reads.await.unwrap() > 0,
+            "the landing file was read meanwhile"
+        );
         drop(writer);
         handle.shutdown().await;
 

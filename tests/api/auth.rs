@@ -656,6 +656,37 @@ async fn a_shop_never_reads_or_changes_another_shops_data_on_any_route(backend: 
     let b_effect: i64 = app
         .count("SELECT id FROM outbox WHERE idempotency_key = 'b-effect'")
         .await;
+    // B's activity, webhook endpoint and a failed delivery to it.
+    let b_activity: i64 = sqlx::query_scalar(
+        "INSERT INTO activities (shop_id, customer_id, idempotency_key, action, subject, points, \
+         status, actor, occurred_at, created_at) \
+         VALUES ($1, $2, 'b-review', 'review', '1', 10, 'awarded', 'system', 0, 0) RETURNING id",
+    )
+    .bind(b_id)
+    .bind(customer)
+    .fetch_one(app.store.writer())
+    .await
+    .unwrap();
+    let b_endpoint: i64 = sqlx::query_scalar(
+        "INSERT INTO webhook_endpoints (shop_id, url, topics, secret_enc, created_at, created_by) \
+         VALUES ($1, 'https://b-hooks-secret.example.com/x', ',points.changed,', $2, 0, 'b') \
+         RETURNING id",
+    )
+    .bind(b_id)
+    .bind(vec![1_u8; 40])
+    .fetch_one(app.store.writer())
+    .await
+    .unwrap();
+    let b_delivery: i64 = sqlx::query_scalar(
+        "INSERT INTO webhook_deliveries (shop_id, endpoint_id, event_id, topic, data, status, \
+         attempts, next_attempt_at, retry_until, created_at) \
+         VALUES ($1, $2, 'evt_b', 'points.changed', '{}', 'failed', 1, 0, 0, 0) RETURNING id",
+    )
+    .bind(b_id)
+    .bind(b_endpoint)
+    .fetch_one(app.store.writer())
+    .await
+    .unwrap();
     // B's API key, and A's with every scope.
     let (b_key, _) = app.api_key(b, &["read_customers"]).await;
     let (_, a_key) = app
@@ -668,6 +699,7 @@ async fn a_shop_never_reads_or_changes_another_shops_data_on_any_route(backend: 
                 "write_redemptions",
                 "read_program",
                 "write_activities",
+                "manage_webhooks",
             ],
         )
         .await;
@@ -680,6 +712,12 @@ async fn a_shop_never_reads_or_changes_another_shops_data_on_any_route(backend: 
             "SELECT CAST(COUNT(*) AS BIGINT) FROM referral_codes WHERE shop_id = $1",
             "SELECT CAST(COUNT(*) AS BIGINT) FROM orders WHERE shop_id = $1",
             "SELECT CAST(COUNT(*) AS BIGINT) FROM nps_responses WHERE shop_id = $1",
+            "SELECT CAST(COUNT(*) AS BIGINT) FROM activities WHERE shop_id = $1 \
+             AND status = 'awarded'",
+            "SELECT CAST(COUNT(*) AS BIGINT) FROM webhook_endpoints WHERE shop_id = $1 \
+             AND disabled_at IS NULL",
+            "SELECT CAST(COUNT(*) AS BIGINT) FROM webhook_deliveries WHERE shop_id = $1 \
+             AND status = 'failed'",
         ];
         let store = app.store.clone();
         async move {
@@ -723,7 +761,10 @@ async fn a_shop_never_reads_or_changes_another_shops_data_on_any_route(backend: 
             .replace("{inbox_id}", &b_failed.to_string())
             .replace("{effect_id}", &b_effect.to_string())
             .replace("{referral_id}", &b_referral.to_string())
-            .replace("{key_id}", &b_key.to_string());
+            .replace("{key_id}", &b_key.to_string())
+            .replace("{activity_id}", &b_activity.to_string())
+            .replace("{endpoint_id}", &b_endpoint.to_string())
+            .replace("{delivery_id}", &b_delivery.to_string());
         assert!(
             !path.contains('{'),
             "a route parameter the test does not know: {path}"
@@ -736,6 +777,7 @@ async fn a_shop_never_reads_or_changes_another_shops_data_on_any_route(backend: 
         };
         let method = reqwest::Method::from_bytes(route.method.to_uppercase().as_bytes()).unwrap();
         let writes = method == reqwest::Method::POST || method == reqwest::Method::PUT;
+        let deletes = method == reqwest::Method::DELETE;
         let mut request = app.http.request(method, &url);
         request = match route.guard {
             advocate::routes::Guard::Admin => request.bearer_auth(session_token(a, Some("1"))),
@@ -763,7 +805,7 @@ async fn a_shop_never_reads_or_changes_another_shops_data_on_any_route(backend: 
         let text = response.text().await.unwrap();
         // A write whose body does not fit the route (or A's data) is
         // refused as such; nothing answers 5xx or any other refusal.
-        let refused_write = writes && matches!(status.as_u16(), 400 | 409 | 422);
+        let refused_write = (writes || deletes) && matches!(status.as_u16(), 400 | 409 | 422);
         assert!(
             status.is_success() || status == 404 || refused_write,
             "{} {}: {status} {text}",
@@ -780,6 +822,8 @@ async fn a_shop_never_reads_or_changes_another_shops_data_on_any_route(backend: 
             "BFRIENDCODE",
             "BSECRETORDER",
             "BSECRETCOMMENT",
+            "b-hooks-secret",
+            "evt_b",
             "5550001119",
             "432109",
             "4321.09",

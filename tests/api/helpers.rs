@@ -166,6 +166,8 @@ pub struct TestApp {
     pub http: reqwest::Client,
     pub processor: InboxProcessor,
     pub secret: String,
+    /// The outbound webhook policy and timeout the app was given.
+    pub outbound: (advocate::egress::Policy, Duration),
 }
 
 impl TestApp {
@@ -190,6 +192,12 @@ impl TestApp {
         let shopify = ShopifySim::start(sim).expect("start the Shopify stand-in");
         config.api_origin = Some(shopify.origin().to_owned());
         tweak(&mut config);
+        let outbound = (
+            advocate::egress::Policy {
+                allow_private: config.runtime.webhooks_allow_private,
+            },
+            config.runtime.webhooks_timeout,
+        );
         let secret = secrecy::ExposeSecret::expose_secret(&config.shopify.api_secret).to_owned();
         let runtime = config.runtime.clone();
         let app = Application::build(config).await.expect("build app");
@@ -210,6 +218,7 @@ impl TestApp {
             http: reqwest::Client::new(),
             processor,
             secret,
+            outbound,
         }
     }
 
@@ -514,6 +523,29 @@ impl TestApp {
 }
 
 impl TestApp {
+    /// The cipher the app seals secrets with (the test key).
+    pub fn token_cipher(&self) -> advocate::crypto::TokenCipher {
+        advocate::crypto::TokenCipher::new(&EncryptionKey::from_bytes([7; 32]), None)
+    }
+
+    /// An outbound webhook sender as the app's would be.
+    pub fn webhook_sender(&self) -> advocate::jobs::outbound::OutboundSender {
+        advocate::jobs::outbound::OutboundSender::new(
+            self.store.clone(),
+            std::sync::Arc::new(self.token_cipher()),
+            format!("test-webhooks-{}", rand::random::<u32>()),
+            self.outbound.0,
+            self.outbound.1,
+        )
+    }
+
+    /// Tries every ready outbound webhook (retries wait out their
+    /// backoff); returns how many tries.
+    pub async fn send_webhooks(&self) -> usize {
+        self.settle_intake().await;
+        self.webhook_sender().drain().await.expect("send webhooks")
+    }
+
     /// Sends every queued Shopify effect to the stand-in, moving retries
     /// forward instead of waiting out their backoff.
     pub async fn send_effects(&self) {

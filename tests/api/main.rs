@@ -2,6 +2,7 @@
 //! database (a SQLite file, or a new PostgreSQL database) and talks to it
 //! over HTTP. Every test runs on both backends.
 
+mod activities;
 mod admin_api;
 mod analytics;
 mod auth;
@@ -19,6 +20,7 @@ mod merchant_api;
 mod metrics;
 mod nps;
 mod offers;
+mod outbound_webhooks;
 mod outbox;
 mod processes;
 mod processing;

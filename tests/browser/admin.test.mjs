@@ -5,13 +5,17 @@
 //
 // Every screen is loaded, one real change is made on each that has one,
 // and any console error or uncaught page error fails the run. A screenshot
-// of each screen is saved to target/browser-artifacts/.
+// of each screen is saved to target/browser-artifacts/. A small HTTP server
+// of the test's own receives the outbound webhooks (the sandbox is started
+// allowing endpoints on private addresses, so loopback http is accepted).
 //
 // ADVOCATE_BIN names the binary (default target/debug/advocate);
 // CHROMIUM the browser (default /usr/bin/chromium).
 import { describe, it, before, beforeEach, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, execFile } from "node:child_process";
+import { createHmac, randomUUID } from "node:crypto";
+import { createServer } from "node:http";
 import { mkdtempSync, mkdirSync, rmSync, existsSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -32,6 +36,9 @@ let browser;
 let page;
 /** Customer ids of the members export, for the import step. */
 let memberIds = [];
+/** The test's webhook receiver, and the signing secret of its endpoint. */
+let receiver;
+let webhookSecret;
 const problems = [];
 /** Statuses the current step provokes on purpose (Chromium logs them). */
 let expectedStatuses = new Set();
@@ -42,7 +49,52 @@ function sandboxEnv(databaseUrl) {
   for (const [k, v] of Object.entries(process.env)) {
     if (!k.startsWith("SHOPIFY_") && !k.startsWith("ADVOCATE_")) env[k] = v;
   }
-  return { ...env, DATABASE_URL: databaseUrl, PORT: "0", HOST: "127.0.0.1", ADVOCATE_LOG: "warn" };
+  return { ...env, DATABASE_URL: databaseUrl, PORT: "0", HOST: "127.0.0.1", ADVOCATE_LOG: "warn", ADVOCATE_WEBHOOKS_ALLOW_PRIVATE: "1" };
+}
+
+/**
+ * An endpoint for Advocate's outbound webhooks on 127.0.0.1: it keeps every
+ * request (headers and raw body) and answers the statuses queued in
+ * `statuses` in turn, then 200.
+ */
+function startReceiver() {
+  return new Promise((resolve) => {
+    const r = { requests: [], statuses: [], server: null, url: null };
+    r.server = createServer((req, res) => {
+      let body = "";
+      req.setEncoding("utf8");
+      req.on("data", (chunk) => { body += chunk; });
+      req.on("end", () => {
+        r.requests.push({ method: req.method, path: req.url, headers: req.headers, body });
+        const status = r.statuses.length ? r.statuses.shift() : 200;
+        res.writeHead(status, { "Content-Type": "text/plain" });
+        res.end(status < 300 ? "ok" : "not now");
+      });
+    });
+    r.server.listen(0, "127.0.0.1", () => {
+      r.url = `http://127.0.0.1:${r.server.address().port}/advocate-events`;
+      resolve(r);
+    });
+  });
+}
+
+/** Polls `check` until it returns something truthy (every 250 ms). */
+async function until(what, check, timeout = 60000) {
+  const end = Date.now() + timeout;
+  for (;;) {
+    const value = await check();
+    if (value) return value;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+}
+
+/** The receiver's requests of one topic (optionally for one customer), parsed. */
+function received(topic, customerId) {
+  return receiver.requests
+    .filter((r) => r.headers["advocate-webhook-topic"] === topic)
+    .map((r) => ({ ...r, json: JSON.parse(r.body) }))
+    .filter((r) => customerId === undefined || String(r.json.data?.customer_id) === String(customerId));
 }
 
 /** Starts the sandbox and resolves to the URL it prints. `advocate simulate`
@@ -106,6 +158,7 @@ describe("the embedded admin page", { timeout: 300000 }, () => {
     mkdirSync(ARTIFACTS, { recursive: true });
     workdir = mkdtempSync(path.join(tmpdir(), "advocate-browser-"));
     const database = `sqlite://${path.join(workdir, "advocate.db")}`;
+    receiver = await startReceiver();
     const started = await startSandbox(database);
     server = started.child;
     url = started.url;
@@ -135,6 +188,8 @@ describe("the embedded admin page", { timeout: 300000 }, () => {
   after(async () => {
     await browser?.close();
     server?.kill();
+    receiver?.server.closeAllConnections();
+    receiver?.server.close();
     if (workdir) rmSync(workdir, { recursive: true, force: true });
   });
 
@@ -399,15 +454,18 @@ describe("the embedded admin page", { timeout: 300000 }, () => {
     assertNoProblems();
   });
 
-  it("shows the activity: failed webhooks and effects, and data requests", async () => {
+  it("shows the activity: failed webhooks and effects, outbound webhooks, and data requests", async () => {
     await open("activity");
-    for (const id of ["#failed-webhooks", "#failed-effects", "#data-requests"]) {
+    for (const id of ["#failed-webhooks", "#failed-effects", "#webhook-deliveries", "#data-requests"]) {
       await page.waitForFunction((sel) => {
         const el = document.querySelector(sel);
         return el && !el.querySelector("s-spinner");
       }, id);
     }
     assert.equal(await page.locator("[data-role=error]").count(), 0);
+    assert.equal(await page.locator("#outbound-webhooks").getAttribute("heading"), "Outbound webhooks");
+    // No endpoint is registered yet, so nothing was sent.
+    assert.match(await page.locator("#webhook-deliveries [data-role=empty]").innerText(), /No events sent yet/);
     await shot("activity");
     assertNoProblems();
   });
@@ -430,6 +488,257 @@ describe("the embedded admin page", { timeout: 300000 }, () => {
     await page.locator("#api-keys [data-revoke]").first().click();
     await page.waitForFunction(() => document.querySelector("#api-keys s-badge"));
     assert.equal((await call()).status, 401);
+    assertNoProblems();
+  });
+
+  it("sets the earning actions on the Program screen, kept after a reload", async () => {
+    await open("program");
+    const field = (kind, p) => page.locator(`${kind}[data-path="${p}"] ${kind === "s-select" ? "select" : "input"}`);
+    await page.locator("#section-actions").scrollIntoViewIfNeeded();
+    await field("s-number-field", "actions.newsletter.points").fill("25");
+    await field("s-number-field", "actions.review.points").fill("80");
+    await field("s-select", "actions.review.limit.per").selectOption("day");
+    await page.waitForSelector('s-number-field[data-path="actions.review.limit.max"]');
+    await field("s-number-field", "actions.review.limit.max").fill("3");
+    await field("s-number-field", "actions.social_follow.points").fill("40");
+    const follows = await page.locator("[data-follow]").count();
+    await page.locator("#add-follow").click();
+    await page.waitForSelector(`s-select[data-path="actions.social_follow.networks[${follows}].network"]`);
+    await field("s-select", `actions.social_follow.networks[${follows}].network`).selectOption("instagram");
+    await field("s-text-field", `actions.social_follow.networks[${follows}].url`).fill("https://instagram.com/advocate-demo");
+    await field("s-number-field", "actions.social_share.points").fill("15");
+    await page.locator('s-checkbox[data-share="facebook"] input').check();
+    await page.locator('s-checkbox[data-share="x"] input').check();
+    const customs = await page.locator("[data-custom]").count();
+    await page.locator("#add-custom").click();
+    await page.waitForSelector(`s-text-field[data-path="actions.custom[${customs}].name"]`);
+    await field("s-text-field", `actions.custom[${customs}].name`).fill("style_quiz");
+    await field("s-text-field", `actions.custom[${customs}].label`).fill("Took the style quiz");
+    await field("s-number-field", `actions.custom[${customs}].points`).fill("30");
+    await page.locator("#save-program").click();
+    await page.waitForSelector("[data-role=saved]");
+
+    await page.reload();
+    await page.waitForSelector('s-number-field[data-path="actions.newsletter.points"] input');
+    assert.equal(await field("s-number-field", "actions.newsletter.points").inputValue(), "25");
+    assert.equal(await field("s-number-field", "actions.review.points").inputValue(), "80");
+    assert.equal(await field("s-select", "actions.review.limit.per").inputValue(), "day");
+    assert.equal(await field("s-number-field", "actions.review.limit.max").inputValue(), "3");
+    assert.equal(await field("s-number-field", "actions.social_follow.points").inputValue(), "40");
+    assert.equal(await field("s-select", `actions.social_follow.networks[${follows}].network`).inputValue(), "instagram");
+    assert.equal(await field("s-text-field", `actions.social_follow.networks[${follows}].url`).inputValue(), "https://instagram.com/advocate-demo");
+    assert.equal(await field("s-number-field", "actions.social_share.points").inputValue(), "15");
+    assert.ok(await page.locator('s-checkbox[data-share="facebook"] input').isChecked());
+    assert.ok(await page.locator('s-checkbox[data-share="x"] input').isChecked());
+    assert.equal(await page.locator('s-checkbox[data-share="linkedin"] input').isChecked(), false);
+    assert.equal(await page.locator('s-checkbox[data-share="tiktok"]').count(), 0, "no share page on TikTok");
+    assert.equal(await field("s-text-field", `actions.custom[${customs}].name`).inputValue(), "style_quiz");
+    assert.equal(await field("s-text-field", `actions.custom[${customs}].label`).inputValue(), "Took the style quiz");
+    assert.equal(await field("s-number-field", `actions.custom[${customs}].points`).inputValue(), "30");
+    // The program the REST API reads is the one saved.
+    const program = await page.evaluate(async () => {
+      const token = await window.shopify.idToken();
+      const response = await fetch("/api/admin/program", { headers: { Authorization: `Bearer ${token}` } });
+      return (await response.json()).settings.actions;
+    });
+    assert.deepEqual(program.review, { points: 80, limit: { per: "day", max: 3 } });
+    assert.deepEqual(program.social_share.networks, ["facebook", "x"]);
+    assert.deepEqual(program.custom[customs], { name: "style_quiz", label: "Took the style quiz", points: 30, limit: { per: "ever", max: 1 } });
+    await page.locator("#section-actions").scrollIntoViewIfNeeded();
+    await shot("program-actions");
+    assertNoProblems();
+  });
+
+  it("shows the server's field errors beside the earning actions", async () => {
+    await open("program");
+    const field = (kind, p) => page.locator(`${kind}[data-path="${p}"] ${kind === "s-select" ? "select" : "input"}`);
+    await page.waitForSelector('s-number-field[data-path="actions.review.limit.max"] input');
+    await field("s-number-field", "actions.review.limit.max").fill("0");
+    // Follow links must be https.
+    await field("s-text-field", "actions.social_follow.networks[0].url").fill("http://instagram.com/advocate-demo");
+    expectedStatuses = new Set([422]);
+    try {
+      await page.locator("#save-program").click();
+      await page.waitForSelector('s-number-field[data-path="actions.review.limit.max"][error]');
+    } finally {
+      expectedStatuses = new Set();
+    }
+    assert.ok(await page.locator('s-number-field[data-path="actions.review.limit.max"]').getAttribute("error"));
+    assert.ok(await page.locator('s-text-field[data-path="actions.social_follow.networks[0].url"]').getAttribute("error"),
+      "the http follow URL is marked");
+    const banner = await page.locator("#program-message").innerText();
+    assert.match(banner, /2 values need fixing/);
+    assert.doesNotMatch(banner, /actions\./, "every error is placed beside its field");
+    await page.locator('s-number-field[data-path="actions.review.limit.max"]').scrollIntoViewIfNeeded();
+    await shot("program-actions-errors");
+    // Nothing was saved.
+    await page.reload();
+    await page.waitForSelector('s-number-field[data-path="actions.review.limit.max"] input');
+    assert.equal(await field("s-number-field", "actions.review.limit.max").inputValue(), "3");
+    assertNoProblems();
+  });
+
+  it("adds a webhook endpoint whose signing secret is shown once", async () => {
+    await open("keys");
+    await page.waitForSelector('#webhook-topics s-checkbox[data-topic="points.changed"]');
+    const topics = await page.locator("#webhook-topics [data-topic]").evaluateAll((els) => els.map((e) => e.dataset.topic));
+    assert.deepEqual(topics.slice().sort(), ["activity.recorded", "customer.redacted", "points.changed", "referral.completed", "reward.redeemed", "tier.changed"]);
+    assert.ok(await page.locator('s-checkbox[data-scope="manage_webhooks"]').count(), "the manage_webhooks scope is offered");
+    // A URL that is no URL is refused beside the field.
+    await page.locator("#webhook-url input").fill("not a url");
+    await page.locator('#webhook-topics s-checkbox[data-topic="points.changed"] input').check();
+    expectedStatuses = new Set([422]);
+    try {
+      await page.locator("#webhook-create").click();
+      await page.waitForSelector("#webhook-url[error]");
+    } finally {
+      expectedStatuses = new Set();
+    }
+    assert.ok(await page.locator("#webhook-created [data-role=error]").count());
+    await page.locator("#webhook-url input").fill(receiver.url);
+    await page.locator('#webhook-topics s-checkbox[data-topic="activity.recorded"] input').check();
+    await page.locator("#webhook-create").click();
+    webhookSecret = (await page.locator("#webhook-secret").textContent({ timeout: 10000 })).trim();
+    assert.match(webhookSecret, /^whsec_[0-9a-f]{64}$/);
+    await page.waitForSelector("#webhook-endpoints s-table");
+    const listed = await page.locator("#webhook-endpoints").innerText();
+    assert.ok(listed.includes(receiver.url), listed);
+    assert.match(listed, /points\.changed, activity\.recorded|activity\.recorded, points\.changed/);
+    assert.match(listed, /Active/);
+    assert.ok(!listed.includes(webhookSecret.slice(6)), "the list never shows the secret");
+    await page.locator("#webhooks").scrollIntoViewIfNeeded();
+    await shot("webhook-endpoints");
+    // Once: a reload shows the endpoint, not its secret.
+    await open("keys");
+    await page.waitForSelector("#webhook-endpoints s-table");
+    assert.equal(await page.locator("#webhook-secret").count(), 0);
+    assert.ok(!(await page.locator("#app").innerText()).includes(webhookSecret.slice(6)));
+    assertNoProblems();
+  });
+
+  it("sends a signed event to the endpoint, retries it, lists its attempts and resends it", async () => {
+    // The receiver refuses the first try; the sender tries again after its backoff (30 s).
+    receiver.statuses.push(503);
+    await open("customers");
+    await page.waitForSelector("[data-customer]");
+    const customerId = await page.locator("[data-customer]").first().getAttribute("data-customer");
+    await page.locator("[data-customer]").first().click();
+    await page.waitForSelector("#adjust-points input");
+    await page.locator("#adjust-points input").fill("35");
+    await page.locator("#adjust-reason input").fill("Webhook check");
+    await page.locator("#adjust-submit").click();
+    await page.waitForFunction(() => document.querySelector("#ledger")?.textContent.includes("Webhook check"));
+
+    const first = await until("the first try of points.changed", () => received("points.changed", customerId)[0]);
+    const eventId = first.headers["advocate-webhook-id"];
+    assert.match(eventId, /^evt_[0-9a-f]{32}$/);
+    assert.equal(first.method, "POST");
+    assert.equal(first.headers["advocate-shop-domain"], SHOP);
+    assert.match(first.headers["content-type"], /^application\/json/);
+    const timestamp = first.headers["advocate-webhook-timestamp"];
+    assert.ok(Math.abs(Number(timestamp) - Date.now() / 1000) < 300, `timestamp ${timestamp}`);
+    const signature = createHmac("sha256", webhookSecret).update(`${timestamp}.${first.body}`).digest("hex");
+    assert.equal(first.headers["advocate-webhook-signature"], `v1=${signature}`);
+    assert.equal(first.json.id, eventId);
+    assert.equal(first.json.topic, "points.changed");
+    assert.equal(first.json.shop, SHOP);
+    assert.equal(first.json.data.change, 35);
+
+    // Listed as queued, with the refusal, and no resend while it waits.
+    const row = page.locator("#webhook-deliveries s-table-row", { has: page.locator('[data-delivery]:text-is("points.changed")') }).first();
+    const reopen = async () => {
+      await open("activity");
+      await page.waitForSelector("#webhook-deliveries [data-delivery]");
+      return row.innerText();
+    };
+    await until("the refused try in the list", async () => /HTTP 503/.test(await reopen()), 30000);
+    const queued = await row.innerText();
+    assert.match(queued, /queued/);
+    assert.match(queued, /Next try/);
+    assert.ok(queued.includes(receiver.url));
+    assert.equal(await row.locator("[data-resend]").count(), 0);
+
+    const retried = await until("the retry of points.changed", () => received("points.changed", customerId)[1], 90000);
+    assert.equal(retried.headers["advocate-webhook-id"], eventId, "the same event on every try");
+    assert.equal(retried.body, first.body, "byte for byte the same body");
+    await until("the delivery shown as delivered", async () => /delivered/.test(await reopen()), 30000);
+    const attempts = row.locator("details[data-attempts]");
+    assert.match(await attempts.locator("summary").innerText(), /^2 attempts$/);
+    await attempts.locator("summary").click();
+    const log = await attempts.innerText();
+    assert.match(log, /HTTP 503/);
+    assert.match(log, /HTTP 200/);
+    await page.locator("#outbound-webhooks").scrollIntoViewIfNeeded();
+    await shot("outbound-webhooks");
+
+    // Resent by hand: the same event once more.
+    await row.locator("[data-resend]").click();
+    const resent = await until("the resent points.changed", () => received("points.changed", customerId)[2]);
+    assert.equal(resent.headers["advocate-webhook-id"], eventId);
+    await until("the third attempt in the list", async () => {
+      await reopen();
+      return /^3 attempts$/.test(await attempts.locator("summary").innerText());
+    }, 30000);
+    assertNoProblems();
+  });
+
+  it("lists an activity recorded through the REST API on the customer's screen and reverses it", async () => {
+    // An API key with the write_activities scope, made on the keys screen.
+    await open("keys");
+    await page.waitForFunction(() => !document.querySelector("#api-keys s-spinner"));
+    await page.locator("#api-key-name").evaluate((el) => { el.value = "Review app"; });
+    await page.locator('s-checkbox[data-scope="write_activities"]').evaluate((el) => { el.checked = true; });
+    await page.locator("#api-key-create").click();
+    const secret = (await page.locator("#api-key-secret").textContent({ timeout: 10000 })).trim();
+
+    await open("customers");
+    await page.waitForSelector("[data-customer]");
+    const customerId = await page.locator("[data-customer]").nth(1).getAttribute("data-customer");
+    const origin = new URL(url).origin;
+    const key = randomUUID();
+    const record = () => fetch(`${origin}/api/v1/activities`, {
+      method: "POST",
+      headers: { Authorization: `Bearer ${secret}`, "Content-Type": "application/json", "Idempotency-Key": key },
+      body: JSON.stringify({ customer_id: Number(customerId), action: "review", subject: "8123456" }),
+    });
+    const made = await record();
+    assert.equal(made.status, 201, await made.clone().text());
+    const activity = (await made.json()).activity;
+    assert.equal(activity.points, 80, "the review points set on the Program screen");
+    assert.equal((await record()).status, 200, "a replay of the same key");
+
+    await page.locator(`[data-customer="${customerId}"]`).click();
+    await page.waitForSelector("#activities s-table");
+    const balance = async () => Number((await page.locator("[data-metric=balance] s-heading").innerText()).replace(/[^\d-]/g, ""));
+    const start = await balance();
+    const row = page.locator("#activities s-table-row", { has: page.locator(`[data-activity="${activity.id}"]`) });
+    const text = await row.innerText();
+    assert.match(text, /Product review/);
+    assert.match(text, /Product 8123456/);
+    assert.match(text, /\+80/);
+    assert.match(text, /Awarded/);
+    await page.locator("#customer-activities").scrollIntoViewIfNeeded();
+    await shot("customer-activities");
+    await row.locator(`[data-reverse="${activity.id}"]`).click();
+    await page.waitForFunction((id) => document.querySelector(`#activities [data-activity="${id}"]`)
+      ?.closest("s-table-row")?.querySelector('[data-status="reversed"]'), activity.id);
+    assert.equal(await page.locator(`[data-reverse="${activity.id}"]`).count(), 0, "reversed once");
+    assert.equal(await balance(), Math.max(0, start - 80));
+    assert.match(await page.locator("#activities s-table-row", { has: page.locator(`[data-activity="${activity.id}"]`) }).innerText(), /Reversed/);
+    // The endpoint subscribed to activity.recorded got it.
+    const events = await until("activity.recorded", () => received("activity.recorded").find((r) => r.json.data.id === activity.id));
+    assert.equal(events.json.data.action, "review");
+    assertNoProblems();
+  });
+
+  it("disables the webhook endpoint", async () => {
+    await open("keys");
+    await page.waitForSelector("#webhook-endpoints [data-disable]");
+    const id = await page.locator("#webhook-endpoints [data-disable]").first().getAttribute("data-disable");
+    await page.locator(`#webhook-endpoints [data-disable="${id}"]`).click();
+    await page.waitForFunction((i) => !document.querySelector(`#webhook-endpoints [data-disable="${i}"]`), id);
+    const row = page.locator("#webhook-endpoints s-table-row", { has: page.locator(`[data-endpoint-url="${id}"]`) });
+    assert.match(await row.innerText(), /Disabled/);
     assertNoProblems();
   });
 

@@ -1,10 +1,10 @@
 /* Advocate's personal offers in the loyalty panel: how far the closest reward is, and products
    bought together with the shopper's past orders. loyalty-widget.js (at its 10 kB budget) calls
-   lwOffers on every paint with the balance answer; the pure part is tested in tests/. */
+   the parts in lwParts on every paint with the balance answer; the pure part is tested in tests/. */
 ((api) => {
   if (typeof module == 'object' && module.exports) return (module.exports = api);
-  self.lwOffers = (root, data) => api.paint(root, api.present(data, JSON.parse(root.querySelector('[data-lw="i18n"]').textContent),
-    root.dataset.locale, root.dataset.search, self.AdvocateLoyalty));
+  (self.lwParts ||= []).push((root, data) => api.paint(root, api.present(data, JSON.parse(root.querySelector('[data-lw="i18n"]').textContent),
+    root.dataset.locale, root.dataset.search, self.AdvocateLoyalty)));
 })((() => {
 // What the offers show, from the balance answer's `offers`. The distance is counted from the
 // balance, so it follows a redemption. Order lines carry no product handle, so a product links

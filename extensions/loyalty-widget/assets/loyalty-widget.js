@@ -1,8 +1,8 @@
-/* Advocate loyalty widget. Pure parts first (tests/), then the DOM. Keep it under 10 kB. */
+/* Advocate loyalty widget: pure parts (tests/), then the DOM; under 10 kB. */
 ((api) => {
   if (typeof module == 'object' && module.exports) return (module.exports = api);
   const run = () => api.boot(document);
-  window.AdvocateLoyalty = api;
+  self.AdvocateLoyalty = api;
   document.readyState == 'loading' ? document.addEventListener('DOMContentLoaded', run) : run();
   document.addEventListener('shopify:section:load', run);
 })((() => {
@@ -30,7 +30,7 @@ const initial = (loggedIn) => ({ view: loggedIn ? 'idle' : 'out', data: {}, keys
 const say = (key, tone, vars) => ({ key, tone: tone || 'error', vars });
 const fail = (st) => say(st == 429 ? 'rate_limited' : st ? 'error' : 'network');
 
-// (state, event) -> state. Answers: {status, body}; status 0: network failure.
+// (state, event) -> state. Answers {status, body}; 0: network failure.
 function reduce(s, e) {
   const st = e.status, b = e.body || {}, to = (o) => ({ ...s, ...o }), ok = st == 200 || st == 201;
   switch (e.type) {
@@ -56,7 +56,7 @@ function reduce(s, e) {
       if (st == 401) return to({ view: 'out', bdayBusy: false });
       return to({ bdayBusy: false, bdayLocked: st == 409, ...(ok && { data: { ...s.data, birthday: b.birthday } }),
         msg: ok ? say('birthday_saved', 'ok') : st == 409 ? say('birthday_locked') : st == 422 || st == 400 ? say('birthday_invalid') : fail(st) });
-    case 'msg': return to({ msg: say(e.key, e.tone) });
+    case 'msg': return to({ msg: say(e.key, e.tone, e.vars) });
   }
   return s;
 }
@@ -93,7 +93,7 @@ function present(s, t, loc) {
 
 // Via the app proxy.
 const call = (url, body, key) => fetch(url, {
-  method: body ? 'POST' : 'GET', credentials: 'same-origin', body: body && JSON.stringify(body),
+  method: body && 'POST', credentials: 'same-origin', body: body && JSON.stringify(body),
   headers: { 'Content-Type': 'application/json', ...(key && { 'Idempotency-Key': key }) },
 }).then((r) => r.json().catch(() => ({})).then((body) => ({ status: r.status, body })));
 
@@ -125,7 +125,7 @@ function mount(root) {
       });
       if (!v.rewards.length) ul.append(el('li', 'lw-note', t.no_rewards));
       $('ref').value = v.referral;
-      self.lwOffers?.(root, s.data);
+      self.lwParts?.forEach((f) => f(root, s.data, go));
     }
     if (s.msg != shown) {
       // Emptied first: a repeat is announced.

@@ -40,7 +40,7 @@ test('the extension is a theme app extension with only the folders Shopify accep
 
 test('size limits: JavaScript under 10 kB (theme-check), Liquid under 100 kB, bundle small', () => {
   const size = (...p) => fs.statSync(path.join(root, ...p)).size;
-  for (const js of ['loyalty-widget.js', 'loyalty-offers.js']) assert.ok(size('assets', js) < 10000, `${js} is ${size('assets', js)} B`);
+  for (const js of ['loyalty-widget.js', 'loyalty-offers.js', 'loyalty-earn.js']) assert.ok(size('assets', js) < 10000, `${js} is ${size('assets', js)} B`);
   assert.ok(size('assets', 'loyalty-widget.css') < 100000);
   const liquidBytes = Object.values(liquid).reduce((n, s) => n + Buffer.byteLength(s), 0);
   assert.ok(liquidBytes < 100 * 1024, `Liquid is ${liquidBytes} B`);
@@ -50,10 +50,14 @@ test('size limits: JavaScript under 10 kB (theme-check), Liquid under 100 kB, bu
 
 test('no third-party script: our own JS files only, no CDN; a <script src> only for our own asset', () => {
   const scripts = list('assets').filter((f) => f.endsWith('.js'));
-  assert.deepEqual(scripts, ['loyalty-offers.js', 'loyalty-widget.js']);
+  assert.deepEqual(scripts, ['loyalty-earn.js', 'loyalty-offers.js', 'loyalty-widget.js']);
+  // The only addresses in a script: the networks' share pages, opened by the shopper in a new tab.
+  const shareLinks = ['https://www.facebook.com/sharer/sharer.php?u=', 'https://twitter.com/intent/tweet?url=',
+    'https://www.linkedin.com/sharing/share-offsite/?url=', 'https://pinterest.com/pin/create/button/?url='];
   for (const f of scripts) {
     const js = read('assets', f);
-    assert.doesNotMatch(js, /https?:\/\//, f);
+    const urls = js.match(/https?:\/\/[^'"`\s]*/g) || [];
+    assert.deepEqual(urls, f == 'loyalty-earn.js' ? shareLinks : [], f);
     assert.doesNotMatch(js, /\bimport\b|\brequire\(/, f);
   }
   for (const [f, src] of Object.entries(liquid)) {
@@ -117,7 +121,7 @@ test('the JS strings passed from Liquid cover every text the script reads', () =
   const passed = Object.fromEntries([...snippet.matchAll(/"(\w+)":\s*\{\{\s*'loyalty\.js\.(\w+)'\s*\|\s*t\s*\|\s*json\s*\}\}/g)].map((m) => [m[1], m[2]]));
   for (const [name, key] of Object.entries(passed)) assert.equal(name, key);
   assert.deepEqual(Object.keys(passed).sort(), Object.keys(locales.en.loyalty.js).sort());
-  const js = read('assets', 'loyalty-widget.js');
+  const js = ['loyalty-widget.js', 'loyalty-offers.js', 'loyalty-earn.js'].map((f) => read('assets', f)).join('\n');
   const read_ = new Set([...js.matchAll(/\bt\.(\w+)/g)].map((m) => m[1]));
   for (const m of js.matchAll(/say\('(\w+)'|key: '(\w+)'/g)) read_.add(m[1] || m[2]);
   for (const k of read_) assert.ok(k in passed, `t.${k} is not passed from Liquid`);
@@ -127,7 +131,7 @@ test('the markup has every element the script fills', () => {
   const snippet = snippets['loyalty-panel.liquid'];
   const names = new Set([...snippet.matchAll(/data-lw="(\w+)"/g)].map((m) => m[1]));
   for (const n of ['i18n', 'out', 'skel', 'err', 'in', 'msg', 'balance', 'pending', 'tier', 'progress', 'rewards',
-    'codebox', 'code', 'codenote', 'refbox', 'ref', 'bday', 'bform', 'near', 'offers', 'products']) assert.ok(names.has(n), n);
+    'codebox', 'code', 'codenote', 'refbox', 'ref', 'bday', 'bform', 'near', 'offers', 'products', 'earnbox', 'earn']) assert.ok(names.has(n), n);
   assert.match(snippet, /data-lw-copy="ref"/);
   assert.match(snippet, /data-lw-copy="code"/);
   assert.match(snippet, /data-lw-retry/);

@@ -361,9 +361,222 @@ test('reduce never mutates the state it is given; each message is a new object',
 
 test('every message key the widget can show has a text in both languages', () => {
   const keys = ['redeeming', 'redeemed', 'not_enough', 'rate_limited', 'error', 'network', 'birthday_saved',
-    'birthday_locked', 'birthday_invalid', 'copied', 'copy_failed'];
+    'birthday_locked', 'birthday_invalid', 'copied', 'copy_failed', 'earned', 'earn_already', 'earn_unavailable'];
   for (const k of keys) {
     assert.ok(en[k], 'en ' + k);
     assert.ok(fr[k], 'fr ' + k);
   }
+});
+
+// "Ways to earn": the `social` object of GET /apps/loyalty/balance, shown by assets/loyalty-earn.js.
+const earn = require(path.join(root, 'assets', 'loyalty-earn.js'));
+const HOME = 'https://shop.example';
+const SOCIAL = {
+  follow: [
+    { network: 'instagram', url: 'https://instagram.com/myshop', points: 50, done: false },
+    { network: 'tiktok', url: 'https://www.tiktok.com/@myshop', points: 1, done: true },
+  ],
+  share: [{ network: 'facebook', points: 25, done: true }, { network: 'x', points: 25, done: false }],
+};
+const rows = (data, t = en, loc = 'en') => earn.present(data, t, loc, HOME, w);
+
+// Just enough of the DOM for loyalty-earn.js: elements with data-* lookups, focus and bubbling clicks.
+class El {
+  constructor(tag, doc) {
+    Object.assign(this, { tagName: tag.toUpperCase(), doc, children: [], parent: null, dataset: {}, attrs: {}, listeners: {} });
+    Object.assign(this, { textContent: '', className: '', hidden: false });
+  }
+  append(...cs) { for (const c of cs) this.children.push(Object.assign(c, { parent: this })); }
+  replaceChildren(...cs) { this.children.forEach((c) => (c.parent = null)); this.children = []; this.append(...cs); }
+  setAttribute(k, v) { this.attrs[k] = String(v); }
+  getAttribute(k) { return k in this.attrs ? this.attrs[k] : null; }
+  addEventListener(type, f) { (this.listeners[type] ||= []).push(f); }
+  contains(x) { for (; x; x = x.parent) if (x === this) return true; return false; }
+  focus() { if (this.doc.contains(this)) this.doc.activeElement = this; }
+  // [data-lw="name"], [data-lw-earn], [data-lw-earn="key"]
+  matches(sel) {
+    const [, attr, value] = /^\[data-([\w-]+)(?:="([^"]*)")?\]$/.exec(sel);
+    const k = attr.replace(/-(\w)/g, (_, c) => c.toUpperCase());
+    return k in this.dataset && (value === undefined || this.dataset[k] == value);
+  }
+  all() { return [this, ...this.children.flatMap((c) => c.all())]; }
+  querySelector(sel) { return this.all().slice(1).find((e) => e.matches(sel)) || null; }
+  closest(sel) { for (let e = this; e; e = e.parent) if (e.matches(sel)) return e; return null; }
+  get text() { return this.textContent + this.children.map((c) => c.text).join(''); }
+  click() { const ev = { target: this }; for (let e = this; e; e = e.parent) (e.listeners.click || []).forEach((f) => f(ev)); }
+}
+
+// A logged-in panel loaded with `body`, painted as loyalty-widget.js does: every event goes through
+// its reducer, then the part repaints. `answers`: what POST /activities/social answers, in turn.
+function panel(body, answers = []) {
+  const doc = { activeElement: null, createElement: (tag) => new El(tag, doc), contains: (x) => page.contains(x) };
+  const page = new El('div', doc), root = new El('div', doc), i18n = new El('script', doc);
+  const box = new El('section', doc), ul = new El('ul', doc);
+  Object.assign(root, { id: 'lw-1', dataset: { lwRoot: '', locale: 'en', proxy: '/apps/loyalty' } });
+  i18n.dataset.lw = 'i18n';
+  i18n.textContent = JSON.stringify(en);
+  box.dataset.lw = 'earnbox';
+  box.hidden = true;
+  ul.dataset.lw = 'earn';
+  box.append(ul);
+  root.append(i18n, box);
+  page.append(root);
+  global.document = doc;
+  const posts = [];
+  const req = (url, b) => (posts.push({ url, body: b }), Promise.resolve(answers.shift()));
+  let s = run(w.initial(true), { type: 'load' }, { type: 'loaded', status: 200, body });
+  const go = (e) => { s = w.reduce(s, e); earn.mount(root, s.data, go, req, w, HOME); };
+  go({ type: 'paint' });
+  const link = (key) => ul.querySelector(`[data-lw-earn="${key}"]`);
+  return { root, box, ul, doc, posts, link, state: () => s, view: () => view(s) };
+}
+const settled = () => new Promise((r) => setImmediate(r));
+
+test('ways to earn: each follow and share with its points, done ones marked, links to the network', () => {
+  assert.deepEqual(rows({ ...BALANCE, social: SOCIAL }), [
+    { key: 'follow:instagram', kind: 'follow', network: 'instagram', href: 'https://instagram.com/myshop', done: false,
+      label: 'Follow us on Instagram', note: '+50 points', action: 'Follow' },
+    { key: 'follow:tiktok', kind: 'follow', network: 'tiktok', href: 'https://www.tiktok.com/@myshop', done: true,
+      label: 'Follow us on TikTok', note: 'Done', action: 'Follow' },
+    { key: 'share:facebook', kind: 'share', network: 'facebook', href: 'https://www.facebook.com/sharer/sharer.php?u=https%3A%2F%2Fshop.example',
+      done: true, label: 'Share our shop on Facebook', note: 'Done', action: 'Share' },
+    { key: 'share:x', kind: 'share', network: 'x', href: 'https://twitter.com/intent/tweet?url=https%3A%2F%2Fshop.example',
+      done: false, label: 'Share our shop on X', note: '+25 points', action: 'Share' },
+  ]);
+  const share = (network) => rows({ social: { share: [{ network, points: 10, done: false }] } }).map((r) => r.href);
+  assert.deepEqual(share('linkedin'), ['https://www.linkedin.com/sharing/share-offsite/?url=https%3A%2F%2Fshop.example']);
+  assert.deepEqual(share('pinterest'), ['https://pinterest.com/pin/create/button/?url=https%3A%2F%2Fshop.example']);
+  // No share page for these networks; a follow address must be https.
+  for (const n of ['instagram', 'tiktok', 'youtube', 'myspace']) assert.deepEqual(share(n), [], n);
+  for (const url of ['http://instagram.com/myshop', 'javascript:alert(1)', '//instagram.com/x', '', undefined]) {
+    assert.deepEqual(rows({ social: { follow: [{ network: 'instagram', url, points: 5 }] } }), [], String(url));
+  }
+  const f = rows({ ...BALANCE, social: SOCIAL }, fr, 'fr');
+  assert.deepEqual(f.map((r) => [r.label, r.note, r.action]), [
+    ['Suivez-nous sur Instagram', '+50 points', 'Suivre'],
+    ['Suivez-nous sur TikTok', 'Fait', 'Suivre'],
+    ['Partagez notre boutique sur Facebook', 'Fait', 'Partager'],
+    ['Partagez notre boutique sur X', '+25 points', 'Partager'],
+  ]);
+  // Every network the program may offer has a name in both languages.
+  for (const n of ['facebook', 'instagram', 'tiktok', 'x', 'youtube', 'pinterest', 'linkedin']) {
+    assert.ok(en['network_' + n] && fr['network_' + n], n);
+  }
+});
+
+test('ways to earn: the rows are painted as links opening a new tab, described by their text', () => {
+  const p = panel({ ...BALANCE, social: SOCIAL });
+  assert.equal(p.box.hidden, false);
+  assert.equal(p.ul.children.length, 4);
+  const a = p.link('follow:instagram');
+  assert.equal(a.tagName, 'A');
+  assert.equal(a.href, 'https://instagram.com/myshop');
+  assert.equal(a.target, '_blank');
+  assert.equal(a.rel, 'noopener');
+  assert.equal(a.className, 'lw-btn');
+  assert.equal(a.text, 'Follow (opens in a new tab)');
+  assert.equal(a.getAttribute('aria-describedby'), 'lw-1-e0 lw-1-e0n');
+  assert.deepEqual(a.parent.children.map((c) => c.text), ['Follow us on Instagram', '+50 points', 'Follow (opens in a new tab)']);
+  assert.equal(p.link('share:facebook').className, 'lw-btn lw-btn-ghost');
+  assert.equal(p.link('share:x').href, 'https://twitter.com/intent/tweet?url=https%3A%2F%2Fshop.example');
+});
+
+test('ways to earn: a follow posts its network, marks the row done and shows the new balance', async () => {
+  const p = panel({ ...BALANCE, social: SOCIAL }, [{ status: 201, body: { awarded: true, points: 50, points_balance: 650 } }]);
+  p.link('follow:instagram').focus();
+  p.link('follow:instagram').click();
+  p.link('follow:instagram').click(); // a second click while the first is on its way asks nothing more
+  assert.deepEqual(p.posts, [{ url: '/apps/loyalty/activities/social', body: { action: 'social_follow', network: 'instagram' } }]);
+  await settled();
+  assert.equal(p.view().text.balance, '650 points');
+  assert.equal(p.view().msg, 'Thank you! You earned 50 points.');
+  assert.equal(p.view().tone, 'ok');
+  assert.equal(p.state().data.social.follow[0].done, true);
+  assert.equal(p.state().data.tier.name, 'Silver'); // the rest of the answer is kept
+  const a = p.link('follow:instagram');
+  assert.equal(a.parent.children[1].text, 'Done');
+  assert.equal(a.className, 'lw-btn lw-btn-ghost');
+  assert.equal(p.doc.activeElement, a); // repainted: the focus stays on the row
+  // Done: the link still opens, nothing is asked again.
+  a.click();
+  assert.equal(p.posts.length, 1);
+  // A share posts its own action.
+  const q = panel({ ...BALANCE, social: SOCIAL }, [{ status: 201, body: { awarded: true, points: 25, points_balance: 625 } }]);
+  q.link('share:x').click();
+  assert.deepEqual(q.posts[0].body, { action: 'social_share', network: 'x' });
+  await settled();
+  assert.equal(q.view().text.balance, '625 points');
+  assert.equal(q.state().data.social.share[1].done, true);
+});
+
+test('ways to earn: already done elsewhere (awarded false): marked done, no points claimed', async () => {
+  const p = panel({ ...BALANCE, social: SOCIAL }, [{ status: 200, body: { awarded: false, points: 0, points_balance: 600 } }]);
+  p.link('share:x').click();
+  await settled();
+  assert.equal(p.view().msg, en.earn_already);
+  assert.equal(p.view().tone, 'info');
+  assert.equal(p.view().text.balance, '600 points');
+  assert.equal(p.link('share:x').parent.children[1].text, 'Done');
+  // Without a balance in the answer, the one shown stays.
+  const s = run(ready(), { type: 'loaded', status: 200, body: { ...BALANCE, social: SOCIAL } },
+    ...earn.settle({ ...BALANCE, social: SOCIAL }, 'follow', 'instagram', { status: 200, body: { awarded: false } }, en, 'en', w));
+  assert.equal(view(s).text.balance, '600 points');
+  assert.equal(s.data.social.follow[0].done, true);
+});
+
+test('ways to earn: errors leave the row to try again; logged out shows the invitation', async () => {
+  const cases = [[422, { error: 'unprocessable' }, en.earn_unavailable], [429, {}, en.rate_limited], [500, {}, en.error], [0, undefined, en.network]];
+  for (const [status, body, msg] of cases) {
+    const p = panel({ ...BALANCE, social: SOCIAL }, [{ status, body }, { status: 201, body: { awarded: true, points: 50, points_balance: 650 } }]);
+    p.link('follow:instagram').click();
+    await settled();
+    assert.equal(p.view().msg, msg, String(status));
+    assert.equal(p.view().tone, 'error');
+    assert.equal(p.view().text.balance, '600 points');
+    assert.equal(p.state().data.social.follow[0].done, false);
+    assert.equal(p.link('follow:instagram').parent.children[1].text, '+50 points');
+    // The next click asks again.
+    p.link('follow:instagram').click();
+    await settled();
+    assert.equal(p.posts.length, 2);
+    assert.equal(p.view().text.balance, '650 points');
+  }
+  const out = panel({ ...BALANCE, social: SOCIAL }, [{ status: 401, body: { error: 'unauthorized' } }]);
+  out.link('share:x').click();
+  await settled();
+  assert.equal(out.state().view, 'out');
+  assert.equal(out.view().show.out, true);
+});
+
+test('ways to earn: POST through the app proxy as JSON with the shopper\'s cookies; a network failure is status 0', async () => {
+  const calls = [], saved = global.fetch;
+  try {
+    global.fetch = (url, init) => (calls.push({ url, init }), Promise.resolve({ status: 201, json: async () => ({ awarded: true }) }));
+    assert.deepEqual(await earn.post('/apps/loyalty/activities/social', { action: 'social_follow', network: 'x' }), { status: 201, body: { awarded: true } });
+    assert.deepEqual(calls, [{ url: '/apps/loyalty/activities/social', init: {
+      method: 'POST', credentials: 'same-origin', body: '{"action":"social_follow","network":"x"}', headers: { 'Content-Type': 'application/json' } } }]);
+    global.fetch = () => Promise.resolve({ status: 502, json: async () => { throw new SyntaxError('not JSON'); } });
+    assert.deepEqual(await earn.post('/x', {}), { status: 502, body: {} });
+    global.fetch = () => Promise.reject(new TypeError('Failed to fetch'));
+    assert.deepEqual(await earn.post('/x', {}), { status: 0 });
+  } finally {
+    global.fetch = saved;
+  }
+  // Under a customised proxy path.
+  const p = panel({ ...BALANCE, social: SOCIAL }, [{ status: 201, body: { awarded: true, points: 50, points_balance: 650 } }]);
+  p.root.dataset.proxy = '/community/rewards/';
+  p.link('follow:instagram').click();
+  assert.equal(p.posts[0].url, '/community/rewards/activities/social');
+});
+
+test('ways to earn: nothing shown when social is absent, empty, or its lists are', () => {
+  for (const social of [undefined, null, {}, { follow: [], share: [] }, { follow: [{ network: 'instagram', url: 'http://x.example' }] }]) {
+    assert.deepEqual(rows({ ...BALANCE, social }), [], JSON.stringify(social));
+    const p = panel({ ...BALANCE, social });
+    assert.equal(p.box.hidden, true, JSON.stringify(social));
+    assert.equal(p.ul.children.length, 0);
+  }
+  assert.deepEqual(rows(undefined), []);
+  // Logged out before anything loaded: no rows.
+  assert.deepEqual(rows(w.initial(false).data), []);
 });

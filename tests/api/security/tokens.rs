@@ -61,7 +61,10 @@ fn request_to(app: &TestApp, method: &str, path: &str, token: &str) -> reqwest::
         .replace("{customer_id}", &CUSTOMER.to_string())
         .replace("{inbox_id}", "1")
         .replace("{effect_id}", "1")
-        .replace("{referral_id}", "1");
+        .replace("{referral_id}", "1")
+        .replace("{activity_id}", "1")
+        .replace("{endpoint_id}", "1")
+        .replace("{delivery_id}", "1");
     let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
     let writes = method != reqwest::Method::GET;
     let mut request = app

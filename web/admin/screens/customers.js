@@ -1,7 +1,9 @@
 // Customers: search and list with balance and tier; a customer's detail
-// with the ledger; a manual adjustment with a reason. An adjustment carries
-// an idempotency key made when the form is shown, so a double click or a
-// retry after a lost answer moves the points once.
+// with the ledger and the earning actions they did (a review, a newsletter
+// signup, ...), each of which can be reversed; a manual adjustment with a
+// reason. An adjustment carries an idempotency key made when the form is
+// shown, so a double click or a retry after a lost answer moves the points
+// once.
 
 import { api, download, newKey, ApiError } from "../api.js";
 import { h, fill, appHref, errorBanner, loading, table, toast, busy } from "../ui.js";
@@ -317,9 +319,70 @@ async function detail(ctx, id) {
     back,
     summary,
     adjustment(ctx, c.customer_id),
+    activities(ctx, c.customer_id),
     ledgerSection,
     orders,
     profile);
+}
+
+const ACTION_WORDS = {
+  newsletter: "Newsletter signup",
+  review: "Product review",
+  social_follow: "Social follow",
+  social_share: "Social share",
+  custom: "Custom action",
+};
+
+/** What an activity was about: the product reviewed, the network, or nothing. */
+function activitySubject(a) {
+  if (a.subject === null || a.subject === undefined || a.subject === "") return h("s-text", { color: "subdued" }, "—");
+  if (a.action === "review") return `Product ${a.subject}`;
+  return a.subject;
+}
+
+function activityStatus(a) {
+  if (a.status !== "reversed") return h("s-badge", { tone: "success", "data-status": a.status }, a.status === "awarded" ? "Awarded" : a.status);
+  const detail = [`${count(a.clawed_back)} taken back`, a.unrecovered ? `${count(a.unrecovered)} could not be (balance too low)` : null].filter(Boolean).join(", ");
+  return h("s-stack", { gap: "small-300", alignItems: "start" },
+    h("s-badge", { tone: "warning", "data-status": a.status }, "Reversed"),
+    h("s-text", { color: "subdued" }, `${a.reversed_at ? `${when(a.reversed_at)}: ` : ""}${detail}`));
+}
+
+/** The earning actions the customer did, newest first, each reversible
+ * while it stands: its points are taken back, never below zero. */
+function activities(ctx, customerId) {
+  const box = h("div", { id: "activities" }, loading());
+  function reverseButton(a) {
+    const b = h("s-button", { tone: "critical", "data-reverse": a.id }, "Reverse");
+    b.addEventListener("click", () => busy(b, async () => {
+      try {
+        const answer = await api("POST", `/api/admin/activities/${a.id}/reverse`);
+        const r = answer.activity || {};
+        toast(r.unrecovered ? `Reversed: ${count(r.unrecovered)} points could not be taken back` : "Activity reversed");
+        // The balance and the ledger change with it.
+        ctx.navigate({ screen: "customers", customer: customerId });
+      } catch (e) {
+        b.parentElement?.append(errorBanner(e, "The activity was not reversed"));
+      }
+    }));
+    return b;
+  }
+  (async () => {
+    try {
+      const data = await api("GET", `/api/admin/customers/${encodeURIComponent(customerId)}/activities`);
+      fill(box, table(["When", "Action", "Subject", "Points", "Status", ""], (data.activities || []).map((a) => [
+        when(a.occurred_at),
+        h("s-text", { "data-activity": a.id }, a.action === "custom" && a.name ? `${ACTION_WORDS.custom}: ${a.name}` : ACTION_WORDS[a.action] || a.action),
+        activitySubject(a),
+        h("s-text", { tone: a.status === "reversed" ? undefined : "success" }, signed(a.points)),
+        activityStatus(a),
+        a.status === "awarded" ? reverseButton(a) : "",
+      ]), "No earning actions yet: reviews, newsletter signups, social follows and shares, and your custom actions appear here."));
+    } catch (e) {
+      fill(box, errorBanner(e, "The activities could not be loaded"));
+    }
+  })();
+  return h("s-section", { heading: "Activities", id: "customer-activities" }, box);
 }
 
 function adjustment(ctx, customerId) {

@@ -165,6 +165,97 @@ export async function render(ctx) {
     fill(previewBox, h("s-stack", { gap: "base" }, row(amount, tier), sentence));
   }
 
+  /** The actions besides orders that earn points: a newsletter signup, a
+   * product review, a social follow or share, and the shop's own actions
+   * (recorded through the REST API). 0 points: the action is off. */
+  function actionsSection() {
+    const box = h("s-section", { heading: "Earning actions", id: "section-actions" });
+    const a = normalizedActions(state.draft);
+    const pointsField = (path, label) => field("integer", path, label, { min: 0, max: 100000, details: "0: the action is off" });
+
+    /** How often an action earns: `{per, max}`, at most `max` times per period. */
+    const limitFields = (base) => [
+      field("select", `${base}.per`, "How often", { options: LIMIT_PERIODS }),
+      field("integer", `${base}.max`, "At most (times)", { min: 1, max: 100, details: "1 to 100" }),
+    ];
+
+    function draw() {
+      for (const key of [...state.fields.keys()]) if (key.startsWith("actions.")) state.fields.delete(key);
+      const follow = a.social_follow;
+      const share = a.social_share;
+      // A server error on the list, or on one of its items, shows on a box.
+      const placeShareErrors = () => {
+        for (const key of [...state.fields.keys()]) if (key.startsWith("actions.social_share.networks")) state.fields.delete(key);
+        share.networks.forEach((n, i) => state.fields.set(`actions.social_share.networks[${i}]`, shareBoxes[SHARE_NETWORKS.findIndex(([k]) => k === n)] || shareBoxes[0]));
+        state.fields.set("actions.social_share.networks", shareBoxes[0]);
+      };
+      const shareBoxes = SHARE_NETWORKS.map(([network, label]) => {
+        const el = h("s-checkbox", { label, checked: share.networks.includes(network), "data-share": network });
+        el.addEventListener("change", () => {
+          const chosen = new Set(share.networks);
+          if (el.checked) chosen.add(network); else chosen.delete(network);
+          share.networks = SHARE_NETWORKS.map(([n]) => n).filter((n) => chosen.has(n));
+          for (const b of shareBoxes) b.removeAttribute("error");
+          placeShareErrors();
+          changed();
+        });
+        return el;
+      });
+      placeShareErrors();
+
+      fill(box, h("s-stack", { gap: "base" },
+        h("s-paragraph", { color: "subdued" }, "Points for what customers do besides ordering. Set the points to 0 to turn an action off. Reviews and custom actions are recorded by your review app or your own systems through the REST API (an API key with the write_activities scope); social follows and shares are claimed by shoppers in the loyalty widget."),
+        h("s-heading", {}, "Newsletter signup"),
+        row(pointsField("actions.newsletter.points", "Points for subscribing to email marketing")),
+        h("s-paragraph", { color: "subdued" }, "Once per customer, when they subscribe; customers already subscribed when Advocate first saw them earn nothing."),
+        h("s-heading", {}, "Product reviews"),
+        row(pointsField("actions.review.points", "Points per review"), ...limitFields("actions.review.limit")),
+        h("s-paragraph", { color: "subdued" }, "One review per product per customer earns; the limit caps how many reviews earn in a period."),
+        h("s-heading", {}, "Social follows"),
+        row(pointsField("actions.social_follow.points", "Points per network followed")),
+        follow.networks.length === 0 ? h("s-paragraph", { color: "subdued" }, "No networks to follow yet.") : null,
+        follow.networks.map((n, i) => {
+          const remove = h("s-button", { tone: "critical", variant: "tertiary", "data-remove-follow": i }, "Remove");
+          remove.addEventListener("click", () => { follow.networks.splice(i, 1); draw(); changed(); });
+          return h("s-grid", { gridTemplateColumns: "minmax(140px, 1fr) minmax(220px, 3fr) auto", gap: "base", alignItems: "end", "data-follow": i },
+            field("select", `actions.social_follow.networks[${i}].network`, "Network", { options: NETWORKS }),
+            field("text", `actions.social_follow.networks[${i}].url`, "Profile URL", { placeholder: "https://instagram.com/yourshop" }),
+            h("div", {}, remove));
+        }),
+        addButton("Add network to follow", () => {
+          const used = new Set(follow.networks.map((n) => n.network));
+          const next = (NETWORKS.find(([n]) => !used.has(n)) || NETWORKS[0])[0];
+          follow.networks.push({ network: next, url: "https://" });
+          draw(); changed();
+        }, "add-follow"),
+        h("s-heading", {}, "Social shares"),
+        row(pointsField("actions.social_share.points", "Points per network shared on")),
+        h("s-stack", { gap: "small-200", id: "share-networks" }, h("s-text", {}, "Networks shoppers can share on (once each)"), shareBoxes),
+        h("s-heading", {}, "Custom actions"),
+        a.custom.length === 0 ? h("s-paragraph", { color: "subdued" }, "None yet: add one for anything your own systems record, e.g. a style quiz.") : null,
+        a.custom.map((c, i) => {
+          const remove = h("s-button", { tone: "critical", variant: "tertiary" }, "Remove");
+          remove.addEventListener("click", () => { a.custom.splice(i, 1); draw(); changed(); });
+          return h("s-box", { padding: "base", border: "base", borderRadius: "base", class: "item", "data-custom": i },
+            h("s-stack", { gap: "base" },
+              row(field("text", `actions.custom[${i}].name`, "Name", { details: "a-z, 0-9 and _, up to 40: the API refers to it" }),
+                field("text", `actions.custom[${i}].label`, "Label", { details: "Shown to customers, up to 80 characters" }),
+                pointsField(`actions.custom[${i}].points`, "Points")),
+              row(...limitFields(`actions.custom[${i}].limit`)),
+              h("s-stack", { direction: "inline" }, remove)));
+        }),
+        addButton("Add custom action", () => {
+          const names = new Set(a.custom.map((c) => c.name));
+          let n = a.custom.length + 1;
+          while (names.has(`action_${n}`)) n++;
+          a.custom.push({ name: `action_${n}`, label: `Action ${n}`, points: 50, limit: { per: "ever", max: 1 } });
+          draw(); changed();
+        }, "add-custom")));
+    }
+    draw();
+    return box;
+  }
+
   function rewardsSection() {
     const box = h("s-section", { heading: "Rewards", id: "section-rewards" });
     function draw() {
@@ -363,8 +454,8 @@ export async function render(ctx) {
         row(field("integer", "offers.co_purchase_limit", "Products suggested at most", { min: 1, max: 12, details: "Counted from this shop's own orders" }))));
   }
 
-  function addButton(label, onClick) {
-    const b = h("s-button", {}, label);
+  function addButton(label, onClick, id) {
+    const b = h("s-button", { id }, label);
     b.addEventListener("click", onClick);
     return h("s-stack", { direction: "inline" }, b);
   }
@@ -414,9 +505,44 @@ export async function render(ctx) {
     }
   }));
 
-  fill(sections, earningSection(), rewardsSection(), tiersSection(), expirySection(), referralsSection(), segmentsSection(), winbackSection(), npsSection(), offersSection());
+  fill(sections, earningSection(), actionsSection(), rewardsSection(), tiersSection(), expirySection(), referralsSection(), segmentsSection(), winbackSection(), npsSection(), offersSection());
   renderPreview();
   return h("s-page", { heading: "Program" }, save, message, sections);
+}
+
+const NETWORKS = [
+  ["facebook", "Facebook"],
+  ["instagram", "Instagram"],
+  ["tiktok", "TikTok"],
+  ["x", "X"],
+  ["youtube", "YouTube"],
+  ["pinterest", "Pinterest"],
+  ["linkedin", "LinkedIn"],
+];
+
+// The networks with a page to share a link on (the server's SHARE_NETWORKS).
+const SHARE_NETWORKS = NETWORKS.filter(([n]) => ["facebook", "x", "linkedin", "pinterest"].includes(n));
+
+const LIMIT_PERIODS = [
+  ["ever", "In total"],
+  ["day", "Per day"],
+  ["month", "Per month"],
+];
+
+/** `settings.actions`, with whatever a program saved before it existed
+ * filled in as off. Edited in place: it is the draft's own object. */
+function normalizedActions(settings) {
+  const a = settings.actions && typeof settings.actions === "object" ? settings.actions : {};
+  settings.actions = a;
+  a.newsletter ??= { points: 0 };
+  a.review ??= { points: 0, limit: { per: "month", max: 5 } };
+  a.social_follow ??= { points: 0, networks: [] };
+  a.social_follow.networks ??= [];
+  a.social_share ??= { points: 0, networks: [] };
+  a.social_share.networks ??= [];
+  a.custom ??= [];
+  for (const owner of [a.review, ...a.custom]) owner.limit ??= { per: "ever", max: 1 };
+  return a;
 }
 
 function capital(s) {
