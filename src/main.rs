@@ -155,6 +155,9 @@ async fn rotate_key(config: Config) -> anyhow::Result<()> {
     );
     let rewritten = tokens::rotate_key(&store, &cipher).await?;
     println!("re-encrypted the tokens of {rewritten} shops under the current key");
+    // The webhook endpoints' signing secrets are sealed the same way.
+    let resealed = advocate::jobs::outbound::reseal_secrets(&store, &cipher).await?;
+    println!("re-encrypted the signing secrets of {resealed} webhook endpoints");
     Ok(())
 }
 

@@ -241,6 +241,22 @@ impl OutboundSender {
     }
 }
 
+/// A key rotation: every endpoint's signing secret not sealed under the
+/// current key is sealed anew under it. Returns how many.
+pub async fn reseal_secrets(store: &Store, cipher: &TokenCipher) -> anyhow::Result<usize> {
+    let mut conn = store.writer().acquire().await?;
+    let mut resealed = 0;
+    for (id, domain, sealed) in outbound::sealed_secrets(&mut conn).await? {
+        if cipher.is_current(&sealed) {
+            continue;
+        }
+        let secret = cipher.decrypt(&domain, &sealed)?;
+        outbound::reseal_secret(&mut conn, id, &cipher.encrypt(&domain, &secret)).await?;
+        resealed += 1;
+    }
+    Ok(resealed)
+}
+
 /// What becomes of a delivery after `attempt`.
 fn judge(delivery: &ClaimedDelivery, attempt: &Attempt) -> After {
     if attempt.error.is_none() {

@@ -559,3 +559,29 @@ pub async fn purge_delivered(store: &Store, before: i64) -> Result<u64, sqlx::Er
     tx.commit().await?;
     Ok(gone)
 }
+
+/// Every endpoint's sealed secret with its shop (for a key rotation).
+pub async fn sealed_secrets(
+    conn: &mut AnyConnection,
+) -> Result<Vec<(i64, String, Vec<u8>)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT w.id, s.domain, w.secret_enc FROM webhook_endpoints w \
+         JOIN shops s ON s.id = w.shop_id ORDER BY w.id",
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// Stores an endpoint's secret sealed anew.
+pub async fn reseal_secret(
+    conn: &mut AnyConnection,
+    id: i64,
+    sealed: &[u8],
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE webhook_endpoints SET secret_enc = $1 WHERE id = $2")
+        .bind(sealed)
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}

@@ -407,12 +407,41 @@ async fn rotating_the_encryption_key_keeps_every_token_readable(backend: Backend
         crypto::{EncryptionKey, TokenCipher},
         shopify::tokens::rotate_key,
     };
-    let app = TestApp::spawn(backend).await;
+    let app = TestApp::spawn_with(backend, |c| c.runtime.webhooks_allow_private = true).await;
     app.install(SHOP).await;
+    // A webhook endpoint, whose signing secret is sealed like the tokens.
+    let response = app
+        .http
+        .post(format!("{}/api/admin/webhook-endpoints", app.address))
+        .bearer_auth(session_token(SHOP, Some("1")))
+        .json(&serde_json::json!({ "url": "http://127.0.0.1:9/hooks", "topics": ["tier.changed"] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let secret = response.json::<serde_json::Value>().await.unwrap()["secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let old = EncryptionKey::from_bytes([7; 32]);
     let new = EncryptionKey::from_bytes([9; 32]);
     let rotated = TokenCipher::new(&new, Some(&old));
     assert_eq!(rotate_key(&app.store, &rotated).await.unwrap(), 1);
+    let reseal = advocate::jobs::outbound::reseal_secrets;
+    assert_eq!(reseal(&app.store, &rotated).await.unwrap(), 1);
+    assert_eq!(
+        reseal(&app.store, &rotated).await.unwrap(),
+        0,
+        "already current"
+    );
+    let sealed: Vec<u8> = sqlx::query_scalar("SELECT secret_enc FROM webhook_endpoints")
+        .fetch_one(app.store.writer())
+        .await
+        .unwrap();
+    assert_eq!(
+        TokenCipher::new(&new, None).decrypt(SHOP, &sealed).unwrap(),
+        secret
+    );
     assert_eq!(
         rotate_key(&app.store, &rotated).await.unwrap(),
         0,
