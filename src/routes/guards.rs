@@ -260,10 +260,24 @@ impl FromRequest for ApiKeySession {
         let req = req.clone();
         Box::pin(async move {
             let state = state(&req)?;
-            let presented = bearer_or(&req, "missing API key (Authorization: Bearer adv_…)")?;
+            // An address that sent too many bad keys is refused before the
+            // key it sends now is looked at.
+            let failures = format!("api-key-failures:{}", peer(&req));
+            state
+                .limiter
+                .probe(&failures, super::limits::PER_FAILED_KEY)?;
+            let failed = |e: ApiError| {
+                let _ = state
+                    .limiter
+                    .check(&failures, super::limits::PER_FAILED_KEY);
+                e
+            };
+            let presented =
+                bearer_or(&req, "missing API key (Authorization: Bearer adv_…)").map_err(failed)?;
             let grant = crate::service::api_keys::authenticate(&state.store, &presented)
                 .await?
-                .ok_or(ApiError::Unauthorized("invalid or revoked API key"))?;
+                .ok_or(ApiError::Unauthorized("invalid or revoked API key"))
+                .map_err(failed)?;
             state.limiter.check(
                 &format!("api-key:{}", grant.key_id),
                 super::limits::PER_API_KEY,

@@ -36,6 +36,14 @@ pub const PER_API_KEY: Rate = Rate {
     burst: 100.0,
 };
 
+/// Per client address, failed API keys on `/api/v1`: past the burst, the
+/// address is refused (429) before any key it sends is looked at, so keys
+/// cannot be guessed at speed.
+pub const PER_FAILED_KEY: Rate = Rate {
+    per_second: 1.0,
+    burst: 30.0,
+};
+
 /// Per client address on `/auth`, which writes a row for anyone: enough
 /// for a merchant retrying an install, not for filling the table.
 pub const PER_INSTALLER: Rate = Rate {
@@ -66,6 +74,25 @@ impl RateLimiter {
     /// Takes one token from `key`'s bucket, or says how long to wait.
     pub fn check(&self, key: &str, rate: Rate) -> Result<(), ApiError> {
         self.check_all(&[(key, rate)])
+    }
+
+    /// Refuses as [`Self::check`] would while `key`'s bucket is empty, but
+    /// takes nothing: for a bucket only failures spend.
+    pub fn probe(&self, key: &str, rate: Rate) -> Result<(), ApiError> {
+        let now = Instant::now();
+        let buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(bucket) = buckets.get(key) else {
+            return Ok(());
+        };
+        let refill = now.duration_since(bucket.updated).as_secs_f64() * rate.per_second;
+        let tokens = (bucket.tokens + refill).min(rate.burst);
+        if tokens < 1.0 {
+            let wait = Duration::from_secs_f64((1.0 - tokens) / rate.per_second);
+            return Err(ApiError::TooManyRequests {
+                retry_after_secs: wait.as_secs().max(1),
+            });
+        }
+        Ok(())
     }
 
     /// Takes one token from each bucket, or none: a caller refused by one
@@ -148,6 +175,25 @@ mod tests {
             other => panic!("expected 429, got {other:?}"),
         }
         assert!(limiter.check("other", rate).is_ok(), "buckets are per key");
+    }
+
+    #[test]
+    fn a_probe_refuses_an_empty_bucket_and_takes_nothing() {
+        let limiter = RateLimiter::default();
+        let rate = Rate {
+            per_second: 1.0,
+            burst: 2.0,
+        };
+        assert!(limiter.probe("k", rate).is_ok(), "no bucket yet");
+        limiter.check("k", rate).unwrap();
+        for _ in 0..5 {
+            assert!(limiter.probe("k", rate).is_ok(), "probes take nothing");
+        }
+        limiter.check("k", rate).unwrap();
+        assert!(matches!(
+            limiter.probe("k", rate),
+            Err(ApiError::TooManyRequests { .. })
+        ));
     }
 
     #[test]

@@ -15,6 +15,7 @@ crate::on_both_backends!(
     the_ledger_pages_with_a_cursor_and_bad_pages_are_refused,
     the_program_and_a_customer_read_as_documented,
     each_key_has_its_own_rate_limit,
+    an_address_guessing_keys_is_refused_before_its_keys_are_looked_at,
     the_openapi_description_covers_every_route_with_its_scope_errors,
 );
 
@@ -545,4 +546,29 @@ async fn the_openapi_description_covers_every_route_with_its_scope_errors(backen
             );
         }
     }
+}
+
+async fn an_address_guessing_keys_is_refused_before_its_keys_are_looked_at(backend: Backend) {
+    let app = shop_with_customer(backend).await;
+    let (_, key) = app.api_key(SHOP, &["read_program"]).await;
+    let program = |bearer: String| {
+        app.http
+            .get(format!("{}/api/v1/program", app.address))
+            .bearer_auth(bearer)
+            .send()
+    };
+    // Thirty guesses answer 401 (a guess of the right prefix included).
+    for i in 0..30 {
+        let guess = format!("{}{:064x}", &key[..17], i);
+        assert_eq!(program(guess).await.unwrap().status(), 401, "guess {i}");
+    }
+    // Then the address is refused, whatever it sends: the real key too,
+    // so a guess that would be right teaches nothing.
+    let refused = program(format!("adv_000000000000_{:064x}", 99)).await.unwrap();
+    assert_eq!(refused.status(), 429);
+    assert!(refused.headers().contains_key("retry-after"));
+    let right = program(key.clone()).await.unwrap();
+    assert_eq!(right.status(), 429);
+    let body: Value = right.json().await.unwrap();
+    assert_eq!(body["error"], "too_many_requests", "{body}");
 }
