@@ -564,7 +564,9 @@ async fn an_address_guessing_keys_is_refused_before_its_keys_are_looked_at(backe
     }
     // Then the address is refused, whatever it sends: the real key too,
     // so a guess that would be right teaches nothing.
-    let refused = program(format!("adv_000000000000_{:064x}", 99)).await.unwrap();
+    let refused = program(format!("adv_000000000000_{:064x}", 99))
+        .await
+        .unwrap();
     assert_eq!(refused.status(), 429);
     assert!(refused.headers().contains_key("retry-after"));
     let right = program(key.clone()).await.unwrap();
