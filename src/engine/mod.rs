@@ -78,8 +78,4 @@ pub(crate) async fn enqueue(
 }
 
 /// The time as RFC 3339, for Shopify.
-pub fn rfc3339(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .unwrap_or_default()
-        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-}
+pub use crate::loyalty::time::rfc3339;

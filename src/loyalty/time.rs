@@ -58,6 +58,14 @@ impl std::fmt::Display for EpochMs {
     }
 }
 
+/// Epoch milliseconds as RFC 3339 (UTC, whole seconds): how Shopify, the
+/// API and the webhooks write times.
+pub fn rfc3339(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -17,7 +17,10 @@ use sqlx::AnyConnection;
 
 use super::{outbound, placeholder, placeholders, values_placeholders, Dialect};
 
-use crate::loyalty::points::{OutOfRange, Points};
+use crate::loyalty::{
+    points::{OutOfRange, Points},
+    time::rfc3339,
+};
 
 /// An entry whose points lie outside the stored range: a deterministic
 /// refusal (never retried), named without the figure.
@@ -613,13 +616,6 @@ async fn announce(
         outbound::emit(conn, shop_id, &event, now).await?;
     }
     Ok(())
-}
-
-/// Epoch milliseconds as RFC 3339 (UTC, seconds).
-fn rfc3339(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .unwrap_or_default()
-        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 /// Entries (and customers) per multi-row statement.

@@ -223,6 +223,13 @@ pub async fn emit(
     .rows_affected())
 }
 
+/// A delivery `d` that no earlier queued delivery of its endpoint and
+/// ordering key precedes: what may be sent now, and what keeps one
+/// customer's events in order.
+const FIRST_OF_ITS_KEY: &str = "(d.ordering_key IS NULL OR NOT EXISTS (SELECT 1 \
+     FROM webhook_deliveries e WHERE e.endpoint_id = d.endpoint_id \
+     AND e.ordering_key = d.ordering_key AND e.status = 'queued' AND e.id < d.id))";
+
 /// Endpoints with a delivery ready to try (due, not leased, first of its
 /// ordering key), but those in `busy` (being served already), at most
 /// `limit`.
@@ -246,10 +253,7 @@ pub async fn ready_endpoints(
         "SELECT DISTINCT d.endpoint_id FROM webhook_deliveries d WHERE d.status = 'queued' \
          AND d.next_attempt_at <= {now} \
          AND (d.lease_until IS NULL OR d.lease_until < {now2}) \
-         AND (d.ordering_key IS NULL OR NOT EXISTS (SELECT 1 FROM webhook_deliveries e \
-              WHERE e.endpoint_id = d.endpoint_id AND e.ordering_key = d.ordering_key \
-                AND e.status = 'queued' AND e.id < d.id)) \
-         {excluded} ORDER BY d.endpoint_id LIMIT {limit}",
+         AND {FIRST_OF_ITS_KEY} {excluded} ORDER BY d.endpoint_id LIMIT {limit}",
         now = super::placeholder(dialect, 1),
         now2 = super::placeholder(dialect, 2),
         limit = super::placeholder(dialect, 3 + busy.len()),
@@ -298,9 +302,7 @@ pub async fn claim_next(
          WHERE id IN (SELECT d.id FROM webhook_deliveries d \
              WHERE d.endpoint_id = $3 AND d.status = 'queued' AND d.next_attempt_at <= $4 \
                AND (d.lease_until IS NULL OR d.lease_until < $4) \
-               AND (d.ordering_key IS NULL OR NOT EXISTS (SELECT 1 FROM webhook_deliveries e \
-                    WHERE e.endpoint_id = d.endpoint_id AND e.ordering_key = d.ordering_key \
-                      AND e.status = 'queued' AND e.id < d.id)) \
+               AND {FIRST_OF_ITS_KEY} \
              ORDER BY d.next_attempt_at, d.id LIMIT 1 {skip_locked}) \
          RETURNING id, shop_id, endpoint_id, event_id, topic, data, attempts, created_at, \
              retry_until, \
