@@ -435,3 +435,17 @@ impl From<crate::service::webhook_endpoints::EndpointError> for ApiError {
         }
     }
 }
+
+// service::program (forecast)
+impl From<crate::service::program::ForecastError> for ApiError {
+    fn from(e: crate::service::program::ForecastError) -> Self {
+        use crate::service::program::ForecastError;
+        match e {
+            ForecastError::Invalid(errors) => Self::Unprocessable {
+                message: "the settings are not valid".into(),
+                errors: field_errors(&errors),
+            },
+            ForecastError::Database(e) => Self::Internal(e.into()),
+        }
+    }
+}

@@ -79,6 +79,7 @@ pub async fn run(args: AnalyticsArgs) -> anyhow::Result<()> {
     snapshots(&args, &running).await?;
     segments(&running).await?;
     segments_report(&running, &store, shop_id).await?;
+    forecast(&args, &running).await?;
     routes(&args, &running).await?;
     store.close().await;
     drop(running);
@@ -217,6 +218,65 @@ async fn segments(running: &Running) -> anyhow::Result<()> {
             done["changed"],
             done["transactions"],
             done["longest_transaction_ms"],
+            acks.ok,
+            acks.percentile_ms(1.0),
+        );
+    }
+    Ok(())
+}
+
+/// The what-if forecast (`POST /api/admin/program/forecast`) of a
+/// doubled points rate and of a raised first tier, over 90 and 365 days,
+/// `args.computes` times each, with a webhook every 50 ms meanwhile:
+/// median and slowest (p95 of a handful is the slowest), and the slowest
+/// acknowledgement while it ran.
+async fn forecast(args: &AnalyticsArgs, running: &Running) -> anyhow::Result<()> {
+    let program: serde_json::Value = running
+        .get("/api/admin/program")
+        .send()
+        .await?
+        .json()
+        .await?;
+    let mut doubled = program["settings"].clone();
+    doubled["earning"]["points"] = serde_json::json!(2);
+    let mut raised = program["settings"].clone();
+    raised["tiers"]["levels"][0]["threshold"] = serde_json::json!("400.00");
+    for days in [90, 365] {
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let prober = tokio::spawn(probe_intake(
+            running.server.addr,
+            format!("forecast-{days}"),
+            stop.clone(),
+        ));
+        let mut took = Vec::new();
+        let mut last = serde_json::Value::Null;
+        for i in 0..args.computes.max(1) * 2 {
+            let settings = if i % 2 == 0 { &doubled } else { &raised };
+            let t = Instant::now();
+            let response = running
+                .post("/api/admin/program/forecast")
+                .json(&serde_json::json!({ "settings": settings, "days": days }))
+                .send()
+                .await?;
+            if !response.status().is_success() {
+                bail!("forecast answered {}", response.status());
+            }
+            last = response.json().await?;
+            took.push(t.elapsed().as_secs_f64() * 1000.0);
+        }
+        stop.store(true, Ordering::Relaxed);
+        let acks = prober.await??;
+        took.sort_by(f64::total_cmp);
+        println!(
+            "forecast {days} days: median {:.0} ms, slowest {:.0} ms of {} (target p95 under 2,000 ms); \
+             {} customers, {} points issued in force against {} proposed; \
+             {} webhooks sent meanwhile, slowest acknowledged in {:.0} ms",
+            took[took.len() / 2],
+            took[took.len() - 1],
+            took.len(),
+            last["customers"],
+            last["current"]["points_issued"],
+            last["proposed"]["points_issued"],
             acks.ok,
             acks.percentile_ms(1.0),
         );

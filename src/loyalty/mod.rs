@@ -13,6 +13,7 @@
 //! | [`offers`] | personal offers: the closest reward, order products and the co-purchase ranking |
 //! | [`earning`] | points from orders: award, proportional clawback, cancellation |
 //! | [`tiers`] | which VIP level a customer reaches |
+//! | [`forecast`] | what settings would have done over the shop's own orders (the what-if forecast) |
 //! | [`referrals`] | referral fraud rules |
 //! | [`winback`] | at-risk by the customer's own purchase interval, and the keyed holdout draw |
 //! | [`segments`] | recency, frequency and monetary scores on the shop's own quintiles, and named segments |
@@ -25,6 +26,7 @@
 pub(crate) mod calendar;
 pub(crate) mod codes;
 pub(crate) mod earning;
+pub mod forecast;
 pub mod identity;
 pub mod ids;
 pub mod member_import;

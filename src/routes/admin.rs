@@ -11,7 +11,7 @@ use super::{
 use crate::{
     engine::redeem::Requester,
     error::ApiError,
-    loyalty::settings::ProgramSettings,
+    loyalty::{settings::ProgramSettings, EpochMs},
     routes::AppState,
     service::{
         customers::{self, CustomerQuery},
@@ -81,6 +81,39 @@ pub async fn put_program(
     };
     let saved = program::save_program(&state.store, request).await?;
     Ok(HttpResponse::Ok().json(saved))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ForecastIn {
+    settings: ProgramSettings,
+    /// 90 or 365 (the default).
+    #[serde(default = "a_year")]
+    days: i64,
+}
+
+fn a_year() -> i64 {
+    365
+}
+
+/// `POST /api/admin/program/forecast` `{"settings", "days"}`: what the
+/// proposed settings would have done over the shop's recent orders, beside
+/// the settings in force. Saves nothing.
+pub async fn forecast_program(
+    session: AdminSession,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let input: ForecastIn = parse_json(&body)?;
+    let forecast = program::forecast(
+        &state.store,
+        session.shop_id,
+        &input.settings,
+        input.days,
+        EpochMs::now(),
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(forecast))
 }
 
 /// `GET /api/admin/customers?query=&after=&limit=`.

@@ -59,6 +59,7 @@ static ASSETS: &[Asset] = &[
     asset!("format.js", "text/javascript; charset=utf-8"),
     asset!("earning.js", "text/javascript; charset=utf-8"),
     asset!("charts.js", "text/javascript; charset=utf-8"),
+    asset!("forecast.js", "text/javascript; charset=utf-8"),
     asset!("screens/dashboard.js", "text/javascript; charset=utf-8"),
     asset!("screens/program.js", "text/javascript; charset=utf-8"),
     asset!("screens/customers.js", "text/javascript; charset=utf-8"),

@@ -90,6 +90,7 @@ api_routes! {
     get "/api/admin/shop" => admin::get_shop, Admin;
     get "/api/admin/program" => admin::get_program, Admin;
     put "/api/admin/program" => admin::put_program, Admin;
+    post "/api/admin/program/forecast" => admin::forecast_program, Admin;
     get "/api/admin/customers" => admin::list_customers, Admin;
     get "/api/admin/customers/{customer_id}" => admin::get_customer, Admin;
     post "/api/admin/customers/{customer_id}/adjustments" => admin::adjust_points, Admin;

@@ -49,6 +49,7 @@ pub mod customers;
 pub mod data_requests;
 pub mod exports;
 pub mod failure;
+pub(crate) mod forecast;
 pub mod history;
 pub mod inbox;
 pub mod landing;

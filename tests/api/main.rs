@@ -11,6 +11,7 @@ mod batches;
 mod cashback;
 mod compliance;
 mod exports;
+mod forecast;
 mod helpers;
 mod history;
 mod intake;

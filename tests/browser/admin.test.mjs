@@ -255,15 +255,56 @@ describe("the embedded admin page", { timeout: 300000 }, () => {
     assertNoProblems();
   });
 
+  it("forecasts a changed setting over the shop's orders before it is saved, and not after", async () => {
+    await open("program");
+    assert.equal(await page.locator("#forecast").isVisible(), false, "no forecast without a change");
+    const points = page.locator('s-number-field[data-path="earning.points"] input');
+    const before = Number(await points.inputValue());
+    await points.fill(String(before * 2));
+    await page.waitForSelector("[data-role=forecast-table]");
+    const cells = async (label) => {
+      const row = page.locator("#forecast s-table-row", { hasText: label }).first();
+      return (await row.locator("s-table-cell").allInnerTexts()).map((t) => t.trim());
+    };
+    const number = (text) => Number(text.replace(/[^0-9]/g, ""));
+    const [, current, proposed, change] = await cells("Points from orders");
+    assert.ok(number(current) > 0, `the simulated year earned points: ${current}`);
+    assert.ok(number(proposed) >= 2 * number(current), `twice the rate at least doubles them: ${current} → ${proposed}`);
+    assert.match(change, /^\+/);
+    assert.match(await page.locator("[data-role=forecast-period]").innerText(), /customers' orders/);
+    // The figures are the API's for the same draft.
+    const answer = await page.evaluate(async (points) => {
+      const headers = { authorization: `Bearer ${await window.shopify.idToken()}`, "content-type": "application/json" };
+      const { settings } = await (await fetch("/api/admin/program", { headers })).json();
+      settings.earning.points = points;
+      const r = await fetch("/api/admin/program/forecast", { method: "POST", headers, body: JSON.stringify({ settings, days: 365 }) });
+      return r.json();
+    }, before * 2);
+    assert.equal(number(current), answer.current.order_points);
+    assert.equal(number(proposed), answer.proposed.order_points);
+    await page.locator("#forecast").scrollIntoViewIfNeeded();
+    await shot("program-forecast");
+    // Saved: the change is the program now, and the forecast goes.
+    await page.locator("#save-program").click();
+    await page.waitForSelector("[data-role=saved]");
+    await page.waitForSelector("#forecast", { state: "hidden" });
+    await points.fill(String(before));
+    await page.locator("#save-program").click();
+    await page.waitForSelector("#forecast", { state: "hidden" });
+    assertNoProblems();
+  });
+
   it("turns on co-purchase offers with a limit that is still there after a reload", async () => {
     await open("program");
     const coPurchase = page.locator('s-checkbox[data-path="offers.co_purchase"] input');
     const limit = page.locator('s-number-field[data-path="offers.co_purchase_limit"] input');
     assert.equal(await coPurchase.isChecked(), false, "off by default");
     await coPurchase.check();
-    await limit.fill("13");
+    // The forecast of the unsaved change is refused (422) like the save.
     expectedStatuses = new Set([422]);
     try {
+      await limit.fill("13");
+      await page.waitForSelector("[data-role=forecast-unavailable]");
       await page.locator("#save-program").click();
       await page.waitForSelector('s-number-field[data-path="offers.co_purchase_limit"][error]');
     } finally {
@@ -303,9 +344,10 @@ describe("the embedded admin page", { timeout: 300000 }, () => {
 
   it("shows the server's field errors beside the fields", async () => {
     await open("program");
-    await page.locator('s-text-field[data-path="earning.per_amount"] input').fill("0");
     expectedStatuses = new Set([422]);
     try {
+      await page.locator('s-text-field[data-path="earning.per_amount"] input').fill("0");
+      await page.waitForSelector("[data-role=forecast-unavailable]");
       await page.locator("#save-program").click();
       await page.waitForSelector('s-text-field[data-path="earning.per_amount"][error]');
     } finally {
@@ -553,11 +595,12 @@ describe("the embedded admin page", { timeout: 300000 }, () => {
     await open("program");
     const field = (kind, p) => page.locator(`${kind}[data-path="${p}"] ${kind === "s-select" ? "select" : "input"}`);
     await page.waitForSelector('s-number-field[data-path="actions.review.limit.max"] input');
-    await field("s-number-field", "actions.review.limit.max").fill("0");
-    // Follow links must be https.
-    await field("s-text-field", "actions.social_follow.networks[0].url").fill("http://instagram.com/advocate-demo");
     expectedStatuses = new Set([422]);
     try {
+      await field("s-number-field", "actions.review.limit.max").fill("0");
+      // Follow links must be https.
+      await field("s-text-field", "actions.social_follow.networks[0].url").fill("http://instagram.com/advocate-demo");
+      await page.waitForSelector("[data-role=forecast-unavailable]");
       await page.locator("#save-program").click();
       await page.waitForSelector('s-number-field[data-path="actions.review.limit.max"][error]');
     } finally {

@@ -7,6 +7,7 @@ import { api, ApiError } from "../api.js";
 import { h, fill, errorBanner, toast, busy } from "../ui.js";
 import { exponent, parseMinor, pointsFor, formatMinor } from "../earning.js";
 import { money, count } from "../format.js";
+import { forecastPanel } from "../forecast.js";
 
 const clone = (v) => JSON.parse(JSON.stringify(v));
 
@@ -40,6 +41,7 @@ export async function render(ctx) {
   const save = h("s-button", { variant: "primary", id: "save-program", slot: "primary-action" }, "Save");
   const previewBox = h("div", { id: "preview" });
   const preview = { amount: "100.00", tier: "" };
+  const forecast = forecastPanel({ currency: state.currency, draft: () => state.draft, saved: loaded.settings });
 
   function field(kind, path, label, extra = {}) {
     const value = getPath(state.draft, path);
@@ -50,7 +52,7 @@ export async function render(ctx) {
     } else if (kind === "select") {
       el = h("s-select", { label, value: value ?? "", "data-path": path },
         extra.options.map(([v, text]) => h("s-option", { value: v }, text)));
-      el.addEventListener("change", () => { setPath(state.draft, path, el.value); el.removeAttribute("error"); (extra.rerender || changed)(); });
+      el.addEventListener("change", () => { setPath(state.draft, path, el.value); el.removeAttribute("error"); (extra.rerender || changed)(); forecast.changed(); });
     } else if (kind === "integer") {
       el = h("s-number-field", { label, value: value ?? "", step: 1, "data-path": path, details: extra.details, min: extra.min, max: extra.max });
       el.addEventListener("input", () => {
@@ -74,6 +76,7 @@ export async function render(ctx) {
   function changed(el) {
     if (el && el.removeAttribute) el.removeAttribute("error");
     renderPreview();
+    forecast.changed();
   }
 
   function clearErrors() {
@@ -492,6 +495,7 @@ export async function render(ctx) {
     try {
       const saved = await api("PUT", "/api/admin/program", { settings: state.draft, version: state.version });
       state.version = saved.version;
+      forecast.saved(clone(state.draft));
       fill(message, h("s-banner", { tone: "success", heading: "Saved", "data-role": "saved" },
         h("s-paragraph", {}, `The program is now at version ${saved.version}. New orders earn under it.`)));
       toast("Program saved");
@@ -507,7 +511,7 @@ export async function render(ctx) {
 
   fill(sections, earningSection(), actionsSection(), rewardsSection(), tiersSection(), expirySection(), referralsSection(), segmentsSection(), winbackSection(), npsSection(), offersSection());
   renderPreview();
-  return h("s-page", { heading: "Program" }, save, message, sections);
+  return h("s-page", { heading: "Program" }, save, message, forecast.element, sections);
 }
 
 const NETWORKS = [
