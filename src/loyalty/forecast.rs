@@ -80,14 +80,17 @@ pub struct TierCount {
     pub customers: i64,
 }
 
-/// The end tier of each customer replayed, as a rank (0: none), so two
-/// scenarios can be compared customer by customer.
+/// What a replay has gathered so far.
 #[derive(Debug, Default)]
-pub struct Replay {
+struct Replay {
     scenario: Scenario,
+    /// Each earning order's points, for the median.
     order_points: Vec<i64>,
+    /// Customers per end rank.
     tier_counts: BTreeMap<usize, i64>,
-    pub end_ranks: Vec<usize>,
+    /// Each customer's tier at the period's end, as a rank (0: none), in
+    /// replay order, so two replays can be compared customer by customer.
+    end_ranks: Vec<usize>,
 }
 
 /// Replays settings over customers one at a time, from `from` to `to`
@@ -170,11 +173,12 @@ impl<'s> Replayer<'s> {
             let multiplier = self.multiplier(self.rank(standing, floor));
             order.state.award = super::earning::AwardState::Waiting;
             order.state.net = 0;
-            let settled =
-                order
-                    .state
-                    .settle_at(&self.settings.earning, self.exponent, multiplier, self.rate);
-            let net = settled.map_or(0, |_| order.state.net);
+            // A fresh award under these settings: the points the order
+            // holds afterwards, refunds and cancellation taken off.
+            order
+                .state
+                .settle_at(&self.settings.earning, self.exponent, multiplier, self.rate);
+            let net = order.state.net;
             let counting = self.counting;
             let s = &order.state;
             let spend = if s.paid && !s.cancelled && !s.test && s.known {
