@@ -753,12 +753,7 @@ fn from_state(row: &mut OrderRow, s: &OrderState, program: &Program) {
             Counting::from_settings(&program.settings.earning)
         }
     };
-    // Net spend for tiers: paid, not cancelled, not a test order.
-    row.spend_minor = if s.paid && !s.cancelled && !s.test && s.known {
-        (counting.paid(&s.amounts) - s.refunded(counting)).max(0)
-    } else {
-        0
-    };
+    row.spend_minor = s.tier_spend(counting);
 }
 
 /// The points an order of the shop's history, kept out of the program

@@ -319,6 +319,17 @@ impl OrderState {
             .fold(0, i64::saturating_add)
     }
 
+    /// Net spend toward tiers under `counting`: what was paid less what was
+    /// refunded, for a paid order that is not cancelled, not a test and
+    /// seen itself; 0 otherwise.
+    pub fn tier_spend(&self, counting: Counting) -> i64 {
+        if self.paid && !self.cancelled && !self.test && self.known {
+            (counting.paid(&self.amounts) - self.refunded(counting)).max(0)
+        } else {
+            0
+        }
+    }
+
     /// Decides the award if the order qualifies now, and the ledger
     /// movement that brings the order's points to their target. `None`
     /// when nothing moves. `multiplier_percent` is the customer's tier

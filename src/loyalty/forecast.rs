@@ -23,8 +23,8 @@ use std::collections::{BTreeMap, VecDeque};
 use serde::Serialize;
 
 use super::{
-    earning::{OrderState, Rate},
-    settings::{ProgramSettings, TierBasis, TierWindow},
+    earning::{AwardState, Counting, OrderState, Rate},
+    settings::{ProgramSettings, TierBasis, TierLevel, TierWindow},
     tiers,
     time::DAY_MS,
 };
@@ -99,11 +99,13 @@ pub struct Replayer<'s> {
     settings: &'s ProgramSettings,
     exponent: u32,
     rate: Rate,
-    counting: super::earning::Counting,
+    /// Orders earn store credit instead of points.
+    cashback: bool,
+    counting: Counting,
     from: i64,
     to: i64,
     /// Tier levels ranked by threshold, lowest first.
-    ranked: Vec<(i64, &'s super::settings::TierLevel)>,
+    ranked: Vec<(i64, &'s TierLevel)>,
     replay: Replay,
 }
 
@@ -117,7 +119,8 @@ impl<'s> Replayer<'s> {
             settings,
             exponent,
             rate,
-            counting: super::earning::Counting::from_settings(&settings.earning),
+            cashback: matches!(rate, Rate::Cashback { .. }),
+            counting: Counting::from_settings(&settings.earning),
             from,
             to,
             ranked: tiers::ranked(&settings.tiers, exponent),
@@ -155,23 +158,22 @@ impl<'s> Replayer<'s> {
         // Contributions to the standing, by time (rolling window only).
         let mut window: VecDeque<(i64, i64)> = VecDeque::new();
         let mut standing: i64 = 0;
-        let mut started = false;
         let mut rank = 0;
+        // The tier held when the period began (None until an order in it).
         let mut start_rank = None;
         // Tiers entered (by rank): each pays its entry points once.
         let mut entered = vec![false; self.ranked.len() + 1];
         for mut order in facts.orders.into_iter().filter(|o| o.at < self.to) {
-            if !started && order.at >= self.from {
+            if start_rank.is_none() && order.at >= self.from {
                 // The tier held when the period began, reached before it.
                 standing = self.standing_at(&mut window, standing, self.from, rolling);
                 rank = self.rank(standing, floor);
                 entered[rank] = true;
                 start_rank = Some(rank);
-                started = true;
             }
             standing = self.standing_at(&mut window, standing, order.at, rolling);
             let multiplier = self.multiplier(self.rank(standing, floor));
-            order.state.award = super::earning::AwardState::Waiting;
+            order.state.award = AwardState::Waiting;
             order.state.net = 0;
             // A fresh award under these settings: the points the order
             // holds afterwards, refunds and cancellation taken off.
@@ -179,17 +181,9 @@ impl<'s> Replayer<'s> {
                 .state
                 .settle_at(&self.settings.earning, self.exponent, multiplier, self.rate);
             let net = order.state.net;
-            let counting = self.counting;
-            let s = &order.state;
-            let spend = if s.paid && !s.cancelled && !s.test && s.known {
-                (counting.paid(&s.amounts) - s.refunded(counting)).max(0)
-            } else {
-                0
-            };
-            let cashback = matches!(self.rate, Rate::Cashback { .. });
             let contribution = match self.settings.tiers.basis {
-                TierBasis::Spend => spend,
-                TierBasis::PointsEarned if cashback => 0,
+                TierBasis::Spend => order.state.tier_spend(self.counting),
+                TierBasis::PointsEarned if self.cashback => 0,
                 TierBasis::PointsEarned => net.max(0),
             };
             standing = standing.saturating_add(contribution);
@@ -200,7 +194,7 @@ impl<'s> Replayer<'s> {
                 continue;
             }
             if net > 0 {
-                if cashback {
+                if self.cashback {
                     self.replay.scenario.cashback_minor =
                         self.replay.scenario.cashback_minor.saturating_add(net);
                 } else {
@@ -219,7 +213,7 @@ impl<'s> Replayer<'s> {
             }
             rank = after;
         }
-        if !started || rolling {
+        if start_rank.is_none() || rolling {
             // Without orders in the period, or with a rolling standing
             // (which can fall by its end): the tier at the end.
             standing = self.standing_at(&mut window, standing, self.to, rolling);

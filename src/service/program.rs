@@ -94,7 +94,7 @@ pub struct Forecast {
     /// Points redeemed per point issued in the period, as the ledger
     /// recorded them: `{redeemed, issued}`.
     pub redemption_rate: RedemptionRate,
-    pub recorded: RecordedView,
+    pub recorded: Recorded,
     pub current: ScenarioView,
     pub proposed: ScenarioView,
     /// Customers ending in a higher / lower tier under the proposed
@@ -114,12 +114,37 @@ pub struct TierMoves {
     pub down: i64,
 }
 
-/// What the ledger holds for the period.
-#[derive(Debug, Clone, Copy, Serialize)]
-pub struct RecordedView {
+/// What the ledger recorded for the period: points orders earned (less
+/// clawbacks and cancellations), tier entry points, and points redeemed as
+/// the dashboard counts them (less points given back).
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct Recorded {
     pub order_points: i64,
     pub entry_points: i64,
     pub redeemed: i64,
+}
+
+impl Recorded {
+    fn of(points_by_kind: Vec<(String, i64)>) -> Self {
+        use crate::{
+            analytics::metrics::{points_flow, PointsFlow},
+            store::ledger::kind,
+        };
+        let mut r = Recorded::default();
+        for (k, points) in points_by_kind {
+            match k.as_str() {
+                kind::EARN | kind::CLAWBACK | kind::CANCEL => {
+                    r.order_points = r.order_points.saturating_add(points)
+                }
+                kind::TIER_ENTRY => r.entry_points = r.entry_points.saturating_add(points),
+                k if points_flow(k) == PointsFlow::Redeemed => {
+                    r.redeemed = r.redeemed.saturating_sub(points)
+                }
+                _ => {}
+            }
+        }
+        r
+    }
 }
 
 /// One column of the forecast: the replay, with redemptions at the
@@ -178,7 +203,7 @@ pub async fn forecast(
         .map_err(ForecastError::Invalid)?;
     let exponent = current.exponent();
     let (to, from) = (now.get(), now.get() - days * DAY_MS);
-    let recorded = facts::recorded(&mut conn, shop_id, from, to).await?;
+    let recorded = Recorded::of(facts::points_by_kind(&mut conn, shop_id, from, to).await?);
     let mut replay_current = rules::Replayer::new(&current.settings, exponent, from, to);
     let mut replay_proposed = rules::Replayer::new(proposed, exponent, from, to);
     let mut customers = 0_i64;
@@ -218,11 +243,7 @@ pub async fn forecast(
         currency: current.currency.clone(),
         customers,
         redemption_rate: rate,
-        recorded: RecordedView {
-            order_points: recorded.order_points,
-            entry_points: recorded.entry_points,
-            redeemed: recorded.redeemed,
-        },
+        recorded,
         current: view(&current.settings, current_replay),
         proposed: view(proposed, proposed_replay),
         tier_moves: TierMoves { up, down },

@@ -1,7 +1,7 @@
 //! What the what-if forecast reads ([`crate::loyalty::forecast`]): every
 //! identified customer's orders with their refunds, streamed customer by
 //! customer so memory holds one customer at a time, and the points the
-//! ledger recorded in a period. Reads only.
+//! ledger recorded in a period by kind. Reads only.
 
 use std::collections::HashMap;
 
@@ -12,8 +12,6 @@ use crate::loyalty::{
     earning::{Channel, OrderAmounts, OrderState, RefundAmounts},
     forecast::{CustomerFacts, OrderFact},
 };
-
-use super::ledger::kind;
 
 /// One order of an identified customer, as read: amounts, and its
 /// switches packed in one integer (see [`flag`]) so a million rows decode
@@ -167,23 +165,15 @@ fn order_fact(row: FactRow, refund: Option<RefundAmounts>) -> OrderFact {
     OrderFact { at: row.at, state }
 }
 
-/// What the ledger recorded in `[from, to)`: points orders earned (less
-/// clawbacks and cancellations), tier entry points, and points redeemed
-/// (less redemptions given back).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Recorded {
-    pub order_points: i64,
-    pub entry_points: i64,
-    pub redeemed: i64,
-}
-
-pub async fn recorded(
+/// The points the ledger recorded as happening in `[from, to)`, summed
+/// by kind.
+pub async fn points_by_kind(
     conn: &mut AnyConnection,
     shop_id: i64,
     from: i64,
     to: i64,
-) -> Result<Recorded, sqlx::Error> {
-    let rows: Vec<(String, i64)> = sqlx::query_as(
+) -> Result<Vec<(String, i64)>, sqlx::Error> {
+    sqlx::query_as(
         "SELECT kind, CAST(COALESCE(SUM(points), 0) AS BIGINT) FROM points_ledger \
          WHERE shop_id = $1 AND occurred_at >= $2 AND occurred_at < $3 GROUP BY kind",
     )
@@ -191,17 +181,5 @@ pub async fn recorded(
     .bind(from)
     .bind(to)
     .fetch_all(&mut *conn)
-    .await?;
-    let mut r = Recorded::default();
-    for (k, points) in rows {
-        match k.as_str() {
-            kind::EARN | kind::CLAWBACK | kind::CANCEL => {
-                r.order_points = r.order_points.saturating_add(points)
-            }
-            kind::TIER_ENTRY => r.entry_points = r.entry_points.saturating_add(points),
-            kind::REDEEM | kind::REFUND => r.redeemed = r.redeemed.saturating_sub(points),
-            _ => {}
-        }
-    }
-    Ok(r)
+    .await
 }

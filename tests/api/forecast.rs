@@ -134,18 +134,9 @@ async fn shop(backend: Backend) -> TestApp {
     ] {
         deliver(&app, "orders/paid", &body).await;
     }
-    let money = |a: &str| json!({ "shop_money": { "amount": a, "currency_code": "USD" } });
-    deliver(
-                &app,
-                "refunds/create",
-                &json!({
-                    "id": 9301,
-                    "order_id": 8301,
-                    "created_at": crate::helpers::ago(10 * DAY_MS),
-                    "refund_line_items": [{ "subtotal_set": money("40.00"), "total_tax_set": money("0.00") }],
-                }),
-            )
-            .await;
+    let mut refund = crate::loyalty::refund(9301, 8301, "40.00");
+    refund["created_at"] = json!(crate::helpers::ago(10 * DAY_MS));
+    deliver(&app, "refunds/create", &refund).await;
     let (status, body) = answer(
         admin(&app, Method::POST, "/api/admin/customers/7101/redemptions")
             .header("Idempotency-Key", "forecast-five-off")
