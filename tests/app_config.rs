@@ -275,6 +275,10 @@ fn every_flow_trigger_has_its_extension_and_its_fields() {
             FlowTrigger::NpsResponse,
             &["Score", "Category", "Comment", "Order name"],
         ),
+        (
+            FlowTrigger::MembershipAnniversary,
+            &["Years", "Points", "Member since"],
+        ),
     ];
     assert_eq!(sent.len(), FlowTrigger::ALL.len());
     let mut expected = BTreeSet::new();

@@ -59,6 +59,9 @@ pub struct AdminState {
     pub(super) staged: HashMap<String, Vec<u8>>,
     /// Bulk operations: id to (status, object count).
     pub bulk_operations: HashMap<String, (String, u64)>,
+    /// Each shop's IANA time zone (`Shop.ianaTimezone`); "Etc/UTC" for a
+    /// shop not given one.
+    pub time_zones: HashMap<String, String>,
     /// Each shop's history, which bulk queries read.
     pub history: HashMap<String, super::history::History>,
     /// Bulk queries by id.
@@ -431,7 +434,7 @@ fn run(admin: &mut AdminState, shop: &str, name: &str, vars: &Value) -> Result<V
         "BulkOperationRunQuery" => bulk_operation_run_query(admin, shop, vars),
         "BulkOperationStatus" => bulk_operation_status(admin, vars),
         "WebhookSubscriptionCreate" => webhook_subscription_create(admin, vars),
-        "Shop" => shop_details(shop),
+        "Shop" => shop_details(admin, shop),
         other => return Err(format!("the stand-in does not serve {other}")),
     })
 }
@@ -938,9 +941,10 @@ fn webhook_subscription_create(admin: &mut AdminState, vars: &Value) -> Value {
     } })
 }
 
-fn shop_details(shop: &str) -> Value {
+fn shop_details(admin: &AdminState, shop: &str) -> Value {
+    let zone = admin.time_zones.get(shop).map_or("Etc/UTC", String::as_str);
     json!({ "shop": {
-        "name": shop.trim_end_matches(".myshopify.com"), "currencyCode": "USD", "ianaTimezone": "America/New_York",
+        "name": shop.trim_end_matches(".myshopify.com"), "currencyCode": "USD", "ianaTimezone": zone,
         "plan": { "shopifyPlus": false, "partnerDevelopment": false }
     } })
 }

@@ -149,6 +149,16 @@ impl ShopifySim {
         state.refresh_tokens.retain(|_, s| s != shop);
     }
 
+    /// Sets the time zone the shop's settings name (what `Shop.ianaTimezone`
+    /// answers).
+    pub fn set_time_zone(&self, shop: &str, zone: &str) {
+        let mut state = self.state.lock().unwrap();
+        state
+            .admin
+            .time_zones
+            .insert(shop.to_owned(), zone.to_owned());
+    }
+
     /// Gives `shop` a history of `customers` customers and `orders` orders
     /// over the last two years (see [`super::history`]), which its bulk
     /// queries return.

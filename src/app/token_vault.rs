@@ -5,6 +5,7 @@
 use futures_util::future::BoxFuture;
 
 use crate::{
+    engine::effects::Effect,
     shopify::tokens::{
         Installed, RefreshGuard, Reseal, SealedTokens, StoredCredentials, TokenVault,
     },
@@ -54,8 +55,19 @@ impl TokenVault for Store {
         now: i64,
     ) -> BoxFuture<'a, Result<Installed, sqlx::Error>> {
         Box::pin(async move {
-            let mut conn = self.writer().acquire().await?;
-            let saved = shops::save_install(&mut conn, shop, &stored(tokens), now).await?;
+            let mut tx = self.begin().await?;
+            let saved = shops::save_install(&mut tx, shop, &stored(tokens), now).await?;
+            // Each install reads the shop's time zone once, through the
+            // outbox (retried until Shopify answers).
+            crate::engine::enqueue(
+                &mut tx,
+                saved.id,
+                &Effect::ReadShop,
+                &format!("read-shop:{now}"),
+                None,
+            )
+            .await?;
+            tx.commit().await?;
             Ok(Installed { id: saved.id })
         })
     }

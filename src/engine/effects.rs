@@ -126,6 +126,9 @@ pub enum Effect {
         /// and the keys of its custom fields.
         payload: Value,
     },
+    /// Reads what Advocate keeps of the shop itself (its time zone), after
+    /// an install; the sender stores the answer.
+    ReadShop,
 }
 
 /// Advocate's Shopify Flow triggers: each is an extension
@@ -140,16 +143,20 @@ pub enum FlowTrigger {
     /// the win-back offer, when one was issued.
     SegmentEntered,
     NpsResponse,
+    /// A customer's membership anniversary came round (and its bonus was
+    /// paid).
+    MembershipAnniversary,
 }
 
 impl FlowTrigger {
-    pub const ALL: [FlowTrigger; 6] = [
+    pub const ALL: [FlowTrigger; 7] = [
         FlowTrigger::TierReached,
         FlowTrigger::RewardRedeemed,
         FlowTrigger::ReferralCompleted,
         FlowTrigger::PointsExpiring,
         FlowTrigger::SegmentEntered,
         FlowTrigger::NpsResponse,
+        FlowTrigger::MembershipAnniversary,
     ];
 
     /// The extension's handle (at most 30 characters, letters, digits and
@@ -162,6 +169,7 @@ impl FlowTrigger {
             FlowTrigger::PointsExpiring => "advocate-points-expiring",
             FlowTrigger::SegmentEntered => "advocate-segment-entered",
             FlowTrigger::NpsResponse => "advocate-nps-response",
+            FlowTrigger::MembershipAnniversary => "advocate-member-anniversary",
         }
     }
 
@@ -198,6 +206,7 @@ impl Effect {
             Effect::CreditStoreCredit { .. } => "credit_store_credit",
             Effect::DebitStoreCredit { .. } => "debit_store_credit",
             Effect::FlowTrigger { .. } => "flow_trigger",
+            Effect::ReadShop => "read_shop",
         }
     }
 

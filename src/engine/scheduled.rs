@@ -10,6 +10,13 @@
 //! - `tiers`: re-evaluated for shops whose settings changed, and daily for
 //!   rolling 12-month windows (downgrades included).
 //! - `birthdays`: the birthday bonus, once a year.
+//! - `anniversaries`: the membership anniversary bonus and its Flow
+//!   trigger, once a year on the anniversary of joining.
+//!
+//! Days are the shop's own ([`calendar::Zone`], read from Shopify): a
+//! birthday, an anniversary, the daily re-evaluation of rolling tiers and
+//! the daily segments come round at the shop's midnight, not UTC's, and
+//! each daily round is marked done per shop on its local date.
 //! - `segments`: each shop's behaviour segments, once a day and after its
 //!   settings change (see [`super::segments`]).
 //! - `winback`: win-back episodes whose attribution window ended without a
@@ -17,7 +24,7 @@
 
 use std::time::Duration;
 
-use chrono::{Datelike, Months};
+use chrono::{Datelike, Months, NaiveDate};
 use sqlx::AnyConnection;
 
 use super::{
@@ -26,7 +33,7 @@ use super::{
 use crate::{
     engine::effects::{Effect, FlowTrigger, Metafield},
     loyalty::{
-        calendar,
+        calendar::{self, Zone},
         settings::{Expiry, TierWindow},
         CustomerId, EpochMs, ShopId,
     },
@@ -55,6 +62,7 @@ pub struct Report {
     pub customers_expired: u64,
     pub tier_changes: u64,
     pub birthdays: u64,
+    pub anniversaries: u64,
     pub segment_changes: u64,
     pub winback_expired: u64,
 }
@@ -81,6 +89,10 @@ const BIRTHDAYS: Job = Job {
     name: "birthdays",
     every: Duration::from_secs(3600),
 };
+const ANNIVERSARIES: Job = Job {
+    name: "anniversaries",
+    every: Duration::from_secs(3600),
+};
 const WINBACK: Job = Job {
     name: "winback",
     every: Duration::from_secs(3600),
@@ -94,7 +106,15 @@ const SEGMENTS: Job = Job {
 pub async fn run_due(store: &Store, owner: &str, now: EpochMs) -> anyhow::Result<Report> {
     let now = now.get();
     let mut report = Report::default();
-    for job in [MATURE, EXPIRY, TIERS, BIRTHDAYS, WINBACK, SEGMENTS] {
+    for job in [
+        MATURE,
+        EXPIRY,
+        TIERS,
+        BIRTHDAYS,
+        ANNIVERSARIES,
+        WINBACK,
+        SEGMENTS,
+    ] {
         let last_run = {
             let mut conn = store.writer().acquire().await?;
             schedule::take(
@@ -107,16 +127,18 @@ pub async fn run_due(store: &Store, owner: &str, now: EpochMs) -> anyhow::Result
             )
             .await?
         };
-        let Some(last_run) = last_run else {
+        if last_run.is_none() {
+            // Not due, or running elsewhere.
             continue;
-        };
+        }
         let result = match job.name {
             "mature" => mature(store, now, &mut report).await,
             "expiry" => expiry(store, now, &mut report).await,
-            "tiers" => tier_round(store, now, last_run, &mut report).await,
+            "tiers" => tier_round(store, now, &mut report).await,
             "segments" => segment_round(store, now, &mut report).await,
             "winback" => expire_winback(store, now, &mut report).await,
-            _ => birthdays(store, now, last_run, &mut report).await,
+            "anniversaries" => anniversaries(store, now, &mut report).await,
+            _ => birthdays(store, now, &mut report).await,
         };
         let mut conn = store.writer().acquire().await?;
         schedule::finish(&mut conn, job.name, owner, now).await?;
@@ -171,10 +193,12 @@ async fn expiry(store: &Store, now: i64, report: &mut Report) -> anyhow::Result<
         if !program.settings.expiry.enabled {
             continue;
         }
+        let zone = shops::time_zone(&mut *store.writer().acquire().await?, shop_id).await?;
         let round = ExpiryRound {
             store,
             shop_id,
             program: &program,
+            zone,
             now,
         };
         // Expire first: a customer past expiry needs no warning.
@@ -184,12 +208,13 @@ async fn expiry(store: &Store, now: i64, report: &mut Report) -> anyhow::Result<
     Ok(())
 }
 
-/// One shop's expiry round: the shop, its program (with expiry enabled)
-/// and the time of the round.
+/// One shop's expiry round: the shop, its program (with expiry enabled),
+/// its time zone (the expiry date is the shop's) and the time of the round.
 struct ExpiryRound<'a> {
     store: &'a Store,
     shop_id: i64,
     program: &'a program::Program,
+    zone: Zone,
     now: i64,
 }
 
@@ -335,13 +360,14 @@ impl ExpiryRound<'_> {
             return Ok(false);
         }
         let expires = calendar::expires_at(last, self.rules().inactive_months);
+        let expires_on = self.zone.date_of(expires).to_string();
         let effect = Effect::SetMetafields {
             metafields: vec![Metafield {
                 owner_id: CustomerId(customer).gid(),
                 namespace: EXPIRY_NAMESPACE.into(),
                 key: "points_expire_on".into(),
                 kind: "date".into(),
-                value: calendar::date_of(expires).to_string(),
+                value: expires_on.clone(),
             }],
         };
         enqueue(
@@ -356,10 +382,7 @@ impl ExpiryRound<'_> {
             customer,
             serde_json::Map::from_iter([
                 ("Points".to_owned(), serde_json::json!(points)),
-                (
-                    "Expires on".to_owned(),
-                    serde_json::json!(calendar::date_of(expires).to_string()),
-                ),
+                ("Expires on".to_owned(), serde_json::json!(expires_on)),
             ]),
         );
         enqueue(
@@ -383,20 +406,22 @@ async fn expire_winback(store: &Store, now: i64, report: &mut Report) -> anyhow:
     Ok(())
 }
 
-async fn tier_round(
-    store: &Store,
-    now: i64,
-    last_run: Option<i64>,
-    report: &mut Report,
-) -> anyhow::Result<()> {
+async fn tier_round(store: &Store, now: i64, report: &mut Report) -> anyhow::Result<()> {
     let shops = program::shops_for_tier_evaluation(&mut *store.writer().acquire().await?).await?;
-    let daily_due = last_run.is_none_or(|t| calendar::date_of(t) != calendar::date_of(now));
     for (shop_id, version, evaluated) in shops {
-        let mut tx = store.begin().await?;
-        let program = program::get_program(&mut tx, shop_id).await?;
-        tx.commit().await?;
+        let (program, today, done_on) = {
+            let mut tx = store.begin().await?;
+            let program = program::get_program(&mut tx, shop_id).await?;
+            let today = shops::time_zone(&mut tx, shop_id).await?.date_of(now);
+            let done_on = schedule::day_done(&mut tx, shop_id, ROLLING_TIERS).await?;
+            tx.commit().await?;
+            (program, today.to_string(), done_on)
+        };
+        // A rolling 12-month window moves every day: re-evaluated once a
+        // day, on the shop's calendar.
         let rolling = program.settings.tiers.window == TierWindow::Rolling12Months;
-        if evaluated >= version && !(rolling && daily_due) {
+        let daily_due = rolling && done_on.as_deref() != Some(today.as_str());
+        if evaluated >= version && !daily_due {
             continue;
         }
         if evaluated < version {
@@ -439,29 +464,39 @@ async fn tier_round(
                 _ => break,
             }
         }
-        let mut conn = store.writer().acquire().await?;
-        program::mark_tiers_evaluated(&mut conn, shop_id, version).await?;
+        let mut tx = store.begin().await?;
+        program::mark_tiers_evaluated(&mut tx, shop_id, version).await?;
+        if rolling {
+            schedule::mark_day_done(&mut tx, shop_id, ROLLING_TIERS, &today).await?;
+        }
+        tx.commit().await?;
     }
     Ok(())
 }
 
-async fn birthdays(
-    store: &Store,
-    now: i64,
-    last_run: Option<i64>,
-    report: &mut Report,
-) -> anyhow::Result<()> {
-    let today = calendar::date_of(now);
-    if last_run.is_some_and(|t| calendar::date_of(t) == today) {
-        return Ok(());
-    }
-    let mut days = vec![format!("{:02}-{:02}", today.month(), today.day())];
-    if calendar::is_birthday(2, 29, today) && today.day() == 28 {
-        days.push("02-29".into());
-    }
+/// The daily rounds marked per shop in `shop_days`.
+const ROLLING_TIERS: &str = "rolling-tiers";
+const BIRTHDAY_ROUND: &str = "birthdays";
+const ANNIVERSARY_ROUND: &str = "anniversaries";
+
+/// Each shop's birthdays of its local today, once per local day.
+async fn birthdays(store: &Store, now: i64, report: &mut Report) -> anyhow::Result<()> {
     let shops = shops::installed_ids(&mut *store.writer().acquire().await?).await?;
     for shop_id in shops {
         let mut tx = store.begin().await?;
+        let today = shops::time_zone(&mut tx, shop_id).await?.date_of(now);
+        if schedule::day_done(&mut tx, shop_id, BIRTHDAY_ROUND)
+            .await?
+            .as_deref()
+            == Some(today.to_string().as_str())
+        {
+            tx.commit().await?;
+            continue;
+        }
+        let mut days = vec![format!("{:02}-{:02}", today.month(), today.day())];
+        if calendar::is_birthday(2, 29, today) && today.day() == 28 {
+            days.push("02-29".into());
+        }
         let program = program::get_program(&mut tx, shop_id).await?;
         let points = program.settings.earning.birthday_points;
         if points > 0 {
@@ -483,25 +518,171 @@ async fn birthdays(
                 }
             }
         }
+        schedule::mark_day_done(&mut tx, shop_id, BIRTHDAY_ROUND, &today.to_string()).await?;
         tx.commit().await?;
     }
     Ok(())
 }
 
-/// Recomputes the segments of each shop not yet computed today (by UTC
-/// date) or whose settings changed since.
+/// Each shop's membership anniversaries of its local today: the bonus and
+/// the Flow trigger, once a year per customer (the ledger's source key
+/// names the year), a chunk of customers per transaction; the day is
+/// marked done with the last chunk.
+async fn anniversaries(store: &Store, now: i64, report: &mut Report) -> anyhow::Result<()> {
+    let shops = shops::installed_ids(&mut *store.writer().acquire().await?).await?;
+    for shop_id in shops {
+        let (program, zone, first) = {
+            let mut tx = store.begin().await?;
+            let program = program::get_program(&mut tx, shop_id).await?;
+            let zone = shops::time_zone(&mut tx, shop_id).await?;
+            let today = zone.date_of(now).to_string();
+            let done = schedule::day_done(&mut tx, shop_id, ANNIVERSARY_ROUND).await?;
+            let first = customers::first_joined(&mut tx, shop_id).await?;
+            tx.commit().await?;
+            if done.as_deref() == Some(today.as_str()) {
+                continue;
+            }
+            (program, zone, first)
+        };
+        let today = zone.date_of(now);
+        let points = program.settings.earning.anniversary_points;
+        if points > 0 {
+            if let Some(first) = first {
+                let round = AnniversaryRound {
+                    store,
+                    shop_id,
+                    program: &program,
+                    zone,
+                    today,
+                    points,
+                    now,
+                };
+                for year in zone.date_of(first).year()..today.year() {
+                    report.anniversaries += round.pay_joined_in(year).await?;
+                }
+            }
+        }
+        let mut conn = store.writer().acquire().await?;
+        schedule::mark_day_done(&mut conn, shop_id, ANNIVERSARY_ROUND, &today.to_string()).await?;
+    }
+    Ok(())
+}
+
+/// One shop's anniversaries of one local day.
+struct AnniversaryRound<'a> {
+    store: &'a Store,
+    shop_id: i64,
+    program: &'a program::Program,
+    zone: Zone,
+    today: NaiveDate,
+    points: i64,
+    now: i64,
+}
+
+impl AnniversaryRound<'_> {
+    /// Pays the members who joined in `year` on a date whose anniversary
+    /// is today (29 February's is the 28th in other years); returns how
+    /// many were paid now.
+    async fn pay_joined_in(&self, year: i32) -> anyhow::Result<u64> {
+        let mut paid = 0;
+        let mut dates = vec![NaiveDate::from_ymd_opt(
+            year,
+            self.today.month(),
+            self.today.day(),
+        )];
+        if self.today.month() == 2 && self.today.day() == 28 {
+            dates.push(NaiveDate::from_ymd_opt(year, 2, 29));
+        }
+        for joined_on in dates.into_iter().flatten() {
+            if calendar::anniversary_in(joined_on, self.today.year()) != Some(self.today) {
+                continue;
+            }
+            let day = self.zone.day(joined_on);
+            let mut after = 0;
+            loop {
+                let mut tx = self.store.begin().await?;
+                let due =
+                    customers::joined_between(&mut tx, self.shop_id, day, after, CHUNK).await?;
+                for &(customer, _) in &due {
+                    paid += u64::from(self.pay(&mut tx, customer, joined_on).await?);
+                }
+                tx.commit().await?;
+                match due.last() {
+                    Some(&(last, _)) if due.len() as i64 == CHUNK => after = last,
+                    _ => break,
+                }
+            }
+        }
+        Ok(paid)
+    }
+
+    /// The bonus and the Flow trigger for one member; false when this
+    /// year's was paid before.
+    async fn pay(
+        &self,
+        conn: &mut AnyConnection,
+        customer: i64,
+        joined_on: NaiveDate,
+    ) -> Result<bool, sqlx::Error> {
+        let years = self.today.year() - joined_on.year();
+        let key = format!("anniversary:{customer}:{}", self.today.year());
+        let reason = if years == 1 {
+            "One year a member".to_owned()
+        } else {
+            format!("{years} years a member")
+        };
+        let entry = NewEntry {
+            settings_version: Some(self.program.version),
+            ..NewEntry::new(
+                self.shop_id,
+                customer,
+                self.points,
+                ledger::kind::ANNIVERSARY,
+                &reason,
+                &key,
+            )
+        };
+        if !ledger::append(conn, &entry, self.now).await? {
+            return Ok(false);
+        }
+        let trigger = FlowTrigger::MembershipAnniversary.effect(
+            customer,
+            serde_json::Map::from_iter([
+                ("Years".to_owned(), serde_json::json!(years)),
+                ("Points".to_owned(), serde_json::json!(self.points)),
+                (
+                    "Member since".to_owned(),
+                    serde_json::json!(joined_on.to_string()),
+                ),
+            ]),
+        );
+        enqueue(
+            conn,
+            self.shop_id,
+            &trigger,
+            &format!("{key}:flow"),
+            Some(&format!("customer:{customer}")),
+        )
+        .await?;
+        Ok(true)
+    }
+}
+
+/// Recomputes the segments of each shop not yet computed today (the
+/// shop's date) or whose settings changed since.
 async fn segment_round(store: &Store, now: i64, report: &mut Report) -> anyhow::Result<()> {
     let shops = shops::installed_ids(&mut *store.writer().acquire().await?).await?;
-    let today = calendar::date_of(now);
     for shop_id in shops {
         let due = {
             let mut conn = store.writer().acquire().await?;
+            let zone = shops::time_zone(&mut conn, shop_id).await?;
+            let today = zone.date_of(now);
             let program = program::get_program(&mut conn, shop_id).await?;
             program.settings.segments.enabled
                 && segments::find_state(&mut conn, shop_id)
                     .await?
                     .is_none_or(|s| {
-                        calendar::date_of(s.computed_at) != today
+                        zone.date_of(s.computed_at) != today
                             || s.settings_version != program.version
                     })
         };

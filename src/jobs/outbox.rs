@@ -231,10 +231,18 @@ impl OutboxSender {
         let mut tx = self.store.begin().await?;
         let kept = match outcome {
             Outcome::Done(result) => {
-                let vip = serde_json::from_str::<Effect>(&row.payload)
-                    .is_ok_and(|e| matches!(e, Effect::SyncVipPerks { .. }));
-                if let Some(id) = result["discount_id"].as_str().filter(|_| vip) {
-                    shops::set_vip_discount_id(&mut tx, row.shop_id, id).await?;
+                match serde_json::from_str::<Effect>(&row.payload) {
+                    Ok(Effect::SyncVipPerks { .. }) => {
+                        if let Some(id) = result["discount_id"].as_str() {
+                            shops::set_vip_discount_id(&mut tx, row.shop_id, id).await?;
+                        }
+                    }
+                    Ok(Effect::ReadShop) => {
+                        if let Some(zone) = result["iana_timezone"].as_str() {
+                            shops::set_time_zone(&mut tx, row.shop_id, zone).await?;
+                        }
+                    }
+                    _ => {}
                 }
                 outbox::complete(&mut tx, row.id, &self.owner, &result.to_string()).await?
             }

@@ -139,8 +139,9 @@ pub const ENGINE_TOPICS: [WebhookTopic; 5] = payloads::ORDER_TOPICS;
 
 /// Every topic with a handler, compliance topics aside:
 /// `shopify.app.toml` subscribes exactly these (a test checks it).
-pub const HANDLED_TOPICS: [WebhookTopic; 9] = [
+pub const HANDLED_TOPICS: [WebhookTopic; 10] = [
     WebhookTopic::AppUninstalled,
+    WebhookTopic::ShopUpdate,
     WebhookTopic::CustomersCreate,
     WebhookTopic::CustomersUpdate,
     WebhookTopic::CustomersDelete,
@@ -198,6 +199,16 @@ pub async fn apply(
             redact_customer(conn, d, shopper).await
         }
         Payload::ShopRedact => redact_shop(conn, d).await,
+        Payload::ShopUpdated { iana_timezone } => {
+            // The shop's days follow its time zone from now on; a body
+            // without one (or naming none Advocate knows) changes nothing.
+            match iana_timezone {
+                Some(zone) if shops::set_time_zone(conn, d.shop.id, &zone).await? => {
+                    Ok(Handled::done())
+                }
+                _ => Ok(Outcome::Ignored("no time zone Advocate knows in the body".into()).into()),
+            }
+        }
         Payload::Order(event) => {
             let order_id = event.order_id();
             let applied = engine::orders::apply(conn, d.shop.id, event, d.now).await?;
@@ -234,7 +245,7 @@ pub fn lane(d: &Delivery<'_>, payload: &Payload) -> Lane {
         Payload::Order(event) if !matches!(event, engine::orders::OrderEvent::Attach { .. }) => {
             Lane::Batch
         }
-        Payload::Customer(_) | Payload::Unhandled => Lane::Aside,
+        Payload::Customer(_) | Payload::ShopUpdated { .. } | Payload::Unhandled => Lane::Aside,
         _ => Lane::InTurn,
     }
 }

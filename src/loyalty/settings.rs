@@ -448,6 +448,10 @@ pub struct Earning {
     pub signup_points: i64,
     /// Points on the customer's birthday, once a year.
     pub birthday_points: i64,
+    /// Points on each anniversary of the customer joining the program (in
+    /// the shop's time zone), with the membership-anniversary Flow
+    /// trigger; 0: none.
+    pub anniversary_points: i64,
 }
 
 impl Default for Earning {
@@ -464,6 +468,7 @@ impl Default for Earning {
             pending_days: 14,
             signup_points: 100,
             birthday_points: 200,
+            anniversary_points: 0,
         }
     }
 }
@@ -800,6 +805,7 @@ impl ProgramSettings {
         for (field, value) in [
             ("earning.signup_points", e.signup_points),
             ("earning.birthday_points", e.birthday_points),
+            ("earning.anniversary_points", e.anniversary_points),
         ] {
             if !(0..=MAX_POINTS).contains(&value) {
                 p.add(field.into(), "must be between 0 and 100000000");

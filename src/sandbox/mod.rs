@@ -111,6 +111,7 @@ pub fn start_shopify(config: &mut Config) -> anyhow::Result<ShopifySim> {
     sim_config.bucket_size = 10_000.0;
     let sim = ShopifySim::start(sim_config).context("starting the Shopify stand-in")?;
     sim.install(DEMO_SHOP);
+    sim.set_time_zone(DEMO_SHOP, "America/New_York");
     // A past for the admin page's history import to read (customers and
     // orders of their own, apart from what `simulate` sends).
     sim.set_history(DEMO_SHOP, 200, 1_000);

@@ -100,6 +100,7 @@ pub enum WebhookTopic {
     CustomersDataRequest,
     CustomersRedact,
     ShopRedact,
+    ShopUpdate,
     OrdersCreate,
     OrdersUpdated,
     OrdersPaid,
@@ -112,7 +113,7 @@ pub enum WebhookTopic {
 
 impl WebhookTopic {
     /// Every topic with a handler, for `shopify.app.toml` checks.
-    pub const KNOWN: [WebhookTopic; 14] = [
+    pub const KNOWN: [WebhookTopic; 15] = [
         Self::AppUninstalled,
         Self::CustomersCreate,
         Self::CustomersUpdate,
@@ -120,6 +121,7 @@ impl WebhookTopic {
         Self::CustomersDataRequest,
         Self::CustomersRedact,
         Self::ShopRedact,
+        Self::ShopUpdate,
         Self::OrdersCreate,
         Self::OrdersUpdated,
         Self::OrdersPaid,
@@ -138,6 +140,7 @@ impl WebhookTopic {
             Self::CustomersDataRequest => "customers/data_request",
             Self::CustomersRedact => "customers/redact",
             Self::ShopRedact => "shop/redact",
+            Self::ShopUpdate => "shop/update",
             Self::OrdersCreate => "orders/create",
             Self::OrdersUpdated => "orders/updated",
             Self::OrdersPaid => "orders/paid",

@@ -662,6 +662,40 @@ pub async fn with_birthday(
     Ok(ids)
 }
 
+/// Members (not erased or deleted) who joined the program in `[from, to)`:
+/// (customer, when they joined), at most `limit` after customer `after`.
+pub async fn joined_between(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    (from, to): (i64, i64),
+    after: i64,
+    limit: i64,
+) -> Result<Vec<(i64, i64)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT customer_id, joined_at FROM customers WHERE shop_id = $1 \
+         AND joined_at >= $2 AND joined_at < $3 AND customer_id > $4 \
+         AND redacted_at IS NULL AND deleted_at IS NULL ORDER BY customer_id LIMIT $5",
+    )
+    .bind(shop_id)
+    .bind(from)
+    .bind(to)
+    .bind(after)
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}
+
+/// When the shop's first member joined; None: no members yet.
+pub async fn first_joined(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query_scalar("SELECT MIN(joined_at) FROM customers WHERE shop_id = $1")
+        .bind(shop_id)
+        .fetch_one(conn)
+        .await
+}
+
 /// Customers with spendable points and no activity since `before`:
 /// (customer, balance, last activity). With `unwarned`, only those not yet
 /// warned for this stretch of inactivity.

@@ -170,6 +170,8 @@ pub mod kind {
     pub const ADJUSTMENT: &str = "adjustment";
     pub const SIGNUP: &str = "signup";
     pub const BIRTHDAY: &str = "birthday";
+    /// The membership anniversary bonus, once a year.
+    pub const ANNIVERSARY: &str = "anniversary";
     pub const TIER_ENTRY: &str = "tier_entry";
     pub const REFERRAL: &str = "referral";
     pub const EXPIRY: &str = "expiry";
@@ -197,6 +199,7 @@ pub mod kind {
                 | ADJUSTMENT
                 | SIGNUP
                 | BIRTHDAY
+                | ANNIVERSARY
                 | TIER_ENTRY
                 | REFERRAL
                 | REFUND
@@ -478,10 +481,11 @@ pub async fn append_many(
         } else {
             m.balance = m.balance.checked_add(points).ok_or_else(out_of_range)?;
         }
+        let at = entry.occurred(now);
         if kind::is_activity(entry.kind) {
-            let at = entry.occurred(now);
             m.active = Some(m.active.map_or(at, |a| a.max(at)));
         }
+        m.joined = Some(m.joined.map_or(at, |j| j.min(at)));
     }
     for (customer, points) in releases {
         let m = moves.entry(*customer).or_default();
@@ -494,7 +498,7 @@ pub async fn append_many(
         // pending); an INSERT of one that has not is a new member.
         let sql = format!(
             "INSERT INTO customers (shop_id, customer_id, points_balance, points_pending, \
-             last_activity_at, created_at, updated_at) VALUES {} \
+             last_activity_at, joined_at, created_at, updated_at) VALUES {} \
              ON CONFLICT (shop_id, customer_id) DO UPDATE SET \
              points_balance = customers.points_balance + excluded.points_balance, \
              points_pending = customers.points_pending + excluded.points_pending, \
@@ -502,8 +506,11 @@ pub async fn append_many(
              (customers.last_activity_at IS NULL \
              OR excluded.last_activity_at > customers.last_activity_at) \
              THEN excluded.last_activity_at ELSE customers.last_activity_at END, \
+             joined_at = CASE WHEN excluded.joined_at IS NOT NULL AND \
+             (customers.joined_at IS NULL OR excluded.joined_at < customers.joined_at) \
+             THEN excluded.joined_at ELSE customers.joined_at END, \
              updated_at = excluded.updated_at",
-            values_placeholders(dialect, chunk.len(), 7)
+            values_placeholders(dialect, chunk.len(), 8)
         );
         let mut query = sqlx::query(&sql);
         for (customer, m) in chunk {
@@ -515,6 +522,7 @@ pub async fn append_many(
                 .bind(balance.get())
                 .bind(pending.get())
                 .bind(m.active)
+                .bind(m.joined)
                 .bind(now)
                 .bind(now);
         }
@@ -631,6 +639,9 @@ struct CustomerMove {
     /// [`kind::is_activity`]): the customer's last activity moves to it
     /// unless it was later already.
     active: Option<i64>,
+    /// The earliest business time of an entry: the customer joined the
+    /// program then, unless they had joined before.
+    joined: Option<i64>,
 }
 
 /// Points per customer earned from orders since `since`

@@ -71,3 +71,38 @@ pub async fn renew(
             == 1,
     )
 }
+
+/// The shop-local date (`YYYY-MM-DD`) on which a daily job last finished
+/// for the shop; None: never.
+pub async fn day_done(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    job: &str,
+) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT done_on FROM shop_days WHERE shop_id = $1 AND job = $2")
+        .bind(shop_id)
+        .bind(job)
+        .fetch_optional(conn)
+        .await
+}
+
+/// Records that a daily job finished for the shop on its local `date`; in
+/// the transaction of the day's last writes, so a round that dies before
+/// it runs again.
+pub async fn mark_day_done(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    job: &str,
+    date: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO shop_days (shop_id, job, done_on) VALUES ($1, $2, $3) \
+         ON CONFLICT (shop_id, job) DO UPDATE SET done_on = excluded.done_on",
+    )
+    .bind(shop_id)
+    .bind(job)
+    .bind(date)
+    .execute(conn)
+    .await?;
+    Ok(())
+}

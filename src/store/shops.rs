@@ -4,6 +4,8 @@
 
 use sqlx::AnyConnection;
 
+use crate::loyalty::calendar::Zone;
+
 /// Lifecycle states of a shop.
 pub mod status {
     pub const INSTALLED: &str = "installed";
@@ -128,13 +130,14 @@ pub async fn redact_shop(
         "DELETE FROM order_products WHERE shop_id = $1",
         "DELETE FROM product_pairs WHERE shop_id = $1",
         "DELETE FROM redacted_orders WHERE shop_id = $1",
+        "DELETE FROM shop_days WHERE shop_id = $1",
     ] {
         sqlx::query(table).bind(shop_id).execute(&mut *conn).await?;
     }
     sqlx::query(
         "UPDATE shops SET status = $1, access_token_enc = NULL, access_token_expires_at = NULL, \
          refresh_token_enc = NULL, refresh_token_expires_at = NULL, scopes = NULL, \
-         settings = '{}', currency = NULL, updated_at = $2 WHERE id = $3",
+         settings = '{}', currency = NULL, iana_timezone = NULL, updated_at = $2 WHERE id = $3",
     )
     .bind(status::REDACTED)
     .bind(now)
@@ -366,6 +369,39 @@ pub async fn set_vip_discount_id(
         .execute(conn)
         .await?;
     Ok(())
+}
+
+/// Keeps the shop's time zone, as Shopify named it; a name the time zone
+/// database does not know is not kept (the shop's days stay as they were).
+/// Returns whether it was kept.
+pub async fn set_time_zone(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    name: &str,
+) -> Result<bool, sqlx::Error> {
+    let Some(zone) = Zone::parse(name) else {
+        tracing::warn!(
+            shop_id,
+            "Shopify named a time zone Advocate does not know; not kept"
+        );
+        return Ok(false);
+    };
+    sqlx::query("UPDATE shops SET iana_timezone = $1 WHERE id = $2")
+        .bind(zone.name())
+        .bind(shop_id)
+        .execute(conn)
+        .await?;
+    Ok(true)
+}
+
+/// The shop's time zone: UTC until Advocate has read it.
+pub async fn time_zone(conn: &mut AnyConnection, shop_id: i64) -> Result<Zone, sqlx::Error> {
+    let name: Option<Option<String>> =
+        sqlx::query_scalar("SELECT iana_timezone FROM shops WHERE id = $1")
+            .bind(shop_id)
+            .fetch_optional(conn)
+            .await?;
+    Ok(Zone::of_shop(name.flatten().as_deref()))
 }
 
 /// Ids of the shops that have Advocate installed.

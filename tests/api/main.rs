@@ -5,6 +5,7 @@
 mod activities;
 mod admin_api;
 mod analytics;
+mod anniversaries;
 mod auth;
 mod backup;
 mod batches;

@@ -79,6 +79,13 @@ impl Effect {
                 set_metafields_in_bulk(api, shop, metafields).await
             }
             Effect::SetMetafields { metafields } => set_metafields(api, shop, metafields).await,
+            Effect::ReadShop => {
+                let data: ops::ShopData = api.call(shop, super::SHOP, json!({})).await?;
+                Ok(json!({
+                    "iana_timezone": data.shop.iana_timezone,
+                    "currency": data.shop.currency_code,
+                }))
+            }
         }
     }
 

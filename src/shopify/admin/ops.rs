@@ -283,3 +283,17 @@ pub struct VariantPrice {
     /// A decimal amount in the shop's currency.
     pub price: String,
 }
+
+/// `Shop` (no variables): what Advocate keeps of the shop itself.
+#[derive(Debug, Deserialize)]
+pub struct ShopData {
+    pub shop: ShopProfile,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ShopProfile {
+    #[serde(rename = "ianaTimezone")]
+    pub iana_timezone: String,
+    #[serde(rename = "currencyCode")]
+    pub currency_code: String,
+}

@@ -55,6 +55,11 @@ pub enum Payload {
         phone: Option<String>,
     },
     ShopRedact,
+    /// shop/update: the shop's settings changed; Advocate keeps its time
+    /// zone (`iana_timezone`; None when the body has none).
+    ShopUpdated {
+        iana_timezone: Option<String>,
+    },
     /// An order or refund, for the loyalty engine.
     Order(OrderEvent),
     /// Valid JSON on a topic with nothing to do.
@@ -93,6 +98,16 @@ pub fn parse_payload(topic: &WebhookTopic, body: &[u8]) -> Result<Payload, Paylo
         WebhookTopic::ShopRedact => {
             parse::<serde::de::IgnoredAny>(body)?;
             Payload::ShopRedact
+        }
+        WebhookTopic::ShopUpdate => {
+            #[derive(serde::Deserialize)]
+            struct ShopBody {
+                #[serde(default)]
+                iana_timezone: Option<String>,
+            }
+            Payload::ShopUpdated {
+                iana_timezone: parse::<ShopBody>(body)?.iana_timezone,
+            }
         }
         // Orders are most of the traffic and their bodies are large: read
         // once; only a body that fails is read again, to say whether it is

@@ -146,7 +146,8 @@ export async function render(ctx) {
         row(field("select", "earning.award_on", "Award points when the order is", { options: [["paid", "Paid"], ["fulfilled", "Fulfilled"]] }),
           field("integer", "earning.pending_days", "Return window (days before points can be spent)", { min: 0, max: 365 })),
         row(field("integer", "earning.signup_points", "Points for creating an account", { min: 0 }),
-          field("integer", "earning.birthday_points", "Points on the customer's birthday", { min: 0 }))),
+          field("integer", "earning.birthday_points", "Points on the customer's birthday", { min: 0 })),
+        row(field("integer", "earning.anniversary_points", "Points on each anniversary of joining (0: none)", { min: 0 }))),
       h("s-divider", {}),
       h("s-heading", {}, "Preview"),
       previewBox);
