@@ -437,6 +437,22 @@ impl From<crate::service::webhook_endpoints::EndpointError> for ApiError {
 }
 
 // service::program (forecast)
+impl From<crate::service::reorder::ReorderError> for ApiError {
+    fn from(e: crate::service::reorder::ReorderError) -> Self {
+        use crate::service::reorder::ReorderError;
+        match e {
+            ReorderError::OutOfRange => Self::Unprocessable {
+                message: e.to_string(),
+                errors: field_error("override_days", "must be between 1 and 365, or null"),
+            },
+            ReorderError::UnknownProduct => {
+                Self::NotFound("no product of this shop has been bought again")
+            }
+            ReorderError::Database(e) => Self::Internal(e.into()),
+        }
+    }
+}
+
 impl From<crate::service::program::ForecastError> for ApiError {
     fn from(e: crate::service::program::ForecastError) -> Self {
         use crate::service::program::ForecastError;

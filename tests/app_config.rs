@@ -279,6 +279,15 @@ fn every_flow_trigger_has_its_extension_and_its_fields() {
             FlowTrigger::MembershipAnniversary,
             &["Years", "Points", "Member since"],
         ),
+        (
+            FlowTrigger::ReorderDue,
+            &[
+                "Product",
+                "Product id",
+                "Days since last purchase",
+                "Discount code",
+            ],
+        ),
     ];
     assert_eq!(sent.len(), FlowTrigger::ALL.len());
     let mut expected = BTreeSet::new();

@@ -146,10 +146,13 @@ pub enum FlowTrigger {
     /// A customer's membership anniversary came round (and its bonus was
     /// paid).
     MembershipAnniversary,
+    /// A customer's next purchase of a product they buy again came due
+    /// (a reorder reminder; never for one held out).
+    ReorderDue,
 }
 
 impl FlowTrigger {
-    pub const ALL: [FlowTrigger; 7] = [
+    pub const ALL: [FlowTrigger; 8] = [
         FlowTrigger::TierReached,
         FlowTrigger::RewardRedeemed,
         FlowTrigger::ReferralCompleted,
@@ -157,6 +160,7 @@ impl FlowTrigger {
         FlowTrigger::SegmentEntered,
         FlowTrigger::NpsResponse,
         FlowTrigger::MembershipAnniversary,
+        FlowTrigger::ReorderDue,
     ];
 
     /// The extension's handle (at most 30 characters, letters, digits and
@@ -170,6 +174,7 @@ impl FlowTrigger {
             FlowTrigger::SegmentEntered => "advocate-segment-entered",
             FlowTrigger::NpsResponse => "advocate-nps-response",
             FlowTrigger::MembershipAnniversary => "advocate-member-anniversary",
+            FlowTrigger::ReorderDue => "advocate-reorder-due",
         }
     }
 

@@ -35,6 +35,7 @@ pub(crate) mod orders;
 pub(crate) mod program;
 pub(crate) mod redeem;
 pub(crate) mod referrals;
+pub mod reorder;
 pub mod scheduled;
 pub mod segments;
 pub mod tiers;

@@ -12,6 +12,8 @@
 //! - `birthdays`: the birthday bonus, once a year.
 //! - `anniversaries`: the membership anniversary bonus and its Flow
 //!   trigger, once a year on the anniversary of joining.
+//! - `reorder`: products' repurchase intervals learned and reorder
+//!   reminders sent, once a day per shop (see [`super::reorder`]).
 //!
 //! Days are the shop's own ([`calendar::Zone`], read from Shopify): a
 //! birthday, an anniversary, the daily re-evaluation of rolling tiers and
@@ -63,6 +65,7 @@ pub struct Report {
     pub tier_changes: u64,
     pub birthdays: u64,
     pub anniversaries: u64,
+    pub reorder_reminders: u64,
     pub segment_changes: u64,
     pub winback_expired: u64,
 }
@@ -93,6 +96,10 @@ const ANNIVERSARIES: Job = Job {
     name: "anniversaries",
     every: Duration::from_secs(3600),
 };
+const REORDER: Job = Job {
+    name: "reorder",
+    every: Duration::from_secs(3600),
+};
 const WINBACK: Job = Job {
     name: "winback",
     every: Duration::from_secs(3600),
@@ -112,6 +119,7 @@ pub async fn run_due(store: &Store, owner: &str, now: EpochMs) -> anyhow::Result
         TIERS,
         BIRTHDAYS,
         ANNIVERSARIES,
+        REORDER,
         WINBACK,
         SEGMENTS,
     ] {
@@ -138,6 +146,7 @@ pub async fn run_due(store: &Store, owner: &str, now: EpochMs) -> anyhow::Result
             "segments" => segment_round(store, now, &mut report).await,
             "winback" => expire_winback(store, now, &mut report).await,
             "anniversaries" => anniversaries(store, now, &mut report).await,
+            "reorder" => reorder_round(store, now, &mut report).await,
             _ => birthdays(store, now, &mut report).await,
         };
         let mut conn = store.writer().acquire().await?;
@@ -478,6 +487,34 @@ async fn tier_round(store: &Store, now: i64, report: &mut Report) -> anyhow::Res
 const ROLLING_TIERS: &str = "rolling-tiers";
 const BIRTHDAY_ROUND: &str = "birthdays";
 const ANNIVERSARY_ROUND: &str = "anniversaries";
+const REORDER_ROUND: &str = "reorder";
+
+/// Each shop's reorder round, once per local day.
+async fn reorder_round(store: &Store, now: i64, report: &mut Report) -> anyhow::Result<()> {
+    let shops = shops::installed_ids(&mut *store.writer().acquire().await?).await?;
+    for shop_id in shops {
+        let today = {
+            let mut conn = store.writer().acquire().await?;
+            let today = shops::time_zone(&mut conn, shop_id)
+                .await?
+                .date_of(now)
+                .to_string();
+            if schedule::day_done(&mut conn, shop_id, REORDER_ROUND)
+                .await?
+                .as_deref()
+                == Some(today.as_str())
+            {
+                continue;
+            }
+            today
+        };
+        let round = super::reorder::run_shop(store, shop_id, now).await?;
+        report.reorder_reminders += round.reminders;
+        let mut conn = store.writer().acquire().await?;
+        schedule::mark_day_done(&mut conn, shop_id, REORDER_ROUND, &today).await?;
+    }
+    Ok(())
+}
 
 /// Each shop's birthdays of its local today, once per local day.
 async fn birthdays(store: &Store, now: i64, report: &mut Report) -> anyhow::Result<()> {

@@ -327,6 +327,8 @@ async fn export_customer_data(
     let referral_code = referrals::find_code(conn, d.shop.id, customer_id).await?;
     let nps_answers = nps::list_for_customer(conn, d.shop.id, customer_id).await?;
     let winback_episodes = winback::list_for_customer(conn, d.shop.id, customer_id).await?;
+    let reorder_reminders =
+        crate::store::reorder::list_for_customer(conn, d.shop.id, customer_id).await?;
     let export = json!({
         "shop": d.shop.domain,
         "customer_id": customer_id,
@@ -342,6 +344,7 @@ async fn export_customer_data(
         "referral_code": referral_code,
         "nps_answers": nps_answers,
         "winback_episodes": winback_episodes,
+        "reorder_reminders": reorder_reminders,
     });
     data_requests::insert_data_request(
         conn,
@@ -399,6 +402,7 @@ async fn redact_customer(
     segments::redact_customer(conn, shop, customer_id).await?;
     nps::erase_comments(conn, shop, customer_id, d.now).await?;
     winback::redact_for_customer(conn, shop, customer_id).await?;
+    crate::store::reorder::redact_for_customer(conn, shop, customer_id).await?;
     data_requests::redact_exports(conn, shop, customer_id).await?;
     // Deliveries still kept (queued, held, dead letters) and effects not
     // yet purged are found by what they carry.

@@ -35,6 +35,7 @@ pub(crate) mod nps;
 pub(crate) mod offers;
 pub mod points;
 pub(crate) mod referrals;
+pub mod reorder;
 pub(crate) mod segments;
 pub mod settings;
 pub(crate) mod tiers;

@@ -24,6 +24,49 @@ pub struct ProgramSettings {
     pub offers: Offers,
     pub store_credit: StoreCreditSettings,
     pub actions: Actions,
+    pub reorder: Reorder,
+}
+
+/// Reorder (replenishment) reminders: from the shop's own orders, each
+/// product's repurchase interval is learned; when a customer's next
+/// purchase of it comes due, the "Reorder due" Flow trigger fires once per
+/// purchase cycle (see `crate::engine::reorder`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Reorder {
+    /// Send reminders (intervals are learned either way).
+    pub enabled: bool,
+    /// Customers who must have bought a product again before its interval
+    /// is learned.
+    pub min_customers: u32,
+    /// Share of due reminders held out (sent nothing), to measure them.
+    pub holdout_percent: u32,
+    /// A reorder of the product this many days after its reminder counts
+    /// for the reminder.
+    pub attribution_days: u32,
+    /// A single-use code sent with each reminder; None: none.
+    pub code: Option<ReorderCode>,
+}
+
+/// The code a reorder reminder carries: `{"value": {"kind":
+/// "percentage_off", "percent": 10}, "valid_days": 14}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReorderCode {
+    pub value: RewardValue,
+    pub valid_days: u32,
+}
+
+impl Default for Reorder {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            min_customers: 5,
+            holdout_percent: 10,
+            attribution_days: 14,
+            code: None,
+        }
+    }
 }
 
 /// Points for more than orders: a newsletter signup, a product review, a
@@ -326,6 +369,7 @@ impl Default for ProgramSettings {
             offers: Offers::default(),
             store_credit: StoreCreditSettings::default(),
             actions: Actions::default(),
+            reorder: Reorder::default(),
         }
     }
 }
@@ -776,6 +820,7 @@ impl ProgramSettings {
         self.check_referrals(exp, &mut problems);
         self.check_segments(&mut problems);
         self.check_winback(exp, &mut problems);
+        self.check_reorder(exp, &mut problems);
         self.check_nps(&mut problems);
         self.check_offers(&mut problems);
         self.actions.check(&mut problems);
@@ -1031,6 +1076,32 @@ impl ProgramSettings {
         }
         if let Some((field, message)) = advocate_reward_problem(&w.offer, exp) {
             p.add(format!("winback.offer.{field}"), message);
+        }
+    }
+
+    /// `reorder`: the learning minimum, the holdout, the window, the code.
+    fn check_reorder(&self, exp: u32, p: &mut Problems) {
+        let r = &self.reorder;
+        if !(2..=1000).contains(&r.min_customers) {
+            p.add("reorder.min_customers".into(), "must be between 2 and 1000");
+        }
+        if r.holdout_percent > 50 {
+            p.add("reorder.holdout_percent".into(), "must be between 0 and 50");
+        }
+        if !(1..=90).contains(&r.attribution_days) {
+            p.add(
+                "reorder.attribution_days".into(),
+                "must be between 1 and 90",
+            );
+        }
+        if let Some(code) = &r.code {
+            let as_reward = AdvocateReward::Discount {
+                value: code.value.clone(),
+                valid_days: code.valid_days,
+            };
+            if let Some((field, message)) = advocate_reward_problem(&as_reward, exp) {
+                p.add(format!("reorder.code.{field}"), message);
+            }
         }
     }
 

@@ -1,6 +1,8 @@
 //! `/api/admin/analytics`: the merchant's dashboard, served from the shop's
-//! snapshot for the period; `/api/admin/winback`: the win-back report. The
-//! use cases are in [`crate::service::analytics`].
+//! snapshot for the period; `/api/admin/winback`: the win-back report;
+//! `/api/admin/reorder`: reorder reminders (their products and holdout
+//! report). The use cases are in [`crate::service::analytics`] and
+//! [`crate::service::reorder`].
 
 use actix_web::{web, HttpRequest, HttpResponse};
 
@@ -54,4 +56,50 @@ pub async fn get_winback(
     let key = period(&req)?;
     let report = service::winback_report(&state.store, session.shop_id, key).await?;
     Ok(HttpResponse::Ok().json(report))
+}
+
+/// `GET /api/admin/reorder?period=`: the products with a repurchase
+/// interval and the reminders' holdout report for the period.
+pub async fn get_reorder(
+    session: AdminSession,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let key = period(&req)?;
+    let view = crate::service::reorder::overview(&state.store, session.shop_id, key).await?;
+    Ok(HttpResponse::Ok().json(view))
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReorderProductIn {
+    /// Days, instead of the learned interval; null: the learned one.
+    override_days: Option<i64>,
+    enabled: bool,
+}
+
+/// `PUT /api/admin/reorder/products/{product_id}` `{"override_days",
+/// "enabled"}`.
+pub async fn put_reorder_product(
+    session: AdminSession,
+    path: web::Path<i64>,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let input: ReorderProductIn = super::input::parse_json(&body)?;
+    crate::service::reorder::set_product(
+        &state.store,
+        session.shop_id,
+        path.into_inner(),
+        input.override_days,
+        input.enabled,
+    )
+    .await?;
+    let view = crate::service::reorder::overview(
+        &state.store,
+        session.shop_id,
+        crate::analytics::metrics::PeriodKey::DEFAULT,
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(view))
 }

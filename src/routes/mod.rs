@@ -105,6 +105,8 @@ api_routes! {
     get "/api/admin/segments" => segments::get_segments, Admin;
     post "/api/admin/segments/recompute" => segments::recompute_segments, Admin;
     get "/api/admin/winback" => analytics::get_winback, Admin;
+    get "/api/admin/reorder" => analytics::get_reorder, Admin;
+    put "/api/admin/reorder/products/{product_id}" => analytics::put_reorder_product, Admin;
     get "/api/admin/exports/members.csv" => exports::members_csv, Admin;
     get "/api/admin/exports/ledger.csv" => exports::ledger_csv, Admin;
     get "/api/admin/history" => history::get_history, Admin;

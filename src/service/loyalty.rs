@@ -47,6 +47,10 @@ pub struct LoyaltyView {
     /// "MM-DD", or null.
     pub birthday: Option<String>,
     pub offers: engine::offers::Offers,
+    /// "Time to restock?": products the shopper was reminded to buy again
+    /// in the last 30 days and has not bought since, soonest due first
+    /// (`product_id`, `title`, `due_on` as the shop's date); at most 5.
+    pub restock: Vec<serde_json::Value>,
 }
 
 /// A tier as shoppers see it.
@@ -238,6 +242,8 @@ pub(crate) async fn view_on(
         balance,
     )
     .await?;
+    let restock =
+        engine::reorder::restock_for(conn, shop_id, customer_id, EpochMs::now().get()).await?;
     Ok(LoyaltyView {
         logged_in: true,
         points_balance: balance,
@@ -248,6 +254,7 @@ pub(crate) async fn view_on(
         referral_code,
         birthday,
         offers,
+        restock,
     })
 }
 

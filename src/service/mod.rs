@@ -26,5 +26,6 @@ pub mod points;
 pub mod program;
 pub mod redemptions;
 pub mod referrals;
+pub mod reorder;
 pub mod segments;
 pub mod webhook_endpoints;

@@ -65,6 +65,7 @@ pub mod outbox;
 pub mod program;
 pub(crate) mod redemptions;
 pub mod referrals;
+pub(crate) mod reorder;
 pub(crate) mod sandbox;
 pub mod schedule;
 pub mod segments;

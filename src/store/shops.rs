@@ -131,6 +131,8 @@ pub async fn redact_shop(
         "DELETE FROM product_pairs WHERE shop_id = $1",
         "DELETE FROM redacted_orders WHERE shop_id = $1",
         "DELETE FROM shop_days WHERE shop_id = $1",
+        "DELETE FROM reorder_reminders WHERE shop_id = $1",
+        "DELETE FROM reorder_products WHERE shop_id = $1",
     ] {
         sqlx::query(table).bind(shop_id).execute(&mut *conn).await?;
     }

@@ -783,6 +783,18 @@ async fn a_shop_never_reads_or_changes_another_shops_data_on_any_route(backend: 
         "score": 9,
     })
     .to_string();
+    // A product B's customers buy again (reorder reminders).
+    let b_shop: i64 = app
+        .count(&format!("SELECT id FROM shops WHERE domain = '{b}'"))
+        .await;
+    sqlx::query(
+        "INSERT INTO reorder_products (shop_id, product_id, title, learned_days, \
+         repeat_customers, learned_at) VALUES ($1, 4321987, 'b-secret-product', 30, 9, 0)",
+    )
+    .bind(b_shop)
+    .execute(app.store.writer())
+    .await
+    .unwrap();
     for (i, route) in advocate::routes::API_ROUTES.iter().enumerate() {
         let path = route
             .path
@@ -793,7 +805,8 @@ async fn a_shop_never_reads_or_changes_another_shops_data_on_any_route(backend: 
             .replace("{key_id}", &b_key.to_string())
             .replace("{activity_id}", &b_activity.to_string())
             .replace("{endpoint_id}", &b_endpoint.to_string())
-            .replace("{delivery_id}", &b_delivery.to_string());
+            .replace("{delivery_id}", &b_delivery.to_string())
+            .replace("{product_id}", "4321987");
         assert!(
             !path.contains('{'),
             "a route parameter the test does not know: {path}"
@@ -852,6 +865,7 @@ async fn a_shop_never_reads_or_changes_another_shops_data_on_any_route(backend: 
             "BSECRETORDER",
             "BSECRETCOMMENT",
             "b-hooks-secret",
+            "b-secret-product",
             "evt_b",
             "5550001119",
             "432109",
@@ -873,6 +887,15 @@ async fn a_shop_never_reads_or_changes_another_shops_data_on_any_route(backend: 
     );
     let (status, _) = app.inbox_row("b-broken").await;
     assert_eq!(status, "failed", "B's dead letter was not retried by A");
+    assert_eq!(
+        app.count(
+            "SELECT COUNT(*) FROM reorder_products WHERE product_id = 4321987 \
+             AND override_days IS NULL AND disabled = 0"
+        )
+        .await,
+        1,
+        "B's product was not changed by A"
+    );
     assert_eq!(
         app.count(&format!(
             "SELECT COUNT(*) FROM api_keys WHERE id = {b_key} AND revoked_at IS NULL"

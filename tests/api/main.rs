@@ -28,6 +28,7 @@ mod processes;
 mod processing;
 mod program;
 mod referrals;
+mod reorder;
 mod rewards;
 mod sandbox;
 mod schema;

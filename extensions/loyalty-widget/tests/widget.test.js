@@ -336,11 +336,18 @@ test('offers: how far the closest reward is, and products bought together linked
   assert.equal(shown({ ...BALANCE, points_balance: 999, offers: OFFERS }).near, "You're 1 point from 10% off");
 });
 
+test('restock: the products the shopper was reminded to buy again, linked to a search', () => {
+  const restock = [{ product_id: '501', title: 'Coffee beans', due_on: '2026-12-01' }];
+  assert.deepEqual(shown({ ...BALANCE, restock }).restock, [{ title: 'Coffee beans', href: '/search?type=product&q=Coffee%20beans' }]);
+  assert.deepEqual(shown({ ...BALANCE, restock: [] }).restock, []);
+});
+
 test('offers: nothing shown when the reward is in reach, turned off, or Advocate sends none', () => {
   const inReach = { ...OFFERS.closest_reward, points_needed: 0, redeemable: true };
-  assert.deepEqual(shown({ ...BALANCE, points_balance: 1000, offers: { closest_reward: inReach, products: [] } }), { near: '', products: [] });
-  assert.deepEqual(shown({ ...BALANCE, offers: { closest_reward: null, products: [] } }), { near: '', products: [] });
-  assert.deepEqual(shown(BALANCE), { near: '', products: [] });
+  const none = { near: '', products: [], restock: [] };
+  assert.deepEqual(shown({ ...BALANCE, points_balance: 1000, offers: { closest_reward: inReach, products: [] } }), none);
+  assert.deepEqual(shown({ ...BALANCE, offers: { closest_reward: null, products: [] } }), none);
+  assert.deepEqual(shown(BALANCE), none);
   // After a redemption the widget keeps the answer's offers with the new balance: the distance follows it.
   const s = run(ready(), { type: 'redeem', id: '5-off', key: 'k' }, { type: 'redeemed', id: '5-off', status: 201, body: REDEEMED });
   assert.equal(shown({ ...s.data, offers: OFFERS }).near, "You're 900 points from 10% off");
