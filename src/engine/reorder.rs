@@ -65,6 +65,51 @@ struct Due {
 
 /// Learns the shop's products and records the reminders due today.
 pub async fn run_shop(store: &Store, shop_id: i64, now: i64) -> anyhow::Result<Round> {
+    let (settings, learned) = learn(store, shop_id, now).await?;
+    let mut round = Round {
+        products: learned.products,
+        ..Round::default()
+    };
+    if !settings.enabled {
+        return Ok(round);
+    }
+    for chunk in learned.due.chunks(CHUNK) {
+        let mut tx = store.begin().await?;
+        let key = episodes::holdout_key(&mut tx, shop_id, now).await?;
+        for d in chunk {
+            let held = rules::held_out(
+                &key,
+                shop_id,
+                d.customer_id,
+                d.product_id,
+                d.order_id,
+                settings.holdout_percent,
+            );
+            if remind(&mut tx, shop_id, &settings, d, held, now).await? {
+                round.reminders += 1;
+                round.held_out += u64::from(held);
+            }
+        }
+        tx.commit().await?;
+    }
+    Ok(round)
+}
+
+/// What learning found: products with an interval, and the cycles due
+/// today.
+pub struct LearnedShop {
+    pub products: u64,
+    due: Vec<Due>,
+}
+
+/// Learns the shop's products from its orders now and keeps what it
+/// learned (the first step of the daily round; the merchant can also ask
+/// for it, after importing the shop's history). Sends nothing.
+pub async fn learn(
+    store: &Store,
+    shop_id: i64,
+    now: i64,
+) -> anyhow::Result<(Reorder, LearnedShop)> {
     let (settings, zone, merchant) = {
         let mut conn = store.writer().acquire().await?;
         let program = program::get_program(&mut conn, shop_id).await?;
@@ -74,8 +119,10 @@ pub async fn run_shop(store: &Store, shop_id: i64, now: i64) -> anyhow::Result<R
     };
     let today = zone.date_of(now);
     let mut learned: Vec<reorder::LearnedRow> = Vec::new();
-    let mut due: Vec<Due> = Vec::new();
-    let mut round = Round::default();
+    let mut found = LearnedShop {
+        products: 0,
+        due: Vec::new(),
+    };
     {
         // One product at a time: its customers' purchases, then what they
         // teach and which of its cycles are due.
@@ -98,14 +145,14 @@ pub async fn run_shop(store: &Store, shop_id: i64, now: i64) -> anyhow::Result<R
                 .then_some(setting.override_days.or(days))
                 .flatten();
             if let Some(interval_days) = interval {
-                round.products += 1;
+                found.products += 1;
                 for (customer_id, purchases) in by_customer.iter() {
                     let Some(&(last_at, order_id)) = purchases.last() else {
                         continue;
                     };
                     let due_on = rules::due_on(zone, last_at, interval_days);
                     if rules::remind_today(due_on, today) {
-                        due.push(Due {
+                        found.due.push(Due {
                             customer_id: *customer_id,
                             product_id,
                             title: title.clone(),
@@ -135,34 +182,10 @@ pub async fn run_shop(store: &Store, shop_id: i64, now: i64) -> anyhow::Result<R
             finish(last, &mut by_customer);
         }
     }
-    {
-        let mut tx = store.begin().await?;
-        reorder::save_learned(&mut tx, shop_id, &learned, now).await?;
-        tx.commit().await?;
-    }
-    if !settings.enabled {
-        return Ok(round);
-    }
-    for chunk in due.chunks(CHUNK) {
-        let mut tx = store.begin().await?;
-        let key = episodes::holdout_key(&mut tx, shop_id, now).await?;
-        for d in chunk {
-            let held = rules::held_out(
-                &key,
-                shop_id,
-                d.customer_id,
-                d.product_id,
-                d.order_id,
-                settings.holdout_percent,
-            );
-            if remind(&mut tx, shop_id, &settings, d, held, now).await? {
-                round.reminders += 1;
-                round.held_out += u64::from(held);
-            }
-        }
-        tx.commit().await?;
-    }
-    Ok(round)
+    let mut tx = store.begin().await?;
+    reorder::save_learned(&mut tx, shop_id, &learned, now).await?;
+    tx.commit().await?;
+    Ok((settings, found))
 }
 
 /// Records one cycle's reminder and, unless held out, enqueues its code

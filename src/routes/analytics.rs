@@ -103,3 +103,13 @@ pub async fn put_reorder_product(
     .await?;
     Ok(HttpResponse::Ok().json(view))
 }
+
+/// `POST /api/admin/reorder/learn`: the products learned from the shop's
+/// orders now; nothing is sent.
+pub async fn learn_reorder(
+    session: AdminSession,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let view = crate::service::reorder::learn_now(&state.store, session.shop_id).await?;
+    Ok(HttpResponse::Ok().json(view))
+}

@@ -107,6 +107,7 @@ api_routes! {
     get "/api/admin/winback" => analytics::get_winback, Admin;
     get "/api/admin/reorder" => analytics::get_reorder, Admin;
     put "/api/admin/reorder/products/{product_id}" => analytics::put_reorder_product, Admin;
+    post "/api/admin/reorder/learn" => analytics::learn_reorder, Admin;
     get "/api/admin/exports/members.csv" => exports::members_csv, Admin;
     get "/api/admin/exports/ledger.csv" => exports::ledger_csv, Admin;
     get "/api/admin/history" => history::get_history, Admin;

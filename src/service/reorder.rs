@@ -6,7 +6,7 @@
 use serde::Serialize;
 
 use crate::{
-    analytics::metrics::{PeriodKey, Window},
+    analytics::metrics::{PeriodKey, Rate, Window},
     engine::reorder::{self as engine, Report},
     store::{now_ms, program, reorder, Store},
 };
@@ -45,7 +45,12 @@ pub struct ProductView {
 pub struct ReorderView {
     pub enabled: bool,
     pub period: &'static str,
+    /// The shop's currency, of `revenue_minor`.
+    pub currency: String,
     pub report: Report,
+    /// Reminders followed by a reorder, of the reminded and of the held out.
+    pub reminded_rate: Rate,
+    pub held_out_rate: Rate,
     pub products: Vec<ProductView>,
 }
 
@@ -56,10 +61,8 @@ pub async fn overview(
 ) -> Result<ReorderView, sqlx::Error> {
     let window = Window::ending_at(key, now_ms());
     let mut conn = store.reader().acquire().await?;
-    let settings = program::get_program(&mut conn, shop_id)
-        .await?
-        .settings
-        .reorder;
+    let shop_program = program::get_program(&mut conn, shop_id).await?;
+    let settings = shop_program.settings.reorder;
     let report = engine::report(
         &mut conn,
         shop_id,
@@ -89,6 +92,9 @@ pub async fn overview(
     Ok(ReorderView {
         enabled: settings.enabled,
         period: key.as_str(),
+        currency: shop_program.currency,
+        reminded_rate: Rate::new(report.reminded.reordered, report.reminded.reminders),
+        held_out_rate: Rate::new(report.held_out.reordered, report.held_out.reminders),
         report,
         products,
     })
@@ -112,4 +118,12 @@ pub async fn set_product(
     }
     tx.commit().await?;
     Ok(())
+}
+
+/// `POST /api/admin/reorder/learn`: learns the shop's products from its
+/// orders now (after a history import, say), sends nothing, and answers
+/// the overview.
+pub async fn learn_now(store: &Store, shop_id: i64) -> anyhow::Result<ReorderView> {
+    engine::learn(store, shop_id, now_ms()).await?;
+    Ok(overview(store, shop_id, PeriodKey::DEFAULT).await?)
 }

@@ -140,6 +140,17 @@ async fn reminders_come_once_per_cycle_and_are_measured_against_a_holdout(backen
     // Customer 6 buys coffee again before it is due: a new cycle.
     paid(&app, 2003, 6, t0 + 85 * DAY, &[COFFEE], "early").await;
 
+    // Learning on request (after a history import, say) sends nothing.
+    app.drain().await;
+    let (status, view) = answer(admin(&app, Method::POST, "/api/admin/reorder/learn")).await;
+    assert_eq!(status, 200, "{view}");
+    assert_eq!(view["products"][0]["learned_days"], 30, "{view}");
+    assert_eq!(
+        app.count("SELECT CAST(COUNT(*) AS BIGINT) FROM reorder_reminders")
+            .await,
+        0
+    );
+
     // The day before coffee is due (60 + 30 days): learned, nothing sent.
     let report = run_jobs(&app, "owner", t0 + 89 * DAY).await;
     assert_eq!(report.reorder_reminders, 0);

@@ -801,4 +801,51 @@ describe("the embedded admin page", { timeout: 300000 }, () => {
     await shot("history");
     assertNoProblems();
   });
+
+  it("learns reorder intervals from the imported orders, keeps a product's own interval and turns reminders on", async () => {
+    await open("program");
+    await page.waitForSelector("#reorder-learn");
+    await page.locator("#reorder-learn").click();
+    const first = page.locator("[data-role=reorder-product]").first();
+    await first.waitFor();
+    const product = await first.getAttribute("data-product");
+    assert.match(await first.locator("[data-role=reorder-learned]").innerText(), /customers/);
+    // The figures are the API's.
+    const api = await page.evaluate(async () => {
+      const headers = { authorization: `Bearer ${await window.shopify.idToken()}` };
+      return (await fetch("/api/admin/reorder", { headers })).json();
+    });
+    assert.equal(api.products[0].product_id, product);
+    // A bad interval is refused beside the field, and nothing changes.
+    const days = first.locator("[data-role=reorder-days] input");
+    expectedStatuses = new Set([422]);
+    try {
+      await days.fill("400");
+      await first.locator("[data-role=reorder-save]").click();
+      await page.waitForSelector(`[data-product="${product}"] [data-role=reorder-days][error]`);
+    } finally {
+      expectedStatuses = new Set();
+    }
+    await days.fill("21");
+    await first.locator("[data-role=reorder-save]").click();
+    await page.waitForFunction((p) => /Reminders 21 days after each purchase/.test(
+      document.querySelector(`[data-product="${p}"] [data-role=reorder-interval]`)?.textContent || ""), product);
+    const reminders = page.locator('s-checkbox[data-path="reorder.enabled"] input');
+    assert.equal(await reminders.isChecked(), false, "off by default");
+    await reminders.check();
+    await page.locator("#reorder-with-code input").check();
+    await page.waitForSelector('s-number-field[data-path="reorder.code.valid_days"]');
+    await page.locator("#save-program").click();
+    await page.waitForSelector("[data-role=saved]");
+    await page.reload();
+    await page.waitForSelector(`[data-product="${product}"]`);
+    assert.equal(await page.locator(`[data-product="${product}"] [data-role=reorder-days] input`).inputValue(), "21");
+    assert.ok(await page.locator('s-checkbox[data-path="reorder.enabled"] input').isChecked());
+    assert.equal(await page.locator('s-number-field[data-path="reorder.code.valid_days"] input').inputValue(), "14");
+    await page.locator("#section-reorder").screenshot({ path: path.join(ARTIFACTS, "program-reorder.png") });
+    // The dashboard has the reminders' section.
+    await open("dashboard");
+    await page.waitForSelector("#reorder");
+    assertNoProblems();
+  });
 });

@@ -119,6 +119,19 @@ function RewardsPage() {
         </s-section>
       ) : null}
 
+      {screen.restock ? (
+        <s-section heading={shopify.i18n.translate('restockHeading')}>
+          <s-stack gap="small">
+            {screen.restock.lines.map((line, i) => (
+              <s-stack key={i} direction="inline" gap="base" justifyContent="space-between">
+                <s-text>{line.title}</s-text>
+                <s-text color="subdued">{line.due}</s-text>
+              </s-stack>
+            ))}
+          </s-stack>
+        </s-section>
+      ) : null}
+
       {screen.birthday ? <Birthday birthday={screen.birthday} onSave={(value) => void page.saveBirthday(value)} /> : null}
     </s-page>
   );

@@ -99,6 +99,19 @@ describe('loading the page', () => {
     assert.equal(s.banner, null);
   });
 
+  it('lists what is time to restock, and nothing when there is none', async () => {
+    const restock = [{product_id: '501', title: 'Coffee beans', due_on: '2026-12-01'}];
+    const {page, screen} = setUp(...loaded(balanceBody({restock})));
+    await page.load();
+    assert.deepEqual(screen().restock, {lines: [{title: 'Coffee beans', due: 'Due December 1, 2026'}]});
+    const none = setUp(...loaded(balanceBody({restock: []})));
+    await none.page.load();
+    assert.equal(none.screen().restock, null);
+    const older = setUp(...loaded());
+    await older.page.load();
+    assert.equal(older.screen().restock, null, 'an answer without the field');
+  });
+
   it('asks a logged-out shopper to log in and asks nothing else', async () => {
     const {page, fetch, screen} = setUp({status: 200, body: {logged_in: false}});
     await page.load();

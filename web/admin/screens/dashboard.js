@@ -23,13 +23,15 @@ export async function render(ctx) {
   async function load(key) {
     fill(body, loading("Loading the figures"));
     try {
-      const [data, winback] = await Promise.all([
+      const [data, winback, reorder] = await Promise.all([
         api("GET", `/api/admin/analytics?period=${encodeURIComponent(key)}`),
-        // The win-back figures failing leaves the rest of the dashboard.
+        // The win-back or reorder figures failing leaves the rest of the dashboard.
         api("GET", `/api/admin/winback?period=${encodeURIComponent(key)}`).catch((error) => ({ error })),
+        api("GET", `/api/admin/reorder?period=${encodeURIComponent(key)}`).catch((error) => ({ error })),
       ]);
       fill(body, ...figures(data),
-        winback.error ? errorBanner(winback.error, "The win-back figures could not be loaded") : winbackSection(winback));
+        winback.error ? errorBanner(winback.error, "The win-back figures could not be loaded") : winbackSection(winback),
+        reorder.error ? errorBanner(reorder.error, "The reorder figures could not be loaded") : reorderSection(reorder));
     } catch (e) {
       fill(body, errorBanner(e, "The figures could not be loaded"));
     }
@@ -137,6 +139,27 @@ function winbackSection(w) {
           metric("Recovered revenue", money(offered.recovered_revenue_minor, cur),
             `${money(offered.revenue_per_episode_minor, cur)} per customer offered · ${money(holdout.revenue_per_episode_minor, cur)} per holdout customer`, "winback-revenue"),
           metric("Offers issued", `${count(w.cost?.points_issued)} points`, `${count(w.cost?.codes_issued)} discount codes`, "winback-cost"),
+        )));
+}
+
+// Reorder reminders: customers reminded against those held out; a reorder
+// is the product bought within the attribution window after the reminder.
+function reorderSection(r) {
+  const cur = r.currency;
+  const report = r.report || {};
+  const reminded = report.reminded || {};
+  const held = report.held_out || {};
+  const total = (reminded.reminders || 0) + (held.reminders || 0);
+  const grid = (...items) => h("s-grid", { gridTemplateColumns: "repeat(auto-fit, minmax(190px, 1fr))", gap: "base", class: "metrics" }, ...items);
+  return h("s-section", { heading: "Reorder reminders", id: "reorder" },
+    h("s-stack", { gap: "base" },
+      r.enabled ? null : h("s-paragraph", { color: "subdued" }, "Reorder reminders are off: products are learned but no one is reminded. Turn them on in Program."),
+      total === 0
+        ? h("s-paragraph", { color: "subdued", "data-role": "reorder-empty" }, "No reminder came due in this period.")
+        : grid(
+          metric("Reordered after a reminder", rate(r.reminded_rate), rateDetail(r.reminded_rate, `reminders, within ${report.attribution_days} days`), "reorder-rate"),
+          metric("Reordered without one (holdout)", rate(r.held_out_rate), rateDetail(r.held_out_rate, "held out"), "reorder-holdout-rate"),
+          metric("Revenue of reminded reorders", money(reminded.revenue_minor, cur), `${money(held.revenue_minor, cur)} from the holdout's reorders`, "reorder-revenue"),
         )));
 }
 

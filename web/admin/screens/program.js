@@ -10,6 +10,8 @@ import { money, count } from "../format.js";
 import { forecastPanel } from "../forecast.js";
 
 const clone = (v) => JSON.parse(JSON.stringify(v));
+/** Reorder products listed before "Show all". */
+const PRODUCTS_SHOWN = 10;
 
 /** Reads a dotted path with indexes (`rewards[1].name`). */
 function getPath(obj, path) {
@@ -448,6 +450,86 @@ export async function render(ctx) {
     return box;
   }
 
+  // Reorder reminders: the settings (saved with the program), then the
+  // products as learned, each with the merchant's own interval or switch
+  // (saved at once, on its own).
+  function reorderSection() {
+    const box = h("s-section", { heading: "Reorder reminders", id: "section-reorder" });
+    const products = h("div", { id: "reorder-products" }, h("s-spinner", { accessibilityLabel: "Loading the products" }));
+    function draw() {
+      for (const key of [...state.fields.keys()]) if (key.startsWith("reorder.")) state.fields.delete(key);
+      const r = state.draft.reorder;
+      const withCode = h("s-checkbox", { label: "Send a single-use discount code with each reminder", checked: Boolean(r.code), id: "reorder-with-code" });
+      withCode.addEventListener("change", () => {
+        r.code = withCode.checked ? { value: { kind: "percentage_off", percent: 10 }, valid_days: 14 } : null;
+        draw(); changed();
+      });
+      fill(box, h("s-stack", { gap: "base" },
+        h("s-paragraph", { color: "subdued" }, "Advocate learns from this shop's orders how often customers buy each product again. When a customer's next purchase comes due, the Loyalty reorder due trigger starts your Shopify Flow workflow once, and the storefront widget asks \"Time to restock?\". A share of reminders is held out, so the dashboard can show what the reminders bring."),
+        field("checkbox", "reorder.enabled", "Remind customers when a product they buy again is due"),
+        row(field("integer", "reorder.min_customers", "Customers who bought it again before its interval is learned", { min: 2, max: 1000 }),
+          field("integer", "reorder.holdout_percent", "Holdout: reminders not sent (%)", { min: 0, max: 50 }),
+          field("integer", "reorder.attribution_days", "A reorder within this many days counts", { min: 1, max: 90 })),
+        withCode,
+        r.code ? row(...rewardValueFields("reorder.code.value", r.code.value || {}, () => { draw(); changed(); }),
+          field("integer", "reorder.code.valid_days", "Code valid for (days)", { min: 1, max: 3650 })) : null,
+        h("s-heading", {}, "Products"),
+        products));
+    }
+    draw();
+    loadProducts();
+    return box;
+
+    async function loadProducts(request = api("GET", "/api/admin/reorder")) {
+      try {
+        drawProducts(await request);
+      } catch (e) {
+        fill(products, errorBanner(e, "The products could not be loaded"));
+      }
+    }
+
+    function drawProducts(view, showAll = false) {
+      const learn = h("s-button", { id: "reorder-learn" }, "Learn from the orders now");
+      learn.addEventListener("click", () => busy(learn, () => loadProducts(api("POST", "/api/admin/reorder/learn"))));
+      const list = view.products || [];
+      const shown = showAll ? list : list.slice(0, PRODUCTS_SHOWN);
+      const more = list.length > shown.length ? h("s-button", { variant: "tertiary", id: "reorder-all" }, `Show all ${count(list.length)} products`) : null;
+      more?.addEventListener("click", () => drawProducts(view, true));
+      fill(products, h("s-stack", { gap: "base" },
+        list.length === 0
+          ? h("s-paragraph", { color: "subdued", "data-role": "reorder-none" }, "No product has been bought again yet. Advocate learns once a day; after importing the shop's history, learn now.")
+          : h("s-stack", { gap: "small-300" }, shown.map(productRow)),
+        h("s-stack", { direction: "inline", gap: "base" }, learn, more)));
+    }
+
+    function productRow(p) {
+      const learned = p.learned_days === null
+        ? `${count(p.repeat_customers)} bought it again: too few to learn`
+        : `Every ${count(p.learned_days)} days (${count(p.repeat_customers)} customers)`;
+      const days = h("s-number-field", { label: "Your interval (days)", labelAccessibilityVisibility: "exclusive", value: p.override_days ?? "", min: 1, max: 365, step: 1, placeholder: p.learned_days === null ? "days" : `${p.learned_days} (learned)`, "data-role": "reorder-days" });
+      const on = h("s-checkbox", { label: "Remind", checked: p.enabled, "data-role": "reorder-on" });
+      const save = h("s-button", { "data-role": "reorder-save" }, "Save");
+      save.addEventListener("click", () => busy(save, async () => {
+        days.removeAttribute("error");
+        const raw = String(days.value ?? "").trim();
+        if (raw !== "" && !/^\d+$/.test(raw)) return days.setAttribute("error", "Must be a whole number of days");
+        try {
+          drawProducts(await api("PUT", `/api/admin/reorder/products/${p.product_id}`, { override_days: raw === "" ? null : Number(raw), enabled: Boolean(on.checked) }));
+          toast(`${p.title} saved`);
+        } catch (e) {
+          if (e instanceof ApiError && e.status === 422) return days.setAttribute("error", capital(e.errors[0]?.message || e.message));
+          toast(`${p.title} was not saved`, true);
+        }
+      }));
+      return h("s-grid", { gridTemplateColumns: "minmax(180px, 2fr) minmax(140px, 1fr) auto auto", gap: "base", alignItems: "center", "data-role": "reorder-product", "data-product": p.product_id },
+        h("s-stack", { gap: "none" },
+          h("s-text", { type: "strong" }, p.title),
+          h("s-text", { color: "subdued", "data-role": "reorder-learned" }, learned),
+          h("s-text", { color: "subdued", "data-role": "reorder-interval" }, p.interval_days === null ? "No reminders for it" : `Reminders ${count(p.interval_days)} days after each purchase`)),
+        days, on, save);
+    }
+  }
+
   function offersSection() {
     return h("s-section", { heading: "Offers", id: "section-offers" },
       h("s-stack", { gap: "base" },
@@ -510,7 +592,7 @@ export async function render(ctx) {
     }
   }));
 
-  fill(sections, earningSection(), actionsSection(), rewardsSection(), tiersSection(), expirySection(), referralsSection(), segmentsSection(), winbackSection(), npsSection(), offersSection());
+  fill(sections, earningSection(), actionsSection(), rewardsSection(), tiersSection(), expirySection(), referralsSection(), segmentsSection(), winbackSection(), reorderSection(), npsSection(), offersSection());
   renderPreview();
   return h("s-page", { heading: "Program" }, save, message, forecast.element, sections);
 }

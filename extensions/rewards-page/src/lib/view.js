@@ -28,6 +28,7 @@ const HISTORY_LABELS = {
   nps: 'historyNps',
   winback: 'historyWinback',
   import: 'historyImport',
+  anniversary: 'historyAnniversary',
 };
 
 /**
@@ -48,6 +49,7 @@ export function present(state, {i18n}) {
     history: null,
     referral: null,
     birthday: null,
+    restock: null,
     actions: [],
   };
   if (state.status === Status.LOADING) return screen;
@@ -110,7 +112,18 @@ export function present(state, {i18n}) {
     : null;
 
   screen.birthday = birthday(view.birthday, state.birthday, t, i18n);
+  screen.restock = restock(view.restock, t, i18n);
   return screen;
+}
+
+/** "Time to restock?": the products the shopper was reminded to buy again. */
+function restock(items, t, i18n) {
+  const lines = (Array.isArray(items) ? items : [])
+    .filter((p) => p && typeof p.title === 'string')
+    // A date of the shop's calendar: read at noon UTC, it is the same day
+    // wherever the shopper is.
+    .map((p) => ({title: p.title, due: t('restockDue', {date: formatExpiry(`${p.due_on}T12:00:00Z`, i18n) ?? p.due_on})}));
+  return lines.length ? {lines} : null;
 }
 
 function summarise(view, balance, i18n) {
