@@ -574,11 +574,12 @@ async fn anniversaries(store: &Store, now: i64, report: &mut Report) -> anyhow::
             let zone = shops::time_zone(&mut tx, shop_id).await?;
             let today = zone.date_of(now).to_string();
             let done = schedule::day_done(&mut tx, shop_id, ANNIVERSARY_ROUND).await?;
-            let first = customers::first_joined(&mut tx, shop_id).await?;
-            tx.commit().await?;
             if done.as_deref() == Some(today.as_str()) {
+                tx.commit().await?;
                 continue;
             }
+            let first = customers::first_joined(&mut tx, shop_id).await?;
+            tx.commit().await?;
             (program, zone, first)
         };
         let today = zone.date_of(now);

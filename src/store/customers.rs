@@ -690,10 +690,12 @@ pub async fn first_joined(
     conn: &mut AnyConnection,
     shop_id: i64,
 ) -> Result<Option<i64>, sqlx::Error> {
-    sqlx::query_scalar("SELECT MIN(joined_at) FROM customers WHERE shop_id = $1")
-        .bind(shop_id)
-        .fetch_one(conn)
-        .await
+    sqlx::query_scalar(
+        "SELECT MIN(joined_at) FROM customers WHERE shop_id = $1 AND joined_at IS NOT NULL",
+    )
+    .bind(shop_id)
+    .fetch_one(conn)
+    .await
 }
 
 /// Customers with spendable points and no activity since `before`:
