@@ -80,6 +80,7 @@ pub async fn run(args: AnalyticsArgs) -> anyhow::Result<()> {
     segments(&running).await?;
     segments_report(&running, &store, shop_id).await?;
     forecast(&args, &running).await?;
+    reorder_learning(&args, &running).await?;
     routes(&args, &running).await?;
     store.close().await;
     drop(running);
@@ -281,6 +282,47 @@ async fn forecast(args: &AnalyticsArgs, running: &Running) -> anyhow::Result<()>
             acks.percentile_ms(1.0),
         );
     }
+    Ok(())
+}
+
+/// Reorder reminders' learning round (`POST /api/admin/reorder/learn`:
+/// every counted purchase of a product read, each product's interval
+/// learned and kept), `args.computes` times, with a webhook every 50 ms
+/// meanwhile: median and slowest, and the slowest acknowledgement.
+async fn reorder_learning(args: &AnalyticsArgs, running: &Running) -> anyhow::Result<()> {
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let prober = tokio::spawn(probe_intake(
+        running.server.addr,
+        "reorder".into(),
+        stop.clone(),
+    ));
+    let mut took = Vec::new();
+    let mut last = serde_json::Value::Null;
+    for _ in 0..args.computes.max(1) {
+        let t = Instant::now();
+        let response = running.post("/api/admin/reorder/learn").send().await?;
+        if !response.status().is_success() {
+            bail!("reorder learning answered {}", response.status());
+        }
+        last = response.json().await?;
+        took.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    stop.store(true, Ordering::Relaxed);
+    let acks = prober.await??;
+    took.sort_by(f64::total_cmp);
+    let products = last["products"].as_array().map_or(0, Vec::len);
+    let learned = last["products"]
+        .as_array()
+        .map_or(0, |p| p.iter().filter(|p| !p["learned_days"].is_null()).count());
+    println!(
+        "reorder learning: median {:.0} ms, slowest {:.0} ms of {}; {products} products bought again, \
+         {learned} with an interval; {} webhooks sent meanwhile, slowest acknowledged in {:.0} ms",
+        took[took.len() / 2],
+        took[took.len() - 1],
+        took.len(),
+        acks.ok,
+        acks.percentile_ms(1.0),
+    );
     Ok(())
 }
 

@@ -15,6 +15,7 @@ const SPAN_MS: i64 = 730 * DAY_MS;
 /// in five customers are members: a signup entry, an earn entry per counted
 /// order (1 point per 1.00), and for one member in ten a 500-point
 /// redemption. Balances equal the ledger; tiers follow lifetime spend.
+/// Each order holds one or two of 300 products (see [`order_lines`]).
 /// Returns the number of ledger entries.
 pub async fn seed_shop(
     store: &Store,
@@ -27,8 +28,45 @@ pub async fn seed_shop(
     let order_rows = order_rows(&mut rng, now, customers, orders);
     let ledger = ledger(&mut rng, now, customers, &order_rows);
     let customer_rows = customer_rows(now, customers, &ledger);
+    let lines = order_lines(&mut rng, &order_rows);
     insert(store, shop_id, &customer_rows, &order_rows, &ledger.entries).await?;
+    insert_lines(store, shop_id, &lines).await?;
     Ok(ledger.entries.len())
+}
+
+/// Products in the catalogue.
+const PRODUCTS: i64 = 300;
+
+/// One or two products per order. A customer mostly buys again from their
+/// own three favourites, so products have repeat buyers to learn from;
+/// a guest buys any.
+fn order_lines(rng: &mut StdRng, orders: &[seed::Order]) -> Vec<seed::Line> {
+    let mut lines = Vec::with_capacity(orders.len() * 3 / 2);
+    for o in orders {
+        let counted = o.cancelled_at.is_none() && !o.is_test;
+        let first = rng.gen_range(0..3_i64);
+        for k in 0..rng.gen_range(1..=2_i64) {
+            let product = match o.customer_id {
+                Some(c) if rng.gen_bool(0.9) => (c * 13 + (first + k) % 3 * 7) % PRODUCTS,
+                _ => rng.gen_range(0..PRODUCTS),
+            };
+            lines.push((o.order_id, 9_000_000 + product, counted));
+        }
+    }
+    lines
+}
+
+/// The order lines, as [`insert`] writes the rest.
+async fn insert_lines(store: &Store, shop_id: i64, lines: &[seed::Line]) -> anyhow::Result<()> {
+    let dialect = store.dialect();
+    for batch in lines.chunks(100_000) {
+        let mut tx = store.begin().await?;
+        for rows in batch.chunks(1_000) {
+            seed::insert_order_products(&mut tx, dialect, shop_id, rows).await?;
+        }
+        tx.commit().await?;
+    }
+    Ok(())
 }
 
 /// `orders` orders over the last two years.

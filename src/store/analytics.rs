@@ -542,6 +542,38 @@ pub mod seed {
         Ok(())
     }
 
+    /// An order's product line: (order, product, counted).
+    pub type Line = (i64, i64, bool);
+
+    pub async fn insert_order_products(
+        conn: &mut AnyConnection,
+        dialect: Dialect,
+        shop_id: i64,
+        rows: &[Line],
+    ) -> Result<(), sqlx::Error> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let sql = format!(
+            "INSERT INTO order_products (shop_id, order_id, product_id, variant_id, title, \
+             quantity, counted) VALUES {} ON CONFLICT DO NOTHING",
+            values_placeholders(dialect, rows.len(), 7)
+        );
+        let mut query = sqlx::query(&sql);
+        for (order, product, counted) in rows {
+            query = query
+                .bind(shop_id)
+                .bind(*order)
+                .bind(*product)
+                .bind(product * 10)
+                .bind(format!("Product {product}"))
+                .bind(1_i64)
+                .bind(i64::from(*counted));
+        }
+        query.execute(conn).await?;
+        Ok(())
+    }
+
     pub async fn insert_ledger(
         conn: &mut AnyConnection,
         dialect: Dialect,
