@@ -311,9 +311,9 @@ async fn reorder_learning(args: &AnalyticsArgs, running: &Running) -> anyhow::Re
     let acks = prober.await??;
     took.sort_by(f64::total_cmp);
     let products = last["products"].as_array().map_or(0, Vec::len);
-    let learned = last["products"]
-        .as_array()
-        .map_or(0, |p| p.iter().filter(|p| !p["learned_days"].is_null()).count());
+    let learned = last["products"].as_array().map_or(0, |p| {
+        p.iter().filter(|p| !p["learned_days"].is_null()).count()
+    });
     println!(
         "reorder learning: median {:.0} ms, slowest {:.0} ms of {}; {products} products bought again, \
          {learned} with an interval; {} webhooks sent meanwhile, slowest acknowledged in {:.0} ms",
