@@ -34,7 +34,7 @@ use crate::{
     },
     store::{
         program,
-        reorder::{self, NewReminder, Setting},
+        reorder::{self, NewReminder},
         shops, winback as episodes, Store,
     },
 };
@@ -261,28 +261,6 @@ async fn remind(
     )
     .await?;
     Ok(true)
-}
-
-/// The merchant's change of a product: an interval of their own (None: the
-/// learned one) and whether it is on. False for a product Advocate has not
-/// seen bought again.
-pub async fn set_product(
-    conn: &mut sqlx::AnyConnection,
-    shop_id: i64,
-    product_id: i64,
-    override_days: Option<i64>,
-    enabled: bool,
-) -> Result<bool, sqlx::Error> {
-    reorder::set_product(
-        conn,
-        shop_id,
-        product_id,
-        Setting {
-            override_days,
-            disabled: !enabled,
-        },
-    )
-    .await
 }
 
 /// One arm of the holdout report.

@@ -418,18 +418,21 @@ async fn expire_winback(store: &Store, now: i64, report: &mut Report) -> anyhow:
 async fn tier_round(store: &Store, now: i64, report: &mut Report) -> anyhow::Result<()> {
     let shops = program::shops_for_tier_evaluation(&mut *store.writer().acquire().await?).await?;
     for (shop_id, version, evaluated) in shops {
-        let (program, today, done_on) = {
+        let (program, today, done_today) = {
             let mut tx = store.begin().await?;
             let program = program::get_program(&mut tx, shop_id).await?;
-            let today = shops::time_zone(&mut tx, shop_id).await?.date_of(now);
-            let done_on = schedule::day_done(&mut tx, shop_id, ROLLING_TIERS).await?;
+            let today = shops::time_zone(&mut tx, shop_id)
+                .await?
+                .date_of(now)
+                .to_string();
+            let done_today = schedule::day_done(&mut tx, shop_id, ROLLING_TIERS, &today).await?;
             tx.commit().await?;
-            (program, today.to_string(), done_on)
+            (program, today, done_today)
         };
         // A rolling 12-month window moves every day: re-evaluated once a
         // day, on the shop's calendar.
         let rolling = program.settings.tiers.window == TierWindow::Rolling12Months;
-        let daily_due = rolling && done_on.as_deref() != Some(today.as_str());
+        let daily_due = rolling && !done_today;
         if evaluated >= version && !daily_due {
             continue;
         }
@@ -499,11 +502,7 @@ async fn reorder_round(store: &Store, now: i64, report: &mut Report) -> anyhow::
                 .await?
                 .date_of(now)
                 .to_string();
-            if schedule::day_done(&mut conn, shop_id, REORDER_ROUND)
-                .await?
-                .as_deref()
-                == Some(today.as_str())
-            {
+            if schedule::day_done(&mut conn, shop_id, REORDER_ROUND, &today).await? {
                 continue;
             }
             today
@@ -522,11 +521,7 @@ async fn birthdays(store: &Store, now: i64, report: &mut Report) -> anyhow::Resu
     for shop_id in shops {
         let mut tx = store.begin().await?;
         let today = shops::time_zone(&mut tx, shop_id).await?.date_of(now);
-        if schedule::day_done(&mut tx, shop_id, BIRTHDAY_ROUND)
-            .await?
-            .as_deref()
-            == Some(today.to_string().as_str())
-        {
+        if schedule::day_done(&mut tx, shop_id, BIRTHDAY_ROUND, &today.to_string()).await? {
             tx.commit().await?;
             continue;
         }
@@ -573,8 +568,7 @@ async fn anniversaries(store: &Store, now: i64, report: &mut Report) -> anyhow::
             let program = program::get_program(&mut tx, shop_id).await?;
             let zone = shops::time_zone(&mut tx, shop_id).await?;
             let today = zone.date_of(now).to_string();
-            let done = schedule::day_done(&mut tx, shop_id, ANNIVERSARY_ROUND).await?;
-            if done.as_deref() == Some(today.as_str()) {
+            if schedule::day_done(&mut tx, shop_id, ANNIVERSARY_ROUND, &today).await? {
                 tx.commit().await?;
                 continue;
             }

@@ -9,8 +9,6 @@
 //! customers, has none.
 
 use chrono::{Days, NaiveDate};
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
 
 use super::{calendar::Zone, time::DAY_MS};
 
@@ -86,9 +84,8 @@ pub fn remind_today(due: NaiveDate, today: NaiveDate) -> bool {
             .is_none_or(|last| today <= last)
 }
 
-/// Whether a reminder is held out (sent nothing, to compare against): a
-/// stable draw keyed by the shop's secret, so no one can predict or game
-/// it, and the same cycle always draws the same.
+/// Whether a reminder is held out (sent nothing, to compare against): the
+/// win-back holdout's keyed draw, for this purchase cycle.
 pub fn held_out(
     key: &[u8],
     shop_id: i64,
@@ -97,11 +94,8 @@ pub fn held_out(
     cycle_order_id: i64,
     percent: u32,
 ) -> bool {
-    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key");
-    mac.update(format!("reorder:{shop_id}:{customer_id}:{product_id}:{cycle_order_id}").as_bytes());
-    let digest = mac.finalize().into_bytes();
-    let draw = u64::from_be_bytes(digest[..8].try_into().expect("8 bytes")) % 10_000;
-    draw < u64::from(percent.min(100)) * 100
+    let cycle = format!("reorder:{shop_id}:{customer_id}:{product_id}:{cycle_order_id}");
+    super::winback::keyed_draw(key, &cycle, percent)
 }
 
 #[cfg(test)]

@@ -55,8 +55,19 @@ pub fn at_risk(p: &Purchases, shop_median: Option<i64>, grace_percent: u32, now:
 /// Whether this at-risk episode is held out (no offer): `percent` of
 /// episodes, by a keyed hash.
 pub fn held_out(key: &[u8], shop_id: i64, customer_id: i64, episode: i64, percent: u32) -> bool {
+    keyed_draw(
+        key,
+        &format!("winback:{shop_id}:{customer_id}:{episode}"),
+        percent,
+    )
+}
+
+/// A holdout draw: whether `subject` falls in `percent` of all subjects,
+/// by the shop's secret key, so no one can predict or game it and the
+/// same subject always draws the same.
+pub fn keyed_draw(key: &[u8], subject: &str, percent: u32) -> bool {
     let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key");
-    mac.update(format!("winback:{shop_id}:{customer_id}:{episode}").as_bytes());
+    mac.update(subject.as_bytes());
     let digest = mac.finalize().into_bytes();
     let draw = u64::from_be_bytes(digest[..8].try_into().expect("8 bytes")) % 10_000;
     draw < u64::from(percent.min(100)) * 100

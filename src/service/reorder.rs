@@ -113,7 +113,11 @@ pub async fn set_product(
         return Err(ReorderError::OutOfRange);
     }
     let mut tx = store.begin().await?;
-    if !engine::set_product(&mut tx, shop_id, product_id, override_days, enabled).await? {
+    let setting = reorder::Setting {
+        override_days,
+        disabled: !enabled,
+    };
+    if !reorder::set_product(&mut tx, shop_id, product_id, setting).await? {
         return Err(ReorderError::UnknownProduct);
     }
     tx.commit().await?;

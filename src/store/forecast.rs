@@ -77,8 +77,10 @@ pub async fn each_customer(
     if super::Dialect::of(conn) == super::Dialect::Sqlite {
         return each_packed(conn, shop_id, to, &mut emit).await;
     }
-    let sql =
-        format!("SELECT customer_id, order_id, {FACT_COLUMNS} {FACT_SOURCE} ORDER BY customer_id");
+    let sql = format!(
+        "SELECT customer_id, order_id, {FACT_COLUMNS} FROM orders WHERE {FACT_FILTER} \
+         ORDER BY customer_id"
+    );
     let mut rows = sqlx::query_as::<_, FactRow>(&sql)
         .bind(shop_id)
         .bind(to)
@@ -121,7 +123,7 @@ const FACT_COLUMNS: &str = "COALESCE(paid_at, fulfilled_at) AS at, \
     CASE channel WHEN 'pos' THEN 1 WHEN 'draft_order' THEN 2 ELSE 0 END AS channel";
 
 /// The identified customers' orders that count before `$2`.
-const FACT_SOURCE: &str = "FROM orders WHERE shop_id = $1 AND customer_id IS NOT NULL \
+const FACT_FILTER: &str = "shop_id = $1 AND customer_id IS NOT NULL \
     AND COALESCE(paid_at, fulfilled_at) < $2";
 
 /// Orders packed per pass on SQLite: a pass holds about this many.
@@ -150,18 +152,14 @@ async fn each_packed(
     .await?;
     // Each pass scans the whole table: as few as memory allows.
     let passes = ((total + ORDERS_PER_PASS - 1) / ORDERS_PER_PASS).max(1);
-    let sql = "SELECT group_concat(printf('%d,%d,%d,%d,%d,%d,%d,%d,%d', customer_id, order_id, \
-         COALESCE(paid_at, fulfilled_at), subtotal_minor, tax_minor, shipping_minor, \
-         discounts_minor, known + 2 * taxes_included + 4 * is_test \
-         + CASE WHEN paid_at IS NULL THEN 0 ELSE 8 END \
-         + CASE WHEN fulfilled_at IS NULL THEN 0 ELSE 16 END \
-         + CASE WHEN cancelled_at IS NULL THEN 0 ELSE 32 END, \
-         CASE channel WHEN 'pos' THEN 1 WHEN 'draft_order' THEN 2 ELSE 0 END), ';') \
-         FROM orders NOT INDEXED WHERE shop_id = $1 AND customer_id IS NOT NULL \
-         AND COALESCE(paid_at, fulfilled_at) < $2 \
-         AND ((customer_id % $3) + $3) % $3 = $4";
+    let sql = format!(
+        "SELECT group_concat(printf('%d,%d,%d,%d,%d,%d,%d,%d,%d', customer_id, order_id, at, \
+         subtotal, tax, shipping, discounts, flags, channel), ';') \
+         FROM (SELECT customer_id, order_id, {FACT_COLUMNS} FROM orders NOT INDEXED \
+         WHERE {FACT_FILTER} AND ((customer_id % $3) + $3) % $3 = $4)"
+    );
     for pass in 0..passes {
-        let packed: Option<String> = sqlx::query_scalar(sql)
+        let packed: Option<String> = sqlx::query_scalar(&sql)
             .bind(shop_id)
             .bind(to)
             .bind(passes)

@@ -72,18 +72,23 @@ pub async fn renew(
     )
 }
 
-/// The shop-local date (`YYYY-MM-DD`) on which a daily job last finished
-/// for the shop; None: never.
+/// Whether a daily job finished for the shop on its local `date`
+/// (`YYYY-MM-DD`).
 pub async fn day_done(
     conn: &mut AnyConnection,
     shop_id: i64,
     job: &str,
-) -> Result<Option<String>, sqlx::Error> {
-    sqlx::query_scalar("SELECT done_on FROM shop_days WHERE shop_id = $1 AND job = $2")
-        .bind(shop_id)
-        .bind(job)
-        .fetch_optional(conn)
-        .await
+    date: &str,
+) -> Result<bool, sqlx::Error> {
+    let found: Option<i64> = sqlx::query_scalar(
+        "SELECT 1 FROM shop_days WHERE shop_id = $1 AND job = $2 AND done_on = $3",
+    )
+    .bind(shop_id)
+    .bind(job)
+    .bind(date)
+    .fetch_optional(conn)
+    .await?;
+    Ok(found.is_some())
 }
 
 /// Records that a daily job finished for the shop on its local `date`; in

@@ -3,11 +3,11 @@
 //! (membership anniversaries, birthdays).
 
 use advocate::{engine::scheduled, loyalty::EpochMs};
-use chrono::{TimeZone, Utc};
 use serde_json::{json, Value};
 
 use crate::{
     helpers::{Backend, TestApp, SHOP},
+    program::{at, run_jobs_at},
     referrals::{answer, deliver, proxy},
 };
 use reqwest::Method;
@@ -19,18 +19,6 @@ crate::on_both_backends!(
 );
 
 const AUCKLAND: &str = "Pacific/Auckland";
-
-fn at(y: i32, m: u32, d: u32, h: u32) -> i64 {
-    Utc.with_ymd_and_hms(y, m, d, h, 0, 0)
-        .unwrap()
-        .timestamp_millis()
-}
-
-async fn run_jobs_at(app: &TestApp, now: i64) -> scheduled::Report {
-    scheduled::run_due(&app.store, "owner", EpochMs(now))
-        .await
-        .expect("scheduled jobs")
-}
 
 async fn stored_zone(app: &TestApp) -> Option<String> {
     app.settle_intake().await;

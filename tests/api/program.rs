@@ -114,13 +114,13 @@ async fn adjust(
 }
 
 /// Epoch milliseconds of a UTC time.
-fn at(y: i32, m: u32, d: u32, h: u32) -> i64 {
+pub(crate) fn at(y: i32, m: u32, d: u32, h: u32) -> i64 {
     Utc.with_ymd_and_hms(y, m, d, h, 0, 0)
         .unwrap()
         .timestamp_millis()
 }
 
-async fn run_jobs_at(app: &TestApp, now: i64) -> scheduled::Report {
+pub(crate) async fn run_jobs_at(app: &TestApp, now: i64) -> scheduled::Report {
     scheduled::run_due(&app.store, "owner", EpochMs(now))
         .await
         .expect("scheduled jobs")
