@@ -67,7 +67,7 @@ pub struct Runtime {
     pub http_workers: usize,
     /// Inbox processor tasks in this process; 0 leaves the inbox to be
     /// drained explicitly (tests) or by other processes. Unset: one on
-    /// SQLite (it has one writer), four on PostgreSQL.
+    /// SQLite (it has one writer), on PostgreSQL one per core, at most four.
     pub inbox_workers: Option<usize>,
     /// How long finished (done, ignored) inbox rows are kept.
     pub inbox_retention: Duration,

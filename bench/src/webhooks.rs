@@ -119,7 +119,7 @@ pub struct Backlog {
 fn default_inbox_workers(backend: Backend) -> usize {
     match backend {
         Backend::Sqlite => 1,
-        Backend::Postgres => 4,
+        Backend::Postgres => std::thread::available_parallelism().map_or(4, |c| c.get().min(4)),
     }
 }
 

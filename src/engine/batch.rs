@@ -218,6 +218,9 @@ struct Batch<'p> {
     loud: BTreeSet<i64>,
     /// When the shop's program started for orders.
     rule: Option<one::HistoryRule>,
+    /// Whether the batch's ledger entries are announced, read with the
+    /// batch's other reads.
+    points_changed: ledger::PointsChanged,
 }
 
 impl<'p> Batch<'p> {
@@ -307,6 +310,7 @@ impl<'p> Batch<'p> {
             customers: BTreeSet::new(),
             loud,
             rule,
+            points_changed: ledger::PointsChanged::read(conn, shop_id).await?,
         })
     }
 
@@ -533,7 +537,15 @@ impl<'p> Batch<'p> {
             return Err(EngineError::Conflict("orders of a batch".into()));
         }
         let entries: Vec<_> = self.entries.iter().map(|e| e.entry(shop_id)).collect();
-        ledger::append_many(conn, shop_id, &entries, &self.releases, now).await?;
+        ledger::append_many_as(
+            conn,
+            shop_id,
+            &entries,
+            &self.releases,
+            now,
+            self.points_changed,
+        )
+        .await?;
         for (customer, (effect, key)) in &self.cashback {
             let ordering = store_credit_ordering(&CustomerId(*customer).gid());
             super::enqueue(conn, shop_id, effect, key, Some(&ordering)).await?;

@@ -365,7 +365,15 @@ pub async fn spend(
             entry.source_key
         )));
     }
-    announce(conn, entry.shop_id, &[entry], &[], now).await?;
+    announce(
+        conn,
+        entry.shop_id,
+        &[entry],
+        &[],
+        now,
+        PointsChanged::LookUp,
+    )
+    .await?;
     Ok(Spent::Taken)
 }
 
@@ -415,7 +423,15 @@ pub async fn release_pending(
     .bind(customer_id)
     .execute(&mut *conn)
     .await?;
-    announce(conn, shop_id, &[], &[(customer_id, points)], now).await?;
+    announce(
+        conn,
+        shop_id,
+        &[],
+        &[(customer_id, points)],
+        now,
+        PointsChanged::LookUp,
+    )
+    .await?;
     Ok(())
 }
 
@@ -434,6 +450,38 @@ pub async fn append_many(
     entries: &[NewEntry<'_>],
     releases: &[Release],
     now: i64,
+) -> Result<Vec<bool>, sqlx::Error> {
+    append_many_as(conn, shop_id, entries, releases, now, PointsChanged::LookUp).await
+}
+
+/// Whether the `points.changed` events of a write go anywhere.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PointsChanged {
+    /// Not known yet: looked up once the write has changed something.
+    LookUp,
+    /// Read with the rest of a batch's reads ([`outbound::subscribed`]),
+    /// in the same transaction.
+    Known { subscribed: bool },
+}
+
+impl PointsChanged {
+    /// Reads it for a batch of writes to come, in their transaction.
+    pub async fn read(conn: &mut AnyConnection, shop_id: i64) -> Result<Self, sqlx::Error> {
+        Ok(Self::Known {
+            subscribed: outbound::subscribed(conn, shop_id, outbound::topic::POINTS_CHANGED)
+                .await?,
+        })
+    }
+}
+
+/// [`append_many`], told whether `points.changed` goes anywhere.
+pub async fn append_many_as(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    entries: &[NewEntry<'_>],
+    releases: &[Release],
+    now: i64,
+    points_changed: PointsChanged,
 ) -> Result<Vec<bool>, sqlx::Error> {
     for entry in entries {
         Points::new(entry.points).map_err(|_| out_of_range())?;
@@ -534,7 +582,7 @@ pub async fn append_many(
         .filter(|(_, d)| **d)
         .map(|(e, _)| e)
         .collect();
-    announce(conn, shop_id, &written, releases, now).await?;
+    announce(conn, shop_id, &written, releases, now, points_changed).await?;
     Ok(done)
 }
 
@@ -548,10 +596,18 @@ async fn announce(
     written: &[&NewEntry<'_>],
     releases: &[Release],
     now: i64,
+    points_changed: PointsChanged,
 ) -> Result<(), sqlx::Error> {
-    if written.is_empty() && releases.is_empty()
-        || !outbound::subscribed(conn, shop_id, outbound::topic::POINTS_CHANGED).await?
-    {
+    if written.is_empty() && releases.is_empty() {
+        return Ok(());
+    }
+    let subscribed = match points_changed {
+        PointsChanged::Known { subscribed } => subscribed,
+        PointsChanged::LookUp => {
+            outbound::subscribed(conn, shop_id, outbound::topic::POINTS_CHANGED).await?
+        }
+    };
+    if !subscribed {
         return Ok(());
     }
     let mut ids: Vec<i64> = written.iter().map(|e| e.customer_id).collect();

@@ -22,7 +22,7 @@ use tokio::{
 };
 
 use crate::helpers::{eventually, session_token, Backend, TestApp, SHOP};
-use crate::loyalty::send_json;
+use crate::loyalty::{order, send_json};
 
 crate::on_both_backends!(
     deliveries_are_signed_and_carry_the_event,
@@ -31,6 +31,7 @@ crate::on_both_backends!(
     private_addresses_are_refused_unless_allowed,
     erasure_drops_a_customers_deliveries_and_is_announced,
     endpoints_through_the_api_need_their_scope_and_disable,
+    orders_applied_in_one_batch_announce_each_change_when_subscribed,
 );
 
 const CUSTOMER: i64 = 7_000_000_000_000_401;
@@ -640,4 +641,74 @@ async fn endpoints_through_the_api_need_their_scope_and_disable(backend: Backend
     // Nothing new is written for a disabled endpoint.
     adjust(&app, CUSTOMER, 8, "d-2").await;
     assert_eq!(deliveries(&app).await.len(), 1);
+}
+
+/// Orders go through the batched engine, which reads once, with the rest
+/// of the batch, whether `points.changed` goes anywhere: nothing is written
+/// while no endpoint subscribes to it, and once one does, every order of a
+/// batch is announced with the balances it left.
+async fn orders_applied_in_one_batch_announce_each_change_when_subscribed(backend: Backend) {
+    let app = app_allowing_private(backend).await;
+    let receiver = Receiver::start(vec![], None).await;
+    endpoint(&app, &receiver.url, &["activity.recorded"]).await;
+    send_json(
+        &app,
+        "orders/paid",
+        "o-1",
+        &order(9_001, Some(CUSTOMER), "100.00"),
+    )
+    .await;
+    assert_eq!(app.drain().await, 1);
+    let earned = "SELECT COUNT(*) FROM points_ledger WHERE kind = 'earn' AND points > 0";
+    assert_eq!(app.count(earned).await, 1, "the order earned points");
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM webhook_deliveries").await,
+        0,
+        "no endpoint subscribes to points.changed"
+    );
+
+    endpoint(&app, &receiver.url, &["points.changed"]).await;
+    let orders = [(CUSTOMER, "50.00"), (OTHER, "20.00"), (CUSTOMER, "30.00")];
+    for (i, (customer, subtotal)) in orders.iter().enumerate() {
+        let id = 9_002 + i as i64;
+        send_json(
+            &app,
+            "orders/paid",
+            &format!("o-{id}"),
+            &order(id, Some(*customer), subtotal),
+        )
+        .await;
+    }
+    assert_eq!(app.drain().await, 3, "the three orders in one batch");
+    assert_eq!(app.count(earned).await, 4);
+    assert_eq!(app.send_webhooks().await, 3);
+    let events: Vec<Value> = receiver.hits().iter().map(Hit::json).collect();
+    assert!(events.iter().all(|e| e["topic"] == "points.changed"));
+    // Each customer's events, in order, add up to the ledger's entries and
+    // carry the total they left.
+    for customer in [CUSTOMER, OTHER] {
+        let entries: Vec<i64> = sqlx::query_scalar(
+            "SELECT points FROM points_ledger WHERE customer_id = $1 AND kind = 'earn' ORDER BY id",
+        )
+        .bind(customer)
+        .fetch_all(app.store.writer())
+        .await
+        .unwrap();
+        let announced: Vec<&Value> = events
+            .iter()
+            .filter(|e| e["data"]["customer_id"] == customer)
+            .collect();
+        let skip = usize::from(customer == CUSTOMER);
+        assert_eq!(announced.len(), entries.len() - skip, "customer {customer}");
+        let mut total: i64 = entries[..skip].iter().sum();
+        for (event, points) in announced.iter().zip(&entries[skip..]) {
+            total += points;
+            let data = &event["data"];
+            assert_eq!(data["kind"], "earn");
+            assert_eq!(data["change"], *points);
+            let held =
+                data["points_balance"].as_i64().unwrap() + data["points_pending"].as_i64().unwrap();
+            assert_eq!(held, total, "customer {customer}: {data}");
+        }
+    }
 }
