@@ -448,7 +448,9 @@ impl From<crate::service::reorder::ReorderError> for ApiError {
             ReorderError::UnknownProduct => {
                 Self::NotFound("no product of this shop has been bought again")
             }
+            ReorderError::Learning => Self::Conflict(e.to_string()),
             ReorderError::Database(e) => Self::Internal(e.into()),
+            ReorderError::Failed(e) => Self::Internal(e),
         }
     }
 }

@@ -8,7 +8,7 @@ use serde::Serialize;
 use crate::{
     analytics::metrics::{PeriodKey, Rate, Window},
     engine::reorder::{self as engine, Report},
-    store::{now_ms, program, reorder, Store},
+    store::{lease, now_ms, program, reorder, schedule, Store},
 };
 
 /// Why a product's setting was refused.
@@ -18,9 +18,18 @@ pub enum ReorderError {
     OutOfRange,
     #[error("no product of this shop has been bought again")]
     UnknownProduct,
+    #[error("the shop's products are being learned already; try again when that is done")]
+    Learning,
     #[error(transparent)]
     Database(#[from] sqlx::Error),
+    #[error(transparent)]
+    Failed(#[from] anyhow::Error),
 }
+
+/// How long a learning round a merchant asked for holds the shop's lease:
+/// far longer than one takes (about 20 s at a million orders). A process
+/// that stops holding it frees it then.
+const LEARN_LEASE_MS: i64 = 10 * 60 * 1000;
 
 /// A product as the merchant sees it.
 #[derive(Debug, Serialize)]
@@ -127,7 +136,40 @@ pub async fn set_product(
 /// `POST /api/admin/reorder/learn`: learns the shop's products from its
 /// orders now (after a history import, say), sends nothing, and answers
 /// the overview.
-pub async fn learn_now(store: &Store, shop_id: i64) -> anyhow::Result<ReorderView> {
-    engine::learn(store, shop_id, now_ms()).await?;
+///
+/// One round per shop at a time, whichever process is asked: a second
+/// request while one runs is refused ([`ReorderError::Learning`]) rather
+/// than reading every order again beside it. The round runs on a task of
+/// its own, so a merchant who leaves the page does not stop it holding
+/// the lease.
+pub async fn learn_now(store: &Store, shop_id: i64) -> Result<ReorderView, ReorderError> {
+    let lease = format!("reorder-learn:{shop_id}");
+    let owner = lease::reorder_learning();
+    let now = now_ms();
+    {
+        let mut conn = store.writer().acquire().await?;
+        if schedule::take(&mut conn, &lease, &owner, now, now + LEARN_LEASE_MS, now)
+            .await?
+            .is_none()
+        {
+            return Err(ReorderError::Learning);
+        }
+    }
+    let round = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let learned = engine::learn(&store, shop_id, now).await.map(|_| ());
+            let finished = async {
+                let mut conn = store.writer().acquire().await?;
+                schedule::finish(&mut conn, &lease, &owner, now_ms()).await
+            }
+            .await;
+            learned?;
+            Ok::<_, ReorderError>(finished?)
+        })
+    };
+    round
+        .await
+        .map_err(|e| ReorderError::Failed(anyhow::anyhow!("the learning round stopped: {e}")))??;
     Ok(overview(store, shop_id, PeriodKey::DEFAULT).await?)
 }

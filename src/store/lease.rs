@@ -50,6 +50,11 @@ pub fn history() -> String {
     format!("history-{}", unique(0))
 }
 
+/// A reorder learning round a merchant asked for, in this process.
+pub fn reorder_learning() -> String {
+    format!("reorder-learn-{}", unique(0))
+}
+
 /// A worker's name in the `lease_owner` column of its queue.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LeaseOwner {

@@ -3,7 +3,7 @@
 //! none after a rebuy, the merchant's overrides, the storefront's "time to
 //! restock?" and the holdout report against a hand computation.
 
-use advocate::{engine::scheduled, loyalty::EpochMs};
+use advocate::{engine::scheduled, loyalty::EpochMs, store::now_ms};
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -150,6 +150,39 @@ async fn reminders_come_once_per_cycle_and_are_measured_against_a_holdout(backen
             .await,
         0
     );
+    // The round gave the shop's lease back when it was done.
+    let lease =
+        "(SELECT CAST(COUNT(*) AS BIGINT) FROM job_leases WHERE name LIKE 'reorder-learn:%' \
+                 AND lease_owner IS NULL AND last_run_at IS NOT NULL)";
+    assert_eq!(app.count(&format!("SELECT {lease}")).await, 1);
+    // While a round (of another process, say) holds it, a second is
+    // refused rather than run beside it; once its lease has run out (the
+    // process stopped), learning runs again.
+    sqlx::query(
+        "UPDATE job_leases SET lease_owner = 'another-process', lease_until = $1 \
+         WHERE name LIKE 'reorder-learn:%'",
+    )
+    .bind(now_ms() + 60_000)
+    .execute(app.store.writer())
+    .await
+    .unwrap();
+    let (status, refused) = answer(admin(&app, Method::POST, "/api/admin/reorder/learn")).await;
+    assert_eq!(status, 409, "{refused}");
+    assert!(
+        refused["message"]
+            .as_str()
+            .unwrap()
+            .contains("being learned already"),
+        "{refused}"
+    );
+    sqlx::query("UPDATE job_leases SET lease_until = $1 WHERE name LIKE 'reorder-learn:%'")
+        .bind(now_ms() - 1)
+        .execute(app.store.writer())
+        .await
+        .unwrap();
+    let (status, view) = answer(admin(&app, Method::POST, "/api/admin/reorder/learn")).await;
+    assert_eq!(status, 200, "{view}");
+    assert_eq!(app.count(&format!("SELECT {lease}")).await, 1);
 
     // The day before coffee is due (60 + 30 days): learned, nothing sent.
     let report = run_jobs(&app, "owner", t0 + 89 * DAY).await;
