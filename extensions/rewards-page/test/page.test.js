@@ -9,7 +9,7 @@ import {describe, it} from 'node:test';
 
 import {createAccountApi} from '../src/lib/account.js';
 import {Status, createRewardsPage} from '../src/lib/page.js';
-import {present} from '../src/lib/view.js';
+import {HISTORY_LABELS, present} from '../src/lib/view.js';
 import {
   APP_URL,
   balanceBody,
@@ -301,5 +301,45 @@ describe('locales', () => {
     assert.deepEqual(Object.keys(fr).sort(), Object.keys(en).sort());
     const names = (v) => [...JSON.stringify(v).matchAll(/\{\{\s*(\w+)\s*\}\}/g)].map((m) => m[1]).sort();
     for (const key of Object.keys(en)) assert.deepEqual(names(fr[key]), names(en[key]), key);
+  });
+});
+
+describe('history labels', () => {
+  // The ledger kinds the backend writes, read from its source.
+  const ledger = readFileSync(new URL('../../../src/store/ledger.rs', import.meta.url), 'utf8');
+  const kindModule = ledger.slice(ledger.indexOf('pub mod kind {'));
+  const kinds = [...kindModule.slice(0, kindModule.indexOf('\n}')).matchAll(/pub const \w+: &str = "([a-z_]+)";/g)]
+    .map((m) => m[1]);
+
+  it('name every kind of ledger entry in every locale', () => {
+    assert.ok(kinds.includes('earn') && kinds.includes('activity_reversal'), kinds.join());
+    const locales = [locale('en.default'), locale('fr')];
+    for (const kind of kinds) {
+      const key = HISTORY_LABELS[kind];
+      assert.ok(key, `no label for ledger kind ${kind}`);
+      for (const strings of locales) assert.ok(strings[key], `${key} missing from a locale`);
+    }
+  });
+
+  it('shows an earning action and its reversal by name', async () => {
+    const history = {
+      entries: [
+        {kind: 'activity_reversal', points: -50, occurred_at: '2026-11-21T10:00:00Z', pending_until: null},
+        {kind: 'activity', points: 50, occurred_at: '2026-11-20T10:00:00Z', pending_until: null},
+      ],
+    };
+    const {page, screen} = setUp(
+      {status: 200, body: balanceBody()},
+      {status: 200, body: history},
+      {status: 200, body: REFERRAL},
+    );
+    await page.load();
+    assert.deepEqual(
+      screen().history.lines.map((l) => [l.label, l.points]),
+      [
+        ['Activity bonus taken back', '−50 points'],
+        ['Activity bonus', '+50 points'],
+      ],
+    );
   });
 });

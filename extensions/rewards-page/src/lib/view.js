@@ -13,7 +13,7 @@ import {ErrorKind} from './account.js';
 import {Status} from './page.js';
 
 /** Ledger kinds, as the shopper reads them. */
-const HISTORY_LABELS = {
+export const HISTORY_LABELS = {
   earn: 'historyEarn',
   clawback: 'historyClawback',
   cancel: 'historyCancel',
@@ -29,6 +29,8 @@ const HISTORY_LABELS = {
   winback: 'historyWinback',
   import: 'historyImport',
   anniversary: 'historyAnniversary',
+  activity: 'historyActivity',
+  activity_reversal: 'historyActivityReversal',
 };
 
 /**
