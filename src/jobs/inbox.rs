@@ -45,13 +45,14 @@ const IDLE_POLL: Duration = Duration::from_millis(500);
 /// Times a row is applied in a row while it conflicts with another
 /// worker's commit, before it is rescheduled with backoff.
 const CONFLICT_TRIES: u32 = 5;
-/// Longest a batch waits for webhook intake to go idle. On SQLite intake commits to its own landing file and what
-/// processing costs it is little CPU. On PostgreSQL the engine's statements
-/// take the database server's CPU from intake's inserts: measured on 2
-/// cores (`advocate-bench webhooks --distinct-orders --database postgres`),
-/// waiting up to 200 ms rather than 50 ms took acknowledgements from 44-49 %
-/// to 52-60 % of the HMAC + fsync floor, and processing, which then runs
-/// uncontended, from about 3,800 to 4,300 deliveries/s.
+/// Longest a batch waits for webhook intake to go idle. On SQLite intake
+/// commits to its own landing file, and processing costs it little CPU.
+/// On PostgreSQL the engine's statements take the database server's CPU
+/// from intake's inserts: measured on 2 cores (`advocate-bench webhooks
+/// --distinct-orders --database postgres`), waiting up to 200 ms rather
+/// than 50 ms took acknowledgements from 44-49 % to 52-60 % of the HMAC +
+/// fsync floor, and processing, which then runs uncontended, from about
+/// 3,800 to 4,300 deliveries/s.
 const MAX_DEFER_SQLITE: Duration = Duration::from_millis(50);
 const MAX_DEFER_POSTGRES: Duration = Duration::from_millis(200);
 /// Rows claimed, and committed, together by one worker, while intake is
@@ -109,8 +110,8 @@ impl InboxProcessor {
     }
 
     /// Gives way to webhook intake before each batch (at most
-    /// [`MAX_DEFER_SQLITE`], [`MAX_DEFER_POSTGRES`]), so acknowledgements stay fast under load; processing
-    /// catches up when the burst is over.
+    /// [`MAX_DEFER_SQLITE`], [`MAX_DEFER_POSTGRES`]), so acknowledgements
+    /// stay fast under load; processing catches up when the burst is over.
     pub fn yielding_to(mut self, gate: IntakeGate) -> Self {
         self.intake = Some(gate);
         self

@@ -140,8 +140,8 @@ pub async fn set_product(
 /// One round per shop at a time, whichever process is asked: a second
 /// request while one runs is refused ([`ReorderError::Learning`]) rather
 /// than reading every order again beside it. The round runs on a task of
-/// its own, so a merchant who leaves the page does not stop it holding
-/// the lease.
+/// its own: a merchant who leaves the page cannot stop it halfway with the
+/// lease still held.
 pub async fn learn_now(store: &Store, shop_id: i64) -> Result<ReorderView, ReorderError> {
     let lease = format!("reorder-learn:{shop_id}");
     let owner = lease::reorder_learning();
