@@ -808,6 +808,21 @@ describe("the embedded admin page", { timeout: 300000 }, () => {
     await page.locator("#reorder-learn").click();
     const first = page.locator("[data-role=reorder-product]").first();
     await first.waitFor();
+    const listed = await page.locator("[data-role=reorder-product]").count();
+    // Refused while another round of the shop runs (409, as the API
+    // answers then): the list stays and the reason shows.
+    const refusal = { error: "conflict", message: "the shop's products are being learned already; try again when that is done" };
+    await page.route("**/api/admin/reorder/learn", (route) => route.fulfill({ status: 409, contentType: "application/json", body: JSON.stringify(refusal) }));
+    expectedStatuses = new Set([409]);
+    try {
+      await page.locator("#reorder-learn").click();
+      await page.waitForSelector(".sandbox-toast.error");
+      assert.match(await page.locator(".sandbox-toast.error").last().innerText(), /being learned already/);
+      assert.equal(await page.locator("[data-role=reorder-product]").count(), listed, "the list stays");
+    } finally {
+      expectedStatuses = new Set();
+      await page.unroute("**/api/admin/reorder/learn");
+    }
     const product = await first.getAttribute("data-product");
     assert.match(await first.locator("[data-role=reorder-learned]").innerText(), /customers/);
     // The figures are the API's.

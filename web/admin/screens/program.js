@@ -490,7 +490,15 @@ export async function render(ctx) {
 
     function drawProducts(view, showAll = false) {
       const learn = h("s-button", { id: "reorder-learn" }, "Learn from the orders now");
-      learn.addEventListener("click", () => busy(learn, () => loadProducts(api("POST", "/api/admin/reorder/learn"))));
+      // A refusal (another round of the shop is running: 409) keeps the
+      // list and says why.
+      learn.addEventListener("click", () => busy(learn, async () => {
+        try {
+          drawProducts(await api("POST", "/api/admin/reorder/learn"));
+        } catch (e) {
+          toast(e instanceof ApiError && e.status === 409 ? capital(e.message) : "The products could not be learned", true);
+        }
+      }));
       const list = view.products || [];
       const shown = showAll ? list : list.slice(0, PRODUCTS_SHOWN);
       const more = list.length > shown.length ? h("s-button", { variant: "tertiary", id: "reorder-all" }, `Show all ${count(list.length)} products`) : null;
