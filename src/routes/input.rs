@@ -92,7 +92,10 @@ pub struct ActivityIn {
     pub customer_id: i64,
     /// `review`, `social_follow`, `social_share` or `custom` (newsletter
     /// signups come from Shopify's customer consent).
-    #[schema(example = "review")]
+    #[schema(
+        example = "review",
+        pattern = "^(review|social_follow|social_share|custom)$"
+    )]
     pub action: String,
     /// The custom action's name (custom only).
     #[schema(example = json!(null), max_length = 40)]

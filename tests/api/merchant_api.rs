@@ -505,6 +505,19 @@ async fn the_openapi_description_covers_every_route_with_its_scope_errors(backen
         doc["components"]["securitySchemes"]["api_key"]["scheme"],
         "bearer"
     );
+    // An activity's action is described by the values the API takes, so a
+    // client generating requests from the description sends those.
+    use advocate::engine::activities::action;
+    let pattern = doc["components"]["schemas"]["ActivityIn"]["properties"]["action"]["pattern"]
+        .as_str()
+        .expect("the action's pattern");
+    let taken = [
+        action::REVIEW,
+        action::SOCIAL_FOLLOW,
+        action::SOCIAL_SHARE,
+        action::CUSTOM,
+    ];
+    assert_eq!(pattern, format!("^({})$", taken.join("|")));
     let routes: Vec<_> = advocate::routes::API_ROUTES
         .iter()
         .filter(|r| r.guard == advocate::routes::Guard::ApiKey)
