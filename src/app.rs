@@ -49,8 +49,25 @@ use crate::{
 /// requested at install.
 const APP_TOML: &str = include_str!("../shopify.app.toml");
 
-/// Most inbox processors on PostgreSQL by default (see `spawn_inbox`).
+/// Most inbox processors on PostgreSQL by default.
 const POSTGRES_INBOX_WORKERS: usize = 4;
+
+/// Inbox processors of a process when none are configured: one on SQLite
+/// (it has one writer); on PostgreSQL one per core, at most four. Each
+/// batch of the engine keeps a core busy between Advocate and the
+/// database, so workers past the cores only take CPU from intake (measured
+/// on 2 cores: four workers answered at 34 % of the HMAC + fsync floor
+/// with a p99 of 111 ms at 5,000/s offered, two at 46 % and 22 ms, and
+/// processed as fast).
+pub fn default_inbox_workers(dialect: Dialect) -> usize {
+    match dialect {
+        Dialect::Sqlite => 1,
+        Dialect::Postgres => std::thread::available_parallelism()
+            .map_or(POSTGRES_INBOX_WORKERS, |cores| {
+                cores.get().min(POSTGRES_INBOX_WORKERS)
+            }),
+    }
+}
 
 /// `[access_scopes] scopes` from `shopify.app.toml`.
 pub fn declared_scopes() -> String {
@@ -330,13 +347,7 @@ impl Workers {
         }
     }
 
-    /// The inbox processors, unless configured: one on SQLite (it has one
-    /// writer); on PostgreSQL one per core, at most four. Each batch of
-    /// the engine keeps a core busy between Advocate and the database, so
-    /// workers past the cores only take CPU from intake (measured on 2
-    /// cores: four workers answered at 34 % of the HMAC + fsync floor with
-    /// a p99 of 111 ms at 5,000/s offered, two at 46 % and 22 ms, and
-    /// processed as fast).
+    /// The inbox processors: [`default_inbox_workers`], unless configured.
     fn spawn_inbox(
         &mut self,
         config: &Config,
@@ -347,13 +358,7 @@ impl Workers {
         let count = config
             .runtime
             .inbox_workers
-            .unwrap_or(match store.dialect() {
-                Dialect::Sqlite => 1,
-                Dialect::Postgres => std::thread::available_parallelism()
-                    .map_or(POSTGRES_INBOX_WORKERS, |cores| {
-                        cores.get().min(POSTGRES_INBOX_WORKERS)
-                    }),
-            });
+            .unwrap_or_else(|| default_inbox_workers(store.dialect()));
         for i in 0..count {
             let owner = lease::inbox_worker(i);
             self.owners.push(LeaseOwner::Inbox(owner.clone()));

@@ -115,12 +115,12 @@ pub struct Backlog {
     pub floor: Option<FloorRun>,
 }
 
-/// Inbox workers of Advocate when none are configured (see `app.rs`).
+/// Inbox workers of Advocate when none are configured.
 fn default_inbox_workers(backend: Backend) -> usize {
-    match backend {
-        Backend::Sqlite => 1,
-        Backend::Postgres => std::thread::available_parallelism().map_or(4, |c| c.get().min(4)),
-    }
+    advocate::app::default_inbox_workers(match backend {
+        Backend::Sqlite => advocate::store::Dialect::Sqlite,
+        Backend::Postgres => advocate::store::Dialect::Postgres,
+    })
 }
 
 /// The floor, then the backlog, each on databases of their own.

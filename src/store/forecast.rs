@@ -144,12 +144,12 @@ async fn each_packed(
     to: i64,
     emit: &mut impl FnMut(i64, Vec<FactRow>),
 ) -> Result<(), sqlx::Error> {
-    let total: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM orders WHERE shop_id = $1 AND customer_id IS NOT NULL",
-    )
-    .bind(shop_id)
-    .fetch_one(&mut *conn)
-    .await?;
+    let total: i64 =
+        sqlx::query_scalar(&format!("SELECT COUNT(*) FROM orders WHERE {FACT_FILTER}"))
+            .bind(shop_id)
+            .bind(to)
+            .fetch_one(&mut *conn)
+            .await?;
     // Each pass scans the whole table: as few as memory allows.
     let passes = ((total + ORDERS_PER_PASS - 1) / ORDERS_PER_PASS).max(1);
     let sql = format!(
