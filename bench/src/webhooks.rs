@@ -323,7 +323,7 @@ pub async fn wait_processed(store: &Store, limit: Duration) -> anyhow::Result<In
             sqlx::query_scalar("SELECT id FROM webhook_inbox WHERE status = 'queued' LIMIT 1")
                 .fetch_optional(store.reader())
                 .await?;
-        // Deliveries still in intake's landing file (SQLite) are queued too.
+        // Deliveries still in intake's journal (SQLite) are queued too.
         if queued.is_none() && advocate::store::landing::waiting(store, None).await?.0 == 0 {
             return Ok(Instant::now());
         }

@@ -56,7 +56,7 @@ const ALL_ORDERS_SINCE: (i32, u32, u32) = (2000, 1, 1);
 const LINES_PER_TURN: u64 = 64;
 
 async fn share_the_runtime(line: u64) {
-    if line % LINES_PER_TURN == 0 {
+    if line.is_multiple_of(LINES_PER_TURN) {
         tokio::task::yield_now().await;
     }
 }
@@ -345,7 +345,7 @@ impl HistoryImporter {
     /// Whether to give way to webhooks arriving now: only where intake
     /// waits for the same write lock (PostgreSQL's row locks and disk, a
     /// SQLite database in memory). Intake on a SQLite file commits to its
-    /// landing file and never waits for the import.
+    /// journal and never waits for the import.
     fn gives_way(&self) -> bool {
         !self.store.intake_is_apart() && self.store.intake_gate().is_busy()
     }

@@ -46,7 +46,7 @@ const IDLE_POLL: Duration = Duration::from_millis(500);
 /// worker's commit, before it is rescheduled with backoff.
 const CONFLICT_TRIES: u32 = 5;
 /// Longest a batch waits for webhook intake to go idle. On SQLite intake
-/// commits to its own landing file, and processing costs it little CPU.
+/// writes to its own journal, and processing costs it little CPU.
 /// On PostgreSQL the engine's statements take the database server's CPU
 /// from intake's inserts: measured on 2 cores (`advocate-bench webhooks
 /// --distinct-orders --database postgres`), waiting up to 200 ms rather
@@ -516,7 +516,7 @@ impl InboxProcessor {
     /// Processes until no row is ready (rows waiting for a retry later stay).
     /// Tests use this to drain the inbox synchronously.
     pub async fn drain(&self) -> anyhow::Result<usize> {
-        // Deliveries still in intake's landing file are queued too.
+        // Deliveries still in intake's journal are queued too.
         crate::store::landing::move_landed(&self.store).await?;
         let mut total = 0;
         let mut ahead = None;

@@ -1,7 +1,7 @@
 //! Online backups of a SQLite database. `VACUUM INTO` copies the database
 //! as one read transaction sees it, so the copy is consistent while
 //! Advocate keeps writing (WAL readers do not block the writer, and the
-//! writer does not block them). Webhook intake's landing file
+//! writer does not block them). Webhook intake's journal
 //! ([`super::landing`]) is moved into the inbox first and is not copied: a
 //! restored copy starts with an empty one. PostgreSQL has its own tool
 //! (`pg_dump`).

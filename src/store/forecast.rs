@@ -91,7 +91,7 @@ pub async fn each_customer(
         // Rows already fetched keep the stream ready: give the requests
         // sharing this worker thread (webhooks among them) their turn.
         read = read.wrapping_add(1);
-        if read % YIELD_EVERY == 0 {
+        if read.is_multiple_of(YIELD_EVERY) {
             tokio::task::yield_now().await;
         }
         match &mut current {

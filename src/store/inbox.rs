@@ -206,56 +206,13 @@ fn deliveries_json(batch: &[NewDelivery]) -> (String, Vec<u8>) {
     (rows, bodies)
 }
 
-/// SQLite only: the batch in its own transaction, sent as one statement
-/// text (one round trip to the connection's thread), committed with
-/// `synchronous = NORMAL`: the commit is written to the write-ahead log but
-/// not synced. The caller must sync the log before telling anyone the batch
-/// is stored (see [`super::writer`]). The connection is left as it was
-/// (`synchronous = FULL`) on success; on error the caller must not reuse it.
-///
-/// On a SQLite file the batch goes to the landing file
-/// ([`super::landing`]); `delete_through`, when set, first deletes the
-/// landed rows up to that id (already moved into the inbox) in the same
-/// transaction.
-pub async fn insert_deliveries_unsynced(
-    conn: &mut AnyConnection,
-    table: &str,
-    batch: &[NewDelivery],
-    delete_through: Option<i64>,
-) -> Result<(), sqlx::Error> {
-    let mut sql = String::from("PRAGMA synchronous = NORMAL; BEGIN IMMEDIATE; ");
-    if let Some(through) = delete_through {
-        sql.push_str(&format!("DELETE FROM {table} WHERE id <= {through}; "));
-    }
-    for chunk in batch.chunks(INSERT_CHUNK) {
-        // The landing file keeps every delivery as it came; the move into
-        // the inbox dedupes.
-        sql.push_str(&insert_sql_into(table, false, Dialect::Sqlite, chunk.len()));
-        sql.push_str("; ");
-    }
-    sql.push_str("COMMIT; PRAGMA synchronous = FULL");
-    bind_deliveries(sqlx::query(&sql), batch)
-        .execute(&mut *conn)
-        .await?;
-    Ok(())
-}
-
+/// A multi-row insert of deliveries into the inbox; a delivery already
+/// there (same shop and key) is skipped.
 fn insert_sql(dialect: Dialect, rows: usize) -> String {
-    insert_sql_into("webhook_inbox", true, dialect, rows)
-}
-
-/// A multi-row insert of deliveries into `table`; `dedupe`: a delivery
-/// already there (same shop and key) is skipped, as the inbox does.
-fn insert_sql_into(table: &str, dedupe: bool, dialect: Dialect, rows: usize) -> String {
-    let dedupe = if dedupe {
-        " ON CONFLICT (shop_domain, delivery_key) DO NOTHING"
-    } else {
-        ""
-    };
     format!(
-        "INSERT INTO {table} (shop_domain, delivery_key, webhook_id, event_id, topic, \
+        "INSERT INTO webhook_inbox (shop_domain, delivery_key, webhook_id, event_id, topic, \
          api_version, triggered_at, body, received_at, status, available_at, request_id) \
-         VALUES {}{dedupe}",
+         VALUES {} ON CONFLICT (shop_domain, delivery_key) DO NOTHING",
         values_placeholders(dialect, rows, INSERT_COLUMNS)
     )
 }
@@ -649,13 +606,15 @@ pub async fn purge_finished(store: &Store, before: i64) -> Result<u64, sqlx::Err
 pub async fn unfinished(store: &Store, shop_domain: &str) -> anyhow::Result<i64> {
     // The mark in the same snapshot as the queued rows (see
     // [`super::landing::waiting_after`]).
-    let (queued, mark): (i64, i64) = sqlx::query_as(
-        "SELECT COUNT(*), (SELECT moved_through FROM intake_landing WHERE id = 1) \
+    let (queued, segment, offset): (i64, i64, i64) = sqlx::query_as(
+        "SELECT COUNT(*), (SELECT segment FROM intake_journal WHERE id = 1), \
+             (SELECT moved_through FROM intake_journal WHERE id = 1) \
          FROM webhook_inbox WHERE shop_domain = $1 AND status = 'queued'",
     )
     .bind(shop_domain)
     .fetch_one(store.reader())
     .await?;
+    let mark = super::landing::Position { segment, offset };
     let (landed, _) = super::landing::waiting_after(store, mark, Some(shop_domain)).await?;
     Ok(queued + landed)
 }

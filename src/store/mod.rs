@@ -30,13 +30,9 @@
 //! its pages are reused).
 //!
 //! A reader still in the log when the next commit comes keeps it from
-//! starting over. In the landing file, whose readers are short (the
-//! mover's reads), the catch-up is a RESTART checkpoint: it waits for
-//! those readers to leave, and readers that start after it read the
-//! database file alone, so the next commit surely starts the log over,
-//! however busy the mover is. In the database, whose readers may hold a
-//! snapshot for long (the dashboard's analytics, exports), it stays
-//! PASSIVE and is tried again a little later ([`RESTART_RETRY`]).
+//! starting over. The database's readers may hold a snapshot for long
+//! (the dashboard's analytics, exports), so the catch-up stays PASSIVE and
+//! is tried again a little later ([`RESTART_RETRY`]).
 //!
 //! [`Store::erase_log`] is separate: after an erasure it empties the log
 //! with a TRUNCATE checkpoint, so erased values outlive it in no frame.
@@ -145,13 +141,11 @@ pub struct Store {
     /// checkpoints from running into each other.
     checkpoints: Option<AnyPool>,
     /// Where webhook intake writes: PostgreSQL, a pool of its own
-    /// ([`INTAKE_CONNECTIONS`]); a SQLite file, its landing file's one
-    /// connection ([`landing`]); SQLite in memory, the writer.
+    /// ([`INTAKE_CONNECTIONS`]); SQLite, the writer (on a file intake
+    /// appends to its journal instead, see [`landing`]).
     intake: AnyPool,
-    /// SQLite on a file: webhook intake's landing file.
+    /// SQLite on a file: webhook intake's journal.
     landing: Option<landing::Landing>,
-    /// SQLite on a file: the task that checkpoints the landing file's log.
-    landing_checkpointer: Option<Arc<BackgroundTask>>,
 }
 
 #[derive(Debug)]
@@ -245,7 +239,6 @@ impl Store {
             checkpoints: None,
             intake,
             landing: None,
-            landing_checkpointer: None,
         })
     }
 
@@ -281,35 +274,11 @@ impl Store {
             gate.clone(),
             wal_path.clone(),
             log_limit,
-            CatchUp::Passive,
         ))
         .abort_handle();
-        let landing = if file.is_empty() {
-            None
-        } else {
-            Some(landing::Landing::open(&file).await?)
-        };
-        // The landing file's log is written by intake alone: its catch-up
-        // holds intake's connection.
-        let landing_checkpointer = landing.as_ref().map(|landing| {
-            let task = tokio::spawn(checkpoint_wal(
-                landing
-                    .checkpoints
-                    .clone()
-                    .expect("a writable landing file has a checkpoint pool"),
-                landing.writer.clone(),
-                gate.clone(),
-                Some(landing.wal.clone()),
-                log_limit,
-                CatchUp::Restart,
-            ))
-            .abort_handle();
-            Arc::new(BackgroundTask(task))
-        });
+        let landing = (!file.is_empty()).then(|| landing::Landing::new(&file));
         Ok(Self {
-            intake: landing
-                .as_ref()
-                .map_or_else(|| writer.clone(), |l| l.writer.clone()),
+            intake: writer.clone(),
             writer,
             reader,
             dialect: Dialect::Sqlite,
@@ -317,7 +286,6 @@ impl Store {
             gate,
             checkpoints: Some(checkpointer),
             landing,
-            landing_checkpointer,
         })
     }
 
@@ -349,11 +317,7 @@ impl Store {
                 .fetch_one(&reader)
                 .await
                 .context("reading where the SQLite database is")?;
-        let landing = if file.is_empty() {
-            None
-        } else {
-            landing::Landing::open_read_only(&file).await?
-        };
+        let landing = (!file.is_empty()).then(|| landing::Landing::new(&file));
         Ok(Self {
             writer: reader.clone(),
             intake: reader.clone(),
@@ -363,7 +327,6 @@ impl Store {
             gate: writer::IntakeGate::default(),
             checkpoints: None,
             landing,
-            landing_checkpointer: None,
         })
     }
 
@@ -378,7 +341,7 @@ impl Store {
             .run(&self.writer)
             .await
             .context("running database migrations")?;
-        landing::continue_ids(self).await?;
+        landing::recover(self).await?;
         // Columns computed in Rust, which SQL cannot fill.
         customers::fill_search_keys(self)
             .await
@@ -396,21 +359,15 @@ impl Store {
     }
 
     /// True when webhook intake commits apart from the database's write
-    /// lock (a SQLite file: the landing file), so a long write transaction
+    /// lock (a SQLite file: the journal), so a long write transaction
     /// cannot hold up an acknowledgement.
     pub fn intake_is_apart(&self) -> bool {
         self.landing.is_some()
     }
 
-    /// SQLite on a file: webhook intake's landing file ([`landing`]).
+    /// SQLite on a file: webhook intake's journal ([`landing`]).
     pub(crate) fn landing(&self) -> Option<&landing::Landing> {
         self.landing.as_ref()
-    }
-
-    /// The log webhook intake commits to and syncs itself ([`writer`]):
-    /// the landing file's, on a SQLite file.
-    pub fn intake_log(&self) -> Option<&std::path::Path> {
-        self.landing.as_ref().map(|l| l.wal.as_path())
     }
 
     /// The pool for writes and for reads that must see the latest commit.
@@ -420,9 +377,9 @@ impl Store {
 
     /// Where webhook intake commits: on PostgreSQL a pool of its own, so
     /// intake and the inbox processor never wait for each other's
-    /// connections; on a SQLite file the landing file's one connection
-    /// ([`landing`]), so intake never waits for the database's write lock;
-    /// on SQLite in memory the one writer.
+    /// connections; on SQLite in memory the one writer. (On a SQLite file
+    /// intake appends to its journal, [`landing`], and never waits for the
+    /// database's write lock.)
     pub fn intake_pool(&self) -> &AnyPool {
         &self.intake
     }
@@ -446,40 +403,28 @@ impl Store {
     /// SQLite: moves the whole write-ahead log into the database file and
     /// truncates it (`wal_checkpoint(TRUNCATE)`), so that values a
     /// transaction just erased are no longer in the log's older frames; in
-    /// the file, `secure_delete` has zeroed them. Intake's landing file is
-    /// rid of the rows already moved and rebuilt first ([`landing::erase`]),
-    /// and its log emptied too. Waits for a writer or reader in the way
-    /// (busy timeout) and tries a few times. Returns whether the logs are
-    /// empty; always true on PostgreSQL.
-    pub async fn erase_log(&self) -> Result<bool, sqlx::Error> {
+    /// the file, `secure_delete` has zeroed them. Intake's journal is rid
+    /// of every delivery in it first: they are moved into the inbox (and
+    /// so scrubbed there) and their segments deleted ([`landing::erase`]).
+    /// Waits for a writer or reader in the way (busy timeout) and tries a
+    /// few times. Returns whether the log is empty; always true on
+    /// PostgreSQL.
+    pub async fn erase_log(&self) -> anyhow::Result<bool> {
         let Some(pool) = &self.checkpoints else {
             return Ok(true);
         };
-        // Intake's copies of deliveries already in the inbox go first (the
-        // inbox's own rows were just scrubbed), then both logs.
-        let mut landing_empty = true;
-        if let Some(landing) = &self.landing {
-            landing::erase(landing).await?;
-            if let Some(landing_pool) = &landing.checkpoints {
-                landing_empty = truncate_log(landing_pool).await?;
-            }
-        }
-        Ok(truncate_log(pool).await? && landing_empty)
+        // Intake's copies of the deliveries go first, then the log.
+        landing::erase(self).await?;
+        Ok(truncate_log(pool).await?)
     }
 
     pub async fn close(&self) {
         if let Some(task) = &self.checkpointer {
             task.0.abort();
         }
-        if let Some(task) = &self.landing_checkpointer {
-            task.0.abort();
-        }
         self.writer.close().await;
         self.reader.close().await;
         self.intake.close().await;
-        if let Some(landing) = &self.landing {
-            landing.reader.close().await;
-        }
     }
 }
 
@@ -538,19 +483,17 @@ pub(crate) const INTAKE_CONNECTIONS: u32 = writer::POSTGRES_WRITERS as u32;
 /// Copies committed WAL frames into the database file off the commit path
 /// and keeps the log from growing past `log_limit` frames (see the module
 /// docs). `writer` is the writer pool, held only for the catch-up; `wal`
-/// the log file, whose header tells when the log has started over;
-/// `catch_up` how the catch-up treats readers.
+/// the log file, whose header tells when the log has started over.
 async fn checkpoint_wal(
     pool: AnyPool,
     writer: AnyPool,
     gate: writer::IntakeGate,
     wal: Option<std::path::PathBuf>,
     log_limit: i64,
-    catch_up: CatchUp,
 ) {
     let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut restarts = LogRestarts::new(catch_up.retry());
+    let mut restarts = LogRestarts::new(RESTART_RETRY);
     let mut near_limit = false;
     loop {
         if near_limit {
@@ -571,7 +514,7 @@ async fn checkpoint_wal(
             Ok(seen) if seen.log >= log_limit => {
                 let generation = wal.as_deref().and_then(log_generation);
                 if restarts.worth_trying(seen, generation) {
-                    restart_log(&pool, &writer, catch_up)
+                    restart_log(&pool, &writer)
                         .await
                         .map(|held| restarts.tried(held, generation))
                 } else {
@@ -617,45 +560,6 @@ struct LogRestarts {
 /// its readers (the dashboard's analytics, exports) may hold a snapshot
 /// for a long time.
 const RESTART_RETRY: Duration = Duration::from_secs(1);
-/// How long a RESTART catch-up waits for the readers still in the log,
-/// intake waiting meanwhile.
-const RESTART_PATIENCE: &str = "PRAGMA busy_timeout = 200";
-/// The checkpoint connections' usual busy timeout (as in
-/// [`CHECKPOINT_PRAGMAS`]).
-const BUSY_TIMEOUT: &str = "PRAGMA busy_timeout = 5000";
-/// The same in the landing file, whose only readers are short (the
-/// mover's reads of at most [`landing`]'s batch, and the queue counts).
-const LANDING_RESTART_RETRY: Duration = CHECKPOINT_EVERY;
-
-/// How a catch-up treats the readers still in the log (see the module
-/// docs).
-#[derive(Debug, Clone, Copy)]
-enum CatchUp {
-    /// Copies what no reader holds, and waits for no one: the database,
-    /// whose readers may be long.
-    Passive,
-    /// Waits (up to the busy timeout) for the readers in the log to leave,
-    /// so the next commit starts it over: the landing file, whose readers
-    /// are short.
-    Restart,
-}
-
-impl CatchUp {
-    fn retry(self) -> Duration {
-        match self {
-            Self::Passive => RESTART_RETRY,
-            Self::Restart => LANDING_RESTART_RETRY,
-        }
-    }
-
-    fn pragma(self) -> &'static str {
-        match self {
-            Self::Passive => "PRAGMA wal_checkpoint(PASSIVE)",
-            Self::Restart => "PRAGMA wal_checkpoint(RESTART)",
-        }
-    }
-}
-
 impl LogRestarts {
     fn new(retry: Duration) -> Self {
         Self {
@@ -706,36 +610,12 @@ impl LogRestarts {
 /// connection held so that nothing is appended meanwhile, the frames the
 /// last checkpoint left (those appended while it ran). SQLite restarts the
 /// log at the next write after a checkpoint that copied all of it, unless
-/// a reader still reads an older snapshot of it, which a RESTART
-/// catch-up waits out.
-async fn restart_log(
-    pool: &AnyPool,
-    writer: &AnyPool,
-    catch_up: CatchUp,
-) -> Result<Checkpointed, sqlx::Error> {
+/// a reader still reads an older snapshot of it.
+async fn restart_log(pool: &AnyPool, writer: &AnyPool) -> Result<Checkpointed, sqlx::Error> {
     let held = writer.acquire().await?;
-    let result = match catch_up {
-        CatchUp::Passive => checkpoint(pool).await,
-        CatchUp::Restart => {
-            // Intake waits meanwhile: wait for readers briefly, not for
-            // the connection's usual busy timeout.
-            let mut conn = pool.acquire().await?;
-            sqlx::query(RESTART_PATIENCE).execute(&mut *conn).await?;
-            let result = checkpoint_with(&mut conn, catch_up.pragma()).await;
-            let restored = sqlx::query(BUSY_TIMEOUT).execute(&mut *conn).await;
-            if restored.is_err() {
-                conn.close_on_drop();
-            }
-            result
-        }
-    };
+    let result = checkpoint(pool).await;
     drop(held);
-    let mut seen = result?;
-    if seen.busy {
-        // Readers outlasted the busy timeout: not caught up.
-        seen.copied = seen.copied.min(seen.log - 1);
-    }
-    Ok(seen)
+    result
 }
 
 /// What a checkpoint saw: frames in the log, and how many of them are now
@@ -744,28 +624,17 @@ async fn restart_log(
 struct Checkpointed {
     log: i64,
     copied: i64,
-    /// The checkpoint could not finish (a RESTART's readers stayed).
-    busy: bool,
 }
 
 /// Copies what it can of the WAL into the database file (PASSIVE: waits
 /// for no one). On a `synchronous = FULL` connection the log is synced
 /// before and the database after.
 async fn checkpoint(pool: &AnyPool) -> Result<Checkpointed, sqlx::Error> {
-    checkpoint_with(&mut *pool.acquire().await?, CatchUp::Passive.pragma()).await
-}
-
-async fn checkpoint_with(
-    conn: &mut sqlx::AnyConnection,
-    pragma: &'static str,
-) -> Result<Checkpointed, sqlx::Error> {
-    let rows: Vec<(i64, i64, i64)> = sqlx::query_as(pragma).fetch_all(conn).await?;
-    let (busy, log, copied) = rows.first().copied().unwrap_or((0, -1, -1));
-    Ok(Checkpointed {
-        log,
-        copied,
-        busy: busy != 0,
-    })
+    let rows: Vec<(i64, i64, i64)> = sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)")
+        .fetch_all(pool)
+        .await?;
+    let (_, log, copied) = rows.first().copied().unwrap_or((0, -1, -1));
+    Ok(Checkpointed { log, copied })
 }
 
 pub(crate) fn sqlite_pool(max: u32, pragmas: &'static str) -> PoolOptions<Any> {
@@ -939,5 +808,75 @@ mod tests {
             super::sqlite_url("sqlite://a.db?mode=ro"),
             "sqlite://a.db?mode=ro"
         );
+    }
+
+    /// The WAL header's checkpoint sequence: how many times the log has
+    /// started over.
+    fn log_restarts(wal: &std::path::Path) -> u32 {
+        match std::fs::read(wal) {
+            Ok(header) if header.len() >= 32 => {
+                u32::from_be_bytes(header[12..16].try_into().unwrap())
+            }
+            _ => 0,
+        }
+    }
+
+    /// A steady stream of commits to the database (the mover's, the
+    /// engine's) never pauses for the log to start over by itself: the
+    /// checkpointer has it start over again and again, each time soon
+    /// after it reached the limit. (A reader still in the log holds it
+    /// back; the catch-up is then tried again a second later.)
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_steady_stream_of_commits_keeps_the_log_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("advocate.db").display());
+        let limit = 500;
+        let store = super::Store::connect_sqlite_with_log_limit(
+            &super::DatabaseUrl::parse(url).unwrap(),
+            limit,
+        )
+        .await
+        .unwrap();
+        store.migrate().await.unwrap();
+        let wal = dir.path().join("advocate.db-wal");
+        let before = log_restarts(&wal);
+        // 3,000 rows of a page each, a few to a commit.
+        let (commits, each) = (600, 5);
+        for c in 0..commits {
+            let batch: Vec<_> = (0..each)
+                .map(|i| {
+                    let mut noise = vec![0_u8; 3_000];
+                    rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut noise);
+                    super::inbox::NewDelivery {
+                        shop_domain: "log-test.myshopify.com".into(),
+                        delivery_key: format!("d-{c}-{i}"),
+                        webhook_id: None,
+                        event_id: None,
+                        topic: "orders/paid".into(),
+                        api_version: None,
+                        triggered_at: None,
+                        body: super::inbox::StoredBody::compress(&noise),
+                        received_at: 1,
+                        request_id: None,
+                    }
+                })
+                .collect();
+            let mut tx = store.begin().await.unwrap();
+            super::inbox::insert_deliveries(&mut tx, super::Dialect::Sqlite, &batch)
+                .await
+                .unwrap();
+            tx.commit().await.unwrap();
+        }
+        let rows: i64 = sqlx::query_scalar("SELECT CAST(COUNT(*) AS BIGINT) FROM webhook_inbox")
+            .fetch_one(store.reader())
+            .await
+            .unwrap();
+        assert_eq!(rows, commits * each);
+        // Unbounded, the log would hold every one of the 3,000 pages and
+        // more (12 MB and up).
+        let restarts = log_restarts(&wal) - before;
+        assert!(restarts >= 3, "the log started over {restarts} times");
+        let log = std::fs::metadata(&wal).unwrap().len();
+        assert!(log < 3_000 * 4_120 / 2, "the log grew to {log} bytes");
     }
 }

@@ -18,7 +18,7 @@ crate::on_both_backends!(
 
 /// A long write transaction (an inbox batch, a history import's chunk, a
 /// scheduled job) holds the database's write lock on SQLite: intake, which
-/// commits to its own landing file, still acknowledges, and the delivery
+/// writes to its own journal, still acknowledges, and the delivery
 /// reaches the inbox once the transaction ends. Were intake to wait for
 /// that lock, the answer would never come while the test holds it.
 async fn a_delivery_is_acknowledged_while_a_write_transaction_holds_the_database(backend: Backend) {
@@ -51,14 +51,14 @@ fn delivery(i: usize) -> NewDelivery {
     NewDelivery {
         shop_domain: "batch-shop.myshopify.com".into(),
         delivery_key: format!("key-{i}"),
-        webhook_id: (i % 2 == 0).then(|| format!("wh-{i}")),
-        event_id: (i % 3 == 0).then(|| format!("ev-'{i}'")),
+        webhook_id: i.is_multiple_of(2).then(|| format!("wh-{i}")),
+        event_id: i.is_multiple_of(3).then(|| format!("ev-'{i}'")),
         topic: "orders/paid".into(),
         api_version: Some("2026-07".into()),
-        triggered_at: (i % 5 == 0).then(|| "2026-12-05T10:00:00Z".into()),
+        triggered_at: i.is_multiple_of(5).then(|| "2026-12-05T10:00:00Z".into()),
         body: StoredBody::compress(&raw),
         received_at: 1_700_000_000_000 + i as i64,
-        request_id: (i % 7 == 0).then(|| format!("req-{i}")),
+        request_id: i.is_multiple_of(7).then(|| format!("req-{i}")),
     }
 }
 
@@ -78,7 +78,7 @@ async fn a_large_batch_is_stored_whole_with_its_bytes_and_its_duplicates_once(ba
     let mut batch: Vec<NewDelivery> = (0..700).map(delivery).collect();
     batch.push(delivery(3));
     // The inbox's own insert: intake's on PostgreSQL, the mover's (from
-    // the landing file) on SQLite.
+    // the journal) on SQLite.
     let pool = match backend {
         Backend::Postgres => store.intake_pool(),
         Backend::Sqlite => store.writer(),

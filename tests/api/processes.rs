@@ -372,7 +372,7 @@ async fn wait_until_processed(store: &Store) {
             )
             .await
                 == 0
-                // Nor any still in intake's landing file (SQLite).
+                // Nor any still in intake's journal (SQLite).
                 && advocate::store::landing::waiting(store, None)
                     .await
                     .unwrap()
