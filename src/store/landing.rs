@@ -153,6 +153,12 @@ fn segment_path(dir: &Path, segment: i64) -> PathBuf {
 
 /// The segments in `dir`, in order (none when there is no directory).
 fn segments(dir: &Path) -> std::io::Result<Vec<i64>> {
+    numbered(dir, ".seg")
+}
+
+/// The numbers of the files `<n><suffix>` in `dir`, in order (none when
+/// there is no directory).
+fn numbered(dir: &Path, suffix: &str) -> std::io::Result<Vec<i64>> {
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -163,7 +169,7 @@ fn segments(dir: &Path) -> std::io::Result<Vec<i64>> {
         let name = entry?.file_name();
         if let Some(n) = name
             .to_str()
-            .and_then(|n| n.strip_suffix(".seg"))
+            .and_then(|n| n.strip_suffix(suffix))
             .and_then(|n| n.parse::<i64>().ok())
         {
             found.push(n);
@@ -254,19 +260,7 @@ fn free_path(dir: &Path, segment: i64) -> PathBuf {
 
 /// The segments kept for reuse, by their old number.
 fn free_files(dir: &Path) -> std::io::Result<Vec<i64>> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir(dir)? {
-        let name = entry?.file_name();
-        if let Some(n) = name
-            .to_str()
-            .and_then(|n| n.strip_suffix(".free"))
-            .and_then(|n| n.parse::<i64>().ok())
-        {
-            found.push(n);
-        }
-    }
-    found.sort_unstable();
-    Ok(found)
+    numbered(dir, ".free")
 }
 
 fn remove(path: &Path) -> std::io::Result<()> {
