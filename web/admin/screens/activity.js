@@ -68,7 +68,7 @@ export async function render() {
     try {
       const data = await api("GET", "/api/admin/webhook-deliveries");
       fill(deliveries, table(["Topic", "URL", "Status", "Attempts", "Last answer", "Created", ""], (data.deliveries || []).map((d) => [
-        h("s-text", { "data-delivery": d.id }, d.topic),
+        h("s-text", { "data-delivery": d.id, "data-event": d.event_id }, d.topic),
         h("s-text", { class: "url" }, d.url),
         deliveryStatus(d),
         attemptLog(d),
