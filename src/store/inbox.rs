@@ -606,14 +606,14 @@ pub async fn purge_finished(store: &Store, before: i64) -> Result<u64, sqlx::Err
 pub async fn unfinished(store: &Store, shop_domain: &str) -> anyhow::Result<i64> {
     // The mark in the same snapshot as the queued rows (see
     // [`super::landing::waiting_after`]).
-    let (queued, segment, offset): (i64, i64, i64) = sqlx::query_as(
-        "SELECT COUNT(*), (SELECT segment FROM intake_journal WHERE id = 1), \
-             (SELECT moved_through FROM intake_journal WHERE id = 1) \
-         FROM webhook_inbox WHERE shop_domain = $1 AND status = 'queued'",
-    )
-    .bind(shop_domain)
-    .fetch_one(store.reader())
-    .await?;
+    let sql = format!(
+        "SELECT COUNT(*), {} FROM webhook_inbox WHERE shop_domain = $1 AND status = 'queued'",
+        super::landing::MARK_COLUMNS
+    );
+    let (queued, segment, offset): (i64, i64, i64) = sqlx::query_as(&sql)
+        .bind(shop_domain)
+        .fetch_one(store.reader())
+        .await?;
     let mark = super::landing::Position { segment, offset };
     let (landed, _) = super::landing::waiting_after(store, mark, Some(shop_domain)).await?;
     Ok(queued + landed)

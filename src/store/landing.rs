@@ -668,6 +668,11 @@ impl Landed {
     }
 }
 
+/// The mark as two columns of another query, so that it is read in the
+/// same snapshot as that query's rows (see [`waiting_after`]).
+pub(crate) const MARK_COLUMNS: &str = "(SELECT segment FROM intake_journal WHERE id = 1), \
+     (SELECT moved_through FROM intake_journal WHERE id = 1)";
+
 /// The mark, from the database.
 async fn mark(store: &Store) -> Result<Position, sqlx::Error> {
     let (segment, offset): (i64, i64) =
@@ -1094,6 +1099,14 @@ mod tests {
         }
     }
 
+    /// The inbox's delivery keys, in the order they reached it.
+    async fn inbox_keys(store: &Store) -> Vec<String> {
+        sqlx::query_scalar("SELECT delivery_key FROM webhook_inbox ORDER BY id")
+            .fetch_all(store.writer())
+            .await
+            .unwrap()
+    }
+
     async fn scalar(store: &Store, sql: &str) -> i64 {
         sqlx::query_scalar(sql)
             .fetch_one(store.writer())
@@ -1295,11 +1308,7 @@ mod tests {
         drop(writer);
         handle.shutdown().await;
         move_landed(&store).await.unwrap();
-        let keys: Vec<String> =
-            sqlx::query_scalar("SELECT delivery_key FROM webhook_inbox ORDER BY id")
-                .fetch_all(store.writer())
-                .await
-                .unwrap();
+        let keys = inbox_keys(&store).await;
         assert_eq!(keys, ["a", "b", "after"]);
         assert_eq!(super::waiting(&store, None).await.unwrap(), (0, None));
         assert!(
@@ -1384,11 +1393,7 @@ mod tests {
             .await
             .unwrap();
         store.migrate().await.unwrap();
-        let keys: Vec<String> =
-            sqlx::query_scalar("SELECT delivery_key FROM webhook_inbox ORDER BY id")
-                .fetch_all(store.writer())
-                .await
-                .unwrap();
+        let keys = inbox_keys(&store).await;
         assert_eq!(keys, ["old-1", "old-2"]);
         let bytes = std::fs::read(&legacy).unwrap();
         assert!(

@@ -31,14 +31,13 @@ pub struct StoreStats {
 pub async fn snapshot(store: &Store) -> anyhow::Result<StoreStats> {
     // The mark in the same snapshot as the queued rows: a delivery moved
     // between the two reads is counted once.
-    let (queued, oldest, segment, offset): (i64, Option<i64>, i64, i64) = sqlx::query_as(
-        "SELECT CAST(COUNT(*) AS BIGINT), MIN(received_at), \
-             (SELECT segment FROM intake_journal WHERE id = 1), \
-             (SELECT moved_through FROM intake_journal WHERE id = 1) \
+    let sql = format!(
+        "SELECT CAST(COUNT(*) AS BIGINT), MIN(received_at), {} \
          FROM webhook_inbox WHERE status = 'queued'",
-    )
-    .fetch_one(store.reader())
-    .await?;
+        super::landing::MARK_COLUMNS
+    );
+    let (queued, oldest, segment, offset): (i64, Option<i64>, i64, i64) =
+        sqlx::query_as(&sql).fetch_one(store.reader()).await?;
     let mark = super::landing::Position { segment, offset };
     let (landed, oldest_landed) = super::landing::waiting_after(store, mark, None).await?;
     let inbox_queued = queued + landed;
