@@ -3,8 +3,9 @@
 //! refunds, the customers' tiers and standing, redactions, the order
 //! products), the pure rules run in memory in delivery order, and the
 //! outcome is written with multi-row statements: the refunds, the orders,
-//! the ledger with the balances, the order products and pair counts. Tier
-//! moves and segment changes, which are rare, are then written one by one.
+//! the ledger with the balances, the order products and pair counts, then
+//! the tier moves with their effects (a first order often moves its
+//! customer into a tier) and the segment changes.
 //!
 //! The outcome is the one [`super::orders::apply`] gives event by event:
 //! each event settles its order and moves its points under the order's next
@@ -23,7 +24,7 @@ use super::{
     effects::{store_credit_ordering, Effect},
     orders::{self as one, Applied, MovementEntry, OrderEvent, PointsMove},
     segments,
-    tiers::{self, TierChange},
+    tiers::{self, TierChange, TierWrites},
     EngineError, DAY_MS,
 };
 use crate::{
@@ -555,6 +556,7 @@ impl<'p> Batch<'p> {
         products::write_products_of(conn, shop_id, &writes).await?;
         let pairs: Vec<_> = pairs.into_iter().filter(|(_, d)| *d != 0).collect();
         products::move_pairs_many(conn, shop_id, &pairs).await?;
+        let mut moves = TierWrites::new(ShopId(shop_id), EpochMs(now));
         for (customer, current, target, reason) in &self.moves {
             let level =
                 crate::loyalty::tiers::level(&self.program.settings.tiers, target.as_deref());
@@ -567,8 +569,9 @@ impl<'p> Batch<'p> {
                 target: level,
                 quiet: !self.loud.contains(customer),
             };
-            change.apply(conn, reason).await?;
+            change.stage(reason, &mut moves);
         }
+        moves.write(conn, self.points_changed).await?;
         let customers: Vec<i64> = self.customers.into_iter().collect();
         segments::on_orders(conn, shop_id, self.program, &customers, now).await?;
         Ok(())

@@ -66,7 +66,7 @@ pub(crate) async fn enqueue(
     idempotency_key: &str,
     ordering_key: Option<&str>,
 ) -> Result<bool, sqlx::Error> {
-    let payload = serde_json::to_string(effect).unwrap_or_else(|_| json!(null).to_string());
+    let payload = payload(effect);
     outbox::enqueue(
         conn,
         shop_id,
@@ -76,6 +76,11 @@ pub(crate) async fn enqueue(
         ordering_key,
     )
     .await
+}
+
+/// An effect's outbox payload.
+pub(crate) fn payload(effect: &Effect) -> String {
+    serde_json::to_string(effect).unwrap_or_else(|_| json!(null).to_string())
 }
 
 /// The time as RFC 3339, for Shopify.

@@ -445,7 +445,24 @@ async fn tier_round(store: &Store, now: i64, report: &mut Report) -> anyhow::Res
         loop {
             let mut tx = store.begin().await?;
             let ids = customers::page_ids(&mut tx, shop_id, after, CHUNK).await?;
-            for customer in &ids {
+            // The page at once; when another writer moved one of these
+            // customers meanwhile, one by one.
+            let mut page = sqlx::Connection::begin(&mut *tx).await?;
+            let at = (ShopId(shop_id), &program, EpochMs(now));
+            let one_by_one = match tiers::reevaluate_many(&mut page, at, &ids, "tier review").await
+            {
+                Ok(moved) => {
+                    page.commit().await?;
+                    report.tier_changes += moved as u64;
+                    &[][..]
+                }
+                Err(EngineError::Conflict(_)) => {
+                    page.rollback().await?;
+                    &ids[..]
+                }
+                Err(e) => return Err(e.into()),
+            };
+            for customer in one_by_one {
                 // A savepoint per customer: a lost race undoes only its
                 // step, which is tried again.
                 for attempt in 0.. {

@@ -5,6 +5,8 @@
 //! recorded in the tier history, and the new tier's entry reward is granted
 //! once per customer and tier, ever: dropping out and back in earns nothing.
 
+use std::collections::HashMap;
+
 use sqlx::AnyConnection;
 
 use super::{enqueue, EngineError, DAY_MS};
@@ -16,8 +18,8 @@ use crate::{
     },
     store::{
         customers::{self, CustomerTier, TierMove},
-        ledger::{self, NewEntry},
-        orders, outbound,
+        ledger::{self, NewEntry, PointsChanged},
+        orders, outbound, outbox,
         program::Program,
     },
 };
@@ -103,17 +105,67 @@ pub async fn standing(
     customer: CustomerId,
     now: EpochMs,
 ) -> Result<i64, sqlx::Error> {
-    let (shop_id, customer_id, now) = (shop.get(), customer.get(), now.get());
+    let standing = standing_of(conn, shop, program, &[customer.get()], now).await?;
+    Ok(standing.get(&customer.get()).copied().unwrap_or(0))
+}
+
+/// [`standing`] for many customers, in a few statements (a customer
+/// without orders in the window is left out: their standing is 0).
+pub async fn standing_of(
+    conn: &mut AnyConnection,
+    shop: ShopId,
+    program: &Program,
+    customer_ids: &[i64],
+    now: EpochMs,
+) -> Result<HashMap<i64, i64>, sqlx::Error> {
     let since = match program.settings.tiers.window {
         TierWindow::Lifetime => None,
-        TierWindow::Rolling12Months => Some(now - 365 * DAY_MS),
+        TierWindow::Rolling12Months => Some(now.get() - 365 * DAY_MS),
     };
     match program.settings.tiers.basis {
-        TierBasis::Spend => orders::spend_since(conn, shop_id, customer_id, since).await,
+        TierBasis::Spend => orders::spend_since_of(conn, shop.get(), customer_ids, since).await,
         TierBasis::PointsEarned => {
-            ledger::order_points_since(conn, shop_id, customer_id, since).await
+            ledger::order_points_since_of(conn, shop.get(), customer_ids, since).await
         }
     }
+}
+
+/// [`reevaluate`] for many customers of the shop: their standing and
+/// tiers are read together and every move is written together. Answers
+/// how many moved. When another writer moved one of them first, the whole
+/// call fails with a conflict: the caller rolls back and goes one by one.
+pub async fn reevaluate_many(
+    conn: &mut AnyConnection,
+    (shop, program, now): (ShopId, &Program, EpochMs),
+    customer_ids: &[i64],
+    reason: &str,
+) -> Result<usize, EngineError> {
+    customers::lock_many(conn, shop.get(), customer_ids).await?;
+    let standing = standing_of(conn, shop, program, customer_ids, now).await?;
+    let tiers = customers::tiers_of(conn, shop.get(), customer_ids).await?;
+    let mut writes = TierWrites::new(shop, now);
+    let mut moved = 0;
+    for customer in customer_ids {
+        let current = tiers.get(customer).cloned().unwrap_or_default();
+        let target = tiers::reached(
+            &program.settings.tiers,
+            program.exponent(),
+            standing.get(customer).copied().unwrap_or(0),
+            current.tier_floor.as_deref(),
+        );
+        let change = TierChange {
+            shop,
+            customer: CustomerId(*customer),
+            program,
+            now,
+            current: &current,
+            target,
+            quiet: false,
+        };
+        moved += usize::from(change.stage(reason, &mut writes));
+    }
+    writes.write(conn, PointsChanged::LookUp).await?;
+    Ok(moved)
 }
 
 /// Re-evaluates one customer's tier and applies a change.
@@ -205,23 +257,36 @@ impl TierChange<'_> {
     /// the metafield and, going up, the Flow trigger and the entry reward.
     /// Returns false when there is nothing to move.
     pub async fn apply(&self, conn: &mut AnyConnection, reason: &str) -> Result<bool, EngineError> {
-        if self.is_noop() {
+        let mut writes = TierWrites::new(self.shop, self.now);
+        if !self.stage(reason, &mut writes) {
             return Ok(false);
         }
-        self.record(conn, reason).await?;
-        self.publish(conn).await?;
-        self.retag(conn).await?;
-        self.set_metafield(conn).await?;
-        if self.is_upward() && !self.quiet {
-            self.announce(conn).await?;
-            self.grant_entry_reward(conn).await?;
-        }
-        tracing::debug!(
-            shop_id = self.shop.get(),
-            tier = self.target_id().unwrap_or(NO_TIER),
-            "customer tier changed"
-        );
+        writes.write(conn, PointsChanged::LookUp).await?;
         Ok(true)
+    }
+
+    /// Adds what [`Self::apply`] writes to `writes`, to be written with
+    /// other moves of the shop. Returns false when there is nothing to move.
+    pub fn stage(&self, reason: &str, writes: &mut TierWrites) -> bool {
+        debug_assert!(writes.shop == self.shop && writes.now == self.now);
+        if self.is_noop() {
+            return false;
+        }
+        writes.moves.push(StagedMove {
+            customer: self.customer,
+            seq: self.current.tier_seq,
+            from: self.current.tier_id.clone(),
+            to: self.target.map(|l| (l.id.clone(), l.tag.clone())),
+            reason: reason.to_owned(),
+        });
+        self.publish(writes);
+        self.retag(writes);
+        self.set_metafield(writes);
+        if self.is_upward() && !self.quiet {
+            self.announce(writes);
+            self.grant_entry_reward(writes);
+        }
+        true
     }
 
     fn target_id(&self) -> Option<&str> {
@@ -238,56 +303,26 @@ impl TierChange<'_> {
         format!("customer:{}", self.customer.get())
     }
 
-    /// Records the move in the customer row and the tier history; a
-    /// concurrent move (the change count moved on) is a conflict.
-    async fn record(&self, conn: &mut AnyConnection, reason: &str) -> Result<(), EngineError> {
-        let change = TierMove {
-            customer_id: self.customer,
-            seq: self.current.tier_seq,
-            from: self.current.tier_id.as_deref(),
-            to: self.target.map(|l| (l.id.as_str(), l.tag.as_str())),
-            reason,
-        };
-        if !customers::change_tier(conn, self.shop, &change, self.now).await? {
-            return Err(EngineError::Conflict(format!(
-                "tier of customer {}",
-                self.customer.get()
-            )));
-        }
-        Ok(())
-    }
-
     /// The `tier.changed` event for the merchant's endpoints.
-    async fn publish(&self, conn: &mut AnyConnection) -> Result<(), sqlx::Error> {
+    fn publish(&self, writes: &mut TierWrites) {
         let level = |id: Option<&str>| {
             crate::loyalty::tiers::level(&self.program.settings.tiers, id)
                 .map(|l| serde_json::json!({ "id": l.id, "name": l.name }))
         };
-        let ordering = outbound::customer_ordering(self.customer.get());
         let data = serde_json::json!({
             "customer_id": self.customer.get(),
             "from": level(self.current.tier_id.as_deref()),
             "to": level(self.target_id()),
         });
-        outbound::emit(
-            conn,
-            self.shop.get(),
-            &outbound::Event {
-                topic: outbound::topic::TIER_CHANGED,
-                ordering_key: Some(&ordering),
-                data: &data,
-            },
-            self.now.get(),
-        )
-        .await?;
-        Ok(())
+        writes
+            .events
+            .push((outbound::customer_ordering(self.customer.get()), data));
     }
 
     /// Removes the old tier's tag unless the new tier has the same tag,
     /// then adds the new tier's tag (when there is a new tier).
-    async fn retag(&self, conn: &mut AnyConnection) -> Result<(), sqlx::Error> {
-        let (shop_id, customer_id, seq) = (self.shop.get(), self.customer.get(), self.seq());
-        let ordering = self.ordering();
+    fn retag(&self, writes: &mut TierWrites) {
+        let (customer_id, seq) = (self.customer.get(), self.seq());
         if let Some(old) = self
             .current
             .tier_tag
@@ -298,35 +333,28 @@ impl TierChange<'_> {
                 customer_gid: CustomerId(customer_id).gid(),
                 tags: vec![old.clone()],
             };
-            enqueue(
-                conn,
-                shop_id,
-                &effect,
-                &format!("tier:{customer_id}:{seq}:untag"),
-                Some(&ordering),
-            )
-            .await?;
+            writes.effect(
+                effect,
+                format!("tier:{customer_id}:{seq}:untag"),
+                self.ordering(),
+            );
         }
         if let Some(level) = self.target {
             let effect = Effect::AddTags {
                 customer_gid: CustomerId(customer_id).gid(),
                 tags: vec![level.tag.clone()],
             };
-            enqueue(
-                conn,
-                shop_id,
-                &effect,
-                &format!("tier:{customer_id}:{seq}:tag"),
-                Some(&ordering),
-            )
-            .await?;
+            writes.effect(
+                effect,
+                format!("tier:{customer_id}:{seq}:tag"),
+                self.ordering(),
+            );
         }
-        Ok(())
     }
 
     /// Sets the tier metafield the VIP Function reads (`none` without a
     /// tier).
-    async fn set_metafield(&self, conn: &mut AnyConnection) -> Result<(), sqlx::Error> {
+    fn set_metafield(&self, writes: &mut TierWrites) {
         let (customer_id, seq) = (self.customer.get(), self.seq());
         let effect = Effect::SetMetafields {
             metafields: vec![Metafield {
@@ -337,15 +365,11 @@ impl TierChange<'_> {
                 value: self.target_id().unwrap_or(NO_TIER).into(),
             }],
         };
-        enqueue(
-            conn,
-            self.shop.get(),
-            &effect,
-            &format!("tier:{customer_id}:{seq}:metafield"),
-            Some(&self.ordering()),
-        )
-        .await?;
-        Ok(())
+        writes.effect(
+            effect,
+            format!("tier:{customer_id}:{seq}:metafield"),
+            self.ordering(),
+        );
     }
 
     /// Whether the move goes up the ranking. Entry rewards are for moving
@@ -357,11 +381,11 @@ impl TierChange<'_> {
         rank(self.target_id()) > rank(self.current.tier_id.as_deref())
     }
 
-    /// Enqueues the Flow trigger for reaching the new tier, after the tag
-    /// and metafield, so a workflow sees them set.
-    async fn announce(&self, conn: &mut AnyConnection) -> Result<(), sqlx::Error> {
+    /// The Flow trigger for reaching the new tier, after the tag and
+    /// metafield, so a workflow sees them set.
+    fn announce(&self, writes: &mut TierWrites) {
         let Some(level) = self.target else {
-            return Ok(());
+            return;
         };
         let (customer_id, seq) = (self.customer.get(), self.seq());
         let previous = crate::loyalty::tiers::level(
@@ -377,41 +401,159 @@ impl TierChange<'_> {
                 ("Previous tier".to_owned(), serde_json::json!(previous)),
             ]),
         );
-        enqueue(
-            conn,
-            self.shop.get(),
-            &trigger,
-            &format!("tier:{customer_id}:{seq}:flow"),
-            Some(&self.ordering()),
-        )
-        .await?;
-        Ok(())
+        writes.effect(
+            trigger,
+            format!("tier:{customer_id}:{seq}:flow"),
+            self.ordering(),
+        );
     }
 
-    /// Grants the new tier's entry points, once per customer and tier
-    /// ever (the source key names both); nothing when the tier has none.
-    async fn grant_entry_reward(&self, conn: &mut AnyConnection) -> Result<(), sqlx::Error> {
+    /// The new tier's entry points, once per customer and tier ever (the
+    /// source key names both); nothing when the tier has none.
+    fn grant_entry_reward(&self, writes: &mut TierWrites) {
         let Some(level) = self.target.filter(|l| l.entry_points > 0) else {
-            return Ok(());
+            return;
         };
         let customer_id = self.customer.get();
-        let reason = format!("Welcome to {}: {} points", level.name, level.entry_points);
-        ledger::append(
-            conn,
-            &NewEntry {
-                settings_version: Some(self.program.version),
+        writes.rewards.push(Reward {
+            customer_id,
+            points: level.entry_points,
+            reason: format!("Welcome to {}: {} points", level.name, level.entry_points),
+            source_key: format!("tier-entry:{customer_id}:{}", level.id),
+            settings_version: self.program.version,
+        });
+    }
+}
+
+/// What tier moves of one shop write, gathered by [`TierChange::stage`] so
+/// that many moves are written together in a few multi-row statements
+/// ([`Self::write`]): the customer rows and the tier history, the
+/// `tier.changed` events, the Shopify effects (tags, metafield, Flow
+/// trigger, in that order per customer) and the entry rewards.
+pub struct TierWrites {
+    shop: ShopId,
+    now: EpochMs,
+    moves: Vec<StagedMove>,
+    /// `tier.changed`: (ordering key, data).
+    events: Vec<(String, serde_json::Value)>,
+    /// (effect, idempotency key, ordering key).
+    effects: Vec<(Effect, String, String)>,
+    rewards: Vec<Reward>,
+}
+
+struct StagedMove {
+    customer: CustomerId,
+    seq: i64,
+    from: Option<String>,
+    /// The new tier's id and tag.
+    to: Option<(String, String)>,
+    reason: String,
+}
+
+struct Reward {
+    customer_id: i64,
+    points: i64,
+    reason: String,
+    source_key: String,
+    settings_version: i64,
+}
+
+impl TierWrites {
+    /// Moves of `shop` made at `now`.
+    pub fn new(shop: ShopId, now: EpochMs) -> Self {
+        Self {
+            shop,
+            now,
+            moves: Vec::new(),
+            events: Vec::new(),
+            effects: Vec::new(),
+            rewards: Vec::new(),
+        }
+    }
+
+    fn effect(&mut self, effect: Effect, key: String, ordering: String) {
+        self.effects.push((effect, key, ordering));
+    }
+
+    /// Writes the staged moves, in the caller's transaction. A customer
+    /// moved by another writer since their tier was read is a conflict:
+    /// the caller rolls back and tries again.
+    pub async fn write(
+        self,
+        conn: &mut AnyConnection,
+        points_changed: PointsChanged,
+    ) -> Result<(), EngineError> {
+        if self.moves.is_empty() {
+            return Ok(());
+        }
+        let (shop, now) = (self.shop, self.now);
+        let moves: Vec<TierMove<'_>> = self
+            .moves
+            .iter()
+            .map(|m| TierMove {
+                customer_id: m.customer,
+                seq: m.seq,
+                from: m.from.as_deref(),
+                to: m.to.as_ref().map(|(id, tag)| (id.as_str(), tag.as_str())),
+                reason: &m.reason,
+            })
+            .collect();
+        if !customers::change_tiers(conn, shop, &moves, now).await? {
+            return Err(EngineError::Conflict(match moves.as_slice() {
+                [one] => format!("tier of customer {}", one.customer_id.get()),
+                many => format!("tiers of {} customers", many.len()),
+            }));
+        }
+        let events: Vec<outbound::Event<'_>> = self
+            .events
+            .iter()
+            .map(|(ordering, data)| outbound::Event {
+                topic: outbound::topic::TIER_CHANGED,
+                ordering_key: Some(ordering),
+                data,
+            })
+            .collect();
+        outbound::emit_many(conn, shop.get(), &events, now.get()).await?;
+        let payloads: Vec<String> = self
+            .effects
+            .iter()
+            .map(|(effect, _, _)| super::payload(effect))
+            .collect();
+        let effects: Vec<outbox::NewEffect<'_>> = self
+            .effects
+            .iter()
+            .zip(&payloads)
+            .map(|((effect, key, ordering), payload)| outbox::NewEffect {
+                kind: effect.kind(),
+                payload,
+                idempotency_key: key,
+                ordering_key: Some(ordering),
+            })
+            .collect();
+        outbox::enqueue_many(conn, shop.get(), &effects).await?;
+        let entries: Vec<NewEntry<'_>> = self
+            .rewards
+            .iter()
+            .map(|r| NewEntry {
+                settings_version: Some(r.settings_version),
                 ..NewEntry::new(
-                    self.shop.get(),
-                    customer_id,
-                    level.entry_points,
+                    shop.get(),
+                    r.customer_id,
+                    r.points,
                     ledger::kind::TIER_ENTRY,
-                    &reason,
-                    &format!("tier-entry:{customer_id}:{}", level.id),
+                    &r.reason,
+                    &r.source_key,
                 )
-            },
-            self.now.get(),
-        )
-        .await?;
+            })
+            .collect();
+        ledger::append_many_as(conn, shop.get(), &entries, &[], now.get(), points_changed).await?;
+        for m in &self.moves {
+            tracing::debug!(
+                shop_id = shop.get(),
+                tier = m.to.as_ref().map_or(NO_TIER, |(id, _)| id.as_str()),
+                "customer tier changed"
+            );
+        }
         Ok(())
     }
 }

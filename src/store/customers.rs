@@ -405,52 +405,107 @@ pub async fn change_tier(
     change: &TierMove<'_>,
     now: EpochMs,
 ) -> Result<bool, sqlx::Error> {
-    let TierMove {
-        customer_id,
-        seq,
-        from,
-        to,
-        reason,
-    } = *change;
-    let (to, tag) = (to.map(|t| t.0), to.map(|t| t.1));
-    sqlx::query(
-        "INSERT INTO customers (shop_id, customer_id, created_at, updated_at) VALUES ($1, $2, $3, $3) \
-         ON CONFLICT (shop_id, customer_id) DO NOTHING",
-    )
-    .bind(shop)
-    .bind(customer_id)
-    .bind(now)
-    .execute(&mut *conn)
-    .await?;
-    let changed = sqlx::query(
-        "UPDATE customers SET tier_id = $1, tier_tag = $2, tier_since = $3, tier_seq = tier_seq + 1, \
-         updated_at = $3 WHERE shop_id = $4 AND customer_id = $5 AND tier_seq = $6",
-    )
-    .bind(to)
-    .bind(tag)
-    .bind(now)
-    .bind(shop)
-    .bind(customer_id)
-    .bind(seq)
-    .execute(&mut *conn)
-    .await?
-    .rows_affected()
-        == 1;
-    if changed {
-        sqlx::query(
-            "INSERT INTO tier_changes (shop_id, customer_id, from_tier, to_tier, reason, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(shop)
-        .bind(customer_id)
-        .bind(from)
-        .bind(to)
-        .bind(reason)
-        .bind(now)
-        .execute(conn)
-        .await?;
+    change_tiers(conn, shop, std::slice::from_ref(change), now).await
+}
+
+/// Customers (and tier moves) per multi-row statement.
+const TIER_CHUNK: usize = 200;
+
+/// One customer's moves in [`change_tiers`]: the change count read before
+/// the first, the last move's tier (id, tag), and how many.
+struct Chain<'a> {
+    seq: i64,
+    to: Option<(&'a str, &'a str)>,
+    moves: i64,
+}
+
+/// [`change_tier`] for many moves, in their order, in a few multi-row
+/// statements. One customer may move more than once: their moves must
+/// follow one another (each `seq` the one before plus one), and the
+/// customer row takes the last. Returns false, having changed nothing that
+/// the caller's transaction keeps, when another writer moved any of these
+/// customers first (the caller rolls back).
+pub async fn change_tiers(
+    conn: &mut AnyConnection,
+    shop: ShopId,
+    moves: &[TierMove<'_>],
+    now: EpochMs,
+) -> Result<bool, sqlx::Error> {
+    // Per customer, in customer order (concurrent writers lock customer
+    // rows in one order): the change count read first, the last move's
+    // tier, and how many moves.
+    let mut last: std::collections::BTreeMap<i64, Chain<'_>> = Default::default();
+    for m in moves {
+        let chain = last.entry(m.customer_id.get()).or_insert(Chain {
+            seq: m.seq,
+            to: None,
+            moves: 0,
+        });
+        if m.seq != chain.seq + chain.moves {
+            // Not a chain of moves from one reading: nothing is written.
+            return Ok(false);
+        }
+        chain.to = m.to;
+        chain.moves += 1;
     }
-    Ok(changed)
+    let dialect = super::Dialect::of(conn);
+    let customers: Vec<_> = last.into_iter().collect();
+    for chunk in customers.chunks(TIER_CHUNK) {
+        let sql = format!(
+            "INSERT INTO customers (shop_id, customer_id, created_at, updated_at) VALUES {} \
+             ON CONFLICT (shop_id, customer_id) DO NOTHING",
+            super::values_placeholders(dialect, chunk.len(), 4)
+        );
+        let mut query = sqlx::query(&sql);
+        for (customer, _) in chunk {
+            query = query.bind(shop).bind(*customer).bind(now).bind(now);
+        }
+        query.execute(&mut *conn).await?;
+        // Parameters in text order: the time, the values, the shop.
+        let sql = format!(
+            "UPDATE customers SET tier_id = v.column3, tier_tag = v.column4, \
+             tier_since = {now}, tier_seq = customers.tier_seq + v.column5, updated_at = {now2} \
+             FROM (VALUES {values}) AS v \
+             WHERE customers.shop_id = {shop} AND customers.customer_id = v.column1 \
+             AND customers.tier_seq = v.column2",
+            now = super::placeholder(dialect, 1),
+            now2 = super::placeholder(dialect, 2),
+            values = super::values_placeholders_from(dialect, chunk.len(), 5, 3),
+            shop = super::placeholder(dialect, 3 + chunk.len() * 5),
+        );
+        let mut query = sqlx::query(&sql).bind(now).bind(now);
+        for (customer, chain) in chunk {
+            query = query
+                .bind(*customer)
+                .bind(chain.seq)
+                .bind(chain.to.map(|t| t.0))
+                .bind(chain.to.map(|t| t.1))
+                .bind(chain.moves);
+        }
+        let changed = query.bind(shop).execute(&mut *conn).await?.rows_affected();
+        if changed != chunk.len() as u64 {
+            return Ok(false);
+        }
+    }
+    for chunk in moves.chunks(TIER_CHUNK) {
+        let sql = format!(
+            "INSERT INTO tier_changes (shop_id, customer_id, from_tier, to_tier, reason, \
+             created_at) VALUES {}",
+            super::values_placeholders(dialect, chunk.len(), 6)
+        );
+        let mut query = sqlx::query(&sql);
+        for m in chunk {
+            query = query
+                .bind(shop)
+                .bind(m.customer_id)
+                .bind(m.from)
+                .bind(m.to.map(|t| t.0))
+                .bind(m.reason)
+                .bind(now);
+        }
+        query.execute(&mut *conn).await?;
+    }
+    Ok(true)
 }
 
 #[derive(Debug, Clone, sqlx::FromRow, Serialize)]

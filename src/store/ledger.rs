@@ -669,16 +669,21 @@ async fn announce(
         state.0 -= points;
         state.1 += points;
     }
-    for data in events.iter().rev() {
-        let customer = data["customer_id"].as_i64().unwrap_or_default();
-        let ordering = outbound::customer_ordering(customer);
-        let event = outbound::Event {
+    events.reverse();
+    let orderings: Vec<String> = events
+        .iter()
+        .map(|data| outbound::customer_ordering(data["customer_id"].as_i64().unwrap_or_default()))
+        .collect();
+    let events: Vec<outbound::Event<'_>> = events
+        .iter()
+        .zip(&orderings)
+        .map(|(data, ordering)| outbound::Event {
             topic: outbound::topic::POINTS_CHANGED,
-            ordering_key: Some(&ordering),
+            ordering_key: Some(ordering),
             data,
-        };
-        outbound::emit(conn, shop_id, &event, now).await?;
-    }
+        })
+        .collect();
+    outbound::emit_many(conn, shop_id, &events, now).await?;
     Ok(())
 }
 

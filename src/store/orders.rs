@@ -394,7 +394,7 @@ fn bind_order<'q>(query: AnyQuery<'q>, row: &'q OrderRow) -> AnyQuery<'q> {
         .bind(row.spendable_at)
 }
 
-/// Spend per customer since `since` ([`spend_since`] for many).
+/// Net spend (minor units) per customer on orders paid since `since`.
 pub async fn spend_since_of(
     conn: &mut AnyConnection,
     shop_id: i64,
@@ -552,17 +552,6 @@ pub async fn email_has_orders(
     .fetch_one(conn)
     .await?;
     Ok(n > 0)
-}
-
-/// A customer's net spend (minor units) on orders paid since `since`.
-pub async fn spend_since(
-    conn: &mut AnyConnection,
-    shop_id: i64,
-    customer_id: i64,
-    since: Option<i64>,
-) -> Result<i64, sqlx::Error> {
-    let spend = spend_since_of(conn, shop_id, &[customer_id], since).await?;
-    Ok(spend.get(&customer_id).copied().unwrap_or(0))
 }
 
 /// Orders whose pending period is over: (shop, order, customer, points, version).

@@ -50,6 +50,53 @@ pub async fn enqueue(
     Ok(done.rows_affected() == 1)
 }
 
+/// An effect to enqueue: its kind, payload, idempotency key and ordering
+/// key.
+pub struct NewEffect<'a> {
+    pub kind: &'a str,
+    pub payload: &'a str,
+    pub idempotency_key: &'a str,
+    pub ordering_key: Option<&'a str>,
+}
+
+/// Effects per multi-row statement.
+const ENQUEUE_CHUNK: usize = 200;
+
+/// [`enqueue`] for many effects of one shop, in a few multi-row statements.
+/// They are stored in their order, so effects sharing an ordering key are
+/// sent in the order given. Returns how many were new.
+pub async fn enqueue_many(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    effects: &[NewEffect<'_>],
+) -> Result<u64, sqlx::Error> {
+    let now = now_ms();
+    let dialect = Dialect::of(conn);
+    let mut added = 0;
+    for chunk in effects.chunks(ENQUEUE_CHUNK) {
+        let sql = format!(
+            "INSERT INTO outbox (shop_id, kind, idempotency_key, ordering_key, payload, status, \
+             available_at, created_at) VALUES {} \
+             ON CONFLICT (shop_id, idempotency_key) DO NOTHING",
+            super::values_placeholders(dialect, chunk.len(), 8)
+        );
+        let mut query = sqlx::query(&sql);
+        for e in chunk {
+            query = query
+                .bind(shop_id)
+                .bind(e.kind)
+                .bind(e.idempotency_key)
+                .bind(e.ordering_key)
+                .bind(e.payload)
+                .bind(status::QUEUED)
+                .bind(now)
+                .bind(now);
+        }
+        added += query.execute(&mut *conn).await?.rows_affected();
+    }
+    Ok(added)
+}
+
 /// Whether the shop has an effect with `ordering_key` still to send.
 pub async fn has_queued(
     conn: &mut AnyConnection,

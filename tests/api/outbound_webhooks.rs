@@ -32,6 +32,7 @@ crate::on_both_backends!(
     erasure_drops_a_customers_deliveries_and_is_announced,
     endpoints_through_the_api_need_their_scope_and_disable,
     orders_applied_in_one_batch_announce_each_change_when_subscribed,
+    tier_moves_of_one_batch_write_what_they_write_one_at_a_time,
 );
 
 const CUSTOMER: i64 = 7_000_000_000_000_401;
@@ -711,4 +712,117 @@ async fn orders_applied_in_one_batch_announce_each_change_when_subscribed(backen
             assert_eq!(held, total, "customer {customer}: {data}");
         }
     }
+}
+
+/// What one customer's tier moves wrote, with their id taken out: the tier
+/// history, their Shopify effects in the order they will be sent, their
+/// `tier.changed` events in order, and the sorted (kind, points, reason)
+/// of their ledger.
+async fn tier_writes(app: &TestApp, customer: i64) -> Vec<String> {
+    let id = customer.to_string();
+    let history: Vec<(Option<String>, Option<String>, String)> = sqlx::query_as(
+        "SELECT from_tier, to_tier, reason FROM tier_changes WHERE customer_id = $1 ORDER BY id",
+    )
+    .bind(customer)
+    .fetch_all(app.store.writer())
+    .await
+    .unwrap();
+    let effects: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT kind, idempotency_key, payload FROM outbox WHERE ordering_key = $1 ORDER BY id",
+    )
+    .bind(format!("customer:{customer}"))
+    .fetch_all(app.store.writer())
+    .await
+    .unwrap();
+    let events: Vec<String> = sqlx::query_scalar(
+        "SELECT data FROM webhook_deliveries WHERE topic = 'tier.changed' \
+         AND ordering_key = $1 ORDER BY id",
+    )
+    .bind(format!("customer:{customer}"))
+    .fetch_all(app.store.writer())
+    .await
+    .unwrap();
+    let mut ledger: Vec<(String, i64, String)> = sqlx::query_as(
+        "SELECT kind, CAST(points AS BIGINT), reason FROM points_ledger WHERE customer_id = $1",
+    )
+    .bind(customer)
+    .fetch_all(app.store.writer())
+    .await
+    .unwrap();
+    ledger.sort();
+    let mut all = vec![format!("{history:?}")];
+    all.extend(effects.iter().map(|e| format!("{e:?}")));
+    all.extend(events);
+    all.push(format!("{ledger:?}"));
+    all.into_iter()
+        .map(|s| s.replace(&id, "<customer>"))
+        .collect()
+}
+
+async fn tier_moves_of_one_batch_write_what_they_write_one_at_a_time(backend: Backend) {
+    let app = app_allowing_private(backend).await;
+    let receiver = Receiver::start(vec![], None).await;
+    endpoint(&app, &receiver.url, &["tier.changed", "points.changed"]).await;
+    // Each customer climbs Silver (250), Gold (500) and Platinum (1000),
+    // then a refund takes them back to Gold: four moves, three up (each
+    // with its Flow trigger and entry reward) and one down.
+    let orders = |first: i64, customer: i64| {
+        let mut events: Vec<(&str, Value)> = [("300.00", 0), ("300.00", 1), ("500.00", 2)]
+            .into_iter()
+            .map(|(subtotal, i)| {
+                let mut body = order(first + i, Some(customer), subtotal);
+                // Named alike in both runs: names show in reasons.
+                body["name"] = json!(format!("#A{i}"));
+                ("orders/paid", body)
+            })
+            .collect();
+        events.push((
+            "refunds/create",
+            crate::loyalty::refund(first * 10, first + 2, "500.00"),
+        ));
+        events
+    };
+    let batched: Vec<i64> = (0..5).map(|i| 7_000_000_000_100_000 + i).collect();
+    let alone: Vec<i64> = (0..5).map(|i| 7_000_000_000_200_000 + i).collect();
+    // In one batch: every customer's events stored first, then one drain.
+    for (c, customer) in batched.iter().enumerate() {
+        for (k, (topic, body)) in orders(10_000 + 10 * c as i64, *customer).iter().enumerate() {
+            send_json(&app, topic, &format!("batch-{c}-{k}"), body).await;
+        }
+    }
+    assert_eq!(app.drain().await, 20);
+    // One at a time: each delivery drained before the next is sent.
+    for (c, customer) in alone.iter().enumerate() {
+        for (k, (topic, body)) in orders(20_000 + 10 * c as i64, *customer).iter().enumerate() {
+            send_json(&app, topic, &format!("alone-{c}-{k}"), body).await;
+            assert_eq!(app.drain().await, 1);
+        }
+    }
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM webhook_inbox WHERE status <> 'done'")
+            .await,
+        0
+    );
+    for (b, a) in batched.iter().zip(&alone) {
+        let (batched, alone) = (tier_writes(&app, *b).await, tier_writes(&app, *a).await);
+        assert_eq!(batched, alone);
+        // 1 history, 3 moves up of 4 effects (untag, tag, metafield, Flow)
+        // but the first has no tag to remove, 1 move down of 3, 4 events,
+        // 1 ledger.
+        assert_eq!(batched.len(), 1 + (3 + 4 + 4) + 3 + 4 + 1, "{batched:#?}");
+        assert!(batched[0].contains("Some(\"platinum\")"), "{}", batched[0]);
+        assert!(
+            batched.last().unwrap().contains("Welcome to Platinum"),
+            "{batched:?}"
+        );
+    }
+    assert_eq!(
+        app.count(
+            "SELECT COUNT(*) FROM points_ledger WHERE kind = 'tier_entry' \
+             AND customer_id >= 7000000000100000 AND customer_id < 7000000000100005"
+        )
+        .await,
+        15,
+        "three entry rewards each, in the batch"
+    );
 }

@@ -29,6 +29,7 @@ crate::on_both_backends!(
     inactive_customers_are_warned_and_then_their_points_expire,
     points_granted_after_an_expiry_expire_after_their_own_stretch_of_inactivity,
     a_rolling_twelve_month_tier_is_lost_when_the_spend_leaves_the_window,
+    a_tier_review_moves_a_page_of_customers_at_once_each_once_and_in_order,
 );
 
 async fn an_advocate_discount_reward_is_saved_read_back_and_checked(backend: Backend) {
@@ -505,4 +506,65 @@ async fn a_rolling_twelve_month_tier_is_lost_when_the_spend_leaves_the_window(ba
         1
     );
     assert_eq!(app.count(removals).await, 1, "the tier tag is removed");
+}
+
+async fn a_tier_review_moves_a_page_of_customers_at_once_each_once_and_in_order(backend: Backend) {
+    let app = shop_with(backend, &[]).await;
+    // More customers than a page of the review (200), each below Silver.
+    let customers: Vec<i64> = (0..250).map(|i| 8_000 + i).collect();
+    for (i, customer) in customers.iter().enumerate() {
+        let body = crate::loyalty::order(90_000 + i as i64, Some(*customer), "150.00");
+        crate::loyalty::send_json(&app, "orders/paid", &format!("paid-{i}"), &body).await;
+    }
+    app.drain().await;
+    let silver = "SELECT CAST(COUNT(*) AS BIGINT) FROM customers WHERE tier_id = 'silver'";
+    assert_eq!(app.count(silver).await, 0, "150.00 is below Silver");
+
+    update_settings(&app, |s| {
+        s["tiers"]["levels"][0]["threshold"] = json!("100.00");
+    })
+    .await;
+    let report = run_jobs_in(&app, 0).await;
+    assert_eq!(report.tier_changes, 250, "the review moved everyone");
+    assert_eq!(app.count(silver).await, 250);
+    for (sql, what) in [
+        (
+            "SELECT CAST(COUNT(*) AS BIGINT) FROM tier_changes \
+             WHERE reason = 'tier review' AND to_tier = 'silver'",
+            "history",
+        ),
+        (
+            "SELECT CAST(COUNT(DISTINCT customer_id) AS BIGINT) FROM points_ledger \
+             WHERE kind = 'tier_entry' AND points = 100",
+            "an entry reward each",
+        ),
+        (
+            "SELECT CAST(COUNT(*) AS BIGINT) FROM points_ledger WHERE kind = 'tier_entry'",
+            "once each",
+        ),
+    ] {
+        assert_eq!(app.count(sql).await, 250, "{what}");
+    }
+    // Each customer's effects: the tag, the metafield, then the Flow
+    // trigger, in the order they will be sent.
+    let effects: Vec<(String, String)> = sqlx::query_as(
+        "SELECT ordering_key, kind FROM outbox WHERE idempotency_key LIKE 'tier:%' ORDER BY id",
+    )
+    .fetch_all(app.store.writer())
+    .await
+    .unwrap();
+    let mut by_customer: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for (ordering, kind) in effects {
+        by_customer.entry(ordering).or_default().push(kind);
+    }
+    assert_eq!(by_customer.len(), 250);
+    for (ordering, kinds) in &by_customer {
+        assert_eq!(
+            kinds,
+            &["add_tags", "set_metafields", "flow_trigger"],
+            "{ordering}"
+        );
+    }
+    let report = run_jobs_in(&app, 1).await;
+    assert_eq!(report.tier_changes, 0, "nothing left to move");
 }
