@@ -431,7 +431,7 @@ impl InboxProcessor {
             _ => sizes.idle,
         };
         let mut conn = self.store.writer().acquire().await?;
-        let rows = inbox::claim(
+        let rows = inbox::claim_unsynced(
             &mut conn,
             self.store.dialect(),
             &self.owner,

@@ -286,6 +286,57 @@ pub async fn claim(
     Ok(rows)
 }
 
+/// [`claim`], without a sync of its own on SQLite. A claim rewrites each
+/// row with its body, so its commit's sync is one of the largest a batch
+/// makes, and it protects nothing: the lease is only a lease. What the
+/// claimed rows become is committed later with a full sync, which also
+/// makes this commit durable (the log is synced whole); a claim lost to a
+/// power cut leaves its rows to be claimed again, one try uncounted.
+/// The connection's `synchronous = FULL` is restored before it goes back to
+/// the pool; when that fails, or the call is cut short, the connection is
+/// closed, not reused.
+pub async fn claim_unsynced(
+    conn: &mut sqlx::pool::PoolConnection<sqlx::Any>,
+    dialect: Dialect,
+    owner: &str,
+    lease_until: i64,
+    limit: i64,
+) -> Result<Vec<ClaimedDelivery>, sqlx::Error> {
+    if dialect != Dialect::Sqlite {
+        return claim(conn, dialect, owner, lease_until, limit).await;
+    }
+    // Closed rather than reused unless FULL is back, even when this future
+    // is dropped halfway.
+    let mut unsynced = Unsynced {
+        conn,
+        restored: false,
+    };
+    sqlx::query("PRAGMA synchronous = NORMAL")
+        .execute(&mut **unsynced.conn)
+        .await?;
+    let claimed = claim(unsynced.conn, dialect, owner, lease_until, limit).await;
+    sqlx::query("PRAGMA synchronous = FULL")
+        .execute(&mut **unsynced.conn)
+        .await?;
+    unsynced.restored = true;
+    claimed
+}
+
+/// A writer connection whose commits do not sync: closed when dropped
+/// before `synchronous = FULL` is restored.
+struct Unsynced<'c> {
+    conn: &'c mut sqlx::pool::PoolConnection<sqlx::Any>,
+    restored: bool,
+}
+
+impl Drop for Unsynced<'_> {
+    fn drop(&mut self) {
+        if !self.restored {
+            self.conn.close_on_drop();
+        }
+    }
+}
+
 /// What a finished row keeps.
 #[derive(Debug, Clone)]
 pub struct Finish<'a> {
@@ -617,4 +668,77 @@ pub async fn unfinished(store: &Store, shop_domain: &str) -> anyhow::Result<i64>
     let mark = super::landing::Position { segment, offset };
     let (landed, _) = super::landing::waiting_after(store, mark, Some(shop_domain)).await?;
     Ok(queued + landed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{claim_unsynced, insert_deliveries, NewDelivery, StoredBody, Unsynced};
+    use crate::store::{DatabaseUrl, Dialect, Store};
+
+    async fn open(dir: &tempfile::TempDir) -> Store {
+        let url = DatabaseUrl::parse(format!(
+            "sqlite://{}",
+            dir.path().join("advocate.db").display()
+        ))
+        .unwrap();
+        let store = Store::connect(&url, 2).await.unwrap();
+        store.migrate().await.unwrap();
+        store
+    }
+
+    fn delivery(key: &str) -> NewDelivery {
+        NewDelivery {
+            shop_domain: "inbox-test.myshopify.com".into(),
+            delivery_key: key.into(),
+            webhook_id: Some(key.into()),
+            event_id: None,
+            topic: "orders/paid".into(),
+            api_version: Some("2026-07".into()),
+            triggered_at: None,
+            body: StoredBody::compress(format!("{{\"id\":\"{key}\"}}").as_bytes()),
+            received_at: 1,
+            request_id: None,
+        }
+    }
+
+    /// The writer's `synchronous` setting (2: FULL).
+    async fn synchronous(store: &Store) -> i64 {
+        let mut conn = store.writer().acquire().await.unwrap();
+        sqlx::query_scalar("PRAGMA synchronous")
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_claim_without_its_own_sync_leaves_the_writer_syncing_fully() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(&dir).await;
+        assert_eq!(synchronous(&store).await, 2);
+        let mut conn = store.writer().acquire().await.unwrap();
+        let batch = [delivery("a"), delivery("b")];
+        insert_deliveries(&mut conn, Dialect::Sqlite, &batch)
+            .await
+            .unwrap();
+        let claimed = claim_unsynced(&mut conn, Dialect::Sqlite, "me", i64::MAX, 10)
+            .await
+            .unwrap();
+        assert_eq!(claimed.len(), 2);
+        drop(conn);
+        assert_eq!(synchronous(&store).await, 2, "FULL again after a claim");
+
+        // Cut short between the two settings (the claim's future dropped):
+        // the connection is closed, and the next one syncs fully.
+        let mut conn = store.writer().acquire().await.unwrap();
+        sqlx::query("PRAGMA synchronous = NORMAL")
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+        drop(Unsynced {
+            conn: &mut conn,
+            restored: false,
+        });
+        drop(conn);
+        assert_eq!(synchronous(&store).await, 2, "not the NORMAL connection");
+    }
 }

@@ -514,9 +514,13 @@ pub async fn append_many_as(
         }
         inserted.extend(query.fetch_all(&mut *conn).await?);
     }
+    // An entry whose source key came earlier in this same write was not
+    // inserted: the first was (one statement inserts in order, and one
+    // key is one business fact, with the same points).
+    let mut first = HashSet::with_capacity(entries.len());
     let done: Vec<bool> = entries
         .iter()
-        .map(|e| inserted.contains(e.source_key))
+        .map(|e| inserted.contains(e.source_key) && first.insert(e.source_key))
         .collect();
     // Sorted by customer: concurrent batches lock customer rows in one
     // order.

@@ -19,6 +19,7 @@ crate::on_both_backends!(
     a_batch_of_an_orders_events_in_any_order_gives_the_ledger_of_one_at_a_time,
     a_poisoned_delivery_is_dead_lettered_alone_and_the_rest_of_its_batch_applies,
     a_backlog_of_many_claims_is_drained_whole_and_each_delivery_applied_once,
+    a_tier_reached_twice_in_one_batch_is_rewarded_once,
 );
 
 /// The events of one order: paid, two refunds and a cancellation.
@@ -327,4 +328,43 @@ async fn two_processes_batching_orders_of_the_same_customers_apply_each_once() {
     assert_eq!(owners, 2, "both processes took part");
     a.stop().await;
     b.stop().await;
+}
+
+async fn a_tier_reached_twice_in_one_batch_is_rewarded_once(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    // Silver (250.00), lost to a full refund, reached again by a second
+    // order: the entry reward is once per customer and tier, ever.
+    let events = |first: i64, customer: i64| {
+        vec![
+            ("orders/paid", order(first, Some(customer), "300.00")),
+            ("refunds/create", refund(first * 10, first, "300.00")),
+            ("orders/paid", order(first + 1, Some(customer), "300.00")),
+        ]
+    };
+    let (batched, alone) = (60_001, 60_002);
+    for (i, (topic, body)) in events(70_000, batched).iter().enumerate() {
+        send_json(&app, topic, &format!("twice-batch-{i}"), body).await;
+    }
+    assert_eq!(app.drain().await, 3, "one batch");
+    for (i, (topic, body)) in events(80_000, alone).iter().enumerate() {
+        send_json(&app, topic, &format!("twice-alone-{i}"), body).await;
+        assert_eq!(app.drain().await, 1);
+    }
+    for customer in [batched, alone] {
+        let rewards = app
+            .count(&format!(
+                "SELECT COUNT(*) FROM points_ledger WHERE customer_id = {customer} \
+                 AND kind = 'tier_entry'"
+            ))
+            .await;
+        assert_eq!(rewards, 1, "customer {customer}");
+        let moves = app
+            .count(&format!(
+                "SELECT COUNT(*) FROM tier_changes WHERE customer_id = {customer}"
+            ))
+            .await;
+        assert_eq!(moves, 3, "up, down, up again: customer {customer}");
+    }
+    // The balance is the ledger's sum (checked by `points`), the same both ways.
+    assert_eq!(points(&app, batched).await, points(&app, alone).await);
 }
