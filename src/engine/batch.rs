@@ -25,13 +25,13 @@ use super::{
     orders::{self as one, Applied, MovementEntry, OrderEvent, PointsMove},
     segments,
     tiers::{self, TierChange, TierWrites},
-    EngineError, DAY_MS,
+    EngineError,
 };
 use crate::{
     loyalty::{
         earning::OrderState,
         offers::{self, OrderProduct},
-        settings::{TierBasis, TierWindow},
+        settings::TierBasis,
         CustomerId, EpochMs, ShopId,
     },
     store::{
@@ -258,21 +258,14 @@ impl<'p> Batch<'p> {
         // Then the customers: their tiers and standing are read as the
         // batches before this one left them.
         customers::lock_many(conn, shop_id, &customer_ids).await?;
-        let since = match program.settings.tiers.window {
-            TierWindow::Lifetime => None,
-            TierWindow::Rolling12Months => Some(now - 365 * DAY_MS),
-        };
+        let since = tiers::window_start(program, EpochMs(now));
         let standing = if program.settings.tiers.levels.is_empty() {
             None
         } else {
-            Some(match program.settings.tiers.basis {
-                TierBasis::Spend => {
-                    orders::spend_since_of(conn, shop_id, &customer_ids, since).await?
-                }
-                TierBasis::PointsEarned => {
-                    ledger::order_points_since_of(conn, shop_id, &customer_ids, since).await?
-                }
-            })
+            Some(
+                tiers::standing_of(conn, ShopId(shop_id), program, &customer_ids, EpochMs(now))
+                    .await?,
+            )
         };
         let rule = one::shop_rule(conn, shop_id).await?;
         let loud = applied

@@ -118,15 +118,20 @@ pub async fn standing_of(
     customer_ids: &[i64],
     now: EpochMs,
 ) -> Result<HashMap<i64, i64>, sqlx::Error> {
-    let since = match program.settings.tiers.window {
-        TierWindow::Lifetime => None,
-        TierWindow::Rolling12Months => Some(now.get() - 365 * DAY_MS),
-    };
+    let since = window_start(program, now);
     match program.settings.tiers.basis {
         TierBasis::Spend => orders::spend_since_of(conn, shop.get(), customer_ids, since).await,
         TierBasis::PointsEarned => {
             ledger::order_points_since_of(conn, shop.get(), customer_ids, since).await
         }
+    }
+}
+
+/// When the tier window starts at `now` (None: a lifetime window).
+pub fn window_start(program: &Program, now: EpochMs) -> Option<i64> {
+    match program.settings.tiers.window {
+        TierWindow::Lifetime => None,
+        TierWindow::Rolling12Months => Some(now.get() - 365 * DAY_MS),
     }
 }
 
@@ -147,22 +152,15 @@ pub async fn reevaluate_many(
     let mut moved = 0;
     for customer in customer_ids {
         let current = tiers.get(customer).cloned().unwrap_or_default();
-        let target = tiers::reached(
-            &program.settings.tiers,
-            program.exponent(),
-            standing.get(customer).copied().unwrap_or(0),
-            current.tier_floor.as_deref(),
-        );
-        let change = TierChange {
-            shop,
-            customer: CustomerId(*customer),
-            program,
-            now,
-            current: &current,
-            target,
-            quiet: false,
-        };
-        moved += usize::from(change.stage(reason, &mut writes));
+        let value = standing.get(customer).copied().unwrap_or(0);
+        let review = (CustomerId(*customer), &current, value);
+        moved += usize::from(stage_review(
+            (shop, program, now),
+            review,
+            false,
+            reason,
+            &mut writes,
+        ));
     }
     writes.write(conn, PointsChanged::LookUp).await?;
     Ok(moved)
@@ -201,10 +199,33 @@ async fn reevaluate_as(
 ) -> Result<bool, EngineError> {
     let value = standing(conn, shop, program, customer, now).await?;
     let current = customers::tier_of(conn, shop.get(), customer.get()).await?;
+    let mut writes = TierWrites::new(shop, now);
+    if !stage_review(
+        (shop, program, now),
+        (customer, &current, value),
+        quiet,
+        reason,
+        &mut writes,
+    ) {
+        return Ok(false);
+    }
+    writes.write(conn, PointsChanged::LookUp).await?;
+    Ok(true)
+}
+
+/// Stages the move a customer's standing earns from their current tier
+/// (see [`TierChange::stage`]); false when there is none.
+fn stage_review(
+    (shop, program, now): (ShopId, &Program, EpochMs),
+    (customer, current, standing): (CustomerId, &CustomerTier, i64),
+    quiet: bool,
+    reason: &str,
+    writes: &mut TierWrites,
+) -> bool {
     let target = tiers::reached(
         &program.settings.tiers,
         program.exponent(),
-        value,
+        standing,
         current.tier_floor.as_deref(),
     );
     let change = TierChange {
@@ -212,11 +233,11 @@ async fn reevaluate_as(
         customer,
         program,
         now,
-        current: &current,
+        current,
         target,
         quiet,
     };
-    change.apply(conn, reason).await
+    change.stage(reason, writes)
 }
 
 /// The customer's tier after `change` is applied (as [`TierChange::apply`]

@@ -670,9 +670,28 @@ pub async fn unfinished(store: &Store, shop_domain: &str) -> anyhow::Result<i64>
     Ok(queued + landed)
 }
 
+/// A delivery for the store's tests: `orders/paid` to `shop` under `key`.
+#[cfg(test)]
+impl NewDelivery {
+    pub(crate) fn for_test(shop: &str, key: &str, body: &[u8]) -> Self {
+        Self {
+            shop_domain: shop.into(),
+            delivery_key: key.into(),
+            webhook_id: Some(key.into()),
+            event_id: None,
+            topic: "orders/paid".into(),
+            api_version: Some("2026-07".into()),
+            triggered_at: None,
+            body: StoredBody::compress(body),
+            received_at: 1,
+            request_id: None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{claim_unsynced, insert_deliveries, NewDelivery, StoredBody, Unsynced};
+    use super::{claim_unsynced, insert_deliveries, NewDelivery, Unsynced};
     use crate::store::{DatabaseUrl, Dialect, Store};
 
     async fn open(dir: &tempfile::TempDir) -> Store {
@@ -687,18 +706,8 @@ mod tests {
     }
 
     fn delivery(key: &str) -> NewDelivery {
-        NewDelivery {
-            shop_domain: "inbox-test.myshopify.com".into(),
-            delivery_key: key.into(),
-            webhook_id: Some(key.into()),
-            event_id: None,
-            topic: "orders/paid".into(),
-            api_version: Some("2026-07".into()),
-            triggered_at: None,
-            body: StoredBody::compress(format!("{{\"id\":\"{key}\"}}").as_bytes()),
-            received_at: 1,
-            request_id: None,
-        }
+        let body = format!("{{\"id\":\"{key}\"}}");
+        NewDelivery::for_test("inbox-test.myshopify.com", key, body.as_bytes())
     }
 
     /// The writer's `synchronous` setting (2: FULL).

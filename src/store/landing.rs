@@ -1060,11 +1060,7 @@ mod tests {
     use tokio::sync::Notify;
 
     use super::{encode, move_landed, path_of, read_segment, segments, Payload, HEADER};
-    use crate::store::{
-        inbox::{NewDelivery, StoredBody},
-        writer::IntakeWriter,
-        DatabaseUrl, Store,
-    };
+    use crate::store::{inbox::NewDelivery, writer::IntakeWriter, DatabaseUrl, Store};
 
     fn url(dir: &tempfile::TempDir) -> DatabaseUrl {
         DatabaseUrl::parse(format!(
@@ -1085,17 +1081,10 @@ mod tests {
     }
 
     fn delivery(key: &str) -> NewDelivery {
+        let body = format!("{{\"id\":\"{key}\"}}");
         NewDelivery {
-            shop_domain: "landing-test.myshopify.com".into(),
-            delivery_key: key.into(),
-            webhook_id: Some(key.into()),
-            event_id: None,
-            topic: "orders/paid".into(),
-            api_version: Some("2026-07".into()),
-            triggered_at: None,
-            body: StoredBody::compress(format!("{{\"id\":\"{key}\"}}").as_bytes()),
-            received_at: 1,
             request_id: Some(format!("req-{key}")),
+            ..NewDelivery::for_test("landing-test.myshopify.com", key, body.as_bytes())
         }
     }
 

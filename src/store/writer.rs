@@ -473,10 +473,7 @@ mod tests {
     use tokio::sync::Notify;
 
     use super::{IntakeError, IntakeWriter};
-    use crate::store::{
-        inbox::{NewDelivery, StoredBody},
-        DatabaseUrl, Store,
-    };
+    use crate::store::{inbox::NewDelivery, DatabaseUrl, Store};
 
     async fn sqlite_store(dir: &tempfile::TempDir) -> Store {
         let url = format!("sqlite://{}", dir.path().join("advocate.db").display());
@@ -491,18 +488,7 @@ mod tests {
     fn delivery(key: &str) -> NewDelivery {
         let mut noise = vec![0_u8; 3_000];
         rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut noise);
-        NewDelivery {
-            shop_domain: "writer-test.myshopify.com".into(),
-            delivery_key: key.into(),
-            webhook_id: Some(key.into()),
-            event_id: None,
-            topic: "orders/paid".into(),
-            api_version: Some("2026-07".into()),
-            triggered_at: None,
-            body: StoredBody::compress(&noise),
-            received_at: 1,
-            request_id: None,
-        }
+        NewDelivery::for_test("writer-test.myshopify.com", key, &noise)
     }
 
     async fn count(store: &Store) -> i64 {
