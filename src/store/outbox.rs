@@ -33,21 +33,13 @@ pub async fn enqueue(
     idempotency_key: &str,
     ordering_key: Option<&str>,
 ) -> Result<bool, sqlx::Error> {
-    let now = now_ms();
-    let done = sqlx::query(
-        "INSERT INTO outbox (shop_id, kind, idempotency_key, ordering_key, payload, status, \
-         available_at, created_at) VALUES ($1, $2, $3, $4, $5, 'queued', $6, $6) \
-         ON CONFLICT (shop_id, idempotency_key) DO NOTHING",
-    )
-    .bind(shop_id)
-    .bind(kind)
-    .bind(idempotency_key)
-    .bind(ordering_key)
-    .bind(payload)
-    .bind(now)
-    .execute(conn)
-    .await?;
-    Ok(done.rows_affected() == 1)
+    let effect = NewEffect {
+        kind,
+        payload,
+        idempotency_key,
+        ordering_key,
+    };
+    Ok(enqueue_many(conn, shop_id, std::slice::from_ref(&effect)).await? == 1)
 }
 
 /// An effect to enqueue: its kind, payload, idempotency key and ordering
