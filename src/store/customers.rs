@@ -408,6 +408,30 @@ pub async fn change_tier(
     change_tiers(conn, shop, std::slice::from_ref(change), now).await
 }
 
+/// Rows for customers who have none yet (their profile never arrived):
+/// without personal data, in one multi-row statement per 500.
+pub async fn ensure_many(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    customer_ids: &[i64],
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    let dialect = super::Dialect::of(conn);
+    for chunk in customer_ids.chunks(500) {
+        let sql = format!(
+            "INSERT INTO customers (shop_id, customer_id, created_at, updated_at) VALUES {} \
+             ON CONFLICT (shop_id, customer_id) DO NOTHING",
+            super::values_placeholders(dialect, chunk.len(), 4)
+        );
+        let mut query = sqlx::query(&sql);
+        for customer in chunk {
+            query = query.bind(shop_id).bind(*customer).bind(now).bind(now);
+        }
+        query.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
 /// Customers (and tier moves) per multi-row statement.
 const TIER_CHUNK: usize = 200;
 
@@ -451,16 +475,8 @@ pub async fn change_tiers(
     let dialect = super::Dialect::of(conn);
     let customers: Vec<_> = last.into_iter().collect();
     for chunk in customers.chunks(TIER_CHUNK) {
-        let sql = format!(
-            "INSERT INTO customers (shop_id, customer_id, created_at, updated_at) VALUES {} \
-             ON CONFLICT (shop_id, customer_id) DO NOTHING",
-            super::values_placeholders(dialect, chunk.len(), 4)
-        );
-        let mut query = sqlx::query(&sql);
-        for (customer, _) in chunk {
-            query = query.bind(shop).bind(*customer).bind(now).bind(now);
-        }
-        query.execute(&mut *conn).await?;
+        let ids: Vec<i64> = chunk.iter().map(|(customer, _)| *customer).collect();
+        ensure_many(conn, shop.get(), &ids, now.get()).await?;
         // Parameters in text order: the time, the values, the shop.
         let sql = format!(
             "UPDATE customers SET tier_id = v.column3, tier_tag = v.column4, \

@@ -536,16 +536,8 @@ pub async fn change_segments(
     let mut changed = std::collections::HashMap::with_capacity(moves.len());
     for chunk in moves.chunks(MOVES_PER_STATEMENT) {
         // Buyers whose profile never arrived get a row without personal data.
-        let sql = format!(
-            "INSERT INTO customers (shop_id, customer_id, created_at, updated_at) VALUES {} \
-             ON CONFLICT (shop_id, customer_id) DO NOTHING",
-            values_placeholders(dialect, chunk.len(), 4)
-        );
-        let mut query = sqlx::query(&sql);
-        for m in chunk {
-            query = query.bind(shop_id).bind(m.customer_id).bind(now).bind(now);
-        }
-        query.execute(&mut *conn).await?;
+        let ids: Vec<i64> = chunk.iter().map(|m| m.customer_id).collect();
+        super::customers::ensure_many(conn, shop_id, &ids, now).await?;
 
         // VALUES columns are column1.. on both databases. The customers
         // are found through their key (`IN`), one lookup each: as a join
