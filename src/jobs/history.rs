@@ -249,9 +249,28 @@ impl HistoryImporter {
                 }
             };
             if import.objects.is_none() {
-                let query = bulk::bulk_query_status(&self.api, &shop, &bulk_id)
+                // Shopify no longer has the query, or no longer its result
+                // (kept for seven days): nothing of this stage is read yet,
+                // so its query starts again instead of being asked about
+                // forever.
+                let query = match bulk::bulk_query_status(&self.api, &shop, &bulk_id)
                     .await
-                    .context("reading a bulk query's status")?;
+                    .context("reading a bulk query's status")?
+                {
+                    Some(query) if query.status != "EXPIRED" => query,
+                    gone => {
+                        tracing::warn!(
+                            shop_id,
+                            run = import.run,
+                            stage = %import.status,
+                            why = if gone.is_some() { "expired" } else { "not found" },
+                            "a history import's bulk query is gone: starting it again"
+                        );
+                        let stage = import.status.clone();
+                        self.enter(&import, &stage, None).await?;
+                        continue;
+                    }
+                };
                 if query.is_running() {
                     return Ok(Progress::Waiting);
                 }

@@ -237,9 +237,16 @@ async fn a_bulk_query_runs_then_its_result_streams_line_by_line_with_children_af
         ),
         "one bulk query at a time: {second:?}"
     );
+    let unknown = bulk::bulk_query_status(&api, &shop, "gid://shopify/BulkOperation/1")
+        .await
+        .unwrap();
+    assert!(unknown.is_none(), "no such query: {unknown:?}");
     let mut polls = 0;
     let done = loop {
-        let status = bulk::bulk_query_status(&api, &shop, &id).await.unwrap();
+        let status = bulk::bulk_query_status(&api, &shop, &id)
+            .await
+            .unwrap()
+            .expect("the query is known");
         polls += 1;
         if !status.is_running() {
             break status;
@@ -272,7 +279,10 @@ async fn a_bulk_query_runs_then_its_result_streams_line_by_line_with_children_af
         .await
         .unwrap();
     let done = loop {
-        let status = bulk::bulk_query_status(&api, &shop, &id).await.unwrap();
+        let status = bulk::bulk_query_status(&api, &shop, &id)
+            .await
+            .unwrap()
+            .expect("the query is known");
         if !status.is_running() {
             break status;
         }

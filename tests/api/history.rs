@@ -13,7 +13,7 @@ use advocate::{
     engine::segments as segment_rules,
     jobs::history::{HistoryImporter, Progress},
     loyalty::settings::ProgramSettings,
-    store::{segments::CustomerHistory, Store},
+    store::{history::status, segments::CustomerHistory, Store},
 };
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -33,6 +33,7 @@ crate::on_both_backends!(
     the_history_is_imported_once_beside_webhooks_and_a_second_run_changes_nothing,
     retroactive_points_follow_the_rule_for_every_customer_even_across_a_restart,
     a_process_killed_halfway_through_an_import_ends_in_the_same_state,
+    a_bulk_query_shopify_no_longer_has_is_started_again,
 );
 
 async fn importer(app: &TestApp, owner: &str) -> HistoryImporter {
@@ -594,6 +595,65 @@ async fn a_process_killed_halfway_through_an_import_ends_in_the_same_state(backe
             "customer {customer}"
         );
     }
+}
+
+/// Works on the import until it waits for a bulk query of `stage`; answers
+/// the query's id.
+async fn waiting_in(importer: &HistoryImporter, app: &TestApp, shop: i64, stage: &str) -> String {
+    for _ in 0..100 {
+        let progress = importer.work(shop).await.expect("the import works");
+        let (status, bulk_id): (String, Option<String>) =
+            sqlx::query_as("SELECT status, bulk_id FROM history_imports WHERE shop_id = $1")
+                .bind(shop)
+                .fetch_one(app.store.reader())
+                .await
+                .unwrap();
+        if progress == Progress::Waiting && status == stage {
+            return bulk_id.expect("a bulk query runs");
+        }
+    }
+    panic!("the import never waited in {stage}");
+}
+
+/// Shopify answers a bulk query it does not know (or no longer keeps) with
+/// no node, and one whose result is past its seven days with `EXPIRED`:
+/// the stage's query starts again, and the import ends as it would have.
+async fn a_bulk_query_shopify_no_longer_has_is_started_again(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.shopify.set_history(SHOP, 40, 200);
+    app.install(SHOP).await;
+    let shop = shop_id(&app).await;
+    start(&app, json!({})).await;
+    let importer = importer(&app, "importer").await;
+
+    // The customers' query is forgotten (a restarted stand-in, or another
+    // app's id): no node.
+    let first = waiting_in(&importer, &app, shop, status::CUSTOMERS).await;
+    let forgotten = app
+        .shopify
+        .admin(|a| a.bulk_queries.remove(&first).is_some());
+    assert!(forgotten);
+    // The orders' query has expired.
+    let second = waiting_in(&importer, &app, shop, status::ORDERS).await;
+    app.shopify.admin(|a| {
+        a.bulk_queries.remove(&second).expect("the orders' query");
+        a.bulk_operations
+            .insert(second.clone(), ("EXPIRED".to_owned(), 0));
+    });
+    assert_eq!(run_to_end(&importer, shop).await, Progress::Done);
+
+    let (customers, orders): (i64, i64) =
+        sqlx::query_as("SELECT customers, orders FROM history_imports WHERE shop_id = $1")
+            .bind(shop)
+            .fetch_one(app.store.reader())
+            .await
+            .unwrap();
+    assert_eq!((customers, orders), (40, 200));
+    assert_eq!(
+        store_count(&app.store, "SELECT COUNT(*) FROM orders").await,
+        200,
+        "each order applied once"
+    );
 }
 
 async fn store_count(store: &Store, sql: &str) -> i64 {

@@ -164,19 +164,20 @@ pub async fn start_bulk_query(
         .to_owned())
 }
 
-/// Reads a bulk query's state.
+/// Reads a bulk query's state; None when Shopify knows no such operation
+/// (another app's id, or one it no longer keeps).
 pub async fn bulk_query_status(
     api: &AdminApi,
     shop: &ShopDomain,
     id: &str,
-) -> Result<BulkQuery, AdminApiError> {
+) -> Result<Option<BulkQuery>, AdminApiError> {
     let status: ops::BulkOperationStatusData = api
         .call(shop, super::BULK_OPERATION_STATUS, ops::IdVariables { id })
         .await?;
-    let operation = status
-        .node
-        .ok_or_else(|| ShopifyError::GraphQl(vec![format!("bulk operation {id} not found")]))?;
-    Ok(BulkQuery {
+    let Some(operation) = status.node else {
+        return Ok(None);
+    };
+    Ok(Some(BulkQuery {
         id: operation.id,
         status: operation.status,
         object_count: operation
@@ -185,7 +186,7 @@ pub async fn bulk_query_status(
             .unwrap_or(0),
         url: operation.url,
         error_code: operation.error_code,
-    })
+    }))
 }
 
 /// The longest line a bulk result may have (an order with its refunds is a
