@@ -236,8 +236,7 @@ impl HistoryImporter {
                 };
                 match bulk::start_bulk_query(&self.api, &shop, &query).await {
                     Ok(id) => {
-                        let stage = import.status.clone();
-                        self.enter(&import, &stage, Some(&id)).await?;
+                        self.enter(&import, &import.status, Some(&id)).await?;
                         continue;
                     }
                     // Another bulk query of the app runs for the shop (one
@@ -257,7 +256,7 @@ impl HistoryImporter {
                     .await
                     .context("reading a bulk query's status")?
                 {
-                    Some(query) if query.status != "EXPIRED" => query,
+                    Some(query) if !query.has_expired() => query,
                     gone => {
                         tracing::warn!(
                             shop_id,
@@ -266,8 +265,7 @@ impl HistoryImporter {
                             why = if gone.is_some() { "expired" } else { "not found" },
                             "a history import's bulk query is gone: starting it again"
                         );
-                        let stage = import.status.clone();
-                        self.enter(&import, &stage, None).await?;
+                        self.enter(&import, &import.status, None).await?;
                         continue;
                     }
                 };

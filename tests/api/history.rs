@@ -13,7 +13,11 @@ use advocate::{
     engine::segments as segment_rules,
     jobs::history::{HistoryImporter, Progress},
     loyalty::settings::ProgramSettings,
-    store::{history::status, segments::CustomerHistory, Store},
+    store::{
+        history::{self as imports, status, HistoryImport},
+        segments::CustomerHistory,
+        Store,
+    },
 };
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -597,19 +601,23 @@ async fn a_process_killed_halfway_through_an_import_ends_in_the_same_state(backe
     }
 }
 
+/// The shop's history import, as stored.
+async fn import_of(app: &TestApp, shop: i64) -> HistoryImport {
+    let mut conn = app.store.reader().acquire().await.unwrap();
+    imports::find(&mut conn, shop)
+        .await
+        .unwrap()
+        .expect("an import")
+}
+
 /// Works on the import until it waits for a bulk query of `stage`; answers
 /// the query's id.
 async fn waiting_in(importer: &HistoryImporter, app: &TestApp, shop: i64, stage: &str) -> String {
     for _ in 0..100 {
         let progress = importer.work(shop).await.expect("the import works");
-        let (status, bulk_id): (String, Option<String>) =
-            sqlx::query_as("SELECT status, bulk_id FROM history_imports WHERE shop_id = $1")
-                .bind(shop)
-                .fetch_one(app.store.reader())
-                .await
-                .unwrap();
-        if progress == Progress::Waiting && status == stage {
-            return bulk_id.expect("a bulk query runs");
+        let import = import_of(app, shop).await;
+        if progress == Progress::Waiting && import.status == stage {
+            return import.bulk_id.expect("a bulk query runs");
         }
     }
     panic!("the import never waited in {stage}");
@@ -642,13 +650,8 @@ async fn a_bulk_query_shopify_no_longer_has_is_started_again(backend: Backend) {
     });
     assert_eq!(run_to_end(&importer, shop).await, Progress::Done);
 
-    let (customers, orders): (i64, i64) =
-        sqlx::query_as("SELECT customers, orders FROM history_imports WHERE shop_id = $1")
-            .bind(shop)
-            .fetch_one(app.store.reader())
-            .await
-            .unwrap();
-    assert_eq!((customers, orders), (40, 200));
+    let done = import_of(&app, shop).await;
+    assert_eq!((done.customers, done.orders), (40, 200));
     assert_eq!(
         store_count(&app.store, "SELECT COUNT(*) FROM orders").await,
         200,

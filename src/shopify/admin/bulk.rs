@@ -140,6 +140,11 @@ impl BulkQuery {
     pub fn is_running(&self) -> bool {
         matches!(self.status.as_str(), "CREATED" | "RUNNING" | "CANCELING")
     }
+
+    /// Completed, but its result is no longer kept (seven days on).
+    pub fn has_expired(&self) -> bool {
+        self.status == "EXPIRED"
+    }
 }
 
 /// Starts `query` (the text of a document with one top-level connection)
