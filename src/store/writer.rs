@@ -6,7 +6,8 @@
 //!
 //! On a SQLite file intake appends to its journal ([`super::landing`]),
 //! which nothing but intake writes, and a mover task copies what landed
-//! into the inbox; an answer waits for nothing but intake's own write and
+//! into the inbox (giving way to a stream of deliveries for at most
+//! [`MOVE_DEFER`]); an answer waits for nothing but intake's own write and
 //! sync. The sync is pipelined: the writer appends a batch (one `write`)
 //! and goes on to the next at once; a sync thread `fdatasync`s the segment
 //! and only then answers the batches appended before the sync began. One
@@ -87,6 +88,23 @@ impl IntakeGate {
         }
     }
 
+    /// Waits until intake is not busy ([`Self::is_busy`]), or `at_most`.
+    pub async fn wait_quiet(&self, at_most: Duration) {
+        let deadline = tokio::time::Instant::now() + at_most;
+        while self.is_busy() {
+            // Busy at least until BUSY_AFTER_MS after the last delivery;
+            // while a commit is still pending past that, looked at again
+            // every few milliseconds.
+            let since = super::now_ms() - self.last_submit.load(Ordering::Relaxed);
+            let quiet_in = Duration::from_millis((BUSY_AFTER_MS - since).max(5) as u64);
+            let wake = (tokio::time::Instant::now() + quiet_in).min(deadline);
+            tokio::time::sleep_until(wake).await;
+            if wake == deadline {
+                return;
+            }
+        }
+    }
+
     /// Waits until no delivery is waiting to be committed, or `at_most`.
     pub async fn wait_idle(&self, at_most: Duration) {
         let idle = self.idle.notified();
@@ -129,7 +147,13 @@ impl IntakeWriter {
                 .name("advocate-journal-sync".into())
                 .spawn(move || syncer.run())
                 .expect("starting the journal's sync thread");
-            let mover = tokio::spawn(move_landed(store.clone(), to_move, handed, committed));
+            let mover = tokio::spawn(move_landed(
+                store.clone(),
+                to_move,
+                handed,
+                committed,
+                gate.clone(),
+            ));
             // The writer runs on a thread of its own: on the shared runtime
             // a long stretch of background work (a history import parsing
             // its result, a batch of the engine) would hold up the next
@@ -223,6 +247,10 @@ impl IntakeHandle {
 const HANDED_BATCHES: usize = 64;
 const HANDED_BYTES: usize = 32 * 1024 * 1024;
 
+/// Longest the mover gives way to a stream of deliveries before moving
+/// what landed (see [`IntakeGate::wait_quiet`]).
+const MOVE_DEFER: Duration = Duration::from_millis(200);
+
 /// How long the mover waits when nothing is handed to it: deliveries left
 /// in the journal (by another process, or dropped from memory)
 /// are moved at least this often.
@@ -237,6 +265,7 @@ async fn move_landed(
     mut landed: mpsc::Receiver<landing::Landed>,
     handed: Arc<AtomicUsize>,
     committed: Arc<Notify>,
+    gate: IntakeGate,
 ) {
     let mut batches = Vec::with_capacity(HANDED_BATCHES);
     // What a stopped process left landed goes first.
@@ -252,6 +281,17 @@ async fn move_landed(
             n = landed.recv_many(&mut batches, HANDED_BATCHES) => n > 0,
             _ = tokio::time::sleep(MOVE_IDLE) => true,
         };
+        if open {
+            // Gives way to a stream of deliveries, then moves what landed
+            // meanwhile too, in fewer and larger transactions.
+            gate.wait_quiet(MOVE_DEFER).await;
+            while batches.len() < HANDED_BATCHES {
+                match landed.try_recv() {
+                    Ok(b) => batches.push(b),
+                    Err(_) => break,
+                }
+            }
+        }
         let taken: usize = batches.iter().map(landing::Landed::bytes).sum();
         handed.fetch_sub(taken, Ordering::AcqRel);
         let moved = if batches.is_empty() {
@@ -472,7 +512,7 @@ mod tests {
     use futures_util::future::join_all;
     use tokio::sync::Notify;
 
-    use super::{IntakeError, IntakeWriter};
+    use super::{IntakeError, IntakeGate, IntakeWriter};
     use crate::store::{inbox::NewDelivery, DatabaseUrl, Store};
 
     async fn sqlite_store(dir: &tempfile::TempDir) -> Store {
@@ -517,6 +557,41 @@ mod tests {
             .collect();
         found.sort();
         found
+    }
+
+    /// Background work that gives way to intake goes on at once when
+    /// intake is quiet, and at the latest after its bound while a stream
+    /// never pauses (here: a delivery never answered).
+    #[tokio::test]
+    async fn giving_way_to_intake_is_bounded() {
+        let limit = std::time::Duration::from_secs(60);
+        let quiet = IntakeGate::default();
+        assert!(!quiet.is_busy());
+        tokio::time::timeout(
+            limit,
+            quiet.wait_quiet(std::time::Duration::from_secs(3600)),
+        )
+        .await
+        .expect("a quiet intake holds nothing back");
+
+        let streaming = IntakeGate::default();
+        streaming
+            .pending
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        streaming
+            .last_submit
+            .store(crate::store::now_ms(), std::sync::atomic::Ordering::Relaxed);
+        assert!(streaming.is_busy());
+        tokio::time::timeout(
+            limit,
+            streaming.wait_quiet(std::time::Duration::from_millis(20)),
+        )
+        .await
+        .expect("a busy intake holds work back no longer than the bound");
+        assert!(
+            streaming.is_busy(),
+            "the wait ended at its bound, not because intake went quiet"
+        );
     }
 
     /// A steady stream, many segments long: every delivery stored and in

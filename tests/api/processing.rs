@@ -48,6 +48,7 @@ async fn finished_rows_past_retention_are_removed_and_the_rest_kept(backend: Bac
         .await
         .unwrap();
     app.send("customers/create", "queued", br#"{"id":2}"#).await;
+    app.settle_intake().await;
     // Everything finished so far is older than a retention ending now + 1 s.
     let removed = inbox::purge_finished(&app.store, now_ms() + 1000)
         .await
