@@ -68,6 +68,9 @@ pub struct AdminState {
     pub bulk_queries: HashMap<String, BulkQuery>,
     /// Bulk query results by number (served at `/bulk-results/{number}`).
     pub(super) bulk_results: HashMap<String, web::Bytes>,
+    /// Results whose signed URL has lapsed (by number): answered as Cloud
+    /// Storage answers an expired signed URL.
+    pub(super) expired_results: std::collections::HashSet<String>,
     /// Each shop's whole history as bulk results, made when it is set (so
     /// a query answers at once): (customers, their count, orders, the
     /// orders' line count).
@@ -106,6 +109,16 @@ pub struct CreditTransaction {
 }
 
 impl AdminState {
+    /// Lets the result URL of bulk query `id` lapse, as Shopify's signed
+    /// result URLs do; false when there is no such query.
+    pub fn expire_result(&mut self, id: &str) -> bool {
+        let Some(query) = self.bulk_queries.get(id) else {
+            return false;
+        };
+        self.expired_results.insert(query.number.clone());
+        true
+    }
+
     /// The credits of a customer, as (amount, currency) pairs.
     pub fn credits(&self, shop: &str, customer_gid: &str) -> Vec<(String, String)> {
         self.transactions_of(shop, customer_gid, CREDIT, None)
@@ -955,7 +968,13 @@ pub(super) async fn bulk_result(path: web::Path<String>, shared: Shared) -> Http
     let (_, state) = shared.get_ref();
     let number = path.into_inner();
     let number = number.trim_end_matches(".jsonl");
-    match state.lock().unwrap().admin.bulk_results.get(number) {
+    let state = state.lock().unwrap();
+    if state.admin.expired_results.contains(number) {
+        return HttpResponse::BadRequest()
+            .content_type("application/xml; charset=UTF-8")
+            .body("<?xml version='1.0' encoding='UTF-8'?><Error><Code>ExpiredToken</Code><Message>Invalid argument.</Message></Error>");
+    }
+    match state.admin.bulk_results.get(number) {
         Some(file) => HttpResponse::Ok()
             .content_type("application/jsonl")
             .body(file.clone()),

@@ -295,9 +295,29 @@ impl HistoryImporter {
             }
             if let Some(url) = import.url.as_deref() {
                 let read = if import.status == status::CUSTOMERS {
-                    self.read_customers(&import, url, lease).await?
+                    self.read_customers(&import, url, lease).await
                 } else {
-                    self.read_orders(&import, url, lease).await?
+                    self.read_orders(&import, url, lease).await
+                };
+                let read = match read {
+                    // The result's signed URL has lapsed (Shopify keeps a
+                    // result for seven days), or the file is gone: the
+                    // stage's query starts again and its new result is
+                    // read from the start. Lines applied already change
+                    // nothing when applied again, and the stage's count
+                    // starts over with them.
+                    Err(e) if result_gone(&e) => {
+                        tracing::warn!(
+                            shop_id,
+                            run = import.run,
+                            stage = %import.status,
+                            error = %e,
+                            "a history import's bulk result can no longer be fetched: starting its query again"
+                        );
+                        self.enter(&import, &import.status, None).await?;
+                        continue;
+                    }
+                    read => read?,
                 };
                 match read {
                     Read::All => {}
@@ -553,4 +573,13 @@ impl HistoryImporter {
         tx.commit().await?;
         Ok(held.elapsed())
     }
+}
+
+/// Whether reading a bulk result failed because the result can no longer
+/// be fetched at its URL (not for a passing fault, which is retried).
+fn result_gone(error: &anyhow::Error) -> bool {
+    matches!(
+        error.downcast_ref::<bulk::JsonLinesError>(),
+        Some(bulk::JsonLinesError::Gone(_))
+    )
 }

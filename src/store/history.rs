@@ -93,7 +93,8 @@ pub async fn queue(
 }
 
 /// Moves the import of `run` to a stage with its bulk query (None: to be
-/// started), its progress reset.
+/// started), its progress and its count reset: the stage's result is read,
+/// and counted, from its first line.
 pub async fn enter_stage(
     conn: &mut AnyConnection,
     shop_id: i64,
@@ -104,7 +105,9 @@ pub async fn enter_stage(
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE history_imports SET status = $1, bulk_id = $2, url = NULL, lines_done = 0, \
-         objects = NULL, started_at = COALESCE(started_at, $3) \
+         objects = NULL, started_at = COALESCE(started_at, $3), \
+         customers = CASE WHEN $1 = 'customers' THEN 0 ELSE customers END, \
+         orders = CASE WHEN $1 = 'orders' THEN 0 ELSE orders END \
          WHERE shop_id = $4 AND run = $5",
     )
     .bind(stage)

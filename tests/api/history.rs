@@ -38,6 +38,7 @@ crate::on_both_backends!(
     retroactive_points_follow_the_rule_for_every_customer_even_across_a_restart,
     a_process_killed_halfway_through_an_import_ends_in_the_same_state,
     a_bulk_query_shopify_no_longer_has_is_started_again,
+    a_result_that_can_no_longer_be_fetched_is_queried_again,
 );
 
 async fn importer(app: &TestApp, owner: &str) -> HistoryImporter {
@@ -656,6 +657,72 @@ async fn a_bulk_query_shopify_no_longer_has_is_started_again(backend: Backend) {
         store_count(&app.store, "SELECT COUNT(*) FROM orders").await,
         200,
         "each order applied once"
+    );
+}
+
+/// A result whose signed URL lapses halfway through its stage (Cloud
+/// Storage answers 400 `ExpiredToken`): the stage's query starts again,
+/// its new result is read from the start, and every order is applied and
+/// counted once.
+async fn a_result_that_can_no_longer_be_fetched_is_queried_again(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.shopify.set_history(SHOP, 40, 600);
+    app.install(SHOP).await;
+    let shop = shop_id(&app).await;
+    let orders = facts(&app, 40, 600);
+    let since = (chrono::Utc::now() - chrono::Duration::days(365)).date_naive();
+    let (want, _) = points_by_rule(&orders, since);
+    start(
+        &app,
+        json!({ "mode": "points", "points_since": since.to_string() }),
+    )
+    .await;
+
+    // One chunk of orders (200 of 600) is in when the URL lapses.
+    let paused = importer(&app, "paused").await.chunks_per_round(1);
+    let lapsed = loop {
+        let progress = paused.work(shop).await.expect("the import works");
+        let import = import_of(&app, shop).await;
+        if import.status == status::ORDERS && import.lines_done > 0 {
+            assert_eq!(progress, Progress::Paused);
+            assert_eq!(import.orders, 200, "one chunk of orders applied");
+            break import.bulk_id.expect("the orders' query");
+        }
+        assert!(
+            progress != Progress::Done,
+            "the import ended before it paused"
+        );
+    };
+    assert!(
+        balances(&app.store).await.values().sum::<i64>() > 0,
+        "the first chunk earned points"
+    );
+    assert!(app.shopify.admin(|a| a.expire_result(&lapsed)));
+
+    assert_eq!(
+        run_to_end(&importer(&app, "importer").await, shop).await,
+        Progress::Done
+    );
+    let done = import_of(&app, shop).await;
+    assert_ne!(
+        done.bulk_id.as_deref(),
+        Some(lapsed.as_str()),
+        "a new query"
+    );
+    assert_eq!(
+        (done.customers, done.orders),
+        (40, 600),
+        "each counted once"
+    );
+    assert_eq!(
+        store_count(&app.store, "SELECT COUNT(*) FROM orders").await,
+        600,
+        "each order applied once"
+    );
+    assert_eq!(
+        balances(&app.store).await,
+        want,
+        "every customer gets what the rule gives, once"
     );
 }
 

@@ -203,6 +203,10 @@ pub const MAX_JSONL_LINE: usize = 1 << 20;
 pub enum JsonLinesError {
     #[error("the bulk result could not be fetched: {0}")]
     Fetch(String),
+    /// Refused for good (a client error other than a timeout or a rate
+    /// limit): the result's signed URL has lapsed, or the file is gone.
+    #[error("the bulk result is no longer available (HTTP {0})")]
+    Gone(u16),
     #[error("line {0} of the bulk result is longer than {MAX_JSONL_LINE} bytes")]
     LineTooLong(u64),
     #[error("line {0} of the bulk result is not a JSON object")]
@@ -228,8 +232,15 @@ impl JsonLines {
             .send()
             .await
             .map_err(|e| JsonLinesError::Fetch(e.without_url().to_string()))?;
-        if !response.status().is_success() {
-            return Err(JsonLinesError::Fetch(format!("HTTP {}", response.status())));
+        let status = response.status();
+        if status.is_client_error()
+            && status != reqwest::StatusCode::REQUEST_TIMEOUT
+            && status != reqwest::StatusCode::TOO_MANY_REQUESTS
+        {
+            return Err(JsonLinesError::Gone(status.as_u16()));
+        }
+        if !status.is_success() {
+            return Err(JsonLinesError::Fetch(format!("HTTP {status}")));
         }
         Ok(Self {
             response,
