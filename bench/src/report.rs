@@ -11,8 +11,16 @@ use crate::{
 const RSS_TARGET_MB: f64 = 150.0;
 
 /// The webhook table: each server's figures, then Advocate's share of each
-/// baseline's throughput.
-pub fn webhooks(args: &WebhookArgs, base: &Measured, durable: &Measured, adv: &Measured) {
+/// baseline's throughput, and its intake's share of the floor with
+/// processing off (`intake_alone`: acknowledged/s in closed loop on as
+/// many deliveries).
+pub fn webhooks(
+    args: &WebhookArgs,
+    base: &Measured,
+    durable: &Measured,
+    adv: &Measured,
+    intake_alone: f64,
+) {
     let servers = [base, durable, adv];
     println!();
     println!(
@@ -53,6 +61,10 @@ pub fn webhooks(args: &WebhookArgs, base: &Measured, durable: &Measured, adv: &M
         let share = of.throughput.per_second() / to.throughput.per_second();
         println!("{name}: {:.1} %", share * 100.0);
     }
+    println!(
+        "Advocate's intake alone (processing off) / HMAC+fsync floor: {:.1} % ({intake_alone:.0}/s)",
+        intake_alone / durable.throughput.per_second() * 100.0
+    );
 }
 
 /// The processing table: Advocate's processed/s with intake running and on

@@ -88,7 +88,13 @@ pub async fn run(args: WebhookArgs) -> anyhow::Result<()> {
 
     let processing = measure_processing(&args, &dir).await?;
 
-    report::webhooks(&args, &baseline, &durable, &advocate);
+    report::webhooks(
+        &args,
+        &baseline,
+        &durable,
+        &advocate,
+        processing.intake_only_per_s,
+    );
     report::processing(&args, &advocate, &processing);
     Ok(())
 }
@@ -104,6 +110,9 @@ pub struct Processing {
     /// The most memory an Advocate taking deliveries in with processing
     /// off held, MB.
     pub intake_only_rss_mb: f64,
+    /// Acknowledged/s of Advocate's intake with processing off, on
+    /// `--requests` deliveries in closed loop (the burst's settings).
+    pub intake_only_per_s: f64,
     pub backlog: Option<Backlog>,
 }
 
@@ -140,7 +149,8 @@ async fn measure_processing(
     };
 
     let database = Database::fresh(backend, &args.server.postgres_url, dir, "floor").await?;
-    let mut intake_only_rss_mb = store_deliveries(args, &database, args.requests, "floor").await?;
+    let (mut intake_only_rss_mb, intake_only_per_s) =
+        store_deliveries(args, &database, args.requests, "floor").await?;
     let floor = floor::drain(&database.url, floor_workers).await?;
     database.remove().await?;
     println!(
@@ -153,7 +163,7 @@ async fn measure_processing(
         None
     } else {
         let database = Database::fresh(backend, &args.server.postgres_url, dir, "backlog").await?;
-        let rss = store_deliveries(args, &database, args.backlog, "backlog").await?;
+        let (rss, _) = store_deliveries(args, &database, args.backlog, "backlog").await?;
         intake_only_rss_mb = intake_only_rss_mb.max(rss);
         let copy = match database.copy(dir, "backlog-floor").await {
             Ok(copy) => Some(copy),
@@ -192,19 +202,20 @@ async fn measure_processing(
         advocate_workers,
         floor,
         intake_only_rss_mb,
+        intake_only_per_s,
         backlog,
     })
 }
 
 /// Stores `count` distinct paid orders in the inbox of `database` through
 /// Advocate's own intake, with its inbox workers off; stops it. Returns
-/// its peak RSS, MB.
+/// its peak RSS, MB, and the deliveries it acknowledged per second.
 async fn store_deliveries(
     args: &WebhookArgs,
     database: &Database,
     count: usize,
     run: &str,
-) -> anyhow::Result<f64> {
+) -> anyhow::Result<(f64, f64)> {
     let payload = Arc::new(Payload::orders_paid(true)?);
     let server = start_advocate(&database.url, args.server.workers, Some(0)).await?;
     let sent = closed_loop(server.addr, payload, run, count, args.concurrency).await?;
@@ -221,7 +232,7 @@ async fn store_deliveries(
             sent.failed
         );
     }
-    Ok(rss_mb)
+    Ok((rss_mb, sent.per_second()))
 }
 
 /// Starts Advocate with its inbox workers on a stored backlog and times it
