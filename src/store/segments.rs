@@ -170,7 +170,7 @@ fn bind_ids<'q>(
 /// are not redacted or deleted, and customers without a counted order who
 /// still have a segment), by id: one batch of a computation, read inside
 /// the transaction that writes it. Each customer is looked up by key (the
-/// orders through `orders_by_customer`), so a batch costs its own
+/// orders through `orders_spend_by_customer`), so a batch costs its own
 /// customers' rows only.
 pub async fn histories_of(
     conn: &mut AnyConnection,

@@ -114,7 +114,7 @@ async fn migration_0020_dates_the_ledger_recorded_before_it(backend: Backend) {
 const ALLOWED: &[(&str, &str)] = &[];
 
 /// A schema as facts: the key names a thing the same way on both backends
-/// (`customers: column email`, `orders: index orders_by_customer`,
+/// (`customers: column email`, `orders: index orders_spend_by_customer`,
 /// `points_ledger: unique (shop_id, source_key)`), the value says what it
 /// is in common words (`text, null`). A table's own fact is keyed by its
 /// bare name, so a missing table reads as one difference.
