@@ -63,10 +63,28 @@ const MAX_DEFER_POSTGRES: Duration = Duration::from_millis(200);
 /// while they hold mostly those; other deliveries are applied one by one,
 /// and a claim of them stays small enough to finish well within its lease.
 const CLAIM: ClaimSizes = ClaimSizes { idle: 32, busy: 4 };
-const ORDERS_CLAIM: ClaimSizes = ClaimSizes {
-    idle: 256,
-    busy: 16,
-};
+/// Claims while they hold mostly order events (see [`order_claim_rows`]).
+fn orders_claim(dialect: Dialect) -> ClaimSizes {
+    ClaimSizes {
+        idle: order_claim_rows(dialect),
+        busy: 16,
+    }
+}
+
+/// Rows a claim takes while intake is idle and the claims hold mostly
+/// order events (a backlog of them), on `dialect`. Measured on 2 cores
+/// (`advocate-bench webhooks --distinct-orders --backlog 60000`, two runs
+/// each): on SQLite, where one worker applies every batch, 512 rather than
+/// 256 drained the backlog 13 % faster, a batch's fixed costs (its claim,
+/// one statement per table loaded or written, a synced commit) shared by
+/// twice the rows; on PostgreSQL, whose workers run side by side, 512
+/// drained it 28 % slower. The bench's processing floor claims as many.
+pub fn order_claim_rows(dialect: Dialect) -> i64 {
+    match dialect {
+        Dialect::Sqlite => 512,
+        Dialect::Postgres => 256,
+    }
+}
 
 struct ClaimSizes {
     idle: i64,
@@ -422,7 +440,7 @@ impl InboxProcessor {
     async fn claim_now(&self) -> anyhow::Result<(Vec<ClaimedDelivery>, bool)> {
         let lease_until = now_ms() + self.lease.as_millis() as i64;
         let sizes = if self.orders_claimed.load(Ordering::Relaxed) {
-            ORDERS_CLAIM
+            orders_claim(self.store.dialect())
         } else {
             CLAIM
         };
