@@ -30,12 +30,29 @@ pub mod status {
 }
 
 /// A body as stored: LZ4 block with its length in front; empty once cleared.
+/// A body read back from a journal record that holds it as it arrived
+/// ([`StoredBody::uncompressed`]; see [`super::landing`]) is compressed by
+/// the journal's mover before it reaches the inbox.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredBody(Vec<u8>);
+pub struct StoredBody {
+    bytes: Vec<u8>,
+    compressed: bool,
+}
 
 impl StoredBody {
     pub fn compress(raw: &[u8]) -> Self {
-        Self(lz4_flex::compress_prepend_size(raw))
+        Self {
+            bytes: lz4_flex::compress_prepend_size(raw),
+            compressed: true,
+        }
+    }
+
+    /// A body as it arrived, to be compressed before it is stored.
+    pub fn uncompressed(raw: Vec<u8>) -> Self {
+        Self {
+            bytes: raw,
+            compressed: false,
+        }
     }
 
     /// The body as Shopify sent it.
@@ -49,11 +66,38 @@ impl StoredBody {
 
     /// A body as it was stored (already compressed).
     pub fn from_stored(stored: Vec<u8>) -> Self {
-        Self(stored)
+        Self {
+            bytes: stored,
+            compressed: true,
+        }
     }
 
+    /// The bytes as held: compressed, or as they arrived (see
+    /// [`Self::is_compressed`]).
     pub fn as_bytes(&self) -> &[u8] {
-        &self.0
+        &self.bytes
+    }
+
+    pub fn is_compressed(&self) -> bool {
+        self.compressed
+    }
+
+    /// The body compressed, as the inbox stores it.
+    pub fn into_compressed(self) -> Self {
+        if self.compressed {
+            self
+        } else {
+            Self::compress(&self.bytes)
+        }
+    }
+
+    /// The bytes the inbox stores: compressed, here if not before.
+    fn stored(&self) -> std::borrow::Cow<'_, [u8]> {
+        if self.compressed {
+            std::borrow::Cow::Borrowed(&self.bytes)
+        } else {
+            std::borrow::Cow::Owned(lz4_flex::compress_prepend_size(&self.bytes))
+        }
     }
 }
 
@@ -186,7 +230,7 @@ fn deliveries_json(batch: &[NewDelivery]) -> (String, Vec<u8>) {
         .iter()
         .map(|d| {
             let o = bodies.len();
-            bodies.extend_from_slice(d.body.as_bytes());
+            bodies.extend_from_slice(&d.body.stored());
             JsonRow {
                 s: &d.shop_domain,
                 k: &d.delivery_key,
@@ -196,7 +240,7 @@ fn deliveries_json(batch: &[NewDelivery]) -> (String, Vec<u8>) {
                 v: d.api_version.as_deref(),
                 g: d.triggered_at.as_deref(),
                 o,
-                l: d.body.as_bytes().len(),
+                l: bodies.len() - o,
                 r: d.received_at,
                 q: d.request_id.as_deref(),
             }
@@ -229,8 +273,12 @@ fn bind_deliveries<'q>(
             .bind(d.event_id.as_deref())
             .bind(d.topic.as_str())
             .bind(d.api_version.as_deref())
-            .bind(d.triggered_at.as_deref())
-            .bind(d.body.as_bytes())
+            .bind(d.triggered_at.as_deref());
+        query = match d.body.stored() {
+            std::borrow::Cow::Borrowed(body) => query.bind(body),
+            std::borrow::Cow::Owned(body) => query.bind(body),
+        };
+        query = query
             .bind(d.received_at)
             .bind(status::QUEUED)
             .bind(d.received_at)
@@ -305,28 +353,48 @@ pub async fn claim_unsynced(
     if dialect != Dialect::Sqlite {
         return claim(conn, dialect, owner, lease_until, limit).await;
     }
-    // Closed rather than reused unless FULL is back, even when this future
-    // is dropped halfway.
-    let mut unsynced = Unsynced {
-        conn,
-        restored: false,
-    };
-    sqlx::query("PRAGMA synchronous = NORMAL")
-        .execute(&mut **unsynced.conn)
-        .await?;
-    let claimed = claim(unsynced.conn, dialect, owner, lease_until, limit).await;
-    sqlx::query("PRAGMA synchronous = FULL")
-        .execute(&mut **unsynced.conn)
-        .await?;
-    unsynced.restored = true;
+    let mut unsynced = Unsynced::start(conn).await?;
+    let claimed = claim(unsynced.conn(), dialect, owner, lease_until, limit).await;
+    unsynced.end().await?;
     claimed
 }
 
-/// A writer connection whose commits do not sync: closed when dropped
-/// before `synchronous = FULL` is restored.
-struct Unsynced<'c> {
+/// A SQLite writer connection whose commits do not sync the log
+/// (`synchronous = NORMAL`), for commits that a later synced one makes
+/// durable (the log is synced whole). The connection is closed rather than
+/// reused unless `synchronous = FULL` is back ([`Self::end`]), even when
+/// the future using it is dropped halfway.
+pub(crate) struct Unsynced<'c> {
     conn: &'c mut sqlx::pool::PoolConnection<sqlx::Any>,
     restored: bool,
+}
+
+impl<'c> Unsynced<'c> {
+    pub(crate) async fn start(
+        conn: &'c mut sqlx::pool::PoolConnection<sqlx::Any>,
+    ) -> Result<Self, sqlx::Error> {
+        let unsynced = Self {
+            conn,
+            restored: false,
+        };
+        sqlx::query("PRAGMA synchronous = NORMAL")
+            .execute(&mut **unsynced.conn)
+            .await?;
+        Ok(unsynced)
+    }
+
+    pub(crate) fn conn(&mut self) -> &mut AnyConnection {
+        self.conn
+    }
+
+    /// Restores `synchronous = FULL`.
+    pub(crate) async fn end(mut self) -> Result<(), sqlx::Error> {
+        sqlx::query("PRAGMA synchronous = FULL")
+            .execute(&mut **self.conn)
+            .await?;
+        self.restored = true;
+        Ok(())
+    }
 }
 
 impl Drop for Unsynced<'_> {
@@ -392,7 +460,7 @@ pub async fn finish(
     match finish.body {
         KeepBody::Keep => {}
         KeepBody::Clear => query = query.bind(Vec::<u8>::new()),
-        KeepBody::Replace(body) => query = query.bind(body.0),
+        KeepBody::Replace(body) => query = query.bind(body.into_compressed().bytes),
     }
     Ok(query.execute(conn).await?.rows_affected() == 1)
 }
@@ -436,7 +504,7 @@ pub async fn finish_many(
             let (keep, body) = match &finish.body {
                 KeepBody::Keep => (1_i64, Vec::new()),
                 KeepBody::Clear => (0, Vec::new()),
-                KeepBody::Replace(body) => (0, body.0.clone()),
+                KeepBody::Replace(body) => (0, body.stored().into_owned()),
             };
             query = query
                 .bind(*id)
@@ -612,7 +680,7 @@ pub async fn redact_bodies(
             };
             let last_error: Option<String> = row.try_get("last_error")?;
             sqlx::query("UPDATE webhook_inbox SET body = $1, last_error = $2 WHERE id = $3")
-                .bind(StoredBody::compress(&scrubbed).0)
+                .bind(StoredBody::compress(&scrubbed).bytes)
                 .bind(last_error.as_deref().map(crate::error_text::sanitise))
                 .bind(row.try_get::<i64, _>("id")?)
                 .execute(&mut *conn)
