@@ -79,6 +79,13 @@ pub struct WebhookArgs {
     /// each timed; 0 skips the backlog.
     #[arg(long, default_value_t = 100_000)]
     pub backlog: usize,
+    /// Bursts of the HMAC + fsync floor and of Advocate, run alternately
+    /// (floor, Advocate, floor, ...): the table shows each one's median,
+    /// and Advocate's share of the floor is the median of the rounds'
+    /// shares. Throughput on a shared machine moves a lot from one minute
+    /// to the next; a pair run back to back sees the same machine.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=20))]
+    pub rounds: u32,
 }
 
 #[derive(Parser, Clone)]

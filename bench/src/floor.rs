@@ -13,6 +13,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use advocate::jobs::inbox::order_claim_rows;
 use advocate::store::{
     inbox::{self, StoredBody},
     now_ms, DatabaseUrl, Store,
@@ -20,8 +21,6 @@ use advocate::store::{
 use anyhow::{bail, Context};
 use serde::Deserialize;
 
-/// Rows one worker claims, and commits, together.
-pub const BATCH: i64 = 256;
 /// Ledger rows per INSERT statement (8 parameters each).
 const INSERT_ROWS: usize = 128;
 /// How long a claim holds its rows.
@@ -32,6 +31,9 @@ pub struct FloorRun {
     pub processed: usize,
     pub elapsed: Duration,
     pub workers: usize,
+    /// Rows each worker claims, and commits, together: as many as
+    /// Advocate's claims take from a backlog of order events.
+    pub batch: i64,
 }
 
 impl FloorRun {
@@ -79,6 +81,7 @@ pub async fn drain(database_url: &str, workers: usize) -> anyhow::Result<FloorRu
         bail!("floor: {queued} queued, {processed} processed, {done} done, {ledger} ledger rows");
     }
     Ok(FloorRun {
+        batch: order_claim_rows(store.dialect()),
         processed,
         elapsed,
         workers,
@@ -128,7 +131,7 @@ impl Worker {
         }
     }
 
-    /// Leases up to [`BATCH`] ready rows with Advocate's own claim: the
+    /// Leases up to [`order_claim_rows`] ready rows with Advocate's own claim: the
     /// oldest queued rows whose lease is free, skipping rows another
     /// worker's claim has locked (PostgreSQL).
     async fn claim(&self) -> anyhow::Result<Vec<(i64, String, Vec<u8>)>> {
@@ -138,7 +141,7 @@ impl Worker {
             self.store.dialect(),
             &self.owner,
             now_ms() + LEASE.as_millis() as i64,
-            BATCH,
+            order_claim_rows(self.store.dialect()),
         )
         .await
         .context("floor: claiming inbox rows")?;

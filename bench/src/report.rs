@@ -2,9 +2,8 @@
 
 use crate::{
     cli::WebhookArgs,
-    floor,
     traffic::RunResult,
-    webhooks::{Measured, Processing},
+    webhooks::{median, Measured, Processing},
 };
 
 /// Advocate's memory budget: the most it should hold, MB.
@@ -35,10 +34,16 @@ pub fn webhooks(
         println!("{name:<32} {}", cells.join(" "));
     };
     row("acknowledged/s (closed loop)", &|m| {
-        format!("{:.0}", m.throughput.per_second())
+        format!("{:.0}", m.burst().throughput.per_second())
     });
-    row("  p50 / p99 ms", &|m| m.throughput.p50_p99());
-    row("  non-200 answers", &|m| m.throughput.failed.to_string());
+    row("  p50 / p99 ms", &|m| m.burst().throughput.p50_p99());
+    row("  non-200 answers", &|m| {
+        m.bursts
+            .iter()
+            .map(|b| b.throughput.failed)
+            .sum::<usize>()
+            .to_string()
+    });
     row(&format!("p50 / p99 ms at {}/s offered", args.rate), &|m| {
         m.paced.p50_p99()
     });
@@ -46,24 +51,59 @@ pub fn webhooks(
         format!("{:.0}, {}", m.paced.per_second(), m.paced.failed)
     });
     row("processed/s through the inbox", &|m| {
-        m.processed_per_s.map_or("-".into(), |p| format!("{p:.0}"))
+        m.processed_per_s()
+            .map_or("-".into(), |p| format!("{p:.0}"))
     });
     row("server CPU ms per delivery", &|m| {
-        format!("{:.3}", m.cpu_ms_per_delivery)
+        format!("{:.3}", m.burst().cpu_ms_per_delivery)
     });
     row("peak RSS MB", &|m| format!("{:.1}", m.rss_mb));
+    if adv.bursts.len() > 1 {
+        println!(
+            "(floor and Advocate: acknowledged/s, p50 / p99 and CPU of the median of {} bursts each, run alternately; processed/s: the median of Advocate's)",
+            adv.bursts.len()
+        );
+    }
     println!();
     for (name, of, to) in [
         ("Advocate / HMAC-only ceiling", adv, base),
         ("HMAC+fsync floor / HMAC-only ceiling", durable, base),
-        ("Advocate / HMAC+fsync floor", adv, durable),
     ] {
-        let share = of.throughput.per_second() / to.throughput.per_second();
+        let share = of.burst().throughput.per_second() / to.burst().throughput.per_second();
         println!("{name}: {:.1} %", share * 100.0);
+    }
+    // Each round's share, of the floor's burst just before Advocate's.
+    let shares: Vec<f64> = adv
+        .bursts
+        .iter()
+        .zip(&durable.bursts)
+        .map(|(a, f)| a.throughput.per_second() / f.throughput.per_second() * 100.0)
+        .collect();
+    let median_share = median(shares.clone()).unwrap_or(0.0);
+    if shares.len() > 1 {
+        let rounds: Vec<String> = adv
+            .bursts
+            .iter()
+            .zip(&durable.bursts)
+            .zip(&shares)
+            .map(|((a, f), share)| {
+                format!(
+                    "{:.0}/{:.0} {share:.1} %",
+                    a.throughput.per_second(),
+                    f.throughput.per_second()
+                )
+            })
+            .collect();
+        println!(
+            "Advocate / HMAC+fsync floor: {median_share:.1} % (the median round; rounds, Advocate/floor acknowledged/s: {})",
+            rounds.join(", ")
+        );
+    } else {
+        println!("Advocate / HMAC+fsync floor: {median_share:.1} %");
     }
     println!(
         "Advocate's intake alone (processing off) / HMAC+fsync floor: {:.1} % ({intake_alone:.0}/s)",
-        intake_alone / durable.throughput.per_second() * 100.0
+        intake_alone / durable.burst().throughput.per_second() * 100.0
     );
 }
 
@@ -77,15 +117,26 @@ pub fn processing(args: &WebhookArgs, adv: &Measured, p: &Processing) {
     println!(
         "inbox processing: distinct paid orders; Advocate {} inbox worker(s), floor {} worker(s) \
          claiming {} rows a batch, one transaction each",
-        p.advocate_workers,
-        p.floor.workers,
-        floor::BATCH
+        p.advocate_workers, p.floor.workers, p.floor.batch
     );
     println!(
         "{:<46} {:>12} {:>12} {:>16}",
         "", "Advocate", "floor", "Advocate / floor"
     );
-    let with_intake = adv.processed_per_s.filter(|_| args.distinct_orders);
+    let with_intake = adv.processed_per_s().filter(|_| args.distinct_orders);
+    if adv.bursts.len() > 1 && with_intake.is_some() {
+        let rounds: Vec<String> = adv
+            .bursts
+            .iter()
+            .filter_map(|b| b.processed_per_s)
+            .map(|p| format!("{p:.0}"))
+            .collect();
+        println!(
+            "Advocate's processed/s in its rounds, in order (each adds {} orders to the history): {}",
+            args.requests,
+            rounds.join(", ")
+        );
+    }
     println!(
         "{:<46} {:>12} {:>12} {:>16}",
         format!("processed/s, {} deliveries (1)", args.requests),
@@ -115,7 +166,8 @@ pub fn processing(args: &WebhookArgs, adv: &Measured, p: &Processing) {
         );
     }
     println!(
-        "(1) Advocate while the burst is taken in{}; the floor on the same number stored beforehand",
+        "(1) Advocate while the burst is taken in{}{}; the floor on the same number stored beforehand",
+        if args.rounds > 1 { " (the median of its bursts)" } else { "" },
         if args.distinct_orders {
             ""
         } else {

@@ -21,65 +21,131 @@ use crate::{
 
 /// One server's figures.
 pub struct Measured {
-    /// Server CPU seconds per 1,000 acknowledged deliveries (throughput run).
-    pub cpu_ms_per_delivery: f64,
-    pub throughput: RunResult,
     pub paced: RunResult,
-    pub processed_per_s: Option<f64>,
+    /// Its bursts, in the order they ran (one per round; one for the
+    /// HMAC-only ceiling).
+    pub bursts: Vec<Burst>,
     pub rss_mb: f64,
 }
 
+/// One closed-loop burst of a server.
+pub struct Burst {
+    pub throughput: RunResult,
+    /// Server CPU ms per acknowledged delivery.
+    pub cpu_ms_per_delivery: f64,
+    /// Advocate's deliveries of this burst over the time from its start to
+    /// the inbox holding none queued.
+    pub processed_per_s: Option<f64>,
+}
+
+impl Measured {
+    /// The burst of median acknowledged/s (the lower middle one of an
+    /// even number).
+    pub fn burst(&self) -> &Burst {
+        let mut bursts: Vec<&Burst> = self.bursts.iter().collect();
+        bursts.sort_by(|a, b| {
+            a.throughput
+                .per_second()
+                .total_cmp(&b.throughput.per_second())
+        });
+        bursts[(bursts.len() - 1) / 2]
+    }
+
+    /// The median of the bursts' processed/s.
+    pub fn processed_per_s(&self) -> Option<f64> {
+        median(
+            self.bursts
+                .iter()
+                .filter_map(|b| b.processed_per_s)
+                .collect(),
+        )
+    }
+}
+
+/// The middle value (the lower middle one of an even number).
+pub fn median(mut values: Vec<f64>) -> Option<f64> {
+    values.sort_by(f64::total_cmp);
+    values.get(values.len().checked_sub(1)? / 2).copied()
+}
+
 /// `advocate-bench webhooks`: the ceiling, the floor and Advocate, each
-/// paced and then in a burst, and the table comparing them.
+/// paced and then in a burst, then more bursts of the floor and Advocate
+/// in turn (`--rounds`), and the table comparing them.
 pub async fn run(args: WebhookArgs) -> anyhow::Result<()> {
     let payload = Arc::new(Payload::orders_paid(args.distinct_orders)?);
     println!(
-        "webhook intake: {} s at {}/s offered, then {} deliveries as fast as {} connections go; {}-byte orders/paid bodies",
+        "webhook intake: {} s at {}/s offered, then {} deliveries as fast as {} connections go, {} round(s); {}-byte orders/paid bodies",
         args.rate_seconds,
         args.rate,
         args.requests,
         args.concurrency,
+        args.rounds,
         payload.body.len()
     );
 
     // The baselines first, then Advocate, in the same run on the same machine.
     let dir = tempfile::tempdir()?;
-    let baseline = measure_baseline(&args, &payload, None).await?;
-    let durable = measure_baseline(&args, &payload, Some(&dir.path().join("journal"))).await?;
+    let baseline = {
+        let server = start_baseline(args.server.workers, None).await?;
+        measure_server(&args, &server, &payload, "base").await?
+    };
+    // The floor's server stays up for the later rounds.
+    let floor_server =
+        start_baseline(args.server.workers, Some(&dir.path().join("journal"))).await?;
+    let mut durable = measure_server(&args, &floor_server, &payload, "durable").await?;
 
     let (database_url, pg_cleanup) =
         fresh_database(args.server.database, &args.server.postgres_url, &dir).await?;
     let advocate = {
         let server = start_advocate(&database_url, args.server.workers, args.inbox_workers).await?;
         let store = Store::connect(&DatabaseUrl::parse(database_url.clone())?, 2).await?;
-        // Steady state first, on a fresh server; then a burst as fast as
-        // the connections go.
+        let processing = args.inbox_workers != Some(0);
+        // Steady state first, on a fresh server; then the bursts as fast as
+        // the connections go, each after one of the floor's.
         let paced = paced_run(&args, &server, &payload, "adv").await?;
-        if args.inbox_workers != Some(0) {
+        if processing {
             wait_processed(&store, processing_limit(paced.ok)).await?;
         }
-        let started = Instant::now();
-        let (throughput, cpu_ms_per_delivery) = burst_run(&args, &server, &payload, "adv").await?;
-        let processed_per_s = if args.inbox_workers != Some(0) {
-            let processed_at = wait_processed(&store, processing_limit(throughput.ok)).await?;
-            Some(args.requests as f64 / (processed_at - started).as_secs_f64())
-        } else {
+        let mut bursts = Vec::new();
+        for round in 1..=args.rounds {
+            if round > 1 {
+                let run = format!("durable-{round}");
+                durable
+                    .bursts
+                    .push(burst_run(&args, &floor_server, &payload, &run).await?);
+            }
+            let run = if round == 1 {
+                "adv".to_owned()
+            } else {
+                format!("adv-{round}")
+            };
+            let started = Instant::now();
+            let mut burst = burst_run(&args, &server, &payload, &run).await?;
+            if processing {
+                let processed_at =
+                    wait_processed(&store, processing_limit(burst.throughput.ok)).await?;
+                burst.processed_per_s =
+                    Some(args.requests as f64 / (processed_at - started).as_secs_f64());
+            }
+            bursts.push(burst);
+        }
+        if !processing {
             // Nothing is processed: what is still in intake's journal
             // (SQLite) is moved into the inbox here, to be counted there.
             advocate::store::landing::move_landed(&store).await?;
-            None
-        };
+        }
         let rss_mb = server.peak_rss_mb();
-        verify_exactly_once(&store, throughput.ok + paced.ok).await?;
+        let acknowledged = paced.ok + bursts.iter().map(|b| b.throughput.ok).sum::<usize>();
+        verify_exactly_once(&store, acknowledged).await?;
         store.close().await;
         Measured {
-            cpu_ms_per_delivery,
-            throughput,
             paced,
-            processed_per_s,
+            bursts,
             rss_mb,
         }
     };
+    durable.rss_mb = floor_server.peak_rss_mb();
+    drop(floor_server);
     if let Some((admin, name)) = pg_cleanup {
         sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
             .execute(&admin)
@@ -289,7 +355,7 @@ async fn burst_run(
     server: &Server,
     payload: &Arc<Payload>,
     run: &str,
-) -> anyhow::Result<(RunResult, f64)> {
+) -> anyhow::Result<Burst> {
     let cpu_before = server.cpu_seconds();
     let throughput = closed_loop(
         server.addr,
@@ -300,24 +366,25 @@ async fn burst_run(
     )
     .await?;
     let cpu_ms_per_delivery = (server.cpu_seconds() - cpu_before) * 1000.0 / throughput.ok as f64;
-    Ok((throughput, cpu_ms_per_delivery))
+    Ok(Burst {
+        throughput,
+        cpu_ms_per_delivery,
+        processed_per_s: None,
+    })
 }
 
-/// A baseline server's figures: the paced run, then the burst.
-async fn measure_baseline(
+/// A baseline server's figures: the paced run, then the first burst.
+async fn measure_server(
     args: &WebhookArgs,
+    server: &Server,
     payload: &Arc<Payload>,
-    journal: Option<&std::path::Path>,
+    run: &str,
 ) -> anyhow::Result<Measured> {
-    let run = if journal.is_some() { "durable" } else { "base" };
-    let server = start_baseline(args.server.workers, journal).await?;
-    let paced = paced_run(args, &server, payload, run).await?;
-    let (throughput, cpu_ms_per_delivery) = burst_run(args, &server, payload, run).await?;
+    let paced = paced_run(args, server, payload, run).await?;
+    let burst = burst_run(args, server, payload, run).await?;
     Ok(Measured {
-        cpu_ms_per_delivery,
-        throughput,
         paced,
-        processed_per_s: None,
+        bursts: vec![burst],
         rss_mb: server.peak_rss_mb(),
     })
 }
