@@ -78,7 +78,7 @@ fn orders_claim(dialect: Dialect) -> ClaimSizes {
 /// 256 drained the backlog 13 % faster, a batch's fixed costs (its claim,
 /// one statement per table loaded or written, a synced commit) shared by
 /// twice the rows; on PostgreSQL, whose workers run side by side, 512
-/// drained it 28 % slower. The bench's processing floor claims as many.
+/// drained it 29 % slower. The bench's processing floor claims as many.
 pub fn order_claim_rows(dialect: Dialect) -> i64 {
     match dialect {
         Dialect::Sqlite => 512,
