@@ -73,27 +73,18 @@ pub fn webhooks(
         println!("{name}: {:.1} %", share * 100.0);
     }
     // Each round's share, of the floor's burst just before Advocate's.
-    let shares: Vec<f64> = adv
+    let (shares, rounds): (Vec<f64>, Vec<String>) = adv
         .bursts
         .iter()
         .zip(&durable.bursts)
-        .map(|(a, f)| a.throughput.per_second() / f.throughput.per_second() * 100.0)
-        .collect();
-    let median_share = median(shares.clone()).unwrap_or(0.0);
-    if shares.len() > 1 {
-        let rounds: Vec<String> = adv
-            .bursts
-            .iter()
-            .zip(&durable.bursts)
-            .zip(&shares)
-            .map(|((a, f), share)| {
-                format!(
-                    "{:.0}/{:.0} {share:.1} %",
-                    a.throughput.per_second(),
-                    f.throughput.per_second()
-                )
-            })
-            .collect();
+        .map(|(a, f)| {
+            let (a, f) = (a.throughput.per_second(), f.throughput.per_second());
+            let share = a / f * 100.0;
+            (share, format!("{a:.0}/{f:.0} {share:.1} %"))
+        })
+        .unzip();
+    let median_share = median(shares).unwrap_or(0.0);
+    if rounds.len() > 1 {
         println!(
             "Advocate / HMAC+fsync floor: {median_share:.1} % (the median round; rounds, Advocate/floor acknowledged/s: {})",
             rounds.join(", ")

@@ -902,13 +902,15 @@ async fn flush(
     while held.peek().is_some() {
         let part: Vec<_> = held.by_ref().take(MOVE_ROWS).collect();
         let to = part.last().expect("not empty").0;
-        let deliveries = tokio::task::spawn_blocking(move || {
-            part.into_iter()
-                .map(|(_, d)| compressed(d))
-                .collect::<Vec<_>>()
-        })
-        .await
-        .context("compressing landed deliveries")?;
+        let deliveries: Vec<NewDelivery> = part.into_iter().map(|(_, d)| d).collect();
+        // Compressed off the runtime, and only when a body needs it.
+        let deliveries = if deliveries.iter().all(|d| d.body.is_compressed()) {
+            deliveries
+        } else {
+            tokio::task::spawn_blocking(move || deliveries.into_iter().map(compressed).collect())
+                .await
+                .context("compressing landed deliveries")?
+        };
         if !copy(store, landing, *from, to, &deliveries).await? {
             moved += move_landed(store).await?;
             *from = landing.seen();
