@@ -14,8 +14,9 @@
 //! The journal is a run of segment files, `<n>.seg`, each a sequence of
 //! records: a magic number, the payload's length, its CRC-32, the segment
 //! it was written in, then the delivery (see [`encode`]). Intake lands
-//! bodies compressed; a record may also hold its body as it arrived
-//! ([`MAGIC_RAW`]), which the mover compresses on its way into the inbox.
+//! bodies as they arrived ([`MAGIC_RAW`]), and the mover compresses them
+//! on their way into the inbox; records of an earlier version hold them
+//! compressed ([`MAGIC`]).
 //! Every process on the database writes to the same segment, one batch (one
 //! `pwrite`) at a time, holding an exclusive `flock` on the directory's
 //! `lock` file, which also holds where the next batch goes; so records
@@ -91,18 +92,20 @@ const SEGMENT_BYTES: u64 = 64 * 1024 * 1024;
 const MOVE_ROWS: usize = 512;
 const MOVE_BYTES: usize = 8 * 1024 * 1024;
 
+/// How much of a segment is read at once. The buffer is used again for
+/// each read: a larger one would be taken from the system, zeroed and
+/// faulted in page by page at every move, for bytes copied once.
+const READ_AHEAD: usize = 256 * 1024;
+
 /// The first bytes of a record whose body is compressed ("ADVJ"), and of
 /// one whose body is as it arrived ("ADVR").
 ///
-/// Landing bodies as they arrive would take their compression off the
-/// acknowledgement's path (LZ4 was 9.6 % of intake's CPU with processing
-/// off, more than the HMAC) and give it to the mover. But processes of two
-/// versions share the journal during a rolling restart, and a version that
-/// does not know "ADVR" takes such a record for the end of what was
-/// written: with a later segment there, its mover would move the mark past
-/// the rest of the segment. So this version reads both and writes "ADVJ"
-/// only; a version after it, whose predecessors all read "ADVR", may land
-/// bodies as they came.
+/// Intake lands bodies as they arrive: compressing them (LZ4 was 9.6 % of
+/// intake's CPU with processing off, more than the HMAC) is the mover's
+/// work, off the acknowledgement's path. Records of either kind are read:
+/// a journal may still hold "ADVJ" records from an earlier version, and
+/// the version before this one read "ADVR" records without writing them,
+/// so processes of the two can share a journal during a rolling restart.
 const MAGIC: u32 = 0x4144_564a;
 const MAGIC_RAW: u32 = 0x4144_5652;
 /// Magic, payload length and CRC-32 (four bytes each), and the segment
@@ -623,7 +626,7 @@ fn read_segment(
             from >= chunk_at && from + n <= chunk_at + chunk.len() as u64
         };
         if !held(&chunk, chunk_at, at, HEADER as u64) {
-            let want = (len - at).min(MOVE_BYTES as u64) as usize;
+            let want = (len - at).min(READ_AHEAD as u64) as usize;
             chunk.resize(want, 0);
             file.read_exact_at(&mut chunk, at)?;
             chunk_at = at;
@@ -642,7 +645,7 @@ fn read_segment(
         }
         let payload_at = at + HEADER as u64;
         if !held(&chunk, chunk_at, payload_at, length as u64) {
-            let want = ((len - at) as usize).min(MOVE_BYTES).max(HEADER + length);
+            let want = ((len - at) as usize).min(READ_AHEAD).max(HEADER + length);
             chunk.resize(want, 0);
             file.read_exact_at(&mut chunk, at)?;
             chunk_at = at;
@@ -1316,11 +1319,11 @@ mod tests {
         }
     }
 
-    /// A body landed as it came (as a later version may land them) is in
-    /// a record that says so, and the inbox gets it compressed, whether
-    /// the mover copies it from memory or reads it back from the journal;
-    /// a record with its body compressed, as this version writes them,
-    /// reads back as it was.
+    /// A body landed as it came (as intake lands them) is in a record that
+    /// says so, and the inbox gets it compressed, whether the mover copies
+    /// it from memory or reads it back from the journal; a record with its
+    /// body compressed, as an earlier version wrote them, reads back as it
+    /// was.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_body_landed_as_it_came_is_stored_compressed() {
         let raw = br#"{"id":1,"note":"landed as it came"}"#.repeat(40);

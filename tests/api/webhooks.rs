@@ -48,6 +48,25 @@ async fn shopify_vector_w1_is_accepted_and_its_bytes_stored_unchanged(backend: B
         .unwrap();
     assert_eq!(response.status(), 200);
     assert_eq!(stored_body(&app, "w1").await, body);
+    // On a SQLite file the body lands in intake's journal as it came (a
+    // record that starts "ADVR"); the inbox has it compressed, as read
+    // back above.
+    if let Some(db) = app.db.sqlite_path() {
+        let log = std::path::PathBuf::from(advocate::store::landing::path_of(db.to_str().unwrap()));
+        let segments: Vec<Vec<u8>> = std::fs::read_dir(&log)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "seg"))
+            .map(|p| std::fs::read(p).unwrap())
+            .filter(|bytes| !bytes.is_empty())
+            .collect();
+        assert_eq!(segments.len(), 1, "one segment holds the delivery");
+        assert_eq!(segments[0][..4], 0x4144_5652_u32.to_le_bytes(), "\"ADVR\"");
+        assert!(
+            segments[0].windows(body.len()).any(|w| w == body),
+            "the journal holds the body as it came"
+        );
+    }
 }
 
 async fn shopify_vector_w2_is_accepted(backend: Backend) {
