@@ -66,6 +66,7 @@ pub(crate) mod sandbox;
 pub mod schedule;
 pub mod segments;
 pub(crate) mod shops;
+pub mod statistics;
 pub mod stats;
 pub(crate) mod url;
 pub(crate) mod winback;
@@ -134,6 +135,9 @@ pub struct Store {
     /// SQLite only: the task that moves the WAL into the database file, off
     /// the commit path. Stops when the last clone of the store is dropped.
     checkpointer: Option<Arc<BackgroundTask>>,
+    /// PostgreSQL only: the task that analyses tables which outgrew their
+    /// planner statistics ([`statistics`]). Stops with the last clone.
+    statistics: Option<Arc<BackgroundTask>>,
     /// Webhook intake waiting to commit: background writers give way to it.
     gate: writer::IntakeGate,
     /// SQLite: the checkpointer's connection, which also empties the log
@@ -230,11 +234,13 @@ impl Store {
             .connect_with(options)
             .await
             .context("connecting to PostgreSQL for webhook intake")?;
+        let statistics = tokio::spawn(statistics::keep_statistics(pool.clone())).abort_handle();
         Ok(Self {
             writer: pool.clone(),
             reader: pool,
             dialect: Dialect::Postgres,
             checkpointer: None,
+            statistics: Some(Arc::new(BackgroundTask(statistics))),
             gate: writer::IntakeGate::default(),
             checkpoints: None,
             intake,
@@ -283,6 +289,7 @@ impl Store {
             reader,
             dialect: Dialect::Sqlite,
             checkpointer: Some(Arc::new(BackgroundTask(task))),
+            statistics: None,
             gate,
             checkpoints: Some(checkpointer),
             landing,
@@ -324,6 +331,7 @@ impl Store {
             reader,
             dialect: Dialect::Sqlite,
             checkpointer: None,
+            statistics: None,
             gate: writer::IntakeGate::default(),
             checkpoints: None,
             landing,
@@ -419,7 +427,7 @@ impl Store {
     }
 
     pub async fn close(&self) {
-        if let Some(task) = &self.checkpointer {
+        for task in [&self.checkpointer, &self.statistics].into_iter().flatten() {
             task.0.abort();
         }
         self.writer.close().await;

@@ -34,6 +34,7 @@ mod sandbox;
 mod schema;
 mod security;
 mod segments;
+mod statistics;
 mod store_credit;
 mod surfaces;
 mod webhooks;
