@@ -208,14 +208,7 @@ async fn read_signed_body(
             ApiError::Unauthorized("webhook signature does not match"),
         ));
     }
-    // On a SQLite file the body lands in intake's journal as it came, and
-    // the journal's mover compresses it on its way into the inbox: off the
-    // acknowledgement's path. Elsewhere it goes straight into the inbox,
-    // compressed here, by the request's own worker.
-    Ok(match state.store.landing() {
-        Some(_) => StoredBody::uncompressed(body.contiguous().into_owned()),
-        None => StoredBody::compress(&body.contiguous()),
-    })
+    Ok(state.intake.body(body.contiguous()))
 }
 
 /// Step 5: the durable insert, through the intake writer; returns the

@@ -54,6 +54,8 @@ type Waiter = oneshot::Sender<Result<(), IntakeError>>;
 pub struct IntakeWriter {
     jobs: mpsc::Sender<Job>,
     gate: IntakeGate,
+    /// True when intake lands deliveries in its journal (a SQLite file).
+    journal: bool,
 }
 
 /// Lets background work give way to intake: acknowledging Shopify within
@@ -163,7 +165,11 @@ impl IntakeWriter {
                 .spawn(move || append_unsynced(journal, receiver, max_batch, written))
                 .expect("starting webhook intake's thread");
             return (
-                Self { jobs, gate },
+                Self {
+                    jobs,
+                    gate,
+                    journal: true,
+                },
                 IntakeHandle {
                     tasks: Vec::new(),
                     writer: Some(writer),
@@ -189,7 +195,11 @@ impl IntakeWriter {
             })
             .collect();
         (
-            Self { jobs, gate },
+            Self {
+                jobs,
+                gate,
+                journal: false,
+            },
             IntakeHandle {
                 tasks,
                 writer: None,
@@ -197,6 +207,19 @@ impl IntakeWriter {
                 mover: None,
             },
         )
+    }
+
+    /// The body to submit, from the bytes as they arrived. The journal
+    /// takes them as they are, and its mover compresses them on their way
+    /// into the inbox, off the acknowledgement's path; a body for the
+    /// inbox directly is compressed here, on the caller's thread (the
+    /// request's worker), not in the writer every request waits for.
+    pub fn body(&self, raw: std::borrow::Cow<'_, [u8]>) -> inbox::StoredBody {
+        if self.journal {
+            inbox::StoredBody::uncompressed(raw.into_owned())
+        } else {
+            inbox::StoredBody::compress(&raw)
+        }
     }
 
     /// The gate background workers wait at.
