@@ -13,7 +13,7 @@
 
 use sqlx::{AnyConnection, Row};
 
-use super::{now_ms, values_placeholders, values_placeholders_from, Dialect, Store};
+use super::{now_ms, placeholders, values_placeholders, values_placeholders_from, Dialect, Store};
 
 /// Queue states of a row.
 pub mod status {
@@ -303,6 +303,32 @@ pub struct ClaimedDelivery {
     pub request_id: Option<String>,
 }
 
+/// A row's body, as an expression over `webhook_inbox`: the one kept
+/// apart in `webhook_bodies` when there is one, else the row's own (see
+/// migration 0032). Every reader of bodies goes through it, and every
+/// writer that clears or replaces a body also deletes the one kept apart
+/// ([`delete_bodies_apart`]).
+const BODY: &str = "COALESCE((SELECT b.body FROM webhook_bodies b WHERE b.id = webhook_inbox.id), \
+     webhook_inbox.body)";
+
+/// Deletes the bodies kept apart for rows `ids`, in the transaction that
+/// clears or replaces those rows' own.
+async fn delete_bodies_apart(conn: &mut AnyConnection, ids: &[i64]) -> Result<(), sqlx::Error> {
+    let dialect = Dialect::of(conn);
+    for chunk in ids.chunks(FINISH_CHUNK) {
+        let sql = format!(
+            "DELETE FROM webhook_bodies WHERE id IN ({})",
+            placeholders(dialect, 1, chunk.len())
+        );
+        let mut query = sqlx::query(&sql);
+        for id in chunk {
+            query = query.bind(*id);
+        }
+        query.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
 /// Leases up to `limit` ready rows to `owner` until `lease_until`. Run it
 /// in the transaction that processes the rows: on PostgreSQL the claimed
 /// rows stay locked (other workers skip them) until it ends, and if the
@@ -320,7 +346,8 @@ pub async fn claim(
              WHERE status = 'queued' AND available_at <= $3 \
                AND (lease_until IS NULL OR lease_until < $3) \
              ORDER BY available_at, id LIMIT $4 {}) \
-         RETURNING id, shop_domain, delivery_key, topic, triggered_at, body, attempts, request_id",
+         RETURNING id, shop_domain, delivery_key, topic, triggered_at, {BODY} AS body, attempts, \
+             request_id",
         dialect.skip_locked()
     );
     let mut rows: Vec<ClaimedDelivery> = sqlx::query_as(&sql)
@@ -457,12 +484,19 @@ pub async fn finish(
         .bind(now_ms())
         .bind(id)
         .bind(owner);
+    let keep = finish.body == KeepBody::Keep;
     match finish.body {
         KeepBody::Keep => {}
         KeepBody::Clear => query = query.bind(Vec::<u8>::new()),
         KeepBody::Replace(body) => query = query.bind(body.into_compressed().bytes),
     }
-    Ok(query.execute(conn).await?.rows_affected() == 1)
+    if query.execute(&mut *conn).await?.rows_affected() != 1 {
+        return Ok(false);
+    }
+    if !keep {
+        delete_bodies_apart(conn, &[id]).await?;
+    }
+    Ok(true)
 }
 
 /// Rows per bulk finish statement.
@@ -517,6 +551,12 @@ pub async fn finish_many(
         }
         finished += query.bind(owner).execute(&mut *conn).await?.rows_affected();
     }
+    let cleared: Vec<i64> = rows
+        .iter()
+        .filter(|(_, finish)| finish.body != KeepBody::Keep)
+        .map(|(id, _)| *id)
+        .collect();
+    delete_bodies_apart(conn, &cleared).await?;
     Ok(finished)
 }
 
@@ -561,9 +601,9 @@ pub async fn replace_body(
     sqlx::query("UPDATE webhook_inbox SET body = $1 WHERE id = $2")
         .bind(body.as_bytes())
         .bind(id)
-        .execute(conn)
+        .execute(&mut *conn)
         .await?;
-    Ok(())
+    delete_bodies_apart(conn, &[id]).await
 }
 
 /// Gives an idle worker's leases back at once (on shutdown), instead of
@@ -651,17 +691,18 @@ pub async fn redact_bodies(
     let mut changed = 0;
     let mut after = 0_i64;
     loop {
-        let rows = sqlx::query(
-            "SELECT id, topic, body, last_error FROM webhook_inbox WHERE shop_domain = $1 \
-             AND id > $2 AND id <> $3 AND status <> 'done' AND LENGTH(body) > 0 \
-             ORDER BY id LIMIT $4",
-        )
-        .bind(shop_domain)
-        .bind(after)
-        .bind(except_id)
-        .bind(REDACT_PAGE)
-        .fetch_all(&mut *conn)
-        .await?;
+        let sql = format!(
+            "SELECT id, topic, body, last_error FROM (SELECT id, topic, {BODY} AS body, \
+             last_error FROM webhook_inbox WHERE shop_domain = $1 AND id > $2 AND id <> $3 \
+             AND status <> 'done') AS kept WHERE LENGTH(body) > 0 ORDER BY id LIMIT $4"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(shop_domain)
+            .bind(after)
+            .bind(except_id)
+            .bind(REDACT_PAGE)
+            .fetch_all(&mut *conn)
+            .await?;
         let Some(last) = rows.last() else {
             return Ok(changed);
         };
@@ -679,12 +720,14 @@ pub async fn redact_bodies(
                 Err(_) => unreadable.to_vec(),
             };
             let last_error: Option<String> = row.try_get("last_error")?;
+            let id: i64 = row.try_get("id")?;
             sqlx::query("UPDATE webhook_inbox SET body = $1, last_error = $2 WHERE id = $3")
                 .bind(StoredBody::compress(&scrubbed).bytes)
                 .bind(last_error.as_deref().map(crate::error_text::sanitise))
-                .bind(row.try_get::<i64, _>("id")?)
+                .bind(id)
                 .execute(&mut *conn)
                 .await?;
+            delete_bodies_apart(conn, &[id]).await?;
             changed += 1;
         }
     }
@@ -696,6 +739,14 @@ pub async fn delete_for_shop(
     shop_domain: &str,
     keep_id: i64,
 ) -> Result<u64, sqlx::Error> {
+    sqlx::query(
+        "DELETE FROM webhook_bodies WHERE id IN \
+         (SELECT id FROM webhook_inbox WHERE shop_domain = $1 AND id <> $2)",
+    )
+    .bind(shop_domain)
+    .bind(keep_id)
+    .execute(&mut *conn)
+    .await?;
     Ok(
         sqlx::query("DELETE FROM webhook_inbox WHERE shop_domain = $1 AND id <> $2")
             .bind(shop_domain)
@@ -711,13 +762,22 @@ pub async fn delete_for_shop(
 /// age. Shopify redelivers within hours, so a retention of days keeps every
 /// redelivery recognised.
 pub async fn purge_finished(store: &Store, before: i64) -> Result<u64, sqlx::Error> {
-    Ok(sqlx::query(
-        "DELETE FROM webhook_inbox WHERE status IN ('done', 'ignored') AND processed_at < $1",
-    )
+    const FINISHED: &str = "status IN ('done', 'ignored') AND processed_at < $1";
+    let mut tx = store.begin().await?;
+    // Finishing deleted their bodies kept apart; any left go with them.
+    sqlx::query(&format!(
+        "DELETE FROM webhook_bodies WHERE id IN (SELECT id FROM webhook_inbox WHERE {FINISHED})"
+    ))
     .bind(before)
-    .execute(store.writer())
-    .await?
-    .rows_affected())
+    .execute(&mut *tx)
+    .await?;
+    let purged = sqlx::query(&format!("DELETE FROM webhook_inbox WHERE {FINISHED}"))
+        .bind(before)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    tx.commit().await?;
+    Ok(purged)
 }
 
 /// Deliveries of `shop_domain` still waiting to be processed (queued, or

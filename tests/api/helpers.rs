@@ -265,6 +265,45 @@ impl TestApp {
             .unwrap_or_else(|e| panic!("{sql}: {e}"))
     }
 
+    /// The body the inbox row with this delivery key keeps, as stored
+    /// (compressed), wherever it is kept: apart in `webhook_bodies`, or in
+    /// the row.
+    pub async fn stored_body(&self, key: &str) -> Vec<u8> {
+        self.settle_intake().await;
+        sqlx::query_scalar(
+            "SELECT COALESCE(b.body, i.body) FROM webhook_inbox i \
+             LEFT JOIN webhook_bodies b ON b.id = i.id WHERE i.delivery_key = $1",
+        )
+        .bind(key)
+        .fetch_one(self.store.writer())
+        .await
+        .expect("inbox row")
+    }
+
+    /// Moves the body of the inbox row with this delivery key into
+    /// `webhook_bodies`, where the next version keeps the bodies it stores
+    /// (migration 0032), leaving the row's own empty.
+    pub async fn keep_body_apart(&self, key: &str) {
+        self.settle_intake().await;
+        let mut tx = self.store.begin().await.unwrap();
+        let moved = sqlx::query(
+            "INSERT INTO webhook_bodies (id, body) \
+             SELECT id, body FROM webhook_inbox WHERE delivery_key = $1",
+        )
+        .bind(key)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+        assert_eq!(moved.rows_affected(), 1, "{key} is in the inbox");
+        sqlx::query("UPDATE webhook_inbox SET body = $1 WHERE delivery_key = $2")
+            .bind(Vec::<u8>::new())
+            .bind(key)
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+    }
+
     /// (status, last_error) of the inbox row with this delivery key.
     pub async fn inbox_row(&self, key: &str) -> (String, Option<String>) {
         self.settle_intake().await;

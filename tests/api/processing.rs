@@ -23,7 +23,69 @@ crate::on_both_backends!(
     two_workers_draining_one_inbox_process_each_row_once,
     workers_applying_events_of_one_order_take_turns_and_none_waits_for_a_retry,
     finished_rows_past_retention_are_removed_and_the_rest_kept,
+    bodies_kept_apart_are_processed_and_cleared_with_their_rows,
 );
+
+/// Bodies the next version keeps in `webhook_bodies` (migration 0032)
+/// are read from there, stay with a dead letter, and go when their row is
+/// done.
+async fn bodies_kept_apart_are_processed_and_cleared_with_their_rows(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let order_id = 820_982_911_946_154_500_i64;
+    app.send("orders/paid", "paid", &fixture("orders_paid.json"))
+        .await;
+    app.send("customers/create", "failed", b"{broken").await;
+    app.send("products/update", "ignored", br#"{"id":1}"#).await;
+    for key in ["paid", "failed", "ignored"] {
+        app.keep_body_apart(key).await;
+    }
+    let apart = "SELECT CAST(COUNT(*) AS BIGINT) FROM webhook_bodies";
+    assert_eq!(app.count(apart).await, 3);
+
+    app.drain().await;
+    assert_eq!(app.inbox_row("paid").await.0, "done");
+    assert_eq!(
+        app.count(&format!(
+            "SELECT CAST(COUNT(*) AS BIGINT) FROM orders WHERE order_id = {order_id}"
+        ))
+        .await,
+        1,
+        "the order was read from the body kept apart"
+    );
+    let (status, note) = app.inbox_row("failed").await;
+    assert_eq!(status, "failed", "{note:?}");
+    assert_eq!(
+        app.stored_body("failed").await,
+        inbox::StoredBody::compress(b"{broken").as_bytes(),
+        "a dead letter keeps its body where it is"
+    );
+    let kept: Vec<i64> = sqlx::query_scalar(
+        "SELECT i.id FROM webhook_bodies b JOIN webhook_inbox i ON i.id = b.id \
+         WHERE i.delivery_key = 'failed'",
+    )
+    .fetch_all(app.store.writer())
+    .await
+    .unwrap();
+    assert_eq!(kept.len(), 1);
+    assert_eq!(
+        app.count(apart).await,
+        1,
+        "the finished rows' bodies are gone"
+    );
+
+    // Purging finished rows leaves the dead letter's body alone.
+    assert_eq!(
+        inbox::purge_finished(&app.store, now_ms() + 1)
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(app.count(apart).await, 1, "a dead letter is not purged");
+    assert_eq!(
+        app.stored_body("failed").await,
+        inbox::StoredBody::compress(b"{broken").as_bytes()
+    );
+}
 
 async fn finished_rows_past_retention_are_removed_and_the_rest_kept(backend: Backend) {
     let app = TestApp::spawn(backend).await;
@@ -269,8 +331,11 @@ async fn order_and_refund_webhooks_go_to_the_loyalty_engine_and_rows_held_before
         115_310_627_314_723_950
     );
     assert_eq!(
-        app.count("SELECT CAST(COUNT(*) AS BIGINT) FROM webhook_inbox WHERE length(body) > 0")
-            .await,
+        app.count(
+            "SELECT CAST(COUNT(*) AS BIGINT) FROM webhook_inbox WHERE length(body) > 0 \
+             OR id IN (SELECT id FROM webhook_bodies)"
+        )
+        .await,
         0,
         "done rows keep no body"
     );

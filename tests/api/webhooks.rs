@@ -19,13 +19,7 @@ crate::on_both_backends!(
 );
 
 async fn stored_body(app: &TestApp, key: &str) -> Vec<u8> {
-    app.settle_intake().await;
-    let stored: Vec<u8> =
-        sqlx::query_scalar("SELECT body FROM webhook_inbox WHERE delivery_key = $1")
-            .bind(key)
-            .fetch_one(app.store.writer())
-            .await
-            .unwrap();
+    let stored = app.stored_body(key).await;
     advocate::store::inbox::StoredBody::decompress(&stored).unwrap()
 }
 

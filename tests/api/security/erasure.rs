@@ -66,13 +66,7 @@ async fn redact(app: &TestApp, email: &str, phone: &str, orders: &[i64]) {
 
 /// The body an inbox row keeps, as Shopify sent it.
 async fn kept_body(app: &TestApp, key: &str) -> String {
-    app.settle_intake().await;
-    let stored: Vec<u8> =
-        sqlx::query_scalar("SELECT body FROM webhook_inbox WHERE delivery_key = $1")
-            .bind(key)
-            .fetch_one(app.store.writer())
-            .await
-            .unwrap();
+    let stored = app.stored_body(key).await;
     String::from_utf8(StoredBody::decompress(&stored).unwrap()).unwrap()
 }
 
@@ -571,9 +565,14 @@ async fn plant_canaries(app: &TestApp, backend: Backend) {
         String::from_utf8_lossy(compressed.as_bytes())
     );
     app.send("customers/update", "dead", &dead).await;
+    app.send("customers/update", "dead-apart", &dead).await;
     app.drain().await;
     assert_eq!(app.inbox_row("order").await.0, "done");
     assert_eq!(app.inbox_row("dead").await.0, "failed");
+    assert_eq!(app.inbox_row("dead-apart").await.0, "failed");
+    // As the next version stores bodies (migration 0032).
+    app.keep_body_apart("dead-apart").await;
+    assert!(kept_body(app, "dead-apart").await.contains(EMAIL));
     answer_nps(app, CUSTOMER, ORDER, COMMENT).await;
     // The answer's Flow trigger is sent: a done effect, kept for a while.
     app.send_effects().await;

@@ -447,12 +447,7 @@ async fn a_chunked_body_is_held_to_the_limit_as_it_arrives(backend: Backend) {
     let answer = read_answer(&mut stream).await;
     assert_eq!(answer.status, 200, "{answer:?}");
     // Answered once landed; the inbox has it once the landing is moved.
-    app.settle_intake().await;
-    let stored: Vec<u8> =
-        sqlx::query_scalar("SELECT body FROM webhook_inbox WHERE delivery_key = 'intake-probe'")
-            .fetch_one(app.store.writer())
-            .await
-            .unwrap();
+    let stored = app.stored_body("intake-probe").await;
     assert_eq!(
         advocate::store::inbox::StoredBody::decompress(&stored).unwrap(),
         body,
