@@ -4,7 +4,7 @@
 //! of ready rows under a lease (status and lease columns, as Advocate
 //! claims), decompresses and parses each body, then in one transaction per
 //! batch writes one points ledger row per delivery (multi-row statements)
-//! and finishes the batch's inbox rows. No rules, no customer or order
+//! and finishes the batch's inbox rows, clearing their bodies. No rules, no customer or order
 //! rows, no balances: a bound for any design of the loyalty work, as the
 //! HMAC+fsync journal is for intake.
 
@@ -215,6 +215,16 @@ impl Worker {
                 rows.len() as u64 - finished
             );
         }
+        // Bodies kept apart (migration 0032) go with their rows' own.
+        let sql = format!(
+            "DELETE FROM webhook_bodies WHERE id IN ({})",
+            placeholders(1, rows.len(), 1).trim_matches(['(', ')'])
+        );
+        let mut query = sqlx::query(&sql);
+        for (id, _, _) in &rows {
+            query = query.bind(*id);
+        }
+        query.execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(())
     }
