@@ -13,7 +13,7 @@
 
 use sqlx::{AnyConnection, Row};
 
-use super::{now_ms, placeholders, values_placeholders, values_placeholders_from, Dialect, Store};
+use super::{now_ms, values_placeholders, values_placeholders_from, Dialect, Store};
 
 /// Queue states of a row.
 pub mod status {
@@ -312,20 +312,25 @@ const BODY: &str = "COALESCE((SELECT b.body FROM webhook_bodies b WHERE b.id = w
      webhook_inbox.body)";
 
 /// Deletes the bodies kept apart for rows `ids`, in the transaction that
-/// clears or replaces those rows' own.
+/// clears or replaces those rows' own. The ids travel as one JSON array, so
+/// the statement's text is the same whatever their number: prepared once
+/// per connection, not once per length of an `IN` list, where it would
+/// push the engine's own statements out of the connection's cache.
 async fn delete_bodies_apart(conn: &mut AnyConnection, ids: &[i64]) -> Result<(), sqlx::Error> {
-    let dialect = Dialect::of(conn);
-    for chunk in ids.chunks(FINISH_CHUNK) {
-        let sql = format!(
-            "DELETE FROM webhook_bodies WHERE id IN ({})",
-            placeholders(dialect, 1, chunk.len())
-        );
-        let mut query = sqlx::query(&sql);
-        for id in chunk {
-            query = query.bind(*id);
-        }
-        query.execute(&mut *conn).await?;
+    if ids.is_empty() {
+        return Ok(());
     }
+    let sql = match Dialect::of(conn) {
+        Dialect::Sqlite => {
+            "DELETE FROM webhook_bodies WHERE id IN (SELECT value FROM json_each($1))"
+        }
+        Dialect::Postgres => {
+            "DELETE FROM webhook_bodies WHERE id IN \
+             (SELECT CAST(value AS BIGINT) FROM json_array_elements_text(CAST($1 AS json)))"
+        }
+    };
+    let ids = serde_json::to_string(ids).expect("a list of numbers serialises");
+    sqlx::query(sql).bind(ids).execute(conn).await?;
     Ok(())
 }
 
