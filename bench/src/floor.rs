@@ -216,15 +216,8 @@ impl Worker {
             );
         }
         // Bodies kept apart (migration 0032) go with their rows' own.
-        let sql = format!(
-            "DELETE FROM webhook_bodies WHERE id IN ({})",
-            placeholders(1, rows.len(), 1).trim_matches(['(', ')'])
-        );
-        let mut query = sqlx::query(&sql);
-        for (id, _, _) in &rows {
-            query = query.bind(*id);
-        }
-        query.execute(&mut *tx).await?;
+        let ids: Vec<i64> = rows.iter().map(|(id, _, _)| *id).collect();
+        inbox::delete_bodies_apart(&mut tx, &ids).await?;
         tx.commit().await?;
         Ok(())
     }

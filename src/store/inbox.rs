@@ -312,11 +312,11 @@ const BODY: &str = "COALESCE((SELECT b.body FROM webhook_bodies b WHERE b.id = w
      webhook_inbox.body)";
 
 /// Deletes the bodies kept apart for rows `ids`, in the transaction that
-/// clears or replaces those rows' own. The ids travel as one JSON array, so
+/// clears or replaces those rows' own (the bench's processing floor too). The ids travel as one JSON array, so
 /// the statement's text is the same whatever their number: prepared once
 /// per connection, not once per length of an `IN` list, where it would
 /// push the engine's own statements out of the connection's cache.
-async fn delete_bodies_apart(conn: &mut AnyConnection, ids: &[i64]) -> Result<(), sqlx::Error> {
+pub async fn delete_bodies_apart(conn: &mut AnyConnection, ids: &[i64]) -> Result<(), sqlx::Error> {
     if ids.is_empty() {
         return Ok(());
     }
@@ -712,6 +712,7 @@ pub async fn redact_bodies(
             return Ok(changed);
         };
         after = last.try_get("id")?;
+        let mut scrubbed_ids = Vec::new();
         for row in &rows {
             let topic: String = row.try_get("topic")?;
             let stored: Vec<u8> = row.try_get("body")?;
@@ -732,9 +733,10 @@ pub async fn redact_bodies(
                 .bind(id)
                 .execute(&mut *conn)
                 .await?;
-            delete_bodies_apart(conn, &[id]).await?;
+            scrubbed_ids.push(id);
             changed += 1;
         }
+        delete_bodies_apart(conn, &scrubbed_ids).await?;
     }
 }
 
