@@ -130,7 +130,8 @@ const INSERT_CHUNK: usize = 256;
 /// `json_to_recordset` expands on the server, the bodies as one `bytea`
 /// the rows point into. The statement's text never changes, so each
 /// connection prepares it once, and a batch is one round trip with no
-/// per-row binding or parsing of bodies. On SQLite, multi-row `VALUES`.
+/// per-row binding or parsing of bodies. On SQLite, multi-row `VALUES`,
+/// with the bodies kept apart ([`insert_apart`]).
 pub async fn insert_deliveries(
     conn: &mut AnyConnection,
     dialect: Dialect,
@@ -150,13 +151,59 @@ pub async fn insert_deliveries(
         return Ok(inserted);
     }
     for chunk in batch.chunks(INSERT_CHUNK) {
-        let sql = insert_sql(dialect, chunk.len());
-        inserted += bind_deliveries(sqlx::query(&sql), chunk)
-            .execute(&mut *conn)
-            .await?
-            .rows_affected();
+        inserted += insert_apart(conn, chunk).await?;
     }
     Ok(inserted)
+}
+
+/// SQLite: inserts `chunk` with empty bodies and keeps the new rows'
+/// bodies apart, in `webhook_bodies` (migration 0032). A claim and a
+/// finish each rewrite the inbox row whole; with its body elsewhere that
+/// is a few dozen bytes, not the body's kilobytes written to the log and
+/// checkpointed twice more. The body is written once, and deleted when
+/// the row is done ([`delete_bodies_apart`]).
+async fn insert_apart(conn: &mut AnyConnection, chunk: &[NewDelivery]) -> Result<u64, sqlx::Error> {
+    use sqlx::Row;
+    let sql = format!(
+        "{} RETURNING id, shop_domain, delivery_key",
+        insert_sql(Dialect::Sqlite, chunk.len())
+    );
+    let rows = bind_deliveries(sqlx::query(&sql), chunk)
+        .fetch_all(&mut *conn)
+        .await?;
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    // A row returned is the first of its shop and key in the chunk (a
+    // later one was a conflict); RETURNING's order is not the chunk's.
+    let mut first = std::collections::HashMap::with_capacity(chunk.len());
+    for d in chunk {
+        first
+            .entry((d.shop_domain.as_str(), d.delivery_key.as_str()))
+            .or_insert(d);
+    }
+    let mut kept = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let id: i64 = row.try_get("id")?;
+        let shop: &str = row.try_get("shop_domain")?;
+        let key: &str = row.try_get("delivery_key")?;
+        let Some(d) = first.get(&(shop, key)) else {
+            return Err(sqlx::Error::Protocol(
+                "the inbox returned a row it was not given".into(),
+            ));
+        };
+        kept.push((id, d.body.stored()));
+    }
+    let sql = format!(
+        "INSERT INTO webhook_bodies (id, body) VALUES {}",
+        values_placeholders(Dialect::Sqlite, kept.len(), 2)
+    );
+    let mut query = sqlx::query(&sql);
+    for (id, body) in &kept {
+        query = query.bind(*id).bind(body.as_ref());
+    }
+    query.execute(&mut *conn).await?;
+    Ok(rows.len() as u64)
 }
 
 /// PostgreSQL: most bytes of bodies sent in one statement, well under the
@@ -250,8 +297,8 @@ fn deliveries_json(batch: &[NewDelivery]) -> (String, Vec<u8>) {
     (rows, bodies)
 }
 
-/// A multi-row insert of deliveries into the inbox; a delivery already
-/// there (same shop and key) is skipped.
+/// SQLite: a multi-row insert of deliveries into the inbox; a delivery
+/// already there (same shop and key) is skipped.
 fn insert_sql(dialect: Dialect, rows: usize) -> String {
     format!(
         "INSERT INTO webhook_inbox (shop_domain, delivery_key, webhook_id, event_id, topic, \
@@ -261,6 +308,8 @@ fn insert_sql(dialect: Dialect, rows: usize) -> String {
     )
 }
 
+/// Binds `deliveries` to [`insert_sql`]'s placeholders, each row's own
+/// body empty: SQLite keeps it apart ([`insert_apart`]).
 fn bind_deliveries<'q>(
     mut query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
     deliveries: &'q [NewDelivery],
@@ -273,12 +322,8 @@ fn bind_deliveries<'q>(
             .bind(d.event_id.as_deref())
             .bind(d.topic.as_str())
             .bind(d.api_version.as_deref())
-            .bind(d.triggered_at.as_deref());
-        query = match d.body.stored() {
-            std::borrow::Cow::Borrowed(body) => query.bind(body),
-            std::borrow::Cow::Owned(body) => query.bind(body),
-        };
-        query = query
+            .bind(d.triggered_at.as_deref())
+            .bind(&b""[..])
             .bind(d.received_at)
             .bind(status::QUEUED)
             .bind(d.received_at)
@@ -884,5 +929,57 @@ mod tests {
         });
         drop(conn);
         assert_eq!(synchronous(&store).await, 2, "not the NORMAL connection");
+    }
+
+    /// SQLite keeps each new row's body apart, the first of a shop and key
+    /// in a batch; a duplicate, in the batch or later, stores nothing; a
+    /// claim reads each row's own body back.
+    #[tokio::test]
+    async fn sqlite_keeps_each_new_body_apart_and_a_claim_reads_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(&dir).await;
+        let mut conn = store.writer().acquire().await.unwrap();
+        let with_body = |key: &str, body: &str| {
+            NewDelivery::for_test("inbox-test.myshopify.com", key, body.as_bytes())
+        };
+        // More than one statement's chunk, a duplicate inside the batch.
+        let mut batch: Vec<NewDelivery> = (0..300)
+            .map(|n| with_body(&format!("k{n}"), &format!("{{\"n\":{n}}}")))
+            .collect();
+        batch.insert(7, with_body("k3", "{\"n\":\"second k3\"}"));
+        let new = insert_deliveries(&mut conn, Dialect::Sqlite, &batch)
+            .await
+            .unwrap();
+        assert_eq!(new, 300);
+        let again = [
+            with_body("k5", "{\"n\":\"late k5\"}"),
+            with_body("k300", "{}"),
+        ];
+        let new = insert_deliveries(&mut conn, Dialect::Sqlite, &again)
+            .await
+            .unwrap();
+        assert_eq!(new, 1);
+        let (rows, apart, empty): (i64, i64, i64) = sqlx::query_as(
+            "SELECT (SELECT COUNT(*) FROM webhook_inbox), (SELECT COUNT(*) FROM webhook_bodies), \
+             (SELECT COUNT(*) FROM webhook_inbox WHERE LENGTH(body) = 0)",
+        )
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
+        assert_eq!((rows, apart, empty), (301, 301, 301));
+        let claimed = claim_unsynced(&mut conn, Dialect::Sqlite, "me", i64::MAX, 400)
+            .await
+            .unwrap();
+        assert_eq!(claimed.len(), 301);
+        for row in claimed {
+            let body = super::StoredBody::decompress(&row.body).unwrap();
+            let n = row.delivery_key.trim_start_matches('k');
+            let expected = if n == "300" {
+                "{}".to_owned()
+            } else {
+                format!("{{\"n\":{n}}}")
+            };
+            assert_eq!(body, expected.as_bytes(), "{}", row.delivery_key);
+        }
     }
 }

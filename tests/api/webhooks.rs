@@ -192,8 +192,11 @@ async fn ids_above_two_to_the_53_survive_exactly(backend: Backend) {
     );
     assert_eq!(app.inbox_row("legacy").await.0, "done");
     assert_eq!(
-        app.count("SELECT CAST(COUNT(*) AS BIGINT) FROM webhook_inbox WHERE delivery_key = 'legacy' AND length(body) = 0")
-            .await,
+        app.count(
+            "SELECT CAST(COUNT(*) AS BIGINT) FROM webhook_inbox WHERE delivery_key = 'legacy' \
+             AND length(body) = 0 AND id NOT IN (SELECT id FROM webhook_bodies)"
+        )
+        .await,
         1,
         "a done row keeps no body"
     );
