@@ -86,6 +86,13 @@ pub struct WebhookArgs {
     /// to the next; a pair run back to back sees the same machine.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=20))]
     pub rounds: u32,
+    /// Also measure the official Node stack in this directory
+    /// (`bench/node-stack`, after `npm install` there): Shopify's
+    /// `@shopify/shopify-api` validating each webhook and better-sqlite3
+    /// storing it, not durably; paced, then one burst, as the HMAC-only
+    /// ceiling is.
+    #[arg(long)]
+    pub node_stack: Option<PathBuf>,
 }
 
 #[derive(Parser, Clone)]

@@ -12,23 +12,27 @@ const RSS_TARGET_MB: f64 = 150.0;
 /// The webhook table: each server's figures, then Advocate's share of each
 /// baseline's throughput, and its intake's share of the floor with
 /// processing off (`intake_alone`: acknowledged/s in closed loop on as
-/// many deliveries).
+/// many deliveries). With `node`, the official Node stack's column too,
+/// and Advocate's standing against it.
 pub fn webhooks(
     args: &WebhookArgs,
     base: &Measured,
     durable: &Measured,
     adv: &Measured,
+    node: Option<&Measured>,
     intake_alone: f64,
 ) {
-    let servers = [base, durable, adv];
+    let mut servers = vec![base, durable];
+    let mut names = vec!["HMAC-only".to_owned(), "HMAC+fsync".to_owned()];
+    if let Some(node) = node {
+        servers.push(node);
+        names.push("Node stack".to_owned());
+    }
+    servers.push(adv);
+    names.push(format!("Advocate/{:?}", args.server.database).to_lowercase());
     println!();
-    println!(
-        "{:<32} {:>14} {:>14} {:>14}",
-        "",
-        "HMAC-only",
-        "HMAC+fsync",
-        format!("Advocate/{:?}", args.server.database).to_lowercase()
-    );
+    let header: Vec<String> = names.iter().map(|n| format!("{n:>14}")).collect();
+    println!("{:<32} {}", "", header.join(" "));
     let row = |name: &str, cell: &dyn Fn(&Measured) -> String| {
         let cells: Vec<String> = servers.iter().map(|m| format!("{:>14}", cell(m))).collect();
         println!("{name:<32} {}", cells.join(" "));
@@ -96,6 +100,20 @@ pub fn webhooks(
         "Advocate's intake alone (processing off) / HMAC+fsync floor: {:.1} % ({intake_alone:.0}/s)",
         intake_alone / durable.burst().throughput.per_second() * 100.0
     );
+    if let Some(node) = node {
+        let (a, n) = (
+            adv.burst().throughput.per_second(),
+            node.burst().throughput.per_second(),
+        );
+        println!(
+            "Advocate / Node stack (@shopify/shopify-api validate + better-sqlite3 insert, not durable; \
+             one burst, Advocate's median): {:.2}x acknowledged/s ({a:.0}/{n:.0}); p99 at {}/s offered {:.2} against {:.2} ms",
+            a / n,
+            args.rate,
+            adv.paced.percentile_ms(0.99),
+            node.paced.percentile_ms(0.99),
+        );
+    }
 }
 
 /// The processing table: Advocate's processed/s with intake running and on

@@ -130,6 +130,39 @@ pub async fn start_baseline(
     Ok(Server { child, addr })
 }
 
+/// Starts the official Node stack (`server.mjs` in `dir`, see
+/// `bench/node-stack`) with its SQLite file at `database`.
+pub async fn start_node_stack(
+    dir: &std::path::Path,
+    database: &std::path::Path,
+) -> anyhow::Result<Server> {
+    let script = dir.join("server.mjs");
+    if !dir.join("node_modules").exists() || !script.exists() {
+        bail!(
+            "{} holds no installed Node stack: run `npm install` there",
+            dir.display()
+        );
+    }
+    let port = free_port()?;
+    let mut child = Command::new("node")
+        .arg(script)
+        .args([
+            "--port",
+            &port.to_string(),
+            "--secret",
+            SECRET,
+            "--database",
+        ])
+        .arg(database)
+        .stdout(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .context("starting node")?;
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    wait_until_up(addr, &mut child).await?;
+    Ok(Server { child, addr })
+}
+
 /// Starts the `advocate` binary beside this one on `database_url`.
 pub async fn start_advocate(
     database_url: &str,

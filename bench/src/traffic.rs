@@ -92,8 +92,15 @@ impl Payload {
         };
         let mut out = Vec::with_capacity(body.len() + 400);
         out.extend_from_slice(head.as_bytes());
-        out.extend_from_slice(format!("{run}-{id}").as_bytes());
-        out.extend_from_slice(format!("\r\nContent-Length: {}\r\n\r\n", body.len()).as_bytes());
+        // Shopify names a delivery twice: the event, and the webhook that
+        // carries it (the same here: one subscription per topic).
+        out.extend_from_slice(
+            format!(
+                "{run}-{id}\r\nX-Shopify-Webhook-Id: {run}-{id}\r\nContent-Length: {}\r\n\r\n",
+                body.len()
+            )
+            .as_bytes(),
+        );
         out.extend_from_slice(&body);
         out
     }

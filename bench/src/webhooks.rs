@@ -15,7 +15,7 @@ use crate::{
     cli::{Backend, WebhookArgs},
     floor::{self, FloorRun},
     report,
-    servers::{fresh_database, start_advocate, start_baseline, Database, Server},
+    servers::{fresh_database, start_advocate, start_baseline, start_node_stack, Database, Server},
     traffic::{closed_loop, open_loop, Payload, RunResult},
 };
 
@@ -89,6 +89,15 @@ pub async fn run(args: WebhookArgs) -> anyhow::Result<()> {
         let server = start_baseline(args.server.workers, None).await?;
         measure_server(&args, &server, &payload, "base").await?
     };
+    let node_stack = match &args.node_stack {
+        Some(node_dir) => {
+            let server = start_node_stack(node_dir, &dir.path().join("node-stack.db")).await?;
+            let mut measured = measure_server(&args, &server, &payload, "node").await?;
+            measured.rss_mb = server.peak_rss_mb();
+            Some(measured)
+        }
+        None => None,
+    };
     // The floor's server stays up for the later rounds.
     let floor_server =
         start_baseline(args.server.workers, Some(&dir.path().join("journal"))).await?;
@@ -159,6 +168,7 @@ pub async fn run(args: WebhookArgs) -> anyhow::Result<()> {
         &baseline,
         &durable,
         &advocate,
+        node_stack.as_ref(),
         processing.intake_only_per_s,
     );
     report::processing(&args, &advocate, &processing);
